@@ -1,0 +1,281 @@
+"""Validation and normalization of user inputs, done once at the boundary.
+
+Inside cdig every series batch has the canonical layout ``(batch, channels, time)``. The
+:class:`Layout` remembers how the user laid out the data so that the model is always called
+in the user's own layout.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["Layout", "as_series", "as_baselines", "TargetSpec", "as_target", "select_target"]
+
+ArrayLike = Union[np.ndarray, Tensor, Sequence[Any], float]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the user's arrays map to ``(batch, channels, time)``.
+
+    ``ndim == 2``: ``(batch, time)``, one channel. ``ndim == 3``: time on axis
+    ``time_axis`` (2: ``(batch, channels, time)``; 1: ``(batch, time, channels)``).
+    """
+
+    ndim: int
+    time_axis: int
+
+    def to_canonical(self, t: Tensor) -> Tensor:
+        """User layout -> ``(batch, channels, time)``; leading extra axes are kept."""
+        if self.ndim == 2:
+            return t.unsqueeze(-2)  # (..., batch, time) -> (..., batch, 1, time)
+        if self.time_axis == 1:
+            return t.transpose(-1, -2)  # (..., batch, time, ch) -> (..., batch, ch, time)
+        return t
+
+    def to_user(self, t: Tensor) -> Tensor:
+        """``(n, channels, time)`` -> the user's layout, for calling the model."""
+        if self.ndim == 2:
+            return t.squeeze(-2)
+        if self.time_axis == 1:
+            return t.transpose(-1, -2)
+        return t
+
+
+def _layout(ndim: int, time_axis: int) -> Layout:
+    if isinstance(time_axis, bool) or not isinstance(time_axis, numbers.Integral):
+        raise TypeError(f"time_axis={time_axis!r} must be an integer axis index.")
+    if ndim not in (2, 3):
+        hint = " (a single series: use x[None, None, :])" if ndim == 1 else ""
+        raise ValueError(
+            f"inputs must have shape (batch, channels, time), (batch, time, channels) with "
+            f"time_axis=1, or (batch, time); got {ndim} dimension(s){hint}."
+        )
+    axis = int(time_axis) % ndim if -ndim <= time_axis < ndim else None
+    if axis is None or axis == 0 or (ndim == 2 and axis != 1):
+        raise ValueError(
+            f"time_axis={time_axis} is not valid for {ndim}-d inputs; use -1 for "
+            "(batch, channels, time) or (batch, time), and 1 for (batch, time, channels)."
+        )
+    return Layout(ndim=ndim, time_axis=axis)
+
+
+def _to_tensor(value: Any, name: str, dtype: torch.dtype | None, device: Any) -> Tensor:
+    if isinstance(value, Tensor):
+        t = value.detach()
+    else:
+        try:
+            arr = np.asarray(value)
+        except Exception as err:  # pragma: no cover - exotic objects
+            raise TypeError(f"{name} must be a numpy array or torch tensor; got {type(value)}") from err
+        if arr.dtype == object or not (
+            np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+        ):
+            raise TypeError(f"{name} must hold real numbers; got an array of dtype {arr.dtype}.")
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+    if t.is_complex():
+        raise TypeError(f"{name} must be real-valued; got complex dtype {t.dtype}.")
+    if dtype is None:
+        dtype = t.dtype if t.is_floating_point() else torch.get_default_dtype()
+    t = t.to(dtype=dtype, device=device)
+    if not bool(torch.isfinite(t).all()):
+        n_bad = int((~torch.isfinite(t)).sum())
+        raise ValueError(
+            f"{name} contains {n_bad} NaN or infinite value(s); clean or impute them first."
+        )
+    return t
+
+
+def as_series(
+    x: ArrayLike, time_axis: int, dtype: torch.dtype | None, device: Any
+) -> tuple[Tensor, Layout]:
+    """Validate ``x`` and return it as a tensor of shape ``(batch, channels, time)``."""
+    t = _to_tensor(x, "inputs", dtype, device)
+    layout = _layout(t.ndim, time_axis)
+    xc = layout.to_canonical(t)
+    if xc.shape[0] < 1:
+        raise ValueError("inputs has an empty batch axis; pass at least one series.")
+    if xc.shape[-1] < 2:
+        raise ValueError(
+            f"inputs has {xc.shape[-1]} time point(s) along time_axis={time_axis}; at least "
+            "2 are needed. Check time_axis (1 for (batch, time, channels))."
+        )
+    return xc, layout
+
+
+def as_baselines(baselines: Any, x: Tensor, layout: Layout) -> Tensor:
+    """Baselines as a tensor of shape ``(n_baselines, batch, channels, time)``.
+
+    ``None`` means zeros; a number fills the input's shape; an array broadcastable to the
+    input's (user-layout) shape is one baseline; an array with one more leading axis holds
+    several baselines, whose attributions are averaged.
+    """
+    if baselines is None:
+        return torch.zeros_like(x).unsqueeze(0)
+    if isinstance(baselines, numbers.Real) and not isinstance(baselines, bool):
+        if not np.isfinite(float(baselines)):
+            raise ValueError(f"baselines={baselines} must be finite.")
+        return torch.full_like(x, float(baselines)).unsqueeze(0)
+    b = _to_tensor(baselines, "baselines", x.dtype, x.device)
+    user_shape = tuple(layout.to_user(x).shape)
+    stacked = b.ndim == len(user_shape) + 1
+    try:
+        if stacked:
+            b = b.expand(b.shape[0], *user_shape)
+        else:
+            b = b.expand(*user_shape).unsqueeze(0)
+    except RuntimeError:
+        raise ValueError(
+            f"baselines has shape {tuple(b.shape)}, which does not broadcast to the inputs' "
+            f"shape {user_shape}; pass one baseline broadcastable to it, or several stacked "
+            f"on a leading axis, shape (n_baselines, {', '.join(map(str, user_shape))})."
+        ) from None
+    if b.shape[0] < 1:
+        raise ValueError("baselines has an empty leading (n_baselines) axis.")
+    return layout.to_canonical(b).contiguous()
+
+
+# ---------------------------------------------------------------------- targets
+@dataclass(frozen=True)
+class TargetSpec:
+    """A validated target: what scalar per sample to explain."""
+
+    kind: str  # "none", "index", "per_sample", "callable", "predicted"
+    value: Any = None
+
+    def describe(self) -> str:
+        if self.kind == "none":
+            return "output"
+        if self.kind == "callable":
+            return getattr(self.value, "__name__", "callable")
+        if self.kind == "per_sample":
+            return "per-sample"
+        if self.kind == "predicted":
+            return "predicted class"
+        index = tuple(self.value)
+        return str(index[0]) if len(index) == 1 else str(index)
+
+
+def as_target(target: Any) -> TargetSpec:
+    """Normalize the ``target`` argument (shape checks happen once outputs are known)."""
+    if target is None:
+        return TargetSpec("none")
+    if isinstance(target, str):
+        if target == "predicted":
+            return TargetSpec("predicted")
+        raise ValueError(
+            f"target={target!r} is not understood; use an int, a tuple of ints, a sequence of "
+            "ints (one per sample), 'predicted', or a callable outputs -> (batch,)."
+        )
+    if callable(target):
+        return TargetSpec("callable", target)
+    if isinstance(target, numbers.Integral) and not isinstance(target, bool):
+        return TargetSpec("index", (int(target),))
+    if isinstance(target, tuple) and all(isinstance(t, numbers.Integral) for t in target):
+        return TargetSpec("index", tuple(int(t) for t in target))
+    arr = np.asarray(target.detach().cpu() if isinstance(target, Tensor) else target)
+    if arr.ndim == 1 and np.issubdtype(arr.dtype, np.integer):
+        return TargetSpec("per_sample", arr.astype(np.int64))
+    raise TypeError(
+        f"target of type {type(target).__name__} is not understood; use an int, a tuple of "
+        "ints, a 1-d sequence of ints (one per sample), 'predicted', or a callable."
+    )
+
+
+def resolve_target(spec: TargetSpec, outputs: Tensor) -> TargetSpec:
+    """Check ``spec`` against the model's outputs for the inputs, shape ``(batch, ...)``.
+
+    Returns a spec whose ``per_sample`` indices (if any) are fixed, so that the same scalar is
+    selected at every path point.
+    """
+    out_shape = tuple(outputs.shape[1:])
+    if spec.kind == "callable":
+        sel = spec.value(outputs)
+        if not isinstance(sel, Tensor) or tuple(sel.shape) != (outputs.shape[0],):
+            got = tuple(sel.shape) if isinstance(sel, Tensor) else type(sel).__name__
+            raise ValueError(
+                f"target callable must map outputs of shape {tuple(outputs.shape)} to a tensor "
+                f"of shape ({outputs.shape[0]},); it returned {got}."
+            )
+        return spec
+    size = int(np.prod(out_shape)) if out_shape else 1
+    if spec.kind == "none":
+        if size != 1:
+            raise ValueError(
+                f"the model's output has shape (batch, {', '.join(map(str, out_shape))}); pass "
+                "target= (an int index, a tuple for multi-axis outputs, 'predicted', or a "
+                "callable outputs -> (batch,))."
+            )
+        return TargetSpec("index", (0,) * len(out_shape))
+    if spec.kind == "predicted":
+        if len(out_shape) != 1:
+            raise ValueError(
+                f"target='predicted' needs outputs of shape (batch, n_classes); the model's "
+                f"output has shape (batch, {', '.join(map(str, out_shape))})."
+            )
+        pred = outputs.argmax(dim=1).cpu().numpy().astype(np.int64)
+        return TargetSpec("per_sample", pred)
+    if spec.kind == "per_sample":
+        idx = spec.value
+        batch = outputs.shape[0]
+        if len(idx) != batch:
+            raise ValueError(
+                f"target has {len(idx)} entries; give one class index per sample ({batch})."
+            )
+        if len(out_shape) != 1:
+            raise ValueError(
+                "a per-sample target needs outputs of shape (batch, n_outputs); the model's "
+                f"output has shape (batch, {', '.join(map(str, out_shape))})."
+            )
+        bad = (idx < 0) | (idx >= out_shape[0])
+        if bad.any():
+            raise ValueError(
+                f"target index {int(idx[bad][0])} (sample {int(np.flatnonzero(bad)[0])}) is out "
+                f"of range for a model with {out_shape[0]} outputs; use 0..{out_shape[0] - 1}."
+            )
+        return spec
+    # fixed index
+    index = spec.value
+    if len(out_shape) == 0:
+        raise ValueError(
+            f"target={index if len(index) > 1 else index[0]} was given but the model returns "
+            "one value per sample (output shape (batch,)); pass target=None."
+        )
+    if len(index) != len(out_shape):
+        raise ValueError(
+            f"target={index if len(index) > 1 else index[0]} has {len(index)} index(es) but the "
+            f"model's output has shape (batch, {', '.join(map(str, out_shape))}); give a tuple "
+            f"of {len(out_shape)} indices or a callable."
+        )
+    for i, (t, n) in enumerate(zip(index, out_shape)):
+        if not 0 <= t < n:
+            raise ValueError(
+                f"target index {t} is out of range for output axis {i + 1} of size {n}; "
+                f"use 0..{n - 1}."
+            )
+    return spec
+
+
+def select_target(spec: TargetSpec, outputs: Tensor, rows: Tensor | None) -> Tensor:
+    """The explained scalar of each row of ``outputs`` (shape ``(n, ...)``) -> ``(n,)``.
+
+    ``rows`` (long tensor of shape ``(n,)``) gives the input sample each row belongs to; it
+    picks the class of per-sample targets.
+    """
+    if spec.kind == "callable":
+        fn: Callable[[Tensor], Tensor] = spec.value
+        return fn(outputs)
+    if spec.kind == "per_sample":
+        assert rows is not None  # internal invariant: the engine always passes rows
+        idx = torch.as_tensor(spec.value, device=outputs.device)[rows]
+        return outputs.gather(1, idx[:, None]).squeeze(1)
+    if outputs.ndim == 1:
+        return outputs
+    return outputs[(slice(None), *spec.value)]

@@ -1,0 +1,43 @@
+"""One helper for optional dependencies: import on use, with an error that names the extra."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+__all__ = ["require"]
+
+# module name -> (feature name, extra that installs it)
+_EXTRAS: dict[str, str] = {
+    "matplotlib": "plot",
+    "matplotlib.pyplot": "plot",
+    "tensorflow": "keras",
+    "keras": "keras",
+    "jax": "jax",
+    "ray": "ray",
+    "pywt": "domains",
+    "sklearn": "domains",
+    "statsmodels": "domains",
+    "tqdm": "progress",
+    "captum": "dev",
+}
+
+
+def require(module: str, feature: str) -> ModuleType:
+    """Import ``module`` or raise an ``ImportError`` that says which feature needs it.
+
+    Parameters
+    ----------
+    module : str
+        Dotted module name, e.g. ``"matplotlib.pyplot"``.
+    feature : str
+        What the user asked for, e.g. ``"plotting"``; used in the message.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        extra = _EXTRAS.get(module, _EXTRAS.get(module.split(".")[0], "all"))
+        raise ImportError(
+            f"{feature} needs the package {module.split('.')[0]!r}, which is not installed; "
+            f"install it with `pip install cdig[{extra}]`."
+        ) from err

@@ -1,0 +1,71 @@
+"""The one-call entry point, :func:`explain`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from .attribution import Attribution
+from .engine import CrossDomainIG, DomainsArg
+
+__all__ = ["explain"]
+
+
+def explain(
+    model: Any,
+    inputs: Any,
+    domain: DomainsArg = "time",
+    *,
+    target: Any = None,
+    baselines: Any = None,
+    fs: float | None = None,
+    n_steps: int | Literal["auto"] = 64,
+    method: str = "gausslegendre",
+    internal_batch_size: int | None = None,
+    time_axis: int = -1,
+    rtol: float = 1e-3,
+    atol: float = 0.0,
+    max_steps: int = 1024,
+) -> Attribution | dict[str, Attribution]:
+    """Explain a time-series model in one or more domains.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps inputs (layout given by ``time_axis``) to outputs of shape ``(batch,)``,
+        ``(batch, K)`` or ``(batch, ...)``.
+    inputs : array-like of shape (batch, channels, time)
+        numpy or torch; ``(batch, time, channels)`` with ``time_axis=1``; ``(batch, time)``.
+    domain : str, Domain, or a list / dict of them, default="time"
+        Name (see :func:`cdig.domains.available_domains`) or object. A list or dict returns a
+        dict of results keyed by name (or dict key); linear domains share one pass.
+    target, baselines, n_steps, method, internal_batch_size, rtol, atol, max_steps
+        As in :meth:`CrossDomainIG.explain`.
+    fs : float, optional
+        Sampling rate in Hz for domains given by name (frequency coordinates in Hz).
+    time_axis : int, default=-1
+        Axis of time in ``inputs``.
+
+    Returns
+    -------
+    Attribution or dict of str to Attribution
+
+    Examples
+    --------
+    >>> import torch, cdig
+    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 1))
+    >>> attr = cdig.explain(model, torch.randn(2, 1, 64), domain="fourier", fs=32.0)
+    >>> attr.values.shape, attr.coords["frequency"][-1]
+    ((2, 1, 33), 16.0)
+    """
+    ig = CrossDomainIG(model, domain, time_axis=time_axis, fs=fs)
+    return ig.explain(
+        inputs,
+        baselines=baselines,
+        target=target,
+        n_steps=n_steps,
+        method=method,
+        internal_batch_size=internal_batch_size,
+        rtol=rtol,
+        atol=atol,
+        max_steps=max_steps,
+    )

@@ -1,0 +1,191 @@
+"""The result of an explanation: attributions with their meaning."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from .domains import Domain
+
+__all__ = ["Attribution"]
+
+
+@dataclass(frozen=True, eq=False)
+class Attribution:
+    """Cross-domain IG attributions of a batch, one score per coefficient.
+
+    Attributes
+    ----------
+    values : ndarray of shape (batch, *coefficient_shape)
+        One score per coefficient, in units of the model output. ``coefficient_shape`` is
+        named by :attr:`dims`, e.g. ``(channels, n_frequencies)``.
+    delta : ndarray of shape (batch,), float64
+        Completeness error ``values.sum() - (f(x) - f(x'))`` per sample.
+    dims : tuple of str
+        Name of each axis of ``values`` after the batch axis.
+    coords : dict of str to ndarray
+        Coordinates of the named axes (e.g. ``"frequency"`` in Hz) and extra labels.
+    units : dict of str to str
+        Unit of each coordinate.
+    outputs : ndarray of shape (batch,)
+        ``f(x)``: the explained model output (the target) for each input.
+    baseline_outputs : ndarray of shape (batch,)
+        ``f(x')`` at the effective time baseline (the mean over baselines if several).
+    n_steps : ndarray of shape (batch,), int
+        Path points used per sample (differs between samples with ``n_steps="auto"``).
+    domain : Domain
+        The fitted domain.
+    target : str
+        What was explained (for display).
+    settings : dict
+        Method, baselines and other settings of the call.
+    """
+
+    values: np.ndarray
+    delta: np.ndarray
+    dims: tuple[str, ...]
+    coords: Mapping[str, np.ndarray]
+    units: Mapping[str, str]
+    outputs: np.ndarray
+    baseline_outputs: np.ndarray
+    n_steps: np.ndarray
+    domain: Domain | None = None
+    target: str = "output"
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def batch_size(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def total(self) -> np.ndarray:
+        """Sum of attributions per sample, shape ``(batch,)``: ``f(x) - f(x') + delta``."""
+        return self.values.reshape(self.batch_size, -1).sum(axis=1)
+
+    @property
+    def relative_delta(self) -> np.ndarray:
+        """``|delta| / max(|f(x) - f(x')|, tiny)`` per sample."""
+        diff = np.abs(self.outputs - self.baseline_outputs)
+        return np.abs(self.delta) / np.maximum(diff, np.finfo(np.float64).tiny)
+
+    def sum_over(self, dim: str) -> Attribution:
+        """Attributions summed over the axis ``dim`` (e.g. ``"channel"``); completeness kept."""
+        axis = self._axis(dim)
+        dims = tuple(d for d in self.dims if d != dim)
+        coords = {k: v for k, v in self.coords.items() if k != dim}
+        return replace(self, values=self.values.sum(axis=axis + 1), dims=dims, coords=coords)
+
+    def _axis(self, dim: str) -> int:
+        if dim not in self.dims:
+            raise ValueError(f"dim={dim!r} is not an axis of these attributions; axes: {self.dims}.")
+        return self.dims.index(dim)
+
+    # ------------------------------------------------------------------ bands
+    def bands(
+        self,
+        bands: Mapping[str, tuple[float, float]],
+        dim: str = "frequency",
+        other: str | None = "other",
+    ) -> Attribution:
+        """Sum attributions over coordinate ranges, e.g. EEG frequency bands.
+
+        Parameters
+        ----------
+        bands : mapping of name to (low, high)
+            Half-open ranges ``low <= coordinate < high`` in the unit of ``dim``
+            (Hz when the domain has ``fs``). Ranges must not overlap.
+        dim : str, default="frequency"
+            The coordinate to band over.
+        other : str or None, default="other"
+            Name of an extra band collecting coefficients no range covers (added only when
+            there are any), so that the bands always sum to ``f(x) - f(x') + delta``.
+            ``None`` drops them.
+
+        Returns
+        -------
+        Attribution
+            With ``dim`` replaced by ``"band"``; coords ``band``, ``band_low``,
+            ``band_high``.
+
+        Examples
+        --------
+        >>> attr.bands({"delta": (0.5, 4), "theta": (4, 8)})  # doctest: +SKIP
+        """
+        axis = self._axis(dim)
+        coord = np.asarray(self.coords[dim], dtype=np.float64)
+        if not isinstance(bands, Mapping) or not bands:
+            raise ValueError("bands must be a non-empty mapping of name -> (low, high).")
+        names, masks, lows, highs = [], [], [], []
+        covered = np.zeros(coord.shape, dtype=bool)
+        for name, rng in bands.items():
+            try:
+                lo, hi = (float(v) for v in rng)
+            except (TypeError, ValueError):
+                raise ValueError(f"band {name!r}: expected (low, high), got {rng!r}.") from None
+            if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+                raise ValueError(f"band {name!r}: need finite low < high, got ({lo}, {hi}).")
+            mask = (coord >= lo) & (coord < hi)
+            if (mask & covered).any():
+                raise ValueError(f"band {name!r} ({lo}, {hi}) overlaps an earlier band.")
+            covered |= mask
+            names.append(str(name))
+            masks.append(mask)
+            lows.append(lo)
+            highs.append(hi)
+        if other is not None and not covered.all():
+            names.append(other)
+            masks.append(~covered)
+            lows.append(float("nan"))
+            highs.append(float("nan"))
+        moved = np.moveaxis(self.values, axis + 1, -1)
+        summed = np.stack([moved[..., m].sum(axis=-1) for m in masks], axis=-1)
+        values = np.moveaxis(summed, -1, axis + 1)
+        dims = tuple("band" if d == dim else d for d in self.dims)
+        coords = {k: v for k, v in self.coords.items() if k != dim}
+        coords.update(band=np.array(names), band_low=np.array(lows), band_high=np.array(highs))
+        units = {k: v for k, v in self.units.items() if k != dim}
+        units.update(band_low=self.units.get(dim, ""), band_high=self.units.get(dim, ""))
+        return replace(self, values=values, dims=dims, coords=coords, units=units)
+
+    # ------------------------------------------------------------------ reading
+    def top(self, k: int = 5, sample: int = 0, absolute: bool = True) -> list[dict[str, Any]]:
+        """The ``k`` largest attributions of one sample with their coordinates.
+
+        Returns a list of dicts ``{"value": float, <dim>: coordinate, ...}``, largest first
+        (by absolute value when ``absolute``).
+        """
+        if not 0 <= sample < self.batch_size:
+            raise ValueError(f"sample={sample} is out of range for a batch of {self.batch_size}.")
+        v = self.values[sample]
+        key = np.abs(v) if absolute else v
+        order = np.argsort(key, axis=None)[::-1][: max(0, int(k))]
+        rows = []
+        for flat in order:
+            idx = np.unravel_index(flat, v.shape)
+            row: dict[str, Any] = {"value": float(v[idx])}
+            for d, i in zip(self.dims, idx):
+                c = self.coords.get(d)
+                row[d] = c[i].item() if c is not None and c.ndim == 1 else int(i)
+            rows.append(row)
+        return rows
+
+    def plot(self, sample: int = 0, **kwargs: Any) -> Figure:
+        """Figure of the attributions of one sample (see :mod:`cdig.plot`)."""
+        from . import plot
+
+        return plot.plot_attribution(self, sample=sample, **kwargs)
+
+    def __repr__(self) -> str:
+        name = type(self.domain).__name__ if self.domain is not None else "?"
+        return (
+            f"Attribution(domain={name}, values{tuple(self.values.shape)} over {self.dims}, "
+            f"target={self.target}, max|delta|={float(np.max(np.abs(self.delta))):.3g})"
+        )

@@ -1,0 +1,251 @@
+"""The domain protocol every transform follows, and the registry of domain names.
+
+A domain is an invertible transform ``T`` of a batch of time series with a differentiable
+inverse written in torch. The engine integrates the model ``f(T^-1(X))`` along the straight
+path between coefficient baseline and input coefficients, so all a domain must provide is:
+
+``fit(x)``
+    learn what depends on the data (nothing for fixed transforms; one fit per sample for
+    sample-wise decompositions); returns ``self``.
+``forward(x, index=None)`` and ``inverse(X, index=None)``
+    ``x`` has shape ``(n, channels, time)``; ``index`` (long tensor of shape ``(n,)``) says
+    which fitted sample each row belongs to, for domains fitted per sample. ``X`` may be
+    complex.
+``coefficient_baseline(xb, index=None)``
+    the coefficients of the path start for a time baseline ``xb``; ``forward(xb)`` unless the
+    domain defines its own (decompositions whose coefficients are weights of fixed components).
+``dims``, ``coords``, ``units``
+    the name of every coefficient axis after the batch axis, what each coefficient means,
+    and the unit of each coordinate.
+``linear``
+    ``True`` when ``inverse`` is (real-)affine. The straight path in coefficients is then the
+    straight path in time, which lets the engine integrate once in time and read every linear
+    domain off that one pass (exact, not an approximation).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["Domain", "register", "get_domain", "available_domains", "NotFittedError"]
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A data-dependent domain was used before :meth:`Domain.fit`."""
+
+
+_D = TypeVar("_D", bound="Domain")
+
+
+class Domain:
+    """Base class of all domains; see the module docstring for the protocol.
+
+    Subclasses implement :meth:`_fit` (optional), :meth:`forward`, :meth:`inverse` and
+    :meth:`_coords`. ``__init__`` only stores parameters; they are checked in :meth:`fit`.
+    """
+
+    #: Registry name (``domain="fourier"``).
+    name: ClassVar[str] = "domain"
+    #: ``True`` when :meth:`inverse` is (real-)affine in the coefficients.
+    linear: ClassVar[bool] = True
+    #: ``True`` when the coefficients are complex.
+    is_complex: ClassVar[bool] = False
+
+    n_samples_: int
+    n_channels_: int
+    n_times_: int
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self: _D, x: Tensor) -> _D:
+        """Learn what the transform needs to know about ``x``.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, channels, time)
+            The series to explain (float, finite).
+
+        Returns
+        -------
+        self
+        """
+        if x.ndim != 3:
+            raise ValueError(
+                f"{type(self).__name__}.fit expects x of shape (batch, channels, time); "
+                f"got shape {tuple(x.shape)}."
+            )
+        self._check_params(x.shape[-1])
+        self.n_samples_, self.n_channels_, self.n_times_ = (int(s) for s in x.shape)
+        self._fit(x)
+        return self
+
+    def _check_params(self, n_times: int) -> None:
+        """Raise ``ValueError`` for settings that cannot work with series of ``n_times``."""
+
+    def _fit(self, x: Tensor) -> None:
+        """Hook for data-dependent domains; the default learns nothing."""
+
+    def clone(self: _D) -> _D:
+        """An unfitted copy with the same parameters (learned ``_`` attributes dropped)."""
+        new = copy.copy(self)
+        for key in [k for k in vars(new) if k.endswith("_") and not k.startswith("__")]:
+            delattr(new, key)
+        return new
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "n_times_")
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet; call .fit(x) first "
+                "(the engine does this for you in cdig.explain / CrossDomainIG)."
+            )
+
+    # ------------------------------------------------------------------ transform
+    def forward(self, x: Tensor, index: Tensor | None = None) -> Tensor:
+        """Coefficients of ``x``.
+
+        Parameters
+        ----------
+        x : Tensor of shape (n, channels, time)
+        index : LongTensor of shape (n,), optional
+            Fitted sample of each row (sample-wise domains only).
+
+        Returns
+        -------
+        Tensor of shape (n, *coefficient_shape)
+        """
+        raise NotImplementedError
+
+    def inverse(self, X: Tensor, index: Tensor | None = None) -> Tensor:
+        """Time series of coefficients ``X``; exact inverse of :meth:`forward`.
+
+        Parameters
+        ----------
+        X : Tensor of shape (n, *coefficient_shape)
+        index : LongTensor of shape (n,), optional
+
+        Returns
+        -------
+        Tensor of shape (n, channels, time), real
+        """
+        raise NotImplementedError
+
+    def coefficient_baseline(self, xb: Tensor, index: Tensor | None = None) -> Tensor:
+        """Coefficients where the integration path starts, for the time baseline ``xb``.
+
+        The default is ``forward(xb)``; the effective time baseline is always
+        ``inverse(coefficient_baseline(xb))``.
+        """
+        return self.forward(xb, index)
+
+    # ------------------------------------------------------------------ meaning
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """Names of the coefficient axes after the batch axis, e.g. ``("channel", "frequency")``."""
+        raise NotImplementedError
+
+    @property
+    def coords(self) -> dict[str, np.ndarray]:
+        """What each coefficient means: one array per named axis (and extra labels)."""
+        self._check_fitted()
+        coords = {"channel": np.arange(self.n_channels_)}
+        coords.update(self._coords())
+        return coords
+
+    def _coords(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    @property
+    def units(self) -> dict[str, str]:
+        """Unit of each coordinate in :attr:`coords` (``"Hz"``, ``"s"``, ``"bin"`` ...)."""
+        return {}
+
+    # ------------------------------------------------------------------ checks
+    def check_invertible(self, x: Tensor, rtol: float | None = None) -> float:
+        """Relative reconstruction error ``max|inverse(forward(x)) - x| / max(1, max|x|)``.
+
+        Raises ``ValueError`` when it exceeds ``rtol`` (default: ``1e4 * eps`` of the dtype).
+
+        Notes
+        -----
+        A domain is usable for Cross-domain IG only if :math:`T^{-1}(T(x)) = x`; completeness
+        :math:`\\sum_i A_i = f(x) - f(x')` rests on it.
+        """
+        self._check_fitted()
+        rec = self.inverse(self.forward(x))
+        scale = max(1.0, float(x.abs().max()))
+        err = float((rec - x).abs().max()) / scale
+        tol = rtol if rtol is not None else 1e4 * torch.finfo(x.dtype).eps
+        if not math.isfinite(err) or err > tol:
+            raise ValueError(
+                f"{type(self).__name__} does not reconstruct its input: relative "
+                f"reconstruction error {err:.3g} > tolerance {tol:.3g}. Its inverse must "
+                "reproduce x exactly for attributions to be complete; check the settings."
+            )
+        return err
+
+    def __repr__(self) -> str:
+        params = ", ".join(
+            f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")
+        )
+        return f"{type(self).__name__}({params})"
+
+
+# ---------------------------------------------------------------------- registry
+_REGISTRY: dict[str, type[Domain]] = {}
+
+
+def register(cls: type[_D]) -> type[_D]:
+    """Class decorator: make ``cls`` available by its :attr:`Domain.name`."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def available_domains() -> tuple[str, ...]:
+    """Names accepted by ``domain=`` everywhere."""
+    return tuple(sorted(_REGISTRY))
+
+
+def get_domain(domain: str | Domain, **kwargs: Any) -> Domain:
+    """Resolve a domain name or object to an (unfitted) domain object.
+
+    ``kwargs`` (such as ``fs``) are passed to the constructor of a named domain when it
+    accepts them, and ignored otherwise; a domain object is returned unchanged.
+    """
+    if isinstance(domain, Domain):
+        return domain
+    if isinstance(domain, str):
+        key = domain.lower()
+        if key not in _REGISTRY:
+            raise ValueError(
+                f"domain={domain!r} is not a known domain; use one of "
+                f"{', '.join(available_domains())}, or pass a cdig.domains.Domain object."
+            )
+        cls: Callable[..., Domain] = _REGISTRY[key]
+        import inspect
+
+        accepted = inspect.signature(cls).parameters
+        return cls(**{k: v for k, v in kwargs.items() if k in accepted and v is not None})
+    raise TypeError(
+        f"domain must be a domain name (str) or a cdig.domains.Domain; got {type(domain).__name__}."
+    )
+
+
+def check_fs(fs: float | None) -> float | None:
+    """Validate a sampling rate (Hz): None or a positive finite number."""
+    if fs is None:
+        return None
+    if isinstance(fs, bool) or not isinstance(fs, (int, float, np.floating, np.integer)):
+        raise TypeError(f"fs={fs!r} must be a number (sampling rate in Hz) or None.")
+    if not math.isfinite(fs) or fs <= 0:
+        raise ValueError(f"fs={fs!r} must be a positive, finite sampling rate in Hz.")
+    return float(fs)

@@ -1,0 +1,553 @@
+"""The integrator: Cross-domain Integrated Gradients, batched and exact.
+
+For a domain ``T`` with inverse ``T^-1``, coefficients ``X = T(x)`` and ``X' = T(x')``, the
+attribution of coefficient ``i`` is
+
+.. math::  A_i = \\mathrm{Re}\\Big[(X_i - X'_i)\\,\\overline{\\textstyle\\sum_k w_k\\,
+           \\nabla_{X_i} f(T^{-1}(X' + \\alpha_k (X - X')))}\\Big]
+
+with quadrature positions ``alpha_k`` and weights ``w_k`` from :mod:`cdig.quadrature`, and
+PyTorch's complex gradient convention (``df/dRe + i df/dIm``), which makes this plain IG on
+real and imaginary parts summed. Completeness, ``sum(A) = f(x) - f(x')`` up to quadrature
+error, holds because ``T^-1`` reconstructs ``x`` exactly.
+
+Two ways to integrate, chosen per domain:
+
+* **time pass** (linear domains): when ``T^-1`` is affine, the straight coefficient path is the
+  straight time path from ``x'_t = T^-1(X')`` to ``x``. One pass accumulates the weighted time
+  gradient ``G``; each domain's gradient is then one vector-Jacobian product
+  ``J_{T^-1}^T G``. Every linear domain with the same time baseline shares that pass.
+* **coefficient pass** (non-linear domains, or ``linear_shortcut=False``): gradients are taken
+  with respect to the coefficients through ``T^-1`` at every path point.
+
+All (sample, path point) pairs are evaluated in chunks of at most ``internal_batch_size``
+model evaluations, so memory is bounded for any ``n_steps``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import quadrature
+from ._inputs import TargetSpec, as_baselines, as_series, as_target, resolve_target, select_target
+from .attribution import Attribution
+from .domains import Domain, get_domain
+from .models import ModelAdapter, wrap
+
+__all__ = ["CrossDomainIG", "CompletenessWarning", "ConvergenceWarning", "auto_batch_size"]
+
+DomainArg = str | Domain
+DomainsArg = DomainArg | Sequence[DomainArg] | Mapping[str, DomainArg]
+
+
+class CompletenessWarning(UserWarning):
+    """The completeness error of an attribution is large: more steps are needed."""
+
+
+class ConvergenceWarning(UserWarning):
+    """``n_steps="auto"`` reached its cap before the completeness tolerance was met."""
+
+
+#: Relative completeness error above which a :class:`CompletenessWarning` is issued.
+WARN_RTOL = 0.05
+
+
+def auto_batch_size(n_channels: int, n_times: int, n_evaluations: int) -> int:
+    """Default ``internal_batch_size``: model evaluations per forward pass.
+
+    Aims at about 2**16 input values per chunk, clamped to [16, 1024] evaluations: large
+    enough to amortize per-call overhead, small enough to stay in cache-friendly sizes on a
+    CPU and far from memory limits on a GPU (measured in ``benchmarks/speed.py``).
+    """
+    per_eval = max(1, n_channels * n_times)
+    chunk = int(2 ** round(np.log2(max(1.0, 2**16 / per_eval))))
+    return int(min(max(chunk, 16), 1024, max(1, n_evaluations)))
+
+
+@dataclass
+class _Pass:
+    """One path integral shared by one or more domains."""
+
+    kind: Literal["time", "coefficients"]
+    domains: list[tuple[str, Domain, Tensor]]  # (label, fitted domain, coefficient baseline)
+    start: Tensor  # (R, ...) path start (time baseline or coefficient baseline)
+    end: Tensor  # (R, ...) path end
+    time_baseline: Tensor  # (R, C, T)
+    gradient: Tensor | None = None  # (R, ...) weighted path-gradient sum
+    steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+
+class CrossDomainIG:
+    """Cross-domain Integrated Gradients for a model and one or more domains.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps a tensor of shape ``(batch, channels, time)`` (or the layout given by
+        ``time_axis``) to outputs of shape ``(batch,)``, ``(batch, K)`` or ``(batch, ...)``.
+        Modules run in ``eval()`` mode during a call and are restored after.
+    domain : str, Domain, sequence or mapping of them, default="time"
+        Where to attribute. Several domains share integration passes where possible.
+    time_axis : int, default=-1
+        Axis of time in the inputs: -1 for ``(batch, channels, time)`` or ``(batch, time)``,
+        1 for ``(batch, time, channels)``. The model always receives this layout.
+    fs : float, optional
+        Sampling rate in Hz, passed to domains given by name.
+    linear_shortcut : bool, default=True
+        Integrate linear domains once in time and map gradients through each inverse.
+        ``False`` integrates every domain in its own coefficients (slower; same result).
+
+    Examples
+    --------
+    >>> import torch, cdig
+    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))
+    >>> ig = cdig.CrossDomainIG(model, cdig.domains.Fourier(fs=32.0))
+    >>> values, delta = ig.attribute(torch.randn(3, 1, 64), target=0,
+    ...                              return_convergence_delta=True)
+    >>> values.shape
+    (3, 1, 33)
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        domain: DomainsArg = "time",
+        *,
+        time_axis: int = -1,
+        fs: float | None = None,
+        linear_shortcut: bool = True,
+    ) -> None:
+        self.model = model
+        self.domain = domain
+        self.time_axis = time_axis
+        self.fs = fs
+        self.linear_shortcut = linear_shortcut
+
+    # ------------------------------------------------------------------ public
+    def attribute(
+        self,
+        inputs: Any,
+        baselines: Any = None,
+        target: Any = None,
+        n_steps: int | Literal["auto"] = 64,
+        method: str = "gausslegendre",
+        internal_batch_size: int | None = None,
+        return_convergence_delta: bool = False,
+    ) -> Any:
+        """Captum-style call: attributions as numpy arrays.
+
+        Returns ``values`` (or a dict of them, one per domain, when several domains were
+        given), plus ``delta`` of shape ``(batch,)`` when ``return_convergence_delta``.
+        See :meth:`explain` for the parameters.
+        """
+        res = self.explain(
+            inputs,
+            baselines=baselines,
+            target=target,
+            n_steps=n_steps,
+            method=method,
+            internal_batch_size=internal_batch_size,
+        )
+        if isinstance(res, Attribution):
+            return (res.values, res.delta) if return_convergence_delta else res.values
+        values = {k: a.values for k, a in res.items()}
+        if return_convergence_delta:
+            return values, {k: a.delta for k, a in res.items()}
+        return values
+
+    def explain(
+        self,
+        inputs: Any,
+        baselines: Any = None,
+        target: Any = None,
+        n_steps: int | Literal["auto"] = 64,
+        method: str = "gausslegendre",
+        internal_batch_size: int | None = None,
+        rtol: float = 1e-3,
+        atol: float = 0.0,
+        max_steps: int = 1024,
+    ) -> Attribution | dict[str, Attribution]:
+        """Explain ``inputs``; returns an :class:`Attribution` (a dict of them for several domains).
+
+        Parameters
+        ----------
+        inputs : array-like of shape (batch, channels, time)
+            Or the layout given by ``time_axis``; numpy or torch, real, finite.
+        baselines : None, float, or array-like, default=None
+            ``None``: zeros. A number: a constant series. An array broadcastable to
+            ``inputs``: one baseline. An array with one extra leading axis
+            ``(n_baselines, *inputs.shape)``: several, attributions averaged over them.
+            The coefficient baseline is the domain's ``coefficient_baseline`` of it.
+        target : int, tuple, sequence of int, "predicted", or callable, optional
+            Which output to explain: an index into axis 1 (a tuple for more axes), one
+            index per sample, the arg-max class, or ``outputs -> (batch,)``. ``None`` for
+            models with one output per sample.
+        n_steps : int or "auto", default=64
+            Path points. ``"auto"``: start at 16 and double, per sample, until
+            ``|delta| <= rtol * |f(x) - f(x')| + atol`` or ``max_steps`` is reached.
+        method : str, default="gausslegendre"
+            Integration rule, one of :data:`cdig.quadrature.METHODS`.
+        internal_batch_size : int, optional
+            Model evaluations per forward pass; default chosen from the input size.
+        rtol, atol : float
+            Tolerances of ``n_steps="auto"``.
+        max_steps : int, default=1024
+            Cap of ``n_steps="auto"``.
+
+        Raises
+        ------
+        ValueError, TypeError
+            For invalid inputs, before the integration starts.
+        """
+        adapter = wrap(self.model)
+        dtype = adapter.dtype
+        x, layout = as_series(inputs, self.time_axis, dtype, adapter.device)
+        xb = as_baselines(baselines, x, layout)  # (S, B, C, T)
+        auto = _check_steps(n_steps, method, internal_batch_size, rtol, atol, max_steps)
+        spec = as_target(target)
+        named = _resolve_domains(self.domain, self.fs)
+        fitted = [(label, d.clone().fit(x)) for label, d in named]
+
+        n_base, batch = xb.shape[0], x.shape[0]
+        rows_b = torch.arange(n_base * batch, device=x.device) % batch  # row -> sample
+        xb_rows = xb.reshape(n_base * batch, *x.shape[1:])  # (S*B, C, T)
+        x_rows = x[rows_b]
+
+        def call(xc: Tensor) -> Tensor:
+            return adapter(layout.to_user(xc))
+
+        with adapter.inference(), torch.enable_grad():
+            fx_all = _evaluate(call, x, internal_batch_size, check_grad=True)
+            spec = resolve_target(spec, fx_all)
+
+            def f(xc: Tensor, rows: Tensor) -> Tensor:
+                return select_target(spec, call(xc), rows_b[rows])
+
+            fx = select_target(spec, fx_all, torch.arange(batch, device=x.device))
+            passes = self._plan(fitted, x_rows, xb_rows, rows_b)
+            chunk = internal_batch_size
+            results: dict[str, Attribution] = {}
+            for p in passes:
+                tb_out = _evaluate(call, p.time_baseline, chunk)
+                fb = select_target(spec, tb_out, rows_b).detach()
+                target_diff = fx.detach()[rows_b] - fb
+                func = f if p.kind == "time" else _through_inverse(f, p.domains[0][1], rows_b)
+                # (S*B,) target differences f(x) - f(x'_t), for n_steps="auto"
+                _integrate(p, func, target_diff, n_steps, method, chunk, rtol, atol, max_steps, auto)
+                for label, dom, X0 in p.domains:
+                    values = _attributions(p, dom, X0, rows_b)  # (S*B, *coef), float64
+                    results[label] = self._result(
+                        values, dom, fx, fb, p, n_base, batch, spec, method, n_steps, x.dtype
+                    )
+        ordered = {label: results[label] for label, _ in named}
+        for label, attr in ordered.items():
+            _warn_completeness(label, attr)
+        if isinstance(self.domain, (str, Domain)):
+            return ordered[named[0][0]]
+        return ordered
+
+    # ------------------------------------------------------------------ helpers
+    def _plan(
+        self, fitted: list[tuple[str, Domain]], x_rows: Tensor, xb_rows: Tensor, rows_b: Tensor
+    ) -> list[_Pass]:
+        """Group domains into integration passes."""
+        passes: list[_Pass] = []
+        for label, dom in fitted:
+            X0 = dom.coefficient_baseline(xb_rows, rows_b).detach()
+            tb = dom.inverse(X0, rows_b).detach()  # effective time baseline (S*B, C, T)
+            if dom.linear and self.linear_shortcut:
+                for p in passes:
+                    if p.kind == "time" and _same(p.time_baseline, tb):
+                        p.domains.append((label, dom, X0))
+                        break
+                else:
+                    passes.append(_Pass("time", [(label, dom, X0)], tb, x_rows, tb))
+            else:
+                X = dom.forward(x_rows, rows_b).detach()
+                passes.append(_Pass("coefficients", [(label, dom, X0)], X0, X, tb))
+        return passes
+
+    def _result(
+        self,
+        values: Tensor,
+        dom: Domain,
+        fx: Tensor,
+        fb: Tensor,
+        p: _Pass,
+        n_base: int,
+        batch: int,
+        spec: TargetSpec,
+        method: str,
+        n_steps: Any,
+        dtype: torch.dtype,
+    ) -> Attribution:
+        vals = values.reshape(n_base, batch, *values.shape[1:]).mean(dim=0)
+        fb_mean = fb.double().reshape(n_base, batch).mean(dim=0)
+        fx64 = fx.detach().double()
+        delta = vals.reshape(batch, -1).sum(dim=1) - (fx64 - fb_mean)
+        steps = p.steps.reshape(n_base, batch).max(axis=0)
+        return Attribution(
+            values=vals.to(dtype).cpu().numpy(),
+            delta=delta.cpu().numpy(),
+            dims=dom.dims,
+            coords=dom.coords,
+            units=dom.units,
+            outputs=fx64.cpu().numpy(),
+            baseline_outputs=fb_mean.cpu().numpy(),
+            n_steps=steps,
+            domain=dom,
+            target=spec.describe(),
+            settings={
+                "method": method,
+                "n_steps": n_steps,
+                "n_baselines": n_base,
+                "pass": p.kind,
+                "shared_with": [lbl for lbl, d, _ in p.domains if d is not dom],
+            },
+        )
+
+
+# ---------------------------------------------------------------------- validation
+def _check_steps(
+    n_steps: Any,
+    method: str,
+    internal_batch_size: Any,
+    rtol: float,
+    atol: float,
+    max_steps: int,
+) -> bool:
+    quadrature.get_rule(method)
+    if internal_batch_size is not None and (
+        isinstance(internal_batch_size, bool)
+        or not isinstance(internal_batch_size, (int, np.integer))
+        or internal_batch_size < 1
+    ):
+        raise ValueError(
+            f"internal_batch_size={internal_batch_size!r} must be a positive integer or None."
+        )
+    if n_steps == "auto":
+        if not (rtol >= 0 and atol >= 0) or (rtol == 0 and atol == 0):
+            raise ValueError(f"n_steps='auto' needs rtol >= 0 and atol >= 0, not both 0; got {rtol=}, {atol=}.")
+        if not isinstance(max_steps, (int, np.integer)) or max_steps < 16:
+            raise ValueError(f"max_steps={max_steps!r} must be an integer >= 16.")
+        return True
+    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
+        raise ValueError(f"n_steps={n_steps!r} must be an integer >= 1 or 'auto'.")
+    return False
+
+
+def _resolve_domains(domain: DomainsArg, fs: float | None) -> list[tuple[str, Domain]]:
+    if isinstance(domain, (str, Domain)):
+        items: list[tuple[str | None, DomainArg]] = [(None, domain)]
+    elif isinstance(domain, Mapping):
+        items = [(str(k), v) for k, v in domain.items()]
+    elif isinstance(domain, Sequence):
+        items = [(None, d) for d in domain]
+    else:
+        raise TypeError(
+            f"domain must be a name, a Domain, or a list/dict of them; got {type(domain).__name__}."
+        )
+    if not items:
+        raise ValueError("domain is empty; give at least one domain.")
+    out: list[tuple[str, Domain]] = []
+    for label, d in items:
+        dom = get_domain(d, fs=fs)
+        if fs is not None and getattr(dom, "fs", fs) not in (None, fs):
+            raise ValueError(
+                f"fs={fs} conflicts with {type(dom).__name__}(fs={dom.fs}); set it in one place."
+            )
+        name = label or (d if isinstance(d, str) else dom.name)
+        if any(name == n for n, _ in out):
+            raise ValueError(
+                f"domain {name!r} is given twice; pass a dict {{label: domain}} to name them."
+            )
+        out.append((name, dom))
+    return out
+
+
+def _same(a: Tensor, b: Tensor) -> bool:
+    scale = max(1.0, float(a.abs().max()), float(b.abs().max()))
+    tol = 1e3 * torch.finfo(a.dtype).eps * scale
+    return a.shape == b.shape and bool(((a - b).abs() <= tol).all())
+
+
+# ---------------------------------------------------------------------- integration
+def _evaluate(
+    call: Callable[[Tensor], Tensor], xs: Tensor, chunk: int | None, check_grad: bool = False
+) -> Tensor:
+    """Model outputs for ``xs`` of shape (n, C, T), in chunks, without keeping graphs."""
+    size = chunk or auto_batch_size(xs.shape[1], xs.shape[2], xs.shape[0])
+    outs = []
+    for lo in range(0, xs.shape[0], size):
+        piece = xs[lo : lo + size]
+        if check_grad and lo == 0:
+            probe = piece.detach().requires_grad_(True)
+            out = call(probe)
+            if not out.requires_grad:
+                raise ValueError(
+                    "the model's output does not depend differentiably on its input (no "
+                    "gradient flows back); check that the forward pass does not detach, use "
+                    "numpy, or run under torch.no_grad()."
+                )
+            outs.append(out.detach())
+            continue
+        with torch.no_grad():
+            outs.append(call(piece))
+    return torch.cat(outs)
+
+
+def _through_inverse(
+    f: Callable[[Tensor, Tensor], Tensor], dom: Domain, rows_b: Tensor
+) -> Callable[[Tensor, Tensor], Tensor]:
+    def g(points: Tensor, rows: Tensor) -> Tensor:
+        return f(dom.inverse(points, rows_b[rows]), rows)
+
+    return g
+
+
+def _accumulator_dtype(t: Tensor) -> torch.dtype:
+    if t.device.type == "mps":
+        return t.dtype
+    return torch.complex128 if t.is_complex() else torch.float64
+
+
+def _path_gradient(
+    func: Callable[[Tensor, Tensor], Tensor],
+    start: Tensor,
+    end: Tensor,
+    alphas: np.ndarray,
+    weights: np.ndarray,
+    chunk: int,
+) -> Tensor:
+    """``sum_k w_k * grad func(start + alpha_k (end - start))`` per row.
+
+    ``start``, ``end``: (R, ...). ``func(points, rows) -> (n,)`` gets path points of shape
+    (n, ...) and the row each belongs to. Evaluations are ordered row-major
+    (row r, step k) -> r * K + k and taken ``chunk`` at a time.
+    """
+    n_rows, n_k = start.shape[0], len(alphas)
+    diff = end - start
+    real = start.real.dtype if start.is_complex() else start.dtype
+    a_t = torch.tensor(alphas, dtype=real, device=start.device)
+    acc = _accumulator_dtype(start)
+    w_t = torch.tensor(weights, dtype=torch.float64, device=start.device)
+    grad = torch.zeros(start.shape, dtype=acc, device=start.device)
+    bshape = (-1,) + (1,) * (start.ndim - 1)
+    total = n_rows * n_k
+    for lo in range(0, total, chunk):
+        e = torch.arange(lo, min(lo + chunk, total), device=start.device)
+        r, k = e // n_k, e % n_k
+        points = torch.addcmul(start[r], a_t[k].view(bshape), diff[r])  # (n, ...)
+        points.requires_grad_(True)
+        y = func(points, r)
+        (g,) = torch.autograd.grad(y.sum(), points, allow_unused=True)
+        if g is None:
+            raise ValueError("the model's output does not depend on its input (no gradient).")
+        grad.index_add_(0, r, g.to(acc) * w_t[k].view(bshape))
+    return grad
+
+
+def _integrate(
+    p: _Pass,
+    func: Callable[[Tensor, Tensor], Tensor],
+    target_diff: Tensor,
+    n_steps: Any,
+    method: str,
+    chunk: int | None,
+    rtol: float,
+    atol: float,
+    max_steps: int,
+    auto: bool,
+) -> None:
+    """Fill ``p.gradient`` and ``p.steps``; with ``auto``, double steps per row as needed."""
+    n_rows = p.start.shape[0]
+    per_eval = int(np.prod(p.time_baseline.shape[1:]))
+    size = chunk or auto_batch_size(1, per_eval, n_rows * (16 if auto else n_steps))
+    if not auto:
+        alphas, weights = quadrature.rule(method, n_steps)
+        p.gradient = _path_gradient(func, p.start, p.end, alphas, weights, size)
+        p.steps = np.full(n_rows, n_steps, dtype=np.int64)
+        return
+    p.gradient = torch.zeros(p.start.shape, dtype=_accumulator_dtype(p.start), device=p.start.device)
+    p.steps = np.zeros(n_rows, dtype=np.int64)
+    todo = torch.arange(n_rows, device=p.start.device)
+    n = 16
+    tol = rtol * target_diff.double().abs() + atol
+    while True:
+        alphas, weights = quadrature.rule(method, n)
+        g = _path_gradient(lambda pts, r: func(pts, todo[r]), p.start[todo], p.end[todo], alphas, weights, size)
+        total = _dot(p.end[todo] - p.start[todo], g)
+        ok = (total - target_diff[todo].double()).abs() <= tol[todo]
+        done = ok if n * 2 <= max_steps else torch.ones_like(ok)
+        p.gradient[todo[done]] = g[done]
+        p.steps[todo[done].cpu().numpy()] = n
+        todo = todo[~done]
+        if todo.numel() == 0:
+            break
+        n *= 2
+    failed = np.flatnonzero(~_converged(p, target_diff, tol))
+    if failed.size:
+        warnings.warn(
+            f"n_steps='auto' reached max_steps={max_steps} without meeting the tolerance for "
+            f"rows {failed.tolist()[:10]} (sample index = row % batch); raise max_steps or "
+            "loosen rtol/atol.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+
+
+def _converged(p: _Pass, target_diff: Tensor, tol: Tensor) -> np.ndarray:
+    assert p.gradient is not None
+    total = _dot(p.end - p.start, p.gradient)
+    return ((total - target_diff.double()).abs() <= tol).cpu().numpy()
+
+
+def _dot(diff: Tensor, grad: Tensor) -> Tensor:
+    """Per-row ``sum Re[diff * conj(grad)]`` in float64, shape (R,)."""
+    prod = _re_mul(diff, grad)
+    return prod.reshape(prod.shape[0], -1).sum(dim=1)
+
+
+def _re_mul(diff: Tensor, grad: Tensor) -> Tensor:
+    """Elementwise ``Re[diff * conj(grad)]`` in float64."""
+    if diff.is_complex() or grad.is_complex():
+        d = diff.to(torch.complex128)
+        g = grad.to(torch.complex128)
+        return d.real * g.real + d.imag * g.imag
+    return diff.double() * grad.double()
+
+
+def _attributions(p: _Pass, dom: Domain, X0: Tensor, rows_b: Tensor) -> Tensor:
+    """Per-row attributions (R, *coef) of ``dom`` from the pass's path gradient, float64."""
+    assert p.gradient is not None
+    if p.kind == "coefficients":
+        return _re_mul(p.end - p.start, p.gradient)
+    X = dom.forward(p.end, rows_b).detach()
+    # gradient wrt coefficients = J^T G: one vector-Jacobian product through the inverse
+    Xg = X.clone().requires_grad_(True)
+    with torch.enable_grad():
+        rec = dom.inverse(Xg, rows_b)
+        (gX,) = torch.autograd.grad(rec, Xg, grad_outputs=p.gradient.to(rec.dtype))
+    return _re_mul(X - X0, gX)
+
+
+def _warn_completeness(label: str, attr: Attribution) -> None:
+    bad = attr.relative_delta > WARN_RTOL
+    small = np.abs(attr.delta) > 1e-6
+    idx = np.flatnonzero(bad & small)
+    if idx.size:
+        warnings.warn(
+            f"{label}: completeness error above {WARN_RTOL:.0%} of f(x) - f(x') for samples "
+            f"{idx.tolist()[:10]} (largest relative delta "
+            f"{float(attr.relative_delta[idx].max()):.3g}); increase n_steps or use "
+            "n_steps='auto'.",
+            CompletenessWarning,
+            stacklevel=4,
+        )

@@ -1,0 +1,116 @@
+"""PyTorch models and the adapter interface shared by all frameworks."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["ModelAdapter", "TorchModel", "wrap"]
+
+
+class ModelAdapter:
+    """A model seen as a torch function, with the dtype and device its inputs must have.
+
+    Subclasses implement :meth:`__call__` and may override :meth:`inference` to put the
+    model in inference mode for the duration of a call and restore it afterwards.
+    """
+
+    framework: str = "torch"
+
+    def __call__(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        """Floating dtype the model computes in, or None when it does not say."""
+        return None
+
+    @property
+    def device(self) -> torch.device | None:
+        return None
+
+    @contextlib.contextmanager
+    def inference(self) -> Iterator[None]:
+        """Context in which the model runs in inference mode; restores the model after."""
+        yield
+
+
+class TorchModel(ModelAdapter):
+    """A ``torch.nn.Module`` or a callable mapping tensors to tensors.
+
+    During a call the module is put in ``eval()`` mode (dropout off, batch-norm statistics
+    frozen) and every submodule's ``training`` flag is restored afterwards. Parameters are
+    never touched: gradients are taken with :func:`torch.autograd.grad` with respect to the
+    inputs only, so ``requires_grad`` flags and ``.grad`` fields stay as they were.
+    """
+
+    def __init__(self, model: Callable[[Tensor], Any]) -> None:
+        if not callable(model):
+            raise TypeError(
+                f"model must be a torch.nn.Module or a callable; got {type(model).__name__}."
+            )
+        self.model = model
+
+    def __call__(self, x: Tensor) -> Tensor:
+        out = self.model(x)
+        if not isinstance(out, Tensor):
+            raise TypeError(
+                f"the model returned {type(out).__name__}; it must return one torch.Tensor "
+                "(wrap a model with several outputs in a function that selects one)."
+            )
+        return out
+
+    def _tensors(self) -> Iterator[Tensor]:
+        if isinstance(self.model, torch.nn.Module):
+            yield from self.model.parameters()
+            yield from self.model.buffers()
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        for t in self._tensors():
+            if t.is_floating_point():
+                return t.dtype
+        return None
+
+    @property
+    def device(self) -> torch.device | None:
+        for t in self._tensors():
+            return t.device
+        return None
+
+    @contextlib.contextmanager
+    def inference(self) -> Iterator[None]:
+        if not isinstance(self.model, torch.nn.Module):
+            yield
+            return
+        modes = [(m, m.training) for m in self.model.modules()]
+        self.model.eval()
+        try:
+            yield
+        finally:
+            for module, mode in modes:
+                module.training = mode
+
+
+def wrap(model: Any, framework: str | None = None) -> ModelAdapter:
+    """Wrap ``model`` as a torch function.
+
+    Parameters
+    ----------
+    model : torch.nn.Module, callable, or a model of a supported framework
+    framework : {"torch", "keras", "jax"}, optional
+        Force the framework instead of detecting it.
+
+    Returns
+    -------
+    ModelAdapter
+    """
+    if isinstance(model, ModelAdapter):
+        return model
+    if framework not in (None, "torch"):
+        raise ValueError(f"framework={framework!r} is not supported; use 'torch' or None.")
+    return TorchModel(model)
