@@ -1,0 +1,38 @@
+# Two commands: `make demo` and `make test`. Both create .venv when it is missing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# torch is pinned to the CPU wheel on local disk and installed first, so that pip never
+# resolves an open-ended torch (which would download a multi-GB CUDA build).
+TORCH  := torch==2.13.0
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck venv clean bench
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e ".[dev,keras,jax,ray]"
+	touch $(STAMP)
+
+demo: venv
+	MPLBACKEND=Agg $(BIN)/cdig demo --out out/demo
+
+lint: venv
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
+
+typecheck: venv
+	$(BIN)/mypy
+
+test: lint typecheck
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/python benchmarks/speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache out
