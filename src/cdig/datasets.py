@@ -98,14 +98,23 @@ def load_aeon(name: Literal["GunPoint", "BasicMotions"] | str, split: Split = "t
     ``JapaneseVowels`` ...), as ``(n_series, channels, time)``."""
     _check_split(split)
     datasets = require("aeon.datasets", f"loading the aeon dataset {name!r}")
-    loader = getattr(datasets, f"load_{_snake(name)}", None)
+    fn = _AEON_LOADERS.get(name, f"load_{_snake(name)}")
+    loader = getattr(datasets, fn, None)
     if loader is None:
-        raise ValueError(f"aeon has no loader for {name!r} (looked for load_{_snake(name)}).")
+        raise ValueError(f"aeon has no loader for {name!r} (looked for {fn}).")
     if split == "all":
         X, y = loader()
     else:
         X, y = loader(split=split)
     return _encode(name, np.asarray(X, dtype=np.float64), np.asarray(y))
+
+
+_AEON_LOADERS = {
+    "GunPoint": "load_gunpoint",
+    "BasicMotions": "load_basic_motions",
+    "ItalyPowerDemand": "load_italy_power_demand",
+    "JapaneseVowels": "load_japanese_vowels",
+}
 
 
 def _snake(name: str) -> str:
