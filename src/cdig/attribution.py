@@ -88,6 +88,46 @@ class Attribution:
             raise ValueError(f"dim={dim!r} is not an axis of these attributions; axes: {self.dims}.")
         return self.dims.index(dim)
 
+    def group_by(self, label: str, dim: str | None = None) -> Attribution:
+        """Sum coefficients that share a label, e.g. wavelet ``"band"`` -> one value per level.
+
+        Parameters
+        ----------
+        label : str
+            A coordinate holding one label per coefficient along ``dim``.
+        dim : str, optional
+            The axis ``label`` runs along; by default the one axis of the same length.
+
+        Returns
+        -------
+        Attribution
+            With ``dim`` replaced by ``label`` (labels in order of first appearance);
+            completeness is kept.
+        """
+        if label not in self.coords:
+            raise ValueError(f"label={label!r} is not a coordinate; have {sorted(self.coords)}.")
+        lab = np.asarray(self.coords[label])
+        if dim is None:
+            sizes = self.values.shape[1:]
+            match = [d for d, n in zip(self.dims, sizes) if n == len(lab) and d != label]
+            if len(match) != 1:
+                raise ValueError(f"cannot tell which axis {label!r} runs along; pass dim=.")
+            dim = match[0]
+        axis = self._axis(dim)
+        _, first = np.unique(lab, return_index=True)
+        names = lab[np.sort(first)]
+        moved = np.moveaxis(self.values, axis + 1, -1)
+        summed = np.stack([moved[..., lab == n].sum(axis=-1) for n in names], axis=-1)
+        values = np.moveaxis(summed, -1, axis + 1)
+        dims = tuple(label if d == dim else d for d in self.dims)
+        coords = {
+            k: v
+            for k, v in self.coords.items()
+            if k != dim and not (np.ndim(v) == 1 and len(v) == len(lab) and k != label)
+        }
+        coords[label] = names
+        return replace(self, values=values, dims=dims, coords=coords)
+
     # ------------------------------------------------------------------ bands
     def bands(
         self,
