@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["ModelAdapter", "TorchModel", "wrap"]
+__all__ = ["ModelAdapter", "TorchModel"]
 
 
 class ModelAdapter:
@@ -94,23 +94,3 @@ class TorchModel(ModelAdapter):
         finally:
             for module, mode in modes:
                 module.training = mode
-
-
-def wrap(model: Any, framework: str | None = None) -> ModelAdapter:
-    """Wrap ``model`` as a torch function.
-
-    Parameters
-    ----------
-    model : torch.nn.Module, callable, or a model of a supported framework
-    framework : {"torch", "keras", "jax"}, optional
-        Force the framework instead of detecting it.
-
-    Returns
-    -------
-    ModelAdapter
-    """
-    if isinstance(model, ModelAdapter):
-        return model
-    if framework not in (None, "torch"):
-        raise ValueError(f"framework={framework!r} is not supported; use 'torch' or None.")
-    return TorchModel(model)
