@@ -237,6 +237,22 @@ def test_internal_batch_size_does_not_change_results(keras32, x_ntc):
     assert full["fourier"].coords["frequency"][-1] == 16.0
 
 
+def test_mixed_precision_model_gets_float32(tf, x_ntc):
+    """A float16-compute Keras model: float32 inputs and attributions, float16 outputs cast."""
+    keras = pytest.importorskip("keras")
+    inp = keras.Input((T, C))
+    h = keras.layers.Conv1D(F, KERNEL, activation="tanh", dtype="mixed_float16")(inp)
+    h = keras.layers.GlobalAveragePooling1D(dtype="mixed_float16")(h)
+    model = keras.Model(inp, keras.layers.Dense(K, dtype="mixed_float16")(h))
+    assert wrap(model).dtype == torch.float32
+    x = x_ntc.astype("float32")
+    attr = cdig.explain(model, x, target=1, time_axis=1, n_steps=32)
+    assert attr.values.dtype == np.float32
+    diff = attr.outputs - attr.baseline_outputs
+    assert np.all(np.abs(attr.delta) < 1e-2 * np.abs(diff))
+    np.testing.assert_allclose(attr.outputs, model(x).numpy()[:, 1].astype(float), rtol=1e-6)
+
+
 def test_tf_module_and_function(tf, weights, x_ntc):
     class Linear(tf.Module):
         def __init__(self) -> None:

@@ -71,7 +71,9 @@ def to_numpy(t: Tensor) -> np.ndarray:
 def to_torch(a: Any, like: Tensor | None = None) -> Tensor:
     """A torch tensor sharing the memory of array ``a`` when it is writable, else a copy."""
     arr = np.asarray(a)
-    if not arr.flags.writeable or not arr.dtype.isnative:
+    if (arr.dtype.kind == "f" and arr.dtype.itemsize < 4) or arr.dtype.name == "bfloat16":
+        arr = arr.astype(np.float32)  # float16 / bfloat16 outputs of mixed-precision models
+    elif not arr.flags.writeable or not arr.dtype.isnative:
         arr = np.array(arr, dtype=arr.dtype.newbyteorder("="))
     t = torch.from_numpy(arr)
     if like is not None:

@@ -41,7 +41,7 @@ def _accepts_training(fn: Any) -> bool:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
-    return "training" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    return "training" in params
 
 
 class TensorFlowModel(BridgedModel):
