@@ -292,6 +292,21 @@ def test_wrong_shape_names_expected_and_given(keras32, x_ntc):
 
 def test_framework_errors_become_cdig_errors(tf, jax, x_ntc):
     """Without a declared input shape the framework's own error is re-raised as ValueError."""
+    keras = pytest.importorskip("keras")
+
+    class Subclassed(keras.Model):  # no Input: the shape is known only to its layers
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = keras.layers.Conv1D(F, KERNEL)
+
+        def call(self, x, training=None):
+            return keras.ops.mean(self.conv(x), axis=(1, 2))
+
+    sub = Subclassed()
+    sub(x_ntc[:1].astype("float32"))
+    assert wrap(sub).input_shape is None
+    with pytest.raises(ValueError, match=r"\(3, 64, 1\).*expected axis -1 .* value 2"):
+        cdig.explain(sub, x_ntc[..., :1], time_axis=1)
     w = tf.Variable(np.ones((T, 1), dtype="float32"))
     tf_fn = TensorFlowModel(lambda x: (x[:, :, 0] @ w)[:, 0])
     with pytest.raises(
@@ -397,6 +412,14 @@ def test_other_keras_backends_get_a_recipe(keras32, monkeypatch):
         monkeypatch.setattr(_wrap, "_keras_backend", lambda model, b=backend: b)
         with pytest.raises(ValueError, match=hint):
             wrap(keras32)
+
+
+def test_plain_foreign_functions_get_a_hint(tf, jax, x_ntc):
+    """Plain functions of TF / JAX ops look like torch callables; the error says what to do."""
+    jnp = jax.numpy
+    for fn in (lambda x: jnp.sin(x).sum((1, 2)), lambda x: tf.reduce_sum(x, axis=(1, 2))):
+        with pytest.raises(TypeError, match="framework='tensorflow'"):
+            cdig.explain(fn, x_ntc, time_axis=1)
 
 
 def test_torch_adapter_is_default():

@@ -21,6 +21,7 @@ A framework adapter implements three hooks on numpy arrays:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -187,8 +188,7 @@ class BridgedModel(ModelAdapter):
         if want is not None:
             msg += f"; it expects {format_shape(want)} (None: any size)"
         if err is not None:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-            msg += f". {type(err).__name__}: {first[:500].rstrip('.')}"
+            msg += f". {type(err).__name__}: {_summary(err)}"
         msg += "."
         swapped = (
             want is not None
@@ -224,6 +224,18 @@ class BridgedModel(ModelAdapter):
             return vjp(to_numpy(grad_output.contiguous()))
         except self._input_errors as err:
             raise ValueError(self._shape_message(x_shape, err)) from err
+
+
+def _summary(err: BaseException, limit: int = 500) -> str:
+    """The framework's message on one line: ANSI colours and argument dumps dropped."""
+    lines = []
+    for line in re.sub(r"\x1b\[[0-9;]*m", "", str(err)).splitlines():
+        if line.strip().startswith("Arguments received"):
+            break
+        if line.strip():
+            lines.append(line.strip())
+    text = " ".join(lines)
+    return (text[: limit - 3] + "...") if len(text) > limit else text.rstrip(".")
 
 
 def _as_shape(shape: Sequence[int | None]) -> Shape:
