@@ -54,7 +54,7 @@ def explain(
     >>> import torch, cdig
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 1))
     >>> attr = cdig.explain(model, torch.randn(2, 1, 64), domain="fourier", fs=32.0)
-    >>> attr.values.shape, attr.coords["frequency"][-1]
+    >>> attr.values.shape, float(attr.coords["frequency"][-1])
     ((2, 1, 33), 16.0)
     """
     ig = CrossDomainIG(model, domain, time_axis=time_axis, fs=fs)

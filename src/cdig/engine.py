@@ -39,7 +39,7 @@ from . import quadrature
 from ._inputs import TargetSpec, as_baselines, as_series, as_target, resolve_target, select_target
 from .attribution import Attribution
 from .domains import Domain, get_domain
-from .models import ModelAdapter, wrap
+from .models import wrap
 
 __all__ = ["CrossDomainIG", "CompletenessWarning", "ConvergenceWarning", "auto_batch_size"]
 
@@ -240,7 +240,9 @@ class CrossDomainIG:
                 target_diff = fx.detach()[rows_b] - fb
                 func = f if p.kind == "time" else _through_inverse(f, p.domains[0][1], rows_b)
                 # (S*B,) target differences f(x) - f(x'_t), for n_steps="auto"
-                _integrate(p, func, target_diff, n_steps, method, chunk, rtol, atol, max_steps, auto)
+                _integrate(
+                    p, func, target_diff, n_steps, method, chunk, rtol, atol, max_steps, auto
+                )
                 for label, dom, X0 in p.domains:
                     values = _attributions(p, dom, X0, rows_b)  # (S*B, *coef), float64
                     results[label] = self._result(
@@ -334,7 +336,9 @@ def _check_steps(
         )
     if n_steps == "auto":
         if not (rtol >= 0 and atol >= 0) or (rtol == 0 and atol == 0):
-            raise ValueError(f"n_steps='auto' needs rtol >= 0 and atol >= 0, not both 0; got {rtol=}, {atol=}.")
+            raise ValueError(
+                f"n_steps='auto' needs rtol >= 0 and atol >= 0, not both 0; got {rtol=}, {atol=}."
+            )
         if not isinstance(max_steps, (int, np.integer)) or max_steps < 16:
             raise ValueError(f"max_steps={max_steps!r} must be an integer >= 16.")
         return True
@@ -359,9 +363,10 @@ def _resolve_domains(domain: DomainsArg, fs: float | None) -> list[tuple[str, Do
     out: list[tuple[str, Domain]] = []
     for label, d in items:
         dom = get_domain(d, fs=fs)
-        if fs is not None and getattr(dom, "fs", fs) not in (None, fs):
+        dom_fs = getattr(dom, "fs", None)
+        if fs is not None and dom_fs not in (None, fs):
             raise ValueError(
-                f"fs={fs} conflicts with {type(dom).__name__}(fs={dom.fs}); set it in one place."
+                f"fs={fs} conflicts with {type(dom).__name__}(fs={dom_fs}); set it in one place."
             )
         name = label or (d if isinstance(d, str) else dom.name)
         if any(name == n for n, _ in out):
@@ -475,14 +480,16 @@ def _integrate(
         p.gradient = _path_gradient(func, p.start, p.end, alphas, weights, size)
         p.steps = np.full(n_rows, n_steps, dtype=np.int64)
         return
-    p.gradient = torch.zeros(p.start.shape, dtype=_accumulator_dtype(p.start), device=p.start.device)
+    p.gradient = torch.zeros(
+        p.start.shape, dtype=_accumulator_dtype(p.start), device=p.start.device
+    )
     p.steps = np.zeros(n_rows, dtype=np.int64)
     todo = torch.arange(n_rows, device=p.start.device)
     n = 16
     tol = rtol * target_diff.double().abs() + atol
     while True:
         alphas, weights = quadrature.rule(method, n)
-        g = _path_gradient(lambda pts, r: func(pts, todo[r]), p.start[todo], p.end[todo], alphas, weights, size)
+        g = _path_gradient(_subset(func, todo), p.start[todo], p.end[todo], alphas, weights, size)
         total = _dot(p.end[todo] - p.start[todo], g)
         ok = (total - target_diff[todo].double()).abs() <= tol[todo]
         done = ok if n * 2 <= max_steps else torch.ones_like(ok)
@@ -501,6 +508,17 @@ def _integrate(
             ConvergenceWarning,
             stacklevel=4,
         )
+
+
+def _subset(
+    func: Callable[[Tensor, Tensor], Tensor], rows: Tensor
+) -> Callable[[Tensor, Tensor], Tensor]:
+    """``func`` for a subset of rows: local row ``r`` is global row ``rows[r]``."""
+
+    def g(points: Tensor, r: Tensor) -> Tensor:
+        return func(points, rows[r])
+
+    return g
 
 
 def _converged(p: _Pass, target_diff: Tensor, tol: Tensor) -> np.ndarray:
