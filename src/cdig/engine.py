@@ -224,24 +224,33 @@ class CrossDomainIG:
             return adapter(layout.to_user(xc))
 
         with adapter.inference(), torch.enable_grad():
-            fx_all = _evaluate(call, x, internal_batch_size, check_grad=True)
-            spec = resolve_target(spec, fx_all)
+            passes = self._plan(fitted, x_rows, xb_rows, rows_b)
+            # f(x) and every pass's f(x'_t) in one batched evaluation: (B + P*S*B, ...)
+            ends = torch.cat([x, *(p.time_baseline for p in passes)])
+            out = _evaluate(call, ends, internal_batch_size, check_grad=True)
+            spec = resolve_target(spec, out[:batch])
+            owner = torch.cat([torch.arange(batch, device=x.device), rows_b.repeat(len(passes))])
+            selected = select_target(spec, out, owner).detach()
+            fx, fbs = selected[:batch], selected[batch:].split(n_base * batch)
 
             def f(xc: Tensor, rows: Tensor) -> Tensor:
                 return select_target(spec, call(xc), rows_b[rows])
 
-            fx = select_target(spec, fx_all, torch.arange(batch, device=x.device))
-            passes = self._plan(fitted, x_rows, xb_rows, rows_b)
-            chunk = internal_batch_size
             results: dict[str, Attribution] = {}
-            for p in passes:
-                tb_out = _evaluate(call, p.time_baseline, chunk)
-                fb = select_target(spec, tb_out, rows_b).detach()
-                target_diff = fx.detach()[rows_b] - fb
+            for p, fb in zip(passes, fbs):
+                target_diff = fx[rows_b] - fb  # (S*B,) f(x) - f(x'_t), for n_steps="auto"
                 func = f if p.kind == "time" else _through_inverse(f, p.domains[0][1], rows_b)
-                # (S*B,) target differences f(x) - f(x'_t), for n_steps="auto"
                 _integrate(
-                    p, func, target_diff, n_steps, method, chunk, rtol, atol, max_steps, auto
+                    p,
+                    func,
+                    target_diff,
+                    n_steps,
+                    method,
+                    internal_batch_size,
+                    rtol,
+                    atol,
+                    max_steps,
+                    auto,
                 )
                 for label, dom, X0 in p.domains:
                     values = _attributions(p, dom, X0, rows_b)  # (S*B, *coef), float64
