@@ -6,6 +6,7 @@ BIN    := $(VENV)/bin
 # resolves an open-ended torch (which would download a multi-GB CUDA build).
 TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.installed
+PYDIRS := $(wildcard src tests benchmarks examples)
 
 .PHONY: demo test lint typecheck venv clean bench
 
@@ -22,8 +23,8 @@ demo: venv
 	MPLBACKEND=Agg $(BIN)/cdig demo --out out/demo
 
 lint: venv
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check $(PYDIRS)
+	$(BIN)/ruff format --check $(PYDIRS)
 
 typecheck: venv
 	$(BIN)/mypy
