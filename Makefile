@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
 	$(BIN)/python -m pip install -q -e ".[dev,keras,jax,ray]"
+	# the published reference implementation, for benchmarks/reference.py (its own
+	# dependencies are already here; --no-deps keeps it from touching torch)
+	$(BIN)/python -m pip install -q --no-deps cross-domain-saliency-maps==0.0.8
 	touch $(STAMP)
 
 demo: venv
@@ -33,7 +36,8 @@ test: lint typecheck
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q
 
 bench: venv
-	$(BIN)/python benchmarks/speed.py
+	cd benchmarks && for b in speed reference multidomain steps scaling; do \
+	  ../$(BIN)/python $$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache out

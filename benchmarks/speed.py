@@ -66,9 +66,15 @@ def floor_run(model: torch.nn.Module, x: torch.Tensor, n_steps: int, chunk: int)
         torch.autograd.grad(model(inp)[:, 0].sum(), inp)
 
 
-def floor(model: torch.nn.Module, x: torch.Tensor, n_steps: int, repeats: int) -> tuple[float, int]:
+CHUNKS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+
+
+def floor(
+    model: torch.nn.Module, x: torch.Tensor, n_steps: int, repeats: int, chunks=CHUNKS
+) -> tuple[float, int]:
+    """Best time (s) and chunk size of a plain forward + backward over the path points."""
     total = x.shape[0] * n_steps
-    sizes = [s for s in (16, 32, 64, 128, 256, 512, 1024, 2048, 4096) if s <= max(16, total)]
+    sizes = [s for s in chunks if s <= max(16, total)]
     timed = {s: best_of(lambda s=s: floor_run(model, x, n_steps, s), repeats) for s in sizes}
     best = min(timed, key=timed.__getitem__)
     return timed[best], best
@@ -83,13 +89,15 @@ def per_step_loop(model: torch.nn.Module, x: torch.Tensor, n_steps: int) -> None
         torch.autograd.grad(out, Xp)
 
 
-def measure(model: torch.nn.Module, n_times: int, batch: int, n: int, repeats: int) -> dict:
+def measure(
+    model: torch.nn.Module, n_times: int, batch: int, n: int, repeats: int, chunks=CHUNKS
+) -> dict:
     """Times of the floor, cdig Fourier IG, Captum time IG and the per-step loop."""
     from captum.attr import IntegratedGradients
 
     model.eval()
     x = torch.randn(batch, 1, n_times)
-    t_floor, chunk = floor(model, x, n, repeats)
+    t_floor, chunk = floor(model, x, n, repeats, chunks)
     ig = cdig.CrossDomainIG(model, cdig.domains.Fourier())
     cap = IntegratedGradients(model)
     t_cdig = best_of(lambda: ig.attribute(x, target=0, n_steps=n), repeats)
@@ -117,8 +125,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         ("compute", "wide", wide(), 512, 8),
         ("compute", "wide", wide(), 2048, 8),
     ]
-    if args.quick:
-        configs, args.repeats = configs[1:2], 2
+    chunks = CHUNKS
+    if args.quick:  # a smoke run: one small config, two chunk sizes, one repeat
+        configs, args.repeats, args.steps, chunks = (
+            [("overhead", "tiny", tiny(), 256, 4)],
+            1,
+            16,
+            (16, 64),
+        )
     print(f"n_steps={args.steps}, threads={torch.get_num_threads()}, best of {args.repeats}")
     print(
         f"{'regime':9} {'model':5} {'T':>5} {'B':>3} {'floor ms':>9} {'chunk':>5} "
@@ -126,7 +140,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     )
     rows = []
     for regime, name, model, n_times, batch in configs:
-        row = measure(model, n_times, batch, args.steps, args.repeats)
+        row = measure(model, n_times, batch, args.steps, args.repeats, chunks)
         rows.append({"regime": regime, "model": name, "T": n_times, "B": batch, **row})
         print(
             f"{regime:9} {name:5} {n_times:>5} {batch:>3} {row['floor_ms']:>9.2f} "
