@@ -32,6 +32,15 @@ DOMAINS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: one intra-op thread avoids two threads waiting on a busy 2-core box."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(params=list(DOMAINS), ids=list(DOMAINS))
 def domain(request: pytest.FixtureRequest) -> cdig.domains.Domain:
     return DOMAINS[request.param]()
@@ -93,7 +102,8 @@ def test_baselines_are_fixed_in_coefficients(domain, series):
     x = torch.tensor(series)
     dom = domain.fit(x)
     rows = torch.tensor([1, 3])
-    X0 = dom.coefficient_baseline(torch.randn(2, 2, 96, dtype=torch.float64), rows)
+    with pytest.warns(UserWarning, match="ignores baselines="):  # a random xb is not used
+        X0 = dom.coefficient_baseline(torch.randn(2, 2, 96, dtype=torch.float64), rows)
     assert not X0.any()
     tb = dom.inverse(X0, rows).numpy()
     if getattr(dom, "baseline", "zero") == "mean":  # ICA/PCA: each channel at its mean
@@ -182,7 +192,7 @@ def test_ica_given_fitted_object_is_used_and_not_modified(series, smooth_cnn):
     np.testing.assert_allclose(dom.sources_[2].numpy(), est.transform(series[2].T).T)
     assert np.all(np.abs(attr.delta) <= 1e-6 * np.maximum(1, np.abs(attr.outputs)))
     # effective time baseline: the given ica's mean, not each sample's
-    tb = dom.inverse(dom.coefficient_baseline(torch.tensor(series)))
+    tb = dom.inverse(dom.coefficient_baseline(torch.zeros(4, 2, 96, dtype=torch.float64)))
     np.testing.assert_allclose(tb[:, :, 0].numpy(), np.tile(est.mean_, (4, 1)))
 
 
@@ -343,3 +353,18 @@ def test_no_stray_warnings_from_clean_fits(series):
         SeasonalTrend(period=16, method="classical").fit(torch.tensor(series))
         SeasonalTrend(period=(8, 24)).fit(torch.tensor(series))
         ICA(**ICA_KW).fit(torch.tensor(series))
+
+
+@pytest.mark.parametrize("make", [lambda: SeasonalTrend(period=16), lambda: PCA()])
+def test_user_baselines_are_ignored_with_a_warning(make, series, smooth_cnn):
+    with pytest.warns(UserWarning, match="ignores baselines=") as rec:
+        attr = cdig.explain(smooth_cnn, series, make(), target=0, baselines=0.5)
+    assert rec[0].filename == __file__
+    plain = cdig.explain(smooth_cnn, series, make(), target=0)
+    np.testing.assert_array_equal(attr.values, plain.values)  # the path did not change
+    # a baseline equal to the fixed start (zeros, the default; channel means for PCA) is silent
+    same = series.mean(axis=2, keepdims=True) if isinstance(make(), PCA) else 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cdig.explain(smooth_cnn, series, make(), target=0, baselines=same)
+        cdig.explain(smooth_cnn, series, SeasonalTrend(period=16), target=0)

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from ._base import Domain
-from ._persample import gather, relative_error, rows_of
+from ._persample import gather, relative_error, rows_of, warn_ignored_baseline
 
 __all__ = ["BASELINES", "RECONSTRUCTION_RTOL", "MixingDomain"]
 
@@ -129,12 +129,17 @@ class MixingDomain(Domain):
         return out + gather(self._offset_, rows, X)
 
     def coefficient_baseline(self, xb: Tensor, index: Tensor | None = None) -> Tensor:
-        """All-zero coefficients (the time baseline ``xb`` is not used).
+        """All-zero coefficients; the time baseline ``xb`` is not used (a warning says so
+        when it differs from the fixed start).
 
         ``A = 0`` gives the effective time baseline ``m 1^T`` (every channel constant at its
         mean) with ``baseline="mean"``, and a zero signal with ``baseline="zero"``.
         """
         rows = self._rows(index, xb.shape[0])
+        how = "each channel at its mean" if self.baseline == "mean" else "a zero signal"
+        warn_ignored_baseline(
+            type(self).__name__, xb, gather(self._offset_, rows, xb), f"A = 0: {how}"
+        )
         k = self._coef_.shape[1]
         return xb.new_zeros((rows.shape[0], k, self.n_channels_))
 

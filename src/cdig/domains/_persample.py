@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["check_count", "gather", "relative_error", "rows_of", "user_stacklevel"]
+__all__ = [
+    "check_count",
+    "gather",
+    "relative_error",
+    "rows_of",
+    "user_stacklevel",
+    "warn_ignored_baseline",
+]
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -81,3 +89,23 @@ def relative_error(rec: np.ndarray, x: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(scale > 0, err / np.where(scale > 0, scale, 1.0), err)
     return np.where(np.isfinite(out), out, np.inf)
+
+
+def warn_ignored_baseline(owner: str, xb: Tensor, effective: Tensor, how: str) -> None:
+    """Warn when a user's time baseline ``xb`` differs from the domain's fixed start.
+
+    An all-zero ``xb`` is what the engine passes for ``baselines=None``, so it never warns.
+    ``effective`` broadcasts against ``xb`` (n, channels, time); ``how`` says where the path
+    starts.
+    """
+    if not bool(xb.any()):
+        return
+    scale = max(1.0, float(xb.abs().max()))
+    tol = 1e3 * torch.finfo(xb.dtype).eps * scale
+    if bool(((xb - effective).abs() > tol).any()):
+        warnings.warn(
+            f"{owner} ignores baselines=: its integration path starts at fixed coefficients "
+            f"({how}), and f(x') is evaluated there. Leave baselines at None to silence this.",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )

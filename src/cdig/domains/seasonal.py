@@ -11,7 +11,7 @@ from torch import Tensor
 
 from .._optional import require
 from ._base import Domain, register
-from ._persample import gather, rows_of
+from ._persample import gather, rows_of, warn_ignored_baseline
 
 __all__ = ["SeasonalTrend"]
 
@@ -243,8 +243,12 @@ class SeasonalTrend(Domain):
         return torch.einsum("nck,nckt->nct", X, gather(self.components_, rows, X))
 
     def coefficient_baseline(self, xb: Tensor, index: Tensor | None = None) -> Tensor:
-        """Zero coefficients: the effective time baseline is the zero series (``xb`` unused)."""
+        """Zero coefficients: the effective time baseline is the zero series.
+
+        ``xb`` is not used; a warning says so when it is not zero.
+        """
         rows = self._rows(index, xb.shape[0])
+        warn_ignored_baseline("SeasonalTrend", xb, xb.new_zeros(()), "all weights 0: x' = 0")
         shape: tuple[int, ...] = (rows.shape[0], self.n_channels_, len(self.component_names_))
         if self.resolved:
             shape = (*shape, self.n_times_)
