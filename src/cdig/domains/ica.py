@@ -70,7 +70,8 @@ class ICA(MixingDomain):
 
     The inverse :math:`x = A S + m` is affine in :math:`A`, so the domain is linear and the
     coefficient path from :math:`A = 0` is the time path from :math:`m` (or 0) to ``x``.
-    The user's ``baselines`` are not used: the coefficient baseline is fixed at zero.
+    The user's ``baselines`` are not used: the coefficient baseline is fixed at zero (a
+    ``UserWarning`` says so when a non-zero ``baselines=`` differs from that start).
 
     Components fitted here are ordered by energy (``||A_k||^2 var(S_k)``, largest first),
     with the sign making each column's largest-magnitude mixing weight positive.

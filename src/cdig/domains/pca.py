@@ -53,7 +53,8 @@ class PCA(MixingDomain):
     "pc1", ...`` (and ``"mean"``); per-component attributions: ``attr.sum_over("channel")``.
     The inverse :math:`x = A S + m` is affine in :math:`A` (a linear domain). Signs are fixed
     so that each component's largest-magnitude loading is positive. The user's
-    ``baselines`` are not used: the coefficient baseline is fixed at zero.
+    ``baselines`` are not used: the coefficient baseline is fixed at zero (a ``UserWarning``
+    says so when a non-zero ``baselines=`` differs from that start).
 
     Examples
     --------

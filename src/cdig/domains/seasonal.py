@@ -72,13 +72,14 @@ class SeasonalTrend(Domain):
 
     Both views are linear (:math:`x = \\sum_k w_k c_k`, :math:`x = \\sum_k c_k`). The
     coefficient baseline is zero (all weights 0, or all component samples 0), so the
-    effective time baseline is the zero series, whatever ``baselines`` the user passes; the
-    domain then shares the time pass of the time domain with its default zero baseline. The
-    straight path scales every component together, :math:`x(\\alpha) = \\alpha x`, so
-    component ``k`` gets :math:`\\sum_t c_k(t) G(t)` with :math:`G` the path-integrated time
-    gradient: the time-domain attributions with zero baseline, shared out in proportion to the
-    components' samples. Summed over components the resolved view is exactly the time-domain
-    IG attribution; summed over time it equals the weights view.
+    effective time baseline is the zero series, whatever ``baselines`` the user passes (a
+    non-zero one draws a ``UserWarning``); the domain then shares the time pass of the time
+    domain with its default zero baseline. The straight path scales every component
+    together, :math:`x(\\alpha) = \\alpha x`, so component ``k`` gets
+    :math:`\\sum_t c_k(t) G(t)` with :math:`G` the path-integrated time gradient: the
+    time-domain attributions with zero baseline, shared out in proportion to the components'
+    samples. Summed over components the resolved view is exactly the time-domain IG
+    attribution; summed over time it equals the weights view.
 
     Examples
     --------
