@@ -6,6 +6,9 @@ as ``domain="..."`` in :func:`cdig.explain` and :class:`cdig.CrossDomainIG`.
 
 from ._base import Domain, NotFittedError, available_domains, get_domain, register
 from .fourier import Fourier
+from .ica import ICA
+from .pca import PCA
+from .seasonal import SeasonalTrend
 from .time import Time
 
 __all__ = [
@@ -16,4 +19,7 @@ __all__ = [
     "register",
     "Time",
     "Fourier",
+    "ICA",
+    "PCA",
+    "SeasonalTrend",
 ]
