@@ -135,6 +135,7 @@ def plot_frequency(
     unit: Literal["Hz", "bpm"] | None = None,
     mark: Sequence[float] | None = None,
     fs: float | None = None,
+    xlim: tuple[float, float] | None = None,
     figsize: tuple[float, float] | None = None,
 ) -> Figure:
     """Attribution per frequency, with the input's amplitude spectrum on a twin axis.
@@ -155,6 +156,8 @@ def plot_frequency(
         heart rate: ``mark=[140], unit="bpm"``).
     fs : float, optional
         Sampling rate in Hz of ``x``; by default the domain's ``fs``.
+    xlim : (float, float), optional
+        Range of the frequency axis, in its unit.
     figsize : (float, float), optional
 
     Returns
@@ -185,7 +188,9 @@ def plot_frequency(
     )
     for c, ax in enumerate(axes[:, 0]):
         v = values[c, order]
-        ax.bar(f_plot, v, width=width, color=_sign_colors(v), linewidth=0)
+        colors = _sign_colors(v)
+        # an edge as wide as a thin line keeps narrow bars visible at any resolution
+        ax.bar(f_plot, v, width=width, color=colors, edgecolor=colors, linewidth=0.6)
         ax.axhline(0.0, color="0.2", linewidth=0.6)
         ax.set_ylabel(_value_label(attr, c, values.shape[0]))
         if spectrum is not None:
@@ -203,6 +208,8 @@ def plot_frequency(
         if mark and c == 0:
             ax.legend(loc="upper right", fontsize="small")
     axes[-1, 0].set_xlabel(_axis_label("frequency", axis_unit))
+    if xlim is not None:
+        axes[-1, 0].set_xlim(*xlim)
     _finish(fig, attr, sample)
     return fig
 
@@ -250,6 +257,7 @@ def plot_time(
     x: Any = None,
     linewidth: tuple[float, float] = (0.8, 4.0),
     cmap: str = _CMAP,
+    xlim: tuple[float, float] | None = None,
     figsize: tuple[float, float] | None = None,
 ) -> Figure:
     """The input drawn with colour and width given by each time step's attribution.
@@ -266,6 +274,8 @@ def plot_time(
         Line width at zero and at the largest absolute attribution.
     cmap : str, default="RdBu_r"
         Diverging colour map, centred at zero.
+    xlim : (float, float), optional
+        Range of the time axis, in its unit.
     figsize : (float, float), optional
 
     Returns
@@ -294,6 +304,8 @@ def plot_time(
         line = _colored_line(ax, t, y, values[c], norm, cmap, linewidth)
         ax.set_ylabel(f"channel {c}" if series is not None else _value_label(attr, c, n_rows))
     axes[-1, 0].set_xlabel(_axis_label("time", attr.units.get("time", "")))
+    if xlim is not None:
+        axes[-1, 0].set_xlim(*xlim)
     fig.colorbar(line, ax=list(axes[:, 0]), label=f"attribution to {attr.target}", shrink=0.9)
     _finish(fig, attr, sample)
     return fig
@@ -322,7 +334,11 @@ def _colored_line(
     lo, hi = linewidth
     scale = max(float(np.max(np.abs(v))), np.finfo(np.float64).tiny)
     widths = lo + (hi - lo) * np.abs(v) / scale
-    lc = LineCollection(list(segs), cmap=cmap, norm=norm, linewidths=widths, capstyle="round")
+    # a thin grey line underneath keeps the series visible where attributions are near zero
+    ax.plot(t, y, color="0.72", linewidth=0.6, zorder=1)
+    lc = LineCollection(
+        list(segs), cmap=cmap, norm=norm, linewidths=widths, capstyle="round", zorder=2
+    )
     lc.set_array(np.asarray(v, dtype=np.float64))
     ax.add_collection(lc)
     pad = 0.05 * (float(np.ptp(y)) or 1.0)
