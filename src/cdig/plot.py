@@ -399,8 +399,12 @@ def plot_spectrogram(
         if magnitude is not None:
             ax_in = axes[c, 0]
             grid_t, grid_f, mag = magnitude[c]
-            db = 20.0 * np.log10(mag + 1e-12 * max(float(mag.max()), 1e-300))
-            m_in = ax_in.pcolormesh(grid_t, grid_f, db, shading="nearest", cmap="magma")
+            db = 20.0 * np.log10(np.maximum(mag, 1e-300))
+            top = float(db.max())
+            # 80 dB of dynamic range: exact zeros would otherwise stretch the scale to -6000
+            m_in = ax_in.pcolormesh(
+                grid_t, grid_f, db, shading="nearest", cmap="magma", vmin=top - 80.0, vmax=top
+            )
             fig.colorbar(m_in, ax=ax_in, label="input |X| (dB)")
             ax_in.set_title(f"input spectrogram, channel {c}", fontsize="medium")
             ax_in.set_ylabel(f_label)
@@ -975,13 +979,14 @@ def _edges(pos: np.ndarray) -> np.ndarray:
 
 def describe(attr: Attribution, sample: int = 0) -> str:
     """One-line description of what is explained: domain, target, f(x), f(x'), delta."""
-    name = type(attr.domain).__name__ if attr.domain is not None else "attribution"
+    name = type(attr.domain).__name__ if attr.domain is not None else "Cross-domain IG"
     fx = float(attr.outputs[sample])
     fb = float(attr.baseline_outputs[sample])
     delta = float(attr.delta[sample])
+    what = "model output" if attr.target == "output" else f"model output {attr.target}"
     return (
-        f"{name}: target {attr.target}, sample {sample} | f(x) = {fx:.4g}, f(x') = {fb:.4g}, "
-        f"f(x) - f(x') = {fx - fb:.4g}, delta = {delta:.2g}"
+        f"{name} attributions of the {what}, sample {sample} | f(x) = {fx:.4g}, "
+        f"f(x') = {fb:.4g}, f(x) - f(x') = {fx - fb:.4g}, delta = {delta:.2g}"
     )
 
 
