@@ -203,7 +203,12 @@ def plot_frequency(
             ax.patch.set_visible(False)
         for m in mark or ():
             ax.axvline(
-                float(m), color="k", linestyle="--", linewidth=1.0, label=f"{m:g} {axis_unit}"
+                float(m),
+                color="0.3",
+                linestyle="--",
+                linewidth=1.0,
+                zorder=0.5,  # behind the bars
+                label=f"marked: {m:g} {axis_unit}",
             )
         if mark and c == 0:
             ax.legend(loc="upper right", fontsize="small")
