@@ -86,6 +86,7 @@ def rgba(color):
         (("channel", "band"), {}, "bands"),
         (("channel", "band", "time"), {}, "bands"),
         (("lag", "channel"), {}, "values"),
+        (("channel", "quefrency"), {}, "values"),
     ],
 )
 def test_plot_kind_follows_dims(dims, coords, kind):
@@ -374,6 +375,21 @@ def test_components_are_ranked_with_their_series_and_heatmap():
         plot.plot_components(attr, k=0)
 
 
+def test_components_with_a_mean_coefficient_draw_it_as_a_constant():
+    rng = np.random.default_rng(8)
+    v = rng.normal(size=(1, 3, 2))  # two sources and the channel means
+    sources = rng.normal(size=(1, 2, 25))
+    names = np.array(["IC0", "IC1", "mean"])
+    attr = fake(v, ("component", "channel"), {"component": names}, domain=Stub(sources_=sources))
+    fig = plot.plot_components(attr)
+    ax_src = panels(fig)[-1]
+    order = np.argsort(-np.abs(v[0].sum(axis=1)))
+    assert [t.get_text() for t in ax_src.get_yticklabels()] == [str(names[i]) for i in order]
+    rank_of_mean = int(np.flatnonzero(order == 2)[0])
+    np.testing.assert_allclose(ax_src.lines[rank_of_mean].get_ydata(), -rank_of_mean)
+    assert ax_src.get_xlabel() == "time (sample)"
+
+
 def test_components_without_sources_draws_bars_and_heatmap():
     v = np.array([[[1.0, -3.0], [0.5, 0.5], [-0.2, 0.0]]])
     attr = fake(v, ("component", "channel"), {"component": np.array(["IC-a", "IC-b", "IC-c"])})
@@ -459,7 +475,35 @@ def test_generic_heatmap_and_bars():
     mesh = fig.axes[0].collections[0]
     np.testing.assert_allclose(np.asarray(mesh.get_array()).reshape(3, 8), v[0].reshape(3, 8))
     assert mesh.norm.vmin == -mesh.norm.vmax
-    one = fake([[2.0, -1.0, 0.5]], ("lag",), {"lag": np.array([1.0, 2.0, 3.0])}, {"lag": "s"})
+    one = fake([[2.0, -1.0, 0.5]], ("lag",), {"lag": np.array([3.0, 1.0, 2.0])}, {"lag": "s"})
     fig = plot.plot_attribution(one)
-    assert [p.get_height() for p in fig.axes[0].patches] == [2.0, -1.0, 0.5]
+    assert [p.get_height() for p in fig.axes[0].patches] == [-1.0, 0.5, 2.0]  # sorted by lag
     assert fig.axes[0].get_xlabel() == "lag (s)"
+
+
+def test_generic_per_channel_bars_against_the_coordinate():
+    # the cepstrum's quefrencies come in FFT order (0, 1, ..., -1): bars are drawn sorted
+    q = np.fft.fftfreq(8, 1 / 8) / FS
+    v = np.random.default_rng(9).normal(size=(1, 2, 8))
+    attr = fake(v, ("channel", "quefrency"), {"quefrency": q}, {"quefrency": "s"})
+    fig = plot.plot_attribution(attr)
+    assert len(fig.axes) == 2
+    order = np.argsort(q, kind="stable")
+    for c, ax in enumerate(fig.axes):
+        centres = [p.get_x() + p.get_width() / 2 for p in ax.patches]
+        np.testing.assert_allclose(centres, q[order])
+        np.testing.assert_allclose([p.get_height() for p in ax.patches], v[0, c, order])
+    assert fig.axes[-1].get_xlabel() == "quefrency (s)"
+
+
+def test_frequency_bins_put_nyquist_on_the_largest_coordinate():
+    # a DCT-like domain without fs: n bins for n samples, twice as fine as the FFT's
+    n = 32
+    x = np.cos(2 * np.pi * 4 * np.arange(n) / n)[None, None]
+    freq = np.arange(n, dtype=float)
+    attr = fake(np.ones((1, 1, n)), ("channel", "frequency"), {"frequency": freq},
+                {"frequency": "bin"})  # fmt: skip
+    line = plot.plot_frequency(attr, x=x).axes[1].lines[0]
+    assert line.get_xdata()[-1] == pytest.approx(n - 1)
+    # the 4-cycle cosine lands near DCT bin 8 (exactly 8 * (n - 1) / n)
+    assert line.get_xdata()[np.argmax(line.get_ydata())] == pytest.approx(8 * (n - 1) / n)

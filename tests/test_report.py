@@ -165,11 +165,27 @@ def test_describe_coefficient_for_each_family():
     wav = fake(
         np.zeros((1, 1, 4)),
         ("channel", "coefficient"),
+        {
+            "coefficient": np.arange(4),
+            "band": np.array(["cA1", "cA1", "cD1", "cD1"]),
+            "level": np.array([1, 1, 1, 1]),
+            "band_low": np.array([0.0, 0.0, 8.0, 8.0]),
+            "band_high": np.array([8.0, 8.0, 16.0, 16.0]),
+            "time": np.array([0.5, 1.5] * 2),
+        },
+        {"time": "s", "band_low": "Hz", "band_high": "Hz"},
+    )
+    assert describe_coefficient(wav, {"channel": 0, "coefficient": 3}) == (
+        "channel 0, coefficient 3 (band cD1 [8–16 Hz], time 1.5 s)"
+    )
+    plain = fake(
+        np.zeros((1, 1, 4)),
+        ("channel", "coefficient"),
         {"band": np.array(["cA1", "cA1", "cD1", "cD1"]), "time": np.array([0.5, 1.5] * 2)},
         {"time": "s"},
     )
-    assert describe_coefficient(wav, {"channel": 0, "coefficient": 3}) == (
-        "channel 0, coefficient 3 (band cD1, time 1.5 s)"
+    assert describe_coefficient(plain, {"channel": 0, "coefficient": 2}) == (
+        "channel 0, coefficient 2 (band cD1, time 0.5 s)"
     )
     bins = fake(
         np.zeros((1, 1, 3)),

@@ -251,7 +251,11 @@ def _amplitude_spectrum(
             )
             return None
         return np.fft.rfftfreq(n, 1.0 / float(rate)), amp
-    return np.arange(n // 2 + 1, dtype=np.float64), amp  # bin index k, like the coordinates
+    # bin coordinates: put the Nyquist frequency on the largest coordinate (exact for the
+    # Fourier domain, where bin k is k / n cycles per sample; the DCT's bins are twice as fine)
+    cycles = np.fft.rfftfreq(n)  # cycles per sample, 0 .. floor(n/2) / n
+    top = float(np.max(np.abs(np.asarray(attr.coords["frequency"], dtype=np.float64))))
+    return cycles * (top / cycles[-1] if cycles[-1] > 0 else 1.0), amp
 
 
 # ---------------------------------------------------------------------- time
@@ -657,14 +661,21 @@ def _component_names(attr: Attribution, n: int) -> list[str]:
 
 
 def _sources(attr: Attribution, sample: int, n_components: int) -> np.ndarray | None:
-    """``domain.sources_[sample]`` as (n_components, time), or None when not available."""
+    """``domain.sources_[sample]`` as (n_components, time), or None when not available.
+
+    Decompositions explained from a zero baseline carry one more coefficient than sources,
+    the channel means (a constant basis series); its series is drawn as ones.
+    """
     src = getattr(attr.domain, "sources_", None)
     if src is None:
         return None
     arr = np.asarray(src.detach().cpu() if hasattr(src, "detach") else src, dtype=np.float64)
-    if arr.ndim != 3 or arr.shape[1] != n_components:
+    if arr.ndim != 3 or arr.shape[0] <= sample:
         return None
-    return arr[sample] if arr.shape[0] > sample else None
+    out = arr[sample]  # (K, T)
+    if out.shape[0] == n_components - 1:
+        out = np.concatenate([out, np.ones((1, out.shape[1]))])  # the constant "mean" basis
+    return out if out.shape[0] == n_components else None
 
 
 def _time_axis(attr: Attribution, n: int) -> tuple[np.ndarray, str]:
@@ -857,7 +868,7 @@ def plot_values(
     cmap: str = _CMAP,
     figsize: tuple[float, float] | None = None,
 ) -> Figure:
-    """Generic figure for any dims: bars for one axis, a heatmap for two or more.
+    """Generic figure for any dims: bars along one axis per channel, else a heatmap.
 
     Parameters
     ----------
@@ -871,20 +882,35 @@ def plot_values(
     Returns
     -------
     matplotlib.figure.Figure
-        A heatmap of shape (first axis, all other axes flattened) with a colour scale
-        symmetric about zero, or bars when there is one axis.
+        For dims ``(d,)`` or ``("channel", d)`` (cepstrum, a custom basis ...): bars
+        against the coordinate of ``d``, one row per channel. Otherwise a heatmap of shape
+        (first axis, all other axes flattened) with a colour scale symmetric about zero.
     """
     values = _sample_values(attr, sample)
     plt = _pyplot()
-    fig, ax = plt.subplots(layout="constrained", figsize=figsize or (9.0, 4.0))
     dims = list(attr.dims)
-    if values.ndim == 1:
-        pos = _coord(attr, dims[0], len(values))
-        ax.bar(pos, values, color=_sign_colors(values))
-        ax.axhline(0.0, color="0.2", linewidth=0.6)
-        ax.set_xlabel(_axis_label(dims[0], attr.units.get(dims[0], "")))
-        ax.set_ylabel(f"attribution to {attr.target}")
+    if values.ndim == 1 or (values.ndim == 2 and dims[0] == "channel"):
+        rows = values.reshape(-1, values.shape[-1])  # (channels, n)
+        fig, axes = plt.subplots(
+            len(rows),
+            1,
+            sharex=True,
+            squeeze=False,
+            layout="constrained",
+            figsize=figsize or (9.0, 1.2 + 2.4 * len(rows)),
+        )
+        pos = _coord(attr, dims[-1], rows.shape[-1])
+        order = np.argsort(pos, kind="stable")
+        width = float(np.min(np.diff(pos[order]))) * 0.9 if len(pos) > 1 else 0.8
+        for c, ax in enumerate(axes[:, 0]):
+            v = rows[c, order]
+            colors = _sign_colors(v)
+            ax.bar(pos[order], v, width=width, color=colors, edgecolor=colors, linewidth=0.6)
+            ax.axhline(0.0, color="0.2", linewidth=0.6)
+            ax.set_ylabel(_value_label(attr, c, len(rows)))
+        axes[-1, 0].set_xlabel(_axis_label(dims[-1], attr.units.get(dims[-1], "")))
     else:
+        fig, ax = plt.subplots(layout="constrained", figsize=figsize or (9.0, 4.0))
         flat = values.reshape(values.shape[0], -1)  # (first axis, rest flattened)
         mesh = ax.pcolormesh(flat, cmap=cmap, norm=_symmetric_norm(flat))
         ax.set_ylabel(dims[0])

@@ -357,13 +357,26 @@ def _per_coefficient_labels(attr: Attribution, dim: str, value: Any) -> str:
         index = int(value)
     else:
         return ""
+    if not 0 <= index < size:
+        return ""
+    per = {
+        k: np.asarray(c)[index].item()
+        for k, c in attr.coords.items()
+        if k not in attr.dims and np.ndim(c) == 1 and len(c) == size
+    }
     labels = []
-    for key, c in attr.coords.items():
-        if key in attr.dims or np.ndim(c) != 1 or len(c) != size or not 0 <= index < size:
+    if "band" in per:
+        per.pop("level", None)  # the band's name says it
+    for key, v in per.items():
+        if key in ("band_low", "band_high"):
             continue
-        v = np.asarray(c)[index].item()
         unit = attr.units.get(key, "")
         labels.append(f"{key} {_num(v)}{' ' + unit if unit else ''}")
+        low, high = per.get("band_low"), per.get("band_high")
+        if key == "band" and isinstance(low, float) and isinstance(high, float):
+            if math.isfinite(low) and math.isfinite(high):
+                unit = attr.units.get("band_low", "")
+                labels[-1] += f" [{low:.3g}–{high:.3g}{' ' + unit if unit else ''}]"
     return ", ".join(labels)
 
 
