@@ -271,7 +271,7 @@ ERRORS = [
     (["explain", "{d}/junk.pt2", "{d}/x.npy"], "is not a readable torch.export program"),
     (
         ["explain", "{d}/net.ts", "{d}/short.npy"],
-        "the model rejected the input of shape (3, 1, 32)",
+        "the model rejected the input of shape (3, 1, 32): RuntimeError: mat1 and mat2 shapes",
     ),
     (["explain", "{d}/net.ts", "{d}/x.npy", "--n-steps", "many"], "--n-steps 'many'"),
     (["explain", "{d}/net.ts", "{d}/x.npy", "--baseline", "median"], "--baseline 'median'"),

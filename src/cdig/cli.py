@@ -38,6 +38,15 @@ class CLIError(Exception):
     """An expected failure, reported as one line on stderr."""
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults in the help, except the empty ones (None, False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False) or action.default is argparse.SUPPRESS:
+            return action.help or ""
+        return super()._get_help_string(action) or ""
+
+
 # ---------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``cdig`` command."""
@@ -64,7 +73,7 @@ def _add_explain(sub: Any) -> None:
         "torch.export programs (.pt2, torch.export.save; tensors loaded weights-only) and "
         "Keras files (.keras, .h5; safe_mode=True). A torch.save of a whole module or of a "
         "state dict is refused: script or export the model first.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Formatter,
     )
     p.add_argument("model", metavar="MODEL", help="TorchScript file, .pt2 program, or .keras file")
     p.add_argument(
@@ -155,7 +164,7 @@ def _add_demo(sub: Any) -> None:
     p = sub.add_parser(
         "demo",
         help="run the 1 Hz vs 4 Hz cosine experiment (no files needed)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Formatter,
     )
     p.add_argument("--out", default="out/demo", help="folder for the figure and report")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
@@ -688,8 +697,10 @@ def _model_outputs(adapter: Any, x: np.ndarray, chunk: int) -> np.ndarray:
 
 def _first_line(err: BaseException, limit: int = 160) -> str:
     """The first sentence of an error message, at most ``limit`` characters."""
-    lines = str(err).strip().splitlines()
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
     text = lines[0] if lines else type(err).__name__
+    if text.startswith("The following operation failed in the TorchScript interpreter"):
+        text = lines[-1]  # the original error comes last, after TorchScript's traceback
     text = text.split(". ")[0].rstrip(".")
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
