@@ -167,9 +167,10 @@ def test_frequency_in_beats_per_minute(fourier_case):
     fig = plot.plot_frequency(attr, x=x, unit="bpm", mark=[240.0], xlim=(0, 600))
     ax = fig.axes[0]
     centres = np.array([p.get_x() + p.get_width() / 2 for p in ax.patches])
-    np.testing.assert_allclose(centres, attr.coords["frequency"] * 60)
     assert ax.get_xlabel() == "frequency (bpm)"
     assert ax.get_xlim() == (0.0, 600.0)
+    # only the bars in view are drawn: 0 .. 10 Hz (600 bpm); the next bin, 615 bpm, is out
+    np.testing.assert_allclose(centres, attr.coords["frequency"][:41] * 60)
     assert fig.axes[1].lines[0].get_xdata()[-1] == pytest.approx(16.0 * 60)
 
 
@@ -235,6 +236,15 @@ def test_time_line_is_coloured_and_sized_by_attribution():
         assert -lc.norm.vmin == lc.norm.vmax == pytest.approx(np.abs(attr.values[0]).max())
         np.testing.assert_allclose(ax.lines[0].get_ydata(), x[0, c])  # grey underlay
     assert rows[-1].get_xlabel() == "time (s)"
+
+
+def test_time_xlim_draws_the_samples_in_view():
+    t = np.arange(100) / 10.0
+    attr = fake(np.sin(t)[None, None], ("channel", "time"), {"time": t}, {"time": "s"})
+    fig = plot.plot_time(attr, x=np.cos(t), xlim=(2.0, 3.0))
+    lc = panels(fig)[0].collections[0]
+    np.testing.assert_allclose(lc.get_array(), np.sin(t[19:32]))  # 2.0 .. 3.0 s and neighbours
+    assert panels(fig)[0].get_xlim() == (2.0, 3.0)
 
 
 def test_time_without_x_draws_the_attributions():

@@ -174,6 +174,9 @@ def plot_frequency(
     order = np.argsort(freq, kind="stable")  # the full FFT lists negative frequencies last
     f_plot = freq[order] * scale
     width = float(np.min(np.diff(f_plot))) * 0.9 if len(f_plot) > 1 else 1.0
+    if xlim is not None:  # draw only the bars in view (long series have thousands of bins)
+        keep = (f_plot >= min(xlim) - width) & (f_plot <= max(xlim) + width)
+        order, f_plot = order[keep], f_plot[keep]
     spectrum = None if series is None else _amplitude_spectrum(series, attr, coord_unit, fs)
 
     plt = _pyplot()
@@ -308,9 +311,15 @@ def plot_time(
         figsize=figsize or (9.0, 1.2 + 2.0 * n_rows),
     )
     line = None
+    view = np.ones(len(t), dtype=bool)
+    if xlim is not None:  # draw only the samples in view, and one beyond each end
+        inside = np.flatnonzero((t >= min(xlim)) & (t <= max(xlim)))
+        if inside.size:
+            view[:] = False
+            view[max(inside[0] - 1, 0) : inside[-1] + 2] = True
     for c, ax in enumerate(axes[:, 0]):
         y = series[c] if series is not None else values[c]
-        line = _colored_line(ax, t, y, values[c], norm, cmap, linewidth)
+        line = _colored_line(ax, t[view], y[view], values[c, view], norm, cmap, linewidth)
         ax.set_ylabel(f"channel {c}" if series is not None else _value_label(attr, c, n_rows))
     axes[-1, 0].set_xlabel(_axis_label("time", attr.units.get("time", "")))
     if xlim is not None:
