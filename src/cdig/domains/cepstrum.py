@@ -147,7 +147,7 @@ class Cepstrum(Domain):
     def _linear_phase(self, n: int, index: Tensor | None, like: Tensor) -> Tensor:
         """``pi*sigma + 2*pi*r*k/N`` per row and bin, shape (n, C, K)."""
         sign, delay = self._rows(n, index)
-        k = torch.arange(self.n_times_ // 2 + 1, dtype=torch.float64)
+        k = torch.arange(self.n_times_ // 2 + 1, dtype=torch.float64, device=delay.device)
         phase = math.pi * sign.to(torch.float64) + 2 * math.pi * delay * k / self.n_times_
         return phase.to(dtype=like.dtype, device=like.device)
 
@@ -178,7 +178,7 @@ class Cepstrum(Domain):
                 "reproducible baseline (f(x') is evaluated there); use the zeros baseline "
                 "for an exact one.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,  # the line calling cdig.explain
             )
         return X0
 
