@@ -373,3 +373,23 @@ def test_no_warning_for_accurate_run(smooth_cnn, series):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         cdig.explain(smooth_cnn, series, "fourier", target=0, n_steps=64)
+
+
+def test_progress_bar_counts_every_model_evaluation(smooth_cnn, series, capsys):
+    pytest.importorskip("tqdm")
+    import tqdm
+
+    seen = {}
+    real = tqdm.tqdm
+
+    class Spy(real):
+        def close(self):
+            seen["n"], seen["total"] = self.n, self.total
+            super().close()
+
+    tqdm.tqdm = Spy
+    try:
+        cdig.explain(smooth_cnn, series, ["time", "fourier"], target=0, n_steps=8, progress=True)
+    finally:
+        tqdm.tqdm = real
+    assert seen == {"n": 4 * 8, "total": 4 * 8}  # one shared pass: batch x steps evaluations

@@ -25,6 +25,7 @@ def explain(
     rtol: float = 1e-3,
     atol: float = 0.0,
     max_steps: int = 1024,
+    progress: bool = False,
 ) -> Attribution | dict[str, Attribution]:
     """Explain a time-series model in one or more domains.
 
@@ -38,7 +39,7 @@ def explain(
     domain : str, Domain, or a list / dict of them, default="time"
         Name (see :func:`cdig.domains.available_domains`) or object. A list or dict returns a
         dict of results keyed by name (or dict key); linear domains share one pass.
-    target, baselines, n_steps, method, internal_batch_size, rtol, atol, max_steps
+    target, baselines, n_steps, method, internal_batch_size, rtol, atol, max_steps, progress
         As in :meth:`CrossDomainIG.explain`.
     fs : float, optional
         Sampling rate in Hz for domains given by name (frequency coordinates in Hz).
@@ -68,4 +69,5 @@ def explain(
         rtol=rtol,
         atol=atol,
         max_steps=max_steps,
+        progress=progress,
     )
