@@ -283,10 +283,10 @@ def test_tf_module_and_function(tf, weights, x_ntc):
 # ---------------------------------------------------------------------- errors
 def test_wrong_shape_names_expected_and_given(keras32, x_ntc):
     x = x_ntc.astype("float32")
-    with pytest.raises(ValueError, match=r"\(3, 64, 3\).*expects \(None, 64, 2\)"):
+    with pytest.raises(ValueError, match=r"\(\d+, 64, 3\).*expects \(None, 64, 2\)"):
         cdig.explain(keras32, np.concatenate([x, x[..., :1]], axis=-1), target=0, time_axis=1)
     # the (batch, channels, time) layout given to a (batch, time, channels) model
-    with pytest.raises(ValueError, match=r"\(3, 2, 64\).*time_axis=1"):
+    with pytest.raises(ValueError, match=r"\(\d+, 2, 64\).*time_axis=1"):
         cdig.explain(keras32, x.transpose(0, 2, 1), target=0)
 
 
@@ -305,21 +305,21 @@ def test_framework_errors_become_cdig_errors(tf, jax, x_ntc):
     sub = Subclassed()
     sub(x_ntc[:1].astype("float32"))
     assert wrap(sub).input_shape is None
-    with pytest.raises(ValueError, match=r"\(3, 64, 1\).*expected axis -1 .* value 2"):
+    with pytest.raises(ValueError, match=r"\(\d+, 64, 1\).*expected axis -1 .* value 2"):
         cdig.explain(sub, x_ntc[..., :1], time_axis=1)
     w = tf.Variable(np.ones((T, 1), dtype="float32"))
     tf_fn = TensorFlowModel(lambda x: (x[:, :, 0] @ w)[:, 0])
     with pytest.raises(
-        ValueError, match=r"shape \(3, 32, 2\)\. ValueError: Dimensions must be equal"
+        ValueError, match=r"shape \(\d+, 32, 2\)\. ValueError: Dimensions must be equal"
     ):
         cdig.explain(tf_fn, x_ntc[:, :32].astype("float32"), time_axis=1)
 
     jnp = jax.numpy
     jx = JaxModel(lambda p, x: x[:, :, 0] @ p, params=jnp.ones(T))
-    with pytest.raises(ValueError, match=r"shape \(3, 32, 2\).*TypeError"):
+    with pytest.raises(ValueError, match=r"shape \(\d+, 32, 2\).*TypeError"):
         cdig.explain(jx, x_ntc[:, :32], time_axis=1)
     jx = JaxModel(lambda p, x: x[:, :, 0] @ p, params=jnp.ones(T), input_shape=(None, T, C))
-    with pytest.raises(ValueError, match=r"\(3, 32, 2\).*expects \(None, 64, 2\)"):
+    with pytest.raises(ValueError, match=r"\(\d+, 32, 2\).*expects \(None, 64, 2\)"):
         cdig.explain(jx, x_ntc[:, :32], time_axis=1)
 
 
