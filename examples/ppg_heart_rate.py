@@ -123,56 +123,41 @@ def steepest_part(model: Any, x: np.ndarray, share: float = 0.8, n: int = 401) -
 
 
 # ---------------------------------------------------------------------- figure
-def draw(results: list[dict[str, Any]], path: Path) -> Path:
-    """Attribution per frequency (bars), PPG amplitude spectrum (twin axis), true HR."""
+def draw(results: list[dict[str, Any]], out: Path) -> Path:
+    """One figure per window with :mod:`cdig.plot`, and the windows stacked in one PNG.
+
+    Each shows the attribution per frequency (bars, BPM), the PPG amplitude spectrum (twin
+    axis), the true heart rate (dashed) and the prediction (dotted).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.image
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(results), 1, figsize=(8.0, 5.6), sharex=True, layout="constrained")
-    for ax, r in zip(np.atleast_1d(axes), results):
-        attr, x = r["attr"], r["x"][0, :, 0]
-        bpm = attr.coords["frequency"]
-        v = attr.values[0, 0]
-        ax.bar(bpm, v, width=6.5, color=np.where(v >= 0, "#c0392b", "#2e6fba"), zorder=3)
-        ax.axhline(0.0, color="0.3", linewidth=0.6)
-        ax.axvline(
-            r["truth"],
-            color="#1a9850",
-            linestyle="--",
-            linewidth=1.4,
-            zorder=4,
-            label=f"true HR {r['truth']:.1f} BPM",
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for r in results:
+        x = r["x"].transpose(0, 2, 1)  # (batch, channels, time) for the spectrum
+        fig = r["attr"].plot(
+            x=x, mark=[r["truth"], r["prediction"]], xlim=(0.0, 480.0), figsize=(8.0, 3.0)
         )
-        ax.axvline(
-            r["prediction"],
-            color="0.2",
-            linestyle=":",
-            linewidth=1.4,
-            zorder=4,
-            label=f"predicted {r['prediction']:.1f} BPM",
+        ax = fig.axes[0]
+        marks = [line for line in ax.lines if line.get_label().startswith("marked")]
+        marks[0].set_label(f"true heart rate {r['truth']:.1f} BPM")
+        marks[1].set(label=f"prediction {r['prediction']:.1f} BPM", linestyle=":")
+        ax.legend(loc="upper center", fontsize="small")
+        fig.suptitle(
+            f"{r['subject']}: f(x) - f(x') = {r['diff']:.1f} BPM, "
+            f"delta = {r['delta']:+.2f} BPM after {r['steps']} steps",
+            fontsize="medium",
         )
-        ax.set_ylabel("attribution (BPM)")
-        spec = np.abs(np.fft.rfft(x)) * 2.0 / x.size
-        twin = ax.twinx()
-        twin.plot(bpm, spec, color="0.55", linewidth=1.0)
-        twin.set_ylabel("PPG amplitude", color="0.45")
-        twin.set_ylim(bottom=0.0)
-        ax.set_zorder(twin.get_zorder() + 1)
-        ax.patch.set_visible(False)
-        ax.set_title(
-            f"{r['subject']}: f(x) - f(x') = {r['diff']:.1f} BPM, delta = {r['delta']:+.2f} "
-            f"({r['steps']} steps)",
-            fontsize=10,
-        )
-        ax.legend(loc="upper right", fontsize=8)
-    ax.set_xlabel("frequency (BPM = Hz x 60)")
-    ax.set_xlim(0, 480)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+        paths.append(out / f"ppg_heart_rate_{r['subject']}.png")
+        fig.savefig(paths[-1], dpi=90)
+        plt.close(fig)
+    both = out / "ppg_heart_rate.png"
+    matplotlib.image.imsave(both, np.vstack([matplotlib.image.imread(p) for p in paths]))
+    return both
 
 
 # ---------------------------------------------------------------------- main
@@ -230,7 +215,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             f"  bins within 7.5 BPM of the true HR: {hr:+.1f} BPM; "
             f"of its 2nd harmonic: {h2:+.1f} BPM"
         )
-    figure = draw(results, args.out / "ppg_heart_rate.png")
+    figure = draw(results, args.out)
     print(f"\nfigure: {figure}")
     return results
 

@@ -44,10 +44,14 @@ def results(example, tmp_path_factory):
 
 
 def test_figure_written(results):
+    """One figure per window (cdig.plot) and both stacked in ppg_heart_rate.png."""
+    matplotlib_image = pytest.importorskip("matplotlib.image")
     _, out = results
-    png = out / "ppg_heart_rate.png"
-    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert 10_000 < png.stat().st_size < 400_000
+    parts = [matplotlib_image.imread(out / f"ppg_heart_rate_{s}.png") for s in ("S13", "S9")]
+    both = matplotlib_image.imread(out / "ppg_heart_rate.png")
+    assert both.shape[0] == parts[0].shape[0] + parts[1].shape[0]
+    assert both.shape[1] == parts[0].shape[1] == parts[1].shape[1]
+    assert 10_000 < (out / "ppg_heart_rate.png").stat().st_size < 400_000
 
 
 def test_complete_within_one_percent(results):
