@@ -228,10 +228,14 @@ def test_inference_mode_and_model_unchanged(weights, x_ntc, keras32):
 
 
 def test_internal_batch_size_does_not_change_results(keras32, x_ntc):
+    from cdig.models import _tensorflow
+
     x = x_ntc.astype("float32")
     ig = cdig.CrossDomainIG(keras32, ["time", "fourier"], time_axis=1, fs=32.0)
     full = ig.explain(x, target=0, n_steps=24)
+    traced = dict(_tensorflow._CACHE[keras32])
     tiny = ig.explain(x, target=0, n_steps=24, internal_batch_size=7)
+    assert _tensorflow._CACHE[keras32] == traced  # other chunk sizes: no new tracing
     for key in full:
         np.testing.assert_allclose(tiny[key].values, full[key].values, atol=1e-6)
     assert full["fourier"].coords["frequency"][-1] == 16.0
@@ -370,6 +374,19 @@ def test_jax_forms_and_complex_intermediates(jax, x_ntc):
         )
     for got in (a, b):
         np.testing.assert_allclose(got.values, ref.values, atol=1e-12)
+    # wrapping the same function again reuses JAX's compiled code
+    from cdig.models._jax import _compiled
+
+    sizes = [f._cache_size() for f in _compiled().values() if hasattr(f, "_cache_size")]
+    with jax.enable_x64(True):
+        cdig.explain(
+            wrap(jax_power, framework="jax", params=jnp.asarray(w)),
+            x_ntc,
+            domain="fourier",
+            time_axis=1,
+            n_steps=32,
+        )
+    assert sizes == [f._cache_size() for f in _compiled().values() if hasattr(f, "_cache_size")]
     # without 64-bit mode the same function runs in float32
     c = cdig.explain(jitted, x_ntc, domain="fourier", time_axis=1, n_steps=32)
     assert c.values.dtype == np.float32
