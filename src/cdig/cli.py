@@ -414,10 +414,7 @@ def _load_keras(p: Path) -> Any:
     try:
         return wrap(model, framework="keras")
     except ValueError as err:
-        raise CLIError(
-            f"MODEL {p} is a Keras model, but this cdig cannot run Keras models ({err}); "
-            "install a cdig version with the Keras bridge."
-        ) from err
+        raise CLIError(f"MODEL {p} is a Keras model that cdig cannot run as loaded: {err}") from err
 
 
 class _ExportedModel(ModelAdapter):

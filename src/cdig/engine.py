@@ -500,12 +500,14 @@ def _integrate(
     n_rows = p.start.shape[0]
     per_eval = int(np.prod(p.time_baseline.shape[1:]))
     method, n_steps, bar = settings.method, settings.n_steps, settings.progress
-    size = settings.chunk or auto_batch_size(
-        1, per_eval, n_rows * (16 if settings.auto else n_steps)
-    )
+
+    def size(n_evaluations: int) -> int:
+        return settings.chunk or auto_batch_size(1, per_eval, n_evaluations)
+
     if not settings.auto:
         alphas, weights = quadrature.rule(method, n_steps)
-        p.gradient = _path_gradient(func, p.start, p.end, alphas, weights, size, bar)
+        chunk = size(n_rows * n_steps)
+        p.gradient = _path_gradient(func, p.start, p.end, alphas, weights, chunk, bar)
         p.steps = np.full(n_rows, n_steps, dtype=np.int64)
         return
     p.gradient = torch.zeros(
@@ -519,8 +521,9 @@ def _integrate(
         alphas, weights = quadrature.rule(method, n)
         if bar is not None and n > 16:
             bar.total += len(todo) * n
+        chunk = size(len(todo) * n)  # re-chosen as the steps double
         g = _path_gradient(
-            _subset(func, todo), p.start[todo], p.end[todo], alphas, weights, size, bar
+            _subset(func, todo), p.start[todo], p.end[todo], alphas, weights, chunk, bar
         )
         total = _dot(p.end[todo] - p.start[todo], g)
         ok = (total - target_diff[todo].double()).abs() <= tol[todo]
