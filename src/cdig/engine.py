@@ -64,12 +64,14 @@ WARN_RTOL = 0.05
 def auto_batch_size(n_channels: int, n_times: int, n_evaluations: int) -> int:
     """Default ``internal_batch_size``: model evaluations per forward pass.
 
-    Aims at about 2**16 input values per chunk, clamped to [16, 1024] evaluations: large
-    enough to amortize per-call overhead, small enough to stay in cache-friendly sizes on a
-    CPU and far from memory limits on a GPU (measured in ``benchmarks/speed.py``).
+    Aims at about 2**14 input values per chunk, clamped to [16, 1024] evaluations: large
+    enough to amortize per-call overhead, small enough for the activations to stay in cache
+    on a CPU and far from memory limits on a GPU. On this project's CPU benchmarks the
+    fastest chunk of a plain forward + backward held 2**14 to 2**15 input values for both a
+    tiny and a width-32 conv net (``benchmarks/speed.py``).
     """
     per_eval = max(1, n_channels * n_times)
-    chunk = int(2 ** round(np.log2(max(1.0, 2**16 / per_eval))))
+    chunk = int(2 ** round(np.log2(max(1.0, 2**14 / per_eval))))
     return int(min(max(chunk, 16), 1024, max(1, n_evaluations)))
 
 
@@ -267,7 +269,7 @@ class CrossDomainIG:
         passes = self._plan(fitted, x[rows_b], xb_rows, rows_b)
         # f(x) and every pass's f(x'_t) in one batched evaluation: (B + P*S*B, ...)
         ends = torch.cat([x, *(p.time_baseline for p in passes)])
-        out = _evaluate(call, ends, settings.chunk, check_grad=True)
+        out = _evaluate(call, ends, settings.chunk)
         spec = resolve_target(spec, out[:batch])
         owner = torch.cat([torch.arange(batch, device=x.device), rows_b.repeat(len(passes))])
         selected = select_target(spec, out, owner).detach()
@@ -415,28 +417,11 @@ def _same(a: Tensor, b: Tensor) -> bool:
 
 
 # ---------------------------------------------------------------------- integration
-def _evaluate(
-    call: Callable[[Tensor], Tensor], xs: Tensor, chunk: int | None, check_grad: bool = False
-) -> Tensor:
-    """Model outputs for ``xs`` of shape (n, C, T), in chunks, without keeping graphs."""
+def _evaluate(call: Callable[[Tensor], Tensor], xs: Tensor, chunk: int | None) -> Tensor:
+    """Model outputs for ``xs`` of shape (n, C, T), in chunks, without building graphs."""
     size = chunk or auto_batch_size(xs.shape[1], xs.shape[2], xs.shape[0])
-    outs = []
-    for lo in range(0, xs.shape[0], size):
-        piece = xs[lo : lo + size]
-        if check_grad and lo == 0:
-            probe = piece.detach().requires_grad_(True)
-            out = call(probe)
-            if not out.requires_grad:
-                raise ValueError(
-                    "the model's output does not depend differentiably on its input (no "
-                    "gradient flows back); check that the forward pass does not detach, use "
-                    "numpy, or run under torch.no_grad()."
-                )
-            outs.append(out.detach())
-            continue
-        with torch.no_grad():
-            outs.append(call(piece))
-    return torch.cat(outs)
+    with torch.no_grad():
+        return torch.cat([call(xs[lo : lo + size]) for lo in range(0, xs.shape[0], size)])
 
 
 def _through_inverse(
@@ -484,6 +469,12 @@ def _path_gradient(
         points = torch.addcmul(start[r], a_t[k].view(bshape), diff[r])  # (n, ...)
         points.requires_grad_(True)
         y = func(points, r)
+        if not y.requires_grad:
+            raise ValueError(
+                "the model's output does not depend differentiably on its input (no "
+                "gradient flows back); check that the forward pass does not detach, use "
+                "numpy, or run under torch.no_grad()."
+            )
         (g,) = torch.autograd.grad(y.sum(), points, allow_unused=True)
         if g is None:
             raise ValueError("the model's output does not depend on its input (no gradient).")
