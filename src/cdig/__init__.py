@@ -12,16 +12,20 @@ from . import domains, quadrature
 from .api import explain
 from .attribution import Attribution
 from .engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG
+from .runs import DatasetRun, explain_dataset, open_run
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "explain",
-    "CrossDomainIG",
     "Attribution",
     "CompletenessWarning",
     "ConvergenceWarning",
-    "domains",
-    "quadrature",
+    "CrossDomainIG",
+    "DatasetRun",
     "__version__",
+    "domains",
+    "explain",
+    "explain_dataset",
+    "open_run",
+    "quadrature",
 ]
