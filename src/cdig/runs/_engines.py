@@ -7,7 +7,7 @@ and records results; an engine only turns ``(index, batch)`` into a written shar
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +60,22 @@ class RayEngine:
     address : str, optional
         Passed to ``ray.init(address=...)`` when Ray is not initialized yet; ``None`` starts
         a local instance. An already initialized Ray is used as it is.
+    options : mapping, optional
+        Actor options (resources), default ``{"num_cpus": 1}``.
     """
 
     def __init__(
-        self, model: Any, job: Job, root: Path, workers: int | None, address: str | None
+        self,
+        model: Any,
+        job: Job,
+        root: Path,
+        workers: int | None,
+        address: str | None,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         self.model, self.job, self.root = model, job, root
         self.workers, self.address = workers, address
+        self.options = {"num_cpus": 1, **(options or {})}
         self._started = False
         self._actors: list[Any] = []
         self._pending: dict[Any, int] = {}  # object ref -> shard index
@@ -84,13 +93,17 @@ class RayEngine:
                     kwargs["num_cpus"] = self.workers
             ray.init(**kwargs)
             self._started = True
-        n = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        actor = ray.remote(num_cpus=1)(_Worker)
-        model_ref = ray.put(self.model)
-        self._actors = [actor.remote(model_ref, self.job, str(self.root)) for _ in range(n)]
+        self._busy: dict[Any, Any] = {}  # object ref -> actor
+        try:
+            n = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            actor = ray.remote(_Worker).options(**self.options)
+            model_ref = ray.put(self.model)
+            self._actors = [actor.remote(model_ref, self.job, str(self.root)) for _ in range(n)]
+        except BaseException:
+            self.__exit__(None)
+            raise
         # two slots per actor: the next batch is shipped while the current one is computed
         self._idle = [a for a in self._actors for _ in range(2)]
-        self._busy: dict[Any, Any] = {}  # object ref -> actor
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:

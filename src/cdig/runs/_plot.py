@@ -16,6 +16,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["plot_summary"]
 
+_LEGEND = {"target": "class", "prediction": "predicted", "custom": "group"}
+_TITLE = {
+    "target": "per explained class",
+    "label": "per label",
+    "prediction": "per predicted class",
+    "custom": "per group",
+}
+
 
 def plot_summary(
     summary: RunSummary,
@@ -50,7 +58,7 @@ def plot_summary(
         raise ValueError(f"spread={spread!r} must be 'std', 'sem' or None.")
     plt = require("matplotlib.pyplot", "plotting")
     if ax is None:
-        fig, ax = plt.subplots(figsize=(7.0, 3.6))
+        fig, ax = plt.subplots(figsize=(7.0, 3.6), layout="constrained")
     else:
         fig = ax.figure
     dim = summary.dims[0]
@@ -59,7 +67,7 @@ def plot_summary(
     numeric = np.issubdtype(coord.dtype, np.number)
     width = 0.8 / max(1, len(summary.groups))
     for i, (g, n) in enumerate(zip(summary.groups, summary.counts)):
-        name = "all samples" if summary.by is None else f"{summary.by} {g}"
+        name = "all samples" if summary.by is None else f"{_LEGEND.get(summary.by, summary.by)} {g}"
         label = f"{name} (n={int(n)})"
         m = summary.mean[i]
         err = None if band is None else np.nan_to_num(band[i])
@@ -78,8 +86,7 @@ def plot_summary(
     ax.set_xlabel(f"{dim} [{unit}]" if unit else dim)
     what: dict[Any, str] = {"std": " (band: ±1 std across samples)", "sem": " (band: ±1 s.e.m.)"}
     ax.set_ylabel("mean attribution")
-    ax.set_title(
-        f"{summary.domain}: mean attribution per {summary.by or 'dataset'}{what.get(spread, '')}"
-    )
+    per = _TITLE.get(summary.by, f"per {summary.by}") if summary.by else "over all samples"
+    ax.set_title(f"{summary.domain}: mean attribution {per}{what.get(spread, '')}")
     ax.legend(frameon=False, fontsize="small")
     return fig

@@ -6,7 +6,7 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from itertools import chain
 from pathlib import Path
@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .._inputs import as_target
+from .._optional import require
 from ..domains import Domain
 from ..engine import WARN_RTOL, CompletenessWarning, DomainsArg, _check_steps, _resolve_domains
 from ._engines import LocalEngine, RayEngine
@@ -49,6 +50,7 @@ def explain_dataset(
     engine: Literal["local", "ray"] = "local",
     workers: int | None = None,
     ray_address: str | None = None,
+    ray_options: Mapping[str, Any] | None = None,
     quiet: bool = False,
 ) -> DatasetRun:
     """Explain every sample of a dataset; results stream to ``out`` and the run can resume.
@@ -96,6 +98,10 @@ def explain_dataset(
     ray_address : str, optional
         ``ray.init(address=...)`` for an existing cluster (``"auto"``,
         ``"ray://head:10001"``); ``None`` starts a local Ray. Ignored if Ray is initialized.
+    ray_options : mapping, optional
+        Resources of each Ray actor, passed to ``.options()``; default ``{"num_cpus": 1}``.
+        E.g. ``{"num_gpus": 1}`` for one GPU per worker (the model must then live on a GPU
+        that exists on every worker; it is sent to them pickled).
     quiet : bool, default=False
         Hide the progress bar (samples/s and ETA, via tqdm).
 
@@ -124,8 +130,10 @@ def explain_dataset(
     ...                            fs=500.0, out="runs/forda")  # doctest: +SKIP
     >>> run.summary("fourier")  # doctest: +SKIP
     """
-    _check_args(batch_size, engine, workers, ray_address, quiet)
+    _check_args(batch_size, engine, workers, ray_address, ray_options, quiet)
     _check_steps(n_steps, method, internal_batch_size, rtol, atol, max_steps)
+    if engine == "ray":
+        require("ray", "engine='ray'")  # before anything is written
     named = _resolve_domains(domain if not isinstance(domain, (str, Domain)) else [domain], fs)
     for label, _ in named:
         if not _LABEL.fullmatch(label):
@@ -160,7 +168,7 @@ def explain_dataset(
     root = Path(out).expanduser().resolve()
     store = RunStore.open(root, _manifest(job, model, first, source.n_samples, batch_size))
     runner = (
-        RayEngine(model, job, root, workers, ray_address)
+        RayEngine(model, job, root, workers, ray_address, ray_options)
         if engine == "ray"
         else LocalEngine(model, job, root)
     )
@@ -174,7 +182,9 @@ def explain_dataset(
     return run
 
 
-def _check_args(batch_size: Any, engine: Any, workers: Any, ray_address: Any, quiet: Any) -> None:
+def _check_args(
+    batch_size: Any, engine: Any, workers: Any, ray_address: Any, ray_options: Any, quiet: Any
+) -> None:
     if (
         isinstance(batch_size, bool)
         or not isinstance(batch_size, (int, np.integer))
@@ -189,6 +199,11 @@ def _check_args(batch_size: Any, engine: Any, workers: Any, ray_address: Any, qu
         raise ValueError(f"workers={workers!r} must be a positive integer or None.")
     if ray_address is not None and not isinstance(ray_address, str):
         raise TypeError(f"ray_address={ray_address!r} must be a string such as 'auto' or None.")
+    if ray_options is not None and not isinstance(ray_options, Mapping):
+        raise TypeError(
+            f"ray_options must be a dict of actor options such as {{'num_gpus': 1}}; got "
+            f"{type(ray_options).__name__}."
+        )
     if not isinstance(quiet, bool):
         raise TypeError(f"quiet={quiet!r} must be True or False.")
 
