@@ -7,8 +7,14 @@ batch size 64, target = predicted class.
 
 Every measurement runs in a fresh subprocess, one after the other, so that peak memory
 (RSS summed over the process and all its descendants, e.g. Ray's workers, sampled every
-0.2 s) belongs to that measurement alone. Ratios are computed from numbers taken in the same
-invocation; absolute numbers depend on the load of the machine.
+0.2 s) belongs to that measurement alone. Each configuration runs ``--repeats`` times,
+interleaved with the others, and the fastest run is kept (the one least disturbed by other
+load); all runs are listed. Ratios come from numbers taken in the same invocation; absolute
+numbers depend on the load of the machine.
+
+The size series uses one torch thread by default (``--threads``): on a machine whose cores
+are shared with other work, torch's multi-threaded kernels stall when a thread is preempted,
+which makes timings erratic; the engine comparison shows both settings.
 
 Usage::
 
@@ -169,7 +175,11 @@ def child(engine: str, n: int, workers: int, threads: int, out: str) -> None:
     wall = time.perf_counter() - t0
     stop.set()
     thread.join()
+    # steady state: samples after the first shard over the time between first and last shard
+    stamps = sorted(p.stat().st_mtime for p in Path(out).glob("shards/*/shard.json"))
+    steady = (n - BATCH) / (stamps[-1] - stamps[0]) if len(stamps) > 2 else float("nan")
     result = {
+        "steady": steady,
         "engine": engine,
         "threads": torch.get_num_threads(),
         "n": n,
@@ -205,11 +215,19 @@ def measure(engine: str, n: int, workers: int, threads: int = 0) -> dict[str, An
 
 
 # ---------------------------------------------------------------------- report
+def best(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The fastest of repeated runs (the one least disturbed by other load), with max memory."""
+    fastest = min(runs, key=lambda r: r["wall"])
+    return dict(fastest, peak_rss=max(r["peak_rss"] for r in runs), walls=[r["wall"] for r in runs])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[250, 500, 1000, 2000])
     p.add_argument("--ray-size", type=int, default=1000, help="samples for local vs Ray")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="torch threads of the size series")
+    p.add_argument("--repeats", type=int, default=2, help="interleaved repeats; the min is kept")
     p.add_argument("--markdown", type=Path, help="also write the tables to this file")
     p.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -220,77 +238,86 @@ def main() -> None:
 
     print("training / loading the FordA CNN ...")
     trained_model()
-    rows = []
-    print(f"local engine, growth with size {args.sizes} ...")
-    for n in args.sizes:
-        r = measure("local", n, args.workers)
-        rows.append(r)
-        mib = r["peak_rss"] / 2**20
-        print(f"  n={n}: {r['wall']:.1f} s, {n / r['wall']:.1f} samples/s, peak {mib:.0f} MiB")
-    print(f"local vs Ray ({args.workers} workers) on {args.ray_size} samples ...")
-    # local, Ray, local again: the mean of the two local runs cancels a drifting machine load
-    before = measure("local", args.ray_size, 1)
-    ray = measure("ray", args.ray_size, args.workers)
-    single = measure("local", args.ray_size, 1, threads=1)
-    after = measure("local", args.ray_size, 1)
-    local = dict(
-        before,
-        wall=(before["wall"] + after["wall"]) / 2,
-        peak_rss=max(before["peak_rss"], after["peak_rss"]),
-    )
-    print(
-        f"  local {before['wall']:.1f} s and {after['wall']:.1f} s, local 1 thread "
-        f"{single['wall']:.1f} s, Ray {ray['wall']:.1f} s"
-    )
+    print(f"local engine ({args.threads} torch thread(s)), sizes {args.sizes} ...")
+    raw: dict[int, list[dict[str, Any]]] = {n: [] for n in args.sizes}
+    for _ in range(args.repeats):  # interleaved: n1 n2 n3 n1 n2 n3 ...
+        for n in args.sizes:
+            raw[n].append(measure("local", n, args.workers, threads=args.threads))
+            print(f"  n={n}: {raw[n][-1]['wall']:.1f} s")
+    rows = [best(raw[n]) for n in args.sizes]
 
+    print(f"engines on {args.ray_size} samples ...")
+    kinds = {
+        "local, torch default threads": ("local", 0),
+        "local, 1 torch thread": ("local", 1),
+        f"Ray, {args.workers} workers (1 thread each)": ("ray", 0),
+    }
+    eng: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
+    for _ in range(args.repeats):
+        for name, (engine, threads) in kinds.items():
+            eng[name].append(measure(engine, args.ray_size, args.workers, threads=threads))
+            print(f"  {name}: {eng[name][-1]['wall']:.1f} s")
+    results = {k: best(v) for k, v in eng.items()}
+    print()
+    text = report(args, rows, results)
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text + "\n")
+
+
+def report(
+    args: argparse.Namespace, rows: list[dict[str, Any]], results: dict[str, dict[str, Any]]
+) -> str:
     base = rows[0]["wall"] / rows[0]["n"]
+    mib = 2**20
     lines = [
         f"Domains {', '.join(rows[0]['domains'])} in one pass, {N_STEPS} Gauss-Legendre steps, "
         f"batch {BATCH}, target = predicted class; model accuracy on these samples "
-        f"{rows[-1]['accuracy']:.3f}; max |delta| {max(r['max_delta'] for r in rows):.2e}.",
+        f"{rows[-1]['accuracy']:.3f}; max |delta| {max(r['max_delta'] for r in rows):.2e}. "
+        f"Each number is the fastest of {args.repeats} interleaved runs (all runs listed).",
         "",
-        "| samples | wall (s) | samples/s | s per 1000 samples | time per sample vs n="
-        + f"{rows[0]['n']} | peak RSS (MiB) |",
-        "|---:|---:|---:|---:|---:|---:|",
+        f"Growth with size, local engine, {args.threads} torch thread(s):",
+        "",
+        f"| samples | wall (s) | runs (s) | samples/s | s per 1000 samples "
+        f"| time per sample vs n={rows[0]['n']} | peak RSS (MiB) |",
+        "|---:|---:|---|---:|---:|---:|---:|",
     ]
     for r in rows:
         per = r["wall"] / r["n"]
+        runs = ", ".join(f"{w:.1f}" for w in r["walls"])
         lines.append(
-            f"| {r['n']} | {r['wall']:.1f} | {r['n'] / r['wall']:.1f} | {1000 * per:.1f} | "
-            f"{per / base:.2f} | {r['peak_rss'] / 2**20:.0f} |"
+            f"| {r['n']} | {r['wall']:.1f} | {runs} | {1 / per:.1f} | {1000 * per:.1f} "
+            f"| {per / base:.2f} | {r['peak_rss'] / mib:.0f} |"
         )
-    lines += [
-        "",
-        f"| engine ({args.ray_size} samples) | wall (s) | samples/s | s per 1000 samples "
-        "| speed-up | peak RSS, process tree (MiB) |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    engines = [
-        (f"local, torch threads = {local['threads']} (mean of 2 runs)", local),
-        ("local, torch threads = 1", single),
-        (f"Ray, {args.workers} workers (1 thread each)", ray),
-    ]
-    for name, r in engines:
-        per = r["wall"] / r["n"]
-        lines.append(
-            f"| {name} | {r['wall']:.1f} | {1 / per:.1f} | {1000 * per:.1f} | "
-            f"{local['wall'] / r['wall']:.2f} | {r['peak_rss'] / 2**20:.0f} |"
-        )
-    lines += [
-        "",
-        f"Ray's own start (`ray.init`, {ray['ray_init']:.1f} s) is not included above; starting "
-        "the actors (each imports torch and receives the model) is.",
-    ]
     slope, intercept = np.polyfit([r["n"] for r in rows], [r["wall"] for r in rows], 1)
     lines += [
         "",
         f"Least-squares fit: wall = {intercept:.1f} s + {1000 * slope:.1f} s per 1000 samples.",
+        "",
+        f"Engines on {args.ray_size} samples:",
+        "",
+        "| engine | wall (s) | runs (s) | samples/s | s per 1000 samples | speed-up vs "
+        "1 thread | steady samples/s | peak RSS, process tree (MiB) |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
     ]
-    text = "\n".join(lines)
-    print()
-    print(text)
-    if args.markdown:
-        args.markdown.write_text(text + "\n")
+    ref = results["local, 1 torch thread"]["wall"]
+    for name, r in results.items():
+        per = r["wall"] / r["n"]
+        runs = ", ".join(f"{w:.1f}" for w in r["walls"])
+        label = name.replace("default threads", f"default threads ({r['threads']})")
+        lines.append(
+            f"| {label} | {r['wall']:.1f} | {runs} | {1 / per:.1f} | {1000 * per:.1f} "
+            f"| {ref / r['wall']:.2f} | {r['steady']:.1f} | {r['peak_rss'] / mib:.0f} |"
+        )
+    ray = next(r for r in results.values() if r["engine"] == "ray")
+    lines += [
+        "",
+        f"Ray's own start (`ray.init`, {ray['ray_init']:.1f} s) is not included; starting the "
+        "actors (each imports torch and receives the model) is. 'Steady samples/s' counts the "
+        "samples after the first shard over the time from the first to the last shard written "
+        "(start-up excluded).",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

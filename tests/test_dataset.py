@@ -133,6 +133,10 @@ def test_every_kind_of_data_gives_the_same_shards(tmp_path, model, data, referen
         def __getitem__(self, i):
             return torch.as_tensor(x[i]), int(y[i])
 
+    class Stream(torch.utils.data.IterableDataset):  # yields single samples
+        def __iter__(self):
+            return iter(zip(torch.as_tensor(x), torch.as_tensor(y)))
+
     def batches():  # uneven user batches are re-cut into shards of BS
         for lo, hi in [(0, 5), (5, 23), (23, 24), (24, N)]:
             yield x[lo:hi], y[lo:hi]
@@ -143,6 +147,7 @@ def test_every_kind_of_data_gives_the_same_shards(tmp_path, model, data, referen
         "dataset": (DS(), None),
         "loader": (torch.utils.data.DataLoader(DS(), batch_size=7), None),
         "generator": (batches(), None),
+        "iterable dataset": (Stream(), None),
     }
     want = shard_files(reference.path)
     for name, (d, lab) in kinds.items():
@@ -562,6 +567,10 @@ def test_bad_arguments(tmp_path, model, data):
         cdig.explain_dataset(model, x[0, 0], target=0, out=o)
     with pytest.raises(TypeError, match="data of type int is not supported"):
         cdig.explain_dataset(model, 5, target=0, out=o)
+    with pytest.raises(ValueError, match="time_axis=2 is not valid for 2-d inputs"):
+        cdig.explain_dataset(model, x[:, 0], target=0, out=o, time_axis=2)
+    with pytest.raises(TypeError, match=r"model must be a torch\.nn\.Module or a callable"):
+        cdig.explain_dataset("resnet", x, target=0, out=o)
     with pytest.raises(ValueError, match="n_steps=0"):
         cdig.explain_dataset(model, x, target=0, out=o, n_steps=0)
     assert not o.exists()  # nothing was created for invalid calls

@@ -14,10 +14,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._inputs import as_target
+from .._inputs import as_series, as_target
 from .._optional import require
 from ..domains import Domain
 from ..engine import WARN_RTOL, CompletenessWarning, DomainsArg, _check_steps, _resolve_domains
+from ..models import wrap
 from ._engines import LocalEngine, RayEngine
 from ._job import Job, check_baselines, describe, fingerprint, model_fingerprint
 from ._sources import Batch, as_source
@@ -141,10 +142,12 @@ def explain_dataset(
                 f"domain label {label!r} cannot name files; use letters, digits, '_' or '-' "
                 "(pass a dict {label: domain})."
             )
-    kind, value = _target(target, labels, data)
+    wrap(model)  # a TypeError for what is not a model, before anything is read
+    kind, value = _target(target)
     source = as_source(data, labels)
     stream = source.batches(batch_size)
     first = next(stream)
+    as_series(first.x[:1], time_axis, None, None)  # checks time_axis against the layout
     if kind == "label" and first.y is None:
         raise ValueError("target='label' needs labels; pass labels= or data that yield (x, y).")
     if kind == "per_sample" and source.n_samples is not None and len(value) != source.n_samples:
@@ -208,7 +211,7 @@ def _check_args(
         raise TypeError(f"quiet={quiet!r} must be True or False.")
 
 
-def _target(target: Any, labels: Any, data: Any) -> tuple[str, Any]:
+def _target(target: Any) -> tuple[str, Any]:
     """The kind of target and its value, validated as far as possible before any work."""
     if isinstance(target, str) and target == "label":
         return "label", None
