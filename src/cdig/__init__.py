@@ -12,17 +12,21 @@ from . import domains, models, quadrature
 from .api import explain
 from .attribution import Attribution
 from .engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG
+from .runs import DatasetRun, explain_dataset, open_run
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "explain",
-    "CrossDomainIG",
     "Attribution",
     "CompletenessWarning",
     "ConvergenceWarning",
-    "domains",
+    "CrossDomainIG",
+    "DatasetRun",
     "models",
-    "quadrature",
     "__version__",
+    "domains",
+    "explain",
+    "explain_dataset",
+    "open_run",
+    "quadrature",
 ]
