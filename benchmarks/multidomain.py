@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from speed import best_of, wide
+from speed import interleaved, wide
 
 import cdig
 
@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     def separate() -> object:
         return [cdig.explain(model, x, d, target=0, n_steps=n, fs=100.0) for d in domains]
 
-    t_one, t_all, t_sep = (best_of(f, rep) for f in (one, together, separate))
+    t = interleaved({"one": one, "together": together, "separate": separate}, rep)
+    t_one, t_all, t_sep = t["one"], t["together"], t["separate"]
     print(f"wide conv net, batch {batch}, T={n_times}, {n} steps, {len(domains)} domains")
     print(f"{'one domain':22} {t_one * 1e3:9.1f} ms   1.00x")
     print(f"{'all in one call':22} {t_all * 1e3:9.1f} ms   {t_all / t_one:.2f}x")

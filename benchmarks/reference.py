@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 import torch
-from speed import CHUNKS, best_of, floor, tiny, wide
+from speed import CHUNKS, floor_fns, interleaved, tiny, wide
 
 import cdig
 
@@ -81,15 +81,18 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     for regime, name, model, n_times, batch in configs:
         model.eval()
         x = torch.randn(batch, 1, n_times)
-        t_floor, _ = floor(model, x, n, rep, chunks)
         ig = cdig.CrossDomainIG(model, cdig.domains.Fourier(onesided=False))
 
         def ours(ig=ig, x=x):
             return ig.attribute(x, target=0, n_steps=n, method="riemann_right")
 
-        t_ours = best_of(ours, rep)
-        t_ref = best_of(lambda m=model, x=x: reference_fourier(m, x, n), rep)
-        t_cap = best_of(lambda m=model, x=x: reference_captum(m, x, n), rep)
+        fns = floor_fns(model, x, n, chunks)
+        fns["cdig"] = ours
+        fns["ref_loop"] = lambda m=model, x=x: reference_fourier(m, x, n)
+        fns["ref_captum"] = lambda m=model, x=x: reference_captum(m, x, n)
+        t = interleaved(fns, rep)
+        t_floor = min(v for k, v in t.items() if k.startswith("floor@"))
+        t_ours, t_ref, t_cap = t["cdig"], t["ref_loop"], t["ref_captum"]
         a, b = ours(), reference_fourier(model, x, n)
         diff = float(np.abs(a - b).max() / np.abs(a).max())
         row = {

@@ -23,8 +23,6 @@ import torch
 
 import cdig
 
-torch.set_num_threads(max(1, torch.get_num_threads()))
-
 
 def tiny() -> torch.nn.Module:
     return torch.nn.Sequential(
@@ -48,14 +46,30 @@ def wide() -> torch.nn.Module:
     )
 
 
-def best_of(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Best time (s) of each function, timed in interleaved rounds.
+
+    Every round runs each function once, so a burst of load from elsewhere on the machine
+    hits all of them alike instead of spoiling one method's numbers.
+    """
+    for fn in fns.values():
+        fn()  # warm-up
+    best = dict.fromkeys(fns, float("inf"))
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
+
+
+def floor_fns(
+    model: torch.nn.Module, x: torch.Tensor, n_steps: int, chunks=None
+) -> dict[str, Callable[[], object]]:
+    """The floor's candidates: one per chunk size, keyed ``floor@<chunk>``."""
+    total = x.shape[0] * n_steps
+    sizes = [s for s in (chunks or CHUNKS) if s <= max(16, total)]
+    return {f"floor@{s}": (lambda s=s: floor_run(model, x, n_steps, s)) for s in sizes}
 
 
 def floor_run(model: torch.nn.Module, x: torch.Tensor, n_steps: int, chunk: int) -> None:
@@ -67,17 +81,6 @@ def floor_run(model: torch.nn.Module, x: torch.Tensor, n_steps: int, chunk: int)
 
 
 CHUNKS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
-
-
-def floor(
-    model: torch.nn.Module, x: torch.Tensor, n_steps: int, repeats: int, chunks=CHUNKS
-) -> tuple[float, int]:
-    """Best time (s) and chunk size of a plain forward + backward over the path points."""
-    total = x.shape[0] * n_steps
-    sizes = [s for s in chunks if s <= max(16, total)]
-    timed = {s: best_of(lambda s=s: floor_run(model, x, n_steps, s), repeats) for s in sizes}
-    best = min(timed, key=timed.__getitem__)
-    return timed[best], best
 
 
 def per_step_loop(model: torch.nn.Module, x: torch.Tensor, n_steps: int) -> None:
@@ -97,18 +100,21 @@ def measure(
 
     model.eval()
     x = torch.randn(batch, 1, n_times)
-    t_floor, chunk = floor(model, x, n, repeats, chunks)
     ig = cdig.CrossDomainIG(model, cdig.domains.Fourier())
     cap = IntegratedGradients(model)
-    t_cdig = best_of(lambda: ig.attribute(x, target=0, n_steps=n), repeats)
-    t_cap = best_of(lambda: cap.attribute(x, target=0, n_steps=n, method="gausslegendre"), repeats)
-    t_loop = best_of(lambda: per_step_loop(model, x, n), repeats)
+    fns = floor_fns(model, x, n, chunks)
+    fns["cdig"] = lambda: ig.attribute(x, target=0, n_steps=n)
+    fns["captum"] = lambda: cap.attribute(x, target=0, n_steps=n, method="gausslegendre")
+    fns["loop"] = lambda: per_step_loop(model, x, n)
+    t = interleaved(fns, repeats)
+    best = min((k for k in t if k.startswith("floor@")), key=t.__getitem__)
+    t_floor = t[best]
     return {
         "floor_ms": 1e3 * t_floor,
-        "chunk": chunk,
-        "cdig": t_cdig / t_floor,
-        "captum": t_cap / t_floor,
-        "loop": t_loop / t_floor,
+        "chunk": int(best.split("@")[1]),
+        "cdig": t["cdig"] / t_floor,
+        "captum": t["captum"] / t_floor,
+        "loop": t["loop"] / t_floor,
     }
 
 
@@ -117,7 +123,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser.add_argument("--steps", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="one config, 2 repeats")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     configs = [
         ("overhead", "tiny", tiny(), 256, 1),
