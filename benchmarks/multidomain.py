@@ -23,7 +23,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=64)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     domains = [d for d in WANTED if d in cdig.domains.available_domains()]
     if len(domains) < len(WANTED):
         print(f"note: only {domains} exist; missing {sorted(set(WANTED) - set(domains))}")

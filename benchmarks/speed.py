@@ -2,7 +2,7 @@
 
 The *floor* is the fastest plain forward + backward of the same model over the same path
 points (the input repeated ``n_steps`` times), with gradients taken w.r.t. the input only,
-at the best chunk size found by searching 16 .. 4096 evaluations per call. Nothing that
+at the best chunk size found by searching 4 .. 4096 evaluations per call. Nothing that
 computes the same gradients can be much faster, so every method is reported as a multiple of
 it, in two regimes:
 
@@ -80,7 +80,7 @@ def floor_run(model: torch.nn.Module, x: torch.Tensor, n_steps: int, chunk: int)
         torch.autograd.grad(model(inp)[:, 0].sum(), inp)
 
 
-CHUNKS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+CHUNKS = (4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 
 
 def per_step_loop(model: torch.nn.Module, x: torch.Tensor, n_steps: int) -> None:

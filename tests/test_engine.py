@@ -393,3 +393,17 @@ def test_progress_bar_counts_every_model_evaluation(smooth_cnn, series, capsys):
     finally:
         tqdm.tqdm = real
     assert seen == {"n": 4 * 8, "total": 4 * 8}  # one shared pass: batch x steps evaluations
+
+
+def test_activation_probe_scales_with_the_input_and_sets_the_chunk():
+    from cdig.engine import CHUNK_BYTES, MAX_CHUNK, activation_bytes, auto_batch_size
+
+    conv = torch.nn.Sequential(torch.nn.Conv1d(1, 8, 3, padding=1), torch.nn.Tanh()).double()
+    small = activation_bytes(conv, torch.zeros(3, 1, 100, dtype=torch.float64))
+    large = activation_bytes(conv, torch.zeros(3, 1, 400, dtype=torch.float64))
+    # the conv saves its input (1 x T) and tanh its output (8 x T), float64: 72 bytes per step
+    assert small == 72 * 100 and large == 72 * 400
+    assert auto_batch_size(small, 10**6) == MAX_CHUNK
+    assert auto_batch_size(CHUNK_BYTES // 8, 10**6) == 8
+    assert auto_batch_size(CHUNK_BYTES * 4, 10**6) == 1
+    assert auto_batch_size(1, 5) == 5

@@ -43,7 +43,13 @@ from .attribution import Attribution
 from .domains import Domain, get_domain
 from .models import wrap
 
-__all__ = ["CrossDomainIG", "CompletenessWarning", "ConvergenceWarning", "auto_batch_size"]
+__all__ = [
+    "CrossDomainIG",
+    "CompletenessWarning",
+    "ConvergenceWarning",
+    "activation_bytes",
+    "auto_batch_size",
+]
 
 DomainArg = str | Domain
 DomainsArg = DomainArg | Sequence[DomainArg] | Mapping[str, DomainArg]
@@ -61,18 +67,61 @@ class ConvergenceWarning(UserWarning):
 WARN_RTOL = 0.05
 
 
-def auto_batch_size(n_channels: int, n_times: int, n_evaluations: int) -> int:
+#: Saved activations per chunk that the default ``internal_batch_size`` aims at, bytes.
+CHUNK_BYTES = 8 * 2**20
+#: Largest default chunk, in model evaluations.
+MAX_CHUNK = 256
+
+
+def auto_batch_size(eval_bytes: int, n_evaluations: int) -> int:
     """Default ``internal_batch_size``: model evaluations per forward pass.
 
-    Aims at about 2**14 input values per chunk, clamped to [16, 1024] evaluations: large
-    enough to amortize per-call overhead, small enough for the activations to stay in cache
-    on a CPU and far from memory limits on a GPU. On this project's CPU benchmarks the
-    fastest chunk of a plain forward + backward held 2**14 to 2**15 input values for both a
-    tiny and a width-32 conv net (``benchmarks/speed.py``).
+    Parameters
+    ----------
+    eval_bytes : int
+        Bytes that autograd saves for the backward pass per model evaluation (see
+        :func:`activation_bytes`).
+    n_evaluations : int
+        Evaluations still to do; the chunk is never larger.
+
+    Notes
+    -----
+    Aims at :data:`CHUNK_BYTES` (8 MiB) of saved activations per chunk, as a power of two
+    between 1 and :data:`MAX_CHUNK`: small enough that the activations of a chunk stay in a
+    CPU's caches (and far from a GPU's memory limit), large enough to amortize the per-call
+    overhead. On this project's CPU benchmarks (``benchmarks/speed.py``) the fastest chunk of
+    a plain forward + backward held 6 to 12 MiB of activations for a width-32 conv net at
+    T = 512 and 2048, and any chunk of 64 or more was close to best for a tiny conv net.
     """
-    per_eval = max(1, n_channels * n_times)
-    chunk = int(2 ** round(np.log2(max(1.0, 2**14 / per_eval))))
-    return int(min(max(chunk, 16), 1024, max(1, n_evaluations)))
+    chunk = 2 ** round(np.log2(max(1.0, CHUNK_BYTES / max(1, eval_bytes))))
+    return int(min(chunk, MAX_CHUNK, max(1, n_evaluations)))
+
+
+def activation_bytes(call: Callable[[Tensor], Tensor], x: Tensor) -> int:
+    """Bytes autograd saves per model evaluation at inputs shaped like ``x[:1]``.
+
+    Measured with :func:`torch.autograd.graph.saved_tensors_hooks` on a probe of one and of
+    two copies of ``x[:1]``; the difference excludes what does not grow with the batch
+    (weights saved for the backward pass).
+    """
+    sizes = []
+    for n in (1, 2):
+        total = 0
+
+        def pack(t: Tensor) -> Tensor:
+            nonlocal total
+            total += t.numel() * t.element_size()
+            return t
+
+        probe = x[:1].detach().expand(n, *x.shape[1:]).clone().requires_grad_(True)
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, _identity):
+            call(probe)
+        sizes.append(total)
+    return max(1, sizes[1] - sizes[0])
+
+
+def _identity(t: Tensor) -> Tensor:
+    return t
 
 
 @dataclass(frozen=True)
@@ -86,6 +135,11 @@ class _Settings:
     atol: float
     max_steps: int
     progress: Any = None  # a tqdm bar, or None
+    eval_bytes: int = 0  # saved activations per model evaluation (default chunk size)
+
+    def chunk_for(self, n_evaluations: int, extra: int = 1) -> int:
+        """``internal_batch_size`` or the default for ``n_evaluations`` evaluations."""
+        return self.chunk or auto_batch_size(self.eval_bytes * extra, n_evaluations)
 
     @property
     def auto(self) -> bool:
@@ -242,8 +296,9 @@ class CrossDomainIG:
             return adapter(layout.to_user(xc))
 
         with _progress_bar(progress) as bar, adapter.inference(), torch.enable_grad():
+            eval_bytes = 0 if internal_batch_size else self._eval_bytes(call, x)
             settings = _Settings(
-                n_steps, method, internal_batch_size, rtol, atol, max_steps, progress=bar
+                n_steps, method, internal_batch_size, rtol, atol, max_steps, bar, eval_bytes
             )
             results = self._run(call, x, xb, spec, fitted, settings)
         ordered = {label: results[label] for label, _ in named}
@@ -252,6 +307,14 @@ class CrossDomainIG:
         if isinstance(self.domain, (str, Domain)):
             return ordered[named[0][0]]
         return ordered
+
+    def _eval_bytes(self, call: Callable[[Tensor], Tensor], x: Tensor) -> int:
+        """:func:`activation_bytes` of the model, cached per input shape, dtype and device."""
+        key = (tuple(x.shape[1:]), x.dtype, str(x.device))
+        cache: dict[Any, int] = self.__dict__.setdefault("_eval_bytes_cache", {})
+        if key not in cache:
+            cache[key] = activation_bytes(call, x)
+        return cache[key]
 
     def _run(
         self,
@@ -269,7 +332,7 @@ class CrossDomainIG:
         passes = self._plan(fitted, x[rows_b], xb_rows, rows_b)
         # f(x) and every pass's f(x'_t) in one batched evaluation: (B + P*S*B, ...)
         ends = torch.cat([x, *(p.time_baseline for p in passes)])
-        out = _evaluate(call, ends, settings.chunk)
+        out = _evaluate(call, ends, settings.chunk_for(len(ends)))
         spec = resolve_target(spec, out[:batch])
         owner = torch.cat([torch.arange(batch, device=x.device), rows_b.repeat(len(passes))])
         selected = select_target(spec, out, owner).detach()
@@ -417,9 +480,8 @@ def _same(a: Tensor, b: Tensor) -> bool:
 
 
 # ---------------------------------------------------------------------- integration
-def _evaluate(call: Callable[[Tensor], Tensor], xs: Tensor, chunk: int | None) -> Tensor:
-    """Model outputs for ``xs`` of shape (n, C, T), in chunks, without building graphs."""
-    size = chunk or auto_batch_size(xs.shape[1], xs.shape[2], xs.shape[0])
+def _evaluate(call: Callable[[Tensor], Tensor], xs: Tensor, size: int) -> Tensor:
+    """Model outputs for ``xs`` of shape (n, C, T), ``size`` rows at a time, no graphs."""
     with torch.no_grad():
         return torch.cat([call(xs[lo : lo + size]) for lo in range(0, xs.shape[0], size)])
 
@@ -489,11 +551,8 @@ def _integrate(
 ) -> None:
     """Fill ``p.gradient`` and ``p.steps``; with ``auto``, double steps per row as needed."""
     n_rows = p.start.shape[0]
-    per_eval = int(np.prod(p.time_baseline.shape[1:]))
     method, n_steps, bar = settings.method, settings.n_steps, settings.progress
-
-    def size(n_evaluations: int) -> int:
-        return settings.chunk or auto_batch_size(1, per_eval, n_evaluations)
+    size = settings.chunk_for
 
     if not settings.auto:
         alphas, weights = quadrature.rule(method, n_steps)
