@@ -21,7 +21,9 @@ import numpy as np
 
 CHILD = r"""
 import json, resource, sys, time, torch, cdig
-T, B, N, IBS = (int(v) for v in sys.argv[1:5])
+T, B, N, IBS, THREADS = (int(v) for v in sys.argv[1:6])
+if THREADS:
+    torch.set_num_threads(THREADS)
 torch.manual_seed(0)
 model = torch.nn.Sequential(
     torch.nn.Conv1d(1, 16, 7, padding=3), torch.nn.ReLU(),
@@ -38,9 +40,10 @@ print(json.dumps({"time": dt, "peak_mb": peak / 1024, "base_mb": base / 1024}))
 """
 
 
-def run(n_times: int, batch: int, n_steps: int, ibs: int = 0) -> dict[str, float]:
+def run(n_times: int, batch: int, n_steps: int, ibs: int = 0, threads: int = 0) -> dict:
+    args = [str(v) for v in (n_times, batch, n_steps, ibs, threads)]
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(n_times), str(batch), str(n_steps), str(ibs)],
+        [sys.executable, "-c", CHILD, *args],
         capture_output=True,
         text=True,
         check=True,
@@ -51,6 +54,7 @@ def run(n_times: int, batch: int, n_steps: int, ibs: int = 0) -> dict[str, float
 def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     args = parser.parse_args(argv)
     if args.quick:
         grid = [(256, 4, 16), (1024, 4, 16)]
@@ -61,7 +65,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     rows = []
     print(f"{'T':>6} {'batch':>5} {'steps':>5} {'evals*T':>10} {'time s':>8} {'peak MB':>8}")
     for n_times, batch, n_steps in grid:
-        r = run(n_times, batch, n_steps)
+        r = run(n_times, batch, n_steps, threads=args.threads)
         work = batch * n_steps * n_times
         rows.append({"T": n_times, "batch": batch, "steps": n_steps, "work": work, **r})
         print(
@@ -78,7 +82,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
         f"largest relative residual {resid.max():.0%} at row {int(resid.argmax())}"
     )
     if not args.quick:
-        fixed = run(1024, 8, 512, ibs=64)
+        fixed = run(1024, 8, 512, ibs=64, threads=args.threads)
         print(f"internal_batch_size=64, T=1024, batch 8, 512 steps: peak {fixed['peak_mb']:.0f} MB")
     return rows
 
