@@ -8,7 +8,7 @@ that are complete: they sum to ``f(x) - f(x')`` in every domain.
 >>> attr = cdig.explain(model, x, domain="fourier", target=0, fs=32.0)  # doctest: +SKIP
 """
 
-from . import domains, quadrature
+from . import domains, metrics, quadrature
 from .api import explain
 from .attribution import Attribution
 from .engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG
@@ -22,6 +22,7 @@ __all__ = [
     "CompletenessWarning",
     "ConvergenceWarning",
     "domains",
+    "metrics",
     "quadrature",
     "__version__",
 ]
