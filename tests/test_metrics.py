@@ -305,11 +305,17 @@ def test_virtual_inspection_conserves_and_matches_explicit_dft_lrp(series):
     np.testing.assert_allclose(virtual_inspection(x, R, "time", eps=0.0), R, rtol=1e-12)
 
 
-def test_virtual_inspection_of_time_ig(smooth_cnn, series):
+def test_virtual_inspection_of_time_ig_is_cross_domain_ig(smooth_cnn, series):
+    """With a zero baseline, time IG is x * G, the rule divides x out again and leaves
+    Re[X conj(J^T G)]: exactly Fourier CD-IG from the same path (two independent paths)."""
     attr = cdig.explain(smooth_cnn, series, "time", target=0, n_steps=16)
-    freq = virtual_inspection(series, attr, Fourier())
-    assert freq.shape == (4, 2, 49)
-    np.testing.assert_allclose(freq.sum(axis=(1, 2)), attr.total, rtol=1e-3)
+    freq = virtual_inspection(series, attr, Fourier(), eps=0.0)
+    ours = cdig.explain(smooth_cnn, series, "fourier", target=0, n_steps=16)
+    np.testing.assert_allclose(freq, ours.values, rtol=1e-7, atol=1e-10)
+    shifted = cdig.explain(smooth_cnn, series, "time", target=0, n_steps=16, baselines=0.3)
+    moved = virtual_inspection(series, shifted, Fourier(), eps=0.0)
+    np.testing.assert_allclose(moved.sum(axis=(1, 2)), shifted.total, rtol=1e-9)
+    assert not np.allclose(moved, ours.values, atol=1e-3)  # other baseline, other result
 
 
 # ---------------------------------------------------------------------- errors
