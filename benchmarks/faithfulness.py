@@ -152,6 +152,8 @@ class Task:
     n_random: int = 3
     time_rows: bool = True  # also score time-domain IG in the time domain
     average: bool = True  # CPD / CPP with the "average" substitute too
+    paper: bool = False  # the CPD variant of the paper's experiment code (see paper_specs)
+    model_name: str = ""  # cache key of the trained weights (default: name)
 
 
 def _ucr(name: str) -> Callable[[], tuple[np.ndarray, ...]]:
@@ -197,6 +199,11 @@ def tasks(quick: bool) -> list[Task]:
              time_rows=False,
              note="GRU (hidden 200), 5 seeds: mean +- s.e. over the 5 per-seed means; no "
              "time-domain rows (GRU evaluations are the costliest of the run)"),
+        Task("FreezerRegularTrain-paper-CPD", _ucr("FreezerRegularTrain"), gru, 80, 25,
+             seeds=(0, 1, 2, 3, 4), ig_steps=20, n_random=2, time_rows=False, paper=True,
+             model_name="FreezerRegularTrain",
+             note="the same 5 GRUs and series; CPD as the paper's experiment code computes it "
+             "(full FFT, 50 steps, signed ranking, classes summed)"),
         Task("FordA", _ucr("FordA"), cnn, 15, 100),
         Task("ECG200", _ucr("ECG200"), cnn, 60, 100),
         Task("GunPoint", _aeon("GunPoint"), cnn, 150, 100),
@@ -213,7 +220,8 @@ def train(task: Task, seed: int, Xtr: np.ndarray, ytr: np.ndarray, cache: Path) 
     n_classes = int(ytr.max()) + 1
     torch.manual_seed(seed)
     model = task.model(Xtr.shape[1], n_classes)
-    path = cache / "models" / f"{task.name}-{type(model).__name__}-e{task.epochs}-s{seed}.pt"
+    key = task.model_name or task.name
+    path = cache / "models" / f"{key}-{type(model).__name__}-e{task.epochs}-s{seed}.pt"
     if path.exists():
         model.load_state_dict(torch.load(path, weights_only=True))
         return model.eval()
@@ -313,6 +321,24 @@ METHODS: dict[str, tuple[Method, str]] = {
 }
 
 
+def m_cdig_full(model, x, y, s):
+    """The paper's setting: full (two-sided) FFT, 20 right-Riemann steps (alpha = i / 20)."""
+    attr = cdig.explain(
+        model, x, Fourier(onesided=False), target=y, n_steps=s.ig_steps, method="riemann_right"
+    )
+    s.completeness.append(float(np.median(attr.relative_delta)))
+    return attr.values
+
+
+PAPER_METHODS: dict[str, tuple[Method, str]] = {
+    "CD-IG (full FFT, 20 right-Riemann steps)": (m_cdig_full, "fourier-full"),
+}
+
+
+def _domain(name: str) -> Any:
+    return {"fourier": Fourier(), "fourier-full": Fourier(onesided=False), "time": Time()}[name]
+
+
 def load_freqig() -> tuple[Any, str]:
     """freqig's ``attribute`` function, or None with the reason it is unavailable."""
     try:
@@ -330,6 +356,8 @@ def load_freqig() -> tuple[Any, str]:
 
 # ---------------------------------------------------------------------- metrics
 def metric_specs(task: Task) -> dict[str, tuple[Callable[..., Any], dict[str, Any]]]:
+    if task.paper:
+        return paper_specs()
     specs: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
         "Del AUC v": (deletion, dict(FREQRISE_DELETION)),
         "Ins@10% ^": (insertion, dict(FLEXTIME_INSERTION)),
@@ -344,6 +372,19 @@ def metric_specs(task: Task) -> dict[str, tuple[Callable[..., Any], dict[str, An
         specs["CPD zero, signed ^"] = (cpd, {"substitute": "zero", "ranking": "signed"})
         specs["CPD avg, signed ^"] = (cpd, {"substitute": "average", "ranking": "signed"})
     return specs
+
+
+def paper_specs() -> dict[str, tuple[Callable[..., Any], dict[str, Any]]]:
+    """CPD as in the Cross-domain IG paper's experiment code (built on TIMING's): a fixed
+    50 steps, ranking by the signed attribution, per-class changes summed, zero or
+    per-sample-mean ("average") substitution; and our definition on the same attributions."""
+    paper = {"n_steps": 50, "ranking": "signed", "class_reduction": "sum"}
+    return {
+        "CPD zero, paper ^": (cpd, {"substitute": "zero", **paper}),
+        "CPD avg, paper ^": (cpd, {"substitute": "average", **paper}),
+        "CPD zero, ours ^": (cpd, {"substitute": "zero"}),
+        "CPD avg, ours ^": (cpd, {"substitute": "average"}),
+    }
 
 
 def score(fn: Callable[..., Any], kwargs: dict[str, Any], model, x, y, values, dom):
@@ -388,7 +429,7 @@ def evaluate(task, model, x, y, s, specs, log):
     # computed once and reported in both columns
     zero_mean = bool(np.all(np.abs(x.mean(axis=-1)) <= 1e-6 * np.abs(x).max()))
     rows: dict[str, dict[str, Any]] = {}
-    for name, (method, dom_name) in METHODS.items():
+    for name, (method, dom_name) in (PAPER_METHODS if task.paper else METHODS).items():
         if method is m_freqig and s.freqig is None:
             continue
         if method is m_freqig and x.shape[-1] % 2:
@@ -399,7 +440,7 @@ def evaluate(task, model, x, y, s, specs, log):
         t0 = time.perf_counter()
         values = method(model, x, y, s)
         seconds = time.perf_counter() - t0
-        dom = Fourier() if dom_name == "fourier" else Time()
+        dom = _domain(dom_name)
         rows[name] = {"seconds": seconds, "domain": dom_name}
 
         def one(fn, kw, values=values, dom=dom):
@@ -407,8 +448,9 @@ def evaluate(task, model, x, y, s, specs, log):
 
         rows[name].update(_scores(specs, zero_mean, one))
         log(f"    {name}: {seconds:.2f} s")
-    for dom_name in ("fourier", "time") if task.time_rows else ("fourier",):
-        dom = Fourier() if dom_name == "fourier" else Time()
+    first = "fourier-full" if task.paper else "fourier"
+    for dom_name in (first, "time") if task.time_rows else (first,):
+        dom = _domain(dom_name)
         key = "Random" + (" [time domain]" if dom_name == "time" else "")
         rows[key] = {"seconds": float("nan"), "domain": dom_name}
 
@@ -464,8 +506,9 @@ def table(result: dict[str, Any]) -> str:
     task: Task = result["task"]
     metrics = list(metric_specs(task))
     n_total = result["n"] * len(task.seeds)
-    ref = summary.get("CD-IG (Fourier, ours)", {}).get("seconds", (float("nan"),))[0]
-    head = ["method", *metrics, "time (s)", "x CD-IG"]
+    first = next(iter(summary.values()))
+    ref = summary.get("CD-IG (Fourier, ours)", first)["seconds"][0]
+    head = ["method", *metrics, "time (s)", "x first row"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, vals in summary.items():
         cells = [name]
@@ -480,12 +523,13 @@ def table(result: dict[str, Any]) -> str:
         if "skipped" in row:
             lines.append(f"| {name} | skipped: {row['skipped']} |" + " |" * (len(head) - 2))
     acc = ", ".join(f"{a:.3f}" for a in result["accuracy"])
+    rule = "right Riemann" if task.paper else "Gauss-Legendre"
     intro = (
         f"### {task.name}\n\n{type(result['task'].model(1, 2)).__name__} classifier; test "
         f"accuracy {acc}; {result['n']} correctly classified test series per seed "
         f"({n_total} explanations per method, time summed over them); IG with "
-        f"{task.ig_steps} steps (Gauss-Legendre), zero baseline, target = predicted (= true) "
-        f"class; median relative completeness error of CD-IG {result['delta']:.1e}."
+        f"{task.ig_steps} steps ({rule}), zero baseline, target = predicted (= true) class;"
+        f" median relative completeness error of CD-IG {result['delta']:.1e}."
         + f" Random: {task.n_random} seeds. Wall time {result['wall'] / 60:.1f} min."
         + (f" {task.note}." if task.note else " Spread: standard error over samples.")
     )
