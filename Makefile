@@ -6,6 +6,7 @@ BIN    := $(VENV)/bin
 # resolves an open-ended torch (which would download a multi-GB CUDA build).
 TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.installed
+PYDIRS := $(wildcard src tests benchmarks examples)
 
 .PHONY: demo test lint typecheck venv clean bench
 
@@ -16,14 +17,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
 	$(BIN)/python -m pip install -q -e ".[dev,keras,jax,ray]"
+	# the published reference implementation, for benchmarks/reference.py (its own
+	# dependencies are already here; --no-deps keeps it from touching torch)
+	$(BIN)/python -m pip install -q --no-deps cross-domain-saliency-maps==0.0.8
 	touch $(STAMP)
 
 demo: venv
 	MPLBACKEND=Agg $(BIN)/cdig demo --out out/demo
 
 lint: venv
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check $(PYDIRS)
+	$(BIN)/ruff format --check $(PYDIRS)
 
 typecheck: venv
 	$(BIN)/mypy
@@ -32,7 +36,8 @@ test: lint typecheck
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q
 
 bench: venv
-	$(BIN)/python benchmarks/speed.py
+	cd benchmarks && for b in speed reference multidomain steps scaling; do \
+	  ../$(BIN)/python $$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache out

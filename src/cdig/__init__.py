@@ -8,21 +8,26 @@ that are complete: they sum to ``f(x) - f(x')`` in every domain.
 >>> attr = cdig.explain(model, x, domain="fourier", target=0, fs=32.0)  # doctest: +SKIP
 """
 
-from . import domains, metrics, quadrature
+from . import domains, metrics, models, quadrature
 from .api import explain
 from .attribution import Attribution
 from .engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG
+from .runs import DatasetRun, explain_dataset, open_run
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "explain",
-    "CrossDomainIG",
     "Attribution",
     "CompletenessWarning",
     "ConvergenceWarning",
-    "domains",
-    "metrics",
-    "quadrature",
+    "CrossDomainIG",
+    "DatasetRun",
+    "models",
     "__version__",
+    "domains",
+    "explain",
+    "explain_dataset",
+    "metrics",
+    "open_run",
+    "quadrature",
 ]

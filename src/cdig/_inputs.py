@@ -74,7 +74,9 @@ def _to_tensor(value: Any, name: str, dtype: torch.dtype | None, device: Any) ->
         try:
             arr = np.asarray(value)
         except Exception as err:  # pragma: no cover - exotic objects
-            raise TypeError(f"{name} must be a numpy array or torch tensor; got {type(value)}") from err
+            raise TypeError(
+                f"{name} must be a numpy array or torch tensor; got {type(value)}"
+            ) from err
         if arr.dtype == object or not (
             np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
         ):

@@ -25,6 +25,7 @@ def explain(
     rtol: float = 1e-3,
     atol: float = 0.0,
     max_steps: int = 1024,
+    progress: bool = False,
 ) -> Attribution | dict[str, Attribution]:
     """Explain a time-series model in one or more domains.
 
@@ -38,7 +39,7 @@ def explain(
     domain : str, Domain, or a list / dict of them, default="time"
         Name (see :func:`cdig.domains.available_domains`) or object. A list or dict returns a
         dict of results keyed by name (or dict key); linear domains share one pass.
-    target, baselines, n_steps, method, internal_batch_size, rtol, atol, max_steps
+    target, baselines, n_steps, method, internal_batch_size, rtol, atol, max_steps, progress
         As in :meth:`CrossDomainIG.explain`.
     fs : float, optional
         Sampling rate in Hz for domains given by name (frequency coordinates in Hz).
@@ -54,7 +55,7 @@ def explain(
     >>> import torch, cdig
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 1))
     >>> attr = cdig.explain(model, torch.randn(2, 1, 64), domain="fourier", fs=32.0)
-    >>> attr.values.shape, attr.coords["frequency"][-1]
+    >>> attr.values.shape, float(attr.coords["frequency"][-1])
     ((2, 1, 33), 16.0)
     """
     ig = CrossDomainIG(model, domain, time_axis=time_axis, fs=fs)
@@ -68,4 +69,5 @@ def explain(
         rtol=rtol,
         atol=atol,
         max_steps=max_steps,
+        progress=progress,
     )

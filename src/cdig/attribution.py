@@ -85,7 +85,9 @@ class Attribution:
 
     def _axis(self, dim: str) -> int:
         if dim not in self.dims:
-            raise ValueError(f"dim={dim!r} is not an axis of these attributions; axes: {self.dims}.")
+            raise ValueError(
+                f"dim={dim!r} is not an axis of these attributions; axes: {self.dims}."
+            )
         return self.dims.index(dim)
 
     def group_by(self, label: str, dim: str | None = None) -> Attribution:
@@ -219,8 +221,9 @@ class Attribution:
 
     def plot(self, sample: int = 0, **kwargs: Any) -> Figure:
         """Figure of the attributions of one sample (see :mod:`cdig.plot`)."""
-        from . import plot
+        import importlib
 
+        plot = importlib.import_module("cdig.plot")
         return plot.plot_attribution(self, sample=sample, **kwargs)
 
     def __repr__(self) -> str:

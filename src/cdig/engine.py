@@ -26,8 +26,9 @@ model evaluations, so memory is bounded for any ``n_steps``.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -37,9 +38,10 @@ from torch import Tensor
 
 from . import quadrature
 from ._inputs import TargetSpec, as_baselines, as_series, as_target, resolve_target, select_target
+from ._optional import require
 from .attribution import Attribution
 from .domains import Domain, get_domain
-from .models import ModelAdapter, wrap
+from .models import wrap
 
 __all__ = ["CrossDomainIG", "CompletenessWarning", "ConvergenceWarning", "auto_batch_size"]
 
@@ -62,13 +64,32 @@ WARN_RTOL = 0.05
 def auto_batch_size(n_channels: int, n_times: int, n_evaluations: int) -> int:
     """Default ``internal_batch_size``: model evaluations per forward pass.
 
-    Aims at about 2**16 input values per chunk, clamped to [16, 1024] evaluations: large
-    enough to amortize per-call overhead, small enough to stay in cache-friendly sizes on a
-    CPU and far from memory limits on a GPU (measured in ``benchmarks/speed.py``).
+    Aims at about 2**14 input values per chunk, clamped to [16, 1024] evaluations: large
+    enough to amortize per-call overhead, small enough for the activations to stay in cache
+    on a CPU and far from memory limits on a GPU. On this project's CPU benchmarks the
+    fastest chunk of a plain forward + backward held 2**14 to 2**15 input values for both a
+    tiny and a width-32 conv net (``benchmarks/speed.py``).
     """
     per_eval = max(1, n_channels * n_times)
-    chunk = int(2 ** round(np.log2(max(1.0, 2**16 / per_eval))))
+    chunk = int(2 ** round(np.log2(max(1.0, 2**14 / per_eval))))
     return int(min(max(chunk, 16), 1024, max(1, n_evaluations)))
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """How to integrate: validated once in :meth:`CrossDomainIG.explain`."""
+
+    n_steps: Any  # int, or "auto"
+    method: str
+    chunk: int | None  # internal_batch_size
+    rtol: float
+    atol: float
+    max_steps: int
+    progress: Any = None  # a tqdm bar, or None
+
+    @property
+    def auto(self) -> bool:
+        return bool(self.n_steps == "auto")
 
 
 @dataclass
@@ -173,6 +194,7 @@ class CrossDomainIG:
         rtol: float = 1e-3,
         atol: float = 0.0,
         max_steps: int = 1024,
+        progress: bool = False,
     ) -> Attribution | dict[str, Attribution]:
         """Explain ``inputs``; returns an :class:`Attribution` (a dict of them for several domains).
 
@@ -200,6 +222,8 @@ class CrossDomainIG:
             Tolerances of ``n_steps="auto"``.
         max_steps : int, default=1024
             Cap of ``n_steps="auto"``.
+        progress : bool, default=False
+            Show a progress bar (``tqdm``) over the model evaluations.
 
         Raises
         ------
@@ -207,51 +231,65 @@ class CrossDomainIG:
             For invalid inputs, before the integration starts.
         """
         adapter = wrap(self.model)
-        dtype = adapter.dtype
-        x, layout = as_series(inputs, self.time_axis, dtype, adapter.device)
+        x, layout = as_series(inputs, self.time_axis, adapter.dtype, adapter.device)
         xb = as_baselines(baselines, x, layout)  # (S, B, C, T)
-        auto = _check_steps(n_steps, method, internal_batch_size, rtol, atol, max_steps)
+        _check_steps(n_steps, method, internal_batch_size, rtol, atol, max_steps)
         spec = as_target(target)
         named = _resolve_domains(self.domain, self.fs)
         fitted = [(label, d.clone().fit(x)) for label, d in named]
 
-        n_base, batch = xb.shape[0], x.shape[0]
-        rows_b = torch.arange(n_base * batch, device=x.device) % batch  # row -> sample
-        xb_rows = xb.reshape(n_base * batch, *x.shape[1:])  # (S*B, C, T)
-        x_rows = x[rows_b]
-
         def call(xc: Tensor) -> Tensor:
             return adapter(layout.to_user(xc))
 
-        with adapter.inference(), torch.enable_grad():
-            fx_all = _evaluate(call, x, internal_batch_size, check_grad=True)
-            spec = resolve_target(spec, fx_all)
-
-            def f(xc: Tensor, rows: Tensor) -> Tensor:
-                return select_target(spec, call(xc), rows_b[rows])
-
-            fx = select_target(spec, fx_all, torch.arange(batch, device=x.device))
-            passes = self._plan(fitted, x_rows, xb_rows, rows_b)
-            chunk = internal_batch_size
-            results: dict[str, Attribution] = {}
-            for p in passes:
-                tb_out = _evaluate(call, p.time_baseline, chunk)
-                fb = select_target(spec, tb_out, rows_b).detach()
-                target_diff = fx.detach()[rows_b] - fb
-                func = f if p.kind == "time" else _through_inverse(f, p.domains[0][1], rows_b)
-                # (S*B,) target differences f(x) - f(x'_t), for n_steps="auto"
-                _integrate(p, func, target_diff, n_steps, method, chunk, rtol, atol, max_steps, auto)
-                for label, dom, X0 in p.domains:
-                    values = _attributions(p, dom, X0, rows_b)  # (S*B, *coef), float64
-                    results[label] = self._result(
-                        values, dom, fx, fb, p, n_base, batch, spec, method, n_steps, x.dtype
-                    )
+        with _progress_bar(progress) as bar, adapter.inference(), torch.enable_grad():
+            settings = _Settings(
+                n_steps, method, internal_batch_size, rtol, atol, max_steps, progress=bar
+            )
+            results = self._run(call, x, xb, spec, fitted, settings)
         ordered = {label: results[label] for label, _ in named}
         for label, attr in ordered.items():
             _warn_completeness(label, attr)
         if isinstance(self.domain, (str, Domain)):
             return ordered[named[0][0]]
         return ordered
+
+    def _run(
+        self,
+        call: Callable[[Tensor], Tensor],
+        x: Tensor,
+        xb: Tensor,
+        spec: TargetSpec,
+        fitted: list[tuple[str, Domain]],
+        settings: _Settings,
+    ) -> dict[str, Attribution]:
+        """Plan the passes, evaluate the end points, integrate, and build the results."""
+        n_base, batch = xb.shape[0], x.shape[0]
+        rows_b = torch.arange(n_base * batch, device=x.device) % batch  # row -> sample
+        xb_rows = xb.reshape(n_base * batch, *x.shape[1:])  # (S*B, C, T)
+        passes = self._plan(fitted, x[rows_b], xb_rows, rows_b)
+        # f(x) and every pass's f(x'_t) in one batched evaluation: (B + P*S*B, ...)
+        ends = torch.cat([x, *(p.time_baseline for p in passes)])
+        out = _evaluate(call, ends, settings.chunk)
+        spec = resolve_target(spec, out[:batch])
+        owner = torch.cat([torch.arange(batch, device=x.device), rows_b.repeat(len(passes))])
+        selected = select_target(spec, out, owner).detach()
+        fx, fbs = selected[:batch], selected[batch:].split(n_base * batch)
+        if settings.progress is not None:
+            steps = 16 if settings.auto else settings.n_steps
+            settings.progress.reset(total=len(passes) * n_base * batch * steps)
+
+        def f(xc: Tensor, rows: Tensor) -> Tensor:
+            return select_target(spec, call(xc), rows_b[rows])
+
+        results: dict[str, Attribution] = {}
+        for p, fb in zip(passes, fbs):
+            target_diff = fx[rows_b] - fb  # (S*B,) f(x) - f(x'_t), for n_steps="auto"
+            func = f if p.kind == "time" else _through_inverse(f, p.domains[0][1], rows_b)
+            _integrate(p, func, target_diff, settings)
+            for label, dom, X0 in p.domains:
+                values = _attributions(p, dom, X0, rows_b)  # (S*B, *coef), float64
+                results[label] = self._result(values, dom, fx, fb, p, n_base, spec, settings)
+        return results
 
     # ------------------------------------------------------------------ helpers
     def _plan(
@@ -282,19 +320,17 @@ class CrossDomainIG:
         fb: Tensor,
         p: _Pass,
         n_base: int,
-        batch: int,
         spec: TargetSpec,
-        method: str,
-        n_steps: Any,
-        dtype: torch.dtype,
+        settings: _Settings,
     ) -> Attribution:
+        batch = fx.shape[0]
         vals = values.reshape(n_base, batch, *values.shape[1:]).mean(dim=0)
         fb_mean = fb.double().reshape(n_base, batch).mean(dim=0)
         fx64 = fx.detach().double()
         delta = vals.reshape(batch, -1).sum(dim=1) - (fx64 - fb_mean)
         steps = p.steps.reshape(n_base, batch).max(axis=0)
         return Attribution(
-            values=vals.to(dtype).cpu().numpy(),
+            values=vals.to(p.time_baseline.dtype).cpu().numpy(),
             delta=delta.cpu().numpy(),
             dims=dom.dims,
             coords=dom.coords,
@@ -305,8 +341,8 @@ class CrossDomainIG:
             domain=dom,
             target=spec.describe(),
             settings={
-                "method": method,
-                "n_steps": n_steps,
+                "method": settings.method,
+                "n_steps": settings.n_steps,
                 "n_baselines": n_base,
                 "pass": p.kind,
                 "shared_with": [lbl for lbl, d, _ in p.domains if d is not dom],
@@ -322,7 +358,7 @@ def _check_steps(
     rtol: float,
     atol: float,
     max_steps: int,
-) -> bool:
+) -> None:
     quadrature.get_rule(method)
     if internal_batch_size is not None and (
         isinstance(internal_batch_size, bool)
@@ -334,13 +370,14 @@ def _check_steps(
         )
     if n_steps == "auto":
         if not (rtol >= 0 and atol >= 0) or (rtol == 0 and atol == 0):
-            raise ValueError(f"n_steps='auto' needs rtol >= 0 and atol >= 0, not both 0; got {rtol=}, {atol=}.")
+            raise ValueError(
+                f"n_steps='auto' needs rtol >= 0 and atol >= 0, not both 0; got {rtol=}, {atol=}."
+            )
         if not isinstance(max_steps, (int, np.integer)) or max_steps < 16:
             raise ValueError(f"max_steps={max_steps!r} must be an integer >= 16.")
-        return True
+        return
     if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
         raise ValueError(f"n_steps={n_steps!r} must be an integer >= 1 or 'auto'.")
-    return False
 
 
 def _resolve_domains(domain: DomainsArg, fs: float | None) -> list[tuple[str, Domain]]:
@@ -359,9 +396,10 @@ def _resolve_domains(domain: DomainsArg, fs: float | None) -> list[tuple[str, Do
     out: list[tuple[str, Domain]] = []
     for label, d in items:
         dom = get_domain(d, fs=fs)
-        if fs is not None and getattr(dom, "fs", fs) not in (None, fs):
+        dom_fs = getattr(dom, "fs", None)
+        if fs is not None and dom_fs not in (None, fs):
             raise ValueError(
-                f"fs={fs} conflicts with {type(dom).__name__}(fs={dom.fs}); set it in one place."
+                f"fs={fs} conflicts with {type(dom).__name__}(fs={dom_fs}); set it in one place."
             )
         name = label or (d if isinstance(d, str) else dom.name)
         if any(name == n for n, _ in out):
@@ -379,28 +417,11 @@ def _same(a: Tensor, b: Tensor) -> bool:
 
 
 # ---------------------------------------------------------------------- integration
-def _evaluate(
-    call: Callable[[Tensor], Tensor], xs: Tensor, chunk: int | None, check_grad: bool = False
-) -> Tensor:
-    """Model outputs for ``xs`` of shape (n, C, T), in chunks, without keeping graphs."""
+def _evaluate(call: Callable[[Tensor], Tensor], xs: Tensor, chunk: int | None) -> Tensor:
+    """Model outputs for ``xs`` of shape (n, C, T), in chunks, without building graphs."""
     size = chunk or auto_batch_size(xs.shape[1], xs.shape[2], xs.shape[0])
-    outs = []
-    for lo in range(0, xs.shape[0], size):
-        piece = xs[lo : lo + size]
-        if check_grad and lo == 0:
-            probe = piece.detach().requires_grad_(True)
-            out = call(probe)
-            if not out.requires_grad:
-                raise ValueError(
-                    "the model's output does not depend differentiably on its input (no "
-                    "gradient flows back); check that the forward pass does not detach, use "
-                    "numpy, or run under torch.no_grad()."
-                )
-            outs.append(out.detach())
-            continue
-        with torch.no_grad():
-            outs.append(call(piece))
-    return torch.cat(outs)
+    with torch.no_grad():
+        return torch.cat([call(xs[lo : lo + size]) for lo in range(0, xs.shape[0], size)])
 
 
 def _through_inverse(
@@ -425,6 +446,7 @@ def _path_gradient(
     alphas: np.ndarray,
     weights: np.ndarray,
     chunk: int,
+    bar: Any = None,
 ) -> Tensor:
     """``sum_k w_k * grad func(start + alpha_k (end - start))`` per row.
 
@@ -447,42 +469,53 @@ def _path_gradient(
         points = torch.addcmul(start[r], a_t[k].view(bshape), diff[r])  # (n, ...)
         points.requires_grad_(True)
         y = func(points, r)
+        if not y.requires_grad:
+            raise ValueError(
+                "the model's output does not depend differentiably on its input (no "
+                "gradient flows back); check that the forward pass does not detach, use "
+                "numpy, or run under torch.no_grad()."
+            )
         (g,) = torch.autograd.grad(y.sum(), points, allow_unused=True)
         if g is None:
             raise ValueError("the model's output does not depend on its input (no gradient).")
         grad.index_add_(0, r, g.to(acc) * w_t[k].view(bshape))
+        if bar is not None:
+            bar.update(len(e))
     return grad
 
 
 def _integrate(
-    p: _Pass,
-    func: Callable[[Tensor, Tensor], Tensor],
-    target_diff: Tensor,
-    n_steps: Any,
-    method: str,
-    chunk: int | None,
-    rtol: float,
-    atol: float,
-    max_steps: int,
-    auto: bool,
+    p: _Pass, func: Callable[[Tensor, Tensor], Tensor], target_diff: Tensor, settings: _Settings
 ) -> None:
     """Fill ``p.gradient`` and ``p.steps``; with ``auto``, double steps per row as needed."""
     n_rows = p.start.shape[0]
     per_eval = int(np.prod(p.time_baseline.shape[1:]))
-    size = chunk or auto_batch_size(1, per_eval, n_rows * (16 if auto else n_steps))
-    if not auto:
+    method, n_steps, bar = settings.method, settings.n_steps, settings.progress
+
+    def size(n_evaluations: int) -> int:
+        return settings.chunk or auto_batch_size(1, per_eval, n_evaluations)
+
+    if not settings.auto:
         alphas, weights = quadrature.rule(method, n_steps)
-        p.gradient = _path_gradient(func, p.start, p.end, alphas, weights, size)
+        chunk = size(n_rows * n_steps)
+        p.gradient = _path_gradient(func, p.start, p.end, alphas, weights, chunk, bar)
         p.steps = np.full(n_rows, n_steps, dtype=np.int64)
         return
-    p.gradient = torch.zeros(p.start.shape, dtype=_accumulator_dtype(p.start), device=p.start.device)
+    p.gradient = torch.zeros(
+        p.start.shape, dtype=_accumulator_dtype(p.start), device=p.start.device
+    )
     p.steps = np.zeros(n_rows, dtype=np.int64)
     todo = torch.arange(n_rows, device=p.start.device)
-    n = 16
-    tol = rtol * target_diff.double().abs() + atol
+    n, max_steps = 16, settings.max_steps
+    tol = settings.rtol * target_diff.double().abs() + settings.atol
     while True:
         alphas, weights = quadrature.rule(method, n)
-        g = _path_gradient(lambda pts, r: func(pts, todo[r]), p.start[todo], p.end[todo], alphas, weights, size)
+        if bar is not None and n > 16:
+            bar.total += len(todo) * n
+        chunk = size(len(todo) * n)  # re-chosen as the steps double
+        g = _path_gradient(
+            _subset(func, todo), p.start[todo], p.end[todo], alphas, weights, chunk, bar
+        )
         total = _dot(p.end[todo] - p.start[todo], g)
         ok = (total - target_diff[todo].double()).abs() <= tol[todo]
         done = ok if n * 2 <= max_steps else torch.ones_like(ok)
@@ -501,6 +534,17 @@ def _integrate(
             ConvergenceWarning,
             stacklevel=4,
         )
+
+
+def _subset(
+    func: Callable[[Tensor, Tensor], Tensor], rows: Tensor
+) -> Callable[[Tensor, Tensor], Tensor]:
+    """``func`` for a subset of rows: local row ``r`` is global row ``rows[r]``."""
+
+    def g(points: Tensor, r: Tensor) -> Tensor:
+        return func(points, rows[r])
+
+    return g
 
 
 def _converged(p: _Pass, target_diff: Tensor, tol: Tensor) -> np.ndarray:
@@ -536,6 +580,20 @@ def _attributions(p: _Pass, dom: Domain, X0: Tensor, rows_b: Tensor) -> Tensor:
         rec = dom.inverse(Xg, rows_b)
         (gX,) = torch.autograd.grad(rec, Xg, grad_outputs=p.gradient.to(rec.dtype))
     return _re_mul(X - X0, gX)
+
+
+@contextlib.contextmanager
+def _progress_bar(show: bool) -> Iterator[Any]:
+    """A tqdm bar over model evaluations (total set once the passes are known), or None."""
+    if not show:
+        yield None
+        return
+    tqdm = require("tqdm", "progress=True").tqdm
+    bar = tqdm(total=0, unit="eval", desc="cdig", leave=False)
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 def _warn_completeness(label: str, attr: Attribution) -> None:

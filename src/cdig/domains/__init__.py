@@ -5,8 +5,17 @@ as ``domain="..."`` in :func:`cdig.explain` and :class:`cdig.CrossDomainIG`.
 """
 
 from ._base import Domain, NotFittedError, available_domains, get_domain, register
+from .cepstrum import Cepstrum
+from .custom import Custom
+from .dct import DCT
 from .fourier import Fourier
+from .ica import ICA
+from .linear_basis import LinearBasis
+from .pca import PCA
+from .seasonal import SeasonalTrend
+from .stft import STFT, check_nola
 from .time import Time
+from .wavelet import Wavelet
 
 __all__ = [
     "Domain",
@@ -16,4 +25,14 @@ __all__ = [
     "register",
     "Time",
     "Fourier",
+    "ICA",
+    "PCA",
+    "SeasonalTrend",
+    "STFT",
+    "check_nola",
+    "Wavelet",
+    "DCT",
+    "Cepstrum",
+    "Custom",
+    "LinearBasis",
 ]

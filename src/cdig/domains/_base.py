@@ -195,7 +195,9 @@ class Domain:
 
     def __repr__(self) -> str:
         params = ", ".join(
-            f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")
+            f"{k}={v!r}"
+            for k, v in vars(self).items()
+            if not k.endswith("_") and not k.startswith("_")
         )
         return f"{type(self).__name__}({params})"
 

@@ -1,9 +1,26 @@
 """Adapters that make any model a differentiable torch function.
 
 The engine only ever calls a torch function ``(n, ...) -> (n, ...)``. A PyTorch module or
-callable is used as is; models of other frameworks are wrapped here (see :func:`wrap`).
+callable is used as is. Keras / TensorFlow and JAX models are wrapped once in a
+``torch.autograd.Function`` whose forward runs the framework and whose backward asks it for
+the vector-Jacobian product (see :func:`wrap`). TensorFlow and JAX are imported only when a
+model from them is wrapped.
 """
 
-from ._torch import ModelAdapter, TorchModel, wrap
+from ._bridge import BridgedModel
+from ._jax import JaxModel
+from ._tensorflow import KerasModel, TensorFlowModel
+from ._torch import ModelAdapter, TorchModel
+from ._wrap import FRAMEWORKS, detect_framework, wrap
 
-__all__ = ["ModelAdapter", "TorchModel", "wrap"]
+__all__ = [
+    "FRAMEWORKS",
+    "BridgedModel",
+    "JaxModel",
+    "KerasModel",
+    "ModelAdapter",
+    "TensorFlowModel",
+    "TorchModel",
+    "detect_framework",
+    "wrap",
+]

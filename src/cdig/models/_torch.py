@@ -3,13 +3,36 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from torch import Tensor
 
-__all__ = ["ModelAdapter", "TorchModel", "wrap"]
+__all__ = ["ModelAdapter", "TorchModel"]
+
+
+_FOREIGN_HINT = (
+    "If it is a TensorFlow or JAX function, wrap it so that cdig bridges it: "
+    "cdig.models.wrap(model, framework='tensorflow') or framework='jax'."
+)
+
+
+def _foreign_failure(err: BaseException) -> bool:
+    """Whether ``err`` looks like TensorFlow or JAX code choking on a torch tensor."""
+    msg = str(err)
+    if "numpy" in msg and "requires grad" in msg:  # np.asarray(tensor) inside the model
+        return True
+    if "torch.Tensor" in msg and "jax" in sys.modules:  # JAX hides its own frames
+        return True
+    tb = err.__traceback__
+    while tb is not None:
+        root = str(tb.tb_frame.f_globals.get("__name__", "")).split(".")[0]
+        if root in ("tensorflow", "jax", "jaxlib", "keras"):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 class ModelAdapter:
@@ -56,11 +79,22 @@ class TorchModel(ModelAdapter):
         self.model = model
 
     def __call__(self, x: Tensor) -> Tensor:
-        out = self.model(x)
+        try:
+            out = self.model(x)
+        except (RuntimeError, TypeError, ValueError) as err:
+            if not isinstance(self.model, torch.nn.Module) and _foreign_failure(err):
+                first = (str(err).strip().splitlines() or [""])[0][:300]
+                raise TypeError(
+                    f"the model could not use a torch tensor ({type(err).__name__}: {first}). "
+                    f"{_FOREIGN_HINT}"
+                ) from err
+            raise
         if not isinstance(out, Tensor):
+            root = (type(out).__module__ or "").split(".")[0]
+            hint = f" {_FOREIGN_HINT}" if root in ("tensorflow", "jax", "jaxlib") else ""
             raise TypeError(
                 f"the model returned {type(out).__name__}; it must return one torch.Tensor "
-                "(wrap a model with several outputs in a function that selects one)."
+                f"(wrap a model with several outputs in a function that selects one).{hint}"
             )
         return out
 
@@ -94,23 +128,3 @@ class TorchModel(ModelAdapter):
         finally:
             for module, mode in modes:
                 module.training = mode
-
-
-def wrap(model: Any, framework: str | None = None) -> ModelAdapter:
-    """Wrap ``model`` as a torch function.
-
-    Parameters
-    ----------
-    model : torch.nn.Module, callable, or a model of a supported framework
-    framework : {"torch", "keras", "jax"}, optional
-        Force the framework instead of detecting it.
-
-    Returns
-    -------
-    ModelAdapter
-    """
-    if isinstance(model, ModelAdapter):
-        return model
-    if framework not in (None, "torch"):
-        raise ValueError(f"framework={framework!r} is not supported; use 'torch' or None.")
-    return TorchModel(model)

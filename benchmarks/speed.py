@@ -1,0 +1,162 @@
+"""Speed of cdig against the floor, Captum and a per-step loop, measured side by side.
+
+The *floor* is the fastest plain forward + backward of the same model over the same path
+points (the input repeated ``n_steps`` times), with gradients taken w.r.t. the input only,
+at the best chunk size found by searching 16 .. 4096 evaluations per call. Nothing that
+computes the same gradients can be much faster, so every method is reported as a multiple of
+it, in two regimes:
+
+* overhead-bound: a tiny conv net, T = 256, 1 and 32 samples;
+* compute-bound: a width-32 conv net, T = 512 and 2048, 8 samples.
+
+Run: ``.venv/bin/python benchmarks/speed.py [--steps 64] [--repeats 5] [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+import cdig
+
+
+def tiny() -> torch.nn.Module:
+    return torch.nn.Sequential(
+        torch.nn.Conv1d(1, 4, 5, padding=2),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool1d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, 2),
+    )
+
+
+def wide() -> torch.nn.Module:
+    return torch.nn.Sequential(
+        torch.nn.Conv1d(1, 32, 7, padding=3),
+        torch.nn.ReLU(),
+        torch.nn.Conv1d(32, 32, 7, padding=3),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool1d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(32, 2),
+    )
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Best time (s) of each function, timed in interleaved rounds.
+
+    Every round runs each function once, so a burst of load from elsewhere on the machine
+    hits all of them alike instead of spoiling one method's numbers.
+    """
+    for fn in fns.values():
+        fn()  # warm-up
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
+
+
+def floor_fns(
+    model: torch.nn.Module, x: torch.Tensor, n_steps: int, chunks=None
+) -> dict[str, Callable[[], object]]:
+    """The floor's candidates: one per chunk size, keyed ``floor@<chunk>``."""
+    total = x.shape[0] * n_steps
+    sizes = [s for s in (chunks or CHUNKS) if s <= max(16, total)]
+    return {f"floor@{s}": (lambda s=s: floor_run(model, x, n_steps, s)) for s in sizes}
+
+
+def floor_run(model: torch.nn.Module, x: torch.Tensor, n_steps: int, chunk: int) -> None:
+    alphas = torch.linspace(0, 1, n_steps)
+    points = (alphas[None, :, None, None] * x[:, None]).reshape(-1, *x.shape[1:])
+    for lo in range(0, points.shape[0], chunk):
+        inp = points[lo : lo + chunk].requires_grad_(True)
+        torch.autograd.grad(model(inp)[:, 0].sum(), inp)
+
+
+CHUNKS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+
+
+def per_step_loop(model: torch.nn.Module, x: torch.Tensor, n_steps: int) -> None:
+    """One forward and one backward per path point, as the reference implementation does."""
+    X = torch.fft.rfft(x)
+    for a in np.arange(1, n_steps + 1) / n_steps:
+        Xp = (float(a) * X).detach().requires_grad_(True)
+        out = model(torch.fft.irfft(Xp, n=x.shape[-1]))[:, 0].sum()
+        torch.autograd.grad(out, Xp)
+
+
+def measure(
+    model: torch.nn.Module, n_times: int, batch: int, n: int, repeats: int, chunks=CHUNKS
+) -> dict:
+    """Times of the floor, cdig Fourier IG, Captum time IG and the per-step loop."""
+    from captum.attr import IntegratedGradients
+
+    model.eval()
+    x = torch.randn(batch, 1, n_times)
+    ig = cdig.CrossDomainIG(model, cdig.domains.Fourier())
+    cap = IntegratedGradients(model)
+    fns = floor_fns(model, x, n, chunks)
+    fns["cdig"] = lambda: ig.attribute(x, target=0, n_steps=n)
+    fns["captum"] = lambda: cap.attribute(x, target=0, n_steps=n, method="gausslegendre")
+    fns["loop"] = lambda: per_step_loop(model, x, n)
+    t = interleaved(fns, repeats)
+    best = min((k for k in t if k.startswith("floor@")), key=t.__getitem__)
+    t_floor = t[best]
+    return {
+        "floor_ms": 1e3 * t_floor,
+        "chunk": int(best.split("@")[1]),
+        "cdig": t["cdig"] / t_floor,
+        "captum": t["captum"] / t_floor,
+        "loop": t["loop"] / t_floor,
+    }
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, object]]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="one config, 2 repeats")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    configs = [
+        ("overhead", "tiny", tiny(), 256, 1),
+        ("overhead", "tiny", tiny(), 256, 32),
+        ("compute", "wide", wide(), 512, 8),
+        ("compute", "wide", wide(), 2048, 8),
+    ]
+    chunks = CHUNKS
+    if args.quick:  # a smoke run: one small config, two chunk sizes, one repeat
+        configs, args.repeats, args.steps, chunks = (
+            [("overhead", "tiny", tiny(), 256, 4)],
+            1,
+            16,
+            (16, 64),
+        )
+    print(f"n_steps={args.steps}, threads={torch.get_num_threads()}, best of {args.repeats}")
+    print(
+        f"{'regime':9} {'model':5} {'T':>5} {'B':>3} {'floor ms':>9} {'chunk':>5} "
+        f"{'cdig':>6} {'captum':>7} {'loop':>6}"
+    )
+    rows = []
+    for regime, name, model, n_times, batch in configs:
+        row = measure(model, n_times, batch, args.steps, args.repeats, chunks)
+        rows.append({"regime": regime, "model": name, "T": n_times, "B": batch, **row})
+        print(
+            f"{regime:9} {name:5} {n_times:>5} {batch:>3} {row['floor_ms']:>9.2f} "
+            f"{row['chunk']:>5} {row['cdig']:>6.2f} {row['captum']:>7.2f} {row['loop']:>6.2f}"
+        )
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,815 @@
+"""The ``cdig`` command line: ``cdig explain MODEL INPUT`` and ``cdig demo``.
+
+``cdig explain`` loads a saved model and an input file, explains the model in one or more
+domains, prints a summary, and writes a self-contained HTML report (``--out``) and the
+numbers as JSON (``--json``). Every expected failure (a missing file, a model that cannot
+be loaded or rejects the input, an unknown domain, bad options) ends with one line on
+stderr and exit status 1 (2 for command-line syntax errors); ``--debug`` shows the traceback.
+
+Models are loaded without unpickling arbitrary Python objects: TorchScript archives with
+:func:`torch.jit.load`, ``torch.export`` programs (``.pt2``) with :func:`torch.export.load`
+restricted to weights-only tensor loading, and Keras files with ``safe_mode=True``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import math
+import os
+import sys
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from .models import ModelAdapter
+
+__all__ = ["main", "build_parser", "load_model", "load_input"]
+
+_KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+class CLIError(Exception):
+    """An expected failure, reported as one line on stderr."""
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults in the help, except the empty ones (None, False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False) or action.default is argparse.SUPPRESS:
+            return action.help or ""
+        return super()._get_help_string(action) or ""
+
+
+# ---------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``cdig`` command."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="cdig",
+        description="Cross-domain Integrated Gradients: explain time-series models in the "
+        "time, frequency, time-frequency, wavelet and decomposition domains.",
+    )
+    parser.add_argument("--version", action="version", version=f"cdig {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_explain(sub)
+    _add_demo(sub)
+    return parser
+
+
+def _add_explain(sub: Any) -> None:
+    p = sub.add_parser(
+        "explain",
+        help="explain a saved model on an input file",
+        description="Explain a saved model on the series in INPUT and report the attributions. "
+        "Models are never unpickled: cdig loads TorchScript archives (torch.jit.save), "
+        "torch.export programs (.pt2, torch.export.save; tensors loaded weights-only) and "
+        "Keras files (.keras, .h5; safe_mode=True). A torch.save of a whole module or of a "
+        "state dict is refused: script or export the model first.",
+        formatter_class=_Formatter,
+    )
+    p.add_argument("model", metavar="MODEL", help="TorchScript file, .pt2 program, or .keras file")
+    p.add_argument(
+        "input",
+        metavar="INPUT",
+        help=".npy, .npz (with --key) or .csv (rows = time, columns = channels) file",
+    )
+    p.add_argument(
+        "--domain",
+        action="append",
+        metavar="NAME",
+        help="domain to explain in; repeat for several (default: time and fourier). "
+        "Known: " + ", ".join(_available_domains()),
+    )
+    p.add_argument("--fs", type=float, help="sampling rate in Hz (frequencies in Hz, times in s)")
+    p.add_argument(
+        "--target",
+        help="output to explain: an index (a comma-separated tuple for multi-axis outputs) or "
+        "'predicted'; omit for models with one output per sample",
+    )
+    p.add_argument(
+        "--baseline",
+        default="zero",
+        help="path start: 'zero', 'mean' (each series' per-channel time mean), a number, or "
+        "a .npy file broadcastable to the input",
+    )
+    p.add_argument(
+        "--n-steps",
+        default="64",
+        help="path points, or 'auto' (doubling until the completeness error is below --rtol)",
+    )
+    p.add_argument("--rtol", type=float, default=1e-3, help="tolerance of --n-steps auto")
+    p.add_argument("--max-steps", type=int, default=1024, help="cap of --n-steps auto")
+    p.add_argument(
+        "--method", default="gausslegendre", help="integration rule: " + ", ".join(_methods())
+    )
+    p.add_argument(
+        "--batch-size", type=int, help="model evaluations per forward pass (internal_batch_size)"
+    )
+    p.add_argument(
+        "--time-axis",
+        type=int,
+        default=-1,
+        choices=(-1, 1, 2),
+        help="axis of time in the model's input: -1 or 2 for (batch, channels, time), 1 for "
+        "(batch, time, channels)",
+    )
+    p.add_argument("--key", help="array to use from an .npz file")
+    p.add_argument(
+        "--layout",
+        choices=("time-channels", "channels-time"),
+        default="time-channels",
+        help="orientation of a .csv table: rows = time (default) or rows = channels",
+    )
+    p.add_argument(
+        "--single",
+        action="store_true",
+        help="the .npy/.npz array is one series without a batch axis (add one)",
+    )
+    p.add_argument("--device", default="cpu", help="torch device for the model, e.g. cuda")
+    p.add_argument("--out", metavar="HTML", help="write a self-contained HTML report here")
+    p.add_argument(
+        "--json",
+        metavar="PATH",
+        help="write the numbers (values, delta, outputs, coords, settings) as JSON here",
+    )
+    p.add_argument(
+        "--sample",
+        type=int,
+        action="append",
+        help="sample(s) of the batch shown in the report and summary (default: 0)",
+    )
+    p.add_argument("--top", type=int, default=5, help="coefficients listed per domain")
+    p.add_argument("--unit", choices=("Hz", "bpm"), help="frequency unit of the figures")
+    p.add_argument(
+        "--mark",
+        type=float,
+        action="append",
+        metavar="FREQ",
+        help="mark a frequency in the figures (in --unit); repeatable",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    p.set_defaults(func=_explain)
+
+
+def _add_demo(sub: Any) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="run the 1 Hz vs 4 Hz cosine experiment (no files needed)",
+        formatter_class=_Formatter,
+    )
+    p.add_argument("--out", default="out/demo", help="folder for the figure and report")
+    p.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    p.add_argument("--quiet", action="store_true", help="print nothing")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    p.set_defaults(func=_demo)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``cdig`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, --version, usage errors
+        return stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 2
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("cdig: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if args.debug:
+            raise
+        print(f"cdig: error: {_one_line(err)}", file=sys.stderr)
+        return 1
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    if not isinstance(err, (CLIError, ValueError, TypeError, OSError, ImportError)):
+        text = f"{type(err).__name__}: {text}"
+    if len(text) > 400:
+        text = text[:397] + "..."
+    return text + ("" if isinstance(err, CLIError) else " (rerun with --debug for details)")
+
+
+# ---------------------------------------------------------------------- explain
+def _explain(args: argparse.Namespace) -> int:
+    from .api import explain
+
+    domains = _check_domains(args.domain or ["time", "fourier"])
+    target = _parse_target(args.target)
+    n_steps = _parse_steps(args.n_steps)
+    if args.unit == "bpm" and args.fs is None:
+        raise CLIError("--unit bpm needs --fs (the sampling rate in Hz).")
+    x = load_input(
+        args.input, key=args.key, layout=args.layout, time_axis=args.time_axis, single=args.single
+    )
+    baselines = _parse_baseline(args.baseline, x, args.time_axis)
+    adapter = load_model(args.model, device=_device(args.device))
+    outputs = _model_outputs(adapter, x, args.batch_size or 64)
+    samples = _check_samples(args.sample or [0], x.shape[0])
+
+    results: dict[str, Any] = {}
+    groups = _groups(domains)
+    with _progress(len(domains), args.quiet) as bar, warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for group in groups:
+            res = explain(
+                adapter,
+                x,
+                {name: name for name in group},
+                target=target,
+                baselines=baselines,
+                fs=args.fs,
+                n_steps=n_steps,
+                method=args.method,
+                internal_batch_size=args.batch_size,
+                time_axis=args.time_axis,
+                rtol=args.rtol,
+                max_steps=args.max_steps,
+            )
+            results.update(res if isinstance(res, dict) else {group[0]: res})
+            bar.update(len(group))
+    for w in seen:
+        if not issubclass(w.category, DeprecationWarning):
+            print(f"cdig: warning: {w.category.__name__}: {w.message}", file=sys.stderr)
+
+    canonical = _canonical(x, args.time_axis)
+    settings = {
+        "model": args.model,
+        "input": args.input + (f" [{args.key}]" if args.key else ""),
+        "input shape": tuple(x.shape),
+        "baseline": args.baseline,
+        "target": "(single output)" if target is None else args.target,
+        "fs (Hz)": args.fs if args.fs is not None else "-",
+        "device": args.device,
+        "internal_batch_size": args.batch_size if args.batch_size else "auto",
+    }
+    if not args.quiet:
+        _print_summary(results, samples, args.top)
+    if args.json:
+        path = _write_json(args.json, results, outputs, settings, x)
+        if not args.quiet:
+            print(f"json: {path}")
+    if args.out:
+        from .report import write_report
+
+        freq_kwargs = {k: v for k, v in (("unit", args.unit), ("mark", args.mark)) if v}
+        path = write_report(
+            args.out,
+            results,
+            canonical,
+            samples=samples,
+            settings=settings,
+            model_outputs=outputs,
+            top=args.top,
+            plot_kwargs={"frequency": freq_kwargs},
+            title=f"cdig: {Path(args.model).name} on {Path(args.input).name}",
+        )
+        if not args.quiet:
+            print(f"report: {path}")
+    return 0
+
+
+def _groups(domains: list[str]) -> list[list[str]]:
+    """Linear domains share one integration pass (one group); others run one by one."""
+    from .domains import get_domain
+
+    linear = [d for d in domains if get_domain(d).linear]
+    others = [[d] for d in domains if d not in linear]
+    return ([linear] if linear else []) + others
+
+
+@contextlib.contextmanager
+def _progress(total: int, quiet: bool) -> Iterator[Any]:
+    """A tqdm bar on stderr over domains (a no-op when quiet or tqdm is missing)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is an optional extra
+        tqdm = None
+    if quiet or tqdm is None:
+        yield _NoBar()
+        return
+    with tqdm(total=total, desc="explaining", unit="domain", file=sys.stderr, leave=False) as bar:
+        yield bar
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        """Nothing to show."""
+
+
+# ---------------------------------------------------------------------- loading
+def load_model(path: str | os.PathLike[str], device: Any = "cpu") -> Any:
+    """Load a saved model as a cdig model adapter, without unpickling Python objects.
+
+    Parameters
+    ----------
+    path : str or path
+        ``.pt2``: a ``torch.export`` program (:func:`torch.export.save`), loaded with tensors
+        restricted to weights-only unpickling. ``.keras`` / ``.h5`` / ``.hdf5``: a Keras model,
+        loaded with ``safe_mode=True`` (needs TensorFlow and cdig's Keras bridge). Anything
+        else: a TorchScript archive (:func:`torch.jit.save`).
+    device : str or torch.device, default="cpu"
+        Where torch models run.
+
+    Returns
+    -------
+    cdig.models.ModelAdapter
+
+    Raises
+    ------
+    CLIError
+        When the file is missing or is not one of these formats (for instance a pickle
+        written by ``torch.save(model)``).
+    """
+    from .models import wrap
+
+    p = Path(path)
+    if not p.is_file():
+        raise CLIError(f"MODEL file not found: {p}")
+    suffix = p.suffix.lower()
+    if suffix in _KERAS_SUFFIXES:
+        return _load_keras(p)
+    if suffix == ".pt2":
+        return _load_exported(p, device)
+    return wrap(_load_torchscript(p, device))
+
+
+def _load_torchscript(p: Path, device: Any) -> Any:
+    import torch
+
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            return torch.jit.load(str(p), map_location=device)
+    except (RuntimeError, ValueError, OSError) as err:
+        raise CLIError(
+            f"MODEL {p} is not a TorchScript archive ({_first_line(err)}). cdig loads TorchScript "
+            "(torch.jit.save), torch.export programs (.pt2) and Keras files (.keras), and never "
+            "unpickles Python objects, so torch.save(model) or a state dict cannot be loaded: "
+            "script or export the model first."
+        ) from err
+
+
+@contextlib.contextmanager
+def _weights_only() -> Iterator[None]:
+    """Force every torch.load inside to ``weights_only=True`` and quiet torch's export logs."""
+    saved = {
+        k: os.environ.get(k)
+        for k in ("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
+    }
+    loggers = [logging.getLogger(n) for n in ("torch.export", "torch._export")]
+    levels = [lg.level for lg in loggers]
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
+    os.environ.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def _load_exported(p: Path, device: Any) -> Any:
+    import torch
+
+    try:
+        with _weights_only(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.export.load(str(p))
+    except Exception as err:  # torch raises many kinds for a foreign or damaged archive
+        raise CLIError(
+            f"MODEL {p} is not a readable torch.export program ({_first_line(err)}); save one "
+            "with torch.export.save(torch.export.export(model, (example,)), 'model.pt2'). "
+            "Programs holding pickled Python objects are refused."
+        ) from err
+    return _ExportedModel(program, device)
+
+
+def _load_keras(p: Path) -> Any:
+    from ._optional import require
+    from .models import wrap
+
+    keras = require("keras", f"loading the Keras model {p.name}")
+    try:
+        model = keras.saving.load_model(str(p), compile=False, safe_mode=True)
+    except Exception as err:  # Keras raises many kinds for unreadable files
+        raise CLIError(f"MODEL {p} is not a loadable Keras model: {_first_line(err)}") from err
+    try:
+        return wrap(model, framework="keras")
+    except ValueError as err:
+        raise CLIError(f"MODEL {p} is a Keras model that cdig cannot run as loaded: {err}") from err
+
+
+class _ExportedModel(ModelAdapter):
+    """A ``torch.export`` program as a model adapter.
+
+    The program runs as exported (its train/eval mode is fixed at export time, and
+    ``eval()`` is not supported on it). When its batch size is static, inputs are split and
+    zero-padded to that size, so any number of rows can be evaluated.
+    """
+
+    def __init__(self, program: Any, device: Any) -> None:
+        self.module = program.module().to(device)
+        self.batch = _static_batch(program)
+
+    def __call__(self, x: Any) -> Any:
+        import torch
+
+        if self.batch is None or x.shape[0] == self.batch:
+            return self.module(x)
+        outs = []
+        for lo in range(0, x.shape[0], self.batch):
+            part = x[lo : lo + self.batch]
+            n = part.shape[0]
+            if n < self.batch:
+                pad = torch.zeros((self.batch - n, *part.shape[1:]), dtype=x.dtype, device=x.device)
+                part = torch.cat([part, pad])
+            outs.append(self.module(part)[:n])
+        return torch.cat(outs)
+
+    @property
+    def dtype(self) -> Any:
+        for t in self.module.parameters():
+            if t.is_floating_point():
+                return t.dtype
+        return None
+
+    @property
+    def device(self) -> Any:
+        for t in self.module.parameters():
+            return t.device
+        return None
+
+
+def _static_batch(program: Any) -> int | None:
+    """Batch size of the program's first user input when it is fixed, else None."""
+    names = set(program.graph_signature.user_inputs)
+    for node in program.graph.nodes:
+        if node.op == "placeholder" and node.name in names:
+            val = node.meta.get("val")
+            if val is not None and getattr(val, "ndim", 0) >= 1:
+                size = val.shape[0]
+                return int(size) if isinstance(size, int) else None
+            return None
+    return None
+
+
+def load_input(
+    path: str | os.PathLike[str],
+    *,
+    key: str | None = None,
+    layout: str = "time-channels",
+    time_axis: int = -1,
+    single: bool = False,
+) -> np.ndarray:
+    """Read series from ``.npy``, ``.npz`` or ``.csv``, laid out for the model.
+
+    Parameters
+    ----------
+    path : str or path
+    key : str, optional
+        Array name in an ``.npz`` file (needed when it holds several).
+    layout : {"time-channels", "channels-time"}, default="time-channels"
+        Orientation of a ``.csv`` table (one series; rows = time by default).
+    time_axis : {-1, 1, 2}, default=-1
+        Axis of time in the model's input.
+    single : bool, default=False
+        The array is one series without a batch axis; one is added.
+
+    Returns
+    -------
+    ndarray
+        In the model's layout: ``(batch, channels, time)`` (``time_axis`` -1 or 2) or
+        ``(batch, time, channels)`` (``time_axis=1``); 2-d arrays ``(batch, time)`` stay as
+        they are. A 1-d array or a CSV table is one series (batch of 1).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise CLIError(f"INPUT file not found: {p}")
+    suffix = p.suffix.lower()
+    if suffix == ".csv":
+        table = _read_csv(p)  # (rows, columns)
+        series = table.T if layout == "time-channels" else table  # (channels, time)
+        return _model_layout(series[None], time_axis)
+    if suffix == ".npy":
+        arr = _load_npy(p)
+    elif suffix == ".npz":
+        arr = _load_npz(p, key)
+    else:
+        raise CLIError(f"INPUT {p} has an unsupported type {suffix!r}; use .npy, .npz or .csv.")
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise CLIError(f"INPUT {p} holds {arr.dtype} data; cdig needs real numbers.")
+    if arr.ndim == 1:
+        series = arr[None, None, :]  # one single-channel series, (1, 1, T)
+        return _model_layout(series, time_axis)
+    if single:
+        arr = arr[None]
+    if arr.ndim not in (2, 3):
+        raise CLIError(
+            f"INPUT {p} holds an array of shape {arr.shape}; expected (batch, channels, time), "
+            "(batch, time, channels) with --time-axis 1, (batch, time), or one series (time,) "
+            "(use --single for one multichannel series without a batch axis)."
+        )
+    return arr
+
+
+def _model_layout(canonical: np.ndarray, time_axis: int) -> np.ndarray:
+    """(batch, channels, time) -> the model's layout."""
+    return np.ascontiguousarray(canonical.transpose(0, 2, 1) if time_axis == 1 else canonical)
+
+
+def _canonical(x: np.ndarray, time_axis: int) -> np.ndarray:
+    """The model's layout -> (batch, channels, time), for the figures."""
+    if x.ndim == 2:
+        return x[:, None, :]
+    return x.transpose(0, 2, 1) if time_axis == 1 else x
+
+
+def _load_npy(p: Path) -> np.ndarray:
+    try:
+        return np.asarray(np.load(p, allow_pickle=False))
+    except ValueError as err:
+        raise CLIError(
+            f"INPUT {p} cannot be read without unpickling Python objects ({_first_line(err)}); "
+            "save a numeric array with numpy.save."
+        ) from err
+
+
+def _load_npz(p: Path, key: str | None) -> np.ndarray:
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            names = list(data.files)
+            if key is None:
+                if len(names) != 1:
+                    raise CLIError(
+                        f"INPUT {p} holds the arrays {', '.join(names)}; choose one with --key."
+                    )
+                key = names[0]
+            if key not in names:
+                raise CLIError(f"--key {key!r} is not in {p}; it holds {', '.join(names)}.")
+            return np.asarray(data[key])
+    except ValueError as err:
+        raise CLIError(f"INPUT {p} could not be read as .npz: {_first_line(err)}") from err
+
+
+def _read_csv(p: Path) -> np.ndarray:
+    with p.open(encoding="utf-8") as fh:
+        first = fh.readline()
+    try:
+        [float(v) for v in first.strip().split(",")]
+        skip = 0
+    except ValueError:
+        skip = 1  # a header row
+    try:
+        table = np.loadtxt(p, delimiter=",", skiprows=skip, ndmin=2, dtype=np.float64)
+    except ValueError as err:
+        raise CLIError(f"INPUT {p} is not a numeric CSV table: {_first_line(err)}") from err
+    if table.size == 0:
+        raise CLIError(f"INPUT {p} has no data rows.")
+    return table
+
+
+# ---------------------------------------------------------------------- options
+def _available_domains() -> list[str]:
+    from .domains import available_domains
+
+    return list(available_domains())
+
+
+def _methods() -> list[str]:
+    from .quadrature import METHODS
+
+    return list(METHODS)
+
+
+def _check_domains(names: list[str]) -> list[str]:
+    known = _available_domains()
+    out: list[str] = []
+    for name in names:
+        key = name.lower()
+        if key not in known:
+            raise CLIError(f"unknown domain {name!r}; use one of: {', '.join(known)}.")
+        if key not in out:
+            out.append(key)
+    return out
+
+
+def _parse_target(text: str | None) -> Any:
+    if text is None:
+        return None
+    if text == "predicted":
+        return "predicted"
+    try:
+        parts = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise CLIError(
+            f"--target {text!r} must be an integer, comma-separated integers, or 'predicted'."
+        ) from None
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+def _parse_steps(text: str) -> int | Literal["auto"]:
+    if text == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise CLIError(f"--n-steps {text!r} must be a positive integer or 'auto'.") from None
+
+
+def _parse_baseline(text: str, x: np.ndarray, time_axis: int) -> Any:
+    if text in ("zero", "zeros"):
+        return None
+    if text == "mean":
+        axis = 1 if (x.ndim == 2 or time_axis == 1) else -1
+        return np.broadcast_to(x.mean(axis=axis, keepdims=True), x.shape).copy()
+    with contextlib.suppress(ValueError):
+        value = float(text)
+        if not math.isfinite(value):
+            raise CLIError(f"--baseline {text} must be finite.")
+        return value
+    if not text.lower().endswith(".npy"):
+        raise CLIError(
+            f"--baseline {text!r} must be 'zero', 'mean', a number, or a path to a .npy file."
+        )
+    if not Path(text).is_file():
+        raise CLIError(f"--baseline file not found: {text}")
+    return _load_npy(Path(text))
+
+
+def _device(text: str) -> Any:
+    import torch
+
+    try:
+        dev = torch.device(text)
+    except RuntimeError as err:
+        raise CLIError(f"--device {text!r} is not a torch device ({_first_line(err)}).") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise CLIError(f"--device {text}: CUDA is not available on this machine.")
+    return dev
+
+
+def _check_samples(samples: list[int], batch: int) -> list[int]:
+    bad = [s for s in samples if not 0 <= s < batch]
+    if bad:
+        raise CLIError(f"--sample {bad[0]} is out of range for a batch of {batch}.")
+    return list(dict.fromkeys(samples))
+
+
+def _model_outputs(adapter: Any, x: np.ndarray, chunk: int) -> np.ndarray:
+    """All model outputs for ``x`` (also a check that the model accepts the input)."""
+    import torch
+
+    dtype = adapter.dtype or (torch.float64 if x.dtype == np.float64 else torch.float32)
+    xt = torch.as_tensor(np.ascontiguousarray(x)).to(dtype=dtype, device=adapter.device)
+    outs = []
+    try:
+        with adapter.inference(), torch.no_grad():
+            for lo in range(0, xt.shape[0], max(1, chunk)):
+                outs.append(adapter(xt[lo : lo + max(1, chunk)]).detach().cpu())
+    except Exception as err:  # the model's own error, whatever its type
+        raise CLIError(
+            f"the model rejected the input of shape {tuple(x.shape)}: {_first_line(err)}. "
+            "Check --time-axis, --layout, --single and the model's expected input shape."
+        ) from err
+    return torch.cat(outs).double().numpy()
+
+
+def _first_line(err: BaseException, limit: int = 160) -> str:
+    """The first sentence of an error message, at most ``limit`` characters."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    text = lines[0] if lines else type(err).__name__
+    if text.startswith("The following operation failed in the TorchScript interpreter"):
+        text = lines[-1]  # the original error comes last, after TorchScript's traceback
+    text = text.split(". ")[0].rstrip(".")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# ---------------------------------------------------------------------- output
+def _print_summary(results: Mapping[str, Any], samples: list[int], top: int) -> None:
+    from .report import describe_coefficient
+
+    first = next(iter(results.values()))
+    print(f"explained output: {first.target}; batch of {first.batch_size}")
+    print(
+        f"{'domain':<12} {'sample':>6} {'f(x)':>11} {'f(x0)':>11} {'f(x)-f(x0)':>12} {'delta':>10}"
+    )
+    for name, a in results.items():
+        for s in samples:
+            fx, fb = float(a.outputs[s]), float(a.baseline_outputs[s])
+            print(f"{name:<12} {s:>6} {fx:>11.5g} {fb:>11.5g} {fx - fb:>12.5g} {a.delta[s]:>10.2e}")
+    for s in samples:
+        for name, a in results.items():
+            rows = a.top(top, sample=s) if top > 0 else []
+            items = "; ".join(f"{r['value']:+.3g} at {describe_coefficient(a, r)}" for r in rows)
+            if items:
+                print(f"top {name} (sample {s}): {items}")
+
+
+def _write_json(
+    path: str,
+    results: Mapping[str, Any],
+    outputs: np.ndarray,
+    settings: dict[str, Any],
+    x: np.ndarray,
+) -> Path:
+    from . import __version__
+
+    doc = {
+        "cdig_version": __version__,
+        "settings": settings,
+        "input_shape": list(x.shape),
+        "model_outputs": outputs,
+        "domains": {
+            name: {
+                "domain": type(a.domain).__name__ if a.domain is not None else None,
+                "dims": list(a.dims),
+                "values": a.values,
+                "delta": a.delta,
+                "outputs": a.outputs,
+                "baseline_outputs": a.baseline_outputs,
+                "n_steps": a.n_steps,
+                "target": a.target,
+                "coords": dict(a.coords),
+                "units": dict(a.units),
+                "settings": dict(a.settings),
+            }
+            for name, a in results.items()
+        },
+    }
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(_jsonable(doc), allow_nan=False), encoding="utf-8")
+    return out
+
+
+def _jsonable(obj: Any) -> Any:
+    """numpy and tuples -> JSON types; NaN and infinities -> null."""
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, (np.integer, np.bool_)):
+        return obj.item()
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
+    return str(obj)
+
+
+# ---------------------------------------------------------------------- demo
+def _demo(args: argparse.Namespace) -> int:
+    try:
+        from . import demo
+    except ImportError as err:
+        raise CLIError(f"this cdig has no demo ({err}).") from err
+    from .attribution import Attribution
+
+    res = demo.run(args.out, quiet=args.quiet)
+    attrs = {k: v for k, v in res.items() if isinstance(v, Attribution)}
+    if args.no_report or not attrs:
+        return 0
+    from .report import write_report
+
+    first = next(iter(attrs.values()))
+    freqs = [float(f) for f in getattr(demo, "FREQUENCIES", ())]
+    freq_kwargs: dict[str, Any] = {"mark": freqs, "xlim": (0.0, 2.0 * max(freqs))} if freqs else {}
+    # the demo's series are long: show their first 10 s, as the demo's own figure does
+    time_kwargs = {"xlim": (0.0, 10.0)} if getattr(demo, "DURATION", 0.0) > 10.0 else {}
+    path = write_report(
+        Path(args.out) / "report.html",
+        attrs,
+        res.get("x"),
+        samples=range(first.batch_size),
+        title="cdig demo: 1 Hz vs 4 Hz cosines",
+        settings={"experiment": "demo (cdig.demo.run)"},
+        plot_kwargs={"frequency": freq_kwargs, "time": time_kwargs},
+    )
+    if not args.quiet:
+        print(f"report: {path}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,323 @@
+"""One unit of work: explain one batch and lay the results out as the arrays of a shard.
+
+The same :func:`explain_batch` runs in the local engine and inside Ray workers, on the same
+batches, so both engines write the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import types
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._inputs import as_series
+from ..domains import Domain
+from ..engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG
+from ..models import ModelAdapter, wrap
+from ._sources import Batch
+from ._store import write_shard
+
+__all__ = ["Job", "describe", "explain_batch", "fingerprint", "model_fingerprint", "run_shard"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a worker needs besides the model and the batch (picklable)."""
+
+    domains: tuple[tuple[str, Domain], ...]
+    time_axis: int
+    target_kind: str  # "none", "index", "predicted", "label", "per_sample", "callable"
+    target_value: Any
+    baselines: Any  # None, float, or ndarray (one baseline, or stacked ones)
+    n_steps: int | str
+    method: str
+    internal_batch_size: int | None
+    rtol: float
+    atol: float
+    max_steps: int
+
+
+def explain_batch(
+    model: Any, job: Job, batch: Batch
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Explain one batch.
+
+    Returns
+    -------
+    arrays : dict of str to ndarray
+        The files of the shard: ``outputs``, ``targets``, ``predictions``, ``labels`` (those
+        that apply) and per domain ``<label>.values``, ``.delta``, ``.baseline_outputs``,
+        ``.n_steps``.
+    layout : dict
+        ``"columns"``: names of the per-sample arrays besides the domains; ``"domains"``: per
+        domain its dims, coefficient shape, dtype, coords and units (for the manifest).
+    """
+    adapter = wrap(model)
+    x, layout = as_series(batch.x, job.time_axis, adapter.dtype, adapter.device)
+    with adapter.inference(), torch.no_grad():
+        out = adapter(layout.to_user(x))
+    target, targets = _batch_target(job, batch, out)
+    ig = CrossDomainIG(model, dict(job.domains), time_axis=job.time_axis)
+    with warnings.catch_warnings():
+        # judged once for the whole dataset from the stored deltas, with global sample numbers
+        warnings.simplefilter("ignore", CompletenessWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = ig.explain(
+            batch.x,
+            baselines=_batch_baselines(job.baselines, batch.x),
+            target=target,
+            n_steps=job.n_steps,  # type: ignore[arg-type]
+            method=job.method,
+            internal_batch_size=job.internal_batch_size,
+            rtol=job.rtol,
+            atol=job.atol,
+            max_steps=job.max_steps,
+        )
+    assert isinstance(res, dict)  # a dict of domains always gives a dict
+    first = next(iter(res.values()))
+    arrays: dict[str, np.ndarray] = {"outputs": np.asarray(first.outputs, dtype=np.float64)}
+    if targets is not None:
+        arrays["targets"] = targets
+    if out.ndim == 2:
+        arrays["predictions"] = out.argmax(dim=1).cpu().numpy().astype(np.int64)
+    if batch.y is not None:
+        arrays["labels"] = batch.y
+    columns = list(arrays)
+    info: dict[str, Any] = {}
+    for label, attr in res.items():
+        arrays[f"{label}.values"] = attr.values
+        arrays[f"{label}.delta"] = np.asarray(attr.delta, dtype=np.float64)
+        arrays[f"{label}.baseline_outputs"] = np.asarray(attr.baseline_outputs, dtype=np.float64)
+        arrays[f"{label}.n_steps"] = np.asarray(attr.n_steps, dtype=np.int64)
+        info[label] = {
+            "class": f"{type(attr.domain).__module__}.{type(attr.domain).__qualname__}",
+            "dims": list(attr.dims),
+            "shape": list(attr.values.shape[1:]),
+            "dtype": attr.values.dtype.str,
+            "coords": {k: _coord_json(v) for k, v in attr.coords.items()},
+            "units": dict(attr.units),
+            "pass": attr.settings.get("pass"),
+            "shared_with": list(attr.settings.get("shared_with", [])),
+            "target": _TARGET_NAMES.get(job.target_kind, attr.target),
+        }
+    return arrays, {"columns": columns, "domains": info}
+
+
+_TARGET_NAMES = {
+    "predicted": "predicted class",
+    "label": "labelled class",
+    "per_sample": "per-sample class",
+}
+
+
+def run_shard(
+    model: Any, job: Job, root: Path, index: int, batch: Batch, digest: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Explain ``batch`` and write it as shard ``index`` of the run in ``root``.
+
+    Returns the shard metadata and the array layout (see :func:`explain_batch`).
+    """
+    arrays, layout = explain_batch(model, job, batch)
+    meta = write_shard(root, index, batch.start, arrays, {"input_sha256": digest, "layout": layout})
+    return meta, layout
+
+
+def _batch_target(job: Job, batch: Batch, out: torch.Tensor) -> tuple[Any, np.ndarray | None]:
+    """The engine's ``target`` for this batch, and the per-sample class indices to store."""
+    kind = job.target_kind
+    if kind == "none":
+        return None, None
+    if kind == "index":
+        return job.target_value, None
+    if kind == "callable":
+        return job.target_value, None
+    if out.ndim != 2:
+        what = "target='predicted'" if kind == "predicted" else f"target={kind!r}"
+        raise ValueError(
+            f"{what} needs a model with outputs of shape (batch, n_classes); for samples "
+            f"{batch.start}..{batch.stop - 1} it returned shape {tuple(out.shape)}. Pass "
+            "target=None for one output per sample, or an index / callable."
+        )
+    if kind == "predicted":
+        idx = out.argmax(dim=1).cpu().numpy().astype(np.int64)
+    else:
+        if kind == "label":
+            raw = batch.y
+            if raw is None:  # checked by explain_dataset; kept for direct use
+                raise ValueError("target='label' needs labels; the data carry none.")
+            name = "label"
+        else:
+            raw = np.asarray(job.target_value)[batch.start : batch.stop]
+            name = "target"
+        if raw.ndim == 1 and len(raw) != len(batch.x):
+            raise ValueError(
+                f"target={kind!r}: samples {batch.start}..{batch.stop - 1} need {len(batch.x)} "
+                f"class indices but the target array has only {len(raw)} for them; give one "
+                "per sample of the dataset."
+            )
+        if raw.ndim != 1 or not np.issubdtype(raw.dtype, np.integer):
+            raise ValueError(
+                f"target={kind!r}: the {name}s of samples {batch.start}..{batch.stop - 1} must be "
+                f"integer class indices, one per sample; got dtype {raw.dtype}, shape {raw.shape}."
+            )
+        idx = raw.astype(np.int64)
+    n_out = out.shape[1]
+    bad = np.flatnonzero((idx < 0) | (idx >= n_out))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"sample {batch.start + i}: class index {int(idx[i])} (from target={kind!r}) is out "
+            f"of range for a model with {n_out} outputs; use 0..{n_out - 1}."
+        )
+    return idx, idx
+
+
+def _batch_baselines(baselines: Any, x: np.ndarray) -> Any:
+    """One baseline of the sample shape broadcasts; stacked ones get a batch axis of 1."""
+    if not isinstance(baselines, np.ndarray):
+        return baselines
+    if baselines.ndim == x.ndim:  # (n_baselines, *sample_shape)
+        return baselines[:, None]
+    return baselines
+
+
+def check_baselines(baselines: Any, sample_shape: tuple[int, ...]) -> Any:
+    """Validate ``baselines`` for samples of ``sample_shape``; returns None, a float or an array."""
+    if baselines is None:
+        return None
+    if isinstance(baselines, (int, float, np.integer, np.floating)) and not isinstance(
+        baselines, bool
+    ):
+        if not np.isfinite(float(baselines)):
+            raise ValueError(f"baselines={baselines} must be finite.")
+        return float(baselines)
+    arr = np.asarray(baselines.detach().cpu() if isinstance(baselines, torch.Tensor) else baselines)
+    nd = len(sample_shape)
+    ok = arr.ndim in (nd, nd + 1) and np.issubdtype(arr.dtype, np.number)
+    if ok:
+        try:
+            np.broadcast_shapes(arr.shape[arr.ndim - nd :], sample_shape)
+        except ValueError:
+            ok = False
+    if not ok:
+        raise ValueError(
+            f"baselines has shape {arr.shape}; for a dataset give a number, one baseline "
+            f"broadcastable to a sample's shape {sample_shape}, or several stacked, shape "
+            f"(n_baselines, {', '.join(map(str, sample_shape))}). Per-sample baselines are not "
+            "supported by explain_dataset."
+        )
+    if not np.isfinite(arr).all():
+        raise ValueError("baselines contains NaN or infinite values.")
+    return arr
+
+
+def _coord_json(value: Any) -> dict[str, Any]:
+    arr = np.asarray(value)
+    if np.iscomplexobj(arr) or arr.dtype == object:
+        arr = arr.astype(str)
+    return {"dtype": arr.dtype.str, "shape": list(arr.shape), "values": arr.ravel().tolist()}
+
+
+def coord_from_json(obj: dict[str, Any]) -> np.ndarray:
+    return np.asarray(obj["values"], dtype=np.dtype(obj["dtype"])).reshape(obj["shape"])
+
+
+# ---------------------------------------------------------------------- fingerprints
+def _hash_tensor(h: Any, name: str, t: Any) -> None:
+    if isinstance(t, torch.Tensor):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.flatten().view(torch.uint8).numpy().tobytes())
+    else:
+        a = np.ascontiguousarray(t)
+        h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
+        h.update(a.tobytes())
+
+
+def model_fingerprint(model: Any) -> dict[str, str]:
+    """Class and SHA-256 of a model's weights, to refuse resuming with another model.
+
+    ``torch.nn.Module``: every ``state_dict`` entry (name, dtype, shape, bytes). Objects with
+    ``get_weights()`` (Keras): those arrays. Plain functions: their qualified name, bytecode,
+    constants and the weights of modules / arrays they close over.
+    """
+    inner = model.model if isinstance(model, ModelAdapter) and hasattr(model, "model") else model
+    h = hashlib.sha256()
+    if isinstance(inner, torch.nn.Module):
+        for name, t in inner.state_dict().items():
+            _hash_tensor(h, name, t)
+    elif hasattr(inner, "get_weights"):
+        for i, w in enumerate(inner.get_weights()):
+            _hash_tensor(h, str(i), w)
+    else:
+        _hash_callable(h, inner)
+    cls = type(inner)
+    label = f"{cls.__module__}.{cls.__qualname__}"
+    if isinstance(inner, types.FunctionType):
+        label = f"{inner.__module__}.{inner.__qualname__}"
+    return {"class": label, "sha256": h.hexdigest()}
+
+
+def _hash_callable(h: Any, fn: Callable[..., Any]) -> None:
+    code = getattr(fn, "__code__", None)
+    if code is None:  # a callable object: hash its class's __call__
+        code = getattr(vars(type(fn)).get("__call__"), "__code__", None)
+    if code is not None:
+        h.update(code.co_code)
+        h.update(repr(code.co_consts).encode())
+    for i, cell in enumerate(getattr(fn, "__closure__", None) or ()):
+        try:
+            v = cell.cell_contents
+        except ValueError:  # empty cell
+            continue
+        if isinstance(v, torch.nn.Module):
+            for name, t in v.state_dict().items():
+                _hash_tensor(h, f"{i}.{name}", t)
+        elif isinstance(v, (torch.Tensor, np.ndarray)):
+            _hash_tensor(h, str(i), v)
+        elif isinstance(v, (int, float, str, bool, type(None))):
+            h.update(repr(v).encode())
+
+
+def describe(value: Any) -> Any:
+    """A JSON-able description of a setting; arrays and tensors become their digest."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        h = hashlib.sha256()
+        _hash_tensor(h, "", value)
+        shape = tuple(value.shape)
+        return {"array_sha256": h.hexdigest(), "shape": list(shape)}
+    if isinstance(value, (list, tuple)):
+        return [describe(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): describe(v) for k, v in value.items()}
+    if isinstance(value, Domain):
+        params = {
+            k: describe(v)
+            for k, v in sorted(vars(value).items())
+            if not k.endswith("_") and not k.startswith("_")
+        }
+        return {"class": f"{type(value).__module__}.{type(value).__qualname__}", "params": params}
+    if callable(value):
+        h = hashlib.sha256()
+        _hash_callable(h, value)
+        return {
+            "callable": getattr(value, "__qualname__", type(value).__qualname__),
+            "sha256": h.hexdigest(),
+        }
+    return repr(value)
+
+
+def fingerprint(settings: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,409 @@
+"""The on-disk format of a dataset run: a JSON manifest plus one folder of ``.npy`` files per shard.
+
+Everything here is plain numpy and JSON so that a run can be read without cdig (see
+``docs/datasets.md`` for the format). A shard is written into a hidden temporary folder and
+renamed into place when complete, so a shard folder either exists whole or not at all, and
+every file is checked against the SHA-256 recorded in the shard's ``shard.json`` on resume.
+The manifest is replaced atomically (temporary file, fsync, rename).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "CorruptShardError",
+    "RunStore",
+    "load_shard_file",
+    "read_manifest",
+    "shard_dir",
+    "write_shard",
+]
+
+FORMAT = "cdig.dataset-run"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+SHARDS = "shards"
+SHARD_META = "shard.json"
+_TMP_MARK = ".tmp-"
+
+
+class CorruptShardError(ValueError):
+    """A shard on disk does not match the checksums recorded when it was written."""
+
+
+# ---------------------------------------------------------------------- paths
+def shard_name(index: int) -> str:
+    return f"{index:06d}"
+
+
+def shard_dir(root: Path, index: int) -> Path:
+    return root / SHARDS / shard_name(index)
+
+
+def _io_error(err: OSError, what: str, path: Path, kept: str) -> OSError:
+    """An OSError of the same kind whose message names the path, the cause and the fix."""
+    reason = {
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is exceeded",
+        errno.EROFS: "the file system is read-only",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "operation not permitted",
+    }.get(err.errno or -1, err.strerror or str(err))
+    return type(err)(
+        err.errno,
+        f"cannot {what} {str(path)!r}: {reason}. {kept} Free space or choose a writable "
+        "`out=` folder, then rerun the same call to resume.",
+    )
+
+
+# ---------------------------------------------------------------------- json
+def _dump_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically (temporary file, fsync, rename)."""
+    tmp = path.with_name(f".{path.name}{_TMP_MARK}{uuid.uuid4().hex[:8]}")
+    data = json.dumps(obj, indent=1, sort_keys=True).encode()
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_manifest(root: Path) -> dict[str, Any]:
+    """The manifest of the run in ``root``; ``ValueError`` when it is not a cdig run."""
+    path = root / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(
+            f"{str(root)!r} is not a cdig dataset run (no {MANIFEST}); pass the `out=` folder "
+            "of an explain_dataset call."
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(
+            f"the manifest {str(path)!r} is not valid JSON ({err}); the run folder is damaged. "
+            "Restore it or start a new run in an empty folder."
+        ) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ValueError(f"{str(path)!r} is not a cdig dataset-run manifest.")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{str(path)!r} has format version {manifest.get('format_version')}; this cdig reads "
+            f"version {FORMAT_VERSION}. Use the cdig version that wrote it, or recompute."
+        )
+    return manifest
+
+
+# ---------------------------------------------------------------------- shards
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    # No fsync per file: a killed process loses nothing written (the page cache survives it),
+    # and after a machine crash the SHA-256 check on resume reports a damaged shard.
+    with open(path, "wb") as fh:
+        fh.write(data)
+
+
+def write_shard(
+    root: Path, index: int, start: int, arrays: Mapping[str, np.ndarray], extra: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Write one shard atomically and return its metadata (the content of ``shard.json``).
+
+    The files go to a hidden temporary folder first, which is renamed to ``shards/NNNNNN``
+    only when every file is written and synced. On any failure the temporary folder is
+    removed and shards written before are untouched.
+    """
+    final = shard_dir(root, index)
+    tmp = final.with_name(f".{final.name}{_TMP_MARK}{uuid.uuid4().hex[:8]}")
+    n = len(next(iter(arrays.values())))
+    meta: dict[str, Any] = {
+        "index": index,
+        "start": start,
+        "stop": start + n,
+        "files": {},
+        **extra,
+    }
+    try:
+        tmp.mkdir(parents=True)
+        for name, arr in arrays.items():
+            data = _npy_bytes(arr)
+            _write_bytes(tmp / f"{name}.npy", data)
+            meta["files"][name] = {
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "shape": list(arr.shape),
+                "dtype": np.asarray(arr).dtype.str,
+            }
+        _write_bytes(tmp / SHARD_META, json.dumps(meta, indent=1, sort_keys=True).encode())
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / SHARD_META).is_file():
+                raise
+            # a complete copy is already there (two workers computed the same shard); the
+            # results are the same, keep the first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _io_error(
+            err,
+            f"write shard {index} (samples {start}..{start + n - 1}) to",
+            final,
+            "Shards written before are kept.",
+        ) from err
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return meta
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _corrupt(path: Path, why: str, folder: Path) -> CorruptShardError:
+    return CorruptShardError(
+        f"corrupted shard file {str(path)!r}: {why}. Nothing was changed on disk; delete the "
+        f"folder {str(folder)!r} and rerun the same call to recompute that shard."
+    )
+
+
+def verify_shard(folder: Path) -> dict[str, Any]:
+    """Check every file of a finished shard against its recorded SHA-256; return the metadata."""
+    meta_path = folder / SHARD_META
+    try:
+        meta = json.loads(meta_path.read_text())
+        files = meta["files"]
+        n = int(meta["stop"]) - int(meta["start"])
+    except FileNotFoundError:
+        raise _corrupt(meta_path, "it is missing", folder) from None
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+        raise _corrupt(meta_path, f"it is not valid shard metadata ({err!r})", folder) from None
+    for name, info in files.items():
+        path = folder / f"{name}.npy"
+        if not path.is_file():
+            raise _corrupt(path, "it is missing", folder)
+        digest = _sha256_file(path)
+        if digest != info.get("sha256"):
+            raise _corrupt(
+                path, "its SHA-256 differs from the one recorded when it was written", folder
+            )
+        if not info.get("shape") or info["shape"][0] != n:
+            raise _corrupt(path, f"it does not hold {n} samples", folder)
+    return dict(meta)
+
+
+def load_shard_file(folder: Path, name: str, mmap: bool = False) -> np.ndarray:
+    """One array of a shard (``mmap``: memory-mapped, read only)."""
+    return np.load(folder / f"{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+
+
+# ---------------------------------------------------------------------- the store
+class RunStore:
+    """Writer side of a run folder: creates or resumes it and records progress.
+
+    Parameters
+    ----------
+    root : Path
+        The ``out=`` folder.
+    manifest : dict
+        The manifest of this call (settings, fingerprint, data description), without the
+        per-domain metadata, which is recorded from the first computed shard.
+    """
+
+    def __init__(self, root: Path, manifest: dict[str, Any]) -> None:
+        self.root = root
+        self.manifest = manifest
+        self.done: dict[int, dict[str, Any]] = {}
+
+    # -------------------------------------------------------------- opening
+    @classmethod
+    def open(cls, root: Path, manifest: dict[str, Any]) -> RunStore:
+        """Create ``root`` or resume the run in it.
+
+        Raises
+        ------
+        ValueError
+            When ``root`` holds a run of other settings, another kind of content, or a
+            corrupted shard (:class:`CorruptShardError`).
+        OSError
+            When ``root`` cannot be created or written.
+        """
+        store = cls(root, manifest)
+        if root.exists() and not root.is_dir():
+            raise ValueError(f"out={str(root)!r} is a file; pass a folder for the run.")
+        old = store._existing_manifest()
+        if old is None:
+            store._create()
+        else:
+            _check_same_run(root, old, manifest)
+            for key in ("domains", "columns", "complete", "created"):
+                if key in old:
+                    manifest[key] = old[key]
+            for key in ("n_samples", "n_shards"):  # known now, or known from the first pass
+                if manifest.get(key) is None:
+                    manifest[key] = old.get(key)
+            store._check_writable()
+            store._scan()
+        return store
+
+    def _existing_manifest(self) -> dict[str, Any] | None:
+        if not self.root.is_dir():
+            return None
+        if (self.root / MANIFEST).is_file():
+            return read_manifest(self.root)
+        visible = [p.name for p in self.root.iterdir() if not p.name.startswith(".")]
+        if visible:
+            raise ValueError(
+                f"out={str(self.root)!r} is not empty and holds no cdig run ({MANIFEST} is "
+                f"missing; found {sorted(visible)[:5]}); choose an empty or new folder."
+            )
+        return None
+
+    def _create(self) -> None:
+        try:
+            (self.root / SHARDS).mkdir(parents=True, exist_ok=True)
+            self.manifest.setdefault("complete", False)
+            _dump_json(self.root / MANIFEST, self.manifest)
+        except OSError as err:
+            raise _io_error(
+                err, "create the run folder", self.root, "Nothing was written."
+            ) from err
+
+    def _check_writable(self) -> None:
+        probe = self.root / SHARDS / f".probe{_TMP_MARK}{uuid.uuid4().hex[:8]}"
+        try:
+            (self.root / SHARDS).mkdir(exist_ok=True)
+            _write_bytes(probe, b"cdig")
+        except OSError as err:
+            raise _io_error(
+                err, "write to the run folder", self.root, "The results already there are kept."
+            ) from err
+        finally:
+            probe.unlink(missing_ok=True)
+
+    def _scan(self) -> None:
+        """Drop leftovers of interrupted writes and verify every finished shard."""
+        for entry in sorted((self.root / SHARDS).iterdir()):
+            if entry.name.startswith(".") and _TMP_MARK in entry.name:
+                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink()
+                continue
+            if entry.name.isdigit() and entry.is_dir():
+                meta = verify_shard(entry)
+                self.done[int(entry.name)] = meta
+
+    # -------------------------------------------------------------- recording
+    @property
+    def done_samples(self) -> int:
+        return sum(int(m["stop"]) - int(m["start"]) for m in self.done.values())
+
+    def record_layout(self, layout: Mapping[str, Any], index: int) -> None:
+        """Store the array layout of the first computed shard; check later ones against it.
+
+        ``layout`` has ``"columns"`` (names of the per-sample arrays besides the domains) and
+        ``"domains"`` (per domain: dims, shape, dtype, coords, units, ...).
+        """
+        if self.manifest.get("domains") is None:
+            self.manifest["domains"] = dict(layout["domains"])
+            self.manifest["columns"] = list(layout["columns"])
+            self._save()
+            return
+        known = self.manifest["domains"]
+        for label, dom in layout["domains"].items():
+            old = known.get(label)
+            if old is None or old["dims"] != dom["dims"] or old["shape"] != dom["shape"]:
+                raise ValueError(
+                    f"shard {index}: domain {label!r} produced coefficients of shape "
+                    f"{dom['shape']} over {dom['dims']}, but earlier shards have "
+                    f"{old and old['shape']} over {old and old['dims']}; the domain must give "
+                    "the same coefficient layout for every batch."
+                )
+        if list(layout["columns"]) != self.manifest["columns"]:
+            raise ValueError(
+                f"shard {index} holds the arrays {layout['columns']}, earlier shards "
+                f"{self.manifest['columns']}; every batch must carry the same (e.g. labels)."
+            )
+
+    def add(self, meta: dict[str, Any]) -> None:
+        self.done[int(meta["index"])] = meta
+
+    def finish(self, n_samples: int, n_shards: int) -> None:
+        extra = sorted(i for i in self.done if i >= n_shards)
+        if extra:
+            raise ValueError(
+                f"the run folder {str(self.root)!r} holds shard {extra[0]} but the data end at "
+                f"{n_samples} samples ({n_shards} shards); the data changed since the run "
+                "started. Use a new `out=` folder."
+            )
+        self.manifest.update(n_samples=n_samples, n_shards=n_shards, complete=True)
+        self._save()
+
+    def _save(self) -> None:
+        try:
+            _dump_json(self.root / MANIFEST, self.manifest)
+        except OSError as err:
+            raise _io_error(
+                err, "update the manifest", self.root / MANIFEST, "Shards are kept."
+            ) from err
+
+
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _check_same_run(root: Path, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """Refuse to mix results: the fingerprint of the settings must match."""
+    if old.get("fingerprint") == new["fingerprint"]:
+        if (
+            old.get("n_samples") is not None
+            and new.get("n_samples") is not None
+            and old["n_samples"] != new["n_samples"]
+        ):
+            raise ValueError(
+                f"out={str(root)!r} holds a run over {old['n_samples']} samples; the data given "
+                f"now has {new['n_samples']}. Use a new `out=` folder for other data."
+            )
+        return
+    a, b = _flatten(old.get("settings", {})), _flatten(new["settings"])
+    diffs = [
+        f"{k}: {a.get(k)!r} -> {b.get(k)!r}"
+        for k in sorted(set(a) | set(b))
+        if a.get(k) != b.get(k)
+    ]
+    detail = "; ".join(diffs[:6]) + (" ..." if len(diffs) > 6 else "")
+    raise ValueError(
+        f"out={str(root)!r} holds results computed with different settings "
+        f"({detail or 'fingerprints differ'}); refusing to mix them. Use a new `out=` folder, "
+        "or delete this one to recompute."
+    )

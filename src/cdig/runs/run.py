@@ -1,0 +1,461 @@
+"""Reading a finished run: lazy per-sample attributions and dataset-wide summaries.
+
+Nothing here loads the whole run: :class:`ShardedArray` reads only the shards that hold the
+requested samples, and :meth:`DatasetRun.summary` streams shard by shard, merging per-group
+means and variances with the pairwise update of Chan, Golub and LeVeque (exact in float64 and
+independent of how the data were cut into shards up to rounding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from ..attribution import Attribution
+from ._job import coord_from_json
+from ._store import load_shard_file, read_manifest, shard_dir
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["DatasetRun", "RunSummary", "ShardedArray", "open_run"]
+
+GroupBy = Literal["auto", "target", "label", "prediction"] | None
+
+
+def open_run(path: str | Path) -> DatasetRun:
+    """Open the finished run in ``path`` (the ``out=`` folder of :func:`cdig.explain_dataset`).
+
+    Examples
+    --------
+    >>> run = cdig.open_run("runs/forda")  # doctest: +SKIP
+    >>> run.open("fourier")[:10].shape  # doctest: +SKIP
+    (10, 1, 251)
+    """
+    return DatasetRun(path)
+
+
+class ShardedArray:
+    """The attributions of one domain for all samples, read from disk on indexing.
+
+    Behaves like a read-only array of shape ``(n_samples, *coefficient_shape)``: ``a[i]``,
+    ``a[120:130]``, ``a[[3, 7]]``, ``a[mask]`` and ``a[:, 0]`` read only the shards involved
+    (memory-mapped) and return numpy arrays. ``np.asarray(a)`` loads everything.
+    """
+
+    def __init__(self, run: DatasetRun, name: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self._run = run
+        self._name = name
+        self.shape = (run.n_samples, *shape)
+        self.dtype = dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        first, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+        scalar = isinstance(first, (int, np.integer))
+        if scalar:
+            i = int(first)
+            if not -len(self) <= i < len(self):
+                raise IndexError(f"sample {i} is out of range for a run of {len(self)} samples.")
+            idx = np.array([i % len(self)])
+        else:
+            try:
+                idx = np.arange(len(self))[first]
+            except IndexError as err:
+                raise IndexError(f"cannot select samples with {first!r}: {err}") from None
+            idx = np.atleast_1d(idx)
+        out = self._rows(idx)
+        if scalar:
+            return out[0][rest] if rest else out[0]
+        return out[(slice(None), *rest)] if rest else out
+
+    def _rows(self, idx: np.ndarray) -> np.ndarray:
+        out = np.empty((len(idx), *self.shape[1:]), dtype=self.dtype)
+        shard = idx // self._run.batch_size
+        for s in np.unique(shard):
+            where = np.flatnonzero(shard == s)
+            arr = load_shard_file(shard_dir(self._run.path, int(s)), self._name, mmap=True)
+            out[where] = arr[idx[where] - int(s) * self._run.batch_size]
+        return out
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self[:]
+        return out if dtype is None else out.astype(dtype)
+
+    def iter_shards(self) -> Iterator[np.ndarray]:
+        """The values shard by shard (``batch_size`` samples each), in order."""
+        for s in range(self._run.n_shards):
+            yield load_shard_file(shard_dir(self._run.path, s), self._name)
+
+    def __repr__(self) -> str:
+        return f"ShardedArray({self._name!r}, shape={self.shape}, dtype={self.dtype})"
+
+
+@dataclass(frozen=True, eq=False)
+class RunSummary:
+    """Per-group statistics of the attributions of a whole dataset.
+
+    Attributes
+    ----------
+    domain : str
+    by : str or None
+        What the samples are grouped by (``"target"``, ``"label"``, ``"prediction"``,
+        ``"custom"``) or ``None`` (one group, ``"all"``).
+    groups : ndarray of shape (n_groups,)
+        The group keys (class indices), sorted.
+    counts : ndarray of shape (n_groups,), int
+    mean : ndarray of shape (n_groups, *shape)
+        Mean attribution per coefficient, float64.
+    std : ndarray of shape (n_groups, *shape)
+        Sample standard deviation (``ddof=1``) across the group's samples; NaN for groups of
+        one sample.
+    mean_abs : ndarray of shape (n_groups, *shape)
+        Mean absolute attribution.
+    dims, coords, units
+        The meaning of the axes after the group axis, as in :class:`cdig.Attribution`.
+    """
+
+    domain: str
+    by: str | None
+    groups: np.ndarray
+    counts: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    mean_abs: np.ndarray
+    dims: tuple[str, ...]
+    coords: Mapping[str, np.ndarray]
+    units: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def sem(self) -> np.ndarray:
+        """Standard error of the mean, ``std / sqrt(count)``."""
+        shape = (-1,) + (1,) * (self.mean.ndim - 1)
+        return self.std / np.sqrt(self.counts.reshape(shape))
+
+    def plot(self, spread: Literal["std", "sem"] | None = "std", ax: Axes | None = None) -> Figure:
+        """Class-wise mean attribution along the one remaining axis, with a spread band.
+
+        See :func:`cdig.runs.plot_summary`.
+        """
+        from ._plot import plot_summary
+
+        return plot_summary(self, spread=spread, ax=ax)
+
+    def __repr__(self) -> str:
+        return (
+            f"RunSummary(domain={self.domain!r}, by={self.by!r}, groups={self.groups.tolist()}, "
+            f"counts={self.counts.tolist()}, shape={self.mean.shape[1:]} over {self.dims})"
+        )
+
+
+class DatasetRun:
+    """A finished dataset run on disk (see ``docs/datasets.md`` for the format).
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``out=`` folder of :func:`cdig.explain_dataset`.
+
+    Attributes
+    ----------
+    path : Path
+    manifest : dict
+        The parsed ``manifest.json``.
+    domains : tuple of str
+        Domain labels, in the order they were requested.
+    n_samples, batch_size, n_shards : int
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.manifest = read_manifest(self.path)
+        if not self.manifest.get("complete"):
+            raise ValueError(
+                f"the run in {str(self.path)!r} is not finished; rerun explain_dataset with the "
+                "same arguments to complete it (finished shards are kept)."
+            )
+        self.domains: tuple[str, ...] = tuple(self.manifest["settings"]["explain"]["domain_labels"])
+        self.n_samples = int(self.manifest["n_samples"])
+        self.batch_size = int(self.manifest["batch_size"])
+        self.n_shards = int(self.manifest["n_shards"])
+        self._columns: dict[str, np.ndarray] = {}
+
+    # -------------------------------------------------------------- per domain
+    def _domain(self, domain: str) -> dict[str, Any]:
+        if domain not in self.domains:
+            raise ValueError(f"domain={domain!r} is not in this run; it has {list(self.domains)}.")
+        info: dict[str, Any] = self.manifest["domains"][domain]
+        return info
+
+    def open(self, domain: str) -> ShardedArray:
+        """The attributions of ``domain``: a lazy array of shape ``(n_samples, *coefficients)``."""
+        info = self._domain(domain)
+        return ShardedArray(self, f"{domain}.values", tuple(info["shape"]), np.dtype(info["dtype"]))
+
+    def dims(self, domain: str) -> tuple[str, ...]:
+        return tuple(self._domain(domain)["dims"])
+
+    def coords(self, domain: str) -> dict[str, np.ndarray]:
+        return {k: coord_from_json(v) for k, v in self._domain(domain)["coords"].items()}
+
+    def units(self, domain: str) -> dict[str, str]:
+        return dict(self._domain(domain)["units"])
+
+    def delta(self, domain: str) -> np.ndarray:
+        """Completeness error per sample, shape ``(n_samples,)``."""
+        self._domain(domain)
+        return self._column(f"{domain}.delta")
+
+    def baseline_outputs(self, domain: str) -> np.ndarray:
+        """``f(x')`` per sample at the domain's effective time baseline, shape ``(n_samples,)``."""
+        self._domain(domain)
+        return self._column(f"{domain}.baseline_outputs")
+
+    def n_steps(self, domain: str) -> np.ndarray:
+        self._domain(domain)
+        return self._column(f"{domain}.n_steps")
+
+    # -------------------------------------------------------------- per sample
+    @property
+    def outputs(self) -> np.ndarray:
+        """``f(x)``: the explained output per sample, shape ``(n_samples,)``."""
+        return self._column("outputs")
+
+    @property
+    def targets(self) -> np.ndarray | None:
+        """Class index explained per sample (per-sample targets only), else None."""
+        return self._column("targets") if self._has("targets") else None
+
+    @property
+    def predictions(self) -> np.ndarray | None:
+        """Arg-max class of the model output per sample (classifiers only), else None."""
+        return self._column("predictions") if self._has("predictions") else None
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        """Labels given with the data, else None."""
+        return self._column("labels") if self._has("labels") else None
+
+    def _has(self, name: str) -> bool:
+        return name in self.manifest.get("columns", [])
+
+    def _column(self, name: str) -> np.ndarray:
+        if name not in self._columns:
+            parts = [load_shard_file(shard_dir(self.path, s), name) for s in range(self.n_shards)]
+            self._columns[name] = np.concatenate(parts)
+        return self._columns[name]
+
+    def attribution(self, domain: str, samples: Any = slice(None)) -> Attribution:
+        """The attributions of some samples as a :class:`cdig.Attribution` (``domain`` is None).
+
+        Parameters
+        ----------
+        samples : int, slice, or array of indices / booleans, default=all
+        """
+        idx = np.atleast_1d(np.arange(self.n_samples)[samples])
+        return Attribution(
+            values=self.open(domain)[idx],
+            delta=self.delta(domain)[idx],
+            dims=self.dims(domain),
+            coords=self.coords(domain),
+            units=self.units(domain),
+            outputs=self.outputs[idx],
+            baseline_outputs=self.baseline_outputs(domain)[idx],
+            n_steps=self.n_steps(domain)[idx],
+            domain=None,
+            target=str(self._domain(domain).get("target", "output")),
+            settings={"run": str(self.path), "samples": idx},
+        )
+
+    def completeness(self, domain: str, rtol: float = 0.05) -> np.ndarray:
+        """Indices of samples whose relative completeness error exceeds ``rtol``."""
+        delta = self.delta(domain)
+        diff = np.abs(self.outputs - self.baseline_outputs(domain))
+        rel = np.abs(delta) / np.maximum(diff, np.finfo(np.float64).tiny)
+        return np.flatnonzero((rel > rtol) & (np.abs(delta) > 1e-6))
+
+    # -------------------------------------------------------------- global views
+    def summary(
+        self,
+        domain: str,
+        by: GroupBy | np.ndarray = "auto",
+        keep: str | tuple[str, ...] | None = None,
+        bands: Mapping[str, tuple[float, float]] | None = None,
+        band_dim: str = "frequency",
+    ) -> RunSummary:
+        """Mean, spread and mean absolute attribution per coefficient, per class.
+
+        Streams over the shards; memory holds one shard and the running statistics.
+
+        Parameters
+        ----------
+        domain : str
+        by : {"auto", "target", "label", "prediction"}, array of shape (n_samples,), or None
+            Grouping. ``"auto"``: the explained class when targets are per sample (e.g.
+            ``target="predicted"``), else the labels when the data had them, else one group.
+        keep : str or tuple of str, optional
+            Axes to keep; every other axis is summed per sample *before* the statistics
+            (so ``keep="frequency"`` gives the spread of each frequency's total over channels
+            and time). Default: keep all.
+        bands : mapping of name to (low, high), optional
+            First sum each sample's attributions into bands along ``band_dim``
+            (:meth:`cdig.Attribution.bands`); the bands then replace that axis.
+        band_dim : str, default="frequency"
+
+        Returns
+        -------
+        RunSummary
+        """
+        key_name, keys = self._group_keys(by)
+        dims, coords, units = self.dims(domain), self.coords(domain), self.units(domain)
+        keep_t = (keep,) if isinstance(keep, str) else keep
+        stats: dict[Any, list[np.ndarray | int]] = {}
+        values = self.open(domain)
+        for s, chunk in enumerate(values.iter_shards()):
+            lo = s * self.batch_size
+            attr = Attribution(
+                values=np.asarray(chunk, dtype=np.float64),
+                delta=np.zeros(len(chunk)),
+                dims=dims,
+                coords=coords,
+                units=units,
+                outputs=np.zeros(len(chunk)),
+                baseline_outputs=np.zeros(len(chunk)),
+                n_steps=np.zeros(len(chunk), dtype=np.int64),
+            )
+            if bands is not None:
+                attr = attr.bands(bands, dim=band_dim)
+            if keep_t is not None:
+                for d in keep_t:
+                    attr._axis(d)  # raises a clear error for unknown axes
+                for d in [d for d in attr.dims if d not in keep_t]:
+                    attr = attr.sum_over(d)
+            v = attr.values
+            k = keys[lo : lo + len(v)]
+            for g in _unique(k):
+                _merge(stats, g, v[k == g])
+        return _finish(domain, key_name, stats, attr.dims, attr.coords, attr.units)
+
+    def _group_keys(self, by: Any) -> tuple[str | None, np.ndarray]:
+        if isinstance(by, (np.ndarray, list, tuple)):
+            keys = np.asarray(by)
+            if keys.shape != (self.n_samples,):
+                raise ValueError(
+                    f"by has shape {keys.shape}; give one group key per sample ({self.n_samples})."
+                )
+            return "custom", keys
+        if by == "auto":
+            by = (
+                "target"
+                if self.targets is not None
+                else ("label" if self.labels is not None else None)
+            )
+        if by is None:
+            return None, np.full(self.n_samples, "all")
+        choices = {"target": self.targets, "label": self.labels, "prediction": self.predictions}
+        if by not in choices:
+            raise ValueError(
+                f"by={by!r} is not understood; use 'auto', 'target', 'label', 'prediction', "
+                "None, or an array of one group key per sample."
+            )
+        found = choices[by]
+        if found is None:
+            why = {
+                "target": "the target was not one class per sample",
+                "label": "the data had no labels",
+                "prediction": "the model output is not (batch, n_classes)",
+            }[by]
+            raise ValueError(f"by={by!r}: this run has no {by}s ({why}); use another grouping.")
+        if found.ndim != 1:
+            raise ValueError(
+                f"by={by!r}: the {by}s have shape {found.shape}; grouping needs one value per "
+                "sample."
+            )
+        return by, found
+
+    def plot(
+        self,
+        domain: str,
+        dim: str | None = None,
+        by: GroupBy | np.ndarray = "auto",
+        spread: Literal["std", "sem"] | None = "std",
+        ax: Axes | None = None,
+    ) -> Figure:
+        """Class-wise mean attribution along ``dim`` (default ``"frequency"`` when present).
+
+        Each sample's attributions are first summed over every other axis, so the band shows
+        the spread of per-sample totals at each coordinate.
+        """
+        dims = self.dims(domain)
+        if dim is None:
+            dim = "frequency" if "frequency" in dims else dims[-1]
+        return self.summary(domain, by=by, keep=dim).plot(spread=spread, ax=ax)
+
+    def __repr__(self) -> str:
+        return (
+            f"DatasetRun({str(self.path)!r}, n_samples={self.n_samples}, "
+            f"domains={list(self.domains)})"
+        )
+
+
+def _unique(keys: np.ndarray) -> list[Any]:
+    return [k.item() if isinstance(k, np.generic) else k for k in np.unique(keys)]
+
+
+def _merge(stats: dict[Any, list[Any]], g: Any, v: np.ndarray) -> None:
+    """Fold the rows ``v`` (n, ...) into the running (count, mean, M2, sum|.|) of group ``g``."""
+    n_b = len(v)
+    mean_b = v.mean(axis=0)
+    m2_b = ((v - mean_b) ** 2).sum(axis=0)
+    abs_b = np.abs(v).sum(axis=0)
+    if g not in stats:
+        stats[g] = [n_b, mean_b, m2_b, abs_b]
+        return
+    n_a, mean_a, m2_a, abs_a = stats[g]
+    n = n_a + n_b
+    d = mean_b - mean_a
+    stats[g] = [n, mean_a + d * (n_b / n), m2_a + m2_b + d**2 * (n_a * n_b / n), abs_a + abs_b]
+
+
+def _finish(
+    domain: str,
+    by: str | None,
+    stats: dict[Any, list[Any]],
+    dims: tuple[str, ...],
+    coords: Mapping[str, np.ndarray],
+    units: Mapping[str, str],
+) -> RunSummary:
+    groups = sorted(stats)
+    counts = np.array([stats[g][0] for g in groups], dtype=np.int64)
+    mean = np.stack([stats[g][1] for g in groups])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = np.stack(
+            [
+                stats[g][2] / (stats[g][0] - 1) if stats[g][0] > 1 else stats[g][2] * np.nan
+                for g in groups
+            ]
+        )
+    mean_abs = np.stack([stats[g][3] / stats[g][0] for g in groups])
+    return RunSummary(
+        domain=domain,
+        by=by,
+        groups=np.array(groups),
+        counts=counts,
+        mean=mean,
+        std=np.sqrt(var),
+        mean_abs=mean_abs,
+        dims=tuple(dims),
+        coords=dict(coords),
+        units=dict(units),
+    )

@@ -1,0 +1,56 @@
+"""The benchmark scripts run (quick mode) and report sane numbers, so they cannot rot.
+
+Speed is measured by the scripts themselves, not asserted here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(autouse=True)
+def _bench_path(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+
+
+def _module(name):
+    if name in sys.modules:
+        return importlib.reload(sys.modules[name])
+    return importlib.import_module(name)
+
+
+def test_speed_quick(capsys):
+    rows = _module("speed").main(["--quick"])
+    assert rows and all(r["floor_ms"] > 0 and r["cdig"] > 0 for r in rows)
+    assert "floor ms" in capsys.readouterr().out
+
+
+def test_reference_quick_agrees_with_the_reference():
+    pytest.importorskip("cross_domain_saliency_maps", reason="reference package not installed")
+    rows = _module("reference").main(["--quick"])
+    # same model, steps and rule: the attributions agree to float32 precision
+    assert all(r["max_rel_diff"] < 1e-4 for r in rows)
+
+
+def test_steps_quick_gausslegendre_needs_no_more_than_riemann():
+    rows = _module("steps").main(["--quick"])
+    by_rule = {r["rule"]: r for r in rows}
+    assert by_rule["gausslegendre"]["max"] <= by_rule["riemann_right"]["max"]
+    assert by_rule["auto"]["rel_delta"] <= 1e-3
+
+
+def test_scaling_quick():
+    rows = _module("scaling").main(["--quick"])
+    assert len(rows) == 2 and all(r["peak_mb"] > 0 and np.isfinite(r["time"]) for r in rows)
+
+
+def test_multidomain_quick():
+    res = _module("multidomain").main(["--quick"])
+    assert res["one"] > 0 and res["together"] > 0

@@ -1,0 +1,396 @@
+"""The `cdig` command: loading models and inputs, the numbers it writes, and its errors."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import cdig
+from cdig.cli import CLIError, load_input, load_model, main
+
+pytest.importorskip("matplotlib")
+
+FS = 32.0
+T = 64
+
+
+class Net(torch.nn.Module):
+    """A small smooth conv net with two outputs, float64."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.conv = torch.nn.Conv1d(1, 3, 5, padding=2)
+        self.head = torch.nn.Linear(3 * T, 2)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+        self.double()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.tanh(self.conv(x)).flatten(1))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    net = Net().eval()
+    rng = np.random.default_rng(0)
+    t = np.arange(T) / FS
+    x = rng.normal(size=(3, 1, T)) * 0.3 + np.cos(2 * np.pi * 4.0 * t)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(torch.jit.script(net), str(d / "net.ts"))
+    # exported with a static batch of 2: the adapter must split and pad a batch of 3
+    program = torch.export.export(net, (torch.as_tensor(x[:2]),))
+    torch.export.save(program, str(d / "net.pt2"))
+    torch.save(net, d / "pickled.pt")
+    (d / "junk.pt2").write_bytes(b"not a zip archive")
+    np.save(d / "x.npy", x)
+    np.save(d / "x1d.npy", x[0, 0])
+    np.save(d / "short.npy", x[:, :, :32])
+    np.save(d / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    np.savez(d / "both.npz", first=x, second=x[:1])
+    np.savetxt(d / "one.csv", x[0].T, delimiter=",", header="ppg", comments="")
+    np.savetxt(d / "rows.csv", x[0], delimiter=",")
+    np.save(d / "base.npy", np.full(T, 0.1))
+    (d / "x.txt").write_text("1 2 3")
+    return d, net, x
+
+
+def run(argv, capsys):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+# ---------------------------------------------------------------------- results
+def test_explain_json_equals_the_python_api_and_is_complete(files, tmp_path, capsys):
+    d, net, x = files
+    js = tmp_path / "out.json"
+    argv = ["explain", d / "net.ts", d / "x.npy", "--domain", "fourier", "--domain", "time",
+            "--fs", FS, "--target", 1, "--json", js, "--quiet"]  # fmt: skip
+    code, out, err = run(argv, capsys)
+    assert (code, out, err) == (0, "", "")
+    doc = read_json(js)
+    want = cdig.explain(net, x, ["fourier", "time"], target=1, fs=FS)
+    assert list(doc["domains"]) == ["fourier", "time"]
+    for name, attr in want.items():
+        got = doc["domains"][name]
+        np.testing.assert_allclose(got["values"], attr.values, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(got["outputs"], attr.outputs, rtol=1e-12)
+        values = np.asarray(got["values"])
+        diff = np.asarray(got["outputs"]) - np.asarray(got["baseline_outputs"])
+        np.testing.assert_allclose(values.reshape(3, -1).sum(1) - diff, got["delta"], atol=1e-12)
+        assert got["dims"] == list(attr.dims)
+    np.testing.assert_allclose(
+        doc["domains"]["fourier"]["coords"]["frequency"], np.fft.rfftfreq(T, 1 / FS)
+    )
+    assert doc["domains"]["fourier"]["units"] == {"frequency": "Hz"}
+    with torch.no_grad():
+        np.testing.assert_allclose(doc["model_outputs"], net(torch.as_tensor(x)).numpy())
+    assert doc["settings"]["target"] == "1" and doc["input_shape"] == [3, 1, T]
+
+
+def test_exported_program_with_a_static_batch_gives_the_same_numbers(files, tmp_path, capsys):
+    d, _, _ = files
+    docs = []
+    for model in ("net.ts", "net.pt2"):
+        js = tmp_path / f"{model}.json"
+        code, _, err = run(
+            [
+                "explain",
+                d / model,
+                d / "x.npy",
+                "--domain",
+                "fourier",
+                "--fs",
+                FS,
+                "--target",
+                "predicted",
+                "--json",
+                js,
+                "--quiet",
+            ],
+            capsys,
+        )
+        assert code == 0, err
+        docs.append(read_json(js)["domains"]["fourier"])
+    np.testing.assert_allclose(docs[1]["values"], docs[0]["values"], rtol=1e-9, atol=1e-13)
+    assert docs[0]["target"] == "per-sample"
+
+
+def test_summary_progress_and_report(files, tmp_path, capsys):
+    d, _, _ = files
+    html = tmp_path / "deep" / "report.html"
+    code, out, err = run(
+        [
+            "explain",
+            d / "net.ts",
+            d / "x.npy",
+            "--fs",
+            FS,
+            "--target",
+            0,
+            "--out",
+            html,
+            "--sample",
+            0,
+            "--sample",
+            2,
+            "--unit",
+            "bpm",
+            "--mark",
+            240,
+        ],
+        capsys,
+    )
+    assert code == 0
+    assert "explaining" in err  # the progress bar
+    assert "top fourier (sample 2):" in out and " Hz" in out and f"report: {html}" in out
+    text = html.read_text()
+    assert text.count("<img ") == 4  # samples 0 and 2, time and fourier
+    assert "<h2>Sample 2</h2>" in text and "<h2>Sample 1</h2>" not in text
+    assert f"<th>input shape</th><td>3, 1, {T}</td>" in text
+
+
+def test_csv_npz_and_single_series_inputs(files):
+    d, _, x = files
+    np.testing.assert_allclose(load_input(d / "one.csv"), x[:1])  # header row skipped
+    np.testing.assert_allclose(load_input(d / "rows.csv", layout="channels-time"), x[:1])
+    np.testing.assert_allclose(load_input(d / "one.csv", time_axis=1), x[:1].transpose(0, 2, 1))
+    np.testing.assert_allclose(load_input(d / "both.npz", key="second"), x[:1])
+    np.testing.assert_allclose(load_input(d / "x1d.npy"), x[:1])
+    np.testing.assert_allclose(load_input(d / "x1d.npy", time_axis=1), x[:1].transpose(0, 2, 1))
+    single = d / "single.npy"
+    np.save(single, x[0])
+    np.testing.assert_allclose(load_input(single, single=True), x[:1])
+    assert load_input(single).shape == (1, T)  # 2-d without --single: (batch, time)
+
+
+def test_csv_input_explained_like_the_array(files, tmp_path, capsys):
+    d, net, x = files
+    js = tmp_path / "csv.json"
+    code, _, err = run(
+        [
+            "explain",
+            d / "net.ts",
+            d / "one.csv",
+            "--domain",
+            "time",
+            "--target",
+            0,
+            "--json",
+            js,
+            "--quiet",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    want = cdig.explain(net, x[:1], "time", target=0)
+    np.testing.assert_allclose(read_json(js)["domains"]["time"]["values"], want.values, rtol=1e-10)
+
+
+@pytest.mark.parametrize("baseline", ["mean", "0.25", "base.npy"])
+def test_baselines(files, tmp_path, capsys, baseline):
+    d, net, x = files
+    js = tmp_path / "b.json"
+    arg = str(d / baseline) if baseline.endswith(".npy") else baseline
+    code, _, err = run(
+        [
+            "explain",
+            d / "net.ts",
+            d / "x.npy",
+            "--domain",
+            "time",
+            "--target",
+            0,
+            "--baseline",
+            arg,
+            "--n-steps",
+            32,
+            "--json",
+            js,
+            "--quiet",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    if baseline == "mean":
+        b = np.broadcast_to(x.mean(axis=-1, keepdims=True), x.shape)
+    elif baseline == "0.25":
+        b = 0.25
+    else:
+        b = np.full(T, 0.1)
+    want = cdig.explain(net, x, "time", target=0, baselines=b, n_steps=32)
+    doc = read_json(js)["domains"]["time"]
+    np.testing.assert_allclose(doc["values"], want.values, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(doc["baseline_outputs"], want.baseline_outputs, rtol=1e-12)
+
+
+def test_auto_steps_method_and_batch_size_reach_the_engine(files, tmp_path, capsys):
+    d, net, x = files
+    js = tmp_path / "auto.json"
+    code, _, err = run(["explain", d / "net.ts", d / "x.npy", "--domain", "time", "--target", 0,
+                        "--n-steps", "auto", "--rtol", 1e-7, "--batch-size", 7, "--json", js,
+                        "--quiet"], capsys)  # fmt: skip
+    assert code == 0, err
+    doc = read_json(js)["domains"]["time"]
+    assert doc["settings"]["n_steps"] == "auto" and min(doc["n_steps"]) >= 16
+    diff = np.asarray(doc["outputs"]) - np.asarray(doc["baseline_outputs"])
+    assert np.all(np.abs(doc["delta"]) <= 1e-7 * np.abs(diff) + 1e-12)
+    js = tmp_path / "left.json"
+    code, _, err = run(["explain", d / "net.ts", d / "x.npy", "--domain", "time", "--target", 0,
+                        "--n-steps", 8, "--method", "riemann_left", "--json", js, "--quiet"],
+                       capsys)  # fmt: skip
+    assert code == 0
+    assert "cdig: warning: CompletenessWarning: time: completeness error" in err
+    doc = read_json(js)["domains"]["time"]
+    with pytest.warns(cdig.CompletenessWarning):
+        want = cdig.explain(net, x, "time", target=0, n_steps=8, method="riemann_left")
+    assert doc["settings"]["method"] == "riemann_left"
+    np.testing.assert_allclose(doc["values"], want.values, rtol=1e-10, atol=1e-14)
+    assert np.abs(doc["delta"]).max() > 1e-6  # a crude rule really was used
+
+
+# ---------------------------------------------------------------------- errors
+ERRORS = [
+    (["explain", "{d}/absent.ts", "{d}/x.npy"], "MODEL file not found"),
+    (["explain", "{d}/net.ts", "{d}/absent.npy"], "INPUT file not found"),
+    (["explain", "{d}/net.ts", "{d}/x.npy", "--domain", "nope"], "unknown domain 'nope'"),
+    (["explain", "{d}/pickled.pt", "{d}/x.npy"], "is not a TorchScript archive"),
+    (["explain", "{d}/junk.pt2", "{d}/x.npy"], "is not a readable torch.export program"),
+    (
+        ["explain", "{d}/net.ts", "{d}/short.npy"],
+        "the model rejected the input of shape (3, 1, 32): RuntimeError: mat1 and mat2 shapes",
+    ),
+    (["explain", "{d}/net.ts", "{d}/x.npy", "--n-steps", "many"], "--n-steps 'many'"),
+    (["explain", "{d}/net.ts", "{d}/x.npy", "--baseline", "median"], "--baseline 'median'"),
+    (["explain", "{d}/net.ts", "{d}/x.npy", "--baseline", "{d}/no.npy"], "--baseline file not"),
+    (["explain", "{d}/net.ts", "{d}/both.npz"], "holds the arrays first, second; choose one"),
+    (["explain", "{d}/net.ts", "{d}/both.npz", "--key", "third"], "--key 'third' is not in"),
+    (["explain", "{d}/net.ts", "{d}/x.txt"], "unsupported type '.txt'"),
+    (["explain", "{d}/net.ts", "{d}/objects.npy"], "without unpickling"),
+    (["explain", "{d}/net.ts", "{d}/x.npy", "--unit", "bpm"], "--unit bpm needs --fs"),
+    (["explain", "{d}/net.ts", "{d}/x.npy", "--sample", "7"], "--sample 7 is out of range"),
+    (["explain", "{d}/net.ts", "{d}/x.npy", "--target", "5"], "target index 5 is out of range"),
+    (["explain", "{d}/net.ts", "{d}/x.npy", "--target", "a"], "--target 'a' must be"),
+    (["explain", "{d}/net.ts", "{d}/x.npy"], "pass target="),
+    (["explain", "{d}/net.ts", "{d}/x.npy", "--device", "nodevice"], "--device 'nodevice'"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), ERRORS, ids=[m for _, m in ERRORS])
+def test_errors_are_one_line_without_traceback(files, capsys, argv, message):
+    d, _, _ = files
+    code, out, err = run([a.format(d=d) for a in argv], capsys)
+    assert code == 1
+    lines = [line for line in err.splitlines() if "error" in line]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("cdig: error: ") and message in lines[0]
+    assert "Traceback" not in err and out == ""
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_device_without_cuda_is_an_error(files, capsys):
+    d, _, _ = files
+    code, _, err = run(["explain", d / "net.ts", d / "x.npy", "--device", "cuda"], capsys)
+    assert code == 1 and "CUDA is not available" in err
+
+
+def test_debug_shows_the_exception(files):
+    d, _, _ = files
+    with pytest.raises(CLIError, match="INPUT file not found"):
+        main(["explain", str(d / "net.ts"), str(d / "absent.npy"), "--debug"])
+
+
+def test_usage_errors_help_and_version(capsys):
+    assert main(["explain"]) == 2
+    assert "required: MODEL, INPUT" in capsys.readouterr().err
+    assert main(["bogus"]) == 2
+    assert main([]) == 2
+    capsys.readouterr()
+    assert main(["explain", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "never unpickled" in text and "--baseline" in text and "internal_batch_size" in text
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"cdig {cdig.__version__}"
+
+
+def test_export_loading_restores_the_environment(files, monkeypatch):
+    d, _, _ = files
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    monkeypatch.delenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", raising=False)
+    seen = {}
+    real = torch.export.load
+
+    def spy(path, *args, **kwargs):
+        import os
+
+        seen["force"] = os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD")
+        seen["no"] = os.environ.get("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(torch.export, "load", spy)
+    adapter = load_model(d / "net.pt2")
+    assert seen == {"force": "1", "no": None}  # weights-only while loading
+    import os
+
+    assert os.environ.get("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD") == "1"
+    assert "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ
+    assert adapter.batch == 2 and adapter.dtype == torch.float64
+
+
+# ---------------------------------------------------------------------- Keras
+def test_keras_models_load_in_safe_mode(tmp_path):
+    keras = pytest.importorskip("keras")
+    inp = keras.Input((T, 1))
+    model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(inp)))
+    model.save(tmp_path / "m.keras")
+    try:
+        adapter = load_model(tmp_path / "m.keras")
+    except CLIError as err:  # this cdig has no Keras bridge yet
+        assert "Keras bridge" in str(err)
+    else:
+        x = np.random.default_rng(0).normal(size=(2, T, 1)).astype(np.float32)
+        got = adapter(torch.as_tensor(x)).detach().numpy()
+        np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    # a Lambda layer holds Python bytecode: safe mode refuses to load it
+    lam = keras.Model(inp, keras.layers.Lambda(lambda t: t * 2.0)(inp))
+    lam.save(tmp_path / "lam.keras")
+    with pytest.raises(CLIError, match="not a loadable Keras model"):
+        load_model(tmp_path / "lam.keras")
+
+
+# ---------------------------------------------------------------------- demo
+def test_demo_writes_a_report_next_to_its_figure(tmp_path, capsys, monkeypatch):
+    demo = pytest.importorskip("cdig.demo")
+    calls = {}
+
+    def quick_run(out, quiet=False):
+        """The demo's own return structure, on a shorter series so that the test is fast."""
+        model = demo.make_model()
+        x = demo.make_data()[0][:, :, :256]
+        res = cdig.explain(model, x, ["time", "fourier"], target=[0, 1], fs=demo.FS, n_steps=16)
+        calls["out"] = out
+        return {**res, "x": x, "labels": np.arange(2), "model": model, "figure": None}
+
+    monkeypatch.setattr(demo, "run", quick_run)
+    code, out, _ = run(["demo", "--out", tmp_path], capsys)
+    assert code == 0 and calls["out"] == str(tmp_path)
+    html = tmp_path / "report.html"
+    assert f"report: {html}" in out
+    text = html.read_text()
+    assert text.count("<img ") == 4 and "<h2>Sample 1</h2>" in text
+    assert "channel 0, 4.0 Hz" in text.split("<h2>Sample 1</h2>")[1]  # class 1 is the 4 Hz one
+    code, out, _ = run(["demo", "--out", tmp_path / "b", "--no-report", "--quiet"], capsys)
+    assert code == 0 and out == "" and not (tmp_path / "b" / "report.html").exists()

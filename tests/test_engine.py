@@ -1,0 +1,395 @@
+"""The core engine: completeness, closed forms, agreement with Captum, state, errors."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import cdig
+from cdig import CompletenessWarning, ConvergenceWarning, CrossDomainIG
+from cdig.domains import Fourier, Time
+
+from .conftest import SmoothCNN
+
+
+def _tol(attr):
+    return 1e-6 * np.maximum(1.0, np.abs(attr.outputs - attr.baseline_outputs))
+
+
+# ---------------------------------------------------------------------- completeness
+@pytest.mark.parametrize("domain", ["time", Fourier(onesided=True), Fourier(onesided=False)])
+@pytest.mark.parametrize("target", [0, 2, [0, 1, 2, 1]])
+def test_completeness_gausslegendre_128(smooth_cnn, series, domain, target):
+    attr = cdig.explain(smooth_cnn, series, domain, target=target, n_steps=128)
+    assert attr.values.dtype == np.float64
+    assert np.all(np.abs(attr.delta) <= _tol(attr))
+    np.testing.assert_allclose(attr.total - attr.delta, attr.outputs - attr.baseline_outputs)
+    # outputs are the real model outputs, not something derived from the path
+    with torch.no_grad():
+        out = smooth_cnn(torch.tensor(series)).numpy()
+    t = np.broadcast_to(np.asarray(target), (len(series),))
+    np.testing.assert_allclose(attr.outputs, out[np.arange(len(series)), t], rtol=1e-12)
+
+
+def test_completeness_with_nonzero_and_multiple_baselines(smooth_cnn, series):
+    rng = np.random.default_rng(1)
+    baselines = rng.normal(size=(3, *series.shape)) * 0.3
+    attr = cdig.explain(smooth_cnn, series, "fourier", target=1, baselines=baselines, n_steps=128)
+    assert np.all(np.abs(attr.delta) <= _tol(attr))
+    # averaged over baselines == mean of single-baseline runs
+    singles = [
+        cdig.explain(smooth_cnn, series, "fourier", target=1, baselines=b, n_steps=128)
+        for b in baselines
+    ]
+    np.testing.assert_allclose(
+        attr.values, np.mean([s.values for s in singles], axis=0), atol=1e-12
+    )
+    np.testing.assert_allclose(
+        attr.baseline_outputs, np.mean([s.baseline_outputs for s in singles], axis=0)
+    )
+
+
+# ---------------------------------------------------------------------- closed forms
+class LinearModel(torch.nn.Module):
+    def __init__(self, w: np.ndarray):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor(w))
+
+    def forward(self, x):
+        return (x * self.w).sum(dim=(1, 2))
+
+
+def test_linear_model_time_closed_form(series):
+    rng = np.random.default_rng(2)
+    w = rng.normal(size=series.shape[1:])
+    xb = rng.normal(size=series.shape)
+    attr = cdig.explain(LinearModel(w), series, "time", baselines=xb, n_steps=1)
+    np.testing.assert_allclose(attr.values, w * (series - xb), rtol=1e-12, atol=1e-14)
+
+
+def test_linear_model_fourier_closed_form(series):
+    """f(x) = <w, x>; with x = irfft(X): dF/dX_k = c_k W_k / N, c_k = 1 at DC/Nyquist, else 2."""
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=series.shape[1:])
+    n = series.shape[-1]
+    attr = cdig.explain(LinearModel(w), series, Fourier(), n_steps=1)
+    c = np.full(n // 2 + 1, 2.0)
+    c[0] = 1.0
+    if n % 2 == 0:
+        c[-1] = 1.0
+    grad = c * np.fft.rfft(w, axis=-1) / n
+    expected = np.real(np.fft.rfft(series, axis=-1) * np.conj(grad))
+    np.testing.assert_allclose(attr.values, expected, rtol=1e-10, atol=1e-13)
+
+
+def test_onesided_equals_merged_full_fft_and_full_is_symmetric(smooth_cnn, series):
+    n = series.shape[-1]
+    one = cdig.explain(smooth_cnn, series, Fourier(onesided=True), target=0, n_steps=32)
+    full = cdig.explain(smooth_cnn, series, Fourier(onesided=False), target=0, n_steps=32)
+    a = full.values
+    k = np.arange(1, n // 2)
+    np.testing.assert_allclose(a[..., k], a[..., n - k], rtol=1e-9, atol=1e-14)  # A_k = A_{N-k}
+    merged = np.concatenate(
+        [a[..., :1], a[..., k] + a[..., n - k], a[..., n // 2 : n // 2 + 1]], -1
+    )
+    np.testing.assert_allclose(one.values, merged, rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(one.coords["frequency"], np.arange(n // 2 + 1))
+
+
+def test_frequency_coords_in_hz():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 1))
+    attr = cdig.explain(model, np.zeros((1, 1, 64)) + 1, "fourier", fs=32.0)
+    np.testing.assert_allclose(attr.coords["frequency"], np.arange(33) * 0.5)
+    assert attr.units["frequency"] == "Hz"
+
+
+# ---------------------------------------------------------------------- Captum parity
+@pytest.mark.parametrize("method", ["gausslegendre", "riemann_right", "riemann_trapezoid"])
+def test_time_domain_equals_captum(smooth_cnn, series, method):
+    captum = pytest.importorskip("captum.attr")
+    x = torch.tensor(series)
+    ref = captum.IntegratedGradients(smooth_cnn).attribute(
+        x, baselines=x * 0.1, target=1, n_steps=50, method=method
+    )
+    ours = cdig.explain(
+        smooth_cnn, series, "time", target=1, baselines=series * 0.1, n_steps=50, method=method
+    )
+    ref = ref.detach().numpy()
+    if method == "riemann_trapezoid":
+        # Captum's trapezoid weights are 1/n with halved ends, summing to (n-1)/n; ours are
+        # 1/(n-1) with halved ends and sum to 1. Same positions, so results differ by n/(n-1).
+        ref = ref * 50 / 49
+    np.testing.assert_allclose(ours.values, ref, rtol=1e-6, atol=1e-9)
+
+
+# ---------------------------------------------------------------------- engine paths agree
+def test_shared_time_pass_equals_coefficient_pass(smooth_cnn, series):
+    for dom in [Time(), Fourier(), Fourier(onesided=False)]:
+        a = CrossDomainIG(smooth_cnn, dom).explain(series, target=2, n_steps=24)
+        b = CrossDomainIG(smooth_cnn, dom, linear_shortcut=False).explain(
+            series, target=2, n_steps=24
+        )
+        assert a.settings["pass"] == "time" and b.settings["pass"] == "coefficients"
+        np.testing.assert_allclose(a.values, b.values, rtol=1e-10, atol=1e-14)
+
+
+def test_multi_domain_shares_one_pass_and_matches_single_runs(smooth_cnn, series):
+    both = cdig.explain(smooth_cnn, series, ["time", "fourier"], target=0, n_steps=16)
+    assert set(both) == {"time", "fourier"}
+    assert both["fourier"].settings["shared_with"] == ["time"]
+    for name in both:
+        single = cdig.explain(smooth_cnn, series, name, target=0, n_steps=16)
+        np.testing.assert_allclose(both[name].values, single.values, rtol=1e-10, atol=1e-14)
+
+
+def test_chunk_size_does_not_change_results(smooth_cnn, series):
+    ref = cdig.explain(smooth_cnn, series, "fourier", target=0, n_steps=20)
+    for size in (1, 7, 1000):
+        other = cdig.explain(
+            smooth_cnn, series, "fourier", target=0, n_steps=20, internal_batch_size=size
+        )
+        np.testing.assert_allclose(other.values, ref.values, rtol=1e-12, atol=1e-15)
+
+
+# ---------------------------------------------------------------------- layouts and dtypes
+def test_time_axis_and_two_dimensional_inputs(series):
+    model_ct = SmoothCNN(channels=2)
+
+    class ChannelsLast(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = model_ct
+
+        def forward(self, x):
+            assert x.shape[-1] == 2, "model must receive (batch, time, channels)"
+            return self.inner(x.transpose(1, 2))
+
+    ref = cdig.explain(model_ct, series, "fourier", target=0, n_steps=8)
+    last = cdig.explain(
+        ChannelsLast(), series.transpose(0, 2, 1), "fourier", target=0, n_steps=8, time_axis=1
+    )
+    np.testing.assert_allclose(last.values, ref.values, rtol=1e-12)
+
+    model_1 = SmoothCNN(channels=1)
+    flat = cdig.explain(lambda x: model_1(x[:, None, :]), series[:, 0], "time", target=1, n_steps=8)
+    chan = cdig.explain(model_1, series[:, :1], "time", target=1, n_steps=8)
+    np.testing.assert_allclose(flat.values, chan.values, rtol=1e-12)
+
+
+def test_numpy_and_torch_inputs_agree_and_dtype_follows_model(smooth_cnn, series):
+    a = cdig.explain(smooth_cnn, series, "time", target=0, n_steps=8)
+    b = cdig.explain(smooth_cnn, torch.tensor(series), "time", target=0, n_steps=8)
+    np.testing.assert_array_equal(a.values, b.values)
+    m32 = SmoothCNN().float()
+    c = cdig.explain(m32, series, "fourier", target=0, n_steps=8)  # float64 input, float32 model
+    assert c.values.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    ("out_fn", "target"),
+    [
+        (lambda y: y[:, 0], None),  # (batch,)
+        (lambda y: y.reshape(-1, 3, 1).repeat(1, 1, 2), (2, 1)),  # (batch, H, 2)
+        (lambda y: y, lambda out: torch.softmax(out, dim=1)[:, 1]),  # callable target
+    ],
+)
+def test_output_shapes_and_target_kinds(smooth_cnn, series, out_fn, target):
+    attr = cdig.explain(
+        lambda x: out_fn(smooth_cnn(x)), series, "fourier", target=target, n_steps=96
+    )
+    assert np.all(np.abs(attr.delta) <= _tol(attr))
+
+
+def test_predicted_target(smooth_cnn, series):
+    attr = cdig.explain(smooth_cnn, series, "time", target="predicted", n_steps=8)
+    with torch.no_grad():
+        out = smooth_cnn(torch.tensor(series)).numpy()
+    np.testing.assert_allclose(attr.outputs, out.max(axis=1))
+
+
+# ---------------------------------------------------------------------- model state
+def test_model_state_is_left_exactly_as_found(series):
+    model = torch.nn.Sequential(
+        torch.nn.Conv1d(2, 4, 3),
+        torch.nn.Dropout(0.5),
+        torch.nn.Tanh(),
+        torch.nn.Flatten(),
+        torch.nn.LazyLinear(2),
+    ).double()
+    model(torch.tensor(series))  # materialize the lazy layer
+    model.train()
+    model[1].eval()  # mixed modes must be restored per module
+    model[0].weight.requires_grad_(False)
+    model[3 + 1].weight.grad = torch.ones_like(model[4].weight)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    flags = [(m.training) for m in model.modules()]
+    req = [p.requires_grad for p in model.parameters()]
+    a = cdig.explain(model, series, "fourier", target=1, n_steps=8)
+    b = cdig.explain(model, series, "fourier", target=1, n_steps=8)
+    np.testing.assert_array_equal(a.values, b.values)  # dropout was off: deterministic
+    assert [m.training for m in model.modules()] == flags
+    assert [p.requires_grad for p in model.parameters()] == req
+    assert model[0].weight.grad is None and model[0].bias.grad is None
+    assert torch.equal(model[4].weight.grad, torch.ones_like(model[4].weight))
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k])
+
+
+def test_inputs_are_not_mutated(smooth_cnn, series):
+    x = series.copy()
+    b = np.ones_like(series) * 0.2
+    bcopy = b.copy()
+    cdig.explain(smooth_cnn, x, "fourier", target=0, baselines=b, n_steps=4)
+    np.testing.assert_array_equal(x, series)
+    np.testing.assert_array_equal(b, bcopy)
+
+
+# ---------------------------------------------------------------------- n_steps="auto"
+def test_auto_steps_meet_tolerance_per_sample(smooth_cnn, series):
+    attr = cdig.explain(smooth_cnn, series, "fourier", target=0, n_steps="auto", rtol=1e-6)
+    diff = np.abs(attr.outputs - attr.baseline_outputs)
+    assert np.all(np.abs(attr.delta) <= 1e-6 * diff + 1e-12)
+    assert attr.n_steps.shape == (len(series),)
+    assert set(np.unique(attr.n_steps)) <= {16, 32, 64, 128, 256, 512, 1024}
+
+
+def test_auto_steps_warn_when_cap_is_reached(series):
+    relu = torch.nn.Sequential(
+        torch.nn.Conv1d(2, 8, 9), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.LazyLinear(1)
+    ).double()
+    relu(torch.tensor(series))
+    with pytest.warns(ConvergenceWarning, match="max_steps=16"):
+        attr = cdig.explain(relu, series, "time", n_steps="auto", rtol=1e-12, max_steps=16)
+    assert np.all(attr.n_steps == 16)
+
+
+def test_large_delta_warns(series):
+    model = SmoothCNN()
+    with pytest.warns(CompletenessWarning, match="completeness error"):
+        cdig.explain(
+            lambda x: model(x * 8) ** 2, series, "time", target=0, n_steps=1, method="riemann_left"
+        )
+
+
+# ---------------------------------------------------------------------- errors
+class CountingModel(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = SmoothCNN()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.inner(x)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        ({"inputs": "nan"}, ValueError, "inputs contains 1 NaN or infinite"),
+        ({"baselines": "inf"}, ValueError, "baselines contains 1 NaN or infinite"),
+        ({"baselines": np.zeros((3, 2, 5))}, ValueError, "does not broadcast to the inputs"),
+        ({"domain": "fourrier"}, ValueError, "domain='fourrier' is not a known domain"),
+        ({"method": "simpson"}, ValueError, "method='simpson' is not a known integration rule"),
+        ({"n_steps": 0}, ValueError, "n_steps=0 must be an integer >= 1"),
+        ({"inputs": "short"}, ValueError, "at least 2 are needed"),
+        ({"inputs": "1d"}, ValueError, "x\\[None, None, :\\]"),
+        ({"time_axis": 0}, ValueError, "time_axis=0 is not valid"),
+        ({"internal_batch_size": 0}, ValueError, "internal_batch_size=0"),
+        ({"target": "biggest"}, ValueError, "target='biggest' is not understood"),
+        ({"inputs": "complex"}, TypeError, "must be real-valued"),
+    ],
+)
+def test_bad_input_raises_before_any_model_call(series, kwargs, exc, match):
+    model = CountingModel()
+    x = series.copy()
+    special = kwargs.pop("inputs", None)
+    if special == "nan":
+        x[1, 0, 5] = np.nan
+    elif special == "short":
+        x = x[..., :1]
+    elif special == "1d":
+        x = x[0, 0]
+    elif special == "complex":
+        x = x.astype(np.complex128)
+    if isinstance(kwargs.get("baselines"), str):
+        b = np.zeros_like(series)
+        b[0, 1, 2] = np.inf
+        kwargs["baselines"] = b
+    args = {"domain": "fourier", "target": 0, **kwargs}
+    with pytest.raises(exc, match=match):
+        cdig.explain(model, x, **args)
+    assert model.calls == 0
+
+
+@pytest.mark.parametrize(
+    ("target", "match"),
+    [
+        (3, "target index 3 is out of range for output axis 1 of size 3"),
+        ([0, 1], "target has 2 entries; give one class index per sample \\(4\\)"),
+        ([0, 1, 5, 0], "target index 5 \\(sample 2\\) is out of range"),
+        (None, "pass target="),
+        ((0, 1), "has 2 index\\(es\\) but the model's output has shape \\(batch, 3\\)"),
+    ],
+)
+def test_bad_targets(smooth_cnn, series, target, match):
+    with pytest.raises(ValueError, match=match):
+        cdig.explain(smooth_cnn, series, "time", target=target)
+
+
+def test_output_without_gradient_raises(series):
+    def detached(x):
+        return x.detach().sum(dim=(1, 2))
+
+    with pytest.raises(ValueError, match="does not depend differentiably on its input"):
+        cdig.explain(detached, series, "time")
+
+
+def test_model_returning_tuple_raises(smooth_cnn, series):
+    with pytest.raises(TypeError, match=r"must return one torch\.Tensor"):
+        cdig.explain(lambda x: (smooth_cnn(x), 1), series, "time", target=0)
+
+
+def test_duplicate_domains_need_labels(smooth_cnn, series):
+    with pytest.raises(ValueError, match="given twice"):
+        cdig.explain(smooth_cnn, series, ["fourier", "fourier"], target=0)
+    out = cdig.explain(
+        smooth_cnn, series, {"one": Fourier(), "two": Fourier(onesided=False)}, target=0, n_steps=4
+    )
+    assert set(out) == {"one", "two"}
+
+
+def test_attribute_returns_captum_style_tuple(smooth_cnn, series):
+    ig = CrossDomainIG(smooth_cnn, Fourier(fs=32.0))
+    values, delta = ig.attribute(series, target=0, n_steps=64, return_convergence_delta=True)
+    assert values.shape == (4, 2, 49) and delta.shape == (4,)
+    assert isinstance(ig.attribute(series, target=0, n_steps=4), np.ndarray)
+
+
+def test_no_warning_for_accurate_run(smooth_cnn, series):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cdig.explain(smooth_cnn, series, "fourier", target=0, n_steps=64)
+
+
+def test_progress_bar_counts_every_model_evaluation(smooth_cnn, series, capsys):
+    pytest.importorskip("tqdm")
+    import tqdm
+
+    seen = {}
+    real = tqdm.tqdm
+
+    class Spy(real):
+        def close(self):
+            seen["n"], seen["total"] = self.n, self.total
+            super().close()
+
+    tqdm.tqdm = Spy
+    try:
+        cdig.explain(smooth_cnn, series, ["time", "fourier"], target=0, n_steps=8, progress=True)
+    finally:
+        tqdm.tqdm = real
+    assert seen == {"n": 4 * 8, "total": 4 * 8}  # one shared pass: batch x steps evaluations

@@ -1,0 +1,519 @@
+"""Figures: every kind is drawn and shows the numbers it was given."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import cdig
+from cdig import plot
+from cdig.attribution import Attribution
+
+mpl = pytest.importorskip("matplotlib")
+mpl.use("Agg")
+import matplotlib.colors as mcolors  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.collections import LineCollection, QuadMesh  # noqa: E402
+
+FS = 32.0
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def fake(values, dims, coords, units=None, domain=None, target="0"):
+    """An Attribution with consistent outputs: f(x) - f(x') = sum(values) - delta."""
+    values = np.asarray(values, dtype=np.float64)
+    b = values.shape[0]
+    delta = np.full(b, 1e-7)
+    base = np.full(b, 0.25)
+    return Attribution(
+        values=values,
+        delta=delta,
+        dims=dims,
+        coords=coords,
+        units=units or {},
+        outputs=base + values.reshape(b, -1).sum(axis=1) - delta,
+        baseline_outputs=base,
+        n_steps=np.full(b, 32),
+        domain=domain,
+        target=target,
+    )
+
+
+class Stub:
+    """Stands in for a fitted domain that is not on main yet."""
+
+    def __init__(self, **attrs):
+        self.__dict__.update(attrs)
+
+
+def linear_model(weights: np.ndarray) -> torch.nn.Module:
+    """f(x) = sum_c,t w[c, t] x[c, t], float64; its IG attributions are w * x exactly."""
+    lin = torch.nn.Linear(weights.size, 1, bias=False).double()
+    with torch.no_grad():
+        lin.weight.copy_(torch.as_tensor(weights.reshape(1, -1)))
+    return torch.nn.Sequential(torch.nn.Flatten(), lin)
+
+
+def panels(fig):
+    """The figure's axes without colour bars."""
+    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+
+
+def rgba(color):
+    return np.asarray(mcolors.to_rgba(color))
+
+
+# ---------------------------------------------------------------------- dispatch
+@pytest.mark.parametrize(
+    ("dims", "coords", "kind"),
+    [
+        (("channel", "frequency"), {}, "frequency"),
+        (("channel", "time"), {}, "time"),
+        (("channel", "frequency", "time"), {}, "spectrogram"),
+        (("channel", "coefficient"), {"band": np.array(["cA1", "cD1"])}, "wavelet"),
+        (("channel", "coefficient"), {}, "values"),
+        (("component", "channel"), {}, "components"),
+        (("channel", "component"), {}, "seasonal"),
+        (("channel", "component", "time"), {}, "seasonal"),
+        (("channel", "band"), {}, "bands"),
+        (("channel", "band", "time"), {}, "bands"),
+        (("lag", "channel"), {}, "values"),
+        (("channel", "quefrency"), {}, "values"),
+    ],
+)
+def test_plot_kind_follows_dims(dims, coords, kind):
+    shape = (1,) + (2,) * len(dims)
+    assert plot.plot_kind(fake(np.zeros(shape), dims, coords)) == kind
+
+
+def test_unknown_kind_and_bad_sample_are_refused():
+    attr = fake(np.ones((2, 1, 4)), ("channel", "time"), {"time": np.arange(4.0)})
+    with pytest.raises(ValueError, match="kind="):
+        plot.plot_attribution(attr, kind="nope")
+    with pytest.raises(ValueError, match="sample=2 is out of range"):
+        plot.plot_attribution(attr, sample=2)
+    with pytest.raises(TypeError, match="sample="):
+        plot.plot_attribution(attr, sample=0.5)
+
+
+def test_missing_matplotlib_names_the_extra(monkeypatch):
+    attr = fake(np.ones((1, 1, 4)), ("channel", "time"), {"time": np.arange(4.0)})
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match=r"cdig\[plot\]"):
+        attr.plot()
+
+
+# ---------------------------------------------------------------------- frequency
+@pytest.fixture
+def fourier_case():
+    """A linear model reading a 4 Hz cosine, explained on a 4 Hz cosine of amplitude 1.5."""
+    n = 128
+    t = np.arange(n) / FS
+    w = np.cos(2 * np.pi * 4.0 * t)[None] / n  # (1, T)
+    x = (1.5 * np.cos(2 * np.pi * 4.0 * t) + 0.2 * np.sin(2 * np.pi * 9.0 * t))[None, None]
+    attr = cdig.explain(linear_model(w), x, "fourier", fs=FS)
+    return attr, x
+
+
+def test_frequency_bars_are_the_attributions_with_sign_colours(fourier_case):
+    attr, x = fourier_case
+    fig = attr.plot(x=x, mark=[4.0])  # through Attribution.plot and the dispatcher
+    bar_ax = fig.axes[0]
+    heights = np.array([p.get_height() for p in bar_ax.patches])
+    lefts = np.array([p.get_x() + p.get_width() / 2 for p in bar_ax.patches])
+    np.testing.assert_allclose(heights, attr.values[0, 0], atol=1e-12)
+    np.testing.assert_allclose(lefts, attr.coords["frequency"])
+    for p, v in zip(bar_ax.patches, attr.values[0, 0]):
+        want = plot.POSITIVE if v >= 0 else plot.NEGATIVE
+        np.testing.assert_allclose(p.get_facecolor(), rgba(want))
+    # the 4 Hz bin carries f(x) - f(x') and is the tallest, red bar
+    top = int(np.argmax(heights))
+    assert attr.coords["frequency"][top] == 4.0
+    assert heights[top] == pytest.approx(float(attr.outputs[0] - attr.baseline_outputs[0]))
+    assert bar_ax.get_xlabel() == "frequency (Hz)"
+    assert any(line.get_xdata()[0] == 4.0 for line in bar_ax.lines if line.get_linestyle() == "--")
+    fx, fb = float(attr.outputs[0]), float(attr.baseline_outputs[0])
+    assert fig._suptitle.get_text() == (
+        f"Fourier attributions of the model output 0, sample 0 | f(x) = {fx:.4g}, "
+        f"f(x') = {fb:.4g}, f(x) - f(x') = {fx - fb:.4g}, delta = {float(attr.delta[0]):.2g}"
+    )
+
+
+def test_frequency_twin_axis_is_the_amplitude_spectrum(fourier_case):
+    attr, x = fourier_case
+    fig = plot.plot_frequency(attr, x=x)
+    assert len(fig.axes) == 2  # bars + twin
+    (line,) = fig.axes[1].lines
+    f, amp = line.get_xdata(), line.get_ydata()
+    # closed form: a cosine of amplitude 1.5 at 4 Hz and a sine of 0.2 at 9 Hz
+    assert amp[np.argmin(np.abs(f - 4.0))] == pytest.approx(1.5)
+    assert amp[np.argmin(np.abs(f - 9.0))] == pytest.approx(0.2)
+    others = np.ones(len(f), dtype=bool)
+    others[[np.argmin(np.abs(f - 4.0)), np.argmin(np.abs(f - 9.0))]] = False
+    assert np.max(amp[others]) < 1e-12
+    assert fig.axes[1].get_ylabel() == "input amplitude"
+
+
+def test_frequency_in_beats_per_minute(fourier_case):
+    attr, x = fourier_case
+    fig = plot.plot_frequency(attr, x=x, unit="bpm", mark=[240.0], xlim=(0, 600))
+    ax = fig.axes[0]
+    centres = np.array([p.get_x() + p.get_width() / 2 for p in ax.patches])
+    assert ax.get_xlabel() == "frequency (bpm)"
+    assert ax.get_xlim() == (0.0, 600.0)
+    # only the bars in view are drawn: 0 .. 10 Hz (600 bpm); the next bin, 615 bpm, is out
+    np.testing.assert_allclose(centres, attr.coords["frequency"][:41] * 60)
+    assert fig.axes[1].lines[0].get_xdata()[-1] == pytest.approx(16.0 * 60)
+
+
+def test_frequency_rejects_bad_units_and_inputs(fourier_case):
+    attr, _ = fourier_case
+    bins = cdig.explain(linear_model(np.ones((1, 16))), np.ones((1, 1, 16)), "fourier")
+    with pytest.raises(ValueError, match="unit='bpm' needs frequencies in Hz"):
+        plot.plot_frequency(bins, unit="bpm")
+    with pytest.raises(ValueError, match="unit='kHz'"):
+        plot.plot_frequency(attr, unit="kHz")
+    with pytest.raises(ValueError, match="x has 2 channel"):
+        plot.plot_frequency(attr, x=np.zeros((2, 128)))
+    with pytest.raises(ValueError, match="x has a batch of 3"):
+        plot.plot_frequency(attr, x=np.zeros((3, 1, 128)))
+
+
+def test_frequency_without_fs_draws_bins_and_the_spectrum_on_bins():
+    n = 32
+    x = np.cos(2 * np.pi * 3 * np.arange(n) / n)[None, None]
+    attr = cdig.explain(linear_model(np.ones((1, n))), x, "fourier")
+    fig = plot.plot_frequency(attr, x=x[0])
+    assert fig.axes[0].get_xlabel() == "frequency (bin)"
+    line = fig.axes[1].lines[0]
+    assert line.get_xdata()[np.argmax(line.get_ydata())] == 3.0
+
+
+def test_frequency_multichannel_has_a_row_per_channel():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 3, 64))
+    attr = cdig.explain(linear_model(rng.normal(size=(3, 64))), x, "fourier", fs=FS)
+    fig = plot.plot_frequency(attr, sample=1, x=x)
+    assert len(fig.axes) == 6  # 3 rows x (bars + spectrum)
+    bar_axes = [ax for ax in fig.axes if ax.patches]
+    assert len(bar_axes) == 3
+    for c in range(3):
+        heights = [p.get_height() for p in bar_axes[c].patches]
+        np.testing.assert_allclose(heights, attr.values[1, c], atol=1e-12)
+
+
+# ---------------------------------------------------------------------- time
+def test_time_line_is_coloured_and_sized_by_attribution():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(1, 2, 48))
+    w = rng.normal(size=(2, 48))
+    attr = cdig.explain(linear_model(w), x, "time", fs=FS)
+    np.testing.assert_allclose(attr.values[0], w * x[0], atol=1e-10)  # IG of a linear model
+    fig = plot.plot_time(attr, x=x)
+    rows = panels(fig)
+    assert len(rows) == 2 and len(fig.axes) == 3  # two channels + colour bar
+    for c, ax in enumerate(rows):
+        (lc,) = [col for col in ax.collections if isinstance(col, LineCollection)]
+        np.testing.assert_allclose(lc.get_array(), attr.values[0, c])
+        segs = lc.get_segments()
+        mids = np.array([s[1] for s in segs])  # each segment passes through its sample
+        np.testing.assert_allclose(mids[:, 0], attr.coords["time"])
+        np.testing.assert_allclose(mids[:, 1], x[0, c])
+        widths = np.asarray(lc.get_linewidths())
+        assert int(np.argmax(widths)) == int(np.argmax(np.abs(attr.values[0, c])))
+        rgb = lc.to_rgba(lc.get_array())
+        pos, neg = np.argmax(attr.values[0, c]), np.argmin(attr.values[0, c])
+        assert rgb[pos][0] > rgb[pos][2]  # red
+        assert rgb[neg][2] > rgb[neg][0]  # blue
+        assert -lc.norm.vmin == lc.norm.vmax == pytest.approx(np.abs(attr.values[0]).max())
+        np.testing.assert_allclose(ax.lines[0].get_ydata(), x[0, c])  # grey underlay
+    assert rows[-1].get_xlabel() == "time (s)"
+
+
+def test_time_xlim_draws_the_samples_in_view():
+    t = np.arange(100) / 10.0
+    attr = fake(np.sin(t)[None, None], ("channel", "time"), {"time": t}, {"time": "s"})
+    fig = plot.plot_time(attr, x=np.cos(t), xlim=(2.0, 3.0))
+    lc = panels(fig)[0].collections[0]
+    np.testing.assert_allclose(lc.get_array(), np.sin(t[19:32]))  # 2.0 .. 3.0 s and neighbours
+    assert panels(fig)[0].get_xlim() == (2.0, 3.0)
+
+
+def test_time_without_x_draws_the_attributions():
+    attr = fake(
+        [[[0.0, 1.0, -2.0, 0.5]]], ("channel", "time"), {"time": np.arange(4.0)}, {"time": "sample"}
+    )
+    fig = plot.plot_time(attr)
+    lc = fig.axes[0].collections[0]
+    np.testing.assert_allclose([s[1][1] for s in lc.get_segments()], [0.0, 1.0, -2.0, 0.5])
+    assert fig.axes[0].get_xlabel() == "time (sample)"
+
+
+# ---------------------------------------------------------------------- STFT
+def stft_attr(domain=None):
+    rng = np.random.default_rng(3)
+    freq = np.linspace(0, 16, 9)
+    t = np.arange(5) * 0.5
+    v = rng.normal(size=(2, 1, 9, 5))
+    return fake(
+        v,
+        ("channel", "frequency", "time"),
+        {"frequency": freq, "time": t},
+        {"frequency": "Hz", "time": "s"},
+        domain=domain,
+    )
+
+
+def test_spectrogram_attribution_panel_has_a_zero_centred_scale():
+    attr = stft_attr()
+    fig = plot.plot_spectrogram(attr, sample=1)
+    meshes = [c for ax in panels(fig) for c in ax.collections if isinstance(c, QuadMesh)]
+    assert len(meshes) == 1
+    np.testing.assert_allclose(np.asarray(meshes[0].get_array()).reshape(9, 5), attr.values[1, 0])
+    m = np.abs(attr.values[1]).max()
+    assert meshes[0].norm.vmin == pytest.approx(-m) and meshes[0].norm.vmax == pytest.approx(m)
+    assert fig.axes[0].get_ylabel() == "frequency (Hz)"
+    assert fig.axes[0].get_xlabel() == "time (s)"
+
+
+def test_spectrogram_input_panel_uses_the_domain_forward():
+    mag = np.arange(45, dtype=np.float64).reshape(1, 1, 9, 5) + 1.0
+
+    class Domain(Stub):
+        def forward(self, x, index=None):
+            assert x.shape == (1, 1, 64)
+            return torch.as_tensor(mag) * (1 + 0j)
+
+    attr = stft_attr(Domain(fs=FS))
+    fig = plot.plot_spectrogram(attr, x=np.zeros((2, 1, 64)))
+    ax_in = fig.axes[0]
+    (mesh,) = ax_in.collections
+    np.testing.assert_allclose(
+        np.asarray(mesh.get_array()).reshape(9, 5), 20 * np.log10(mag[0, 0]), rtol=1e-12
+    )
+    assert "input" in ax_in.get_title()
+
+
+def test_spectrogram_input_panel_falls_back_to_scipy():
+    t = np.arange(64) / FS
+    x = np.cos(2 * np.pi * 8.0 * t)[None, None]
+    attr = stft_attr(Stub(fs=FS))  # no forward: scipy.signal.stft
+    fig = plot.plot_spectrogram(attr, sample=0, x=np.repeat(x, 2, axis=0))
+    mesh = fig.axes[0].collections[0]
+    edges = mesh.get_coordinates()[:, 0, 1]  # frequency cell edges (rows)
+    centres = (edges[:-1] + edges[1:]) / 2
+    db = np.asarray(mesh.get_array()).reshape(len(centres), -1)
+    assert np.isfinite(db).all()
+    # the strongest row of the input spectrogram is the 8 Hz one
+    assert centres[np.argmax(db.mean(axis=1))] == pytest.approx(8.0)
+
+
+# ---------------------------------------------------------------------- wavelet
+def wavelet_attr():
+    bands = np.array(["cA2"] * 4 + ["cD2"] * 4 + ["cD1"] * 8)
+    time = np.concatenate([np.arange(4) * 2.0 + 1, np.arange(4) * 2.0 + 1, np.arange(8) + 0.5])
+    v = np.random.default_rng(4).normal(size=(1, 2, 16))
+    coords = {
+        "band": bands,
+        "time": time,
+        "level": np.array([2] * 8 + [1] * 8),
+        "band_low": np.array([0.0] * 4 + [4.0] * 4 + [8.0] * 8),
+        "band_high": np.array([4.0] * 4 + [8.0] * 4 + [16.0] * 8),
+    }
+    units = {"time": "s", "band_low": "Hz", "band_high": "Hz"}
+    return fake(v, ("channel", "coefficient"), coords, units)
+
+
+def test_wavelet_bars_sum_bands_and_scalogram_shows_every_coefficient():
+    attr = wavelet_attr()
+    fig = plot.plot_wavelet(attr)
+    bar_axes = [fig.axes[0], fig.axes[2]]
+    map_axes = [fig.axes[1], fig.axes[3]]
+    bands = attr.coords["band"]
+    for c in range(2):
+        widths = [p.get_width() for p in bar_axes[c].patches]
+        want = [attr.values[0, c, bands == b].sum() for b in ("cA2", "cD2", "cD1")]
+        np.testing.assert_allclose(widths, want)
+        labels = [t.get_text() for t in bar_axes[c].get_yticklabels()]
+        assert labels == ["cA2\n0–4 Hz", "cD2\n4–8 Hz", "cD1\n8–16 Hz"]
+        meshes = map_axes[c].collections
+        assert len(meshes) == 3
+        shown = np.concatenate([np.asarray(m.get_array()).ravel() for m in meshes])
+        np.testing.assert_allclose(shown, attr.values[0, c])
+        assert all(m.norm.vmin == -m.norm.vmax for m in meshes)
+        assert [t.get_text() for t in map_axes[c].get_yticklabels()] == ["cA2", "cD2", "cD1"]
+        assert map_axes[c].get_xlabel() == "time (s)"
+    # cD1 cells span its coefficient spacing (1 s), cA2 cells twice as much (2 s)
+    cells = meshes[2].get_coordinates()[0, :, 0]
+    np.testing.assert_allclose(np.diff(cells), 1.0)
+    np.testing.assert_allclose(np.diff(meshes[0].get_coordinates()[0, :, 0]), 2.0)
+
+
+# ---------------------------------------------------------------------- ICA / PCA
+def test_components_are_ranked_with_their_series_and_heatmap():
+    rng = np.random.default_rng(5)
+    v = rng.normal(size=(2, 5, 3))  # (batch, component, channel)
+    sources = rng.normal(size=(2, 5, 40))
+    attr = fake(
+        v,
+        ("component", "channel"),
+        {"component": np.arange(5)},
+        domain=Stub(sources_=sources, fs=FS),
+    )
+    fig = plot.plot_components(attr, sample=1, k=3)
+    ax_bar, ax_map, _cbar, ax_src = fig.axes
+    totals = v[1].sum(axis=1)
+    order = np.argsort(-np.abs(totals))[:3]
+    np.testing.assert_allclose([p.get_width() for p in ax_bar.patches], totals[order])
+    assert [t.get_text() for t in ax_bar.get_yticklabels()] == [f"component {i}" for i in order]
+    heat = np.asarray(ax_map.collections[0].get_array()).reshape(3, 3)
+    np.testing.assert_allclose(heat, v[1, order])
+    assert len(ax_src.lines) == 3
+    for r, (line, i) in enumerate(zip(ax_src.lines, order)):
+        s = sources[1, i]
+        np.testing.assert_allclose(line.get_ydata(), (s - s.mean()) / np.ptp(s) - r)
+    assert ax_src.get_xlabel() == "time (s)"
+    with pytest.raises(ValueError, match="k=0"):
+        plot.plot_components(attr, k=0)
+
+
+def test_components_with_a_mean_coefficient_draw_it_as_a_constant():
+    rng = np.random.default_rng(8)
+    v = rng.normal(size=(1, 3, 2))  # two sources and the channel means
+    sources = rng.normal(size=(1, 2, 25))
+    names = np.array(["IC0", "IC1", "mean"])
+    attr = fake(v, ("component", "channel"), {"component": names}, domain=Stub(sources_=sources))
+    fig = plot.plot_components(attr)
+    ax_src = panels(fig)[-1]
+    order = np.argsort(-np.abs(v[0].sum(axis=1)))
+    assert [t.get_text() for t in ax_src.get_yticklabels()] == [str(names[i]) for i in order]
+    rank_of_mean = int(np.flatnonzero(order == 2)[0])
+    np.testing.assert_allclose(ax_src.lines[rank_of_mean].get_ydata(), -rank_of_mean)
+    assert ax_src.get_xlabel() == "time (sample)"
+
+
+def test_components_without_sources_draws_bars_and_heatmap():
+    v = np.array([[[1.0, -3.0], [0.5, 0.5], [-0.2, 0.0]]])
+    attr = fake(v, ("component", "channel"), {"component": np.array(["IC-a", "IC-b", "IC-c"])})
+    fig = plot.plot_attribution(attr)
+    assert len(fig.axes) == 3  # bars, heatmap, colour bar
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["IC-a", "IC-b", "IC-c"]
+
+
+# ---------------------------------------------------------------------- seasonal-trend
+def test_seasonal_components_stacked_with_their_attribution():
+    names = np.array(["trend", "seasonal", "resid"])
+    v = np.array([[[0.8, -0.3, 0.05]]])  # (batch, channel, component)
+    t = np.arange(30.0)
+    comps = np.stack([0.1 * t, np.sin(t), 0.01 * np.cos(3 * t)])[None, None]  # (1, 1, 3, 30)
+    attr = fake(v, ("channel", "component"), {"component": names}, domain=Stub(components_=comps))
+    x = comps.sum(axis=2)
+    fig = plot.plot_seasonal(attr, x=x)
+    assert len(fig.axes) == 5  # input, three components, bars
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), x[0, 0])
+    for m in range(3):
+        line = fig.axes[1 + m].lines[0]
+        np.testing.assert_allclose(line.get_ydata(), comps[0, 0, m])
+        want = plot.POSITIVE if v[0, 0, m] >= 0 else plot.NEGATIVE
+        np.testing.assert_allclose(mcolors.to_rgba(line.get_color()), rgba(want))
+        assert fig.axes[1 + m].get_ylabel().startswith(str(names[m]))
+    bars = fig.axes[-1].patches
+    np.testing.assert_allclose([p.get_height() for p in bars], v[0, 0])
+    assert [t.get_text() for t in fig.axes[-1].get_xticklabels()] == list(names)
+
+
+def test_seasonal_time_resolved_without_components():
+    rng = np.random.default_rng(6)
+    v = rng.normal(size=(1, 2, 2, 20))  # (batch, channel, component, time)
+    attr = fake(
+        v,
+        ("channel", "component", "time"),
+        {"component": np.array(["trend", "season"]), "time": np.arange(20) / 4},
+        {"time": "s"},
+    )
+    fig = plot.plot_attribution(attr)
+    lcs = [c for ax in panels(fig) for c in ax.collections if isinstance(c, LineCollection)]
+    assert len(lcs) == 4
+    for lc, (c, m) in zip(lcs, [(0, 0), (0, 1), (1, 0), (1, 1)]):
+        np.testing.assert_allclose(lc.get_array(), v[0, c, m])
+    bar_ax = [ax for ax in fig.axes if ax.patches][-1]
+    heights = np.array([p.get_height() for p in bar_ax.patches]).reshape(2, 2)
+    np.testing.assert_allclose(heights, v[0].sum(axis=-1))
+
+
+def test_seasonal_with_nothing_but_scores_is_a_bar_chart():
+    attr = fake([[[1.0, -1.0]]], ("channel", "component"), {"component": np.array(["a", "b"])})
+    fig = plot.plot_seasonal(attr)
+    assert len(fig.axes) == 1
+    assert [p.get_height() for p in fig.axes[0].patches] == [1.0, -1.0]
+
+
+# ---------------------------------------------------------------------- bands, fallback
+def test_bands_bar_chart_from_attr_bands(fourier_case):
+    attr, _ = fourier_case
+    banded = attr.bands({"low": (0.0, 3.0), "heart": (3.0, 5.0)})
+    fig = banded.plot()
+    ax = fig.axes[0]
+    heights = np.array([p.get_height() for p in ax.patches])
+    np.testing.assert_allclose(heights, banded.values[0, 0])
+    np.testing.assert_allclose(heights.sum(), attr.values[0].sum())  # completeness kept
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels[:2] == ["low\n0–3 Hz", "heart\n3–5 Hz"] and labels[2] == "other"
+    assert heights[1] == pytest.approx(heights.max())
+
+
+def test_bands_sum_over_extra_axes():
+    v = np.arange(12, dtype=float).reshape(1, 1, 3, 4)
+    attr = fake(v, ("channel", "band", "time"), {"band": np.array(["a", "b", "c"])})
+    fig = plot.plot_attribution(attr)
+    np.testing.assert_allclose([p.get_height() for p in fig.axes[0].patches], v[0, 0].sum(-1))
+    assert "summed over time" in fig.axes[0].get_title()
+
+
+def test_generic_heatmap_and_bars():
+    v = np.random.default_rng(7).normal(size=(1, 3, 4, 2))
+    attr = fake(v, ("lag", "channel", "head"), {})
+    fig = plot.plot_attribution(attr)
+    mesh = fig.axes[0].collections[0]
+    np.testing.assert_allclose(np.asarray(mesh.get_array()).reshape(3, 8), v[0].reshape(3, 8))
+    assert mesh.norm.vmin == -mesh.norm.vmax
+    one = fake([[2.0, -1.0, 0.5]], ("lag",), {"lag": np.array([3.0, 1.0, 2.0])}, {"lag": "s"})
+    fig = plot.plot_attribution(one)
+    assert [p.get_height() for p in fig.axes[0].patches] == [-1.0, 0.5, 2.0]  # sorted by lag
+    assert fig.axes[0].get_xlabel() == "lag (s)"
+
+
+def test_generic_per_channel_bars_against_the_coordinate():
+    # the cepstrum's quefrencies come in FFT order (0, 1, ..., -1): bars are drawn sorted
+    q = np.fft.fftfreq(8, 1 / 8) / FS
+    v = np.random.default_rng(9).normal(size=(1, 2, 8))
+    attr = fake(v, ("channel", "quefrency"), {"quefrency": q}, {"quefrency": "s"})
+    fig = plot.plot_attribution(attr)
+    assert len(fig.axes) == 2
+    order = np.argsort(q, kind="stable")
+    for c, ax in enumerate(fig.axes):
+        centres = [p.get_x() + p.get_width() / 2 for p in ax.patches]
+        np.testing.assert_allclose(centres, q[order])
+        np.testing.assert_allclose([p.get_height() for p in ax.patches], v[0, c, order])
+    assert fig.axes[-1].get_xlabel() == "quefrency (s)"
+
+
+def test_frequency_bins_put_nyquist_on_the_largest_coordinate():
+    # a DCT-like domain without fs: n bins for n samples, twice as fine as the FFT's
+    n = 32
+    x = np.cos(2 * np.pi * 4 * np.arange(n) / n)[None, None]
+    freq = np.arange(n, dtype=float)
+    attr = fake(np.ones((1, 1, n)), ("channel", "frequency"), {"frequency": freq},
+                {"frequency": "bin"})  # fmt: skip
+    line = plot.plot_frequency(attr, x=x).axes[1].lines[0]
+    assert line.get_xdata()[-1] == pytest.approx(n - 1)
+    # the 4-cycle cosine lands near DCT bin 8 (exactly 8 * (n - 1) / n)
+    assert line.get_xdata()[np.argmax(line.get_ydata())] == pytest.approx(8 * (n - 1) / n)
