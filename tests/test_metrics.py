@@ -474,3 +474,27 @@ def test_virtual_inspection_errors(series):
         virtual_inspection(series, R[:, :, :10], "fourier")
     with pytest.raises(ValueError, match="eps=-1"):
         virtual_inspection(series, R, "fourier", eps=-1)
+
+
+def test_freqig_package_equals_fourier_cdig_with_zero_baseline():
+    """The docs' claim: freqig (IG on rFFT magnitudes, phase fixed) from a zero magnitude
+    walks the straight line alpha * X, so it is onesided Fourier CD-IG."""
+    pytest.importorskip("onnx", reason="freqig imports onnx")
+    freqig = pytest.importorskip("scripts.freqIG", reason="the freqig package is not installed")
+    import contextlib
+    import io
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv1d(1, 4, 5), torch.nn.Tanh(), torch.nn.Flatten(), torch.nn.Linear(240, 2)
+    )
+
+    class ChannelAxis(torch.nn.Module):  # freqig squeezes the single channel away
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return model(z.unsqueeze(1) if z.ndim == 2 else z)
+
+    x = np.random.default_rng(0).normal(size=(1, 64)).astype(np.float32)
+    with contextlib.redirect_stdout(io.StringIO()):
+        theirs = freqig.attribute(x, ChannelAxis(), target=1, n_steps=50)
+    ours = cdig.explain(model, x[None], Fourier(), target=1, n_steps=50).values[0, 0]
+    np.testing.assert_allclose(theirs, ours, atol=2e-5 * np.abs(ours).max())
