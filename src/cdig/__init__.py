@@ -8,7 +8,7 @@ that are complete: they sum to ``f(x) - f(x')`` in every domain.
 >>> attr = cdig.explain(model, x, domain="fourier", target=0, fs=32.0)  # doctest: +SKIP
 """
 
-from . import domains, models, quadrature
+from . import domains, metrics, models, quadrature
 from .api import explain
 from .attribution import Attribution
 from .engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG
@@ -27,6 +27,7 @@ __all__ = [
     "domains",
     "explain",
     "explain_dataset",
+    "metrics",
     "open_run",
     "quadrature",
 ]

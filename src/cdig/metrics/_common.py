@@ -1,0 +1,325 @@
+"""Shared machinery of the metrics: inputs, domain, ranking and batched perturbed evaluation.
+
+Every metric follows the same steps: normalize the inputs once (``cdig._inputs``), find the
+fitted domain, read the attribution as an array shaped like the domain's coefficients, rank
+the coefficients of each sample, replace some of them by a substitute, map back with the
+domain's inverse and evaluate the model in chunks, without gradients, in ``eval()`` mode.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .._inputs import Layout, TargetSpec, as_baselines, as_series, as_target, resolve_target
+from ..attribution import Attribution
+from ..domains import Domain, get_domain
+from ..engine import auto_batch_size
+from ..models import ModelAdapter, wrap
+
+Ranking = Literal["absolute", "signed", "positive"]
+Score = Literal["probability", "output"]
+Substitute = Literal["baseline", "zero", "mean", "average"]
+
+RANKINGS: tuple[str, ...] = ("absolute", "signed", "positive")
+SCORES: tuple[str, ...] = ("probability", "output")
+SUBSTITUTES: tuple[str, ...] = ("baseline", "zero", "mean", "average")
+
+
+@dataclass
+class Setup:
+    """Everything a metric needs about one batch, computed once.
+
+    ``x``: (B, C, T) canonical inputs; ``coefficients``: (B, *coef) ``domain.forward(x)``;
+    ``index``: (B,) sample ids passed to ``domain.inverse``; ``outputs``: (B, ...) model
+    outputs at ``x``.
+    """
+
+    adapter: ModelAdapter
+    layout: Layout
+    x: Tensor
+    domain: Domain
+    index: Tensor
+    coefficients: Tensor
+    outputs: Tensor
+    chunk: int
+
+    @property
+    def batch(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def coefficient_shape(self) -> tuple[int, ...]:
+        return tuple(self.coefficients.shape[1:])
+
+    @property
+    def n_coefficients(self) -> int:
+        return int(np.prod(self.coefficient_shape))
+
+    def call(self, xc: Tensor) -> Tensor:
+        """Model outputs for canonical series ``xc`` of shape (n, C, T)."""
+        return self.adapter(self.layout.to_user(xc))
+
+
+# ---------------------------------------------------------------------- validation
+def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name}={value!r} is not understood; use one of {', '.join(choices)}.")
+    return value
+
+
+def check_fractions(fractions: Any, name: str = "fractions") -> np.ndarray:
+    """A non-empty, finite 1-d float64 array of values in [0, 1]."""
+    arr = np.asarray(fractions, dtype=np.float64).reshape(-1)
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty; give at least one fraction in [0, 1].")
+    bad = ~np.isfinite(arr) | (arr < 0) | (arr > 1)
+    if bad.any():
+        raise ValueError(
+            f"{name} must lie in [0, 1] (fractions of the coefficients); got "
+            f"{arr[bad][0]!r}. Pass e.g. numpy.arange(0, 1, 0.05)."
+        )
+    return arr
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name}={value!r} must be a positive integer.")
+    return int(value)
+
+
+def check_batch_size(value: Any) -> int | None:
+    if value is None:
+        return None
+    return check_positive_int(value, "internal_batch_size")
+
+
+# ---------------------------------------------------------------------- setup
+def fitted_domain(attribution: Any, domain: Any, x: Tensor, fs: float | None) -> Domain:
+    """The domain the attribution lives in, fitted on ``x``.
+
+    A name or an unfitted Domain is fitted on ``x``; a fitted Domain (such as
+    ``Attribution.domain``) is used as is and must match the inputs' channels and length.
+    """
+    if domain is None:
+        if isinstance(attribution, Attribution) and attribution.domain is not None:
+            domain = attribution.domain
+        else:
+            raise ValueError(
+                "domain is None and the attribution does not carry one; pass domain= (a name "
+                "such as 'fourier', or a cdig.domains.Domain), or pass the Attribution that "
+                "cdig.explain returned."
+            )
+    dom = get_domain(domain, fs=fs)
+    if not dom.is_fitted:
+        return dom.clone().fit(x)
+    if (dom.n_channels_, dom.n_times_) != (x.shape[1], x.shape[2]):
+        raise ValueError(
+            f"the fitted {type(dom).__name__} expects series of {dom.n_channels_} channel(s) x "
+            f"{dom.n_times_} samples, but inputs have {x.shape[1]} x {x.shape[2]}; pass the "
+            "inputs that were explained, or an unfitted domain to fit on these inputs."
+        )
+    return dom
+
+
+def attribution_values(attribution: Any, shape: tuple[int, ...], dom: Domain) -> np.ndarray:
+    """The attribution as a float64 array of exactly ``shape`` (batch, *coefficient_shape)."""
+    if isinstance(attribution, Attribution):
+        values = np.asarray(attribution.values)
+    elif isinstance(attribution, Tensor):
+        values = attribution.detach().cpu().numpy()
+    else:
+        try:
+            values = np.asarray(attribution)
+        except Exception as err:  # pragma: no cover - exotic objects
+            raise TypeError(
+                f"attribution must be a cdig.Attribution or an array; got {type(attribution)}."
+            ) from err
+    if np.iscomplexobj(values):
+        raise TypeError(
+            "attribution must be real (one relevance score per coefficient); got complex values."
+        )
+    if not (np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_):
+        raise TypeError(f"attribution must hold numbers; got an array of dtype {values.dtype}.")
+    if tuple(values.shape) != tuple(shape):
+        raise ValueError(
+            f"attribution has shape {tuple(values.shape)}, but the {type(dom).__name__} domain "
+            f"has coefficients of shape {tuple(shape)} (batch, {', '.join(dom.dims)}) for these "
+            "inputs; pass attributions computed in this domain for these inputs (e.g. "
+            "cdig.explain(model, inputs, domain=...)), or the domain they were computed in."
+        )
+    values = values.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise ValueError("attribution contains NaN or infinite values.")
+    return values
+
+
+def prepare(
+    model: Any,
+    inputs: Any,
+    attribution: Any,
+    domain: Any,
+    *,
+    time_axis: int,
+    fs: float | None,
+    internal_batch_size: int | None,
+) -> Setup:
+    """Normalize inputs, fit the domain, compute coefficients and the model's outputs."""
+    adapter = wrap(model)
+    x, layout = as_series(inputs, time_axis, adapter.dtype, adapter.device)
+    chunk = check_batch_size(internal_batch_size)
+    dom = fitted_domain(attribution, domain, x, fs)
+    index = torch.arange(x.shape[0], device=x.device)
+    with torch.no_grad():
+        coefficients = dom.forward(x, index).detach()
+    chunk = chunk or auto_batch_size(x.shape[1], x.shape[2], 1 << 30)
+    setup = Setup(adapter, layout, x, dom, index, coefficients, x.new_zeros(0), chunk)
+    with adapter.inference(), torch.no_grad():
+        setup.outputs = evaluate_series(setup, x)  # (B, ...)
+    return setup
+
+
+def evaluate_series(setup: Setup, xs: Tensor) -> Tensor:
+    """Model outputs for canonical series ``xs`` (n, C, T), in chunks, no gradients."""
+    outs = []
+    for lo in range(0, xs.shape[0], setup.chunk):
+        out = setup.call(xs[lo : lo + setup.chunk])
+        outs.append(out.detach())
+    return torch.cat(outs)
+
+
+def default_target(target: Any, attribution: Any) -> Any:
+    """``target``, or the fixed index an Attribution was computed for.
+
+    Per-sample targets (``"predicted"`` included) are not stored in an Attribution, so they
+    must be passed again.
+    """
+    if target is None and isinstance(attribution, Attribution):
+        try:
+            return int(attribution.target)
+        except ValueError:
+            return None
+    return target
+
+
+def resolve(target: Any, setup: Setup, score: str) -> TargetSpec:
+    """Validate ``target`` (and the output shape ``score`` needs) against the outputs."""
+    check_choice(score, "score", SCORES)
+    if score == "probability":
+        check_probabilities(setup.outputs)
+    return resolve_target(as_target(target), setup.outputs)
+
+
+def check_probabilities(outputs: Tensor) -> None:
+    if outputs.ndim != 2 or outputs.shape[1] < 2:
+        raise ValueError(
+            "score='probability' applies a softmax over classes and needs outputs of shape "
+            f"(batch, n_classes >= 2); the model returns shape {tuple(outputs.shape)}. Use "
+            "score='output' for raw outputs (regression, a single logit)."
+        )
+
+
+# ---------------------------------------------------------------------- substitute
+def substitute_coefficients(setup: Setup, substitute: Any, baselines: Any) -> Tensor:
+    """Coefficients that replace removed ones, shape (B, *coef), same dtype as the input's."""
+    X = setup.coefficients
+    if isinstance(substitute, str):
+        check_choice(substitute, "substitute", SUBSTITUTES)
+        with torch.no_grad():
+            if substitute == "zero":
+                return torch.zeros_like(X)
+            if substitute in ("mean", "average"):
+                mean = setup.x.mean(dim=-1, keepdim=True).expand_as(setup.x)  # (B, C, T)
+                return setup.domain.forward(mean.contiguous(), setup.index).detach().to(X.dtype)
+            xb = as_baselines(baselines, setup.x, setup.layout)  # (S, B, C, T)
+            if xb.shape[0] != 1:
+                raise ValueError(
+                    f"baselines holds {xb.shape[0]} stacked baselines; the 'baseline' "
+                    "substitute needs one (broadcastable to the inputs)."
+                )
+            return setup.domain.coefficient_baseline(xb[0], setup.index).detach().to(X.dtype)
+    raise ValueError(
+        f"substitute={substitute!r} is not understood; use one of {', '.join(SUBSTITUTES)}."
+    )
+
+
+# ---------------------------------------------------------------------- ranking
+def rank_positions(values: np.ndarray, ranking: str, seed: int | None = 0) -> np.ndarray:
+    """Rank of every coefficient of each sample, 0 = most important; shape (B, M).
+
+    ``values`` has shape (B, *coef). Ties (e.g. all the zeros of the ``"positive"`` ranking)
+    are broken in a random order drawn from ``seed``, not by position, so that no frequency
+    or time is systematically removed first.
+    """
+    check_choice(ranking, "ranking", RANKINGS)
+    flat = values.reshape(values.shape[0], -1)
+    if ranking == "absolute":
+        key = np.abs(flat)
+    elif ranking == "positive":
+        key = np.maximum(flat, 0.0)
+    else:
+        key = flat
+    tiebreak = np.random.default_rng(seed).random(flat.shape)
+    order = np.lexsort((tiebreak, -key), axis=-1)  # (B, M), most important first
+    positions = np.empty_like(order)
+    np.put_along_axis(positions, order, np.arange(flat.shape[1])[None, :], axis=-1)
+    return positions
+
+
+def count(fraction: float, total: int) -> int:
+    """Number of coefficients in a fraction of ``total``: ``floor(fraction * total)``."""
+    return math.floor(fraction * total + 1e-9)
+
+
+# ---------------------------------------------------------------------- evaluation
+Mode = Literal["remove_top", "keep_top", "remove_bottom"]
+
+
+def evaluate_perturbed(
+    setup: Setup,
+    positions: np.ndarray,
+    counts: Sequence[int],
+    substitute: Tensor,
+    mode: Mode,
+    reduce: Callable[[Tensor, Tensor], Tensor],
+) -> Tensor:
+    """Evaluate the model on every (sample, count) perturbation, in chunks.
+
+    For sample ``b`` and count ``m``: ``"remove_top"`` replaces the ``m`` best-ranked
+    coefficients by ``substitute[b]``, ``"keep_top"`` replaces all others, and
+    ``"remove_bottom"`` replaces the ``m`` worst-ranked. A complex coefficient is replaced as a
+    whole. ``reduce(outputs, rows)`` maps model outputs (n, ...) of samples ``rows`` (n,) to
+    what the metric keeps, shape (n, ...). Returns shape (B, len(counts), ...).
+    """
+    X = setup.coefficients.reshape(setup.batch, -1)  # (B, M)
+    S = substitute.reshape(setup.batch, -1)  # (B, M)
+    n_coef = X.shape[1]
+    pos = torch.as_tensor(positions, device=X.device)  # (B, M)
+    m_t = torch.as_tensor(np.asarray(counts, dtype=np.int64), device=X.device)  # (Q,)
+    n_q, total = len(counts), setup.batch * len(counts)
+    pieces = []
+    with setup.adapter.inference(), torch.no_grad():
+        for lo in range(0, total, setup.chunk):
+            e = torch.arange(lo, min(lo + setup.chunk, total), device=X.device)
+            rows, q = e // n_q, e % n_q
+            p, m = pos[rows], m_t[q][:, None]  # (n, M), (n, 1)
+            if mode == "remove_top":
+                replace = p < m
+            elif mode == "keep_top":
+                replace = p >= m
+            else:
+                replace = p >= n_coef - m
+            Xp = torch.where(replace, S[rows], X[rows])  # (n, M)
+            Xp = Xp.reshape(len(rows), *setup.coefficient_shape)  # (n, *coef)
+            series = setup.domain.inverse(Xp, setup.index[rows])  # (n, C, T)
+            out = setup.call(series)
+            pieces.append(reduce(out.detach(), rows))
+    stacked = torch.cat(pieces)  # (B * Q, ...)
+    return stacked.reshape(setup.batch, n_q, *stacked.shape[1:])
