@@ -21,7 +21,7 @@ from torch import Tensor
 from .._inputs import Layout, TargetSpec, as_baselines, as_series, as_target, resolve_target
 from ..attribution import Attribution
 from ..domains import Domain, get_domain
-from ..engine import auto_batch_size
+from ..engine import MAX_CHUNK
 from ..models import ModelAdapter, wrap
 
 Ranking = Literal["absolute", "signed", "positive"]
@@ -179,7 +179,7 @@ def prepare(
     index = torch.arange(x.shape[0], device=x.device)
     with torch.no_grad():
         coefficients = dom.forward(x, index).detach()
-    chunk = chunk or auto_batch_size(x.shape[1], x.shape[2], 1 << 30)
+    chunk = chunk or MAX_CHUNK  # forward passes only (no graph): the largest default chunk
     setup = Setup(adapter, layout, x, dom, index, coefficients, x.new_zeros(0), chunk)
     with adapter.inference(), torch.no_grad():
         setup.outputs = evaluate_series(setup, x)  # (B, ...)
