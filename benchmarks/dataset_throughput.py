@@ -20,7 +20,7 @@ Usage::
 
     python benchmarks/dataset_throughput.py                     # sizes 250 500 1000 2000
     python benchmarks/dataset_throughput.py --sizes 250 500 1000 2000 4921 --ray-size 4921
-    python benchmarks/dataset_throughput.py --markdown benchmarks/dataset_throughput.md
+    python benchmarks/dataset_throughput.py --markdown /tmp/dataset_throughput.md
 """
 
 from __future__ import annotations
