@@ -27,6 +27,7 @@ model evaluations, so memory is bounded for any ``n_steps``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -330,28 +331,41 @@ class CrossDomainIG:
         rows_b = torch.arange(n_base * batch, device=x.device) % batch  # row -> sample
         xb_rows = xb.reshape(n_base * batch, *x.shape[1:])  # (S*B, C, T)
         passes = self._plan(fitted, x[rows_b], xb_rows, rows_b)
-        # f(x) and every pass's f(x'_t) in one batched evaluation: (B + P*S*B, ...)
+        # f(x) and every pass's f(x'_t): (B + P*S*B, ...). With a fixed n_steps and few end
+        # points they ride along in the first chunk of the first pass (one model call less);
+        # otherwise they get their own batched evaluation first.
         ends = torch.cat([x, *(p.time_baseline for p in passes)])
-        out = _evaluate(call, ends, settings.chunk_for(len(ends)))
-        spec = resolve_target(spec, out[:batch])
         owner = torch.cat([torch.arange(batch, device=x.device), rows_b.repeat(len(passes))])
-        selected = select_target(spec, out, owner).detach()
-        fx, fbs = selected[:batch], selected[batch:].split(n_base * batch)
+        state: dict[str, Any] = {}
+
+        def take_ends(out: Tensor) -> None:
+            state["spec"] = resolve_target(spec, out[:batch])
+            selected = select_target(state["spec"], out, owner).detach()
+            state["fx"], state["fbs"] = selected[:batch], selected[batch:].split(n_base * batch)
+
+        first = n_base * batch * (16 if settings.auto else settings.n_steps)
+        fold = not settings.auto and len(ends) <= settings.chunk_for(first)
+        rider = _Rider(call, ends if fold else None, take_ends)
+        if not fold:
+            take_ends(_evaluate(call, ends, settings.chunk_for(len(ends))))
         if settings.progress is not None:
             steps = 16 if settings.auto else settings.n_steps
             settings.progress.reset(total=len(passes) * n_base * batch * steps)
 
         def f(xc: Tensor, rows: Tensor) -> Tensor:
-            return select_target(spec, call(xc), rows_b[rows])
+            out = rider(xc)  # resolves the target on its first call when folding
+            return select_target(state["spec"], out, rows_b[rows])
 
         results: dict[str, Attribution] = {}
-        for p, fb in zip(passes, fbs):
-            target_diff = fx[rows_b] - fb  # (S*B,) f(x) - f(x'_t), for n_steps="auto"
+        for i, p in enumerate(passes):
             func = f if p.kind == "time" else _through_inverse(f, p.domains[0][1], rows_b)
-            _integrate(p, func, target_diff, settings)
+            _integrate(p, func, functools.partial(_target_diff, state, rows_b, i), settings)
+            fx, fb = state["fx"], state["fbs"][i]
             for label, dom, X0 in p.domains:
                 values = _attributions(p, dom, X0, rows_b)  # (S*B, *coef), float64
-                results[label] = self._result(values, dom, fx, fb, p, n_base, spec, settings)
+                results[label] = self._result(
+                    values, dom, fx, fb, p, n_base, state["spec"], settings
+                )
         return results
 
     # ------------------------------------------------------------------ helpers
@@ -486,6 +500,38 @@ def _evaluate(call: Callable[[Tensor], Tensor], xs: Tensor, size: int) -> Tensor
         return torch.cat([call(xs[lo : lo + size]) for lo in range(0, xs.shape[0], size)])
 
 
+def _target_diff(state: dict[str, Any], rows_b: Tensor, i: int) -> Tensor:
+    """(R,) f(x) - f(x'_t) of pass ``i``, once the end points are known."""
+    diff: Tensor = state["fx"][rows_b] - state["fbs"][i]
+    return diff
+
+
+class _Rider:
+    """The model, with extra rows riding along in its first call.
+
+    ``call(cat([extra, xc]))`` is made once; the outputs of ``extra`` go to ``take`` (before
+    the caller sees the rest), later calls are plain. Used to evaluate the end points in the
+    first chunk of the path instead of in a call of their own.
+    """
+
+    def __init__(
+        self,
+        call: Callable[[Tensor], Tensor],
+        extra: Tensor | None,
+        take: Callable[[Tensor], None],
+    ) -> None:
+        self.call, self.extra, self.take = call, extra, take
+
+    def __call__(self, xc: Tensor) -> Tensor:
+        if self.extra is None:
+            return self.call(xc)
+        n, extra = len(self.extra), self.extra
+        self.extra = None
+        out = self.call(torch.cat([extra, xc]))
+        self.take(out[:n].detach())
+        return out[n:]
+
+
 def _through_inverse(
     f: Callable[[Tensor, Tensor], Tensor], dom: Domain, rows_b: Tensor
 ) -> Callable[[Tensor, Tensor], Tensor]:
@@ -547,9 +593,15 @@ def _path_gradient(
 
 
 def _integrate(
-    p: _Pass, func: Callable[[Tensor, Tensor], Tensor], target_diff: Tensor, settings: _Settings
+    p: _Pass,
+    func: Callable[[Tensor, Tensor], Tensor],
+    target_diff_of: Callable[[], Tensor],
+    settings: _Settings,
 ) -> None:
-    """Fill ``p.gradient`` and ``p.steps``; with ``auto``, double steps per row as needed."""
+    """Fill ``p.gradient`` and ``p.steps``; with ``auto``, double steps per row as needed.
+
+    ``target_diff_of()`` gives the (R,) differences f(x) - f(x'_t) that ``auto`` must match.
+    """
     n_rows = p.start.shape[0]
     method, n_steps, bar = settings.method, settings.n_steps, settings.progress
     size = settings.chunk_for
@@ -566,6 +618,7 @@ def _integrate(
     p.steps = np.zeros(n_rows, dtype=np.int64)
     todo = torch.arange(n_rows, device=p.start.device)
     n, max_steps = 16, settings.max_steps
+    target_diff = target_diff_of()
     tol = settings.rtol * target_diff.double().abs() + settings.atol
     while True:
         alphas, weights = quadrature.rule(method, n)
