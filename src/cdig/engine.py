@@ -27,7 +27,6 @@ model evaluations, so memory is bounded for any ``n_steps``.
 from __future__ import annotations
 
 import contextlib
-import functools
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -331,41 +330,29 @@ class CrossDomainIG:
         rows_b = torch.arange(n_base * batch, device=x.device) % batch  # row -> sample
         xb_rows = xb.reshape(n_base * batch, *x.shape[1:])  # (S*B, C, T)
         passes = self._plan(fitted, x[rows_b], xb_rows, rows_b)
-        # f(x) and every pass's f(x'_t): (B + P*S*B, ...). With a fixed n_steps and few end
-        # points they ride along in the first chunk of the first pass (one model call less);
-        # otherwise they get their own batched evaluation first.
+        # f(x) and every pass's f(x'_t): (B + P*S*B, ...), one batched evaluation without
+        # graphs. (Riding along in the first path chunk saves a model call but breaks its
+        # power-of-two size, which costs more on CPUs than the call: benchmarks/README.md.)
         ends = torch.cat([x, *(p.time_baseline for p in passes)])
-        owner = torch.cat([torch.arange(batch, device=x.device), rows_b.repeat(len(passes))])
-        state: dict[str, Any] = {}
-
-        def take_ends(out: Tensor) -> None:
-            state["spec"] = resolve_target(spec, out[:batch])
-            selected = select_target(state["spec"], out, owner).detach()
-            state["fx"], state["fbs"] = selected[:batch], selected[batch:].split(n_base * batch)
-
-        first = n_base * batch * (16 if settings.auto else settings.n_steps)
-        fold = not settings.auto and len(ends) <= settings.chunk_for(first)
-        rider = _Rider(call, ends if fold else None, take_ends)
-        if not fold:
-            take_ends(_evaluate(call, ends, settings.chunk_for(len(ends))))
+        out = _evaluate(call, ends, settings.chunk_for(len(ends)))
+        spec = resolve_target(spec, out[:batch])
+        owner = torch.arange(len(ends), device=x.device) % batch
+        selected = select_target(spec, out, owner)
+        fx, fbs = selected[:batch], selected[batch:].split(n_base * batch)
         if settings.progress is not None:
             steps = 16 if settings.auto else settings.n_steps
             settings.progress.reset(total=len(passes) * n_base * batch * steps)
 
         def f(xc: Tensor, rows: Tensor) -> Tensor:
-            out = rider(xc)  # resolves the target on its first call when folding
-            return select_target(state["spec"], out, rows_b[rows])
+            return select_target(spec, call(xc), rows_b[rows])
 
         results: dict[str, Attribution] = {}
         for i, p in enumerate(passes):
             func = f if p.kind == "time" else _through_inverse(f, p.domains[0][1], rows_b)
-            _integrate(p, func, functools.partial(_target_diff, state, rows_b, i), settings)
-            fx, fb = state["fx"], state["fbs"][i]
+            _integrate(p, func, fx[rows_b] - fbs[i], settings)
             for label, dom, X0 in p.domains:
                 values = _attributions(p, dom, X0, rows_b)  # (S*B, *coef), float64
-                results[label] = self._result(
-                    values, dom, fx, fb, p, n_base, state["spec"], settings
-                )
+                results[label] = self._result(values, dom, fx, fbs[i], p, n_base, spec, settings)
         return results
 
     # ------------------------------------------------------------------ helpers
@@ -500,38 +487,6 @@ def _evaluate(call: Callable[[Tensor], Tensor], xs: Tensor, size: int) -> Tensor
         return torch.cat([call(xs[lo : lo + size]) for lo in range(0, xs.shape[0], size)])
 
 
-def _target_diff(state: dict[str, Any], rows_b: Tensor, i: int) -> Tensor:
-    """(R,) f(x) - f(x'_t) of pass ``i``, once the end points are known."""
-    diff: Tensor = state["fx"][rows_b] - state["fbs"][i]
-    return diff
-
-
-class _Rider:
-    """The model, with extra rows riding along in its first call.
-
-    ``call(cat([extra, xc]))`` is made once; the outputs of ``extra`` go to ``take`` (before
-    the caller sees the rest), later calls are plain. Used to evaluate the end points in the
-    first chunk of the path instead of in a call of their own.
-    """
-
-    def __init__(
-        self,
-        call: Callable[[Tensor], Tensor],
-        extra: Tensor | None,
-        take: Callable[[Tensor], None],
-    ) -> None:
-        self.call, self.extra, self.take = call, extra, take
-
-    def __call__(self, xc: Tensor) -> Tensor:
-        if self.extra is None:
-            return self.call(xc)
-        n, extra = len(self.extra), self.extra
-        self.extra = None
-        out = self.call(torch.cat([extra, xc]))
-        self.take(out[:n].detach())
-        return out[n:]
-
-
 def _through_inverse(
     f: Callable[[Tensor, Tensor], Tensor], dom: Domain, rows_b: Tensor
 ) -> Callable[[Tensor, Tensor], Tensor]:
@@ -560,23 +515,30 @@ def _path_gradient(
 
     ``start``, ``end``: (R, ...). ``func(points, rows) -> (n,)`` gets path points of shape
     (n, ...) and the row each belongs to. Evaluations are ordered row-major
-    (row r, step k) -> r * K + k and taken ``chunk`` at a time.
+    (row r, step k) -> r * K + k, in blocks of whole rows (``chunk // K`` rows) or, when a
+    row has more than ``chunk`` steps, of ``chunk`` steps of one row; each block's points
+    are one broadcast multiply-add and its weighted sum one matrix product, so the cost
+    beyond the model is a few tensor operations per block.
     """
     n_rows, n_k = start.shape[0], len(alphas)
+    dev = start.device
     diff = end - start
     real = start.real.dtype if start.is_complex() else start.dtype
-    a_t = torch.tensor(alphas, dtype=real, device=start.device)
     acc = _accumulator_dtype(start)
-    w_t = torch.tensor(weights, dtype=torch.float64, device=start.device)
-    grad = torch.zeros(start.shape, dtype=acc, device=start.device)
-    bshape = (-1,) + (1,) * (start.ndim - 1)
-    total = n_rows * n_k
-    for lo in range(0, total, chunk):
-        e = torch.arange(lo, min(lo + chunk, total), device=start.device)
-        r, k = e // n_k, e % n_k
-        points = torch.addcmul(start[r], a_t[k].view(bshape), diff[r])  # (n, ...)
+    a_t = torch.tensor(alphas, dtype=real, device=dev)
+    w_t = torch.tensor(weights, dtype=acc, device=dev)
+    grad = torch.empty(start.shape, dtype=acc, device=dev)
+    grad_flat = grad.view(n_rows, -1)
+    shape = start.shape[1:]
+    a_view = (1, -1) + (1,) * len(shape)
+    for r0, r1, k0, k1 in _blocks(n_rows, n_k, chunk):
+        m, nk = r1 - r0, k1 - k0
+        points = torch.addcmul(
+            start[r0:r1].unsqueeze(1), a_t[k0:k1].view(a_view), diff[r0:r1].unsqueeze(1)
+        ).reshape(m * nk, *shape)
         points.requires_grad_(True)
-        y = func(points, r)
+        rows = torch.arange(r0, r1, device=dev).repeat_interleave(nk)
+        y = func(points, rows)
         if not y.requires_grad:
             raise ValueError(
                 "the model's output does not depend differentiably on its input (no "
@@ -586,21 +548,37 @@ def _path_gradient(
         (g,) = torch.autograd.grad(y.sum(), points, allow_unused=True)
         if g is None:
             raise ValueError("the model's output does not depend on its input (no gradient).")
-        grad.index_add_(0, r, g.to(acc) * w_t[k].view(bshape))
+        part = torch.matmul(w_t[k0:k1], g.to(acc).reshape(m, nk, -1))  # (m, D)
+        if k0 == 0:
+            grad_flat[r0:r1] = part
+        else:
+            grad_flat[r0:r1] += part
         if bar is not None:
-            bar.update(len(e))
+            bar.update(m * nk)
     return grad
+
+
+def _blocks(n_rows: int, n_k: int, chunk: int) -> Iterator[tuple[int, int, int, int]]:
+    """(r0, r1, k0, k1) blocks of at most ``chunk`` evaluations, in row-major order."""
+    if chunk >= n_k:
+        step = chunk // n_k
+        for r0 in range(0, n_rows, step):
+            yield r0, min(r0 + step, n_rows), 0, n_k
+        return
+    for r in range(n_rows):
+        for k0 in range(0, n_k, chunk):
+            yield r, r + 1, k0, min(k0 + chunk, n_k)
 
 
 def _integrate(
     p: _Pass,
     func: Callable[[Tensor, Tensor], Tensor],
-    target_diff_of: Callable[[], Tensor],
+    target_diff: Tensor,
     settings: _Settings,
 ) -> None:
     """Fill ``p.gradient`` and ``p.steps``; with ``auto``, double steps per row as needed.
 
-    ``target_diff_of()`` gives the (R,) differences f(x) - f(x'_t) that ``auto`` must match.
+    ``target_diff`` holds the (R,) differences f(x) - f(x'_t) that ``auto`` must match.
     """
     n_rows = p.start.shape[0]
     method, n_steps, bar = settings.method, settings.n_steps, settings.progress
@@ -618,7 +596,6 @@ def _integrate(
     p.steps = np.zeros(n_rows, dtype=np.int64)
     todo = torch.arange(n_rows, device=p.start.device)
     n, max_steps = 16, settings.max_steps
-    target_diff = target_diff_of()
     tol = settings.rtol * target_diff.double().abs() + settings.atol
     failed = todo[:0]  # rows accepted at the cap without meeting the tolerance
     while True:
@@ -682,11 +659,7 @@ def _attributions(p: _Pass, dom: Domain, X0: Tensor, rows_b: Tensor) -> Tensor:
         return _re_mul(p.end - p.start, p.gradient)
     X = dom.forward(p.end, rows_b).detach()
     # gradient wrt coefficients = J^T G: one vector-Jacobian product through the inverse
-    Xg = X.clone().requires_grad_(True)
-    with torch.enable_grad():
-        rec = dom.inverse(Xg, rows_b)
-        (gX,) = torch.autograd.grad(rec, Xg, grad_outputs=p.gradient.to(rec.dtype))
-    return _re_mul(X - X0, gX)
+    return _re_mul(X - X0, dom.inverse_vjp(X, p.gradient, rows_b))
 
 
 @contextlib.contextmanager

@@ -11,6 +11,10 @@ path between coefficient baseline and input coefficients, so all a domain must p
     ``x`` has shape ``(n, channels, time)``; ``index`` (long tensor of shape ``(n,)``) says
     which fitted sample each row belongs to, for domains fitted per sample. ``X`` may be
     complex.
+``inverse_vjp(X, G, index=None)``
+    ``J^T G``, the gradient with respect to the coefficients of ``<G, inverse(X)>``; the
+    default differentiates :meth:`inverse` with autograd, domains with a closed form (time,
+    Fourier, DCT) override it for speed.
 ``coefficient_baseline(xb, index=None)``
     the coefficients of the path start for a time baseline ``xb``; ``forward(xb)`` unless the
     domain defines its own (decompositions whose coefficients are weights of fixed components).
@@ -138,6 +142,29 @@ class Domain:
         Tensor of shape (n, channels, time), real
         """
         raise NotImplementedError
+
+    def inverse_vjp(self, X: Tensor, G: Tensor, index: Tensor | None = None) -> Tensor:
+        """Vector-Jacobian product of :meth:`inverse` at ``X``: the gradient of
+        ``sum(G * inverse(X))`` with respect to ``X``.
+
+        Parameters
+        ----------
+        X : Tensor of shape (n, *coefficient_shape)
+            Where the Jacobian is taken (any point, for a linear domain).
+        G : Tensor of shape (n, channels, time), real
+            Gradient with respect to the reconstructed series.
+        index : LongTensor of shape (n,), optional
+
+        Returns
+        -------
+        Tensor shaped and typed like ``X``, or in ``G``'s precision when that is higher.
+        For complex ``X`` it follows PyTorch's convention, ``d/dRe + i d/dIm``.
+        """
+        Xg = X.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            rec = self.inverse(Xg, index)
+            (gX,) = torch.autograd.grad(rec, Xg, grad_outputs=G.to(rec.dtype))
+        return gX
 
     def coefficient_baseline(self, xb: Tensor, index: Tensor | None = None) -> Tensor:
         """Coefficients where the integration path starts, for the time baseline ``xb``.

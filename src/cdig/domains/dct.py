@@ -129,6 +129,9 @@ class DCT(Domain):
     def inverse(self, X: Tensor, index: Tensor | None = None) -> Tensor:
         return idct(X)
 
+    def inverse_vjp(self, X: Tensor, G: Tensor, index: Tensor | None = None) -> Tensor:
+        return dct(G)  # orthonormal: the inverse's transpose is the forward transform
+
     @property
     def dims(self) -> tuple[str, ...]:
         return ("channel", "frequency")

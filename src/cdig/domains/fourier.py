@@ -58,6 +58,19 @@ class Fourier(Domain):
             return torch.fft.irfft(X, n=self.n_times_, dim=-1)
         return torch.fft.ifft(X, dim=-1).real
 
+    def inverse_vjp(self, X: Tensor, G: Tensor, index: Tensor | None = None) -> Tensor:
+        # irfft reads bin k of 0 < k < N/2 twice (as k and N - k): gradient c_k rfft(G)_k / N
+        # with c_k = 2 there and 1 at DC and Nyquist; ifft(X).real gives fft(G) / N.
+        self._check_fitted()
+        n = self.n_times_
+        if not self.onesided:
+            return torch.fft.fft(G, dim=-1) / n
+        gX = torch.fft.rfft(G, dim=-1) * (2.0 / n)
+        gX[..., 0] *= 0.5
+        if n % 2 == 0:
+            gX[..., -1] *= 0.5
+        return gX
+
     @property
     def dims(self) -> tuple[str, ...]:
         return ("channel", "frequency")

@@ -39,6 +39,9 @@ class Time(Domain):
     def inverse(self, X: Tensor, index: Tensor | None = None) -> Tensor:
         return X
 
+    def inverse_vjp(self, X: Tensor, G: Tensor, index: Tensor | None = None) -> Tensor:
+        return G  # the inverse is the identity
+
     @property
     def dims(self) -> tuple[str, ...]:
         return ("channel", "time")
