@@ -388,8 +388,10 @@ class CrossDomainIG:
         settings: _Settings,
     ) -> Attribution:
         batch = fx.shape[0]
-        vals = values.reshape(n_base, batch, *values.shape[1:]).mean(dim=0)
-        fb_mean = fb.double().reshape(n_base, batch).mean(dim=0)
+        vals, fb_mean = values, fb.double()
+        if n_base > 1:
+            vals = values.reshape(n_base, batch, *values.shape[1:]).mean(dim=0)
+            fb_mean = fb_mean.reshape(n_base, batch).mean(dim=0)
         fx64 = fx.detach().double()
         delta = vals.reshape(batch, -1).sum(dim=1) - (fx64 - fb_mean)
         steps = p.steps.reshape(n_base, batch).max(axis=0)
@@ -525,8 +527,9 @@ def _path_gradient(
     diff = end - start
     real = start.real.dtype if start.is_complex() else start.dtype
     acc = _accumulator_dtype(start)
-    a_t = torch.tensor(alphas, dtype=real, device=dev)
-    w_t = torch.tensor(weights, dtype=acc, device=dev)
+    a_t = _constant(alphas, real, dev)
+    w_t = _constant(weights, acc, dev)
+    row_of = torch.arange(n_rows, device=dev).repeat_interleave(n_k)  # evaluation -> row
     grad = torch.empty(start.shape, dtype=acc, device=dev)
     grad_flat = grad.view(n_rows, -1)
     shape = start.shape[1:]
@@ -537,7 +540,7 @@ def _path_gradient(
             start[r0:r1].unsqueeze(1), a_t[k0:k1].view(a_view), diff[r0:r1].unsqueeze(1)
         ).reshape(m * nk, *shape)
         points.requires_grad_(True)
-        rows = torch.arange(r0, r1, device=dev).repeat_interleave(nk)
+        rows = row_of[r0 * n_k + k0 : (r1 - 1) * n_k + k1]
         y = func(points, rows)
         if not y.requires_grad:
             raise ValueError(
@@ -556,6 +559,22 @@ def _path_gradient(
         if bar is not None:
             bar.update(m * nk)
     return grad
+
+
+_CONSTANTS: dict[tuple[int, torch.dtype, torch.device], tuple[np.ndarray, Tensor]] = {}
+
+
+def _constant(arr: np.ndarray, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``arr`` as a tensor, cached while ``arr`` (a cached quadrature rule) is alive."""
+    key = (id(arr), dtype, device)
+    hit = _CONSTANTS.get(key)
+    if hit is not None and hit[0] is arr:
+        return hit[1]
+    if len(_CONSTANTS) > 256:
+        _CONSTANTS.clear()
+    t = torch.tensor(arr, dtype=dtype, device=device)
+    _CONSTANTS[key] = (arr, t)
+    return t
 
 
 def _blocks(n_rows: int, n_k: int, chunk: int) -> Iterator[tuple[int, int, int, int]]:
@@ -646,9 +665,9 @@ def _dot(diff: Tensor, grad: Tensor) -> Tensor:
 def _re_mul(diff: Tensor, grad: Tensor) -> Tensor:
     """Elementwise ``Re[diff * conj(grad)]`` in float64."""
     if diff.is_complex() or grad.is_complex():
-        d = diff.to(torch.complex128)
-        g = grad.to(torch.complex128)
-        return d.real * g.real + d.imag * g.imag
+        d = torch.view_as_real(diff.to(torch.complex128))
+        g = torch.view_as_real(grad.to(torch.complex128))
+        return (d * g).sum(dim=-1)
     return diff.double() * grad.double()
 
 
@@ -677,9 +696,10 @@ def _progress_bar(show: bool) -> Iterator[Any]:
 
 
 def _warn_completeness(label: str, attr: Attribution) -> None:
-    bad = attr.relative_delta > WARN_RTOL
-    small = np.abs(attr.delta) > 1e-6
-    idx = np.flatnonzero(bad & small)
+    err = np.abs(attr.delta)
+    if not (err > 1e-6).any():
+        return
+    idx = np.flatnonzero((attr.relative_delta > WARN_RTOL) & (err > 1e-6))
     if idx.size:
         warnings.warn(
             f"{label}: completeness error above {WARN_RTOL:.0%} of f(x) - f(x') for samples "

@@ -122,7 +122,8 @@ class TorchModel(ModelAdapter):
             yield
             return
         modes = [(m, m.training) for m in self.model.modules()]
-        self.model.eval()
+        if any(mode for _, mode in modes):
+            self.model.eval()
         try:
             yield
         finally:
