@@ -7,7 +7,8 @@ Captum; we give it the whole batch at once, which favours it). Same model, same 
 steps (right Riemann sum, the reference's rule), full FFT (the reference's domain). The floor
 is defined in ``speed.py``.
 
-Run: ``.venv/bin/python benchmarks/reference.py [--steps 64] [--repeats 3] [--quick]``.
+Run: ``.venv/bin/python benchmarks/reference.py [--steps 64] [--repeats 3] [--tuned-malloc]
+[--quick]``; timing as in ``_timing.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import warnings
 
 import numpy as np
 import torch
-from speed import CHUNKS, floor_fns, interleaved, tiny, wide
+from _timing import allocator, best_of, paired_ratio, rounds
+from speed import CHUNKS, floor_fns, tiny, tuned_malloc_reexec, wide
 
 import cdig
 
@@ -55,7 +57,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument(
+        "--min-seconds", type=float, default=0.5, help="timed seconds per method, at least"
+    )
+    parser.add_argument(
+        "--tuned-malloc", action="store_true", help="re-run with _timing.TUNED_MALLOC set"
+    )
     args = parser.parse_args(argv)
+    tuned_malloc_reexec(args.tuned_malloc)
     if args.threads:
         torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore", cdig.CompletenessWarning)  # few right-Riemann steps
@@ -74,8 +83,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
             8,
             (16,),
         )
+        args.min_seconds = 0.0
     n, rep = args.steps, args.repeats
-    print(f"n_steps={n}, right Riemann sum, full FFT, best of {rep}; times as multiples of floor")
+    print(
+        f"n_steps={n}, right Riemann sum, full FFT, threads={torch.get_num_threads()}, "
+        f"{allocator()}; times as multiples of the floor (median of paired per-round ratios, "
+        f">= {rep} rounds, >= {args.min_seconds} s)"
+    )
     print(
         f"{'regime':9} {'model':5} {'T':>4} {'B':>3} {'floor ms':>9} {'cdig':>6} "
         f"{'ref loop':>9} {'ref captum':>11} {'max rel diff':>13}"
@@ -93,9 +107,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         fns["cdig"] = ours
         fns["ref_loop"] = lambda m=model, x=x: reference_fourier(m, x, n)
         fns["ref_captum"] = lambda m=model, x=x: reference_captum(m, x, n)
-        t = interleaved(fns, rep)
-        t_floor = min(v for k, v in t.items() if k.startswith("floor@"))
-        t_ours, t_ref, t_cap = t["cdig"], t["ref_loop"], t["ref_captum"]
+        t = rounds(fns, rep, args.min_seconds)
+        floor = best_of(t, "floor@")
         a, b = ours(), reference_fourier(model, x, n)
         diff = float(np.abs(a - b).max() / np.abs(a).max())
         row = {
@@ -103,10 +116,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
             "model": name,
             "T": n_times,
             "B": batch,
-            "floor_ms": 1e3 * t_floor,
-            "cdig": t_ours / t_floor,
-            "ref_loop": t_ref / t_floor,
-            "ref_captum": t_cap / t_floor,
+            "floor_ms": 1e3 * float(np.median(t[floor])),
+            "cdig": paired_ratio(t, "cdig", floor),
+            "ref_loop": paired_ratio(t, "ref_loop", floor),
+            "ref_captum": paired_ratio(t, "ref_captum", floor),
             "max_rel_diff": diff,
         }
         rows.append(row)

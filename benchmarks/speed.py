@@ -9,17 +9,20 @@ it, in two regimes:
 * overhead-bound: a tiny conv net, T = 256, 1 and 32 samples;
 * compute-bound: a width-32 conv net, T = 512 and 2048, 8 samples.
 
-Run: ``.venv/bin/python benchmarks/speed.py [--steps 64] [--repeats 5] [--quick]``.
+Run: ``.venv/bin/python benchmarks/speed.py [--steps 64] [--repeats 5] [--tuned-malloc] [--quick]``;
+see ``_timing.py`` for how times are taken and compared.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
+import os
+import sys
 from collections.abc import Callable
 
 import numpy as np
 import torch
+from _timing import TUNED_MALLOC, allocator, best_of, paired_ratio, rounds
 
 import cdig
 
@@ -47,20 +50,15 @@ def wide() -> torch.nn.Module:
 
 
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Best time (s) of each function, timed in interleaved rounds.
+    """Best time (s) of each function over ``repeats`` interleaved rounds (``_timing.rounds``)."""
+    return {k: float(v.min()) for k, v in rounds(fns, repeats).items()}
 
-    Every round runs each function once, so a burst of load from elsewhere on the machine
-    hits all of them alike instead of spoiling one method's numbers.
-    """
-    for fn in fns.values():
-        fn()  # warm-up
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - t0)
-    return best
+
+def tuned_malloc_reexec(enabled: bool) -> None:
+    """Re-run this process with ``_timing.TUNED_MALLOC`` in its environment (glibc reads it
+    only at start-up)."""
+    if enabled and allocator().endswith("default settings"):
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **TUNED_MALLOC})
 
 
 def floor_fns(
@@ -93,9 +91,15 @@ def per_step_loop(model: torch.nn.Module, x: torch.Tensor, n_steps: int) -> None
 
 
 def measure(
-    model: torch.nn.Module, n_times: int, batch: int, n: int, repeats: int, chunks=CHUNKS
+    model: torch.nn.Module,
+    n_times: int,
+    batch: int,
+    n: int,
+    repeats: int,
+    chunks=CHUNKS,
+    min_seconds: float = 0.5,
 ) -> dict:
-    """Times of the floor, cdig Fourier IG, Captum time IG and the per-step loop."""
+    """Floor time and paired ratios of cdig Fourier IG, Captum time IG and the per-step loop."""
     from captum.attr import IntegratedGradients
 
     model.eval()
@@ -106,15 +110,15 @@ def measure(
     fns["cdig"] = lambda: ig.attribute(x, target=0, n_steps=n)
     fns["captum"] = lambda: cap.attribute(x, target=0, n_steps=n, method="gausslegendre")
     fns["loop"] = lambda: per_step_loop(model, x, n)
-    t = interleaved(fns, repeats)
-    best = min((k for k in t if k.startswith("floor@")), key=t.__getitem__)
-    t_floor = t[best]
+    t = rounds(fns, repeats, min_seconds)
+    floor = best_of(t, "floor@")
     return {
-        "floor_ms": 1e3 * t_floor,
-        "chunk": int(best.split("@")[1]),
-        "cdig": t["cdig"] / t_floor,
-        "captum": t["captum"] / t_floor,
-        "loop": t["loop"] / t_floor,
+        "floor_ms": 1e3 * float(np.median(t[floor])),
+        "chunk": int(floor.split("@")[1]),
+        "rounds": len(t[floor]),
+        "cdig": paired_ratio(t, "cdig", floor),
+        "captum": paired_ratio(t, "captum", floor),
+        "loop": paired_ratio(t, "loop", floor),
     }
 
 
@@ -124,7 +128,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="one config, 2 repeats")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument(
+        "--min-seconds", type=float, default=0.5, help="timed seconds per method, at least"
+    )
+    parser.add_argument(
+        "--tuned-malloc", action="store_true", help="re-run with _timing.TUNED_MALLOC set"
+    )
     args = parser.parse_args(argv)
+    tuned_malloc_reexec(args.tuned_malloc)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -142,14 +153,18 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
             16,
             (16, 64),
         )
-    print(f"n_steps={args.steps}, threads={torch.get_num_threads()}, best of {args.repeats}")
+        args.min_seconds = 0.0
+    print(
+        f"n_steps={args.steps}, threads={torch.get_num_threads()}, {allocator()}; "
+        f"median of paired per-round ratios (>= {args.repeats} rounds, >= {args.min_seconds} s)"
+    )
     print(
         f"{'regime':9} {'model':5} {'T':>5} {'B':>3} {'floor ms':>9} {'chunk':>5} "
         f"{'cdig':>6} {'captum':>7} {'loop':>6}"
     )
     rows = []
     for regime, name, model, n_times, batch in configs:
-        row = measure(model, n_times, batch, args.steps, args.repeats, chunks)
+        row = measure(model, n_times, batch, args.steps, args.repeats, chunks, args.min_seconds)
         rows.append({"regime": regime, "model": name, "T": n_times, "B": batch, **row})
         print(
             f"{regime:9} {name:5} {n_times:>5} {batch:>3} {row['floor_ms']:>9.2f} "

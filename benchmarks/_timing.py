@@ -1,0 +1,71 @@
+"""Side-by-side timing shared by the benchmark scripts.
+
+Every method is timed in *rounds*: each round runs every method once, in a fresh random order
+(so that no method always follows the same neighbour, whose cache and allocator footprint it
+would inherit), and rounds continue until each method has run ``min_rounds`` times and for
+``min_seconds`` in total. Ratios are **paired**: the median over rounds of
+``t_method[r] / t_reference[r]``, so a burst of load from elsewhere on the machine, which
+slows both runs of a round, cancels out instead of spoiling one method's number.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+#: glibc allocator settings that keep freed memory in the process (see ``allocator()``).
+TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "4294967296"}
+
+
+def rounds(
+    fns: dict[str, Callable[[], object]],
+    min_rounds: int = 5,
+    min_seconds: float = 0.0,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Per-round wall times (s) of every function, shape ``(n_rounds,)`` each."""
+    for fn in fns.values():
+        fn()  # warm-up: first-call costs (allocation, kernel selection) are not timed
+    rng = random.Random(seed)
+    names = list(fns)
+    times: dict[str, list[float]] = {k: [] for k in names}
+    while True:
+        order = names[:]
+        rng.shuffle(order)
+        for name in order:
+            t0 = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - t0)
+        n = len(times[names[0]])
+        if n >= min_rounds and min(sum(v) for v in times.values()) >= min_seconds:
+            return {k: np.asarray(v) for k, v in times.items()}
+
+
+def paired_ratio(times: dict[str, np.ndarray], name: str, ref: str) -> float:
+    """Median over rounds of ``times[name] / times[ref]``."""
+    return float(np.median(times[name] / times[ref]))
+
+
+def best_of(times: dict[str, np.ndarray], prefix: str) -> str:
+    """The key starting with ``prefix`` whose median time is smallest."""
+    keys = [k for k in times if k.startswith(prefix)]
+    return min(keys, key=lambda k: float(np.median(times[k])))
+
+
+def allocator() -> str:
+    """Which glibc allocator settings this process runs with, for the printed header.
+
+    By default glibc serves large blocks with ``mmap`` and returns them to the system when
+    they are freed, so every model call that allocates activations of a few hundred KiB or
+    more pays page faults again; how often depends on the order and sizes of earlier
+    allocations, which adds noise of up to 2x to millisecond-scale timings of *any* PyTorch
+    code on CPU. ``TUNED_MALLOC`` keeps freed memory in the process (as jemalloc or tcmalloc
+    would).
+    """
+    if all(os.environ.get(k) == v for k, v in TUNED_MALLOC.items()):
+        return "glibc malloc, tuned (MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ = 4 GiB)"
+    return "glibc malloc, default settings"
