@@ -1,6 +1,6 @@
 """Side-by-side timing shared by the benchmark scripts.
 
-Every method is timed in *rounds*: each round runs every method once, in a fresh random order
+Every method is timed in *rounds*: each round times every method once, in a fresh random order
 (so that no method always follows the same neighbour, whose cache and allocator footprint it
 would inherit), and rounds continue until each method has run ``min_rounds`` times and for
 ``min_seconds`` in total. Ratios are **paired**: the median over rounds of
@@ -26,8 +26,18 @@ def rounds(
     min_rounds: int = 5,
     min_seconds: float = 0.0,
     seed: int = 0,
+    warm: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Per-round wall times (s) of every function, shape ``(n_rounds,)`` each."""
+    """Per-round wall times (s) of every function, shape ``(n_rounds,)`` each.
+
+    Rounds go on until there are ``min_rounds`` of them and the timed calls took
+    ``min_seconds`` per function on average.
+
+    ``warm=True`` runs each function once, untimed, right before its timed run: the steady
+    state of a loop that calls the same method batch after batch, with its code and data in
+    the caches. ``warm=False`` times the first call after other methods ran: a one-off call,
+    paying for cold caches (more for methods with a larger code path).
+    """
     for fn in fns.values():
         fn()  # warm-up: first-call costs (allocation, kernel selection) are not timed
     rng = random.Random(seed)
@@ -37,11 +47,13 @@ def rounds(
         order = names[:]
         rng.shuffle(order)
         for name in order:
+            if warm:
+                fns[name]()
             t0 = time.perf_counter()
             fns[name]()
             times[name].append(time.perf_counter() - t0)
         n = len(times[names[0]])
-        if n >= min_rounds and min(sum(v) for v in times.values()) >= min_seconds:
+        if n >= min_rounds and sum(map(sum, times.values())) >= min_seconds * len(names):
             return {k: np.asarray(v) for k, v in times.items()}
 
 

@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 import torch
 from _timing import allocator, best_of, paired_ratio, rounds
-from speed import CHUNKS, floor_fns, tiny, tuned_malloc_reexec, wide
+from speed import CHUNKS, end_points, floor_fns, tiny, tuned_malloc_reexec, wide
 
 import cdig
 
@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser.add_argument(
         "--tuned-malloc", action="store_true", help="re-run with _timing.TUNED_MALLOC set"
     )
+    parser.add_argument(
+        "--cold", action="store_true", help="time one-off calls (default: warm, steady state)"
+    )
     args = parser.parse_args(argv)
     tuned_malloc_reexec(args.tuned_malloc)
     if args.threads:
@@ -87,12 +90,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     n, rep = args.steps, args.repeats
     print(
         f"n_steps={n}, right Riemann sum, full FFT, threads={torch.get_num_threads()}, "
-        f"{allocator()}; times as multiples of the floor (median of paired per-round ratios, "
-        f">= {rep} rounds, >= {args.min_seconds} s)"
+        f"{allocator()}, {'cold' if args.cold else 'warm'} calls; times as multiples of the "
+        f"floor (median of paired per-round ratios, >= {rep} rounds, >= {args.min_seconds} s)"
     )
     print(
         f"{'regime':9} {'model':5} {'T':>4} {'B':>3} {'floor ms':>9} {'cdig':>6} "
-        f"{'ref loop':>9} {'ref captum':>11} {'max rel diff':>13}"
+        f"{'ref loop':>9} {'ref captum':>11} {'ends':>6} {'max rel diff':>13}"
     )
     rows = []
     for regime, name, model, n_times, batch in configs:
@@ -107,7 +110,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         fns["cdig"] = ours
         fns["ref_loop"] = lambda m=model, x=x: reference_fourier(m, x, n)
         fns["ref_captum"] = lambda m=model, x=x: reference_captum(m, x, n)
-        t = rounds(fns, rep, args.min_seconds)
+        fns["ends"] = lambda m=model, x=x: end_points(m, x)
+        t = rounds(fns, rep, args.min_seconds, warm=not args.cold)
         floor = best_of(t, "floor@")
         a, b = ours(), reference_fourier(model, x, n)
         diff = float(np.abs(a - b).max() / np.abs(a).max())
@@ -120,13 +124,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
             "cdig": paired_ratio(t, "cdig", floor),
             "ref_loop": paired_ratio(t, "ref_loop", floor),
             "ref_captum": paired_ratio(t, "ref_captum", floor),
+            "ends": paired_ratio(t, "ends", floor),
             "max_rel_diff": diff,
         }
         rows.append(row)
         print(
             f"{regime:9} {name:5} {n_times:>4} {batch:>3} {row['floor_ms']:>9.2f} "
             f"{row['cdig']:>6.2f} {row['ref_loop']:>9.2f} {row['ref_captum']:>11.2f} "
-            f"{diff:>13.1e}"
+            f"{row['ends']:>6.2f} {diff:>13.1e}"
         )
     return rows
 

@@ -2,7 +2,7 @@
 
 The *floor* is the fastest plain forward + backward of the same model over the same path
 points (the input repeated ``n_steps`` times), with gradients taken w.r.t. the input only,
-at the best chunk size found by searching 4 .. 4096 evaluations per call. Nothing that
+at the best chunk size found by searching 8 .. 4096 evaluations per call. Nothing that
 computes the same gradients can be much faster, so every method is reported as a multiple of
 it, in two regimes:
 
@@ -78,7 +78,7 @@ def floor_run(model: torch.nn.Module, x: torch.Tensor, n_steps: int, chunk: int)
         torch.autograd.grad(model(inp)[:, 0].sum(), inp)
 
 
-CHUNKS = (4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+CHUNKS = (8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 
 
 def per_step_loop(model: torch.nn.Module, x: torch.Tensor, n_steps: int) -> None:
@@ -90,6 +90,14 @@ def per_step_loop(model: torch.nn.Module, x: torch.Tensor, n_steps: int) -> None
         torch.autograd.grad(out, Xp)
 
 
+def end_points(model: torch.nn.Module, x: torch.Tensor) -> None:
+    """f(x) and f(x'): one forward pass of 2B rows without a graph. Any method that reports
+    the completeness error pays it on top of the floor (cdig does; Captum does only when
+    asked for the delta, and then with a graph)."""
+    with torch.no_grad():
+        model(torch.cat([x, torch.zeros_like(x)]))
+
+
 def measure(
     model: torch.nn.Module,
     n_times: int,
@@ -98,6 +106,7 @@ def measure(
     repeats: int,
     chunks=CHUNKS,
     min_seconds: float = 0.5,
+    warm: bool = True,
 ) -> dict:
     """Floor time and paired ratios of cdig Fourier IG, Captum time IG and the per-step loop."""
     from captum.attr import IntegratedGradients
@@ -110,7 +119,8 @@ def measure(
     fns["cdig"] = lambda: ig.attribute(x, target=0, n_steps=n)
     fns["captum"] = lambda: cap.attribute(x, target=0, n_steps=n, method="gausslegendre")
     fns["loop"] = lambda: per_step_loop(model, x, n)
-    t = rounds(fns, repeats, min_seconds)
+    fns["ends"] = lambda: end_points(model, x)
+    t = rounds(fns, repeats, min_seconds, warm=warm)
     floor = best_of(t, "floor@")
     return {
         "floor_ms": 1e3 * float(np.median(t[floor])),
@@ -119,6 +129,7 @@ def measure(
         "cdig": paired_ratio(t, "cdig", floor),
         "captum": paired_ratio(t, "captum", floor),
         "loop": paired_ratio(t, "loop", floor),
+        "ends": paired_ratio(t, "ends", floor),
     }
 
 
@@ -133,6 +144,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     )
     parser.add_argument(
         "--tuned-malloc", action="store_true", help="re-run with _timing.TUNED_MALLOC set"
+    )
+    parser.add_argument(
+        "--cold", action="store_true", help="time one-off calls (default: warm, steady state)"
     )
     args = parser.parse_args(argv)
     tuned_malloc_reexec(args.tuned_malloc)
@@ -155,20 +169,24 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         )
         args.min_seconds = 0.0
     print(
-        f"n_steps={args.steps}, threads={torch.get_num_threads()}, {allocator()}; "
-        f"median of paired per-round ratios (>= {args.repeats} rounds, >= {args.min_seconds} s)"
+        f"n_steps={args.steps}, threads={torch.get_num_threads()}, {allocator()}, "
+        f"{'cold' if args.cold else 'warm'} calls; median of paired per-round ratios "
+        f"(>= {args.repeats} rounds, >= {args.min_seconds} s)"
     )
     print(
         f"{'regime':9} {'model':5} {'T':>5} {'B':>3} {'floor ms':>9} {'chunk':>5} "
-        f"{'cdig':>6} {'captum':>7} {'loop':>6}"
+        f"{'cdig':>6} {'captum':>7} {'loop':>6} {'ends':>6}"
     )
     rows = []
     for regime, name, model, n_times, batch in configs:
-        row = measure(model, n_times, batch, args.steps, args.repeats, chunks, args.min_seconds)
+        row = measure(
+            model, n_times, batch, args.steps, args.repeats, chunks, args.min_seconds, not args.cold
+        )
         rows.append({"regime": regime, "model": name, "T": n_times, "B": batch, **row})
         print(
             f"{regime:9} {name:5} {n_times:>5} {batch:>3} {row['floor_ms']:>9.2f} "
-            f"{row['chunk']:>5} {row['cdig']:>6.2f} {row['captum']:>7.2f} {row['loop']:>6.2f}"
+            f"{row['chunk']:>5} {row['cdig']:>6.2f} {row['captum']:>7.2f} {row['loop']:>6.2f} "
+            f"{row['ends']:>6.2f}"
         )
     return rows
 

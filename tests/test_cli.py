@@ -124,9 +124,13 @@ def test_exported_program_with_a_static_batch_gives_the_same_numbers(files, tmp_
             capsys,
         )
         assert code == 0, err
-        docs.append(read_json(js)["domains"]["fourier"])
+        full = read_json(js)
+        docs.append(full["domains"]["fourier"])
     np.testing.assert_allclose(docs[1]["values"], docs[0]["values"], rtol=1e-9, atol=1e-13)
-    assert docs[0]["target"] == "per-sample"
+    assert docs[0]["target"] == "predicted class"
+    # the classes explained are the arg-max of the model outputs the JSON also holds
+    want = np.argmax(np.asarray(full["model_outputs"]), axis=1)
+    np.testing.assert_array_equal(docs[0]["target_index"], want)
 
 
 def test_summary_progress_and_report(files, tmp_path, capsys):

@@ -208,6 +208,35 @@ def test_predicted_target(smooth_cnn, series):
     with torch.no_grad():
         out = smooth_cnn(torch.tensor(series)).numpy()
     np.testing.assert_allclose(attr.outputs, out.max(axis=1))
+    np.testing.assert_array_equal(attr.target_index, out.argmax(axis=1))
+    assert attr.target == "predicted class"
+
+
+@pytest.mark.parametrize(
+    ("out_fn", "target", "label", "index"),
+    [
+        (lambda y: y, 2, "2", lambda b: np.full(b, 2)),
+        (lambda y: y, [2, 0, 1, 2], "class per sample", lambda b: np.array([2, 0, 1, 2])),
+        (lambda y: y[:, :1], None, "output", lambda b: None),  # (batch, 1): one output
+        (lambda y: y[:, 0], None, "output", lambda b: None),  # (batch,)
+        (
+            lambda y: y.reshape(-1, 3, 1).repeat(1, 1, 2),
+            (2, 1),
+            "(2, 1)",
+            lambda b: np.tile([2, 1], (b, 1)),
+        ),
+        (lambda y: y, lambda out: out[:, 1] - out[:, 0], "<lambda>", lambda b: None),
+    ],
+)
+def test_target_label_and_index_are_stored(smooth_cnn, series, out_fn, target, label, index):
+    x = series[:4]
+    attr = cdig.explain(lambda t: out_fn(smooth_cnn(t)), x, "fourier", target=target, n_steps=8)
+    assert attr.target == label
+    want = index(len(x))
+    if want is None:
+        assert attr.target_index is None
+    else:
+        np.testing.assert_array_equal(attr.target_index, want)
 
 
 # ---------------------------------------------------------------------- model state

@@ -498,3 +498,19 @@ def test_freqig_package_equals_fourier_cdig_with_zero_baseline():
         theirs = freqig.attribute(x, ChannelAxis(), target=1, n_steps=50)
     ours = cdig.explain(model, x[None], Fourier(), target=1, n_steps=50).values[0, 0]
     np.testing.assert_allclose(theirs, ours, atol=2e-5 * np.abs(ours).max())
+
+
+def test_deletion_defaults_to_the_classes_the_attribution_explained(series):
+    """With ``target="predicted"`` the Attribution keeps the classes; deletion reuses them."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(2 * 96, 3)).double()
+    x = torch.as_tensor(series)
+    attr = cdig.explain(model, x, "fourier", target="predicted", n_steps=4)
+    with torch.no_grad():
+        assert (attr.target_index == model(x).argmax(dim=1).numpy()).all()
+    kw = {"fractions": [0.0, 0.3, 1.0], "substitute": "zero", "score": "output"}
+    implicit = deletion(model, x, attr, **kw)
+    explicit = deletion(model, x, attr, target=list(attr.target_index), **kw)
+    np.testing.assert_array_equal(implicit.scores, explicit.scores)
+    # the curve starts at the explained output of each sample
+    np.testing.assert_allclose(implicit.scores[:, 0], attr.outputs, rtol=1e-12)

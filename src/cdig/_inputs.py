@@ -157,18 +157,34 @@ class TargetSpec:
 
     kind: str  # "none", "index", "per_sample", "callable", "predicted"
     value: Any = None
+    origin: str = ""  # the kind given by the user, once resolved ("none", "predicted")
 
     def describe(self) -> str:
-        if self.kind == "none":
+        """A label for plots and reports: ``"1"``, ``"predicted class"``, ``"output"`` ..."""
+        kind = self.origin or self.kind
+        if kind == "none":
             return "output"
-        if self.kind == "callable":
+        if kind == "callable":
             return getattr(self.value, "__name__", "callable")
-        if self.kind == "per_sample":
-            return "per-sample"
-        if self.kind == "predicted":
+        if kind == "per_sample":
+            return "class per sample"
+        if kind == "predicted":
             return "predicted class"
         index = tuple(self.value)
         return str(index[0]) if len(index) == 1 else str(index)
+
+    def indices(self, batch: int) -> np.ndarray | None:
+        """The explained output index of every sample, once resolved.
+
+        Shape ``(batch,)`` for outputs ``(batch, K)``, ``(batch, n_axes)`` for more output
+        axes; ``None`` for callables and models with one output per sample.
+        """
+        if self.kind == "per_sample":
+            return np.asarray(self.value, dtype=np.int64).copy()
+        if self.kind != "index" or self.origin == "none" or not self.value:
+            return None
+        index = np.asarray(self.value, dtype=np.int64)
+        return np.full(batch, index[0]) if index.size == 1 else np.tile(index, (batch, 1))
 
 
 def as_target(target: Any) -> TargetSpec:
@@ -221,7 +237,7 @@ def resolve_target(spec: TargetSpec, outputs: Tensor) -> TargetSpec:
                 "target= (an int index, a tuple for multi-axis outputs, 'predicted', or a "
                 "callable outputs -> (batch,))."
             )
-        return TargetSpec("index", (0,) * len(out_shape))
+        return TargetSpec("index", (0,) * len(out_shape), origin="none")
     if spec.kind == "predicted":
         if len(out_shape) != 1:
             raise ValueError(
@@ -229,7 +245,7 @@ def resolve_target(spec: TargetSpec, outputs: Tensor) -> TargetSpec:
                 f"output has shape (batch, {', '.join(map(str, out_shape))})."
             )
         pred = outputs.argmax(dim=1).cpu().numpy().astype(np.int64)
-        return TargetSpec("per_sample", pred)
+        return TargetSpec("per_sample", pred, origin="predicted")
     if spec.kind == "per_sample":
         idx = spec.value
         batch = outputs.shape[0]

@@ -43,7 +43,10 @@ class Attribution:
     domain : Domain
         The fitted domain.
     target : str
-        What was explained (for display).
+        What was explained (for display): ``"1"``, ``"predicted class"``, ``"output"`` ...
+    target_index : ndarray of shape (batch,) or (batch, n_axes), or None
+        The output index explained for each sample (the predicted class with
+        ``target="predicted"``); ``None`` for callable targets and single-output models.
     settings : dict
         Method, baselines and other settings of the call.
     """
@@ -59,6 +62,7 @@ class Attribution:
     domain: Domain | None = None
     target: str = "output"
     settings: Mapping[str, Any] = field(default_factory=dict)
+    target_index: np.ndarray | None = None
 
     # ------------------------------------------------------------------ basics
     @property

@@ -747,6 +747,7 @@ def _write_json(
                 "baseline_outputs": a.baseline_outputs,
                 "n_steps": a.n_steps,
                 "target": a.target,
+                "target_index": a.target_index,
                 "coords": dict(a.coords),
                 "units": dict(a.units),
                 "settings": dict(a.settings),

@@ -409,6 +409,7 @@ class CrossDomainIG:
             n_steps=steps,
             domain=dom,
             target=spec.describe(),
+            target_index=spec.indices(batch),
             settings={
                 "method": settings.method,
                 "n_steps": settings.n_steps,

@@ -196,16 +196,16 @@ def evaluate_series(setup: Setup, xs: Tensor) -> Tensor:
 
 
 def default_target(target: Any, attribution: Any) -> Any:
-    """``target``, or the fixed index an Attribution was computed for.
+    """``target``, or the output index an Attribution was computed for.
 
-    Per-sample targets (``"predicted"`` included) are not stored in an Attribution, so they
-    must be passed again.
+    A fixed index comes back as an int, per-sample classes (``"predicted"`` included) as the
+    array of the classes explained, from :attr:`Attribution.target_index`.
     """
     if target is None and isinstance(attribution, Attribution):
-        try:
-            return int(attribution.target)
-        except ValueError:
+        idx = attribution.target_index
+        if idx is None or idx.ndim != 1:
             return None
+        return int(idx[0]) if idx.size and (idx == idx[0]).all() else idx
     return target
 
 

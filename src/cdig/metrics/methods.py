@@ -238,10 +238,7 @@ def virtual_inspection(
     denom = x + scale * torch.where(x >= 0, 1.0, -1.0)
     denom = torch.where(denom == 0, torch.ones_like(denom), denom)
     r = R / denom  # (B, C, T)
-    Xg = X.clone().requires_grad_(True)
-    with torch.enable_grad():
-        rec = dom.inverse(Xg, index)
-        (g,) = torch.autograd.grad(rec, Xg, grad_outputs=r.to(rec.dtype))
+    g = dom.inverse_vjp(X, r.to(X.real.dtype if X.is_complex() else X.dtype), index)
     if X.is_complex():
         out = X.real * g.real + X.imag * g.imag
     else:
