@@ -19,13 +19,13 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from _timing import rounds
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -36,16 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def interleaved(variants: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
-    """Median seconds per variant; every variant runs once (warm-up) before timing."""
-    for fn in variants.values():
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in variants}
-    for _ in range(repeats):
-        for name, fn in variants.items():
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
-    return {k: float(np.median(v)) for k, v in times.items()}
+    """Median seconds per variant over ``repeats`` shuffled rounds (``_timing.rounds``)."""
+    return {k: float(np.median(v)) for k, v in rounds(variants, repeats).items()}
 
 
 def report(title: str, med: dict[str, float], ref: str) -> None:
