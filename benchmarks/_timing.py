@@ -10,8 +10,10 @@ slows both runs of a round, cancels out instead of spoiling one method's number.
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
+import sys
 import time
 from collections.abc import Callable
 
@@ -81,3 +83,29 @@ def allocator() -> str:
     if all(os.environ.get(k) == v for k, v in TUNED_MALLOC.items()):
         return "glibc malloc, tuned (MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ = 4 GiB)"
     return "glibc malloc, default settings"
+
+
+def add_arguments(parser: argparse.ArgumentParser, repeats: int) -> None:
+    """The options every timing script shares."""
+    parser.add_argument("--steps", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=repeats, help="rounds, at least")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: one small config")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument(
+        "--min-seconds", type=float, default=0.5, help="timed seconds per method, on average"
+    )
+    parser.add_argument("--tuned-malloc", action="store_true", help="re-run with TUNED_MALLOC")
+    parser.add_argument(
+        "--cold", action="store_true", help="time one-off calls (default: warm, steady state)"
+    )
+
+
+def apply(args: argparse.Namespace) -> None:
+    """Act on the shared options: re-run with the tuned allocator, set torch's threads."""
+    if args.tuned_malloc and allocator().endswith("default settings"):
+        # glibc reads these only at start-up: run this script again with them set
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **TUNED_MALLOC})
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)

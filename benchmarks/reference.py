@@ -20,8 +20,8 @@ import warnings
 
 import numpy as np
 import torch
-from _timing import allocator, best_of, paired_ratio, rounds
-from speed import CHUNKS, end_points, floor_fns, tiny, tuned_malloc_reexec, wide
+from _timing import add_arguments, allocator, apply, best_of, paired_ratio, rounds
+from speed import CHUNKS, end_points, floor_fns, tiny, wide
 
 import cdig
 
@@ -53,23 +53,9 @@ def reference_captum(model: torch.nn.Module, x: torch.Tensor, n: int) -> np.ndar
 
 def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    parser.add_argument(
-        "--min-seconds", type=float, default=0.5, help="timed seconds per method, at least"
-    )
-    parser.add_argument(
-        "--tuned-malloc", action="store_true", help="re-run with _timing.TUNED_MALLOC set"
-    )
-    parser.add_argument(
-        "--cold", action="store_true", help="time one-off calls (default: warm, steady state)"
-    )
+    add_arguments(parser, repeats=3)
     args = parser.parse_args(argv)
-    tuned_malloc_reexec(args.tuned_malloc)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply(args)
     warnings.simplefilter("ignore", cdig.CompletenessWarning)  # few right-Riemann steps
     torch.manual_seed(0)
     configs = [

@@ -16,13 +16,11 @@ see ``_timing.py`` for how times are taken and compared.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from collections.abc import Callable
 
 import numpy as np
 import torch
-from _timing import TUNED_MALLOC, allocator, best_of, paired_ratio, rounds
+from _timing import add_arguments, allocator, apply, best_of, paired_ratio, rounds
 
 import cdig
 
@@ -52,13 +50,6 @@ def wide() -> torch.nn.Module:
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
     """Best time (s) of each function over ``repeats`` interleaved rounds (``_timing.rounds``)."""
     return {k: float(v.min()) for k, v in rounds(fns, repeats).items()}
-
-
-def tuned_malloc_reexec(enabled: bool) -> None:
-    """Re-run this process with ``_timing.TUNED_MALLOC`` in its environment (glibc reads it
-    only at start-up)."""
-    if enabled and allocator().endswith("default settings"):
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **TUNED_MALLOC})
 
 
 def floor_fns(
@@ -135,23 +126,9 @@ def measure(
 
 def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="one config, 2 repeats")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    parser.add_argument(
-        "--min-seconds", type=float, default=0.5, help="timed seconds per method, at least"
-    )
-    parser.add_argument(
-        "--tuned-malloc", action="store_true", help="re-run with _timing.TUNED_MALLOC set"
-    )
-    parser.add_argument(
-        "--cold", action="store_true", help="time one-off calls (default: warm, steady state)"
-    )
+    add_arguments(parser, repeats=5)
     args = parser.parse_args(argv)
-    tuned_malloc_reexec(args.tuned_malloc)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply(args)
     torch.manual_seed(0)
     configs = [
         ("overhead", "tiny", tiny(), 256, 1),
