@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
 	$(BIN)/python -m pip install -q -e ".[dev,keras,jax,ray]"
-	# the published reference implementation, for benchmarks/reference.py (its own
-	# dependencies are already here; --no-deps keeps it from touching torch)
-	$(BIN)/python -m pip install -q --no-deps cross-domain-saliency-maps==0.0.8
+	# the published reference implementation (benchmarks/reference.py) and freqig (a test
+	# compares against it): their dependencies are already here; --no-deps keeps them
+	# from touching torch
+	$(BIN)/python -m pip install -q --no-deps cross-domain-saliency-maps==0.0.8 freqig==0.1.8
 	touch $(STAMP)
 
 demo: venv
