@@ -256,6 +256,7 @@ def test_internal_batch_size_does_not_change_results(keras32, x_ntc):
 def test_mixed_precision_model_gets_float32(tf, x_ntc):
     """A float16-compute Keras model: float32 inputs and attributions, float16 outputs cast."""
     keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(0)
     inp = keras.Input((T, C))
     h = keras.layers.Conv1D(F, KERNEL, activation="tanh", dtype="mixed_float16")(inp)
     h = keras.layers.GlobalAveragePooling1D(dtype="mixed_float16")(h)
@@ -265,7 +266,9 @@ def test_mixed_precision_model_gets_float32(tf, x_ntc):
     attr = cdig.explain(model, x, target=1, time_axis=1, n_steps=32)
     assert attr.values.dtype == np.float32
     diff = attr.outputs - attr.baseline_outputs
-    assert np.all(np.abs(attr.delta) < 1e-2 * np.abs(diff))
+    # f(x) and f(x') come back rounded to float16 (relative spacing 2**-10): allow for that
+    rounding = 2.0**-10 * (np.abs(attr.outputs) + np.abs(attr.baseline_outputs))
+    assert np.all(np.abs(attr.delta) < 1e-2 * np.abs(diff) + rounding)
     np.testing.assert_allclose(attr.outputs, model(x).numpy()[:, 1].astype(float), rtol=1e-6)
 
 
