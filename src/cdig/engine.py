@@ -523,16 +523,20 @@ def _path_gradient(
     (n, ...) and the row each belongs to. Evaluations are ordered row-major
     (row r, step k) -> r * K + k, in blocks of whole rows (``chunk // K`` rows) or, when a
     row has more than ``chunk`` steps, of ``chunk`` steps of one row; each block's points
-    are one broadcast multiply-add and its weighted sum one matrix product, so the cost
-    beyond the model is a few tensor operations per block.
+    are one broadcast multiply-add and its weighted sum one matrix product (in the model's
+    precision, at least float32; the sum over blocks is float64), so the cost beyond the
+    model is a few tensor operations per block.
     """
     n_rows, n_k = start.shape[0], len(alphas)
     dev = start.device
     diff = end - start
     real = start.real.dtype if start.is_complex() else start.dtype
     acc = _accumulator_dtype(start)
+    # each block's weighted sum runs in the model's precision (at least float32): one matmul,
+    # no float64 copy of the gradients; blocks are accumulated in float64
+    red = torch.promote_types(start.dtype, torch.float32)
     a_t = _constant(alphas, real, dev)
-    w_t = _constant(weights, acc, dev)
+    w_t = _constant(weights, red, dev)
     row_of = torch.arange(n_rows, device=dev).repeat_interleave(n_k)  # evaluation -> row
     grad = torch.empty(start.shape, dtype=acc, device=dev)
     grad_flat = grad.view(n_rows, -1)
@@ -555,7 +559,7 @@ def _path_gradient(
         (g,) = torch.autograd.grad(y.sum(), points, allow_unused=True)
         if g is None:
             raise ValueError("the model's output does not depend on its input (no gradient).")
-        part = torch.matmul(w_t[k0:k1], g.to(acc).reshape(m, nk, -1))  # (m, D)
+        part = torch.matmul(w_t[k0:k1], g.to(red).reshape(m, nk, -1))  # (m, D)
         if k0 == 0:
             grad_flat[r0:r1] = part
         else:
