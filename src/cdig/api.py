@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from .attribution import Attribution
-from .engine import CrossDomainIG, DomainsArg
+from .engine import MAX_STEPS, N_STEPS, RTOL, CrossDomainIG, DomainsArg
 
 __all__ = ["explain"]
 
@@ -18,13 +18,13 @@ def explain(
     target: Any = None,
     baselines: Any = None,
     fs: float | None = None,
-    n_steps: int | Literal["auto"] = 64,
-    method: str = "gausslegendre",
+    n_steps: int | Literal["auto"] = N_STEPS,
+    method: str | None = None,
     internal_batch_size: int | None = None,
     time_axis: int = -1,
-    rtol: float = 1e-3,
+    rtol: float = RTOL,
     atol: float = 0.0,
-    max_steps: int = 1024,
+    max_steps: int = MAX_STEPS,
     progress: bool = False,
 ) -> Attribution | dict[str, Attribution]:
     """Explain a time-series model in one or more domains.

@@ -16,6 +16,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Attribution"]
 
+_MISSING = np.zeros(0)  # default of the convergence fields: filled in by __post_init__
+
 
 @dataclass(frozen=True, eq=False)
 class Attribution:
@@ -39,7 +41,8 @@ class Attribution:
     baseline_outputs : ndarray of shape (batch,)
         ``f(x')`` at the effective time baseline (the mean over baselines if several).
     n_steps : ndarray of shape (batch,), int
-        Path points used per sample (differs between samples with ``n_steps="auto"``).
+        Path points per sample (differs between samples with ``n_steps="auto"``; the
+        largest over baselines when there are several).
     domain : Domain
         The fitted domain.
     target : str
@@ -49,6 +52,16 @@ class Attribution:
         ``target="predicted"``); ``None`` for callable targets and single-output models.
     settings : dict
         Method, baselines and other settings of the call.
+    error : ndarray of shape (batch,), float64
+        Estimated relative error of the attribution vector, ``||A - A_exact|| / ||A||``
+        (2-norm over the coefficients), from the difference of two nested rules that share
+        their evaluations (``n_steps="auto"``). NaN for a fixed ``n_steps`` (no estimate;
+        only ``delta`` checks it).
+    converged : ndarray of shape (batch,), bool
+        ``n_steps="auto"``: the sample met both the error and the completeness tolerance
+        within its budget. A fixed ``n_steps``: ``|delta| <= rtol * |f(x) - f(x')| + atol``.
+    n_evaluations : ndarray of shape (batch,), int
+        Model evaluations spent on the sample's paths (summed over baselines).
     """
 
     values: np.ndarray
@@ -63,6 +76,20 @@ class Attribution:
     target: str = "output"
     settings: Mapping[str, Any] = field(default_factory=dict)
     target_index: np.ndarray | None = None
+    error: np.ndarray = field(default_factory=lambda: _MISSING)
+    converged: np.ndarray = field(default_factory=lambda: _MISSING)
+    n_evaluations: np.ndarray = field(default_factory=lambda: _MISSING)
+
+    def __post_init__(self) -> None:
+        # results built without the convergence facts (older runs, hand-made results):
+        # no error estimate, completeness as the only check, evaluations = path points
+        if self.error is _MISSING:
+            object.__setattr__(self, "error", np.full(self.batch_size, np.nan))
+        if self.n_evaluations is _MISSING:
+            object.__setattr__(self, "n_evaluations", np.asarray(self.n_steps, dtype=np.int64))
+        if self.converged is _MISSING:
+            rtol = float(self.settings.get("rtol", 0.01))
+            object.__setattr__(self, "converged", self.relative_delta <= rtol)
 
     # ------------------------------------------------------------------ basics
     @property

@@ -27,7 +27,6 @@ model evaluations, so memory is bounded for any ``n_steps``.
 from __future__ import annotations
 
 import contextlib
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -37,8 +36,11 @@ import torch
 from torch import Tensor
 
 from . import quadrature
+from ._adaptive import consistency_factor, integrate_adaptive
 from ._inputs import TargetSpec, as_baselines, as_series, as_target, resolve_target, select_target
+from ._numerics import accumulator_dtype, re_mul
 from ._optional import require
+from ._warnings import CompletenessWarning, ConvergenceWarning, sample_list, warn
 from .attribution import Attribution
 from .domains import Domain, get_domain
 from .models import wrap
@@ -55,16 +57,14 @@ DomainArg = str | Domain
 DomainsArg = DomainArg | Sequence[DomainArg] | Mapping[str, DomainArg]
 
 
-class CompletenessWarning(UserWarning):
-    """The completeness error of an attribution is large: more steps are needed."""
-
-
-class ConvergenceWarning(UserWarning):
-    """``n_steps="auto"`` reached its cap before the completeness tolerance was met."""
-
-
-#: Relative completeness error above which a :class:`CompletenessWarning` is issued.
-WARN_RTOL = 0.05
+#: Default tolerance: relative error of the attribution vector (estimated) and relative
+#: completeness error, ``|delta| / |f(x) - f(x')|``. ``n_steps="auto"`` refines until both
+#: are below it; a fixed ``n_steps`` is flagged (:class:`CompletenessWarning`) above it.
+RTOL = 1e-2
+#: Default evaluation budget of ``n_steps="auto"``: path points per sample and baseline.
+MAX_STEPS = 512
+#: Default number of steps.
+N_STEPS: Literal["auto"] = "auto"
 
 
 #: Saved activations per chunk that the default ``internal_batch_size`` aims at, bytes.
@@ -86,7 +86,7 @@ def auto_batch_size(eval_bytes: int, n_evaluations: int) -> int:
 
     Notes
     -----
-    Aims at :data:`CHUNK_BYTES` (8 MiB) of saved activations per chunk, as a power of two
+    Aims at :data:`CHUNK_BYTES` (16 MiB) of saved activations per chunk, as a power of two
     between 1 and :data:`MAX_CHUNK`: small enough that the activations of a chunk stay in a
     CPU's caches (and far from a GPU's memory limit), large enough to amortize the per-call
     overhead. On this project's CPU benchmarks (``benchmarks/speed.py``) the fastest chunk of
@@ -137,9 +137,9 @@ class _Settings:
     progress: Any = None  # a tqdm bar, or None
     eval_bytes: int = 0  # saved activations per model evaluation (default chunk size)
 
-    def chunk_for(self, n_evaluations: int, extra: int = 1) -> int:
+    def chunk_for(self, n_evaluations: int) -> int:
         """``internal_batch_size`` or the default for ``n_evaluations`` evaluations."""
-        return self.chunk or auto_batch_size(self.eval_bytes * extra, n_evaluations)
+        return self.chunk or auto_batch_size(self.eval_bytes, n_evaluations)
 
     @property
     def auto(self) -> bool:
@@ -157,6 +157,9 @@ class _Pass:
     time_baseline: Tensor  # (R, C, T)
     gradient: Tensor | None = None  # (R, ...) weighted path-gradient sum
     steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # n_steps="auto": Boole - Simpson per row (R, ...), and whether each row converged
+    error_gradient: Tensor | None = None
+    converged: np.ndarray | None = None
 
 
 class CrossDomainIG:
@@ -211,10 +214,14 @@ class CrossDomainIG:
         inputs: Any,
         baselines: Any = None,
         target: Any = None,
-        n_steps: int | Literal["auto"] = 64,
-        method: str = "gausslegendre",
+        n_steps: int | Literal["auto"] = N_STEPS,
+        method: str | None = None,
         internal_batch_size: int | None = None,
         return_convergence_delta: bool = False,
+        *,
+        rtol: float = RTOL,
+        atol: float = 0.0,
+        max_steps: int = MAX_STEPS,
     ) -> Any:
         """Captum-style call: attributions as numpy arrays.
 
@@ -229,6 +236,9 @@ class CrossDomainIG:
             n_steps=n_steps,
             method=method,
             internal_batch_size=internal_batch_size,
+            rtol=rtol,
+            atol=atol,
+            max_steps=max_steps,
         )
         if isinstance(res, Attribution):
             return (res.values, res.delta) if return_convergence_delta else res.values
@@ -242,12 +252,12 @@ class CrossDomainIG:
         inputs: Any,
         baselines: Any = None,
         target: Any = None,
-        n_steps: int | Literal["auto"] = 64,
-        method: str = "gausslegendre",
+        n_steps: int | Literal["auto"] = N_STEPS,
+        method: str | None = None,
         internal_batch_size: int | None = None,
-        rtol: float = 1e-3,
+        rtol: float = RTOL,
         atol: float = 0.0,
-        max_steps: int = 1024,
+        max_steps: int = MAX_STEPS,
         progress: bool = False,
     ) -> Attribution | dict[str, Attribution]:
         """Explain ``inputs``; returns an :class:`Attribution` (a dict of them for several domains).
@@ -265,29 +275,53 @@ class CrossDomainIG:
             Which output to explain: an index into axis 1 (a tuple for more axes), one
             index per sample, the arg-max class, or ``outputs -> (batch,)``. ``None`` for
             models with one output per sample.
-        n_steps : int or "auto", default=64
-            Path points. ``"auto"``: start at 16 and double, per sample, until
-            ``|delta| <= rtol * |f(x) - f(x')| + atol`` or ``max_steps`` is reached.
-        method : str, default="gausslegendre"
-            Integration rule, one of :data:`cdig.quadrature.METHODS`.
+        n_steps : "auto" or int, default="auto"
+            ``"auto"``: adaptive per sample (:mod:`cdig._adaptive`): the path is refined
+            where the gradient changes fast, every evaluation is kept, until the estimated
+            error of the attribution vector is at most ``rtol * ||A|| + atol`` **and**
+            ``|delta| <= rtol * |f(x) - f(x')| + atol``, or ``max_steps`` evaluations are
+            spent (then a :class:`ConvergenceWarning` names the samples). An integer: that
+            many path points of the rule ``method`` for every sample, as in Captum.
+        method : str, optional
+            Integration rule of an integer ``n_steps``, one of
+            :data:`cdig.quadrature.METHODS`; default ``"gausslegendre"``. Not used with
+            ``n_steps="auto"``, which has its own nested rule.
         internal_batch_size : int, optional
             Model evaluations per forward pass; default chosen from the input size.
-        rtol, atol : float
-            Tolerances of ``n_steps="auto"``.
-        max_steps : int, default=1024
-            Cap of ``n_steps="auto"``.
+        rtol : float, default=0.01
+            Relative tolerance: of ``n_steps="auto"``, and above which a fixed ``n_steps``
+            result is flagged (:class:`CompletenessWarning`).
+        atol : float, default=0.0
+            Absolute tolerance, in units of the model output.
+        max_steps : int, default=512
+            Evaluation budget of ``n_steps="auto"`` per sample and baseline (at least 17).
         progress : bool, default=False
             Show a progress bar (``tqdm``) over the model evaluations.
+
+        Returns
+        -------
+        Attribution or dict of str to Attribution
+            With ``error`` (the estimated relative error of the attribution vector; NaN for
+            a fixed ``n_steps``), ``converged`` and ``n_evaluations`` per sample.
 
         Raises
         ------
         ValueError, TypeError
             For invalid inputs, before the integration starts.
+
+        Warns
+        -----
+        ConvergenceWarning
+            ``n_steps="auto"``: some samples did not meet ``rtol`` within ``max_steps``
+            (one warning per call, naming them).
+        CompletenessWarning
+            A fixed ``n_steps``: some samples' ``|delta|`` exceeds
+            ``rtol * |f(x) - f(x')| + atol`` (one warning per call, naming them).
         """
         adapter = wrap(self.model)
         x, layout = as_series(inputs, self.time_axis, adapter.dtype, adapter.device)
         xb = as_baselines(baselines, x, layout)  # (S, B, C, T)
-        _check_steps(n_steps, method, internal_batch_size, rtol, atol, max_steps)
+        method = _check_steps(n_steps, method, internal_batch_size, rtol, atol, max_steps)
         spec = as_target(target)
         named = _resolve_domains(self.domain, self.fs)
         fitted = [(label, d.clone().fit(x)) for label, d in named]
@@ -302,8 +336,7 @@ class CrossDomainIG:
             )
             results = self._run(call, x, xb, spec, fitted, settings)
         ordered = {label: results[label] for label, _ in named}
-        for label, attr in ordered.items():
-            _warn_completeness(label, attr)
+        _warn_unconverged(ordered, settings)
         if isinstance(self.domain, (str, Domain)):
             return ordered[named[0][0]]
         return ordered
@@ -340,7 +373,7 @@ class CrossDomainIG:
         selected = select_target(spec, out, owner)
         fx, fbs = selected[:batch], selected[batch:].split(n_base * batch)
         if settings.progress is not None:
-            steps = 16 if settings.auto else settings.n_steps
+            steps = 0 if settings.auto else settings.n_steps
             settings.progress.reset(total=len(passes) * n_base * batch * steps)
 
         def f(xc: Tensor, rows: Tensor) -> Tensor:
@@ -349,10 +382,19 @@ class CrossDomainIG:
         results: dict[str, Attribution] = {}
         for i, p in enumerate(passes):
             func = f if p.kind == "time" else _through_inverse(f, p.domains[0][1], rows_b)
-            _integrate(p, func, fx[rows_b] - fbs[i], settings)
+            scale = fx[rows_b].double().abs() + fbs[i].double().abs()
+            _integrate(p, func, fx[rows_b] - fbs[i], scale, rows_b, settings)
+            assert p.gradient is not None
             for label, dom, X0 in p.domains:
-                values = _attributions(p, dom, X0, rows_b)  # (S*B, *coef), float64
-                results[label] = self._result(values, dom, fx, fbs[i], p, n_base, spec, settings)
+                values = _attributions(p, dom, X0, rows_b, p.gradient)  # (S*B, *coef), f64
+                errors = (
+                    None
+                    if p.error_gradient is None
+                    else _attributions(p, dom, X0, rows_b, p.error_gradient)
+                )
+                results[label] = self._result(
+                    values, errors, dom, fx, fbs[i], p, n_base, spec, settings
+                )
         return results
 
     # ------------------------------------------------------------------ helpers
@@ -382,6 +424,7 @@ class CrossDomainIG:
     def _result(
         self,
         values: Tensor,
+        errors: Tensor | None,
         dom: Domain,
         fx: Tensor,
         fb: Tensor,
@@ -391,13 +434,31 @@ class CrossDomainIG:
         settings: _Settings,
     ) -> Attribution:
         batch = fx.shape[0]
-        vals, fb_mean = values, fb.double()
-        if n_base > 1:
-            vals = values.reshape(n_base, batch, *values.shape[1:]).mean(dim=0)
-            fb_mean = fb_mean.reshape(n_base, batch).mean(dim=0)
+
+        def mean(t: Tensor) -> Tensor:  # over baselines
+            return t.reshape(n_base, batch, *t.shape[1:]).mean(dim=0) if n_base > 1 else t
+
+        vals, fb_mean = mean(values), mean(fb.double())
         fx64 = fx.detach().double()
         delta = vals.reshape(batch, -1).sum(dim=1) - (fx64 - fb_mean)
-        steps = p.steps.reshape(n_base, batch).max(axis=0)
+        steps = p.steps.reshape(n_base, batch)
+        if errors is None:  # a fixed rule: no error estimate, completeness is the only check
+            error = torch.full((batch,), float("nan"), dtype=torch.float64)
+            bound = settings.rtol * (fx64 - fb_mean).abs() + settings.atol
+            converged = np.asarray((delta.abs() <= bound).cpu().numpy())
+        else:
+            norm = vals.reshape(batch, -1).norm(dim=1)
+            err_vec = mean(errors).reshape(batch, -1)
+            floor = 64 * torch.finfo(p.time_baseline.dtype).eps
+            factor = consistency_factor(
+                err_vec.sum(dim=1).cpu().numpy(),
+                delta.abs().cpu().numpy(),
+                (floor * (fx64.abs() + fb_mean.abs())).cpu().numpy(),
+            )
+            err = err_vec.norm(dim=1) * torch.as_tensor(factor, device=err_vec.device)
+            error = torch.where(err == 0, torch.zeros_like(err), err / norm)
+            assert p.converged is not None
+            converged = np.all(p.converged.reshape(n_base, batch), axis=0)
         return Attribution(
             values=vals.to(p.time_baseline.dtype).cpu().numpy(),
             delta=delta.cpu().numpy(),
@@ -406,13 +467,19 @@ class CrossDomainIG:
             units=dom.units,
             outputs=fx64.cpu().numpy(),
             baseline_outputs=fb_mean.cpu().numpy(),
-            n_steps=steps,
+            n_steps=steps.max(axis=0),
             domain=dom,
             target=spec.describe(),
             target_index=spec.indices(batch),
+            error=error.cpu().numpy(),
+            converged=np.asarray(converged, dtype=bool),
+            n_evaluations=steps.sum(axis=0),
             settings={
-                "method": settings.method,
+                "method": "adaptive" if settings.auto else settings.method,
                 "n_steps": settings.n_steps,
+                "rtol": settings.rtol,
+                "atol": settings.atol,
+                "max_steps": settings.max_steps,
                 "n_baselines": n_base,
                 "pass": p.kind,
                 "shared_with": [lbl for lbl, d, _ in p.domains if d is not dom],
@@ -423,13 +490,13 @@ class CrossDomainIG:
 # ---------------------------------------------------------------------- validation
 def _check_steps(
     n_steps: Any,
-    method: str,
+    method: str | None,
     internal_batch_size: Any,
     rtol: float,
     atol: float,
     max_steps: int,
-) -> None:
-    quadrature.get_rule(method)
+) -> str:
+    """Validate the integration settings; return the rule of a fixed ``n_steps``."""
     if internal_batch_size is not None and (
         isinstance(internal_batch_size, bool)
         or not isinstance(internal_batch_size, (int, np.integer))
@@ -438,16 +505,36 @@ def _check_steps(
         raise ValueError(
             f"internal_batch_size={internal_batch_size!r} must be a positive integer or None."
         )
+    for name, tol in (("rtol", rtol), ("atol", atol)):
+        if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating, np.integer)):
+            raise TypeError(f"{name}={tol!r} must be a number.")
+        if not (np.isfinite(tol) and tol >= 0):
+            raise ValueError(f"{name}={tol!r} must be finite and >= 0.")
     if n_steps == "auto":
-        if not (rtol >= 0 and atol >= 0) or (rtol == 0 and atol == 0):
+        if method is not None:
             raise ValueError(
-                f"n_steps='auto' needs rtol >= 0 and atol >= 0, not both 0; got {rtol=}, {atol=}."
+                f"method={method!r} applies to an integer n_steps; n_steps='auto' uses its own "
+                "nested rule. Drop method, or pass an integer n_steps."
             )
-        if not isinstance(max_steps, (int, np.integer)) or max_steps < 16:
-            raise ValueError(f"max_steps={max_steps!r} must be an integer >= 16.")
-        return
+        if rtol == 0 and atol == 0:
+            raise ValueError("n_steps='auto' needs rtol > 0 or atol > 0.")
+        if (
+            isinstance(max_steps, bool)
+            or not isinstance(max_steps, (int, np.integer))
+            or max_steps < 17
+        ):
+            raise ValueError(
+                f"max_steps={max_steps!r} must be an integer >= 17 (the first mesh of "
+                "n_steps='auto' has 17 path points)."
+            )
+        return "adaptive"
+    if isinstance(n_steps, str):
+        raise ValueError(f"n_steps={n_steps!r} must be 'auto' or an integer >= 1.")
     if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
         raise ValueError(f"n_steps={n_steps!r} must be an integer >= 1 or 'auto'.")
+    method = "gausslegendre" if method is None else method
+    quadrature.get_rule(method)
+    return method
 
 
 def _resolve_domains(domain: DomainsArg, fs: float | None) -> list[tuple[str, Domain]]:
@@ -502,12 +589,6 @@ def _through_inverse(
     return g
 
 
-def _accumulator_dtype(t: Tensor) -> torch.dtype:
-    if t.device.type == "mps":
-        return t.dtype
-    return torch.complex128 if t.is_complex() else torch.float64
-
-
 def _path_gradient(
     func: Callable[[Tensor, Tensor], Tensor],
     start: Tensor,
@@ -531,7 +612,7 @@ def _path_gradient(
     dev = start.device
     diff = end - start
     real = start.real.dtype if start.is_complex() else start.dtype
-    acc = _accumulator_dtype(start)
+    acc = accumulator_dtype(start)
     # each block's weighted sum runs in the model's precision (at least float32): one matmul,
     # no float64 copy of the gradients; blocks are accumulated in float64
     red = torch.promote_types(start.dtype, torch.float32)
@@ -547,18 +628,8 @@ def _path_gradient(
         points = torch.addcmul(
             start[r0:r1].unsqueeze(1), a_t[k0:k1].view(a_view), diff[r0:r1].unsqueeze(1)
         ).reshape(m * nk, *shape)
-        points.requires_grad_(True)
         rows = row_of[r0 * n_k + k0 : (r1 - 1) * n_k + k1]
-        y = func(points, rows)
-        if not y.requires_grad:
-            raise ValueError(
-                "the model's output does not depend differentiably on its input (no "
-                "gradient flows back); check that the forward pass does not detach, use "
-                "numpy, or run under torch.no_grad()."
-            )
-        (g,) = torch.autograd.grad(y.sum(), points, allow_unused=True)
-        if g is None:
-            raise ValueError("the model's output does not depend on its input (no gradient).")
+        g = _gradient(func, points, rows)
         part = torch.matmul(w_t[k0:k1], g.to(red).reshape(m, nk, -1))  # (m, D)
         if k0 == 0:
             grad_flat[r0:r1] = part
@@ -567,6 +638,22 @@ def _path_gradient(
         if bar is not None:
             bar.update(m * nk)
     return grad
+
+
+def _gradient(func: Callable[[Tensor, Tensor], Tensor], points: Tensor, rows: Tensor) -> Tensor:
+    """Gradient of ``func(points, rows).sum()`` with respect to ``points`` (n, ...)."""
+    points.requires_grad_(True)
+    y = func(points, rows)
+    if not y.requires_grad:
+        raise ValueError(
+            "the model's output does not depend differentiably on its input (no "
+            "gradient flows back); check that the forward pass does not detach, use "
+            "numpy, or run under torch.no_grad()."
+        )
+    (g,) = torch.autograd.grad(y.sum(), points, allow_unused=True)
+    if g is None:
+        raise ValueError("the model's output does not depend on its input (no gradient).")
+    return g
 
 
 _CONSTANTS: dict[tuple[int, torch.dtype, torch.device], tuple[np.ndarray, Tensor]] = {}
@@ -601,92 +688,67 @@ def _integrate(
     p: _Pass,
     func: Callable[[Tensor, Tensor], Tensor],
     target_diff: Tensor,
+    scale: Tensor,
+    rows_b: Tensor,
     settings: _Settings,
 ) -> None:
-    """Fill ``p.gradient`` and ``p.steps``; with ``auto``, double steps per row as needed.
+    """Fill ``p.gradient`` and ``p.steps`` (with ``auto`` also the error and convergence).
 
-    ``target_diff`` holds the (R,) differences f(x) - f(x'_t) that ``auto`` must match.
+    ``target_diff`` holds the (R,) differences f(x) - f(x'_t) that the attributions must sum
+    to, ``scale`` the (R,) ``|f(x)| + |f(x'_t)|`` (rounding floor of the tolerances).
     """
-    n_rows = p.start.shape[0]
-    method, n_steps, bar = settings.method, settings.n_steps, settings.progress
-    size = settings.chunk_for
-
+    n_rows, bar = p.start.shape[0], settings.progress
     if not settings.auto:
-        alphas, weights = quadrature.rule(method, n_steps)
-        chunk = size(n_rows * n_steps)
+        alphas, weights = quadrature.rule(settings.method, settings.n_steps)
+        chunk = settings.chunk_for(n_rows * settings.n_steps)
         p.gradient = _path_gradient(func, p.start, p.end, alphas, weights, chunk, bar)
-        p.steps = np.full(n_rows, n_steps, dtype=np.int64)
+        p.steps = np.full(n_rows, settings.n_steps, dtype=np.int64)
         return
-    p.gradient = torch.zeros(
-        p.start.shape, dtype=_accumulator_dtype(p.start), device=p.start.device
+
+    def progress(n: int) -> None:
+        bar.total += n
+        bar.update(n)
+
+    res = integrate_adaptive(
+        lambda points, rows: _gradient(func, points, rows),
+        p.start,
+        p.end,
+        target_diff,
+        scale,
+        rtol=settings.rtol,
+        atol=settings.atol,
+        max_steps=settings.max_steps,
+        chunk_for=settings.chunk_for,
+        on_evaluations=None if bar is None else progress,
+        measures=[_measure(p, dom, X0, rows_b) for _, dom, X0 in p.domains],
     )
-    p.steps = np.zeros(n_rows, dtype=np.int64)
-    todo = torch.arange(n_rows, device=p.start.device)
-    n, max_steps = 16, settings.max_steps
-    tol = settings.rtol * target_diff.double().abs() + settings.atol
-    failed = todo[:0]  # rows accepted at the cap without meeting the tolerance
-    while True:
-        alphas, weights = quadrature.rule(method, n)
-        if bar is not None and n > 16:
-            bar.total += len(todo) * n
-        chunk = size(len(todo) * n)  # re-chosen as the steps double
-        g = _path_gradient(
-            _subset(func, todo), p.start[todo], p.end[todo], alphas, weights, chunk, bar
-        )
-        total = _dot(p.end[todo] - p.start[todo], g)
-        ok = (total - target_diff[todo].double()).abs() <= tol[todo]
-        done = ok if n * 2 <= max_steps else torch.ones_like(ok)
-        failed = torch.cat([failed, todo[done & ~ok]])
-        p.gradient[todo[done]] = g[done]
-        p.steps[todo[done].cpu().numpy()] = n
-        todo = todo[~done]
-        if todo.numel() == 0:
-            break
-        n *= 2
-    if failed.numel():
-        warnings.warn(
-            f"n_steps='auto' reached max_steps={max_steps} without meeting the tolerance for "
-            f"rows {sorted(failed.tolist())[:10]} (sample index = row % batch); raise max_steps or "
-            "loosen rtol/atol.",
-            ConvergenceWarning,
-            stacklevel=4,
-        )
+    p.gradient, p.error_gradient = res.gradient, res.error_gradient
+    p.steps, p.converged = res.steps, res.converged
 
 
-def _subset(
-    func: Callable[[Tensor, Tensor], Tensor], rows: Tensor
+def _measure(
+    p: _Pass, dom: Domain, X0: Tensor, rows_b: Tensor
 ) -> Callable[[Tensor, Tensor], Tensor]:
-    """``func`` for a subset of rows: local row ``r`` is global row ``rows[r]``."""
+    """Attributions of ``dom`` from path-gradient sums of some rows of the pass."""
 
-    def g(points: Tensor, r: Tensor) -> Tensor:
-        return func(points, rows[r])
+    def measure(rows: Tensor, gradient: Tensor) -> Tensor:
+        if p.kind == "coefficients":
+            return re_mul(p.end[rows] - p.start[rows], gradient)
+        X = dom.forward(p.end[rows], rows_b[rows]).detach()
+        return re_mul(X - X0[rows], dom.inverse_vjp(X, gradient, rows_b[rows]))
 
-    return g
-
-
-def _dot(diff: Tensor, grad: Tensor) -> Tensor:
-    """Per-row ``sum Re[diff * conj(grad)]`` in float64, shape (R,)."""
-    prod = _re_mul(diff, grad)
-    return prod.reshape(prod.shape[0], -1).sum(dim=1)
+    return measure
 
 
-def _re_mul(diff: Tensor, grad: Tensor) -> Tensor:
-    """Elementwise ``Re[diff * conj(grad)]`` in float64."""
-    if diff.is_complex() or grad.is_complex():
-        d = torch.view_as_real(diff.to(torch.complex128))
-        g = torch.view_as_real(grad.to(torch.complex128))
-        return (d * g).sum(dim=-1)
-    return diff.double() * grad.double()
+def _attributions(p: _Pass, dom: Domain, X0: Tensor, rows_b: Tensor, gradient: Tensor) -> Tensor:
+    """Per-row attributions (R, *coef) of ``dom`` from a path-gradient sum of the pass.
 
-
-def _attributions(p: _Pass, dom: Domain, X0: Tensor, rows_b: Tensor) -> Tensor:
-    """Per-row attributions (R, *coef) of ``dom`` from the pass's path gradient, float64."""
-    assert p.gradient is not None
-    if p.kind == "coefficients":
-        return _re_mul(p.end - p.start, p.gradient)
-    X = dom.forward(p.end, rows_b).detach()
-    # gradient wrt coefficients = J^T G: one vector-Jacobian product through the inverse
-    return _re_mul(X - X0, dom.inverse_vjp(X, p.gradient, rows_b))
+    ``gradient`` is ``p.gradient`` (the attributions) or ``p.error_gradient`` (their
+    estimated error): both map linearly. Float64.
+    """
+    return _measure(p, dom, X0, rows_b)(
+        torch.arange(len(gradient), device=gradient.device), gradient
+    )
 
 
 @contextlib.contextmanager
@@ -703,17 +765,46 @@ def _progress_bar(show: bool) -> Iterator[Any]:
         bar.close()
 
 
-def _warn_completeness(label: str, attr: Attribution) -> None:
-    err = np.abs(attr.delta)
-    if not (err > 1e-6).any():
+def _warn_unconverged(results: Mapping[str, Attribution], settings: _Settings) -> None:
+    """One warning per call naming the samples not certified, over all domains."""
+    bad: dict[str, np.ndarray] = {}
+    for label, attr in results.items():
+        failed = ~attr.converged
+        if settings.auto:
+            idx = np.flatnonzero(failed)
+        else:  # a fixed rule: flag what completeness shows, above the rounding floor
+            idx = np.flatnonzero(failed & (np.abs(attr.delta) > 1e-6))
+        if idx.size:
+            bad[label] = idx
+    if not bad:
         return
-    idx = np.flatnonzero((attr.relative_delta > WARN_RTOL) & (err > 1e-6))
-    if idx.size:
-        warnings.warn(
-            f"{label}: completeness error above {WARN_RTOL:.0%} of f(x) - f(x') for samples "
-            f"{idx.tolist()[:10]} (largest relative delta "
-            f"{float(attr.relative_delta[idx].max()):.3g}); increase n_steps or use "
-            "n_steps='auto'.",
-            CompletenessWarning,
-            stacklevel=4,
+    samples = sorted(set(np.concatenate(list(bad.values())).tolist()))
+    worst = 0.0
+    for label, idx in bad.items():
+        attr = results[label]
+        worst = max(worst, float(np.nanmax(attr.relative_delta[idx])))
+        if settings.auto:
+            worst = max(worst, float(np.nanmax(attr.error[idx])))
+    domains = sorted(bad)
+    where = f" ({', '.join(domains)})" if len(results) > 1 else ""
+    facts = {"samples": samples, "rtol": settings.rtol, "worst": worst, "domains": domains}
+    warning: Warning
+    if settings.auto:
+        warning = ConvergenceWarning(
+            f"n_steps='auto' did not reach rtol={settings.rtol:g} within max_steps="
+            f"{settings.max_steps} evaluations for samples {sample_list(samples)}{where}; "
+            f"largest relative error {worst:.3g}. Raise max_steps, or loosen rtol/atol; "
+            "attr.converged and attr.error tell which samples to trust.",
+            max_steps=settings.max_steps,
+            **facts,
         )
+    else:
+        warning = CompletenessWarning(
+            f"completeness error above rtol={settings.rtol:g} of f(x) - f(x') with "
+            f"n_steps={settings.n_steps} for samples {sample_list(samples)}{where}; largest "
+            f"relative delta {worst:.3g}. Use n_steps='auto' (adaptive, the default) or more "
+            "steps.",
+            n_steps=settings.n_steps,
+            **facts,
+        )
+    warn(warning)

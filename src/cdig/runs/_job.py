@@ -38,7 +38,7 @@ class Job:
     target_value: Any
     baselines: Any  # None, float, or ndarray (one baseline, or stacked ones)
     n_steps: int | str
-    method: str
+    method: str | None
     internal_batch_size: int | None
     rtol: float
     atol: float
@@ -55,7 +55,7 @@ def explain_batch(
     arrays : dict of str to ndarray
         The files of the shard: ``outputs``, ``targets``, ``predictions``, ``labels`` (those
         that apply) and per domain ``<label>.values``, ``.delta``, ``.baseline_outputs``,
-        ``.n_steps``.
+        ``.n_steps``, ``.n_evaluations``, ``.error``, ``.converged``.
     layout : dict
         ``"columns"``: names of the per-sample arrays besides the domains; ``"domains"``: per
         domain its dims, coefficient shape, dtype, coords and units (for the manifest).
@@ -97,6 +97,9 @@ def explain_batch(
         arrays[f"{label}.delta"] = np.asarray(attr.delta, dtype=np.float64)
         arrays[f"{label}.baseline_outputs"] = np.asarray(attr.baseline_outputs, dtype=np.float64)
         arrays[f"{label}.n_steps"] = np.asarray(attr.n_steps, dtype=np.int64)
+        arrays[f"{label}.n_evaluations"] = np.asarray(attr.n_evaluations, dtype=np.int64)
+        arrays[f"{label}.error"] = np.asarray(attr.error, dtype=np.float64)
+        arrays[f"{label}.converged"] = np.asarray(attr.converged, dtype=np.bool_)
         info[label] = {
             "class": f"{type(attr.domain).__module__}.{type(attr.domain).__qualname__}",
             "dims": list(attr.dims),

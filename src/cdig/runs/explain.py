@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import sys
 import time
-import warnings
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from itertools import chain
@@ -16,8 +15,9 @@ import numpy as np
 
 from .._inputs import as_series, as_target
 from .._optional import require
+from .._warnings import CompletenessWarning, ConvergenceWarning, sample_list, warn
 from ..domains import Domain
-from ..engine import WARN_RTOL, CompletenessWarning, DomainsArg, _check_steps, _resolve_domains
+from ..engine import MAX_STEPS, N_STEPS, RTOL, DomainsArg, _check_steps, _resolve_domains
 from ..models import wrap
 from ._engines import LocalEngine, RayEngine
 from ._job import Job, check_baselines, describe, fingerprint, model_fingerprint
@@ -41,13 +41,13 @@ def explain_dataset(
     baselines: Any = None,
     fs: float | None = None,
     batch_size: int = 64,
-    n_steps: int | Literal["auto"] = 64,
-    method: str = "gausslegendre",
+    n_steps: int | Literal["auto"] = N_STEPS,
+    method: str | None = None,
     internal_batch_size: int | None = None,
     time_axis: int = -1,
-    rtol: float = 1e-3,
+    rtol: float = RTOL,
     atol: float = 0.0,
-    max_steps: int = 1024,
+    max_steps: int = MAX_STEPS,
     engine: Literal["local", "ray"] = "local",
     workers: int | None = None,
     ray_address: str | None = None,
@@ -122,8 +122,13 @@ def explain_dataset(
 
     Warns
     -----
+    ConvergenceWarning
+        ``n_steps="auto"``: once, naming the samples that did not meet ``rtol`` within
+        ``max_steps`` (``run.unconverged(domain)`` lists them, ``run.error(domain)`` gives
+        each sample's estimated error).
     CompletenessWarning
-        Once, naming the samples whose completeness error exceeds 5 % of ``f(x) - f(x')``.
+        A fixed ``n_steps``: once, naming the samples whose completeness error exceeds
+        ``rtol * |f(x) - f(x')| + atol``.
 
     Examples
     --------
@@ -181,7 +186,7 @@ def explain_dataset(
     ):
         _drive(chain([first], stream), store, runner, batch_size, bar)
     run = DatasetRun(root)
-    _warn_completeness(run)
+    _warn_completeness(run, job)
     return run
 
 
@@ -304,17 +309,39 @@ def _drive(
     store.finish(n_seen, n_shards)
 
 
-def _warn_completeness(run: DatasetRun) -> None:
-    for label in run.domains:
-        bad = run.completeness(label, WARN_RTOL)
-        if bad.size:
-            warnings.warn(
-                f"{label}: completeness error above {WARN_RTOL:.0%} of f(x) - f(x') for "
-                f"{bad.size} of {run.n_samples} samples (first: {bad[:10].tolist()}); increase "
-                "n_steps (a new `out=` folder) or use n_steps='auto'.",
-                CompletenessWarning,
-                stacklevel=3,
+def _warn_completeness(run: DatasetRun, job: Job) -> None:
+    """One warning for the whole run, naming the samples that are not certified."""
+    bad = {label: run.unconverged(label) for label in run.domains}
+    bad = {k: v for k, v in bad.items() if v.size}
+    if not bad:
+        return
+    samples = sorted(set(np.concatenate(list(bad.values())).tolist()))
+    where = ", ".join(f"{k}: {v.size}" for k, v in bad.items())
+    facts = {"samples": samples, "rtol": job.rtol, "domains": sorted(bad)}
+    if job.n_steps == "auto":
+        worst = max(float(np.nanmax(run.error(k)[v], initial=0.0)) for k, v in bad.items())
+        warn(
+            ConvergenceWarning(
+                f"n_steps='auto' did not reach rtol={job.rtol:g} within max_steps="
+                f"{job.max_steps} evaluations for {len(samples)} of {run.n_samples} samples "
+                f"({where}): {sample_list(samples)}. Raise max_steps (a new `out=` folder); "
+                "run.unconverged(domain) and run.error(domain) tell which to trust.",
+                worst=worst,
+                max_steps=job.max_steps,
+                **facts,
             )
+        )
+        return
+    warn(
+        CompletenessWarning(
+            f"completeness error above rtol={job.rtol:g} of f(x) - f(x') with n_steps="
+            f"{job.n_steps} for {len(samples)} of {run.n_samples} samples ({where}): "
+            f"{sample_list(samples)}. Use n_steps='auto' (a new `out=` folder).",
+            worst=float("nan"),
+            n_steps=job.n_steps,
+            **facts,
+        )
+    )
 
 
 class _Progress:

@@ -223,8 +223,43 @@ class DatasetRun:
         return self._column(f"{domain}.baseline_outputs")
 
     def n_steps(self, domain: str) -> np.ndarray:
+        """Path points per sample, shape ``(n_samples,)``."""
         self._domain(domain)
         return self._column(f"{domain}.n_steps")
+
+    def n_evaluations(self, domain: str) -> np.ndarray:
+        """Model evaluations spent per sample (over its baselines), shape ``(n_samples,)``."""
+        self._domain(domain)
+        if not self._stored(f"{domain}.n_evaluations"):  # runs written before 0.1.0
+            return self.n_steps(domain)
+        return self._column(f"{domain}.n_evaluations")
+
+    def error(self, domain: str) -> np.ndarray:
+        """Estimated relative error of each sample's attribution vector (NaN: not estimated,
+        a fixed ``n_steps``), shape ``(n_samples,)``; see :attr:`cdig.Attribution.error`."""
+        self._domain(domain)
+        if not self._stored(f"{domain}.error"):
+            return np.full(self.n_samples, np.nan)
+        return self._column(f"{domain}.error")
+
+    def converged(self, domain: str) -> np.ndarray:
+        """Whether each sample met the run's tolerance, shape ``(n_samples,)``, bool; see
+        :attr:`cdig.Attribution.converged`."""
+        self._domain(domain)
+        if not self._stored(f"{domain}.converged"):
+            rtol = float(self.manifest.get("settings", {}).get("rtol", 0.05))
+            return ~np.isin(np.arange(self.n_samples), self.completeness(domain, rtol))
+        return self._column(f"{domain}.converged").astype(bool)
+
+    def unconverged(self, domain: str) -> np.ndarray:
+        """Indices of the samples whose attributions are not certified (``~converged``)."""
+        return np.flatnonzero(~self.converged(domain))
+
+    def _stored(self, name: str) -> bool:
+        """Whether the shards hold the file ``name`` (runs of older versions may not)."""
+        return self.n_shards == 0 or any(
+            p.name.startswith(name + ".") for p in shard_dir(self.path, 0).iterdir()
+        )
 
     # -------------------------------------------------------------- per sample
     @property
@@ -273,6 +308,9 @@ class DatasetRun:
             outputs=self.outputs[idx],
             baseline_outputs=self.baseline_outputs(domain)[idx],
             n_steps=self.n_steps(domain)[idx],
+            error=self.error(domain)[idx],
+            converged=self.converged(domain)[idx],
+            n_evaluations=self.n_evaluations(domain)[idx],
             domain=None,
             target=str(self._domain(domain).get("target", "output")),
             settings={"run": str(self.path), "samples": idx},

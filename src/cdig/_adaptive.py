@@ -1,0 +1,395 @@
+"""The adaptive path integral behind ``n_steps="auto"`` (the default).
+
+Each path (one row: a sample and a baseline) is split into sub-intervals of ``alpha``.
+Every sub-interval of width ``h`` holds five equally spaced path points, where the model's
+gradient is evaluated once. Boole's rule on the five points (degree 5) gives the
+sub-interval's contribution; Simpson's rule on three of them (degree 3) gives a second
+estimate, and their difference, mapped to attributions, estimates the error there:
+
+.. math::  e_i = \\big\\| \\mathrm{Re}[(X - X') \\odot \\overline{(B_i - S_i)}] \\big\\|_2 .
+
+A row stops when both hold:
+
+* the **vector test**: ``sum_i e_i <= rtol * ||A|| + atol``, an estimate of the error of the
+  attribution vector ``A`` itself (not only of its sum), summed over sub-intervals so that
+  errors of opposite sign do not cancel; and
+* the **completeness test**: ``|sum(A) - (f(x) - f(x'))| <= rtol * |f(x) - f(x')| + atol``,
+  an exact check of the whole integral that no error estimate can replace.
+
+Otherwise the sub-intervals with the largest ``e_i`` are bisected (as many as needed to
+bring the rest under half the tolerance, so a round refines many at once). Bisection reuses
+all five points (each half gets three of them and two new ones), so reaching ``n`` path
+points costs exactly ``n`` model evaluations, and refinement concentrates where the
+gradient changes fast (a sharp transition along the path gets narrow intervals, the rest
+stays coarse). When the local estimates are small but completeness fails (a feature that
+fell between the points), every sub-interval is bisected. New points of all rows are
+evaluated together, in chunks of ``internal_batch_size``.
+
+The first mesh has four sub-intervals (17 points, ``alpha = k / 16``). A row that reaches
+its budget (``max_steps`` evaluations) stops with its best estimate and is reported as not
+converged. Gradients of the current mesh's points are kept (in the model's precision, at
+least float32) until their row finishes: ``n`` evaluations of a row hold ``n`` input-sized
+vectors, and rows are integrated in groups that keep this under :data:`STORE_BYTES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ._numerics import accumulator_dtype, re_mul
+from .quadrature import BOOLE, SIMPSON
+
+__all__ = [
+    "FIRST_INTERVALS",
+    "STORE_BYTES",
+    "AdaptiveResult",
+    "consistency_factor",
+    "integrate_adaptive",
+]
+
+#: Sub-intervals of the first mesh (4 x 4 + 1 = 17 path points).
+FIRST_INTERVALS = 4
+#: Bytes of stored path gradients that one group of rows may hold.
+STORE_BYTES = 1 << 30
+#: Finest sub-interval: alpha is kept as an integer multiple of 2**-_DEPTH.
+_DEPTH = 48
+_GRID = 1 << _DEPTH
+
+
+@dataclass
+class AdaptiveResult:
+    """What :func:`integrate_adaptive` returns for R rows.
+
+    Attributes
+    ----------
+    gradient : Tensor of shape (R, ...)
+        Boole's sum of the path gradient, float64 (complex128 for complex coefficients).
+    error_gradient : Tensor of shape (R, ...)
+        Boole minus Simpson, summed over sub-intervals: mapped to attributions, an estimate
+        of their error.
+    steps : ndarray of shape (R,), int64
+        Model evaluations (path points) per row.
+    converged : ndarray of shape (R,), bool
+        Whether the row met both tests within its budget.
+    """
+
+    gradient: Tensor
+    error_gradient: Tensor
+    steps: np.ndarray
+    converged: np.ndarray
+
+
+GradientAt = Callable[[Tensor, Tensor], Tensor]
+#: ``measure(rows, G) -> A``: attributions (n, ...) of path-gradient sums ``G`` (n, ...) of
+#: the given rows, in one domain; the vector test must hold in each.
+Measure = Callable[[Tensor, Tensor], Tensor]
+
+
+def integrate_adaptive(
+    gradient_at: GradientAt,
+    start: Tensor,
+    end: Tensor,
+    target_diff: Tensor,
+    scale: Tensor,
+    *,
+    rtol: float,
+    atol: float,
+    max_steps: int,
+    chunk_for: Callable[[int], int],
+    on_evaluations: Callable[[int], None] | None = None,
+    measures: Sequence[Measure] = (),
+) -> AdaptiveResult:
+    """Adaptive path integral of R rows.
+
+    Parameters
+    ----------
+    gradient_at : callable
+        ``gradient_at(points, rows) -> gradients``: points of shape (n, ...) on the path of
+        the given rows (n,), gradients of the same shape.
+    start, end : Tensor of shape (R, ...)
+        Path start and end in the integration coordinates.
+    target_diff : Tensor of shape (R,)
+        ``f(x) - f(x')`` per row, which the attributions must sum to.
+    scale : Tensor of shape (R,)
+        ``|f(x)| + |f(x')|`` per row: sets the floor of the tolerances at the rounding
+        level of the model's outputs.
+    rtol, atol : float
+        Tolerances of the vector and completeness tests.
+    max_steps : int
+        Model evaluations per row at most (at least 17).
+    chunk_for : callable
+        ``chunk_for(n)`` -> evaluations per model call when ``n`` are due.
+    on_evaluations : callable, optional
+        Called with the number of evaluations of each round (progress bars).
+    measures : sequence of callables, optional
+        The domains whose attributions the vector test checks (several linear domains
+        share one time pass); default: the integration coordinates themselves,
+        ``Re[(end - start) * conj(G)]``.
+    """
+    n_rows = start.shape[0]
+    d = int(np.prod(start.shape[1:])) if start.dim() > 1 else 1
+    store_dtype = torch.promote_types(start.dtype, torch.float32)
+    per_row = max_steps * d * torch.empty((), dtype=store_dtype).element_size()
+    group = max(1, STORE_BYTES // max(1, per_row))
+    parts = [
+        _integrate_group(
+            gradient_at,
+            start,
+            end,
+            target_diff,
+            scale,
+            torch.arange(r0, min(r0 + group, n_rows), device=start.device),
+            rtol,
+            atol,
+            max_steps,
+            chunk_for,
+            on_evaluations,
+            measures,
+        )
+        for r0 in range(0, n_rows, group)
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    return AdaptiveResult(
+        torch.cat([p.gradient for p in parts]),
+        torch.cat([p.error_gradient for p in parts]),
+        np.concatenate([p.steps for p in parts]),
+        np.concatenate([p.converged for p in parts]),
+    )
+
+
+class _Mesh:
+    """Sub-intervals of the rows of one group, as parallel numpy arrays, and their points."""
+
+    def __init__(self, n_rows: int, d: int, dtype: torch.dtype, device: torch.device) -> None:
+        self.store = torch.empty((0, d), dtype=dtype, device=device)  # point gradients
+        self.row = np.zeros(0, dtype=np.int64)  # leaf -> local row
+        self.lo = np.zeros(0, dtype=np.int64)  # leaf start, in units of 2**-_DEPTH
+        self.width = np.zeros(0, dtype=np.int64)
+        self.slots = np.zeros((0, 5), dtype=np.int64)  # leaf -> its five points in store
+        self.err = np.zeros(0)  # e_i, the vector error estimate
+        self.comp = np.zeros(0)  # sum of Re[(X - X') conj(B_i - S_i)], the local sum error
+
+    def add_points(self, grads: Tensor) -> np.ndarray:
+        first = self.store.shape[0]
+        self.store = torch.cat([self.store, grads])
+        return np.arange(first, first + grads.shape[0])
+
+
+def _integrate_group(
+    gradient_at: GradientAt,
+    start_all: Tensor,
+    end_all: Tensor,
+    target_all: Tensor,
+    scale_all: Tensor,
+    rows: Tensor,
+    rtol: float,
+    atol: float,
+    max_steps: int,
+    chunk_for: Callable[[int], int],
+    on_evaluations: Callable[[int], None] | None,
+    measures: Sequence[Measure],
+) -> AdaptiveResult:
+    start, end = start_all[rows], end_all[rows]
+    n_rows, shape = start.shape[0], start.shape[1:]
+    dev = start.device
+    diff = end - start
+    diff_flat = diff.reshape(n_rows, -1).to(accumulator_dtype(start))
+    d = diff_flat.shape[1]
+    store_dtype = torch.promote_types(start.dtype, torch.float32)
+    acc = accumulator_dtype(start)
+    real = start.real.dtype if start.is_complex() else start.dtype
+    mesh = _Mesh(n_rows, d, store_dtype, dev)
+    boole = torch.tensor(BOOLE, dtype=torch.float64, device=dev)
+    minus = torch.tensor(BOOLE - SIMPSON, dtype=torch.float64, device=dev)
+    target = target_all[rows].double().cpu().numpy()
+    floor = 64 * float(torch.finfo(real).eps) * scale_all[rows].double().cpu().numpy()
+    tol_c = rtol * np.abs(target) + atol + floor
+    steps = np.zeros(n_rows, dtype=np.int64)
+    total = torch.zeros(n_rows, d, dtype=acc, device=dev)  # sum of B_i per row
+    total_err = torch.zeros(n_rows, d, dtype=acc, device=dev)  # sum of B_i - S_i per row
+
+    def evaluate(point_rows: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """Gradients at grid positions ``pos`` of local rows ``point_rows``; their slots."""
+        n = len(pos)
+        alphas = torch.tensor(pos / _GRID, dtype=real, device=dev)
+        r = torch.as_tensor(point_rows, device=dev)
+        chunk = max(1, chunk_for(n))
+        out = []
+        for lo in range(0, n, chunk):
+            rr, aa = r[lo : lo + chunk], alphas[lo : lo + chunk]
+            view = (-1,) + (1,) * len(shape)
+            pts = torch.addcmul(start[rr], aa.view(view), diff[rr])
+            g = gradient_at(pts, rows[rr])
+            out.append(g.reshape(len(rr), -1).to(store_dtype))
+        np.add.at(steps, point_rows, 1)
+        if on_evaluations is not None:
+            on_evaluations(n)
+        return mesh.add_points(torch.cat(out))
+
+    def leaf_sums(idx: np.ndarray) -> tuple[Tensor, Tensor]:
+        """Boole sums B_i and differences B_i - S_i of leaves ``idx``, (n, d) each."""
+        g = mesh.store[torch.as_tensor(mesh.slots[idx], device=dev)].to(acc)  # (n, 5, d)
+        h = torch.as_tensor(mesh.width[idx] / _GRID, dtype=torch.float64, device=dev)
+        b = torch.einsum("k,nkd->nd", boole.to(acc), g) * h[:, None]
+        e = torch.einsum("k,nkd->nd", minus.to(acc), g) * h[:, None]
+        return b, e
+
+    def add_leaves(row: np.ndarray, lo: np.ndarray, width: np.ndarray, slots: np.ndarray) -> None:
+        first = len(mesh.row)
+        mesh.row = np.concatenate([mesh.row, row])
+        mesh.lo = np.concatenate([mesh.lo, lo])
+        mesh.width = np.concatenate([mesh.width, width])
+        mesh.slots = np.concatenate([mesh.slots, slots])
+        idx = np.arange(first, first + len(row))
+        b, e = leaf_sums(idx)
+        r = torch.as_tensor(row, device=dev)
+        total.index_add_(0, r, b)
+        total_err.index_add_(0, r, e)
+        a_err = re_mul(diff_flat[r], e)
+        mesh.err = np.concatenate([mesh.err, a_err.norm(dim=1).cpu().numpy()])
+        mesh.comp = np.concatenate([mesh.comp, a_err.sum(dim=1).cpu().numpy()])
+
+    # first mesh: FIRST_INTERVALS leaves per row, 4 * FIRST_INTERVALS + 1 points
+    n_pts = 4 * FIRST_INTERVALS + 1
+    pos = np.arange(n_pts, dtype=np.int64) * (_GRID // (4 * FIRST_INTERVALS))
+    point_rows = np.repeat(np.arange(n_rows), n_pts)
+    slots = evaluate(point_rows, np.tile(pos, n_rows)).reshape(n_rows, n_pts)
+    leaf_rows = np.repeat(np.arange(n_rows), FIRST_INTERVALS)
+    k = np.tile(np.arange(FIRST_INTERVALS), n_rows)
+    width = _GRID // FIRST_INTERVALS
+    leaf_slots = slots[leaf_rows[:, None], 4 * k[:, None] + np.arange(5)]
+    add_leaves(leaf_rows, k * width, np.full(len(k), width, dtype=np.int64), leaf_slots)
+
+    active = np.ones(n_rows, dtype=bool)
+    converged = np.zeros(n_rows, dtype=bool)
+    alive = np.ones(len(mesh.row), dtype=bool)  # leaves not bisected
+    while active.any():
+        a_total = re_mul(diff_flat, total)
+        comp_err = np.abs(a_total.sum(dim=1).cpu().numpy() - target)
+        # the estimate must account for the exact completeness error (see consistent_error)
+        est_sum = re_mul(diff_flat, total_err).sum(dim=1).cpu().numpy()
+        factor = consistency_factor(est_sum, comp_err, floor)
+        if measures:  # the vector test in every domain of the pass; rows still active
+            act = np.flatnonzero(active)
+            r_act = rows[torch.as_tensor(act, device=dev)]
+            norm_a, vec_err = np.zeros(n_rows), np.zeros(n_rows)
+            for measure in measures:
+                a = _norms(measure(r_act, total[act].reshape(-1, *shape)))
+                e = _norms(measure(r_act, total_err[act].reshape(-1, *shape)))
+                # the domain where the error is largest relative to its tolerance decides
+                worse = e * (rtol * norm_a[act] + atol + floor[act]) > vec_err[act] * (
+                    rtol * a + atol + floor[act]
+                )
+                worse |= vec_err[act] == 0
+                norm_a[act] = np.where(worse, a, norm_a[act])
+                vec_err[act] = np.where(worse, e, vec_err[act])
+        else:
+            norm_a = a_total.norm(dim=1).cpu().numpy()
+            vec_err = re_mul(diff_flat, total_err).norm(dim=1).cpu().numpy()
+        vec_err = vec_err * factor
+        tol_v = rtol * norm_a + atol + floor
+        ok_v = vec_err <= tol_v
+        ok_c = comp_err <= tol_c
+        done = ok_v & ok_c
+        converged |= active & done
+        active &= ~done
+        chosen: list[np.ndarray] = []
+        for r in np.flatnonzero(active):
+            budget = (max_steps - steps[r]) // 4
+            leaves = np.flatnonzero(alive & (mesh.row == r) & (mesh.width >= 8))
+            if ok_v[r]:  # completeness fails: refine where the local sums disagree
+                share = 1.0 - tol_c[r] / (2 * comp_err[r])
+                key = np.abs(mesh.comp[leaves])
+            else:
+                share = 1.0 - tol_v[r] / (2 * vec_err[r])
+                key = mesh.err[leaves]
+            pick = _pick(leaves, key, share, budget)
+            if len(pick) == 0:
+                active[r] = False  # budget spent (or the mesh is at its finest)
+            else:
+                chosen.append(pick)
+        if not chosen:
+            break
+        parents = np.concatenate(chosen)
+        alive[parents] = False
+        old_b, old_e = leaf_sums(parents)
+        parent_rows = torch.as_tensor(mesh.row[parents], device=dev)
+        total.index_add_(0, parent_rows, -old_b)
+        total_err.index_add_(0, parent_rows, -old_e)
+        # new points at 1/8, 3/8, 5/8, 7/8 of each parent
+        w8 = mesh.width[parents] // 8
+        lo = mesh.lo[parents]
+        new_pos = (lo[:, None] + w8[:, None] * np.array([1, 3, 5, 7])).reshape(-1)
+        new_slots = evaluate(np.repeat(mesh.row[parents], 4), new_pos).reshape(-1, 4)
+        old = mesh.slots[parents]
+        left = np.stack([old[:, 0], new_slots[:, 0], old[:, 1], new_slots[:, 1], old[:, 2]], 1)
+        right = np.stack([old[:, 2], new_slots[:, 2], old[:, 3], new_slots[:, 3], old[:, 4]], 1)
+        half = mesh.width[parents] // 2
+        add_leaves(
+            np.concatenate([mesh.row[parents]] * 2),
+            np.concatenate([lo, lo + half]),
+            np.concatenate([half, half]),
+            np.concatenate([left, right]),
+        )
+        alive = np.concatenate([alive, np.ones(2 * len(parents), dtype=bool)])
+
+    # final sums from the leaves themselves (no drift from the running totals)
+    keep = np.flatnonzero(alive)
+    gradient = torch.zeros(n_rows, d, dtype=acc, device=dev)
+    error = torch.zeros(n_rows, d, dtype=acc, device=dev)
+    step = max(1, (64 << 20) // max(1, 5 * d * 16))
+    for i in range(0, len(keep), step):
+        idx = keep[i : i + step]
+        b_sum, e_sum = leaf_sums(idx)
+        r = torch.as_tensor(mesh.row[idx], device=dev)
+        gradient.index_add_(0, r, b_sum)
+        error.index_add_(0, r, e_sum)
+    return AdaptiveResult(
+        gradient.reshape(n_rows, *shape),
+        error.reshape(n_rows, *shape),
+        steps,
+        converged,
+    )
+
+
+def consistency_factor(est_sum: np.ndarray, comp_err: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """How much to enlarge an error estimate so that it accounts for the completeness error.
+
+    The true error vector of the attributions sums to ``-delta`` exactly, so an estimate
+    whose sum is much smaller than ``|delta|`` is too small: it missed part of the error
+    (a feature between the points, errors of opposite sign cancelling between the two
+    rules). The estimate is scaled by ``(|delta| - floor) / |sum(estimate)|`` when that is
+    above 1 (at most 1e6), keeping its shape.
+    """
+    need = np.maximum(np.abs(comp_err) - floor, 0.0)
+    have = np.maximum(np.abs(est_sum), np.finfo(np.float64).tiny)
+    return np.clip(need / have, 1.0, 1e6)
+
+
+def _norms(a: Tensor) -> np.ndarray:
+    """2-norm of each row of ``a`` (n, ...), as numpy."""
+    return np.asarray(a.reshape(a.shape[0], -1).norm(dim=1).cpu().numpy(), dtype=np.float64)
+
+
+def _pick(leaves: np.ndarray, key: np.ndarray, share: float, budget: int) -> np.ndarray:
+    """Leaves of one row to bisect this round: the fewest, by decreasing local error
+    ``key``, that hold ``share`` of the row's summed local error (at most ``budget``).
+
+    Bisecting a leaf removes most of its error, so refining a share ``1 - tol / (2 err)`` of
+    the error brings the row near half its tolerance in one round. When the local errors
+    see nothing although a test fails (a feature between the points), every leaf is
+    bisected."""
+    if budget <= 0 or len(leaves) == 0:
+        return leaves[:0]
+    order = np.argsort(-key, kind="stable")
+    total = key.sum()
+    if not total > 0:
+        return leaves[order][:budget]
+    n = int(np.searchsorted(np.cumsum(key[order]) / total, min(share, 1.0) - 1e-12)) + 1
+    return leaves[order][: min(n, budget)]
