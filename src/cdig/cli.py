@@ -27,6 +27,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ._warnings import CompletenessWarning, ConvergenceWarning, sample_list
+from .engine import MAX_STEPS, RTOL
 from .models import ModelAdapter
 
 __all__ = ["main", "build_parser", "load_model", "load_input"]
@@ -102,13 +104,27 @@ def _add_explain(sub: Any) -> None:
     )
     p.add_argument(
         "--n-steps",
-        default="64",
-        help="path points, or 'auto' (doubling until the completeness error is below --rtol)",
+        default="auto",
+        help="'auto' (default): adaptive, until the estimated error of the attributions and "
+        "the completeness error are below --rtol; or a number of path points",
     )
-    p.add_argument("--rtol", type=float, default=1e-3, help="tolerance of --n-steps auto")
-    p.add_argument("--max-steps", type=int, default=1024, help="cap of --n-steps auto")
     p.add_argument(
-        "--method", default="gausslegendre", help="integration rule: " + ", ".join(_methods())
+        "--rtol",
+        type=float,
+        default=RTOL,
+        help=f"relative tolerance (default {RTOL:g}); fixed --n-steps results above it are flagged",
+    )
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        default=MAX_STEPS,
+        help=f"evaluation budget per sample of --n-steps auto (default {MAX_STEPS})",
+    )
+    p.add_argument(
+        "--method",
+        default=None,
+        help="integration rule of a numeric --n-steps (default gausslegendre): "
+        + ", ".join(_methods()),
     )
     p.add_argument(
         "--batch-size", type=int, help="model evaluations per forward pass (internal_batch_size)"
@@ -241,7 +257,7 @@ def _explain(args: argparse.Namespace) -> int:
             bar.update(len(group))
     for w in seen:
         if not issubclass(w.category, DeprecationWarning):
-            print(f"cdig: warning: {w.category.__name__}: {w.message}", file=sys.stderr)
+            print(f"cdig: warning: {_phrase(w.message)}", file=sys.stderr)
 
     canonical = _canonical(x, args.time_axis)
     settings = {
@@ -625,6 +641,27 @@ def _parse_target(text: str | None) -> Any:
     return parts[0] if len(parts) == 1 else tuple(parts)
 
 
+def _phrase(message: Warning | str) -> str:
+    """A warning in the command line's words (its options, not Python keywords)."""
+    if isinstance(message, ConvergenceWarning):
+        return (
+            f"the integral did not reach --rtol {message.rtol:g} within --max-steps "
+            f"{message.max_steps} for samples {sample_list(message.samples)} "
+            f"({', '.join(message.domains)}; largest relative error {message.worst:.3g}); "
+            "raise --max-steps or --rtol. The JSON output has 'converged' and 'error' per "
+            "sample."
+        )
+    if isinstance(message, CompletenessWarning):
+        return (
+            f"completeness error above --rtol {message.rtol:g} with --n-steps "
+            f"{message.n_steps} for samples {sample_list(message.samples)} "
+            f"({', '.join(message.domains)}; largest relative delta {message.worst:.3g}); "
+            "use --n-steps auto (the default) or more steps."
+        )
+    category = type(message).__name__ if isinstance(message, Warning) else "warning"
+    return f"{category}: {message}"
+
+
 def _parse_steps(text: str) -> int | Literal["auto"]:
     if text == "auto":
         return "auto"
@@ -710,11 +747,19 @@ def _print_summary(results: Mapping[str, Any], samples: list[int], top: int) -> 
     print(f"explained output: {first.target}; batch of {first.batch_size}")
     print(
         f"{'domain':<12} {'sample':>6} {'f(x)':>11} {'f(x0)':>11} {'f(x)-f(x0)':>12} {'delta':>10}"
+        f" {'error':>8} {'evals':>6}"
     )
     for name, a in results.items():
         for s in samples:
             fx, fb = float(a.outputs[s]), float(a.baseline_outputs[s])
-            print(f"{name:<12} {s:>6} {fx:>11.5g} {fb:>11.5g} {fx - fb:>12.5g} {a.delta[s]:>10.2e}")
+            err = "-" if np.isnan(a.error[s]) else f"{a.error[s]:.1e}"
+            err += "" if a.converged[s] else "!"
+            print(
+                f"{name:<12} {s:>6} {fx:>11.5g} {fb:>11.5g} {fx - fb:>12.5g} {a.delta[s]:>10.2e}"
+                f" {err:>8} {int(a.n_evaluations[s]):>6}"
+            )
+    if any(not a.converged[samples].all() for a in results.values()):
+        print("! not converged within --max-steps (or above --rtol with a fixed --n-steps)")
     for s in samples:
         for name, a in results.items():
             rows = a.top(top, sample=s) if top > 0 else []
@@ -746,6 +791,9 @@ def _write_json(
                 "outputs": a.outputs,
                 "baseline_outputs": a.baseline_outputs,
                 "n_steps": a.n_steps,
+                "n_evaluations": a.n_evaluations,
+                "error": a.error,
+                "converged": a.converged,
                 "target": a.target,
                 "target_index": a.target_index,
                 "coords": dict(a.coords),

@@ -1,0 +1,288 @@
+"""The adaptive default (``n_steps="auto"``): converged, certified or flagged.
+
+Checks against mathematics (closed-form integrals, a fine Gauss-Legendre reference) and
+against counts (a model that records every path point it is given); speed is measured in
+``benchmarks/steps.py``, not here.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import cdig
+from cdig import quadrature
+
+
+def _mlp(seed: int, act: type[torch.nn.Module], dtype=torch.float64, t: int = 32):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(
+        torch.nn.Flatten(),
+        torch.nn.Linear(t, 16),
+        act(),
+        torch.nn.Linear(16, 16),
+        act(),
+        torch.nn.Linear(16, 3),
+    ).to(dtype)
+
+
+class Counting(torch.nn.Module):
+    """Wraps a model and records every input row it evaluates (with gradients on)."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.rows: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and x.requires_grad:
+            self.rows.extend(x.detach().clone())
+        return self.inner(x)
+
+
+class SteepSigmoid(torch.nn.Module):
+    """``f(x) = sigmoid(k * (<w, x> - c))``: along the path ``alpha * x`` from zero it jumps
+    near ``alpha = c / <w, x>`` over a width of about ``1 / (k <w, x>)``."""
+
+    def __init__(self, w: torch.Tensor, k: float, c: float) -> None:
+        super().__init__()
+        self.w, self.k, self.c = w, k, c
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = (x.flatten(1) * self.w.flatten()).sum(dim=1)
+        return torch.sigmoid(self.k * (z - self.c))
+
+
+def _sigmoid_case(k: float = 400.0, alpha0: float = 0.37):
+    t = 24
+    gen = torch.Generator().manual_seed(3)
+    w = torch.randn(1, t, generator=gen, dtype=torch.float64)
+    x = torch.randn(1, 1, t, generator=gen, dtype=torch.float64)
+    s = float((w * x[0]).sum())
+    if s < 0:
+        x = -x
+        s = -s
+    model = SteepSigmoid(w, k, c=alpha0 * s)
+    # closed form: A_i = x_i w_i / s * (f(x) - f(0)), since f depends on <w, x> alone
+    f1, f0 = model(x), model(torch.zeros_like(x))
+    exact = (x[0] * w / s * float(f1 - f0)).numpy()[None]
+    return model, x, exact
+
+
+def _rel(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+# ---------------------------------------------------------------------- accuracy
+def test_smooth_model_equals_fine_gauss_legendre():
+    model = _mlp(0, torch.nn.Tanh)
+    x = torch.randn(3, 1, 32, dtype=torch.float64)
+    for domain in ("time", "fourier"):
+        auto = cdig.explain(model, x, domain, target=1, rtol=1e-11, max_steps=4096)
+        ref = cdig.explain(model, x, domain, target=1, n_steps=1024)
+        np.testing.assert_allclose(
+            auto.values, ref.values, rtol=0, atol=1e-8 * abs(ref.values).max()
+        )
+        assert auto.converged.all()
+        assert (auto.error <= 1e-10).all()
+
+
+def test_steep_sigmoid_is_refined_locally_and_cheaply():
+    model, x, exact = _sigmoid_case()
+    counter = Counting(model)
+    attr = cdig.explain(counter, x, "time", rtol=1e-3, internal_batch_size=64)
+    n_eval = len(counter.rows)
+    assert n_eval == int(attr.n_evaluations[0])
+    assert attr.converged.all()
+    assert _rel(attr.values, exact) <= 1e-3
+    assert n_eval <= 160  # 17 first points, then only where the sigmoid turns
+    # global refinement of Gauss-Legendre (doubling n until 1e-3) costs several times more
+    spent, n = 0, 16
+    while True:
+        spent += n
+        if _rel(cdig.explain(model, x, "time", n_steps=n).values, exact) <= 1e-3:
+            break
+        n *= 2
+    assert spent >= 3 * n_eval, (spent, n_eval)
+
+
+def test_points_are_never_evaluated_twice_and_chunks_change_nothing():
+    model, x, _ = _sigmoid_case(k=60.0)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.cat([x, x + 0.3 * torch.randn(2, *x.shape[1:], generator=gen, dtype=x.dtype)])
+    xb = 0.1 * torch.randn(x.shape, generator=gen, dtype=x.dtype)  # one baseline per sample
+    results = []
+    for chunk in (None, 1, 7, 64):
+        counter = Counting(model)
+        attr = cdig.explain(
+            counter, x, "fourier", baselines=xb, internal_batch_size=chunk, rtol=1e-4
+        )
+        # the default chunk size is measured first on 1 + 2 copies of x[0] (with gradients)
+        probe = 3 if chunk is None else 0
+        rows = torch.stack(counter.rows[probe:]).reshape(len(counter.rows) - probe, -1)
+        assert len(torch.unique(rows, dim=0)) == len(rows)  # no path point twice
+        assert len(rows) == int(attr.n_evaluations.sum())
+        results.append(attr)
+    for other in results[1:]:
+        np.testing.assert_allclose(other.values, results[0].values, rtol=1e-12, atol=1e-15)
+        np.testing.assert_array_equal(other.n_evaluations, results[0].n_evaluations)
+
+
+def test_a_sample_alone_equals_its_row_in_a_batch():
+    model = _mlp(1, torch.nn.ReLU)
+    x = torch.randn(4, 1, 32, dtype=torch.float64)
+    batch = cdig.explain(model, x, "fourier", target=0)
+    alone = cdig.explain(model, x[2:3], "fourier", target=0)
+    np.testing.assert_allclose(alone.values[0], batch.values[2], rtol=1e-12, atol=1e-15)
+    assert alone.n_evaluations[0] == batch.n_evaluations[2]
+
+
+@pytest.mark.parametrize("act", [torch.nn.Tanh, torch.nn.ReLU, torch.nn.GELU])
+def test_error_estimate_is_conservative(act):
+    """The reported error is at least the true one (against 4096 nodes) in >= 90 % of
+    cases, over random smooth and ReLU models, domains and rows."""
+    hits, total = 0, 0
+    for seed in range(3):
+        model = _mlp(seed, act, dtype=torch.float32)
+        x = torch.randn(6, 1, 32, generator=torch.Generator().manual_seed(seed))
+        for domain in ("time", "fourier"):
+            attr = cdig.explain(model, x, domain, target="predicted")
+            ref = cdig.explain(model, x, domain, target="predicted", n_steps=4096)
+            for i in range(len(x)):
+                true = _rel(attr.values[i], ref.values[i])
+                hits += bool(attr.error[i] >= true)
+                total += 1
+                if attr.converged[i]:
+                    assert true <= 0.02  # no lucky stop at the default tolerance
+    assert hits >= 0.9 * total, f"{hits} of {total}"
+
+
+def test_fixed_steps_behave_as_before_and_report_no_estimate():
+    model = _mlp(2, torch.nn.Tanh)
+    x = torch.randn(2, 1, 32, dtype=torch.float64)
+    attr = cdig.explain(model, x, "time", target=0, n_steps=32)
+    ig = cdig.CrossDomainIG(model, "time")
+    alphas, weights = quadrature.rule("gausslegendre", 32)
+    grads = []
+    for a in alphas:  # the Gauss-Legendre sum by hand
+        p = (a * x).requires_grad_(True)
+        (g,) = torch.autograd.grad(model(p)[:, 0].sum(), p)
+        grads.append(g)
+    by_hand = (x * sum(w * g for w, g in zip(weights, grads))).numpy()
+    np.testing.assert_allclose(attr.values, by_hand, rtol=1e-12)
+    assert np.isnan(attr.error).all()
+    assert (attr.n_evaluations == 32).all()
+    values, delta = ig.attribute(x, target=0, n_steps=32, return_convergence_delta=True)
+    np.testing.assert_allclose(values, attr.values)
+
+
+def test_method_with_auto_is_refused_and_tolerances_checked():
+    model = _mlp(0, torch.nn.Tanh)
+    x = torch.randn(1, 1, 32, dtype=torch.float64)
+    with pytest.raises(ValueError, match="method='riemann_left' applies to an integer"):
+        cdig.explain(model, x, target=0, method="riemann_left")
+    with pytest.raises(ValueError, match="max_steps"):
+        cdig.explain(model, x, target=0, max_steps=8)
+    with pytest.raises(ValueError, match="rtol"):
+        cdig.explain(model, x, target=0, rtol=-1.0)
+    with pytest.raises(ValueError, match="needs rtol > 0 or atol > 0"):
+        cdig.explain(model, x, target=0, rtol=0.0)
+
+
+def test_several_baselines_count_every_evaluation():
+    model = _mlp(0, torch.nn.Tanh)
+    x = torch.randn(2, 1, 32, dtype=torch.float64)
+    xb = torch.randn(3, 2, 1, 32, dtype=torch.float64) * 0.1
+    counter = Counting(model)
+    attr = cdig.explain(counter, x, "fourier", target=0, baselines=xb, internal_batch_size=64)
+    assert int(attr.n_evaluations.sum()) == len(counter.rows)
+    assert (attr.n_steps <= attr.n_evaluations).all()
+    assert np.abs(attr.delta).max() <= 1e-2 * np.abs(attr.outputs - attr.baseline_outputs).max()
+
+
+# ---------------------------------------------------------------------- warnings
+def _not_converging():
+    model, x, _ = _sigmoid_case(k=4000.0)
+    return model, torch.cat([x, x * 0.3, x])
+
+
+@pytest.mark.parametrize("entry", ["explain", "ig.explain", "ig.attribute"])
+def test_one_warning_per_call_at_the_callers_line(entry):
+    model, x = _not_converging()
+    ig = cdig.CrossDomainIG(model, ["time", "fourier", "dct"])
+    call = {
+        "explain": lambda: cdig.explain(model, x, ["time", "fourier", "dct"], max_steps=17),
+        "ig.explain": lambda: ig.explain(x, max_steps=17),
+        "ig.attribute": lambda: ig.attribute(x, max_steps=17),
+    }[entry]
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        call()
+    ours = [w for w in seen if issubclass(w.category, cdig.ConvergenceWarning)]
+    assert len(ours) == 1
+    w = ours[0]
+    assert w.filename == __file__
+    assert "samples [0, 2]" in str(w.message) or "samples [0, 1, 2]" in str(w.message)
+    assert w.message.max_steps == 17 and w.message.samples[0] == 0
+    assert "max_steps=17" in str(w.message)
+
+
+def test_fixed_steps_warn_once_with_the_samples():
+    model, x = _not_converging()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        attr = cdig.explain(model, x, ["time", "fourier"], n_steps=8)
+    ours = [w for w in seen if issubclass(w.category, cdig.CompletenessWarning)]
+    assert len(ours) == 1 and ours[0].filename == __file__
+    bad = np.flatnonzero(~attr["time"].converged)
+    assert ours[0].message.samples == bad.tolist()
+
+
+def test_unconverged_samples_are_flagged_not_hidden():
+    model, x = _not_converging()
+    with pytest.warns(cdig.ConvergenceWarning):
+        attr = cdig.explain(model, x, "time", max_steps=33)
+    assert not attr.converged.all()
+    assert (attr.n_evaluations <= 33).all()
+    flagged = ~attr.converged
+    # every sample whose completeness error exceeds the tolerance is flagged
+    assert flagged[attr.relative_delta > 1e-2].all()
+
+
+# ---------------------------------------------------------------------- quadrature
+def test_gauss_legendre_nodes_match_numpy_and_integrate_polynomials():
+    for n in (1, 2, 3, 4, 5, 16, 17, 64, 100):
+        a, w = quadrature.rule("gausslegendre", n)
+        x, v = np.polynomial.legendre.leggauss(n)
+        np.testing.assert_allclose(a, 0.5 * (x + 1), atol=2e-16)
+        np.testing.assert_allclose(w, 0.5 * v, rtol=1e-11)
+    a, w = quadrature.rule("gausslegendre", 3000)
+    for k in (0, 7, 5999):  # exact for degree 2n - 1
+        assert abs(w @ a**k - 1 / (k + 1)) < 1e-13
+
+
+@pytest.mark.parametrize("method", quadrature.METHODS)
+def test_huge_n_allocates_linear_memory(method):
+    n = 20000 if method == "gausslegendre" else 1_000_000
+    quadrature._cached.cache_clear()
+    tracemalloc.start()
+    try:
+        alphas, weights = quadrature.rule(method, n)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(alphas) == n and abs(weights.sum() - 1) < 1e-9
+    assert peak <= 40 * 8 * n  # a few float64 arrays of n; an n x n matrix would be n^2
+
+
+def test_nested_rule_weights():
+    assert abs(quadrature.BOOLE.sum() - 1) < 1e-15 and abs(quadrature.SIMPSON.sum() - 1) < 1e-15
+    t = np.linspace(0, 1, 5)
+    for k in range(6):  # Boole is exact up to degree 5, Simpson up to 3
+        assert abs(quadrature.BOOLE @ t**k - 1 / (k + 1)) < 1e-15
+        if k <= 3:
+            assert abs(quadrature.SIMPSON @ t**k - 1 / (k + 1)) < 1e-15
