@@ -178,6 +178,7 @@ def test_fixed_steps_behave_as_before_and_report_no_estimate():
     assert (attr.n_evaluations == 32).all()
     values, delta = ig.attribute(x, target=0, n_steps=32, return_convergence_delta=True)
     np.testing.assert_allclose(values, attr.values)
+    np.testing.assert_allclose(delta, attr.delta)
 
 
 def test_method_with_auto_is_refused_and_tolerances_checked():
