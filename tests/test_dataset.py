@@ -610,7 +610,7 @@ def test_completeness_warning_names_samples_once(tmp_path, model, data):
     x, _ = data
     with pytest.warns(
         cdig.CompletenessWarning,
-        match=r"time: completeness error above 5% .* for \d+ of 40 samples",
+        match=r"completeness error above rtol=0.01 .* for \d+ of 40 samples \(time: \d+\)",
     ) as rec:
         cdig.explain_dataset(
             model,
@@ -623,7 +623,28 @@ def test_completeness_warning_names_samples_once(tmp_path, model, data):
             method="riemann_left",
             quiet=True,
         )
-    assert len([w for w in rec if issubclass(w.category, cdig.CompletenessWarning)]) == 1
+    ours = [w for w in rec if issubclass(w.category, cdig.CompletenessWarning)]
+    assert len(ours) == 1 and ours[0].filename == __file__
+    run = cdig.open_run(tmp_path / "w")
+    assert ours[0].message.samples == run.unconverged("time").tolist()
+
+
+def test_adaptive_runs_store_error_convergence_and_evaluations(tmp_path, model, data):
+    x, _ = data
+    with pytest.warns(cdig.ConvergenceWarning, match=r"max_steps=21 .* of 40 samples") as rec:
+        run = cdig.explain_dataset(
+            model, x * 4, ["time", "fourier"], target=0, out=tmp_path / "a", batch_size=BS,
+            rtol=1e-9, max_steps=21, quiet=True,
+        )  # fmt: skip
+    assert len([w for w in rec if issubclass(w.category, cdig.ConvergenceWarning)]) == 1
+    direct = cdig.explain(model, x * 4, ["time", "fourier"], target=0, rtol=1e-9, max_steps=21)
+    for label in ("time", "fourier"):
+        attr = run.attribution(label)
+        np.testing.assert_allclose(attr.error, direct[label].error, rtol=1e-6)
+        np.testing.assert_array_equal(attr.converged, direct[label].converged)
+        np.testing.assert_array_equal(attr.n_evaluations, direct[label].n_evaluations)
+        assert (run.n_evaluations(label) <= 21).all()
+        assert run.unconverged(label).tolist() == np.flatnonzero(~attr.converged).tolist()
 
 
 def test_ray_engine_without_ray_says_how_to_install(tmp_path, model, data, monkeypatch):

@@ -419,7 +419,9 @@ def test_cepstrum_handles_negative_mean_and_delay():
 def test_cepstrum_warns_for_unreachable_baseline(smooth_cnn, series):
     x = np.abs(series) + 0.1  # positive mean
     with pytest.warns(UserWarning, match="baseline cannot be reproduced exactly"):
-        attr = cdig.explain(smooth_cnn, x, domain="cepstrum", baselines=-1.0, target=0)
+        attr = cdig.explain(
+            smooth_cnn, x, domain="cepstrum", baselines=-1.0, target=0, n_steps=64
+        )
     diff = np.abs(attr.outputs - attr.baseline_outputs)
     assert np.all(np.abs(attr.delta) <= 1e-6 * np.maximum(1.0, diff))
 
@@ -451,7 +453,7 @@ def test_linear_basis_attributes_basis_vectors(smooth_cnn, series):
     time = cdig.explain(smooth_cnn, series, domain="time", target=0, n_steps=64)
     np.testing.assert_allclose(attr.total, time.total, rtol=1e-10)
     assert attr.dims == ("channel", "basis")
-    ident = cdig.explain(smooth_cnn, series, domain=LinearBasis(np.eye(96)), target=0)
+    ident = cdig.explain(smooth_cnn, series, domain=LinearBasis(np.eye(96)), target=0, n_steps=64)
     np.testing.assert_allclose(ident.values, time.values, rtol=1e-12, atol=1e-15)
 
 

@@ -92,8 +92,11 @@ def test_report_lists_prediction_completeness_settings_and_top_coefficients(case
         assert f"{float(f.delta[s]):.2e}" in text
         assert f"all model outputs: [{outputs[s, 0]:.4g}, {outputs[s, 1]:.4g}]" in text
     assert "<th>model</th><td>m.pt2</td>" in text
-    assert "<th>method</th><td>gausslegendre</td>" in text
-    assert "<th>n_steps</th><td>64</td>" in text
+    assert "<th>method</th><td>adaptive</td>" in text
+    assert "<th>n_steps</th><td>auto (adaptive; 17 to 17 model evaluations" in text
+    # a linear model: the first mesh is exact, every sample converged, errors near rounding
+    assert "<th>not converged</th>" in text and text.count(">none</td>") == 2
+    assert f"<td class='num'>{f.error[0]:.2e}</td>" in text
     # sample 0 is the 4 Hz cosine that output 0 reads: the top Fourier coefficient is 4 Hz
     first_row = text.split("<h3>fourier")[1].split("<tr>")[2]  # after the header row
     assert "<td>channel 0, 4.0 Hz</td>" in first_row and "class='num pos'" in first_row

@@ -208,8 +208,8 @@ def _integrate_group(
     boole = torch.tensor(BOOLE, dtype=torch.float64, device=dev)
     minus = torch.tensor(BOOLE - SIMPSON, dtype=torch.float64, device=dev)
     target = target_all[rows].double().cpu().numpy()
-    floor = 64 * float(torch.finfo(real).eps) * scale_all[rows].double().cpu().numpy()
-    tol_c = rtol * np.abs(target) + atol + floor
+    eps = 64 * float(torch.finfo(real).eps)
+    scale = scale_all[rows].double().cpu().numpy()
     steps = np.zeros(n_rows, dtype=np.int64)
     total = torch.zeros(n_rows, d, dtype=acc, device=dev)  # sum of B_i per row
     total_err = torch.zeros(n_rows, d, dtype=acc, device=dev)  # sum of B_i - S_i per row
@@ -249,8 +249,8 @@ def _integrate_group(
         idx = np.arange(first, first + len(row))
         b, e = leaf_sums(idx)
         r = torch.as_tensor(row, device=dev)
-        total.index_add_(0, r, b)
-        total_err.index_add_(0, r, e)
+        total.add_(_row_sums(row, b, n_rows))
+        total_err.add_(_row_sums(row, e, n_rows))
         a_err = re_mul(diff_flat[r], e)
         mesh.err = np.concatenate([mesh.err, a_err.norm(dim=1).cpu().numpy()])
         mesh.comp = np.concatenate([mesh.comp, a_err.sum(dim=1).cpu().numpy()])
@@ -272,6 +272,9 @@ def _integrate_group(
     while active.any():
         a_total = re_mul(diff_flat, total)
         comp_err = np.abs(a_total.sum(dim=1).cpu().numpy() - target)
+        # rounding floor: model outputs and the sum of the attributions in model precision
+        floor = eps * (scale + a_total.abs().sum(dim=1).cpu().numpy())
+        tol_c = rtol * np.abs(target) + atol + floor
         # the estimate must account for the exact completeness error (see consistent_error)
         est_sum = re_mul(diff_flat, total_err).sum(dim=1).cpu().numpy()
         factor = consistency_factor(est_sum, comp_err, floor)
@@ -319,9 +322,8 @@ def _integrate_group(
         parents = np.concatenate(chosen)
         alive[parents] = False
         old_b, old_e = leaf_sums(parents)
-        parent_rows = torch.as_tensor(mesh.row[parents], device=dev)
-        total.index_add_(0, parent_rows, -old_b)
-        total_err.index_add_(0, parent_rows, -old_e)
+        total.sub_(_row_sums(mesh.row[parents], old_b, n_rows))
+        total_err.sub_(_row_sums(mesh.row[parents], old_e, n_rows))
         # new points at 1/8, 3/8, 5/8, 7/8 of each parent
         w8 = mesh.width[parents] // 8
         lo = mesh.lo[parents]
@@ -347,9 +349,8 @@ def _integrate_group(
     for i in range(0, len(keep), step):
         idx = keep[i : i + step]
         b_sum, e_sum = leaf_sums(idx)
-        r = torch.as_tensor(mesh.row[idx], device=dev)
-        gradient.index_add_(0, r, b_sum)
-        error.index_add_(0, r, e_sum)
+        gradient.add_(_row_sums(mesh.row[idx], b_sum, n_rows))
+        error.add_(_row_sums(mesh.row[idx], e_sum, n_rows))
     return AdaptiveResult(
         gradient.reshape(n_rows, *shape),
         error.reshape(n_rows, *shape),
@@ -370,6 +371,17 @@ def consistency_factor(est_sum: np.ndarray, comp_err: np.ndarray, floor: np.ndar
     need = np.maximum(np.abs(comp_err) - floor, 0.0)
     have = np.maximum(np.abs(est_sum), np.finfo(np.float64).tiny)
     return np.clip(need / have, 1.0, 1e6)
+
+
+def _row_sums(rows: np.ndarray, values: Tensor, n_rows: int) -> Tensor:
+    """``out[r] = sum of values[i] with rows[i] == r``, shape (n_rows, d).
+
+    One matrix product with a 0/1 matrix: its summation order does not depend on the
+    number of threads (``index_add_``'s may), so results are bitwise the same on a laptop
+    and on a one-CPU Ray worker."""
+    onehot = torch.zeros(n_rows, len(rows), dtype=values.dtype, device=values.device)
+    onehot[torch.as_tensor(rows, device=values.device), torch.arange(len(rows))] = 1
+    return onehot @ values
 
 
 def _norms(a: Tensor) -> np.ndarray:

@@ -453,7 +453,9 @@ class CrossDomainIG:
             factor = consistency_factor(
                 err_vec.sum(dim=1).cpu().numpy(),
                 delta.abs().cpu().numpy(),
-                (floor * (fx64.abs() + fb_mean.abs())).cpu().numpy(),
+                (floor * (fx64.abs() + fb_mean.abs() + vals.abs().reshape(batch, -1).sum(1)))
+                .cpu()
+                .numpy(),
             )
             err = err_vec.norm(dim=1) * torch.as_tensor(factor, device=err_vec.device)
             error = torch.where(err == 0, torch.zeros_like(err), err / norm)

@@ -218,19 +218,40 @@ def _settings_table(first: Attribution, extra: Mapping[str, Any] | None) -> str:
         if key not in ("shared_with", "pass"):
             rows.setdefault(str(key), value)
     if "n_steps" in rows and str(rows["n_steps"]) == "auto":
-        rows["n_steps"] = f"auto (used {sorted({int(n) for n in first.n_steps})})"
+        used = first.n_evaluations
+        rows["n_steps"] = (
+            f"auto (adaptive; {int(used.min())} to {int(used.max())} model evaluations per sample)"
+        )
     body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_fmt(v))}</td></tr>" for k, v in rows.items())
     return f"<h2>Settings</h2><table>{body}</table>"
 
 
 def _batch_table(attrs: Mapping[str, Attribution]) -> str:
-    head = "<tr><th>domain</th><th>max |delta|</th><th>max relative delta</th></tr>"
+    head = (
+        "<tr><th>domain</th><th>max |delta|</th><th>max relative delta</th>"
+        "<th>max estimated error</th><th>not converged</th></tr>"
+    )
     body = "".join(
         f"<tr><td>{_e(n)}</td><td class='num'>{float(np.max(np.abs(a.delta))):.3g}</td>"
-        f"<td class='num'>{float(np.max(a.relative_delta)):.3g}</td></tr>"
+        f"<td class='num'>{float(np.max(a.relative_delta)):.3g}</td>"
+        f"<td class='num'>{_error(float(np.nanmax(a.error, initial=np.nan)))}</td>"
+        f"<td class='{'num bad' if (~a.converged).any() else 'num'}'>"
+        f"{_e(_samples(np.flatnonzero(~a.converged)))}</td></tr>"
         for n, a in attrs.items()
     )
-    return f"<h2>Completeness over the batch</h2><table>{head}{body}</table>"
+    return f"<h2>Completeness and convergence over the batch</h2><table>{head}{body}</table>"
+
+
+def _error(value: float) -> str:
+    """An estimated relative error for a table cell; '-' where none was estimated."""
+    return "-" if not np.isfinite(value) else f"{value:.2e}"
+
+
+def _samples(idx: np.ndarray) -> str:
+    if idx.size == 0:
+        return "none"
+    shown = ", ".join(str(int(i)) for i in idx[:10])
+    return shown + (f" ... ({idx.size} samples)" if idx.size > 10 else "")
 
 
 def _prediction(first: Attribution, s: int, outs: np.ndarray | None) -> str:
@@ -248,18 +269,20 @@ def _prediction(first: Attribution, s: int, outs: np.ndarray | None) -> str:
 def _completeness_table(attrs: Mapping[str, Attribution], s: int) -> str:
     head = (
         "<tr><th>domain</th><th>f(x)</th><th>f(x')</th><th>f(x) - f(x')</th>"
-        "<th>sum of attributions</th><th>delta</th><th>relative delta</th><th>n_steps</th></tr>"
+        "<th>sum of attributions</th><th>delta</th><th>relative delta</th>"
+        "<th>estimated error</th><th>model evaluations</th></tr>"
     )
     rows = []
     for name, a in attrs.items():
         fx, fb = float(a.outputs[s]), float(a.baseline_outputs[s])
         rel = float(a.relative_delta[s])
-        cls = "num bad" if rel > 0.05 else "num"
+        cls = "num" if a.converged[s] else "num bad"
         rows.append(
             f"<tr><td>{_e(name)}</td><td class='num'>{fx:.6g}</td><td class='num'>{fb:.6g}</td>"
             f"<td class='num'>{fx - fb:.6g}</td><td class='num'>{float(a.total[s]):.6g}</td>"
             f"<td class='{cls}'>{float(a.delta[s]):.2e}</td><td class='{cls}'>{rel:.2e}</td>"
-            f"<td class='num'>{int(a.n_steps[s])}</td></tr>"
+            f"<td class='{cls}'>{_error(float(a.error[s]))}</td>"
+            f"<td class='num'>{int(a.n_evaluations[s])}</td></tr>"
         )
     return f"<table>{head}{''.join(rows)}</table>"
 
