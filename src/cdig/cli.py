@@ -389,13 +389,22 @@ def _weights_only() -> Iterator[None]:
 def _load_exported(p: Path, device: Any) -> Any:
     import torch
 
+    from .models._pt2 import UnsafePt2Error, vetted_pt2
+
     try:
+        # torch.export.load would unpickle opaque objects and exec guards: it only ever sees
+        # a copy holding the vetted programs, JSON configs and raw tensor bytes
+        archive = vetted_pt2(p)
         with _weights_only(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            program = torch.export.load(str(p))
+            program = torch.export.load(archive)
+    except UnsafePt2Error as err:
+        raise CLIError(
+            f"MODEL {p} is refused: {err} cdig never unpickles or runs code from a model file."
+        ) from err
     except Exception as err:  # torch raises many kinds for a foreign or damaged archive
         raise CLIError(
-            f"MODEL {p} is not a readable torch.export program ({_first_line(err)}); save one "
+            f"MODEL {p} is not a readable torch.export program ({_first_line(err, 240)}); save one "
             "with torch.export.save(torch.export.export(model, (example,)), 'model.pt2'). "
             "Programs holding pickled Python objects are refused."
         ) from err
