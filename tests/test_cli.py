@@ -374,7 +374,7 @@ def test_keras_models_load_in_safe_mode(tmp_path):
     # a Lambda layer holds Python bytecode: safe mode refuses to load it
     lam = keras.Model(inp, keras.layers.Lambda(lambda t: t * 2.0)(inp))
     lam.save(tmp_path / "lam.keras")
-    with pytest.raises(CLIError, match="not a loadable Keras model"):
+    with pytest.raises(CLIError, match="refused by Keras safe mode"):
         load_model(tmp_path / "lam.keras")
 
 
@@ -505,14 +505,12 @@ def _aoti_library(marker: Path):
     ],
     ids=["opaque-constant", "pickled-weight", "guard-code", "shape-expression", "aoti"],
 )
-def test_a_crafted_pt2_runs_no_code_and_is_refused(
-    files, tmp_path, capsys, source, craft, message
-):
+def test_a_crafted_pt2_runs_no_code_and_is_refused(files, tmp_path, capsys, source, craft, message):
     d, _, _ = files
     marker = tmp_path / "marker"
     evil = tmp_path / "evil.pt2"
     _rewrite_pt2(d / source, evil, craft(marker))
-    with pytest.raises(CLIError, match="refused|Refused") as err:
+    with pytest.raises(CLIError, match=r"MODEL .* is refused: ") as err:
         adapter = load_model(evil)
         adapter(torch.zeros(2, 1, T, dtype=torch.float64))  # guards run on a call
     assert message in str(err.value)

@@ -123,14 +123,14 @@ def _entries(p: Path, zf: zipfile.ZipFile) -> dict[str, bytes]:
         raise _Refused(f"it holds the entry {dup!r} twice; refusing an ambiguous archive.")
     roots = {n.split("/", 1)[0] for n in names}
     if len(roots) != 1 or any("/" not in n for n in names):
-        raise NotPt2Error(f"it is not a torch.export archive (its entries have no common folder).")
+        raise NotPt2Error("it is not a torch.export archive (its entries have no common folder).")
     rel = {n.split("/", 1)[1]: n for n in names if not n.endswith("/")}
     if any(".." in r.split("/") or r.startswith("/") or "\\" in r for r in rel):
         raise _Refused("it holds entries with unsafe paths.")
     if "archive_format" not in rel or zf.read(rel["archive_format"]) != b"pt2":
         legacy = [r for r in rel if r.endswith(".pt") or r.endswith(".pkl")]
         raise NotPt2Error(
-            f"it is not a torch.export archive of the current format"
+            "it is not a torch.export archive of the current format"
             + (f" (it holds pickles such as {legacy[0]!r})" if legacy else "")
             + "; re-export the model with torch.export.save in the torch you run cdig with."
         )
