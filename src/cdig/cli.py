@@ -494,7 +494,7 @@ def _safe_mode_refusal(err: BaseException) -> str:
     """What Keras safe mode refused in ``err`` ('' when it was not a safe-mode refusal)."""
     import re
 
-    texts = []
+    texts: list[str] = []
     e: BaseException | None = err
     while e is not None and len(texts) < 20:
         texts.append(str(e))
