@@ -641,3 +641,23 @@ def test_keras_safe_mode_refusal_is_explained(tmp_path):
     text = str(err.value)
     assert "safe mode" in text and "Lambda" in text and "never" in text
     assert "cdig.explain" in text and "register_keras_serializable" in text
+
+
+def test_legacy_h5_lambda_is_refused_without_running_it(tmp_path):
+    keras = pytest.importorskip("keras")
+    marker = tmp_path / "marker"
+    # a lambda's bytecode is stored in .h5 files; running it would create the marker
+    fn = eval(f"lambda t: (open({str(marker)!r}, 'w').close(), t * 2.0)[1]")
+    inp = keras.Input((T, 1))
+    keras.Model(inp, keras.layers.Lambda(fn)(inp)).save(tmp_path / "lam.h5")
+    marker.unlink()  # building the model ran it once, here, on purpose
+    with pytest.raises(CLIError, match="refused by Keras safe mode: it holds a Lambda layer"):
+        load_model(tmp_path / "lam.h5")
+    assert not marker.exists()
+
+
+def test_npz_with_object_arrays_is_refused(files, tmp_path):
+    path = tmp_path / "obj.npz"
+    np.savez(path, x=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(CLIError, match=r"could not be read as \.npz.*pickle"):
+        load_input(path)

@@ -6,9 +6,12 @@ numbers as JSON (``--json``). Every expected failure (a missing file, a model th
 be loaded or rejects the input, an unknown domain, bad options) ends with one line on
 stderr and exit status 1 (2 for command-line syntax errors); ``--debug`` shows the traceback.
 
-Models are loaded without unpickling arbitrary Python objects: TorchScript archives with
-:func:`torch.jit.load`, ``torch.export`` programs (``.pt2``) with :func:`torch.export.load`
-restricted to weights-only tensor loading, and Keras files with ``safe_mode=True``.
+Models are loaded without unpickling Python objects or running Python code from the file:
+TorchScript archives with :func:`torch.jit.load` (which runs the archive's TorchScript
+program when the model is called, by design), ``torch.export`` programs (``.pt2``) vetted
+entry by entry (:mod:`cdig.models._pt2`) before :func:`torch.export.load`, and Keras files
+with ``safe_mode=True``. ``--out`` and ``--json`` never overwrite the model, input or
+baseline files, nor an existing file without ``--force``.
 """
 
 from __future__ import annotations
@@ -70,7 +73,8 @@ def _add_explain(sub: Any) -> None:
         help="explain a saved model on an input file",
         description="Explain a saved model on the series in INPUT and report the attributions. "
         "Models are never unpickled: cdig loads TorchScript archives (torch.jit.save), "
-        "torch.export programs (.pt2, torch.export.save; tensors loaded weights-only) and "
+        "torch.export programs (.pt2, torch.export.save; only programs and raw tensors, "
+        "anything pickled or compiled is refused) and "
         "Keras files (.keras, .h5; safe_mode=True). A torch.save of a whole module or of a "
         "state dict is refused: script or export the model first.",
         formatter_class=_Formatter,
@@ -370,8 +374,10 @@ def load_model(path: str | os.PathLike[str], device: Any = "cpu") -> Any:
     Parameters
     ----------
     path : str or path
-        ``.pt2``: a ``torch.export`` program (:func:`torch.export.save`), loaded with tensors
-        restricted to weights-only unpickling. ``.keras`` / ``.h5`` / ``.hdf5``: a Keras model,
+        ``.pt2``: a ``torch.export`` program (:func:`torch.export.save`); the archive is
+        vetted first and refused when it holds anything torch would unpickle or execute
+        (opaque or pickled constants, pickled weights, AOTInductor code, code in shape
+        expressions or guards). ``.keras`` / ``.h5`` / ``.hdf5``: a Keras model,
         loaded with ``safe_mode=True`` (needs TensorFlow and cdig's Keras bridge). Anything
         else: a TorchScript archive (:func:`torch.jit.save`).
     device : str or torch.device, default="cpu"
@@ -384,8 +390,8 @@ def load_model(path: str | os.PathLike[str], device: Any = "cpu") -> Any:
     Raises
     ------
     CLIError
-        When the file is missing or is not one of these formats (for instance a pickle
-        written by ``torch.save(model)``).
+        When the file is missing, is not one of these formats (for instance a pickle
+        written by ``torch.save(model)``), or is refused as unsafe.
     """
     from .models import wrap
 
