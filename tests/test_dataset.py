@@ -386,6 +386,7 @@ def test_other_settings_model_or_data_are_refused(tmp_path, model, data):
     (other / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="not empty and holds no cdig run"):
         cdig.explain_dataset(model, x, out=other, target=0, **KW)
+    assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]  # not even a lock file
     with pytest.raises(ValueError, match="is not a cdig dataset run"):
         cdig.open_run(other)
 

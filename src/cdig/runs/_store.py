@@ -384,6 +384,7 @@ class RunStore:
         store = cls(root, manifest)
         if root.exists() and not root.is_dir():
             raise ValueError(f"out={str(root)!r} is a file; pass a folder for the run.")
+        store._existing_manifest()  # refuse a foreign folder before leaving a lock file in it
         store.lock = RunLock.acquire(root)  # one writer at a time, from here to close()
         try:
             old = store._existing_manifest()
