@@ -548,8 +548,9 @@ def _check_same_run(root: Path, old: dict[str, Any], new: dict[str, Any]) -> Non
     detail = "; ".join(diffs[:6]) + (" ..." if len(diffs) > 6 else "")
     model = [d.split(":")[0] for d in diffs if d.startswith("model.")]
     hint = (
-        f" The model is not the model the run was started with ({', '.join(model)} differ: "
-        "model.sha256 covers the weights, model.structure the architecture and forward code)."
+        f" The model is not the model the run was started with ({', '.join(model)} "
+        f"{'differs' if len(model) == 1 else 'differ'}; model.sha256 covers the weights, "
+        "model.structure the architecture and forward code)."
         if model
         else ""
     )
