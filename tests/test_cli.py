@@ -485,6 +485,17 @@ def _shape_expr(marker: Path):
     return edit
 
 
+def _foreign_operator(marker: Path):
+    def edit(rel, data, add):
+        if rel == "models/model.json":
+            text = data.decode()
+            assert '"torch.ops.aten.linear.default"' in text
+            return text.replace('"torch.ops.aten.linear.default"', '"torch.os.system"').encode()
+        return data
+
+    return edit
+
+
 def _aoti_library(marker: Path):
     def edit(rel, data, add):
         if rel == "archive_format":
@@ -502,8 +513,9 @@ def _aoti_library(marker: Path):
         ("net.pt2", _guard_code, "not a plain size comparison"),
         ("dyn.pt2", _shape_expr, "not plain sympy arithmetic"),
         ("net.pt2", _aoti_library, "compiled code"),
+        ("net.pt2", _foreign_operator, "'torch.os.system', which is not a torch operator"),
     ],
-    ids=["opaque-constant", "pickled-weight", "guard-code", "shape-expression", "aoti"],
+    ids=["opaque-constant", "pickled-weight", "guard-code", "shape-expression", "aoti", "op"],
 )
 def test_a_crafted_pt2_runs_no_code_and_is_refused(files, tmp_path, capsys, source, craft, message):
     d, _, _ = files

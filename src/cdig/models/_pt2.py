@@ -59,7 +59,16 @@ _EXPR_TOKEN = re.compile(
     r"\s+|'[a-z]+\d+'|[A-Za-z_][A-Za-z_0-9]*|\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\*\*|//|==|!=|<=|>="
     r"|[-+*/%(),<>=&|~]"
 )
-_OP_PREFIXES = ("torch.ops.", "_operator.", "math.", "torch.sym_", "torch._sym_")
+# graph nodes: torch operators (torch.ops.<namespace>.<op>[.<overload>], no dunder parts) and
+# the symbolic-shape arithmetic torch's serializer writes by name
+_TORCH_OP = re.compile(r"torch\.ops(?:\.(?!__)[A-Za-z_][A-Za-z0-9_]*){2,3}")
+_SYM_TARGETS = frozenset(
+    [f"_operator.{n}" for n in "eq ne le ge lt gt neg pos mul add sub floordiv mod pow truediv "
+     "and_ or_ lshift rshift getitem".split()]
+    + [f"torch.{n}" for n in "sym_not sym_int sym_float sym_ite sym_max sym_min sym_sqrt "
+       "_sym_sqrt".split()]
+    + ["math.trunc", "math.floor", "math.ceil"]
+)  # fmt: skip
 # guards: comparisons of input sizes (``L['x'].size()[0] <= 64``) and sympy-style helpers
 _GUARD_NAMES = frozenset({"L", "math", "inf", "args"}) | _SYMPY_NAMES
 _GUARD_ATTRS = frozenset(
@@ -266,7 +275,7 @@ def _walk(p: Path, name: str, obj: Any) -> None:
             if k == "expr_str":
                 _check_expr(p, name, v)
             elif k == "target" and "inputs" in obj and "outputs" in obj:
-                if not isinstance(v, str) or not v.startswith(_OP_PREFIXES):
+                if not isinstance(v, str) or not (v in _SYM_TARGETS or _TORCH_OP.fullmatch(v)):
                     raise _Refused(
                         f"{name} calls {str(v)[:80]!r}, which is not a torch operator "
                         "(torch.ops.*); refused."
