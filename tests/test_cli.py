@@ -49,6 +49,9 @@ def files(tmp_path_factory):
     # exported with a static batch of 2: the adapter must split and pad a batch of 3
     program = torch.export.export(net, (torch.as_tensor(x[:2]),))
     torch.export.save(program, str(d / "net.pt2"))
+    batch = torch.export.Dim("batch", min=2, max=64)
+    program = torch.export.export(net, (torch.as_tensor(x),), dynamic_shapes={"x": {0: batch}})
+    torch.export.save(program, str(d / "dyn.pt2"))
     torch.save(net, d / "pickled.pt")
     (d / "junk.pt2").write_bytes(b"not a zip archive")
     np.save(d / "x.npy", x)
@@ -375,7 +378,7 @@ def test_keras_models_load_in_safe_mode(tmp_path):
     # a Lambda layer holds Python bytecode: safe mode refuses to load it
     lam = keras.Model(inp, keras.layers.Lambda(lambda t: t * 2.0)(inp))
     lam.save(tmp_path / "lam.keras")
-    with pytest.raises(CLIError, match="not a loadable Keras model"):
+    with pytest.raises(CLIError, match="refused by Keras safe mode"):
         load_model(tmp_path / "lam.keras")
 
 
@@ -402,3 +405,275 @@ def test_demo_writes_a_report_next_to_its_figure(tmp_path, capsys, monkeypatch):
     assert "channel 0, 4.0 Hz" in text.split("<h2>Sample 1</h2>")[1]  # class 1 is the 4 Hz one
     code, out, _ = run(["demo", "--out", tmp_path / "b", "--no-report", "--quiet"], capsys)
     assert code == 0 and out == "" and not (tmp_path / "b" / "report.html").exists()
+
+
+# ---------------------------------------------------------------------- untrusted files
+class _OpenOnUnpickle:
+    """Unpickling this creates the file ``marker`` (a stand-in for any code an attacker runs)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _rewrite_pt2(src: Path, dst: Path, edit) -> None:
+    """Copy the zip archive ``src`` to ``dst``; ``edit(rel_name, data, add)`` may change entries."""
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        root = zin.namelist()[0].split("/")[0]
+        extra: dict[str, bytes] = {}
+
+        def add(name: str, data: bytes) -> None:
+            extra[f"{root}/{name}"] = data
+
+        for info in zin.infolist():
+            rel = info.filename.split("/", 1)[1]
+            zout.writestr(info, edit(rel, zin.read(info.filename), add))
+        for name, data in extra.items():
+            zout.writestr(name, data)
+
+
+def _opaque_constant(marker: Path):
+    import pickle
+
+    def edit(rel, data, add):
+        if rel == "data/constants/model_constants_config.json":
+            cfg = json.loads(data)
+            cfg["config"]["evil"] = {"path_name": "opaque_obj_0", "is_param": False,
+                                     "use_pickle": True, "tensor_meta": None}  # fmt: skip
+            add("data/constants/opaque_obj_0", pickle.dumps(_OpenOnUnpickle(marker)))
+            return json.dumps(cfg).encode()
+        return data
+
+    return edit
+
+
+def _pickled_weight(marker: Path):
+    import pickle
+
+    def edit(rel, data, add):
+        if rel == "data/weights/model_weights_config.json":
+            cfg = json.loads(data)
+            name = next(iter(cfg["config"]))
+            cfg["config"][name]["use_pickle"] = True
+            cfg["config"][name]["path_name"] = "weight_99"
+            add("data/weights/weight_99", pickle.dumps(_OpenOnUnpickle(marker)))
+            return json.dumps(cfg).encode()
+        return data
+
+    return edit
+
+
+def _guard_code(marker: Path):
+    def edit(rel, data, add):
+        if rel == "models/model.json":
+            doc = json.loads(data)
+            doc["guards_code"] = [f"open({str(marker)!r}, 'w') is not None"]
+            return json.dumps(doc).encode()
+        return data
+
+    return edit
+
+
+def _shape_expr(marker: Path):
+    def edit(rel, data, add):
+        if rel == "models/model.json":
+            text = data.decode()
+            assert "Symbol('" in text  # a dynamic batch: shape expressions torch sympifies
+            return text.replace("Symbol('", f"open({str(marker)!r}, 'w') and Symbol('", 1).encode()
+        return data
+
+    return edit
+
+
+def _foreign_operator(marker: Path):
+    def edit(rel, data, add):
+        if rel == "models/model.json":
+            text = data.decode()
+            assert '"torch.ops.aten.linear.default"' in text
+            return text.replace('"torch.ops.aten.linear.default"', '"torch.os.system"').encode()
+        return data
+
+    return edit
+
+
+def _aoti_library(marker: Path):
+    def edit(rel, data, add):
+        if rel == "archive_format":
+            add("data/aotinductor/model/model.so", b"\x7fELF not really")
+        return data
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("source", "craft", "message"),
+    [
+        ("net.pt2", _opaque_constant, "opaque_obj_0"),
+        ("net.pt2", _pickled_weight, "stored as a pickle"),
+        ("net.pt2", _guard_code, "not a plain size comparison"),
+        ("dyn.pt2", _shape_expr, "not plain sympy arithmetic"),
+        ("net.pt2", _aoti_library, "compiled code"),
+        ("net.pt2", _foreign_operator, "'torch.os.system', which is not a torch operator"),
+    ],
+    ids=["opaque-constant", "pickled-weight", "guard-code", "shape-expression", "aoti", "op"],
+)
+def test_a_crafted_pt2_runs_no_code_and_is_refused(files, tmp_path, capsys, source, craft, message):
+    d, _, _ = files
+    marker = tmp_path / "marker"
+    evil = tmp_path / "evil.pt2"
+    _rewrite_pt2(d / source, evil, craft(marker))
+    with pytest.raises(CLIError, match=r"MODEL .* is refused: ") as err:
+        adapter = load_model(evil)
+        adapter(torch.zeros(2, 1, T, dtype=torch.float64))  # guards run on a call
+    assert message in str(err.value)
+    assert not marker.exists()
+    code, out, stderr = run(["explain", evil, d / "x.npy", "--target", 0, "--quiet"], capsys)
+    assert code == 1 and out == "" and message in stderr and "cdig: error: MODEL" in stderr
+    assert not marker.exists()
+
+
+def test_a_plain_pt2_still_loads_and_explains_after_vetting(files, tmp_path, capsys):
+    d, net, x = files
+    adapter = load_model(d / "net.pt2")
+    with torch.no_grad():
+        got = adapter(torch.as_tensor(x)).numpy()
+        np.testing.assert_allclose(got, net(torch.as_tensor(x)).numpy(), rtol=1e-12)
+    js = tmp_path / "r.json"
+    code, _, err = run(["explain", d / "net.pt2", d / "x.npy", "--target", 0, "--domain",
+                        "time", "--json", js, "--quiet"], capsys)  # fmt: skip
+    assert code == 0, err
+    doc = read_json(js)["domains"]["time"]
+    diff = np.asarray(doc["outputs"]) - np.asarray(doc["baseline_outputs"])
+    np.testing.assert_allclose(np.asarray(doc["values"]).reshape(3, -1).sum(1), diff, atol=1e-6)
+
+
+def test_a_dynamic_batch_pt2_loads(files):
+    d, net, x = files
+    adapter = load_model(d / "dyn.pt2")
+    assert adapter.batch is None
+    xt = torch.as_tensor(x)
+    with torch.no_grad():
+        np.testing.assert_allclose(adapter(xt).numpy(), net(xt).numpy(), rtol=1e-12)
+
+
+def test_torchscript_archives_with_a_crafted_pickle_run_no_code(files, tmp_path):
+    import pickle
+
+    d, _, _ = files
+    marker = tmp_path / "marker"
+    evil = tmp_path / "evil.ts"
+
+    def edit(rel, data, add):
+        return pickle.dumps(_OpenOnUnpickle(marker), protocol=2) if rel == "data.pkl" else data
+
+    _rewrite_pt2(d / "net.ts", evil, edit)
+    with pytest.raises(CLIError, match="is not a TorchScript archive"):
+        load_model(evil)
+    assert not marker.exists()
+
+
+# ---------------------------------------------------------------------- writing files
+def test_outputs_never_overwrite_the_model_input_or_baseline(files, tmp_path, capsys):
+    d, _, x = files
+    for name in ("net.ts", "x.npy", "base.npy"):
+        (tmp_path / name).write_bytes((d / name).read_bytes())
+    model, inp, base = tmp_path / "net.ts", tmp_path / "x.npy", tmp_path / "base.npy"
+    before = {p: p.read_bytes() for p in (model, inp, base)}
+    common = ["explain", model, inp, "--target", 0, "--domain", "time", "--quiet",
+              "--baseline", base, "--force"]  # fmt: skip
+    for option in ("--json", "--out"):
+        for target, what in ((inp, "INPUT"), (model, "MODEL"), (base, "--baseline")):
+            code, _, err = run([*common, option, target], capsys)
+            assert code == 1 and f"{option} {target}" in err and what in err, err
+        # the same file reached through another path
+        code, _, err = run([*common, option, tmp_path / "sub" / ".." / "x.npy"], capsys)
+        assert code == 1 and "INPUT" in err
+    # --json and --out naming one file
+    same = tmp_path / "both.out"
+    code, _, err = run([*common, "--json", same, "--out", same], capsys)
+    assert code == 1 and "the same file" in err
+    assert {p: p.read_bytes() for p in (model, inp, base)} == before
+    np.testing.assert_array_equal(np.load(inp), x)
+
+
+def test_existing_outputs_need_force(files, tmp_path, capsys):
+    d, _, _ = files
+    js, html = tmp_path / "old.json", tmp_path / "old.html"
+    js.write_text("keep me")
+    html.write_text("keep me too")
+    common = ["explain", d / "net.ts", d / "x.npy", "--target", 0, "--domain", "time", "--quiet"]
+    code, _, err = run([*common, "--json", js], capsys)
+    assert code == 1 and f"--json {js} exists" in err and "--force" in err
+    code, _, err = run([*common, "--out", html], capsys)
+    assert code == 1 and f"--out {html} exists" in err and "--force" in err
+    assert js.read_text() == "keep me" and html.read_text() == "keep me too"
+    # nothing is computed before the check: the refusal is immediate, also with both options
+    code, _, err = run([*common, "--json", tmp_path / "new.json", "--out", html], capsys)
+    assert code == 1 and not (tmp_path / "new.json").exists()
+    code, _, err = run([*common, "--json", js, "--out", html, "--force"], capsys)
+    assert code == 0, err
+    assert read_json(js)["domains"]["time"]["dims"] and "<html" in html.read_text().lower()
+
+
+def test_out_or_json_naming_a_folder_is_an_error_naming_the_option(files, tmp_path, capsys):
+    d, _, _ = files
+    common = ["explain", d / "net.ts", d / "x.npy", "--target", 0, "--quiet", "--force"]
+    for option in ("--out", "--json"):
+        code, _, err = run([*common, option, tmp_path], capsys)
+        assert code == 1 and f"{option} {tmp_path} is a folder" in err, err
+
+
+def test_demo_refuses_a_file_as_out_and_existing_outputs_without_force(tmp_path, capsys):
+    pytest.importorskip("cdig.demo")
+    afile = tmp_path / "a.txt"
+    afile.write_text("keep")
+    code, _, err = run(["demo", "--out", afile, "--quiet"], capsys)
+    assert code == 1 and f"--out {afile} is a file" in err and afile.read_text() == "keep"
+    (tmp_path / "demo.png").write_bytes(b"old figure")
+    code, _, err = run(["demo", "--out", tmp_path, "--quiet"], capsys)
+    assert code == 1 and "demo.png" in err and "--force" in err
+    assert (tmp_path / "demo.png").read_bytes() == b"old figure"
+
+
+def test_baseline_file_errors_name_the_option_and_the_file(files, capsys):
+    d, _, _ = files
+    code, _, err = run(["explain", d / "net.ts", d / "x.npy", "--target", 0,
+                        "--baseline", d / "objects.npy"], capsys)  # fmt: skip
+    assert code == 1
+    assert f"--baseline {d / 'objects.npy'}" in err and "INPUT" not in err
+
+
+def test_keras_safe_mode_refusal_is_explained(tmp_path):
+    keras = pytest.importorskip("keras")
+    inp = keras.Input((T, 1))
+    lam = keras.Model(inp, keras.layers.Lambda(lambda t: t * 2.0)(inp))
+    lam.save(tmp_path / "lam.keras")
+    with pytest.raises(CLIError) as err:
+        load_model(tmp_path / "lam.keras")
+    text = str(err.value)
+    assert "safe mode" in text and "Lambda" in text and "never" in text
+    assert "cdig.explain" in text and "register_keras_serializable" in text
+
+
+def test_legacy_h5_lambda_is_refused_without_running_it(tmp_path):
+    keras = pytest.importorskip("keras")
+    marker = tmp_path / "marker"
+    # a lambda's bytecode is stored in .h5 files; running it would create the marker
+    fn = eval(f"lambda t: (open({str(marker)!r}, 'w').close(), t * 2.0)[1]")
+    inp = keras.Input((T, 1))
+    keras.Model(inp, keras.layers.Lambda(fn)(inp)).save(tmp_path / "lam.h5")
+    marker.unlink()  # building the model ran it once, here, on purpose
+    with pytest.raises(CLIError, match="refused by Keras safe mode: it holds a Lambda layer"):
+        load_model(tmp_path / "lam.h5")
+    assert not marker.exists()
+
+
+def test_npz_with_object_arrays_is_refused(files, tmp_path):
+    path = tmp_path / "obj.npz"
+    np.savez(path, x=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(CLIError, match=r"could not be read as \.npz.*pickle"):
+        load_input(path)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -385,6 +386,7 @@ def test_other_settings_model_or_data_are_refused(tmp_path, model, data):
     (other / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="not empty and holds no cdig run"):
         cdig.explain_dataset(model, x, out=other, target=0, **KW)
+    assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]  # not even a lock file
     with pytest.raises(ValueError, match="is not a cdig dataset run"):
         cdig.open_run(other)
 
@@ -653,3 +655,163 @@ def test_ray_engine_without_ray_says_how_to_install(tmp_path, model, data, monke
     with pytest.raises(ImportError, match=r"pip install cdig\[ray\]"):
         cdig.explain_dataset(model, x, target=0, out=tmp_path / "r", engine="ray", **KW)
     assert not (tmp_path / "r").exists()
+
+
+# ---------------------------------------------------------------------- one writer, one model
+_SLOW_WRITER = textwrap.dedent(
+    """
+    import sys, time
+    import cdig
+    from test_dataset import KW, data_arrays, make_model
+
+    x, y = data_arrays()
+
+    def slow():  # a slow data source: one batch every 3 s
+        for lo in range(0, len(x), 10):
+            time.sleep(3.0)
+            yield x[lo:lo + 10], y[lo:lo + 10]
+
+    cdig.explain_dataset(make_model(), slow(), target="predicted", out=sys.argv[1], **KW)
+    """
+)
+
+
+def _subprocess_env() -> dict[str, str]:
+    return dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            [str(Path(cdig.__file__).parents[1]), str(Path(__file__).parent)]
+        ),
+    )
+
+
+def test_a_second_writer_is_refused_while_another_process_writes(tmp_path, model, data, reference):
+    x, y = data
+    out = tmp_path / "shared"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_WRITER, str(out)],
+        env=_subprocess_env(),
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    try:
+        while not (out / "manifest.json").is_file():
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the writer did not start within 60 s"
+            time.sleep(0.02)
+        before = json.loads((out / "manifest.json").read_text())
+        for kw in ({**KW, "n_steps": 8}, KW):  # other settings, and the same settings
+            with pytest.raises(ValueError, match="is being written by another process") as err:
+                cdig.explain_dataset(model, x, target="predicted", labels=y, out=out, **kw)
+            assert str(out) in str(err.value)
+        assert json.loads((out / "manifest.json").read_text()) == before
+        assert proc.poll() is None  # the first writer is undisturbed
+    finally:
+        proc.send_signal(signal.SIGKILL)  # a crash: the operating system drops its lock
+        proc.wait()
+    run = cdig.explain_dataset(model, x, target="predicted", labels=y, out=out, **KW)
+    assert shard_files(out) == shard_files(reference.path)
+    assert run.n_samples == N
+
+
+def test_the_lock_is_released_after_a_call_and_after_an_error(tmp_path, model, data):
+    x, _ = data
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match="n_steps"):
+        cdig.explain_dataset(model, x, target=0, out=out, **{**KW, "n_steps": -1})
+    cdig.explain_dataset(model, x[:12], target=0, out=out, **KW)
+    lock = _store.RunLock.acquire(out)  # free again
+    lock.release()
+    assert cdig.explain_dataset(model, x[:12], target=0, out=out, **KW).n_samples == 12
+
+
+def _tanh_and_relu() -> tuple[torch.nn.Module, torch.nn.Module]:
+    tanh = make_model()
+    relu = make_model()
+    relu[1] = torch.nn.ReLU()  # the same weights, another function
+    for a, b in zip(tanh.state_dict().values(), relu.state_dict().values()):
+        assert torch.equal(a, b)
+    return tanh, relu
+
+
+def test_same_weights_with_another_forward_are_refused(tmp_path, data):
+    x, _ = data
+    tanh, relu = _tanh_and_relu()
+    out = tmp_path / "run"
+    cdig.explain_dataset(tanh, x, target=0, out=out, **KW)
+    with pytest.raises(ValueError, match=r"model\.structure.*not the model the run was started"):
+        cdig.explain_dataset(relu, x, target=0, out=out, **KW)
+    # TorchScript: the scripted code is part of the fingerprint
+    out = tmp_path / "scripted"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s_tanh, s_relu = torch.jit.script(tanh), torch.jit.script(relu)
+    cdig.explain_dataset(s_tanh, x[:12], target=0, out=out, **KW)
+    with pytest.raises(ValueError, match=r"model\.structure"):
+        cdig.explain_dataset(s_relu, x[:12], target=0, out=out, **KW)
+    # the same model rebuilt (another object, same weights and code) resumes
+    assert cdig.explain_dataset(make_model(), x, target=0, out=tmp_path / "run", **KW).n_samples
+
+
+def test_fingerprint_of_a_function_is_the_same_in_another_process(tmp_path):
+    script = textwrap.dedent(
+        """
+        import json, torch
+        from cdig.runs._job import model_fingerprint
+        from test_dataset import make_model
+        net = make_model()
+        def f(z):
+            return net(torch.stack([v for v in z]))  # a comprehension: a nested code object
+        print(json.dumps([model_fingerprint(net), model_fingerprint(f)]))
+        """
+    )
+    outs = [
+        subprocess.run(
+            [sys.executable, "-c", script], env=_subprocess_env(), capture_output=True, check=True
+        ).stdout
+        for _ in range(2)
+    ]
+    assert json.loads(outs[0]) == json.loads(outs[1])
+
+
+# ---------------------------------------------------------------------- reading checks
+def test_open_run_detects_a_flipped_byte(tmp_path, reference):
+    out = tmp_path / "copy"
+    shutil.copytree(reference.path, out)
+    bad = out / "shards" / "000001" / "fourier.values.npy"
+    raw = bytearray(bad.read_bytes())
+    raw[-3] ^= 0x01
+    bad.write_bytes(bytes(raw))
+    run = cdig.open_run(out)
+    np.testing.assert_array_equal(run.open("time")[15], reference.open("time")[15])
+    np.testing.assert_array_equal(run.open("fourier")[3], reference.open("fourier")[3])
+    with pytest.raises(CorruptShardError, match=r"000001/fourier\.values\.npy.*SHA-256"):
+        run.open("fourier")[15]
+    with pytest.raises(CorruptShardError, match=r"000001/fourier\.values\.npy"):
+        run.summary("fourier")
+    # a forged shard.json (its checksums updated) is caught by the manifest's record of it
+    meta_path = out / "shards" / "000001" / "shard.json"
+    meta = json.loads(meta_path.read_text())
+    meta["files"]["fourier.values"]["sha256"] = hashlib.sha256(bytes(raw)).hexdigest()
+    meta_path.write_text(json.dumps(meta, indent=1, sort_keys=True))
+    with pytest.raises(CorruptShardError, match=r"000001/shard\.json"):
+        cdig.open_run(out).open("fourier")[15]
+
+
+def test_open_run_detects_swapped_shard_folders(tmp_path, reference):
+    out = tmp_path / "copy"
+    shutil.copytree(reference.path, out)
+    shards = out / "shards"
+    (shards / "000000").rename(shards / "tmp")
+    (shards / "000002").rename(shards / "000000")
+    (shards / "tmp").rename(shards / "000002")
+    run = cdig.open_run(out)
+    np.testing.assert_array_equal(run.open("time")[15], reference.open("time")[15])
+    with pytest.raises(CorruptShardError, match=r"000000"):
+        run.open("time")[0]
+    with pytest.raises(CorruptShardError, match=r"000000"):
+        _ = run.outputs
+    # the same check guards a resume
+    with pytest.raises(CorruptShardError, match=r"shard 2.*000000|000000.*shard 2"):
+        cdig.explain_dataset(make_model(), data_arrays()[0], target="predicted",
+                             labels=data_arrays()[1], out=out, **KW)  # fmt: skip

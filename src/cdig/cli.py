@@ -6,9 +6,12 @@ numbers as JSON (``--json``). Every expected failure (a missing file, a model th
 be loaded or rejects the input, an unknown domain, bad options) ends with one line on
 stderr and exit status 1 (2 for command-line syntax errors); ``--debug`` shows the traceback.
 
-Models are loaded without unpickling arbitrary Python objects: TorchScript archives with
-:func:`torch.jit.load`, ``torch.export`` programs (``.pt2``) with :func:`torch.export.load`
-restricted to weights-only tensor loading, and Keras files with ``safe_mode=True``.
+Models are loaded without unpickling Python objects or running Python code from the file:
+TorchScript archives with :func:`torch.jit.load` (which runs the archive's TorchScript
+program when the model is called, by design), ``torch.export`` programs (``.pt2``) vetted
+entry by entry (:mod:`cdig.models._pt2`) before :func:`torch.export.load`, and Keras files
+with ``safe_mode=True``. ``--out`` and ``--json`` never overwrite the model, input or
+baseline files, nor an existing file without ``--force``.
 """
 
 from __future__ import annotations
@@ -72,7 +75,8 @@ def _add_explain(sub: Any) -> None:
         help="explain a saved model on an input file",
         description="Explain a saved model on the series in INPUT and report the attributions. "
         "Models are never unpickled: cdig loads TorchScript archives (torch.jit.save), "
-        "torch.export programs (.pt2, torch.export.save; tensors loaded weights-only) and "
+        "torch.export programs (.pt2, torch.export.save; only programs and raw tensors, "
+        "anything pickled or compiled is refused) and "
         "Keras files (.keras, .h5; safe_mode=True). A torch.save of a whole module or of a "
         "state dict is refused: script or export the model first.",
         formatter_class=_Formatter,
@@ -157,6 +161,12 @@ def _add_explain(sub: Any) -> None:
         help="write the numbers (values, delta, outputs, coords, settings) as JSON here",
     )
     p.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite existing --out/--json files (the model, input and baseline files are "
+        "never overwritten)",
+    )
+    p.add_argument(
         "--sample",
         type=int,
         action="append",
@@ -184,6 +194,9 @@ def _add_demo(sub: Any) -> None:
     )
     p.add_argument("--out", default="out/demo", help="folder for the figure and report")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    p.add_argument(
+        "--force", action="store_true", help="overwrite demo.png and report.html in --out"
+    )
     p.add_argument("--quiet", action="store_true", help="print nothing")
     p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     p.set_defaults(func=_demo)
@@ -212,8 +225,9 @@ def _one_line(err: BaseException) -> str:
     text = " ".join(str(err).split()) or type(err).__name__
     if not isinstance(err, (CLIError, ValueError, TypeError, OSError, ImportError)):
         text = f"{type(err).__name__}: {text}"
-    if len(text) > 400:
-        text = text[:397] + "..."
+    limit = 700 if isinstance(err, CLIError) else 400  # ours are written to be read whole
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
     return text + ("" if isinstance(err, CLIError) else " (rerun with --debug for details)")
 
 
@@ -221,6 +235,7 @@ def _one_line(err: BaseException) -> str:
 def _explain(args: argparse.Namespace) -> int:
     from .api import explain
 
+    _check_outputs(args)
     domains = _check_domains(args.domain or ["time", "fourier"])
     target = _parse_target(args.target)
     n_steps = _parse_steps(args.n_steps)
@@ -296,6 +311,50 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before any work, outputs that would overwrite the inputs or an existing file."""
+    protected = {"MODEL": args.model, "INPUT": args.input}
+    if str(args.baseline).lower().endswith(".npy"):
+        protected["--baseline"] = args.baseline
+    written: dict[str, str] = {}
+    for option, value, example in (("--json", args.json, "results.json"),
+                                   ("--out", args.out, "report.html")):  # fmt: skip
+        if not value:
+            continue
+        path = Path(value)
+        if path.is_dir():
+            raise CLIError(
+                f"{option} {value} is a folder; give the file to write, e.g. "
+                f"{option} {path / example}."
+            )
+        for what, other in protected.items():
+            if _same_file(path, Path(other)):
+                raise CLIError(
+                    f"{option} {value} is the {what} file {other}; cdig never overwrites its "
+                    "inputs. Choose another output file."
+                )
+        for opt, other in written.items():
+            if _same_file(path, Path(other)):
+                raise CLIError(
+                    f"{opt} {other} and {option} {value} name the same file; give two files."
+                )
+        if path.exists() and not args.force:
+            raise CLIError(
+                f"{option} {value} exists; pass --force to overwrite it, or choose a new file."
+            )
+        written[option] = value
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are one file (also through links, '..' or hard links)."""
+    try:
+        if a.exists() and b.exists():
+            return a.samefile(b)
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
 def _groups(domains: list[str]) -> list[list[str]]:
     """Linear domains share one integration pass (one group); others run one by one."""
     from .domains import get_domain
@@ -331,8 +390,10 @@ def load_model(path: str | os.PathLike[str], device: Any = "cpu") -> Any:
     Parameters
     ----------
     path : str or path
-        ``.pt2``: a ``torch.export`` program (:func:`torch.export.save`), loaded with tensors
-        restricted to weights-only unpickling. ``.keras`` / ``.h5`` / ``.hdf5``: a Keras model,
+        ``.pt2``: a ``torch.export`` program (:func:`torch.export.save`); the archive is
+        vetted first and refused when it holds anything torch would unpickle or execute
+        (opaque or pickled constants, pickled weights, AOTInductor code, code in shape
+        expressions or guards). ``.keras`` / ``.h5`` / ``.hdf5``: a Keras model,
         loaded with ``safe_mode=True`` (needs TensorFlow and cdig's Keras bridge). Anything
         else: a TorchScript archive (:func:`torch.jit.save`).
     device : str or torch.device, default="cpu"
@@ -345,8 +406,8 @@ def load_model(path: str | os.PathLike[str], device: Any = "cpu") -> Any:
     Raises
     ------
     CLIError
-        When the file is missing or is not one of these formats (for instance a pickle
-        written by ``torch.save(model)``).
+        When the file is missing, is not one of these formats (for instance a pickle
+        written by ``torch.save(model)``), or is refused as unsafe.
     """
     from .models import wrap
 
@@ -405,13 +466,22 @@ def _weights_only() -> Iterator[None]:
 def _load_exported(p: Path, device: Any) -> Any:
     import torch
 
+    from .models._pt2 import UnsafePt2Error, vetted_pt2
+
     try:
+        # torch.export.load would unpickle opaque objects and exec guards: it only ever sees
+        # a copy holding the vetted programs, JSON configs and raw tensor bytes
+        archive = vetted_pt2(p)
         with _weights_only(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            program = torch.export.load(str(p))
+            program = torch.export.load(archive)
+    except UnsafePt2Error as err:
+        raise CLIError(
+            f"MODEL {p} is refused: {err} cdig never unpickles or runs code from a model file."
+        ) from err
     except Exception as err:  # torch raises many kinds for a foreign or damaged archive
         raise CLIError(
-            f"MODEL {p} is not a readable torch.export program ({_first_line(err)}); save one "
+            f"MODEL {p} is not a readable torch.export program ({_first_line(err, 240)}); save one "
             "with torch.export.save(torch.export.export(model, (example,)), 'model.pt2'). "
             "Programs holding pickled Python objects are refused."
         ) from err
@@ -426,11 +496,40 @@ def _load_keras(p: Path) -> Any:
     try:
         model = keras.saving.load_model(str(p), compile=False, safe_mode=True)
     except Exception as err:  # Keras raises many kinds for unreadable files
+        refusal = _safe_mode_refusal(err)
+        if refusal:
+            raise CLIError(
+                f"MODEL {p} was refused by Keras safe mode: it holds {refusal} (Python code "
+                "that would run on loading). cdig never turns safe mode off. Fix: in Python, "
+                "import the code defining the custom objects (registered with "
+                "@keras.saving.register_keras_serializable()), load the model yourself and call "
+                "cdig.explain(model, x); or rebuild the model without Lambda layers."
+            ) from err
         raise CLIError(f"MODEL {p} is not a loadable Keras model: {_first_line(err)}") from err
     try:
         return wrap(model, framework="keras")
     except ValueError as err:
         raise CLIError(f"MODEL {p} is a Keras model that cdig cannot run as loaded: {err}") from err
+
+
+def _safe_mode_refusal(err: BaseException) -> str:
+    """What Keras safe mode refused in ``err`` ('' when it was not a safe-mode refusal)."""
+    import re
+
+    texts: list[str] = []
+    e: BaseException | None = err
+    while e is not None and len(texts) < 20:
+        texts.append(str(e))
+        e = e.__cause__ or e.__context__
+    text = " ".join(texts)
+    found = []
+    if re.search(r"Lambda\b", text):
+        found.append("a Lambda layer")
+    for kind, name in re.findall(r"Could not locate (function|class) '([^']+)'", text):
+        found.append(f"the unregistered custom {kind} {name!r}")
+    if "safe_mode" in text or "unsafe" in text.lower():
+        found = found or ["an object that only unsafe deserialization can load"]
+    return ", ".join(dict.fromkeys(found))
 
 
 class _ExportedModel(ModelAdapter):
@@ -558,14 +657,19 @@ def _canonical(x: np.ndarray, time_axis: int) -> np.ndarray:
     return x.transpose(0, 2, 1) if time_axis == 1 else x
 
 
-def _load_npy(p: Path) -> np.ndarray:
+def _load_npy(p: Path, what: str = "INPUT") -> np.ndarray:
     try:
-        return np.asarray(np.load(p, allow_pickle=False))
+        arr = np.asarray(np.load(p, allow_pickle=False))
     except ValueError as err:
         raise CLIError(
-            f"INPUT {p} cannot be read without unpickling Python objects ({_first_line(err)}); "
+            f"{what} {p} cannot be read without unpickling Python objects ({_first_line(err)}); "
             "save a numeric array with numpy.save."
         ) from err
+    if what != "INPUT" and not (
+        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+    ):
+        raise CLIError(f"{what} {p} holds {arr.dtype} data; cdig needs real numbers.")
+    return arr
 
 
 def _load_npz(p: Path, key: str | None) -> np.ndarray:
@@ -688,7 +792,7 @@ def _parse_baseline(text: str, x: np.ndarray, time_axis: int) -> Any:
         )
     if not Path(text).is_file():
         raise CLIError(f"--baseline file not found: {text}")
-    return _load_npy(Path(text))
+    return _load_npy(Path(text), what="--baseline")
 
 
 def _device(text: str) -> Any:
@@ -835,6 +939,19 @@ def _demo(args: argparse.Namespace) -> int:
         raise CLIError(f"this cdig has no demo ({err}).") from err
     from .attribution import Attribution
 
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CLIError(
+            f"--out {args.out} is a file; the demo writes a folder (demo.png, report.html). "
+            "Choose a folder."
+        )
+    names = ["demo.png"] + ([] if args.no_report else ["report.html"])
+    existing = [n for n in names if (out / n).exists()]
+    if existing and not args.force:
+        raise CLIError(
+            f"--out {args.out} already holds {', '.join(existing)}; pass --force to overwrite, "
+            "or choose another folder."
+        )
     res = demo.run(args.out, quiet=args.quiet)
     attrs = {k: v for k, v in res.items() if isinstance(v, Attribution)}
     if args.no_report or not attrs:

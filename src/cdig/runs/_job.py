@@ -246,44 +246,101 @@ def _hash_tensor(h: Any, name: str, t: Any) -> None:
 
 
 def model_fingerprint(model: Any) -> dict[str, str]:
-    """Class and SHA-256 of a model's weights, to refuse resuming with another model.
+    """Class, weights and structure of a model, to refuse resuming with another model.
 
-    ``torch.nn.Module``: every ``state_dict`` entry (name, dtype, shape, bytes). Objects with
-    ``get_weights()`` (Keras): those arrays. Plain functions: their qualified name, bytecode,
-    constants and the weights of modules / arrays they close over.
+    ``sha256`` covers the weights: every ``state_dict`` entry (name, dtype, shape, bytes) of a
+    ``torch.nn.Module``, the ``get_weights()`` arrays of a Keras model, or for a plain
+    function its bytecode, constants and the weights of modules / arrays it closes over.
+    ``structure`` covers what else decides the function: for modules, every submodule's
+    name, type and ``extra_repr`` (layer settings), the TorchScript / ``torch.fx`` code of
+    scripted and exported modules, and the ``forward`` bytecode of modules defined outside
+    torch; for Keras models their JSON config; for functions the modules they close over.
+    So the same weights in another architecture (``Tanh`` replaced by ``ReLU``) differ.
     """
     inner = model.model if isinstance(model, ModelAdapter) and hasattr(model, "model") else model
     h = hashlib.sha256()
+    s = hashlib.sha256()
     if isinstance(inner, torch.nn.Module):
         for name, t in inner.state_dict().items():
             _hash_tensor(h, name, t)
+        _hash_structure(s, inner)
     elif hasattr(inner, "get_weights"):
         for i, w in enumerate(inner.get_weights()):
             _hash_tensor(h, str(i), w)
+        to_json = getattr(inner, "to_json", None)
+        if callable(to_json):
+            s.update(str(to_json()).encode())
     else:
         _hash_callable(h, inner)
+        _hash_callable(s, inner, structure=True)
     cls = type(inner)
     label = f"{cls.__module__}.{cls.__qualname__}"
     if isinstance(inner, types.FunctionType):
         label = f"{inner.__module__}.{inner.__qualname__}"
-    return {"class": label, "sha256": h.hexdigest()}
+    return {"class": label, "sha256": h.hexdigest(), "structure": s.hexdigest()}
 
 
-def _hash_callable(h: Any, fn: Callable[..., Any]) -> None:
+def _hash_structure(h: Any, module: torch.nn.Module, prefix: str = "") -> None:
+    """Submodule names, types, settings and the code that is not torch's own."""
+    for name, sub in module.named_modules():
+        cls = type(sub)
+        h.update(f"{prefix}{name}:{cls.__module__}.{cls.__qualname__}\n".encode())
+        original = getattr(sub, "original_name", None)  # TorchScript: the scripted class
+        if isinstance(original, str):
+            h.update(original.encode())
+        try:
+            code = getattr(sub, "code", None)  # TorchScript and torch.fx: the forward's source
+        except (RuntimeError, AttributeError):  # a scripted module without a forward
+            code = None
+        if isinstance(code, str):
+            h.update(code.encode())
+        if not isinstance(sub, torch.jit.ScriptModule):
+            h.update(sub.extra_repr().encode())
+        if not cls.__module__.startswith("torch."):  # user code: the forward's bytecode
+            fwd = getattr(getattr(cls, "forward", None), "__code__", None)
+            if fwd is not None:
+                _hash_code(h, fwd)
+
+
+def _hash_code(h: Any, code: types.CodeType) -> None:
+    """Bytecode, names and constants, nested code objects (comprehensions) included.
+
+    ``repr`` of a code object holds its memory address, so nested ones are recursed into
+    rather than printed: the digest is the same in every process.
+    """
+    h.update(code.co_code)
+    h.update(repr(code.co_names).encode())
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            _hash_code(h, c)
+        else:
+            h.update(repr(c).encode())
+
+
+def _hash_callable(h: Any, fn: Callable[..., Any], structure: bool = False) -> None:
+    """Code and closed-over weights of ``fn`` (``structure``: closed-over modules' structure)."""
     code = getattr(fn, "__code__", None)
     if code is None:  # a callable object: hash its class's __call__
         code = getattr(vars(type(fn)).get("__call__"), "__code__", None)
-    if code is not None:
-        h.update(code.co_code)
-        h.update(repr(code.co_consts).encode())
+    script = getattr(fn, "code", None)  # a TorchScript function: its source
+    if structure:
+        if isinstance(script, str):
+            h.update(script.encode())
+    elif code is not None:
+        _hash_code(h, code)
     for i, cell in enumerate(getattr(fn, "__closure__", None) or ()):
         try:
             v = cell.cell_contents
         except ValueError:  # empty cell
             continue
         if isinstance(v, torch.nn.Module):
-            for name, t in v.state_dict().items():
-                _hash_tensor(h, f"{i}.{name}", t)
+            if structure:
+                _hash_structure(h, v, prefix=f"{i}.")
+            else:
+                for name, t in v.state_dict().items():
+                    _hash_tensor(h, f"{i}.{name}", t)
+        elif structure:
+            continue
         elif isinstance(v, (torch.Tensor, np.ndarray)):
             _hash_tensor(h, str(i), v)
         elif isinstance(v, (int, float, str, bool, type(None))):

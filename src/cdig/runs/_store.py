@@ -3,8 +3,13 @@
 Everything here is plain numpy and JSON so that a run can be read without cdig (see
 ``docs/datasets.md`` for the format). A shard is written into a hidden temporary folder and
 renamed into place when complete, so a shard folder either exists whole or not at all, and
-every file is checked against the SHA-256 recorded in the shard's ``shard.json`` on resume.
-The manifest is replaced atomically (temporary file, fsync, rename).
+every file is checked against the SHA-256 recorded in the shard's ``shard.json`` on resume
+and when it is first read. When the run finishes, the manifest records the SHA-256 of every
+``shard.json``, so a shard folder that was swapped, replaced or edited is detected too.
+The manifest is replaced atomically (temporary file, fsync, rename). One process writes a
+run folder at a time: it holds an exclusive lock on ``.lock`` in the folder (``fcntl.flock``;
+``msvcrt.locking`` on Windows), which the operating system drops when the process ends, also
+when it crashes or is killed.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import io
 import json
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +32,7 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "CorruptShardError",
+    "RunLock",
     "RunStore",
     "load_shard_file",
     "read_manifest",
@@ -38,6 +45,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 SHARDS = "shards"
 SHARD_META = "shard.json"
+LOCK = ".lock"
 _TMP_MARK = ".tmp-"
 
 
@@ -68,6 +76,85 @@ def _io_error(err: OSError, what: str, path: Path, kept: str) -> OSError:
         f"cannot {what} {str(path)!r}: {reason}. {kept} Free space or choose a writable "
         "`out=` folder, then rerun the same call to resume.",
     )
+
+
+# ---------------------------------------------------------------------- lock
+class RunLock:
+    """An exclusive lock on a run folder, held by the one process that writes it.
+
+    The lock is ``fcntl.flock`` (``msvcrt.locking`` on Windows) on the file ``.lock`` in the
+    folder: the operating system releases it when the process exits, even after a crash or
+    ``kill -9``, so a stale lock never blocks a resume.
+    """
+
+    def __init__(self, root: Path, fd: int) -> None:
+        self.root = root
+        self._fd: int | None = fd
+
+    @classmethod
+    def acquire(cls, root: Path) -> RunLock:
+        """Lock ``root`` (created if needed) or raise ``ValueError`` naming the folder."""
+        path = root / LOCK
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise _io_error(err, "create the run folder", root, "Nothing was written.") from err
+        try:
+            _lock_fd(fd)
+        except OSError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise ValueError(
+                f"out={str(root)!r} is being written by another process{holder}; two writers "
+                "would mix their results. Wait for it to finish (rerun then to resume), or use "
+                "another `out=` folder. The lock is released as soon as that process ends, "
+                "even if it crashed."
+            ) from None
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError:  # the pid is only informative
+            pass
+        return cls(root, fd)
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            _unlock_fd(fd)
+        finally:
+            os.close(fd)
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+    except (OSError, AttributeError):
+        return ""
+    return f" (process {text})" if text.isdigit() else ""
+
+
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _lock_fd(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+
+    def _unlock_fd(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _lock_fd(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock_fd(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 # ---------------------------------------------------------------------- json
@@ -192,29 +279,69 @@ def _corrupt(path: Path, why: str, folder: Path) -> CorruptShardError:
     )
 
 
-def verify_shard(folder: Path) -> dict[str, Any]:
-    """Check every file of a finished shard against its recorded SHA-256; return the metadata."""
+def read_shard_meta(
+    folder: Path, index: int, meta_sha256: str | None = None, start: int | None = None
+) -> dict[str, Any]:
+    """The metadata of shard ``index``, checked to belong there (not the files' contents).
+
+    ``meta_sha256``: the SHA-256 of ``shard.json`` recorded in the manifest of a finished
+    run; ``start``: the first sample the shard must hold.
+    """
     meta_path = folder / SHARD_META
     try:
-        meta = json.loads(meta_path.read_text())
-        files = meta["files"]
+        raw = meta_path.read_bytes()
+        meta = json.loads(raw.decode())
+        meta["files"].items()
         n = int(meta["stop"]) - int(meta["start"])
+        own = int(meta["index"])
     except FileNotFoundError:
         raise _corrupt(meta_path, "it is missing", folder) from None
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as err:
         raise _corrupt(meta_path, f"it is not valid shard metadata ({err!r})", folder) from None
-    for name, info in files.items():
-        path = folder / f"{name}.npy"
-        if not path.is_file():
-            raise _corrupt(path, "it is missing", folder)
-        digest = _sha256_file(path)
-        if digest != info.get("sha256"):
-            raise _corrupt(
-                path, "its SHA-256 differs from the one recorded when it was written", folder
-            )
-        if not info.get("shape") or info["shape"][0] != n:
-            raise _corrupt(path, f"it does not hold {n} samples", folder)
+    if meta_sha256 is not None and hashlib.sha256(raw).hexdigest() != meta_sha256:
+        raise _corrupt(
+            meta_path,
+            "its SHA-256 differs from the one the manifest recorded when the run finished (the "
+            "shard folder was replaced, moved or edited)",
+            folder,
+        )
+    if own != index or (start is not None and int(meta["start"]) != start) or n < 0:
+        raise _corrupt(
+            meta_path,
+            f"it describes shard {own} (samples {meta['start']}..{int(meta['stop']) - 1}), but "
+            f"the folder is that of shard {index}; shard folders were moved or swapped",
+            folder,
+        )
     return dict(meta)
+
+
+def verify_shard_file(folder: Path, meta: Mapping[str, Any], name: str) -> None:
+    """Check one file of a shard against the SHA-256 and length recorded in its metadata."""
+    path = folder / f"{name}.npy"
+    info = meta["files"].get(name)
+    if info is None:
+        raise _corrupt(folder / SHARD_META, f"it records no file {name}.npy", folder)
+    if not path.is_file():
+        raise _corrupt(path, "it is missing", folder)
+    if _sha256_file(path) != info.get("sha256"):
+        why = "its SHA-256 differs from the one recorded when it was written"
+        raise _corrupt(path, why, folder)
+    n = int(meta["stop"]) - int(meta["start"])
+    if not info.get("shape") or info["shape"][0] != n:
+        raise _corrupt(path, f"it does not hold {n} samples", folder)
+
+
+def verify_shard(folder: Path, index: int | None = None) -> dict[str, Any]:
+    """Check every file of a finished shard against its recorded SHA-256; return the metadata."""
+    meta = read_shard_meta(folder, int(folder.name) if index is None else index)
+    for name in meta["files"]:
+        verify_shard_file(folder, meta, name)
+    return meta
+
+
+def shard_meta_sha256(root: Path, index: int) -> str:
+    """SHA-256 of the ``shard.json`` of shard ``index`` (recorded in the finished manifest)."""
+    return hashlib.sha256((shard_dir(root, index) / SHARD_META).read_bytes()).hexdigest()
 
 
 def load_shard_file(folder: Path, name: str, mmap: bool = False) -> np.ndarray:
@@ -239,6 +366,7 @@ class RunStore:
         self.root = root
         self.manifest = manifest
         self.done: dict[int, dict[str, Any]] = {}
+        self.lock: RunLock | None = None
 
     # -------------------------------------------------------------- opening
     @classmethod
@@ -256,20 +384,32 @@ class RunStore:
         store = cls(root, manifest)
         if root.exists() and not root.is_dir():
             raise ValueError(f"out={str(root)!r} is a file; pass a folder for the run.")
-        old = store._existing_manifest()
-        if old is None:
-            store._create()
-        else:
-            _check_same_run(root, old, manifest)
-            for key in ("domains", "columns", "complete", "created"):
-                if key in old:
-                    manifest[key] = old[key]
-            for key in ("n_samples", "n_shards"):  # known now, or known from the first pass
-                if manifest.get(key) is None:
-                    manifest[key] = old.get(key)
-            store._check_writable()
-            store._scan()
+        store._existing_manifest()  # refuse a foreign folder before leaving a lock file in it
+        store.lock = RunLock.acquire(root)  # one writer at a time, from here to close()
+        try:
+            old = store._existing_manifest()
+            if old is None:
+                store._create()
+            else:
+                _check_same_run(root, old, manifest)
+                for key in ("domains", "columns", "complete", "created"):
+                    if key in old:
+                        manifest[key] = old[key]
+                for key in ("n_samples", "n_shards"):  # known now, or from the first pass
+                    if manifest.get(key) is None:
+                        manifest[key] = old.get(key)
+                store._check_writable()
+                store._scan()
+        except BaseException:
+            store.close()
+            raise
         return store
+
+    def close(self) -> None:
+        """Release the folder's lock (also done by the operating system at exit)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def _existing_manifest(self) -> dict[str, Any] | None:
         if not self.root.is_dir():
@@ -313,7 +453,7 @@ class RunStore:
                 shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink()
                 continue
             if entry.name.isdigit() and entry.is_dir():
-                meta = verify_shard(entry)
+                meta = verify_shard(entry)  # also that it is the shard its folder names
                 self.done[int(entry.name)] = meta
 
     # -------------------------------------------------------------- recording
@@ -359,7 +499,11 @@ class RunStore:
                 f"{n_samples} samples ({n_shards} shards); the data changed since the run "
                 "started. Use a new `out=` folder."
             )
-        self.manifest.update(n_samples=n_samples, n_shards=n_shards, complete=True)
+        try:
+            digests = {shard_name(i): shard_meta_sha256(self.root, i) for i in sorted(self.done)}
+        except OSError as err:
+            raise _io_error(err, "read the shards of", self.root, "Shards are kept.") from err
+        self.manifest.update(n_samples=n_samples, n_shards=n_shards, complete=True, shards=digests)
         self._save()
 
     def _save(self) -> None:
@@ -402,8 +546,16 @@ def _check_same_run(root: Path, old: dict[str, Any], new: dict[str, Any]) -> Non
         if a.get(k) != b.get(k)
     ]
     detail = "; ".join(diffs[:6]) + (" ..." if len(diffs) > 6 else "")
+    model = [d.split(":")[0] for d in diffs if d.startswith("model.")]
+    hint = (
+        f" The model is not the model the run was started with ({', '.join(model)} "
+        f"{'differs' if len(model) == 1 else 'differ'}; model.sha256 covers the weights, "
+        "model.structure the architecture and forward code)."
+        if model
+        else ""
+    )
     raise ValueError(
         f"out={str(root)!r} holds results computed with different settings "
-        f"({detail or 'fingerprints differ'}); refusing to mix them. Use a new `out=` folder, "
-        "or delete this one to recompute."
+        f"({detail or 'fingerprints differ'}); refusing to mix them.{hint} Use a new `out=` "
+        "folder, or delete this one to recompute."
     )

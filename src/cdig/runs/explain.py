@@ -175,16 +175,19 @@ def explain_dataset(
     )
     root = Path(out).expanduser().resolve()
     store = RunStore.open(root, _manifest(job, model, first, source.n_samples, batch_size))
-    runner = (
-        RayEngine(model, job, root, workers, ray_address, ray_options)
-        if engine == "ray"
-        else LocalEngine(model, job, root)
-    )
-    with (
-        _Progress(store.manifest.get("n_samples"), store.done_samples, root.name, quiet) as bar,
-        runner,
-    ):
-        _drive(chain([first], stream), store, runner, batch_size, bar)
+    try:  # the store holds the folder's lock until closed
+        runner = (
+            RayEngine(model, job, root, workers, ray_address, ray_options)
+            if engine == "ray"
+            else LocalEngine(model, job, root)
+        )
+        with (
+            _Progress(store.manifest.get("n_samples"), store.done_samples, root.name, quiet) as bar,
+            runner,
+        ):
+            _drive(chain([first], stream), store, runner, batch_size, bar)
+    finally:
+        store.close()
     run = DatasetRun(root)
     _warn_completeness(run, job)
     return run

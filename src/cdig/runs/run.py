@@ -17,7 +17,7 @@ import numpy as np
 
 from ..attribution import Attribution
 from ._job import coord_from_json
-from ._store import load_shard_file, read_manifest, shard_dir
+from ._store import load_shard_file, read_manifest, read_shard_meta, shard_dir, verify_shard_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -85,7 +85,7 @@ class ShardedArray:
         shard = idx // self._run.batch_size
         for s in np.unique(shard):
             where = np.flatnonzero(shard == s)
-            arr = load_shard_file(shard_dir(self._run.path, int(s)), self._name, mmap=True)
+            arr = self._run._load(int(s), self._name, mmap=True)
             out[where] = arr[idx[where] - int(s) * self._run.batch_size]
         return out
 
@@ -96,7 +96,7 @@ class ShardedArray:
     def iter_shards(self) -> Iterator[np.ndarray]:
         """The values shard by shard (``batch_size`` samples each), in order."""
         for s in range(self._run.n_shards):
-            yield load_shard_file(shard_dir(self._run.path, s), self._name)
+            yield self._run._load(s, self._name)
 
     def __repr__(self) -> str:
         return f"ShardedArray({self._name!r}, shape={self.shape}, dtype={self.dtype})"
@@ -190,6 +190,26 @@ class DatasetRun:
         self.batch_size = int(self.manifest["batch_size"])
         self.n_shards = int(self.manifest["n_shards"])
         self._columns: dict[str, np.ndarray] = {}
+        self._metas: dict[int, dict[str, Any]] = {}
+        self._verified: set[tuple[int, str]] = set()
+
+    def _load(self, index: int, name: str, mmap: bool = False) -> np.ndarray:
+        """One array of one shard, its checksums verified the first time it is read.
+
+        The shard's ``shard.json`` must be the one the manifest recorded when the run finished
+        (older runs have no such record) and describe this shard; the file must match the
+        SHA-256 in it. Raises :class:`cdig.runs.CorruptShardError` naming the shard otherwise.
+        """
+        folder = shard_dir(self.path, index)
+        meta = self._metas.get(index)
+        if meta is None:
+            recorded = (self.manifest.get("shards") or {}).get(folder.name)
+            meta = read_shard_meta(folder, index, recorded, start=index * self.batch_size)
+            self._metas[index] = meta
+        if (index, name) not in self._verified:
+            verify_shard_file(folder, meta, name)
+            self._verified.add((index, name))
+        return load_shard_file(folder, name, mmap=mmap)
 
     # -------------------------------------------------------------- per domain
     def _domain(self, domain: str) -> dict[str, Any]:
@@ -287,7 +307,7 @@ class DatasetRun:
 
     def _column(self, name: str) -> np.ndarray:
         if name not in self._columns:
-            parts = [load_shard_file(shard_dir(self.path, s), name) for s in range(self.n_shards)]
+            parts = [self._load(s, name) for s in range(self.n_shards)]
             self._columns[name] = np.concatenate(parts)
         return self._columns[name]
 
