@@ -136,7 +136,7 @@ class Horizon:
             self._last: int | None = 1 + match[0]  # the mean comes first
         else:
             self._last = None if channel is None else int(channel)
-        self.what = what
+        self.what: int | str = what
         self.steps = steps
         self.channel = None if channel is None else int(channel)
         self.quantile = quantile
@@ -257,7 +257,7 @@ class Horizon:
         return np.tile(np.array([self.what, self._last], dtype=np.int64), (batch, 1))
 
     @property
-    def __name__(self) -> str:  # type: ignore[override]
+    def __name__(self) -> str:
         """What is explained, for titles and ``Attribution.target``."""
         if isinstance(self.what, int):
             text = f"horizon step {self.what}"
@@ -356,7 +356,7 @@ def explain_horizon(
         res = ig.explain(inputs, baselines=baselines, target=spec.at(int(step)), **options)
         if i == 0:  # fit data-dependent domains once; later steps reuse them
             ig.domain = (
-                _frozen(res.domain)  # type: ignore[assignment]
+                _frozen(res.domain)
                 if isinstance(res, Attribution)
                 else {label: _frozen(a.domain) for label, a in res.items()}
             )

@@ -264,7 +264,7 @@ class Selected(torch.nn.Module):
 def _keras_selected(model: Any, call: _Call) -> Any:
     import keras
 
-    class SelectedKeras(keras.layers.Layer):  # type: ignore[misc, name-defined]
+    class SelectedKeras(keras.layers.Layer):
         """A Keras model seen as ``x -> tensor``; made by :func:`cdig.models.select`."""
 
         def __init__(self, inner: Any, how: _Call) -> None:
