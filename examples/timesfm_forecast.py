@@ -63,7 +63,7 @@ def small_timesfm(seed: int) -> Any:
 
     torch.manual_seed(seed)
     config = TimesFmConfig(
-        patch_length=32,
+        patch_length=48,  # one day per patch: 16 patches of context
         context_length=CONTEXT,
         horizon_length=HORIZON,
         hidden_size=32,
@@ -71,6 +71,7 @@ def small_timesfm(seed: int) -> Any:
         head_dim=16,
         num_attention_heads=2,
         num_hidden_layers=2,
+        use_positional_embedding=True,  # where in the week a patch lies
     )
     return TimesFmModelForPrediction(config)
 
@@ -89,7 +90,7 @@ def load_pretrained(name: str) -> Any:
     try:
         return TimesFmModelForPrediction.from_pretrained(name)
     except (OSError, ValueError) as err:  # offline, unreachable, or not in the cache
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:300].rstrip(".")
         raise RuntimeError(
             f"could not load the pretrained TimesFM checkpoint {name!r} from the HuggingFace "
             f"hub: {reason}. {PRETRAINED_HINT}"
@@ -294,7 +295,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     first_test = len(series) - 2 * WEEK  # the last two weeks are held out
     t0 = time.perf_counter()
     if args.pretrained:
-        model = load_pretrained(args.pretrained)
+        try:
+            model = load_pretrained(args.pretrained)
+        except RuntimeError as err:
+            raise SystemExit(f"error: {err}") from None
         losses: list[float] = []
         print(f"loaded {args.pretrained}")
     else:

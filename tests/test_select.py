@@ -153,7 +153,7 @@ def test_keras_model_with_named_and_positional_outputs():
     attr = cdig.explain(select(pair, 0), x, "time", time_axis=1, target=cdig.Horizon(2))
     _complete(attr, rtol=1e-4)
     np.testing.assert_allclose(attr.outputs, pair(x, training=False)[0].numpy()[:, 2], rtol=1e-5)
-    with pytest.raises(ValueError, match="'nope' is not an output.*mean, scale"):
+    with pytest.raises(ValueError, match=r"'nope' is not an output.*mean, scale"):
         cdig.explain(select(named, "nope"), x, "time", time_axis=1, target=0)
 
 
@@ -166,15 +166,15 @@ def test_plain_callable_and_clear_errors():
     x = torch.randn(2, 16, dtype=torch.float64)
     attr = cdig.explain(select(model, "level", scale=2.0), x, "time")
     np.testing.assert_allclose(attr.values[:, 0], 2.0 * (w * x).numpy(), rtol=1e-12)
-    with pytest.raises(OutputNotFound, match="'lvl' is not an output.*level, spread"):
+    with pytest.raises(OutputNotFound, match=r"'lvl' is not an output.*level, spread"):
         select(model, "lvl")(x)
     with pytest.raises(ValueError, match=r"several outputs \(level, spread\).*output=NAME"):
         select(model)(x)
-    with pytest.raises(ValueError, match="output=5 is out of range.*2 positional"):
+    with pytest.raises(ValueError, match=r"output=5 is out of range.*2 positional"):
         select(lambda s: (s.sum(-1), s.mean(-1)), 5)(x)
     with pytest.raises(TypeError, match="given twice"):
         select(model, "level", per_series={"scale": 1.0}, scale=2.0)
     with pytest.raises(TypeError, match="must be a model or a callable"):
         select(3, "level")
-    with pytest.raises(TypeError, match="output=1.5"):
+    with pytest.raises(TypeError, match=r"output=1\.5"):
         select(model, 1.5)  # type: ignore[arg-type]

@@ -505,10 +505,10 @@ def plot_horizon(
     bottom.set_xlabel("horizon step (0 = first forecast point)")
     fig.colorbar(mesh, ax=bottom, label="attribution", shrink=0.9)
     delta = attr.settings["horizon"]["delta"][sample] if hz is not None else attr.delta
+    name = type(attr.domain).__name__ if attr.domain is not None else "Cross-domain IG"
     fig.suptitle(
-        f"{type(attr.domain).__name__ if attr.domain is not None else ''} attributions per "
-        f"forecast step ({attr.target}), sample {sample} | max |delta| per step = "
-        f"{float(np.max(np.abs(delta))):.2g}",
+        f"{name} attributions per forecast step, sample {sample} | max |delta| per step = "
+        f"{float(np.max(np.abs(delta))):.2g}\n{attr.target}",
         fontsize="medium",
     )
     return fig
