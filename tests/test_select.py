@@ -178,3 +178,25 @@ def test_plain_callable_and_clear_errors():
         select(3, "level")
     with pytest.raises(TypeError, match=r"output=1\.5"):
         select(model, 1.5)  # type: ignore[arg-type]
+
+
+def test_a_structured_output_passed_directly_points_to_select():
+    tf = pytest.importorskip("transformers")
+    config = tf.PatchTSTConfig(
+        num_input_channels=1,
+        context_length=16,
+        prediction_length=4,
+        patch_length=4,
+        patch_stride=4,
+        d_model=8,
+        num_attention_heads=2,
+        num_hidden_layers=1,
+        ffn_dim=8,
+    )
+    model = tf.PatchTSTForPrediction(config)
+    with pytest.raises(
+        TypeError,
+        match=r"cdig\.models\.select\(model, output=NAME\); outputs: "
+        r".*prediction_outputs",
+    ):
+        cdig.explain(model, torch.randn(2, 16, 1), "time", time_axis=1, target=(0, 0))
