@@ -66,10 +66,10 @@ def small_timesfm(seed: int) -> Any:
         patch_length=48,  # one day per patch: 16 patches of context
         context_length=CONTEXT,
         horizon_length=HORIZON,
-        hidden_size=32,
-        intermediate_size=64,
+        hidden_size=64,
+        intermediate_size=128,
         head_dim=16,
-        num_attention_heads=2,
+        num_attention_heads=4,
         num_hidden_layers=2,
         use_positional_embedding=True,  # where in the week a patch lies
     )
