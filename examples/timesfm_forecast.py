@@ -190,6 +190,8 @@ def explain(model: Any, series: np.ndarray, origin: int, out: Path, quick: bool)
     ).sum_over("channel")
     band = dict(zip([str(b) for b in bands.coords["band"]], bands.values[0].tolist()))
     fig = fourier.plot(x=x)
+    fig.axes[0].set_xlim(0.0, 6.0)  # the attributions sit below 6 cycles per day
+    fig.axes[0].set_xlabel("frequency (cycles per day; fs = 48 per day)")
     files["fourier"] = out / "timesfm_fourier.png"
     fig.savefig(files["fourier"], dpi=80)
     plt.close(fig)

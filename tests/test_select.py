@@ -200,3 +200,22 @@ def test_a_structured_output_passed_directly_points_to_select():
         r".*prediction_outputs",
     ):
         cdig.explain(model, torch.randn(2, 16, 1), "time", time_axis=1, target=(0, 0))
+
+
+def test_the_documented_recipes_run_as_written():
+    """The code blocks of docs/frameworks.md's HuggingFace section, run as a user would."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("tensorflow")
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "frameworks.md").read_text()
+    start = text.index("## HuggingFace transformers models")
+    section = text[start : text.index("### Forecast targets", start)]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 3
+    for code in blocks:
+        scope: dict = {}
+        exec(compile(code, "docs/frameworks.md", "exec"), scope)
+        _complete(scope["attr"], rtol=1e-4)
+    assert scope["attr"].target == "sum of horizon steps 0-11"
