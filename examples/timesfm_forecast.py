@@ -305,7 +305,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"loaded {args.pretrained}")
     else:
         model = small_timesfm(args.seed)
-        steps = 150 if args.quick else 1500
+        steps = 150 if args.quick else 2500
         losses = train(model, series[:first_test], steps, batch=32, seed=args.seed)
         n_params = sum(p.numel() for p in model.parameters())
         print(

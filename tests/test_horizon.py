@@ -185,5 +185,9 @@ def test_horizon_heatmap(tmp_path):
     fig = plot_horizon(fourier)
     assert fig.axes[1].get_ylabel() == "frequency (Hz)"
     plt.close(fig)
+    from cdig.report import render_report
+
+    html = render_report(fourier, x=x)  # the HTML report draws the heatmap too
+    assert "each of horizon steps 0-5" in html and "<img" in html
     with pytest.raises(ValueError, match="leading 'horizon' axis"):
         plot_horizon(cdig.explain(Linear(), x, "time", target=0))

@@ -433,6 +433,7 @@ def plot_horizon(
     dim: str | None = None,
     cmap: str = "RdBu_r",
     figsize: tuple[float, float] | None = None,
+    x: Any = None,
 ) -> Figure:
     """Heatmap of the attributions per forecast step: coefficient (row) x horizon step.
 
@@ -448,6 +449,9 @@ def plot_horizon(
     cmap : str, default="RdBu_r"
         Diverging colour map, centred at zero (red pushes the forecast up).
     figsize : (float, float), optional
+    x : array-like, optional
+        Accepted like every figure of :mod:`cdig.plot` takes it; not drawn (the input is
+        the same for every step).
 
     Returns
     -------
