@@ -50,6 +50,7 @@ CONTEXT = 768  # 16 days of half-hours: MSTL needs more than two weekly periods 
 HORIZON = 48  # one day
 DAY, WEEK = 48, 336
 SCALE = 1000.0  # the model works in GW; errors are reported in MW
+START = np.datetime64("2000-06-05")  # taylor starts on Monday 5 June 2000, 00:00
 PRETRAINED_HINT = (
     "This example trains a small TimesFM-architecture model from scratch instead (run it "
     "without --pretrained); to use Google's weights, run it where the HuggingFace hub can be "
@@ -200,7 +201,8 @@ def explain(model: Any, series: np.ndarray, origin: int, out: Path, quick: bool)
     each = cdig.explain(
         wrapped, x, seasonal, target=cdig.Horizon("each", steps=list(steps)), n_steps=n_steps
     )
-    fig = each.plot()
+    # the trend row (~30 GW at every step) would wash out the seasons: saturate it at 4 GW
+    fig = each.plot(vmax=4.0)
     files["horizon"] = out / "timesfm_horizon_heatmap.png"
     fig.savefig(files["horizon"], dpi=80)
     plt.close(fig)
@@ -233,7 +235,13 @@ def report(ev: dict, ex: dict, origin: int) -> None:
     )
     st, fo = ex["seasonal"], ex["fourier"]
     fx, fb = float(st.outputs[0]), float(st.baseline_outputs[0])
-    print(f"\nmean forecast of the day starting at t={origin}: {fx * SCALE:,.0f} MW")
+    day = START + np.timedelta64(origin // DAY, "D")
+    weekday = day.astype("datetime64[D]").item().strftime("%A %d %B %Y")
+    print(
+        f"\nmean forecast of the day starting at t={origin} ({weekday}): {fx * SCALE:,.0f} MW; "
+        f"actual {ev['truth'][-1].mean() * SCALE:,.0f} MW, seasonal naive "
+        f"{ev['naive'][-1].mean() * SCALE:,.0f} MW"
+    )
     print("  seasonal-trend (MSTL 48, 336), baseline x' = 0 (all weights 0):")
     for name, v in ex["components"].items():
         print(f"    {name:<14}{v * SCALE:>+12,.0f} MW")

@@ -433,6 +433,7 @@ def plot_horizon(
     dim: str | None = None,
     cmap: str = "RdBu_r",
     figsize: tuple[float, float] | None = None,
+    vmax: float | None = None,
     x: Any = None,
 ) -> Figure:
     """Heatmap of the attributions per forecast step: coefficient (row) x horizon step.
@@ -449,6 +450,9 @@ def plot_horizon(
     cmap : str, default="RdBu_r"
         Diverging colour map, centred at zero (red pushes the forecast up).
     figsize : (float, float), optional
+    vmax : float, optional
+        Colour scale from ``-vmax`` to ``vmax`` (larger values saturate); default the
+        largest ``|attribution|``. Useful when one row (a trend) dwarfs the others.
     x : array-like, optional
         Accepted like every figure of :mod:`cdig.plot` takes it; not drawn (the input is
         the same for every step).
@@ -460,6 +464,9 @@ def plot_horizon(
         coefficient, one column per step, with a colour bar.
     """
     from .plot import _pyplot, _symmetric_norm
+
+    if vmax is not None and not (np.isfinite(vmax) and vmax > 0):
+        raise ValueError(f"vmax={vmax!r} must be a positive number or None.")
 
     if not attr.dims or attr.dims[0] != "horizon":
         raise ValueError(
@@ -497,7 +504,12 @@ def plot_horizon(
         np.arange(n_rows + 1) - 0.5 if categorical else _edges(np.asarray(labels, dtype=np.float64))
     )
     mesh = bottom.pcolormesh(
-        edges, y_edges, grid.T, cmap=cmap, norm=_symmetric_norm(grid), shading="flat"
+        edges,
+        y_edges,
+        grid.T,
+        cmap=cmap,
+        norm=_symmetric_norm(grid if vmax is None else np.array([vmax])),
+        shading="flat",
     )
     if categorical:
         names = [str(s) for s in (labels if labels is not None else range(n_rows))]
@@ -507,7 +519,8 @@ def plot_horizon(
         unit = attr.units.get(dim, "")
         bottom.set_ylabel(f"{dim} ({unit})" if unit else dim)
     bottom.set_xlabel("horizon step (0 = first forecast point)")
-    fig.colorbar(mesh, ax=bottom, label="attribution", shrink=0.9)
+    extend = "neither" if vmax is None or np.abs(grid).max() <= vmax else "both"
+    fig.colorbar(mesh, ax=bottom, label="attribution", shrink=0.9, extend=extend)
     delta = attr.settings["horizon"]["delta"][sample] if hz is not None else attr.delta
     name = type(attr.domain).__name__ if attr.domain is not None else "Cross-domain IG"
     fig.suptitle(
