@@ -264,6 +264,14 @@ def report(ev: dict, ex: dict, origin: int) -> None:
     each = ex["each"]
     heat = each.sum_over("channel").values[0]  # (steps, components)
     names = list(each.coords["component"])
+    steps = each.coords["horizon"]
+    print("  per forecast step (seasonal-trend, Horizon('each')): lowest and highest attribution")
+    for i, n in enumerate(names):
+        lo, hi = int(np.argmin(heat[:, i])), int(np.argmax(heat[:, i]))
+        print(
+            f"    {n:<14}{heat[lo, i] * SCALE:>+9,.0f} MW at step {steps[lo]:<4}"
+            f"{heat[hi, i] * SCALE:>+9,.0f} MW at step {steps[hi]}"
+        )
     spread = {n: float(heat[:, i].max() - heat[:, i].min()) for i, n in enumerate(names)}
     top_shape = max(spread, key=lambda n: spread[n])
     print(

@@ -182,9 +182,13 @@ def test_horizon_heatmap(tmp_path):
     assert (tmp_path / "h.png").stat().st_size > 0
     plt.close(fig)
     fourier = cdig.explain(Linear(), x, "fourier", target=cdig.Horizon("each"), fs=8.0)
-    fig = plot_horizon(fourier)
+    fig = plot_horizon(fourier, vmax=0.1)
     assert fig.axes[1].get_ylabel() == "frequency (Hz)"
+    norm = fig.axes[1].collections[0].norm
+    assert (norm.vmin, norm.vmax) == (-0.1, 0.1)
     plt.close(fig)
+    with pytest.raises(ValueError, match="vmax=-1"):
+        plot_horizon(fourier, vmax=-1)
     from cdig.report import render_report
 
     html = render_report(fourier, x=x)  # the HTML report draws the heatmap too
