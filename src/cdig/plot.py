@@ -1045,6 +1045,12 @@ def _finish(fig: Any, attr: Attribution, sample: int) -> None:
     fig.suptitle(describe(attr, sample), fontsize="medium")
 
 
+def _horizon_plot(attr: Attribution, sample: int = 0, **kwargs: Any) -> Figure:
+    from .horizon import plot_horizon  # forecast steps: cdig.horizon
+
+    return plot_horizon(attr, sample, **kwargs)
+
+
 _PLOTTERS: dict[str, Callable[..., Any]] = {
     "frequency": plot_frequency,
     "time": plot_time,
@@ -1053,12 +1059,6 @@ _PLOTTERS: dict[str, Callable[..., Any]] = {
     "components": plot_components,
     "seasonal": plot_seasonal,
     "bands": plot_bands,
-    "horizon": lambda attr, sample, **kw: _horizon_plot(attr, sample, **kw),
+    "horizon": _horizon_plot,
     "values": plot_values,
 }
-
-
-def _horizon_plot(attr: Attribution, sample: int, **kwargs: Any) -> Figure:
-    from .horizon import plot_horizon
-
-    return plot_horizon(attr, sample, **kwargs)
