@@ -172,6 +172,10 @@ def test_plain_callable_and_clear_errors():
         select(model)(x)
     with pytest.raises(ValueError, match=r"output=5 is out of range.*2 positional"):
         select(lambda s: (s.sum(-1), s.mean(-1)), 5)(x)
+    with pytest.raises(
+        ValueError, match=r"inputs must have shape \(batch, time\); got \(\d+, 1, 16\)"
+    ):
+        cdig.explain(select(model, "level", as_list=True), x[:, None], "time")
     with pytest.raises(TypeError, match="given twice"):
         select(model, "level", per_series={"scale": 1.0}, scale=2.0)
     with pytest.raises(TypeError, match="must be a model or a callable"):

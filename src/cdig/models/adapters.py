@@ -146,6 +146,11 @@ class _Call:
         self.kwargs = kwargs
 
     def __call__(self, model: Callable[..., Any], x: Any, **extra: Any) -> Any:
+        if self.as_list and len(x.shape) != 2:
+            raise ValueError(
+                f"as_list=True passes every row as a 1-d series, so inputs must have shape "
+                f"(batch, time); got {tuple(x.shape)}. Pass x[:, 0] for one channel."
+            )
         inputs = list(x) if self.as_list else x
         kwargs = dict(self.kwargs)
         if self.per_series:
