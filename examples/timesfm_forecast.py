@@ -27,7 +27,7 @@ mean forecast over the day, ``target=cdig.Horizon("mean")``, is explained
   the recent average level).
 
 ``target=cdig.Horizon("each")`` then explains every step of the day, drawn as a heatmap of
-component x horizon step. Figures go to ``--out`` (default ``timesfm_forecast_out``).
+component x horizon step. Figures go to ``--out`` (default ``out/timesfm``).
 
 Run ``python examples/timesfm_forecast.py`` (a few minutes on two CPU cores) or with
 ``--quick`` (a shorter training, well under a minute; used by the test suite).
@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short training, for tests")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("timesfm_forecast_out"))
+    parser.add_argument("--out", type=Path, default=Path("out/timesfm"))
     parser.add_argument(
         "--threads",
         type=int,
