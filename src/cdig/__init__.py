@@ -8,10 +8,11 @@ that are complete: they sum to ``f(x) - f(x')`` in every domain.
 >>> attr = cdig.explain(model, x, domain="fourier", target=0, fs=32.0)  # doctest: +SKIP
 """
 
-from . import domains, metrics, models, quadrature
+from . import domains, horizon, metrics, models, quadrature
 from .api import explain
 from .attribution import Attribution
 from .engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG
+from .horizon import Horizon
 from .runs import DatasetRun, explain_dataset, open_run
 
 __version__ = "0.1.0"
@@ -22,11 +23,13 @@ __all__ = [
     "ConvergenceWarning",
     "CrossDomainIG",
     "DatasetRun",
+    "Horizon",
     "models",
     "__version__",
     "domains",
     "explain",
     "explain_dataset",
+    "horizon",
     "metrics",
     "open_run",
     "quadrature",

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .horizon import Horizon
+
 __all__ = ["Layout", "as_series", "as_baselines", "TargetSpec", "as_target", "select_target"]
 
 ArrayLike = Union[np.ndarray, Tensor, Sequence[Any], float]
@@ -181,6 +183,8 @@ class TargetSpec:
         """
         if self.kind == "per_sample":
             return np.asarray(self.value, dtype=np.int64).copy()
+        if self.kind == "callable" and isinstance(self.value, Horizon):
+            return self.value.indices(batch)  # the forecast step (and channel / quantile)
         if self.kind != "index" or self.origin == "none" or not self.value:
             return None
         index = np.asarray(self.value, dtype=np.int64)
@@ -220,6 +224,8 @@ def resolve_target(spec: TargetSpec, outputs: Tensor) -> TargetSpec:
     selected at every path point.
     """
     out_shape = tuple(outputs.shape[1:])
+    if spec.kind == "callable" and isinstance(spec.value, Horizon):
+        spec = TargetSpec("callable", spec.value.resolve(tuple(outputs.shape)))  # fix the steps
     if spec.kind == "callable":
         sel = spec.value(outputs)
         if not isinstance(sel, Tensor) or tuple(sel.shape) != (outputs.shape[0],):

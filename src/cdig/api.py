@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from .attribution import Attribution
 from .engine import MAX_STEPS, N_STEPS, RTOL, CrossDomainIG, DomainsArg
+from .horizon import Horizon, explain_horizon
 
 __all__ = ["explain"]
 
@@ -40,7 +41,9 @@ def explain(
         Name (see :func:`cdig.domains.available_domains`) or object. A list or dict returns a
         dict of results keyed by name (or dict key); linear domains share one pass.
     target, baselines, n_steps, method, internal_batch_size, rtol, atol, max_steps, progress
-        As in :meth:`CrossDomainIG.explain`.
+        As in :meth:`CrossDomainIG.explain`. For forecasters ``target`` may be a
+        :class:`cdig.Horizon`; ``Horizon("each")`` returns one attribution per forecast step
+        on a leading ``"horizon"`` axis (:func:`cdig.horizon.explain_horizon`).
     fs : float, optional
         Sampling rate in Hz for domains given by name (frequency coordinates in Hz).
     time_axis : int, default=-1
@@ -58,6 +61,23 @@ def explain(
     >>> attr.values.shape, float(attr.coords["frequency"][-1])
     ((2, 1, 33), 16.0)
     """
+    if isinstance(target, Horizon) and target.each:  # one attribution per forecast step
+        return explain_horizon(
+            model,
+            inputs,
+            domain,
+            target=target,
+            baselines=baselines,
+            fs=fs,
+            time_axis=time_axis,
+            n_steps=n_steps,
+            method=method,
+            internal_batch_size=internal_batch_size,
+            rtol=rtol,
+            atol=atol,
+            max_steps=max_steps,
+            progress=progress,
+        )
     ig = CrossDomainIG(model, domain, time_axis=time_axis, fs=fs)
     return ig.explain(
         inputs,

@@ -14,6 +14,7 @@ a ``"band"`` coordinate
 ``("component", "channel")``           ``"components"``    :func:`plot_components`
 ``("channel", "component"[, "time"])`` ``"seasonal"``      :func:`plot_seasonal`
 any dims containing ``"band"``         ``"bands"``         :func:`plot_bands`
+``("horizon", ...)`` (forecast steps)  ``"horizon"``       :func:`cdig.horizon.plot_horizon`
 anything else                          ``"values"``        :func:`plot_values`
 =====================================  ==================  =============================
 
@@ -63,7 +64,15 @@ _CMAP = "RdBu_r"
 _SPECTRUM = "0.35"
 
 Kind = Literal[
-    "frequency", "time", "spectrogram", "wavelet", "components", "seasonal", "bands", "values"
+    "frequency",
+    "time",
+    "spectrogram",
+    "wavelet",
+    "components",
+    "seasonal",
+    "bands",
+    "horizon",
+    "values",
 ]
 
 
@@ -71,6 +80,8 @@ Kind = Literal[
 def plot_kind(attr: Attribution) -> Kind:
     """The kind of figure :func:`plot_attribution` draws for ``attr`` (see the module table)."""
     dims = tuple(attr.dims)
+    if dims[:1] == ("horizon",):
+        return "horizon"
     if dims == ("channel", "frequency"):
         return "frequency"
     if dims == ("channel", "time"):
@@ -1034,6 +1045,12 @@ def _finish(fig: Any, attr: Attribution, sample: int) -> None:
     fig.suptitle(describe(attr, sample), fontsize="medium")
 
 
+def _horizon_plot(attr: Attribution, sample: int = 0, **kwargs: Any) -> Figure:
+    from .horizon import plot_horizon  # forecast steps: cdig.horizon
+
+    return plot_horizon(attr, sample, **kwargs)
+
+
 _PLOTTERS: dict[str, Callable[..., Any]] = {
     "frequency": plot_frequency,
     "time": plot_time,
@@ -1042,5 +1059,6 @@ _PLOTTERS: dict[str, Callable[..., Any]] = {
     "components": plot_components,
     "seasonal": plot_seasonal,
     "bands": plot_bands,
+    "horizon": _horizon_plot,
     "values": plot_values,
 }

@@ -12,6 +12,7 @@ from ._jax import JaxModel
 from ._tensorflow import KerasModel, TensorFlowModel
 from ._torch import ModelAdapter, TorchModel
 from ._wrap import FRAMEWORKS, detect_framework, wrap
+from .adapters import OutputNotFound, Selected, select
 
 __all__ = [
     "FRAMEWORKS",
@@ -19,8 +20,11 @@ __all__ = [
     "JaxModel",
     "KerasModel",
     "ModelAdapter",
+    "OutputNotFound",
+    "Selected",
     "TensorFlowModel",
     "TorchModel",
     "detect_framework",
+    "select",
     "wrap",
 ]

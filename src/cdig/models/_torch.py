@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -33,6 +33,13 @@ def _foreign_failure(err: BaseException) -> bool:
             return True
         tb = tb.tb_next
     return False
+
+
+def _output_names(out: Any) -> str:
+    """``"; outputs: a, b"`` for a dict-like output (a HuggingFace ``ModelOutput``), else ``""``."""
+    if isinstance(out, Mapping):
+        return "; outputs: " + ", ".join(str(k) for k, v in out.items() if v is not None)
+    return ""
 
 
 class ModelAdapter:
@@ -94,7 +101,8 @@ class TorchModel(ModelAdapter):
             hint = f" {_FOREIGN_HINT}" if root in ("tensorflow", "jax", "jaxlib") else ""
             raise TypeError(
                 f"the model returned {type(out).__name__}; it must return one torch.Tensor "
-                f"(wrap a model with several outputs in a function that selects one).{hint}"
+                f"(for a model with several outputs, choose one with "
+                f"cdig.models.select(model, output=NAME){_output_names(out)}).{hint}"
             )
         return out
 
