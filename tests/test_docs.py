@@ -151,7 +151,13 @@ def _jax_functions(ns: dict[str, Any]) -> None:
     ns.update(params=variables, p=variables, x=x)
 
 
+def _seed(ns: dict[str, Any]) -> None:
+    """Seeds torch (blocks that draw random weights or data)."""
+    torch.manual_seed(0)
+
+
 SETUPS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "seed": _seed,
     "torch_classifier": _torch_classifier,
     "keras_classifier": _keras_classifier,
     "jax_functions": _jax_functions,

@@ -25,7 +25,10 @@ class Attribution:
     ----------
     values : ndarray of shape (batch, *coefficient_shape)
         One score per coefficient, in units of the model output. ``coefficient_shape`` is
-        named by :attr:`dims`, e.g. ``(channels, n_frequencies)``.
+        named by :attr:`dims`, e.g. ``(channels, n_frequencies)``. Channels come first
+        whatever the input's layout: time-domain values are ``(batch, channels, time)``
+        even for inputs given as ``(batch, time, channels)`` with ``time_axis=1``; see
+        :meth:`values_in_input_layout`.
     delta : ndarray of shape (batch,), float64
         Completeness error ``values.sum() - (f(x) - f(x'))`` per sample.
     dims : tuple of str
@@ -48,7 +51,8 @@ class Attribution:
         The output index explained for each sample (the predicted class with
         ``target="predicted"``); ``None`` for callable targets and single-output models.
     settings : dict
-        Method, baselines and other settings of the call.
+        Method, baselines and other settings of the call; ``time_axis`` and ``input_ndim``
+        record the layout of the explained inputs.
     """
 
     values: np.ndarray
@@ -200,6 +204,39 @@ class Attribution:
         units = {k: v for k, v in self.units.items() if k != dim}
         units.update(band_low=self.units.get(dim, ""), band_high=self.units.get(dim, ""))
         return replace(self, values=values, dims=dims, coords=coords, units=units)
+
+    def values_in_input_layout(self) -> np.ndarray:
+        """:attr:`values` laid out like the explained inputs, as Captum returns them.
+
+        For inputs ``(batch, time, channels)`` (``time_axis=1``) the channel axis moves
+        last: time-domain values become ``(batch, time, channels)`` and Fourier values
+        ``(batch, frequency, channels)``. For inputs ``(batch, time)`` the channel axis of
+        size one is dropped. Inputs ``(batch, channels, time)`` give :attr:`values` as they
+        are.
+
+        Returns
+        -------
+        ndarray
+            A view of :attr:`values` where possible.
+
+        Raises
+        ------
+        ValueError
+            When the first coefficient axis is not ``"channel"`` (ICA, PCA: one axis per
+            component), which has no counterpart in the input's layout.
+        """
+        time_axis = self.settings.get("time_axis", 2)
+        ndim = self.settings.get("input_ndim", 3)
+        if (ndim, time_axis) == (3, 2):
+            return self.values
+        if not self.dims or self.dims[0] != "channel":
+            raise ValueError(
+                f"attributions over {self.dims} have no input layout (their first axis is not "
+                "'channel'); use .values, laid out as (batch, *dims)."
+            )
+        if ndim == 2:
+            return self.values[:, 0]
+        return np.moveaxis(self.values, 1, -1)
 
     # ------------------------------------------------------------------ reading
     def top(self, k: int = 5, sample: int = 0, absolute: bool = True) -> list[dict[str, Any]]:

@@ -102,8 +102,8 @@ def plot_attribution(
     kind : str, optional
         Force a figure kind (see :func:`plot_kind`); by default chosen from ``attr.dims``.
     **kwargs
-        Passed to the plotting function of that kind, e.g. ``x=`` (the input series, shape
-        ``(batch, channels, time)``, ``(channels, time)`` or ``(time,)``), and for frequency
+        Passed to the plotting function of that kind, e.g. ``x=`` (the explained inputs in
+        the layout they were explained in, one sample of them, or ``(time,)``), and for frequency
         plots ``unit="bpm"`` and ``mark=[...]``.
 
     Returns
@@ -146,8 +146,9 @@ def plot_frequency(
         With dims ``("channel", "frequency")`` (Fourier, DCT).
     sample : int, default=0
     x : array-like, optional
-        The input series, shape ``(batch, channels, time)``, ``(channels, time)`` or
-        ``(time,)``. Its amplitude spectrum ``2 |rfft(x)| / n`` is drawn in grey.
+        The explained inputs in the layout they were explained in (``(batch, time,
+        channels)`` with ``time_axis=1``), one sample of them, or ``(time,)``. Its
+        amplitude spectrum ``2 |rfft(x)| / n`` is drawn in grey.
     unit : {"Hz", "bpm"}, optional
         Frequency unit of the horizontal axis; ``"bpm"`` (beats per minute, Hz x 60) needs
         frequencies in Hz (a domain with ``fs``). Default: the unit of the coordinates.
@@ -952,12 +953,12 @@ def _series(x: Any, attr: Attribution, sample: int, n_channels: int | None) -> n
     arr = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
         raise TypeError(f"x must be an array of real numbers; got dtype {arr.dtype}.")
-    arr = arr.astype(np.float64)
+    arr = _canonical_layout(arr.astype(np.float64), attr, n_channels)
     if arr.ndim == 3:
         if arr.shape[0] != attr.batch_size:
             raise ValueError(
                 f"x has a batch of {arr.shape[0]} but the attributions have {attr.batch_size}; "
-                "pass the inputs that were explained, shape (batch, channels, time)."
+                "pass the inputs that were explained, or one sample of them."
             )
         arr = arr[sample]
     elif arr.ndim == 1:
@@ -969,9 +970,27 @@ def _series(x: Any, attr: Attribution, sample: int, n_channels: int | None) -> n
         )
     if n_channels is not None and arr.shape[0] != n_channels:
         raise ValueError(
-            f"x has {arr.shape[0]} channel(s) but the attributions have {n_channels}; pass x in "
-            "the layout (batch, channels, time) (transpose (batch, time, channels) inputs)."
+            f"x has {arr.shape[0]} channel(s) but the attributions have {n_channels}; pass the "
+            "inputs that were explained, in the layout they were explained in."
         )
+    return arr
+
+
+def _canonical_layout(arr: np.ndarray, attr: Attribution, n_channels: int | None) -> np.ndarray:
+    """``x`` in the layout it was explained in (``attr.settings``) -> channels before time.
+
+    Inputs explained as ``(batch, time, channels)`` may be passed as they were, or as
+    ``(channels, time)`` per sample; inputs explained as ``(batch, time)`` may be passed as
+    they were, or as one series ``(time,)``.
+    """
+    time_axis = attr.settings.get("time_axis", 2)
+    ndim = attr.settings.get("input_ndim", 3)
+    if ndim == 2 and arr.ndim == 2 and arr.shape[0] == attr.batch_size and attr.batch_size > 1:
+        return arr[:, None, :]  # (batch, time) -> (batch, 1, time)
+    if ndim == 3 and time_axis == 1 and arr.ndim in (2, 3):
+        already = n_channels is not None and arr.shape[-2] == n_channels != arr.shape[-1]
+        if not already:
+            return np.swapaxes(arr, -1, -2)
     return arr
 
 

@@ -68,8 +68,10 @@ def render_report(
     results : Attribution or mapping of str to Attribution
         One result, or several keyed by domain label (as returned by :func:`cdig.explain`
         for a list of domains). All must come from the same inputs.
-    x : array-like of shape (batch, channels, time), optional
-        The explained inputs, drawn in the figures (input spectrum, signal, ...).
+    x : array-like, optional
+        The explained inputs in the layout they were explained in (``(batch, channels,
+        time)``, or ``(batch, time, channels)`` with ``time_axis=1``), drawn in the figures
+        (input spectrum, signal, ...).
     samples : sequence of int, default=(0,)
         Which samples of the batch get a section (tables, top coefficients and figures).
     title : str
