@@ -325,7 +325,7 @@ class CountingModel(torch.nn.Module):
         ({"method": "simpson"}, ValueError, "method='simpson' is not a known integration rule"),
         ({"n_steps": 0}, ValueError, "n_steps=0 must be an integer >= 1"),
         ({"inputs": "short"}, ValueError, "at least 2 are needed"),
-        ({"inputs": "1d"}, ValueError, "x\\[None, None, :\\]"),
+        ({"inputs": "4d"}, ValueError, "got 4 dimension"),
         ({"time_axis": 0}, ValueError, "time_axis=0 is not valid"),
         ({"internal_batch_size": 0}, ValueError, "internal_batch_size=0"),
         ({"target": "biggest"}, ValueError, "target='biggest' is not understood"),
@@ -340,8 +340,8 @@ def test_bad_input_raises_before_any_model_call(series, kwargs, exc, match):
         x[1, 0, 5] = np.nan
     elif special == "short":
         x = x[..., :1]
-    elif special == "1d":
-        x = x[0, 0]
+    elif special == "4d":
+        x = x[None]
     elif special == "complex":
         x = x.astype(np.complex128)
     if isinstance(kwargs.get("baselines"), str):

@@ -53,10 +53,9 @@ def _layout(ndim: int, time_axis: int) -> Layout:
     if isinstance(time_axis, bool) or not isinstance(time_axis, numbers.Integral):
         raise TypeError(f"time_axis={time_axis!r} must be an integer axis index.")
     if ndim not in (2, 3):
-        hint = " (a single series: use x[None, None, :])" if ndim == 1 else ""
         raise ValueError(
             f"inputs must have shape (batch, channels, time), (batch, time, channels) with "
-            f"time_axis=1, or (batch, time); got {ndim} dimension(s){hint}."
+            f"time_axis=1, (batch, time), or (time,) for one series; got {ndim} dimension(s)."
         )
     axis = int(time_axis) % ndim if -ndim <= time_axis < ndim else None
     if axis is None or axis == 0 or (ndim == 2 and axis != 1):
@@ -73,12 +72,16 @@ def _all_finite(t: Tensor) -> bool:
     return bool(torch.isfinite(t).all())
 
 
+def _is_pandas(value: Any, kind: str) -> bool:
+    return type(value).__name__ == kind and type(value).__module__.startswith("pandas")
+
+
 def _to_tensor(value: Any, name: str, dtype: torch.dtype | None, device: Any) -> Tensor:
     if isinstance(value, Tensor):
         t = value.detach()
     else:
         try:
-            arr = np.asarray(value)
+            arr = np.asarray(value.to_numpy() if _is_pandas(value, "DataFrame") else value)
         except Exception as err:  # pragma: no cover - exotic objects
             raise TypeError(
                 f"{name} must be a numpy array or torch tensor; got {type(value)}"
@@ -87,7 +90,10 @@ def _to_tensor(value: Any, name: str, dtype: torch.dtype | None, device: Any) ->
             np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
         ):
             raise TypeError(f"{name} must hold real numbers; got an array of dtype {arr.dtype}.")
-        t = torch.from_numpy(np.ascontiguousarray(arr))
+        arr = np.ascontiguousarray(arr)
+        if not arr.flags.writeable:  # e.g. a pandas Series' values: torch warns on these
+            arr = arr.copy()
+        t = torch.from_numpy(arr)
     if t.is_complex():
         raise TypeError(f"{name} must be real-valued; got complex dtype {t.dtype}.")
     if dtype is None:
@@ -104,8 +110,19 @@ def _to_tensor(value: Any, name: str, dtype: torch.dtype | None, device: Any) ->
 def as_series(
     x: ArrayLike, time_axis: int, dtype: torch.dtype | None, device: Any
 ) -> tuple[Tensor, Layout]:
-    """Validate ``x`` and return it as a tensor of shape ``(batch, channels, time)``."""
+    """Validate ``x`` and return it as a tensor of shape ``(batch, channels, time)``.
+
+    One series is a batch of one: a 1-d array or a pandas ``Series`` is one single-channel
+    series, and a pandas ``DataFrame`` is one series with rows = time and columns = channels
+    (as a CSV file is read by ``cdig explain``). Both are given to the model as
+    ``(1, channels, time)``, or ``(1, time, channels)`` with ``time_axis=1``.
+    """
+    frame = _is_pandas(x, "DataFrame")
     t = _to_tensor(x, "inputs", dtype, device)
+    if frame or t.ndim == 1:
+        _layout(3, time_axis)  # the error for a bad time_axis, before reshaping
+        t = t.reshape(len(t), -1)  # (time, channels)
+        t = (t.T if int(time_axis) % 3 == 2 else t).unsqueeze(0)
     layout = _layout(t.ndim, time_axis)
     xc = layout.to_canonical(t)
     if xc.shape[0] < 1:

@@ -20,6 +20,8 @@ _EXTRAS: dict[str, str] = {
     "statsmodels": "domains",
     "tqdm": "progress",
     "captum": "dev",
+    "pandas": "interop",
+    "xarray": "interop",
 }
 
 

@@ -238,6 +238,103 @@ class Attribution:
             return self.values[:, 0]
         return np.moveaxis(self.values, 1, -1)
 
+    # ------------------------------------------------------------------ interoperability
+    def _coord_axes(self) -> dict[str, int]:
+        """Each 1-d coordinate -> the axis of :attr:`values` (after the batch) it labels.
+
+        A coordinate named like an axis labels that axis; any other (a wavelet
+        coefficient's ``band`` or ``time``) labels the one axis of its length, the last such
+        axis if several have it (coefficient axes come after ``channel``).
+        """
+        shape = self.values.shape[1:]
+        out: dict[str, int] = {}
+        for name, value in self.coords.items():
+            if np.ndim(value) != 1:
+                continue
+            if name in self.dims:
+                if len(value) == shape[self.dims.index(name)]:
+                    out[name] = self.dims.index(name)
+                continue
+            match = [i for i, n in enumerate(shape) if n == len(value)]
+            if match:
+                out[name] = match[-1]
+        return out
+
+    def to_xarray(self) -> Any:
+        """The attributions as an ``xarray.DataArray`` with named axes and coordinates.
+
+        Returns
+        -------
+        xarray.DataArray
+            Named ``"attribution"``, dims ``("sample", *dims)``; every coordinate of
+            :attr:`coords` on its axis, with its unit in ``.attrs["units"]``; per sample the
+            coordinates ``output`` (``f(x)``), ``baseline_output`` (``f(x')``), ``delta``
+            and, when known, ``target_index``. ``attrs`` hold ``domain`` and ``target``.
+
+        Raises
+        ------
+        ImportError
+            When xarray is not installed (``pip install cdig[interop]``).
+        """
+        from ._optional import require
+
+        xr = require("xarray", "Attribution.to_xarray()")
+        dims = ("sample", *self.dims)
+        coords: dict[str, Any] = {"sample": np.arange(self.batch_size)}
+        for name, axis in self._coord_axes().items():
+            coords[name] = (dims[axis + 1], np.asarray(self.coords[name]))
+        coords["output"] = ("sample", self.outputs)
+        coords["baseline_output"] = ("sample", self.baseline_outputs)
+        coords["delta"] = ("sample", self.delta)
+        if self.target_index is not None and np.ndim(self.target_index) == 1:
+            coords["target_index"] = ("sample", np.asarray(self.target_index))
+        name = type(self.domain).__name__ if self.domain is not None else ""
+        da = xr.DataArray(
+            self.values,
+            dims=dims,
+            coords=coords,
+            name="attribution",
+            attrs={"domain": name, "target": self.target},
+        )
+        for coord, unit in self.units.items():
+            if coord in da.coords and unit:
+                da.coords[coord].attrs["units"] = unit
+        return da
+
+    def to_pandas(self) -> Any:
+        """The attributions as a long table, one row per (sample, coefficient).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``sample``, one per axis in :attr:`dims` (its coordinate value, e.g. the
+            frequency in Hz, or the index along the axis when it has no coordinate), one
+            per other coordinate (a wavelet coefficient's ``band`` and ``time``), and
+            ``value``. Rows are in the order of ``values.ravel()``; units are in
+            ``df.attrs["units"]``.
+
+        Raises
+        ------
+        ImportError
+            When pandas is not installed (``pip install cdig[interop]``).
+        """
+        from ._optional import require
+
+        pd = require("pandas", "Attribution.to_pandas()")
+        index = np.indices(self.values.shape).reshape(self.values.ndim, -1)
+        columns: dict[str, np.ndarray] = {"sample": index[0]}
+        axes = self._coord_axes()
+        for axis, dim in enumerate(self.dims):
+            c = self.coords.get(dim)
+            columns[dim] = np.asarray(c)[index[axis + 1]] if dim in axes else index[axis + 1]
+        for name, axis in axes.items():
+            if name not in self.dims:
+                columns[name] = np.asarray(self.coords[name])[index[axis + 1]]
+        columns["value"] = self.values.ravel()
+        df = pd.DataFrame(columns)
+        df.attrs["units"] = dict(self.units)
+        return df
+
     # ------------------------------------------------------------------ reading
     def top(self, k: int = 5, sample: int = 0, absolute: bool = True) -> list[dict[str, Any]]:
         """The ``k`` largest attributions of one sample with their coordinates.
