@@ -205,8 +205,52 @@ def _one_line(err: BaseException) -> str:
 
 
 # ---------------------------------------------------------------------- explain
+# keyword arguments of cdig.explain -> the options that set them
+_OPTIONS = {
+    "target": "--target",
+    "n_steps": "--n-steps",
+    "internal_batch_size": "--batch-size",
+    "method": "--method",
+    "time_axis": "--time-axis",
+    "fs": "--fs",
+    "rtol": "--rtol",
+    "max_steps": "--max-steps",
+    "baselines": "--baseline",
+}
+
+
+def _option_words(text: str) -> str:
+    """An error of the Python API in the command line's words: ``target=5`` -> ``--target 5``."""
+    import re
+
+    def option(m: re.Match[str]) -> str:
+        name, value = _OPTIONS[m.group(1)], m.group(2)
+        if value.startswith("'") and value.endswith("'") and len(value) > 1:
+            value = value[1:-1]
+        return f"{name} {value}" if value else name
+
+    names = "|".join(_OPTIONS)
+    text = re.sub(rf"(?<![\w.-])({names})=('[^']*'|[^\s,;)]*)", option, text)
+    text = re.sub(r"(?<![\w.-])n_steps\b", "--n-steps", text)
+    return re.sub(r"^baselines\b", "--baseline", text)
+
+
+def _has_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _explain(args: argparse.Namespace) -> int:
     from .api import explain
+
+    if args.out and not _has_matplotlib():  # before any work, not after it
+        raise CLIError(
+            "--out writes an HTML report with figures, which needs matplotlib: install it "
+            "with `pip install cdig[plot]`, or leave out --out (--json writes the numbers)."
+        )
 
     domains = _check_domains(args.domain or ["time", "fourier"], args.fs)
     target = _parse_target(args.target)
@@ -227,25 +271,29 @@ def _explain(args: argparse.Namespace) -> int:
     with _progress(len(domains), args.quiet) as bar, warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         for group in groups:
-            res = explain(
-                adapter,
-                x,
-                dict(group),
-                target=target,
-                baselines=baselines,
-                fs=args.fs,
-                n_steps=n_steps,
-                method=args.method,
-                internal_batch_size=args.batch_size,
-                time_axis=args.time_axis,
-                rtol=args.rtol,
-                max_steps=args.max_steps,
-            )
-            results.update(res if isinstance(res, dict) else {group[0]: res})
+            try:
+                res = explain(
+                    adapter,
+                    x,
+                    dict(group),
+                    target=target,
+                    baselines=baselines,
+                    fs=args.fs,
+                    n_steps=n_steps,
+                    method=args.method,
+                    internal_batch_size=args.batch_size,
+                    time_axis=args.time_axis,
+                    rtol=args.rtol,
+                    max_steps=args.max_steps,
+                )
+            except (ValueError, TypeError) as err:  # the API's words -> the options' names
+                raise type(err)(_option_words(str(err))) from err
+            results.update(res if isinstance(res, dict) else {group[0][0]: res})
             bar.update(len(group))
     for w in seen:
         if not issubclass(w.category, DeprecationWarning):
-            print(f"cdig: warning: {w.category.__name__}: {w.message}", file=sys.stderr)
+            text = _option_words(str(w.message))
+            print(f"cdig: warning: {w.category.__name__}: {text}", file=sys.stderr)
 
     canonical = _canonical(x, args.time_axis)
     settings = {
@@ -826,9 +874,8 @@ def _print_summary(results: Mapping[str, Any], samples: list[int], top: int) -> 
 
     first = next(iter(results.values()))
     print(f"explained output: {first.target}; batch of {first.batch_size}")
-    print(
-        f"{'domain':<12} {'sample':>6} {'f(x)':>11} {'f(x0)':>11} {'f(x)-f(x0)':>12} {'delta':>10}"
-    )
+    fb, diff = "f(x')", "f(x)-f(x')"
+    print(f"{'domain':<12} {'sample':>6} {'f(x)':>11} {fb:>11} {diff:>12} {'delta':>10}")
     for name, a in results.items():
         for s in samples:
             fx, fb = float(a.outputs[s]), float(a.baseline_outputs[s])
@@ -905,7 +952,18 @@ def _demo(args: argparse.Namespace) -> int:
         raise CLIError(f"this cdig has no demo ({err}).") from err
     from .attribution import Attribution
 
-    res = demo.run(args.out, quiet=args.quiet)
+    plot = _has_matplotlib()
+    if not plot and not args.no_report:  # before any work, not after it
+        raise CLIError(
+            "the demo's figure and report need matplotlib: install it with "
+            "`pip install cdig[plot]`, or pass --no-report for the table alone."
+        )
+    res = demo.run(args.out, quiet=args.quiet, plot=plot)
+    if not plot:
+        print(
+            "cdig: note: no figure (matplotlib is not installed; pip install cdig[plot])",
+            file=sys.stderr,
+        )
     attrs = {k: v for k, v in res.items() if isinstance(v, Attribution)}
     if args.no_report or not attrs:
         return 0
