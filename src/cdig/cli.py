@@ -874,8 +874,8 @@ def _print_summary(results: Mapping[str, Any], samples: list[int], top: int) -> 
 
     first = next(iter(results.values()))
     print(f"explained output: {first.target}; batch of {first.batch_size}")
-    fb, diff = "f(x')", "f(x)-f(x')"
-    print(f"{'domain':<12} {'sample':>6} {'f(x)':>11} {fb:>11} {diff:>12} {'delta':>10}")
+    head_fb, head_diff = "f(x')", "f(x)-f(x')"
+    print(f"{'domain':<12} {'sample':>6} {'f(x)':>11} {head_fb:>11} {head_diff:>12} {'delta':>10}")
     for name, a in results.items():
         for s in samples:
             fx, fb = float(a.outputs[s]), float(a.baseline_outputs[s])
@@ -958,7 +958,7 @@ def _demo(args: argparse.Namespace) -> int:
             "the demo's figure and report need matplotlib: install it with "
             "`pip install cdig[plot]`, or pass --no-report for the table alone."
         )
-    res = demo.run(args.out, quiet=args.quiet, plot=plot)
+    res = demo.run(args.out, quiet=args.quiet, **({} if plot else {"plot": False}))
     if not plot:
         print(
             "cdig: note: no figure (matplotlib is not installed; pip install cdig[plot])",
