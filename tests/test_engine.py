@@ -225,7 +225,12 @@ def test_predicted_target(smooth_cnn, series):
             "(2, 1)",
             lambda b: np.tile([2, 1], (b, 1)),
         ),
-        (lambda y: y, lambda out: out[:, 1] - out[:, 0], "<lambda>", lambda b: None),
+        (
+            lambda y: y,
+            lambda out: out[:, 1] - out[:, 0],
+            "lambda out: out[:, 1] - out[:, 0]",  # the lambda's source, not "<lambda>"
+            lambda b: None,
+        ),
     ],
 )
 def test_target_label_and_index_are_stored(smooth_cnn, series, out_fn, target, label, index):

@@ -168,6 +168,51 @@ def as_baselines(baselines: Any, x: Tensor, layout: Layout) -> Tensor:
 
 
 # ---------------------------------------------------------------------- targets
+def callable_label(fn: Any, limit: int = 60) -> str:
+    """A readable name for a target function: its name, or a lambda's source text.
+
+    ``lambda out: out.softmax(-1)[:, 1]`` is shown as written (cut to ``limit``
+    characters), not as ``<lambda>``; a ``functools.partial`` by its function; a callable
+    object by its class.
+    """
+    import functools
+    import inspect
+
+    if isinstance(fn, functools.partial):
+        return callable_label(fn.func, limit)
+    name = getattr(fn, "__name__", None)
+    if name is None:
+        return type(fn).__name__
+    if name != "<lambda>":
+        return str(name)
+    try:
+        lines, first = inspect.getsourcelines(fn)
+    except (OSError, TypeError):
+        return "a lambda"
+    code = fn.__code__
+    line, col = 0, None
+    for pos in getattr(code, "co_positions", lambda: iter(()))():
+        if pos[0] is not None and pos[2] is not None and (pos[3] or 0) > pos[2]:  # the body
+            line, col = pos[0] - first, pos[2]
+            break
+    text = "".join(lines[line:]) if 0 <= line < len(lines) else "".join(lines)
+    start = text.rfind("lambda", 0, col) if col is not None else text.find("lambda")
+    if start < 0:
+        return "a lambda"
+    depth, end = 0, len(text)
+    for i in range(start, len(text)):
+        ch = text[i]
+        if ch in "([{":
+            depth += 1
+        elif depth == 0 and ch in ")]},\n":
+            end = i
+            break
+        elif ch in ")]}":
+            depth -= 1
+    label = " ".join(text[start:end].split())
+    return label if len(label) <= limit else label[: limit - 3] + "..."
+
+
 @dataclass(frozen=True)
 class TargetSpec:
     """A validated target: what scalar per sample to explain."""
@@ -182,7 +227,7 @@ class TargetSpec:
         if kind == "none":
             return "output"
         if kind == "callable":
-            return getattr(self.value, "__name__", "callable")
+            return callable_label(self.value)
         if kind == "per_sample":
             return "class per sample"
         if kind == "predicted":

@@ -43,6 +43,7 @@ __all__ = [
     "NEGATIVE",
     "POSITIVE",
     "describe",
+    "target_label",
     "plot_attribution",
     "plot_bands",
     "plot_components",
@@ -1036,21 +1037,41 @@ def _edges(pos: np.ndarray) -> np.ndarray:
     return np.concatenate([[pos[0] - (mid[0] - pos[0])], mid, [pos[-1] + (pos[-1] - mid[-1])]])
 
 
+def target_label(attr: Attribution, sample: int = 0) -> str:
+    """What was explained for one sample: ``"the model output"``, ``"class 2 (predicted)"``,
+    ``"output 1"``, ``"output (2, 1)"`` or ``"target lambda out: out[:, 1]"``."""
+    if attr.target == "output":
+        return "the model output"
+    index = attr.target_index
+    if index is not None and sample < len(index):
+        i = np.asarray(index[sample])
+        where = str(int(i)) if i.ndim == 0 else str(tuple(int(v) for v in i))
+        if attr.target == "predicted class":
+            return f"class {where} (predicted)"
+        return f"output {where}"
+    return f"target {attr.target}"
+
+
 def describe(attr: Attribution, sample: int = 0) -> str:
     """One-line description of what is explained: domain, target, f(x), f(x'), delta."""
     name = type(attr.domain).__name__ if attr.domain is not None else "Cross-domain IG"
     fx = float(attr.outputs[sample])
     fb = float(attr.baseline_outputs[sample])
     delta = float(attr.delta[sample])
-    what = "model output" if attr.target == "output" else f"model output {attr.target}"
     return (
-        f"{name} attributions of the {what}, sample {sample} | f(x) = {fx:.4g}, "
-        f"f(x') = {fb:.4g}, f(x) - f(x') = {fx - fb:.4g}, delta = {delta:.2g}"
+        f"{name} attributions of {target_label(attr, sample)}, sample {sample} | "
+        f"f(x) = {fx:.4g}, f(x') = {fb:.4g}, f(x) - f(x') = {fx - fb:.4g}, delta = {delta:.2g}"
     )
 
 
 def _finish(fig: Any, attr: Attribution, sample: int) -> None:
-    fig.suptitle(describe(attr, sample), fontsize="medium")
+    """The figure's title: :func:`describe` on two lines, wrapped to the figure's width."""
+    import textwrap
+
+    # about 0.55 em per character at the "medium" (10 pt) title size
+    chars = max(30, int(fig.get_figwidth() * 72 / (10 * 0.55)))
+    lines = [w for part in describe(attr, sample).split(" | ") for w in textwrap.wrap(part, chars)]
+    fig.suptitle("\n".join(lines), fontsize="medium")
 
 
 _PLOTTERS: dict[str, Callable[..., Any]] = {

@@ -236,8 +236,11 @@ def _batch_table(attrs: Mapping[str, Attribution]) -> str:
 
 
 def _prediction(first: Attribution, s: int, outs: np.ndarray | None) -> str:
+    from .plot import target_label
+
     fx = float(first.outputs[s])
-    text = f"<p>Prediction (explained output {_e(first.target)}): <b>f(x) = {fx:.6g}</b>"
+    what = target_label(first, s)
+    text = f"<p>Prediction (explained: {_e(what)}): <b>f(x) = {fx:.6g}</b>"
     if outs is not None and outs.ndim >= 1 and outs.shape[0] > s:
         row = np.ravel(outs[s])
         shown = ", ".join(f"{float(v):.4g}" for v in row[:20]) + (" ..." if row.size > 20 else "")

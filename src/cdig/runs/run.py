@@ -293,6 +293,7 @@ class DatasetRun:
         keep: str | tuple[str, ...] | None = None,
         bands: Mapping[str, tuple[float, float]] | None = None,
         band_dim: str = "frequency",
+        group_by: str | None = None,
     ) -> RunSummary:
         """Mean, spread and mean absolute attribution per coefficient, per class.
 
@@ -312,6 +313,9 @@ class DatasetRun:
             First sum each sample's attributions into bands along ``band_dim``
             (:meth:`cdig.Attribution.bands`); the bands then replace that axis.
         band_dim : str, default="frequency"
+        group_by : str, optional
+            First sum each sample's coefficients that share this label
+            (:meth:`cdig.Attribution.group_by`), e.g. ``"band"`` for wavelet levels.
 
         Returns
         -------
@@ -336,6 +340,8 @@ class DatasetRun:
             )
             if bands is not None:
                 attr = attr.bands(bands, dim=band_dim)
+            if group_by is not None:
+                attr = attr.group_by(group_by)
             if keep_t is not None:
                 for d in keep_t:
                     attr._axis(d)  # raises a clear error for unknown axes
@@ -395,9 +401,14 @@ class DatasetRun:
         """Class-wise mean attribution along ``dim`` (default ``"frequency"`` when present).
 
         Each sample's attributions are first summed over every other axis, so the band shows
-        the spread of per-sample totals at each coordinate.
+        the spread of per-sample totals at each coordinate. Wavelet coefficients are summed
+        per band (``cA5``, ``cD5`` ... ``cD1``) unless ``dim="coefficient"``.
         """
         dims = self.dims(domain)
+        if dim is None and "band" in self.coords(domain) and "band" not in dims:
+            return self.summary(domain, by=by, group_by="band", keep="band").plot(
+                spread=spread, ax=ax
+            )
         if dim is None:
             dim = "frequency" if "frequency" in dims else dims[-1]
         return self.summary(domain, by=by, keep=dim).plot(spread=spread, ax=ax)
