@@ -302,7 +302,7 @@ class CrossDomainIG:
             )
             results = self._run(call, x, xb, spec, fitted, settings)
         # the input's layout travels with the result (plots take x in it; values_in_input_layout)
-        where = {"time_axis": layout.time_axis, "input_ndim": layout.ndim}
+        where = {"time_axis": layout.time_axis, "input_ndim": layout.ndim, "fs": self.fs}
         ordered = {
             label: replace(results[label], settings={**results[label].settings, **where})
             for label, _ in named

@@ -133,7 +133,7 @@ def plot_frequency(
     sample: int = 0,
     *,
     x: Any = None,
-    unit: Literal["Hz", "bpm"] | None = None,
+    unit: str | tuple[str, float] | None = None,
     mark: Sequence[float] | None = None,
     fs: float | None = None,
     xlim: tuple[float, float] | None = None,
@@ -150,9 +150,12 @@ def plot_frequency(
         The explained inputs in the layout they were explained in (``(batch, time,
         channels)`` with ``time_axis=1``), one sample of them, or ``(time,)``. Its
         amplitude spectrum ``2 |rfft(x)| / n`` is drawn in grey.
-    unit : {"Hz", "bpm"}, optional
-        Frequency unit of the horizontal axis; ``"bpm"`` (beats per minute, Hz x 60) needs
-        frequencies in Hz (a domain with ``fs``). Default: the unit of the coordinates.
+    unit : str or (str, float), optional
+        Frequency unit of the horizontal axis; needs frequencies in Hz (a domain with
+        ``fs``). ``"bpm"``: beats per minute (Hz x 60). ``"cycles/<unit>"`` relabels the
+        axis when ``fs`` was given in samples per another time unit: ``unit="cycles/year"``
+        for weekly data explained with ``fs=52``. ``(name, factor)`` converts from Hz:
+        ``("cycles/day", 86400)``. Default: the unit of the coordinates.
     mark : sequence of float, optional
         Frequencies to mark with dashed vertical lines, in the unit of the axis (e.g. a known
         heart rate: ``mark=[140], unit="bpm"``).
@@ -224,17 +227,36 @@ def plot_frequency(
     return fig
 
 
-def _frequency_unit(unit: str | None, coord_unit: str) -> tuple[float, str]:
-    if unit is None or unit == coord_unit:
-        return 1.0, coord_unit
-    if unit == "bpm":
+def _frequency_unit(unit: str | tuple[str, float] | None, coord_unit: str) -> tuple[float, str]:
+    if isinstance(unit, tuple):
+        if len(unit) != 2 or not isinstance(unit[0], str):
+            raise ValueError(f"unit={unit!r}: give (name, factor), e.g. ('cycles/day', 86400).")
         if coord_unit != "Hz":
             raise ValueError(
-                f"unit='bpm' needs frequencies in Hz, but these are in {coord_unit!r}; give the "
-                "domain a sampling rate (fs=...) when explaining."
+                f"unit={unit!r} converts from Hz, but these frequencies are in {coord_unit!r}; "
+                "give the domain a sampling rate (fs=...) when explaining."
             )
+        return float(unit[1]), unit[0]
+    if unit is None or unit == coord_unit:
+        return 1.0, coord_unit
+    if not isinstance(unit, str) or not (
+        unit == "bpm" or unit.startswith(("cycles/", "1/", "per "))
+    ):
+        raise ValueError(
+            f"unit={unit!r} must be {coord_unit!r}, 'bpm', 'cycles/<time unit>' (fs given per "
+            "that unit, e.g. 'cycles/year' with fs=52 for weekly data), or (name, factor) to "
+            "convert from Hz, e.g. ('kHz', 1e-3)."
+        )
+    if coord_unit != "Hz":
+        raise ValueError(
+            f"unit={unit!r} needs frequencies in Hz, but these are in {coord_unit!r}; give the "
+            "domain a sampling rate (fs=...) when explaining."
+        )
+    if unit == "bpm":
         return 60.0, "bpm"
-    raise ValueError(f"unit={unit!r} must be None, {coord_unit!r} or 'bpm'.")
+    # fs was given in samples per some time unit (52 per year for weekly data): the
+    # frequencies are in cycles per that unit, which the name says
+    return 1.0, unit
 
 
 def _amplitude_spectrum(
@@ -273,6 +295,7 @@ def plot_time(
     cmap: str = _CMAP,
     xlim: tuple[float, float] | None = None,
     figsize: tuple[float, float] | None = None,
+    time_unit: str | None = None,
 ) -> Figure:
     """The input drawn with colour and width given by each time step's attribution.
 
@@ -291,6 +314,9 @@ def plot_time(
     xlim : (float, float), optional
         Range of the time axis, in its unit.
     figsize : (float, float), optional
+    time_unit : str, optional
+        Name of the time unit when ``fs`` was not given in Hz: ``time_unit="year"`` for
+        weekly data explained with ``fs=52``. The axis is labelled with it instead of "s".
 
     Returns
     -------
@@ -323,7 +349,7 @@ def plot_time(
         y = series[c] if series is not None else values[c]
         line = _colored_line(ax, t[view], y[view], values[c, view], norm, cmap, linewidth)
         ax.set_ylabel(f"channel {c}" if series is not None else _value_label(attr, c, n_rows))
-    axes[-1, 0].set_xlabel(_axis_label("time", attr.units.get("time", "")))
+    axes[-1, 0].set_xlabel(_axis_label("time", _time_unit(attr.units.get("time", ""), time_unit)))
     if xlim is not None:
         axes[-1, 0].set_xlim(*xlim)
     fig.colorbar(line, ax=list(axes[:, 0]), label=f"attribution to {attr.target}", shrink=0.9)
@@ -354,8 +380,9 @@ def _colored_line(
     lo, hi = linewidth
     scale = max(float(np.max(np.abs(v))), np.finfo(np.float64).tiny)
     widths = lo + (hi - lo) * np.abs(v) / scale
-    # a thin grey line underneath keeps the series visible where attributions are near zero
-    ax.plot(t, y, color="0.72", linewidth=0.6, zorder=1)
+    # a thin dark line through the coloured one keeps the series visible where attributions
+    # are near zero (the colour map's middle is near-white, and covered a line underneath)
+    ax.plot(t, y, color="0.3", linewidth=0.5, zorder=3)
     lc = LineCollection(
         list(segs), cmap=cmap, norm=norm, linewidths=widths, capstyle="round", zorder=2
     )
@@ -586,6 +613,7 @@ def plot_components(
     k: int = 8,
     cmap: str = _CMAP,
     figsize: tuple[float, float] | None = None,
+    time_unit: str | None = None,
 ) -> Figure:
     """Components ranked by attribution, their time series, and per-channel attributions.
 
@@ -601,6 +629,9 @@ def plot_components(
         How many of the top components (by absolute attribution summed over channels) to show.
     cmap : str, default="RdBu_r"
     figsize : (float, float), optional
+    time_unit : str, optional
+        Name of the time unit when ``fs`` was not given in Hz: ``time_unit="year"`` for
+        weekly data explained with ``fs=52``. The axis is labelled with it instead of "s".
 
     Returns
     -------
@@ -656,7 +687,7 @@ def plot_components(
                 t, (s - s.mean()) / spread - r, color=_sign_colors(totals[i : i + 1])[0], lw=1
             )
         ax_src.set_yticks(-y, [names[i] for i in order])
-        ax_src.set_xlabel(_axis_label("time", t_unit))
+        ax_src.set_xlabel(_axis_label("time", _time_unit(t_unit, time_unit)))
         ax_src.set_title("component series (scaled), in rank order", fontsize="medium")
     _finish(fig, attr, sample)
     return fig
@@ -689,8 +720,21 @@ def _sources(attr: Attribution, sample: int, n_components: int) -> np.ndarray | 
     return out if out.shape[0] == n_components else None
 
 
+def _time_unit(coord_unit: str, time_unit: str | None) -> str:
+    """The time axis' unit: ``time_unit`` renames seconds (fs given per another unit)."""
+    if time_unit is None:
+        return coord_unit
+    if coord_unit != "s":
+        raise ValueError(
+            f"time_unit={time_unit!r} renames seconds, but these times are in "
+            f"{coord_unit or 'samples'!r}; pass fs= when explaining."
+        )
+    return str(time_unit)
+
+
 def _time_axis(attr: Attribution, n: int) -> tuple[np.ndarray, str]:
-    fs = getattr(attr.domain, "fs", None)
+    """Time of ``n`` samples: seconds from the domain's ``fs`` or the call's, else samples."""
+    fs = getattr(attr.domain, "fs", None) or attr.settings.get("fs")
     if fs:
         return np.arange(n) / float(fs), "s"
     return np.arange(n, dtype=np.float64), "sample"
@@ -705,6 +749,7 @@ def plot_seasonal(
     linewidth: tuple[float, float] = (0.8, 4.0),
     cmap: str = _CMAP,
     figsize: tuple[float, float] | None = None,
+    time_unit: str | None = None,
 ) -> Figure:
     """The decomposition's components stacked, each with its attribution.
 
@@ -723,6 +768,9 @@ def plot_seasonal(
         For time-resolved attributions (see :func:`plot_time`).
     cmap : str, default="RdBu_r"
     figsize : (float, float), optional
+    time_unit : str, optional
+        Name of the time unit when ``fs`` was not given in Hz: ``time_unit="year"`` for
+        weekly data explained with ``fs=52``. The axis is labelled with it instead of "s".
 
     Returns
     -------
@@ -766,14 +814,24 @@ def plot_seasonal(
             ax.set_ylabel(f"input\nch {c}")
         for m in range(n_comp if draw_parts else 0):
             ax = new_row()
-            ax.set_ylabel(f"{names[m]}\nch {c}\n{totals[c, m]:+.3g}", fontsize="small")
+            ax.set_ylabel(f"{names[m]}\nch {c}", fontsize="small")
+            ax.text(  # the component's total, inside the axes (not read as an axis offset)
+                0.005,
+                0.96,
+                f"attribution {totals[c, m]:+.3g}",
+                transform=ax.transAxes,
+                ha="left",
+                va="top",
+                fontsize="small",
+                color=_sign_colors(totals[c, m : m + 1])[0],
+            )
             if resolved:
                 y = parts[c, m] if parts is not None else values[c, m]
                 lc = _colored_line(ax, t, y, values[c, m], norm, cmap, linewidth)
             elif parts is not None:
                 ax.plot(t, parts[c, m], color=_sign_colors(totals[c, m : m + 1])[0], linewidth=1.2)
     if rows:
-        rows[-1].set_xlabel(_axis_label("time", t_unit))
+        rows[-1].set_xlabel(_axis_label("time", _time_unit(t_unit, time_unit)))
     ax_bar = fig.add_subplot(grid[len(rows), 0])
     _grouped_bars(ax_bar, totals, names, attr)
     if lc is not None:
