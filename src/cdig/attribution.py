@@ -151,7 +151,9 @@ class Attribution:
         ----------
         bands : mapping of name to (low, high)
             Half-open ranges ``low <= coordinate < high`` in the unit of ``dim``
-            (Hz when the domain has ``fs``). Ranges must not overlap.
+            (Hz when the domain has ``fs``), except the highest band, which includes its
+            upper edge: ``(8, 16)`` at ``fs=32`` holds the Nyquist bin, 16 Hz. Ranges must
+            not overlap.
         dim : str, default="frequency"
             The coordinate to band over.
         other : str or None, default="other"
@@ -175,6 +177,7 @@ class Attribution:
             raise ValueError("bands must be a non-empty mapping of name -> (low, high).")
         names, masks, lows, highs = [], [], [], []
         covered = np.zeros(coord.shape, dtype=bool)
+        edges = {}
         for name, rng in bands.items():
             try:
                 lo, hi = (float(v) for v in rng)
@@ -182,7 +185,10 @@ class Attribution:
                 raise ValueError(f"band {name!r}: expected (low, high), got {rng!r}.") from None
             if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
                 raise ValueError(f"band {name!r}: need finite low < high, got ({lo}, {hi}).")
-            mask = (coord >= lo) & (coord < hi)
+            edges[name] = (lo, hi)
+        top = max(hi for _, hi in edges.values())
+        for name, (lo, hi) in edges.items():
+            mask = (coord >= lo) & ((coord <= hi) if hi == top else (coord < hi))
             if (mask & covered).any():
                 raise ValueError(f"band {name!r} ({lo}, {hi}) overlaps an earlier band.")
             covered |= mask
@@ -339,21 +345,31 @@ class Attribution:
     def top(self, k: int = 5, sample: int = 0, absolute: bool = True) -> list[dict[str, Any]]:
         """The ``k`` largest attributions of one sample with their coordinates.
 
-        Returns a list of dicts ``{"value": float, <dim>: coordinate, ...}``, largest first
-        (by absolute value when ``absolute``).
+        Returns
+        -------
+        list of dict
+            Largest first (by absolute value when ``absolute``): ``{"value": float, <dim>:
+            coordinate (or index), ...}`` plus every other label of the coefficient, e.g. a
+            wavelet coefficient's ``band``, ``level``, ``band_low``, ``band_high`` (Hz) and
+            ``time``. Coordinates are rounded to 12 significant digits (``0.6``, not
+            ``0.6000000000000001``). :func:`cdig.report.describe_coefficient` turns a row
+            into words.
         """
         if not 0 <= sample < self.batch_size:
             raise ValueError(f"sample={sample} is out of range for a batch of {self.batch_size}.")
         v = self.values[sample]
         key = np.abs(v) if absolute else v
         order = np.argsort(key, axis=None)[::-1][: max(0, int(k))]
+        extra = {n: a for n, a in self._coord_axes().items() if n not in self.dims}
         rows = []
         for flat in order:
             idx = np.unravel_index(flat, v.shape)
             row: dict[str, Any] = {"value": float(v[idx])}
             for d, i in zip(self.dims, idx):
                 c = self.coords.get(d)
-                row[d] = c[i].item() if c is not None and c.ndim == 1 else int(i)
+                row[d] = _clean(c[i].item()) if c is not None and c.ndim == 1 else int(i)
+            for name, axis in extra.items():
+                row[name] = _clean(np.asarray(self.coords[name])[idx[axis]].item())
             rows.append(row)
         return rows
 
@@ -370,3 +386,10 @@ class Attribution:
             f"Attribution(domain={name}, values{tuple(self.values.shape)} over {self.dims}, "
             f"target={self.target}, max|delta|={float(np.max(np.abs(self.delta))):.3g})"
         )
+
+
+def _clean(value: Any) -> Any:
+    """A float without binary noise (12 significant digits); anything else as it is."""
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.12g}")
+    return value

@@ -195,7 +195,7 @@ def describe_coefficient(attr: Attribution, row: Mapping[str, Any]) -> str:
             parts.append(f"{_num(value)} {unit}")
         else:
             parts.append(f"{dim} {_num(value)}")
-        extra = _per_coefficient_labels(attr, dim, value)
+        extra = _row_labels(attr, dim, row) or _per_coefficient_labels(attr, dim, value)
         if extra:
             parts[-1] += f" ({extra})"
     return ", ".join(parts)
@@ -349,6 +349,18 @@ def _png(fig: Any, dpi: int) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _row_labels(attr: Attribution, dim: str, row: Mapping[str, Any]) -> str:
+    """Labels that :meth:`Attribution.top` put in ``row`` for the axis ``dim``."""
+    axis = attr.dims.index(dim)
+    size = attr.values.shape[1 + axis]
+    per = {
+        k: row[k]
+        for k, c in attr.coords.items()
+        if k in row and k not in attr.dims and np.ndim(c) == 1 and len(c) == size
+    }
+    return _format_labels(attr, per)
+
+
 def _per_coefficient_labels(attr: Attribution, dim: str, value: Any) -> str:
     """Labels such as ``band cD2, time 1.5 s`` of coefficient ``value`` along ``dim``."""
     size = attr.values.shape[1 + attr.dims.index(dim)]
@@ -369,6 +381,12 @@ def _per_coefficient_labels(attr: Attribution, dim: str, value: Any) -> str:
         for k, c in attr.coords.items()
         if k not in attr.dims and np.ndim(c) == 1 and len(c) == size
     }
+    return _format_labels(attr, per)
+
+
+def _format_labels(attr: Attribution, per: dict[str, Any]) -> str:
+    """``band cD2 [4–8 Hz], time 1.5 s`` from a coefficient's labels."""
+    per = dict(per)
     labels = []
     if "band" in per:
         per.pop("level", None)  # the band's name says it
