@@ -13,18 +13,24 @@ How the blocks are run
       <!-- cdig-doctest: setup=torch_classifier -->
       <!-- cdig-doctest: requires=tensorflow,keras; marker=ray -->
       <!-- cdig-doctest: skip=why this block cannot run in the test suite -->
+      <!-- cdig-doctest: setup=keras_classifier; isolated=KERAS_BACKEND=jax -->
 
   ``setup=NAME[,NAME]`` runs the named fixtures of :data:`SETUPS` into the file's
   namespace before the block (they define the names a block takes as given, such as
   ``model`` and ``x``); ``requires=`` skips the block with a reason when a package is
   missing; ``marker=`` adds a pytest marker (``ray``); ``skip=`` skips it with the reason
   given, which is shown in the test report. Blocks are never skipped silently.
+  ``isolated=NAME=VALUE`` runs the setups and the block alone in a new interpreter with
+  that environment variable set (e.g. Keras on the JAX backend, which must be chosen
+  before keras is first imported); its names do not reach the file's namespace.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -207,6 +213,28 @@ def test_every_doc_file_with_python_has_blocks():
             assert s in SETUPS, f"{b.id}: unknown setup {s!r}; known: {sorted(SETUPS)}"
 
 
+def _run_isolated(block: Block, folder: Path) -> None:
+    """The block's setups and code in a fresh interpreter, with ``isolated``'s variable."""
+    name, _, value = block.options["isolated"].partition("=")
+    setups = [s.strip() for s in block.options.get("setup", "").split(",") if s.strip()]
+    script = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from tests.test_docs import SETUPS\n"
+        "ns = {'__name__': '__docs__'}\n"
+        f"for s in {setups!r}:\n"
+        "    SETUPS[s](ns)\n"
+        f"exec(compile({block.code!r}, {block.id!r}, 'exec'), ns)\n"
+    )
+    src = str(ROOT / "src")
+    env = {**os.environ, name.strip(): value.strip(), "MPLBACKEND": "Agg"}
+    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=folder, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, f"{block.id} failed:\n{done.stderr[-3000:]}"
+
+
 @pytest.mark.parametrize("block", _params())
 def test_doc_block_runs(block: Block, tmp_path_factory, monkeypatch):
     if "skip" in block.options:
@@ -218,6 +246,9 @@ def test_doc_block_runs(block: Block, tmp_path_factory, monkeypatch):
         pytest.fail(f"an earlier block of this file failed: {_FAILED[block.path]}")
     folder = _FOLDERS.setdefault(block.path, tmp_path_factory.mktemp(block.path.stem))
     monkeypatch.chdir(folder)
+    if "isolated" in block.options:
+        _run_isolated(block, folder)
+        return
     monkeypatch.setenv("MPLBACKEND", "Agg")
     ns = _NAMESPACES.setdefault(block.path, {"__name__": "__docs__"})
     try:
