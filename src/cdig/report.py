@@ -217,7 +217,7 @@ def _settings_table(first: Attribution, extra: Mapping[str, Any] | None) -> str:
     for key, value in (extra or {}).items():
         rows[str(key)] = value
     for key, value in first.settings.items():
-        if key not in ("shared_with", "pass"):
+        if key not in ("shared_with", "pass", "input_ndim") and not (key == "fs" and value is None):
             rows.setdefault(str(key), value)
     if "n_steps" in rows and str(rows["n_steps"]) == "auto":
         rows["n_steps"] = f"auto (used {sorted({int(n) for n in first.n_steps})})"
