@@ -85,7 +85,9 @@ def test_run_plot_title_fits_and_wavelet_is_per_band(tmp_path, x):
     fig = run.plot("wavelet")
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_xticklabels()]
-    assert labels[0].startswith("cA") and labels[-1] == "cD1" and ax.get_xlabel() == "band"
+    assert labels[0].startswith("cA") and labels[-1].startswith("cD1") and ax.get_xlabel() == "band"
+    assert labels[-1] == "cD1\n4–8 Hz"  # fs=16: the finest details hold 4..8 Hz
+    assert "error bars" in ax.get_title()
     # the bars are the per-band means of the per-sample band sums
     want = run.summary("wavelet", group_by="band", keep="band").mean
     heights = [p.get_height() for p in ax.patches]

@@ -9,7 +9,7 @@ independent of how the data were cut into shards up to rounding).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -405,10 +405,19 @@ class DatasetRun:
         per band (``cA5``, ``cD5`` ... ``cD1``) unless ``dim="coefficient"``.
         """
         dims = self.dims(domain)
-        if dim is None and "band" in self.coords(domain) and "band" not in dims:
-            return self.summary(domain, by=by, group_by="band", keep="band").plot(
-                spread=spread, ax=ax
-            )
+        coords = self.coords(domain)
+        if dim is None and "band" in coords and "band" not in dims:
+            summary = self.summary(domain, by=by, group_by="band", keep="band")
+            low, high = coords.get("band_low"), coords.get("band_high")
+            if low is not None and high is not None:  # name each band's frequency range
+                unit = self.units(domain).get("band_low", "")
+                first = {str(b): i for i, b in reversed(list(enumerate(coords["band"])))}
+                names = [
+                    f"{b}\n{low[first[str(b)]]:.3g}–{high[first[str(b)]]:.3g} {unit}".rstrip()
+                    for b in summary.coords["band"]
+                ]
+                summary = replace(summary, coords={**summary.coords, "band": np.array(names)})
+            return summary.plot(spread=spread, ax=ax)
         if dim is None:
             dim = "frequency" if "frequency" in dims else dims[-1]
         return self.summary(domain, by=by, keep=dim).plot(spread=spread, ax=ax)
