@@ -8,7 +8,7 @@ TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.installed
 PYDIRS := $(wildcard src tests benchmarks examples)
 
-.PHONY: demo test lint typecheck venv clean bench
+.PHONY: demo test lint typecheck package-check venv clean bench
 
 venv: $(STAMP)
 
@@ -33,7 +33,11 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-test: lint typecheck
+# the wheel in a bare environment (core dependencies only): cdig --help and one explanation
+package-check: venv
+	TORCH=$(TORCH) .ci/package-check $(BIN)/python
+
+test: lint typecheck package-check
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q
 
 bench: venv

@@ -295,7 +295,7 @@ ERRORS = [
     (["explain", "{d}/net.ts", "{d}/x.npy", "--sample", "7"], "--sample 7 is out of range"),
     (["explain", "{d}/net.ts", "{d}/x.npy", "--target", "5"], "target index 5 is out of range"),
     (["explain", "{d}/net.ts", "{d}/x.npy", "--target", "a"], "--target 'a' must be"),
-    (["explain", "{d}/net.ts", "{d}/x.npy"], "pass target="),
+    (["explain", "{d}/net.ts", "{d}/x.npy"], "pass --target"),
     (["explain", "{d}/net.ts", "{d}/x.npy", "--device", "nodevice"], "--device 'nodevice'"),
 ]
 

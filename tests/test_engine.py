@@ -225,7 +225,12 @@ def test_predicted_target(smooth_cnn, series):
             "(2, 1)",
             lambda b: np.tile([2, 1], (b, 1)),
         ),
-        (lambda y: y, lambda out: out[:, 1] - out[:, 0], "<lambda>", lambda b: None),
+        (
+            lambda y: y,
+            lambda out: out[:, 1] - out[:, 0],
+            "lambda out: out[:, 1] - out[:, 0]",  # the lambda's source, not "<lambda>"
+            lambda b: None,
+        ),
     ],
 )
 def test_target_label_and_index_are_stored(smooth_cnn, series, out_fn, target, label, index):
@@ -331,7 +336,7 @@ class CountingModel(torch.nn.Module):
         ),
         ({"n_steps": 0}, ValueError, "n_steps=0 must be an integer >= 1"),
         ({"inputs": "short"}, ValueError, "at least 2 are needed"),
-        ({"inputs": "1d"}, ValueError, "x\\[None, None, :\\]"),
+        ({"inputs": "4d"}, ValueError, "got 4 dimension"),
         ({"time_axis": 0}, ValueError, "time_axis=0 is not valid"),
         ({"internal_batch_size": 0}, ValueError, "internal_batch_size=0"),
         ({"target": "biggest"}, ValueError, "target='biggest' is not understood"),
@@ -346,8 +351,8 @@ def test_bad_input_raises_before_any_model_call(series, kwargs, exc, match):
         x[1, 0, 5] = np.nan
     elif special == "short":
         x = x[..., :1]
-    elif special == "1d":
-        x = x[0, 0]
+    elif special == "4d":
+        x = x[None]
     elif special == "complex":
         x = x.astype(np.complex128)
     if isinstance(kwargs.get("baselines"), str):

@@ -141,8 +141,8 @@ def test_frequency_bars_are_the_attributions_with_sign_colours(fourier_case):
     assert bar_ax.get_xlabel() == "frequency (Hz)"
     assert any(line.get_xdata()[0] == 4.0 for line in bar_ax.lines if line.get_linestyle() == "--")
     fx, fb = float(attr.outputs[0]), float(attr.baseline_outputs[0])
-    assert fig._suptitle.get_text() == (
-        f"Fourier attributions of the model output, sample 0 | f(x) = {fx:.4g}, "
+    assert fig._suptitle.get_text() == (  # on two lines
+        f"Fourier attributions of the model output, sample 0\nf(x) = {fx:.4g}, "
         f"f(x') = {fb:.4g}, f(x) - f(x') = {fx - fb:.4g}, delta = {float(attr.delta[0]):.2g}"
     )
 

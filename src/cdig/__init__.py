@@ -8,6 +8,8 @@ that are complete: they sum to ``f(x) - f(x')`` in every domain.
 >>> attr = cdig.explain(model, x, domain="fourier", target=0, fs=32.0)  # doctest: +SKIP
 """
 
+from typing import Any
+
 from . import domains, horizon, metrics, models, quadrature
 from .api import explain
 from .attribution import Attribution
@@ -17,6 +19,25 @@ from .runs import DatasetRun, explain_dataset, open_run
 
 __version__ = "0.1.0"
 
+# Submodules reached as ``cdig.<name>`` after a plain ``import cdig``, imported on first use
+# so that ``import cdig`` stays light (no matplotlib, no optional dataset packages).
+_LAZY_SUBMODULES = ("datasets", "demo", "plot", "report")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        module = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))
+
+
 __all__ = [
     "Attribution",
     "CompletenessWarning",
@@ -24,6 +45,7 @@ __all__ = [
     "CrossDomainIG",
     "DatasetRun",
     "Horizon",
+    "datasets",
     "models",
     "__version__",
     "domains",
@@ -32,5 +54,7 @@ __all__ = [
     "horizon",
     "metrics",
     "open_run",
+    "plot",
     "quadrature",
+    "report",
 ]

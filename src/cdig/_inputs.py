@@ -55,10 +55,9 @@ def _layout(ndim: int, time_axis: int) -> Layout:
     if isinstance(time_axis, bool) or not isinstance(time_axis, numbers.Integral):
         raise TypeError(f"time_axis={time_axis!r} must be an integer axis index.")
     if ndim not in (2, 3):
-        hint = " (a single series: use x[None, None, :])" if ndim == 1 else ""
         raise ValueError(
             f"inputs must have shape (batch, channels, time), (batch, time, channels) with "
-            f"time_axis=1, or (batch, time); got {ndim} dimension(s){hint}."
+            f"time_axis=1, (batch, time), or (time,) for one series; got {ndim} dimension(s)."
         )
     axis = int(time_axis) % ndim if -ndim <= time_axis < ndim else None
     if axis is None or axis == 0 or (ndim == 2 and axis != 1):
@@ -75,12 +74,16 @@ def _all_finite(t: Tensor) -> bool:
     return bool(torch.isfinite(t).all())
 
 
+def _is_pandas(value: Any, kind: str) -> bool:
+    return type(value).__name__ == kind and type(value).__module__.startswith("pandas")
+
+
 def _to_tensor(value: Any, name: str, dtype: torch.dtype | None, device: Any) -> Tensor:
     if isinstance(value, Tensor):
         t = value.detach()
     else:
         try:
-            arr = np.asarray(value)
+            arr = np.asarray(value.to_numpy() if _is_pandas(value, "DataFrame") else value)
         except Exception as err:  # pragma: no cover - exotic objects
             raise TypeError(
                 f"{name} must be a numpy array or torch tensor; got {type(value)}"
@@ -89,7 +92,10 @@ def _to_tensor(value: Any, name: str, dtype: torch.dtype | None, device: Any) ->
             np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
         ):
             raise TypeError(f"{name} must hold real numbers; got an array of dtype {arr.dtype}.")
-        t = torch.from_numpy(np.ascontiguousarray(arr))
+        arr = np.ascontiguousarray(arr)
+        if not arr.flags.writeable:  # e.g. a pandas Series' values: torch warns on these
+            arr = arr.copy()
+        t = torch.from_numpy(arr)
     if t.is_complex():
         raise TypeError(f"{name} must be real-valued; got complex dtype {t.dtype}.")
     if dtype is None:
@@ -106,8 +112,19 @@ def _to_tensor(value: Any, name: str, dtype: torch.dtype | None, device: Any) ->
 def as_series(
     x: ArrayLike, time_axis: int, dtype: torch.dtype | None, device: Any
 ) -> tuple[Tensor, Layout]:
-    """Validate ``x`` and return it as a tensor of shape ``(batch, channels, time)``."""
+    """Validate ``x`` and return it as a tensor of shape ``(batch, channels, time)``.
+
+    One series is a batch of one: a 1-d array or a pandas ``Series`` is one single-channel
+    series, and a pandas ``DataFrame`` is one series with rows = time and columns = channels
+    (as a CSV file is read by ``cdig explain``). Both are given to the model as
+    ``(1, channels, time)``, or ``(1, time, channels)`` with ``time_axis=1``.
+    """
+    frame = _is_pandas(x, "DataFrame")
     t = _to_tensor(x, "inputs", dtype, device)
+    if frame or t.ndim == 1:
+        _layout(3, time_axis)  # the error for a bad time_axis, before reshaping
+        t = t.reshape(len(t), -1)  # (time, channels)
+        t = (t.T if int(time_axis) % 3 == 2 else t).unsqueeze(0)
     layout = _layout(t.ndim, time_axis)
     xc = layout.to_canonical(t)
     if xc.shape[0] < 1:
@@ -153,6 +170,51 @@ def as_baselines(baselines: Any, x: Tensor, layout: Layout) -> Tensor:
 
 
 # ---------------------------------------------------------------------- targets
+def callable_label(fn: Any, limit: int = 60) -> str:
+    """A readable name for a target function: its name, or a lambda's source text.
+
+    ``lambda out: out.softmax(-1)[:, 1]`` is shown as written (cut to ``limit``
+    characters), not as ``<lambda>``; a ``functools.partial`` by its function; a callable
+    object by its class.
+    """
+    import functools
+    import inspect
+
+    if isinstance(fn, functools.partial):
+        return callable_label(fn.func, limit)
+    name = getattr(fn, "__name__", None)
+    if name is None:
+        return type(fn).__name__
+    if name != "<lambda>":
+        return str(name)
+    try:
+        lines, first = inspect.getsourcelines(fn)
+    except (OSError, TypeError):
+        return "a lambda"
+    code = fn.__code__
+    line, col = 0, None
+    for pos in getattr(code, "co_positions", lambda: iter(()))():
+        if pos[0] is not None and pos[2] is not None and (pos[3] or 0) > pos[2]:  # the body
+            line, col = pos[0] - first, pos[2]
+            break
+    text = "".join(lines[line:]) if 0 <= line < len(lines) else "".join(lines)
+    start = text.rfind("lambda", 0, col) if col is not None else text.find("lambda")
+    if start < 0:
+        return "a lambda"
+    depth, end = 0, len(text)
+    for i in range(start, len(text)):
+        ch = text[i]
+        if ch in "([{":
+            depth += 1
+        elif depth == 0 and ch in ")]},\n":
+            end = i
+            break
+        elif ch in ")]}":
+            depth -= 1
+    label = " ".join(text[start:end].split())
+    return label if len(label) <= limit else label[: limit - 3] + "..."
+
+
 @dataclass(frozen=True)
 class TargetSpec:
     """A validated target: what scalar per sample to explain."""
@@ -167,7 +229,7 @@ class TargetSpec:
         if kind == "none":
             return "output"
         if kind == "callable":
-            return getattr(self.value, "__name__", "callable")
+            return callable_label(self.value)
         if kind == "per_sample":
             return "class per sample"
         if kind == "predicted":

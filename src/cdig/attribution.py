@@ -27,7 +27,10 @@ class Attribution:
     ----------
     values : ndarray of shape (batch, *coefficient_shape)
         One score per coefficient, in units of the model output. ``coefficient_shape`` is
-        named by :attr:`dims`, e.g. ``(channels, n_frequencies)``.
+        named by :attr:`dims`, e.g. ``(channels, n_frequencies)``. Channels come first
+        whatever the input's layout: time-domain values are ``(batch, channels, time)``
+        even for inputs given as ``(batch, time, channels)`` with ``time_axis=1``; see
+        :meth:`values_in_input_layout`.
     delta : ndarray of shape (batch,), float64
         Completeness error ``values.sum() - (f(x) - f(x'))`` per sample.
     dims : tuple of str
@@ -51,7 +54,8 @@ class Attribution:
         The output index explained for each sample (the predicted class with
         ``target="predicted"``); ``None`` for callable targets and single-output models.
     settings : dict
-        Method, baselines and other settings of the call.
+        Method, baselines and other settings of the call; ``time_axis`` and ``input_ndim``
+        record the layout of the explained inputs.
     error : ndarray of shape (batch,), float64
         Estimated relative error of the attribution vector, ``||A - A_exact|| / ||A||``
         (2-norm over the coefficients), from the difference of two nested rules that share
@@ -174,7 +178,9 @@ class Attribution:
         ----------
         bands : mapping of name to (low, high)
             Half-open ranges ``low <= coordinate < high`` in the unit of ``dim``
-            (Hz when the domain has ``fs``). Ranges must not overlap.
+            (Hz when the domain has ``fs``), except the highest band, which includes its
+            upper edge: ``(8, 16)`` at ``fs=32`` holds the Nyquist bin, 16 Hz. Ranges must
+            not overlap.
         dim : str, default="frequency"
             The coordinate to band over.
         other : str or None, default="other"
@@ -198,6 +204,7 @@ class Attribution:
             raise ValueError("bands must be a non-empty mapping of name -> (low, high).")
         names, masks, lows, highs = [], [], [], []
         covered = np.zeros(coord.shape, dtype=bool)
+        edges = {}
         for name, rng in bands.items():
             try:
                 lo, hi = (float(v) for v in rng)
@@ -205,7 +212,10 @@ class Attribution:
                 raise ValueError(f"band {name!r}: expected (low, high), got {rng!r}.") from None
             if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
                 raise ValueError(f"band {name!r}: need finite low < high, got ({lo}, {hi}).")
-            mask = (coord >= lo) & (coord < hi)
+            edges[name] = (lo, hi)
+        top = max(hi for _, hi in edges.values())
+        for name, (lo, hi) in edges.items():
+            mask = (coord >= lo) & ((coord <= hi) if hi == top else (coord < hi))
             if (mask & covered).any():
                 raise ValueError(f"band {name!r} ({lo}, {hi}) overlaps an earlier band.")
             covered |= mask
@@ -228,25 +238,165 @@ class Attribution:
         units.update(band_low=self.units.get(dim, ""), band_high=self.units.get(dim, ""))
         return replace(self, values=values, dims=dims, coords=coords, units=units)
 
+    def values_in_input_layout(self) -> np.ndarray:
+        """:attr:`values` laid out like the explained inputs, as Captum returns them.
+
+        For inputs ``(batch, time, channels)`` (``time_axis=1``) the channel axis moves
+        last: time-domain values become ``(batch, time, channels)`` and Fourier values
+        ``(batch, frequency, channels)``. For inputs ``(batch, time)`` the channel axis of
+        size one is dropped. Inputs ``(batch, channels, time)`` give :attr:`values` as they
+        are.
+
+        Returns
+        -------
+        ndarray
+            A view of :attr:`values` where possible.
+
+        Raises
+        ------
+        ValueError
+            When the first coefficient axis is not ``"channel"`` (ICA, PCA: one axis per
+            component), which has no counterpart in the input's layout.
+        """
+        time_axis = self.settings.get("time_axis", 2)
+        ndim = self.settings.get("input_ndim", 3)
+        if (ndim, time_axis) == (3, 2):
+            return self.values
+        if not self.dims or self.dims[0] != "channel":
+            raise ValueError(
+                f"attributions over {self.dims} have no input layout (their first axis is not "
+                "'channel'); use .values, laid out as (batch, *dims)."
+            )
+        if ndim == 2:
+            return self.values[:, 0]
+        return np.moveaxis(self.values, 1, -1)
+
+    # ------------------------------------------------------------------ interoperability
+    def _coord_axes(self) -> dict[str, int]:
+        """Each 1-d coordinate -> the axis of :attr:`values` (after the batch) it labels.
+
+        A coordinate named like an axis labels that axis; any other (a wavelet
+        coefficient's ``band`` or ``time``) labels the one axis of its length, the last such
+        axis if several have it (coefficient axes come after ``channel``).
+        """
+        shape = self.values.shape[1:]
+        out: dict[str, int] = {}
+        for name, value in self.coords.items():
+            if np.ndim(value) != 1:
+                continue
+            if name in self.dims:
+                if len(value) == shape[self.dims.index(name)]:
+                    out[name] = self.dims.index(name)
+                continue
+            match = [i for i, n in enumerate(shape) if n == len(value)]
+            if match:
+                out[name] = match[-1]
+        return out
+
+    def to_xarray(self) -> Any:
+        """The attributions as an ``xarray.DataArray`` with named axes and coordinates.
+
+        Returns
+        -------
+        xarray.DataArray
+            Named ``"attribution"``, dims ``("sample", *dims)``; every coordinate of
+            :attr:`coords` on its axis, with its unit in ``.attrs["units"]``; per sample the
+            coordinates ``output`` (``f(x)``), ``baseline_output`` (``f(x')``), ``delta``
+            and, when known, ``target_index``. ``attrs`` hold ``domain`` and ``target``.
+
+        Raises
+        ------
+        ImportError
+            When xarray is not installed (``pip install cdig[interop]``).
+        """
+        from ._optional import require
+
+        xr = require("xarray", "Attribution.to_xarray()")
+        dims = ("sample", *self.dims)
+        coords: dict[str, Any] = {"sample": np.arange(self.batch_size)}
+        for name, axis in self._coord_axes().items():
+            coords[name] = (dims[axis + 1], np.asarray(self.coords[name]))
+        coords["output"] = ("sample", self.outputs)
+        coords["baseline_output"] = ("sample", self.baseline_outputs)
+        coords["delta"] = ("sample", self.delta)
+        if self.target_index is not None and np.ndim(self.target_index) == 1:
+            coords["target_index"] = ("sample", np.asarray(self.target_index))
+        name = type(self.domain).__name__ if self.domain is not None else ""
+        da = xr.DataArray(
+            self.values,
+            dims=dims,
+            coords=coords,
+            name="attribution",
+            attrs={"domain": name, "target": self.target},
+        )
+        for coord, unit in self.units.items():
+            if coord in da.coords and unit:
+                da.coords[coord].attrs["units"] = unit
+        return da
+
+    def to_pandas(self) -> Any:
+        """The attributions as a long table, one row per (sample, coefficient).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``sample``, one per axis in :attr:`dims` (its coordinate value, e.g. the
+            frequency in Hz, or the index along the axis when it has no coordinate), one
+            per other coordinate (a wavelet coefficient's ``band`` and ``time``), and
+            ``value``. Rows are in the order of ``values.ravel()``; units are in
+            ``df.attrs["units"]``.
+
+        Raises
+        ------
+        ImportError
+            When pandas is not installed (``pip install cdig[interop]``).
+        """
+        from ._optional import require
+
+        pd = require("pandas", "Attribution.to_pandas()")
+        index = np.indices(self.values.shape).reshape(self.values.ndim, -1)
+        columns: dict[str, np.ndarray] = {"sample": index[0]}
+        axes = self._coord_axes()
+        for axis, dim in enumerate(self.dims):
+            c = self.coords.get(dim)
+            columns[dim] = np.asarray(c)[index[axis + 1]] if dim in axes else index[axis + 1]
+        for name, axis in axes.items():
+            if name not in self.dims:
+                columns[name] = np.asarray(self.coords[name])[index[axis + 1]]
+        columns["value"] = self.values.ravel()
+        df = pd.DataFrame(columns)
+        df.attrs["units"] = dict(self.units)
+        return df
+
     # ------------------------------------------------------------------ reading
     def top(self, k: int = 5, sample: int = 0, absolute: bool = True) -> list[dict[str, Any]]:
         """The ``k`` largest attributions of one sample with their coordinates.
 
-        Returns a list of dicts ``{"value": float, <dim>: coordinate, ...}``, largest first
-        (by absolute value when ``absolute``).
+        Returns
+        -------
+        list of dict
+            Largest first (by absolute value when ``absolute``): ``{"value": float, <dim>:
+            coordinate (or index), ...}`` plus every other label of the coefficient, e.g. a
+            wavelet coefficient's ``band``, ``level``, ``band_low``, ``band_high`` (Hz) and
+            ``time``. Coordinates are rounded to 12 significant digits (``0.6``, not
+            ``0.6000000000000001``). :func:`cdig.report.describe_coefficient` turns a row
+            into words.
         """
         if not 0 <= sample < self.batch_size:
             raise ValueError(f"sample={sample} is out of range for a batch of {self.batch_size}.")
         v = self.values[sample]
         key = np.abs(v) if absolute else v
         order = np.argsort(key, axis=None)[::-1][: max(0, int(k))]
+        extra = {n: a for n, a in self._coord_axes().items() if n not in self.dims}
         rows = []
         for flat in order:
             idx = np.unravel_index(flat, v.shape)
             row: dict[str, Any] = {"value": float(v[idx])}
             for d, i in zip(self.dims, idx):
                 c = self.coords.get(d)
-                row[d] = c[i].item() if c is not None and c.ndim == 1 else int(i)
+                row[d] = _clean(c[i].item()) if c is not None and c.ndim == 1 else int(i)
+            for name, axis in extra.items():
+                row[name] = _clean(np.asarray(self.coords[name])[idx[axis]].item())
             rows.append(row)
         return rows
 
@@ -263,3 +413,10 @@ class Attribution:
             f"Attribution(domain={name}, values{tuple(self.values.shape)} over {self.dims}, "
             f"target={self.target}, max|delta|={float(np.max(np.abs(self.delta))):.3g})"
         )
+
+
+def _clean(value: Any) -> Any:
+    """A float without binary noise (12 significant digits); anything else as it is."""
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.12g}")
+    return value

@@ -90,9 +90,12 @@ def _add_explain(sub: Any) -> None:
     p.add_argument(
         "--domain",
         action="append",
-        metavar="NAME",
-        help="domain to explain in; repeat for several (default: time and fourier). "
-        "Known: " + ", ".join(_available_domains()),
+        metavar="NAME[:KEY=VALUE,...]",
+        help="domain to explain in, with optional parameters, e.g. 'stft:n_fft=64,hop=16', "
+        "'wavelet:wavelet=db4,level=4', 'seasonal_trend:period=52' (a list: period=24,168); "
+        "repeat for several (default: time and fourier). A key may be shortened to a unique "
+        "prefix; --fs sets fs. Domains and their parameters (defaults): "
+        + _domain_parameters_help(),
     )
     p.add_argument("--fs", type=float, help="sampling rate in Hz (frequencies in Hz, times in s)")
     p.add_argument(
@@ -232,11 +235,55 @@ def _one_line(err: BaseException) -> str:
 
 
 # ---------------------------------------------------------------------- explain
+# keyword arguments of cdig.explain -> the options that set them
+_OPTIONS = {
+    "target": "--target",
+    "n_steps": "--n-steps",
+    "internal_batch_size": "--batch-size",
+    "method": "--method",
+    "time_axis": "--time-axis",
+    "fs": "--fs",
+    "rtol": "--rtol",
+    "max_steps": "--max-steps",
+    "baselines": "--baseline",
+}
+
+
+def _option_words(text: str) -> str:
+    """An error of the Python API in the command line's words: ``target=5`` -> ``--target 5``."""
+    import re
+
+    def option(m: re.Match[str]) -> str:
+        name, value = _OPTIONS[m.group(1)], m.group(2)
+        if value.startswith("'") and value.endswith("'") and len(value) > 1:
+            value = value[1:-1]
+        return f"{name} {value}" if value else name
+
+    names = "|".join(_OPTIONS)
+    text = re.sub(rf"(?<![\w.-])({names})=('[^']*'|[^\s,;)]*)", option, text)
+    text = re.sub(r"(?<![\w.-])n_steps\b", "--n-steps", text)
+    return re.sub(r"^baselines\b", "--baseline", text)
+
+
+def _has_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _explain(args: argparse.Namespace) -> int:
     from .api import explain
 
     _check_outputs(args)
-    domains = _check_domains(args.domain or ["time", "fourier"])
+    if args.out and not _has_matplotlib():  # before any work, not after it
+        raise CLIError(
+            "--out writes an HTML report with figures, which needs matplotlib: install it "
+            "with `pip install cdig[plot]`, or leave out --out (--json writes the numbers)."
+        )
+
+    domains = _check_domains(args.domain or ["time", "fourier"], args.fs)
     target = _parse_target(args.target)
     n_steps = _parse_steps(args.n_steps)
     if args.unit == "bpm" and args.fs is None:
@@ -244,6 +291,7 @@ def _explain(args: argparse.Namespace) -> int:
     x = load_input(
         args.input, key=args.key, layout=args.layout, time_axis=args.time_axis, single=args.single
     )
+    _check_domain_settings(domains, x.shape[1] if args.time_axis == 1 else x.shape[-1])
     baselines = _parse_baseline(args.baseline, x, args.time_axis)
     adapter = load_model(args.model, device=_device(args.device))
     outputs = _model_outputs(adapter, x, args.batch_size or 64)
@@ -254,21 +302,24 @@ def _explain(args: argparse.Namespace) -> int:
     with _progress(len(domains), args.quiet) as bar, warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         for group in groups:
-            res = explain(
-                adapter,
-                x,
-                {name: name for name in group},
-                target=target,
-                baselines=baselines,
-                fs=args.fs,
-                n_steps=n_steps,
-                method=args.method,
-                internal_batch_size=args.batch_size,
-                time_axis=args.time_axis,
-                rtol=args.rtol,
-                max_steps=args.max_steps,
-            )
-            results.update(res if isinstance(res, dict) else {group[0]: res})
+            try:
+                res = explain(
+                    adapter,
+                    x,
+                    dict(group),
+                    target=target,
+                    baselines=baselines,
+                    fs=args.fs,
+                    n_steps=n_steps,
+                    method=args.method,
+                    internal_batch_size=args.batch_size,
+                    time_axis=args.time_axis,
+                    rtol=args.rtol,
+                    max_steps=args.max_steps,
+                )
+            except (ValueError, TypeError) as err:  # the API's words -> the options' names
+                raise type(err)(_option_words(str(err))) from err
+            results.update(res if isinstance(res, dict) else {group[0][0]: res})
             bar.update(len(group))
     for w in seen:
         if not issubclass(w.category, DeprecationWarning):
@@ -355,12 +406,10 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _groups(domains: list[str]) -> list[list[str]]:
+def _groups(domains: list[tuple[str, Any]]) -> list[list[tuple[str, Any]]]:
     """Linear domains share one integration pass (one group); others run one by one."""
-    from .domains import get_domain
-
-    linear = [d for d in domains if get_domain(d).linear]
-    others = [[d] for d in domains if d not in linear]
+    linear = [d for d in domains if d[1].linear]
+    others = [[d] for d in domains if not d[1].linear]
     return ([linear] if linear else []) + others
 
 
@@ -719,15 +768,131 @@ def _methods() -> list[str]:
     return list(METHODS)
 
 
-def _check_domains(names: list[str]) -> list[str]:
-    known = _available_domains()
-    out: list[str] = []
-    for name in names:
-        key = name.lower()
-        if key not in known:
-            raise CLIError(f"unknown domain {name!r}; use one of: {', '.join(known)}.")
-        if key not in out:
-            out.append(key)
+# Domains and parameters that take Python objects (callables, a basis matrix, a fitted
+# estimator, a dict): usable from Python only. fs comes from --fs.
+_PYTHON_ONLY_DOMAINS = ("custom", "linear_basis")
+_PYTHON_ONLY_PARAMETERS = ("fs", "ica", "stl_kwargs")
+
+
+def _cli_domains() -> list[str]:
+    return [d for d in _available_domains() if d not in _PYTHON_ONLY_DOMAINS]
+
+
+def _domain_parameters(name: str) -> dict[str, Any]:
+    """The keyword parameters of a registered domain's constructor, with their defaults."""
+    import inspect
+
+    from .domains._base import _REGISTRY
+
+    params = inspect.signature(_REGISTRY[name]).parameters
+    return {
+        k: p.default
+        for k, p in params.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and k not in _PYTHON_ONLY_PARAMETERS
+    }
+
+
+def _domain_parameters_help() -> str:
+    parts = []
+    for name in _cli_domains():
+        shown = [f"{k}={v!r}" for k, v in _domain_parameters(name).items()]
+        parts.append(f"{name} ({', '.join(shown)})" if shown else name)
+    return "; ".join(parts) + "."
+
+
+def _parse_value(text: str) -> Any:
+    low = text.strip().lower()
+    if low in ("none", "null"):
+        return None
+    if low in ("true", "false"):
+        return low == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+def parse_domain(spec: str, fs: float | None = None) -> tuple[str, Any]:
+    """A ``--domain`` value, ``NAME[:KEY=VALUE,...]``, as ``(name, unfitted Domain)``.
+
+    Values are read as ``none``, ``true``/``false``, integers, numbers or text; a key may be
+    a unique prefix of a parameter name (``hop`` for ``hop_length``); a piece without ``=``
+    extends the previous value into a list (``period=24,168``). ``fs`` is passed to domains
+    that take it, unless given in ``spec``.
+
+    Raises
+    ------
+    CLIError
+        For an unknown domain or parameter, or a value the domain refuses.
+    """
+    import inspect
+
+    name, _, rest = spec.partition(":")
+    key = name.strip().lower()
+    if key in _PYTHON_ONLY_DOMAINS:
+        raise CLIError(
+            f"--domain {name}: this domain takes Python objects (callables or a basis matrix) "
+            "and is available from Python only (cdig.domains)."
+        )
+    known = _cli_domains()
+    if key not in known:
+        raise CLIError(f"unknown domain {name!r} in --domain; use one of: {', '.join(known)}.")
+    accepted = _domain_parameters(key)
+    kwargs: dict[str, Any] = {}
+    last: str | None = None
+    for piece in filter(None, (p.strip() for p in rest.split(","))):
+        if "=" not in piece:
+            if last is None:
+                raise CLIError(f"--domain {spec!r}: {piece!r} is not KEY=VALUE.")
+            prev = kwargs[last]
+            kwargs[last] = [*(prev if isinstance(prev, list) else [prev]), _parse_value(piece)]
+            continue
+        k, _, v = piece.partition("=")
+        k = k.strip()
+        match = [a for a in accepted if a == k] or [a for a in accepted if a.startswith(k)]
+        if len(match) != 1:
+            what = "is ambiguous" if match else "is not a parameter"
+            raise CLIError(
+                f"--domain {spec!r}: {k!r} {what} of {key}; its parameters: "
+                f"{', '.join(accepted) or 'none'}."
+            )
+        last = match[0]
+        kwargs[last] = _parse_value(v)
+    from .domains._base import _REGISTRY
+
+    if fs is not None and "fs" in inspect.signature(_REGISTRY[key]).parameters:
+        kwargs["fs"] = fs
+
+    try:
+        domain = _REGISTRY[key](**kwargs)
+    except (TypeError, ValueError) as err:
+        raise CLIError(f"--domain {spec!r}: {err}") from None
+    return key, domain
+
+
+def _check_domain_settings(domains: list[tuple[str, Any]], n_times: int) -> None:
+    """Each domain's parameters checked against the input's length, before any work."""
+    for label, domain in domains:
+        try:
+            domain._check_params(n_times)
+        except (TypeError, ValueError) as err:
+            raise CLIError(f"--domain {label}: {err}") from None
+
+
+def _check_domains(specs: list[str], fs: float | None = None) -> list[tuple[str, Any]]:
+    """``(label, domain)`` per distinct ``--domain``; labels repeat a name only when needed."""
+    parsed: list[tuple[str, str, Any]] = []
+    for spec in specs:
+        if spec.strip().lower() not in [s for s, _, _ in parsed]:
+            name, domain = parse_domain(spec, fs)
+            parsed.append((spec.strip().lower(), name, domain))
+    names = [n for _, n, _ in parsed]
+    out = []
+    for spec, name, domain in parsed:
+        label = name if names.count(name) == 1 else spec
+        out.append((label, domain))
     return out
 
 
@@ -763,7 +928,7 @@ def _phrase(message: Warning | str) -> str:
             "use --n-steps auto (the default) or more steps."
         )
     category = type(message).__name__ if isinstance(message, Warning) else "warning"
-    return f"{category}: {message}"
+    return f"{category}: {_option_words(str(message))}"
 
 
 def _parse_steps(text: str) -> int | Literal["auto"]:
@@ -849,8 +1014,9 @@ def _print_summary(results: Mapping[str, Any], samples: list[int], top: int) -> 
 
     first = next(iter(results.values()))
     print(f"explained output: {first.target}; batch of {first.batch_size}")
+    head_fb, head_diff = "f(x')", "f(x)-f(x')"
     print(
-        f"{'domain':<12} {'sample':>6} {'f(x)':>11} {'f(x0)':>11} {'f(x)-f(x0)':>12} {'delta':>10}"
+        f"{'domain':<12} {'sample':>6} {'f(x)':>11} {head_fb:>11} {head_diff:>12} {'delta':>10}"
         f" {'error':>8} {'evals':>6}"
     )
     for name, a in results.items():
@@ -952,7 +1118,18 @@ def _demo(args: argparse.Namespace) -> int:
             f"--out {args.out} already holds {', '.join(existing)}; pass --force to overwrite, "
             "or choose another folder."
         )
-    res = demo.run(args.out, quiet=args.quiet)
+    plot = _has_matplotlib()
+    if not plot and not args.no_report:  # before any work, not after it
+        raise CLIError(
+            "the demo's figure and report need matplotlib: install it with "
+            "`pip install cdig[plot]`, or pass --no-report for the table alone."
+        )
+    res = demo.run(args.out, quiet=args.quiet, **({} if plot else {"plot": False}))
+    if not plot:
+        print(
+            "cdig: note: no figure (matplotlib is not installed; pip install cdig[plot])",
+            file=sys.stderr,
+        )
     attrs = {k: v for k, v in res.items() if isinstance(v, Attribution)}
     if args.no_report or not attrs:
         return 0

@@ -68,7 +68,8 @@ def run(out: str | Path = "out/demo", quiet: bool = False, plot: bool = True) ->
     peak = freq[np.argmax(fourier.values[:, 0, :], axis=1)]
     if not quiet:
         print("Cross-domain IG demo: 1 Hz vs 4 Hz cosines, fs = 32 Hz, 80 s")
-        print(f"{'class':>5} {'f(x)-f(x0)':>11} {'sum(attr)':>10} {'delta':>9} {'peak Hz':>8}")
+        diff_head = "f(x)-f(x')"
+        print(f"{'class':>5} {diff_head:>11} {'sum(attr)':>10} {'delta':>9} {'peak Hz':>8}")
         for i, lab in enumerate(labels):
             diff = fourier.outputs[i] - fourier.baseline_outputs[i]
             print(

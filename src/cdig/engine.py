@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -335,7 +335,12 @@ class CrossDomainIG:
                 n_steps, method, internal_batch_size, rtol, atol, max_steps, bar, eval_bytes
             )
             results = self._run(call, x, xb, spec, fitted, settings)
-        ordered = {label: results[label] for label, _ in named}
+        # the input's layout travels with the result (plots take x in it; values_in_input_layout)
+        where = {"time_axis": layout.time_axis, "input_ndim": layout.ndim, "fs": self.fs}
+        ordered = {
+            label: replace(results[label], settings={**results[label].settings, **where})
+            for label, _ in named
+        }
         _warn_unconverged(ordered, settings)
         if isinstance(self.domain, (str, Domain)):
             return ordered[named[0][0]]

@@ -44,6 +44,7 @@ __all__ = [
     "NEGATIVE",
     "POSITIVE",
     "describe",
+    "target_label",
     "plot_attribution",
     "plot_bands",
     "plot_components",
@@ -113,8 +114,8 @@ def plot_attribution(
     kind : str, optional
         Force a figure kind (see :func:`plot_kind`); by default chosen from ``attr.dims``.
     **kwargs
-        Passed to the plotting function of that kind, e.g. ``x=`` (the input series, shape
-        ``(batch, channels, time)``, ``(channels, time)`` or ``(time,)``), and for frequency
+        Passed to the plotting function of that kind, e.g. ``x=`` (the explained inputs in
+        the layout they were explained in, one sample of them, or ``(time,)``), and for frequency
         plots ``unit="bpm"`` and ``mark=[...]``.
 
     Returns
@@ -143,7 +144,7 @@ def plot_frequency(
     sample: int = 0,
     *,
     x: Any = None,
-    unit: Literal["Hz", "bpm"] | None = None,
+    unit: str | tuple[str, float] | None = None,
     mark: Sequence[float] | None = None,
     fs: float | None = None,
     xlim: tuple[float, float] | None = None,
@@ -157,11 +158,15 @@ def plot_frequency(
         With dims ``("channel", "frequency")`` (Fourier, DCT).
     sample : int, default=0
     x : array-like, optional
-        The input series, shape ``(batch, channels, time)``, ``(channels, time)`` or
-        ``(time,)``. Its amplitude spectrum ``2 |rfft(x)| / n`` is drawn in grey.
-    unit : {"Hz", "bpm"}, optional
-        Frequency unit of the horizontal axis; ``"bpm"`` (beats per minute, Hz x 60) needs
-        frequencies in Hz (a domain with ``fs``). Default: the unit of the coordinates.
+        The explained inputs in the layout they were explained in (``(batch, time,
+        channels)`` with ``time_axis=1``), one sample of them, or ``(time,)``. Its
+        amplitude spectrum ``2 |rfft(x)| / n`` is drawn in grey.
+    unit : str or (str, float), optional
+        Frequency unit of the horizontal axis; needs frequencies in Hz (a domain with
+        ``fs``). ``"bpm"``: beats per minute (Hz x 60). ``"cycles/<unit>"`` relabels the
+        axis when ``fs`` was given in samples per another time unit: ``unit="cycles/year"``
+        for weekly data explained with ``fs=52``. ``(name, factor)`` converts from Hz:
+        ``("cycles/day", 86400)``. Default: the unit of the coordinates.
     mark : sequence of float, optional
         Frequencies to mark with dashed vertical lines, in the unit of the axis (e.g. a known
         heart rate: ``mark=[140], unit="bpm"``).
@@ -233,17 +238,36 @@ def plot_frequency(
     return fig
 
 
-def _frequency_unit(unit: str | None, coord_unit: str) -> tuple[float, str]:
-    if unit is None or unit == coord_unit:
-        return 1.0, coord_unit
-    if unit == "bpm":
+def _frequency_unit(unit: str | tuple[str, float] | None, coord_unit: str) -> tuple[float, str]:
+    if isinstance(unit, tuple):
+        if len(unit) != 2 or not isinstance(unit[0], str):
+            raise ValueError(f"unit={unit!r}: give (name, factor), e.g. ('cycles/day', 86400).")
         if coord_unit != "Hz":
             raise ValueError(
-                f"unit='bpm' needs frequencies in Hz, but these are in {coord_unit!r}; give the "
-                "domain a sampling rate (fs=...) when explaining."
+                f"unit={unit!r} converts from Hz, but these frequencies are in {coord_unit!r}; "
+                "give the domain a sampling rate (fs=...) when explaining."
             )
+        return float(unit[1]), unit[0]
+    if unit is None or unit == coord_unit:
+        return 1.0, coord_unit
+    if not isinstance(unit, str) or not (
+        unit == "bpm" or unit.startswith(("cycles/", "1/", "per "))
+    ):
+        raise ValueError(
+            f"unit={unit!r} must be {coord_unit!r}, 'bpm', 'cycles/<time unit>' (fs given per "
+            "that unit, e.g. 'cycles/year' with fs=52 for weekly data), or (name, factor) to "
+            "convert from Hz, e.g. ('kHz', 1e-3)."
+        )
+    if coord_unit != "Hz":
+        raise ValueError(
+            f"unit={unit!r} needs frequencies in Hz, but these are in {coord_unit!r}; give the "
+            "domain a sampling rate (fs=...) when explaining."
+        )
+    if unit == "bpm":
         return 60.0, "bpm"
-    raise ValueError(f"unit={unit!r} must be None, {coord_unit!r} or 'bpm'.")
+    # fs was given in samples per some time unit (52 per year for weekly data): the
+    # frequencies are in cycles per that unit, which the name says
+    return 1.0, unit
 
 
 def _amplitude_spectrum(
@@ -282,6 +306,7 @@ def plot_time(
     cmap: str = _CMAP,
     xlim: tuple[float, float] | None = None,
     figsize: tuple[float, float] | None = None,
+    time_unit: str | None = None,
 ) -> Figure:
     """The input drawn with colour and width given by each time step's attribution.
 
@@ -300,6 +325,9 @@ def plot_time(
     xlim : (float, float), optional
         Range of the time axis, in its unit.
     figsize : (float, float), optional
+    time_unit : str, optional
+        Name of the time unit when ``fs`` was not given in Hz: ``time_unit="year"`` for
+        weekly data explained with ``fs=52``. The axis is labelled with it instead of "s".
 
     Returns
     -------
@@ -332,7 +360,7 @@ def plot_time(
         y = series[c] if series is not None else values[c]
         line = _colored_line(ax, t[view], y[view], values[c, view], norm, cmap, linewidth)
         ax.set_ylabel(f"channel {c}" if series is not None else _value_label(attr, c, n_rows))
-    axes[-1, 0].set_xlabel(_axis_label("time", attr.units.get("time", "")))
+    axes[-1, 0].set_xlabel(_axis_label("time", _time_unit(attr.units.get("time", ""), time_unit)))
     if xlim is not None:
         axes[-1, 0].set_xlim(*xlim)
     fig.colorbar(line, ax=list(axes[:, 0]), label=f"attribution to {attr.target}", shrink=0.9)
@@ -363,8 +391,9 @@ def _colored_line(
     lo, hi = linewidth
     scale = max(float(np.max(np.abs(v))), np.finfo(np.float64).tiny)
     widths = lo + (hi - lo) * np.abs(v) / scale
-    # a thin grey line underneath keeps the series visible where attributions are near zero
-    ax.plot(t, y, color="0.72", linewidth=0.6, zorder=1)
+    # a thin dark line through the coloured one keeps the series visible where attributions
+    # are near zero (the colour map's middle is near-white, and covered a line underneath)
+    ax.plot(t, y, color="0.3", linewidth=0.5, zorder=3)
     lc = LineCollection(
         list(segs), cmap=cmap, norm=norm, linewidths=widths, capstyle="round", zorder=2
     )
@@ -595,6 +624,7 @@ def plot_components(
     k: int = 8,
     cmap: str = _CMAP,
     figsize: tuple[float, float] | None = None,
+    time_unit: str | None = None,
 ) -> Figure:
     """Components ranked by attribution, their time series, and per-channel attributions.
 
@@ -610,6 +640,9 @@ def plot_components(
         How many of the top components (by absolute attribution summed over channels) to show.
     cmap : str, default="RdBu_r"
     figsize : (float, float), optional
+    time_unit : str, optional
+        Name of the time unit when ``fs`` was not given in Hz: ``time_unit="year"`` for
+        weekly data explained with ``fs=52``. The axis is labelled with it instead of "s".
 
     Returns
     -------
@@ -665,7 +698,7 @@ def plot_components(
                 t, (s - s.mean()) / spread - r, color=_sign_colors(totals[i : i + 1])[0], lw=1
             )
         ax_src.set_yticks(-y, [names[i] for i in order])
-        ax_src.set_xlabel(_axis_label("time", t_unit))
+        ax_src.set_xlabel(_axis_label("time", _time_unit(t_unit, time_unit)))
         ax_src.set_title("component series (scaled), in rank order", fontsize="medium")
     _finish(fig, attr, sample)
     return fig
@@ -698,8 +731,21 @@ def _sources(attr: Attribution, sample: int, n_components: int) -> np.ndarray | 
     return out if out.shape[0] == n_components else None
 
 
+def _time_unit(coord_unit: str, time_unit: str | None) -> str:
+    """The time axis' unit: ``time_unit`` renames seconds (fs given per another unit)."""
+    if time_unit is None:
+        return coord_unit
+    if coord_unit != "s":
+        raise ValueError(
+            f"time_unit={time_unit!r} renames seconds, but these times are in "
+            f"{coord_unit or 'samples'!r}; pass fs= when explaining."
+        )
+    return str(time_unit)
+
+
 def _time_axis(attr: Attribution, n: int) -> tuple[np.ndarray, str]:
-    fs = getattr(attr.domain, "fs", None)
+    """Time of ``n`` samples: seconds from the domain's ``fs`` or the call's, else samples."""
+    fs = getattr(attr.domain, "fs", None) or attr.settings.get("fs")
     if fs:
         return np.arange(n) / float(fs), "s"
     return np.arange(n, dtype=np.float64), "sample"
@@ -714,6 +760,7 @@ def plot_seasonal(
     linewidth: tuple[float, float] = (0.8, 4.0),
     cmap: str = _CMAP,
     figsize: tuple[float, float] | None = None,
+    time_unit: str | None = None,
 ) -> Figure:
     """The decomposition's components stacked, each with its attribution.
 
@@ -732,6 +779,9 @@ def plot_seasonal(
         For time-resolved attributions (see :func:`plot_time`).
     cmap : str, default="RdBu_r"
     figsize : (float, float), optional
+    time_unit : str, optional
+        Name of the time unit when ``fs`` was not given in Hz: ``time_unit="year"`` for
+        weekly data explained with ``fs=52``. The axis is labelled with it instead of "s".
 
     Returns
     -------
@@ -775,14 +825,24 @@ def plot_seasonal(
             ax.set_ylabel(f"input\nch {c}")
         for m in range(n_comp if draw_parts else 0):
             ax = new_row()
-            ax.set_ylabel(f"{names[m]}\nch {c}\n{totals[c, m]:+.3g}", fontsize="small")
+            ax.set_ylabel(f"{names[m]}\nch {c}", fontsize="small")
+            ax.text(  # the component's total, inside the axes (not read as an axis offset)
+                0.005,
+                0.96,
+                f"attribution {totals[c, m]:+.3g}",
+                transform=ax.transAxes,
+                ha="left",
+                va="top",
+                fontsize="small",
+                color=_sign_colors(totals[c, m : m + 1])[0],
+            )
             if resolved:
                 y = parts[c, m] if parts is not None else values[c, m]
                 lc = _colored_line(ax, t, y, values[c, m], norm, cmap, linewidth)
             elif parts is not None:
                 ax.plot(t, parts[c, m], color=_sign_colors(totals[c, m : m + 1])[0], linewidth=1.2)
     if rows:
-        rows[-1].set_xlabel(_axis_label("time", t_unit))
+        rows[-1].set_xlabel(_axis_label("time", _time_unit(t_unit, time_unit)))
     ax_bar = fig.add_subplot(grid[len(rows), 0])
     _grouped_bars(ax_bar, totals, names, attr)
     if lc is not None:
@@ -963,12 +1023,12 @@ def _series(x: Any, attr: Attribution, sample: int, n_channels: int | None) -> n
     arr = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
         raise TypeError(f"x must be an array of real numbers; got dtype {arr.dtype}.")
-    arr = arr.astype(np.float64)
+    arr = _canonical_layout(arr.astype(np.float64), attr, n_channels)
     if arr.ndim == 3:
         if arr.shape[0] != attr.batch_size:
             raise ValueError(
                 f"x has a batch of {arr.shape[0]} but the attributions have {attr.batch_size}; "
-                "pass the inputs that were explained, shape (batch, channels, time)."
+                "pass the inputs that were explained, or one sample of them."
             )
         arr = arr[sample]
     elif arr.ndim == 1:
@@ -980,9 +1040,27 @@ def _series(x: Any, attr: Attribution, sample: int, n_channels: int | None) -> n
         )
     if n_channels is not None and arr.shape[0] != n_channels:
         raise ValueError(
-            f"x has {arr.shape[0]} channel(s) but the attributions have {n_channels}; pass x in "
-            "the layout (batch, channels, time) (transpose (batch, time, channels) inputs)."
+            f"x has {arr.shape[0]} channel(s) but the attributions have {n_channels}; pass the "
+            "inputs that were explained, in the layout they were explained in."
         )
+    return arr
+
+
+def _canonical_layout(arr: np.ndarray, attr: Attribution, n_channels: int | None) -> np.ndarray:
+    """``x`` in the layout it was explained in (``attr.settings``) -> channels before time.
+
+    Inputs explained as ``(batch, time, channels)`` may be passed as they were, or as
+    ``(channels, time)`` per sample; inputs explained as ``(batch, time)`` may be passed as
+    they were, or as one series ``(time,)``.
+    """
+    time_axis = attr.settings.get("time_axis", 2)
+    ndim = attr.settings.get("input_ndim", 3)
+    if ndim == 2 and arr.ndim == 2 and arr.shape[0] == attr.batch_size and attr.batch_size > 1:
+        return arr[:, None, :]  # (batch, time) -> (batch, 1, time)
+    if ndim == 3 and time_axis == 1 and arr.ndim in (2, 3):
+        already = n_channels is not None and arr.shape[-2] == n_channels != arr.shape[-1]
+        if not already:
+            return np.swapaxes(arr, -1, -2)
     return arr
 
 
@@ -1028,21 +1106,41 @@ def _edges(pos: np.ndarray) -> np.ndarray:
     return np.concatenate([[pos[0] - (mid[0] - pos[0])], mid, [pos[-1] + (pos[-1] - mid[-1])]])
 
 
+def target_label(attr: Attribution, sample: int = 0) -> str:
+    """What was explained for one sample: ``"the model output"``, ``"class 2 (predicted)"``,
+    ``"output 1"``, ``"output (2, 1)"`` or ``"target lambda out: out[:, 1]"``."""
+    if attr.target == "output":
+        return "the model output"
+    index = attr.target_index
+    if index is not None and sample < len(index):
+        i = np.asarray(index[sample])
+        where = str(int(i)) if i.ndim == 0 else str(tuple(int(v) for v in i))
+        if attr.target == "predicted class":
+            return f"class {where} (predicted)"
+        return f"output {where}"
+    return f"target {attr.target}"
+
+
 def describe(attr: Attribution, sample: int = 0) -> str:
     """One-line description of what is explained: domain, target, f(x), f(x'), delta."""
     name = type(attr.domain).__name__ if attr.domain is not None else "Cross-domain IG"
     fx = float(attr.outputs[sample])
     fb = float(attr.baseline_outputs[sample])
     delta = float(attr.delta[sample])
-    what = "model output" if attr.target == "output" else f"model output {attr.target}"
     return (
-        f"{name} attributions of the {what}, sample {sample} | f(x) = {fx:.4g}, "
-        f"f(x') = {fb:.4g}, f(x) - f(x') = {fx - fb:.4g}, delta = {delta:.2g}"
+        f"{name} attributions of {target_label(attr, sample)}, sample {sample} | "
+        f"f(x) = {fx:.4g}, f(x') = {fb:.4g}, f(x) - f(x') = {fx - fb:.4g}, delta = {delta:.2g}"
     )
 
 
 def _finish(fig: Any, attr: Attribution, sample: int) -> None:
-    fig.suptitle(describe(attr, sample), fontsize="medium")
+    """The figure's title: :func:`describe` on two lines, wrapped to the figure's width."""
+    import textwrap
+
+    # about 0.55 em per character at the "medium" (10 pt) title size
+    chars = max(30, int(fig.get_figwidth() * 72 / (10 * 0.55)))
+    lines = [w for part in describe(attr, sample).split(" | ") for w in textwrap.wrap(part, chars)]
+    fig.suptitle("\n".join(lines), fontsize="medium")
 
 
 def _horizon_plot(attr: Attribution, sample: int = 0, **kwargs: Any) -> Figure:

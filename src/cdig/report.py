@@ -68,8 +68,10 @@ def render_report(
     results : Attribution or mapping of str to Attribution
         One result, or several keyed by domain label (as returned by :func:`cdig.explain`
         for a list of domains). All must come from the same inputs.
-    x : array-like of shape (batch, channels, time), optional
-        The explained inputs, drawn in the figures (input spectrum, signal, ...).
+    x : array-like, optional
+        The explained inputs in the layout they were explained in (``(batch, channels,
+        time)``, or ``(batch, time, channels)`` with ``time_axis=1``), drawn in the figures
+        (input spectrum, signal, ...).
     samples : sequence of int, default=(0,)
         Which samples of the batch get a section (tables, top coefficients and figures).
     title : str
@@ -193,7 +195,7 @@ def describe_coefficient(attr: Attribution, row: Mapping[str, Any]) -> str:
             parts.append(f"{_num(value)} {unit}")
         else:
             parts.append(f"{dim} {_num(value)}")
-        extra = _per_coefficient_labels(attr, dim, value)
+        extra = _row_labels(attr, dim, row) or _per_coefficient_labels(attr, dim, value)
         if extra:
             parts[-1] += f" ({extra})"
     return ", ".join(parts)
@@ -215,7 +217,7 @@ def _settings_table(first: Attribution, extra: Mapping[str, Any] | None) -> str:
     for key, value in (extra or {}).items():
         rows[str(key)] = value
     for key, value in first.settings.items():
-        if key not in ("shared_with", "pass"):
+        if key not in ("shared_with", "pass", "input_ndim") and not (key == "fs" and value is None):
             rows.setdefault(str(key), value)
     if "n_steps" in rows and str(rows["n_steps"]) == "auto":
         used = first.n_evaluations
@@ -255,8 +257,11 @@ def _samples(idx: np.ndarray) -> str:
 
 
 def _prediction(first: Attribution, s: int, outs: np.ndarray | None) -> str:
+    from .plot import target_label
+
     fx = float(first.outputs[s])
-    text = f"<p>Prediction (explained output {_e(first.target)}): <b>f(x) = {fx:.6g}</b>"
+    what = target_label(first, s)
+    text = f"<p>Prediction (explained: {_e(what)}): <b>f(x) = {fx:.6g}</b>"
     if outs is not None and outs.ndim >= 1 and outs.shape[0] > s:
         row = np.ravel(outs[s])
         shown = ", ".join(f"{float(v):.4g}" for v in row[:20]) + (" ..." if row.size > 20 else "")
@@ -367,6 +372,18 @@ def _png(fig: Any, dpi: int) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _row_labels(attr: Attribution, dim: str, row: Mapping[str, Any]) -> str:
+    """Labels that :meth:`Attribution.top` put in ``row`` for the axis ``dim``."""
+    axis = attr.dims.index(dim)
+    size = attr.values.shape[1 + axis]
+    per = {
+        k: row[k]
+        for k, c in attr.coords.items()
+        if k in row and k not in attr.dims and np.ndim(c) == 1 and len(c) == size
+    }
+    return _format_labels(attr, per)
+
+
 def _per_coefficient_labels(attr: Attribution, dim: str, value: Any) -> str:
     """Labels such as ``band cD2, time 1.5 s`` of coefficient ``value`` along ``dim``."""
     size = attr.values.shape[1 + attr.dims.index(dim)]
@@ -387,6 +404,12 @@ def _per_coefficient_labels(attr: Attribution, dim: str, value: Any) -> str:
         for k, c in attr.coords.items()
         if k not in attr.dims and np.ndim(c) == 1 and len(c) == size
     }
+    return _format_labels(attr, per)
+
+
+def _format_labels(attr: Attribution, per: dict[str, Any]) -> str:
+    """``band cD2 [4–8 Hz], time 1.5 s`` from a coefficient's labels."""
+    per = dict(per)
     labels = []
     if "band" in per:
         per.pop("level", None)  # the band's name says it

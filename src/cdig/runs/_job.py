@@ -169,7 +169,9 @@ def _batch_target(job: Job, batch: Batch, out: torch.Tensor) -> tuple[Any, np.nd
         if raw.ndim != 1 or not np.issubdtype(raw.dtype, np.integer):
             raise ValueError(
                 f"target={kind!r}: the {name}s of samples {batch.start}..{batch.stop - 1} must be "
-                f"integer class indices, one per sample; got dtype {raw.dtype}, shape {raw.shape}."
+                f"integer class indices, one per sample; got dtype {raw.dtype}, shape {raw.shape}. "
+                "Text labels are mapped for you when given as labels= with array data; for other "
+                "data map them first, e.g. classes, y = np.unique(names, return_inverse=True)."
             )
         idx = raw.astype(np.int64)
     n_out = out.shape[1]

@@ -84,7 +84,11 @@ def plot_summary(
     ax.axhline(0.0, color="0.5", lw=0.6)
     unit = summary.units.get(dim, "")
     ax.set_xlabel(f"{dim} [{unit}]" if unit else dim)
-    what: dict[Any, str] = {"std": " (band: ±1 std across samples)", "sem": " (band: ±1 s.e.m.)"}
+    shown = "band" if numeric else "error bars"
+    what: dict[Any, str] = {
+        "std": f"\n({shown}: ±1 std across samples)",
+        "sem": f"\n({shown}: ±1 s.e.m.)",
+    }
     ax.set_ylabel("mean attribution")
     per = _TITLE.get(summary.by, f"per {summary.by}") if summary.by else "over all samples"
     ax.set_title(f"{summary.domain}: mean attribution {per}{what.get(spread, '')}")

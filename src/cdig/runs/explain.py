@@ -79,7 +79,10 @@ def explain_dataset(
         Folder of the run: created if missing, resumed if it holds this run.
     target : None, int, tuple, "predicted", "label", array of shape (n_samples,), or callable
         As in :func:`cdig.explain`; ``"label"`` explains each sample's labelled class and
-        a 1-d integer array gives the class of every sample of the dataset.
+        a 1-d integer array gives the class of every sample of the dataset. Text labels
+        given with ``labels=`` are mapped to class indices in sorted order (as
+        ``np.unique``, scikit-learn's and aeon's ``classes_`` do: ``"1", "2"`` -> 0, 1);
+        the run keeps the names in its ``labels``.
     labels : array-like of shape (n_samples,), optional
         Labels for array ``data`` (other kinds carry their own).
     baselines : None, float, or array-like, default=None
@@ -149,6 +152,8 @@ def explain_dataset(
             )
     wrap(model)  # a TypeError for what is not a model, before anything is read
     kind, value = _target(target)
+    if kind == "label" and labels is not None:
+        kind, value = _label_classes(labels, kind, value)
     source = as_source(data, labels)
     stream = source.batches(batch_size)
     first = next(stream)
@@ -217,6 +222,18 @@ def _check_args(
         )
     if not isinstance(quiet, bool):
         raise TypeError(f"quiet={quiet!r} must be True or False.")
+
+
+def _label_classes(labels: Any, kind: str, value: Any) -> tuple[str, Any]:
+    """``target="label"`` with text labels: one class index per sample, names sorted."""
+    lab = np.asarray(labels.detach().cpu() if hasattr(labels, "detach") else labels)
+    if lab.ndim != 1 or not (np.issubdtype(lab.dtype, np.str_) or lab.dtype == object):
+        return kind, value
+    try:
+        _, index = np.unique(lab.astype(str), return_inverse=True)
+    except (TypeError, ValueError):  # pragma: no cover - unorderable objects
+        return kind, value
+    return "per_sample", index.astype(np.int64)
 
 
 def _target(target: Any) -> tuple[str, Any]:

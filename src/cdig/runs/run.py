@@ -9,7 +9,7 @@ independent of how the data were cut into shards up to rounding).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -351,6 +351,7 @@ class DatasetRun:
         keep: str | tuple[str, ...] | None = None,
         bands: Mapping[str, tuple[float, float]] | None = None,
         band_dim: str = "frequency",
+        group_by: str | None = None,
     ) -> RunSummary:
         """Mean, spread and mean absolute attribution per coefficient, per class.
 
@@ -370,6 +371,9 @@ class DatasetRun:
             First sum each sample's attributions into bands along ``band_dim``
             (:meth:`cdig.Attribution.bands`); the bands then replace that axis.
         band_dim : str, default="frequency"
+        group_by : str, optional
+            First sum each sample's coefficients that share this label
+            (:meth:`cdig.Attribution.group_by`), e.g. ``"band"`` for wavelet levels.
 
         Returns
         -------
@@ -394,6 +398,8 @@ class DatasetRun:
             )
             if bands is not None:
                 attr = attr.bands(bands, dim=band_dim)
+            if group_by is not None:
+                attr = attr.group_by(group_by)
             if keep_t is not None:
                 for d in keep_t:
                     attr._axis(d)  # raises a clear error for unknown axes
@@ -453,9 +459,23 @@ class DatasetRun:
         """Class-wise mean attribution along ``dim`` (default ``"frequency"`` when present).
 
         Each sample's attributions are first summed over every other axis, so the band shows
-        the spread of per-sample totals at each coordinate.
+        the spread of per-sample totals at each coordinate. Wavelet coefficients are summed
+        per band (``cA5``, ``cD5`` ... ``cD1``) unless ``dim="coefficient"``.
         """
         dims = self.dims(domain)
+        coords = self.coords(domain)
+        if dim is None and "band" in coords and "band" not in dims:
+            summary = self.summary(domain, by=by, group_by="band", keep="band")
+            low, high = coords.get("band_low"), coords.get("band_high")
+            if low is not None and high is not None:  # name each band's frequency range
+                unit = self.units(domain).get("band_low", "")
+                first = {str(b): i for i, b in reversed(list(enumerate(coords["band"])))}
+                names = [
+                    f"{b}\n{low[first[str(b)]]:.3g}–{high[first[str(b)]]:.3g} {unit}".rstrip()
+                    for b in summary.coords["band"]
+                ]
+                summary = replace(summary, coords={**summary.coords, "band": np.array(names)})
+            return summary.plot(spread=spread, ax=ax)
         if dim is None:
             dim = "frequency" if "frequency" in dims else dims[-1]
         return self.summary(domain, by=by, keep=dim).plot(spread=spread, ax=ax)

@@ -1,0 +1,56 @@
+"""`import cdig` is light, and every module the docs name is reachable from it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def _run(code: str) -> str:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
+    env["MPLBACKEND"] = "Agg"
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_import_cdig_imports_no_optional_dependency():
+    out = _run(
+        "import sys, cdig\n"
+        "heavy = ['matplotlib', 'tensorflow', 'keras', 'jax', 'ray', 'pandas', 'xarray',\n"
+        "         'aeon', 'pywt', 'sklearn', 'statsmodels']  # torch itself imports tqdm\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    assert out.strip() == "[]"
+
+
+def test_documented_submodules_are_attributes_after_plain_import():
+    pytest.importorskip("matplotlib")
+    out = _run(
+        "import sys, numpy as np, torch, cdig\n"
+        "for name in ['plot', 'report', 'datasets', 'domains', 'metrics', 'models',\n"
+        "             'quadrature']:\n"
+        "    assert getattr(cdig, name).__name__ == 'cdig.' + name, name\n"
+        "    assert name in dir(cdig), name\n"
+        "assert 'matplotlib' not in sys.modules  # reaching cdig.plot imports nothing heavy\n"
+        "model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32, 1))\n"
+        "attr = cdig.explain(model, torch.randn(1, 1, 32), 'fourier', fs=8.0)\n"
+        "fig = cdig.plot.plot_attribution(attr)\n"
+        "print(type(fig).__name__, 'matplotlib' in sys.modules)\n"
+    )
+    assert out.split() == ["Figure", "True"]
+
+
+def test_unknown_attribute_is_an_attribute_error():
+    import cdig
+
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        cdig.nope  # noqa: B018
