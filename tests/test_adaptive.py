@@ -287,3 +287,49 @@ def test_nested_rule_weights():
         assert abs(quadrature.BOOLE @ t**k - 1 / (k + 1)) < 1e-15
         if k <= 3:
             assert abs(quadrature.SIMPSON @ t**k - 1 / (k + 1)) < 1e-15
+
+
+class Norm(torch.nn.Module):
+    """``f(x) = ||x||_2``: its gradient ``x / ||x||`` is 0/0 at a zero baseline."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1).norm(dim=1)
+
+
+def test_the_model_is_never_evaluated_at_the_baseline():
+    """Singular at the baseline, fine along the path: the closed form is x_i^2 / ||x||."""
+    x = torch.randn(3, 2, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    attr = cdig.explain(Norm(), x, "time", rtol=1e-8, max_steps=2048)
+    exact = (x**2 / x.flatten(1).norm(dim=1)[:, None, None]).numpy()
+    np.testing.assert_allclose(attr.values, exact, rtol=1e-8)
+    assert attr.converged.all() and np.isfinite(attr.values).all()
+    # at a regular baseline the closed rule is kept: alpha = 0 is a path point
+    counter = Counting(Norm())
+    shifted = cdig.explain(counter, x, "time", baselines=0.5, internal_batch_size=64)
+    assert shifted.converged.all()
+    assert any(bool(torch.all(r == 0.5)) for r in counter.rows)
+
+
+def test_non_finite_gradient_inside_the_path_is_an_error():
+    class Hole(torch.nn.Module):  # sqrt(|<1, x> - c|): singular where the path crosses c
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return (x.flatten(1).sum(1) - 2.5).abs().sqrt()
+
+    x = torch.full((1, 1, 10), 0.5, dtype=torch.float64)  # <1, x> = 5: crosses 2.5 at 1/2
+    with pytest.raises(ValueError, match=r"not finite .* alpha = \[0.5\]"):
+        cdig.explain(Hole(), x, "time")
+
+
+def test_reported_error_is_at_least_the_completeness_bound():
+    """The error vector sums to -delta: its norm is at least |delta| / sqrt(n)."""
+    model, x = _not_converging()
+    with pytest.warns(cdig.ConvergenceWarning):
+        attr = cdig.explain(model, x, "time", max_steps=17)
+    n = attr.values[0].size
+    norm = np.linalg.norm(attr.values.reshape(len(x), -1), axis=1)
+    seen = norm > 0
+    bound = np.abs(attr.delta[seen]) / np.sqrt(n) / norm[seen]
+    assert np.all(attr.error[seen] >= bound * (1 - 1e-9))
+    # no point saw the step: zero attributions, and an infinite relative error
+    assert np.all(np.isinf(attr.error[~seen]) | (np.abs(attr.delta[~seen]) < 1e-12))
+    assert not attr.converged[np.abs(attr.relative_delta) > 0.01].any()

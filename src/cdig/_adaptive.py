@@ -25,6 +25,14 @@ stays coarse). When the local estimates are small but completeness fails (a feat
 fell between the points), every sub-interval is bisected. New points of all rows are
 evaluated together, in chunks of ``internal_batch_size``.
 
+Models with a normalization, a norm or a logarithm are often singular at a zero baseline
+(``alpha = 0``) although the integral is fine. Where the gradient there is not finite, the
+sub-interval that starts at the baseline uses the open Milne rule on its points at 1/4, 1/2
+and 3/4 of its width instead (the two-point rule on 1/4 and 3/4 as the error estimate); its
+first halves keep the same rule, and whenever completeness fails they are bisected first,
+since the stretch next to the baseline is the one part of the path that no point sees. A
+non-finite gradient anywhere else raises an error naming the sample and ``alpha``.
+
 The first mesh has four sub-intervals (17 points, ``alpha = k / 16``). A row that reaches
 its budget (``max_steps`` evaluations) stops with its best estimate and is reported as not
 converged. Gradients of the current mesh's points are kept (in the model's precision, at
@@ -42,17 +50,17 @@ import torch
 from torch import Tensor
 
 from ._numerics import accumulator_dtype, re_mul
-from .quadrature import BOOLE, SIMPSON
+from .quadrature import BOOLE, MILNE, OPEN_PAIR, SIMPSON
 
 __all__ = [
     "FIRST_INTERVALS",
     "STORE_BYTES",
     "AdaptiveResult",
-    "consistency_factor",
+    "consistent_error",
     "integrate_adaptive",
 ]
 
-#: Sub-intervals of the first mesh (4 x 4 + 1 = 17 path points).
+#: Sub-intervals of the first mesh (4 x 4 + 1 = 17 path points: alpha = 0, 1/16 ... 1).
 FIRST_INTERVALS = 4
 #: Bytes of stored path gradients that one group of rows may hold.
 STORE_BYTES = 1 << 30
@@ -164,10 +172,14 @@ def integrate_adaptive(
 
 
 class _Mesh:
-    """Sub-intervals of the rows of one group, as parallel numpy arrays, and their points."""
+    """Sub-intervals of the rows of one group, as parallel numpy arrays, and their points.
+
+    Row 0 of the store is zeros: the unused first point of a sub-interval that starts at a
+    baseline where the gradient is singular points there (slot 0 marks the open rule).
+    """
 
     def __init__(self, n_rows: int, d: int, dtype: torch.dtype, device: torch.device) -> None:
-        self.store = torch.empty((0, d), dtype=dtype, device=device)  # point gradients
+        self.store = torch.zeros((1, d), dtype=dtype, device=device)  # point gradients
         self.row = np.zeros(0, dtype=np.int64)  # leaf -> local row
         self.lo = np.zeros(0, dtype=np.int64)  # leaf start, in units of 2**-_DEPTH
         self.width = np.zeros(0, dtype=np.int64)
@@ -205,8 +217,12 @@ def _integrate_group(
     acc = accumulator_dtype(start)
     real = start.real.dtype if start.is_complex() else start.dtype
     mesh = _Mesh(n_rows, d, store_dtype, dev)
-    boole = torch.tensor(BOOLE, dtype=torch.float64, device=dev)
-    minus = torch.tensor(BOOLE - SIMPSON, dtype=torch.float64, device=dev)
+    # per kind of sub-interval (0: inside the path, 1: starting at the baseline) the weights
+    # of its sum and of its error estimate on its five points
+    sum_w = torch.tensor(np.stack([BOOLE, MILNE]), dtype=torch.float64, device=dev)
+    err_w = torch.tensor(
+        np.stack([BOOLE - SIMPSON, MILNE - OPEN_PAIR]), dtype=torch.float64, device=dev
+    )
     target = target_all[rows].double().cpu().numpy()
     eps = 64 * float(torch.finfo(real).eps)
     scale = scale_all[rows].double().cpu().numpy()
@@ -225,19 +241,35 @@ def _integrate_group(
             rr, aa = r[lo : lo + chunk], alphas[lo : lo + chunk]
             view = (-1,) + (1,) * len(shape)
             pts = torch.addcmul(start[rr], aa.view(view), diff[rr])
-            g = gradient_at(pts, rows[rr])
-            out.append(g.reshape(len(rr), -1).to(store_dtype))
+            g = gradient_at(pts, rows[rr]).reshape(len(rr), -1)
+            out.append(g.to(store_dtype))
         np.add.at(steps, point_rows, 1)
         if on_evaluations is not None:
             on_evaluations(n)
-        return mesh.add_points(torch.cat(out))
+        grads = torch.cat(out)
+        finite = torch.isfinite(grads).all(dim=1).cpu().numpy()
+        at_baseline = pos == 0
+        bad = ~finite & ~at_baseline
+        if bad.any():
+            raise ValueError(
+                f"the model's gradient is not finite (NaN or infinite) on the path of sample "
+                f"row(s) {sorted(set(rows[torch.as_tensor(point_rows[bad])].tolist()))[:10]} "
+                f"at alpha = {sorted(set((pos[bad] / _GRID).round(6).tolist()))[:5]} "
+                "(x' + alpha (x - x')); check the model for overflow, log/sqrt/division of "
+                "values that reach zero, or use another baseline."
+            )
+        slots = mesh.add_points(grads)
+        # singular at the baseline: the open rule takes over there (slot 0, the zero row)
+        slots[at_baseline & ~finite] = 0
+        return slots
 
     def leaf_sums(idx: np.ndarray) -> tuple[Tensor, Tensor]:
         """Boole sums B_i and differences B_i - S_i of leaves ``idx``, (n, d) each."""
         g = mesh.store[torch.as_tensor(mesh.slots[idx], device=dev)].to(acc)  # (n, 5, d)
         h = torch.as_tensor(mesh.width[idx] / _GRID, dtype=torch.float64, device=dev)
-        b = torch.einsum("k,nkd->nd", boole.to(acc), g) * h[:, None]
-        e = torch.einsum("k,nkd->nd", minus.to(acc), g) * h[:, None]
+        kind = torch.as_tensor((mesh.slots[idx, 0] == 0).astype(np.int64), device=dev)
+        b = torch.einsum("nk,nkd->nd", (sum_w[kind] * h[:, None]).to(acc), g)
+        e = torch.einsum("nk,nkd->nd", (err_w[kind] * h[:, None]).to(acc), g)
         return b, e
 
     def add_leaves(row: np.ndarray, lo: np.ndarray, width: np.ndarray, slots: np.ndarray) -> None:
@@ -255,7 +287,7 @@ def _integrate_group(
         mesh.err = np.concatenate([mesh.err, a_err.norm(dim=1).cpu().numpy()])
         mesh.comp = np.concatenate([mesh.comp, a_err.sum(dim=1).cpu().numpy()])
 
-    # first mesh: FIRST_INTERVALS leaves per row, 4 * FIRST_INTERVALS + 1 points
+    # first mesh: FIRST_INTERVALS leaves per row on 4 * FIRST_INTERVALS + 1 grid points
     n_pts = 4 * FIRST_INTERVALS + 1
     pos = np.arange(n_pts, dtype=np.int64) * (_GRID // (4 * FIRST_INTERVALS))
     point_rows = np.repeat(np.arange(n_rows), n_pts)
@@ -277,14 +309,16 @@ def _integrate_group(
         tol_c = rtol * np.abs(target) + atol + floor
         # the estimate must account for the exact completeness error (see consistent_error)
         est_sum = re_mul(diff_flat, total_err).sum(dim=1).cpu().numpy()
-        factor = consistency_factor(est_sum, comp_err, floor)
         if measures:  # the vector test in every domain of the pass; rows still active
             act = np.flatnonzero(active)
             r_act = rows[torch.as_tensor(act, device=dev)]
             norm_a, vec_err = np.zeros(n_rows), np.zeros(n_rows)
             for measure in measures:
                 a = _norms(measure(r_act, total[act].reshape(-1, *shape)))
-                e = _norms(measure(r_act, total_err[act].reshape(-1, *shape)))
+                a_err = measure(r_act, total_err[act].reshape(-1, *shape))
+                e = consistent_error(
+                    _norms(a_err), est_sum[act], comp_err[act], floor[act], a_err[0].numel()
+                )
                 # the domain where the error is largest relative to its tolerance decides
                 worse = e * (rtol * norm_a[act] + atol + floor[act]) > vec_err[act] * (
                     rtol * a + atol + floor[act]
@@ -294,8 +328,8 @@ def _integrate_group(
                 vec_err[act] = np.where(worse, e, vec_err[act])
         else:
             norm_a = a_total.norm(dim=1).cpu().numpy()
-            vec_err = re_mul(diff_flat, total_err).norm(dim=1).cpu().numpy()
-        vec_err = vec_err * factor
+            est = re_mul(diff_flat, total_err).norm(dim=1).cpu().numpy()
+            vec_err = consistent_error(est, est_sum, comp_err, floor, d)
         tol_v = rtol * norm_a + atol + floor
         ok_v = vec_err <= tol_v
         ok_c = comp_err <= tol_c
@@ -313,6 +347,9 @@ def _integrate_group(
                 share = 1.0 - tol_v[r] / (2 * vec_err[r])
                 key = mesh.err[leaves]
             pick = _pick(leaves, key, share, budget)
+            if comp_err[r] > tol_c[r]:  # the stretch next to a singular baseline goes first
+                blind = leaves[mesh.slots[leaves, 0] == 0]
+                pick = np.concatenate([blind, pick[~np.isin(pick, blind)]])[: max(budget, 0)]
             if len(pick) == 0:
                 active[r] = False  # budget spent (or the mesh is at its finest)
             else:
@@ -359,18 +396,35 @@ def _integrate_group(
     )
 
 
-def consistency_factor(est_sum: np.ndarray, comp_err: np.ndarray, floor: np.ndarray) -> np.ndarray:
-    """How much to enlarge an error estimate so that it accounts for the completeness error.
+def consistent_error(
+    est_norm: np.ndarray,
+    est_sum: np.ndarray,
+    comp_err: np.ndarray,
+    floor: np.ndarray,
+    n_coef: int,
+) -> np.ndarray:
+    """An error estimate of the attribution vector that accounts for the completeness error.
 
-    The true error vector of the attributions sums to ``-delta`` exactly, so an estimate
-    whose sum is much smaller than ``|delta|`` is too small: it missed part of the error
-    (a feature between the points, errors of opposite sign cancelling between the two
-    rules). The estimate is scaled by ``(|delta| - floor) / |sum(estimate)|`` when that is
-    above 1 (at most 1e6), keeping its shape.
+    The true error vector of the attributions sums to ``-delta`` exactly. Hence (1) its
+    2-norm is at least ``|delta| / sqrt(n_coef)``, and (2) an estimate whose sum is much
+    smaller than ``|delta|`` is too small: it missed part of the error (a feature between
+    the points, errors of opposite sign cancelling between the two rules), and is scaled
+    by ``|delta| / |sum(estimate)|`` (at most 1e6), keeping its shape. ``delta`` counts
+    above the rounding ``floor`` only.
+
+    Parameters
+    ----------
+    est_norm, est_sum : ndarray of shape (R,)
+        2-norm and sum of the estimated error vector of each row.
+    comp_err, floor : ndarray of shape (R,)
+        ``|delta|`` and its rounding floor.
+    n_coef : int
+        Coefficients per row.
     """
     need = np.maximum(np.abs(comp_err) - floor, 0.0)
     have = np.maximum(np.abs(est_sum), np.finfo(np.float64).tiny)
-    return np.clip(need / have, 1.0, 1e6)
+    factor = np.clip(need / have, 1.0, 1e6)
+    return np.maximum(est_norm * factor, need / np.sqrt(max(1, n_coef)))
 
 
 def _row_sums(rows: np.ndarray, values: Tensor, n_rows: int) -> Tensor:

@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 
 from . import quadrature
-from ._adaptive import consistency_factor, integrate_adaptive
+from ._adaptive import consistent_error, integrate_adaptive
 from ._inputs import TargetSpec, as_baselines, as_series, as_target, resolve_target, select_target
 from ._numerics import accumulator_dtype, re_mul
 from ._optional import require
@@ -455,14 +455,17 @@ class CrossDomainIG:
             norm = vals.reshape(batch, -1).norm(dim=1)
             err_vec = mean(errors).reshape(batch, -1)
             floor = 64 * torch.finfo(p.time_baseline.dtype).eps
-            factor = consistency_factor(
-                err_vec.sum(dim=1).cpu().numpy(),
-                delta.abs().cpu().numpy(),
-                (floor * (fx64.abs() + fb_mean.abs() + vals.abs().reshape(batch, -1).sum(1)))
-                .cpu()
-                .numpy(),
+            scale = fx64.abs() + fb_mean.abs() + vals.abs().reshape(batch, -1).sum(1)
+            err = torch.as_tensor(
+                consistent_error(
+                    err_vec.norm(dim=1).cpu().numpy(),
+                    err_vec.sum(dim=1).cpu().numpy(),
+                    delta.abs().cpu().numpy(),
+                    (floor * scale).cpu().numpy(),
+                    err_vec.shape[1],
+                ),
+                device=err_vec.device,
             )
-            err = err_vec.norm(dim=1) * torch.as_tensor(factor, device=err_vec.device)
             error = torch.where(err == 0, torch.zeros_like(err), err / norm)
             assert p.converged is not None
             converged = np.all(p.converged.reshape(n_base, batch), axis=0)

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["BOOLE", "METHODS", "RULES", "SIMPSON", "get_rule", "rule"]
+__all__ = ["BOOLE", "METHODS", "MILNE", "OPEN_PAIR", "RULES", "SIMPSON", "get_rule", "rule"]
 
 Rule = Callable[[int], tuple[np.ndarray, np.ndarray]]
 
@@ -158,5 +158,13 @@ BOOLE = np.array([7.0, 32.0, 12.0, 32.0, 7.0]) / 90.0
 #: Bisecting an interval reuses all five points: each half gets three of them and two new
 #: ones, so reaching ``n`` path points costs exactly ``n`` model evaluations.
 SIMPSON = np.array([1.0, 0.0, 4.0, 0.0, 1.0]) / 6.0
-BOOLE.setflags(write=False)
-SIMPSON.setflags(write=False)
+#: The sub-interval that starts at the baseline (alpha = 0) never evaluates the model there:
+#: models with a normalization, a norm or a logarithm are often singular exactly at a zero
+#: baseline although the path integral is fine. It uses the open Milne rule on its points
+#: at 1/4, 1/2, 3/4 (degree 3), with the two-point rule on 1/4 and 3/4 (degree 1) as the
+#: error estimate; the weights are given on all five points, the first being unused.
+MILNE = np.array([0.0, 2.0, -1.0, 2.0, 0.0]) / 3.0
+#: The degree-1 partner of :data:`MILNE`.
+OPEN_PAIR = np.array([0.0, 0.5, 0.0, 0.5, 0.0])
+for _w in (BOOLE, SIMPSON, MILNE, OPEN_PAIR):
+    _w.setflags(write=False)
