@@ -28,10 +28,11 @@ Run: ``.venv/bin/python benchmarks/steps.py [--samples 16] [--quick]``.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,20 +107,20 @@ def _trained(task: fb.Task, quick: bool) -> tuple[torch.nn.Module, np.ndarray]:
     return model, Xte
 
 
-def corpus(n: int, quick: bool) -> list[Row]:
+def corpus(n: int, quick: bool) -> Iterator[Row]:
+    """The rows, each trained (or read from the cache) when it is reached."""
     cnn = lambda c, k: fb.CNN1d(c, k)  # noqa: E731
-    rows: list[Row] = []
     for name, load, epochs in [
         ("ECG200", fb._ucr("ECG200"), 60),
         ("GunPoint", fb._aeon("GunPoint"), 150),
         ("FordA", fb._ucr("FordA"), 15),
     ][: 1 if quick else 3]:
         model, X = _trained(fb.Task(name, load, cnn, epochs, n), quick)
-        rows.append(Row(f"{name} CNN", model, X[:n]))
+        yield Row(f"{name} CNN", model, X[:n])
         if name == "ECG200":
             ecg_cnn, ecg_x = model, X[:n]
     if quick:
-        return rows
+        return
     gp = fb._aeon("GunPoint")
     lstm_task = fb.Task(
         "GunPoint", gp, lambda c, k: TimeMajor(LSTMClassifier(c, k)), 60, n,
@@ -127,17 +128,17 @@ def corpus(n: int, quick: bool) -> list[Row]:
     )  # fmt: skip
     wrapped, X = _trained(lstm_task, quick)
     lstm = wrapped.inner  # type: ignore[union-attr]
-    rows.append(Row("GunPoint LSTM (B,T,C)", lstm, X[:n].transpose(0, 2, 1).copy(), time_axis=1))
+    yield Row("GunPoint LSTM (B,T,C)", lstm, X[:n].transpose(0, 2, 1).copy(), time_axis=1)
+    yield Row("ECG200 CNN, cepstrum", ecg_cnn, ecg_x, domain="cepstrum")
     gru_task = fb.Task(
         "FreezerRegularTrain", fb._ucr("FreezerRegularTrain"),
         lambda c, k: fb.GRUClassifier(c, k, hidden=200), 80, n,
     )  # fmt: skip
     gru, X = _trained(gru_task, quick)
-    rows.append(Row("Freezer GRU", gru, X[: max(4, n // 2)]))
+    yield Row("Freezer GRU", gru, X[: max(4, n // 2)])
     tf_task = fb.Task("ECG200", fb._ucr("ECG200"), Transformer, 30, n, model_name="ECG200-tf")
     tf, X = _trained(tf_task, quick)
-    rows.append(Row("ECG200 transformer", tf, X[:n]))
-    rows.append(Row("ECG200 CNN, cepstrum", ecg_cnn, ecg_x, domain="cepstrum"))
+    yield Row("ECG200 transformer", tf, X[:n])
     kid = ROOT / ".." / "shared" / "data" / "kidppg"
     if (kid / "ppg_samples.npz").exists():
         import ppg_heart_rate as ppg
@@ -145,8 +146,7 @@ def corpus(n: int, quick: bool) -> list[Row]:
         windows = ppg.load_windows(kid)
         for subject, (x, _) in windows.items():
             model = ppg.load_model(kid, subject)
-            rows.append(Row(f"KID-PPG {subject} (Keras)", model, x, time_axis=1, target=None))
-    return rows
+            yield Row(f"KID-PPG {subject} (Keras)", model, x, time_axis=1, target=None)
 
 
 # ---------------------------------------------------------------------- methods
@@ -316,6 +316,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     for row in corpus(n, args.quick):
         print(f"{row.name}: {len(row.x)} series", file=sys.stderr, flush=True)
         records += run_row(row, lambda s: print(s, file=sys.stderr, flush=True))
+        for rec in records[-len(methods()) :]:  # as each row finishes
+            print("  " + json.dumps(rec), file=sys.stderr, flush=True)
     print(table(records))
     print()
     print(summary(records))
