@@ -11,7 +11,7 @@ that are complete: they sum to ``f(x) - f(x')`` in every domain.
 from . import domains, metrics, models, quadrature
 from .api import explain
 from .attribution import Attribution
-from .engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG
+from .engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG, NonFiniteError
 from .runs import DatasetRun, explain_dataset, open_run
 
 __version__ = "0.1.0"
@@ -22,6 +22,7 @@ __all__ = [
     "ConvergenceWarning",
     "CrossDomainIG",
     "DatasetRun",
+    "NonFiniteError",
     "models",
     "__version__",
     "domains",

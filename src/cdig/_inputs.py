@@ -127,6 +127,13 @@ def as_baselines(baselines: Any, x: Tensor, layout: Layout) -> Tensor:
     """
     if baselines is None:
         return torch.zeros_like(x).unsqueeze(0)
+    if isinstance(baselines, (bool, np.bool_)) or (
+        isinstance(baselines, (np.ndarray, Tensor)) and baselines.dtype in (np.bool_, torch.bool)
+    ):
+        raise TypeError(
+            f"baselines={baselines!r} is a boolean; pass None (zeros), a number such as 1.0, "
+            "or an array of baseline series."
+        )
     if isinstance(baselines, numbers.Real) and not isinstance(baselines, bool):
         if not np.isfinite(float(baselines)):
             raise ValueError(f"baselines={baselines} must be finite.")
@@ -222,6 +229,12 @@ def resolve_target(spec: TargetSpec, outputs: Tensor) -> TargetSpec:
     out_shape = tuple(outputs.shape[1:])
     if spec.kind == "callable":
         sel = spec.value(outputs)
+        if isinstance(sel, Tensor) and not (sel.is_floating_point() or sel.is_complex()):
+            raise ValueError(
+                f"the target function returned a tensor of dtype {sel.dtype}; it must return "
+                "float outputs of the model, one per sample (select with indexing, e.g. "
+                "lambda out: out[:, 0] or out.gather(...), rather than argmax or a cast to int)."
+            )
         if not isinstance(sel, Tensor) or tuple(sel.shape) != (outputs.shape[0],):
             got = tuple(sel.shape) if isinstance(sel, Tensor) else type(sel).__name__
             raise ValueError(

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -37,6 +38,15 @@ import torch
 from torch import Tensor
 
 from . import quadrature
+from ._guards import (
+    LOW_PRECISION,
+    NonFiniteError,
+    check_outputs_finite,
+    first_bad,
+    guarded_call,
+    path_error,
+    work_dtype,
+)
 from ._inputs import TargetSpec, as_baselines, as_series, as_target, resolve_target, select_target
 from ._optional import require
 from .attribution import Attribution
@@ -47,6 +57,7 @@ __all__ = [
     "CrossDomainIG",
     "CompletenessWarning",
     "ConvergenceWarning",
+    "NonFiniteError",
     "activation_bytes",
     "auto_batch_size",
 ]
@@ -108,20 +119,26 @@ def activation_bytes(call: Callable[[Tensor], Tensor], x: Tensor) -> int:
     for n in (1, 2):
         total = 0
 
-        def pack(t: Tensor) -> Tensor:
+        def pack(t: Tensor) -> Any:
+            # a weak reference only: returning ``t`` itself lets the graph hold its own output
+            # (a reference cycle through autograd that ``gc`` cannot break: a leak per call)
             nonlocal total
             total += t.numel() * t.element_size()
-            return t
+            return weakref.ref(t)
 
         probe = x[:1].detach().expand(n, *x.shape[1:]).clone().requires_grad_(True)
-        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, _identity):
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, _unpack):
             call(probe)
         sizes.append(total)
     return max(1, sizes[1] - sizes[0])
 
 
-def _identity(t: Tensor) -> Tensor:
-    return t
+def _unpack(ref: Any) -> Tensor:
+    """Saved tensors of the probe, for models that differentiate inside their forward."""
+    t = ref()
+    if t is None:  # pragma: no cover - only if a model differentiates a freed tensor
+        raise RuntimeError("activation_bytes: a saved tensor was freed before its use.")
+    return t  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -285,15 +302,18 @@ class CrossDomainIG:
             For invalid inputs, before the integration starts.
         """
         adapter = wrap(self.model)
-        x, layout = as_series(inputs, self.time_axis, adapter.dtype, adapter.device)
+        model_dtype = adapter.dtype
+        x, layout = as_series(inputs, self.time_axis, work_dtype(model_dtype), adapter.device)
+        if model_dtype is None and x.dtype in LOW_PRECISION:  # a function given half inputs
+            model_dtype, x = x.dtype, x.float()
         xb = as_baselines(baselines, x, layout)  # (S, B, C, T)
         _check_steps(n_steps, method, internal_batch_size, rtol, atol, max_steps)
         spec = as_target(target)
         named = _resolve_domains(self.domain, self.fs)
         fitted = [(label, d.clone().fit(x)) for label, d in named]
 
-        def call(xc: Tensor) -> Tensor:
-            return adapter(layout.to_user(xc))
+        low = model_dtype if model_dtype in LOW_PRECISION else None  # else: no casts
+        call = guarded_call(adapter, layout, self.time_axis, low)
 
         with _progress_bar(progress) as bar, adapter.inference(), torch.enable_grad():
             eval_bytes = 0 if internal_batch_size else self._eval_bytes(call, x)
@@ -339,19 +359,32 @@ class CrossDomainIG:
         owner = torch.arange(len(ends), device=x.device) % batch
         selected = select_target(spec, out, owner)
         fx, fbs = selected[:batch], selected[batch:].split(n_base * batch)
+        check_outputs_finite(fx, owner[:batch], "inputs", 1.0)
+        check_outputs_finite(selected[batch:], owner[batch:], "baseline", 0.0)
         if settings.progress is not None:
             steps = 16 if settings.auto else settings.n_steps
             settings.progress.reset(total=len(passes) * n_base * batch * steps)
 
+        last: dict[str, Tensor] = {}  # the samples of the latest path evaluations
+
         def f(xc: Tensor, rows: Tensor) -> Tensor:
+            last["samples"] = rows_b[rows]
             return select_target(spec, call(xc), rows_b[rows])
 
         results: dict[str, Attribution] = {}
         for i, p in enumerate(passes):
             func = f if p.kind == "time" else _through_inverse(f, p.domains[0][1], rows_b)
-            _integrate(p, func, fx[rows_b] - fbs[i], settings)
+            try:
+                _integrate(p, func, fx[rows_b] - fbs[i], settings)
+            except _PathNonFinite as err:
+                raise err.for_samples(last["samples"]) from None
             for label, dom, X0 in p.domains:
                 values = _attributions(p, dom, X0, rows_b)  # (S*B, *coef), float64
+                if not bool(torch.isfinite(values).all()):
+                    raise NonFiniteError(
+                        f"{label}: the attributions overflowed (NaN or infinite values) although "
+                        "the model was finite on the path; rescale the inputs or the model."
+                    )
                 results[label] = self._result(values, dom, fx, fbs[i], p, n_base, spec, settings)
         return results
 
@@ -559,6 +592,7 @@ def _path_gradient(
         (g,) = torch.autograd.grad(y.sum(), points, allow_unused=True)
         if g is None:
             raise ValueError("the model's output does not depend on its input (no gradient).")
+        _check_path_finite(y, g, rows, a_t[k0:k1])
         part = torch.matmul(w_t[k0:k1], g.to(red).reshape(m, nk, -1))  # (m, D)
         if k0 == 0:
             grad_flat[r0:r1] = part
@@ -567,6 +601,36 @@ def _path_gradient(
         if bar is not None:
             bar.update(m * nk)
     return grad
+
+
+class _PathNonFinite(NonFiniteError):
+    """Raised on the path; :meth:`for_samples` restates it with the samples' indices."""
+
+    def __init__(self, what: str, positions: Tensor, rows: Tensor, alphas: Tensor) -> None:
+        self.what, self.positions = what, positions
+        self.alphas_at = alphas.tolist()
+        rows_at = rows[positions].tolist()
+        err = path_error(what, rows_at, self.alphas_at, "path rows (sample = row % batch)")
+        super().__init__(str(err), err.samples, err.alphas)
+
+    def for_samples(self, samples: Tensor) -> NonFiniteError:
+        """The error naming samples; ``samples`` holds the sample of every evaluation."""
+        ids = samples[self.positions.to(samples.device)].tolist()
+        return path_error(self.what, ids, self.alphas_at, "samples")
+
+
+def _check_path_finite(y: Tensor, g: Tensor, rows: Tensor, alphas: Tensor) -> None:
+    """Raise when path outputs ``y`` (n,) or gradients ``g`` (n, ...) are not all finite.
+
+    ``rows`` (n,) are the evaluations' rows; ``alphas`` the path positions of one row's
+    evaluations (evaluation ``i`` is at ``alphas[i % len(alphas)]``, row-major blocks).
+    One device sync per block; the details are only computed on failure.
+    """
+    if bool(torch.isfinite(y).all() & torch.isfinite(g).all()):
+        return
+    what, positions = first_bad(y, g)
+    at = alphas.detach().cpu()[(positions % len(alphas)).cpu()]
+    raise _PathNonFinite(what, positions, rows, at)
 
 
 _CONSTANTS: dict[tuple[int, torch.dtype, torch.device], tuple[np.ndarray, Tensor]] = {}
