@@ -142,7 +142,9 @@ def check_outputs_finite(values: Tensor, samples: Tensor, where: str, alpha: flo
     )
 
 
-def path_error(what: str, ids: Sequence[int], alphas: Sequence[float], label: str) -> NonFiniteError:
+def path_error(
+    what: str, ids: Sequence[int], alphas: Sequence[float], label: str
+) -> NonFiniteError:
     """:class:`NonFiniteError` for non-finite path evaluations.
 
     ``ids`` name the failing evaluations (``label`` says what they are: samples, path rows),
@@ -164,7 +166,7 @@ def path_error(what: str, ids: Sequence[int], alphas: Sequence[float], label: st
 
 
 def first_bad(y: Tensor, g: Tensor) -> tuple[str, Tensor]:
-    """``(what, failing evaluation indices)`` of path outputs ``y`` (n,), gradients ``g`` (n, ...)."""
+    """``(what, indices of the failing evaluations)`` for outputs ``y`` and gradients ``g``."""
     ybad = ~torch.isfinite(y.detach().reshape(y.shape[0], -1)).all(dim=1)
     if bool(ybad.any()):
         return "explained output", torch.nonzero(ybad).flatten()

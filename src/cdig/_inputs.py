@@ -130,9 +130,10 @@ def as_baselines(baselines: Any, x: Tensor, layout: Layout) -> Tensor:
     if isinstance(baselines, (bool, np.bool_)) or (
         isinstance(baselines, (np.ndarray, Tensor)) and baselines.dtype in (np.bool_, torch.bool)
     ):
+        what = f"baselines={baselines!r} is" if np.ndim(baselines) == 0 else "baselines are"
         raise TypeError(
-            f"baselines={baselines!r} is a boolean; pass None (zeros), a number such as 1.0, "
-            "or an array of baseline series."
+            f"{what} boolean; pass None (zeros), a number such as 1.0, or an array of "
+            "baseline series (cast a mask with .astype(float) if that is what you mean)."
         )
     if isinstance(baselines, numbers.Real) and not isinstance(baselines, bool):
         if not np.isfinite(float(baselines)):

@@ -138,7 +138,7 @@ def _unpack(ref: Any) -> Tensor:
     t = ref()
     if t is None:  # pragma: no cover - only if a model differentiates a freed tensor
         raise RuntimeError("activation_bytes: a saved tensor was freed before its use.")
-    return t  # type: ignore[no-any-return]
+    return t
 
 
 @dataclass(frozen=True)
