@@ -27,6 +27,7 @@ __all__ = ["NonFiniteError", "LOW_PRECISION", "guarded_call", "work_dtype"]
 #: Model dtypes that are called in their own precision while cdig computes in float32.
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 
+_SHAPE_WORDS = ("shape", "size", "dimension", "channel", "index", "mat1", "length", "expected")
 _DTYPE_WORDS = ("dtype", "scalar type", "Double", "Float", "Half", "BFloat16")
 
 
@@ -101,10 +102,12 @@ def _input_message(err: BaseException, xu: Tensor, layout: Layout, time_axis: in
             "weights) or cast the weights (model.float()), or wrap a module rather than "
             "a function so that cdig can read its dtype."
         )
-    return msg + (
-        " Check the number of channels and the series length the model expects, and "
-        "time_axis (1: (batch, time, channels); -1: (batch, channels, time))."
-    )
+    if any(word in str(err).lower() for word in _SHAPE_WORDS):
+        return msg + (
+            " Check the number of channels and the series length the model expects, and "
+            "time_axis (1: (batch, time, channels); -1: (batch, channels, time))."
+        )
+    return msg
 
 
 def _output_message(out: Any, xu: Tensor) -> str:
