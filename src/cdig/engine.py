@@ -606,11 +606,10 @@ def _path_gradient(
 class _PathNonFinite(NonFiniteError):
     """Raised on the path; :meth:`for_samples` restates it with the samples' indices."""
 
-    def __init__(self, what: str, positions: Tensor, rows: Tensor, alphas: Tensor) -> None:
-        self.what, self.positions = what, positions
-        self.alphas_at = alphas.tolist()
+    def __init__(self, what: str, positions: Tensor, rows: Tensor, alphas: list[float]) -> None:
+        self.what, self.positions, self.alphas_at = what, positions, alphas
         rows_at = rows[positions].tolist()
-        err = path_error(what, rows_at, self.alphas_at, "path rows (sample = row % batch)")
+        err = path_error(what, rows_at, alphas, "path rows (sample = row % batch)")
         super().__init__(str(err), err.samples, err.alphas)
 
     def for_samples(self, samples: Tensor) -> NonFiniteError:
@@ -619,17 +618,22 @@ class _PathNonFinite(NonFiniteError):
         return path_error(self.what, ids, self.alphas_at, "samples")
 
 
-def _check_path_finite(y: Tensor, g: Tensor, rows: Tensor, alphas: Tensor) -> None:
+def _check_path_finite(y: Tensor, g: Tensor, rows: Tensor, alphas: Tensor | None) -> None:
     """Raise when path outputs ``y`` (n,) or gradients ``g`` (n, ...) are not all finite.
 
-    ``rows`` (n,) are the evaluations' rows; ``alphas`` the path positions of one row's
-    evaluations (evaluation ``i`` is at ``alphas[i % len(alphas)]``, row-major blocks).
-    One device sync per block; the details are only computed on failure.
+    Call it right after ``func(points, rows)`` and its gradient: :meth:`CrossDomainIG._run`
+    names the samples from that call. ``rows`` (n,) are the evaluations' rows; ``alphas``
+    their path positions: one per evaluation, or one row's positions of a row-major block
+    (evaluation ``i`` is at ``alphas[i % len(alphas)]``); ``None`` if unknown (NaN in the
+    message). One device sync per call; the details are only computed on failure.
     """
     if bool(torch.isfinite(y).all() & torch.isfinite(g).all()):
         return
     what, positions = first_bad(y, g)
-    at = alphas.detach().cpu()[(positions % len(alphas)).cpu()]
+    if alphas is None:
+        at = [float("nan")] * len(positions)
+    else:
+        at = alphas.detach().cpu()[(positions % len(alphas)).cpu()].tolist()
     raise _PathNonFinite(what, positions, rows, at)
 
 
