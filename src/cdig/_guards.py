@@ -71,12 +71,13 @@ def guarded_call(
     def call(xc: Tensor) -> Tensor:
         xu = layout.to_user(xc)
         cast = model_dtype is not None and model_dtype != xc.dtype
+        given = xu.to(model_dtype) if cast else xu
         try:
-            out = adapter(xu.to(model_dtype) if cast else xu)
+            out = adapter(given)
         except torch.OutOfMemoryError:
             raise
         except (RuntimeError, IndexError) as err:
-            raise ValueError(_input_message(err, xu, layout, time_axis)) from err
+            raise ValueError(_input_message(err, given, layout, time_axis)) from err
         if not isinstance(out, Tensor) or out.ndim == 0 or out.shape[0] != xc.shape[0]:
             raise ValueError(_output_message(out, xu))
         if cast and out.is_floating_point():
