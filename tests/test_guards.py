@@ -74,8 +74,9 @@ def test_nan_on_the_path_of_a_coefficient_pass():
     x = _band_inputs()
     ig = cdig.CrossDomainIG(BandNaN(0.5, 0.7), Fourier(), linear_shortcut=False)
     with pytest.raises(NonFiniteError) as e:
-        ig.explain(x)
+        ig.explain(x, n_steps=32)
     assert e.value.samples == [2]
+    assert 0.5 <= e.value.alphas[0] <= 0.7  # the coefficient path is the time path here
 
 
 def test_minus_inf_at_the_baseline_raises():

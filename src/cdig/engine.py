@@ -365,19 +365,17 @@ class CrossDomainIG:
             steps = 16 if settings.auto else settings.n_steps
             settings.progress.reset(total=len(passes) * n_base * batch * steps)
 
-        last: dict[str, Tensor] = {}  # the samples of the latest path evaluations
-
         def f(xc: Tensor, rows: Tensor) -> Tensor:
-            last["samples"] = rows_b[rows]
             return select_target(spec, call(xc), rows_b[rows])
 
         results: dict[str, Attribution] = {}
+        last: dict[str, Tensor] = {}  # the latest path points and rows, to name a failure
         for i, p in enumerate(passes):
             func = f if p.kind == "time" else _through_inverse(f, p.domains[0][1], rows_b)
             try:
-                _integrate(p, func, fx[rows_b] - fbs[i], settings)
+                _integrate(p, _traced(func, last), fx[rows_b] - fbs[i], settings)
             except _PathNonFinite as err:
-                raise err.for_samples(last["samples"]) from None
+                raise err.on_path(last["points"], last["rows"], p.start, p.end, rows_b) from None
             for label, dom, X0 in p.domains:
                 values = _attributions(p, dom, X0, rows_b)  # (S*B, *coef), float64
                 if not bool(torch.isfinite(values).all()):
@@ -592,7 +590,7 @@ def _path_gradient(
         (g,) = torch.autograd.grad(y.sum(), points, allow_unused=True)
         if g is None:
             raise ValueError("the model's output does not depend on its input (no gradient).")
-        _check_path_finite(y, g, rows, a_t[k0:k1])
+        _check_path_finite(y, g, rows)
         part = torch.matmul(w_t[k0:k1], g.to(red).reshape(m, nk, -1))  # (m, D)
         if k0 == 0:
             grad_flat[r0:r1] = part
@@ -604,37 +602,60 @@ def _path_gradient(
 
 
 class _PathNonFinite(NonFiniteError):
-    """Raised on the path; :meth:`for_samples` restates it with the samples' indices."""
+    """Raised on the path; :meth:`on_path` restates it with samples and path positions."""
 
-    def __init__(self, what: str, positions: Tensor, rows: Tensor, alphas: list[float]) -> None:
-        self.what, self.positions, self.alphas_at = what, positions, alphas
+    def __init__(self, what: str, positions: Tensor, rows: Tensor) -> None:
+        self.what, self.positions = what, positions
         rows_at = rows[positions].tolist()
+        alphas = [float("nan")] * len(rows_at)
         err = path_error(what, rows_at, alphas, "path rows (sample = row % batch)")
         super().__init__(str(err), err.samples, err.alphas)
 
-    def for_samples(self, samples: Tensor) -> NonFiniteError:
-        """The error naming samples; ``samples`` holds the sample of every evaluation."""
-        ids = samples[self.positions.to(samples.device)].tolist()
-        return path_error(self.what, ids, self.alphas_at, "samples")
+    def on_path(
+        self, points: Tensor, rows: Tensor, start: Tensor, end: Tensor, rows_b: Tensor
+    ) -> NonFiniteError:
+        """The error naming samples and alphas.
+
+        ``points`` (n, ...) and ``rows`` (n,) are the evaluations of the failing call, on the
+        straight path from ``start`` to ``end`` (R, ...); ``rows_b`` maps rows to samples.
+        """
+        pos = self.positions.to(rows.device)
+        r = rows[pos]
+        diff = _re_view(end[r] - start[r]).reshape(len(pos), -1)
+        step = _re_view(points[pos].detach() - start[r]).reshape(len(pos), -1)
+        norm = (diff * diff).sum(dim=1)
+        alphas = ((step * diff).sum(dim=1) / norm.clamp_min(torch.finfo(norm.dtype).tiny)).tolist()
+        return path_error(self.what, rows_b[r].tolist(), alphas, "samples")
 
 
-def _check_path_finite(y: Tensor, g: Tensor, rows: Tensor, alphas: Tensor | None) -> None:
+def _re_view(t: Tensor) -> Tensor:
+    """Real tensor of ``t``'s real and imaginary parts (``t`` itself when real), float64."""
+    return torch.view_as_real(t.to(torch.complex128)) if t.is_complex() else t.double()
+
+
+def _traced(
+    func: Callable[[Tensor, Tensor], Tensor], last: dict[str, Tensor]
+) -> Callable[[Tensor, Tensor], Tensor]:
+    """``func`` that keeps its latest ``points`` and ``rows`` in ``last``."""
+
+    def h(points: Tensor, rows: Tensor) -> Tensor:
+        last["points"], last["rows"] = points, rows
+        return func(points, rows)
+
+    return h
+
+
+def _check_path_finite(y: Tensor, g: Tensor, rows: Tensor) -> None:
     """Raise when path outputs ``y`` (n,) or gradients ``g`` (n, ...) are not all finite.
 
-    Call it right after ``func(points, rows)`` and its gradient: :meth:`CrossDomainIG._run`
-    names the samples from that call. ``rows`` (n,) are the evaluations' rows; ``alphas``
-    their path positions: one per evaluation, or one row's positions of a row-major block
-    (evaluation ``i`` is at ``alphas[i % len(alphas)]``); ``None`` if unknown (NaN in the
-    message). One device sync per call; the details are only computed on failure.
+    Call it right after ``func(points, rows)`` and its gradient, ``rows`` being the rows
+    given to ``func``: :meth:`CrossDomainIG._run` names the samples and the path positions
+    from that call. One device sync per call; the details are only computed on failure.
     """
     if bool(torch.isfinite(y).all() & torch.isfinite(g).all()):
         return
     what, positions = first_bad(y, g)
-    if alphas is None:
-        at = [float("nan")] * len(positions)
-    else:
-        at = alphas.detach().cpu()[(positions % len(alphas)).cpu()].tolist()
-    raise _PathNonFinite(what, positions, rows, at)
+    raise _PathNonFinite(what, positions, rows)
 
 
 _CONSTANTS: dict[tuple[int, torch.dtype, torch.device], tuple[np.ndarray, Tensor]] = {}
