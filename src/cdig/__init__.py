@@ -13,7 +13,7 @@ from typing import Any
 from . import domains, horizon, metrics, models, quadrature
 from .api import explain
 from .attribution import Attribution
-from .engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG
+from .engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG, NonFiniteError
 from .horizon import Horizon
 from .runs import DatasetRun, explain_dataset, open_run
 
@@ -45,6 +45,7 @@ __all__ = [
     "CrossDomainIG",
     "DatasetRun",
     "Horizon",
+    "NonFiniteError",
     "datasets",
     "models",
     "__version__",

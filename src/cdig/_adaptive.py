@@ -111,6 +111,7 @@ def integrate_adaptive(
     chunk_for: Callable[[int], int],
     on_evaluations: Callable[[int], None] | None = None,
     measures: Sequence[Measure] = (),
+    baseline_gradient_at: GradientAt | None = None,
 ) -> AdaptiveResult:
     """Adaptive path integral of R rows.
 
@@ -138,6 +139,10 @@ def integrate_adaptive(
         The domains whose attributions the vector test checks (several linear domains
         share one time pass); default: the integration coordinates themselves,
         ``Re[(end - start) * conj(G)]``.
+    baseline_gradient_at : callable, optional
+        ``gradient_at`` for the points at the baseline (``alpha = 0``), which may return
+        non-finite gradients (then the open rule is used there); ``gradient_at`` may raise
+        on non-finite values elsewhere. Default: ``gradient_at``.
     """
     n_rows = start.shape[0]
     d = int(np.prod(start.shape[1:])) if start.dim() > 1 else 1
@@ -158,6 +163,7 @@ def integrate_adaptive(
             chunk_for,
             on_evaluations,
             measures,
+            baseline_gradient_at or gradient_at,
         )
         for r0 in range(0, n_rows, group)
     ]
@@ -206,6 +212,7 @@ def _integrate_group(
     chunk_for: Callable[[int], int],
     on_evaluations: Callable[[int], None] | None,
     measures: Sequence[Measure],
+    baseline_gradient_at: GradientAt,
 ) -> AdaptiveResult:
     start, end = start_all[rows], end_all[rows]
     n_rows, shape = start.shape[0], start.shape[1:]
@@ -233,22 +240,27 @@ def _integrate_group(
     def evaluate(point_rows: np.ndarray, pos: np.ndarray) -> np.ndarray:
         """Gradients at grid positions ``pos`` of local rows ``point_rows``; their slots."""
         n = len(pos)
-        alphas = torch.tensor(pos / _GRID, dtype=real, device=dev)
-        r = torch.as_tensor(point_rows, device=dev)
+        at_baseline = pos == 0
+        # the baseline's points first, on their own calls (their gradient may be singular)
+        order = np.argsort(~at_baseline, kind="stable")
+        alphas = torch.tensor(pos[order] / _GRID, dtype=real, device=dev)
+        r = torch.as_tensor(point_rows[order], device=dev)
+        n_base = int(at_baseline.sum())
         chunk = max(1, chunk_for(n))
         out = []
-        for lo in range(0, n, chunk):
-            rr, aa = r[lo : lo + chunk], alphas[lo : lo + chunk]
-            view = (-1,) + (1,) * len(shape)
-            pts = torch.addcmul(start[rr], aa.view(view), diff[rr])
-            g = gradient_at(pts, rows[rr]).reshape(len(rr), -1)
-            out.append(g.to(store_dtype))
+        for a, b in ((0, n_base), (n_base, n)):
+            fn = baseline_gradient_at if a == 0 else gradient_at
+            for lo in range(a, b, chunk):
+                rr, aa = r[lo : min(lo + chunk, b)], alphas[lo : min(lo + chunk, b)]
+                view = (-1,) + (1,) * len(shape)
+                pts = torch.addcmul(start[rr], aa.view(view), diff[rr])
+                out.append(fn(pts, rows[rr]).reshape(len(rr), -1).to(store_dtype))
         np.add.at(steps, point_rows, 1)
         if on_evaluations is not None:
             on_evaluations(n)
-        grads = torch.cat(out)
+        grads = torch.empty((n, d), dtype=store_dtype, device=dev)
+        grads[torch.as_tensor(order, device=dev)] = torch.cat(out)
         finite = torch.isfinite(grads).all(dim=1).cpu().numpy()
-        at_baseline = pos == 0
         bad = ~finite & ~at_baseline
         if bad.any():
             raise ValueError(

@@ -146,6 +146,14 @@ def as_baselines(baselines: Any, x: Tensor, layout: Layout) -> Tensor:
     """
     if baselines is None:
         return torch.zeros_like(x).unsqueeze(0)
+    if isinstance(baselines, (bool, np.bool_)) or (
+        isinstance(baselines, (np.ndarray, Tensor)) and baselines.dtype in (np.bool_, torch.bool)
+    ):
+        what = f"baselines={baselines!r} is" if np.ndim(baselines) == 0 else "baselines are"
+        raise TypeError(
+            f"{what} boolean; pass None (zeros), a number such as 1.0, or an array of "
+            "baseline series (cast a mask with .astype(float) if that is what you mean)."
+        )
     if isinstance(baselines, numbers.Real) and not isinstance(baselines, bool):
         if not np.isfinite(float(baselines)):
             raise ValueError(f"baselines={baselines} must be finite.")
@@ -290,6 +298,12 @@ def resolve_target(spec: TargetSpec, outputs: Tensor) -> TargetSpec:
         spec = TargetSpec("callable", spec.value.resolve(tuple(outputs.shape)))  # fix the steps
     if spec.kind == "callable":
         sel = spec.value(outputs)
+        if isinstance(sel, Tensor) and not (sel.is_floating_point() or sel.is_complex()):
+            raise ValueError(
+                f"the target function returned a tensor of dtype {sel.dtype}; it must return "
+                "float outputs of the model, one per sample (select with indexing, e.g. "
+                "lambda out: out[:, 0] or out.gather(...), rather than argmax or a cast to int)."
+            )
         if not isinstance(sel, Tensor) or tuple(sel.shape) != (outputs.shape[0],):
             got = tuple(sel.shape) if isinstance(sel, Tensor) else type(sel).__name__
             raise ValueError(

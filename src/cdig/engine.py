@@ -27,6 +27,7 @@ model evaluations, so memory is bounded for any ``n_steps``.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -37,6 +38,15 @@ from torch import Tensor
 
 from . import quadrature
 from ._adaptive import consistent_error, integrate_adaptive
+from ._guards import (
+    LOW_PRECISION,
+    NonFiniteError,
+    check_outputs_finite,
+    first_bad,
+    guarded_call,
+    path_error,
+    work_dtype,
+)
 from ._inputs import TargetSpec, as_baselines, as_series, as_target, resolve_target, select_target
 from ._numerics import accumulator_dtype, re_mul
 from ._optional import require
@@ -49,6 +59,7 @@ __all__ = [
     "CrossDomainIG",
     "CompletenessWarning",
     "ConvergenceWarning",
+    "NonFiniteError",
     "activation_bytes",
     "auto_batch_size",
 ]
@@ -108,19 +119,25 @@ def activation_bytes(call: Callable[[Tensor], Tensor], x: Tensor) -> int:
     for n in (1, 2):
         total = 0
 
-        def pack(t: Tensor) -> Tensor:
+        def pack(t: Tensor) -> Any:
+            # a weak reference only: returning ``t`` itself lets the graph hold its own output
+            # (a reference cycle through autograd that ``gc`` cannot break: a leak per call)
             nonlocal total
             total += t.numel() * t.element_size()
-            return t
+            return weakref.ref(t)
 
         probe = x[:1].detach().expand(n, *x.shape[1:]).clone().requires_grad_(True)
-        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, _identity):
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, _unpack):
             call(probe)
         sizes.append(total)
     return max(1, sizes[1] - sizes[0])
 
 
-def _identity(t: Tensor) -> Tensor:
+def _unpack(ref: Any) -> Tensor:
+    """Saved tensors of the probe, for models that differentiate inside their forward."""
+    t = ref()
+    if t is None:  # pragma: no cover - only if a model differentiates a freed tensor
+        raise RuntimeError("activation_bytes: a saved tensor was freed before its use.")
     return t
 
 
@@ -319,15 +336,18 @@ class CrossDomainIG:
             ``rtol * |f(x) - f(x')| + atol`` (one warning per call, naming them).
         """
         adapter = wrap(self.model)
-        x, layout = as_series(inputs, self.time_axis, adapter.dtype, adapter.device)
+        model_dtype = adapter.dtype
+        x, layout = as_series(inputs, self.time_axis, work_dtype(model_dtype), adapter.device)
+        if model_dtype is None and x.dtype in LOW_PRECISION:  # a function given half inputs
+            model_dtype, x = x.dtype, x.float()
         xb = as_baselines(baselines, x, layout)  # (S, B, C, T)
         method = _check_steps(n_steps, method, internal_batch_size, rtol, atol, max_steps)
         spec = as_target(target)
         named = _resolve_domains(self.domain, self.fs)
         fitted = [(label, d.clone().fit(x)) for label, d in named]
 
-        def call(xc: Tensor) -> Tensor:
-            return adapter(layout.to_user(xc))
+        low = model_dtype if model_dtype in LOW_PRECISION else None  # else: no casts
+        call = guarded_call(adapter, layout, self.time_axis, low)
 
         with _progress_bar(progress) as bar, adapter.inference(), torch.enable_grad():
             eval_bytes = 0 if internal_batch_size else self._eval_bytes(call, x)
@@ -377,6 +397,8 @@ class CrossDomainIG:
         owner = torch.arange(len(ends), device=x.device) % batch
         selected = select_target(spec, out, owner)
         fx, fbs = selected[:batch], selected[batch:].split(n_base * batch)
+        check_outputs_finite(fx, owner[:batch], "inputs", 1.0)
+        check_outputs_finite(selected[batch:], owner[batch:], "baseline", 0.0)
         if settings.progress is not None:
             steps = 0 if settings.auto else settings.n_steps
             settings.progress.reset(total=len(passes) * n_base * batch * steps)
@@ -385,13 +407,22 @@ class CrossDomainIG:
             return select_target(spec, call(xc), rows_b[rows])
 
         results: dict[str, Attribution] = {}
+        last: dict[str, Tensor] = {}  # the latest path points and rows, to name a failure
         for i, p in enumerate(passes):
             func = f if p.kind == "time" else _through_inverse(f, p.domains[0][1], rows_b)
             scale = fx[rows_b].double().abs() + fbs[i].double().abs()
-            _integrate(p, func, fx[rows_b] - fbs[i], scale, rows_b, settings)
+            try:
+                _integrate(p, _traced(func, last), fx[rows_b] - fbs[i], scale, rows_b, settings)
+            except _PathNonFinite as err:
+                raise err.on_path(last["points"], last["rows"], p.start, p.end, rows_b) from None
             assert p.gradient is not None
             for label, dom, X0 in p.domains:
                 values = _attributions(p, dom, X0, rows_b, p.gradient)  # (S*B, *coef), f64
+                if not bool(torch.isfinite(values).all()):
+                    raise NonFiniteError(
+                        f"{label}: the attributions overflowed (NaN or infinite values) although "
+                        "the model was finite on the path; rescale the inputs or the model."
+                    )
                 errors = (
                     None
                     if p.error_gradient is None
@@ -650,8 +681,15 @@ def _path_gradient(
     return grad
 
 
-def _gradient(func: Callable[[Tensor, Tensor], Tensor], points: Tensor, rows: Tensor) -> Tensor:
-    """Gradient of ``func(points, rows).sum()`` with respect to ``points`` (n, ...)."""
+def _gradient(
+    func: Callable[[Tensor, Tensor], Tensor], points: Tensor, rows: Tensor, check: bool = True
+) -> Tensor:
+    """Gradient of ``func(points, rows).sum()`` with respect to ``points`` (n, ...).
+
+    ``check``: raise :class:`NonFiniteError` (via :class:`_PathNonFinite`) when an output or
+    a gradient is not finite. The adaptive integrator turns it off at the baseline only,
+    where it replaces a singular point by an open rule.
+    """
     points.requires_grad_(True)
     y = func(points, rows)
     if not y.requires_grad:
@@ -663,7 +701,66 @@ def _gradient(func: Callable[[Tensor, Tensor], Tensor], points: Tensor, rows: Te
     (g,) = torch.autograd.grad(y.sum(), points, allow_unused=True)
     if g is None:
         raise ValueError("the model's output does not depend on its input (no gradient).")
+    if check:
+        _check_path_finite(y, g, rows)
     return g
+
+
+class _PathNonFinite(NonFiniteError):
+    """Raised on the path; :meth:`on_path` restates it with samples and path positions."""
+
+    def __init__(self, what: str, positions: Tensor, rows: Tensor) -> None:
+        self.what, self.positions = what, positions
+        rows_at = rows[positions].tolist()
+        alphas = [float("nan")] * len(rows_at)
+        err = path_error(what, rows_at, alphas, "path rows (sample = row % batch)")
+        super().__init__(str(err), err.samples, err.alphas)
+
+    def on_path(
+        self, points: Tensor, rows: Tensor, start: Tensor, end: Tensor, rows_b: Tensor
+    ) -> NonFiniteError:
+        """The error naming samples and alphas.
+
+        ``points`` (n, ...) and ``rows`` (n,) are the evaluations of the failing call, on the
+        straight path from ``start`` to ``end`` (R, ...); ``rows_b`` maps rows to samples.
+        """
+        pos = self.positions.to(rows.device)
+        r = rows[pos]
+        diff = _re_view(end[r] - start[r]).reshape(len(pos), -1)
+        step = _re_view(points[pos].detach() - start[r]).reshape(len(pos), -1)
+        norm = (diff * diff).sum(dim=1)
+        alphas = ((step * diff).sum(dim=1) / norm.clamp_min(torch.finfo(norm.dtype).tiny)).tolist()
+        return path_error(self.what, rows_b[r].tolist(), alphas, "samples")
+
+
+def _re_view(t: Tensor) -> Tensor:
+    """Real tensor of ``t``'s real and imaginary parts (``t`` itself when real), float64."""
+    return torch.view_as_real(t.to(torch.complex128)) if t.is_complex() else t.double()
+
+
+def _traced(
+    func: Callable[[Tensor, Tensor], Tensor], last: dict[str, Tensor]
+) -> Callable[[Tensor, Tensor], Tensor]:
+    """``func`` that keeps its latest ``points`` and ``rows`` in ``last``."""
+
+    def h(points: Tensor, rows: Tensor) -> Tensor:
+        last["points"], last["rows"] = points, rows
+        return func(points, rows)
+
+    return h
+
+
+def _check_path_finite(y: Tensor, g: Tensor, rows: Tensor) -> None:
+    """Raise when path outputs ``y`` (n,) or gradients ``g`` (n, ...) are not all finite.
+
+    Call it right after ``func(points, rows)`` and its gradient, ``rows`` being the rows
+    given to ``func``: :meth:`CrossDomainIG._run` names the samples and the path positions
+    from that call. One device sync per call; the details are only computed on failure.
+    """
+    if bool(torch.isfinite(y).all() & torch.isfinite(g).all()):
+        return
+    what, positions = first_bad(y, g)
+    raise _PathNonFinite(what, positions, rows)
 
 
 _CONSTANTS: dict[tuple[int, torch.dtype, torch.device], tuple[np.ndarray, Tensor]] = {}
@@ -731,6 +828,7 @@ def _integrate(
         chunk_for=settings.chunk_for,
         on_evaluations=None if bar is None else progress,
         measures=[_measure(p, dom, X0, rows_b) for _, dom, X0 in p.domains],
+        baseline_gradient_at=lambda points, rows: _gradient(func, points, rows, check=False),
     )
     p.gradient, p.error_gradient = res.gradient, res.error_gradient
     p.steps, p.converged = res.steps, res.converged

@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ._reach import reachable
+
 __all__ = ["ModelAdapter", "TorchModel"]
 
 
@@ -73,9 +75,13 @@ class TorchModel(ModelAdapter):
     """A ``torch.nn.Module`` or a callable mapping tensors to tensors.
 
     During a call the module is put in ``eval()`` mode (dropout off, batch-norm statistics
-    frozen) and every submodule's ``training`` flag is restored afterwards. Parameters are
-    never touched: gradients are taken with :func:`torch.autograd.grad` with respect to the
-    inputs only, so ``requires_grad`` flags and ``.grad`` fields stay as they were.
+    frozen) and every submodule's ``training`` flag is restored afterwards. A plain callable
+    (``lambda x: model(x)[0]``, a bound method, a ``functools.partial``, an object with
+    ``__call__``) gets the same for the modules it refers to (closure, defaults, globals it
+    names, attributes; see :func:`cdig.models._reach.reachable`), whose weights also give the
+    inputs' dtype and device. Parameters are never touched: gradients are taken with
+    :func:`torch.autograd.grad` with respect to the inputs only, so ``requires_grad`` flags and
+    ``.grad`` fields stay as they were.
     """
 
     def __init__(self, model: Callable[[Tensor], Any]) -> None:
@@ -84,6 +90,7 @@ class TorchModel(ModelAdapter):
                 f"model must be a torch.nn.Module or a callable; got {type(model).__name__}."
             )
         self.model = model
+        self._found: tuple[list[torch.nn.Module], list[Tensor]] | None = None
 
     def __call__(self, x: Tensor) -> Tensor:
         try:
@@ -106,10 +113,22 @@ class TorchModel(ModelAdapter):
             )
         return out
 
-    def _tensors(self) -> Iterator[Tensor]:
+    @property
+    def modules(self) -> list[torch.nn.Module]:
+        """The module itself, or the modules a plain callable refers to."""
         if isinstance(self.model, torch.nn.Module):
-            yield from self.model.parameters()
-            yield from self.model.buffers()
+            return [self.model]
+        if self._found is None:
+            self._found = reachable(self.model)
+        return self._found[0]
+
+    def _tensors(self) -> Iterator[Tensor]:
+        for module in self.modules:
+            yield from module.parameters()
+            yield from module.buffers()
+        if not isinstance(self.model, torch.nn.Module) and not self.modules:
+            assert self._found is not None  # set by self.modules
+            yield from self._found[1]  # tensors a plain function closes over (weights)
 
     @property
     def dtype(self) -> torch.dtype | None:
@@ -126,14 +145,12 @@ class TorchModel(ModelAdapter):
 
     @contextlib.contextmanager
     def inference(self) -> Iterator[None]:
-        if not isinstance(self.model, torch.nn.Module):
-            yield
-            return
-        modes = [(m, m.training) for m in self.model.modules()]
-        if any(mode for _, mode in modes):
-            self.model.eval()
+        modes = {id(m): (m, m.training) for top in self.modules for m in top.modules()}
+        for top in self.modules:
+            if any(m.training for m in top.modules()):
+                top.eval()
         try:
             yield
         finally:
-            for module, mode in modes:
+            for module, mode in modes.values():
                 module.training = mode

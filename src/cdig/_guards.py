@@ -1,0 +1,178 @@
+"""Checks around the model: what it is given, what it returns, and whether it is finite.
+
+The engine calls the model through :func:`guarded_call`, which
+
+* runs a float16 / bfloat16 model in its own dtype while everything else (domains,
+  quadrature, accumulation) works in float32, since torch's FFTs refuse half precision;
+* turns the model's own shape or dtype errors into a ``ValueError`` that names the input
+  shape, the layout and the fix;
+* checks that every output has one row per input row.
+
+:class:`NonFiniteError` is raised when the explained output or its gradient is NaN or infinite
+at the input, the baseline or anywhere on the path: such attributions are meaningless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ._inputs import Layout
+
+__all__ = ["NonFiniteError", "LOW_PRECISION", "guarded_call", "work_dtype"]
+
+#: Model dtypes that are called in their own precision while cdig computes in float32.
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+_SHAPE_WORDS = ("shape", "size", "dimension", "channel", "index", "mat1", "length", "expected")
+_DTYPE_WORDS = ("dtype", "scalar type", "Double", "Float", "Half", "BFloat16")
+
+
+class NonFiniteError(ValueError):
+    """The model's output or its gradient is NaN or infinite where cdig evaluates it.
+
+    Attributes
+    ----------
+    samples : list of int
+        The samples concerned (indices into the batch of inputs).
+    alphas : list of float
+        Path positions (0: baseline, 1: input) where it happened, one per sample, when known.
+    """
+
+    def __init__(
+        self, message: str, samples: Sequence[int] = (), alphas: Sequence[float] = ()
+    ) -> None:
+        super().__init__(message)
+        self.samples = [int(s) for s in samples]
+        self.alphas = [float(a) for a in alphas]
+
+
+def work_dtype(model_dtype: torch.dtype | None) -> torch.dtype | None:
+    """The dtype cdig computes in for a model computing in ``model_dtype``."""
+    return torch.float32 if model_dtype in LOW_PRECISION else model_dtype
+
+
+def guarded_call(
+    adapter: Callable[[Tensor], Tensor],
+    layout: Layout,
+    time_axis: int,
+    model_dtype: torch.dtype | None,
+) -> Callable[[Tensor], Tensor]:
+    """``xc (n, C, T) -> model outputs (n, ...)``, with the checks of this module.
+
+    ``xc`` is in cdig's working dtype; when ``model_dtype`` differs (half precision) the model
+    receives ``xc`` cast to it and its floating outputs are cast back to ``xc``'s dtype (both
+    casts are differentiable).
+    """
+
+    def call(xc: Tensor) -> Tensor:
+        xu = layout.to_user(xc)
+        cast = model_dtype is not None and model_dtype != xc.dtype
+        given = xu.to(model_dtype) if cast else xu
+        try:
+            out = adapter(given)
+        except torch.OutOfMemoryError:
+            raise
+        except (RuntimeError, IndexError) as err:
+            raise ValueError(_input_message(err, given, layout, time_axis)) from err
+        if not isinstance(out, Tensor) or out.ndim == 0 or out.shape[0] != xc.shape[0]:
+            raise ValueError(_output_message(out, xu))
+        if cast and out.is_floating_point():
+            out = out.to(xc.dtype)
+        return out
+
+    return call
+
+
+def _input_message(err: BaseException, xu: Tensor, layout: Layout, time_axis: int) -> str:
+    first = " ".join(str(err).split())[:400]
+    shape = tuple(xu.shape)
+    axes = {2: "(batch, time)", -1: "(batch, channels, time)", 1: "(batch, time, channels)"}
+    kind = axes[2] if layout.ndim == 2 else axes[1 if layout.time_axis == 1 else -1]
+    msg = (
+        f"the model failed on an input of shape {shape}, laid out as {kind} "
+        f"(time_axis={time_axis}): {type(err).__name__}: {first}."
+    )
+    if any(word in str(err) for word in _DTYPE_WORDS):
+        return (
+            msg + f" The inputs were passed as {xu.dtype}, which the model does not seem to "
+            "compute in: pass inputs of the model's dtype (e.g. float64 arrays for float64 "
+            "weights) or cast the weights (model.float()), or wrap a module rather than "
+            "a function so that cdig can read its dtype."
+        )
+    if any(word in str(err).lower() for word in _SHAPE_WORDS):
+        return msg + (
+            " Check the number of channels and the series length the model expects, and "
+            "time_axis (1: (batch, time, channels); -1: (batch, channels, time))."
+        )
+    return msg
+
+
+def _output_message(out: Any, xu: Tensor) -> str:
+    n = xu.shape[0]
+    got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+    return (
+        f"the model returned an output of shape {got} for a batch of {n} input(s) of shape "
+        f"{tuple(xu.shape)}; outputs must keep the batch axis first, shape ({n},) or "
+        f"({n}, ...). Do not index or reduce over the batch in the model (e.g. use "
+        "lambda x: m(x)[:, 0] rather than m(x)[0], and no .sum() over all outputs)."
+    )
+
+
+def check_outputs_finite(values: Tensor, samples: Tensor, where: str, alpha: float) -> None:
+    """Raise :class:`NonFiniteError` when ``values`` (one per entry of ``samples``) are not finite.
+
+    ``where`` says what was evaluated (``"inputs"``, ``"baseline"``), ``alpha`` its path position.
+    """
+    bad = ~torch.isfinite(values)
+    if not bool(bad.any()):
+        return
+    idx = sorted({int(s) for s in samples[bad].tolist()})
+    vals = values[bad][:3].tolist()
+    raise NonFiniteError(
+        f"the explained output is NaN or infinite at the {where} (alpha={alpha:g}) for "
+        f"samples {idx[:10]}{' ...' if len(idx) > 10 else ''} (values {vals}); attributions "
+        "would be meaningless. "
+        + (
+            "Choose a baseline where the model is finite (baselines=...)."
+            if where == "baseline"
+            else "Check the model on these inputs."
+        ),
+        samples=idx,
+        alphas=[alpha] * len(idx),
+    )
+
+
+def path_error(
+    what: str, ids: Sequence[int], alphas: Sequence[float], label: str
+) -> NonFiniteError:
+    """:class:`NonFiniteError` for non-finite path evaluations.
+
+    ``ids`` name the failing evaluations (``label`` says what they are: samples, path rows),
+    ``alphas`` are their path positions.
+    """
+    pairs: dict[int, float] = {}
+    for i, a in zip(ids, alphas):
+        pairs.setdefault(int(i), float(a))
+    shown = ", ".join(f"{i} (alpha={a:.4g})" for i, a in list(pairs.items())[:10])
+    more = " ..." if len(pairs) > 10 else ""
+    return NonFiniteError(
+        f"the {what} is NaN or infinite on the path from the baseline (alpha=0) to the input "
+        f"(alpha=1) for {label} {shown}{more}; the model must be finite and differentiable "
+        "along the whole straight path (check log, sqrt, division or exp that overflow or "
+        "cross a singularity there, or choose another baseline).",
+        samples=list(pairs),
+        alphas=list(pairs.values()),
+    )
+
+
+def first_bad(y: Tensor, g: Tensor) -> tuple[str, Tensor]:
+    """``(what, indices of the failing evaluations)`` for outputs ``y`` and gradients ``g``."""
+    ybad = ~torch.isfinite(y.detach().reshape(y.shape[0], -1)).all(dim=1)
+    if bool(ybad.any()):
+        return "explained output", torch.nonzero(ybad).flatten()
+    gbad = ~torch.isfinite(g.reshape(g.shape[0], -1)).all(dim=1)
+    return "gradient of the explained output", torch.nonzero(gbad).flatten()

@@ -1,0 +1,358 @@
+"""Edges of the engine: non-finite models, wrapped modules in training mode, output and input
+shape errors, half precision in every domain, argument types, and no leak per call."""
+
+from __future__ import annotations
+
+import functools
+import gc
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import cdig
+from cdig import NonFiniteError
+from cdig.domains import (
+    DCT,
+    ICA,
+    PCA,
+    STFT,
+    Cepstrum,
+    Custom,
+    Fourier,
+    LinearBasis,
+    SeasonalTrend,
+    Time,
+    Wavelet,
+    available_domains,
+)
+
+from .conftest import SmoothCNN
+
+
+# ---------------------------------------------------------------------- 4. non-finite models
+class BandNaN(torch.nn.Module):
+    """Linear, but NaN where the first value of channel 0 lies in (lo, hi)."""
+
+    def __init__(self, lo: float, hi: float):
+        super().__init__()
+        self.lo, self.hi = lo, hi
+
+    def forward(self, z):
+        v = z[:, 0, 0]
+        y = z.sum(dim=(1, 2))
+        return torch.where((v > self.lo) & (v < self.hi), torch.full_like(y, float("nan")), y)
+
+
+def _band_inputs() -> torch.Tensor:
+    x = torch.randn(4, 2, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    x[:, 0, 0] = torch.tensor([0.1, 0.2, 1.0, 0.3], dtype=torch.float64)
+    return x  # only sample 2 crosses the band (0.5, 0.7), at alpha in (0.5, 0.7)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"domain": "time"},
+        {"domain": Fourier(), "n_steps": "auto"},
+        {"domain": "time", "baselines": np.zeros((2, 4, 2, 16)), "internal_batch_size": 7},
+    ],
+    ids=["time", "fourier-auto", "two-baselines-chunked"],
+)
+def test_nan_on_the_path_only_raises_naming_sample_and_alpha(kwargs):
+    x = _band_inputs()
+    domain = kwargs.pop("domain")
+    with pytest.raises(NonFiniteError, match=r"explained output is NaN.*samples 2 \(alpha=") as e:
+        cdig.explain(BandNaN(0.5, 0.7), x, domain, **kwargs)
+    assert e.value.samples == [2]
+    assert 0.5 <= e.value.alphas[0] <= 0.7
+    assert isinstance(e.value, ValueError)
+
+
+def test_nan_on_the_path_of_a_coefficient_pass():
+    x = _band_inputs()
+    ig = cdig.CrossDomainIG(BandNaN(0.5, 0.7), Fourier(), linear_shortcut=False)
+    with pytest.raises(NonFiniteError) as e:
+        ig.explain(x, n_steps=32)
+    assert e.value.samples == [2]
+    assert 0.5 <= e.value.alphas[0] <= 0.7  # the coefficient path is the time path here
+
+
+def test_minus_inf_at_the_baseline_raises():
+    x = torch.rand(3, 1, 16, dtype=torch.float64) + 0.5
+    with pytest.raises(
+        NonFiniteError, match=r"at the baseline \(alpha=0\) for samples \[0, 1, 2\]"
+    ):
+        cdig.explain(lambda z: torch.log(z.sum(dim=(1, 2))), x)
+
+
+def test_nan_at_the_inputs_raises():
+    x = torch.rand(3, 1, 16, dtype=torch.float64)
+    x[1] = -x[1]
+    with pytest.raises(NonFiniteError, match=r"at the inputs \(alpha=1\) for samples \[1\]"):
+        cdig.explain(lambda z: torch.sqrt(z.sum(dim=(1, 2))), x, baselines=0.0)
+
+
+class _InfGradInBand(torch.autograd.Function):
+    """Identity forward; an infinite gradient where the input lies in (0.4, 0.6)."""
+
+    @staticmethod
+    def forward(ctx, v):
+        ctx.save_for_backward(v)
+        return v.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        (v,) = ctx.saved_tensors
+        return torch.where((v > 0.4) & (v < 0.6), torch.full_like(g, float("inf")), g)
+
+
+def test_infinite_gradient_on_the_path_raises():
+    x = _band_inputs()
+    model = lambda z: _InfGradInBand.apply(z[:, 0, 0]) + z.sum(dim=(1, 2))  # noqa: E731
+    with pytest.raises(NonFiniteError, match="gradient of the explained output") as e:
+        cdig.explain(model, x, n_steps=32)
+    assert e.value.samples == [2]
+    assert 0.4 <= e.value.alphas[0] <= 0.6
+
+
+def test_explain_dataset_does_not_write_non_finite_results(tmp_path):
+    x = _band_inputs().numpy()
+    with pytest.raises(NonFiniteError, match=r"samples 0 \(alpha="):  # sample 2 = row 0 of shard 1
+        cdig.explain_dataset(BandNaN(0.5, 0.7), x, out=tmp_path / "run", batch_size=2, quiet=True)
+    shards = sorted(p.name for p in (tmp_path / "run" / "shards").iterdir())
+    assert shards == ["000000"]  # the finite first batch only; nothing of the second
+    for f in (tmp_path / "run" / "shards" / "000000").glob("*.npy"):
+        assert np.isfinite(np.load(f)).all()
+
+
+# ---------------------------------------------------------------------- 5. training mode
+def _bn_dropout_module() -> torch.nn.Module:
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(
+        torch.nn.Conv1d(2, 4, 3),
+        torch.nn.BatchNorm1d(4),
+        torch.nn.Dropout(0.5),
+        torch.nn.Tanh(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 30, 2),
+    ).double()
+    with torch.no_grad():  # non-trivial running statistics
+        m[1].running_mean.uniform_(-0.5, 0.5)
+        m[1].running_var.uniform_(0.5, 2.0)
+    return m
+
+
+class _Holder:
+    def __init__(self, net):
+        self.net = net
+
+    def __call__(self, z):
+        return self.net(z)[:, 0]
+
+    def run(self, z):
+        return self.net(z)[:, 0]
+
+
+_GLOBAL_NET = _bn_dropout_module()
+
+
+def _wrappers(m):
+    def default_arg(z, net=m):
+        return net(z)[:, 0]
+
+    return {
+        "lambda": lambda z: m(z)[:, 0],
+        "partial": functools.partial(lambda z, net: net(z)[:, 0], net=m),
+        "callable-object": _Holder(m),
+        "bound-method": _Holder(m).run,
+        "default-arg": default_arg,
+    }
+
+
+@pytest.mark.parametrize("kind", [*_wrappers(torch.nn.Identity()), "global"])
+def test_modules_behind_a_function_run_in_eval_mode_and_are_restored(kind):
+    m = _GLOBAL_NET if kind == "global" else _bn_dropout_module()
+    fn = (lambda z: _GLOBAL_NET(z)[:, 0]) if kind == "global" else _wrappers(m)[kind]
+    x = torch.randn(5, 2, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    m.train()
+    m[2].eval()  # a mixed state must come back exactly
+    m[0].weight.requires_grad_(False)
+    m[5].weight.grad = torch.ones_like(m[5].weight)
+    flags = [mod.training for mod in m.modules()]
+    state = {k: v.clone() for k, v in m.state_dict().items()}
+    got = cdig.explain(fn, x, n_steps=16)
+    assert [mod.training for mod in m.modules()] == flags
+    assert not m[0].weight.requires_grad and m[5].weight.requires_grad
+    assert torch.equal(m[5].weight.grad, torch.ones_like(m[5].weight))
+    assert all(torch.equal(v, m.state_dict()[k]) for k, v in state.items())  # no BN update
+    m.eval()
+    ref = cdig.explain(m, x, target=0, n_steps=16)
+    m.train()
+    np.testing.assert_allclose(got.values, ref.values, rtol=1e-10, atol=1e-12)
+    # a sample alone equals its row in the batch (no batch statistics)
+    alone = cdig.explain(fn, x[2:3], n_steps=16)
+    np.testing.assert_allclose(alone.values[0], got.values[2], rtol=1e-10, atol=1e-12)
+
+
+def test_weights_of_a_function_give_the_input_dtype():
+    w = torch.randn(32, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+
+    def make():
+        weights = w
+
+        def fn(z):
+            return z[:, 0] @ weights  # a float32 z would fail: matmul does not promote
+
+        return fn
+
+    x = np.random.default_rng(0).normal(size=(3, 1, 32)).astype(np.float32)
+    attr = cdig.explain(make(), x, n_steps=1)  # float32 inputs, float64 closure weights
+    np.testing.assert_allclose(attr.values[:, 0], x[:, 0].astype(np.float64) * w.numpy())
+
+
+class _Slots:
+    __slots__ = ("w",)
+
+    def __init__(self, w):
+        self.w = w
+
+
+def test_hidden_float64_weights_get_a_dtype_message():
+    hidden = _Slots(torch.randn(32, 1, dtype=torch.float64))
+    x = np.zeros((2, 1, 32), dtype=np.float32) + 1
+    with pytest.raises(ValueError, match=r"float32.*pass inputs of the model's dtype"):
+        cdig.explain(lambda z: (z[:, 0] @ hidden.w)[:, 0], x)
+
+
+# ---------------------------------------------------------------------- 7. shapes
+_LIN = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
+
+
+@pytest.mark.parametrize("chunk", [None, 3])
+@pytest.mark.parametrize(
+    "fn, got",
+    [
+        (lambda z: _LIN(z)[0], r"\(3,\)"),
+        (lambda z: _LIN(z).sum(), r"\(\)"),
+        (lambda z: _LIN(z)[:1, 0], r"\(1,\)"),
+    ],
+    ids=["first-row", "sum", "fewer-rows"],
+)
+def test_outputs_without_the_batch_axis_are_refused(fn, got, chunk):
+    x = torch.randn(4, 2, 32)
+    with pytest.raises(ValueError, match=rf"output of shape {got} for a batch of \d+ input"):
+        cdig.explain(fn, x, internal_batch_size=chunk)
+
+
+@pytest.mark.parametrize("chunk", [None, 5])
+@pytest.mark.parametrize(
+    "shape, time_axis",
+    [((4, 3, 32), -1), ((4, 2, 31), -1), ((4, 32, 2), 1)],
+    ids=["channels", "length", "time-axis"],
+)
+def test_inputs_the_model_cannot_take_are_named(shape, time_axis, chunk):
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
+    if time_axis == 1:  # the model wants (batch, channels, time); the data is the other way
+        model = torch.nn.Sequential(torch.nn.Conv1d(2, 3, 3), torch.nn.Flatten())
+        shape = (4, 32, 2)
+    x = torch.randn(*shape)
+    with pytest.raises(ValueError, match=r"failed on an input of shape \(\d+, \d+, \d+\)") as e:
+        cdig.explain(model, x, target=0, time_axis=-1, internal_batch_size=chunk)
+    assert "time_axis=-1" in str(e.value)
+    assert isinstance(e.value.__cause__, RuntimeError)
+
+
+# ---------------------------------------------------------------------- 8. half precision
+FS = 8.0
+
+
+def _domain_objects(n: int) -> dict[str, object]:
+    q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(n, n)))
+    return {
+        "cepstrum": Cepstrum(fs=FS),
+        "custom": Custom(torch.sinh, torch.asinh),
+        "dct": DCT(fs=FS),
+        "fourier": Fourier(fs=FS),
+        "ica": ICA(n_components=2),
+        "linear_basis": LinearBasis(q),
+        "pca": PCA(n_components=2),
+        "seasonal_trend": SeasonalTrend(period=8),
+        "stft": STFT(n_fft=16, hop_length=4, fs=FS),
+        "time": Time(fs=FS),
+        "wavelet": Wavelet(level=2),
+    }
+
+
+def test_every_registered_domain_is_covered():
+    assert set(_domain_objects(32)) == set(available_domains())
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
+@pytest.mark.parametrize("name", sorted(_domain_objects(32)))
+def test_half_precision_models_in_every_domain(name, dtype):
+    model = SmoothCNN(channels=2, n_out=2, seed=3).to(dtype)
+    x = np.random.default_rng(4).normal(size=(3, 2, 32)) * 0.5
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cdig.CompletenessWarning)
+        warnings.simplefilter("ignore", cdig.ConvergenceWarning)  # FastICA's, not ours
+        attr = cdig.explain(model, x, _domain_objects(32)[name], target=1, n_steps=32)
+    assert all(
+        v.dtype == dtype and torch.equal(v, before[k]) for k, v in model.state_dict().items()
+    )
+    assert np.isfinite(attr.values).all()
+    # f(x), f(x') are the model's own (half precision) outputs
+    with torch.no_grad():
+        out = model(torch.tensor(x, dtype=dtype))[:, 1].double().numpy()
+    np.testing.assert_array_equal(attr.outputs, out)
+    eps = torch.finfo(dtype).eps
+    tol = 40 * eps * np.maximum(1.0, np.abs(attr.outputs) + np.abs(attr.baseline_outputs))
+    assert np.all(np.abs(attr.delta) <= tol), (attr.delta, tol)
+
+
+def test_half_inputs_to_a_plain_function():
+    model = SmoothCNN(channels=2, n_out=2, seed=3).half()
+    x = torch.randn(2, 2, 32).half()
+    attr = cdig.explain(lambda z: model(z)[:, 0], x.numpy(), "fourier", n_steps=32)
+    assert attr.values.dtype == np.float32 and np.isfinite(attr.values).all()
+    assert np.all(np.abs(attr.delta) <= 0.05 * np.maximum(1.0, np.abs(attr.outputs)))
+
+
+# ---------------------------------------------------------------------- 9. argument types
+@pytest.mark.parametrize(
+    "baselines",
+    [True, np.bool_(False), np.ones((4, 2, 32), dtype=bool), torch.zeros(2, 32, dtype=torch.bool)],
+    ids=["True", "np.bool_", "bool-array", "bool-tensor"],
+)
+def test_boolean_baselines_are_refused(baselines):
+    with pytest.raises(TypeError, match=r"baselines.* boolean; pass None"):
+        cdig.explain(_LIN, torch.randn(4, 2, 32), target=0, baselines=baselines)
+
+
+def test_a_target_function_returning_integers_is_named():
+    with pytest.raises(ValueError, match=r"target function returned .*int64.*float outputs"):
+        cdig.explain(_LIN, torch.randn(4, 2, 32), target=lambda out: out.argmax(dim=1))
+
+
+# ---------------------------------------------------------------------- 10. no leak
+def _live_tensors() -> int:
+    gc.collect()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return sum(1 for o in gc.get_objects() if isinstance(o, torch.Tensor))
+
+
+@pytest.mark.parametrize("chunk", [None, 8])
+def test_repeated_calls_leave_no_tensors_alive(chunk):
+    model = torch.nn.Sequential(
+        torch.nn.Conv1d(2, 4, 3), torch.nn.Tanh(), torch.nn.Flatten(), torch.nn.Linear(120, 1)
+    )
+    x = torch.randn(4, 2, 32)
+    cdig.explain(model, x, "fourier", target=0, internal_batch_size=chunk)  # warm caches
+    cdig.explain(model, x, "fourier", target=0, internal_batch_size=chunk)
+    before = _live_tensors()
+    for _ in range(10):
+        cdig.explain(model, x, "fourier", target=0, internal_batch_size=chunk)
+    assert _live_tensors() - before <= 0
