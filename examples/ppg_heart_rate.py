@@ -15,9 +15,11 @@ Data (not shipped with cdig): ``../shared/data/kidppg/`` next to the project roo
 default; ``--data`` points elsewhere. It holds ``model_S13.h5``, ``model_S9.h5`` and
 ``ppg_samples.npz``.
 
-Integration: ``n_steps="auto"`` doubles the Gauss-Legendre path points (16, 32, ...) per
-window until ``|delta| <= rtol * |f(x) - f(x')|`` (``--rtol``, default 1%), so the steps
-each window needs are measured, not guessed.
+Integration: the default ``n_steps="auto"`` refines each window's path where the gradient
+changes fast, until the estimated error of the attribution vector and the completeness error
+are both below ``--rtol`` (default 1%), within ``--max-steps`` model evaluations (2048 here:
+the S13 window has a sharp transition along its path), so the evaluations each window needs
+are measured, not guessed.
 """
 
 from __future__ import annotations
@@ -148,7 +150,7 @@ def draw(results: list[dict[str, Any]], out: Path) -> Path:
         ax.legend(loc="upper center", fontsize="small")
         fig.suptitle(
             f"{r['subject']}: f(x) - f(x') = {r['diff']:.1f} BPM, "
-            f"delta = {r['delta']:+.2f} BPM after {r['steps']} steps",
+            f"delta = {r['delta']:+.2f} BPM after {r['steps']} evaluations",
             fontsize="medium",
         )
         paths.append(out / f"ppg_heart_rate_{r['subject']}.png")
