@@ -194,7 +194,7 @@ def explain_dataset(
     finally:
         store.close()
     run = DatasetRun(root)
-    _warn_completeness(run, job)
+    _warn_unconverged(run, job)
     return run
 
 
@@ -329,7 +329,7 @@ def _drive(
     store.finish(n_seen, n_shards)
 
 
-def _warn_completeness(run: DatasetRun, job: Job) -> None:
+def _warn_unconverged(run: DatasetRun, job: Job) -> None:
     """One warning for the whole run, naming the samples that are not certified."""
     bad = {label: run.unconverged(label) for label in run.domains}
     bad = {k: v for k, v in bad.items() if v.size}
