@@ -312,12 +312,15 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     p.add_argument("--samples", type=int, default=16, help="test series per row")
     p.add_argument("--quick", action="store_true", help="one row, 4 series (for the tests)")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--rows", nargs="*", help="only the rows whose name contains one of these")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     n = 4 if args.quick else args.samples
     records: list[dict[str, Any]] = []
     for row in corpus(n, args.quick):
+        if args.rows and not any(k in row.name for k in args.rows):
+            continue
         print(f"{row.name}: {len(row.x)} series", file=sys.stderr, flush=True)
         records += run_row(row, lambda s: print(s, file=sys.stderr, flush=True))
         for rec in records[-len(methods()) :]:  # as each row finishes
