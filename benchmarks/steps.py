@@ -108,40 +108,49 @@ def _trained(task: fb.Task, quick: bool) -> tuple[torch.nn.Module, np.ndarray]:
     return model, Xte
 
 
-def corpus(n: int, quick: bool) -> Iterator[Row]:
-    """The rows, each trained (or read from the cache) when it is reached."""
+def corpus(n: int, quick: bool, wanted: Callable[[str], bool] = lambda name: True) -> Iterator[Row]:
+    """The rows, each trained (or read from the cache) when it is reached and wanted."""
     cnn = lambda c, k: fb.CNN1d(c, k)  # noqa: E731
     for name, load, epochs in [
         ("ECG200", fb._ucr("ECG200"), 60),
         ("GunPoint", fb._aeon("GunPoint"), 150),
         ("FordA", fb._ucr("FordA"), 15),
     ][: 1 if quick else 3]:
+        if not wanted(f"{name} CNN") and not (name == "ECG200" and wanted("cepstrum")):
+            continue
         model, X = _trained(fb.Task(name, load, cnn, epochs, n), quick)
         yield Row(f"{name} CNN", model, X[:n])
         if name == "ECG200":
             ecg_cnn, ecg_x = model, X[:n]
     if quick:
         return
+    if not quick and wanted("cepstrum") and not wanted("ECG200 CNN"):
+        ecg_cnn, ecg_x = _trained(fb.Task("ECG200", fb._ucr("ECG200"), cnn, 60, n), quick)
+        ecg_x = ecg_x[:n]
     gp = fb._aeon("GunPoint")
     lstm_task = fb.Task(
         "GunPoint", gp, lambda c, k: TimeMajor(LSTMClassifier(c, k)), 60, n,
         model_name="GunPoint-lstm",
     )  # fmt: skip
-    wrapped, X = _trained(lstm_task, quick)
-    lstm = wrapped.inner  # type: ignore[union-attr]
-    yield Row("GunPoint LSTM (B,T,C)", lstm, X[:n].transpose(0, 2, 1).copy(), time_axis=1)
-    yield Row("ECG200 CNN, cepstrum", ecg_cnn, ecg_x, domain="cepstrum")
+    if wanted("GunPoint LSTM"):
+        wrapped, X = _trained(lstm_task, quick)
+        lstm = wrapped.inner  # type: ignore[union-attr]
+        yield Row("GunPoint LSTM (B,T,C)", lstm, X[:n].transpose(0, 2, 1).copy(), time_axis=1)
+    if wanted("ECG200 CNN, cepstrum"):
+        yield Row("ECG200 CNN, cepstrum", ecg_cnn, ecg_x, domain="cepstrum")
     gru_task = fb.Task(
         "FreezerRegularTrain", fb._ucr("FreezerRegularTrain"),
         lambda c, k: fb.GRUClassifier(c, k, hidden=200), 80, n,
     )  # fmt: skip
-    gru, X = _trained(gru_task, quick)
-    yield Row("Freezer GRU", gru, X[: max(4, n // 2)])
+    if wanted("Freezer GRU"):
+        gru, X = _trained(gru_task, quick)
+        yield Row("Freezer GRU", gru, X[: max(4, n // 2)])
     tf_task = fb.Task("ECG200", fb._ucr("ECG200"), Transformer, 30, n, model_name="ECG200-tf")
-    tf, X = _trained(tf_task, quick)
-    yield Row("ECG200 transformer", tf, X[:n])
+    if wanted("ECG200 transformer"):
+        tf, X = _trained(tf_task, quick)
+        yield Row("ECG200 transformer", tf, X[:n])
     kid = ROOT / ".." / "shared" / "data" / "kidppg"
-    if (kid / "ppg_samples.npz").exists():
+    if (kid / "ppg_samples.npz").exists() and wanted("KID-PPG"):
         import ppg_heart_rate as ppg
 
         windows = ppg.load_windows(kid)
@@ -318,9 +327,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         torch.set_num_threads(args.threads)
     n = 4 if args.quick else args.samples
     records: list[dict[str, Any]] = []
-    for row in corpus(n, args.quick):
-        if args.rows and not any(k in row.name for k in args.rows):
-            continue
+
+    def wanted(name: str) -> bool:
+        return not args.rows or any(k in name for k in args.rows)
+
+    for row in corpus(n, args.quick, wanted):
         print(f"{row.name}: {len(row.x)} series", file=sys.stderr, flush=True)
         records += run_row(row, lambda s: print(s, file=sys.stderr, flush=True))
         for rec in records[-len(methods()) :]:  # as each row finishes
