@@ -236,12 +236,18 @@ def _batch_table(attrs: Mapping[str, Attribution]) -> str:
     body = "".join(
         f"<tr><td>{_e(n)}</td><td class='num'>{float(np.max(np.abs(a.delta))):.3g}</td>"
         f"<td class='num'>{float(np.max(a.relative_delta)):.3g}</td>"
-        f"<td class='num'>{_error(float(np.nanmax(a.error, initial=np.nan)))}</td>"
+        f"<td class='num'>{_error(_largest(a.error))}</td>"
         f"<td class='{'num bad' if (~a.converged).any() else 'num'}'>"
         f"{_e(_samples(np.flatnonzero(~a.converged)))}</td></tr>"
         for n, a in attrs.items()
     )
     return f"<h2>Completeness and convergence over the batch</h2><table>{head}{body}</table>"
+
+
+def _largest(values: np.ndarray) -> float:
+    """The largest finite-or-infinite value, NaN when there is none (no estimate)."""
+    known = values[~np.isnan(values)]
+    return float(known.max()) if known.size else float("nan")
 
 
 def _error(value: float) -> str:
