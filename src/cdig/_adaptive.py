@@ -57,6 +57,7 @@ __all__ = [
     "STORE_BYTES",
     "AdaptiveResult",
     "consistent_error",
+    "rounding_floor",
     "integrate_adaptive",
 ]
 
@@ -184,7 +185,7 @@ class _Mesh:
     baseline where the gradient is singular points there (slot 0 marks the open rule).
     """
 
-    def __init__(self, n_rows: int, d: int, dtype: torch.dtype, device: torch.device) -> None:
+    def __init__(self, d: int, dtype: torch.dtype, device: torch.device) -> None:
         self.store = torch.zeros((1, d), dtype=dtype, device=device)  # point gradients
         self.row = np.zeros(0, dtype=np.int64)  # leaf -> local row
         self.lo = np.zeros(0, dtype=np.int64)  # leaf start, in units of 2**-_DEPTH
@@ -223,7 +224,7 @@ def _integrate_group(
     store_dtype = torch.promote_types(start.dtype, torch.float32)
     acc = accumulator_dtype(start)
     real = start.real.dtype if start.is_complex() else start.dtype
-    mesh = _Mesh(n_rows, d, store_dtype, dev)
+    mesh = _Mesh(d, store_dtype, dev)
     # per kind of sub-interval (0: inside the path, 1: starting at the baseline) the weights
     # of its sum and of its error estimate on its five points
     sum_w = torch.tensor(np.stack([BOOLE, MILNE]), dtype=torch.float64, device=dev)
@@ -231,7 +232,6 @@ def _integrate_group(
         np.stack([BOOLE - SIMPSON, MILNE - OPEN_PAIR]), dtype=torch.float64, device=dev
     )
     target = target_all[rows].double().cpu().numpy()
-    eps = 64 * float(torch.finfo(real).eps)
     scale = scale_all[rows].double().cpu().numpy()
     steps = np.zeros(n_rows, dtype=np.int64)
     total = torch.zeros(n_rows, d, dtype=acc, device=dev)  # sum of B_i per row
@@ -317,10 +317,11 @@ def _integrate_group(
         a_total = re_mul(diff_flat, total)
         comp_err = np.abs(a_total.sum(dim=1).cpu().numpy() - target)
         # rounding floor: model outputs and the sum of the attributions in model precision
-        floor = eps * (scale + a_total.abs().sum(dim=1).cpu().numpy())
+        floor = rounding_floor(real, scale + a_total.abs().sum(dim=1).cpu().numpy())
         tol_c = rtol * np.abs(target) + atol + floor
         # the estimate must account for the exact completeness error (see consistent_error)
-        est_sum = re_mul(diff_flat, total_err).sum(dim=1).cpu().numpy()
+        a_err_total = re_mul(diff_flat, total_err)
+        est_sum = a_err_total.sum(dim=1).cpu().numpy()
         if measures:  # the vector test in every domain of the pass; rows still active
             act = np.flatnonzero(active)
             r_act = rows[torch.as_tensor(act, device=dev)]
@@ -340,7 +341,7 @@ def _integrate_group(
                 vec_err[act] = np.where(worse, e, vec_err[act])
         else:
             norm_a = a_total.norm(dim=1).cpu().numpy()
-            est = re_mul(diff_flat, total_err).norm(dim=1).cpu().numpy()
+            est = a_err_total.norm(dim=1).cpu().numpy()
             vec_err = consistent_error(est, est_sum, comp_err, floor, d)
         tol_v = rtol * norm_a + atol + floor
         ok_v = vec_err <= tol_v
@@ -406,6 +407,12 @@ def _integrate_group(
         steps,
         converged,
     )
+
+
+def rounding_floor(dtype: torch.dtype, magnitude: np.ndarray) -> np.ndarray:
+    """Completeness and error below this are rounding: 64 ulps of ``magnitude`` (per row:
+    ``|f(x)| + |f(x')| + sum |A|``) in the model's precision ``dtype``."""
+    return 64 * float(torch.finfo(dtype).eps) * magnitude
 
 
 def consistent_error(

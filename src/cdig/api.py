@@ -61,26 +61,7 @@ def explain(
     >>> attr.values.shape, float(attr.coords["frequency"][-1])
     ((2, 1, 33), 16.0)
     """
-    if isinstance(target, Horizon) and target.each:  # one attribution per forecast step
-        return explain_horizon(
-            model,
-            inputs,
-            domain,
-            target=target,
-            baselines=baselines,
-            fs=fs,
-            time_axis=time_axis,
-            n_steps=n_steps,
-            method=method,
-            internal_batch_size=internal_batch_size,
-            rtol=rtol,
-            atol=atol,
-            max_steps=max_steps,
-            progress=progress,
-        )
-    ig = CrossDomainIG(model, domain, time_axis=time_axis, fs=fs)
-    return ig.explain(
-        inputs,
+    settings: dict[str, Any] = dict(
         baselines=baselines,
         target=target,
         n_steps=n_steps,
@@ -91,3 +72,7 @@ def explain(
         max_steps=max_steps,
         progress=progress,
     )
+    if isinstance(target, Horizon) and target.each:  # one attribution per forecast step
+        return explain_horizon(model, inputs, domain, fs=fs, time_axis=time_axis, **settings)
+    ig = CrossDomainIG(model, domain, time_axis=time_axis, fs=fs)
+    return ig.explain(inputs, **settings)

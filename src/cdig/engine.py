@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 from . import quadrature
-from ._adaptive import consistent_error, integrate_adaptive
+from ._adaptive import consistent_error, integrate_adaptive, rounding_floor
 from ._guards import (
     LOW_PRECISION,
     NonFiniteError,
@@ -485,14 +485,14 @@ class CrossDomainIG:
         else:
             norm = vals.reshape(batch, -1).norm(dim=1)
             err_vec = mean(errors).reshape(batch, -1)
-            floor = 64 * torch.finfo(p.time_baseline.dtype).eps
             scale = fx64.abs() + fb_mean.abs() + vals.abs().reshape(batch, -1).sum(1)
+            floor = rounding_floor(p.time_baseline.dtype, scale.cpu().numpy())
             err = torch.as_tensor(
                 consistent_error(
                     err_vec.norm(dim=1).cpu().numpy(),
                     err_vec.sum(dim=1).cpu().numpy(),
                     delta.abs().cpu().numpy(),
-                    (floor * scale).cpu().numpy(),
+                    floor,
                     err_vec.shape[1],
                 ),
                 device=err_vec.device,
