@@ -228,7 +228,7 @@ def test_ica_rank_and_exactness_errors():
         (lambda: ICA(random_state=np.random.RandomState(0)), TypeError, "shared generator"),
         (lambda: ICA(ica=object()), TypeError, r"lacks \['transform', 'mixing_'\]"),
         (lambda: ICA(tol=0.0), ValueError, "tol=0.0 must be a positive"),
-        (lambda: ICA(max_iter=0), ValueError, "max_iter=0 must be at least 1"),
+        (lambda: ICA(max_iter=0), ValueError, "max_iter=0 must be a positive integer"),
         (lambda: PCA(baseline=None), ValueError, "baseline=None must be"),
         (lambda: PCA(n_components=5), ValueError, "n_components=5 must be at least 1 and at"),
     ],

@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ._checks import check_index_list
 from ._warnings import CompletenessWarning, ConvergenceWarning, sample_list
 from .engine import MAX_STEPS, RTOL
 from .models import ModelAdapter
@@ -976,7 +977,7 @@ def _check_samples(samples: list[int], batch: int) -> list[int]:
     bad = [s for s in samples if not 0 <= s < batch]
     if bad:
         raise CLIError(f"--sample {bad[0]} is out of range for a batch of {batch}.")
-    return list(dict.fromkeys(samples))
+    return check_index_list(samples, "--sample", batch)
 
 
 def _model_outputs(adapter: Any, x: np.ndarray, chunk: int) -> np.ndarray:

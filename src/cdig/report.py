@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import check_index_list
 from ._optional import require
 from .attribution import Attribution
 
@@ -352,20 +353,8 @@ def _as_dict(results: Any) -> dict[str, Attribution]:
     )
 
 
-def _check_samples(samples: Sequence[int], batch: int) -> list[int]:
-    if isinstance(samples, (int, np.integer)) and not isinstance(samples, bool):
-        samples = [int(samples)]
-    out = []
-    for s in samples:
-        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 0 <= s < batch:
-            raise ValueError(
-                f"samples contains {s!r}; each must be an integer in 0..{batch - 1} "
-                f"(batch of {batch})."
-            )
-        out.append(int(s))
-    if not out:
-        raise ValueError("samples is empty; give at least one sample index, e.g. samples=[0].")
-    return out
+def _check_samples(samples: Sequence[int] | int, batch: int) -> list[int]:
+    return check_index_list(samples, "samples", batch)
 
 
 def _png(fig: Any, dpi: int) -> str:

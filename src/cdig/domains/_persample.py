@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._checks import check_optional_int
+
 __all__ = [
     "check_count",
     "gather",
@@ -71,14 +73,7 @@ def user_stacklevel() -> int:
 
 def check_count(value: object, name: str, upper: int | None = None) -> int | None:
     """Validate an optional positive integer such as ``n_components``."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}={value!r} must be a positive integer or None.")
-    if value < 1 or (upper is not None and value > upper):
-        bound = f" and at most {upper}" if upper is not None else ""
-        raise ValueError(f"{name}={value!r} must be at least 1{bound}.")
-    return int(value)
+    return check_optional_int(value, name, high=upper, error=TypeError)
 
 
 def relative_error(rec: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -9,7 +9,6 @@ domain's inverse and evaluate the model in chunks, without gradients, in ``eval(
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._checks import check_choice, check_optional_int
 from .._inputs import Layout, TargetSpec, as_baselines, as_series, as_target, resolve_target
 from ..attribution import Attribution
 from ..domains import Domain, get_domain
@@ -69,12 +69,6 @@ class Setup:
 
 
 # ---------------------------------------------------------------------- validation
-def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name}={value!r} is not understood; use one of {', '.join(choices)}.")
-    return value
-
-
 def check_fractions(fractions: Any, name: str = "fractions") -> np.ndarray:
     """A non-empty, finite 1-d float64 array of values in [0, 1]."""
     arr = np.asarray(fractions, dtype=np.float64).reshape(-1)
@@ -89,16 +83,8 @@ def check_fractions(fractions: Any, name: str = "fractions") -> np.ndarray:
     return arr
 
 
-def check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name}={value!r} must be a positive integer.")
-    return int(value)
-
-
 def check_batch_size(value: Any) -> int | None:
-    if value is None:
-        return None
-    return check_positive_int(value, "internal_batch_size")
+    return check_optional_int(value, "internal_batch_size")
 
 
 # ---------------------------------------------------------------------- setup

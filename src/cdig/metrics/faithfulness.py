@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._checks import check_choice, check_int
 from .._inputs import TargetSpec, select_target
 from ._common import (
     Mode,
@@ -23,9 +24,7 @@ from ._common import (
     Score,
     Substitute,
     attribution_values,
-    check_choice,
     check_fractions,
-    check_positive_int,
     check_probabilities,
     count,
     default_target,
@@ -440,7 +439,7 @@ def _cumulative(
     if n_steps is None:
         check_fractions([fraction], "fraction")
     else:
-        check_positive_int(n_steps, "n_steps")
+        check_int(n_steps, "n_steps")
     setup = prepare(
         model, inputs, attribution, domain,
         time_axis=time_axis, fs=fs, internal_batch_size=internal_batch_size,
@@ -544,7 +543,7 @@ def random_reference(
             f"metric={metric!r} is not understood; use one of {', '.join(_METRICS)} or one of "
             "those functions from cdig.metrics."
         )
-    n_seeds = check_positive_int(n_seeds, "n_seeds")
+    n_seeds = check_int(n_seeds, "n_seeds")
     from ..attribution import Attribution
 
     if isinstance(domain, Attribution):

@@ -20,9 +20,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._checks import check_int
 from .._inputs import as_series, select_target
 from ..attribution import Attribution
-from ._common import Score, check_positive_int, fitted_domain, prepare, resolve
+from ._common import Score, fitted_domain, prepare, resolve
 
 __all__ = ["freqrise", "gradient", "virtual_inspection"]
 
@@ -130,8 +131,8 @@ def freqrise(
 
     .. math::  I = \\frac{1}{N\\,p} \\sum_{j=1}^{N} s_j\\, M_j .
     """
-    n_masks = check_positive_int(n_masks, "n_masks")
-    n_cells = check_positive_int(n_cells, "n_cells")
+    n_masks = check_int(n_masks, "n_masks")
+    n_cells = check_int(n_cells, "n_cells")
     if not 0.0 < float(probability) < 1.0:
         raise ValueError(f"probability={probability!r} must lie strictly between 0 and 1.")
     setup = prepare(
