@@ -9,7 +9,7 @@ stderr and exit status 1 (2 for command-line syntax errors); ``--debug`` shows t
 Models are loaded without unpickling Python objects or running Python code from the file:
 TorchScript archives with :func:`torch.jit.load` (which runs the archive's TorchScript
 program when the model is called, by design), ``torch.export`` programs (``.pt2``) vetted
-entry by entry (:mod:`cdig.models._pt2`) before :func:`torch.export.load`, and Keras files
+entry by entry (:mod:`cdig.models.load`) before :func:`torch.export.load`, and Keras files
 with ``safe_mode=True``. ``--out`` and ``--json`` never overwrite the model, input or
 baseline files, nor an existing file without ``--force``.
 """
@@ -19,9 +19,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import logging
 import math
 import os
+import re
 import sys
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -31,13 +31,12 @@ from typing import Any, Literal
 import numpy as np
 
 from ._checks import check_index_list
+from ._io import read_array, read_series
+from ._text import first_line
 from ._warnings import CompletenessWarning, ConvergenceWarning, sample_list
 from .engine import MAX_STEPS, RTOL
-from .models import ModelAdapter
 
 __all__ = ["main", "build_parser", "load_model", "load_input"]
-
-_KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 class CLIError(Exception):
@@ -434,206 +433,31 @@ class _NoBar:
 
 
 # ---------------------------------------------------------------------- loading
+# the readers' keyword names -> the options that set them
+_READER_WORDS = (
+    ("choose one with key=.", "choose one with --key."),
+    ("with time_axis=1", "with --time-axis 1"),
+    ("use single=True", "use --single"),
+)
+
+
+def _cli_error(err: Exception) -> CLIError:
+    """A loader's or reader's error in the command line's words."""
+    text = str(err)
+    for api, option in _READER_WORDS:
+        text = text.replace(api, option)
+    text = re.sub(r"^key=", "--key ", text)
+    return CLIError(text)
+
+
 def load_model(path: str | os.PathLike[str], device: Any = "cpu") -> Any:
-    """Load a saved model as a cdig model adapter, without unpickling Python objects.
-
-    Parameters
-    ----------
-    path : str or path
-        ``.pt2``: a ``torch.export`` program (:func:`torch.export.save`); the archive is
-        vetted first and refused when it holds anything torch would unpickle or execute
-        (opaque or pickled constants, pickled weights, AOTInductor code, code in shape
-        expressions or guards). ``.keras`` / ``.h5`` / ``.hdf5``: a Keras model,
-        loaded with ``safe_mode=True`` (needs TensorFlow and cdig's Keras bridge). Anything
-        else: a TorchScript archive (:func:`torch.jit.save`).
-    device : str or torch.device, default="cpu"
-        Where torch models run.
-
-    Returns
-    -------
-    cdig.models.ModelAdapter
-
-    Raises
-    ------
-    CLIError
-        When the file is missing, is not one of these formats (for instance a pickle
-        written by ``torch.save(model)``), or is refused as unsafe.
-    """
-    from .models import wrap
-
-    p = Path(path)
-    if not p.is_file():
-        raise CLIError(f"MODEL file not found: {p}")
-    suffix = p.suffix.lower()
-    if suffix in _KERAS_SUFFIXES:
-        return _load_keras(p)
-    if suffix == ".pt2":
-        return _load_exported(p, device)
-    return wrap(_load_torchscript(p, device))
-
-
-def _load_torchscript(p: Path, device: Any) -> Any:
-    import torch
+    """:func:`cdig.models.load.load_model` for the command line: errors as :class:`CLIError`."""
+    from .models.load import load_model as load
 
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=DeprecationWarning)
-            return torch.jit.load(str(p), map_location=device)
-    except (RuntimeError, ValueError, OSError) as err:
-        raise CLIError(
-            f"MODEL {p} is not a TorchScript archive ({_first_line(err)}). cdig loads TorchScript "
-            "(torch.jit.save), torch.export programs (.pt2) and Keras files (.keras), and never "
-            "unpickles Python objects, so torch.save(model) or a state dict cannot be loaded: "
-            "script or export the model first."
-        ) from err
-
-
-@contextlib.contextmanager
-def _weights_only() -> Iterator[None]:
-    """Force every torch.load inside to ``weights_only=True`` and quiet torch's export logs."""
-    saved = {
-        k: os.environ.get(k)
-        for k in ("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
-    }
-    loggers = [logging.getLogger(n) for n in ("torch.export", "torch._export")]
-    levels = [lg.level for lg in loggers]
-    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
-    os.environ.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
-    for lg in loggers:
-        lg.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
-
-
-def _load_exported(p: Path, device: Any) -> Any:
-    import torch
-
-    from .models._pt2 import UnsafePt2Error, vetted_pt2
-
-    try:
-        # torch.export.load would unpickle opaque objects and exec guards: it only ever sees
-        # a copy holding the vetted programs, JSON configs and raw tensor bytes
-        archive = vetted_pt2(p)
-        with _weights_only(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            program = torch.export.load(archive)
-    except UnsafePt2Error as err:
-        raise CLIError(
-            f"MODEL {p} is refused: {err} cdig never unpickles or runs code from a model file."
-        ) from err
-    except Exception as err:  # torch raises many kinds for a foreign or damaged archive
-        raise CLIError(
-            f"MODEL {p} is not a readable torch.export program ({_first_line(err, 240)}); save one "
-            "with torch.export.save(torch.export.export(model, (example,)), 'model.pt2'). "
-            "Programs holding pickled Python objects are refused."
-        ) from err
-    return _ExportedModel(program, device)
-
-
-def _load_keras(p: Path) -> Any:
-    from ._optional import require
-    from .models import wrap
-
-    keras = require("keras", f"loading the Keras model {p.name}")
-    try:
-        model = keras.saving.load_model(str(p), compile=False, safe_mode=True)
-    except Exception as err:  # Keras raises many kinds for unreadable files
-        refusal = _safe_mode_refusal(err)
-        if refusal:
-            raise CLIError(
-                f"MODEL {p} was refused by Keras safe mode: it holds {refusal} (Python code "
-                "that would run on loading). cdig never turns safe mode off. Fix: in Python, "
-                "import the code defining the custom objects (registered with "
-                "@keras.saving.register_keras_serializable()), load the model yourself and call "
-                "cdig.explain(model, x); or rebuild the model without Lambda layers."
-            ) from err
-        raise CLIError(f"MODEL {p} is not a loadable Keras model: {_first_line(err)}") from err
-    try:
-        return wrap(model, framework="keras")
-    except ValueError as err:
-        raise CLIError(f"MODEL {p} is a Keras model that cdig cannot run as loaded: {err}") from err
-
-
-def _safe_mode_refusal(err: BaseException) -> str:
-    """What Keras safe mode refused in ``err`` ('' when it was not a safe-mode refusal)."""
-    import re
-
-    texts: list[str] = []
-    e: BaseException | None = err
-    while e is not None and len(texts) < 20:
-        texts.append(str(e))
-        e = e.__cause__ or e.__context__
-    text = " ".join(texts)
-    found = []
-    if re.search(r"Lambda\b", text):
-        found.append("a Lambda layer")
-    for kind, name in re.findall(r"Could not locate (function|class) '([^']+)'", text):
-        found.append(f"the unregistered custom {kind} {name!r}")
-    if "safe_mode" in text or "unsafe" in text.lower():
-        found = found or ["an object that only unsafe deserialization can load"]
-    return ", ".join(dict.fromkeys(found))
-
-
-class _ExportedModel(ModelAdapter):
-    """A ``torch.export`` program as a model adapter.
-
-    The program runs as exported (its train/eval mode is fixed at export time, and
-    ``eval()`` is not supported on it). When its batch size is static, inputs are split and
-    zero-padded to that size, so any number of rows can be evaluated.
-    """
-
-    def __init__(self, program: Any, device: Any) -> None:
-        self.module = program.module().to(device)
-        self.batch = _static_batch(program)
-
-    def __call__(self, x: Any) -> Any:
-        import torch
-
-        if self.batch is None or x.shape[0] == self.batch:
-            return self.module(x)
-        outs = []
-        for lo in range(0, x.shape[0], self.batch):
-            part = x[lo : lo + self.batch]
-            n = part.shape[0]
-            if n < self.batch:
-                pad = torch.zeros((self.batch - n, *part.shape[1:]), dtype=x.dtype, device=x.device)
-                part = torch.cat([part, pad])
-            outs.append(self.module(part)[:n])
-        return torch.cat(outs)
-
-    @property
-    def dtype(self) -> Any:
-        for t in self.module.parameters():
-            if t.is_floating_point():
-                return t.dtype
-        return None
-
-    @property
-    def device(self) -> Any:
-        for t in self.module.parameters():
-            return t.device
-        return None
-
-
-def _static_batch(program: Any) -> int | None:
-    """Batch size of the program's first user input when it is fixed, else None."""
-    names = set(program.graph_signature.user_inputs)
-    for node in program.graph.nodes:
-        if node.op == "placeholder" and node.name in names:
-            val = node.meta.get("val")
-            if val is not None and getattr(val, "ndim", 0) >= 1:
-                size = val.shape[0]
-                return int(size) if isinstance(size, int) else None
-            return None
-    return None
+        return load(path, device, name="MODEL")
+    except (FileNotFoundError, ValueError) as err:
+        raise _cli_error(err) from err
 
 
 def load_input(
@@ -644,60 +468,20 @@ def load_input(
     time_axis: int = -1,
     single: bool = False,
 ) -> np.ndarray:
-    """Read series from ``.npy``, ``.npz`` or ``.csv``, laid out for the model.
-
-    Parameters
-    ----------
-    path : str or path
-    key : str, optional
-        Array name in an ``.npz`` file (needed when it holds several).
-    layout : {"time-channels", "channels-time"}, default="time-channels"
-        Orientation of a ``.csv`` table (one series; rows = time by default).
-    time_axis : {-1, 1, 2}, default=-1
-        Axis of time in the model's input.
-    single : bool, default=False
-        The array is one series without a batch axis; one is added.
-
-    Returns
-    -------
-    ndarray
-        In the model's layout: ``(batch, channels, time)`` (``time_axis`` -1 or 2) or
-        ``(batch, time, channels)`` (``time_axis=1``); 2-d arrays ``(batch, time)`` stay as
-        they are. A 1-d array or a CSV table is one series (batch of 1).
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise CLIError(f"INPUT file not found: {p}")
-    suffix = p.suffix.lower()
-    if suffix == ".csv":
-        table = _read_csv(p)  # (rows, columns)
-        series = table.T if layout == "time-channels" else table  # (channels, time)
-        return _model_layout(series[None], time_axis)
-    if suffix == ".npy":
-        arr = _load_npy(p)
-    elif suffix == ".npz":
-        arr = _load_npz(p, key)
-    else:
-        raise CLIError(f"INPUT {p} has an unsupported type {suffix!r}; use .npy, .npz or .csv.")
-    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise CLIError(f"INPUT {p} holds {arr.dtype} data; cdig needs real numbers.")
-    if arr.ndim == 1:
-        series = arr[None, None, :]  # one single-channel series, (1, 1, T)
-        return _model_layout(series, time_axis)
-    if single:
-        arr = arr[None]
-    if arr.ndim not in (2, 3):
-        raise CLIError(
-            f"INPUT {p} holds an array of shape {arr.shape}; expected (batch, channels, time), "
-            "(batch, time, channels) with --time-axis 1, (batch, time), or one series (time,) "
-            "(use --single for one multichannel series without a batch axis)."
+    """:func:`cdig._io.read_series` for the command line: errors as :class:`CLIError`."""
+    try:
+        return read_series(
+            path, key=key, layout=layout, time_axis=time_axis, single=single, name="INPUT"
         )
-    return arr
+    except (FileNotFoundError, ValueError) as err:
+        raise _cli_error(err) from err
 
 
-def _model_layout(canonical: np.ndarray, time_axis: int) -> np.ndarray:
-    """(batch, channels, time) -> the model's layout."""
-    return np.ascontiguousarray(canonical.transpose(0, 2, 1) if time_axis == 1 else canonical)
+def _load_npy(p: Path, what: str) -> np.ndarray:
+    try:
+        return read_array(p, name=what)
+    except (FileNotFoundError, ValueError) as err:
+        raise _cli_error(err) from err
 
 
 def _canonical(x: np.ndarray, time_axis: int) -> np.ndarray:
@@ -705,55 +489,6 @@ def _canonical(x: np.ndarray, time_axis: int) -> np.ndarray:
     if x.ndim == 2:
         return x[:, None, :]
     return x.transpose(0, 2, 1) if time_axis == 1 else x
-
-
-def _load_npy(p: Path, what: str = "INPUT") -> np.ndarray:
-    try:
-        arr = np.asarray(np.load(p, allow_pickle=False))
-    except ValueError as err:
-        raise CLIError(
-            f"{what} {p} cannot be read without unpickling Python objects ({_first_line(err)}); "
-            "save a numeric array with numpy.save."
-        ) from err
-    if what != "INPUT" and not (
-        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
-    ):
-        raise CLIError(f"{what} {p} holds {arr.dtype} data; cdig needs real numbers.")
-    return arr
-
-
-def _load_npz(p: Path, key: str | None) -> np.ndarray:
-    try:
-        with np.load(p, allow_pickle=False) as data:
-            names = list(data.files)
-            if key is None:
-                if len(names) != 1:
-                    raise CLIError(
-                        f"INPUT {p} holds the arrays {', '.join(names)}; choose one with --key."
-                    )
-                key = names[0]
-            if key not in names:
-                raise CLIError(f"--key {key!r} is not in {p}; it holds {', '.join(names)}.")
-            return np.asarray(data[key])
-    except ValueError as err:
-        raise CLIError(f"INPUT {p} could not be read as .npz: {_first_line(err)}") from err
-
-
-def _read_csv(p: Path) -> np.ndarray:
-    with p.open(encoding="utf-8") as fh:
-        first = fh.readline()
-    try:
-        [float(v) for v in first.strip().split(",")]
-        skip = 0
-    except ValueError:
-        skip = 1  # a header row
-    try:
-        table = np.loadtxt(p, delimiter=",", skiprows=skip, ndmin=2, dtype=np.float64)
-    except ValueError as err:
-        raise CLIError(f"INPUT {p} is not a numeric CSV table: {_first_line(err)}") from err
-    if table.size == 0:
-        raise CLIError(f"INPUT {p} has no data rows.")
-    return table
 
 
 # ---------------------------------------------------------------------- options
@@ -967,7 +702,7 @@ def _device(text: str) -> Any:
     try:
         dev = torch.device(text)
     except RuntimeError as err:
-        raise CLIError(f"--device {text!r} is not a torch device ({_first_line(err)}).") from err
+        raise CLIError(f"--device {text!r} is not a torch device ({first_line(err)}).") from err
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise CLIError(f"--device {text}: CUDA is not available on this machine.")
     return dev
@@ -993,20 +728,10 @@ def _model_outputs(adapter: Any, x: np.ndarray, chunk: int) -> np.ndarray:
                 outs.append(adapter(xt[lo : lo + max(1, chunk)]).detach().cpu())
     except Exception as err:  # the model's own error, whatever its type
         raise CLIError(
-            f"the model rejected the input of shape {tuple(x.shape)}: {_first_line(err)}. "
+            f"the model rejected the input of shape {tuple(x.shape)}: {first_line(err)}. "
             "Check --time-axis, --layout, --single and the model's expected input shape."
         ) from err
     return torch.cat(outs).double().numpy()
-
-
-def _first_line(err: BaseException, limit: int = 160) -> str:
-    """The first sentence of an error message, at most ``limit`` characters."""
-    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
-    text = lines[0] if lines else type(err).__name__
-    if text.startswith("The following operation failed in the TorchScript interpreter"):
-        text = lines[-1]  # the original error comes last, after TorchScript's traceback
-    text = text.split(". ")[0].rstrip(".")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # ---------------------------------------------------------------------- output

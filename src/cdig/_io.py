@@ -1,0 +1,168 @@
+"""Readers of the series files the command line takes: ``.npy``, ``.npz`` and ``.csv``.
+
+Private on purpose: the conventions here (a CSV table is one series, rows = time by default;
+a 1-d array is one single-channel series; ``single`` adds a batch axis) are the command
+line's input contract, documented with its options; Python users hand arrays to
+:func:`cdig.explain` directly. Files are read without unpickling (``allow_pickle=False``).
+
+Failures are ordinary exceptions (:class:`FileNotFoundError`, :class:`ValueError`) whose
+messages name the file as ``name`` (the command line passes ``"INPUT"``) and use the
+keyword names of :func:`read_series` (``key=``, ``single=True``, ``time_axis=1``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ._text import first_line
+
+__all__ = ["read_array", "read_series"]
+
+
+def read_series(
+    path: str | os.PathLike[str],
+    *,
+    key: str | None = None,
+    layout: str = "time-channels",
+    time_axis: int = -1,
+    single: bool = False,
+    name: str = "input",
+) -> np.ndarray:
+    """Read series from ``.npy``, ``.npz`` or ``.csv``, laid out for the model.
+
+    Parameters
+    ----------
+    path : str or path
+    key : str, optional
+        Array name in an ``.npz`` file (needed when it holds several).
+    layout : {"time-channels", "channels-time"}, default="time-channels"
+        Orientation of a ``.csv`` table (one series; rows = time by default).
+    time_axis : {-1, 1, 2}, default=-1
+        Axis of time in the model's input.
+    single : bool, default=False
+        The array is one series without a batch axis; one is added.
+    name : str, default="input"
+        How error messages name the file.
+
+    Returns
+    -------
+    ndarray
+        In the model's layout: ``(batch, channels, time)`` (``time_axis`` -1 or 2) or
+        ``(batch, time, channels)`` (``time_axis=1``); 2-d arrays ``(batch, time)`` stay as
+        they are. A 1-d array or a CSV table is one series (batch of 1).
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` is not a file.
+    ValueError
+        For an unsupported suffix, a file that cannot be read without unpickling, non-numeric
+        data, an ambiguous or unknown ``key``, or an array of unusable shape.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{name} file not found: {p}")
+    suffix = p.suffix.lower()
+    if suffix == ".csv":
+        table = _read_csv(p, name)  # (rows, columns)
+        series = table.T if layout == "time-channels" else table  # (channels, time)
+        return model_layout(series[None], time_axis)
+    if suffix == ".npy":
+        arr = _read_npy(p, name)
+    elif suffix == ".npz":
+        arr = _read_npz(p, key, name)
+    else:
+        raise ValueError(f"{name} {p} has an unsupported type {suffix!r}; use .npy, .npz or .csv.")
+    _check_real(arr, p, name)
+    if arr.ndim == 1:
+        series = arr[None, None, :]  # one single-channel series, (1, 1, T)
+        return model_layout(series, time_axis)
+    if single:
+        arr = arr[None]
+    if arr.ndim not in (2, 3):
+        raise ValueError(
+            f"{name} {p} holds an array of shape {arr.shape}; expected (batch, channels, time), "
+            "(batch, time, channels) with time_axis=1, (batch, time), or one series (time,) "
+            "(use single=True for one multichannel series without a batch axis)."
+        )
+    return arr
+
+
+def read_array(path: str | os.PathLike[str], *, name: str = "array") -> np.ndarray:
+    """A real numeric array from an ``.npy`` file, read without unpickling.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` is not a file.
+    ValueError
+        When the file holds Python objects or non-numeric data.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{name} file not found: {p}")
+    arr = _read_npy(p, name)
+    _check_real(arr, p, name)
+    return arr
+
+
+def model_layout(canonical: np.ndarray, time_axis: int) -> np.ndarray:
+    """(batch, channels, time) -> the model's layout."""
+    return np.ascontiguousarray(canonical.transpose(0, 2, 1) if time_axis == 1 else canonical)
+
+
+def _check_real(arr: np.ndarray, p: Path, name: str) -> None:
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(f"{name} {p} holds {arr.dtype} data; cdig needs real numbers.")
+
+
+def _read_npy(p: Path, name: str) -> np.ndarray:
+    try:
+        return np.asarray(np.load(p, allow_pickle=False))
+    except ValueError as err:
+        raise ValueError(
+            f"{name} {p} cannot be read without unpickling Python objects ({first_line(err)}); "
+            "save a numeric array with numpy.save."
+        ) from err
+
+
+def _read_npz(p: Path, key: str | None, name: str) -> np.ndarray:
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            names = list(data.files)
+            if key is None and len(names) != 1:
+                raise _Choice(
+                    f"{name} {p} holds the arrays {', '.join(names)}; choose one with key=."
+                )
+            key = names[0] if key is None else key
+            if key not in names:
+                raise _Choice(f"key={key!r} is not in {p}; it holds {', '.join(names)}.")
+            return np.asarray(data[key])
+    except _Choice:
+        raise
+    except ValueError as err:
+        raise ValueError(f"{name} {p} could not be read as .npz: {first_line(err)}") from err
+
+
+class _Choice(ValueError):
+    """An ``.npz`` array that cannot be chosen (raised as is, not re-worded)."""
+
+
+def _read_csv(p: Path, name: str) -> np.ndarray:
+    with p.open(encoding="utf-8") as fh:
+        first = fh.readline()
+    try:
+        [float(v) for v in first.strip().split(",")]
+        skip = 0
+    except ValueError:
+        skip = 1  # a header row
+    try:
+        table = np.loadtxt(p, delimiter=",", skiprows=skip, ndmin=2, dtype=np.float64)
+    except ValueError as err:
+        raise ValueError(f"{name} {p} is not a numeric CSV table: {first_line(err)}") from err
+    if table.size == 0:
+        raise ValueError(f"{name} {p} has no data rows.")
+    return table
