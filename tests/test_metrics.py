@@ -257,6 +257,8 @@ ALL_DOMAINS = [
     ("pca", {}),
     ("seasonal_trend", {"period": 12}),
 ]
+# the optional package each domain needs (an ImportError from anything else is a failure)
+NEEDS = {"wavelet": "pywt", "ica": "sklearn", "seasonal_trend": "statsmodels"}
 
 
 @pytest.mark.parametrize(("name", "params"), ALL_DOMAINS)
@@ -267,18 +269,17 @@ def test_every_domain_reconstructs_and_removes(name, params):
 
     if name not in available_domains():
         pytest.skip(f"domain {name!r} is not in this build")
-    try:
-        dom = get_domain(name, fs=32.0, **params)
-        torch.manual_seed(0)
-        x = torch.randn(3, 2, 96, dtype=torch.float64)
-        model = torch.nn.Sequential(
-            torch.nn.Conv1d(2, 4, 5), torch.nn.Tanh(), torch.nn.Flatten(), torch.nn.Linear(368, 3)
-        ).double()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            attr = cdig.explain(model, x, dom, target=1, n_steps=8)
-    except ImportError as err:
-        pytest.skip(str(err))
+    if name in NEEDS:
+        pytest.importorskip(NEEDS[name])
+    dom = get_domain(name, fs=32.0, **params)
+    torch.manual_seed(0)
+    x = torch.randn(3, 2, 96, dtype=torch.float64)
+    model = torch.nn.Sequential(
+        torch.nn.Conv1d(2, 4, 5), torch.nn.Tanh(), torch.nn.Flatten(), torch.nn.Linear(368, 3)
+    ).double()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        attr = cdig.explain(model, x, dom, target=1, n_steps=8)
     full = insertion(model, x, attr, fractions=[1.0], score="output")
     np.testing.assert_allclose(full.scores[:, 0], model(x)[:, 1].detach().numpy(), atol=1e-10)
     gone = deletion(model, x, attr, fractions=[1.0], substitute="baseline", score="output")
@@ -405,6 +406,34 @@ def test_unknown_names_are_refused(setup_args):
         cpp(model, x, values, "fourier", class_reduction="max")
     with pytest.raises(ValueError, match="metric='aopc' is not understood"):
         random_reference("aopc", model, x, "fourier")
+
+
+class _Counting(torch.nn.Module):
+    """A model that counts its calls."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model, self.calls = model, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.model(x)
+
+
+@pytest.mark.parametrize("option", ["score", "substitute", "ranking"])
+def test_bad_options_are_refused_before_the_model_runs(setup_args, option):
+    model, x, values = setup_args
+    counting = _Counting(model)
+    bad = {option: "nonsense"}
+    for metric in (deletion, insertion, cpd, cpp):
+        extra = {"target": 0} if metric in (deletion, insertion) else {}
+        with pytest.raises(ValueError, match=f"{option}='nonsense' is not understood"):
+            metric(counting, x, values, "fourier", **extra, **bad)
+    with pytest.raises(ValueError, match=f"{option}='nonsense' is not understood"):
+        random_reference("deletion", counting, x, "fourier", target=0, **bad)
+    assert counting.calls == 0
+    deletion(counting, x, values, "fourier", target=0, fractions=[0.5])
+    assert counting.calls > 0  # the counter does count
 
 
 def test_zero_steps_is_refused(setup_args):

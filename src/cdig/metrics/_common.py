@@ -68,6 +68,91 @@ class Setup:
         return self.adapter(self.layout.to_user(xc))
 
 
+@dataclass(frozen=True, eq=False)
+class Perturbation:
+    """How a metric perturbs coefficients and scores the model: validated on construction.
+
+    Built by every metric before the model runs, so a misspelled option fails at once.
+
+    Attributes
+    ----------
+    substitute : {"baseline", "zero", "mean", "average"}
+        What replaces a removed coefficient.
+    ranking : {"absolute", "signed", "positive"}
+        Rank by ``|a|``, by ``a``, or by ``max(a, 0)``.
+    score : {"probability", "output"}
+        Softmax probability of the outputs, or the raw outputs.
+    baselines : None, float or array-like
+        Time baseline of the ``"baseline"`` substitute.
+    seed : int
+        Seed of the random tie-breaking order.
+    """
+
+    substitute: str
+    ranking: str
+    score: str
+    baselines: Any = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_choice(self.substitute, "substitute", SUBSTITUTES)
+        check_choice(self.ranking, "ranking", RANKINGS)
+        check_choice(self.score, "score", SCORES)
+
+    def settings(self) -> dict[str, Any]:
+        """The options a result records."""
+        return {"substitute": self.substitute, "ranking": self.ranking, "score": self.score}
+
+
+@dataclass(frozen=True, eq=False)
+class Perturbed:
+    """One batch ready to perturb: the setup, the ranks and the substitute coefficients.
+
+    ``positions``: (B, M) rank of each coefficient (0 = most important);
+    ``substitute``: (B, *coef) coefficients that replace removed ones.
+    """
+
+    setup: Setup
+    protocol: Perturbation
+    positions: np.ndarray
+    substitute: Tensor
+
+    def evaluate(
+        self, counts: Sequence[int], mode: Mode, reduce: Callable[[Tensor, Tensor], Tensor]
+    ) -> Tensor:
+        """:func:`evaluate_perturbed` for this batch; shape (B, len(counts), ...)."""
+        return evaluate_perturbed(self.setup, self.positions, counts, self.substitute, mode, reduce)
+
+
+def prepare_perturbation(
+    model: Any,
+    inputs: Any,
+    attribution: Any,
+    domain: Any,
+    protocol: Perturbation,
+    *,
+    time_axis: int,
+    fs: float | None,
+    internal_batch_size: int | None,
+) -> Perturbed:
+    """The shared preparation step of the perturbation metrics.
+
+    Normalizes the inputs, fits the domain and evaluates the model (:func:`prepare`), reads
+    the attribution, checks that ``score="probability"`` has classes to apply a softmax over,
+    computes the substitute coefficients and ranks the coefficients of every sample.
+    """
+    setup = prepare(
+        model, inputs, attribution, domain,
+        time_axis=time_axis, fs=fs, internal_batch_size=internal_batch_size,
+    )  # fmt: skip
+    values = attribution_values(attribution, (setup.batch, *setup.coefficient_shape), setup.domain)
+    if protocol.score == "probability":
+        check_probabilities(setup.outputs)
+    substitute = substitute_coefficients(setup, protocol.substitute, protocol.baselines)
+    positions = rank_positions(values, protocol.ranking, protocol.seed)
+    return Perturbed(setup, protocol, positions, substitute)
+
+
 # ---------------------------------------------------------------------- validation
 def check_fractions(fractions: Any, name: str = "fractions") -> np.ndarray:
     """A non-empty, finite 1-d float64 array of values in [0, 1]."""

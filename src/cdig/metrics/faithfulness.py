@@ -17,22 +17,19 @@ import torch
 from torch import Tensor
 
 from .._checks import check_choice, check_int
-from .._inputs import TargetSpec, select_target
+from .._inputs import TargetSpec, as_target, resolve_target, select_target
 from ._common import (
     Mode,
+    Perturbation,
+    Perturbed,
     Ranking,
     Score,
     Substitute,
-    attribution_values,
     check_fractions,
-    check_probabilities,
     count,
     default_target,
-    evaluate_perturbed,
     prepare,
-    rank_positions,
-    resolve,
-    substitute_coefficients,
+    prepare_perturbation,
 )
 
 __all__ = [
@@ -215,11 +212,13 @@ def deletion(
     >>> curve.scores.shape, curve.auc.shape
     ((4, 3), (4,))
     """
-    grid = np.linspace(0.0, 1.0, 21) if fractions is None else fractions
-    return _curve(
-        "deletion", model, inputs, attribution, domain, target, grid, substitute, ranking,
-        score, baselines, fs, time_axis, internal_batch_size, seed,
+    grid = check_fractions(np.linspace(0.0, 1.0, 21) if fractions is None else fractions)
+    protocol = Perturbation(substitute, ranking, score, baselines, seed)
+    run = prepare_perturbation(
+        model, inputs, attribution, domain, protocol,
+        time_axis=time_axis, fs=fs, internal_batch_size=internal_batch_size,
     )  # fmt: skip
+    return _curve("deletion", run, default_target(target, attribution), grid)
 
 
 def insertion(
@@ -251,50 +250,26 @@ def insertion(
     -------
     Curve
     """
-    grid = np.linspace(0.0, 1.0, 21) if fractions is None else fractions
-    return _curve(
-        "insertion", model, inputs, attribution, domain, target, grid, substitute, ranking,
-        score, baselines, fs, time_axis, internal_batch_size, seed,
-    )  # fmt: skip
-
-
-def _curve(
-    kind: str,
-    model: Any,
-    inputs: Any,
-    attribution: Any,
-    domain: Any,
-    target: Any,
-    fractions: Any,
-    substitute: Any,
-    ranking: str,
-    score: str,
-    baselines: Any,
-    fs: float | None,
-    time_axis: int,
-    internal_batch_size: int | None,
-    seed: int,
-) -> Curve:
-    grid = check_fractions(fractions)
-    check_choice(ranking, "ranking", ("absolute", "signed", "positive"))
-    setup = prepare(
-        model, inputs, attribution, domain,
+    grid = check_fractions(np.linspace(0.0, 1.0, 21) if fractions is None else fractions)
+    protocol = Perturbation(substitute, ranking, score, baselines, seed)
+    run = prepare_perturbation(
+        model, inputs, attribution, domain, protocol,
         time_axis=time_axis, fs=fs, internal_batch_size=internal_batch_size,
     )  # fmt: skip
-    values = attribution_values(attribution, (setup.batch, *setup.coefficient_shape), setup.domain)
-    spec = resolve(default_target(target, attribution), setup, score)
-    S = substitute_coefficients(setup, substitute, baselines)
-    positions = rank_positions(values, ranking, seed)
+    return _curve("insertion", run, default_target(target, attribution), grid)
+
+
+def _curve(kind: str, run: Perturbed, target: Any, grid: np.ndarray) -> Curve:
+    """The deletion (``kind="deletion"``) or insertion curve of a prepared batch."""
+    setup, score = run.setup, run.protocol.score
+    spec = resolve_target(as_target(target), setup.outputs)
     counts = [count(q, setup.n_coefficients) for q in grid]
     mode: Mode = "remove_top" if kind == "deletion" else "keep_top"
-    scores = evaluate_perturbed(setup, positions, counts, S, mode, _target_score(spec, score))
-    scores_np = scores.double().cpu().numpy()  # (B, Q)
+    scores_np = run.evaluate(counts, mode, _target_score(spec, score)).double().cpu().numpy()
     auc = np.trapezoid(scores_np, grid, axis=1) if len(grid) > 1 else np.zeros(setup.batch)
     settings = {
         "domain": type(setup.domain).__name__,
-        "substitute": substitute,
-        "ranking": ranking,
-        "score": score,
+        **run.protocol.settings(),
         "target": spec.describe(),
         "n_coefficients": setup.n_coefficients,
         "counts": counts,
@@ -379,10 +354,14 @@ internal_batch_size, seed
     >>> cdig.metrics.cpd(model, x, attr).steps.shape  # K = int(0.1 * 33) = 3
     (3, 3)
     """
-    return _cumulative(
-        "cpd", model, inputs, attribution, domain, fraction, n_steps, substitute, ranking,
-        score, class_reduction, baselines, fs, time_axis, internal_batch_size, seed,
+    check_choice(class_reduction, "class_reduction", ("mean", "sum"))
+    _check_cumulative_steps(fraction, n_steps)
+    protocol = Perturbation(substitute, ranking, score, baselines, seed)
+    run = prepare_perturbation(
+        model, inputs, attribution, domain, protocol,
+        time_axis=time_axis, fs=fs, internal_batch_size=internal_batch_size,
     )  # fmt: skip
+    return _cumulative("cpd", run, fraction, n_steps, class_reduction)
 
 
 def cpp(
@@ -409,59 +388,39 @@ def cpp(
     (removing what the attribution calls unimportant should not move the prediction).
     Parameters and return value are those of :func:`cpd`.
     """
-    return _cumulative(
-        "cpp", model, inputs, attribution, domain, fraction, n_steps, substitute, ranking,
-        score, class_reduction, baselines, fs, time_axis, internal_batch_size, seed,
-    )  # fmt: skip
-
-
-def _cumulative(
-    kind: str,
-    model: Any,
-    inputs: Any,
-    attribution: Any,
-    domain: Any,
-    fraction: float,
-    n_steps: int | None,
-    substitute: Any,
-    ranking: str,
-    score: str,
-    class_reduction: str,
-    baselines: Any,
-    fs: float | None,
-    time_axis: int,
-    internal_batch_size: int | None,
-    seed: int,
-) -> Cumulative:
-    check_choice(ranking, "ranking", ("absolute", "signed", "positive"))
-    check_choice(score, "score", ("probability", "output"))
     check_choice(class_reduction, "class_reduction", ("mean", "sum"))
+    _check_cumulative_steps(fraction, n_steps)
+    protocol = Perturbation(substitute, ranking, score, baselines, seed)
+    run = prepare_perturbation(
+        model, inputs, attribution, domain, protocol,
+        time_axis=time_axis, fs=fs, internal_batch_size=internal_batch_size,
+    )  # fmt: skip
+    return _cumulative("cpp", run, fraction, n_steps, class_reduction)
+
+
+def _check_cumulative_steps(fraction: float, n_steps: int | None) -> None:
     if n_steps is None:
         check_fractions([fraction], "fraction")
     else:
         check_int(n_steps, "n_steps")
-    setup = prepare(
-        model, inputs, attribution, domain,
-        time_axis=time_axis, fs=fs, internal_batch_size=internal_batch_size,
-    )  # fmt: skip
-    values = attribution_values(attribution, (setup.batch, *setup.coefficient_shape), setup.domain)
-    if score == "probability":
-        check_probabilities(setup.outputs)
+
+
+def _cumulative(
+    kind: str, run: Perturbed, fraction: float, n_steps: int | None, class_reduction: str
+) -> Cumulative:
+    """CPD (``kind="cpd"``) or CPP of a prepared batch."""
+    setup = run.setup
     n_coef = setup.n_coefficients
     K = _n_cumulative_steps(float(fraction), n_steps, n_coef)
-    S = substitute_coefficients(setup, substitute, baselines)
-    positions = rank_positions(values, ranking, seed)
     mode: Mode = "remove_top" if kind == "cpd" else "remove_bottom"
-    preds = evaluate_perturbed(setup, positions, list(range(K + 1)), S, mode, _all_scores(score))
+    preds = run.evaluate(list(range(K + 1)), mode, _all_scores(run.protocol.score))
     preds = preds.reshape(setup.batch, K + 1, -1)  # (B, K + 1, n_outputs)
     change = (preds[:, :-1] - preds[:, 1:]).abs()  # (B, K, n_outputs)
     per_step = change.mean(dim=-1) if class_reduction == "mean" else change.sum(dim=-1)
     steps = per_step.cpu().numpy()  # (B, K)
     settings = {
         "domain": type(setup.domain).__name__,
-        "substitute": substitute,
-        "ranking": ranking,
-        "score": score,
+        **run.protocol.settings(),
         "class_reduction": class_reduction,
         "n_coefficients": n_coef,
         "n_steps": K,
@@ -544,6 +503,9 @@ def random_reference(
             "those functions from cdig.metrics."
         )
     n_seeds = check_int(n_seeds, "n_seeds")
+    # the metric's options, validated before the model runs
+    options = {k: kwargs[k] for k in ("substitute", "ranking", "score") if k in kwargs}
+    Perturbation(**{"substitute": "zero", "ranking": "absolute", "score": "output", **options})
     from ..attribution import Attribution
 
     if isinstance(domain, Attribution):
