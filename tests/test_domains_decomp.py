@@ -11,9 +11,20 @@ import torch
 import cdig
 from cdig.domains import ICA, PCA, NotFittedError, SeasonalTrend
 
-pytest.importorskip("sklearn")
-pytest.importorskip("statsmodels")
-from sklearn.exceptions import ConvergenceWarning
+
+def _installed(name: str) -> bool:
+    try:
+        __import__(name)
+    except ImportError:
+        return False
+    return True
+
+
+# ICA needs scikit-learn and SeasonalTrend statsmodels; PCA needs neither
+needs_sklearn = pytest.mark.skipif(not _installed("sklearn"), reason="ICA needs scikit-learn")
+needs_statsmodels = pytest.mark.skipif(
+    not _installed("statsmodels"), reason="SeasonalTrend needs statsmodels"
+)
 
 # The `series` fixture mixes three sources (a sine, two noises) into two channels, so ICA is
 # not identifiable; FastICA then cycles on one sample at tol=1e-4 and converges at 1e-3.
@@ -41,7 +52,18 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(params=list(DOMAINS), ids=list(DOMAINS))
+_NEEDS = {
+    "ica": needs_sklearn,
+    "stl": needs_statsmodels,
+    "mstl": needs_statsmodels,
+    "classical": needs_statsmodels,
+}
+
+
+@pytest.fixture(
+    params=[pytest.param(k, marks=_NEEDS.get(k.split("-")[0], ())) for k in DOMAINS],
+    ids=list(DOMAINS),
+)
 def domain(request: pytest.FixtureRequest) -> cdig.domains.Domain:
     return DOMAINS[request.param]()
 
@@ -123,6 +145,7 @@ def test_float32_round_trip(domain, series):
 
 
 # ---------------------------------------------------------------------- ICA / PCA
+@needs_sklearn
 def test_mixing_coords_and_per_component_sums(series, smooth_cnn):
     attr = cdig.explain(smooth_cnn, series, ICA(baseline="zero", **ICA_KW), target=0)
     assert attr.dims == ("component", "channel")
@@ -163,6 +186,7 @@ class _BandEnergy(torch.nn.Module):
         return torch.tanh(energy)
 
 
+@needs_sklearn
 def test_ica_ground_truth_class_source_ranks_first():
     n = np.arange(400)
     rng = np.random.default_rng(1)
@@ -180,6 +204,7 @@ def test_ica_ground_truth_class_source_ranks_first():
         assert per[i, top] > 100 * np.delete(per[i], top).max()  # ... by a wide margin
 
 
+@needs_sklearn
 def test_ica_given_fitted_object_is_used_and_not_modified(series, smooth_cnn):
     from sklearn.decomposition import FastICA
 
@@ -197,13 +222,17 @@ def test_ica_given_fitted_object_is_used_and_not_modified(series, smooth_cnn):
     np.testing.assert_allclose(tb[:, :, 0].numpy(), np.tile(est.mean_, (4, 1)))
 
 
+@needs_sklearn
 def test_ica_convergence_warning_points_at_caller(series, smooth_cnn):
+    from sklearn.exceptions import ConvergenceWarning
+
     with pytest.warns(ConvergenceWarning, match=r"did not converge within max_iter=1") as rec:
         cdig.explain(smooth_cnn, series, ICA(max_iter=1), target=0)
     assert len(rec) == 1
     assert rec[0].filename == __file__
 
 
+@needs_sklearn
 def test_ica_rank_and_exactness_errors():
     rng = np.random.default_rng(0)
     x = rng.laplace(size=(2, 3, 120))
@@ -218,6 +247,7 @@ def test_ica_rank_and_exactness_errors():
         PCA(n_components=1).fit(torch.tensor(x))
 
 
+@needs_sklearn
 @pytest.mark.parametrize(
     ("make", "error", "match"),
     [
@@ -238,6 +268,7 @@ def test_mixing_bad_settings(make, error, match, series):
         make().fit(torch.tensor(series))
 
 
+@needs_sklearn
 def test_ica_given_object_with_wrong_channels(series):
     from sklearn.decomposition import FastICA
 
@@ -248,6 +279,7 @@ def test_ica_given_object_with_wrong_channels(series):
         ICA(ica=est).fit(torch.tensor(series))
 
 
+@needs_sklearn
 def test_pca_matches_sklearn(series):
     from sklearn.decomposition import PCA as SkPCA
 
@@ -262,6 +294,7 @@ def test_pca_matches_sklearn(series):
 
 
 # ---------------------------------------------------------------------- seasonal-trend
+@needs_statsmodels
 def test_trend_plus_season_is_recovered():
     t = np.arange(240, dtype=np.float64)
     rng = np.random.default_rng(3)
@@ -280,6 +313,7 @@ def test_trend_plus_season_is_recovered():
         np.testing.assert_allclose(comps.sum(axis=2), x, atol=1e-12)
 
 
+@needs_statsmodels
 def test_mstl_recovers_two_seasons():
     t = np.arange(400, dtype=np.float64)
     daily, weekly = np.sin(2 * np.pi * t / 12), 0.8 * np.sign(np.sin(2 * np.pi * t / 60))
@@ -291,6 +325,7 @@ def test_mstl_recovers_two_seasons():
     assert np.corrcoef(comps[2], weekly)[0, 1] > 0.9
 
 
+@needs_statsmodels
 def test_resolved_view_sums_to_weights_and_to_time_ig(series, smooth_cnn):
     dom = SeasonalTrend(period=16)
     res = cdig.explain(
@@ -306,6 +341,7 @@ def test_resolved_view_sums_to_weights_and_to_time_ig(series, smooth_cnn):
     assert _rel(res["r"].values.sum(axis=2), res["time"].values) <= 1e-10
 
 
+@needs_statsmodels
 def test_stl_kwargs_are_copied_not_emptied(series, smooth_cnn):
     kwargs = {"inner_iter": 3, "trend_deg": 1}
     for period in (16, (8, 24)):  # STL and MSTL (MSTL pops inner_iter from its dict)
@@ -322,6 +358,7 @@ def test_seasonal_trend_by_name_needs_a_period(series, smooth_cnn):
         cdig.explain(smooth_cnn, series, "seasonal_trend", target=0)
 
 
+@needs_statsmodels
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
@@ -347,6 +384,8 @@ def test_seasonal_trend_bad_settings(kwargs, error, match, series):
         SeasonalTrend(**kwargs).fit(torch.tensor(series))
 
 
+@needs_sklearn
+@needs_statsmodels
 def test_no_stray_warnings_from_clean_fits(series):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -356,6 +395,7 @@ def test_no_stray_warnings_from_clean_fits(series):
         ICA(**ICA_KW).fit(torch.tensor(series))
 
 
+@needs_statsmodels
 @pytest.mark.parametrize("make", [lambda: SeasonalTrend(period=16), lambda: PCA()])
 def test_user_baselines_are_ignored_with_a_warning(make, series, smooth_cnn):
     with pytest.warns(UserWarning, match="ignores baselines=") as rec:

@@ -549,3 +549,42 @@ def test_cepstrum_needs_index_for_other_rows():
     dom = Cepstrum().fit(torch.randn(3, 1, 16))
     with pytest.raises(ValueError, match="fitted on 3 samples but got 2 rows"):
         dom.forward(torch.randn(2, 1, 16))
+
+
+@pytest.mark.parametrize("make", [Cepstrum, cdig.domains.PCA], ids=["cepstrum", "pca"])
+def test_per_sample_index_out_of_range_is_a_clear_error(make):
+    """Every per-sample domain checks ``index`` the same way (the cepstrum raised IndexError)."""
+    x = torch.randn(4, 2, 16, dtype=torch.float64)
+    dom = make().fit(x)
+    with pytest.raises(ValueError, match=r"index must lie in \[0, 4\).*from 0 to 5"):
+        dom.forward(x[:2], torch.tensor([0, 5]))
+    with pytest.raises(ValueError, match="index has 1 entries for 2 rows"):
+        dom.forward(x[:2], torch.tensor([1]))
+    rows = torch.tensor([3, 1])
+    np.testing.assert_allclose(dom.forward(x[rows], rows), dom.forward(x)[rows], atol=1e-12)
+
+
+def test_get_params_follows_init_and_drives_clone_and_repr():
+    dom = STFT(n_fft=16, hop_length=4, fs=FS)
+    assert dom.get_params() == {
+        "n_fft": 16, "hop_length": 4, "window": "hann", "fs": FS, "onesided": True,
+    }  # fmt: skip
+    fitted = dom.clone().fit(torch.randn(2, 1, 64))
+    copy = fitted.clone()
+    assert not copy.is_fitted and copy is not fitted and type(copy) is STFT
+    assert copy.get_params() == dom.get_params() and repr(copy) == repr(dom)
+    assert repr(dom) == "STFT(n_fft=16, hop_length=4, window='hann', fs=32.0, onesided=True)"
+    double, half = (lambda x: 2 * x), (lambda X: X / 2)
+    custom = Custom(double, half, linear=True, dims=("coefficient",))
+    params = custom.get_params()
+    assert params["forward"] is double and params["inverse"] is half and params["linear"]
+    assert params["dims"] == ("coefficient",) and custom.clone().get_params() == params
+
+
+def test_get_params_refuses_a_parameter_not_stored():
+    class Scaled(cdig.domains.Time):
+        def __init__(self, scale: float = 2.0) -> None:
+            self._scale = scale
+
+    with pytest.raises(AttributeError, match=r"takes 'scale' but does not store it as self\.scale"):
+        Scaled().clone()

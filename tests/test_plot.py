@@ -54,6 +54,17 @@ class Stub:
         self.__dict__.update(attrs)
 
 
+class SeriesStub(Stub):
+    """A fitted per-sample decomposition: ``component_series(sample)`` of ``series``."""
+
+    def __init__(self, series: np.ndarray, **attrs):
+        super().__init__(n_samples_=len(series), **attrs)
+        self.series = series
+
+    def component_series(self, sample: int) -> np.ndarray:
+        return self.series[sample]
+
+
 def linear_model(weights: np.ndarray) -> torch.nn.Module:
     """f(x) = sum_c,t w[c, t] x[c, t], float64; its IG attributions are w * x exactly."""
     lin = torch.nn.Linear(weights.size, 1, bias=False).double()
@@ -366,7 +377,7 @@ def test_components_are_ranked_with_their_series_and_heatmap():
         v,
         ("component", "channel"),
         {"component": np.arange(5)},
-        domain=Stub(sources_=sources, fs=FS),
+        domain=SeriesStub(sources, fs=FS),
     )
     fig = plot.plot_components(attr, sample=1, k=3)
     ax_bar, ax_map, _cbar, ax_src = fig.axes
@@ -389,8 +400,9 @@ def test_components_with_a_mean_coefficient_draw_it_as_a_constant():
     rng = np.random.default_rng(8)
     v = rng.normal(size=(1, 3, 2))  # two sources and the channel means
     sources = rng.normal(size=(1, 2, 25))
+    series = np.concatenate([sources, np.ones((1, 1, 25))], axis=1)  # the domain adds the 1
     names = np.array(["IC0", "IC1", "mean"])
-    attr = fake(v, ("component", "channel"), {"component": names}, domain=Stub(sources_=sources))
+    attr = fake(v, ("component", "channel"), {"component": names}, domain=SeriesStub(series))
     fig = plot.plot_components(attr)
     ax_src = panels(fig)[-1]
     order = np.argsort(-np.abs(v[0].sum(axis=1)))
@@ -414,7 +426,7 @@ def test_seasonal_components_stacked_with_their_attribution():
     v = np.array([[[0.8, -0.3, 0.05]]])  # (batch, channel, component)
     t = np.arange(30.0)
     comps = np.stack([0.1 * t, np.sin(t), 0.01 * np.cos(3 * t)])[None, None]  # (1, 1, 3, 30)
-    attr = fake(v, ("channel", "component"), {"component": names}, domain=Stub(components_=comps))
+    attr = fake(v, ("channel", "component"), {"component": names}, domain=SeriesStub(comps))
     x = comps.sum(axis=2)
     fig = plot.plot_seasonal(attr, x=x)
     assert len(fig.axes) == 5  # input, three components, bars

@@ -631,8 +631,8 @@ def plot_components(
     Parameters
     ----------
     attr : Attribution
-        With dims ``("component", "channel")`` (ICA, PCA). The fitted domain's ``sources_``
-        (shape ``(batch, n_components, time)``), when present, gives the component series.
+        With dims ``("component", "channel")`` (ICA, PCA). The fitted domain's
+        :meth:`~cdig.domains.Domain.component_series`, when it has them, are drawn.
     sample : int, default=0
     x : array-like, optional
         Not drawn; accepted so that every kind takes the same arguments.
@@ -648,7 +648,7 @@ def plot_components(
     -------
     matplotlib.figure.Figure
         Axes: ranked bars, heatmap (component x channel, colour scale symmetric about zero),
-        and the component series when the domain has ``sources_``.
+        and the component series when the domain has them.
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k={k!r} must be a positive integer (number of components shown).")
@@ -714,21 +714,24 @@ def _component_names(attr: Attribution, n: int) -> list[str]:
 
 
 def _sources(attr: Attribution, sample: int, n_components: int) -> np.ndarray | None:
-    """``domain.sources_[sample]`` as (n_components, time), or None when not available.
+    """The domain's component series of ``sample``, (n_components, time), or None.
 
     Decompositions explained from a zero baseline carry one more coefficient than sources,
-    the channel means (a constant basis series); its series is drawn as ones.
+    the channel means, whose series is the constant 1 (the domain includes it).
     """
-    src = getattr(attr.domain, "sources_", None)
-    if src is None:
+    arr = _component_series(attr, sample)
+    if arr is None or arr.ndim != 2:
         return None
-    arr = np.asarray(src.detach().cpu() if hasattr(src, "detach") else src, dtype=np.float64)
-    if arr.ndim != 3 or arr.shape[0] <= sample:
+    return arr if arr.shape[0] == n_components else None
+
+
+def _component_series(attr: Attribution, sample: int) -> np.ndarray | None:
+    """``attr.domain.component_series(sample)`` as float64, or None when it has none."""
+    series = getattr(attr.domain, "component_series", None)
+    if series is None or not 0 <= sample < getattr(attr.domain, "n_samples_", 0):
         return None
-    out = arr[sample]  # (K, T)
-    if out.shape[0] == n_components - 1:
-        out = np.concatenate([out, np.ones((1, out.shape[1]))])  # the constant "mean" basis
-    return out if out.shape[0] == n_components else None
+    out = series(sample)
+    return None if out is None else np.asarray(out, dtype=np.float64)
 
 
 def _time_unit(coord_unit: str, time_unit: str | None) -> str:
@@ -770,8 +773,8 @@ def plot_seasonal(
         With dims ``("channel", "component")`` (one score per component) or
         ``("channel", "component", "time")`` (time-resolved) and a ``"component"``
         coordinate of names (e.g. ``trend, seasonal, resid``). The fitted domain's
-        ``components_`` (shape ``(batch, channels, n_components, time)``), when present,
-        gives the component series.
+        :meth:`~cdig.domains.Domain.component_series` (channels, n_components, time), when
+        it has them, are drawn.
     sample : int, default=0
     x : array-like, optional
         The input series, drawn in the top row.
@@ -852,14 +855,11 @@ def plot_seasonal(
 
 
 def _decomposition(attr: Attribution, sample: int, n_ch: int, n_comp: int) -> np.ndarray | None:
-    """``domain.components_[sample]`` as (channels, n_components, time), or None."""
-    comps = getattr(attr.domain, "components_", None)
-    if comps is None:
+    """The domain's components of ``sample`` as (channels, n_components, time), or None."""
+    arr = _component_series(attr, sample)
+    if arr is None or arr.ndim != 3 or arr.shape[:2] != (n_ch, n_comp):
         return None
-    arr = np.asarray(comps.detach().cpu() if hasattr(comps, "detach") else comps, dtype=np.float64)
-    if arr.ndim != 4 or arr.shape[1:3] != (n_ch, n_comp) or arr.shape[0] <= sample:
-        return None
-    return arr[sample]
+    return arr
 
 
 def _seasonal_time(attr: Attribution, n: int) -> tuple[np.ndarray, str]:

@@ -29,9 +29,9 @@ path between coefficient baseline and input coefficients, so all a domain must p
 
 from __future__ import annotations
 
-import copy
+import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -61,6 +61,8 @@ class Domain:
     linear: ClassVar[bool] = True
     #: ``True`` when the coefficients are complex.
     is_complex: ClassVar[bool] = False
+    #: Attribute holding each ``__init__`` parameter stored under another name.
+    _param_attributes: ClassVar[Mapping[str, str]] = {}
 
     n_samples_: int
     n_channels_: int
@@ -95,12 +97,48 @@ class Domain:
     def _fit(self, x: Tensor) -> None:
         """Hook for data-dependent domains; the default learns nothing."""
 
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        """The parameters of ``__init__`` (without ``self``, ``*args`` and ``**kwargs``)."""
+        if cls.__init__ is object.__init__:
+            return []
+        params = inspect.signature(cls.__init__).parameters.values()
+        skip = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        return [p.name for p in params if p.name != "self" and p.kind not in skip]
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's parameters and their values, as in scikit-learn.
+
+        Read from the ``__init__`` signature: each parameter is the attribute of the same
+        name (or the one :attr:`_param_attributes` names). ``type(d)(**d.get_params())`` is
+        an unfitted copy of ``d``; :meth:`clone` and ``repr`` use it.
+
+        Returns
+        -------
+        dict
+            Parameter name -> value, in signature order (values are not copied).
+
+        Raises
+        ------
+        AttributeError
+            When a subclass does not store a parameter under its name.
+        """
+        out = {}
+        for name in self._param_names():
+            attr = self._param_attributes.get(name, name)
+            try:
+                out[name] = getattr(self, attr)
+            except AttributeError:
+                raise AttributeError(
+                    f"{type(self).__name__}.__init__ takes {name!r} but does not store it as "
+                    f"self.{attr}; store each parameter under its own name (cdig domains, "
+                    "like scikit-learn estimators, only store parameters in __init__)."
+                ) from None
+        return out
+
     def clone(self: _D) -> _D:
-        """An unfitted copy with the same parameters (learned ``_`` attributes dropped)."""
-        new = copy.copy(self)
-        for key in [k for k in vars(new) if k.endswith("_") and not k.startswith("__")]:
-            delattr(new, key)
-        return new
+        """An unfitted copy with the same parameters: ``type(self)(**self.get_params())``."""
+        return type(self)(**self.get_params())
 
     @property
     def is_fitted(self) -> bool:
@@ -220,12 +258,23 @@ class Domain:
             )
         return err
 
+    def component_series(self, sample: int) -> np.ndarray | None:
+        """The fixed series the coefficients weight in fitted sample ``sample``, or None.
+
+        For domains whose coefficients are weights of per-sample component series (the
+        figures draw these series); ``None`` for every other domain.
+
+        Returns
+        -------
+        ndarray, float64, last axis time, or None
+            Mixing domains (ICA, PCA): shape ``(n_components, time)``, one series per
+            coefficient row (``baseline="zero"`` adds the constant 1 of the ``"mean"``
+            component). Seasonal-trend: shape ``(channels, n_components, time)``.
+        """
+        return None
+
     def __repr__(self) -> str:
-        params = ", ".join(
-            f"{k}={v!r}"
-            for k, v in vars(self).items()
-            if not k.endswith("_") and not k.startswith("_")
-        )
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({params})"
 
 

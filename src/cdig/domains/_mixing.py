@@ -8,8 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._base import Domain
-from ._persample import gather, relative_error, rows_of, warn_ignored_baseline
+from ._persample import PerSampleDomain, gather, relative_error, warn_ignored_baseline
 
 __all__ = ["BASELINES", "RECONSTRUCTION_RTOL", "MixingDomain"]
 
@@ -19,7 +18,7 @@ BASELINES = ("mean", "zero")
 RECONSTRUCTION_RTOL = 1e-6
 
 
-class MixingDomain(Domain):
+class MixingDomain(PerSampleDomain):
     """Base of domains whose coefficients are a per-sample mixing matrix.
 
     Each fitted sample ``x`` of shape ``(channels, time)`` is written ``x = A S + m 1^T``
@@ -94,10 +93,6 @@ class MixingDomain(Domain):
         self._x_ = torch.from_numpy(xs)
 
     # ------------------------------------------------------------------ transform
-    def _rows(self, index: Tensor | None, n_rows: int) -> Tensor:
-        self._check_fitted()
-        return rows_of(index, n_rows, self.n_samples_, type(self).__name__)
-
     def forward(self, x: Tensor, index: Tensor | None = None) -> Tensor:
         """Mixing coefficients of ``x``.
 
@@ -144,6 +139,16 @@ class MixingDomain(Domain):
         return xb.new_zeros((rows.shape[0], k, self.n_channels_))
 
     # ------------------------------------------------------------------ meaning
+    def component_series(self, sample: int) -> np.ndarray:
+        """The series of each coefficient row of fitted sample ``sample``, (K', time).
+
+        The sources, plus the constant 1 of the ``"mean"`` component with
+        ``baseline="zero"``: channel ``c`` of the sample is ``sum_k X[k, c] series[k]``
+        (plus the channel mean with ``baseline="mean"``).
+        """
+        self._check_fitted()
+        return self._basis_[int(sample)].numpy()
+
     @property
     def dims(self) -> tuple[str, ...]:
         return ("component", "channel")

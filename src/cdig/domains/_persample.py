@@ -11,8 +11,10 @@ import torch
 from torch import Tensor
 
 from .._checks import check_optional_int
+from ._base import Domain
 
 __all__ = [
+    "PerSampleDomain",
     "check_count",
     "gather",
     "relative_error",
@@ -48,6 +50,20 @@ def rows_of(index: Tensor | None, n_rows: int, n_samples: int, owner: str) -> Te
             f"from {int(index.min())} to {int(index.max())}."
         )
     return index
+
+
+class PerSampleDomain(Domain):
+    """Base of the domains fitted sample by sample: it owns the row-to-sample logic.
+
+    ``forward``, ``inverse`` and ``coefficient_baseline`` of such a domain take
+    ``index`` (LongTensor of shape ``(n,)``), the fitted sample of each row; :meth:`_rows`
+    checks it once, with the same messages for every domain.
+    """
+
+    def _rows(self, index: Tensor | None, n_rows: int) -> Tensor:
+        """The fitted sample of each of ``n_rows`` rows, checked; long tensor on the CPU."""
+        self._check_fitted()
+        return rows_of(index, n_rows, self.n_samples_, type(self).__name__)
 
 
 def gather(state: Tensor, rows: Tensor, like: Tensor) -> Tensor:

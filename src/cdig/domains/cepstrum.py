@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._base import Domain, check_fs, register
+from ._base import check_fs, register
+from ._persample import PerSampleDomain
 
 __all__ = ["Cepstrum", "unwrap_phase"]
 
@@ -33,7 +34,7 @@ def unwrap_phase(phase: Tensor) -> Tensor:
 
 
 @register
-class Cepstrum(Domain):
+class Cepstrum(PerSampleDomain):
     """Complex cepstrum along time: the inverse Fourier transform of the complex log spectrum.
 
     Parameters
@@ -131,22 +132,14 @@ class Cepstrum(Domain):
                 "baseline with a nonzero spectrum if this is the baseline."
             )
 
-    def _rows(self, n: int, index: Tensor | None) -> tuple[Tensor, Tensor]:
+    def _row_state(self, n: int, index: Tensor | None) -> tuple[Tensor, Tensor]:
         """(sign, delay) of each row, shapes (n, C, 1)."""
-        self._check_fitted()
-        if index is None:
-            if n != self.n_samples_:
-                raise ValueError(
-                    f"Cepstrum was fitted on {self.n_samples_} samples but got {n} rows without "
-                    "index=; pass index (the fitted sample of each row)."
-                )
-            index = torch.arange(n)
-        idx = index.to(self.sign_.device)
+        idx = self._rows(index, n).to(self.sign_.device)
         return self.sign_[idx][..., None], self.delay_[idx][..., None]
 
     def _linear_phase(self, n: int, index: Tensor | None, like: Tensor) -> Tensor:
         """``pi*sigma + 2*pi*r*k/N`` per row and bin, shape (n, C, K)."""
-        sign, delay = self._rows(n, index)
+        sign, delay = self._row_state(n, index)
         k = torch.arange(self.n_times_ // 2 + 1, dtype=torch.float64, device=delay.device)
         phase = math.pi * sign.to(torch.float64) + 2 * math.pi * delay * k / self.n_times_
         return phase.to(dtype=like.dtype, device=like.device)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -58,6 +58,13 @@ class Custom(Domain):
     """
 
     name = "custom"
+    _param_attributes: ClassVar[Mapping[str, str]] = {
+        "forward": "forward_fn",
+        "inverse": "inverse_fn",
+        "coords": "coords_arg",
+        "dims": "dims_arg",
+        "units": "units_arg",
+    }
 
     def __init__(
         self,

@@ -10,8 +10,8 @@ import torch
 from torch import Tensor
 
 from .._optional import require
-from ._base import Domain, register
-from ._persample import gather, rows_of, warn_ignored_baseline
+from ._base import register
+from ._persample import PerSampleDomain, gather, warn_ignored_baseline
 
 __all__ = ["SeasonalTrend"]
 
@@ -21,7 +21,7 @@ _RESERVED = ("endog", "period", "periods", "seasonal", "robust", "windows")
 
 
 @register
-class SeasonalTrend(Domain):
+class SeasonalTrend(PerSampleDomain):
     """Seasonal-trend decomposition of every sample and channel (STL, MSTL, or classical).
 
     Each series is split into additive components ``x = trend + seasonal_p (per period p)
@@ -204,10 +204,6 @@ class SeasonalTrend(Domain):
             raise ValueError(f"statsmodels rejected the settings of {self!r}: {err}") from err
 
     # ------------------------------------------------------------------ transform
-    def _rows(self, index: Tensor | None, n_rows: int) -> Tensor:
-        self._check_fitted()
-        return rows_of(index, n_rows, self.n_samples_, "SeasonalTrend")
-
     def forward(self, x: Tensor, index: Tensor | None = None) -> Tensor:
         """Component weights, or with ``resolved=True`` component samples, of ``x``.
 
@@ -256,6 +252,11 @@ class SeasonalTrend(Domain):
         return xb.new_zeros(shape)
 
     # ------------------------------------------------------------------ meaning
+    def component_series(self, sample: int) -> np.ndarray:
+        """The components of fitted sample ``sample``, shape (channels, n_components, time)."""
+        self._check_fitted()
+        return self.components_[int(sample)].numpy()
+
     @property
     def dims(self) -> tuple[str, ...]:
         if self.resolved:
