@@ -10,7 +10,13 @@ import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["check_choice", "check_index_list", "check_int", "check_optional_int"]
+__all__ = [
+    "check_choice",
+    "check_index_list",
+    "check_int",
+    "check_optional_int",
+    "check_sample",
+]
 
 
 def check_int(
@@ -67,3 +73,14 @@ def check_index_list(values: Any, name: str, size: int, *, what: str = "batch") 
     if not out:
         raise ValueError(f"{name} is empty; give at least one index, e.g. {name}=[0].")
     return list(dict.fromkeys(out))
+
+
+def check_sample(sample: Any, batch: int) -> int:
+    """``sample`` as an index into a batch of ``batch`` samples (one sample of a result)."""
+    if isinstance(sample, bool) or not isinstance(sample, numbers.Integral):
+        raise TypeError(f"sample={sample!r} must be an integer index into the batch.")
+    if not 0 <= int(sample) < batch:
+        raise ValueError(
+            f"sample={sample} is out of range for a batch of {batch}; use 0..{batch - 1}."
+        )
+    return int(sample)

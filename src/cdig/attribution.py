@@ -402,10 +402,9 @@ class Attribution:
 
     def plot(self, sample: int = 0, **kwargs: Any) -> Figure:
         """Figure of the attributions of one sample (see :mod:`cdig.plot`)."""
-        import importlib
+        from .plot import plot_attribution  # on use: matplotlib only when a figure is asked for
 
-        plot = importlib.import_module("cdig.plot")
-        return plot.plot_attribution(self, sample=sample, **kwargs)
+        return plot_attribution(self, sample=sample, **kwargs)
 
     def __repr__(self) -> str:
         name = type(self.domain).__name__ if self.domain is not None else "?"

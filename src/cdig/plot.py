@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from ._checks import check_sample
 from ._optional import require
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -195,16 +196,8 @@ def plot_frequency(
         order, f_plot = order[keep], f_plot[keep]
     spectrum = None if series is None else _amplitude_spectrum(series, attr, coord_unit, fs)
 
-    plt = _pyplot()
     n_rows = values.shape[0]
-    fig, axes = plt.subplots(
-        n_rows,
-        1,
-        sharex=True,
-        squeeze=False,
-        layout="constrained",
-        figsize=figsize or (9.0, 1.2 + 2.4 * n_rows),
-    )
+    fig, axes = _grid(n_rows, 1, figsize, (9.0, 1.2 + 2.4 * n_rows), sharex=True)
     for c, ax in enumerate(axes[:, 0]):
         v = values[c, order]
         colors = _sign_colors(v)
@@ -234,8 +227,7 @@ def plot_frequency(
     axes[-1, 0].set_xlabel(_axis_label("frequency", axis_unit))
     if xlim is not None:
         axes[-1, 0].set_xlim(*xlim)
-    _finish(fig, attr, sample)
-    return fig
+    return _finish(fig, attr, sample)
 
 
 def _frequency_unit(unit: str | tuple[str, float] | None, coord_unit: str) -> tuple[float, str]:
@@ -338,17 +330,9 @@ def plot_time(
     values = _sample_values(attr, sample)  # (C, T)
     t = np.asarray(attr.coords.get("time", np.arange(values.shape[-1])), dtype=np.float64)
     series = _series(x, attr, sample, n_channels=values.shape[0])
-    plt = _pyplot()
     norm = _symmetric_norm(values)
     n_rows = values.shape[0]
-    fig, axes = plt.subplots(
-        n_rows,
-        1,
-        sharex=True,
-        squeeze=False,
-        layout="constrained",
-        figsize=figsize or (9.0, 1.2 + 2.0 * n_rows),
-    )
+    fig, axes = _grid(n_rows, 1, figsize, (9.0, 1.2 + 2.0 * n_rows), sharex=True)
     line = None
     view = np.ones(len(t), dtype=bool)
     if xlim is not None:  # draw only the samples in view, and one beyond each end
@@ -363,9 +347,8 @@ def plot_time(
     axes[-1, 0].set_xlabel(_axis_label("time", _time_unit(attr.units.get("time", ""), time_unit)))
     if xlim is not None:
         axes[-1, 0].set_xlim(*xlim)
-    fig.colorbar(line, ax=list(axes[:, 0]), label=f"attribution to {attr.target}", shrink=0.9)
-    _finish(fig, attr, sample)
-    return fig
+    _colorbar(fig, line, list(axes[:, 0]), attr, shrink=0.9)
+    return _finish(fig, attr, sample)
 
 
 def _colored_line(
@@ -439,16 +422,10 @@ def plot_spectrogram(
     t = np.asarray(attr.coords.get("time", np.arange(values.shape[2])), dtype=np.float64)
     series = _series(x, attr, sample, n_channels=values.shape[0])
     magnitude = None if series is None else _input_spectrogram(attr, series, values.shape)
-    plt = _pyplot()
     norm = _symmetric_norm(values)
     n_rows, n_cols = values.shape[0], 1 if magnitude is None else 2
-    fig, axes = plt.subplots(
-        n_rows,
-        n_cols,
-        squeeze=False,
-        layout="constrained",
-        sharey=True,
-        figsize=figsize or (5.0 * n_cols + 1.5, 1.0 + 2.8 * n_rows),
+    fig, axes = _grid(
+        n_rows, n_cols, figsize, (5.0 * n_cols + 1.5, 1.0 + 2.8 * n_rows), sharey=True
     )
     f_label = _axis_label("frequency", attr.units.get("frequency", ""))
     t_label = _axis_label("time", attr.units.get("time", ""))
@@ -473,9 +450,8 @@ def plot_spectrogram(
             ax.set_ylabel(f_label)
     for ax in axes[-1]:
         ax.set_xlabel(t_label)
-    fig.colorbar(mesh, ax=list(axes[:, -1]), label=f"attribution to {attr.target}")
-    _finish(fig, attr, sample)
-    return fig
+    _colorbar(fig, mesh, list(axes[:, -1]), attr)
+    return _finish(fig, attr, sample)
 
 
 def _input_spectrogram(
@@ -550,17 +526,10 @@ def plot_wavelet(
     names = np.asarray(per_band.coords["band"])
     sums = per_band.values[sample]  # (C, n_bands)
     pos = _coefficient_positions(attr, labels)
-    plt = _pyplot()
     norm = _symmetric_norm(values)
     n_rows = values.shape[0]
-    fig, axes = plt.subplots(
-        n_rows,
-        2,
-        squeeze=False,
-        layout="constrained",
-        figsize=figsize or (11.0, 1.2 + 0.35 * len(names) * n_rows + 1.4 * n_rows),
-        gridspec_kw={"width_ratios": [1.0, 2.4]},
-    )
+    height = 1.2 + 0.35 * len(names) * n_rows + 1.4 * n_rows
+    fig, axes = _grid(n_rows, 2, figsize, (11.0, height), gridspec_kw={"width_ratios": [1.0, 2.4]})
     mesh = None
     ticks = [_band_tick(attr, str(n)) for n in names]
     for c in range(n_rows):
@@ -582,9 +551,8 @@ def plot_wavelet(
         ax_map.set_yticks(np.arange(len(names)) + 0.5, [str(n) for n in names])
         ax_map.set_xlabel(_axis_label("time", attr.units.get("time", "")))
         ax_map.set_title(f"per coefficient, channel {c}", fontsize="medium")
-    fig.colorbar(mesh, ax=list(axes[:, 1]), label=f"attribution to {attr.target}")
-    _finish(fig, attr, sample)
-    return fig
+    _colorbar(fig, mesh, list(axes[:, 1]), attr)
+    return _finish(fig, attr, sample)
 
 
 def _coefficient_positions(attr: Attribution, labels: np.ndarray) -> np.ndarray:
@@ -657,11 +625,8 @@ def plot_components(
     order = np.argsort(-np.abs(totals), kind="stable")[: int(k)]
     names = _component_names(attr, values.shape[0])
     sources = _sources(attr, sample, values.shape[0])
-    plt = _pyplot()
     rows = 2 if sources is not None else 1
-    fig = plt.figure(
-        layout="constrained", figsize=figsize or (11.0, 1.0 + 0.45 * len(order) * rows + 1.5 * rows)
-    )
+    fig = _figure(figsize, (11.0, 1.0 + 0.45 * len(order) * rows + 1.5 * rows))
     grid = fig.add_gridspec(rows, 2, width_ratios=[1.0, 1.3])
     ax_bar = fig.add_subplot(grid[0, 0])
     ax_map = fig.add_subplot(grid[0, 1])
@@ -687,7 +652,7 @@ def plot_components(
     ax_map.set_xticks(np.arange(heat.shape[1]))
     ax_map.set_xlabel("channel")
     ax_map.set_title("attribution per channel", fontsize="medium")
-    fig.colorbar(mesh, ax=ax_map, label=f"attribution to {attr.target}")
+    _colorbar(fig, mesh, ax_map, attr)
     if sources is not None:
         ax_src = fig.add_subplot(grid[1, :])
         t, t_unit = _time_axis(attr, sources.shape[-1])
@@ -700,8 +665,7 @@ def plot_components(
         ax_src.set_yticks(-y, [names[i] for i in order])
         ax_src.set_xlabel(_axis_label("time", _time_unit(t_unit, time_unit)))
         ax_src.set_title("component series (scaled), in rank order", fontsize="medium")
-    _finish(fig, attr, sample)
-    return fig
+    return _finish(fig, attr, sample)
 
 
 def _component_names(attr: Attribution, n: int) -> list[str]:
@@ -806,11 +770,10 @@ def plot_seasonal(
         n_time = parts.shape[-1]
     else:
         n_time = None if series is None else series.shape[-1]
-    plt = _pyplot()
     norm = _symmetric_norm(values)
     draw_parts = resolved or parts is not None  # one row per component
     n_rows = n_ch * ((series is not None) + (n_comp if draw_parts else 0)) + 1
-    fig = plt.figure(layout="constrained", figsize=figsize or (10.0, 1.5 + 1.6 * n_rows))
+    fig = _figure(figsize, (10.0, 1.5 + 1.6 * n_rows))
     grid = fig.add_gridspec(n_rows, 1)
     t, t_unit = _seasonal_time(attr, n_time or 0)  # unused when n_time is None
     rows: list[Any] = []
@@ -849,9 +812,8 @@ def plot_seasonal(
     ax_bar = fig.add_subplot(grid[len(rows), 0])
     _grouped_bars(ax_bar, totals, names, attr)
     if lc is not None:
-        fig.colorbar(lc, ax=rows, label=f"attribution to {attr.target}", shrink=0.8)
-    _finish(fig, attr, sample)
-    return fig
+        _colorbar(fig, lc, rows, attr, shrink=0.8)
+    return _finish(fig, attr, sample)
 
 
 def _decomposition(attr: Attribution, sample: int, n_ch: int, n_comp: int) -> np.ndarray | None:
@@ -928,15 +890,12 @@ def plot_bands(
         totals = moved.reshape(1, -1, moved.shape[-1]).sum(axis=1)
     names = [str(n) for n in np.asarray(attr.coords["band"]).tolist()]
     ticks = [_band_tick(attr, n) for n in names]
-    plt = _pyplot()
-    fig, ax = plt.subplots(
-        layout="constrained", figsize=figsize or (max(6.0, 1.1 * len(names) + 2.0), 4.2)
-    )
+    fig, axes = _grid(1, 1, figsize, (max(6.0, 1.1 * len(names) + 2.0), 4.2))
+    ax = axes[0, 0]
     _grouped_bars(ax, totals, ticks, attr)
     if len(rest) > 1:
         ax.set_title(f"summed over {', '.join(rest[1:])}", fontsize="medium")
-    _finish(fig, attr, sample)
-    return fig
+    return _finish(fig, attr, sample)
 
 
 # ---------------------------------------------------------------------- fallback
@@ -967,18 +926,10 @@ def plot_values(
         (first axis, all other axes flattened) with a colour scale symmetric about zero.
     """
     values = _sample_values(attr, sample)
-    plt = _pyplot()
     dims = list(attr.dims)
     if values.ndim == 1 or (values.ndim == 2 and dims[0] == "channel"):
         rows = values.reshape(-1, values.shape[-1])  # (channels, n)
-        fig, axes = plt.subplots(
-            len(rows),
-            1,
-            sharex=True,
-            squeeze=False,
-            layout="constrained",
-            figsize=figsize or (9.0, 1.2 + 2.4 * len(rows)),
-        )
+        fig, axes = _grid(len(rows), 1, figsize, (9.0, 1.2 + 2.4 * len(rows)), sharex=True)
         pos = _coord(attr, dims[-1], rows.shape[-1])
         order = np.argsort(pos, kind="stable")
         width = float(np.min(np.diff(pos[order]))) * 0.9 if len(pos) > 1 else 0.8
@@ -990,30 +941,50 @@ def plot_values(
             ax.set_ylabel(_value_label(attr, c, len(rows)))
         axes[-1, 0].set_xlabel(_axis_label(dims[-1], attr.units.get(dims[-1], "")))
     else:
-        fig, ax = plt.subplots(layout="constrained", figsize=figsize or (9.0, 4.0))
+        fig, axes = _grid(1, 1, figsize, (9.0, 4.0))
+        ax = axes[0, 0]
         flat = values.reshape(values.shape[0], -1)  # (first axis, rest flattened)
         mesh = ax.pcolormesh(flat, cmap=cmap, norm=_symmetric_norm(flat))
         ax.set_ylabel(dims[0])
         ax.set_xlabel(" x ".join(dims[1:]) + (" (flattened)" if values.ndim > 2 else ""))
-        fig.colorbar(mesh, ax=ax, label=f"attribution to {attr.target}")
-    _finish(fig, attr, sample)
-    return fig
+        _colorbar(fig, mesh, ax, attr)
+    return _finish(fig, attr, sample)
 
 
-# ---------------------------------------------------------------------- helpers
+# ---------------------------------------------------------------------- scaffold
+# Every figure: the sample's values (checked), pyplot, a grid of axes (one row per channel),
+# a colour scale symmetric about zero with its colour bar, and the title (:func:`_finish`).
 def _pyplot() -> Any:
     return require("matplotlib.pyplot", "plotting")
 
 
 def _sample_values(attr: Attribution, sample: int) -> np.ndarray:
-    if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)):
-        raise TypeError(f"sample={sample!r} must be an integer index into the batch.")
-    if not 0 <= sample < attr.batch_size:
-        raise ValueError(
-            f"sample={sample} is out of range for a batch of {attr.batch_size}; "
-            f"use 0..{attr.batch_size - 1}."
-        )
+    """The attributions of ``sample`` as float64, shape ``attr.values.shape[1:]``."""
+    sample = check_sample(sample, attr.batch_size)
     return np.asarray(attr.values[sample], dtype=np.float64)
+
+
+def _grid(
+    n_rows: int,
+    n_cols: int,
+    figsize: tuple[float, float] | None,
+    default: tuple[float, float],
+    **kwargs: Any,
+) -> tuple[Figure, np.ndarray]:
+    """A constrained-layout figure with a (n_rows, n_cols) array of axes."""
+    return _pyplot().subplots(
+        n_rows, n_cols, squeeze=False, layout="constrained", figsize=figsize or default, **kwargs
+    )
+
+
+def _figure(figsize: tuple[float, float] | None, default: tuple[float, float]) -> Figure:
+    """A constrained-layout figure without axes (for a custom grid)."""
+    return _pyplot().figure(layout="constrained", figsize=figsize or default)
+
+
+def _colorbar(fig: Any, mappable: Any, ax: Any, attr: Attribution, **kwargs: Any) -> None:
+    """The colour bar of the attribution scale beside ``ax`` (an axes or a list of them)."""
+    fig.colorbar(mappable, ax=ax, label=f"attribution to {attr.target}", **kwargs)
 
 
 def _series(x: Any, attr: Attribution, sample: int, n_channels: int | None) -> np.ndarray | None:
@@ -1135,7 +1106,7 @@ def describe(attr: Attribution, sample: int = 0) -> str:
     )
 
 
-def _finish(fig: Any, attr: Attribution, sample: int) -> None:
+def _finish(fig: Any, attr: Attribution, sample: int) -> Figure:
     """The figure's title: :func:`describe` on two lines, wrapped to the figure's width."""
     import textwrap
 
@@ -1143,6 +1114,7 @@ def _finish(fig: Any, attr: Attribution, sample: int) -> None:
     chars = max(30, int(fig.get_figwidth() * 72 / (10 * 0.55)))
     lines = [w for part in describe(attr, sample).split(" | ") for w in textwrap.wrap(part, chars)]
     fig.suptitle("\n".join(lines), fontsize="medium")
+    return fig
 
 
 def _horizon_plot(attr: Attribution, sample: int = 0, **kwargs: Any) -> Figure:
