@@ -7,7 +7,8 @@ from types import ModuleType
 
 __all__ = ["require"]
 
-# module name -> (feature name, extra that installs it)
+# module name -> the extra that installs it (`pip install cdig[<extra>]`); a dotted name
+# not listed falls back to its first part, a package not listed to "all"
 _EXTRAS: dict[str, str] = {
     "matplotlib": "plot",
     "matplotlib.pyplot": "plot",

@@ -36,6 +36,7 @@ __all__ = [
     "BridgedModel",
     "OutputError",
     "check_real_output",
+    "explicit_dtype",
     "to_numpy",
     "to_torch",
     "torch_dtype",
@@ -62,6 +63,20 @@ def torch_dtype(name: Any) -> torch.dtype | None:
     """The torch dtype cdig feeds a model whose floating dtype is ``name`` (or None)."""
     key = str(getattr(name, "name", name)).split(".")[-1].lower()
     return _TORCH_DTYPES.get(key)
+
+
+def explicit_dtype(dtype: Any) -> torch.dtype:
+    """The floating torch dtype a user asked a framework model to be fed (``dtype=``)."""
+    if isinstance(dtype, torch.dtype):
+        if not dtype.is_floating_point:
+            raise ValueError(f"dtype={dtype} must be a floating dtype (torch.float32 or float64).")
+        return dtype
+    out = torch_dtype(np.dtype(dtype).name if not isinstance(dtype, str) else dtype)
+    if out is None:
+        raise ValueError(
+            f"dtype={dtype!r} must be a floating dtype such as 'float32' or 'float64'."
+        )
+    return out
 
 
 def to_numpy(t: Tensor) -> np.ndarray:

@@ -17,8 +17,7 @@ import numpy as np
 import torch
 
 from .._optional import require
-from ._bridge import VJP, BridgedModel, OutputError, torch_dtype
-from ._tensorflow import _explicit_dtype
+from ._bridge import VJP, BridgedModel, OutputError, explicit_dtype, torch_dtype
 
 __all__ = ["JaxModel"]
 
@@ -140,7 +139,7 @@ class JaxModel(BridgedModel):
     @property
     def dtype(self) -> torch.dtype:
         if self._dtype_arg is not None:
-            dtype = _explicit_dtype(self._dtype_arg)
+            dtype = explicit_dtype(self._dtype_arg)
         else:
             found = {torch_dtype(leaf.dtype) for leaf in self._float_leaves()}
             if torch.float64 in found:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .._optional import require
-from ._bridge import BridgedModel, OutputError, torch_dtype
+from ._bridge import BridgedModel, OutputError, explicit_dtype, torch_dtype
 
 __all__ = ["KerasModel", "TensorFlowModel", "is_keras_layer", "keras_dtype"]
 
@@ -95,7 +95,7 @@ class TensorFlowModel(BridgedModel):
     @property
     def dtype(self) -> torch.dtype | None:
         if self._dtype_arg is not None:
-            return _explicit_dtype(self._dtype_arg)
+            return explicit_dtype(self._dtype_arg)
         if self._signature is not None:
             return torch_dtype(self._signature.dtype.name)
         return self._variable_dtype()
@@ -201,7 +201,7 @@ class KerasModel(TensorFlowModel):
     @property
     def dtype(self) -> torch.dtype | None:
         if self._dtype_arg is not None:
-            return _explicit_dtype(self._dtype_arg)
+            return explicit_dtype(self._dtype_arg)
         return keras_dtype(self.model) or self._variable_dtype()
 
 
@@ -241,16 +241,3 @@ def _single(y: Any, tf: Any) -> Any:
             "with several outputs in a function that selects one)."
         )
     return y
-
-
-def _explicit_dtype(dtype: Any) -> torch.dtype:
-    if isinstance(dtype, torch.dtype):
-        if not dtype.is_floating_point:
-            raise ValueError(f"dtype={dtype} must be a floating dtype (torch.float32 or float64).")
-        return dtype
-    out = torch_dtype(np.dtype(dtype).name if not isinstance(dtype, str) else dtype)
-    if out is None:
-        raise ValueError(
-            f"dtype={dtype!r} must be a floating dtype such as 'float32' or 'float64'."
-        )
-    return out
