@@ -518,9 +518,9 @@ def _domain_parameters(name: str) -> dict[str, Any]:
     """The keyword parameters of a registered domain's constructor, with their defaults."""
     import inspect
 
-    from .domains._base import _REGISTRY
+    from .domains import domain_class
 
-    params = inspect.signature(_REGISTRY[name]).parameters
+    params = inspect.signature(domain_class(name)).parameters
     return {
         k: p.default
         for k, p in params.items()
@@ -596,13 +596,13 @@ def parse_domain(spec: str, fs: float | None = None) -> tuple[str, Any]:
             )
         last = match[0]
         kwargs[last] = _parse_value(v)
-    from .domains._base import _REGISTRY
+    from .domains import domain_class
 
-    if fs is not None and "fs" in inspect.signature(_REGISTRY[key]).parameters:
+    if fs is not None and "fs" in inspect.signature(domain_class(key)).parameters:
         kwargs["fs"] = fs
 
     try:
-        domain = _REGISTRY[key](**kwargs)
+        domain = domain_class(key)(**kwargs)
     except (TypeError, ValueError) as err:
         raise CLIError(f"--domain {spec!r}: {err}") from None
     return key, domain

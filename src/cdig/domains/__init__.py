@@ -4,7 +4,14 @@ Every domain follows the protocol of :class:`Domain` and is registered under a n
 as ``domain="..."`` in :func:`cdig.explain` and :class:`cdig.CrossDomainIG`.
 """
 
-from ._base import Domain, NotFittedError, available_domains, get_domain, register
+from ._base import (
+    Domain,
+    NotFittedError,
+    available_domains,
+    domain_class,
+    get_domain,
+    register,
+)
 from .cepstrum import Cepstrum
 from .custom import Custom
 from .dct import DCT
@@ -21,6 +28,7 @@ __all__ = [
     "Domain",
     "NotFittedError",
     "available_domains",
+    "domain_class",
     "get_domain",
     "register",
     "Time",

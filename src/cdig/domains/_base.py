@@ -38,7 +38,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["Domain", "register", "get_domain", "available_domains", "NotFittedError"]
+__all__ = [
+    "Domain",
+    "NotFittedError",
+    "available_domains",
+    "domain_class",
+    "get_domain",
+    "register",
+]
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -293,6 +300,17 @@ def available_domains() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
 
+def domain_class(name: str) -> type[Domain]:
+    """The class registered under ``name`` (see :func:`available_domains`)."""
+    key = name.lower() if isinstance(name, str) else name
+    if key not in _REGISTRY:
+        raise ValueError(
+            f"domain={name!r} is not a known domain; use one of "
+            f"{', '.join(available_domains())}, or pass a cdig.domains.Domain object."
+        )
+    return _REGISTRY[key]
+
+
 def get_domain(domain: str | Domain, **kwargs: Any) -> Domain:
     """Resolve a domain name or object to an (unfitted) domain object.
 
@@ -302,13 +320,7 @@ def get_domain(domain: str | Domain, **kwargs: Any) -> Domain:
     if isinstance(domain, Domain):
         return domain
     if isinstance(domain, str):
-        key = domain.lower()
-        if key not in _REGISTRY:
-            raise ValueError(
-                f"domain={domain!r} is not a known domain; use one of "
-                f"{', '.join(available_domains())}, or pass a cdig.domains.Domain object."
-            )
-        cls: Callable[..., Domain] = _REGISTRY[key]
+        cls: Callable[..., Domain] = domain_class(domain)
         import inspect
 
         accepted = inspect.signature(cls).parameters
