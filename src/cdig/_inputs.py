@@ -8,15 +8,18 @@ in the user's own layout.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from .horizon import Horizon
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .domains import Domain
 
 __all__ = ["Layout", "as_series", "as_baselines", "TargetSpec", "as_target", "select_target"]
 
@@ -385,3 +388,41 @@ def select_target(spec: TargetSpec, outputs: Tensor, rows: Tensor | None) -> Ten
     if outputs.ndim == 1:
         return outputs
     return outputs[(slice(None), *spec.value)]
+
+
+# ---------------------------------------------------------------------- domains
+def resolve_domains(domain: Any, fs: float | None) -> list[tuple[str, Domain]]:
+    """``(label, domain)`` pairs of a domain argument (a name, a Domain, a list or a dict).
+
+    Names are built with ``fs``; labels are the names, the domains' names or the dict keys,
+    and must be distinct.
+    """
+    from .domains import Domain, get_domain
+
+    if isinstance(domain, (str, Domain)):
+        items: list[tuple[str | None, Any]] = [(None, domain)]
+    elif isinstance(domain, Mapping):
+        items = [(str(k), v) for k, v in domain.items()]
+    elif isinstance(domain, Sequence):
+        items = [(None, d) for d in domain]
+    else:
+        raise TypeError(
+            f"domain must be a name, a Domain, or a list/dict of them; got {type(domain).__name__}."
+        )
+    if not items:
+        raise ValueError("domain is empty; give at least one domain.")
+    out: list[tuple[str, Domain]] = []
+    for label, d in items:
+        dom = get_domain(d, fs=fs)
+        dom_fs = getattr(dom, "fs", None)
+        if fs is not None and dom_fs not in (None, fs):
+            raise ValueError(
+                f"fs={fs} conflicts with {type(dom).__name__}(fs={dom_fs}); set it in one place."
+            )
+        name = label or (d if isinstance(d, str) else dom.name)
+        if any(name == n for n, _ in out):
+            raise ValueError(
+                f"domain {name!r} is given twice; pass a dict {{label: domain}} to name them."
+            )
+        out.append((name, dom))
+    return out

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from ._settings import MAX_STEPS, N_STEPS, PARAMETERS, PROGRESS, RTOL, Settings, fill_doc
 from .attribution import Attribution
-from .engine import MAX_STEPS, N_STEPS, RTOL, CrossDomainIG, DomainsArg
+from .engine import CrossDomainIG, DomainsArg
 from .horizon import Horizon, explain_horizon
 
 __all__ = ["explain"]
 
 
+@fill_doc(settings=PARAMETERS, progress=PROGRESS)
 def explain(
     model: Any,
     inputs: Any,
@@ -40,14 +42,16 @@ def explain(
     domain : str, Domain, or a list / dict of them, default="time"
         Name (see :func:`cdig.domains.available_domains`) or object. A list or dict returns a
         dict of results keyed by name (or dict key); linear domains share one pass.
-    target, baselines, n_steps, method, internal_batch_size, rtol, atol, max_steps, progress
+    target, baselines
         As in :meth:`CrossDomainIG.explain`. For forecasters ``target`` may be a
         :class:`cdig.Horizon`; ``Horizon("each")`` returns one attribution per forecast step
         on a leading ``"horizon"`` axis (:func:`cdig.horizon.explain_horizon`).
     fs : float, optional
         Sampling rate in Hz for domains given by name (frequency coordinates in Hz).
+    {settings}
     time_axis : int, default=-1
         Axis of time in ``inputs``.
+    {progress}
 
     Returns
     -------
@@ -61,18 +65,12 @@ def explain(
     >>> attr.values.shape, float(attr.coords["frequency"][-1])
     ((2, 1, 33), 16.0)
     """
-    settings: dict[str, Any] = dict(
-        baselines=baselines,
-        target=target,
-        n_steps=n_steps,
-        method=method,
-        internal_batch_size=internal_batch_size,
-        rtol=rtol,
-        atol=atol,
-        max_steps=max_steps,
-        progress=progress,
+    settings = Settings(
+        n_steps, method, internal_batch_size, rtol, atol, max_steps, time_axis, progress
     )
     if isinstance(target, Horizon) and target.each:  # one attribution per forecast step
-        return explain_horizon(model, inputs, domain, fs=fs, time_axis=time_axis, **settings)
+        return explain_horizon(
+            model, inputs, domain, target=target, baselines=baselines, fs=fs, settings=settings
+        )
     ig = CrossDomainIG(model, domain, time_axis=time_axis, fs=fs)
-    return ig.explain(inputs, **settings)
+    return ig._explain(inputs, baselines, target, settings)

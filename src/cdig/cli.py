@@ -31,8 +31,8 @@ from typing import Any, Literal
 import numpy as np
 
 from ._checks import check_index_list
+from ._settings import MAX_STEPS, RTOL, Settings
 from ._warnings import CompletenessWarning, ConvergenceWarning, sample_list
-from .engine import MAX_STEPS, RTOL
 from .models import ModelAdapter
 
 __all__ = ["main", "build_parser", "load_model", "load_input"]
@@ -275,7 +275,7 @@ def _has_matplotlib() -> bool:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from .api import explain
+    from .engine import CrossDomainIG
 
     _check_outputs(args)
     if args.out and not _has_matplotlib():  # before any work, not after it
@@ -286,7 +286,7 @@ def _explain(args: argparse.Namespace) -> int:
 
     domains = _check_domains(args.domain or ["time", "fourier"], args.fs)
     target = _parse_target(args.target)
-    n_steps = _parse_steps(args.n_steps)
+    integration = _settings(args)
     if args.unit == "bpm" and args.fs is None:
         raise CLIError("--unit bpm needs --fs (the sampling rate in Hz).")
     x = load_input(
@@ -298,30 +298,15 @@ def _explain(args: argparse.Namespace) -> int:
     outputs = _model_outputs(adapter, x, args.batch_size or 64)
     samples = _check_samples(args.sample or [0], x.shape[0])
 
-    results: dict[str, Any] = {}
-    groups = _groups(domains)
-    with _progress(len(domains), args.quiet) as bar, warnings.catch_warnings(record=True) as seen:
+    # one call: linear domains share one integration pass, as in the library
+    ig = CrossDomainIG(adapter, dict(domains), time_axis=args.time_axis, fs=args.fs)
+    with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        for group in groups:
-            try:
-                res = explain(
-                    adapter,
-                    x,
-                    dict(group),
-                    target=target,
-                    baselines=baselines,
-                    fs=args.fs,
-                    n_steps=n_steps,
-                    method=args.method,
-                    internal_batch_size=args.batch_size,
-                    time_axis=args.time_axis,
-                    rtol=args.rtol,
-                    max_steps=args.max_steps,
-                )
-            except (ValueError, TypeError) as err:  # the API's words -> the options' names
-                raise type(err)(_option_words(str(err))) from err
-            results.update(res if isinstance(res, dict) else {group[0][0]: res})
-            bar.update(len(group))
+        try:
+            res = ig._explain(x, baselines, target, integration)
+        except (ValueError, TypeError) as err:  # the API's words -> the options' names
+            raise type(err)(_option_words(str(err))) from err
+    results = res if isinstance(res, dict) else {domains[0][0]: res}
     for w in seen:
         if not issubclass(w.category, DeprecationWarning):
             print(f"cdig: warning: {_phrase(w.message)}", file=sys.stderr)
@@ -405,32 +390,6 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve()
     except OSError:
         return False
-
-
-def _groups(domains: list[tuple[str, Any]]) -> list[list[tuple[str, Any]]]:
-    """Linear domains share one integration pass (one group); others run one by one."""
-    linear = [d for d in domains if d[1].linear]
-    others = [[d] for d in domains if not d[1].linear]
-    return ([linear] if linear else []) + others
-
-
-@contextlib.contextmanager
-def _progress(total: int, quiet: bool) -> Iterator[Any]:
-    """A tqdm bar on stderr over domains (a no-op when quiet or tqdm is missing)."""
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover - tqdm is an optional extra
-        tqdm = None
-    if quiet or tqdm is None:
-        yield _NoBar()
-        return
-    with tqdm(total=total, desc="explaining", unit="domain", file=sys.stderr, leave=False) as bar:
-        yield bar
-
-
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        """Nothing to show."""
 
 
 # ---------------------------------------------------------------------- loading
@@ -939,6 +898,31 @@ def _parse_steps(text: str) -> int | Literal["auto"]:
         return int(text)
     except ValueError:
         raise CLIError(f"--n-steps {text!r} must be a positive integer or 'auto'.") from None
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The integration settings of the options, validated before anything is loaded."""
+    try:
+        return Settings(
+            _parse_steps(args.n_steps),
+            args.method,
+            args.batch_size,
+            args.rtol,
+            0.0,
+            args.max_steps,
+            args.time_axis,
+            progress=not args.quiet and _has_tqdm(),
+        )
+    except (ValueError, TypeError) as err:
+        raise type(err)(_option_words(str(err))) from err
+
+
+def _has_tqdm() -> bool:
+    try:
+        import tqdm  # noqa: F401
+    except ImportError:  # pragma: no cover - tqdm is an optional extra
+        return False
+    return True
 
 
 def _parse_baseline(text: str, x: np.ndarray, time_axis: int) -> Any:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .._inputs import as_series
+from .._settings import Settings
 from ..domains import Domain
 from ..engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG
 from ..models import ModelAdapter, wrap
@@ -33,16 +34,14 @@ class Job:
     """Everything a worker needs besides the model and the batch (picklable)."""
 
     domains: tuple[tuple[str, Domain], ...]
-    time_axis: int
+    settings: Settings  # validated; time_axis is the samples' layout
     target_kind: str  # "none", "index", "predicted", "label", "per_sample", "callable"
     target_value: Any
     baselines: Any  # None, float, or ndarray (one baseline, or stacked ones)
-    n_steps: int | str
-    method: str | None
-    internal_batch_size: int | None
-    rtol: float
-    atol: float
-    max_steps: int
+
+    @property
+    def time_axis(self) -> int:
+        return self.settings.time_axis
 
 
 def explain_batch(
@@ -70,17 +69,7 @@ def explain_batch(
         # judged once for the whole dataset from the stored deltas, with global sample numbers
         warnings.simplefilter("ignore", CompletenessWarning)
         warnings.simplefilter("ignore", ConvergenceWarning)
-        res = ig.explain(
-            batch.x,
-            baselines=_batch_baselines(job.baselines, batch.x),
-            target=target,
-            n_steps=job.n_steps,  # type: ignore[arg-type]
-            method=job.method,
-            internal_batch_size=job.internal_batch_size,
-            rtol=job.rtol,
-            atol=job.atol,
-            max_steps=job.max_steps,
-        )
+        res = ig._explain(batch.x, _batch_baselines(job.baselines, batch.x), target, job.settings)
     assert isinstance(res, dict)  # a dict of domains always gives a dict
     first = next(iter(res.values()))
     arrays: dict[str, np.ndarray] = {"outputs": np.asarray(first.outputs, dtype=np.float64)}

@@ -13,11 +13,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._inputs import as_series, as_target
+from .._inputs import as_series, as_target, resolve_domains
 from .._optional import require
+from .._settings import MAX_STEPS, N_STEPS, PARAMETERS, RTOL, Settings, fill_doc
 from .._warnings import CompletenessWarning, ConvergenceWarning, sample_list, warn
 from ..domains import Domain
-from ..engine import MAX_STEPS, N_STEPS, RTOL, DomainsArg, _check_steps, _resolve_domains
+from ..engine import DomainsArg
 from ..models import wrap
 from ._engines import LocalEngine, RayEngine
 from ._job import Job, check_baselines, describe, fingerprint, model_fingerprint
@@ -30,6 +31,7 @@ __all__ = ["explain_dataset"]
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
 
 
+@fill_doc(settings=PARAMETERS)
 def explain_dataset(
     model: Any,
     data: Any,
@@ -92,8 +94,9 @@ def explain_dataset(
         Sampling rate in Hz for domains given by name.
     batch_size : int, default=64
         Samples per explained batch and per shard.
-    n_steps, method, internal_batch_size, time_axis, rtol, atol, max_steps
-        As in :meth:`cdig.CrossDomainIG.explain`.
+    {settings}
+    time_axis : int, default=-1
+        Axis of time in the samples, as in :func:`cdig.explain`.
     engine : {"local", "ray"}, default="local"
         ``"ray"`` computes shards on Ray actors (``pip install cdig[ray]``). Both engines
         write the same files.
@@ -140,10 +143,10 @@ def explain_dataset(
     >>> run.summary("fourier")  # doctest: +SKIP
     """
     _check_args(batch_size, engine, workers, ray_address, ray_options, quiet)
-    _check_steps(n_steps, method, internal_batch_size, rtol, atol, max_steps)
+    settings = Settings(n_steps, method, internal_batch_size, rtol, atol, max_steps, time_axis)
     if engine == "ray":
         require("ray", "engine='ray'")  # before anything is written
-    named = _resolve_domains(domain if not isinstance(domain, (str, Domain)) else [domain], fs)
+    named = resolve_domains(domain if not isinstance(domain, (str, Domain)) else [domain], fs)
     for label, _ in named:
         if not _LABEL.fullmatch(label):
             raise ValueError(
@@ -167,16 +170,10 @@ def explain_dataset(
         )
     job = Job(
         domains=tuple(named),
-        time_axis=time_axis,
+        settings=settings,
         target_kind=kind,
         target_value=value,
         baselines=check_baselines(baselines, first.x.shape[1:]),
-        n_steps=n_steps,
-        method=method,
-        internal_batch_size=internal_batch_size,
-        rtol=rtol,
-        atol=atol,
-        max_steps=max_steps,
     )
     root = Path(out).expanduser().resolve()
     store = RunStore.open(root, _manifest(job, model, first, source.n_samples, batch_size))
@@ -265,15 +262,9 @@ def _manifest(
         "explain": {
             "domain_labels": [label for label, _ in job.domains],
             "domains": {label: describe(d) for label, d in job.domains},
-            "time_axis": job.time_axis,
             "target": {"kind": job.target_kind, "value": describe(job.target_value)},
             "baselines": describe(job.baselines),
-            "n_steps": job.n_steps,
-            "method": job.method,
-            "internal_batch_size": job.internal_batch_size,
-            "rtol": job.rtol,
-            "atol": job.atol,
-            "max_steps": job.max_steps,
+            **job.settings.as_dict(),  # n_steps, method, ..., time_axis
             "batch_size": batch_size,
         },
         "model": model_fingerprint(model),
@@ -337,28 +328,29 @@ def _warn_unconverged(run: DatasetRun, job: Job) -> None:
         return
     samples = sorted(set(np.concatenate(list(bad.values())).tolist()))
     where = ", ".join(f"{k}: {v.size}" for k, v in bad.items())
-    facts = {"samples": samples, "rtol": job.rtol, "domains": sorted(bad)}
-    if job.n_steps == "auto":
+    facts = {"samples": samples, "rtol": job.settings.rtol, "domains": sorted(bad)}
+    if job.settings.n_steps == "auto":
         worst = max(float(np.nanmax(run.error(k)[v], initial=0.0)) for k, v in bad.items())
         warn(
             ConvergenceWarning(
-                f"n_steps='auto' did not reach rtol={job.rtol:g} within max_steps="
-                f"{job.max_steps} evaluations for {len(samples)} of {run.n_samples} samples "
+                f"n_steps='auto' did not reach rtol={job.settings.rtol:g} within max_steps="
+                f"{job.settings.max_steps} evaluations for {len(samples)} of {run.n_samples} "
+                "samples "
                 f"({where}): {sample_list(samples)}. Raise max_steps (a new `out=` folder); "
                 "run.unconverged(domain) and run.error(domain) tell which to trust.",
                 worst=worst,
-                max_steps=job.max_steps,
+                max_steps=job.settings.max_steps,
                 **facts,
             )
         )
         return
     warn(
         CompletenessWarning(
-            f"completeness error above rtol={job.rtol:g} of f(x) - f(x') with n_steps="
-            f"{job.n_steps} for {len(samples)} of {run.n_samples} samples ({where}): "
+            f"completeness error above rtol={job.settings.rtol:g} of f(x) - f(x') with n_steps="
+            f"{job.settings.n_steps} for {len(samples)} of {run.n_samples} samples ({where}): "
             f"{sample_list(samples)}. Use n_steps='auto' (a new `out=` folder).",
             worst=float("nan"),
-            n_steps=job.n_steps,
+            n_steps=job.settings.n_steps,
             **facts,
         )
     )
