@@ -57,3 +57,51 @@ def test_dataset_manifest_records_the_settings_dict(tmp_path, smooth_cnn, series
     recorded = run.manifest["settings"]["explain"]
     expected = Settings(n_steps=8).as_dict()
     assert {k: recorded[k] for k in expected} == expected
+
+
+# ---------------------------------------------------------------------- targets, baselines
+def test_one_target_spec_understands_datasets():
+    import torch
+
+    from cdig._inputs import as_target
+
+    out = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.0, 0.2, 0.7]])
+    pred = as_target("predicted").for_rows(10, out)
+    assert pred.kind == "per_sample" and pred.value.tolist() == [1, 0, 2]
+    assert pred.describe() == "predicted class"
+    label = as_target("label", dataset=True).for_rows(10, out, np.array([2, 2, 0]))
+    assert label.value.tolist() == [2, 2, 0] and label.describe() == "labelled class"
+    rows = as_target(np.arange(20) % 3, dataset=True).for_rows(10, out)  # rows 10..12
+    assert rows.value.tolist() == [1, 2, 0] and rows.describe() == "class per sample"
+    assert as_target(1).for_rows(10, out) == as_target(1)
+    with pytest.raises(ValueError, match="sample 11: class index 5"):
+        as_target("label", dataset=True).for_rows(10, out, np.array([0, 5, 1]))
+    with pytest.raises(ValueError, match="'label'"):
+        as_target("label")  # a single batch has no labels
+    with pytest.raises(ValueError, match="one integer class per sample"):
+        as_target(np.array([0.5, 1.0]), dataset=True)
+
+
+def test_dataset_baselines_share_the_element_checks(tmp_path, smooth_cnn, series):
+    from cdig._inputs import as_dataset_baselines, batch_baselines
+
+    shape = series.shape[1:]
+    for bad, err, word in (
+        (np.ones(shape, dtype=bool), TypeError, "boolean"),
+        (np.full(shape, np.nan), ValueError, "NaN or infinite"),
+        (np.ones((2, 3, 96)), ValueError, "Per-sample baselines are not supported"),
+        (float("inf"), ValueError, "must be finite"),
+    ):
+        with pytest.raises(err, match=word):
+            as_dataset_baselines(bad, shape)
+    stack = np.zeros((3, *shape))
+    assert batch_baselines(as_dataset_baselines(stack, shape), 3).shape == (3, 1, *shape)
+    assert as_dataset_baselines(2, shape) == 2.0
+    # a dataset run with stacked baselines gives what one call on the same samples gives
+    stack = np.stack([np.zeros(shape), np.full(shape, 0.1)])
+    run = cdig.explain_dataset(
+        smooth_cnn, series, "time", out=tmp_path / "r", target=0, n_steps=8,
+        baselines=stack, batch_size=4, quiet=True,
+    )  # fmt: skip
+    one = cdig.explain(smooth_cnn, series, "time", target=0, n_steps=8, baselines=stack[:, None])
+    np.testing.assert_array_equal(run.open("time")[:], one.values)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._inputs import as_series
+from .._inputs import TargetSpec, as_series, batch_baselines
 from .._settings import Settings
 from ..domains import Domain
 from ..engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG
@@ -35,8 +35,7 @@ class Job:
 
     domains: tuple[tuple[str, Domain], ...]
     settings: Settings  # validated; time_axis is the samples' layout
-    target_kind: str  # "none", "index", "predicted", "label", "per_sample", "callable"
-    target_value: Any
+    target: TargetSpec  # validated; "label" and per-sample kinds are cut per batch
     baselines: Any  # None, float, or ndarray (one baseline, or stacked ones)
 
     @property
@@ -63,13 +62,15 @@ def explain_batch(
     x, layout = as_series(batch.x, job.time_axis, adapter.dtype, adapter.device)
     with adapter.inference(), torch.no_grad():
         out = adapter(layout.to_user(x))
-    target, targets = _batch_target(job, batch, out)
+    target = job.target.for_rows(batch.start, out, batch.y)
+    targets = target.value if target.kind == "per_sample" else None
     ig = CrossDomainIG(model, dict(job.domains), time_axis=job.time_axis)
     with warnings.catch_warnings():
         # judged once for the whole dataset from the stored deltas, with global sample numbers
         warnings.simplefilter("ignore", CompletenessWarning)
         warnings.simplefilter("ignore", ConvergenceWarning)
-        res = ig._explain(batch.x, _batch_baselines(job.baselines, batch.x), target, job.settings)
+        baselines = batch_baselines(job.baselines, batch.x.ndim)
+        res = ig._explain(batch.x, baselines, target, job.settings)
     assert isinstance(res, dict)  # a dict of domains always gives a dict
     first = next(iter(res.values()))
     arrays: dict[str, np.ndarray] = {"outputs": np.asarray(first.outputs, dtype=np.float64)}
@@ -98,16 +99,9 @@ def explain_batch(
             "units": dict(attr.units),
             "pass": attr.settings.get("pass"),
             "shared_with": list(attr.settings.get("shared_with", [])),
-            "target": _TARGET_NAMES.get(job.target_kind, attr.target),
+            "target": attr.target,
         }
     return arrays, {"columns": columns, "domains": info}
-
-
-_TARGET_NAMES = {
-    "predicted": "predicted class",
-    "label": "labelled class",
-    "per_sample": "per-sample class",
-}
 
 
 def run_shard(
@@ -120,97 +114,6 @@ def run_shard(
     arrays, layout = explain_batch(model, job, batch)
     meta = write_shard(root, index, batch.start, arrays, {"input_sha256": digest, "layout": layout})
     return meta, layout
-
-
-def _batch_target(job: Job, batch: Batch, out: torch.Tensor) -> tuple[Any, np.ndarray | None]:
-    """The engine's ``target`` for this batch, and the per-sample class indices to store."""
-    kind = job.target_kind
-    if kind == "none":
-        return None, None
-    if kind == "index":
-        return job.target_value, None
-    if kind == "callable":
-        return job.target_value, None
-    if out.ndim != 2:
-        what = "target='predicted'" if kind == "predicted" else f"target={kind!r}"
-        raise ValueError(
-            f"{what} needs a model with outputs of shape (batch, n_classes); for samples "
-            f"{batch.start}..{batch.stop - 1} it returned shape {tuple(out.shape)}. Pass "
-            "target=None for one output per sample, or an index / callable."
-        )
-    if kind == "predicted":
-        idx = out.argmax(dim=1).cpu().numpy().astype(np.int64)
-    else:
-        if kind == "label":
-            raw = batch.y
-            if raw is None:  # checked by explain_dataset; kept for direct use
-                raise ValueError("target='label' needs labels; the data carry none.")
-            name = "label"
-        else:
-            raw = np.asarray(job.target_value)[batch.start : batch.stop]
-            name = "target"
-        if raw.ndim == 1 and len(raw) != len(batch.x):
-            raise ValueError(
-                f"target={kind!r}: samples {batch.start}..{batch.stop - 1} need {len(batch.x)} "
-                f"class indices but the target array has only {len(raw)} for them; give one "
-                "per sample of the dataset."
-            )
-        if raw.ndim != 1 or not np.issubdtype(raw.dtype, np.integer):
-            raise ValueError(
-                f"target={kind!r}: the {name}s of samples {batch.start}..{batch.stop - 1} must be "
-                f"integer class indices, one per sample; got dtype {raw.dtype}, shape {raw.shape}. "
-                "Text labels are mapped for you when given as labels= with array data; for other "
-                "data map them first, e.g. classes, y = np.unique(names, return_inverse=True)."
-            )
-        idx = raw.astype(np.int64)
-    n_out = out.shape[1]
-    bad = np.flatnonzero((idx < 0) | (idx >= n_out))
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(
-            f"sample {batch.start + i}: class index {int(idx[i])} (from target={kind!r}) is out "
-            f"of range for a model with {n_out} outputs; use 0..{n_out - 1}."
-        )
-    return idx, idx
-
-
-def _batch_baselines(baselines: Any, x: np.ndarray) -> Any:
-    """One baseline of the sample shape broadcasts; stacked ones get a batch axis of 1."""
-    if not isinstance(baselines, np.ndarray):
-        return baselines
-    if baselines.ndim == x.ndim:  # (n_baselines, *sample_shape)
-        return baselines[:, None]
-    return baselines
-
-
-def check_baselines(baselines: Any, sample_shape: tuple[int, ...]) -> Any:
-    """Validate ``baselines`` for samples of ``sample_shape``; returns None, a float or an array."""
-    if baselines is None:
-        return None
-    if isinstance(baselines, (int, float, np.integer, np.floating)) and not isinstance(
-        baselines, bool
-    ):
-        if not np.isfinite(float(baselines)):
-            raise ValueError(f"baselines={baselines} must be finite.")
-        return float(baselines)
-    arr = np.asarray(baselines.detach().cpu() if isinstance(baselines, torch.Tensor) else baselines)
-    nd = len(sample_shape)
-    ok = arr.ndim in (nd, nd + 1) and np.issubdtype(arr.dtype, np.number)
-    if ok:
-        try:
-            np.broadcast_shapes(arr.shape[arr.ndim - nd :], sample_shape)
-        except ValueError:
-            ok = False
-    if not ok:
-        raise ValueError(
-            f"baselines has shape {arr.shape}; for a dataset give a number, one baseline "
-            f"broadcastable to a sample's shape {sample_shape}, or several stacked, shape "
-            f"(n_baselines, {', '.join(map(str, sample_shape))}). Per-sample baselines are not "
-            "supported by explain_dataset."
-        )
-    if not np.isfinite(arr).all():
-        raise ValueError("baselines contains NaN or infinite values.")
-    return arr
 
 
 def _coord_json(value: Any) -> dict[str, Any]:

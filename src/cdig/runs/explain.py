@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._inputs import as_series, as_target, resolve_domains
+from .._inputs import TargetSpec, as_dataset_baselines, as_series, as_target, resolve_domains
 from .._optional import require
 from .._settings import MAX_STEPS, N_STEPS, PARAMETERS, RTOL, Settings, fill_doc
 from .._warnings import CompletenessWarning, ConvergenceWarning, sample_list, warn
@@ -21,7 +21,7 @@ from ..domains import Domain
 from ..engine import DomainsArg
 from ..models import wrap
 from ._engines import LocalEngine, RayEngine
-from ._job import Job, check_baselines, describe, fingerprint, model_fingerprint
+from ._job import Job, describe, fingerprint, model_fingerprint
 from ._sources import Batch, as_source
 from ._store import FORMAT, FORMAT_VERSION, RunStore
 from .run import DatasetRun
@@ -154,26 +154,25 @@ def explain_dataset(
                 "(pass a dict {label: domain})."
             )
     wrap(model)  # a TypeError for what is not a model, before anything is read
-    kind, value = _target(target)
-    if kind == "label" and labels is not None:
-        kind, value = _label_classes(labels, kind, value)
+    spec = as_target(target, dataset=True)
+    if spec.kind == "label" and labels is not None:
+        spec = _label_classes(labels, spec)
     source = as_source(data, labels)
     stream = source.batches(batch_size)
     first = next(stream)
     as_series(first.x[:1], time_axis, None, None)  # checks time_axis against the layout
-    if kind == "label" and first.y is None:
+    if spec.kind == "label" and first.y is None:
         raise ValueError("target='label' needs labels; pass labels= or data that yield (x, y).")
-    if kind == "per_sample" and source.n_samples is not None and len(value) != source.n_samples:
+    n_samples = source.n_samples
+    if spec.kind == "per_sample" and n_samples is not None and len(spec.value) != n_samples:
         raise ValueError(
-            f"target has {len(value)} entries; give one class index per sample "
-            f"({source.n_samples})."
+            f"target has {len(spec.value)} entries; give one class index per sample ({n_samples})."
         )
     job = Job(
         domains=tuple(named),
         settings=settings,
-        target_kind=kind,
-        target_value=value,
-        baselines=check_baselines(baselines, first.x.shape[1:]),
+        target=spec,
+        baselines=as_dataset_baselines(baselines, first.x.shape[1:]),
     )
     root = Path(out).expanduser().resolve()
     store = RunStore.open(root, _manifest(job, model, first, source.n_samples, batch_size))
@@ -221,36 +220,16 @@ def _check_args(
         raise TypeError(f"quiet={quiet!r} must be True or False.")
 
 
-def _label_classes(labels: Any, kind: str, value: Any) -> tuple[str, Any]:
+def _label_classes(labels: Any, spec: TargetSpec) -> TargetSpec:
     """``target="label"`` with text labels: one class index per sample, names sorted."""
     lab = np.asarray(labels.detach().cpu() if hasattr(labels, "detach") else labels)
     if lab.ndim != 1 or not (np.issubdtype(lab.dtype, np.str_) or lab.dtype == object):
-        return kind, value
+        return spec
     try:
         _, index = np.unique(lab.astype(str), return_inverse=True)
     except (TypeError, ValueError):  # pragma: no cover - unorderable objects
-        return kind, value
-    return "per_sample", index.astype(np.int64)
-
-
-def _target(target: Any) -> tuple[str, Any]:
-    """The kind of target and its value, validated as far as possible before any work."""
-    if isinstance(target, str) and target == "label":
-        return "label", None
-    if isinstance(target, (np.ndarray, list)) or (
-        hasattr(target, "detach") and getattr(target, "ndim", 0) == 1
-    ):
-        arr = np.asarray(target.detach().cpu() if hasattr(target, "detach") else target)
-        if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(
-                f"target as an array must hold one integer class per sample; got dtype "
-                f"{arr.dtype}, shape {arr.shape}."
-            )
-        return "per_sample", arr.astype(np.int64)
-    spec = as_target(target)  # raises for what the engine does not understand
-    if spec.kind == "per_sample":  # pragma: no cover - arrays are handled above
-        return "per_sample", spec.value
-    return spec.kind, spec.value
+        return spec
+    return TargetSpec("per_sample", index.astype(np.int64), origin="label")
 
 
 def _manifest(
@@ -262,7 +241,7 @@ def _manifest(
         "explain": {
             "domain_labels": [label for label, _ in job.domains],
             "domains": {label: describe(d) for label, d in job.domains},
-            "target": {"kind": job.target_kind, "value": describe(job.target_value)},
+            "target": {"kind": job.target.kind, "value": describe(job.target.value)},
             "baselines": describe(job.baselines),
             **job.settings.as_dict(),  # n_steps, method, ..., time_axis
             "batch_size": batch_size,
