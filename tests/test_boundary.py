@@ -105,3 +105,66 @@ def test_dataset_baselines_share_the_element_checks(tmp_path, smooth_cnn, series
     )  # fmt: skip
     one = cdig.explain(smooth_cnn, series, "time", target=0, n_steps=8, baselines=stack[:, None])
     np.testing.assert_array_equal(run.open("time")[:], one.values)
+
+
+# ---------------------------------------------------------------------- one result format
+def _same_result(a, b):
+    for name in ("values", "delta", "outputs", "baseline_outputs", "n_steps", "error",
+                 "converged", "n_evaluations"):  # fmt: skip
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    np.testing.assert_array_equal(a.target_index, b.target_index)
+    assert a.dims == b.dims and a.target == b.target and dict(a.units) == dict(b.units)
+    assert set(a.coords) == set(b.coords)
+    for k in a.coords:
+        np.testing.assert_array_equal(a.coords[k], b.coords[k])
+
+
+@pytest.mark.parametrize("target", [1, "predicted", [0, 2, 1, 0]])
+def test_to_dict_round_trips_in_memory_and_through_json(smooth_cnn, series, target):
+    from cdig.attribution import jsonable
+
+    attr = cdig.explain(smooth_cnn, series, "fourier", target=target, fs=32.0, n_steps=8)
+    assert attr.target_index is not None
+    _same_result(cdig.Attribution.from_dict(attr.to_dict()), attr)
+    text = json.dumps(jsonable(attr.to_dict()), allow_nan=False)  # NaN error -> null -> NaN
+    back = cdig.Attribution.from_dict(json.loads(text))
+    _same_result(back, attr)
+    assert back.domain is None and back.settings["method"] == "gausslegendre"
+
+
+def test_cli_json_is_the_attribution_dict(tmp_path, smooth_cnn, series):
+    import torch
+
+    from cdig.cli import main
+
+    torch.jit.save(torch.jit.script(smooth_cnn), tmp_path / "m.pt")
+    np.save(tmp_path / "x.npy", series)
+    args = ["explain", str(tmp_path / "m.pt"), str(tmp_path / "x.npy"), "--fs", "32",
+            "--target", "2", "--n-steps", "8", "--domain", "fourier", "--domain", "cepstrum",
+            "--json", str(tmp_path / "o.json"), "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    doc = json.loads((tmp_path / "o.json").read_text())
+    ref = cdig.explain(smooth_cnn, series, ["fourier", "cepstrum"], target=2, fs=32.0, n_steps=8)
+    assert list(doc["domains"]) == ["fourier", "cepstrum"]
+    for name, attr in ref.items():
+        back = cdig.Attribution.from_dict(doc["domains"][name])
+        _same_result(back, attr)
+        assert doc["domains"][name]["domain"] == type(attr.domain).__name__
+
+
+@pytest.mark.parametrize("target", [1, "predicted"])
+def test_a_run_keeps_the_target_index_so_metrics_default_it(tmp_path, smooth_cnn, series, target):
+    run = cdig.explain_dataset(
+        smooth_cnn, series, "fourier", out=tmp_path / "r", fs=32.0, target=target, n_steps=8,
+        batch_size=3, quiet=True,
+    )  # fmt: skip
+    one = cdig.explain(smooth_cnn, series, "fourier", target=target, fs=32.0, n_steps=8)
+    from_run = cdig.open_run(tmp_path / "r").attribution("fourier")
+    np.testing.assert_array_equal(from_run.target_index, one.target_index)
+    np.testing.assert_array_equal(from_run.values, one.values)
+    kwargs = dict(domain=cdig.domains.Fourier(fs=32.0), fractions=[0.0, 0.5, 1.0])
+    by_default = cdig.metrics.deletion(smooth_cnn, series, from_run, **kwargs)
+    given = cdig.metrics.deletion(smooth_cnn, series, from_run, target=one.target_index, **kwargs)
+    np.testing.assert_array_equal(by_default.scores, given.scores)
+    sub = run.attribution("fourier", samples=[2, 0])
+    np.testing.assert_array_equal(sub.target_index, one.target_index[[2, 0]])

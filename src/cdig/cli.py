@@ -1031,55 +1031,19 @@ def _write_json(
     x: np.ndarray,
 ) -> Path:
     from . import __version__
+    from .attribution import jsonable
 
     doc = {
         "cdig_version": __version__,
         "settings": settings,
         "input_shape": list(x.shape),
         "model_outputs": outputs,
-        "domains": {
-            name: {
-                "domain": type(a.domain).__name__ if a.domain is not None else None,
-                "dims": list(a.dims),
-                "values": a.values,
-                "delta": a.delta,
-                "outputs": a.outputs,
-                "baseline_outputs": a.baseline_outputs,
-                "n_steps": a.n_steps,
-                "n_evaluations": a.n_evaluations,
-                "error": a.error,
-                "converged": a.converged,
-                "target": a.target,
-                "target_index": a.target_index,
-                "coords": dict(a.coords),
-                "units": dict(a.units),
-                "settings": dict(a.settings),
-            }
-            for name, a in results.items()
-        },
+        "domains": {name: a.to_dict() for name, a in results.items()},  # Attribution.from_dict
     }
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(_jsonable(doc), allow_nan=False), encoding="utf-8")
+    out.write_text(json.dumps(jsonable(doc), allow_nan=False), encoding="utf-8")
     return out
-
-
-def _jsonable(obj: Any) -> Any:
-    """numpy and tuples -> JSON types; NaN and infinities -> null."""
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    if isinstance(obj, (np.integer, np.bool_)):
-        return obj.item()
-    if obj is None or isinstance(obj, (str, int, bool)):
-        return obj
-    return str(obj)
 
 
 # ---------------------------------------------------------------------- demo

@@ -20,6 +20,7 @@ import torch
 
 from .._inputs import TargetSpec, as_series, batch_baselines
 from .._settings import Settings
+from ..attribution import coord_json
 from ..domains import Domain
 from ..engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG
 from ..models import ModelAdapter, wrap
@@ -27,6 +28,18 @@ from ._sources import Batch
 from ._store import write_shard
 
 __all__ = ["Job", "describe", "explain_batch", "fingerprint", "model_fingerprint", "run_shard"]
+
+#: The arrays of :meth:`cdig.Attribution.to_dict` stored per domain in every shard, as
+#: ``<label>.<name>.npy`` (``outputs`` and the class explained per sample are shared).
+DOMAIN_FIELDS = (
+    "values",
+    "delta",
+    "baseline_outputs",
+    "n_steps",
+    "n_evaluations",
+    "error",
+    "converged",
+)
 
 
 @dataclass(frozen=True)
@@ -83,23 +96,19 @@ def explain_batch(
     columns = list(arrays)
     info: dict[str, Any] = {}
     for label, attr in res.items():
-        arrays[f"{label}.values"] = attr.values
-        arrays[f"{label}.delta"] = np.asarray(attr.delta, dtype=np.float64)
-        arrays[f"{label}.baseline_outputs"] = np.asarray(attr.baseline_outputs, dtype=np.float64)
-        arrays[f"{label}.n_steps"] = np.asarray(attr.n_steps, dtype=np.int64)
-        arrays[f"{label}.n_evaluations"] = np.asarray(attr.n_evaluations, dtype=np.int64)
-        arrays[f"{label}.error"] = np.asarray(attr.error, dtype=np.float64)
-        arrays[f"{label}.converged"] = np.asarray(attr.converged, dtype=np.bool_)
+        d = attr.to_dict()  # the one serialized form: its arrays go to the shard, the rest
+        for name in DOMAIN_FIELDS:  # to the manifest (outputs and targets are shared columns)
+            arrays[f"{label}.{name}"] = d[name]
         info[label] = {
             "class": f"{type(attr.domain).__module__}.{type(attr.domain).__qualname__}",
-            "dims": list(attr.dims),
+            "dims": d["dims"],
             "shape": list(attr.values.shape[1:]),
             "dtype": attr.values.dtype.str,
-            "coords": {k: _coord_json(v) for k, v in attr.coords.items()},
-            "units": dict(attr.units),
-            "pass": attr.settings.get("pass"),
-            "shared_with": list(attr.settings.get("shared_with", [])),
-            "target": attr.target,
+            "coords": {k: coord_json(v) for k, v in d["coords"].items()},
+            "units": d["units"],
+            "pass": d["settings"].get("pass"),
+            "shared_with": list(d["settings"].get("shared_with", [])),
+            "target": d["target"],
         }
     return arrays, {"columns": columns, "domains": info}
 
@@ -114,17 +123,6 @@ def run_shard(
     arrays, layout = explain_batch(model, job, batch)
     meta = write_shard(root, index, batch.start, arrays, {"input_sha256": digest, "layout": layout})
     return meta, layout
-
-
-def _coord_json(value: Any) -> dict[str, Any]:
-    arr = np.asarray(value)
-    if np.iscomplexobj(arr) or arr.dtype == object:
-        arr = arr.astype(str)
-    return {"dtype": arr.dtype.str, "shape": list(arr.shape), "values": arr.ravel().tolist()}
-
-
-def coord_from_json(obj: dict[str, Any]) -> np.ndarray:
-    return np.asarray(obj["values"], dtype=np.dtype(obj["dtype"])).reshape(obj["shape"])
 
 
 # ---------------------------------------------------------------------- fingerprints
