@@ -168,3 +168,31 @@ def test_a_run_keeps_the_target_index_so_metrics_default_it(tmp_path, smooth_cnn
     np.testing.assert_array_equal(by_default.scores, given.scores)
     sub = run.attribution("fourier", samples=[2, 0])
     np.testing.assert_array_equal(sub.target_index, one.target_index[[2, 0]])
+
+
+# ---------------------------------------------------------------------- shared mechanisms
+def test_activation_cache_belongs_to_the_model(smooth_cnn, series):
+    from tests.conftest import SmoothCNN
+
+    ig = cdig.CrossDomainIG(smooth_cnn, "time")
+    ig.explain(series, target=0, n_steps=4)
+    owner, cache = ig._eval_bytes_cache
+    assert owner is smooth_cnn and len(cache) == 1
+    ig.model = SmoothCNN(width=64)  # a wider model saves more per evaluation
+    ig.explain(series, target=0, n_steps=4)
+    owner2, cache2 = ig._eval_bytes_cache
+    assert owner2 is ig.model and next(iter(cache2.values())) > next(iter(cache.values()))
+
+
+def test_one_completeness_rule_for_results_and_runs(tmp_path, smooth_cnn, series):
+    from cdig._numerics import COMPLETENESS_FLOOR, completeness_flagged, completeness_ok
+
+    ok = completeness_ok(np.array([0.1, 0.1, 1e-7]), np.array([1.0, 100.0, 0.0]), 0.05)
+    assert ok.tolist() == [False, True, False]
+    assert completeness_flagged(np.array([0.1, 0.1, 1e-7]), ok).tolist() == [True, False, False]
+    assert COMPLETENESS_FLOOR == 1e-6
+    run = cdig.explain_dataset(
+        smooth_cnn, series, "fourier", out=tmp_path / "r", fs=32.0, target=0, n_steps=2,
+        rtol=1e-3, quiet=True,
+    )  # fmt: skip
+    np.testing.assert_array_equal(run.completeness("fourier", 1e-3), run.unconverged("fourier"))

@@ -968,19 +968,19 @@ def _model_outputs(adapter: Any, x: np.ndarray, chunk: int) -> np.ndarray:
     """All model outputs for ``x`` (also a check that the model accepts the input)."""
     import torch
 
+    from ._evaluate import evaluate
+
     dtype = adapter.dtype or (torch.float64 if x.dtype == np.float64 else torch.float32)
     xt = torch.as_tensor(np.ascontiguousarray(x)).to(dtype=dtype, device=adapter.device)
-    outs = []
     try:
-        with adapter.inference(), torch.no_grad():
-            for lo in range(0, xt.shape[0], max(1, chunk)):
-                outs.append(adapter(xt[lo : lo + max(1, chunk)]).detach().cpu())
+        with adapter.inference():
+            out = evaluate(adapter, xt, chunk)
     except Exception as err:  # the model's own error, whatever its type
         raise CLIError(
             f"the model rejected the input of shape {tuple(x.shape)}: {_first_line(err)}. "
             "Check --time-axis, --layout, --single and the model's expected input shape."
         ) from err
-    return torch.cat(outs).double().numpy()
+    return out.cpu().double().numpy()
 
 
 def _first_line(err: BaseException, limit: int = 160) -> str:

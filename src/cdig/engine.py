@@ -26,7 +26,6 @@ model evaluations, so memory is bounded for any ``n_steps``.
 
 from __future__ import annotations
 
-import contextlib
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -38,6 +37,7 @@ from torch import Tensor
 
 from . import quadrature
 from ._adaptive import consistent_error, integrate_adaptive, rounding_floor
+from ._evaluate import evaluate
 from ._guards import (
     LOW_PRECISION,
     NonFiniteError,
@@ -56,8 +56,8 @@ from ._inputs import (
     resolve_target,
     select_target,
 )
-from ._numerics import accumulator_dtype, re_mul
-from ._optional import require
+from ._numerics import accumulator_dtype, completeness_flagged, completeness_ok, re_mul
+from ._progress import evaluation_bar
 from ._settings import MAX_STEPS, N_STEPS, PARAMETERS, PROGRESS, RTOL, Settings, fill_doc
 from ._warnings import CompletenessWarning, ConvergenceWarning, sample_list, warn
 from .attribution import Attribution
@@ -329,7 +329,7 @@ class CrossDomainIG:
         low = model_dtype if model_dtype in LOW_PRECISION else None  # else: no casts
         call = guarded_call(adapter, layout, time_axis, low)
 
-        with _progress_bar(settings.progress) as bar, adapter.inference(), torch.enable_grad():
+        with evaluation_bar(settings.progress) as bar, adapter.inference(), torch.enable_grad():
             eval_bytes = 0 if settings.internal_batch_size else self._eval_bytes(call, x)
             results = self._run(call, x, xb, spec, fitted, _Run(settings, bar, eval_bytes))
         # the input's layout travels with the result (plots take x in it; values_in_input_layout)
@@ -375,7 +375,7 @@ class CrossDomainIG:
         # graphs. (Riding along in the first path chunk saves a model call but breaks its
         # power-of-two size, which costs more on CPUs than the call: benchmarks/README.md.)
         ends = torch.cat([x, *(p.time_baseline for p in passes)])
-        out = _evaluate(call, ends, run.chunk_for(len(ends)))
+        out = evaluate(call, ends, run.chunk_for(len(ends)))
         spec = resolve_target(spec, out[:batch])
         owner = torch.arange(len(ends), device=x.device) % batch
         selected = select_target(spec, out, owner)
@@ -463,8 +463,8 @@ class CrossDomainIG:
         steps = p.steps.reshape(n_base, batch)
         if errors is None:  # a fixed rule: no error estimate, completeness is the only check
             error = torch.full((batch,), float("nan"), dtype=torch.float64)
-            bound = settings.rtol * (fx64 - fb_mean).abs() + settings.atol
-            converged = np.asarray((delta.abs() <= bound).cpu().numpy())
+            diff = (fx64 - fb_mean).cpu().numpy()
+            converged = completeness_ok(delta.cpu().numpy(), diff, settings.rtol, settings.atol)
         else:
             norm = vals.reshape(batch, -1).norm(dim=1)
             err_vec = mean(errors).reshape(batch, -1)
@@ -514,12 +514,6 @@ def _same(a: Tensor, b: Tensor) -> bool:
 
 
 # ---------------------------------------------------------------------- integration
-def _evaluate(call: Callable[[Tensor], Tensor], xs: Tensor, size: int) -> Tensor:
-    """Model outputs for ``xs`` of shape (n, C, T), ``size`` rows at a time, no graphs."""
-    with torch.no_grad():
-        return torch.cat([call(xs[lo : lo + size]) for lo in range(0, xs.shape[0], size)])
-
-
 def _through_inverse(
     f: Callable[[Tensor, Tensor], Tensor], dom: Domain, rows_b: Tensor
 ) -> Callable[[Tensor, Tensor], Tensor]:
@@ -759,20 +753,6 @@ def _attributions(p: _Pass, dom: Domain, X0: Tensor, rows_b: Tensor, gradient: T
     )
 
 
-@contextlib.contextmanager
-def _progress_bar(show: bool) -> Iterator[Any]:
-    """A tqdm bar over model evaluations (total set once the passes are known), or None."""
-    if not show:
-        yield None
-        return
-    tqdm = require("tqdm", "progress=True").tqdm
-    bar = tqdm(total=0, unit="eval", desc="explaining", leave=False)
-    try:
-        yield bar
-    finally:
-        bar.close()
-
-
 def _warn_unconverged(results: Mapping[str, Attribution], settings: Settings) -> None:
     """One warning per call naming the samples not certified, over all domains."""
     bad: dict[str, np.ndarray] = {}
@@ -781,7 +761,7 @@ def _warn_unconverged(results: Mapping[str, Attribution], settings: Settings) ->
         if settings.auto:
             idx = np.flatnonzero(failed)
         else:  # a fixed rule: flag what completeness shows, above the rounding floor
-            idx = np.flatnonzero(failed & (np.abs(attr.delta) > 1e-6))
+            idx = np.flatnonzero(completeness_flagged(attr.delta, attr.converged))
         if idx.size:
             bad[label] = idx
     if not bad:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._evaluate import evaluate
 from .._inputs import TargetSpec, as_series, batch_baselines
 from .._settings import Settings
 from ..attribution import coord_json
@@ -73,8 +74,8 @@ def explain_batch(
     """
     adapter = wrap(model)
     x, layout = as_series(batch.x, job.time_axis, adapter.dtype, adapter.device)
-    with adapter.inference(), torch.no_grad():
-        out = adapter(layout.to_user(x))
+    with adapter.inference():  # one call for the batch, as the batch is explained
+        out = evaluate(lambda t: adapter(layout.to_user(t)), x, len(x))
     target = job.target.for_rows(batch.start, out, batch.y)
     targets = target.value if target.kind == "per_sample" else None
     ig = CrossDomainIG(model, dict(job.domains), time_axis=job.time_axis)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
-import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from itertools import chain
@@ -13,8 +11,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .._checks import check_int, check_optional_int
 from .._inputs import TargetSpec, as_dataset_baselines, as_series, as_target, resolve_domains
 from .._optional import require
+from .._progress import SampleProgress
 from .._settings import MAX_STEPS, N_STEPS, PARAMETERS, RTOL, Settings, fill_doc
 from .._warnings import CompletenessWarning, ConvergenceWarning, sample_list, warn
 from ..domains import Domain
@@ -182,10 +182,8 @@ def explain_dataset(
             if engine == "ray"
             else LocalEngine(model, job, root)
         )
-        with (
-            _Progress(store.manifest.get("n_samples"), store.done_samples, root.name, quiet) as bar,
-            runner,
-        ):
+        total = store.manifest.get("n_samples")
+        with SampleProgress(total, store.done_samples, root.name, quiet) as bar, runner:
             _drive(chain([first], stream), store, runner, batch_size, bar)
     finally:
         store.close()
@@ -197,18 +195,10 @@ def explain_dataset(
 def _check_args(
     batch_size: Any, engine: Any, workers: Any, ray_address: Any, ray_options: Any, quiet: Any
 ) -> None:
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, (int, np.integer))
-        or batch_size < 1
-    ):
-        raise ValueError(f"batch_size={batch_size!r} must be a positive integer.")
+    check_int(batch_size, "batch_size")
     if engine not in ("local", "ray"):
         raise ValueError(f"engine={engine!r} must be 'local' or 'ray'.")
-    if workers is not None and (
-        isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1
-    ):
-        raise ValueError(f"workers={workers!r} must be a positive integer or None.")
+    check_optional_int(workers, "workers")
     if ray_address is not None and not isinstance(ray_address, str):
         raise TypeError(f"ray_address={ray_address!r} must be a string such as 'auto' or None.")
     if ray_options is not None and not isinstance(ray_options, Mapping):
@@ -333,50 +323,3 @@ def _warn_unconverged(run: DatasetRun, job: Job) -> None:
             **facts,
         )
     )
-
-
-class _Progress:
-    """tqdm bar in samples (rate and ETA); a plain line every 10 s when tqdm is missing."""
-
-    def __init__(self, total: int | None, initial: int, name: str, quiet: bool) -> None:
-        self.quiet, self.total, self.n, self.name = quiet, total, initial, name
-        self.bar: Any = None
-        self._t0 = self._last = time.monotonic()
-        self._start = initial
-        if quiet:
-            return
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            return
-        self.bar = tqdm(
-            total=total,
-            initial=initial,
-            unit="sample",
-            desc=f"explain -> {name}",
-            dynamic_ncols=True,
-        )
-
-    def __enter__(self) -> _Progress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-    def update(self, n: int) -> None:
-        self.n += n
-        if self.bar is not None:
-            self.bar.update(n)
-            return
-        now = time.monotonic()
-        if self.quiet or now - self._last < 10.0:
-            return
-        self._last = now
-        rate = (self.n - self._start) / max(now - self._t0, 1e-9)
-        eta = "" if self.total is None else f", ETA {(self.total - self.n) / max(rate, 1e-9):.0f} s"
-        print(
-            f"explain -> {self.name}: {self.n}/{self.total or '?'} samples, "
-            f"{rate:.1f} samples/s{eta}",
-            file=sys.stderr,
-        )

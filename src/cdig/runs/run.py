@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from .._numerics import completeness_flagged, completeness_ok
 from ..attribution import Attribution, coord_array
 from ._store import load_shard_file, read_manifest, read_shard_meta, shard_dir, verify_shard_file
 
@@ -354,11 +355,15 @@ class DatasetRun:
         return np.tile(index, (self.n_samples, 1))
 
     def completeness(self, domain: str, rtol: float = 0.05) -> np.ndarray:
-        """Indices of samples whose relative completeness error exceeds ``rtol``."""
+        """Indices of samples whose relative completeness error exceeds ``rtol``.
+
+        The rule of :attr:`cdig.Attribution.converged` for a fixed ``n_steps``
+        (``|delta| > rtol * |f(x) - f(x')|``), above the rounding floor
+        :data:`cdig._numerics.COMPLETENESS_FLOOR`.
+        """
         delta = self.delta(domain)
-        diff = np.abs(self.outputs - self.baseline_outputs(domain))
-        rel = np.abs(delta) / np.maximum(diff, np.finfo(np.float64).tiny)
-        return np.flatnonzero((rel > rtol) & (np.abs(delta) > 1e-6))
+        ok = completeness_ok(delta, self.outputs - self.baseline_outputs(domain), rtol)
+        return np.flatnonzero(completeness_flagged(delta, ok))
 
     # -------------------------------------------------------------- global views
     def summary(
