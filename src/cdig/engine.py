@@ -56,10 +56,10 @@ from ._inputs import (
     resolve_target,
     select_target,
 )
-from ._numerics import accumulator_dtype, completeness_flagged, completeness_ok, re_mul
+from ._numerics import accumulator_dtype, completeness_ok, re_mul
 from ._progress import evaluation_bar
 from ._settings import MAX_STEPS, N_STEPS, PARAMETERS, PROGRESS, RTOL, Settings, fill_doc
-from ._warnings import CompletenessWarning, ConvergenceWarning, sample_list, warn
+from ._warnings import CompletenessWarning, ConvergenceWarning, warn_unconverged_results
 from .attribution import Attribution
 from .domains import Domain
 from .models import wrap
@@ -338,7 +338,7 @@ class CrossDomainIG:
             label: replace(results[label], settings={**results[label].settings, **where})
             for label, _ in named
         }
-        _warn_unconverged(ordered, settings)
+        warn_unconverged_results(ordered, settings)
         if isinstance(self.domain, (str, Domain)):
             return ordered[named[0][0]]
         return ordered
@@ -751,48 +751,3 @@ def _attributions(p: _Pass, dom: Domain, X0: Tensor, rows_b: Tensor, gradient: T
     return _measure(p, dom, X0, rows_b)(
         torch.arange(len(gradient), device=gradient.device), gradient
     )
-
-
-def _warn_unconverged(results: Mapping[str, Attribution], settings: Settings) -> None:
-    """One warning per call naming the samples not certified, over all domains."""
-    bad: dict[str, np.ndarray] = {}
-    for label, attr in results.items():
-        failed = ~attr.converged
-        if settings.auto:
-            idx = np.flatnonzero(failed)
-        else:  # a fixed rule: flag what completeness shows, above the rounding floor
-            idx = np.flatnonzero(completeness_flagged(attr.delta, attr.converged))
-        if idx.size:
-            bad[label] = idx
-    if not bad:
-        return
-    samples = sorted(set(np.concatenate(list(bad.values())).tolist()))
-    worst = 0.0
-    for label, idx in bad.items():
-        attr = results[label]
-        worst = max(worst, float(np.nanmax(attr.relative_delta[idx])))
-        if settings.auto:
-            worst = max(worst, float(np.nanmax(attr.error[idx])))
-    domains = sorted(bad)
-    where = f" ({', '.join(domains)})" if len(results) > 1 else ""
-    facts = {"samples": samples, "rtol": settings.rtol, "worst": worst, "domains": domains}
-    warning: Warning
-    if settings.auto:
-        warning = ConvergenceWarning(
-            f"n_steps='auto' did not reach rtol={settings.rtol:g} within max_steps="
-            f"{settings.max_steps} evaluations for samples {sample_list(samples)}{where}; "
-            f"largest relative error {worst:.3g}. Raise max_steps, or loosen rtol/atol; "
-            "attr.converged and attr.error tell which samples to trust.",
-            max_steps=settings.max_steps,
-            **facts,
-        )
-    else:
-        warning = CompletenessWarning(
-            f"completeness error above rtol={settings.rtol:g} of f(x) - f(x') with "
-            f"n_steps={settings.n_steps} for samples {sample_list(samples)}{where}; largest "
-            f"relative delta {worst:.3g}. Use n_steps='auto' (adaptive, the default) or more "
-            "steps.",
-            n_steps=settings.n_steps,
-            **facts,
-        )
-    warn(warning)

@@ -16,7 +16,7 @@ from .._inputs import TargetSpec, as_dataset_baselines, as_series, as_target, re
 from .._optional import require
 from .._progress import SampleProgress
 from .._settings import MAX_STEPS, N_STEPS, PARAMETERS, RTOL, Settings, fill_doc
-from .._warnings import CompletenessWarning, ConvergenceWarning, sample_list, warn
+from .._warnings import warn_unconverged_run
 from ..domains import Domain
 from ..engine import DomainsArg
 from ..models import wrap
@@ -188,7 +188,7 @@ def explain_dataset(
     finally:
         store.close()
     run = DatasetRun(root)
-    _warn_unconverged(run, job)
+    warn_unconverged_run(run, settings)
     return run
 
 
@@ -287,39 +287,3 @@ def _drive(
     for result in runner.drain():
         record(result)
     store.finish(n_seen, n_shards)
-
-
-def _warn_unconverged(run: DatasetRun, job: Job) -> None:
-    """One warning for the whole run, naming the samples that are not certified."""
-    bad = {label: run.unconverged(label) for label in run.domains}
-    bad = {k: v for k, v in bad.items() if v.size}
-    if not bad:
-        return
-    samples = sorted(set(np.concatenate(list(bad.values())).tolist()))
-    where = ", ".join(f"{k}: {v.size}" for k, v in bad.items())
-    facts = {"samples": samples, "rtol": job.settings.rtol, "domains": sorted(bad)}
-    if job.settings.n_steps == "auto":
-        worst = max(float(np.nanmax(run.error(k)[v], initial=0.0)) for k, v in bad.items())
-        warn(
-            ConvergenceWarning(
-                f"n_steps='auto' did not reach rtol={job.settings.rtol:g} within max_steps="
-                f"{job.settings.max_steps} evaluations for {len(samples)} of {run.n_samples} "
-                "samples "
-                f"({where}): {sample_list(samples)}. Raise max_steps (a new `out=` folder); "
-                "run.unconverged(domain) and run.error(domain) tell which to trust.",
-                worst=worst,
-                max_steps=job.settings.max_steps,
-                **facts,
-            )
-        )
-        return
-    warn(
-        CompletenessWarning(
-            f"completeness error above rtol={job.settings.rtol:g} of f(x) - f(x') with n_steps="
-            f"{job.settings.n_steps} for {len(samples)} of {run.n_samples} samples ({where}): "
-            f"{sample_list(samples)}. Use n_steps='auto' (a new `out=` folder).",
-            worst=float("nan"),
-            n_steps=job.settings.n_steps,
-            **facts,
-        )
-    )
