@@ -2,14 +2,55 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, Literal, overload
 
 from ._settings import MAX_STEPS, N_STEPS, PARAMETERS, PROGRESS, RTOL, Settings, fill_doc
 from .attribution import Attribution
-from .engine import CrossDomainIG, DomainsArg
+from .engine import CrossDomainIG, DomainArg, DomainsArg
 from .horizon import Horizon, explain_horizon
 
 __all__ = ["explain"]
+
+
+@overload
+def explain(
+    model: Any,
+    inputs: Any,
+    domain: DomainArg = "time",
+    *,
+    target: Any = None,
+    baselines: Any = None,
+    fs: float | None = None,
+    n_steps: int | Literal["auto"] = N_STEPS,
+    method: str | None = None,
+    internal_batch_size: int | None = None,
+    time_axis: int = -1,
+    rtol: float = RTOL,
+    atol: float = 0.0,
+    max_steps: int = MAX_STEPS,
+    progress: bool = False,
+) -> Attribution: ...
+
+
+@overload
+def explain(
+    model: Any,
+    inputs: Any,
+    domain: list[DomainArg] | tuple[DomainArg, ...] | Mapping[str, DomainArg],
+    *,
+    target: Any = None,
+    baselines: Any = None,
+    fs: float | None = None,
+    n_steps: int | Literal["auto"] = N_STEPS,
+    method: str | None = None,
+    internal_batch_size: int | None = None,
+    time_axis: int = -1,
+    rtol: float = RTOL,
+    atol: float = 0.0,
+    max_steps: int = MAX_STEPS,
+    progress: bool = False,
+) -> dict[str, Attribution]: ...
 
 
 @fill_doc(settings=PARAMETERS, progress=PROGRESS)
@@ -56,6 +97,8 @@ def explain(
     Returns
     -------
     Attribution or dict of str to Attribution
+        An :class:`Attribution` for one domain (typed so), a dict keyed by label for a list
+        or dict of domains.
 
     Examples
     --------

@@ -29,7 +29,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 import torch
@@ -75,6 +75,8 @@ __all__ = [
 
 DomainArg = str | Domain
 DomainsArg = DomainArg | Sequence[DomainArg] | Mapping[str, DomainArg]
+#: What :meth:`CrossDomainIG.attribute` returns: an array, or one per domain label.
+Values = np.ndarray | dict[str, np.ndarray]
 
 
 #: Saved activations per chunk that the default ``internal_batch_size`` aims at, bytes.
@@ -216,6 +218,54 @@ class CrossDomainIG:
         self.linear_shortcut = linear_shortcut
 
     # ------------------------------------------------------------------ public
+    @overload
+    def attribute(
+        self,
+        inputs: Any,
+        baselines: Any = None,
+        target: Any = None,
+        n_steps: int | Literal["auto"] = N_STEPS,
+        method: str | None = None,
+        internal_batch_size: int | None = None,
+        return_convergence_delta: Literal[False] = False,
+        *,
+        rtol: float = RTOL,
+        atol: float = 0.0,
+        max_steps: int = MAX_STEPS,
+    ) -> Values: ...
+
+    @overload
+    def attribute(
+        self,
+        inputs: Any,
+        baselines: Any,
+        target: Any,
+        n_steps: int | Literal["auto"],
+        method: str | None,
+        internal_batch_size: int | None,
+        return_convergence_delta: Literal[True],
+        *,
+        rtol: float = RTOL,
+        atol: float = 0.0,
+        max_steps: int = MAX_STEPS,
+    ) -> tuple[Values, Values]: ...
+
+    @overload
+    def attribute(
+        self,
+        inputs: Any,
+        baselines: Any = None,
+        target: Any = None,
+        n_steps: int | Literal["auto"] = N_STEPS,
+        method: str | None = None,
+        internal_batch_size: int | None = None,
+        *,
+        return_convergence_delta: Literal[True],
+        rtol: float = RTOL,
+        atol: float = 0.0,
+        max_steps: int = MAX_STEPS,
+    ) -> tuple[Values, Values]: ...
+
     def attribute(
         self,
         inputs: Any,
@@ -229,12 +279,13 @@ class CrossDomainIG:
         rtol: float = RTOL,
         atol: float = 0.0,
         max_steps: int = MAX_STEPS,
-    ) -> Any:
+    ) -> Values | tuple[Values, Values]:
         """Captum-style call: attributions as numpy arrays.
 
-        Returns ``values`` (or a dict of them, one per domain, when several domains were
-        given), plus ``delta`` of shape ``(batch,)`` when ``return_convergence_delta``.
-        See :meth:`explain` for the parameters.
+        Returns ``values`` of shape ``(batch, *coefficient_shape)`` (or a dict of them, one
+        per domain, when several domains were given), plus ``delta`` of shape ``(batch,)``
+        (or a dict) when ``return_convergence_delta``. See :meth:`explain` for the
+        parameters.
         """
         res = self.explain(
             inputs,
