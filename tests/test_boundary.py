@@ -243,3 +243,18 @@ def test_a_metric_warns_at_the_callers_line(smooth_cnn, series):
             target=attr.target_index, fractions=[0.0, 1.0],
         )  # fmt: skip
     assert _only(record, SklearnConvergence).filename == __file__
+
+
+def test_the_version_lives_in_one_module():
+    import ast
+    import pathlib
+
+    from cdig._version import __version__
+
+    assert cdig.__version__ == __version__
+    root = pathlib.Path(cdig.__file__).parent
+    for path in root.rglob("*.py"):  # no module reaches back into the package root
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level and node.module is None:
+                names = {a.name for a in node.names}
+                assert "__version__" not in names, path

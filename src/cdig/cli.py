@@ -56,7 +56,7 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
 # ---------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``cdig`` command."""
-    from . import __version__
+    from ._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="cdig",
@@ -1030,7 +1030,7 @@ def _write_json(
     settings: dict[str, Any],
     x: np.ndarray,
 ) -> Path:
-    from . import __version__
+    from ._version import __version__
     from .attribution import jsonable
 
     doc = {

@@ -225,7 +225,7 @@ def _label_classes(labels: Any, spec: TargetSpec) -> TargetSpec:
 def _manifest(
     job: Job, model: Any, first: Batch, n_samples: int | None, batch_size: int
 ) -> dict[str, Any]:
-    from .. import __version__
+    from .._version import __version__
 
     settings = {
         "explain": {
