@@ -258,3 +258,16 @@ def test_the_version_lives_in_one_module():
             if isinstance(node, ast.ImportFrom) and node.level and node.module is None:
                 names = {a.name for a in node.names}
                 assert "__version__" not in names, path
+
+
+def test_typed_modes_match_what_is_accepted():
+    import typing
+
+    from cdig._inputs import TargetKind
+    from cdig._settings import Method
+    from cdig.quadrature import METHODS
+
+    assert set(typing.get_args(Method)) == set(METHODS)
+    assert set(typing.get_args(TargetKind)) == {
+        "none", "index", "per_sample", "callable", "predicted", "label",
+    }  # fmt: skip

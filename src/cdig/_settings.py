@@ -60,7 +60,7 @@ class Settings:
     """
 
     n_steps: Steps = N_STEPS
-    method: str | None = None  # as given: None means the default rule of an integer n_steps
+    method: Method | None = None  # as given: None means the default rule of an integer n_steps
     internal_batch_size: int | None = None
     rtol: float = RTOL
     atol: float = 0.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal, overload
 
-from ._settings import MAX_STEPS, N_STEPS, PARAMETERS, PROGRESS, RTOL, Settings, fill_doc
+from ._settings import MAX_STEPS, N_STEPS, PARAMETERS, PROGRESS, RTOL, Method, Settings, fill_doc
 from .attribution import Attribution
 from .engine import CrossDomainIG, DomainArg, DomainsArg
 from .horizon import Horizon, explain_horizon
@@ -23,7 +23,7 @@ def explain(
     baselines: Any = None,
     fs: float | None = None,
     n_steps: int | Literal["auto"] = N_STEPS,
-    method: str | None = None,
+    method: Method | None = None,
     internal_batch_size: int | None = None,
     time_axis: int = -1,
     rtol: float = RTOL,
@@ -43,7 +43,7 @@ def explain(
     baselines: Any = None,
     fs: float | None = None,
     n_steps: int | Literal["auto"] = N_STEPS,
-    method: str | None = None,
+    method: Method | None = None,
     internal_batch_size: int | None = None,
     time_axis: int = -1,
     rtol: float = RTOL,
@@ -63,7 +63,7 @@ def explain(
     baselines: Any = None,
     fs: float | None = None,
     n_steps: int | Literal["auto"] = N_STEPS,
-    method: str | None = None,
+    method: Method | None = None,
     internal_batch_size: int | None = None,
     time_axis: int = -1,
     rtol: float = RTOL,

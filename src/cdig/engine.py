@@ -58,7 +58,7 @@ from ._inputs import (
 )
 from ._numerics import accumulator_dtype, completeness_ok, re_mul
 from ._progress import evaluation_bar
-from ._settings import MAX_STEPS, N_STEPS, PARAMETERS, PROGRESS, RTOL, Settings, fill_doc
+from ._settings import MAX_STEPS, N_STEPS, PARAMETERS, PROGRESS, RTOL, Method, Settings, fill_doc
 from ._warnings import CompletenessWarning, ConvergenceWarning, warn_unconverged_results
 from .attribution import Attribution
 from .domains import Domain
@@ -225,7 +225,7 @@ class CrossDomainIG:
         baselines: Any = None,
         target: Any = None,
         n_steps: int | Literal["auto"] = N_STEPS,
-        method: str | None = None,
+        method: Method | None = None,
         internal_batch_size: int | None = None,
         return_convergence_delta: Literal[False] = False,
         *,
@@ -241,7 +241,7 @@ class CrossDomainIG:
         baselines: Any,
         target: Any,
         n_steps: int | Literal["auto"],
-        method: str | None,
+        method: Method | None,
         internal_batch_size: int | None,
         return_convergence_delta: Literal[True],
         *,
@@ -257,7 +257,7 @@ class CrossDomainIG:
         baselines: Any = None,
         target: Any = None,
         n_steps: int | Literal["auto"] = N_STEPS,
-        method: str | None = None,
+        method: Method | None = None,
         internal_batch_size: int | None = None,
         *,
         return_convergence_delta: Literal[True],
@@ -272,7 +272,7 @@ class CrossDomainIG:
         baselines: Any = None,
         target: Any = None,
         n_steps: int | Literal["auto"] = N_STEPS,
-        method: str | None = None,
+        method: Method | None = None,
         internal_batch_size: int | None = None,
         return_convergence_delta: bool = False,
         *,
@@ -312,7 +312,7 @@ class CrossDomainIG:
         baselines: Any = None,
         target: Any = None,
         n_steps: int | Literal["auto"] = N_STEPS,
-        method: str | None = None,
+        method: Method | None = None,
         internal_batch_size: int | None = None,
         rtol: float = RTOL,
         atol: float = 0.0,

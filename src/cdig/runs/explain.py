@@ -15,7 +15,7 @@ from .._checks import check_int, check_optional_int
 from .._inputs import TargetSpec, as_dataset_baselines, as_series, as_target, resolve_domains
 from .._optional import require
 from .._progress import SampleProgress
-from .._settings import MAX_STEPS, N_STEPS, PARAMETERS, RTOL, Settings, fill_doc
+from .._settings import MAX_STEPS, N_STEPS, PARAMETERS, RTOL, Method, Settings, fill_doc
 from .._warnings import warn_unconverged_run
 from ..domains import Domain
 from ..engine import DomainsArg
@@ -44,7 +44,7 @@ def explain_dataset(
     fs: float | None = None,
     batch_size: int = 64,
     n_steps: int | Literal["auto"] = N_STEPS,
-    method: str | None = None,
+    method: Method | None = None,
     internal_batch_size: int | None = None,
     time_axis: int = -1,
     rtol: float = RTOL,
