@@ -81,7 +81,7 @@ class Settings:
             if not (np.isfinite(float(tol)) and float(tol) >= 0):
                 raise ValueError(f"{name}={tol!r} must be finite and >= 0.")
         if isinstance(self.time_axis, bool) or not isinstance(self.time_axis, numbers.Integral):
-            raise TypeError(f"time_axis={self.time_axis!r} must be an integer such as -1 or 1.")
+            raise TypeError(f"time_axis={self.time_axis!r} must be an integer axis index.")
         if not isinstance(self.progress, bool):
             raise TypeError(f"progress={self.progress!r} must be True or False.")
         if self.n_steps == "auto":
