@@ -17,12 +17,16 @@ from cdig._optional import _EXTRAS
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "cdig"
 
-#: Modules that import nothing from cdig: every layer may use them.
+#: Modules that import nothing from cdig but each other: every layer may use them.
 LEAVES = {
     "cdig._checks",
+    "cdig._evaluate",
     "cdig._numerics",
     "cdig._optional",
+    "cdig._progress",
+    "cdig._settings",
     "cdig._text",
+    "cdig._version",
     "cdig._warnings",
     "cdig.quadrature",
     "cdig.models._pt2",
@@ -54,16 +58,9 @@ FORBIDDEN = {
 RUNS_IMPORTERS = {"cdig", "cdig.cli", "cdig.runs"}
 
 # Known exceptions: (importer, what it imports) -> why, and what removes it.
-# r1-boundary (issue 15, item 5) moves __version__ to its own module: then delete these.
-ROOT_IMPORT_EXCEPTIONS = {
-    "cdig.cli": "__version__ (r1-boundary: the version module)",
-    "cdig.runs.explain": "__version__ (r1-boundary: the version module)",
-}
-# r1-boundary (issue 15, item 1) builds one validated settings object: then delete these.
-PRIVATE_NAME_EXCEPTIONS = {
-    ("cdig.runs.explain", "cdig.engine", "_check_steps"): "r1-boundary: the settings object",
-    ("cdig.runs.explain", "cdig.engine", "_resolve_domains"): "r1-boundary: the settings object",
-}
+# None left: r1-boundary's version module and settings object removed the last ones.
+ROOT_IMPORT_EXCEPTIONS: dict[str, str] = {}
+PRIVATE_NAME_EXCEPTIONS: dict[tuple[str, str, str], str] = {}
 
 
 @dataclass(frozen=True)
@@ -73,6 +70,7 @@ class Edge:
     names: tuple[str, ...]  # the names of ``from target import ...`` (empty for ``import``)
     line: int
     top_level: bool  # at module level (not in a function, not under TYPE_CHECKING)
+    typing_only: bool = False  # under ``if TYPE_CHECKING:``: no dependency at run time
 
 
 def _module_name(path: Path) -> str:
@@ -97,24 +95,34 @@ def _edges(path: Path) -> list[Edge]:
     importer = _module_name(path)
     tree = ast.parse(path.read_text(encoding="utf-8"))
     top = {id(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))}
+    typing = {
+        id(inner)
+        for n in tree.body
+        if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test)
+        for inner in ast.walk(n)
+    }
     out = []
     for node in ast.walk(tree):
+        at_top, hint = id(node) in top, id(node) in typing
         if isinstance(node, ast.Import):
             for alias in node.names:
-                out.append(Edge(importer, alias.name, (), node.lineno, id(node) in top))
+                out.append(Edge(importer, alias.name, (), node.lineno, at_top, hint))
         elif isinstance(node, ast.ImportFrom):
             target = _resolve(importer, path, node)
             for alias in node.names:  # ``from . import x``: x is a submodule or an attribute
                 sub = f"{target}.{alias.name}"
                 if _is_module(sub):
-                    out.append(Edge(importer, sub, (), node.lineno, id(node) in top))
+                    out.append(Edge(importer, sub, (), node.lineno, at_top, hint))
                 else:
-                    out.append(Edge(importer, target, (alias.name,), node.lineno, id(node) in top))
+                    out.append(Edge(importer, target, (alias.name,), node.lineno, at_top, hint))
     return out
 
 
 EDGES = [e for p in sorted(PACKAGE.rglob("*.py")) for e in _edges(p)]
-INTERNAL = [e for e in EDGES if e.target == "cdig" or e.target.startswith("cdig.")]
+#: The imports of cdig modules that run (type-only imports create no dependency at run time).
+INTERNAL = [
+    e for e in EDGES if (e.target == "cdig" or e.target.startswith("cdig.")) and not e.typing_only
+]
 
 
 def _within(module: str, group: str) -> bool:
@@ -129,8 +137,8 @@ def test_the_source_tree_is_parsed():
     assert len({e.importer for e in EDGES}) > 40 and len(INTERNAL) > 100
 
 
-def test_leaves_import_nothing_from_cdig():
-    bad = [_where(e) for e in INTERNAL if e.importer in LEAVES and e.target != e.importer]
+def test_leaves_import_only_leaves():
+    bad = [_where(e) for e in INTERNAL if e.importer in LEAVES and e.target not in LEAVES]
     assert not bad, bad
 
 

@@ -406,7 +406,19 @@ def test_attribute_returns_captum_style_tuple(smooth_cnn, series):
     ig = CrossDomainIG(smooth_cnn, Fourier(fs=32.0))
     values, delta = ig.attribute(series, target=0, n_steps=64, return_convergence_delta=True)
     assert values.shape == (4, 2, 49) and delta.shape == (4,)
-    assert isinstance(ig.attribute(series, target=0, n_steps=4), np.ndarray)
+    ref = ig.explain(series, target=0, n_steps=64)  # the same numbers as explain
+    np.testing.assert_array_equal(values, ref.values)
+    np.testing.assert_array_equal(delta, ref.delta)
+    only = ig.attribute(series, target=0, n_steps=4)
+    assert isinstance(only, np.ndarray)
+    np.testing.assert_array_equal(only, ig.explain(series, target=0, n_steps=4).values)
+    several = CrossDomainIG(smooth_cnn, ["time", "fourier"], fs=32.0)
+    vals, deltas = several.attribute(series, target=1, return_convergence_delta=True)
+    refs = several.explain(series, target=1)
+    assert set(vals) == set(deltas) == {"time", "fourier"}
+    for name, attr in refs.items():
+        np.testing.assert_array_equal(vals[name], attr.values)
+        np.testing.assert_array_equal(deltas[name], attr.delta)
 
 
 def test_no_warning_for_accurate_run(smooth_cnn, series):

@@ -11,13 +11,12 @@ that are complete: they sum to ``f(x) - f(x')`` in every domain.
 from typing import Any
 
 from . import domains, horizon, metrics, models, quadrature
+from ._version import __version__
 from .api import explain
 from .attribution import Attribution
 from .engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG, NonFiniteError
 from .horizon import Horizon
 from .runs import DatasetRun, explain_dataset, open_run
-
-__version__ = "0.1.0"
 
 # Submodules reached as ``cdig.<name>`` after a plain ``import cdig``, imported on first use
 # so that ``import cdig`` stays light (no matplotlib, no optional dataset packages).

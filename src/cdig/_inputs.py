@@ -8,9 +8,9 @@ in the user's own layout.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 import numpy as np
 import torch
@@ -18,9 +18,14 @@ from torch import Tensor
 
 from .horizon import Horizon
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .domains import Domain
+
 __all__ = ["Layout", "as_series", "as_baselines", "TargetSpec", "as_target", "select_target"]
 
 ArrayLike = Union[np.ndarray, Tensor, Sequence[Any], float]
+#: What a target is, once validated (:class:`TargetSpec`).
+TargetKind = Literal["none", "index", "per_sample", "callable", "predicted", "label"]
 
 
 @dataclass(frozen=True)
@@ -146,18 +151,9 @@ def as_baselines(baselines: Any, x: Tensor, layout: Layout) -> Tensor:
     """
     if baselines is None:
         return torch.zeros_like(x).unsqueeze(0)
-    if isinstance(baselines, (bool, np.bool_)) or (
-        isinstance(baselines, (np.ndarray, Tensor)) and baselines.dtype in (np.bool_, torch.bool)
-    ):
-        what = f"baselines={baselines!r} is" if np.ndim(baselines) == 0 else "baselines are"
-        raise TypeError(
-            f"{what} boolean; pass None (zeros), a number such as 1.0, or an array of "
-            "baseline series (cast a mask with .astype(float) if that is what you mean)."
-        )
-    if isinstance(baselines, numbers.Real) and not isinstance(baselines, bool):
-        if not np.isfinite(float(baselines)):
-            raise ValueError(f"baselines={baselines} must be finite.")
-        return torch.full_like(x, float(baselines)).unsqueeze(0)
+    number = _baseline_number(baselines)
+    if number is not None:
+        return torch.full_like(x, number).unsqueeze(0)
     b = _to_tensor(baselines, "baselines", x.dtype, x.device)
     user_shape = tuple(layout.to_user(x).shape)
     stacked = b.ndim == len(user_shape) + 1
@@ -175,6 +171,65 @@ def as_baselines(baselines: Any, x: Tensor, layout: Layout) -> Tensor:
     if b.shape[0] < 1:
         raise ValueError("baselines has an empty leading (n_baselines) axis.")
     return layout.to_canonical(b).contiguous()
+
+
+def _baseline_number(baselines: Any) -> float | None:
+    """``baselines`` as a finite float when it is a number, else None; booleans refused."""
+    if isinstance(baselines, (bool, np.bool_)) or (
+        isinstance(baselines, (np.ndarray, Tensor)) and baselines.dtype in (np.bool_, torch.bool)
+    ):
+        what = f"baselines={baselines!r} is" if np.ndim(baselines) == 0 else "baselines are"
+        raise TypeError(
+            f"{what} boolean; pass None (zeros), a number such as 1.0, or an array of "
+            "baseline series (cast a mask with .astype(float) if that is what you mean)."
+        )
+    if isinstance(baselines, numbers.Real):
+        if not np.isfinite(float(baselines)):
+            raise ValueError(f"baselines={baselines} must be finite.")
+        return float(baselines)
+    return None
+
+
+def as_dataset_baselines(baselines: Any, sample_shape: tuple[int, ...]) -> Any:
+    """Baselines for every batch of a dataset, validated once before any batch runs.
+
+    Returns None, a float, or the array as given: one baseline broadcastable to a sample's
+    shape ``sample_shape`` (user layout, no batch axis), or several stacked on a leading axis,
+    ``(n_baselines, *sample_shape)``. :func:`batch_baselines` gives a batch's form of it.
+    The elements are checked as :func:`as_baselines` checks them (real, finite, not bool).
+    """
+    if baselines is None:
+        return None
+    number = _baseline_number(baselines)
+    if number is not None:
+        return number
+    _to_tensor(baselines, "baselines", torch.float64, "cpu")  # real, numeric and finite
+    arr = np.asarray(baselines.detach().cpu() if isinstance(baselines, Tensor) else baselines)
+    nd = len(sample_shape)
+    ok = arr.ndim in (nd, nd + 1)
+    if ok:
+        try:
+            np.broadcast_shapes(arr.shape[arr.ndim - nd :], sample_shape)
+        except ValueError:
+            ok = False
+    if not ok:
+        raise ValueError(
+            f"baselines has shape {arr.shape}; for a dataset give a number, one baseline "
+            f"broadcastable to a sample's shape {sample_shape}, or several stacked, shape "
+            f"(n_baselines, {', '.join(map(str, sample_shape))}). Per-sample baselines are not "
+            "supported by explain_dataset."
+        )
+    return arr
+
+
+def batch_baselines(baselines: Any, n_dims: int) -> Any:
+    """The ``baselines`` argument of one batch (``n_dims`` axes) of :func:`as_dataset_baselines`.
+
+    One baseline broadcasts as it is; stacked ones get a batch axis of 1.
+    """
+    if isinstance(baselines, np.ndarray) and baselines.ndim == n_dims:  # (S, *sample_shape)
+        return baselines[:, None]
+    return baselines
 
 
 # ---------------------------------------------------------------------- targets
@@ -225,11 +280,23 @@ def callable_label(fn: Any, limit: int = 60) -> str:
 
 @dataclass(frozen=True)
 class TargetSpec:
-    """A validated target: what scalar per sample to explain."""
+    """A validated target: what scalar per sample to explain.
 
-    kind: str  # "none", "index", "per_sample", "callable", "predicted"
+    Attributes
+    ----------
+    kind : {"none", "index", "per_sample", "callable", "predicted", "label"}
+        ``"label"`` (each sample's labelled class) is a dataset's target only; a batch of
+        the dataset turns it into ``"per_sample"`` (:meth:`for_rows`).
+    value : Any
+        The index tuple (``"index"``), the class per sample (``"per_sample"``, shape
+        ``(n,)``), or the function (``"callable"``).
+    origin : str
+        The kind given by the user, once resolved (``"none"``, ``"predicted"``, ``"label"``).
+    """
+
+    kind: TargetKind
     value: Any = None
-    origin: str = ""  # the kind given by the user, once resolved ("none", "predicted")
+    origin: str = ""
 
     def describe(self) -> str:
         """A label for plots and reports: ``"1"``, ``"predicted class"``, ``"output"`` ..."""
@@ -242,6 +309,8 @@ class TargetSpec:
             return "class per sample"
         if kind == "predicted":
             return "predicted class"
+        if kind == "label":
+            return "labelled class"
         index = tuple(self.value)
         return str(index[0]) if len(index) == 1 else str(index)
 
@@ -260,17 +329,90 @@ class TargetSpec:
         index = np.asarray(self.value, dtype=np.int64)
         return np.full(batch, index[0]) if index.size == 1 else np.tile(index, (batch, 1))
 
+    def for_rows(self, start: int, outputs: Tensor, labels: Any = None) -> TargetSpec:
+        """The target of dataset samples ``start .. start + len(outputs) - 1``.
 
-def as_target(target: Any) -> TargetSpec:
-    """Normalize the ``target`` argument (shape checks happen once outputs are known)."""
+        A fixed index, a callable and ``"none"`` are the same for every batch; per-sample
+        kinds (``"predicted"``, ``"label"``, a class per dataset sample) become the class
+        of each of these samples, checked against the model's ``outputs`` of shape
+        ``(n, n_classes)``, with errors naming the dataset's sample numbers.
+        """
+        if self.kind in ("none", "index", "callable"):
+            return self
+        n = outputs.shape[0]
+        stop = start + n
+        what = "target='predicted'" if self.kind == "predicted" else f"target={self.kind!r}"
+        if outputs.ndim != 2:
+            raise ValueError(
+                f"{what} needs a model with outputs of shape (batch, n_classes); for samples "
+                f"{start}..{stop - 1} it returned shape {tuple(outputs.shape)}. Pass "
+                "target=None for one output per sample, or an index / callable."
+            )
+        if self.kind == "predicted":
+            idx = outputs.argmax(dim=1).cpu().numpy().astype(np.int64)
+        else:
+            if self.kind == "label":
+                if labels is None:  # checked by explain_dataset; kept for direct use
+                    raise ValueError("target='label' needs labels; the data carry none.")
+                raw, name = np.asarray(labels), "label"
+            else:
+                raw, name = np.asarray(self.value)[start:stop], "target"
+            if raw.ndim == 1 and len(raw) != n:
+                raise ValueError(
+                    f"{what}: samples {start}..{stop - 1} need {n} class indices but the "
+                    f"target array has only {len(raw)} for them; give one per sample of the "
+                    "dataset."
+                )
+            if raw.ndim != 1 or not np.issubdtype(raw.dtype, np.integer):
+                raise ValueError(
+                    f"{what}: the {name}s of samples {start}..{stop - 1} must be integer class "
+                    f"indices, one per sample; got dtype {raw.dtype}, shape {raw.shape}. Text "
+                    "labels are mapped for you when given as labels= with array data; for "
+                    "other data map them first, e.g. classes, y = np.unique(names, "
+                    "return_inverse=True)."
+                )
+            idx = raw.astype(np.int64)
+        n_out = outputs.shape[1]
+        bad = np.flatnonzero((idx < 0) | (idx >= n_out))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(
+                f"sample {start + i}: class index {int(idx[i])} (from {what}) is out of range "
+                f"for a model with {n_out} outputs; use 0..{n_out - 1}."
+            )
+        origin = self.origin or ("" if self.kind == "per_sample" else self.kind)
+        return TargetSpec("per_sample", idx, origin=origin)
+
+
+def as_target(target: Any, *, dataset: bool = False) -> TargetSpec:
+    """Normalize the ``target`` argument (shape checks happen once outputs are known).
+
+    ``dataset=True`` (:func:`cdig.explain_dataset`): ``"label"`` is understood, and an array
+    must hold one integer class per sample of the dataset.
+    """
+    if isinstance(target, TargetSpec):
+        return target
     if target is None:
         return TargetSpec("none")
+    if dataset and isinstance(target, str) and target == "label":
+        return TargetSpec("label")
+    if dataset and (
+        isinstance(target, (np.ndarray, list)) or (isinstance(target, Tensor) and target.ndim == 1)
+    ):
+        arr = np.asarray(target.detach().cpu() if isinstance(target, Tensor) else target)
+        if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(
+                f"target as an array must hold one integer class per sample; got dtype "
+                f"{arr.dtype}, shape {arr.shape}."
+            )
+        return TargetSpec("per_sample", arr.astype(np.int64))
     if isinstance(target, str):
         if target == "predicted":
             return TargetSpec("predicted")
+        label = " 'label' (each sample's labelled class)," if dataset else ""
         raise ValueError(
             f"target={target!r} is not understood; use an int, a tuple of ints, a sequence of "
-            "ints (one per sample), 'predicted', or a callable outputs -> (batch,)."
+            f"ints (one per sample), 'predicted',{label} or a callable outputs -> (batch,)."
         )
     if callable(target):
         return TargetSpec("callable", target)
@@ -385,3 +527,41 @@ def select_target(spec: TargetSpec, outputs: Tensor, rows: Tensor | None) -> Ten
     if outputs.ndim == 1:
         return outputs
     return outputs[(slice(None), *spec.value)]
+
+
+# ---------------------------------------------------------------------- domains
+def resolve_domains(domain: Any, fs: float | None) -> list[tuple[str, Domain]]:
+    """``(label, domain)`` pairs of a domain argument (a name, a Domain, a list or a dict).
+
+    Names are built with ``fs``; labels are the names, the domains' names or the dict keys,
+    and must be distinct.
+    """
+    from .domains import Domain, get_domain
+
+    if isinstance(domain, (str, Domain)):
+        items: list[tuple[str | None, Any]] = [(None, domain)]
+    elif isinstance(domain, Mapping):
+        items = [(str(k), v) for k, v in domain.items()]
+    elif isinstance(domain, Sequence):
+        items = [(None, d) for d in domain]
+    else:
+        raise TypeError(
+            f"domain must be a name, a Domain, or a list/dict of them; got {type(domain).__name__}."
+        )
+    if not items:
+        raise ValueError("domain is empty; give at least one domain.")
+    out: list[tuple[str, Domain]] = []
+    for label, d in items:
+        dom = get_domain(d, fs=fs)
+        dom_fs = getattr(dom, "fs", None)
+        if fs is not None and dom_fs not in (None, fs):
+            raise ValueError(
+                f"fs={fs} conflicts with {type(dom).__name__}(fs={dom_fs}); set it in one place."
+            )
+        name = label or (d if isinstance(d, str) else dom.name)
+        if any(name == n for n, _ in out):
+            raise ValueError(
+                f"domain {name!r} is given twice; pass a dict {{label: domain}} to name them."
+            )
+        out.append((name, dom))
+    return out

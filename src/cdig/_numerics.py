@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["accumulator_dtype", "re_mul"]
+__all__ = [
+    "COMPLETENESS_FLOOR",
+    "accumulator_dtype",
+    "completeness_flagged",
+    "completeness_ok",
+    "re_mul",
+]
+
+#: A completeness error ``|delta|`` at or below this is rounding of the model outputs, never
+#: reported as a failure (in units of the model output).
+COMPLETENESS_FLOOR = 1e-6
 
 
 def accumulator_dtype(t: Tensor) -> torch.dtype:
@@ -23,3 +34,19 @@ def re_mul(a: Tensor, b: Tensor) -> Tensor:
         rb = torch.view_as_real(b.to(torch.complex128))
         return (ra * rb).sum(dim=-1)
     return a.double() * b.double()
+
+
+def completeness_ok(
+    delta: np.ndarray, diff: np.ndarray, rtol: float, atol: float = 0.0
+) -> np.ndarray:
+    """The completeness test of a result: ``|delta| <= rtol * |f(x) - f(x')| + atol``.
+
+    ``delta`` and ``diff`` (``f(x) - f(x')``) are float64 arrays of shape ``(batch,)``;
+    returns a bool array of that shape.
+    """
+    return np.asarray(np.abs(delta) <= rtol * np.abs(diff) + atol)
+
+
+def completeness_flagged(delta: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """The samples to report: failed (``~ok``) and ``|delta|`` above :data:`COMPLETENESS_FLOOR`."""
+    return np.asarray(~ok & (np.abs(delta) > COMPLETENESS_FLOOR))

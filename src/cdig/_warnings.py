@@ -9,10 +9,23 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["CompletenessWarning", "ConvergenceWarning", "warn"]
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._settings import Settings
+    from .attribution import Attribution
+    from .runs import DatasetRun
+
+__all__ = [
+    "CompletenessWarning",
+    "ConvergenceWarning",
+    "warn",
+    "warn_unconverged_results",
+    "warn_unconverged_run",
+]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -96,3 +109,87 @@ def sample_list(samples: Sequence[int], limit: int = 10) -> str:
     if len(items) <= limit:
         return str(items)
     return "[" + ", ".join(map(str, items[:limit])) + f", ... ({len(items)} in all)]"
+
+
+# ---------------------------------------------------------------------- not certified
+def warn_unconverged_results(results: Mapping[str, Attribution], settings: Settings) -> None:
+    """One warning per call naming the samples not certified, over all domains.
+
+    ``n_steps="auto"``: the samples that did not converge (:class:`ConvergenceWarning`). A
+    fixed ``n_steps``: those whose completeness test failed above the rounding floor
+    (:class:`CompletenessWarning`).
+    """
+    from ._numerics import completeness_flagged
+
+    bad: dict[str, np.ndarray] = {}
+    for label, attr in results.items():
+        if settings.auto:
+            idx = np.flatnonzero(~attr.converged)
+        else:
+            idx = np.flatnonzero(completeness_flagged(attr.delta, attr.converged))
+        if idx.size:
+            bad[label] = idx
+    if not bad:
+        return
+    worst = 0.0
+    for label, idx in bad.items():
+        attr = results[label]
+        worst = max(worst, float(np.nanmax(attr.relative_delta[idx])))
+        if settings.auto:
+            worst = max(worst, float(np.nanmax(attr.error[idx])))
+    where = f" ({', '.join(sorted(bad))})" if len(results) > 1 else ""
+    _warn_unconverged(bad, worst, settings, f"samples {{samples}}{where}", run=False)
+
+
+def warn_unconverged_run(run: DatasetRun, settings: Settings) -> None:
+    """One warning for a whole dataset run, naming the samples that are not certified."""
+    bad = {label: run.unconverged(label) for label in run.domains}
+    bad = {k: v for k, v in bad.items() if v.size}
+    if not bad:
+        return
+    worst = float("nan")
+    if settings.auto:
+        worst = max(float(np.nanmax(run.error(k)[v], initial=0.0)) for k, v in bad.items())
+    n_bad = len(set(np.concatenate(list(bad.values())).tolist()))
+    where = ", ".join(f"{k}: {v.size}" for k, v in bad.items())
+    which = f"{n_bad} of {run.n_samples} samples ({where}): {{samples}}"
+    _warn_unconverged(bad, worst, settings, which, run=True)
+
+
+def _warn_unconverged(
+    bad: Mapping[str, np.ndarray], worst: float, settings: Settings, which: str, *, run: bool
+) -> None:
+    """Issue the warning for ``bad`` (domain -> sample indices); ``which`` names them."""
+    samples = sorted(set(np.concatenate(list(bad.values())).tolist()))
+    which = which.format(samples=sample_list(samples))
+    facts = {"samples": samples, "rtol": settings.rtol, "worst": worst, "domains": sorted(bad)}
+    warning: Warning
+    if settings.auto:
+        advice = (
+            "Raise max_steps (a new `out=` folder); run.unconverged(domain) and "
+            "run.error(domain) tell which to trust."
+            if run
+            else "Raise max_steps, or loosen rtol/atol; attr.converged and attr.error tell "
+            "which samples to trust."
+        )
+        largest = "" if run else f"; largest relative error {worst:.3g}"
+        warning = ConvergenceWarning(
+            f"n_steps='auto' did not reach rtol={settings.rtol:g} within max_steps="
+            f"{settings.max_steps} evaluations for {which}{largest}. {advice}",
+            max_steps=settings.max_steps,
+            **facts,
+        )
+    else:
+        advice = (
+            "Use n_steps='auto' (a new `out=` folder)."
+            if run
+            else "Use n_steps='auto' (adaptive, the default) or more steps."
+        )
+        largest = "" if run else f"; largest relative delta {worst:.3g}"
+        warning = CompletenessWarning(
+            f"completeness error above rtol={settings.rtol:g} of f(x) - f(x') with "
+            f"n_steps={settings.n_steps} for {which}{largest}. {advice}",
+            n_steps=settings.n_steps,
+            **facts,
+        )
+    warn(warning)

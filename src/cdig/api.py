@@ -2,15 +2,58 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, Literal, overload
 
+from ._settings import MAX_STEPS, N_STEPS, PARAMETERS, PROGRESS, RTOL, Method, Settings, fill_doc
 from .attribution import Attribution
-from .engine import MAX_STEPS, N_STEPS, RTOL, CrossDomainIG, DomainsArg
+from .engine import CrossDomainIG, DomainArg, DomainsArg
 from .horizon import Horizon, explain_horizon
 
 __all__ = ["explain"]
 
 
+@overload
+def explain(
+    model: Any,
+    inputs: Any,
+    domain: DomainArg = "time",
+    *,
+    target: Any = None,
+    baselines: Any = None,
+    fs: float | None = None,
+    n_steps: int | Literal["auto"] = N_STEPS,
+    method: Method | None = None,
+    internal_batch_size: int | None = None,
+    time_axis: int = -1,
+    rtol: float = RTOL,
+    atol: float = 0.0,
+    max_steps: int = MAX_STEPS,
+    progress: bool = False,
+) -> Attribution: ...
+
+
+@overload
+def explain(
+    model: Any,
+    inputs: Any,
+    domain: list[DomainArg] | tuple[DomainArg, ...] | Mapping[str, DomainArg],
+    *,
+    target: Any = None,
+    baselines: Any = None,
+    fs: float | None = None,
+    n_steps: int | Literal["auto"] = N_STEPS,
+    method: Method | None = None,
+    internal_batch_size: int | None = None,
+    time_axis: int = -1,
+    rtol: float = RTOL,
+    atol: float = 0.0,
+    max_steps: int = MAX_STEPS,
+    progress: bool = False,
+) -> dict[str, Attribution]: ...
+
+
+@fill_doc(settings=PARAMETERS, progress=PROGRESS)
 def explain(
     model: Any,
     inputs: Any,
@@ -20,7 +63,7 @@ def explain(
     baselines: Any = None,
     fs: float | None = None,
     n_steps: int | Literal["auto"] = N_STEPS,
-    method: str | None = None,
+    method: Method | None = None,
     internal_batch_size: int | None = None,
     time_axis: int = -1,
     rtol: float = RTOL,
@@ -40,18 +83,22 @@ def explain(
     domain : str, Domain, or a list / dict of them, default="time"
         Name (see :func:`cdig.domains.available_domains`) or object. A list or dict returns a
         dict of results keyed by name (or dict key); linear domains share one pass.
-    target, baselines, n_steps, method, internal_batch_size, rtol, atol, max_steps, progress
+    target, baselines
         As in :meth:`CrossDomainIG.explain`. For forecasters ``target`` may be a
         :class:`cdig.Horizon`; ``Horizon("each")`` returns one attribution per forecast step
         on a leading ``"horizon"`` axis (:func:`cdig.horizon.explain_horizon`).
     fs : float, optional
         Sampling rate in Hz for domains given by name (frequency coordinates in Hz).
+    {settings}
     time_axis : int, default=-1
         Axis of time in ``inputs``.
+    {progress}
 
     Returns
     -------
     Attribution or dict of str to Attribution
+        An :class:`Attribution` for one domain (typed so), a dict keyed by label for a list
+        or dict of domains.
 
     Examples
     --------
@@ -61,18 +108,12 @@ def explain(
     >>> attr.values.shape, float(attr.coords["frequency"][-1])
     ((2, 1, 33), 16.0)
     """
-    settings: dict[str, Any] = dict(
-        baselines=baselines,
-        target=target,
-        n_steps=n_steps,
-        method=method,
-        internal_batch_size=internal_batch_size,
-        rtol=rtol,
-        atol=atol,
-        max_steps=max_steps,
-        progress=progress,
+    settings = Settings(
+        n_steps, method, internal_batch_size, rtol, atol, max_steps, time_axis, progress
     )
     if isinstance(target, Horizon) and target.each:  # one attribution per forecast step
-        return explain_horizon(model, inputs, domain, fs=fs, time_axis=time_axis, **settings)
+        return explain_horizon(
+            model, inputs, domain, target=target, baselines=baselines, fs=fs, settings=settings
+        )
     ig = CrossDomainIG(model, domain, time_axis=time_axis, fs=fs)
-    return ig.explain(inputs, **settings)
+    return ig._explain(inputs, baselines, target, settings)

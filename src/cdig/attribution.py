@@ -400,6 +400,81 @@ class Attribution:
             rows.append(row)
         return rows
 
+    # ------------------------------------------------------------------ serialized form
+    def to_dict(self) -> dict[str, Any]:
+        """The result as a plain dict: numpy arrays and JSON-able metadata.
+
+        The one serialized form of a result: the command line's ``--json`` writes it (arrays
+        as lists), dataset runs store its arrays in their shards and its metadata in their
+        manifest, and :meth:`from_dict` reads any of them back.
+
+        Returns
+        -------
+        dict
+            Per-sample arrays (:data:`SAMPLE_FIELDS`): ``values`` of shape
+            ``(batch, *coefficient_shape)``, ``delta``, ``outputs``, ``baseline_outputs``,
+            ``error`` (float64), ``n_steps``, ``n_evaluations`` (int64), ``converged``
+            (bool), each ``(batch,)``, and ``target_index`` (``(batch,)``, ``(batch,
+            n_axes)`` or None); metadata: ``dims`` (list of str), ``coords`` (dict of
+            arrays), ``units``, ``target`` (str), ``domain`` (the domain's class name, or
+            None) and ``settings`` (dict).
+        """
+        out: dict[str, Any] = {"values": np.asarray(self.values)}
+        for name, dtype in _FIELD_DTYPES.items():
+            value = getattr(self, name)
+            out[name] = None if value is None else np.asarray(value, dtype=dtype)
+        out.update(
+            dims=list(self.dims),
+            coords={k: np.asarray(v) for k, v in self.coords.items()},
+            units=dict(self.units),
+            target=self.target,
+            domain=type(self.domain).__name__ if self.domain is not None else None,
+            settings=dict(self.settings),
+        )
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], domain: Domain | None = None) -> Attribution:
+        """The result that :meth:`to_dict` gave (or its JSON form, lists for arrays).
+
+        Parameters
+        ----------
+        data : mapping
+            As returned by :meth:`to_dict`; ``error``, ``converged``, ``n_evaluations``,
+            ``target_index``, ``coords``, ``units``, ``target`` and ``settings`` may be
+            missing (results written by older versions). A coordinate may also be given as
+            ``{"dtype", "shape", "values"}`` (the form dataset runs store).
+        domain : Domain, optional
+            The fitted domain, when the caller has it (a dict does not hold one).
+
+        Returns
+        -------
+        Attribution
+        """
+        missing = [k for k in ("values", "delta", "dims", "outputs", "baseline_outputs", "n_steps")
+                   if k not in data]  # fmt: skip
+        if missing:
+            raise ValueError(f"an Attribution dict needs {missing}; got keys {sorted(data)}.")
+        values = data["values"]  # arrays keep their dtype; JSON lists (null: NaN) are float64
+        kwargs: dict[str, Any] = {
+            "values": values if isinstance(values, np.ndarray) else np.asarray(values, float),
+            "error": _MISSING,
+            "converged": _MISSING,
+            "n_evaluations": _MISSING,
+        }
+        for name, dtype in _FIELD_DTYPES.items():
+            if data.get(name) is not None:
+                kwargs[name] = np.asarray(data[name], dtype=dtype)
+        return cls(
+            dims=tuple(data["dims"]),
+            coords={k: coord_array(v) for k, v in (data.get("coords") or {}).items()},
+            units=dict(data.get("units") or {}),
+            domain=domain,
+            target=str(data.get("target", "output")),
+            settings=dict(data.get("settings") or {}),
+            **kwargs,
+        )
+
     def plot(self, sample: int = 0, **kwargs: Any) -> Figure:
         """Figure of the attributions of one sample (see :mod:`cdig.plot`)."""
         from .plot import plot_attribution  # on use: matplotlib only when a figure is asked for
@@ -412,6 +487,65 @@ class Attribution:
             f"Attribution(domain={name}, values{tuple(self.values.shape)} over {self.dims}, "
             f"target={self.target}, max|delta|={float(np.max(np.abs(self.delta))):.3g})"
         )
+
+
+#: The per-sample arrays of a result, in :meth:`Attribution.to_dict` (``values`` first).
+SAMPLE_FIELDS = (
+    "values",
+    "delta",
+    "outputs",
+    "baseline_outputs",
+    "n_steps",
+    "error",
+    "converged",
+    "n_evaluations",
+    "target_index",
+)
+# dtypes of the fields read back by from_dict (values keep theirs; converged: bool)
+_FIELD_DTYPES: dict[str, Any] = {
+    "delta": np.float64,
+    "outputs": np.float64,
+    "baseline_outputs": np.float64,
+    "n_steps": np.int64,
+    "error": np.float64,
+    "n_evaluations": np.int64,
+    "target_index": np.int64,
+    "converged": bool,
+}
+
+
+def coord_array(value: Any) -> np.ndarray:
+    """A coordinate array, also from the ``{"dtype", "shape", "values"}`` form of runs."""
+    if isinstance(value, Mapping) and {"dtype", "shape", "values"} <= set(value):
+        arr = np.asarray(value["values"], dtype=np.dtype(value["dtype"]))
+        return arr.reshape(value["shape"])
+    return np.asarray(value)
+
+
+def coord_json(value: Any) -> dict[str, Any]:
+    """A coordinate as ``{"dtype", "shape", "values"}`` (complex and objects as text)."""
+    arr = np.asarray(value)
+    if np.iscomplexobj(arr) or arr.dtype == object:
+        arr = arr.astype(str)
+    return {"dtype": arr.dtype.str, "shape": list(arr.shape), "values": arr.ravel().tolist()}
+
+
+def jsonable(obj: Any) -> Any:
+    """numpy and tuples -> JSON types; NaN and infinities -> null (for ``json.dumps``)."""
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, (np.integer, np.bool_)):
+        return obj.item()
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
+    return str(obj)
 
 
 def _clean(value: Any) -> Any:

@@ -24,7 +24,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,9 +32,9 @@ import numpy as np
 
 from ._checks import check_index_list
 from ._io import read_array, read_series
+from ._settings import MAX_STEPS, RTOL, Settings
 from ._text import first_line
 from ._warnings import CompletenessWarning, ConvergenceWarning, sample_list
-from .engine import MAX_STEPS, RTOL
 
 __all__ = ["main", "build_parser", "load_model", "load_input"]
 
@@ -55,7 +55,7 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
 # ---------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``cdig`` command."""
-    from . import __version__
+    from ._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="cdig",
@@ -274,7 +274,7 @@ def _has_matplotlib() -> bool:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from .api import explain
+    from .engine import CrossDomainIG
 
     _check_outputs(args)
     if args.out and not _has_matplotlib():  # before any work, not after it
@@ -285,7 +285,7 @@ def _explain(args: argparse.Namespace) -> int:
 
     domains = _check_domains(args.domain or ["time", "fourier"], args.fs)
     target = _parse_target(args.target)
-    n_steps = _parse_steps(args.n_steps)
+    integration = _settings(args)
     if args.unit == "bpm" and args.fs is None:
         raise CLIError("--unit bpm needs --fs (the sampling rate in Hz).")
     x = load_input(
@@ -297,30 +297,15 @@ def _explain(args: argparse.Namespace) -> int:
     outputs = _model_outputs(adapter, x, args.batch_size or 64)
     samples = _check_samples(args.sample or [0], x.shape[0])
 
-    results: dict[str, Any] = {}
-    groups = _groups(domains)
-    with _progress(len(domains), args.quiet) as bar, warnings.catch_warnings(record=True) as seen:
+    # one call: linear domains share one integration pass, as in the library
+    ig = CrossDomainIG(adapter, dict(domains), time_axis=args.time_axis, fs=args.fs)
+    with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        for group in groups:
-            try:
-                res = explain(
-                    adapter,
-                    x,
-                    dict(group),
-                    target=target,
-                    baselines=baselines,
-                    fs=args.fs,
-                    n_steps=n_steps,
-                    method=args.method,
-                    internal_batch_size=args.batch_size,
-                    time_axis=args.time_axis,
-                    rtol=args.rtol,
-                    max_steps=args.max_steps,
-                )
-            except (ValueError, TypeError) as err:  # the API's words -> the options' names
-                raise type(err)(_option_words(str(err))) from err
-            results.update(res if isinstance(res, dict) else {group[0][0]: res})
-            bar.update(len(group))
+        try:
+            res = ig._explain(x, baselines, target, integration)
+        except (ValueError, TypeError) as err:  # the API's words -> the options' names
+            raise type(err)(_option_words(str(err))) from err
+    results = res if isinstance(res, dict) else {domains[0][0]: res}
     for w in seen:
         if not issubclass(w.category, DeprecationWarning):
             print(f"cdig: warning: {_phrase(w.message)}", file=sys.stderr)
@@ -404,32 +389,6 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve()
     except OSError:
         return False
-
-
-def _groups(domains: list[tuple[str, Any]]) -> list[list[tuple[str, Any]]]:
-    """Linear domains share one integration pass (one group); others run one by one."""
-    linear = [d for d in domains if d[1].linear]
-    others = [[d] for d in domains if not d[1].linear]
-    return ([linear] if linear else []) + others
-
-
-@contextlib.contextmanager
-def _progress(total: int, quiet: bool) -> Iterator[Any]:
-    """A tqdm bar on stderr over domains (a no-op when quiet or tqdm is missing)."""
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover - tqdm is an optional extra
-        tqdm = None
-    if quiet or tqdm is None:
-        yield _NoBar()
-        return
-    with tqdm(total=total, desc="explaining", unit="domain", file=sys.stderr, leave=False) as bar:
-        yield bar
-
-
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        """Nothing to show."""
 
 
 # ---------------------------------------------------------------------- loading
@@ -676,6 +635,31 @@ def _parse_steps(text: str) -> int | Literal["auto"]:
         raise CLIError(f"--n-steps {text!r} must be a positive integer or 'auto'.") from None
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    """The integration settings of the options, validated before anything is loaded."""
+    try:
+        return Settings(
+            _parse_steps(args.n_steps),
+            args.method,
+            args.batch_size,
+            args.rtol,
+            0.0,
+            args.max_steps,
+            args.time_axis,
+            progress=not args.quiet and _has_tqdm(),
+        )
+    except (ValueError, TypeError) as err:
+        raise type(err)(_option_words(str(err))) from err
+
+
+def _has_tqdm() -> bool:
+    try:
+        import tqdm  # noqa: F401
+    except ImportError:  # pragma: no cover - tqdm is an optional extra
+        return False
+    return True
+
+
 def _parse_baseline(text: str, x: np.ndarray, time_axis: int) -> Any:
     if text in ("zero", "zeros"):
         return None
@@ -719,19 +703,19 @@ def _model_outputs(adapter: Any, x: np.ndarray, chunk: int) -> np.ndarray:
     """All model outputs for ``x`` (also a check that the model accepts the input)."""
     import torch
 
+    from ._evaluate import evaluate
+
     dtype = adapter.dtype or (torch.float64 if x.dtype == np.float64 else torch.float32)
     xt = torch.as_tensor(np.ascontiguousarray(x)).to(dtype=dtype, device=adapter.device)
-    outs = []
     try:
-        with adapter.inference(), torch.no_grad():
-            for lo in range(0, xt.shape[0], max(1, chunk)):
-                outs.append(adapter(xt[lo : lo + max(1, chunk)]).detach().cpu())
+        with adapter.inference():
+            out = evaluate(adapter, xt, chunk)
     except Exception as err:  # the model's own error, whatever its type
         raise CLIError(
             f"the model rejected the input of shape {tuple(x.shape)}: {first_line(err)}. "
             "Check --time-axis, --layout, --single and the model's expected input shape."
         ) from err
-    return torch.cat(outs).double().numpy()
+    return out.cpu().double().numpy()
 
 
 # ---------------------------------------------------------------------- output
@@ -771,56 +755,20 @@ def _write_json(
     settings: dict[str, Any],
     x: np.ndarray,
 ) -> Path:
-    from . import __version__
+    from ._version import __version__
+    from .attribution import jsonable
 
     doc = {
         "cdig_version": __version__,
         "settings": settings,
         "input_shape": list(x.shape),
         "model_outputs": outputs,
-        "domains": {
-            name: {
-                "domain": type(a.domain).__name__ if a.domain is not None else None,
-                "dims": list(a.dims),
-                "values": a.values,
-                "delta": a.delta,
-                "outputs": a.outputs,
-                "baseline_outputs": a.baseline_outputs,
-                "n_steps": a.n_steps,
-                "n_evaluations": a.n_evaluations,
-                "error": a.error,
-                "converged": a.converged,
-                "target": a.target,
-                "target_index": a.target_index,
-                "coords": dict(a.coords),
-                "units": dict(a.units),
-                "settings": dict(a.settings),
-            }
-            for name, a in results.items()
-        },
+        "domains": {name: a.to_dict() for name, a in results.items()},  # Attribution.from_dict
     }
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(_jsonable(doc), allow_nan=False), encoding="utf-8")
+    out.write_text(json.dumps(jsonable(doc), allow_nan=False), encoding="utf-8")
     return out
-
-
-def _jsonable(obj: Any) -> Any:
-    """numpy and tuples -> JSON types; NaN and infinities -> null."""
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    if isinstance(obj, (np.integer, np.bool_)):
-        return obj.item()
-    if obj is None or isinstance(obj, (str, int, bool)):
-        return obj
-    return str(obj)
 
 
 # ---------------------------------------------------------------------- demo

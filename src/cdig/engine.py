@@ -26,11 +26,10 @@ model evaluations, so memory is bounded for any ``n_steps``.
 
 from __future__ import annotations
 
-import contextlib
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 import torch
@@ -38,6 +37,7 @@ from torch import Tensor
 
 from . import quadrature
 from ._adaptive import consistent_error, integrate_adaptive, rounding_floor
+from ._evaluate import evaluate
 from ._guards import (
     LOW_PRECISION,
     NonFiniteError,
@@ -47,12 +47,21 @@ from ._guards import (
     path_error,
     work_dtype,
 )
-from ._inputs import TargetSpec, as_baselines, as_series, as_target, resolve_target, select_target
-from ._numerics import accumulator_dtype, re_mul
-from ._optional import require
-from ._warnings import CompletenessWarning, ConvergenceWarning, sample_list, warn
+from ._inputs import (
+    TargetSpec,
+    as_baselines,
+    as_series,
+    as_target,
+    resolve_domains,
+    resolve_target,
+    select_target,
+)
+from ._numerics import accumulator_dtype, completeness_ok, re_mul
+from ._progress import evaluation_bar
+from ._settings import MAX_STEPS, N_STEPS, PARAMETERS, PROGRESS, RTOL, Method, Settings, fill_doc
+from ._warnings import CompletenessWarning, ConvergenceWarning, warn_unconverged_results
 from .attribution import Attribution
-from .domains import Domain, get_domain
+from .domains import Domain
 from .models import wrap
 
 __all__ = [
@@ -66,16 +75,8 @@ __all__ = [
 
 DomainArg = str | Domain
 DomainsArg = DomainArg | Sequence[DomainArg] | Mapping[str, DomainArg]
-
-
-#: Default tolerance: relative error of the attribution vector (estimated) and relative
-#: completeness error, ``|delta| / |f(x) - f(x')|``. ``n_steps="auto"`` refines until both
-#: are below it; a fixed ``n_steps`` is flagged (:class:`CompletenessWarning`) above it.
-RTOL = 1e-2
-#: Default evaluation budget of ``n_steps="auto"``: path points per sample and baseline.
-MAX_STEPS = 512
-#: Default number of steps.
-N_STEPS: Literal["auto"] = "auto"
+#: What :meth:`CrossDomainIG.attribute` returns: an array, or one per domain label.
+Values = np.ndarray | dict[str, np.ndarray]
 
 
 #: Saved activations per chunk that the default ``internal_batch_size`` aims at, bytes.
@@ -142,25 +143,16 @@ def _unpack(ref: Any) -> Tensor:
 
 
 @dataclass(frozen=True)
-class _Settings:
-    """How to integrate: validated once in :meth:`CrossDomainIG.explain`."""
+class _Run:
+    """The settings of one call with what the call adds: the progress bar and chunk size."""
 
-    n_steps: Any  # int, or "auto"
-    method: str
-    chunk: int | None  # internal_batch_size
-    rtol: float
-    atol: float
-    max_steps: int
+    settings: Settings
     progress: Any = None  # a tqdm bar, or None
     eval_bytes: int = 0  # saved activations per model evaluation (default chunk size)
 
     def chunk_for(self, n_evaluations: int) -> int:
         """``internal_batch_size`` or the default for ``n_evaluations`` evaluations."""
-        return self.chunk or auto_batch_size(self.eval_bytes, n_evaluations)
-
-    @property
-    def auto(self) -> bool:
-        return bool(self.n_steps == "auto")
+        return self.settings.internal_batch_size or auto_batch_size(self.eval_bytes, n_evaluations)
 
 
 @dataclass
@@ -226,25 +218,74 @@ class CrossDomainIG:
         self.linear_shortcut = linear_shortcut
 
     # ------------------------------------------------------------------ public
+    @overload
     def attribute(
         self,
         inputs: Any,
         baselines: Any = None,
         target: Any = None,
         n_steps: int | Literal["auto"] = N_STEPS,
-        method: str | None = None,
+        method: Method | None = None,
+        internal_batch_size: int | None = None,
+        return_convergence_delta: Literal[False] = False,
+        *,
+        rtol: float = RTOL,
+        atol: float = 0.0,
+        max_steps: int = MAX_STEPS,
+    ) -> Values: ...
+
+    @overload
+    def attribute(
+        self,
+        inputs: Any,
+        baselines: Any,
+        target: Any,
+        n_steps: int | Literal["auto"],
+        method: Method | None,
+        internal_batch_size: int | None,
+        return_convergence_delta: Literal[True],
+        *,
+        rtol: float = RTOL,
+        atol: float = 0.0,
+        max_steps: int = MAX_STEPS,
+    ) -> tuple[Values, Values]: ...
+
+    @overload
+    def attribute(
+        self,
+        inputs: Any,
+        baselines: Any = None,
+        target: Any = None,
+        n_steps: int | Literal["auto"] = N_STEPS,
+        method: Method | None = None,
+        internal_batch_size: int | None = None,
+        *,
+        return_convergence_delta: Literal[True],
+        rtol: float = RTOL,
+        atol: float = 0.0,
+        max_steps: int = MAX_STEPS,
+    ) -> tuple[Values, Values]: ...
+
+    def attribute(
+        self,
+        inputs: Any,
+        baselines: Any = None,
+        target: Any = None,
+        n_steps: int | Literal["auto"] = N_STEPS,
+        method: Method | None = None,
         internal_batch_size: int | None = None,
         return_convergence_delta: bool = False,
         *,
         rtol: float = RTOL,
         atol: float = 0.0,
         max_steps: int = MAX_STEPS,
-    ) -> Any:
+    ) -> Values | tuple[Values, Values]:
         """Captum-style call: attributions as numpy arrays.
 
-        Returns ``values`` (or a dict of them, one per domain, when several domains were
-        given), plus ``delta`` of shape ``(batch,)`` when ``return_convergence_delta``.
-        See :meth:`explain` for the parameters.
+        Returns ``values`` of shape ``(batch, *coefficient_shape)`` (or a dict of them, one
+        per domain, when several domains were given), plus ``delta`` of shape ``(batch,)``
+        (or a dict) when ``return_convergence_delta``. See :meth:`explain` for the
+        parameters.
         """
         res = self.explain(
             inputs,
@@ -264,13 +305,14 @@ class CrossDomainIG:
             return values, {k: a.delta for k, a in res.items()}
         return values
 
+    @fill_doc(settings=PARAMETERS, progress=PROGRESS)
     def explain(
         self,
         inputs: Any,
         baselines: Any = None,
         target: Any = None,
         n_steps: int | Literal["auto"] = N_STEPS,
-        method: str | None = None,
+        method: Method | None = None,
         internal_batch_size: int | None = None,
         rtol: float = RTOL,
         atol: float = 0.0,
@@ -292,28 +334,8 @@ class CrossDomainIG:
             Which output to explain: an index into axis 1 (a tuple for more axes), one
             index per sample, the arg-max class, or ``outputs -> (batch,)``. ``None`` for
             models with one output per sample.
-        n_steps : "auto" or int, default="auto"
-            ``"auto"``: adaptive per sample (:mod:`cdig._adaptive`): the path is refined
-            where the gradient changes fast, every evaluation is kept, until the estimated
-            error of the attribution vector is at most ``rtol * ||A|| + atol`` **and**
-            ``|delta| <= rtol * |f(x) - f(x')| + atol``, or ``max_steps`` evaluations are
-            spent (then a :class:`ConvergenceWarning` names the samples). An integer: that
-            many path points of the rule ``method`` for every sample, as in Captum.
-        method : str, optional
-            Integration rule of an integer ``n_steps``, one of
-            :data:`cdig.quadrature.METHODS`; default ``"gausslegendre"``. Not used with
-            ``n_steps="auto"``, which has its own nested rule.
-        internal_batch_size : int, optional
-            Model evaluations per forward pass; default chosen from the input size.
-        rtol : float, default=0.01
-            Relative tolerance: of ``n_steps="auto"``, and above which a fixed ``n_steps``
-            result is flagged (:class:`CompletenessWarning`).
-        atol : float, default=0.0
-            Absolute tolerance, in units of the model output.
-        max_steps : int, default=512
-            Evaluation budget of ``n_steps="auto"`` per sample and baseline (at least 17).
-        progress : bool, default=False
-            Show a progress bar (``tqdm``) over the model evaluations.
+        {settings}
+        {progress}
 
         Returns
         -------
@@ -335,41 +357,53 @@ class CrossDomainIG:
             A fixed ``n_steps``: some samples' ``|delta|`` exceeds
             ``rtol * |f(x) - f(x')| + atol`` (one warning per call, naming them).
         """
+        settings = Settings(
+            n_steps, method, internal_batch_size, rtol, atol, max_steps, self.time_axis, progress
+        )
+        return self._explain(inputs, baselines, target, settings)
+
+    def _explain(
+        self, inputs: Any, baselines: Any, target: Any, settings: Settings
+    ) -> Attribution | dict[str, Attribution]:
+        """:meth:`explain` with validated settings (``settings.time_axis`` is the layout)."""
         adapter = wrap(self.model)
         model_dtype = adapter.dtype
-        x, layout = as_series(inputs, self.time_axis, work_dtype(model_dtype), adapter.device)
+        time_axis = settings.time_axis
+        x, layout = as_series(inputs, time_axis, work_dtype(model_dtype), adapter.device)
         if model_dtype is None and x.dtype in LOW_PRECISION:  # a function given half inputs
             model_dtype, x = x.dtype, x.float()
         xb = as_baselines(baselines, x, layout)  # (S, B, C, T)
-        method = _check_steps(n_steps, method, internal_batch_size, rtol, atol, max_steps)
         spec = as_target(target)
-        named = _resolve_domains(self.domain, self.fs)
+        named = resolve_domains(self.domain, self.fs)
         fitted = [(label, d.clone().fit(x)) for label, d in named]
 
         low = model_dtype if model_dtype in LOW_PRECISION else None  # else: no casts
-        call = guarded_call(adapter, layout, self.time_axis, low)
+        call = guarded_call(adapter, layout, time_axis, low)
 
-        with _progress_bar(progress) as bar, adapter.inference(), torch.enable_grad():
-            eval_bytes = 0 if internal_batch_size else self._eval_bytes(call, x)
-            settings = _Settings(
-                n_steps, method, internal_batch_size, rtol, atol, max_steps, bar, eval_bytes
-            )
-            results = self._run(call, x, xb, spec, fitted, settings)
+        with evaluation_bar(settings.progress) as bar, adapter.inference(), torch.enable_grad():
+            eval_bytes = 0 if settings.internal_batch_size else self._eval_bytes(call, x)
+            results = self._run(call, x, xb, spec, fitted, _Run(settings, bar, eval_bytes))
         # the input's layout travels with the result (plots take x in it; values_in_input_layout)
         where = {"time_axis": layout.time_axis, "input_ndim": layout.ndim, "fs": self.fs}
         ordered = {
             label: replace(results[label], settings={**results[label].settings, **where})
             for label, _ in named
         }
-        _warn_unconverged(ordered, settings)
+        warn_unconverged_results(ordered, settings)
         if isinstance(self.domain, (str, Domain)):
             return ordered[named[0][0]]
         return ordered
 
     def _eval_bytes(self, call: Callable[[Tensor], Tensor], x: Tensor) -> int:
-        """:func:`activation_bytes` of the model, cached per input shape, dtype and device."""
+        """:func:`activation_bytes` of the model, cached per input shape, dtype and device.
+
+        The cache belongs to the model object: replacing ``self.model`` starts a new one.
+        """
         key = (tuple(x.shape[1:]), x.dtype, str(x.device))
-        cache: dict[Any, int] = self.__dict__.setdefault("_eval_bytes_cache", {})
+        owner, cache = self.__dict__.get("_eval_bytes_cache", (None, {}))
+        if owner is not self.model:
+            cache = {}
+            self.__dict__["_eval_bytes_cache"] = (self.model, cache)
         if key not in cache:
             cache[key] = activation_bytes(call, x)
         return cache[key]
@@ -381,7 +415,7 @@ class CrossDomainIG:
         xb: Tensor,
         spec: TargetSpec,
         fitted: list[tuple[str, Domain]],
-        settings: _Settings,
+        run: _Run,
     ) -> dict[str, Attribution]:
         """Plan the passes, evaluate the end points, integrate, and build the results."""
         n_base, batch = xb.shape[0], x.shape[0]
@@ -392,16 +426,16 @@ class CrossDomainIG:
         # graphs. (Riding along in the first path chunk saves a model call but breaks its
         # power-of-two size, which costs more on CPUs than the call: benchmarks/README.md.)
         ends = torch.cat([x, *(p.time_baseline for p in passes)])
-        out = _evaluate(call, ends, settings.chunk_for(len(ends)))
+        out = evaluate(call, ends, run.chunk_for(len(ends)))
         spec = resolve_target(spec, out[:batch])
         owner = torch.arange(len(ends), device=x.device) % batch
         selected = select_target(spec, out, owner)
         fx, fbs = selected[:batch], selected[batch:].split(n_base * batch)
         check_outputs_finite(fx, owner[:batch], "inputs", 1.0)
         check_outputs_finite(selected[batch:], owner[batch:], "baseline", 0.0)
-        if settings.progress is not None:
-            steps = 0 if settings.auto else settings.n_steps
-            settings.progress.reset(total=len(passes) * n_base * batch * steps)
+        if run.progress is not None:
+            steps = 0 if run.settings.auto else int(run.settings.n_steps)
+            run.progress.reset(total=len(passes) * n_base * batch * steps)
 
         def f(xc: Tensor, rows: Tensor) -> Tensor:
             return select_target(spec, call(xc), rows_b[rows])
@@ -412,7 +446,7 @@ class CrossDomainIG:
             func = f if p.kind == "time" else _through_inverse(f, p.domains[0][1], rows_b)
             scale = fx[rows_b].double().abs() + fbs[i].double().abs()
             try:
-                _integrate(p, _traced(func, last), fx[rows_b] - fbs[i], scale, rows_b, settings)
+                _integrate(p, _traced(func, last), fx[rows_b] - fbs[i], scale, rows_b, run)
             except _PathNonFinite as err:
                 raise err.on_path(last["points"], last["rows"], p.start, p.end, rows_b) from None
             assert p.gradient is not None
@@ -429,7 +463,7 @@ class CrossDomainIG:
                     else _attributions(p, dom, X0, rows_b, p.error_gradient)
                 )
                 results[label] = self._result(
-                    values, errors, dom, fx, fbs[i], p, n_base, spec, settings
+                    values, errors, dom, fx, fbs[i], p, n_base, spec, run.settings
                 )
         return results
 
@@ -467,7 +501,7 @@ class CrossDomainIG:
         p: _Pass,
         n_base: int,
         spec: TargetSpec,
-        settings: _Settings,
+        settings: Settings,
     ) -> Attribution:
         batch = fx.shape[0]
 
@@ -480,8 +514,8 @@ class CrossDomainIG:
         steps = p.steps.reshape(n_base, batch)
         if errors is None:  # a fixed rule: no error estimate, completeness is the only check
             error = torch.full((batch,), float("nan"), dtype=torch.float64)
-            bound = settings.rtol * (fx64 - fb_mean).abs() + settings.atol
-            converged = np.asarray((delta.abs() <= bound).cpu().numpy())
+            diff = (fx64 - fb_mean).cpu().numpy()
+            converged = completeness_ok(delta.cpu().numpy(), diff, settings.rtol, settings.atol)
         else:
             norm = vals.reshape(batch, -1).norm(dim=1)
             err_vec = mean(errors).reshape(batch, -1)
@@ -516,96 +550,12 @@ class CrossDomainIG:
             converged=np.asarray(converged, dtype=bool),
             n_evaluations=steps.sum(axis=0),
             settings={
-                "method": "adaptive" if settings.auto else settings.method,
-                "n_steps": settings.n_steps,
-                "rtol": settings.rtol,
-                "atol": settings.atol,
-                "max_steps": settings.max_steps,
+                **settings.record(),
                 "n_baselines": n_base,
                 "pass": p.kind,
                 "shared_with": [lbl for lbl, d, _ in p.domains if d is not dom],
             },
         )
-
-
-# ---------------------------------------------------------------------- validation
-def _check_steps(
-    n_steps: Any,
-    method: str | None,
-    internal_batch_size: Any,
-    rtol: float,
-    atol: float,
-    max_steps: int,
-) -> str:
-    """Validate the integration settings; return the rule of a fixed ``n_steps``."""
-    if internal_batch_size is not None and (
-        isinstance(internal_batch_size, bool)
-        or not isinstance(internal_batch_size, (int, np.integer))
-        or internal_batch_size < 1
-    ):
-        raise ValueError(
-            f"internal_batch_size={internal_batch_size!r} must be a positive integer or None."
-        )
-    for name, tol in (("rtol", rtol), ("atol", atol)):
-        if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating, np.integer)):
-            raise TypeError(f"{name}={tol!r} must be a number.")
-        if not (np.isfinite(tol) and tol >= 0):
-            raise ValueError(f"{name}={tol!r} must be finite and >= 0.")
-    if n_steps == "auto":
-        if method is not None:
-            raise ValueError(
-                f"method={method!r} applies to an integer n_steps; n_steps='auto' uses its own "
-                "nested rule. Drop method, or pass an integer n_steps."
-            )
-        if rtol == 0 and atol == 0:
-            raise ValueError("n_steps='auto' needs rtol > 0 or atol > 0.")
-        if (
-            isinstance(max_steps, bool)
-            or not isinstance(max_steps, (int, np.integer))
-            or max_steps < 17
-        ):
-            raise ValueError(
-                f"max_steps={max_steps!r} must be an integer >= 17 (the first mesh of "
-                "n_steps='auto' has 17 path points)."
-            )
-        return "adaptive"
-    if isinstance(n_steps, str):
-        raise ValueError(f"n_steps={n_steps!r} must be 'auto' or an integer >= 1.")
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-        raise ValueError(f"n_steps={n_steps!r} must be an integer >= 1 or 'auto'.")
-    method = "gausslegendre" if method is None else method
-    quadrature.get_rule(method)
-    return method
-
-
-def _resolve_domains(domain: DomainsArg, fs: float | None) -> list[tuple[str, Domain]]:
-    if isinstance(domain, (str, Domain)):
-        items: list[tuple[str | None, DomainArg]] = [(None, domain)]
-    elif isinstance(domain, Mapping):
-        items = [(str(k), v) for k, v in domain.items()]
-    elif isinstance(domain, Sequence):
-        items = [(None, d) for d in domain]
-    else:
-        raise TypeError(
-            f"domain must be a name, a Domain, or a list/dict of them; got {type(domain).__name__}."
-        )
-    if not items:
-        raise ValueError("domain is empty; give at least one domain.")
-    out: list[tuple[str, Domain]] = []
-    for label, d in items:
-        dom = get_domain(d, fs=fs)
-        dom_fs = getattr(dom, "fs", None)
-        if fs is not None and dom_fs not in (None, fs):
-            raise ValueError(
-                f"fs={fs} conflicts with {type(dom).__name__}(fs={dom_fs}); set it in one place."
-            )
-        name = label or (d if isinstance(d, str) else dom.name)
-        if any(name == n for n, _ in out):
-            raise ValueError(
-                f"domain {name!r} is given twice; pass a dict {{label: domain}} to name them."
-            )
-        out.append((name, dom))
-    return out
 
 
 def _same(a: Tensor, b: Tensor) -> bool:
@@ -615,12 +565,6 @@ def _same(a: Tensor, b: Tensor) -> bool:
 
 
 # ---------------------------------------------------------------------- integration
-def _evaluate(call: Callable[[Tensor], Tensor], xs: Tensor, size: int) -> Tensor:
-    """Model outputs for ``xs`` of shape (n, C, T), ``size`` rows at a time, no graphs."""
-    with torch.no_grad():
-        return torch.cat([call(xs[lo : lo + size]) for lo in range(0, xs.shape[0], size)])
-
-
 def _through_inverse(
     f: Callable[[Tensor, Tensor], Tensor], dom: Domain, rows_b: Tensor
 ) -> Callable[[Tensor, Tensor], Tensor]:
@@ -797,19 +741,20 @@ def _integrate(
     target_diff: Tensor,
     scale: Tensor,
     rows_b: Tensor,
-    settings: _Settings,
+    run: _Run,
 ) -> None:
     """Fill ``p.gradient`` and ``p.steps`` (with ``auto`` also the error and convergence).
 
     ``target_diff`` holds the (R,) differences f(x) - f(x'_t) that the attributions must sum
     to, ``scale`` the (R,) ``|f(x)| + |f(x'_t)|`` (rounding floor of the tolerances).
     """
-    n_rows, bar = p.start.shape[0], settings.progress
+    n_rows, bar, settings = p.start.shape[0], run.progress, run.settings
     if not settings.auto:
-        alphas, weights = quadrature.rule(settings.method, settings.n_steps)
-        chunk = settings.chunk_for(n_rows * settings.n_steps)
+        n_steps = int(settings.n_steps)
+        alphas, weights = quadrature.rule(settings.rule, n_steps)
+        chunk = run.chunk_for(n_rows * n_steps)
         p.gradient = _path_gradient(func, p.start, p.end, alphas, weights, chunk, bar)
-        p.steps = np.full(n_rows, settings.n_steps, dtype=np.int64)
+        p.steps = np.full(n_rows, n_steps, dtype=np.int64)
         return
 
     def progress(n: int) -> None:
@@ -825,7 +770,7 @@ def _integrate(
         rtol=settings.rtol,
         atol=settings.atol,
         max_steps=settings.max_steps,
-        chunk_for=settings.chunk_for,
+        chunk_for=run.chunk_for,
         on_evaluations=None if bar is None else progress,
         measures=[_measure(p, dom, X0, rows_b) for _, dom, X0 in p.domains],
         baseline_gradient_at=lambda points, rows: _gradient(func, points, rows, check=False),
@@ -857,62 +802,3 @@ def _attributions(p: _Pass, dom: Domain, X0: Tensor, rows_b: Tensor, gradient: T
     return _measure(p, dom, X0, rows_b)(
         torch.arange(len(gradient), device=gradient.device), gradient
     )
-
-
-@contextlib.contextmanager
-def _progress_bar(show: bool) -> Iterator[Any]:
-    """A tqdm bar over model evaluations (total set once the passes are known), or None."""
-    if not show:
-        yield None
-        return
-    tqdm = require("tqdm", "progress=True").tqdm
-    bar = tqdm(total=0, unit="eval", desc="cdig", leave=False)
-    try:
-        yield bar
-    finally:
-        bar.close()
-
-
-def _warn_unconverged(results: Mapping[str, Attribution], settings: _Settings) -> None:
-    """One warning per call naming the samples not certified, over all domains."""
-    bad: dict[str, np.ndarray] = {}
-    for label, attr in results.items():
-        failed = ~attr.converged
-        if settings.auto:
-            idx = np.flatnonzero(failed)
-        else:  # a fixed rule: flag what completeness shows, above the rounding floor
-            idx = np.flatnonzero(failed & (np.abs(attr.delta) > 1e-6))
-        if idx.size:
-            bad[label] = idx
-    if not bad:
-        return
-    samples = sorted(set(np.concatenate(list(bad.values())).tolist()))
-    worst = 0.0
-    for label, idx in bad.items():
-        attr = results[label]
-        worst = max(worst, float(np.nanmax(attr.relative_delta[idx])))
-        if settings.auto:
-            worst = max(worst, float(np.nanmax(attr.error[idx])))
-    domains = sorted(bad)
-    where = f" ({', '.join(domains)})" if len(results) > 1 else ""
-    facts = {"samples": samples, "rtol": settings.rtol, "worst": worst, "domains": domains}
-    warning: Warning
-    if settings.auto:
-        warning = ConvergenceWarning(
-            f"n_steps='auto' did not reach rtol={settings.rtol:g} within max_steps="
-            f"{settings.max_steps} evaluations for samples {sample_list(samples)}{where}; "
-            f"largest relative error {worst:.3g}. Raise max_steps, or loosen rtol/atol; "
-            "attr.converged and attr.error tell which samples to trust.",
-            max_steps=settings.max_steps,
-            **facts,
-        )
-    else:
-        warning = CompletenessWarning(
-            f"completeness error above rtol={settings.rtol:g} of f(x) - f(x') with "
-            f"n_steps={settings.n_steps} for samples {sample_list(samples)}{where}; largest "
-            f"relative delta {worst:.3g}. Use n_steps='auto' (adaptive, the default) or more "
-            "steps.",
-            n_steps=settings.n_steps,
-            **facts,
-        )
-    warn(warning)

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._settings import Settings
 from .attribution import Attribution
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -307,6 +308,7 @@ def explain_horizon(
     baselines: Any = None,
     fs: float | None = None,
     time_axis: int = -1,
+    settings: Settings | None = None,
     **options: Any,
 ) -> Attribution | dict[str, Attribution]:
     """One attribution per forecast step, stacked on a leading ``"horizon"`` axis.
@@ -317,6 +319,9 @@ def explain_horizon(
         As in :func:`cdig.explain`.
     target : Horizon
         ``Horizon("each", steps=..., channel=..., quantile=...)``.
+    settings : Settings, optional
+        The integration settings, already validated (as :func:`cdig.explain` passes them);
+        ``time_axis`` and ``options`` are then not used.
     **options
         ``n_steps``, ``method``, ``internal_batch_size``, ``rtol``, ``atol``, ``max_steps``,
         ``progress``: as in :func:`cdig.explain`, for every step.
@@ -343,6 +348,9 @@ def explain_horizon(
 
     if not isinstance(target, Horizon) or not target.each:
         raise TypeError(f"target must be cdig.Horizon('each', ...); got {target!r}.")
+    if settings is None:
+        settings = Settings(time_axis=time_axis, **options)
+    time_axis = settings.time_axis
     adapter = wrap(model)
     x, layout = as_series(inputs, time_axis, adapter.dtype, adapter.device)
     with adapter.inference(), torch.no_grad():
@@ -353,7 +361,7 @@ def explain_horizon(
     ig = CrossDomainIG(adapter, domain, time_axis=time_axis, fs=fs)
     per_step: list[Any] = []
     for i, step in enumerate(steps):
-        res = ig.explain(inputs, baselines=baselines, target=spec.at(int(step)), **options)
+        res = ig._explain(inputs, baselines, spec.at(int(step)), settings)
         if i == 0:  # fit data-dependent domains once; later steps reuse them
             ig.domain = (
                 _frozen(res.domain)

@@ -18,7 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._inputs import as_series
+from .._evaluate import evaluate
+from .._inputs import TargetSpec, as_series, batch_baselines
+from .._settings import Settings
+from ..attribution import coord_json
 from ..domains import Domain
 from ..engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG
 from ..models import ModelAdapter, wrap
@@ -27,22 +30,31 @@ from ._store import write_shard
 
 __all__ = ["Job", "describe", "explain_batch", "fingerprint", "model_fingerprint", "run_shard"]
 
+#: The arrays of :meth:`cdig.Attribution.to_dict` stored per domain in every shard, as
+#: ``<label>.<name>.npy`` (``outputs`` and the class explained per sample are shared).
+DOMAIN_FIELDS = (
+    "values",
+    "delta",
+    "baseline_outputs",
+    "n_steps",
+    "n_evaluations",
+    "error",
+    "converged",
+)
+
 
 @dataclass(frozen=True)
 class Job:
     """Everything a worker needs besides the model and the batch (picklable)."""
 
     domains: tuple[tuple[str, Domain], ...]
-    time_axis: int
-    target_kind: str  # "none", "index", "predicted", "label", "per_sample", "callable"
-    target_value: Any
+    settings: Settings  # validated; time_axis is the samples' layout
+    target: TargetSpec  # validated; "label" and per-sample kinds are cut per batch
     baselines: Any  # None, float, or ndarray (one baseline, or stacked ones)
-    n_steps: int | str
-    method: str | None
-    internal_batch_size: int | None
-    rtol: float
-    atol: float
-    max_steps: int
+
+    @property
+    def time_axis(self) -> int:
+        return self.settings.time_axis
 
 
 def explain_batch(
@@ -62,25 +74,17 @@ def explain_batch(
     """
     adapter = wrap(model)
     x, layout = as_series(batch.x, job.time_axis, adapter.dtype, adapter.device)
-    with adapter.inference(), torch.no_grad():
-        out = adapter(layout.to_user(x))
-    target, targets = _batch_target(job, batch, out)
+    with adapter.inference():  # one call for the batch, as the batch is explained
+        out = evaluate(lambda t: adapter(layout.to_user(t)), x, len(x))
+    target = job.target.for_rows(batch.start, out, batch.y)
+    targets = target.value if target.kind == "per_sample" else None
     ig = CrossDomainIG(model, dict(job.domains), time_axis=job.time_axis)
     with warnings.catch_warnings():
         # judged once for the whole dataset from the stored deltas, with global sample numbers
         warnings.simplefilter("ignore", CompletenessWarning)
         warnings.simplefilter("ignore", ConvergenceWarning)
-        res = ig.explain(
-            batch.x,
-            baselines=_batch_baselines(job.baselines, batch.x),
-            target=target,
-            n_steps=job.n_steps,  # type: ignore[arg-type]
-            method=job.method,
-            internal_batch_size=job.internal_batch_size,
-            rtol=job.rtol,
-            atol=job.atol,
-            max_steps=job.max_steps,
-        )
+        baselines = batch_baselines(job.baselines, batch.x.ndim)
+        res = ig._explain(batch.x, baselines, target, job.settings)
     assert isinstance(res, dict)  # a dict of domains always gives a dict
     first = next(iter(res.values()))
     arrays: dict[str, np.ndarray] = {"outputs": np.asarray(first.outputs, dtype=np.float64)}
@@ -93,32 +97,21 @@ def explain_batch(
     columns = list(arrays)
     info: dict[str, Any] = {}
     for label, attr in res.items():
-        arrays[f"{label}.values"] = attr.values
-        arrays[f"{label}.delta"] = np.asarray(attr.delta, dtype=np.float64)
-        arrays[f"{label}.baseline_outputs"] = np.asarray(attr.baseline_outputs, dtype=np.float64)
-        arrays[f"{label}.n_steps"] = np.asarray(attr.n_steps, dtype=np.int64)
-        arrays[f"{label}.n_evaluations"] = np.asarray(attr.n_evaluations, dtype=np.int64)
-        arrays[f"{label}.error"] = np.asarray(attr.error, dtype=np.float64)
-        arrays[f"{label}.converged"] = np.asarray(attr.converged, dtype=np.bool_)
+        d = attr.to_dict()  # the one serialized form: its arrays go to the shard, the rest
+        for name in DOMAIN_FIELDS:  # to the manifest (outputs and targets are shared columns)
+            arrays[f"{label}.{name}"] = d[name]
         info[label] = {
             "class": f"{type(attr.domain).__module__}.{type(attr.domain).__qualname__}",
-            "dims": list(attr.dims),
+            "dims": d["dims"],
             "shape": list(attr.values.shape[1:]),
             "dtype": attr.values.dtype.str,
-            "coords": {k: _coord_json(v) for k, v in attr.coords.items()},
-            "units": dict(attr.units),
-            "pass": attr.settings.get("pass"),
-            "shared_with": list(attr.settings.get("shared_with", [])),
-            "target": _TARGET_NAMES.get(job.target_kind, attr.target),
+            "coords": {k: coord_json(v) for k, v in d["coords"].items()},
+            "units": d["units"],
+            "pass": d["settings"].get("pass"),
+            "shared_with": list(d["settings"].get("shared_with", [])),
+            "target": d["target"],
         }
     return arrays, {"columns": columns, "domains": info}
-
-
-_TARGET_NAMES = {
-    "predicted": "predicted class",
-    "label": "labelled class",
-    "per_sample": "per-sample class",
-}
 
 
 def run_shard(
@@ -131,108 +124,6 @@ def run_shard(
     arrays, layout = explain_batch(model, job, batch)
     meta = write_shard(root, index, batch.start, arrays, {"input_sha256": digest, "layout": layout})
     return meta, layout
-
-
-def _batch_target(job: Job, batch: Batch, out: torch.Tensor) -> tuple[Any, np.ndarray | None]:
-    """The engine's ``target`` for this batch, and the per-sample class indices to store."""
-    kind = job.target_kind
-    if kind == "none":
-        return None, None
-    if kind == "index":
-        return job.target_value, None
-    if kind == "callable":
-        return job.target_value, None
-    if out.ndim != 2:
-        what = "target='predicted'" if kind == "predicted" else f"target={kind!r}"
-        raise ValueError(
-            f"{what} needs a model with outputs of shape (batch, n_classes); for samples "
-            f"{batch.start}..{batch.stop - 1} it returned shape {tuple(out.shape)}. Pass "
-            "target=None for one output per sample, or an index / callable."
-        )
-    if kind == "predicted":
-        idx = out.argmax(dim=1).cpu().numpy().astype(np.int64)
-    else:
-        if kind == "label":
-            raw = batch.y
-            if raw is None:  # checked by explain_dataset; kept for direct use
-                raise ValueError("target='label' needs labels; the data carry none.")
-            name = "label"
-        else:
-            raw = np.asarray(job.target_value)[batch.start : batch.stop]
-            name = "target"
-        if raw.ndim == 1 and len(raw) != len(batch.x):
-            raise ValueError(
-                f"target={kind!r}: samples {batch.start}..{batch.stop - 1} need {len(batch.x)} "
-                f"class indices but the target array has only {len(raw)} for them; give one "
-                "per sample of the dataset."
-            )
-        if raw.ndim != 1 or not np.issubdtype(raw.dtype, np.integer):
-            raise ValueError(
-                f"target={kind!r}: the {name}s of samples {batch.start}..{batch.stop - 1} must be "
-                f"integer class indices, one per sample; got dtype {raw.dtype}, shape {raw.shape}. "
-                "Text labels are mapped for you when given as labels= with array data; for other "
-                "data map them first, e.g. classes, y = np.unique(names, return_inverse=True)."
-            )
-        idx = raw.astype(np.int64)
-    n_out = out.shape[1]
-    bad = np.flatnonzero((idx < 0) | (idx >= n_out))
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(
-            f"sample {batch.start + i}: class index {int(idx[i])} (from target={kind!r}) is out "
-            f"of range for a model with {n_out} outputs; use 0..{n_out - 1}."
-        )
-    return idx, idx
-
-
-def _batch_baselines(baselines: Any, x: np.ndarray) -> Any:
-    """One baseline of the sample shape broadcasts; stacked ones get a batch axis of 1."""
-    if not isinstance(baselines, np.ndarray):
-        return baselines
-    if baselines.ndim == x.ndim:  # (n_baselines, *sample_shape)
-        return baselines[:, None]
-    return baselines
-
-
-def check_baselines(baselines: Any, sample_shape: tuple[int, ...]) -> Any:
-    """Validate ``baselines`` for samples of ``sample_shape``; returns None, a float or an array."""
-    if baselines is None:
-        return None
-    if isinstance(baselines, (int, float, np.integer, np.floating)) and not isinstance(
-        baselines, bool
-    ):
-        if not np.isfinite(float(baselines)):
-            raise ValueError(f"baselines={baselines} must be finite.")
-        return float(baselines)
-    arr = np.asarray(baselines.detach().cpu() if isinstance(baselines, torch.Tensor) else baselines)
-    nd = len(sample_shape)
-    ok = arr.ndim in (nd, nd + 1) and np.issubdtype(arr.dtype, np.number)
-    if ok:
-        try:
-            np.broadcast_shapes(arr.shape[arr.ndim - nd :], sample_shape)
-        except ValueError:
-            ok = False
-    if not ok:
-        raise ValueError(
-            f"baselines has shape {arr.shape}; for a dataset give a number, one baseline "
-            f"broadcastable to a sample's shape {sample_shape}, or several stacked, shape "
-            f"(n_baselines, {', '.join(map(str, sample_shape))}). Per-sample baselines are not "
-            "supported by explain_dataset."
-        )
-    if not np.isfinite(arr).all():
-        raise ValueError("baselines contains NaN or infinite values.")
-    return arr
-
-
-def _coord_json(value: Any) -> dict[str, Any]:
-    arr = np.asarray(value)
-    if np.iscomplexobj(arr) or arr.dtype == object:
-        arr = arr.astype(str)
-    return {"dtype": arr.dtype.str, "shape": list(arr.shape), "values": arr.ravel().tolist()}
-
-
-def coord_from_json(obj: dict[str, Any]) -> np.ndarray:
-    return np.asarray(obj["values"], dtype=np.dtype(obj["dtype"])).reshape(obj["shape"])
 
 
 # ---------------------------------------------------------------------- fingerprints

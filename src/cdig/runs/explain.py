@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
-import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from itertools import chain
@@ -13,14 +11,17 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._inputs import as_series, as_target
+from .._checks import check_int, check_optional_int
+from .._inputs import TargetSpec, as_dataset_baselines, as_series, as_target, resolve_domains
 from .._optional import require
-from .._warnings import CompletenessWarning, ConvergenceWarning, sample_list, warn
+from .._progress import SampleProgress
+from .._settings import MAX_STEPS, N_STEPS, PARAMETERS, RTOL, Method, Settings, fill_doc
+from .._warnings import warn_unconverged_run
 from ..domains import Domain
-from ..engine import MAX_STEPS, N_STEPS, RTOL, DomainsArg, _check_steps, _resolve_domains
+from ..engine import DomainsArg
 from ..models import wrap
 from ._engines import LocalEngine, RayEngine
-from ._job import Job, check_baselines, describe, fingerprint, model_fingerprint
+from ._job import Job, describe, fingerprint, model_fingerprint
 from ._sources import Batch, as_source
 from ._store import FORMAT, FORMAT_VERSION, RunStore
 from .run import DatasetRun
@@ -30,6 +31,7 @@ __all__ = ["explain_dataset"]
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
 
 
+@fill_doc(settings=PARAMETERS)
 def explain_dataset(
     model: Any,
     data: Any,
@@ -42,7 +44,7 @@ def explain_dataset(
     fs: float | None = None,
     batch_size: int = 64,
     n_steps: int | Literal["auto"] = N_STEPS,
-    method: str | None = None,
+    method: Method | None = None,
     internal_batch_size: int | None = None,
     time_axis: int = -1,
     rtol: float = RTOL,
@@ -92,8 +94,9 @@ def explain_dataset(
         Sampling rate in Hz for domains given by name.
     batch_size : int, default=64
         Samples per explained batch and per shard.
-    n_steps, method, internal_batch_size, time_axis, rtol, atol, max_steps
-        As in :meth:`cdig.CrossDomainIG.explain`.
+    {settings}
+    time_axis : int, default=-1
+        Axis of time in the samples, as in :func:`cdig.explain`.
     engine : {"local", "ray"}, default="local"
         ``"ray"`` computes shards on Ray actors (``pip install cdig[ray]``). Both engines
         write the same files.
@@ -140,10 +143,10 @@ def explain_dataset(
     >>> run.summary("fourier")  # doctest: +SKIP
     """
     _check_args(batch_size, engine, workers, ray_address, ray_options, quiet)
-    _check_steps(n_steps, method, internal_batch_size, rtol, atol, max_steps)
+    settings = Settings(n_steps, method, internal_batch_size, rtol, atol, max_steps, time_axis)
     if engine == "ray":
         require("ray", "engine='ray'")  # before anything is written
-    named = _resolve_domains(domain if not isinstance(domain, (str, Domain)) else [domain], fs)
+    named = resolve_domains(domain if not isinstance(domain, (str, Domain)) else [domain], fs)
     for label, _ in named:
         if not _LABEL.fullmatch(label):
             raise ValueError(
@@ -151,32 +154,25 @@ def explain_dataset(
                 "(pass a dict {label: domain})."
             )
     wrap(model)  # a TypeError for what is not a model, before anything is read
-    kind, value = _target(target)
-    if kind == "label" and labels is not None:
-        kind, value = _label_classes(labels, kind, value)
+    spec = as_target(target, dataset=True)
+    if spec.kind == "label" and labels is not None:
+        spec = _label_classes(labels, spec)
     source = as_source(data, labels)
     stream = source.batches(batch_size)
     first = next(stream)
     as_series(first.x[:1], time_axis, None, None)  # checks time_axis against the layout
-    if kind == "label" and first.y is None:
+    if spec.kind == "label" and first.y is None:
         raise ValueError("target='label' needs labels; pass labels= or data that yield (x, y).")
-    if kind == "per_sample" and source.n_samples is not None and len(value) != source.n_samples:
+    n_samples = source.n_samples
+    if spec.kind == "per_sample" and n_samples is not None and len(spec.value) != n_samples:
         raise ValueError(
-            f"target has {len(value)} entries; give one class index per sample "
-            f"({source.n_samples})."
+            f"target has {len(spec.value)} entries; give one class index per sample ({n_samples})."
         )
     job = Job(
         domains=tuple(named),
-        time_axis=time_axis,
-        target_kind=kind,
-        target_value=value,
-        baselines=check_baselines(baselines, first.x.shape[1:]),
-        n_steps=n_steps,
-        method=method,
-        internal_batch_size=internal_batch_size,
-        rtol=rtol,
-        atol=atol,
-        max_steps=max_steps,
+        settings=settings,
+        target=spec,
+        baselines=as_dataset_baselines(baselines, first.x.shape[1:]),
     )
     root = Path(out).expanduser().resolve()
     store = RunStore.open(root, _manifest(job, model, first, source.n_samples, batch_size))
@@ -186,33 +182,23 @@ def explain_dataset(
             if engine == "ray"
             else LocalEngine(model, job, root)
         )
-        with (
-            _Progress(store.manifest.get("n_samples"), store.done_samples, root.name, quiet) as bar,
-            runner,
-        ):
+        total = store.manifest.get("n_samples")
+        with SampleProgress(total, store.done_samples, root.name, quiet) as bar, runner:
             _drive(chain([first], stream), store, runner, batch_size, bar)
     finally:
         store.close()
     run = DatasetRun(root)
-    _warn_unconverged(run, job)
+    warn_unconverged_run(run, settings)
     return run
 
 
 def _check_args(
     batch_size: Any, engine: Any, workers: Any, ray_address: Any, ray_options: Any, quiet: Any
 ) -> None:
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, (int, np.integer))
-        or batch_size < 1
-    ):
-        raise ValueError(f"batch_size={batch_size!r} must be a positive integer.")
+    check_int(batch_size, "batch_size")
     if engine not in ("local", "ray"):
         raise ValueError(f"engine={engine!r} must be 'local' or 'ray'.")
-    if workers is not None and (
-        isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1
-    ):
-        raise ValueError(f"workers={workers!r} must be a positive integer or None.")
+    check_optional_int(workers, "workers")
     if ray_address is not None and not isinstance(ray_address, str):
         raise TypeError(f"ray_address={ray_address!r} must be a string such as 'auto' or None.")
     if ray_options is not None and not isinstance(ray_options, Mapping):
@@ -224,56 +210,30 @@ def _check_args(
         raise TypeError(f"quiet={quiet!r} must be True or False.")
 
 
-def _label_classes(labels: Any, kind: str, value: Any) -> tuple[str, Any]:
+def _label_classes(labels: Any, spec: TargetSpec) -> TargetSpec:
     """``target="label"`` with text labels: one class index per sample, names sorted."""
     lab = np.asarray(labels.detach().cpu() if hasattr(labels, "detach") else labels)
     if lab.ndim != 1 or not (np.issubdtype(lab.dtype, np.str_) or lab.dtype == object):
-        return kind, value
+        return spec
     try:
         _, index = np.unique(lab.astype(str), return_inverse=True)
     except (TypeError, ValueError):  # pragma: no cover - unorderable objects
-        return kind, value
-    return "per_sample", index.astype(np.int64)
-
-
-def _target(target: Any) -> tuple[str, Any]:
-    """The kind of target and its value, validated as far as possible before any work."""
-    if isinstance(target, str) and target == "label":
-        return "label", None
-    if isinstance(target, (np.ndarray, list)) or (
-        hasattr(target, "detach") and getattr(target, "ndim", 0) == 1
-    ):
-        arr = np.asarray(target.detach().cpu() if hasattr(target, "detach") else target)
-        if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(
-                f"target as an array must hold one integer class per sample; got dtype "
-                f"{arr.dtype}, shape {arr.shape}."
-            )
-        return "per_sample", arr.astype(np.int64)
-    spec = as_target(target)  # raises for what the engine does not understand
-    if spec.kind == "per_sample":  # pragma: no cover - arrays are handled above
-        return "per_sample", spec.value
-    return spec.kind, spec.value
+        return spec
+    return TargetSpec("per_sample", index.astype(np.int64), origin="label")
 
 
 def _manifest(
     job: Job, model: Any, first: Batch, n_samples: int | None, batch_size: int
 ) -> dict[str, Any]:
-    from .. import __version__
+    from .._version import __version__
 
     settings = {
         "explain": {
             "domain_labels": [label for label, _ in job.domains],
             "domains": {label: describe(d) for label, d in job.domains},
-            "time_axis": job.time_axis,
-            "target": {"kind": job.target_kind, "value": describe(job.target_value)},
+            "target": {"kind": job.target.kind, "value": describe(job.target.value)},
             "baselines": describe(job.baselines),
-            "n_steps": job.n_steps,
-            "method": job.method,
-            "internal_batch_size": job.internal_batch_size,
-            "rtol": job.rtol,
-            "atol": job.atol,
-            "max_steps": job.max_steps,
+            **job.settings.as_dict(),  # n_steps, method, ..., time_axis
             "batch_size": batch_size,
         },
         "model": model_fingerprint(model),
@@ -327,85 +287,3 @@ def _drive(
     for result in runner.drain():
         record(result)
     store.finish(n_seen, n_shards)
-
-
-def _warn_unconverged(run: DatasetRun, job: Job) -> None:
-    """One warning for the whole run, naming the samples that are not certified."""
-    bad = {label: run.unconverged(label) for label in run.domains}
-    bad = {k: v for k, v in bad.items() if v.size}
-    if not bad:
-        return
-    samples = sorted(set(np.concatenate(list(bad.values())).tolist()))
-    where = ", ".join(f"{k}: {v.size}" for k, v in bad.items())
-    facts = {"samples": samples, "rtol": job.rtol, "domains": sorted(bad)}
-    if job.n_steps == "auto":
-        worst = max(float(np.nanmax(run.error(k)[v], initial=0.0)) for k, v in bad.items())
-        warn(
-            ConvergenceWarning(
-                f"n_steps='auto' did not reach rtol={job.rtol:g} within max_steps="
-                f"{job.max_steps} evaluations for {len(samples)} of {run.n_samples} samples "
-                f"({where}): {sample_list(samples)}. Raise max_steps (a new `out=` folder); "
-                "run.unconverged(domain) and run.error(domain) tell which to trust.",
-                worst=worst,
-                max_steps=job.max_steps,
-                **facts,
-            )
-        )
-        return
-    warn(
-        CompletenessWarning(
-            f"completeness error above rtol={job.rtol:g} of f(x) - f(x') with n_steps="
-            f"{job.n_steps} for {len(samples)} of {run.n_samples} samples ({where}): "
-            f"{sample_list(samples)}. Use n_steps='auto' (a new `out=` folder).",
-            worst=float("nan"),
-            n_steps=job.n_steps,
-            **facts,
-        )
-    )
-
-
-class _Progress:
-    """tqdm bar in samples (rate and ETA); a plain line every 10 s when tqdm is missing."""
-
-    def __init__(self, total: int | None, initial: int, name: str, quiet: bool) -> None:
-        self.quiet, self.total, self.n, self.name = quiet, total, initial, name
-        self.bar: Any = None
-        self._t0 = self._last = time.monotonic()
-        self._start = initial
-        if quiet:
-            return
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            return
-        self.bar = tqdm(
-            total=total,
-            initial=initial,
-            unit="sample",
-            desc=f"explain -> {name}",
-            dynamic_ncols=True,
-        )
-
-    def __enter__(self) -> _Progress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-    def update(self, n: int) -> None:
-        self.n += n
-        if self.bar is not None:
-            self.bar.update(n)
-            return
-        now = time.monotonic()
-        if self.quiet or now - self._last < 10.0:
-            return
-        self._last = now
-        rate = (self.n - self._start) / max(now - self._t0, 1e-9)
-        eta = "" if self.total is None else f", ETA {(self.total - self.n) / max(rate, 1e-9):.0f} s"
-        print(
-            f"explain -> {self.name}: {self.n}/{self.total or '?'} samples, "
-            f"{rate:.1f} samples/s{eta}",
-            file=sys.stderr,
-        )

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ..attribution import Attribution
-from ._job import coord_from_json
+from .._numerics import completeness_flagged, completeness_ok
+from ..attribution import Attribution, coord_array
 from ._store import load_shard_file, read_manifest, read_shard_meta, shard_dir, verify_shard_file
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -227,7 +227,7 @@ class DatasetRun:
         return tuple(self._domain(domain)["dims"])
 
     def coords(self, domain: str) -> dict[str, np.ndarray]:
-        return {k: coord_from_json(v) for k, v in self._domain(domain)["coords"].items()}
+        return {k: coord_array(v) for k, v in self._domain(domain)["coords"].items()}
 
     def units(self, domain: str) -> dict[str, str]:
         return dict(self._domain(domain)["units"])
@@ -319,29 +319,51 @@ class DatasetRun:
         samples : int, slice, or array of indices / booleans, default=all
         """
         idx = np.atleast_1d(np.arange(self.n_samples)[samples])
-        return Attribution(
-            values=self.open(domain)[idx],
-            delta=self.delta(domain)[idx],
-            dims=self.dims(domain),
-            coords=self.coords(domain),
-            units=self.units(domain),
-            outputs=self.outputs[idx],
-            baseline_outputs=self.baseline_outputs(domain)[idx],
-            n_steps=self.n_steps(domain)[idx],
-            error=self.error(domain)[idx],
-            converged=self.converged(domain)[idx],
-            n_evaluations=self.n_evaluations(domain)[idx],
-            domain=None,
-            target=str(self._domain(domain).get("target", "output")),
-            settings={"run": str(self.path), "samples": idx},
-        )
+        index = self.target_index
+        data = {
+            "values": self.open(domain)[idx],
+            "delta": self.delta(domain)[idx],
+            "outputs": self.outputs[idx],
+            "baseline_outputs": self.baseline_outputs(domain)[idx],
+            "n_steps": self.n_steps(domain)[idx],
+            "error": self.error(domain)[idx],
+            "converged": self.converged(domain)[idx],
+            "n_evaluations": self.n_evaluations(domain)[idx],
+            "target_index": None if index is None else index[idx],
+            **self._domain(domain),  # dims, coords, units, target: as the job wrote them
+            "settings": {"run": str(self.path), "samples": idx},
+        }
+        return Attribution.from_dict(data)
+
+    @property
+    def target_index(self) -> np.ndarray | None:
+        """The output index explained for each sample, as :attr:`cdig.Attribution.target_index`.
+
+        The class per sample for per-sample targets (``"predicted"``, ``"label"``, an array),
+        the index repeated for a fixed index, else None. Shape ``(n_samples,)``, or
+        ``(n_samples, n_axes)`` for an index into several output axes.
+        """
+        if self.targets is not None:
+            return self.targets
+        target = self.manifest["settings"]["explain"].get("target", {})
+        value = target.get("value")
+        if target.get("kind") != "index" or not isinstance(value, list) or not value:
+            return None
+        index = np.asarray(value, dtype=np.int64)
+        if index.size == 1:
+            return np.full(self.n_samples, index[0])
+        return np.tile(index, (self.n_samples, 1))
 
     def completeness(self, domain: str, rtol: float = 0.05) -> np.ndarray:
-        """Indices of samples whose relative completeness error exceeds ``rtol``."""
+        """Indices of samples whose relative completeness error exceeds ``rtol``.
+
+        The rule of :attr:`cdig.Attribution.converged` for a fixed ``n_steps``
+        (``|delta| > rtol * |f(x) - f(x')|``), above the rounding floor
+        :data:`cdig._numerics.COMPLETENESS_FLOOR`.
+        """
         delta = self.delta(domain)
-        diff = np.abs(self.outputs - self.baseline_outputs(domain))
-        rel = np.abs(delta) / np.maximum(diff, np.finfo(np.float64).tiny)
-        return np.flatnonzero((rel > rtol) & (np.abs(delta) > 1e-6))
+        ok = completeness_ok(delta, self.outputs - self.baseline_outputs(domain), rtol)
+        return np.flatnonzero(completeness_flagged(delta, ok))
 
     # -------------------------------------------------------------- global views
     def summary(

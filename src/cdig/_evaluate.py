@@ -1,0 +1,38 @@
+"""The chunked, gradient-free model evaluator shared by the engine, the CLI and dataset runs.
+
+Every plain forward pass of cdig (the end points of the path integral, the outputs a dataset
+batch is judged by, the command line's check that the model accepts its input) goes through
+:func:`evaluate`: bounded memory, no autograd graphs, outputs in input order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+__all__ = ["evaluate"]
+
+
+def evaluate(call: Callable[[Tensor], Tensor], xs: Tensor, chunk: int) -> Tensor:
+    """Outputs of ``call`` for the rows of ``xs``, ``chunk`` rows at a time, without graphs.
+
+    Parameters
+    ----------
+    call : callable
+        Maps a tensor of shape ``(m, ...)`` to outputs of shape ``(m, ...)``; run it in the
+        model's inference mode (``adapter.inference()``) where that matters.
+    xs : Tensor of shape (n, ...)
+        The inputs, in the layout ``call`` takes.
+    chunk : int
+        Rows per call (at least 1).
+
+    Returns
+    -------
+    Tensor of shape (n, ...)
+        The outputs, detached, in the order of ``xs``.
+    """
+    size = max(1, int(chunk))
+    with torch.no_grad():
+        return torch.cat([call(xs[lo : lo + size]) for lo in range(0, xs.shape[0], size)])

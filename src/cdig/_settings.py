@@ -1,0 +1,196 @@
+"""The integration settings: validated once at the boundary, frozen, shared by every layer.
+
+:func:`cdig.explain`, :class:`cdig.CrossDomainIG`, :func:`cdig.explain_dataset` (and the
+job it sends to its workers) and the ``cdig`` command build one :class:`Settings` from their
+arguments and hand it down; nothing below re-validates them. The parameters' documentation
+lives here once too (:data:`PARAMETERS`) and is filled into the public docstrings by
+:func:`fill_doc`.
+"""
+
+from __future__ import annotations
+
+import numbers
+import textwrap
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, TypeVar
+
+import numpy as np
+
+from . import quadrature
+from ._checks import check_int, check_optional_int
+
+__all__ = ["MAX_STEPS", "N_STEPS", "PARAMETERS", "RTOL", "Settings", "fill_doc"]
+
+#: Default tolerance: relative error of the attribution vector (estimated) and relative
+#: completeness error, ``|delta| / |f(x) - f(x')|``. ``n_steps="auto"`` refines until both
+#: are below it; a fixed ``n_steps`` is flagged (:class:`CompletenessWarning`) above it.
+RTOL = 1e-2
+#: Default evaluation budget of ``n_steps="auto"``: path points per sample and baseline.
+MAX_STEPS = 512
+#: Default number of steps.
+N_STEPS: Literal["auto"] = "auto"
+#: Path points of the first mesh of ``n_steps="auto"``: the least ``max_steps``.
+MIN_MAX_STEPS = 17
+
+#: The integration rules of an integer ``n_steps`` (keys of :data:`cdig.quadrature.RULES`).
+Method = Literal[
+    "gausslegendre",
+    "riemann_left",
+    "riemann_right",
+    "riemann_middle",
+    "riemann_trapezoid",
+]
+Steps = int | Literal["auto"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to integrate; validated when built.
+
+    Parameters
+    ----------
+    n_steps, method, internal_batch_size, rtol, atol, max_steps, time_axis, progress
+        As in :meth:`cdig.CrossDomainIG.explain` (see :data:`PARAMETERS`).
+
+    Raises
+    ------
+    ValueError, TypeError
+        For invalid values, naming the argument and the fix.
+    """
+
+    n_steps: Steps = N_STEPS
+    method: Method | None = None  # as given: None means the default rule of an integer n_steps
+    internal_batch_size: int | None = None
+    rtol: float = RTOL
+    atol: float = 0.0
+    max_steps: int = MAX_STEPS
+    time_axis: int = -1
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "internal_batch_size",
+            check_optional_int(self.internal_batch_size, "internal_batch_size"),
+        )
+        for name in ("rtol", "atol"):
+            tol = getattr(self, name)
+            if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
+                raise TypeError(f"{name}={tol!r} must be a number.")
+            if not (np.isfinite(float(tol)) and float(tol) >= 0):
+                raise ValueError(f"{name}={tol!r} must be finite and >= 0.")
+        if isinstance(self.time_axis, bool) or not isinstance(self.time_axis, numbers.Integral):
+            raise TypeError(f"time_axis={self.time_axis!r} must be an integer axis index.")
+        if not isinstance(self.progress, bool):
+            raise TypeError(f"progress={self.progress!r} must be True or False.")
+        if self.n_steps == "auto":
+            self._check_auto()
+            return
+        if isinstance(self.n_steps, str):
+            raise ValueError(f"n_steps={self.n_steps!r} must be 'auto' or an integer >= 1.")
+        if (
+            isinstance(self.n_steps, bool)
+            or not isinstance(self.n_steps, numbers.Integral)
+            or self.n_steps < 1
+        ):
+            raise ValueError(f"n_steps={self.n_steps!r} must be an integer >= 1 or 'auto'.")
+        quadrature.get_rule(self.rule)
+
+    def _check_auto(self) -> None:
+        if self.method is not None:
+            raise ValueError(
+                f"method={self.method!r} applies to an integer n_steps; n_steps='auto' uses "
+                "its own nested rule. Drop method, or pass an integer n_steps."
+            )
+        if self.rtol == 0 and self.atol == 0:
+            raise ValueError("n_steps='auto' needs rtol > 0 or atol > 0.")
+        try:
+            check_int(self.max_steps, "max_steps", low=MIN_MAX_STEPS)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"max_steps={self.max_steps!r} must be an integer >= {MIN_MAX_STEPS} (the "
+                "first mesh of n_steps='auto' has 17 path points)."
+            ) from None
+
+    @property
+    def auto(self) -> bool:
+        """Whether the integral is adaptive (``n_steps="auto"``)."""
+        return self.n_steps == "auto"
+
+    @property
+    def rule(self) -> str:
+        """``"adaptive"``, or the quadrature rule of an integer ``n_steps``."""
+        if self.auto:
+            return "adaptive"
+        return "gausslegendre" if self.method is None else self.method
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings that decide the numbers, as JSON-able values (no ``progress``)."""
+        out = asdict(self)
+        del out["progress"]
+        out["n_steps"] = self.n_steps if self.auto else int(self.n_steps)
+        return out
+
+    def record(self) -> dict[str, Any]:
+        """What an :class:`cdig.Attribution` records in its ``settings``."""
+        return {
+            "method": self.rule,
+            "n_steps": self.n_steps,
+            "rtol": self.rtol,
+            "atol": self.atol,
+            "max_steps": self.max_steps,
+        }
+
+
+#: The documentation of the settings, filled into every public signature that takes them.
+PARAMETERS = """\
+n_steps : "auto" or int, default="auto"
+    ``"auto"``: adaptive per sample (:mod:`cdig._adaptive`): the path is refined
+    where the gradient changes fast, every evaluation is kept, until the estimated
+    error of the attribution vector is at most ``rtol * ||A|| + atol`` **and**
+    ``|delta| <= rtol * |f(x) - f(x')| + atol``, or ``max_steps`` evaluations are
+    spent (then a :class:`ConvergenceWarning` names the samples). An integer: that
+    many path points of the rule ``method`` for every sample, as in Captum.
+method : str, optional
+    Integration rule of an integer ``n_steps``, one of
+    :data:`cdig.quadrature.METHODS`; default ``"gausslegendre"``. Not used with
+    ``n_steps="auto"``, which has its own nested rule.
+internal_batch_size : int, optional
+    Model evaluations per forward pass; default chosen from the input size.
+rtol : float, default=0.01
+    Relative tolerance: of ``n_steps="auto"``, and above which a fixed ``n_steps``
+    result is flagged (:class:`CompletenessWarning`).
+atol : float, default=0.0
+    Absolute tolerance, in units of the model output.
+max_steps : int, default=512
+    Evaluation budget of ``n_steps="auto"`` per sample and baseline (at least 17)."""
+
+#: ``progress`` (of the single-batch entry points).
+PROGRESS = """\
+progress : bool, default=False
+    Show a progress bar (``tqdm``) over the model evaluations."""
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def fill_doc(**blocks: str) -> Callable[[_F], _F]:
+    """Replace each docstring line that is exactly ``{name}`` by ``blocks[name]``, indented.
+
+    One text per parameter group, the same in every signature that takes the group.
+    """
+
+    def decorate(fn: _F) -> _F:
+        doc = fn.__doc__ or ""
+        lines = []
+        for line in doc.splitlines():
+            key = line.strip()
+            if key.startswith("{") and key.endswith("}") and key[1:-1] in blocks:
+                indent = line[: len(line) - len(line.lstrip())]
+                lines.append(textwrap.indent(blocks[key[1:-1]], indent))
+            else:
+                lines.append(line)
+        fn.__doc__ = "\n".join(lines)
+        return fn
+
+    return decorate
