@@ -418,8 +418,10 @@ def test_cepstrum_handles_negative_mean_and_delay():
 
 def test_cepstrum_warns_for_unreachable_baseline(smooth_cnn, series):
     x = np.abs(series) + 0.1  # positive mean
-    with pytest.warns(UserWarning, match="baseline cannot be reproduced exactly"):
+    with pytest.warns(UserWarning, match="baseline cannot be reproduced exactly") as rec:
         attr = cdig.explain(smooth_cnn, x, domain="cepstrum", baselines=-1.0, target=0, n_steps=64)
+    ours = [w for w in rec if "reproduced exactly" in str(w.message)]
+    assert ours and all(w.filename == __file__ for w in ours)  # the user's line, not cdig's
     diff = np.abs(attr.outputs - attr.baseline_outputs)
     assert np.all(np.abs(attr.delta) <= 1e-6 * np.maximum(1.0, diff))
 

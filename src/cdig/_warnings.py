@@ -98,9 +98,16 @@ def _user_stacklevel() -> int:
     return level
 
 
-def warn(warning: Warning) -> None:
-    """Issue ``warning`` attributed to the caller's line outside cdig."""
-    warnings.warn(warning, stacklevel=_user_stacklevel())
+def warn(warning: Warning | str, category: type[Warning] = UserWarning) -> None:
+    """Issue ``warning`` (or the message ``warning`` of ``category``) at the user's line.
+
+    The line is the first frame outside the cdig package, however deep in cdig the warning
+    arises (a domain fitted by ``cdig.explain``, a figure drawn by ``Attribution.plot``).
+    """
+    if isinstance(warning, Warning):
+        warnings.warn(warning, stacklevel=_user_stacklevel())
+    else:
+        warnings.warn(warning, category, stacklevel=_user_stacklevel())
 
 
 def sample_list(samples: Sequence[int], limit: int = 10) -> str:

@@ -27,7 +27,6 @@ matplotlib is imported only when a figure is asked for (``pip install cdig[plot]
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -35,6 +34,7 @@ import numpy as np
 
 from ._checks import check_sample
 from ._optional import require
+from ._warnings import warn
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -274,11 +274,7 @@ def _amplitude_spectrum(
     rate = fs if fs is not None else getattr(attr.domain, "fs", None)
     if coord_unit == "Hz":
         if rate is None:
-            warnings.warn(
-                "the input's spectrum is not drawn: its sampling rate is unknown; pass fs=.",
-                UserWarning,
-                stacklevel=4,
-            )
+            warn("the input's spectrum is not drawn: its sampling rate is unknown; pass fs=.")
             return None
         return np.fft.rfftfreq(n, 1.0 / float(rate)), amp
     # bin coordinates: put the Nyquist frequency on the largest coordinate (exact for the

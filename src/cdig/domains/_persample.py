@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
-import warnings
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from .._checks import check_optional_int
+from .._warnings import warn
 from ._base import Domain
 
 __all__ = [
@@ -19,7 +18,6 @@ __all__ = [
     "gather",
     "relative_error",
     "rows_of",
-    "user_stacklevel",
     "warn_ignored_baseline",
 ]
 
@@ -72,21 +70,6 @@ def gather(state: Tensor, rows: Tensor, like: Tensor) -> Tensor:
     return state[rows].to(device=like.device, dtype=real)
 
 
-def user_stacklevel() -> int:
-    """A ``stacklevel`` for :func:`warnings.warn` pointing at the first frame outside cdig.
-
-    Domains are fitted a varying number of calls deep (``cdig.explain`` ->
-    ``CrossDomainIG.explain`` -> ``Domain.fit`` ...); counting frames that live in the cdig
-    package lets a warning name the user's line wherever the fit started.
-    """
-    frame = sys._getframe(1)  # the caller of this helper, which calls warnings.warn
-    level = 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
-        frame = frame.f_back  # type: ignore[assignment]
-        level += 1
-    return level
-
-
 def check_count(value: object, name: str, upper: int | None = None) -> int | None:
     """Validate an optional positive integer such as ``n_components``."""
     return check_optional_int(value, name, high=upper, error=TypeError)
@@ -114,9 +97,7 @@ def warn_ignored_baseline(owner: str, xb: Tensor, effective: Tensor, how: str) -
     scale = max(1.0, float(xb.abs().max()))
     tol = 1e3 * torch.finfo(xb.dtype).eps * scale
     if bool(((xb - effective).abs() > tol).any()):
-        warnings.warn(
+        warn(
             f"{owner} ignores baselines=: its integration path starts at fixed coefficients "
-            f"({how}), and f(x') is evaluated there. Leave baselines at None to silence this.",
-            UserWarning,
-            stacklevel=user_stacklevel(),
+            f"({how}), and f(x') is evaluated there. Leave baselines at None to silence this."
         )

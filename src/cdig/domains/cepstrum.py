@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from .._warnings import warn
 from ._base import check_fs, register
 from ._persample import PerSampleDomain
 
@@ -164,14 +164,12 @@ class Cepstrum(PerSampleDomain):
         rec = self.inverse(X0, index)
         err = float((rec - xb).abs().max()) / max(1.0, float(xb.abs().max()))
         if err > 1e-6:
-            warnings.warn(
+            warn(
                 f"Cepstrum: the baseline cannot be reproduced exactly (relative error "
                 f"{err:.3g}): its mean or Nyquist component has another sign than the "
                 "explained series. Attributions are complete with respect to the nearest "
                 "reproducible baseline (f(x') is evaluated there); use the zeros baseline "
-                "for an exact one.",
-                UserWarning,
-                stacklevel=5,  # the line calling cdig.explain
+                "for an exact one."
             )
         return X0
 

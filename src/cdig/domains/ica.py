@@ -8,9 +8,10 @@ from typing import Any, Literal
 import numpy as np
 
 from .._optional import require
+from .._warnings import warn
 from ._base import register
 from ._mixing import MixingDomain
-from ._persample import check_count, user_stacklevel
+from ._persample import check_count
 
 __all__ = ["ICA"]
 
@@ -175,18 +176,17 @@ class ICA(MixingDomain):
                 if issubclass(w.category, exceptions.ConvergenceWarning):
                     stalled.append(i)
                 else:
-                    warnings.warn(w.message, w.category, stacklevel=user_stacklevel())
+                    warn(str(w.message), w.category)
             a, s = _canonical(np.asarray(est.mixing_, dtype=np.float64), s.T)
             mixing[i], sources[i], mean[i] = a, s, est.mean_
             self.n_iter_[i] = est.n_iter_
         if stalled:
-            warnings.warn(
+            warn(
                 f"FastICA did not converge within max_iter={self.max_iter} for sample(s) "
                 f"{sorted(set(stalled))[:10]}; the decomposition is still exact (attributions "
                 "stay complete) but the components may be less independent. Raise max_iter "
                 "or tol.",
                 exceptions.ConvergenceWarning,
-                stacklevel=user_stacklevel(),
             )
         return mixing, sources, mean
 

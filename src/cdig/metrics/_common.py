@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from .._checks import check_choice, check_optional_int
+from .._evaluate import evaluate
 from .._inputs import Layout, TargetSpec, as_baselines, as_series, as_target, resolve_target
 from ..attribution import Attribution
 from ..domains import Domain, get_domain
@@ -259,11 +260,7 @@ def prepare(
 
 def evaluate_series(setup: Setup, xs: Tensor) -> Tensor:
     """Model outputs for canonical series ``xs`` (n, C, T), in chunks, no gradients."""
-    outs = []
-    for lo in range(0, xs.shape[0], setup.chunk):
-        out = setup.call(xs[lo : lo + setup.chunk])
-        outs.append(out.detach())
-    return torch.cat(outs)
+    return evaluate(setup.call, xs, setup.chunk)
 
 
 def default_target(target: Any, attribution: Any) -> Any:
