@@ -120,6 +120,7 @@ sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples" / "gallery"),
     "gallery_dirs": "gallery",
     "filename_pattern": r"/plot_",
+    "ignore_pattern": r"/_",  # helpers such as _forda.py are not examples
     "plot_gallery": os.environ.get("CDIG_DOCS_PLOT_GALLERY", "True"),
     "download_all_examples": False,
     "remove_config_comments": True,
