@@ -74,6 +74,7 @@ napoleon_google_docstring = False
 napoleon_numpy_docstring = True
 napoleon_use_ivar = False
 napoleon_use_rtype = False
+napoleon_use_param = False  # "a, b : ..." stays one entry, not one copy per name
 napoleon_preprocess_types = False
 autodoc_typehints = "signature"
 autodoc_member_order = "bysource"
@@ -120,7 +121,7 @@ sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples" / "gallery"),
     "gallery_dirs": "gallery",
     "filename_pattern": r"/plot_",
-    "ignore_pattern": r"/_",  # helpers such as _forda.py are not examples
+    "ignore_pattern": r"(^|[/\\])_",  # helpers such as _forda.py are not examples
     "plot_gallery": os.environ.get("CDIG_DOCS_PLOT_GALLERY", "True"),
     "download_all_examples": False,
     "remove_config_comments": True,

@@ -24,8 +24,8 @@ import sys
 from pathlib import Path
 from tempfile import mkdtemp
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/
-import ppg_heart_rate  # noqa: E402
+sys.path.insert(0, str(Path(sys.argv[0]).resolve().parents[1]))  # examples/
+import ppg_heart_rate
 
 data = Path(os.environ.get("CDIG_KIDPPG_DATA", ppg_heart_rate.DEFAULT_DATA)).resolve()
 needed = ["ppg_samples.npz", *(f"model_{s}.h5" for s in ppg_heart_rate.SUBJECTS)]

@@ -21,8 +21,8 @@ training); run that script without it for the full-size case.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/
-import seasonal_trend_forecast  # noqa: E402
+sys.path.insert(0, str(Path(sys.argv[0]).resolve().parents[1]))  # examples/
+import seasonal_trend_forecast
 
 results = seasonal_trend_forecast.main(["--quick"])
 

@@ -19,8 +19,8 @@ measured from "no movement at all". This page runs ``examples/ica_basic_motions.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/
-import ica_basic_motions  # noqa: E402
+sys.path.insert(0, str(Path(sys.argv[0]).resolve().parents[1]))  # examples/
+import ica_basic_motions
 
 result = ica_basic_motions.main(["--quick"])
 attr = result["attribution"]

@@ -4,7 +4,7 @@ One FordA series in four domains
 
 The same prediction explained in the time, Fourier, short-time Fourier (STFT) and wavelet
 domains. FordA (UCR archive) holds 500-sample recordings of engine noise, normal (class 0)
-or with a fault (class 1); a small CNN is trained on it for a few seconds (see
+or with a fault (class 1); a small CNN is trained on it for three epochs, about half a minute (see
 ``_forda.py`` beside this script).
 
 Each domain answers a different question about the same number ``f(x) - f(x')``:
@@ -21,8 +21,8 @@ import numpy as np
 
 import cdig
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _forda import forda_model  # noqa: E402
+sys.path.insert(0, str(Path(sys.argv[0]).resolve().parent))  # _forda.py, beside this script
+from _forda import forda_model
 
 model, test, accuracy = forda_model()
 print(f"FordA test accuracy of the small CNN: {accuracy:.2f}")

@@ -24,8 +24,8 @@ import numpy as np
 import cdig
 from cdig.metrics import deletion, insertion, random_reference
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _forda import forda_model  # noqa: E402
+sys.path.insert(0, str(Path(sys.argv[0]).resolve().parent))  # _forda.py, beside this script
+from _forda import forda_model
 
 model, test, accuracy = forda_model()
 x = test.X[:32]

@@ -20,8 +20,8 @@ import numpy as np
 
 import cdig
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _forda import forda_model  # noqa: E402
+sys.path.insert(0, str(Path(sys.argv[0]).resolve().parent))  # _forda.py, beside this script
+from _forda import forda_model
 
 model, test, accuracy = forda_model()
 X, labels = test.X[:128], test.classes[test.y[:128]]
