@@ -61,7 +61,7 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
-html_sidebars = {"index": [], "choosing": [], "accuracy": []}
+html_sidebars = {"index": []}  # the home page: the README, full width
 html_show_sourcelink = False
 
 # ---------------------------------------------------------------------- markdown pages
