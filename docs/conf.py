@@ -110,7 +110,6 @@ intersphinx_mapping = {
     for name, url in _TARGETS.items()
     if (INVENTORY_DIR / f"{name}.inv").is_file()
 }
-intersphinx_disabled_reftypes = ["*"]  # only explicit "name:" references go outside
 intersphinx_timeout = 1
 
 # ---------------------------------------------------------------------- gallery
