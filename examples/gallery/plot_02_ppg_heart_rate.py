@@ -18,6 +18,8 @@ it does not.
 """
 
 # %%
+# First, whether the data and Keras are here (if not, this page was built without them and
+# shows no results):
 import importlib.util
 import os
 import sys
@@ -38,6 +40,12 @@ elif no_keras:
     print(f"{' and '.join(no_keras)} not installed: this page was built without the network.")
     print("Install them with: pip install cdig[keras,plot]")
 else:
+    print(f"KID-PPG data: {data}")
+
+# %%
+# The script's ``main`` loads each subject's network and window, explains it and prints
+# what drives the prediction.
+if not missing and not no_keras:
     results = ppg_heart_rate.main(["--data", str(data), "--out", mkdtemp()])
 
 # %%
