@@ -42,7 +42,8 @@ print(f"explained {len(X)} recordings in {out}; per predicted class: {counts}")
 print(f"largest |delta| over the run: {np.abs(run.delta('fourier')).max():.1e}")
 
 # %%
-# Mean Fourier attribution per predicted class. The two classes lean on different parts of
+# Mean Fourier attribution per predicted class (class 0 is FordA's label -1, class 1 its
+# label 1). The two classes lean on different parts of
 # the spectrum: where one class's mean is positive (evidence for it), the other's is often
 # negative.
 fig = run.plot("fourier")
