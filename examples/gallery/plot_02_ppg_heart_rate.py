@@ -53,6 +53,7 @@ if not missing and not no_keras:
 # heart rate (dashed) and the prediction (dotted). When the prediction is right (subject
 # 13), the heart-rate bin and its second harmonic carry most of the rise; when it is wrong
 # (subject 9), the largest attribution sits far from the heart rate.
+
 # sphinx_gallery_multi_image = "single"
 if not missing and not no_keras:
     for r in results:
