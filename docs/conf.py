@@ -267,8 +267,6 @@ def write_api_pages() -> None:
             path.write_text(text, encoding="utf-8")
 
 
-write_api_pages()
-
 
 def _object(path: str) -> Any:
     """The object a dotted path names (``cdig.attribution.Attribution``), or None."""
@@ -319,5 +317,6 @@ def _escape_star_in_types(
 
 
 def setup(app: Any) -> None:
+    write_api_pages()  # before autosummary reads the sources (builder-inited)
     app.connect("autodoc-process-docstring", _escape_star_in_types, priority=100)
     app.connect("missing-reference", _public_alias)
