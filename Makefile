@@ -1,4 +1,5 @@
 # Two commands: `make demo` and `make test`. Both create .venv when it is missing.
+# `make docs` builds the documentation site into docs/_build/html (make test builds it too).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,7 +9,7 @@ TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.installed
 PYDIRS := $(wildcard src tests benchmarks examples)
 
-.PHONY: demo test lint typecheck package-check venv clean bench
+.PHONY: demo test lint typecheck package-check venv clean bench docs
 
 venv: $(STAMP)
 
@@ -16,7 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e ".[dev,keras,jax,ray]"
+	$(BIN)/python -m pip install -q -e ".[dev,keras,jax,ray,docs]"
 	# the published reference implementation (benchmarks/reference.py) and freqig (a test
 	# compares against it): their dependencies are already here; --no-deps keeps them
 	# from touching torch
@@ -37,7 +38,12 @@ typecheck: venv
 package-check: venv
 	TORCH=$(TORCH) .ci/package-check $(BIN)/python
 
-test: lint typecheck package-check
+# the site with warnings as errors; the gallery's examples run (a few minutes on 2 cores)
+docs: venv
+	MPLBACKEND=Agg $(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+# docs first: tests/test_site.py reads the built site
+test: lint typecheck package-check docs
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q
 
 bench: venv
@@ -46,3 +52,4 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache out
+	rm -rf docs/_build docs/api docs/gallery docs/sg_execution_times.rst

@@ -124,12 +124,31 @@ def steepest_part(model: Any, x: np.ndarray, share: float = 0.8, n: int = 401) -
 
 
 # ---------------------------------------------------------------------- figure
-def draw(results: list[dict[str, Any]], out: Path) -> Path:
-    """One figure per window with :mod:`cdig.plot`, and the windows stacked in one PNG.
+def window_figure(r: dict[str, Any]) -> Any:
+    """The figure of one explained window (a result of :func:`main`), with :mod:`cdig.plot`.
 
-    Each shows the attribution per frequency (bars, BPM), the PPG amplitude spectrum (twin
-    axis), the true heart rate (dashed) and the prediction (dotted).
+    Attribution per frequency (bars, BPM), the PPG amplitude spectrum (twin axis), the true
+    heart rate (dashed) and the prediction (dotted).
     """
+    x = r["x"].transpose(0, 2, 1)  # (batch, channels, time) for the spectrum
+    fig = r["attr"].plot(
+        x=x, mark=[r["truth"], r["prediction"]], xlim=(0.0, 480.0), figsize=(8.0, 3.0)
+    )
+    ax = fig.axes[0]
+    marks = [line for line in ax.lines if line.get_label().startswith("marked")]
+    marks[0].set_label(f"true heart rate {r['truth']:.1f} BPM")
+    marks[1].set(label=f"prediction {r['prediction']:.1f} BPM", linestyle=":")
+    ax.legend(loc="upper center", fontsize="small")
+    fig.suptitle(
+        f"{r['subject']}: f(x) - f(x') = {r['diff']:.1f} BPM, "
+        f"delta = {r['delta']:+.2f} BPM after {r['steps']} evaluations",
+        fontsize="medium",
+    )
+    return fig
+
+
+def draw(results: list[dict[str, Any]], out: Path) -> Path:
+    """One figure per window (:func:`window_figure`), and the windows stacked in one PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -139,20 +158,7 @@ def draw(results: list[dict[str, Any]], out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for r in results:
-        x = r["x"].transpose(0, 2, 1)  # (batch, channels, time) for the spectrum
-        fig = r["attr"].plot(
-            x=x, mark=[r["truth"], r["prediction"]], xlim=(0.0, 480.0), figsize=(8.0, 3.0)
-        )
-        ax = fig.axes[0]
-        marks = [line for line in ax.lines if line.get_label().startswith("marked")]
-        marks[0].set_label(f"true heart rate {r['truth']:.1f} BPM")
-        marks[1].set(label=f"prediction {r['prediction']:.1f} BPM", linestyle=":")
-        ax.legend(loc="upper center", fontsize="small")
-        fig.suptitle(
-            f"{r['subject']}: f(x) - f(x') = {r['diff']:.1f} BPM, "
-            f"delta = {r['delta']:+.2f} BPM after {r['steps']} evaluations",
-            fontsize="medium",
-        )
+        fig = window_figure(r)
         paths.append(out / f"ppg_heart_rate_{r['subject']}.png")
         fig.savefig(paths[-1], dpi=90)
         plt.close(fig)

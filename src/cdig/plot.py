@@ -3,20 +3,20 @@
 :func:`plot_attribution` (also reached as ``attr.plot()``) looks at the names of the
 coefficient axes (``attr.dims``) and draws the figure that suits them:
 
-=====================================  ==================  =============================
-``attr.dims``                          kind                function
-=====================================  ==================  =============================
-``("channel", "frequency")``           ``"frequency"``     :func:`plot_frequency`
-``("channel", "time")``                ``"time"``          :func:`plot_time`
-``("channel", "frequency", "time")``   ``"spectrogram"``   :func:`plot_spectrogram`
-``("channel", "coefficient")`` with    ``"wavelet"``       :func:`plot_wavelet`
+======================================  ==================  =============================
+``attr.dims``                           kind                function
+======================================  ==================  =============================
+``("channel", "frequency")``            ``"frequency"``     :func:`plot_frequency`
+``("channel", "time")``                 ``"time"``          :func:`plot_time`
+``("channel", "frequency", "time")``    ``"spectrogram"``   :func:`plot_spectrogram`
+``("channel", "coefficient")`` with     ``"wavelet"``       :func:`plot_wavelet`
 a ``"band"`` coordinate
-``("component", "channel")``           ``"components"``    :func:`plot_components`
-``("channel", "component"[, "time"])`` ``"seasonal"``      :func:`plot_seasonal`
-any dims containing ``"band"``         ``"bands"``         :func:`plot_bands`
-``("horizon", ...)`` (forecast steps)  ``"horizon"``       :func:`cdig.horizon.plot_horizon`
-anything else                          ``"values"``        :func:`plot_values`
-=====================================  ==================  =============================
+``("component", "channel")``            ``"components"``    :func:`plot_components`
+``("channel", "component"[, "time"])``  ``"seasonal"``      :func:`plot_seasonal`
+any dims containing ``"band"``          ``"bands"``         :func:`plot_bands`
+``("horizon", ...)`` (forecast steps)   ``"horizon"``       :func:`cdig.horizon.plot_horizon`
+anything else                           ``"values"``        :func:`plot_values`
+======================================  ==================  =============================
 
 Positive attributions are drawn in red and negative ones in blue everywhere (colour maps
 ``"RdBu_r"`` centred at zero). Every figure's title names the model output explained, its
