@@ -59,6 +59,11 @@ FLEXTIME_INSERTION: Mapping[str, Any] = MappingProxyType(
 )
 
 
+#: The two perturbation curves, and the two cumulative metrics.
+CurveKind = Literal["deletion", "insertion"]
+CumulativeKind = Literal["cpd", "cpp"]
+
+
 @dataclass(frozen=True, eq=False)
 class Curve:
     """A deletion or insertion curve per sample.
@@ -75,7 +80,7 @@ class Curve:
     settings : dict
     """
 
-    kind: str
+    kind: CurveKind
     fractions: np.ndarray
     scores: np.ndarray
     auc: np.ndarray
@@ -107,7 +112,7 @@ class Cumulative:
     settings : dict
     """
 
-    kind: str
+    kind: CumulativeKind
     values: np.ndarray
     steps: np.ndarray
     settings: Mapping[str, Any] = field(default_factory=dict)
@@ -259,7 +264,7 @@ def insertion(
     return _curve("insertion", run, default_target(target, attribution), grid)
 
 
-def _curve(kind: str, run: Perturbed, target: Any, grid: np.ndarray) -> Curve:
+def _curve(kind: CurveKind, run: Perturbed, target: Any, grid: np.ndarray) -> Curve:
     """The deletion (``kind="deletion"``) or insertion curve of a prepared batch."""
     setup, score = run.setup, run.protocol.score
     spec = resolve_target(as_target(target), setup.outputs)
@@ -406,7 +411,11 @@ def _check_cumulative_steps(fraction: float, n_steps: int | None) -> None:
 
 
 def _cumulative(
-    kind: str, run: Perturbed, fraction: float, n_steps: int | None, class_reduction: str
+    kind: CumulativeKind,
+    run: Perturbed,
+    fraction: float,
+    n_steps: int | None,
+    class_reduction: Literal["mean", "sum"],
 ) -> Cumulative:
     """CPD (``kind="cpd"``) or CPP of a prepared batch."""
     setup = run.setup

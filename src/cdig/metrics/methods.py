@@ -22,6 +22,7 @@ from torch import Tensor
 
 from .._checks import check_int
 from .._inputs import as_series, select_target
+from .._numerics import re_mul
 from ..attribution import Attribution
 from ._common import Score, fitted_domain, prepare, resolve
 
@@ -76,10 +77,7 @@ def gradient(
     g = torch.cat(grads)  # (B, *coef)
     X = setup.coefficients
     if times_input:
-        if X.is_complex():
-            out = X.real.double() * g.real.double() + X.imag.double() * g.imag.double()
-        else:
-            out = X.double() * g.double()
+        out = re_mul(X, g)  # Re[X conj(g)] in float64
     else:
         out = g.abs().double()
     return out.cpu().numpy()
@@ -240,11 +238,7 @@ def virtual_inspection(
     denom = torch.where(denom == 0, torch.ones_like(denom), denom)
     r = R / denom  # (B, C, T)
     g = dom.inverse_vjp(X, r.to(X.real.dtype if X.is_complex() else X.dtype), index)
-    if X.is_complex():
-        out = X.real * g.real + X.imag * g.imag
-    else:
-        out = X * g
-    return out.double().numpy()
+    return re_mul(X, g).numpy()  # Re[X conj(g)], in float64 (was the model's precision)
 
 
 def _time_relevance(relevance: Any, x: Tensor, layout: Any) -> Tensor:
