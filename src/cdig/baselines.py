@@ -337,8 +337,11 @@ def segment_masked(
     its length :math:`L` uniform on ``min_length..max_length`` and its start uniform among
     the positions where it fits. Masks are drawn independently per series and per baseline.
     With :math:`m` segments over :math:`C` channels of :math:`T` points a point is kept with
-    probability about :math:`(1 - \\bar L / (C T))^m`; ``retention`` picks
-    :math:`m = \\lceil \\log(r) / \\log(1 - \\bar L/(CT)) \\rceil` (at least 1). TIMING's
+    probability about :math:`(1 - \\bar L / (C T))^m`; ``retention`` :math:`r` sets
+    :math:`\\mu = \\log(r) / \\log(1 - \\bar L/(CT))` and each mask gets
+    :math:`\\lfloor \\mu \\rfloor` or :math:`\\lfloor \\mu \\rfloor + 1` segments at random
+    (mean :math:`\\mu`; none when :math:`\\mu < 1` and the draw says so: that baseline is
+    the input itself and adds nothing), so the expected retention is close to :math:`r`. TIMING's
     code uses 50 segments of length 1..48 on 48 x 31 MIMIC-III series, a retention of about
     0.44. The straight path from such a baseline moves only the masked points, so each
     baseline attributes only to them; the mean over the ``n`` baselines keeps completeness
@@ -377,17 +380,21 @@ def _segment_masks(
             raise TypeError(f"retention={retention!r} must be a number in (0, 1).")
         if not 0.0 < float(retention) < 1.0:
             raise ValueError(f"retention={retention!r} must lie strictly between 0 and 1.")
-        frac = (lo + hi) / 2 / (channels * T)
-        m = 1 if frac >= 1 else math.ceil(math.log(float(retention)) / math.log1p(-frac))
-        m = max(1, m)
+        frac = (lo + hi) / 2 / (channels * T)  # mean share of the points one segment covers
+        mu = 1.0 if frac >= 1 else math.log(float(retention)) / math.log1p(-frac)
+        # mu segments on average: floor(mu) or floor(mu) + 1, at random, per mask
+        m_each = np.floor(mu) + (rng.random((n, batch)) < mu - np.floor(mu))
+        m_each = m_each.astype(np.int64)  # a mask may get no segment when mu < 1
     else:
-        m = check_int(n_segments, "n_segments")
+        m_each = np.full((n, batch), check_int(n_segments, "n_segments"), dtype=np.int64)
+    m = max(1, int(m_each.max()))
     lengths = rng.integers(lo, hi + 1, size=(n, batch, m))
     starts = np.floor(rng.random((n, batch, m)) * (T - lengths + 1)).astype(np.int64)
     chans = rng.integers(0, channels, size=(n, batch, m))
     t = np.arange(T)
     # (n, B, m, T): segment j of mask (s, i) covers starts <= t < starts + lengths
     covered = (t >= starts[..., None]) & (t < (starts + lengths)[..., None])
+    covered &= (np.arange(m) < m_each[..., None])[..., None]  # segments beyond m_each unused
     masks = np.zeros((n, batch, channels, T), dtype=bool)
     for c in range(channels):
         masks[:, :, c] = np.any(covered & (chans == c)[..., None], axis=2)
