@@ -646,9 +646,21 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     )
     results = []
     start = time.perf_counter()
-    for task in tasks(args.quick):
-        if args.only and task.name not in args.only:
-            continue
+    everything = tasks(args.quick)
+    order = {t.name: i for i, t in enumerate(everything)}
+    todo = [t for t in everything if not args.only or t.name in args.only]
+    if args.only:  # run in the order given, report in the usual order
+        todo.sort(key=lambda t: args.only.index(t.name))
+    name = "faithfulness-quick" if args.quick else "faithfulness"
+
+    def write() -> str:
+        done = sorted(results, key=lambda r: order[r["task"].name])
+        report = render(done, s, freqig_note, time.perf_counter() - start, args)
+        (out / f"{name}.md").write_text(report)
+        (out / f"{name}.json").write_text(json.dumps([_json(r) for r in done], indent=1))
+        return report
+
+    for task in todo:
         if task.name.startswith("SpokenDigits") and not (
             spoken_digits.available() or (args.cache / "spoken_digits.npz").exists()
         ):
@@ -657,11 +669,11 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         s.ig_steps = task.ig_steps
         log(f"{task.name}:")
         results.append(run_task(task, s, args.cache, log))
+        if len(results) < len(todo):
+            write()  # what has finished so far, in case the run is stopped
     wall = time.perf_counter() - start
-    report = render(results, s, freqig_note, wall, args)
-    name = "faithfulness-quick" if args.quick else "faithfulness"
-    (out / f"{name}.md").write_text(report)
-    (out / f"{name}.json").write_text(json.dumps([_json(r) for r in results], indent=1))
+    report = write()
+    results.sort(key=lambda r: order[r["task"].name])
     print(report)
     return {"results": results, "report": report, "wall_s": wall, "out": out}
 
