@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import ppg_heart_rate as ppg  # noqa: E402  (the case study beside this file)
+import ppg_heart_rate as ppg
 
 FS = ppg.FS
 DEFAULT_OUT = ppg.ROOT / "out" / "ppg_baselines"
@@ -46,16 +46,28 @@ def baseline_stacks(x: np.ndarray, other: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def explain_all(data: Path, rtol: float, max_steps: int) -> list[dict[str, Any]]:
-    """One row per (window, baseline): numbers that say where the attribution sits."""
+def explain_all(
+    data: Path,
+    rtol: float,
+    max_steps: int,
+    subjects: tuple[str, ...] = ppg.SUBJECTS,
+    names: tuple[str, ...] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per (window, baseline): numbers that say where the attribution sits.
+
+    ``subjects`` and ``names`` (baseline names, default all) restrict what is explained.
+    """
     import cdig
 
     windows = ppg.load_windows(data)
     rows = []
-    for subject, (x, truth) in windows.items():
+    for subject in subjects:
+        x, truth = windows[subject]
         other = np.concatenate([w for s, (w, _) in windows.items() if s != subject])
         model = ppg.load_model(data, subject)
         for name, b in baseline_stacks(x, other).items():
+            if names is not None and name not in names:
+                continue
             attr = cdig.explain(
                 model, x, cdig.domains.Fourier(fs=FS), baselines=b, time_axis=1,
                 rtol=rtol, max_steps=max_steps, internal_batch_size=256,
