@@ -13,8 +13,11 @@ which :func:`cdig.explain` and :meth:`cdig.CrossDomainIG.explain` accept as ``ba
 :func:`segment_masked`    the input with random segments set to zero (TIMING), ``n``
 ========================  ================================================================
 
-The baselines are time series, so they work in every domain: the engine integrates from the
-domain's transform of each baseline (:meth:`cdig.domains.Domain.coefficient_baseline`).
+The baselines are time series, so they work in every transform domain (time, Fourier, STFT,
+wavelet, DCT, cepstrum, linear bases): the engine integrates from the domain's transform of
+each baseline (:meth:`cdig.domains.Domain.coefficient_baseline`). The decomposition domains
+(ICA, PCA, seasonal-trend) start from all-zero coefficients whatever ``baselines=`` says,
+and warn when given another baseline.
 With several baselines the attribution is the mean of the attributions from each, and the
 completeness delta is reported for that mean:
 ``delta = sum(values) - (f(x) - mean_s f(x'_s))``, which is the mean of the per-baseline
