@@ -18,6 +18,7 @@ function's Notes.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -137,7 +138,8 @@ def flextime(
     n_bands : int, default=16
         Bands of equal width covering 0 .. Nyquist (at most the number of rFFT bins).
     n_taps : int, optional
-        Odd FIR length; default the odd number nearest to half the series length, at most 501.
+        Odd FIR length; default the odd number at or just above half the series length
+        (3 to 501).
     keep_ratio : float in (0, 1), default=0.05
         Mean mask value allowed before the penalty starts.
     regularization : float, default=1.0
@@ -170,15 +172,14 @@ def flextime(
     """
     n_bands = check_int(n_bands, "n_bands", low=2)
     n_epochs = check_int(n_epochs, "n_epochs")
-    for name, val in (("keep_ratio", keep_ratio),):
-        if isinstance(val, bool) or not 0.0 < float(val) < 1.0:
-            raise ValueError(f"{name}={val!r} must lie strictly between 0 and 1.")
+    if not 0.0 < _number(keep_ratio, "keep_ratio") < 1.0:
+        raise ValueError(f"keep_ratio={keep_ratio!r} must lie strictly between 0 and 1.")
     for name, val in (
         ("regularization", regularization),
         ("learning_rate", learning_rate),
         ("momentum", momentum),
     ):
-        if isinstance(val, bool) or not (math.isfinite(float(val)) and float(val) >= 0):
+        if not (math.isfinite(_number(val, name)) and float(val) >= 0):
             raise ValueError(f"{name}={val!r} must be a non-negative, finite number.")
     setup = prepare(
         model, inputs, None, "time",
@@ -214,8 +215,15 @@ def flextime(
 
 
 def _default_taps(T: int) -> int:
+    """The odd number at or just above half the series length, between 3 and 501."""
     taps = min(501, max(3, T // 2))
-    return taps if taps % 2 else taps + 1 if taps + 1 <= max(3, T) else taps - 1
+    return taps if taps % 2 else taps + 1
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}={value!r} must be a real number.")
+    return float(value)
 
 
 def _filterbank(n_bands: int, taps: int) -> np.ndarray:
