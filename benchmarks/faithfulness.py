@@ -191,7 +191,7 @@ def _spoken(label: str) -> Callable[[], tuple[np.ndarray, ...]]:
 def tasks(quick: bool) -> list[Task]:
     if quick:
         return [Task("ECG200", _ucr("ECG200"), lambda c, k: CNN1d(c, k, width=8), 30, 12,
-                     ig_steps=16, n_random=2)]  # fmt: skip
+                     ig_steps=16, n_random=2, n_baselines=4)]  # fmt: skip
     gru = lambda c, k: GRUClassifier(c, k, hidden=200)  # noqa: E731
     cnn = lambda c, k: CNN1d(c, k)  # noqa: E731
     speech = lambda c, k: SpeechCNN(c, k)  # noqa: E731
@@ -643,6 +643,8 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         ig_steps=0,
         n_masks=args.masks or (64 if args.quick else 300),
         freqig=freqig,
+        timing_masks=16 if args.quick else 50,
+        flextime_epochs=50 if args.quick else 200,
     )
     results = []
     start = time.perf_counter()
