@@ -591,7 +591,8 @@ def table(result: dict[str, Any]) -> str:
         f"({n_total} explanations per method, time summed over them); IG with "
         f"{task.ig_steps} steps ({rule}), zero baseline, target = predicted (= true) class;"
         f" median relative completeness error of CD-IG {result['delta']:.1e}."
-        + f" Random: {task.n_random} seeds. Stacked baselines: {task.n_baselines} per series."
+        + f" Random: {task.n_random} seeds."
+        + ("" if task.paper else f" Stacked baselines: {task.n_baselines} per series.")
         + f" Wall time {result['wall'] / 60:.1f} min."
         + (f" {task.note}." if task.note else " Spread: standard error over samples.")
     )
