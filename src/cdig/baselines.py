@@ -51,7 +51,15 @@ import torch
 from ._checks import check_choice, check_int, check_optional_int
 from ._inputs import Layout, as_series
 
-__all__ = ["lowpass", "mean", "noise", "segment_masked", "training_samples", "zeros"]
+__all__ = [
+    "lowpass",
+    "mean",
+    "noise",
+    "segment_masked",
+    "segment_masks",
+    "training_samples",
+    "zeros",
+]
 
 Seed = int | np.random.Generator | None
 
@@ -361,6 +369,40 @@ def segment_masked(
         raise ValueError(f"fill={fill} must be finite.")
     out = np.where(masks, fill, x[None])  # (n, B, C, T)
     return _to_user(out, layout, dtype)
+
+
+def segment_masks(
+    shape: tuple[int, int, int],
+    n: int,
+    *,
+    retention: float = 0.5,
+    n_segments: int | None = None,
+    min_length: int = 1,
+    max_length: int | None = None,
+    seed: Seed = None,
+) -> np.ndarray:
+    """The random segment masks behind :func:`segment_masked` (and :func:`cdig.metrics.timing`).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(batch, channels, time)``.
+    n : int
+        Masks per series.
+    retention, n_segments, min_length, max_length, seed
+        As in :func:`segment_masked`.
+
+    Returns
+    -------
+    ndarray of bool, shape (n, batch, channels, time)
+        True where a point is masked.
+    """
+    if len(shape) != 3:
+        raise ValueError(f"shape={shape!r} must be (batch, channels, time).")
+    return _segment_masks(
+        tuple(int(v) for v in shape), check_int(n, "n"), _rng(seed), retention=retention,
+        n_segments=n_segments, min_length=min_length, max_length=max_length,
+    )  # fmt: skip
 
 
 def _segment_masks(

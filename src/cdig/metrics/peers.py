@@ -26,7 +26,7 @@ import torch
 
 from .._checks import check_int, check_optional_int
 from .._inputs import select_target
-from ..baselines import _rng, _segment_masks
+from ..baselines import segment_masks
 from ._common import prepare, resolve
 
 __all__ = ["flextime", "timing"]
@@ -90,9 +90,9 @@ def timing(
     )  # fmt: skip
     spec = resolve(target, setup, "output")
     x = setup.x  # (B, C, T)
-    masks = _segment_masks(
-        tuple(x.shape), n, _rng(seed), retention=retention, n_segments=n_segments,
-        min_length=min_length, max_length=max_length,
+    masks = segment_masks(
+        (x.shape[0], x.shape[1], x.shape[2]), n, retention=retention, n_segments=n_segments,
+        min_length=min_length, max_length=max_length, seed=seed,
     )  # fmt: skip  # (n, B, C, T)
     masks_t = torch.as_tensor(masks, device=x.device).transpose(0, 1)  # (B, n, C, T)
     alphas = (torch.arange(n, dtype=torch.float64) + 0.5) / n
