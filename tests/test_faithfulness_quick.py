@@ -33,7 +33,15 @@ def test_quick_benchmark_runs_and_reports(tmp_path, monkeypatch):
         "Gradient (Fourier)",
         "Gradient x Input (Fourier)",
         "FreqRISE",
+        "CD-IG (Fourier), mean baseline",
+        "CD-IG (Fourier), low-pass baseline",
+        "CD-IG (Fourier), noise baselines",
+        "CD-IG (Fourier), training-set baselines",
+        "CD-IG (Fourier), TIMING-style baselines",
+        "TIMING + DFT-LRP",
+        "FLEXtime",
         "IG (time) [time domain]",
+        "TIMING [time domain]",
         "Random",
     ]
     for name in methods:
@@ -44,6 +52,7 @@ def test_quick_benchmark_runs_and_reports(tmp_path, monkeypatch):
             assert all(math.isfinite(v) for v in values), (name, metric)
             if metric.startswith(("Del", "Ins")):  # probabilities and their AUC over [0, .95]
                 assert all(0 <= v <= 1 for v in values), (name, metric)
+    assert "### Target check" in report and "| ECG200 | CPD zero ^ |" in report
     # the attribution that is exact for the model's logit finds more change than random
     summary = bench.summarize(run["results"][0])
     assert summary["CD-IG (Fourier, ours)"]["CPD zero ^"][0] > summary["Random"]["CPD zero ^"][0]

@@ -10,7 +10,7 @@ that are complete: they sum to ``f(x) - f(x')`` in every domain.
 
 from typing import Any
 
-from . import domains, horizon, metrics, models, quadrature
+from . import baselines, domains, horizon, metrics, models, quadrature
 from ._version import __version__
 from .api import explain
 from .attribution import Attribution
@@ -39,6 +39,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Attribution",
+    "baselines",
     "CompletenessWarning",
     "ConvergenceWarning",
     "CrossDomainIG",

@@ -25,6 +25,7 @@ from .faithfulness import (
     random_reference,
 )
 from .methods import freqrise, gradient, virtual_inspection
+from .peers import flextime, timing
 
 __all__ = [
     "FLEXTIME_INSERTION",
@@ -34,9 +35,11 @@ __all__ = [
     "cpd",
     "cpp",
     "deletion",
+    "flextime",
     "freqrise",
     "gradient",
     "insertion",
     "random_reference",
+    "timing",
     "virtual_inspection",
 ]
