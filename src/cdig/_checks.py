@@ -6,6 +6,7 @@ Array validation (series, baselines, targets) lives in :mod:`cdig._inputs`.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -84,3 +85,37 @@ def check_sample(sample: Any, batch: int) -> int:
             f"sample={sample} is out of range for a batch of {batch}; use 0..{batch - 1}."
         )
     return int(sample)
+
+
+def check_real(
+    value: Any,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    open_low: bool = False,
+    open_high: bool = False,
+) -> float:
+    """``value`` as a finite ``float`` in the interval from ``low`` to ``high``.
+
+    ``open_low`` / ``open_high`` exclude the end point (``low=0, open_low=True``: positive).
+    Booleans are refused; a non-number raises ``TypeError``, a value out of range or not
+    finite ``ValueError``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}={value!r} must be a real number; got {type(value).__name__}.")
+    number = float(value)
+    below = low is not None and (number <= low if open_low else number < low)
+    above = high is not None and (number >= high if open_high else number > high)
+    if not math.isfinite(number) or below or above:
+        if low is not None and high is not None and open_low and open_high:
+            where = f" and strictly between {low:g} and {high:g}"
+        else:
+            parts = []
+            if low is not None:
+                parts.append(f"{'>' if open_low else '>='} {low:g}")
+            if high is not None:
+                parts.append(f"{'<' if open_high else '<='} {high:g}")
+            where = "".join(f" and {p}" for p in parts)
+        raise ValueError(f"{name}={value!r} must be finite{where}.")
+    return number

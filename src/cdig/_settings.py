@@ -15,10 +15,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, TypeVar
 
-import numpy as np
-
 from . import quadrature
-from ._checks import check_int, check_optional_int
+from ._checks import check_int, check_optional_int, check_real
 
 __all__ = ["MAX_STEPS", "N_STEPS", "PARAMETERS", "RTOL", "Settings", "fill_doc"]
 
@@ -75,11 +73,7 @@ class Settings:
             check_optional_int(self.internal_batch_size, "internal_batch_size"),
         )
         for name in ("rtol", "atol"):
-            tol = getattr(self, name)
-            if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
-                raise TypeError(f"{name}={tol!r} must be a number.")
-            if not (np.isfinite(float(tol)) and float(tol) >= 0):
-                raise ValueError(f"{name}={tol!r} must be finite and >= 0.")
+            check_real(getattr(self, name), name, low=0.0)
         if isinstance(self.time_axis, bool) or not isinstance(self.time_axis, numbers.Integral):
             raise TypeError(f"time_axis={self.time_axis!r} must be an integer axis index.")
         if not isinstance(self.progress, bool):

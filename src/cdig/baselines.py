@@ -48,7 +48,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ._checks import check_choice, check_int, check_optional_int
+from ._checks import check_choice, check_int, check_optional_int, check_real
 from ._inputs import Layout, as_series
 
 __all__ = [
@@ -88,15 +88,6 @@ def _rng(seed: Any) -> np.random.Generator:
             f"seed={seed!r} must be None, a non-negative integer or a numpy.random.Generator."
         )
     return np.random.default_rng(int(seed))
-
-
-def _positive(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}={value!r} must be a positive number.")
-    v = float(value)
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"{name}={value!r} must be a positive, finite number.")
-    return v
 
 
 # ---------------------------------------------------------------------- generators
@@ -178,8 +169,8 @@ def lowpass(
         ``cutoff`` not in ``(0, fs / 2)``; a series too short for the Butterworth filter's
         padding (use ``kind="ideal"``).
     """
-    fs = _positive(fs, "fs")
-    cutoff = _positive(cutoff, "cutoff")
+    fs = check_real(fs, "fs", low=0.0, open_low=True)
+    cutoff = check_real(cutoff, "cutoff", low=0.0, open_low=True)
     if cutoff >= fs / 2:
         raise ValueError(
             f"cutoff={cutoff} Hz must lie below the Nyquist frequency fs/2 = {fs / 2} Hz."
@@ -246,7 +237,7 @@ def noise(
     impact of feature attribution baselines").
     """
     n = check_int(n, "n")
-    scale = _positive(scale, "scale")
+    scale = check_real(scale, "scale", low=0.0, open_low=True)
     check_choice(kind, "kind", ("gaussian", "uniform"))
     if not isinstance(relative, (bool, np.bool_)):
         raise TypeError(f"relative={relative!r} must be True or False.")
@@ -421,10 +412,7 @@ def _segment_masks(
     hi = check_optional_int(max_length, "max_length", low=lo, high=T)
     hi = T if hi is None else hi
     if n_segments is None:
-        if isinstance(retention, bool) or not isinstance(retention, numbers.Real):
-            raise TypeError(f"retention={retention!r} must be a number in (0, 1).")
-        if not 0.0 < float(retention) < 1.0:
-            raise ValueError(f"retention={retention!r} must lie strictly between 0 and 1.")
+        check_real(retention, "retention", low=0.0, high=1.0, open_low=True, open_high=True)
         frac = (lo + hi) / 2 / (channels * T)  # mean share of the points one segment covers
         mu = 1.0 if frac >= 1 else math.log(float(retention)) / math.log1p(-frac)
         # mu segments on average: floor(mu) or floor(mu) + 1, at random, per mask

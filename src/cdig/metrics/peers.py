@@ -17,14 +17,12 @@ function's Notes.
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any
 
 import numpy as np
 import torch
 
-from .._checks import check_int, check_optional_int
+from .._checks import check_int, check_optional_int, check_real
 from .._inputs import select_target
 from ..baselines import segment_masks
 from ._common import prepare, resolve
@@ -172,15 +170,13 @@ def flextime(
     """
     n_bands = check_int(n_bands, "n_bands", low=2)
     n_epochs = check_int(n_epochs, "n_epochs")
-    if not 0.0 < _number(keep_ratio, "keep_ratio") < 1.0:
-        raise ValueError(f"keep_ratio={keep_ratio!r} must lie strictly between 0 and 1.")
+    check_real(keep_ratio, "keep_ratio", low=0.0, high=1.0, open_low=True, open_high=True)
     for name, val in (
         ("regularization", regularization),
         ("learning_rate", learning_rate),
         ("momentum", momentum),
     ):
-        if not (math.isfinite(_number(val, name)) and float(val) >= 0):
-            raise ValueError(f"{name}={val!r} must be a non-negative, finite number.")
+        check_real(val, name, low=0.0)
     setup = prepare(
         model, inputs, None, "time",
         time_axis=time_axis, fs=None, internal_batch_size=internal_batch_size,
@@ -218,12 +214,6 @@ def _default_taps(T: int) -> int:
     """The odd number at or just above half the series length, between 3 and 501."""
     taps = min(501, max(3, T // 2))
     return taps if taps % 2 else taps + 1
-
-
-def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}={value!r} must be a real number.")
-    return float(value)
 
 
 def _filterbank(n_bands: int, taps: int) -> np.ndarray:
