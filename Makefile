@@ -1,4 +1,5 @@
-# Two commands: `make demo` and `make test`. Both create .venv when it is missing.
+# Two commands: `make demo` and `make test`. Both create .venv when it is missing; `make demo`
+# installs only what the demo needs, `make test` everything.
 # `make docs` builds the documentation site into docs/_build/html (make test builds it too).
 PYTHON ?= python3
 VENV   := .venv
@@ -6,17 +7,24 @@ BIN    := $(VENV)/bin
 # torch is pinned to the CPU wheel on local disk and installed first, so that pip never
 # resolves an open-ended torch (which would download a multi-GB CUDA build).
 TORCH  := torch==2.13.0
-STAMP  := $(VENV)/.installed
+# two stamps: the demo needs torch, cdig and matplotlib only (.[plot]); the full set (every
+# extra, the docs stack, the reference implementations) comes with `make test` / `make venv`
+DEMO_STAMP := $(VENV)/.installed-demo
+STAMP      := $(VENV)/.installed
 PYDIRS := $(wildcard src tests benchmarks examples)
 
 .PHONY: demo test lint typecheck package-check venv clean bench docs
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(DEMO_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e ".[plot]"
+	touch $(DEMO_STAMP)
+
+$(STAMP): $(DEMO_STAMP) pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev,keras,jax,ray,docs]"
 	# the published reference implementation (benchmarks/reference.py) and freqig (a test
 	# compares against it): their dependencies are already here; --no-deps keeps them
@@ -24,7 +32,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps cross-domain-saliency-maps==0.0.8 freqig==0.1.8
 	touch $(STAMP)
 
-demo: venv
+# repeatable: the demo rewrites the files an earlier demo wrote in out/demo (it records their
+# digests in out/demo/.cdig-demo.json) and refuses to overwrite any other file
+demo: $(DEMO_STAMP)
 	MPLBACKEND=Agg $(BIN)/cdig demo --out out/demo
 
 lint: venv

@@ -692,3 +692,19 @@ def test_npz_with_object_arrays_is_refused(files, tmp_path):
     np.savez(path, x=np.array([{"a": 1}], dtype=object))
     with pytest.raises(CLIError, match=r"could not be read as \.npz.*pickle"):
         load_input(path)
+
+
+def test_demo_runs_twice_in_a_row_and_keeps_files_it_did_not_write(tmp_path, capsys):
+    # issue 27: `make demo` twice in a row must succeed; a user's file is never overwritten
+    pytest.importorskip("cdig.demo")
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "demo"
+    assert run(["demo", "--out", out, "--quiet"], capsys)[0] == 0
+    first = (out / "demo.png").read_bytes()
+    code, _, err = run(["demo", "--out", out, "--quiet"], capsys)
+    assert code == 0, err
+    assert (out / "demo.png").read_bytes()[:8] == first[:8]
+    (out / "report.html").write_text("my notes")  # the user replaced it: not the demo's now
+    code, _, err = run(["demo", "--out", out, "--quiet"], capsys)
+    assert code == 1 and "report.html" in err and "--force" in err and "demo.png" not in err
+    assert (out / "report.html").read_text() == "my notes"

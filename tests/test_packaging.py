@@ -56,3 +56,34 @@ def test_relative_links_of_readme_and_docs_resolve():
                 continue
             path = (md.parent / target.split("#")[0]).resolve()
             assert path.exists(), f"{md.name}: link to {target} does not resolve"
+
+
+def _make_dry_run(target: str) -> str:
+    """The commands `make TARGET` would run from scratch (``make -n -B``: nothing runs)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        ["make", "-n", "-B", "-C", str(root), target], capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+def test_make_demo_installs_only_what_the_demo_needs():
+    # issue 27: a fresh clone's `make demo` installed every extra (Keras, JAX, Ray, docs)
+    demo = _make_dry_run("demo")
+    installs = [ln for ln in demo.splitlines() if "pip install" in ln]
+    assert any("torch==" in ln for ln in installs)
+    assert any('-e ".[plot]"' in ln for ln in installs)
+    assert installs.index(next(ln for ln in installs if "torch==" in ln)) < installs.index(
+        next(ln for ln in installs if ".[plot]" in ln)
+    )  # torch first: pip must never resolve an open-ended torch
+    for extra in ("keras", "jax", "ray", "docs", "dev"):
+        assert not any(extra in ln for ln in installs), (extra, installs)
+    assert "cdig demo --out out/demo" in demo
+    # make test still installs everything
+    test = _make_dry_run("test")
+    assert '-e ".[dev,keras,jax,ray,docs]"' in test

@@ -198,7 +198,10 @@ def _add_demo(sub: Any) -> None:
     p.add_argument("--out", default="out/demo", help="folder for the figure and report")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
     p.add_argument(
-        "--force", action="store_true", help="overwrite demo.png and report.html in --out"
+        "--force",
+        action="store_true",
+        help="overwrite demo.png and report.html in --out even when an earlier demo did not "
+        "write them (the demo's own files are always rewritten)",
     )
     p.add_argument("--quiet", action="store_true", help="print nothing")
     p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
@@ -786,10 +789,14 @@ def _demo(args: argparse.Namespace) -> int:
             "Choose a folder."
         )
     names = ["demo.png"] + ([] if args.no_report else ["report.html"])
-    existing = [n for n in names if (out / n).exists()]
+    # files an earlier demo wrote (same bytes as then) are the demo's own: it rewrites them,
+    # so `cdig demo` (and `make demo`) can run twice in a row; any other file is kept
+    made = _demo_manifest(out)
+    existing = [n for n in names if (out / n).exists() and made.get(n) != _sha256(out / n)]
     if existing and not args.force:
         raise CLIError(
-            f"--out {args.out} already holds {', '.join(existing)}; pass --force to overwrite, "
+            f"--out {args.out} already holds {', '.join(existing)}, which an earlier "
+            "`cdig demo` did not write (or which changed since); pass --force to overwrite, "
             "or choose another folder."
         )
     plot = _has_matplotlib()
@@ -806,6 +813,7 @@ def _demo(args: argparse.Namespace) -> int:
         )
     attrs = {k: v for k, v in res.items() if isinstance(v, Attribution)}
     if args.no_report or not attrs:
+        _write_demo_manifest(out, ["demo.png"] if plot else [])
         return 0
     from .report import write_report
 
@@ -823,9 +831,39 @@ def _demo(args: argparse.Namespace) -> int:
         settings={"experiment": "demo (cdig.demo.run)"},
         plot_kwargs={"frequency": freq_kwargs, "time": time_kwargs},
     )
+    _write_demo_manifest(out, ["demo.png", "report.html"])
     if not args.quiet:
         print(f"report: {path}")
     return 0
+
+
+_DEMO_MANIFEST = ".cdig-demo.json"
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _demo_manifest(out: Path) -> dict[str, str]:
+    """``{file name: sha256}`` of the files an earlier ``cdig demo`` wrote in ``out``."""
+    try:
+        doc = json.loads((out / _DEMO_MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(doc, dict):
+        return {}
+    return {str(k): v for k, v in doc.items() if isinstance(v, str)}
+
+
+def _write_demo_manifest(out: Path, names: Sequence[str]) -> None:
+    written = {n: _sha256(out / n) for n in names if (out / n).is_file()}
+    if not written:
+        return
+    made = _demo_manifest(out)
+    made.update(written)
+    (out / _DEMO_MANIFEST).write_text(json.dumps(made, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":  # pragma: no cover
