@@ -69,7 +69,7 @@ def rank_components(attr: cdig.Attribution) -> list[list[tuple[str, float, str]]
     """Per sample: (component, attribution, channel with the largest |loading|), best first."""
     per = attr.sum_over("channel")  # (batch, component)
     names = [str(c) for c in per.coords["component"]]
-    mixing = attr.domain.mixing_.numpy()  # (batch, channels, component)
+    mixing = attr.domain.mixing_  # (batch, channels, component)
     out = []
     for i in range(per.batch_size):
         order = np.argsort(-np.abs(per.values[i]), kind="stable")
@@ -96,7 +96,7 @@ def plot(attr: cdig.Attribution, ranking: list[Any], path: str) -> None:
     for i, ax in enumerate(axes[:, 0]):
         name, value, channel = ranking[i][0]
         k = int(name[2:])
-        ax.plot(attr.domain.sources_[i, k].numpy(), lw=1)
+        ax.plot(attr.domain.sources_[i, k], lw=1)
         ax.set_ylabel(f"#{i}", rotation=0, labelpad=12)
         ax.set_title(f"{name}: attribution {value:+.2f}, loads most on {channel}", fontsize=8)
     axes[-1, 0].set_xlabel("time (samples)")

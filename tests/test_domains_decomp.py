@@ -198,7 +198,7 @@ def test_ica_ground_truth_class_source_ranks_first():
     per = np.abs(attr.sum_over("channel").values)  # (batch, component)
     dom = attr.domain
     for i in range(2):
-        corr = [abs(np.corrcoef(s, _sources(n, 1.0)[0])[0, 1]) for s in dom.sources_[i].numpy()]
+        corr = [abs(np.corrcoef(s, _sources(n, 1.0)[0])[0, 1]) for s in dom.sources_[i]]
         top = int(np.argmax(per[i]))
         assert corr[top] > 0.99  # the top component is the class-carrying source ...
         assert per[i, top] > 100 * np.delete(per[i], top).max()  # ... by a wide margin
@@ -214,8 +214,8 @@ def test_ica_given_fitted_object_is_used_and_not_modified(series, smooth_cnn):
     attr = cdig.explain(smooth_cnn, series, ICA(ica=est), target=0)
     np.testing.assert_array_equal(est.components_, before)
     dom = attr.domain
-    np.testing.assert_allclose(dom.mixing_[2].numpy(), est.mixing_)
-    np.testing.assert_allclose(dom.sources_[2].numpy(), est.transform(series[2].T).T)
+    np.testing.assert_allclose(dom.mixing_[2], est.mixing_)
+    np.testing.assert_allclose(dom.sources_[2], est.transform(series[2].T).T)
     assert np.all(np.abs(attr.delta) <= 1e-6 * np.maximum(1, np.abs(attr.outputs)))
     # effective time baseline: the given ica's mean, not each sample's
     tb = dom.inverse(dom.coefficient_baseline(torch.zeros(4, 2, 96, dtype=torch.float64)))
@@ -288,7 +288,7 @@ def test_pca_matches_sklearn(series):
         sk = SkPCA().fit(series[i].T)
         np.testing.assert_allclose(dom.explained_variance_[i], sk.explained_variance_, rtol=1e-10)
         # same axes up to sign; loadings orthonormal
-        a = dom.mixing_[i].numpy()
+        a = dom.mixing_[i]
         np.testing.assert_allclose(np.abs(a.T @ sk.components_.T), np.eye(2), atol=1e-10)
         np.testing.assert_allclose(a.T @ a, np.eye(2), atol=1e-12)
 
@@ -303,7 +303,7 @@ def test_trend_plus_season_is_recovered():
     x = np.stack([trend + season, 2 * trend - season])[None] + 0.05 * rng.normal(size=(1, 2, 240))
     for method in ("stl", "classical"):
         dom = SeasonalTrend(period=24, method=method).fit(torch.tensor(x))
-        comps = dom.components_.numpy()
+        comps = dom.components_
         assert comps.shape == (1, 2, 3, 240)
         assert dom.component_names_ == ("trend", "seasonal_24", "resid")
         for c, (tr, se) in enumerate([(trend, season), (2 * trend, -season)]):
@@ -320,7 +320,7 @@ def test_mstl_recovers_two_seasons():
     x = (0.01 * t + daily + weekly)[None, None]
     dom = SeasonalTrend(period=(60, 12)).fit(torch.tensor(x))
     assert dom.component_names_ == ("trend", "seasonal_12", "seasonal_60", "resid")
-    comps = dom.components_.numpy()[0, 0]
+    comps = dom.components_[0, 0]
     assert np.corrcoef(comps[1], daily)[0, 1] > 0.95
     assert np.corrcoef(comps[2], weekly)[0, 1] > 0.9
 
@@ -409,3 +409,18 @@ def test_user_baselines_are_ignored_with_a_warning(make, series, smooth_cnn):
         warnings.simplefilter("error")
         cdig.explain(smooth_cnn, series, make(), target=0, baselines=same)
         cdig.explain(smooth_cnn, series, SeasonalTrend(period=16), target=0)
+
+
+def test_fitted_attributes_are_numpy_and_changing_them_leaves_the_domain_alone(domain, series):
+    # issue 27: mixing_ (and sources_, mean_, components_) came back as torch tensors
+    x = torch.tensor(series)
+    dom = domain.fit(x)
+    names = [n for n in ("mixing_", "sources_", "mean_", "components_") if hasattr(dom, n)]
+    assert names
+    X = dom.forward(x)
+    for name in names:
+        value = getattr(dom, name)
+        assert type(value) is np.ndarray and value.dtype == np.float64, (name, type(value))
+        value[...] = 0.0  # a user's edit must not reach the fitted transform
+    np.testing.assert_array_equal(dom.forward(x).numpy(), X.numpy())
+    assert _rel(dom.inverse(X).numpy(), series) <= 1e-10

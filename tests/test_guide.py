@@ -86,3 +86,22 @@ def test_every_markdown_table_row_has_as_many_cells_as_its_header():
                     f"(escape a pipe inside code as \\|, or avoid it): {lines[j][:80]!r}"
                 )
                 j += 1
+
+
+def test_readme_ppg_text_says_the_example_raises_the_budget_it_needs():
+    # issue 27: the text said 569 evaluations, above the default max_steps=512, without saying
+    # that the example raises it
+    import inspect
+
+    import cdig
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    case = readme[readme.index("## Case study: heart rate from PPG") :]
+    case = case[: case.index("\n## ")]
+    evaluations = [int(n) for n in re.findall(r"after (\d+)(?: model evaluations)?", case)]
+    default = inspect.signature(cdig.explain).parameters["max_steps"].default
+    example = (ROOT / "examples" / "ppg_heart_rate.py").read_text(encoding="utf-8")
+    budget = int(re.search(r'"--max-steps", type=int, default=(\d+)', example).group(1))
+    assert evaluations and max(evaluations) <= budget
+    if max(evaluations) > default:
+        assert f"`max_steps={default}`" in case and f"`max_steps={budget}`" in case

@@ -34,9 +34,9 @@ class MixingDomain(PerSampleDomain):
 
     baseline: Literal["mean", "zero"]
     n_components_: int
-    mixing_: Tensor  # (batch, channels, n_components), float64
-    sources_: Tensor  # (batch, n_components, time), float64
-    mean_: Tensor  # (batch, channels), float64
+    mixing_: np.ndarray  # (batch, channels, n_components), float64
+    sources_: np.ndarray  # (batch, n_components, time), float64
+    mean_: np.ndarray  # (batch, channels), float64
     _basis_: Tensor  # (batch, K', time): sources, plus a row of ones for baseline="zero"
     _coef_: Tensor  # (batch, K', channels): coefficients of the fitted sample
     _offset_: Tensor  # (batch, channels, 1): the part of x that is not a coefficient
@@ -76,19 +76,24 @@ class MixingDomain(PerSampleDomain):
                 + self._inexact_hint()
             )
         self.n_components_ = int(mixing.shape[2])
-        self.mixing_ = torch.from_numpy(np.ascontiguousarray(mixing))
-        self.sources_ = torch.from_numpy(np.ascontiguousarray(sources))
-        self.mean_ = torch.from_numpy(np.ascontiguousarray(mean))
-        coef = self.mixing_.transpose(1, 2)  # (B, K, C)
+        # public attributes are numpy, as every fitted attribute; the tensors used to compute
+        # are private copies, so that changing an attribute never changes the domain
+        self.mixing_ = np.array(mixing, dtype=np.float64, order="C")
+        self.sources_ = np.array(sources, dtype=np.float64, order="C")
+        self.mean_ = np.array(mean, dtype=np.float64, order="C")
+        mixing_t = torch.from_numpy(self.mixing_.copy())
+        sources_t = torch.from_numpy(self.sources_.copy())
+        mean_t = torch.from_numpy(self.mean_.copy())
+        coef = mixing_t.transpose(1, 2)  # (B, K, C)
         if self.baseline == "zero":
             ones = torch.ones(sources.shape[0], 1, sources.shape[2], dtype=torch.float64)
-            self._basis_ = torch.cat([self.sources_, ones], dim=1)  # (B, K+1, T)
-            self._coef_ = torch.cat([coef, self.mean_[:, None, :]], dim=1)  # (B, K+1, C)
-            self._offset_ = torch.zeros_like(self.mean_)[:, :, None]
+            self._basis_ = torch.cat([sources_t, ones], dim=1)  # (B, K+1, T)
+            self._coef_ = torch.cat([coef, mean_t[:, None, :]], dim=1)  # (B, K+1, C)
+            self._offset_ = torch.zeros_like(mean_t)[:, :, None]
         else:
-            self._basis_ = self.sources_
+            self._basis_ = sources_t
             self._coef_ = coef.contiguous()
-            self._offset_ = self.mean_[:, :, None]
+            self._offset_ = mean_t[:, :, None]
         self._pinv_ = torch.linalg.pinv(self._basis_)  # (B, T, K')
         self._x_ = torch.from_numpy(xs)
 

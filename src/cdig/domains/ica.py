@@ -54,10 +54,10 @@ class ICA(MixingDomain):
 
     Attributes
     ----------
-    mixing_ : Tensor of shape (batch, channels, n_components), float64
-    sources_ : Tensor of shape (batch, n_components, time), float64
+    mixing_ : ndarray of shape (batch, channels, n_components), float64
+    sources_ : ndarray of shape (batch, n_components, time), float64
         The components' time series (unit variance when fitted here).
-    mean_ : Tensor of shape (batch, channels), float64
+    mean_ : ndarray of shape (batch, channels), float64
     n_components_ : int
     n_iter_ : ndarray of shape (batch,), int
         FastICA iterations used per sample (0 for a given ``ica``).

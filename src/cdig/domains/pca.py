@@ -37,11 +37,11 @@ class PCA(MixingDomain):
 
     Attributes
     ----------
-    mixing_ : Tensor of shape (batch, channels, n_components), float64
+    mixing_ : ndarray of shape (batch, channels, n_components), float64
         Loadings (principal axes as columns).
-    sources_ : Tensor of shape (batch, n_components, time), float64
+    sources_ : ndarray of shape (batch, n_components, time), float64
         Scores: the components' time series, by decreasing variance.
-    mean_ : Tensor of shape (batch, channels), float64
+    mean_ : ndarray of shape (batch, channels), float64
     explained_variance_ : ndarray of shape (batch, n_components)
         Variance of each component's scores (``ddof=1``).
     n_components_ : int

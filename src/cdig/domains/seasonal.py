@@ -58,7 +58,7 @@ class SeasonalTrend(PerSampleDomain):
 
     Attributes
     ----------
-    components_ : Tensor of shape (batch, channels, n_components, time), float64
+    components_ : ndarray of shape (batch, channels, n_components, time), float64
         The components of each fitted series; they sum to the series.
     component_names_ : tuple of str
         ``("trend", "seasonal_<period>", ..., "resid")``, periods in increasing order.
@@ -94,7 +94,8 @@ class SeasonalTrend(PerSampleDomain):
 
     name = "seasonal_trend"
 
-    components_: Tensor
+    components_: np.ndarray
+    _components_: Tensor
     component_names_: tuple[str, ...]
     periods_: tuple[int, ...]
     _pinv_: Tensor  # (batch, channels, K, time): pseudo-inverse of each (time, K) basis
@@ -165,8 +166,9 @@ class SeasonalTrend(PerSampleDomain):
                 comps[i, c, 1:-1] = seasonals
                 comps[i, c, -1] = xs[i, c] - trend - seasonals.sum(axis=0)
         self.component_names_ = ("trend", *(f"seasonal_{p}" for p in self.periods_), "resid")
-        self.components_ = torch.from_numpy(comps)
-        self._pinv_ = torch.linalg.pinv(self.components_.transpose(-1, -2))  # (B, C, K, T)
+        self.components_ = comps  # numpy, as every fitted attribute; computing uses a copy
+        self._components_ = torch.from_numpy(comps.copy())
+        self._pinv_ = torch.linalg.pinv(self._components_.transpose(-1, -2))  # (B, C, K, T)
         self._x_ = torch.from_numpy(xs)
 
     def _decompose(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -226,7 +228,7 @@ class SeasonalTrend(PerSampleDomain):
         rows = self._rows(index, x.shape[0])
         diff = x - gather(self._x_, rows, x)  # (n, C, T)
         if self.resolved:
-            comps = gather(self.components_, rows, x).clone()  # (n, C, K, T)
+            comps = gather(self._components_, rows, x).clone()  # (n, C, K, T)
             comps[:, :, -1] += diff
             return comps
         step = torch.einsum("nct,nckt->nck", diff, gather(self._pinv_, rows, x))
@@ -237,7 +239,7 @@ class SeasonalTrend(PerSampleDomain):
         rows = self._rows(index, X.shape[0])
         if self.resolved:
             return X.sum(dim=2)
-        return torch.einsum("nck,nckt->nct", X, gather(self.components_, rows, X))
+        return torch.einsum("nck,nckt->nct", X, gather(self._components_, rows, X))
 
     def coefficient_baseline(self, xb: Tensor, index: Tensor | None = None) -> Tensor:
         """Zero coefficients: the effective time baseline is the zero series.
@@ -255,7 +257,7 @@ class SeasonalTrend(PerSampleDomain):
     def component_series(self, sample: int) -> np.ndarray:
         """The components of fitted sample ``sample``, shape (channels, n_components, time)."""
         self._check_fitted()
-        return self.components_[int(sample)].numpy()
+        return self.components_[int(sample)].copy()
 
     @property
     def dims(self) -> tuple[str, ...]:
