@@ -15,7 +15,9 @@ from torch import Tensor
 __all__ = ["evaluate"]
 
 
-def evaluate(call: Callable[[Tensor], Tensor], xs: Tensor, chunk: int) -> Tensor:
+def evaluate(
+    call: Callable[..., Tensor], xs: Tensor, chunk: int, samples: Tensor | None = None
+) -> Tensor:
     """Outputs of ``call`` for the rows of ``xs``, ``chunk`` rows at a time, without graphs.
 
     Parameters
@@ -27,6 +29,9 @@ def evaluate(call: Callable[[Tensor], Tensor], xs: Tensor, chunk: int) -> Tensor
         The inputs, in the layout ``call`` takes.
     chunk : int
         Rows per call (at least 1).
+    samples : Tensor of shape (n,), optional
+        The sample each row belongs to, passed on as ``call(rows, samples_of_rows)`` (for
+        models with per-sample extra arguments); ``None`` calls ``call(rows)``.
 
     Returns
     -------
@@ -35,4 +40,11 @@ def evaluate(call: Callable[[Tensor], Tensor], xs: Tensor, chunk: int) -> Tensor
     """
     size = max(1, int(chunk))
     with torch.no_grad():
-        return torch.cat([call(xs[lo : lo + size]) for lo in range(0, xs.shape[0], size)])
+        if samples is None:
+            return torch.cat([call(xs[lo : lo + size]) for lo in range(0, xs.shape[0], size)])
+        return torch.cat(
+            [
+                call(xs[lo : lo + size], samples[lo : lo + size])
+                for lo in range(0, xs.shape[0], size)
+            ]
+        )

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._inputs import Layout
+from ._inputs import ForwardArgs, Layout
 
 __all__ = ["NonFiniteError", "LOW_PRECISION", "guarded_call", "work_dtype"]
 
@@ -56,24 +56,33 @@ def work_dtype(model_dtype: torch.dtype | None) -> torch.dtype | None:
 
 
 def guarded_call(
-    adapter: Callable[[Tensor], Tensor],
+    adapter: Callable[..., Tensor],
     layout: Layout,
     time_axis: int,
     model_dtype: torch.dtype | None,
-) -> Callable[[Tensor], Tensor]:
-    """``xc (n, C, T) -> model outputs (n, ...)``, with the checks of this module.
+    forward_args: ForwardArgs | None = None,
+) -> Callable[..., Tensor]:
+    """``call(xc (n, C, T), samples=None) -> model outputs (n, ...)``, with this module's checks.
 
     ``xc`` is in cdig's working dtype; when ``model_dtype`` differs (half precision) the model
     receives ``xc`` cast to it and its floating outputs are cast back to ``xc``'s dtype (both
-    casts are differentiable).
+    casts are differentiable). With ``forward_args`` (per-sample extra arguments), ``samples``
+    (LongTensor of shape (n,)) names the sample each row of ``xc`` belongs to, and the model
+    receives those samples' rows of the extra arguments.
     """
 
-    def call(xc: Tensor) -> Tensor:
+    def call(xc: Tensor, samples: Tensor | None = None) -> Tensor:
         xu = layout.to_user(xc)
         cast = model_dtype is not None and model_dtype != xc.dtype
         given = xu.to(model_dtype) if cast else xu
+        args: tuple[Any, ...] = ()
+        kwargs: dict[str, Any] = {}
+        if forward_args is not None:
+            if samples is None or samples.shape[0] != xc.shape[0]:  # pragma: no cover
+                raise RuntimeError("internal error: model rows without their samples")
+            args, kwargs = forward_args.rows(samples)
         try:
-            out = adapter(given)
+            out = adapter(given, *args, **kwargs)
         except torch.OutOfMemoryError:
             raise
         except (RuntimeError, IndexError) as err:
@@ -106,7 +115,10 @@ def _input_message(err: BaseException, xu: Tensor, layout: Layout, time_axis: in
     if any(word in str(err).lower() for word in _SHAPE_WORDS):
         return msg + (
             " Check the number of channels and the series length the model expects, and "
-            "time_axis (1: (batch, time, channels); -1: (batch, channels, time))."
+            "time_axis (1: (batch, time, channels); -1: (batch, channels, time)). If the model "
+            "also takes tensors with one row per sample (masks, time features), their batch "
+            "must follow the inputs': pass them as additional_forward_args, which repeats "
+            "each sample's rows along its path."
         )
     return msg
 

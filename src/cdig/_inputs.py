@@ -21,7 +21,16 @@ from .horizon import Horizon
 if TYPE_CHECKING:  # pragma: no cover
     from .domains import Domain
 
-__all__ = ["Layout", "as_series", "as_baselines", "TargetSpec", "as_target", "select_target"]
+__all__ = [
+    "Layout",
+    "as_series",
+    "as_baselines",
+    "TargetSpec",
+    "as_target",
+    "select_target",
+    "ForwardArgs",
+    "as_forward_args",
+]
 
 ArrayLike = Union[np.ndarray, Tensor, Sequence[Any], float]
 #: What a target is, once validated (:class:`TargetSpec`).
@@ -565,3 +574,95 @@ def resolve_domains(domain: Any, fs: float | None) -> list[tuple[str, Domain]]:
             )
         out.append((name, dom))
     return out
+
+
+@dataclass(frozen=True)
+class ForwardArgs:
+    """Extra model arguments with one row per sample, repeated along each sample's path.
+
+    Captum's ``additional_forward_args`` convention: the model is called as
+    ``model(x_rows, *args_rows, **kwargs_rows)``, where every tensor whose leading axis is the
+    batch of inputs is indexed by the sample each path point belongs to, and everything else
+    (numbers, strings, ``None``, 0-d tensors) is passed unchanged. Built by
+    :func:`as_forward_args`.
+    """
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    batch: int
+
+    def rows(self, samples: Tensor) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The arguments for model rows belonging to ``samples`` (LongTensor of shape (n,))."""
+
+        def pick(v: Any) -> Any:
+            if isinstance(v, Tensor) and v.ndim >= 1:
+                return v.index_select(0, samples.to(v.device))
+            return v
+
+        return tuple(pick(v) for v in self.args), {k: pick(v) for k, v in self.kwargs.items()}
+
+
+def as_forward_args(
+    value: Any,
+    batch: int,
+    dtype: torch.dtype | None,
+    device: Any,
+    framework: str = "torch",
+) -> ForwardArgs | None:
+    """Validate ``additional_forward_args`` for a batch of ``batch`` inputs.
+
+    Parameters
+    ----------
+    value : None, mapping, tuple, list, or one value
+        A mapping passes keyword arguments, a tuple or list positional ones (after the
+        input), anything else one positional argument, as in Captum. Tensors and arrays must
+        have the batch as their leading axis; they are copied (detached) and moved to
+        ``device``. Floating numpy arrays take ``dtype`` (the model's, else float32).
+    batch : int
+        Number of input series.
+
+    Raises
+    ------
+    TypeError
+        For a model that is not a PyTorch model, or a keyword that is not a string.
+    ValueError
+        For a tensor or array whose leading axis is not the batch, naming the argument.
+    """
+    if value is None:
+        return None
+    if framework != "torch":
+        raise TypeError(
+            f"additional_forward_args work with PyTorch models; this is a {framework} model. "
+            "Give it its extra inputs inside a function (lambda x: model(x, extra)) and "
+            "explain that, with extra inputs of the right batch."
+        )
+    if isinstance(value, Mapping):
+        bad = [k for k in value if not isinstance(k, str)]
+        if bad:
+            raise TypeError(
+                f"additional_forward_args keys must be keyword names (str); got {bad[:3]}."
+            )
+        named: list[tuple[str, Any]] = [(f"[{k!r}]", v) for k, v in value.items()]
+    elif isinstance(value, (tuple, list)):
+        named = [(f"[{i}]", v) for i, v in enumerate(value)]
+    else:
+        named = [("", value)]
+    out = []
+    for label, v in named:
+        if isinstance(v, Tensor) or (hasattr(v, "__array__") and not isinstance(v, (str, bytes))):
+            t = v.detach() if isinstance(v, Tensor) else torch.as_tensor(np.asarray(v))
+            if not isinstance(v, Tensor) and t.is_floating_point():
+                t = t.to(dtype if dtype is not None and dtype.is_floating_point else torch.float32)
+            if t.ndim >= 1 and t.shape[0] != batch:
+                raise ValueError(
+                    f"additional_forward_args{label} has shape {tuple(t.shape)}; its first axis "
+                    f"must be the batch of inputs ({batch} series), since each sample's row is "
+                    "repeated along its path. An argument that is the same for every sample "
+                    "goes to the model directly: cdig.models.select(model, output, NAME=value) "
+                    "or a lambda."
+                )
+            v = t.to(device) if device is not None else t
+        out.append(v)
+    if isinstance(value, Mapping):
+        return ForwardArgs((), dict(zip(value.keys(), out)), batch)
+    return ForwardArgs(tuple(out), {}, batch)

@@ -165,6 +165,17 @@ PROGRESS = """\
 progress : bool, default=False
     Show a progress bar (``tqdm``) over the model evaluations."""
 
+#: ``additional_forward_args`` (of the single-batch entry points).
+FORWARD_ARGS = """\
+additional_forward_args : dict, tuple or value, optional
+    Extra model inputs with one row per sample (Captum's convention), e.g. a
+    HuggingFace forecaster's ``past_time_features``, ``past_observed_mask`` and
+    ``future_time_features``. A dict passes them by keyword, a tuple (or one value)
+    positionally after the input: ``model(x, *args, **kwargs)``. Every tensor or array
+    must have the batch as its first axis; each path point gets its own sample's
+    row, so they are repeated along the path. Numbers, strings and ``None`` pass
+    unchanged. PyTorch models only (and ``cdig.models.select`` around them)."""
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 

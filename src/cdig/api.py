@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal, overload
 
-from ._settings import MAX_STEPS, N_STEPS, PARAMETERS, PROGRESS, RTOL, Method, Settings, fill_doc
+from ._settings import (
+    FORWARD_ARGS,
+    MAX_STEPS,
+    N_STEPS,
+    PARAMETERS,
+    PROGRESS,
+    RTOL,
+    Method,
+    Settings,
+    fill_doc,
+)
 from .attribution import Attribution
 from .engine import CrossDomainIG, DomainArg, DomainsArg
 from .horizon import Horizon, explain_horizon
@@ -30,6 +40,7 @@ def explain(
     atol: float = 0.0,
     max_steps: int = MAX_STEPS,
     progress: bool = False,
+    additional_forward_args: Any = None,
 ) -> Attribution: ...
 
 
@@ -50,10 +61,11 @@ def explain(
     atol: float = 0.0,
     max_steps: int = MAX_STEPS,
     progress: bool = False,
+    additional_forward_args: Any = None,
 ) -> dict[str, Attribution]: ...
 
 
-@fill_doc(settings=PARAMETERS, progress=PROGRESS)
+@fill_doc(settings=PARAMETERS, progress=PROGRESS, forward_args=FORWARD_ARGS)
 def explain(
     model: Any,
     inputs: Any,
@@ -70,6 +82,7 @@ def explain(
     atol: float = 0.0,
     max_steps: int = MAX_STEPS,
     progress: bool = False,
+    additional_forward_args: Any = None,
 ) -> Attribution | dict[str, Attribution]:
     """Explain a time-series model in one or more domains.
 
@@ -93,6 +106,7 @@ def explain(
     time_axis : int, default=-1
         Axis of time in ``inputs``.
     {progress}
+    {forward_args}
 
     Returns
     -------
@@ -113,7 +127,14 @@ def explain(
     )
     if isinstance(target, Horizon) and target.each:  # one attribution per forecast step
         return explain_horizon(
-            model, inputs, domain, target=target, baselines=baselines, fs=fs, settings=settings
+            model,
+            inputs,
+            domain,
+            target=target,
+            baselines=baselines,
+            fs=fs,
+            settings=settings,
+            additional_forward_args=additional_forward_args,
         )
     ig = CrossDomainIG(model, domain, time_axis=time_axis, fs=fs)
-    return ig._explain(inputs, baselines, target, settings)
+    return ig._explain(inputs, baselines, target, settings, additional_forward_args)

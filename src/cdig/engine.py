@@ -50,6 +50,7 @@ from ._guards import (
 from ._inputs import (
     TargetSpec,
     as_baselines,
+    as_forward_args,
     as_series,
     as_target,
     resolve_domains,
@@ -58,7 +59,17 @@ from ._inputs import (
 )
 from ._numerics import accumulator_dtype, completeness_ok, re_mul
 from ._progress import evaluation_bar
-from ._settings import MAX_STEPS, N_STEPS, PARAMETERS, PROGRESS, RTOL, Method, Settings, fill_doc
+from ._settings import (
+    FORWARD_ARGS,
+    MAX_STEPS,
+    N_STEPS,
+    PARAMETERS,
+    PROGRESS,
+    RTOL,
+    Method,
+    Settings,
+    fill_doc,
+)
 from ._warnings import CompletenessWarning, ConvergenceWarning, warn_unconverged_results
 from .attribution import Attribution
 from .domains import Domain
@@ -232,6 +243,7 @@ class CrossDomainIG:
         rtol: float = RTOL,
         atol: float = 0.0,
         max_steps: int = MAX_STEPS,
+        additional_forward_args: Any = None,
     ) -> Values: ...
 
     @overload
@@ -248,6 +260,7 @@ class CrossDomainIG:
         rtol: float = RTOL,
         atol: float = 0.0,
         max_steps: int = MAX_STEPS,
+        additional_forward_args: Any = None,
     ) -> tuple[Values, Values]: ...
 
     @overload
@@ -264,6 +277,7 @@ class CrossDomainIG:
         rtol: float = RTOL,
         atol: float = 0.0,
         max_steps: int = MAX_STEPS,
+        additional_forward_args: Any = None,
     ) -> tuple[Values, Values]: ...
 
     def attribute(
@@ -279,6 +293,7 @@ class CrossDomainIG:
         rtol: float = RTOL,
         atol: float = 0.0,
         max_steps: int = MAX_STEPS,
+        additional_forward_args: Any = None,
     ) -> Values | tuple[Values, Values]:
         """Captum-style call: attributions as numpy arrays.
 
@@ -297,6 +312,7 @@ class CrossDomainIG:
             rtol=rtol,
             atol=atol,
             max_steps=max_steps,
+            additional_forward_args=additional_forward_args,
         )
         if isinstance(res, Attribution):
             return (res.values, res.delta) if return_convergence_delta else res.values
@@ -305,7 +321,7 @@ class CrossDomainIG:
             return values, {k: a.delta for k, a in res.items()}
         return values
 
-    @fill_doc(settings=PARAMETERS, progress=PROGRESS)
+    @fill_doc(settings=PARAMETERS, progress=PROGRESS, forward_args=FORWARD_ARGS)
     def explain(
         self,
         inputs: Any,
@@ -318,6 +334,7 @@ class CrossDomainIG:
         atol: float = 0.0,
         max_steps: int = MAX_STEPS,
         progress: bool = False,
+        additional_forward_args: Any = None,
     ) -> Attribution | dict[str, Attribution]:
         """Explain ``inputs``; returns an :class:`Attribution` (a dict of them for several domains).
 
@@ -336,6 +353,7 @@ class CrossDomainIG:
             models with one output per sample.
         {settings}
         {progress}
+        {forward_args}
 
         Returns
         -------
@@ -360,10 +378,15 @@ class CrossDomainIG:
         settings = Settings(
             n_steps, method, internal_batch_size, rtol, atol, max_steps, self.time_axis, progress
         )
-        return self._explain(inputs, baselines, target, settings)
+        return self._explain(inputs, baselines, target, settings, additional_forward_args)
 
     def _explain(
-        self, inputs: Any, baselines: Any, target: Any, settings: Settings
+        self,
+        inputs: Any,
+        baselines: Any,
+        target: Any,
+        settings: Settings,
+        additional_forward_args: Any = None,
     ) -> Attribution | dict[str, Attribution]:
         """:meth:`explain` with validated settings (``settings.time_axis`` is the layout)."""
         adapter = wrap(self.model)
@@ -372,16 +395,22 @@ class CrossDomainIG:
         x, layout = as_series(inputs, time_axis, work_dtype(model_dtype), adapter.device)
         if model_dtype is None and x.dtype in LOW_PRECISION:  # a function given half inputs
             model_dtype, x = x.dtype, x.float()
+        extra = as_forward_args(
+            additional_forward_args, x.shape[0], model_dtype, adapter.device, adapter.framework
+        )
         xb = as_baselines(baselines, x, layout)  # (S, B, C, T)
         spec = as_target(target)
         named = resolve_domains(self.domain, self.fs)
         fitted = [(label, d.clone().fit(x)) for label, d in named]
 
         low = model_dtype if model_dtype in LOW_PRECISION else None  # else: no casts
-        call = guarded_call(adapter, layout, time_axis, low)
+        call = guarded_call(adapter, layout, time_axis, low, extra)
+
+        def probe(xc: Tensor) -> Tensor:  # copies of x[:1]: rows of sample 0
+            return call(xc, torch.zeros(xc.shape[0], dtype=torch.long, device=xc.device))
 
         with evaluation_bar(settings.progress) as bar, adapter.inference(), torch.enable_grad():
-            eval_bytes = 0 if settings.internal_batch_size else self._eval_bytes(call, x)
+            eval_bytes = 0 if settings.internal_batch_size else self._eval_bytes(probe, x)
             results = self._run(call, x, xb, spec, fitted, _Run(settings, bar, eval_bytes))
         # the input's layout travels with the result (plots take x in it; values_in_input_layout)
         where = {"time_axis": layout.time_axis, "input_ndim": layout.ndim, "fs": self.fs}
@@ -410,7 +439,7 @@ class CrossDomainIG:
 
     def _run(
         self,
-        call: Callable[[Tensor], Tensor],
+        call: Callable[..., Tensor],
         x: Tensor,
         xb: Tensor,
         spec: TargetSpec,
@@ -426,9 +455,9 @@ class CrossDomainIG:
         # graphs. (Riding along in the first path chunk saves a model call but breaks its
         # power-of-two size, which costs more on CPUs than the call: benchmarks/README.md.)
         ends = torch.cat([x, *(p.time_baseline for p in passes)])
-        out = evaluate(call, ends, run.chunk_for(len(ends)))
-        spec = resolve_target(spec, out[:batch])
         owner = torch.arange(len(ends), device=x.device) % batch
+        out = evaluate(call, ends, run.chunk_for(len(ends)), owner)
+        spec = resolve_target(spec, out[:batch])
         selected = select_target(spec, out, owner)
         fx, fbs = selected[:batch], selected[batch:].split(n_base * batch)
         check_outputs_finite(fx, owner[:batch], "inputs", 1.0)
@@ -438,7 +467,7 @@ class CrossDomainIG:
             run.progress.reset(total=len(passes) * n_base * batch * steps)
 
         def f(xc: Tensor, rows: Tensor) -> Tensor:
-            return select_target(spec, call(xc), rows_b[rows])
+            return select_target(spec, call(xc, rows_b[rows]), rows_b[rows])
 
         results: dict[str, Attribution] = {}
         last: dict[str, Tensor] = {}  # the latest path points and rows, to name a failure

@@ -309,13 +309,14 @@ def explain_horizon(
     fs: float | None = None,
     time_axis: int = -1,
     settings: Settings | None = None,
+    additional_forward_args: Any = None,
     **options: Any,
 ) -> Attribution | dict[str, Attribution]:
     """One attribution per forecast step, stacked on a leading ``"horizon"`` axis.
 
     Parameters
     ----------
-    model, inputs, domain, baselines, fs, time_axis
+    model, inputs, domain, baselines, fs, time_axis, additional_forward_args
         As in :func:`cdig.explain`.
     target : Horizon
         ``Horizon("each", steps=..., channel=..., quantile=...)``.
@@ -342,7 +343,7 @@ def explain_horizon(
     Each step is one Cross-domain IG integration. Data-dependent domains (seasonal-trend,
     ICA ...) are fitted once, at the first step, and reused for the others.
     """
-    from ._inputs import as_series
+    from ._inputs import as_forward_args, as_series
     from .engine import CrossDomainIG
     from .models import wrap
 
@@ -353,15 +354,21 @@ def explain_horizon(
     time_axis = settings.time_axis
     adapter = wrap(model)
     x, layout = as_series(inputs, time_axis, adapter.dtype, adapter.device)
+    extra = as_forward_args(
+        additional_forward_args, x.shape[0], adapter.dtype, adapter.device, adapter.framework
+    )
+    args, kwargs = extra.rows(torch.zeros(1, dtype=torch.long)) if extra else ((), {})
     with adapter.inference(), torch.no_grad():
-        probe = adapter(layout.to_user(x[:1]))
+        probe = adapter(layout.to_user(x[:1]), *args, **kwargs)
     spec = target.resolve(tuple(probe.shape))
     assert spec._length is not None
     steps = spec.step_indices(spec._length)
     ig = CrossDomainIG(adapter, domain, time_axis=time_axis, fs=fs)
     per_step: list[Any] = []
     for i, step in enumerate(steps):
-        res = ig._explain(inputs, baselines, spec.at(int(step)), settings)
+        res = ig._explain(
+            inputs, baselines, spec.at(int(step)), settings, additional_forward_args
+        )
         if i == 0:  # fit data-dependent domains once; later steps reuse them
             ig.domain = (
                 _frozen(res.domain)

@@ -156,7 +156,12 @@ class BridgedModel(ModelAdapter):
         self.input_shape = None if input_shape is None else _as_shape(input_shape)
 
     # ------------------------------------------------------------------ torch side
-    def __call__(self, x: Tensor) -> Tensor:
+    def __call__(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        if args or kwargs:
+            raise TypeError(
+                f"{type(self).__name__} takes the input alone; extra model arguments "
+                "(additional_forward_args) work with PyTorch models only."
+            )
         if not isinstance(x, Tensor):
             raise TypeError(f"{type(self).__name__} takes a torch.Tensor; got {type(x).__name__}.")
         if x.is_complex() or not x.is_floating_point():

@@ -53,7 +53,9 @@ class ModelAdapter:
 
     framework: str = "torch"
 
-    def __call__(self, x: Tensor) -> Tensor:
+    def __call__(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        """The model's output for ``x``; ``args`` and ``kwargs`` are extra model arguments
+        (``additional_forward_args``), which only PyTorch models take."""
         raise NotImplementedError
 
     @property
@@ -92,9 +94,9 @@ class TorchModel(ModelAdapter):
         self.model = model
         self._found: tuple[list[torch.nn.Module], list[Tensor]] | None = None
 
-    def __call__(self, x: Tensor) -> Tensor:
+    def __call__(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         try:
-            out = self.model(x)
+            out = self.model(x, *args, **kwargs)
         except (RuntimeError, TypeError, ValueError) as err:
             if not isinstance(self.model, torch.nn.Module) and _foreign_failure(err):
                 first = (str(err).strip().splitlines() or [""])[0][:300]

@@ -145,7 +145,12 @@ class _Call:
         self.per_series = per_series
         self.kwargs = kwargs
 
-    def __call__(self, model: Callable[..., Any], x: Any, **extra: Any) -> Any:
+    def __call__(self, model: Callable[..., Any], x: Any, *args: Any, **extra: Any) -> Any:
+        if args and self.kwarg:
+            raise TypeError(
+                f"the model takes its input as {self.kwarg}=...; give extra arguments by "
+                "name: additional_forward_args={'NAME': value, ...} (a dict), not a tuple."
+            )
         if self.as_list and len(x.shape) != 2:
             raise ValueError(
                 f"as_list=True passes every row as a 1-d series, so inputs must have shape "
@@ -156,9 +161,46 @@ class _Call:
         if self.per_series:
             n = int(x.shape[0])
             kwargs.update({k: _repeat(v, n) for k, v in self.per_series.items()})
+        clash = sorted(set(extra) & set(kwargs))
+        if clash:
+            raise TypeError(
+                f"{clash} are given both to cdig.models.select and as additional_forward_args; "
+                "give each once (per-sample values as additional_forward_args)."
+            )
         kwargs.update(extra)
-        out = model(**{self.kwarg: inputs}, **kwargs) if self.kwarg else model(inputs, **kwargs)
-        return pick(out, self.output)
+        try:
+            if self.kwarg:
+                out = model(**{self.kwarg: inputs}, **kwargs)
+            else:
+                out = model(inputs, *args, **kwargs)
+        except (RuntimeError, ValueError, IndexError) as err:
+            first = " ".join(str(err).split())[:300]
+            self._batch_mismatch(f"failed ({type(err).__name__}: {first})", int(x.shape[0]), err)
+            raise
+        picked = pick(out, self.output)
+        shape = getattr(picked, "shape", None)
+        if shape is not None and len(shape) >= 1 and shape[0] != x.shape[0]:
+            self._batch_mismatch(f"returned {shape[0]} rows", int(x.shape[0]), None)
+        return picked
+
+    def _batch_mismatch(self, what: str, n: int, err: BaseException | None) -> None:
+        """Raise a ValueError naming fixed arguments with a batch axis other than ``n``."""
+        wrong = {
+            k: tuple(v.shape)
+            for k, v in self.kwargs.items()
+            if hasattr(v, "shape") and len(v.shape) >= 1 and v.shape[0] not in (1, n)
+        }
+        if not wrong:
+            return
+        named = ", ".join(f"{k} of shape {s}" for k, s in wrong.items())
+        raise ValueError(
+            f"the model {what} on a batch of {n} rows, and "
+            f"cdig.models.select passes the same {named} on every call: a batch-size "
+            f"mismatch. cdig calls the model on batches of path points (any number of rows, "
+            f"here {n}), so arguments with one row per sample must follow the batch: pass "
+            f"them as cdig.explain(..., additional_forward_args={{{', '.join(repr(k) for k in wrong)}: "
+            "...}) instead of to select."
+        ) from err
 
     def describe(self) -> str:
         parts = [f"output={self.output!r}"]
@@ -258,9 +300,13 @@ class Selected(torch.nn.Module):
             self.__dict__["model"] = model  # a plain callable: not a submodule
         self._call = call
 
-    def forward(self, x: Tensor) -> Any:
-        """Run the model on the batch ``x`` (shape ``(n, ...)``) and return the selected output."""
-        return self._call(self.model, x)
+    def forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Any:
+        """Run the model on the batch ``x`` (shape ``(n, ...)``) and return the selected output.
+
+        ``args`` and ``kwargs`` (rows of ``additional_forward_args``, one per row of ``x``)
+        are passed on to the model with the fixed ``**kwargs`` of :func:`select`.
+        """
+        return self._call(self.model, x, *args, **kwargs)
 
     def extra_repr(self) -> str:
         return self._call.describe()
