@@ -141,7 +141,8 @@ def test_hf_forecasters_with_per_sample_features(kind):
         own = first_step_mean(net(past_values=past_values, **extra)).numpy()
     np.testing.assert_allclose(attr.outputs, own, rtol=1e-6, atol=1e-7)
     total = attr.values.sum(axis=tuple(range(1, attr.values.ndim)))
-    np.testing.assert_allclose(total - (attr.outputs - attr.baseline_outputs), attr.delta, atol=1e-5)
+    rise = attr.outputs - attr.baseline_outputs
+    np.testing.assert_allclose(total - rise, attr.delta, atol=1e-5)
     assert attr.converged.all()
     # each sample with only its own rows: the same attributions (rows follow their sample)
     one = {k: v[2:3] for k, v in extra.items()}

@@ -366,9 +366,7 @@ def explain_horizon(
     ig = CrossDomainIG(adapter, domain, time_axis=time_axis, fs=fs)
     per_step: list[Any] = []
     for i, step in enumerate(steps):
-        res = ig._explain(
-            inputs, baselines, spec.at(int(step)), settings, additional_forward_args
-        )
+        res = ig._explain(inputs, baselines, spec.at(int(step)), settings, additional_forward_args)
         if i == 0:  # fit data-dependent domains once; later steps reuse them
             ig.domain = (
                 _frozen(res.domain)

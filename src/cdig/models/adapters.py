@@ -193,13 +193,14 @@ class _Call:
         if not wrong:
             return
         named = ", ".join(f"{k} of shape {s}" for k, s in wrong.items())
+        keys = ", ".join(repr(k) for k in wrong)
         raise ValueError(
             f"the model {what} on a batch of {n} rows, and "
             f"cdig.models.select passes the same {named} on every call: a batch-size "
             f"mismatch. cdig calls the model on batches of path points (any number of rows, "
             f"here {n}), so arguments with one row per sample must follow the batch: pass "
-            f"them as cdig.explain(..., additional_forward_args={{{', '.join(repr(k) for k in wrong)}: "
-            "...}) instead of to select."
+            f"them as cdig.explain(..., additional_forward_args={{{keys}: ...}}) instead of "
+            "to select."
         ) from err
 
     def describe(self) -> str:
