@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -708,3 +709,18 @@ def test_demo_runs_twice_in_a_row_and_keeps_files_it_did_not_write(tmp_path, cap
     code, _, err = run(["demo", "--out", out, "--quiet"], capsys)
     assert code == 1 and "report.html" in err and "--force" in err and "demo.png" not in err
     assert (out / "report.html").read_text() == "my notes"
+
+
+@pytest.mark.parametrize("command", ["explain", "demo"])
+def test_help_states_each_default_once(command, capsys):
+    # issue 27: `cdig explain --help` printed "(default 512) (default: 512)"
+    assert main([command, "--help"]) == 0  # main() turns argparse's exit into a code
+    text = capsys.readouterr().out
+    options = text[text.index("options:") :]
+    blocks = re.split(r"\n  (?=-)", options)[1:]  # one block per option
+    assert len(blocks) > 3
+    for block in blocks:
+        flat = " ".join(block.split())
+        assert len(re.findall(r"\(default[: ]", flat)) <= 1, flat
+    flat = " ".join(options.split())
+    assert "(default 512)" in flat and "(default: 512)" not in flat or command == "demo"

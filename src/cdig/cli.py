@@ -44,11 +44,15 @@ class CLIError(Exception):
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Show defaults in the help, except the empty ones (None, False)."""
+    """Show defaults in the help once: not the empty ones (None, False), and not where the
+    help text already says its default."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
         if action.default in (None, False) or action.default is argparse.SUPPRESS:
-            return action.help or ""
+            return text
+        if "default" in text.lower():
+            return text
         return super()._get_help_string(action) or ""
 
 
