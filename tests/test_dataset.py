@@ -594,13 +594,20 @@ def test_baselines_are_used(tmp_path, model, data):
     np.testing.assert_array_equal(run2.open("time")[:BS], direct2.values)
 
 
-def test_progress_bar_and_quiet(tmp_path, model, data, capsys):
+def test_progress_bar_and_quiet(tmp_path, model, data, capsys, monkeypatch):
     pytest.importorskip("tqdm")
     x, _ = data
     cdig.explain_dataset(
         model, x[:20], "time", target=0, out=tmp_path / "q", batch_size=BS, n_steps=8, quiet=True
     )
     assert capsys.readouterr().err == ""
+    # not a terminal (capsys): one plain line at the end, no bar redrawn line by line
+    cdig.explain_dataset(
+        model, x[:20], "time", target=0, out=tmp_path / "log", batch_size=BS, n_steps=8
+    )
+    err = capsys.readouterr().err
+    assert "20/20 samples" in err and "\r" not in err and len(err.splitlines()) == 1
+    monkeypatch.setattr("cdig._progress._terminal", lambda: True)  # a terminal: tqdm's bar
     cdig.explain_dataset(
         model, x[:20], "time", target=0, out=tmp_path / "loud", batch_size=BS, n_steps=8
     )

@@ -427,9 +427,11 @@ def test_no_warning_for_accurate_run(smooth_cnn, series):
         cdig.explain(smooth_cnn, series, "fourier", target=0, n_steps=64)
 
 
-def test_progress_bar_counts_every_model_evaluation(smooth_cnn, series, capsys):
+def test_progress_bar_counts_every_model_evaluation(smooth_cnn, series, capsys, monkeypatch):
     pytest.importorskip("tqdm")
     import tqdm
+
+    monkeypatch.setattr("cdig._progress._terminal", lambda: True)  # the bar of a terminal
 
     seen = {}
     real = tqdm.tqdm
