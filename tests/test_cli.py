@@ -723,4 +723,4 @@ def test_help_states_each_default_once(command, capsys):
         flat = " ".join(block.split())
         assert len(re.findall(r"\(default[: ]", flat)) <= 1, flat
     flat = " ".join(options.split())
-    assert "(default 512)" in flat and "(default: 512)" not in flat or command == "demo"
+    assert ("(default 512)" in flat and "(default: 512)" not in flat) or command == "demo"
