@@ -93,7 +93,8 @@ def test_report_lists_prediction_completeness_settings_and_top_coefficients(case
         assert f"all model outputs: [{outputs[s, 0]:.4g}, {outputs[s, 1]:.4g}]" in text
     assert "<th>model</th><td>m.pt2</td>" in text
     assert "<th>method</th><td>adaptive</td>" in text
-    assert "<th>n_steps</th><td>auto (adaptive; 17 to 17 model evaluations" in text
+    # issue 27: every sample spent 17, which reads "17", not "17 to 17"
+    assert "<th>n_steps</th><td>auto (adaptive; 17 model evaluations per sample)" in text
     # a linear model: the first mesh is exact, every sample converged, errors near rounding
     assert "<th>not converged</th>" in text and text.count(">none</td>") == 2
     assert f"<td class='num'>{f.error[0]:.2e}</td>" in text
@@ -105,6 +106,24 @@ def test_report_lists_prediction_completeness_settings_and_top_coefficients(case
     assert f"{top_row['value']:+.4g}" in text
     assert text.count("<h2>Sample ") == 2
     assert text.count("<img ") == 4  # 2 samples x 2 domains
+
+
+def test_report_lists_each_setting_once(case):
+    # issue 27: the command line's "fs (Hz)" and the result's own "fs" were both listed
+    res, x, _ = case
+    text = render_report(res, x, settings={"fs (Hz)": FS, "model": "m.pt2"})
+    table = text.split("<h2>Settings</h2>")[1].split("</table>")[0]
+    names = re.findall(r"<tr><th>([^<]+)</th><td>", table)
+    assert names.count("fs (Hz)") == 1 and "fs" not in names
+    assert len(names) == len(set(names))
+    plain = render_report(res, x)  # without the extra row, the result's own fs shows
+    assert f"<th>fs</th><td>{FS:.6g}</td>" in plain
+    # samples that spent different budgets read as a range
+    scaled = x * np.array([[[0.01]], [[3.0]]])  # nearly linear, and saturated
+    many = cdig.explain(lambda t: torch.tanh(5 * t).sum(dim=(1, 2)), scaled)
+    assert many.n_evaluations[0] != many.n_evaluations[1]
+    lo, hi = sorted(int(n) for n in many.n_evaluations)
+    assert f"auto (adaptive; {lo} to {hi} model evaluations per sample)" in render_report(many, x)
 
 
 def test_report_is_self_contained_and_its_images_decode(case, tmp_path):

@@ -217,14 +217,17 @@ def _settings_table(first: Attribution, extra: Mapping[str, Any] | None) -> str:
     rows: dict[str, Any] = {}
     for key, value in (extra or {}).items():
         rows[str(key)] = value
+    # a name given with its unit ("fs (Hz)") stands for the result's own setting ("fs")
+    given = {str(k).split(" (")[0] for k in rows}
     for key, value in first.settings.items():
         if key not in ("shared_with", "pass", "input_ndim") and not (key == "fs" and value is None):
-            rows.setdefault(str(key), value)
+            if str(key) not in given:
+                rows.setdefault(str(key), value)
     if "n_steps" in rows and str(rows["n_steps"]) == "auto":
         used = first.n_evaluations
-        rows["n_steps"] = (
-            f"auto (adaptive; {int(used.min())} to {int(used.max())} model evaluations per sample)"
-        )
+        lo, hi = int(used.min()), int(used.max())
+        spent = f"{lo}" if lo == hi else f"{lo} to {hi}"
+        rows["n_steps"] = f"auto (adaptive; {spent} model evaluations per sample)"
     body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_fmt(v))}</td></tr>" for k, v in rows.items())
     return f"<h2>Settings</h2><table>{body}</table>"
 
