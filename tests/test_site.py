@@ -256,4 +256,8 @@ def test_ppg_example_says_plainly_when_the_data_is_missing(tmp_path):
         [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert f"THE KID-PPG DATA IS MISSING: {tmp_path} lacks ppg_samples.npz" in done.stdout
+    out = done.stdout
+    assert "THE KID-PPG DATA IS MISSING" in out and "ppg_samples.npz, model_S13.h5" in out
+    # where to get it, and no path of the machine that built the page (issue 27)
+    assert "github.com/esl-epfl/cross-domain-saliency-maps-paper" in out
+    assert "CDIG_KIDPPG_DATA" in out and str(tmp_path) not in out and "/" + "work" not in out
