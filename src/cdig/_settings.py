@@ -140,7 +140,8 @@ class Settings:
 #: The documentation of the settings, filled into every public signature that takes them.
 PARAMETERS = """\
 n_steps : "auto" or int, default="auto"
-    ``"auto"``: adaptive per sample (:mod:`cdig._adaptive`): the path is refined
+    ``"auto"``: adaptive per sample (the user guide's "How accurate is my
+    explanation" page has the details and measurements): the path is refined
     where the gradient changes fast, every evaluation is kept, until the estimated
     error of the attribution vector is at most ``rtol * ||A|| + atol`` **and**
     ``|delta| <= rtol * |f(x) - f(x')| + atol``, or ``max_steps`` evaluations are
@@ -164,6 +165,23 @@ max_steps : int, default=512
 PROGRESS = """\
 progress : bool, default=False
     Show a progress bar (``tqdm``) over the model evaluations."""
+
+#: ``target`` and ``baselines`` (of :func:`cdig.explain` and ``CrossDomainIG.explain``).
+TARGET_BASELINES = """\
+target : int, tuple, sequence of int, "predicted", callable, or Horizon, optional
+    Which output to explain. An int: that column of outputs ``(batch, K)``; a
+    tuple: one index per axis after the batch, for outputs ``(batch, H, ...)``; a
+    sequence of ``batch`` ints: one class per sample; ``"predicted"``: each sample's
+    arg-max class; a callable ``outputs -> (batch,)`` (e.g. a softmax probability);
+    a :class:`cdig.Horizon` for forecasters (with :func:`cdig.explain`,
+    ``Horizon("each")`` returns one attribution per forecast step on a leading
+    ``"horizon"`` axis). ``None`` (the default) for models with one output per sample.
+baselines : None, float, or array-like, default=None
+    Where the path starts. ``None``: zeros. A number: a constant series. An array
+    broadcastable to ``inputs``: one baseline. An array with one extra leading axis
+    ``(n_baselines, *inputs.shape)``: several, attributions averaged over them
+    (:mod:`cdig.baselines` makes the common ones). The coefficient baseline is the
+    domain's transform of it."""
 
 #: ``additional_forward_args`` (of the single-batch entry points).
 FORWARD_ARGS = """\

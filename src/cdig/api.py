@@ -12,6 +12,7 @@ from ._settings import (
     PARAMETERS,
     PROGRESS,
     RTOL,
+    TARGET_BASELINES,
     Method,
     Settings,
     fill_doc,
@@ -27,20 +28,20 @@ __all__ = ["explain"]
 def explain(
     model: Any,
     inputs: Any,
-    domain: DomainArg = "time",
+    domain: DomainArg = ...,
     *,
-    target: Any = None,
-    baselines: Any = None,
-    fs: float | None = None,
-    n_steps: int | Literal["auto"] = N_STEPS,
-    method: Method | None = None,
-    internal_batch_size: int | None = None,
-    time_axis: int = -1,
-    rtol: float = RTOL,
-    atol: float = 0.0,
-    max_steps: int = MAX_STEPS,
-    progress: bool = False,
-    additional_forward_args: Any = None,
+    target: Any = ...,
+    baselines: Any = ...,
+    fs: float | None = ...,
+    n_steps: int | Literal["auto"] = ...,
+    method: Method | None = ...,
+    internal_batch_size: int | None = ...,
+    time_axis: int = ...,
+    rtol: float = ...,
+    atol: float = ...,
+    max_steps: int = ...,
+    progress: bool = ...,
+    additional_forward_args: Any = ...,
 ) -> Attribution: ...
 
 
@@ -50,22 +51,27 @@ def explain(
     inputs: Any,
     domain: list[DomainArg] | tuple[DomainArg, ...] | Mapping[str, DomainArg],
     *,
-    target: Any = None,
-    baselines: Any = None,
-    fs: float | None = None,
-    n_steps: int | Literal["auto"] = N_STEPS,
-    method: Method | None = None,
-    internal_batch_size: int | None = None,
-    time_axis: int = -1,
-    rtol: float = RTOL,
-    atol: float = 0.0,
-    max_steps: int = MAX_STEPS,
-    progress: bool = False,
-    additional_forward_args: Any = None,
+    target: Any = ...,
+    baselines: Any = ...,
+    fs: float | None = ...,
+    n_steps: int | Literal["auto"] = ...,
+    method: Method | None = ...,
+    internal_batch_size: int | None = ...,
+    time_axis: int = ...,
+    rtol: float = ...,
+    atol: float = ...,
+    max_steps: int = ...,
+    progress: bool = ...,
+    additional_forward_args: Any = ...,
 ) -> dict[str, Attribution]: ...
 
 
-@fill_doc(settings=PARAMETERS, progress=PROGRESS, forward_args=FORWARD_ARGS)
+@fill_doc(
+    settings=PARAMETERS,
+    progress=PROGRESS,
+    forward_args=FORWARD_ARGS,
+    target_baselines=TARGET_BASELINES,
+)
 def explain(
     model: Any,
     inputs: Any,
@@ -96,10 +102,7 @@ def explain(
     domain : str, Domain, or a list / dict of them, default="time"
         Name (see :func:`cdig.domains.available_domains`) or object. A list or dict returns a
         dict of results keyed by name (or dict key); linear domains share one pass.
-    target, baselines
-        As in :meth:`CrossDomainIG.explain`. For forecasters ``target`` may be a
-        :class:`cdig.Horizon`; ``Horizon("each")`` returns one attribution per forecast step
-        on a leading ``"horizon"`` axis (:func:`cdig.horizon.explain_horizon`).
+    {target_baselines}
     fs : float, optional
         Sampling rate in Hz for domains given by name (frequency coordinates in Hz).
     {settings}

@@ -66,6 +66,7 @@ from ._settings import (
     PARAMETERS,
     PROGRESS,
     RTOL,
+    TARGET_BASELINES,
     Method,
     Settings,
     fill_doc,
@@ -233,17 +234,17 @@ class CrossDomainIG:
     def attribute(
         self,
         inputs: Any,
-        baselines: Any = None,
-        target: Any = None,
-        n_steps: int | Literal["auto"] = N_STEPS,
-        method: Method | None = None,
-        internal_batch_size: int | None = None,
-        return_convergence_delta: Literal[False] = False,
+        baselines: Any = ...,
+        target: Any = ...,
+        n_steps: int | Literal["auto"] = ...,
+        method: Method | None = ...,
+        internal_batch_size: int | None = ...,
+        return_convergence_delta: Literal[False] = ...,
         *,
-        rtol: float = RTOL,
-        atol: float = 0.0,
-        max_steps: int = MAX_STEPS,
-        additional_forward_args: Any = None,
+        rtol: float = ...,
+        atol: float = ...,
+        max_steps: int = ...,
+        additional_forward_args: Any = ...,
     ) -> Values: ...
 
     @overload
@@ -257,27 +258,27 @@ class CrossDomainIG:
         internal_batch_size: int | None,
         return_convergence_delta: Literal[True],
         *,
-        rtol: float = RTOL,
-        atol: float = 0.0,
-        max_steps: int = MAX_STEPS,
-        additional_forward_args: Any = None,
+        rtol: float = ...,
+        atol: float = ...,
+        max_steps: int = ...,
+        additional_forward_args: Any = ...,
     ) -> tuple[Values, Values]: ...
 
     @overload
     def attribute(
         self,
         inputs: Any,
-        baselines: Any = None,
-        target: Any = None,
-        n_steps: int | Literal["auto"] = N_STEPS,
-        method: Method | None = None,
-        internal_batch_size: int | None = None,
+        baselines: Any = ...,
+        target: Any = ...,
+        n_steps: int | Literal["auto"] = ...,
+        method: Method | None = ...,
+        internal_batch_size: int | None = ...,
         *,
         return_convergence_delta: Literal[True],
-        rtol: float = RTOL,
-        atol: float = 0.0,
-        max_steps: int = MAX_STEPS,
-        additional_forward_args: Any = None,
+        rtol: float = ...,
+        atol: float = ...,
+        max_steps: int = ...,
+        additional_forward_args: Any = ...,
     ) -> tuple[Values, Values]: ...
 
     def attribute(
@@ -321,7 +322,12 @@ class CrossDomainIG:
             return values, {k: a.delta for k, a in res.items()}
         return values
 
-    @fill_doc(settings=PARAMETERS, progress=PROGRESS, forward_args=FORWARD_ARGS)
+    @fill_doc(
+        settings=PARAMETERS,
+        progress=PROGRESS,
+        forward_args=FORWARD_ARGS,
+        target_baselines=TARGET_BASELINES,
+    )
     def explain(
         self,
         inputs: Any,
@@ -342,15 +348,7 @@ class CrossDomainIG:
         ----------
         inputs : array-like of shape (batch, channels, time)
             Or the layout given by ``time_axis``; numpy or torch, real, finite.
-        baselines : None, float, or array-like, default=None
-            ``None``: zeros. A number: a constant series. An array broadcastable to
-            ``inputs``: one baseline. An array with one extra leading axis
-            ``(n_baselines, *inputs.shape)``: several, attributions averaged over them.
-            The coefficient baseline is the domain's ``coefficient_baseline`` of it.
-        target : int, tuple, sequence of int, "predicted", or callable, optional
-            Which output to explain: an index into axis 1 (a tuple for more axes), one
-            index per sample, the arg-max class, or ``outputs -> (batch,)``. ``None`` for
-            models with one output per sample.
+        {target_baselines}
         {settings}
         {progress}
         {forward_args}

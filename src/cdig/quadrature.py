@@ -150,8 +150,8 @@ def rule(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
 
 # ---------------------------------------------------------------------- the adaptive pair
 #: Weights of Boole's rule on five equally spaced points of an interval of width 1 (exact
-#: for polynomials of degree 5). The adaptive default (``n_steps="auto"``, see
-#: :mod:`cdig._adaptive`) integrates each sub-interval of the path with it.
+#: for polynomials of degree 5). The adaptive default (``n_steps="auto"``) integrates each
+#: sub-interval of the path with it.
 BOOLE = np.array([7.0, 32.0, 12.0, 32.0, 7.0]) / 90.0
 #: Simpson's rule on the same five points (the ones with even index; exact for degree 3).
 #: ``BOOLE - SIMPSON`` applied to the five gradients estimates the error of the interval.

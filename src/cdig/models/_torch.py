@@ -80,7 +80,7 @@ class TorchModel(ModelAdapter):
     frozen) and every submodule's ``training`` flag is restored afterwards. A plain callable
     (``lambda x: model(x)[0]``, a bound method, a ``functools.partial``, an object with
     ``__call__``) gets the same for the modules it refers to (closure, defaults, globals it
-    names, attributes; see :func:`cdig.models._reach.reachable`), whose weights also give the
+    names, attributes, a few references deep), whose weights also give the
     inputs' dtype and device. Parameters are never touched: gradients are taken with
     :func:`torch.autograd.grad` with respect to the inputs only, so ``requires_grad`` flags and
     ``.grad`` fields stay as they were.

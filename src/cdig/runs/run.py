@@ -358,8 +358,8 @@ class DatasetRun:
         """Indices of samples whose relative completeness error exceeds ``rtol``.
 
         The rule of :attr:`cdig.Attribution.converged` for a fixed ``n_steps``
-        (``|delta| > rtol * |f(x) - f(x')|``), above the rounding floor
-        :data:`cdig._numerics.COMPLETENESS_FLOOR`.
+        (``|delta| > rtol * |f(x) - f(x')|``), above the rounding floor of 1e-6 (relative to
+        the output's magnitude).
         """
         delta = self.delta(domain)
         ok = completeness_ok(delta, self.outputs - self.baseline_outputs(domain), rtol)
