@@ -105,3 +105,13 @@ def test_readme_ppg_text_says_the_example_raises_the_budget_it_needs():
     assert evaluations and max(evaluations) <= budget
     if max(evaluations) > default:
         assert f"`max_steps={default}`" in case and f"`max_steps={budget}`" in case
+
+
+def test_readme_lists_the_guide_in_the_guide_s_order():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Documentation") : readme.index("For contributors")]
+    listed = [
+        Path(p).stem for p in re.findall(r"^- \[[^\]]+\]\(docs/([\w-]+\.md)\)", section, re.M)
+    ]
+    guide = _toctree_entries((DOCS / "guide.md").read_text(encoding="utf-8"))
+    assert listed == guide
