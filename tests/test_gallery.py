@@ -45,22 +45,40 @@ def test_gallery_page_shows_the_cdig_calls(page):
     assert not hidden, f"{page.name} hides the cdig calls in {sorted(hidden)}"
 
 
-def test_ica_page_runs_without_warnings(tmp_path):
-    pytest.importorskip("sklearn")
-    pytest.importorskip("aeon")
+def _run_page(name: str, tmp_path: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "MPLBACKEND": "Agg"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
-    page = GALLERY / "plot_04_ica_basic_motions.py"
-    done = subprocess.run(
-        [sys.executable, "-W", "error::UserWarning", str(page)],
+    return subprocess.run(
+        [sys.executable, "-W", "error::UserWarning", str(GALLERY / name)],
         cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def test_ica_page_runs_without_warnings(tmp_path):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("aeon")
+    page = GALLERY / "plot_04_ica_basic_motions.py"
+    done = _run_page(page.name, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Warning" not in done.stdout + done.stderr
     for name in ("acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"):
         assert name in page.read_text(encoding="utf-8")
     assert "loads most on" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "name, needs, expect",
+    [
+        ("plot_01_mechanistic_demo.py", "matplotlib", " 4.00 Hz: attribution"),
+        ("plot_03_seasonal_trend_forecast.py", "statsmodels", "seasonal_52"),
+    ],
+)
+def test_rewritten_pages_run_as_written(name, needs, expect, tmp_path):
+    pytest.importorskip(needs)
+    done = _run_page(name, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert expect in done.stdout
