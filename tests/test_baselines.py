@@ -213,10 +213,13 @@ def test_phase_randomized_keeps_the_amplitude_spectrum(length, per_channel):
                                rtol=1e-9, atol=1e-9)  # fmt: skip
     np.testing.assert_allclose(b.mean(axis=-1), x.mean(axis=-1)[None].repeat(5, 0), atol=1e-12)
     assert not np.allclose(b[0], x)  # the phases did change
-    np.testing.assert_array_equal(b, baselines.phase_randomized(x, 5, seed=7,
-                                                                per_channel=per_channel))
+    np.testing.assert_array_equal(
+        b, baselines.phase_randomized(x, 5, seed=7, per_channel=per_channel)
+    )
     # one phase draw for all channels keeps each cross-spectrum X_c conj(X_d)
-    cross = lambda z: np.fft.rfft(z, axis=-1)[..., 0, :] * np.conj(np.fft.rfft(z, axis=-1)[..., 1, :])  # noqa: E731
+    cross = lambda z: (
+        np.fft.rfft(z, axis=-1)[..., 0, :] * np.conj(np.fft.rfft(z, axis=-1)[..., 1, :])
+    )  # noqa: E731
     same = np.allclose(cross(b), cross(x)[None], rtol=1e-8, atol=1e-8)
     assert same is (not per_channel)
 

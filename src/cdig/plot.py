@@ -1078,7 +1078,7 @@ def target_label(attr: Attribution, sample: int = 0) -> str:
     ``"output 1"``, ``"output (2, 1)"`` or ``"target lambda out: out[:, 1]"``."""
     if attr.target == "output":
         return "the model output"
-    if "horizon" in attr.target:  # cdig.Horizon targets name their step(s) themselves
+    if "horizon" in attr.target or "time column" in attr.target:  # Horizon / TimeColumns
         return attr.target
     index = attr.target_index
     if index is not None and sample < len(index):
