@@ -346,7 +346,7 @@ class TimeColumns(Horizon):
                     "last_s= needs column_s= (the seconds between output columns, e.g. 0.5)."
                 )
             last_s = float(last_s)
-            k = int(round(last_s / column_s)) if np.isfinite(last_s) and last_s > 0 else 0
+            k = round(last_s / column_s) if np.isfinite(last_s) and last_s > 0 else 0
             if k < 1:
                 raise ValueError(
                     f"last_s={last_s!r} must cover at least one column of {column_s} s."
