@@ -216,6 +216,7 @@ def test_phase_randomized_keeps_the_amplitude_spectrum(length, per_channel):
     np.testing.assert_array_equal(
         b, baselines.phase_randomized(x, 5, seed=7, per_channel=per_channel)
     )
+
     # one phase draw for all channels keeps each cross-spectrum X_c conj(X_d)
     def cross(z: np.ndarray) -> np.ndarray:
         Z = np.fft.rfft(z, axis=-1)

@@ -50,10 +50,13 @@ def eeg() -> ModuleType:
     return module
 
 
-def _complete(attr, rtol: float = 0.01) -> None:
+def _complete(attr, rtol: float = 0.01, atol: float = 3e-5) -> None:
+    """Complete within ``rtol`` of the gap, or ``atol``: the network computes in float32
+    (brainmaze-torch creates its LSTM state in float32), whose rounding in the gradients
+    leaves about 1e-5 of the probability unexplained when the gap itself is small."""
     gap = attr.outputs - attr.baseline_outputs
     assert np.all(np.isfinite(attr.values))
-    assert np.all(np.abs(attr.delta) <= rtol * np.abs(gap) + 1e-6), (attr.delta, gap)
+    assert np.all(np.abs(attr.delta) <= rtol * np.abs(gap) + atol), (attr.delta, gap)
     np.testing.assert_allclose(attr.values.reshape(len(gap), -1).sum(1), gap + attr.delta,
                                rtol=1e-5, atol=1e-7)  # fmt: skip
 
@@ -100,7 +103,7 @@ def test_time_first_output_names_transpose(eeg):
 
 
 def test_part_a_real_ieeg_bands(eeg):
-    a = eeg.part_a()
+    a = eeg.part_a(seconds=6.0)  # the page runs 15 s
     for attr in (a["fourier"], a["stft"]):
         _complete(attr)
         assert attr.converged.all()
@@ -122,7 +125,7 @@ def test_part_b_known_answer(eeg):
 
 
 def test_part_c_blink_component(eeg):
-    c = eeg.part_c()
+    c = eeg.part_c(window=(5.0, 7.0))  # the page explains 4 s
     attr, pc = c["attribution"], c["per_component"]
     _complete(attr)
     assert attr.dims == ("component", "time")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, overload
+
+import numpy as np
 
 from ._settings import MAX_STEPS, N_STEPS, PARAMETERS, PROGRESS, RTOL, Method, Settings, fill_doc
 from .attribution import Attribution
@@ -30,6 +32,7 @@ def explain(
     atol: float = 0.0,
     max_steps: int = MAX_STEPS,
     progress: bool = False,
+    channel_names: Sequence[str] | None = None,
 ) -> Attribution: ...
 
 
@@ -50,6 +53,7 @@ def explain(
     atol: float = 0.0,
     max_steps: int = MAX_STEPS,
     progress: bool = False,
+    channel_names: Sequence[str] | None = None,
 ) -> dict[str, Attribution]: ...
 
 
@@ -70,6 +74,7 @@ def explain(
     atol: float = 0.0,
     max_steps: int = MAX_STEPS,
     progress: bool = False,
+    channel_names: Sequence[str] | None = None,
 ) -> Attribution | dict[str, Attribution]:
     """Explain a time-series model in one or more domains.
 
@@ -93,6 +98,11 @@ def explain(
     time_axis : int, default=-1
         Axis of time in ``inputs``.
     {progress}
+    channel_names : sequence of str, optional
+        One name per channel (e.g. EEG electrodes ``["AF3", "F7", ...]``); they become
+        ``coords["channel"]`` and appear in ``top()``, ``to_xarray()``, ``to_pandas()``, the
+        figures and the report. Default: the columns of a pandas ``DataFrame`` input, the
+        ``"channel"`` coordinate of an xarray ``DataArray`` input, else indices.
 
     Returns
     -------
@@ -111,9 +121,33 @@ def explain(
     settings = Settings(
         n_steps, method, internal_batch_size, rtol, atol, max_steps, time_axis, progress
     )
+    names = _channel_names(inputs, channel_names)
     if isinstance(target, Horizon) and target.each:  # one attribution per forecast step
-        return explain_horizon(
+        result = explain_horizon(
             model, inputs, domain, target=target, baselines=baselines, fs=fs, settings=settings
         )
-    ig = CrossDomainIG(model, domain, time_axis=time_axis, fs=fs)
-    return ig._explain(inputs, baselines, target, settings)
+    else:
+        ig = CrossDomainIG(model, domain, time_axis=time_axis, fs=fs)
+        result = ig._explain(inputs, baselines, target, settings)
+    if names is None:
+        return result
+    if isinstance(result, Attribution):
+        return result.with_channel_names(names)
+    return {key: attr.with_channel_names(names) for key, attr in result.items()}
+
+
+def _channel_names(inputs: Any, given: Sequence[str] | None) -> list[str] | None:
+    """``channel_names=``, else a DataFrame's columns or a DataArray's channel coordinate."""
+    if given is not None:
+        if isinstance(given, str) or not isinstance(given, (Sequence, np.ndarray)):
+            raise TypeError(f"channel_names={given!r} must be a list of strings, one per channel.")
+        return [str(n) for n in given]
+    kind, module = type(inputs).__name__, type(inputs).__module__
+    if kind == "DataFrame" and module.startswith("pandas"):
+        columns = list(inputs.columns)
+        if columns != list(range(len(columns))):  # a default RangeIndex names nothing
+            return [str(c) for c in columns]
+    if kind == "DataArray" and module.startswith("xarray") and "channel" in inputs.dims:
+        if "channel" in inputs.coords:
+            return [str(c) for c in inputs.coords["channel"].values]
+    return None

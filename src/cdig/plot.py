@@ -64,6 +64,8 @@ POSITIVE = "#c0392b"
 NEGATIVE = "#2166ac"
 _CMAP = "RdBu_r"
 _SPECTRUM = "0.35"
+#: More channels than this are drawn as one channel x frequency heatmap, not a panel each.
+MAX_PANELS = 6
 
 Kind = Literal[
     "frequency",
@@ -197,6 +199,8 @@ def plot_frequency(
     spectrum = None if series is None else _amplitude_spectrum(series, attr, coord_unit, fs)
 
     n_rows = values.shape[0]
+    if n_rows > MAX_PANELS:  # one heatmap with a row per (named) channel, one colour scale
+        return _channel_heatmap(attr, sample, values[:, order], f_plot, axis_unit, figsize)
     fig, axes = _grid(n_rows, 1, figsize, (9.0, 1.2 + 2.4 * n_rows), sharex=True)
     for c, ax in enumerate(axes[:, 0]):
         v = values[c, order]
@@ -339,7 +343,7 @@ def plot_time(
     for c, ax in enumerate(axes[:, 0]):
         y = series[c] if series is not None else values[c]
         line = _colored_line(ax, t[view], y[view], values[c, view], norm, cmap, linewidth)
-        ax.set_ylabel(f"channel {c}" if series is not None else _value_label(attr, c, n_rows))
+        ax.set_ylabel(_channel(attr, c) if series is not None else _value_label(attr, c, n_rows))
     axes[-1, 0].set_xlabel(_axis_label("time", _time_unit(attr.units.get("time", ""), time_unit)))
     if xlim is not None:
         axes[-1, 0].set_xlim(*xlim)
@@ -437,11 +441,11 @@ def plot_spectrogram(
                 grid_t, grid_f, db, shading="nearest", cmap="magma", vmin=top - 80.0, vmax=top
             )
             fig.colorbar(m_in, ax=ax_in, label="input |X| (dB)")
-            ax_in.set_title(f"input spectrogram, channel {c}", fontsize="medium")
+            ax_in.set_title(f"input spectrogram, {_channel(attr, c)}", fontsize="medium")
             ax_in.set_ylabel(f_label)
         ax = axes[c, -1]
         mesh = ax.pcolormesh(t, freq, values[c], shading="nearest", cmap=cmap, norm=norm)
-        ax.set_title(f"attribution, channel {c}", fontsize="medium")
+        ax.set_title(f"attribution, {_channel(attr, c)}", fontsize="medium")
         if magnitude is None:
             ax.set_ylabel(f_label)
     for ax in axes[-1]:
@@ -536,7 +540,7 @@ def plot_wavelet(
         ax_bar.set_yticks(y, ticks)
         ax_bar.invert_yaxis()
         ax_bar.set_xlabel(f"attribution to {attr.target}")
-        ax_bar.set_title(f"per band, channel {c}", fontsize="medium")
+        ax_bar.set_title(f"per band, {_channel(attr, c)}", fontsize="medium")
         for j, name in enumerate(names):
             mask = labels == name
             edges = _edges(pos[mask])
@@ -546,7 +550,7 @@ def plot_wavelet(
         ax_map.set_ylim(len(names), 0)
         ax_map.set_yticks(np.arange(len(names)) + 0.5, [str(n) for n in names])
         ax_map.set_xlabel(_axis_label("time", attr.units.get("time", "")))
-        ax_map.set_title(f"per coefficient, channel {c}", fontsize="medium")
+        ax_map.set_title(f"per coefficient, {_channel(attr, c)}", fontsize="medium")
     _colorbar(fig, mesh, list(axes[:, 1]), attr)
     return _finish(fig, attr, sample)
 
@@ -840,7 +844,7 @@ def _grouped_bars(ax: Any, totals: np.ndarray, names: Sequence[str], attr: Attri
             color=_sign_colors(totals[c]),
             edgecolor="0.2",
             linewidth=0.5,
-            label=f"channel {c}",
+            label=_channel(attr, c),
         )
     ax.axhline(0.0, color="0.2", linewidth=0.6)
     ax.set_xticks(np.arange(n_grp), list(names))
@@ -978,9 +982,20 @@ def _figure(figsize: tuple[float, float] | None, default: tuple[float, float]) -
     return _pyplot().figure(layout="constrained", figsize=figsize or default)
 
 
+def _channel(attr: Attribution, c: int) -> str:
+    """The name of channel ``c`` (``channel_names=``, DataFrame columns), else ``"channel c"``."""
+    names = attr.coords.get("channel")
+    if names is not None and 0 <= c < len(names) and isinstance(names[c], (str, np.str_)):
+        return str(names[c])
+    return f"channel {c}"
+
+
 def _colorbar(fig: Any, mappable: Any, ax: Any, attr: Attribution, **kwargs: Any) -> None:
     """The colour bar of the attribution scale beside ``ax`` (an axes or a list of them)."""
-    fig.colorbar(mappable, ax=ax, label=f"attribution to {attr.target}", **kwargs)
+    label = f"attribution to {attr.target}"
+    if len(label) > 32:  # a long target (the title names it) would run off the figure
+        label = "attribution"
+    fig.colorbar(mappable, ax=ax, label=label, **kwargs)
 
 
 def _series(x: Any, attr: Attribution, sample: int, n_channels: int | None) -> np.ndarray | None:
@@ -1048,8 +1063,33 @@ def _axis_label(name: str, unit: str) -> str:
 
 
 def _value_label(attr: Attribution, channel: int, n_channels: int) -> str:
-    where = f"ch {channel}: " if n_channels > 1 else ""
-    return f"{where}attribution"
+    name = _channel(attr, channel)
+    if name != f"channel {channel}":  # a named channel is always named
+        return f"{name}: attribution"
+    return f"ch {channel}: attribution" if n_channels > 1 else "attribution"
+
+
+def _channel_heatmap(
+    attr: Attribution,
+    sample: int,
+    values: np.ndarray,
+    freq: np.ndarray,
+    unit: str,
+    figsize: tuple[float, float] | None,
+) -> Figure:
+    """Channels (rows, named) x frequency (columns) on one diverging colour scale."""
+    n = values.shape[0]
+    fig = _figure(figsize, (9.0, 1.6 + 0.28 * n))
+    ax = fig.subplots()
+    mesh = ax.pcolormesh(
+        _edges(freq), np.arange(n + 1) - 0.5, values, cmap=_CMAP, norm=_symmetric_norm(values)
+    )
+    ax.set_yticks(np.arange(n), [_channel(attr, c) for c in range(n)])
+    ax.set_ylim(n - 0.5, -0.5)
+    ax.set_xlabel(_axis_label("frequency", unit))
+    ax.set_ylabel("channel")
+    _colorbar(fig, mesh, ax, attr)
+    return _finish(fig, attr, sample)
 
 
 def _coord(attr: Attribution, dim: str, n: int) -> np.ndarray:
