@@ -87,3 +87,24 @@ def test_bad_channel_names(names, error, match):
     x = np.random.default_rng(0).normal(size=(1, 3, 64))
     with pytest.raises(error, match=match):
         cdig.explain(Net(3), x, "time", n_steps=4, channel_names=names)
+
+
+def test_cli_channel_names(tmp_path, capsys):
+    import json
+
+    from cdig.cli import main
+
+    net = Net(2).float()
+    torch.jit.save(torch.jit.script(net), str(tmp_path / "net.ts"))
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(1, 2, 64)).astype("f4"))
+    js = tmp_path / "out.json"
+    argv = ["explain", tmp_path / "net.ts", tmp_path / "x.npy", "--domain", "fourier", "--fs",
+            32, "--channel-names", "AF3, F7", "--json", js]  # fmt: skip
+    assert main([str(a) for a in argv]) == 0
+    out = capsys.readouterr().out
+    doc = json.loads(js.read_text())
+    assert doc["domains"]["fourier"]["coords"]["channel"] == ["AF3", "F7"]
+    assert "AF3" in out or "F7" in out  # the summary's top coefficients name the channel
+    bad = [str(a) for a in argv[:-2]] + ["--channel-names", "AF3"]
+    assert main(bad) != 0
+    assert "--channel-names has 1 names but the inputs have 2 channels" in capsys.readouterr().err
