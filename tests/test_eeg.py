@@ -5,8 +5,9 @@
 * Every result of the three parts is complete (``|delta| <= rtol |f(x) - f(x')|``).
 * Part b's known answers: Fourier attributions on 3 Hz and its harmonics (>= 80 % of their
   sum), STFT attributions after the 5 s onset (>= 95 %), the seizure probability rises.
-* Part c: the component with most power on the frontal channels is the blink component,
-  its mixing weights are largest on AF3 / F7 and its share is measured.
+* Part c: the component with the most slow (< 3 Hz) power on the frontal channels is the
+  blink component; its largest mixing weight is on a frontal channel, it is among the three
+  components with the largest attributions and carries at least 10 % of them.
 * A time-first output of the real model raises an error that names ``transpose``.
 
 Skips with a reason when brainmaze-torch, spkit or openspindlenet are not installed
@@ -125,7 +126,7 @@ def test_part_b_known_answer(eeg):
 
 
 def test_part_c_blink_component(eeg):
-    c = eeg.part_c(window=(5.0, 7.0))  # the page explains 4 s
+    c = eeg.part_c()  # the page's 4 s (shorter windows leave a gap within float32 noise)
     attr, pc = c["attribution"], c["per_component"]
     _complete(attr)
     assert attr.dims == ("component", "time")
@@ -134,5 +135,8 @@ def test_part_c_blink_component(eeg):
     A = np.asarray(c["ica"].mixing_)
     top = [c["names"][i] for i in np.argsort(-np.abs(A[:, blink]))[:2]]
     assert top[0] in eeg.FRONTAL and c["frontal"][blink] >= 0.5, (top, c["frontal"][blink])
-    assert 0.0 <= c["blink_share"] <= 1.0
+    assert attr.converged.all()
+    # the blink component carries a measured share of what the artifacts do (0.19 here)
+    assert c["blink_share"] >= 0.1
+    assert blink in np.argsort(-np.abs(pc.values[0]))[:3]
     np.testing.assert_allclose(pc.values.sum(), attr.values.sum(), rtol=1e-5)
