@@ -58,8 +58,8 @@ fourier = cdig.domains.Fourier(fs=FS_IEEG)
 stft = cdig.domains.STFT(n_fft=FS_IEEG, hop_length=FS_IEEG // 2, fs=FS_IEEG)  # 1 s frames
 
 # %%
-# a. A real iEEG segment, by band and in time-frequency
-# -----------------------------------------------------
+# Part a: a real iEEG segment, by band and in time-frequency
+# ----------------------------------------------------------
 # 15 s after the sample's zero-filled gap. The target is class 3 averaged over every
 # 0.5 s column, written with :class:`cdig.TimeColumns`; both linear domains share one
 # integration pass, from a phase-randomised surrogate (``n=1`` keeps the page quick; more
@@ -74,9 +74,9 @@ attrs = cdig.explain(
 seconds_a = time.perf_counter() - start
 a_fourier, a_stft = attrs["fourier"], attrs["stft"]
 bands = a_fourier.bands(BANDS)
-print(f"{a_fourier.target}: f(x) = {a_fourier.outputs[0]:.4f}, mean f(x') = "
+print(f"{a_fourier.target}: f(x) = {a_fourier.outputs[0]:.4f}, f(x') = "
       f"{a_fourier.baseline_outputs[0]:.4f}, delta = {a_fourier.delta[0]:.1e}")  # fmt: skip
-print(f"{seconds_a:.1f} s, {int(a_fourier.n_evaluations[0])} model evaluations "
+print(f"{seconds_a:.1f} s, {int(a_fourier.n_evaluations[0])} model evaluations, "
       f"converged: {bool(a_fourier.converged[0])}")  # fmt: skip
 for name, value in zip(bands.coords["band"], bands.values[0, 0]):
     print(f"  {name:6s} {value:+.5f}")
@@ -87,8 +87,8 @@ for name, value in zip(bands.coords["band"], bands.values[0, 0]):
 fig = a_stft.plot()
 
 # %%
-# b. A known answer: a 3 Hz spike-and-wave train from t = 5 s
-# -----------------------------------------------------------
+# Part b: a known answer, a 3 Hz spike-and-wave train from t = 5 s
+# ----------------------------------------------------------------
 # The same recording plus a 3 Hz spike-and-wave train (12 ms spikes, slow waves, 6 times the
 # recording's standard deviation) from 5 s, explained from the original recording: the
 # attributions can only lie where the two differ, on 3 Hz and its harmonics and after 5 s,
@@ -116,8 +116,8 @@ fig = b_fourier.plot(xlim=(0, 40))
 fig = b_stft.plot()
 
 # %%
-# c. ICA over 14 named channels: which components, which channels
-# ----------------------------------------------------------------
+# Part c: ICA over 14 named channels, which components and channels
+# -----------------------------------------------------------------
 # spkit's Emotiv recording with artifacts: 14 scalp channels at 128 Hz. The detector needs
 # an even rate of at least 200 Hz; the model below upsamples every channel to 256 Hz by
 # zero-padding its FFT (linear, so the attributions stay on the 128 Hz samples; it adds no
