@@ -162,6 +162,8 @@ print(f"blink component ic{blink} (slow, frontal; largest weights on {heaviest})
 # %%
 # Left: each component's attribution (summed over time). Right: its mixing weights on the
 # named channels, scaled per component; the blink component loads on the frontal channels.
+# With the artifacts the channels' mean seizure probability is a little lower than for the
+# cleaned copy; the blink component carries about a fifth of that difference.
 order = np.argsort(-share)
 fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.8), layout="constrained",
                                   width_ratios=(1, 2.2))  # fmt: skip
