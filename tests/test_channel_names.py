@@ -41,6 +41,9 @@ def test_names_reach_every_output():
     fig = attr.plot()  # 14 channels: one channel x frequency heatmap, rows named
     ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert ticks == NAMES and len(fig.axes) == 2  # the heatmap and its colour bar
+    fig.canvas.draw()
+    boxes = [t.get_window_extent() for t in fig.axes[0].get_yticklabels()]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
     html = cdig.report.render_report(attr, x)
     assert any(f"{name}, " in html for name in NAMES)
     several = cdig.explain(Net(3), x[:, :3], ["time", "stft"], fs=32.0, n_steps=8,
