@@ -44,6 +44,10 @@ def test_names_reach_every_output():
     fig.canvas.draw()
     boxes = [t.get_window_extent() for t in fig.axes[0].get_yticklabels()]
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    in_time = cdig.explain(Net(14), x, "time", fs=32.0, n_steps=8, channel_names=NAMES)
+    fig = in_time.plot(x=x)  # and one channel x time heatmap
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == NAMES
+    assert fig.axes[0].get_xlabel() == "time (s)"
     html = cdig.report.render_report(attr, x)
     assert any(f"{name}, " in html for name in NAMES)
     several = cdig.explain(Net(3), x[:, :3], ["time", "stft"], fs=32.0, n_steps=8,

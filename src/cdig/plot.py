@@ -183,7 +183,8 @@ def plot_frequency(
     -------
     matplotlib.figure.Figure
         One row per channel; each row has the attribution bars and a twin axis for the
-        spectrum when ``x`` is given.
+        spectrum when ``x`` is given. With more than ``MAX_PANELS`` (6) channels: one
+        channel x frequency heatmap on one colour scale, rows named by ``coords["channel"]``.
     """
     values = _sample_values(attr, sample)  # (C, F)
     freq = np.asarray(attr.coords["frequency"], dtype=np.float64)
@@ -200,7 +201,9 @@ def plot_frequency(
 
     n_rows = values.shape[0]
     if n_rows > MAX_PANELS:  # one heatmap with a row per (named) channel, one colour scale
-        return _channel_heatmap(attr, sample, values[:, order], f_plot, axis_unit, figsize)
+        return _channel_heatmap(
+            attr, sample, values[:, order], f_plot, "frequency", axis_unit, figsize
+        )
     fig, axes = _grid(n_rows, 1, figsize, (9.0, 1.2 + 2.4 * n_rows), sharex=True)
     for c, ax in enumerate(axes[:, 0]):
         v = values[c, order]
@@ -325,13 +328,20 @@ def plot_time(
     -------
     matplotlib.figure.Figure
         One row per channel and a shared colour bar. Each time step is one segment of a
-        ``LineCollection`` whose colour value is that step's attribution.
+        ``LineCollection`` whose colour value is that step's attribution. With more than
+        ``MAX_PANELS`` (6) channels: one channel x time heatmap instead.
     """
     values = _sample_values(attr, sample)  # (C, T)
     t = np.asarray(attr.coords.get("time", np.arange(values.shape[-1])), dtype=np.float64)
     series = _series(x, attr, sample, n_channels=values.shape[0])
     norm = _symmetric_norm(values)
     n_rows = values.shape[0]
+    if n_rows > MAX_PANELS:  # one channel x time heatmap, rows named
+        keep = np.ones(len(t), dtype=bool)
+        if xlim is not None:
+            keep = (t >= min(xlim)) & (t <= max(xlim))
+        unit = _time_unit(attr.units.get("time", ""), time_unit)
+        return _channel_heatmap(attr, sample, values[:, keep], t[keep], "time", unit, figsize)
     fig, axes = _grid(n_rows, 1, figsize, (9.0, 1.2 + 2.0 * n_rows), sharex=True)
     line = None
     view = np.ones(len(t), dtype=bool)
@@ -1073,20 +1083,21 @@ def _channel_heatmap(
     attr: Attribution,
     sample: int,
     values: np.ndarray,
-    freq: np.ndarray,
+    coord: np.ndarray,
+    dim: str,
     unit: str,
     figsize: tuple[float, float] | None,
 ) -> Figure:
-    """Channels (rows, named) x frequency (columns) on one diverging colour scale."""
+    """Channels (rows, named) x frequency or time (columns) on one diverging colour scale."""
     n = values.shape[0]
     fig = _figure(figsize, (9.0, 1.6 + 0.28 * n))
     ax = fig.subplots()
     mesh = ax.pcolormesh(
-        _edges(freq), np.arange(n + 1) - 0.5, values, cmap=_CMAP, norm=_symmetric_norm(values)
+        _edges(coord), np.arange(n + 1) - 0.5, values, cmap=_CMAP, norm=_symmetric_norm(values)
     )
     ax.set_yticks(np.arange(n), [_channel(attr, c) for c in range(n)])
     ax.set_ylim(n - 0.5, -0.5)
-    ax.set_xlabel(_axis_label("frequency", unit))
+    ax.set_xlabel(_axis_label(dim, unit))
     ax.set_ylabel("channel")
     _colorbar(fig, mesh, ax, attr)
     return _finish(fig, attr, sample)
