@@ -115,3 +115,20 @@ def test_cli_channel_names(tmp_path, capsys):
     bad = [str(a) for a in argv[:-2]] + ["--channel-names", "AF3"]
     assert main(bad) != 0
     assert "--channel-names has 1 names but the inputs have 2 channels" in capsys.readouterr().err
+
+
+def test_component_map_names_its_channels():
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    rng = np.random.default_rng(2)
+    x = rng.laplace(size=(1, 3, 200)).cumsum(-1) / 10
+    names = ["acc_x", "acc_y", "gyr_z"]
+    attr = cdig.explain(Net3T(), x, cdig.domains.ICA(), n_steps=8, channel_names=names)
+    fig = attr.plot()
+    ticks = [t.get_text() for ax in fig.axes for t in ax.get_xticklabels()]
+    assert all(name in ticks for name in names)
+
+
+class Net3T(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(x[:, 0, :50].sum(-1) - x[:, 2, 100:150].sum(-1) / 10)

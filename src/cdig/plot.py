@@ -659,7 +659,12 @@ def plot_components(
     )
     ax_map.set_ylim(len(order) - 0.5, -0.5)
     ax_map.set_yticks(y, [names[i] for i in order])
-    ax_map.set_xticks(np.arange(heat.shape[1]))
+    channel_labels = [str(v) for v in attr.coords.get("channel", range(heat.shape[1]))]
+    long = max(len(v) for v in channel_labels) > 3  # names: tilted so that they never overlap
+    ax_map.set_xticks(
+        np.arange(heat.shape[1]), channel_labels, rotation=45 if long else 0,
+        ha="right" if long else "center",
+    )  # fmt: skip
     ax_map.set_xlabel("channel")
     ax_map.set_title("attribution per channel", fontsize="medium")
     _colorbar(fig, mesh, ax_map, attr)
