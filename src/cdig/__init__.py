@@ -15,7 +15,7 @@ from ._version import __version__
 from .api import explain
 from .attribution import Attribution
 from .engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG, NonFiniteError
-from .horizon import Horizon
+from .horizon import Horizon, TimeColumns
 from .runs import DatasetRun, explain_dataset, open_run
 
 # Submodules reached as ``cdig.<name>`` after a plain ``import cdig``, imported on first use
@@ -45,6 +45,7 @@ __all__ = [
     "CrossDomainIG",
     "DatasetRun",
     "Horizon",
+    "TimeColumns",
     "NonFiniteError",
     "datasets",
     "models",

@@ -126,10 +126,20 @@ def _input_message(err: BaseException, xu: Tensor, layout: Layout, time_axis: in
 def _output_message(out: Any, xu: Tensor) -> str:
     n = xu.shape[0]
     got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-    return (
+    msg = (
         f"the model returned an output of shape {got} for a batch of {n} input(s) of shape "
         f"{tuple(xu.shape)}; outputs must keep the batch axis first, shape ({n},) or "
-        f"({n}, ...). Do not index or reduce over the batch in the model (e.g. use "
+        f"({n}, ...). "
+    )
+    if isinstance(out, Tensor) and out.ndim >= 2 and out.shape[1] == n and out.shape[0] != n:
+        # (n_times, batch, k): recurrent and speech/EEG models often put time first
+        return msg + (
+            f"The output looks time-first, (n_times={out.shape[0]}, batch={n}, ...): move "
+            "the batch axis first with transpose, e.g. lambda x: m(x).transpose(0, 1) "
+            "(for a model returning a tuple, lambda x: m(x)[1].transpose(0, 1))."
+        )
+    return msg + (
+        "Do not index or reduce over the batch in the model (e.g. use "
         "lambda x: m(x)[:, 0] rather than m(x)[0], and no .sum() over all outputs)."
     )
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, overload
+
+import numpy as np
 
 from ._settings import (
     FORWARD_ARGS,
@@ -42,6 +44,7 @@ def explain(
     max_steps: int = ...,
     progress: bool = ...,
     additional_forward_args: Any = ...,
+    channel_names: Sequence[str] | None = ...,
 ) -> Attribution: ...
 
 
@@ -63,6 +66,7 @@ def explain(
     max_steps: int = ...,
     progress: bool = ...,
     additional_forward_args: Any = ...,
+    channel_names: Sequence[str] | None = ...,
 ) -> dict[str, Attribution]: ...
 
 
@@ -89,6 +93,7 @@ def explain(
     max_steps: int = MAX_STEPS,
     progress: bool = False,
     additional_forward_args: Any = None,
+    channel_names: Sequence[str] | None = None,
 ) -> Attribution | dict[str, Attribution]:
     """Explain a time-series model in one or more domains.
 
@@ -110,6 +115,11 @@ def explain(
         Axis of time in ``inputs``.
     {progress}
     {forward_args}
+    channel_names : sequence of str, optional
+        One name per channel (e.g. EEG electrodes ``["AF3", "F7", ...]``); they become
+        ``coords["channel"]`` and appear in ``top()``, ``to_xarray()``, ``to_pandas()``, the
+        figures and the report. Default: the columns of a pandas ``DataFrame`` input, the
+        ``"channel"`` coordinate of an xarray ``DataArray`` input, else indices.
 
     Returns
     -------
@@ -128,8 +138,9 @@ def explain(
     settings = Settings(
         n_steps, method, internal_batch_size, rtol, atol, max_steps, time_axis, progress
     )
+    names = _channel_names(inputs, channel_names)
     if isinstance(target, Horizon) and target.each:  # one attribution per forecast step
-        return explain_horizon(
+        result = explain_horizon(
             model,
             inputs,
             domain,
@@ -139,5 +150,28 @@ def explain(
             settings=settings,
             additional_forward_args=additional_forward_args,
         )
-    ig = CrossDomainIG(model, domain, time_axis=time_axis, fs=fs)
-    return ig._explain(inputs, baselines, target, settings, additional_forward_args)
+    else:
+        ig = CrossDomainIG(model, domain, time_axis=time_axis, fs=fs)
+        result = ig._explain(inputs, baselines, target, settings, additional_forward_args)
+    if names is None:
+        return result
+    if isinstance(result, Attribution):
+        return result.with_channel_names(names)
+    return {key: attr.with_channel_names(names) for key, attr in result.items()}
+
+
+def _channel_names(inputs: Any, given: Sequence[str] | None) -> list[str] | None:
+    """``channel_names=``, else a DataFrame's columns or a DataArray's channel coordinate."""
+    if given is not None:
+        if isinstance(given, str) or not isinstance(given, (Sequence, np.ndarray)):
+            raise TypeError(f"channel_names={given!r} must be a list of strings, one per channel.")
+        return [str(n) for n in given]
+    kind, module = type(inputs).__name__, type(inputs).__module__
+    if kind == "DataFrame" and module.startswith("pandas"):
+        columns = list(inputs.columns)
+        if columns != list(range(len(columns))):  # a default RangeIndex names nothing
+            return [str(c) for c in columns]
+    if kind == "DataArray" and module.startswith("xarray") and "channel" in inputs.dims:
+        if "channel" in inputs.coords:
+            return [str(c) for c in inputs.coords["channel"].values]
+    return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -110,6 +110,34 @@ class Attribution:
         """``|delta| / max(|f(x) - f(x')|, tiny)`` per sample."""
         diff = np.abs(self.outputs - self.baseline_outputs)
         return np.abs(self.delta) / np.maximum(diff, np.finfo(np.float64).tiny)
+
+    def with_channel_names(self, names: Sequence[str] | None) -> Attribution:
+        """The same attributions with named channels: ``coords["channel"]`` = ``names``.
+
+        The names then appear in :meth:`top`, :meth:`to_xarray`, :meth:`to_pandas`, every
+        figure and the report. ``None`` returns ``self``.
+
+        Raises
+        ------
+        ValueError
+            When the number of names is not the number of channels, or a name repeats.
+        """
+        if names is None:
+            return self
+        if isinstance(names, str) or not isinstance(names, (Sequence, np.ndarray)):
+            raise TypeError(f"channel_names={names!r} must be a list of strings, one per channel.")
+        labels = [str(n) for n in names]
+        if "channel" not in self.dims:
+            return self
+        n = self.values.shape[1 + self.dims.index("channel")]
+        if len(labels) != n:
+            raise ValueError(
+                f"channel_names has {len(labels)} names but the inputs have {n} channels; "
+                "give one name per channel, in the inputs' channel order."
+            )
+        if len(set(labels)) != n:
+            raise ValueError(f"channel_names={labels} repeats a name; names must be unique.")
+        return replace(self, coords={**self.coords, "channel": np.array(labels)})
 
     def sum_over(self, dim: str) -> Attribution:
         """Attributions summed over the axis ``dim`` (e.g. ``"channel"``); completeness kept."""

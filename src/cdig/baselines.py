@@ -11,6 +11,7 @@ which :func:`cdig.explain` and :meth:`cdig.CrossDomainIG.explain` accept as ``ba
 :func:`noise`             the input plus Gaussian or uniform noise, ``n`` baselines
 :func:`training_samples`  series drawn from a training set (expected gradients), ``n``
 :func:`segment_masked`    the input with random segments set to zero (TIMING), ``n``
+:func:`phase_randomized`  the input's amplitude spectrum with random phases, ``n``
 ========================  ================================================================
 
 The baselines are time series, so they work in every transform domain (time, Fourier, STFT,
@@ -55,6 +56,7 @@ __all__ = [
     "lowpass",
     "mean",
     "noise",
+    "phase_randomized",
     "segment_masked",
     "segment_masks",
     "training_samples",
@@ -359,6 +361,70 @@ def segment_masked(
     if not math.isfinite(fill):
         raise ValueError(f"fill={fill} must be finite.")
     out = np.where(masks, fill, x[None])  # (n, B, C, T)
+    return _to_user(out, layout, dtype)
+
+
+def phase_randomized(
+    inputs: Any,
+    n: int = 8,
+    *,
+    per_channel: bool = True,
+    seed: Seed = None,
+    time_axis: int = -1,
+) -> np.ndarray:
+    """Surrogates with the input's amplitude spectrum and random phases: ``n`` baselines.
+
+    Parameters
+    ----------
+    inputs : array-like of shape (batch, channels, time)
+    n : int, default=8
+        Number of surrogates per series.
+    per_channel : bool, default=True
+        ``True``: independent random phases for every channel. ``False``: the same random
+        phase shifts for all channels of a series, which keeps the cross-spectra (the linear
+        correlations between channels) as well.
+    seed : None, int or numpy.random.Generator, default=None
+    time_axis : int, default=-1
+
+    Returns
+    -------
+    ndarray of shape (n, *inputs.shape)
+        Real series. ``|rfft(out[s])| == |rfft(inputs)|`` at every frequency (to float
+        rounding), so each surrogate has the input's mean, variance, power spectrum and
+        autocorrelation; the timing of events (spikes, blinks, onsets) is destroyed.
+
+    Notes
+    -----
+    Each series' real FFT :math:`X_k = |X_k| e^{i\\theta_k}` becomes
+    :math:`|X_k| e^{i(\\theta_k + \\phi_k)}` with :math:`\\phi_k` uniform on
+    :math:`[0, 2\\pi)`, drawn independently per surrogate and series (and channel with
+    ``per_channel=True``). The DC bin is kept (the mean is unchanged) and, for an even
+    length, the Nyquist bin keeps its magnitude with a random sign (it must stay real).
+    This is the surrogate of Theiler et al. (1992), "Testing for nonlinearity in time
+    series: the method of surrogate data".
+
+    Use it for models that normalise their input (z-scoring each series, per-bin
+    normalisation of a spectrogram, layer norm at the input): their output is the same for
+    every scaled copy ``a * x`` with ``a > 0``, so along the straight path from the zero
+    baseline ``f`` does not change and then jumps at ``x' = 0``. The gradients never see
+    that jump: attributions stay near zero while ``f(x) - f(x')`` does not, and no number
+    of steps closes the gap. A surrogate has the input's scale and spectrum, so no point of
+    its path is a scaled copy of ``x`` or zero.
+    """
+    n = check_int(n, "n")
+    if not isinstance(per_channel, (bool, np.bool_)):
+        raise TypeError(f"per_channel={per_channel!r} must be True or False.")
+    rng = _rng(seed)
+    x, layout, dtype = _canonical(inputs, time_axis)
+    batch, channels, T = x.shape
+    X = np.fft.rfft(x.astype(np.float64), axis=-1)  # (B, C, F)
+    F = X.shape[-1]
+    shape = (n, batch, channels if per_channel else 1, F)
+    phase = np.exp(1j * rng.uniform(0.0, 2.0 * np.pi, size=shape))
+    phase[..., 0] = 1.0  # the mean stays
+    if T % 2 == 0:  # the Nyquist bin must stay real: a random sign
+        phase[..., -1] = rng.choice([-1.0, 1.0], size=shape[:-1])
+    out = np.fft.irfft(X[None] * phase, n=T, axis=-1)
     return _to_user(out, layout, dtype)
 
 

@@ -103,6 +103,11 @@ def _add_explain(sub: Any) -> None:
     )
     p.add_argument("--fs", type=float, help="sampling rate in Hz (frequencies in Hz, times in s)")
     p.add_argument(
+        "--channel-names",
+        help="comma-separated channel names, one per channel in input order (e.g. "
+        "AF3,F7,F3): in the summary, the JSON and the report instead of indices",
+    )
+    p.add_argument(
         "--target",
         help="output to explain: an index (a comma-separated tuple for multi-axis outputs) or "
         "'predicted'; omit for models with one output per sample",
@@ -313,6 +318,12 @@ def _explain(args: argparse.Namespace) -> int:
         except (ValueError, TypeError) as err:  # the API's words -> the options' names
             raise type(err)(_option_words(str(err))) from err
     results = res if isinstance(res, dict) else {domains[0][0]: res}
+    if args.channel_names:
+        names = [n.strip() for n in args.channel_names.split(",")]
+        try:
+            results = {k: r.with_channel_names(names) for k, r in results.items()}
+        except ValueError as err:
+            raise CLIError(str(err).replace("channel_names", "--channel-names")) from err
     for w in seen:
         if not issubclass(w.category, DeprecationWarning):
             print(f"cdig: warning: {_phrase(w.message)}", file=sys.stderr)

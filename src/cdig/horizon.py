@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .domains import Domain
 
-__all__ = ["Horizon", "explain_horizon", "plot_horizon", "TIMESFM_QUANTILES"]
+__all__ = ["Horizon", "TimeColumns", "explain_horizon", "plot_horizon", "TIMESFM_QUANTILES"]
 
 #: Quantile levels of TimesFM's ``full_predictions`` (after the mean at index 0).
 TIMESFM_QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -284,6 +284,145 @@ class Horizon:
             if value is not None:
                 args.append(f"{name}={value!r}")
         return f"Horizon({', '.join(args)})"
+
+
+class TimeColumns(Horizon):
+    """One class of a model that gives a class vector per time column; pass it as ``target=``.
+
+    Sequence classifiers (a seizure detector scoring every 0.5 s, a speech model scoring
+    every frame) return outputs of shape ``(batch, n_columns, n_classes)``. ``TimeColumns``
+    says which class, over which columns, as one scalar per sample; titles and labels speak
+    of time columns and classes.
+
+    Parameters
+    ----------
+    what : int or {"mean", "sum", "each"}
+        An int: one column (0-based, negative from the end). ``"mean"`` / ``"sum"``: over
+        ``columns`` (default all). ``"each"``: one attribution per column.
+    cls : int, optional
+        The class, an index along the last output axis; needed when there are several.
+    columns : slice, range or sequence of int, optional
+        The columns a summary covers. Default: all, or the last ``last_s`` seconds.
+    last_s : float, optional
+        Cover the columns of the last ``last_s`` seconds: ``round(last_s / column_s)``
+        columns. Needs ``column_s``; not with ``columns``.
+    column_s : float, optional
+        Seconds between columns (the model's hop, 0.5 for a 2 Hz output).
+
+    Notes
+    -----
+    Outputs must be batch-first. A model that returns ``(n_columns, batch, n_classes)``
+    (recurrent models often do) is wrapped with ``lambda x: m(x).transpose(0, 1)``.
+
+    Examples
+    --------
+    >>> import torch, cdig
+    >>> probs = torch.rand(2, 30, 4)  # 2 recordings, 30 columns of 0.5 s, 4 classes
+    >>> target = cdig.TimeColumns("mean", cls=3, last_s=10, column_s=0.5)
+    >>> bool(torch.allclose(target(probs), probs[:, -20:, 3].mean(dim=1)))
+    True
+    >>> target.resolve(probs.shape).__name__
+    'class 3, mean over time columns 10-29 (the last 10 s)'
+    """
+
+    def __init__(
+        self,
+        what: int | Literal["mean", "sum", "each"],
+        *,
+        cls: int | None = None,
+        columns: slice | Sequence[int] | None = None,
+        last_s: float | None = None,
+        column_s: float | None = None,
+    ) -> None:
+        if column_s is not None:
+            column_s = float(column_s)
+            if not (np.isfinite(column_s) and column_s > 0):
+                raise ValueError(f"column_s={column_s!r} must be a positive number of seconds.")
+        if last_s is not None:
+            if columns is not None:
+                raise ValueError("give columns= or last_s=, not both.")
+            if column_s is None:
+                raise ValueError(
+                    "last_s= needs column_s= (the seconds between output columns, e.g. 0.5)."
+                )
+            last_s = float(last_s)
+            k = round(last_s / column_s) if np.isfinite(last_s) and last_s > 0 else 0
+            if k < 1:
+                raise ValueError(
+                    f"last_s={last_s!r} must cover at least one column of {column_s} s."
+                )
+            columns = slice(-k, None)
+        try:
+            super().__init__(what, steps=columns, channel=cls)
+        except (TypeError, ValueError) as err:
+            raise type(err)(
+                str(err).replace("steps=", "columns=").replace("channel=", "cls=")
+            ) from None
+        self.last_s = last_s
+        self.column_s = column_s
+
+    def series(self, outputs: Tensor) -> Tensor:
+        """The class's scores ``(n, n_columns)`` from outputs ``(n, n_columns[, n_classes])``."""
+        shape = tuple(outputs.shape)
+        if outputs.ndim == 3 and self._last is None and shape[2] > 1:
+            raise ValueError(
+                f"the model's output has shape {shape}: {shape[2]} classes per time column; "
+                "pass cls= (the class to explain, an index along the last axis)."
+            )
+        if outputs.ndim not in (2, 3):
+            raise ValueError(
+                "TimeColumns targets need outputs of shape (batch, n_columns) or (batch, "
+                f"n_columns, n_classes), batch first; the model's output has shape {shape}."
+            )
+        try:
+            return super().series(outputs)
+        except ValueError as err:
+            text = (
+                str(err)
+                .replace("channel=", "cls=")
+                .replace("(batch, horizon, K)", "(batch, n_columns, n_classes)")
+            )
+            raise ValueError(text) from None
+
+    def step_indices(self, length: int) -> np.ndarray:
+        """The explained columns (0-based, non-negative) of ``length`` columns."""
+        try:
+            return super().step_indices(length)
+        except ValueError as err:
+            text = str(err).replace("steps=", "columns=").replace("Horizon(", "TimeColumns(")
+            text = text.replace("forecast of", "output of").replace("steps", "columns")
+            raise ValueError(text.replace("horizon", "output")) from None
+
+    @property
+    def __name__(self) -> str:
+        cls = "" if self.channel is None else f"class {self.channel}, "
+        if isinstance(self.what, int):
+            text = f"time column {self.what}"
+            if self.column_s is not None and self._length is not None:
+                text += f" ({self.what * self.column_s:g} s after the first)"
+            return cls + text
+        verb = {"mean": "mean over", "sum": "sum over", "each": "each of"}[self.what]
+        if self.steps is None:
+            span = (
+                "all time columns"
+                if self._length is None
+                else (f"time columns 0-{self._length - 1}")
+            )
+        else:
+            span = _steps_text(self.steps, self._length).replace("horizon steps", "time columns")
+        if self.last_s is not None:
+            span += f" (the last {self.last_s:g} s)"
+        return f"{cls}{verb} {span}"
+
+    def __repr__(self) -> str:
+        args = [repr(self.what)]
+        for name, value in (("cls", self.channel), ("last_s", self.last_s),
+                            ("column_s", self.column_s)):  # fmt: skip
+            if value is not None:
+                args.append(f"{name}={value!r}")
+        if self.last_s is None and self.steps is not None:
+            args.append(f"columns={self.steps!r}")
+        return f"TimeColumns({', '.join(args)})"
 
 
 def _steps_text(steps: Any, length: int | None) -> str:
@@ -535,13 +674,16 @@ def plot_horizon(
     else:
         unit = attr.units.get(dim, "")
         bottom.set_ylabel(f"{dim} ({unit})" if unit else dim)
-    bottom.set_xlabel("horizon step (0 = first forecast point)")
+    columns = "time column" in str(attr.target)  # a TimeColumns target
+    bottom.set_xlabel("time column" if columns else "horizon step (0 = first forecast point)")
+    top.set_ylabel("output" if columns else "forecast")
     extend = "neither" if vmax is None or np.abs(grid).max() <= vmax else "both"
     fig.colorbar(mesh, ax=bottom, label="attribution", shrink=0.9, extend=extend)
     delta = attr.settings["horizon"]["delta"][sample] if hz is not None else attr.delta
     name = type(attr.domain).__name__ if attr.domain is not None else "Cross-domain IG"
     fig.suptitle(
-        f"{name} attributions per forecast step, sample {sample} | max |delta| per step = "
+        f"{name} attributions per {'time column' if columns else 'forecast step'}, sample "
+        f"{sample} | max |delta| per step = "
         f"{float(np.max(np.abs(delta))):.2g}\n{attr.target}",
         fontsize="medium",
     )

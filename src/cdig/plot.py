@@ -64,6 +64,8 @@ POSITIVE = "#c0392b"
 NEGATIVE = "#2166ac"
 _CMAP = "RdBu_r"
 _SPECTRUM = "0.35"
+#: More channels than this are drawn as one channel x frequency heatmap, not a panel each.
+MAX_PANELS = 6
 
 Kind = Literal[
     "frequency",
@@ -181,7 +183,8 @@ def plot_frequency(
     -------
     matplotlib.figure.Figure
         One row per channel; each row has the attribution bars and a twin axis for the
-        spectrum when ``x`` is given.
+        spectrum when ``x`` is given. With more than ``MAX_PANELS`` (6) channels: one
+        channel x frequency heatmap on one colour scale, rows named by ``coords["channel"]``.
     """
     values = _sample_values(attr, sample)  # (C, F)
     freq = np.asarray(attr.coords["frequency"], dtype=np.float64)
@@ -197,6 +200,10 @@ def plot_frequency(
     spectrum = None if series is None else _amplitude_spectrum(series, attr, coord_unit, fs)
 
     n_rows = values.shape[0]
+    if n_rows > MAX_PANELS:  # one heatmap with a row per (named) channel, one colour scale
+        return _channel_heatmap(
+            attr, sample, values[:, order], f_plot, "frequency", axis_unit, figsize
+        )
     fig, axes = _grid(n_rows, 1, figsize, (9.0, 1.2 + 2.4 * n_rows), sharex=True)
     for c, ax in enumerate(axes[:, 0]):
         v = values[c, order]
@@ -321,13 +328,20 @@ def plot_time(
     -------
     matplotlib.figure.Figure
         One row per channel and a shared colour bar. Each time step is one segment of a
-        ``LineCollection`` whose colour value is that step's attribution.
+        ``LineCollection`` whose colour value is that step's attribution. With more than
+        ``MAX_PANELS`` (6) channels: one channel x time heatmap instead.
     """
     values = _sample_values(attr, sample)  # (C, T)
     t = np.asarray(attr.coords.get("time", np.arange(values.shape[-1])), dtype=np.float64)
     series = _series(x, attr, sample, n_channels=values.shape[0])
     norm = _symmetric_norm(values)
     n_rows = values.shape[0]
+    if n_rows > MAX_PANELS:  # one channel x time heatmap, rows named
+        keep = np.ones(len(t), dtype=bool)
+        if xlim is not None:
+            keep = (t >= min(xlim)) & (t <= max(xlim))
+        unit = _time_unit(attr.units.get("time", ""), time_unit)
+        return _channel_heatmap(attr, sample, values[:, keep], t[keep], "time", unit, figsize)
     fig, axes = _grid(n_rows, 1, figsize, (9.0, 1.2 + 2.0 * n_rows), sharex=True)
     line = None
     view = np.ones(len(t), dtype=bool)
@@ -339,7 +353,7 @@ def plot_time(
     for c, ax in enumerate(axes[:, 0]):
         y = series[c] if series is not None else values[c]
         line = _colored_line(ax, t[view], y[view], values[c, view], norm, cmap, linewidth)
-        ax.set_ylabel(f"channel {c}" if series is not None else _value_label(attr, c, n_rows))
+        ax.set_ylabel(_channel(attr, c) if series is not None else _value_label(attr, c, n_rows))
     axes[-1, 0].set_xlabel(_axis_label("time", _time_unit(attr.units.get("time", ""), time_unit)))
     if xlim is not None:
         axes[-1, 0].set_xlim(*xlim)
@@ -437,11 +451,11 @@ def plot_spectrogram(
                 grid_t, grid_f, db, shading="nearest", cmap="magma", vmin=top - 80.0, vmax=top
             )
             fig.colorbar(m_in, ax=ax_in, label="input |X| (dB)")
-            ax_in.set_title(f"input spectrogram, channel {c}", fontsize="medium")
+            ax_in.set_title(f"input spectrogram, {_channel(attr, c)}", fontsize="medium")
             ax_in.set_ylabel(f_label)
         ax = axes[c, -1]
         mesh = ax.pcolormesh(t, freq, values[c], shading="nearest", cmap=cmap, norm=norm)
-        ax.set_title(f"attribution, channel {c}", fontsize="medium")
+        ax.set_title(f"attribution, {_channel(attr, c)}", fontsize="medium")
         if magnitude is None:
             ax.set_ylabel(f_label)
     for ax in axes[-1]:
@@ -536,7 +550,7 @@ def plot_wavelet(
         ax_bar.set_yticks(y, ticks)
         ax_bar.invert_yaxis()
         ax_bar.set_xlabel(f"attribution to {attr.target}")
-        ax_bar.set_title(f"per band, channel {c}", fontsize="medium")
+        ax_bar.set_title(f"per band, {_channel(attr, c)}", fontsize="medium")
         for j, name in enumerate(names):
             mask = labels == name
             edges = _edges(pos[mask])
@@ -546,7 +560,7 @@ def plot_wavelet(
         ax_map.set_ylim(len(names), 0)
         ax_map.set_yticks(np.arange(len(names)) + 0.5, [str(n) for n in names])
         ax_map.set_xlabel(_axis_label("time", attr.units.get("time", "")))
-        ax_map.set_title(f"per coefficient, channel {c}", fontsize="medium")
+        ax_map.set_title(f"per coefficient, {_channel(attr, c)}", fontsize="medium")
     _colorbar(fig, mesh, list(axes[:, 1]), attr)
     return _finish(fig, attr, sample)
 
@@ -645,7 +659,12 @@ def plot_components(
     )
     ax_map.set_ylim(len(order) - 0.5, -0.5)
     ax_map.set_yticks(y, [names[i] for i in order])
-    ax_map.set_xticks(np.arange(heat.shape[1]))
+    channel_labels = [str(v) for v in attr.coords.get("channel", range(heat.shape[1]))]
+    long = max(len(v) for v in channel_labels) > 3  # names: tilted so that they never overlap
+    ax_map.set_xticks(
+        np.arange(heat.shape[1]), channel_labels, rotation=45 if long else 0,
+        ha="right" if long else "center",
+    )  # fmt: skip
     ax_map.set_xlabel("channel")
     ax_map.set_title("attribution per channel", fontsize="medium")
     _colorbar(fig, mesh, ax_map, attr)
@@ -840,7 +859,7 @@ def _grouped_bars(ax: Any, totals: np.ndarray, names: Sequence[str], attr: Attri
             color=_sign_colors(totals[c]),
             edgecolor="0.2",
             linewidth=0.5,
-            label=f"channel {c}",
+            label=_channel(attr, c),
         )
     ax.axhline(0.0, color="0.2", linewidth=0.6)
     ax.set_xticks(np.arange(n_grp), list(names))
@@ -978,9 +997,20 @@ def _figure(figsize: tuple[float, float] | None, default: tuple[float, float]) -
     return _pyplot().figure(layout="constrained", figsize=figsize or default)
 
 
+def _channel(attr: Attribution, c: int) -> str:
+    """The name of channel ``c`` (``channel_names=``, DataFrame columns), else ``"channel c"``."""
+    names = attr.coords.get("channel")
+    if names is not None and 0 <= c < len(names) and isinstance(names[c], (str, np.str_)):
+        return str(names[c])
+    return f"channel {c}"
+
+
 def _colorbar(fig: Any, mappable: Any, ax: Any, attr: Attribution, **kwargs: Any) -> None:
     """The colour bar of the attribution scale beside ``ax`` (an axes or a list of them)."""
-    fig.colorbar(mappable, ax=ax, label=f"attribution to {attr.target}", **kwargs)
+    label = f"attribution to {attr.target}"
+    if len(label) > 32:  # a long target (the title names it) would run off the figure
+        label = "attribution"
+    fig.colorbar(mappable, ax=ax, label=label, **kwargs)
 
 
 def _series(x: Any, attr: Attribution, sample: int, n_channels: int | None) -> np.ndarray | None:
@@ -1048,8 +1078,34 @@ def _axis_label(name: str, unit: str) -> str:
 
 
 def _value_label(attr: Attribution, channel: int, n_channels: int) -> str:
-    where = f"ch {channel}: " if n_channels > 1 else ""
-    return f"{where}attribution"
+    name = _channel(attr, channel)
+    if name != f"channel {channel}":  # a named channel is always named
+        return f"{name}: attribution"
+    return f"ch {channel}: attribution" if n_channels > 1 else "attribution"
+
+
+def _channel_heatmap(
+    attr: Attribution,
+    sample: int,
+    values: np.ndarray,
+    coord: np.ndarray,
+    dim: str,
+    unit: str,
+    figsize: tuple[float, float] | None,
+) -> Figure:
+    """Channels (rows, named) x frequency or time (columns) on one diverging colour scale."""
+    n = values.shape[0]
+    fig = _figure(figsize, (9.0, 1.6 + 0.28 * n))
+    ax = fig.subplots()
+    mesh = ax.pcolormesh(
+        _edges(coord), np.arange(n + 1) - 0.5, values, cmap=_CMAP, norm=_symmetric_norm(values)
+    )
+    ax.set_yticks(np.arange(n), [_channel(attr, c) for c in range(n)])
+    ax.set_ylim(n - 0.5, -0.5)
+    ax.set_xlabel(_axis_label(dim, unit))
+    ax.set_ylabel("channel")
+    _colorbar(fig, mesh, ax, attr)
+    return _finish(fig, attr, sample)
 
 
 def _coord(attr: Attribution, dim: str, n: int) -> np.ndarray:
@@ -1078,7 +1134,7 @@ def target_label(attr: Attribution, sample: int = 0) -> str:
     ``"output 1"``, ``"output (2, 1)"`` or ``"target lambda out: out[:, 1]"``."""
     if attr.target == "output":
         return "the model output"
-    if "horizon" in attr.target:  # cdig.Horizon targets name their step(s) themselves
+    if "horizon" in attr.target or "time column" in attr.target:  # Horizon / TimeColumns
         return attr.target
     index = attr.target_index
     if index is not None and sample < len(index):

@@ -185,7 +185,7 @@ def describe_coefficient(attr: Attribution, row: Mapping[str, Any]) -> str:
     for dim in attr.dims:
         value = row.get(dim)
         if dim == "channel":
-            parts.append(f"channel {value}")
+            parts.append(str(value) if isinstance(value, str) else f"channel {value}")
             continue
         unit = attr.units.get(dim, "")
         if isinstance(value, str):
