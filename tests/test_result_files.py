@@ -44,7 +44,10 @@ _DROP = object()
 
 
 def _coord(dtype, shape, values):
-    return lambda d: {**d["coords"], "frequency": {"dtype": dtype, "shape": shape, "values": values}}
+    return lambda d: {
+        **d["coords"],
+        "frequency": {"dtype": dtype, "shape": shape, "values": values},
+    }
 
 
 HOSTILE = {

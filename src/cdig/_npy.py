@@ -41,9 +41,14 @@ def check_dtype(dtype: Any, what: str) -> np.dtype:
         dt = np.dtype(dtype)
     except (TypeError, ValueError, SyntaxError) as err:
         raise ValueError(f"{what}: {dtype!r} is not a numpy dtype ({err}).") from None
-    if dt.hasobject or dt.fields is not None or dt.subdtype is not None or dt.kind not in "biufc":
+    if dt.hasobject:
         raise ValueError(
-            f"{what} has dtype {dt.str!r}; only plain numbers are read (booleans, integers, "
+            f"{what} holds Python objects (dtype {dt.str!r}), which cannot be read without "
+            "unpickling; save a numeric array with numpy.save."
+        )
+    if dt.fields is not None or dt.subdtype is not None or dt.kind not in "biufc":
+        raise ValueError(
+            f"{what} holds {dt} data; only plain numbers are read (booleans, integers, "
             "floats, complex): no Python objects, records or sub-arrays. Save a numeric array "
             "with numpy.save."
         )
