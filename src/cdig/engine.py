@@ -43,6 +43,7 @@ from ._guards import (
     NonFiniteError,
     check_outputs_finite,
     first_bad,
+    float64_if_needed,
     guarded_call,
     path_error,
     work_dtype,
@@ -59,7 +60,12 @@ from ._inputs import (
 from ._numerics import accumulator_dtype, completeness_ok, re_mul
 from ._progress import evaluation_bar
 from ._settings import MAX_STEPS, N_STEPS, PARAMETERS, PROGRESS, RTOL, Method, Settings, fill_doc
-from ._warnings import CompletenessWarning, ConvergenceWarning, warn_unconverged_results
+from ._warnings import (
+    CompletenessWarning,
+    ConvergenceWarning,
+    warn_constant_outputs,
+    warn_unconverged_results,
+)
 from .attribution import Attribution
 from .domains import Domain
 from .models import wrap
@@ -372,6 +378,8 @@ class CrossDomainIG:
         x, layout = as_series(inputs, time_axis, work_dtype(model_dtype), adapter.device)
         if model_dtype is None and x.dtype in LOW_PRECISION:  # a function given half inputs
             model_dtype, x = x.dtype, x.float()
+        if model_dtype is None:  # a function whose weights cdig cannot see
+            x = float64_if_needed(adapter, layout, x)
         xb = as_baselines(baselines, x, layout)  # (S, B, C, T)
         spec = as_target(target)
         named = resolve_domains(self.domain, self.fs)
@@ -390,6 +398,7 @@ class CrossDomainIG:
             for label, _ in named
         }
         warn_unconverged_results(ordered, settings)
+        warn_constant_outputs(ordered)
         if isinstance(self.domain, (str, Domain)):
             return ordered[named[0][0]]
         return ordered
