@@ -35,8 +35,9 @@ MAX_INFLATION = 100
 INFLATION_FLOOR = 64 * 2**20
 
 
-def check_dtype(dtype: Any, what: str) -> np.dtype:
-    """``dtype`` as a plain numeric dtype, or a ``ValueError`` naming ``what``."""
+def check_dtype(dtype: Any, what: str, kinds: str = "biufc") -> np.dtype:
+    """``dtype`` as a plain dtype of one of the numpy ``kinds`` (default: numbers), or a
+    ``ValueError`` naming ``what`` (``"US"`` adds text, e.g. the labels of a run)."""
     try:
         dt = np.dtype(dtype)
     except (TypeError, ValueError, SyntaxError) as err:
@@ -46,7 +47,7 @@ def check_dtype(dtype: Any, what: str) -> np.dtype:
             f"{what} holds Python objects (dtype {dt.str!r}), which cannot be read without "
             "unpickling; save a numeric array with numpy.save."
         )
-    if dt.fields is not None or dt.subdtype is not None or dt.kind not in "biufc":
+    if dt.fields is not None or dt.subdtype is not None or dt.kind not in kinds:
         raise ValueError(
             f"{what} holds {dt} data; only plain numbers are read (booleans, integers, "
             "floats, complex): no Python objects, records or sub-arrays. Save a numeric array "
@@ -55,7 +56,9 @@ def check_dtype(dtype: Any, what: str) -> np.dtype:
     return dt
 
 
-def _header(fh: IO[bytes], what: str) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+def _header(
+    fh: IO[bytes], what: str, kinds: str = "biufc"
+) -> tuple[tuple[int, ...], bool, np.dtype, int]:
     """Shape, Fortran order, dtype and data offset of the ``.npy`` stream ``fh``."""
     try:
         version = np.lib.format.read_magic(fh)
@@ -65,7 +68,7 @@ def _header(fh: IO[bytes], what: str) -> tuple[tuple[int, ...], bool, np.dtype, 
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
     except (ValueError, OSError, EOFError, SyntaxError, TypeError) as err:
         raise ValueError(f"{what} is not a valid .npy array ({err}).") from None
-    check_dtype(dtype, what)
+    check_dtype(dtype, what, kinds)
     if any(int(n) < 0 for n in shape):
         raise ValueError(f"{what} declares the shape {shape}, which has a negative length.")
     return tuple(int(n) for n in shape), bool(fortran), np.dtype(dtype), fh.tell()
@@ -84,7 +87,7 @@ def _native(arr: np.ndarray) -> np.ndarray:
 
 
 def read_npy(
-    path: str | os.PathLike[str], what: str | None = None, mmap: bool = False
+    path: str | os.PathLike[str], what: str | None = None, mmap: bool = False, kinds: str = "biufc"
 ) -> np.ndarray:
     """The array in the ``.npy`` file ``path``, its header checked before allocating.
 
@@ -95,6 +98,8 @@ def read_npy(
         How messages name the file (default: its path).
     mmap : bool, default=False
         Memory-map it read-only instead of reading it (native byte order only).
+    kinds : str, default="biufc"
+        numpy kinds accepted (``"US"`` adds text).
 
     Returns
     -------
@@ -110,7 +115,7 @@ def read_npy(
     p = Path(path)
     what = what or f"{str(p)!r}"
     with open(p, "rb") as fh:
-        shape, _, dtype, offset = _header(fh, what)
+        shape, _, dtype, offset = _header(fh, what, kinds)
     size = p.stat().st_size - offset
     need = _nbytes(shape, dtype)
     if need != size:

@@ -314,6 +314,11 @@ class StateHash:
             self._put(label, "opaque", f"{cls.__module__}.{cls.__qualname__}")
 
 
+def _qualified(cls: type) -> str:
+    name = cls.__qualname__
+    return name if name.startswith(f"{cls.__module__}.") else f"{cls.__module__}.{name}"
+
+
 def _stdlib(cls: type) -> bool:
     top = (cls.__module__ or "").split(".")[0]
     return top != "builtins" and top in sys.stdlib_module_names

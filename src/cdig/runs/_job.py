@@ -21,6 +21,7 @@ import torch
 from .._evaluate import evaluate
 from .._inputs import TargetSpec, as_series, batch_baselines
 from .._settings import Settings
+from .._warnings import ConstantOutputWarning
 from ..attribution import coord_json
 from ..domains import Domain
 from ..engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG
@@ -92,6 +93,8 @@ def explain_batch(
         # judged once for the whole dataset from the stored deltas, with global sample numbers
         warnings.simplefilter("ignore", CompletenessWarning)
         warnings.simplefilter("ignore", ConvergenceWarning)
+        # per batch it would name batch-local sample numbers; runs keep outputs to find them
+        warnings.simplefilter("ignore", ConstantOutputWarning)
         baselines = batch_baselines(job.baselines, batch.x.ndim)
         res = ig._explain(batch.x, baselines, target, job.settings)
     assert isinstance(res, dict)  # a dict of domains always gives a dict
@@ -307,13 +310,23 @@ def blind_spots(settings: Any, path: str = "") -> list[str]:
         for k, v in settings.items():
             where = f"{path}.{k}" if path else str(k)
             if k == "blind" and isinstance(v, list):
-                out.extend(f"{path}: {b}" for b in v)
+                out.extend(f"{_setting_name(path)}, at {b}" for b in v)
             else:
                 out.extend(blind_spots(v, where))
     elif isinstance(settings, list):
         for i, v in enumerate(settings):
             out.extend(blind_spots(v, f"{path}[{i}]"))
     return out
+
+
+def _setting_name(path: str) -> str:
+    if path == "model":
+        return "the model"
+    if path.startswith("explain.target"):
+        return "the target"
+    if path.startswith("explain.domains."):
+        return f"domain {path.split('.')[2]!r}"
+    return path
 
 
 def fingerprint(settings: dict[str, Any]) -> str:

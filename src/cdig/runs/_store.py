@@ -457,7 +457,7 @@ def load_shard_file(folder: Path, name: str, mmap: bool = False) -> np.ndarray:
     """One array of a shard (``mmap``: memory-mapped, read only), its header checked first."""
     path = folder / f"{name}.npy"
     try:
-        return read_npy(path, what=f"shard file {str(path)!r}", mmap=mmap)
+        return read_npy(path, what=f"shard file {str(path)!r}", mmap=mmap, kinds="biufUS")
     except ValueError as err:
         raise _corrupt(path, str(err), folder) from None
 
