@@ -250,3 +250,19 @@ def test_fingerprint_is_stable_across_calls_of_an_unchanged_model():
     cdig.explain(net, torch.from_numpy(_x()), target=0, n_steps=4)
     assert model_fingerprint(lambda x: net(x)) == a
     assert "blind" not in a
+
+
+def test_an_adapters_own_settings_count():
+    """A JAX adapter's params live in the adapter, not in the function it wraps."""
+    jnp = pytest.importorskip("jax.numpy")
+    import jax
+
+    from cdig.models import wrap
+    from cdig.runs._job import model_fingerprint
+
+    fn = jax.jit(lambda p, x: x.reshape(x.shape[0], -1) @ p)
+    w = jnp.ones((C * T, 2))
+    a = model_fingerprint(wrap(fn, framework="jax", params=w))
+    assert a == model_fingerprint(wrap(fn, framework="jax", params=jnp.ones((C * T, 2))))
+    assert a["sha256"] != model_fingerprint(wrap(fn, framework="jax", params=w * 2))["sha256"]
+    assert "blind" not in a  # the jitted function is read through its __wrapped__

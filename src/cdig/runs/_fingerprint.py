@@ -169,6 +169,11 @@ class StateHash:
                 self.feed(f"{label}.__self__", owner)
         elif isinstance(obj, types.CodeType):
             self._code(obj)
+        elif _foreign_array(obj):  # a JAX or TensorFlow array: its values
+            try:
+                self._array(label, np.asarray(obj))
+            except (TypeError, ValueError, RuntimeError) as err:
+                self._blind(label, f"its values cannot be read: {type(err).__name__}")
         elif isinstance(obj, weakref.ref):
             self.feed(f"{label}()", obj())
         elif _stdlib(type(obj)) and not callable(obj):  # a logger, a lock: by their type
@@ -312,6 +317,12 @@ class StateHash:
                 )
         elif state is None and not slots:
             self._put(label, "opaque", f"{cls.__module__}.{cls.__qualname__}")
+
+
+def _foreign_array(obj: Any) -> bool:
+    """An array of JAX or TensorFlow (read through its ``__array__``: library code)."""
+    top = (type(obj).__module__ or "").split(".")[0]
+    return top in ("jax", "jaxlib", "tensorflow") and hasattr(type(obj), "__array__")
 
 
 def _qualified(cls: type) -> str:

@@ -25,7 +25,7 @@ from .._warnings import ConstantOutputWarning
 from ..attribution import coord_json
 from ..domains import Domain
 from ..engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG
-from ..models import ModelAdapter, wrap
+from ..models import ModelAdapter, TorchModel, wrap
 from ._fingerprint import StateHash
 from ._sources import Batch
 from ._store import write_shard
@@ -166,10 +166,15 @@ def model_fingerprint(model: Any) -> dict[str, Any]:
     when not empty) lists what the walk could not read (see :mod:`cdig.runs._fingerprint`).
     """
     inner = model.model if isinstance(model, ModelAdapter) and hasattr(model, "model") else model
+    # an adapter's own settings count too (select's output=, a JAX adapter's params), except
+    # TorchModel's, which are only a cache of what its model reaches
+    whole = (
+        model if isinstance(model, ModelAdapter) and not isinstance(model, TorchModel) else inner
+    )
     state = StateHash()
     s = hashlib.sha256()
     if isinstance(inner, torch.nn.Module):
-        state.feed("model", inner)
+        state.feed("model", whole)
         _hash_structure(s, inner)
     elif hasattr(inner, "get_weights"):
         h = hashlib.sha256()
@@ -180,7 +185,7 @@ def model_fingerprint(model: Any) -> dict[str, Any]:
         if callable(to_json):
             s.update(str(to_json()).encode())
     else:
-        state.feed("model", inner)
+        state.feed("model", whole)
         _hash_callable(s, inner, structure=True)
     cls = type(inner)
     label = f"{cls.__module__}.{cls.__qualname__}"
