@@ -170,13 +170,14 @@ class TorchModel(ModelAdapter):
             for top in tops:
                 if any(m.training for m in top.modules()):
                     top.eval()
+            kept = {key for key, m in subs.items() if m.training}  # by the model's own eval()
         switched = False
         try:
             yield
         finally:
             with _MODES_LOCK:
                 for key, m in subs.items():
-                    switched = switched or m.training
+                    switched = switched or (m.training and key not in kept)
                     entry = _ACTIVE[key]
                     entry[0] -= 1
                     if entry[0] == 0:  # the last call out: the user's mode (or the one
