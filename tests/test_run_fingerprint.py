@@ -8,6 +8,7 @@ to be refused rather than to return the first run's numbers.
 from __future__ import annotations
 
 import functools
+import types
 import warnings
 
 import numpy as np
@@ -266,3 +267,23 @@ def test_an_adapters_own_settings_count():
     assert a == model_fingerprint(wrap(fn, framework="jax", params=jnp.ones((C * T, 2))))
     assert a["sha256"] != model_fingerprint(wrap(fn, framework="jax", params=w * 2))["sha256"]
     assert "blind" not in a  # the jitted function is read through its __wrapped__
+
+
+def test_graph_modules_and_deep_structures():
+    from cdig.runs._job import model_fingerprint
+
+    gm = torch.fx.symbolic_trace(torch.nn.Sequential(*[torch.nn.Linear(4, 4) for _ in range(50)]))
+    a = model_fingerprint(gm)
+    assert "blind" not in a and model_fingerprint(gm) == a
+    with torch.no_grad():
+        gm.get_submodule("7").bias += 1
+    assert model_fingerprint(gm)["sha256"] != a["sha256"]
+    # a linked structure deeper than the walk goes: a blind spot, not a RecursionError
+    head = cur = types.SimpleNamespace()
+    for _ in range(500):
+        cur.next = types.SimpleNamespace()
+        cur = cur.next
+    net = torch.nn.Linear(2, 2)
+    net.chain = head
+    (spot,) = model_fingerprint(net)["blind"]
+    assert "nested more than 100 references deep" in spot and len(spot) < 200

@@ -37,11 +37,13 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["MAX_OBJECTS", "StateHash", "is_library"]
+__all__ = ["MAX_DEPTH", "MAX_OBJECTS", "StateHash", "is_library"]
 
 #: Objects (containers, instances, functions, modules) visited at most per walk; beyond it
 #: the rest is a blind spot.
 MAX_OBJECTS = 50_000
+#: References followed in depth at most (a linked structure deeper than this is a blind spot).
+MAX_DEPTH = 100
 
 _SIMPLE = (type(None), bool, int, float, complex, str, bytes, torch.dtype, torch.device, range)
 _LIBRARIES = frozenset(
@@ -97,6 +99,7 @@ class StateHash:
         self._alive: list[Any] = []  # keeps visited objects alive so that ids stay unique
         self._classes: set[type] = set()
         self._count = 0
+        self._depth = 0
         self.blind: list[str] = []
 
     def hexdigest(self) -> str:
@@ -108,7 +111,8 @@ class StateHash:
 
     def _blind(self, label: str, why: str) -> None:
         if len(self.blind) < 20:
-            self.blind.append(f"{label} ({why})")
+            shown = label if len(label) <= 120 else f"{label[:57]}...{label[-60:]}"
+            self.blind.append(f"{shown} ({why})")
         self._put(label, "blind", why)
 
     # ------------------------------------------------------------------ the walk
@@ -131,10 +135,22 @@ class StateHash:
             if self._count == MAX_OBJECTS + 1:
                 self._blind(label, f"more than {MAX_OBJECTS} objects are reachable")
             return
+        if self._depth >= MAX_DEPTH:
+            self._blind(label, f"nested more than {MAX_DEPTH} references deep")
+            return
+        self._depth += 1
+        try:
+            self._dispatch(label, obj)
+        finally:
+            self._depth -= 1
+
+    def _dispatch(self, label: str, obj: Any) -> None:
         if isinstance(obj, (torch.Tensor, np.ndarray)):
             self._array(label, obj)
         elif isinstance(obj, torch.nn.Module):
             self._module(label, obj)
+        elif type(obj).__module__.startswith("torch.fx"):  # graphs: code in the structure
+            self._put(label, "fx", _qualified(type(obj)))
         elif isinstance(obj, types.FunctionType):
             self._function(label, obj)
         elif isinstance(obj, types.MethodType):
@@ -330,9 +346,17 @@ def _qualified(cls: type) -> str:
     return name if name.startswith(f"{cls.__module__}.") else f"{cls.__module__}.{name}"
 
 
+#: Standard-library modules whose objects are machinery (loggers, locks, queues, files): they
+#: count by their type, not by their (large, changing) state.
+_MACHINERY = frozenset(
+    {"logging", "threading", "multiprocessing", "concurrent", "asyncio", "socket", "io",
+     "_io", "subprocess", "queue", "_thread", "selectors", "ssl", "sqlite3", "tempfile"}
+)  # fmt: skip
+
+
 def _stdlib(cls: type) -> bool:
-    top = (cls.__module__ or "").split(".")[0]
-    return top != "builtins" and top in sys.stdlib_module_names
+    """A standard-library machinery class (a logger, a lock): counted by its type."""
+    return (cls.__module__ or "").split(".")[0] in _MACHINERY
 
 
 def _global_names(code: types.CodeType) -> list[str]:
