@@ -21,6 +21,7 @@ PACKAGE = SRC / "cdig"
 LEAVES = {
     "cdig._checks",
     "cdig._evaluate",
+    "cdig._npy",
     "cdig._numerics",
     "cdig._optional",
     "cdig._progress",

@@ -334,17 +334,19 @@ def test_rerun_skips_finished_shards_and_cleans_leftovers(tmp_path, model, data,
     leftover.mkdir()
     (leftover / "time.values.npy").write_bytes(b"half a file")
     calls = []
-    wrapped = model.forward
+    wrapped = torch.nn.Sequential.forward
 
-    def counting(z):
+    def counting(self, z):
         calls.append(len(z))
-        return wrapped(z)
+        return wrapped(self, z)
 
-    model.forward = counting
+    # counted at the class (torch's code, named in the fingerprint, not read): an instance
+    # attribute `forward` would be a change of the model, which the fingerprint refuses
+    torch.nn.Sequential.forward = counting
     try:
         cdig.explain_dataset(model, x, target="predicted", labels=y, out=out, **KW)
     finally:
-        del model.forward
+        torch.nn.Sequential.forward = wrapped
     assert not leftover.exists()
     assert (out / "shards" / "000000" / "time.values.npy").stat().st_mtime_ns == stamp
     # killed after the last shard but before the manifest was updated: nothing to compute,

@@ -219,11 +219,16 @@ class _Slots:
         self.w = w
 
 
-def test_hidden_float64_weights_get_a_dtype_message():
+def test_hidden_float64_weights_are_met_by_casting_the_inputs_up():
+    # float32 inputs could be cast (exactly) to the weights' float64: cast, with a warning
     hidden = _Slots(torch.randn(32, 1, dtype=torch.float64))
     x = np.zeros((2, 1, 32), dtype=np.float32) + 1
-    with pytest.raises(ValueError, match=r"float32.*pass inputs of the model's dtype"):
-        cdig.explain(lambda z: (z[:, 0] @ hidden.w)[:, 0], x)
+    with pytest.warns(UserWarning, match="cast to float64, which is exact"):
+        res = cdig.explain(lambda z: (z[:, 0] @ hidden.w)[:, 0], x, n_steps=8)
+    np.testing.assert_allclose(res.values[:, 0], np.tile(hidden.w[:, 0].numpy(), (2, 1)))
+    # float64 weights given float16 inputs and other dtype failures keep the message
+    with pytest.raises(ValueError, match=r"float16.*pass inputs of the model's dtype"):
+        cdig.explain(lambda z: (z[:, 0] @ hidden.w)[:, 0], x.astype(np.float16))
 
 
 # ---------------------------------------------------------------------- 7. shapes

@@ -12,6 +12,7 @@ from typing import Any
 
 from . import baselines, domains, horizon, metrics, models, quadrature
 from ._version import __version__
+from ._warnings import ConstantOutputWarning
 from .api import explain
 from .attribution import Attribution
 from .engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG, NonFiniteError
@@ -41,6 +42,7 @@ __all__ = [
     "Attribution",
     "baselines",
     "CompletenessWarning",
+    "ConstantOutputWarning",
     "ConvergenceWarning",
     "CrossDomainIG",
     "DatasetRun",

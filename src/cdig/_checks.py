@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 __all__ = [
+    "check_array",
     "check_choice",
     "check_index_list",
     "check_int",
@@ -119,3 +122,87 @@ def check_real(
             where = "".join(f" and {p}" for p in parts)
         raise ValueError(f"{name}={value!r} must be finite{where}.")
     return number
+
+
+#: Element kinds of :func:`check_array`: accepted numpy kinds and the target dtype.
+_ARRAY_KINDS: dict[str, tuple[str, Any]] = {
+    "float": ("fiu", np.float64),
+    "int": ("iu", np.int64),
+    "bool": ("b", np.bool_),
+}
+
+
+def check_array(
+    value: Any,
+    name: str,
+    kind: str,
+    *,
+    shape: tuple[int | None, ...] | None = None,
+    ndim: tuple[int, ...] | None = None,
+    finite: bool = True,
+    low: float | None = None,
+) -> np.ndarray:
+    """A stored or transmitted array (a result read back) validated before it is used.
+
+    Parameters
+    ----------
+    value : array-like
+        A numpy array or (from JSON) nested lists; JSON ``null`` is ``None``.
+    name : str
+        The field, for messages.
+    kind : {"float", "int", "bool"}
+        What the elements must be: real numbers (floats or integers), integers (integral
+        values within int64), booleans (``true``/``false``, not strings or numbers).
+    shape : tuple, optional
+        Required shape, ``None`` for a free axis.
+    ndim : tuple of int, optional
+        Allowed numbers of axes (when ``shape`` is not given).
+    finite : bool, default=True
+        Refuse NaN and infinities (``False``: NaN and ``null`` allowed, infinities not).
+    low : float, optional
+        Smallest allowed value.
+
+    Returns
+    -------
+    ndarray
+        float64, int64 or bool.
+    """
+    accepted, dtype = _ARRAY_KINDS[kind]
+    if isinstance(value, (str, bytes, Mapping)):
+        raise TypeError(f"{name} must be an array of {kind}s; got {type(value).__name__}.")
+    try:
+        raw = np.asarray(value) if isinstance(value, np.ndarray) else np.array(value)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{name} is not a regular array of {kind}s ({err}).") from None
+    if raw.dtype == object and kind == "float" and not finite:
+        try:  # JSON null for NaN (an error not estimated)
+            raw = np.array([np.nan if v is None else v for v in raw.ravel()]).reshape(raw.shape)
+        except (ValueError, TypeError):
+            pass
+    if raw.dtype.kind not in accepted or raw.dtype.fields is not None:
+        nulls = " (null or NaN is not allowed here)" if raw.dtype == object else ""
+        raise TypeError(f"{name} must hold {kind}s; got an array of dtype {raw.dtype}{nulls}.")
+    want = shape if shape is not None else None
+    if want is not None:
+        if len(raw.shape) != len(want) or any(
+            w is not None and w != k for w, k in zip(want, raw.shape)
+        ):
+            shown = tuple("any" if w is None else w for w in want)
+            raise ValueError(f"{name} has shape {raw.shape}; it must have shape {shown}.")
+    elif ndim is not None and raw.ndim not in ndim:
+        raise ValueError(f"{name} has {raw.ndim} axes; it must have {' or '.join(map(str, ndim))}.")
+    if kind == "float" and raw.size:
+        bad = np.isinf(raw) if not finite else ~np.isfinite(raw)
+        if bad.any():
+            raise ValueError(
+                f"{name} holds {'infinite' if not finite else 'non-finite (NaN, inf or null)'} "
+                f"values at {np.flatnonzero(bad.ravel())[:5].tolist()}; a result must not."
+            )
+    out = raw.astype(dtype, copy=False)
+    if low is not None and out.size:
+        below = out < low  # NaN compares False
+        if below.any():
+            raise ValueError(
+                f"{name} holds {out[below].ravel()[0]!r}; every value must be >= {low:g}."
+            )
+    return out

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._inputs import ForwardArgs, Layout
+from ._inputs import ForwardArgs, Layout, check_model_output
 
 __all__ = ["NonFiniteError", "LOW_PRECISION", "guarded_call", "work_dtype"]
 
@@ -53,6 +53,37 @@ class NonFiniteError(ValueError):
 def work_dtype(model_dtype: torch.dtype | None) -> torch.dtype | None:
     """The dtype cdig computes in for a model computing in ``model_dtype``."""
     return torch.float32 if model_dtype in LOW_PRECISION else model_dtype
+
+
+def float64_if_needed(adapter: Any, layout: Layout, x: Tensor) -> Tensor:
+    """``x`` cast to float64 when the model (of unknown dtype) fails on float32 but not float64.
+
+    A plain function closing over float64 numpy weights shows no dtype to cdig; given float32
+    inputs it fails with a dtype mismatch. One single-sample call decides: if float32 fails
+    with a dtype error and float64 works, the inputs are cast up (exactly) with a warning.
+    """
+    if x.dtype != torch.float32:
+        return x
+    try:
+        with torch.no_grad(), adapter.inference():
+            adapter(layout.to_user(x[:1]))
+        return x
+    except (RuntimeError, TypeError, ValueError) as err:
+        if not any(word in str(err) for word in _DTYPE_WORDS):
+            return x  # another failure: reported by the explanation itself
+    try:
+        with torch.no_grad(), adapter.inference():
+            adapter(layout.to_user(x[:1].double()))
+    except (RuntimeError, TypeError, ValueError):
+        return x
+    from ._warnings import warn
+
+    warn(
+        "the model failed on float32 inputs and works on float64 ones (its weights are not "
+        "visible to cdig, e.g. numpy arrays in a function); the inputs were cast to float64, "
+        "which is exact, and explained in float64. Pass float64 inputs to skip this check."
+    )
+    return x.double()
 
 
 def guarded_call(
@@ -89,6 +120,7 @@ def guarded_call(
             raise ValueError(_input_message(err, given, layout, time_axis)) from err
         if not isinstance(out, Tensor) or out.ndim == 0 or out.shape[0] != xc.shape[0]:
             raise ValueError(_output_message(out, xu))
+        check_model_output(out)
         if cast and out.is_floating_point():
             out = out.to(xc.dtype)
         return out

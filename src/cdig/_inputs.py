@@ -112,9 +112,26 @@ def _to_tensor(value: Any, name: str, dtype: torch.dtype | None, device: Any) ->
         t = torch.from_numpy(arr)
     if t.is_complex():
         raise TypeError(f"{name} must be real-valued; got complex dtype {t.dtype}.")
+    if t.is_meta:
+        raise ValueError(
+            f"{name} is on the 'meta' device, which holds shapes but no values; there is "
+            "nothing to explain. Pass real data (on 'cpu' or a GPU)."
+        )
+    if device is not None and torch.device(device).type == "meta":
+        raise ValueError(
+            "the model's weights are on the 'meta' device, which holds shapes but no values; "
+            "load its weights (e.g. model.to_empty(device='cpu') then load_state_dict) before "
+            "explaining it."
+        )
     if dtype is None:
         dtype = t.dtype if t.is_floating_point() else torch.get_default_dtype()
+    given_finite = t.is_floating_point() and dtype != t.dtype and _all_finite(t)
     t = t.to(dtype=dtype, device=device)
+    if given_finite and not _all_finite(t):
+        raise ValueError(
+            f"{name} holds values beyond the range of {dtype} (largest magnitude "
+            f"{torch.finfo(dtype).max:.3g}), the dtype the model computes in; rescale them."
+        )
     if not _all_finite(t):
         n_bad = int((~torch.isfinite(t)).sum())
         raise ValueError(
@@ -143,12 +160,42 @@ def as_series(
     xc = layout.to_canonical(t)
     if xc.shape[0] < 1:
         raise ValueError("inputs has an empty batch axis; pass at least one series.")
+    if xc.shape[1] < 1:
+        raise ValueError(
+            f"inputs has no channels (shape {tuple(t.shape)}); every series needs at least "
+            "one channel. Check the array and time_axis."
+        )
     if xc.shape[-1] < 2:
         raise ValueError(
             f"inputs has {xc.shape[-1]} time point(s) along time_axis={time_axis}; at least "
             "2 are needed. Check time_axis (1 for (batch, time, channels))."
         )
     return xc, layout
+
+
+def check_model_output(out: Tensor) -> None:
+    """The model's output for a batch: real floating values, at least one per sample.
+
+    Raises ``TypeError`` for boolean, integer or complex outputs (no gradient to integrate)
+    and ``ValueError`` for an empty output such as shape ``(batch, 0)``.
+    """
+    if out.is_complex():
+        raise TypeError(
+            f"the model returned complex outputs (dtype {out.dtype}); integrated gradients "
+            "need a real output. Explain a real function of it, e.g. its magnitude: "
+            "cdig.explain(lambda x: model(x).abs(), ...)."
+        )
+    if not out.is_floating_point():
+        raise TypeError(
+            f"the model returned outputs of dtype {out.dtype}; a boolean or integer output has "
+            "no gradient to integrate. Explain the scores before the threshold or arg-max "
+            "(the logits or probabilities)."
+        )
+    if out.numel() == 0:
+        raise ValueError(
+            f"the model returned an empty output of shape {tuple(out.shape)}; there is no "
+            "output to explain. Check the model (an output axis of size 0)."
+        )
 
 
 def as_baselines(baselines: Any, x: Tensor, layout: Layout) -> Tensor:
@@ -162,6 +209,12 @@ def as_baselines(baselines: Any, x: Tensor, layout: Layout) -> Tensor:
         return torch.zeros_like(x).unsqueeze(0)
     number = _baseline_number(baselines)
     if number is not None:
+        if x.is_floating_point() and abs(number) > torch.finfo(x.dtype).max:
+            raise ValueError(
+                f"baselines={number!r} does not fit in {x.dtype} (largest magnitude "
+                f"{torch.finfo(x.dtype).max:.3g}), the dtype the inputs are explained in; pass a "
+                "baseline in the range of your data."
+            )
         return torch.full_like(x, number).unsqueeze(0)
     b = _to_tensor(baselines, "baselines", x.dtype, x.device)
     user_shape = tuple(layout.to_user(x).shape)
@@ -427,6 +480,10 @@ def as_target(target: Any, *, dataset: bool = False) -> TargetSpec:
         return TargetSpec("callable", target)
     if isinstance(target, numbers.Integral) and not isinstance(target, bool):
         return TargetSpec("index", (int(target),))
+    if isinstance(target, (float, np.floating)):
+        raise TypeError(
+            f"target={target!r} is a float; an output index must be an integer (e.g. target=1)."
+        )
     if isinstance(target, tuple) and all(isinstance(t, numbers.Integral) for t in target):
         return TargetSpec("index", tuple(int(t) for t in target))
     arr = np.asarray(target.detach().cpu() if isinstance(target, Tensor) else target)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._npy import read_npy, read_npz
 from ._text import first_line
 
 __all__ = ["read_array", "read_series"]
@@ -117,12 +118,20 @@ def model_layout(canonical: np.ndarray, time_axis: int) -> np.ndarray:
 def _check_real(arr: np.ndarray, p: Path, name: str) -> None:
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise ValueError(f"{name} {p} holds {arr.dtype} data; cdig needs real numbers.")
+    if 0 in arr.shape:
+        raise ValueError(
+            f"{name} {p} holds an empty array of shape {arr.shape}; every axis (batch, channels, "
+            "time) needs at least one entry."
+        )
 
 
 def _read_npy(p: Path, name: str) -> np.ndarray:
+    """The header checked before allocating (:func:`cdig._npy.read_npy`)."""
     try:
-        return np.asarray(np.load(p, allow_pickle=False))
+        return read_npy(p, what=f"{name} {p}")
     except ValueError as err:
+        if "allow_pickle" not in str(err):
+            raise
         raise ValueError(
             f"{name} {p} cannot be read without unpickling Python objects ({first_line(err)}); "
             "save a numeric array with numpy.save."
@@ -131,24 +140,15 @@ def _read_npy(p: Path, name: str) -> np.ndarray:
 
 def _read_npz(p: Path, key: str | None, name: str) -> np.ndarray:
     try:
-        with np.load(p, allow_pickle=False) as data:
-            names = list(data.files)
-            if key is None and len(names) != 1:
-                raise _Choice(
-                    f"{name} {p} holds the arrays {', '.join(names)}; choose one with key=."
-                )
-            key = names[0] if key is None else key
-            if key not in names:
-                raise _Choice(f"key={key!r} is not in {p}; it holds {', '.join(names)}.")
-            return np.asarray(data[key])
-    except _Choice:
-        raise
-    except ValueError as err:
-        raise ValueError(f"{name} {p} could not be read as .npz: {first_line(err)}") from err
-
-
-class _Choice(ValueError):
-    """An ``.npz`` array that cannot be chosen (raised as is, not re-worded)."""
+        arr, _ = read_npz(p, key, what=f"{name} {p}")
+    except KeyError as err:
+        names = ", ".join(err.args[0])
+        if key is None:
+            raise ValueError(
+                f"{name} {p} holds the arrays {names}; choose one with key=."
+            ) from None
+        raise ValueError(f"key={key!r} is not in {p}; it holds {names}.") from None
+    return arr
 
 
 def _read_csv(p: Path, name: str) -> np.ndarray:

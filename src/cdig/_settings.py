@@ -30,6 +30,8 @@ MAX_STEPS = 512
 N_STEPS: Literal["auto"] = "auto"
 #: Path points of the first mesh of ``n_steps="auto"``: the least ``max_steps``.
 MIN_MAX_STEPS = 17
+#: Largest integer ``n_steps``: 10,000 Gauss-Legendre nodes take about a second to compute.
+MAX_N_STEPS = 10_000
 
 #: The integration rules of an integer ``n_steps`` (keys of :data:`cdig.quadrature.RULES`).
 Method = Literal[
@@ -89,6 +91,13 @@ class Settings:
             or self.n_steps < 1
         ):
             raise ValueError(f"n_steps={self.n_steps!r} must be an integer >= 1 or 'auto'.")
+        if self.n_steps > MAX_N_STEPS:
+            raise ValueError(
+                f"n_steps={self.n_steps!r} is more than {MAX_N_STEPS} path points per sample (the "
+                "rule's nodes alone would take minutes to gigabytes); integrated gradients "
+                "converge long before. Pass n_steps='auto', which stops at the tolerance, or an "
+                f"integer up to {MAX_N_STEPS}."
+            )
         quadrature.get_rule(self.rule)
 
     def _check_auto(self) -> None:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "CompletenessWarning",
+    "ConstantOutputWarning",
     "ConvergenceWarning",
     "warn",
     "warn_unconverged_results",
@@ -84,6 +85,53 @@ class ConvergenceWarning(_Report):
     worst: float
     max_steps: int
     domains: list[str]
+
+
+class ConstantOutputWarning(_Report):
+    """The explained output is exactly the same at the input and at the baseline, and every
+    attribution is exactly zero: the result is trivially complete and explains nothing.
+
+    Attributes
+    ----------
+    samples : list of int
+        Sample indices concerned.
+    domains : list of str
+        The domains concerned.
+    """
+
+    samples: list[int]
+    domains: list[str]
+
+
+def warn_constant_outputs(results: Mapping[str, Attribution]) -> None:
+    """One warning naming the samples whose output did not move along the path at all.
+
+    ``f(x) == f(x')`` exactly and all attributions exactly zero: a constant or saturated
+    output, a target the input does not reach, or an input equal to its baseline. Such a
+    sample counts as converged (zero is the exact integral), so it is named here instead of
+    passing silently.
+    """
+    bad: dict[str, np.ndarray] = {}
+    for label, attr in results.items():
+        flat = attr.values.reshape(attr.batch_size, -1)
+        same = (attr.outputs == attr.baseline_outputs) & ~np.any(flat != 0, axis=1)
+        if same.any():
+            bad[label] = np.flatnonzero(same)
+    if not bad:
+        return
+    samples = sorted(set(np.concatenate(list(bad.values())).tolist()))
+    warn(
+        ConstantOutputWarning(
+            f"the explained output is exactly the same at the input and at the baseline, and "
+            f"every attribution is exactly zero, for samples {sample_list(samples)} "
+            f"({', '.join(sorted(bad))}): the output does not change along the path (a "
+            "constant or saturated output, a target the input does not reach, or an input "
+            "equal to its baseline). Zero is then exact but explains nothing; check target= "
+            "and baselines=.",
+            samples=samples,
+            domains=sorted(bad),
+        )
+    )
 
 
 def _user_stacklevel() -> int:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._checks import check_array
+
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
@@ -479,27 +481,64 @@ class Attribution:
         -------
         Attribution
         """
+        if not isinstance(data, Mapping):
+            raise TypeError(f"an Attribution dict must be a mapping; got {type(data).__name__}.")
         missing = [k for k in ("values", "delta", "dims", "outputs", "baseline_outputs", "n_steps")
                    if k not in data]  # fmt: skip
         if missing:
             raise ValueError(f"an Attribution dict needs {missing}; got keys {sorted(data)}.")
-        values = data["values"]  # arrays keep their dtype; JSON lists (null: NaN) are float64
+        values = data["values"]  # arrays keep their dtype; JSON lists are float64
+        if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
+            check_array(values, "values", "float", ndim=_VALUES_NDIM)
+        else:
+            values = check_array(values, "values", "float", ndim=_VALUES_NDIM)
+        batch = int(values.shape[0])
+        dims = data["dims"]
+        if not isinstance(dims, (list, tuple)) or not all(isinstance(d, str) for d in dims):
+            raise TypeError(f"dims must be a list of axis names; got {dims!r:.80}.")
+        if len(dims) != values.ndim - 1:
+            raise ValueError(
+                f"dims {list(dims)} name {len(dims)} axes; values of shape {values.shape} have "
+                f"{values.ndim - 1} after the sample axis."
+            )
         kwargs: dict[str, Any] = {
-            "values": values if isinstance(values, np.ndarray) else np.asarray(values, float),
+            "values": values,
             "error": _MISSING,
             "converged": _MISSING,
             "n_evaluations": _MISSING,
         }
-        for name, dtype in _FIELD_DTYPES.items():
-            if data.get(name) is not None:
-                kwargs[name] = np.asarray(data[name], dtype=dtype)
+        for name, (kind, finite, low, trailing) in _FIELD_RULES.items():
+            if data.get(name) is None:
+                if name in _REQUIRED:
+                    raise ValueError(f"{name} is null; an Attribution dict needs it.")
+                continue
+            shape = None if trailing else (batch,)
+            kwargs[name] = check_array(
+                data[name], name, kind, shape=shape, ndim=(1, 2), finite=finite, low=low
+            )
+            if trailing and kwargs[name].shape[0] != batch:
+                raise ValueError(
+                    f"{name} has {kwargs[name].shape[0]} rows; values have {batch} samples."
+                )
+        coords = data.get("coords") or {}
+        units = data.get("units") or {}
+        settings = data.get("settings") or {}
+        for key, value, what in (("coords", coords, "arrays"), ("units", units, "strings"),
+                                 ("settings", settings, "values")):  # fmt: skip
+            if not isinstance(value, Mapping):
+                raise TypeError(f"{key} must be a mapping of names to {what}.")
+        if not all(isinstance(u, str) for u in units.values()):
+            raise TypeError("units must map names to strings.")
+        target = data.get("target", "output")
+        if not isinstance(target, str):
+            raise TypeError(f"target must be a string; got {type(target).__name__}.")
         return cls(
-            dims=tuple(data["dims"]),
-            coords={k: coord_array(v) for k, v in (data.get("coords") or {}).items()},
-            units=dict(data.get("units") or {}),
+            dims=tuple(dims),
+            coords={k: coord_array(v, f"coords[{k!r}]") for k, v in coords.items()},
+            units=dict(units),
             domain=domain,
-            target=str(data.get("target", "output")),
-            settings=dict(data.get("settings") or {}),
+            target=target,
+            settings=dict(settings),
             **kwargs,
         )
 
@@ -529,6 +568,22 @@ SAMPLE_FIELDS = (
     "n_evaluations",
     "target_index",
 )
+#: How :meth:`Attribution.from_dict` checks each per-sample field besides ``values``:
+#: name -> (kind, finite, smallest value, more axes allowed after the sample axis). One line
+#: per field; a field added to the result needs one line here and one in _FIELD_DTYPES.
+_FIELD_RULES: dict[str, tuple[str, bool, float | None, bool]] = {
+    "delta": ("float", True, None, False),
+    "outputs": ("float", True, None, False),
+    "baseline_outputs": ("float", True, None, False),
+    "n_steps": ("int", True, 0, False),
+    "error": ("float", False, 0.0, False),  # NaN: not estimated (a fixed n_steps)
+    "converged": ("bool", True, None, False),
+    "n_evaluations": ("int", True, 0, False),
+    "target_index": ("int", True, None, True),  # (batch,) or (batch, n_axes)
+}
+_REQUIRED = ("delta", "outputs", "baseline_outputs", "n_steps")
+_VALUES_NDIM = (1, 2, 3, 4, 5, 6)
+
 # dtypes of the fields read back by from_dict (values keep theirs; converged: bool)
 _FIELD_DTYPES: dict[str, Any] = {
     "delta": np.float64,
@@ -542,12 +597,55 @@ _FIELD_DTYPES: dict[str, Any] = {
 }
 
 
-def coord_array(value: Any) -> np.ndarray:
-    """A coordinate array, also from the ``{"dtype", "shape", "values"}`` form of runs."""
+def coord_array(value: Any, what: str = "coordinate") -> np.ndarray:
+    """A coordinate array, also from the ``{"dtype", "shape", "values"}`` form of runs.
+
+    Checked before anything is allocated: numbers, booleans or short text only (no Python
+    objects, records or sub-arrays such as ``"(50000000,)f8"``), elements of at most
+    :data:`MAX_COORD_ITEMSIZE` bytes, and a ``shape`` that holds exactly the values given.
+    """
     if isinstance(value, Mapping) and {"dtype", "shape", "values"} <= set(value):
-        arr = np.asarray(value["values"], dtype=np.dtype(value["dtype"]))
-        return arr.reshape(value["shape"])
-    return np.asarray(value)
+        dtype = _coord_dtype(value["dtype"], what)
+        shape, values = value["shape"], value["values"]
+        if not isinstance(shape, (list, tuple)) or not all(
+            isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in shape
+        ):
+            raise ValueError(f"{what}: shape {shape!r:.60} must be a list of non-negative lengths.")
+        if not isinstance(values, (list, tuple, np.ndarray)) or len(values) != math.prod(shape):
+            n = len(values) if isinstance(values, (list, tuple, np.ndarray)) else "no"
+            raise ValueError(
+                f"{what}: shape {list(shape)} needs {math.prod(shape)} values; got {n}."
+            )
+        try:
+            arr = np.asarray(values, dtype=dtype)
+        except (ValueError, TypeError, OverflowError) as err:
+            raise ValueError(f"{what}: values are not of dtype {dtype.str} ({err}).") from None
+        return arr.reshape(shape)
+    arr = np.asarray(value)
+    _coord_dtype(arr.dtype, what)
+    return arr
+
+
+#: Largest element of a coordinate, in bytes (a label of 1024 characters).
+MAX_COORD_ITEMSIZE = 4096
+
+
+def _coord_dtype(dtype: Any, what: str) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except (TypeError, ValueError, SyntaxError) as err:
+        raise ValueError(f"{what}: {dtype!r:.60} is not a numpy dtype ({err}).") from None
+    if dt.hasobject or dt.fields is not None or dt.subdtype is not None or dt.kind not in "biufUS":
+        raise ValueError(
+            f"{what} has dtype {dt.str!r}; coordinates are numbers, booleans or text (no "
+            "Python objects, records or sub-arrays)."
+        )
+    if dt.itemsize > MAX_COORD_ITEMSIZE:
+        raise ValueError(
+            f"{what} has dtype {dt.str!r} of {dt.itemsize:,} bytes per element; at most "
+            f"{MAX_COORD_ITEMSIZE} are allowed."
+        )
+    return dt
 
 
 def coord_json(value: Any) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ._checks import check_index_list
+from ._inputs import check_model_output
 from ._io import read_array, read_series
 from ._settings import MAX_STEPS, RTOL, Settings
 from ._text import first_line
@@ -295,6 +296,10 @@ def _explain(args: argparse.Namespace) -> int:
             "with `pip install cdig[plot]`, or leave out --out (--json writes the numbers)."
         )
 
+    if args.top < 1:
+        raise CLIError(
+            f"--top {args.top} must be a positive integer (coefficients listed per domain)."
+        )
     domains = _check_domains(args.domain or ["time", "fourier"], args.fs)
     target = _parse_target(args.target)
     integration = _settings(args)
@@ -705,6 +710,11 @@ def _device(text: str) -> Any:
         dev = torch.device(text)
     except RuntimeError as err:
         raise CLIError(f"--device {text!r} is not a torch device ({first_line(err)}).") from err
+    if dev.type == "meta":
+        raise CLIError(
+            "--device meta holds shapes but no values, so there is nothing to explain; use "
+            "--device cpu or a GPU (cuda)."
+        )
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise CLIError(f"--device {text}: CUDA is not available on this machine.")
     return dev
@@ -733,6 +743,7 @@ def _model_outputs(adapter: Any, x: np.ndarray, chunk: int) -> np.ndarray:
             f"the model rejected the input of shape {tuple(x.shape)}: {first_line(err)}. "
             "Check --time-axis, --layout, --single and the model's expected input shape."
         ) from err
+    check_model_output(out)
     return out.cpu().double().numpy()
 
 

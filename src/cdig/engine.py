@@ -43,6 +43,7 @@ from ._guards import (
     NonFiniteError,
     check_outputs_finite,
     first_bad,
+    float64_if_needed,
     guarded_call,
     path_error,
     work_dtype,
@@ -71,7 +72,12 @@ from ._settings import (
     Settings,
     fill_doc,
 )
-from ._warnings import CompletenessWarning, ConvergenceWarning, warn_unconverged_results
+from ._warnings import (
+    CompletenessWarning,
+    ConvergenceWarning,
+    warn_constant_outputs,
+    warn_unconverged_results,
+)
 from .attribution import Attribution
 from .domains import Domain
 from .models import wrap
@@ -393,6 +399,8 @@ class CrossDomainIG:
         x, layout = as_series(inputs, time_axis, work_dtype(model_dtype), adapter.device)
         if model_dtype is None and x.dtype in LOW_PRECISION:  # a function given half inputs
             model_dtype, x = x.dtype, x.float()
+        if model_dtype is None:  # a function whose weights cdig cannot see
+            x = float64_if_needed(adapter, layout, x)
         extra = as_forward_args(
             additional_forward_args, x.shape[0], model_dtype, adapter.device, adapter.framework
         )
@@ -417,6 +425,7 @@ class CrossDomainIG:
             for label, _ in named
         }
         warn_unconverged_results(ordered, settings)
+        warn_constant_outputs(ordered)
         if isinstance(self.domain, (str, Domain)):
             return ordered[named[0][0]]
         return ordered

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -71,6 +72,11 @@ class ModelAdapter:
     def inference(self) -> Iterator[None]:
         """Context in which the model runs in inference mode; restores the model after."""
         yield
+
+
+#: Modes saved by the calls in progress: id(submodule) -> [calls, submodule, user's mode].
+_ACTIVE: dict[int, list[Any]] = {}
+_MODES_LOCK = threading.Lock()
 
 
 class TorchModel(ModelAdapter):
@@ -147,12 +153,43 @@ class TorchModel(ModelAdapter):
 
     @contextlib.contextmanager
     def inference(self) -> Iterator[None]:
-        modes = {id(m): (m, m.training) for top in self.modules for m in top.modules()}
-        for top in self.modules:
-            if any(m.training for m in top.modules()):
-                top.eval()
+        """Eval mode for the call; the user's mode back when the last concurrent call ends.
+
+        Calls in several threads on one model share the switch: each submodule's mode is
+        saved by the first call that enters and restored by the last one that leaves (a
+        count per submodule, under one lock), so the model ends in the mode the user left
+        it in. A model put back in training mode during the call (``model.train()`` in
+        another thread) makes the call fail: its outputs would mix training-mode passes.
+        """
+        tops = self.modules
+        with _MODES_LOCK:
+            subs = {id(m): m for top in tops for m in top.modules()}
+            for key, m in subs.items():
+                entry = _ACTIVE.get(key)
+                if entry is None:
+                    _ACTIVE[key] = entry = [0, m, m.training]
+                entry[0] += 1
+            for top in tops:
+                if any(m.training for m in top.modules()):
+                    top.eval()
+            kept = {key for key, m in subs.items() if m.training}  # by the model's own eval()
+        switched = False
         try:
             yield
         finally:
-            for module, mode in modes.values():
-                module.training = mode
+            with _MODES_LOCK:
+                for key, m in subs.items():
+                    switched = switched or (m.training and key not in kept)
+                    entry = _ACTIVE[key]
+                    entry[0] -= 1
+                    if entry[0] == 0:  # the last call out: the user's mode (or the one
+                        del _ACTIVE[key]  # another thread set meanwhile)
+                        m.training = entry[2] or m.training
+        if switched:
+            raise RuntimeError(
+                "the model was put in training mode (model.train()) while cdig was explaining "
+                "it, probably by another thread; the outputs would mix training-mode passes "
+                "(dropout on, batch-norm updating), so this result is discarded. Do not train a "
+                "model while explaining it: explain a copy (copy.deepcopy(model)) or wait for "
+                "training to finish. The model's own mode has been restored."
+            )

@@ -21,14 +21,24 @@ import torch
 from .._evaluate import evaluate
 from .._inputs import TargetSpec, as_series, batch_baselines
 from .._settings import Settings
+from .._warnings import ConstantOutputWarning
 from ..attribution import coord_json
 from ..domains import Domain
 from ..engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG
-from ..models import ModelAdapter, wrap
+from ..models import ModelAdapter, TorchModel, wrap
+from ._fingerprint import StateHash
 from ._sources import Batch
 from ._store import write_shard
 
-__all__ = ["Job", "describe", "explain_batch", "fingerprint", "model_fingerprint", "run_shard"]
+__all__ = [
+    "Job",
+    "blind_spots",
+    "describe",
+    "explain_batch",
+    "fingerprint",
+    "model_fingerprint",
+    "run_shard",
+]
 
 #: The arrays of :meth:`cdig.Attribution.to_dict` stored per domain in every shard, as
 #: ``<label>.<name>.npy`` (``outputs`` and the class explained per sample are shared).
@@ -83,6 +93,8 @@ def explain_batch(
         # judged once for the whole dataset from the stored deltas, with global sample numbers
         warnings.simplefilter("ignore", CompletenessWarning)
         warnings.simplefilter("ignore", ConvergenceWarning)
+        # per batch it would name batch-local sample numbers; runs keep outputs to find them
+        warnings.simplefilter("ignore", ConstantOutputWarning)
         baselines = batch_baselines(job.baselines, batch.x.ndim)
         res = ig._explain(batch.x, baselines, target, job.settings)
     assert isinstance(res, dict)  # a dict of domains always gives a dict
@@ -138,39 +150,55 @@ def _hash_tensor(h: Any, name: str, t: Any) -> None:
         h.update(a.tobytes())
 
 
-def model_fingerprint(model: Any) -> dict[str, str]:
-    """Class, weights and structure of a model, to refuse resuming with another model.
+def model_fingerprint(model: Any) -> dict[str, Any]:
+    """Class, state and structure of a model, to refuse resuming with another model.
 
-    ``sha256`` covers the weights: every ``state_dict`` entry (name, dtype, shape, bytes) of a
-    ``torch.nn.Module``, the ``get_weights()`` arrays of a Keras model, or for a plain
-    function its bytecode, constants and the weights of modules / arrays it closes over.
-    ``structure`` covers what else decides the function: for modules, every submodule's
-    name, type and ``extra_repr`` (layer settings), the TorchScript / ``torch.fx`` code of
-    scripted and exported modules, and the ``forward`` bytecode of modules defined outside
-    torch; for Keras models their JSON config; for functions the modules they close over.
-    So the same weights in another architecture (``Tanh`` replaced by ``ReLU``) differ.
+    ``sha256`` covers every value that can change an output (:class:`StateHash`): for a
+    ``torch.nn.Module`` every submodule's parameters, buffers (persistent or not), forward
+    hooks and own attributes (plain tensors, a temperature); for a plain function, a bound
+    method, a callable object or a ``functools.partial``: their code, defaults, closures,
+    arguments, the globals their code reads, and whatever modules, tensors and arrays those
+    reach; the ``get_weights()`` arrays of a Keras model. ``structure`` covers what else
+    decides the function: every submodule's name, type and ``extra_repr`` (layer settings),
+    the TorchScript / ``torch.fx`` code of scripted and exported modules, and the ``forward``
+    bytecode of modules defined outside torch; for Keras models their JSON config. So the same
+    weights in another architecture (``Tanh`` replaced by ``ReLU``) differ. ``blind`` (only
+    when not empty) lists what the walk could not read (see :mod:`cdig.runs._fingerprint`).
     """
     inner = model.model if isinstance(model, ModelAdapter) and hasattr(model, "model") else model
-    h = hashlib.sha256()
+    # an adapter's own settings count too (select's output=, a JAX adapter's params), except
+    # TorchModel's, which are only a cache of what its model reaches
+    whole = (
+        model if isinstance(model, ModelAdapter) and not isinstance(model, TorchModel) else inner
+    )
+    state = StateHash()
     s = hashlib.sha256()
     if isinstance(inner, torch.nn.Module):
-        for name, t in inner.state_dict().items():
-            _hash_tensor(h, name, t)
+        state.feed("model", whole)
         _hash_structure(s, inner)
     elif hasattr(inner, "get_weights"):
+        h = hashlib.sha256()
         for i, w in enumerate(inner.get_weights()):
             _hash_tensor(h, str(i), w)
+        state.feed("weights", h.hexdigest())
         to_json = getattr(inner, "to_json", None)
         if callable(to_json):
             s.update(str(to_json()).encode())
     else:
-        _hash_callable(h, inner)
+        state.feed("model", whole)
         _hash_callable(s, inner, structure=True)
     cls = type(inner)
     label = f"{cls.__module__}.{cls.__qualname__}"
     if isinstance(inner, types.FunctionType):
         label = f"{inner.__module__}.{inner.__qualname__}"
-    return {"class": label, "sha256": h.hexdigest(), "structure": s.hexdigest()}
+    out: dict[str, Any] = {
+        "class": label,
+        "sha256": state.hexdigest(),
+        "structure": s.hexdigest(),
+    }
+    if state.blind:
+        out["blind"] = list(state.blind)
+    return out
 
 
 def _hash_structure(h: Any, module: torch.nn.Module, prefix: str = "") -> None:
@@ -261,15 +289,49 @@ def describe(value: Any) -> Any:
             for k, v in sorted(vars(value).items())
             if not k.endswith("_") and not k.startswith("_")
         }
-        return {"class": f"{type(value).__module__}.{type(value).__qualname__}", "params": params}
+        state = StateHash()  # every attribute, fitted or private, and a custom class's code
+        state.feed("domain", value)
+        return {
+            "class": f"{type(value).__module__}.{type(value).__qualname__}",
+            "params": params,
+            "state_sha256": state.hexdigest(),
+            **({"blind": list(state.blind)} if state.blind else {}),
+        }
     if callable(value):
-        h = hashlib.sha256()
-        _hash_callable(h, value)
+        state = StateHash()  # code, closures, a partial's arguments, what they reach
+        state.feed("callable", value)
         return {
             "callable": getattr(value, "__qualname__", type(value).__qualname__),
-            "sha256": h.hexdigest(),
+            "sha256": state.hexdigest(),
+            **({"blind": list(state.blind)} if state.blind else {}),
         }
     return repr(value)
+
+
+def blind_spots(settings: Any, path: str = "") -> list[str]:
+    """What the fingerprint of ``settings`` could not read: ``"<setting>: <what> (<why>)"``."""
+    out: list[str] = []
+    if isinstance(settings, dict):
+        for k, v in settings.items():
+            where = f"{path}.{k}" if path else str(k)
+            if k == "blind" and isinstance(v, list):
+                out.extend(f"{_setting_name(path)}, at {b}" for b in v)
+            else:
+                out.extend(blind_spots(v, where))
+    elif isinstance(settings, list):
+        for i, v in enumerate(settings):
+            out.extend(blind_spots(v, f"{path}[{i}]"))
+    return out
+
+
+def _setting_name(path: str) -> str:
+    if path == "model":
+        return "the model"
+    if path.startswith("explain.target"):
+        return "the target"
+    if path.startswith("explain.domains."):
+        return f"domain {path.split('.')[2]!r}"
+    return path
 
 
 def fingerprint(settings: dict[str, Any]) -> str:

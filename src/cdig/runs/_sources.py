@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._npy import read_npy
+
 __all__ = ["Batch", "Source", "as_source"]
 
 
@@ -165,6 +167,8 @@ def _as_array(value: Any, name: str, pos: int, numeric: bool = True) -> np.ndarr
             f"{name}: the batch starting at sample {pos} has dtype {arr.dtype}; it must hold "
             "real numbers."
         )
+    if not arr.dtype.isnative:  # a big-endian file: torch takes the machine's order only
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     return arr
 
 
@@ -201,7 +205,7 @@ def as_source(data: Any, labels: Any = None) -> Source:
                 f"data={str(data)!r} is not an existing .npy file; pass an array, a .npy path, "
                 "a torch Dataset/DataLoader or an iterable of batches."
             )
-        data = np.load(path, mmap_mode="r", allow_pickle=False)
+        data = read_npy(path, what=f"data={str(data)!r}", mmap=True)  # header checked first
     if isinstance(data, (np.ndarray, torch.Tensor)):
         return _array_source(data, labels)
     if labels is not None:

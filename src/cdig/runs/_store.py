@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from .._npy import check_dtype, read_npy
+
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
@@ -97,8 +99,14 @@ class RunLock:
         path = root / LOCK
         try:
             root.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            if path.is_symlink():  # O_NOFOLLOW below; this check also covers Windows
+                raise _link_error(path)
+            # never through a link: truncating the pid into a linked file would change a file
+            # outside the run folder
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise _link_error(path) from None
             raise _io_error(err, "create the run folder", root, "Nothing was written.") from err
         try:
             _lock_fd(fd)
@@ -126,6 +134,14 @@ class RunLock:
             _unlock_fd(fd)
         finally:
             os.close(fd)
+
+
+def _link_error(path: Path) -> ValueError:
+    return ValueError(
+        f"{str(path)!r} is a symbolic link; a run folder's lock must be a plain file (writing "
+        "through the link would change the file it points to). Nothing was written. Remove the "
+        "link, or use another `out=` folder."
+    )
 
 
 def _read_holder(fd: int) -> str:
@@ -195,7 +211,100 @@ def read_manifest(root: Path) -> dict[str, Any]:
             f"{str(path)!r} has format version {manifest.get('format_version')}; this cdig reads "
             f"version {FORMAT_VERSION}. Use the cdig version that wrote it, or recompute."
         )
+    check_manifest(manifest, path)
     return manifest
+
+
+def _bad_manifest(path: Path, why: str) -> ValueError:
+    return ValueError(
+        f"the manifest {str(path)!r} is not valid: {why}. The run folder is damaged or was "
+        "edited; restore it, or recompute in an empty `out=` folder."
+    )
+
+
+def _is_int(v: Any, low: int = 0) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def _str_list(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(k, str) for k in v)
+
+
+def check_manifest(m: dict[str, Any], path: Path, finished: bool = False) -> None:
+    """Types and sizes of a manifest's entries, checked before anything is allocated from them.
+
+    ``finished``: also what a finished run must have (sample count, layout, shard digests).
+    Raises ``ValueError`` naming the entry.
+    """
+    for key in ("cdig_version", "fingerprint", "settings", "batch_size"):
+        if key not in m:
+            raise _bad_manifest(path, f"the entry {key!r} is missing")
+    if not isinstance(m["cdig_version"], str) or not isinstance(m["fingerprint"], str):
+        raise _bad_manifest(path, "'cdig_version' and 'fingerprint' must be strings")
+    explain = m["settings"].get("explain") if isinstance(m["settings"], dict) else None
+    if not isinstance(explain, dict) or not _str_list(explain.get("domain_labels")):
+        raise _bad_manifest(path, "'settings.explain.domain_labels' must be a list of strings")
+    if not _is_int(m["batch_size"], 1):
+        raise _bad_manifest(path, f"batch_size={m['batch_size']!r} must be a positive integer")
+    n: Any = m.get("n_samples")
+    shards: Any = m.get("n_shards")
+    if n is not None or finished:
+        if not _is_int(n):
+            raise _bad_manifest(path, f"n_samples={n!r} must be a non-negative integer")
+        if shards != -(-n // m["batch_size"]):
+            raise _bad_manifest(
+                path,
+                f"n_shards={shards!r} does not match {n} samples in batches of {m['batch_size']}",
+            )
+    for key in ("complete",):
+        if key in m and not isinstance(m[key], bool):
+            raise _bad_manifest(path, f"{key}={m[key]!r} must be true or false")
+    if m.get("columns") is not None and not _str_list(m["columns"]):
+        raise _bad_manifest(path, "'columns' must be a list of strings")
+    domains = m.get("domains")
+    if domains is not None or finished:
+        if not isinstance(domains, dict) or set(explain["domain_labels"]) - set(domains):
+            raise _bad_manifest(path, "'domains' must describe every domain label")
+        for label, info in domains.items():
+            _check_domain_info(info, f"domains.{label}", path)
+    digests = m.get("shards")
+    if digests is not None or finished:
+        if finished and not m.get("complete"):
+            raise _bad_manifest(path, "the run is not marked complete")
+        want = [shard_name(i) for i in range(shards)] if _is_int(shards) else None
+        if not isinstance(digests, dict) or (want is not None and sorted(digests) != want):
+            raise _bad_manifest(
+                path,
+                "'shards' must record the SHA-256 of every shard's shard.json (a finished run "
+                "without them cannot be checked, so it is not read)",
+            )
+        if not all(isinstance(d, str) and len(d) == 64 for d in digests.values()):
+            raise _bad_manifest(path, "every entry of 'shards' must be a SHA-256 in hex")
+
+
+def _check_domain_info(info: Any, where: str, path: Path) -> None:
+    from ..attribution import coord_array
+
+    if not isinstance(info, dict):
+        raise _bad_manifest(path, f"{where} must be an object")
+    if not _str_list(info.get("dims")):
+        raise _bad_manifest(path, f"{where}.dims must be a list of axis names")
+    shape = info.get("shape")
+    if (
+        not isinstance(shape, list)
+        or len(shape) != len(info["dims"])
+        or not all(_is_int(k) for k in shape)
+    ):
+        raise _bad_manifest(path, f"{where}.shape must be one non-negative length per axis")
+    try:
+        check_dtype(info.get("dtype"), f"{where}.dtype")
+        for name, value in (info.get("coords") or {}).items():
+            coord_array(value, f"{where}.coords.{name}")
+    except (ValueError, TypeError) as err:
+        raise _bad_manifest(path, str(err)) from None
+    units = info.get("units", {})
+    if not isinstance(units, dict) or not all(isinstance(u, str) for u in units.values()):
+        raise _bad_manifest(path, f"{where}.units must map names to strings")
 
 
 # ---------------------------------------------------------------------- shards
@@ -345,8 +454,12 @@ def shard_meta_sha256(root: Path, index: int) -> str:
 
 
 def load_shard_file(folder: Path, name: str, mmap: bool = False) -> np.ndarray:
-    """One array of a shard (``mmap``: memory-mapped, read only)."""
-    return np.load(folder / f"{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+    """One array of a shard (``mmap``: memory-mapped, read only), its header checked first."""
+    path = folder / f"{name}.npy"
+    try:
+        return read_npy(path, what=f"shard file {str(path)!r}", mmap=mmap, kinds="biufUS")
+    except ValueError as err:
+        raise _corrupt(path, str(err), folder) from None
 
 
 # ---------------------------------------------------------------------- the store
@@ -391,6 +504,7 @@ class RunStore:
             if old is None:
                 store._create()
             else:
+                _check_version(root, old, manifest)
                 _check_same_run(root, old, manifest)
                 for key in ("domains", "columns", "complete", "created"):
                     if key in old:
@@ -526,8 +640,27 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _check_version(root: Path, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """A run is continued only by the cdig version that started it (its manifest keeps it)."""
+    if old.get("cdig_version") != new.get("cdig_version"):
+        raise ValueError(
+            f"out={str(root)!r} holds a run written by cdig {old.get('cdig_version')}; this is "
+            f"cdig {new.get('cdig_version')}. Results of two versions are not mixed, and the run "
+            "is left as it is. Resume it with the version that wrote it, read it with "
+            "cdig.open_run, or use a new `out=` folder."
+        )
+
+
 def _check_same_run(root: Path, old: dict[str, Any], new: dict[str, Any]) -> None:
     """Refuse to mix results: the fingerprint of the settings must match."""
+    if old.get("fingerprint") == new["fingerprint"] and new.get("unverified"):
+        raise ValueError(
+            f"out={str(root)!r} holds a run that cannot be resumed safely: cdig cannot read "
+            f"inside {new['unverified'][0]}, so it cannot tell whether that changed since "
+            "the run started (resuming could return stale numbers). Pass fingerprint=KEY to "
+            "explain_dataset (a string that changes whenever it does, e.g. a version) and use a "
+            "new `out=` folder, or delete this folder to recompute."
+        )
     if old.get("fingerprint") == new["fingerprint"]:
         if (
             old.get("n_samples") is not None

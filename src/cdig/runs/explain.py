@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from itertools import chain
@@ -21,7 +22,8 @@ from ..domains import Domain
 from ..engine import DomainsArg
 from ..models import wrap
 from ._engines import LocalEngine, RayEngine
-from ._job import Job, describe, fingerprint, model_fingerprint
+from ._job import Job, blind_spots, describe, model_fingerprint
+from ._job import fingerprint as settings_fingerprint
 from ._sources import Batch, as_source
 from ._store import FORMAT, FORMAT_VERSION, RunStore
 from .run import DatasetRun
@@ -55,6 +57,7 @@ def explain_dataset(
     ray_address: str | None = None,
     ray_options: Mapping[str, Any] | None = None,
     quiet: bool = False,
+    fingerprint: str | None = None,
 ) -> DatasetRun:
     """Explain every sample of a dataset; results stream to ``out`` and the run can resume.
 
@@ -111,6 +114,12 @@ def explain_dataset(
         that exists on every worker; it is sent to them pickled).
     quiet : bool, default=False
         Hide the progress bar (samples/s and ETA, via tqdm).
+    fingerprint : str, optional
+        Your own key for what cdig cannot read (see "What the fingerprint covers" in
+        ``docs/datasets.md``): a string that changes whenever the model or a callable
+        target changes in a way cdig cannot see, e.g. a compiled JAX function's version.
+        It becomes part of the run's fingerprint. Without it, a run whose model or target
+        holds something cdig cannot read inside is computed but never resumed.
 
     Returns
     -------
@@ -143,6 +152,11 @@ def explain_dataset(
     >>> run.summary("fourier")  # doctest: +SKIP
     """
     _check_args(batch_size, engine, workers, ray_address, ray_options, quiet)
+    if fingerprint is not None and (not isinstance(fingerprint, str) or not fingerprint):
+        raise TypeError(
+            f"fingerprint={fingerprint!r} must be a non-empty string that changes whenever the "
+            "model changes (e.g. a version or a hash of its weights), or None."
+        )
     settings = Settings(n_steps, method, internal_batch_size, rtol, atol, max_steps, time_axis)
     if engine == "ray":
         require("ray", "engine='ray'")  # before anything is written
@@ -175,7 +189,16 @@ def explain_dataset(
         baselines=as_dataset_baselines(baselines, first.x.shape[1:]),
     )
     root = Path(out).expanduser().resolve()
-    store = RunStore.open(root, _manifest(job, model, first, source.n_samples, batch_size))
+    manifest = _manifest(job, model, first, source.n_samples, batch_size, fingerprint)
+    store = RunStore.open(root, manifest)
+    if manifest.get("unverified") and not store.done:
+        warnings.warn(
+            f"cdig cannot read inside {manifest['unverified'][0]}, so this run in out="
+            f"{str(root)!r} will not resume: a later call could not tell whether it changed. "
+            "Pass fingerprint=KEY (a string that changes when it does) to make it resumable.",
+            UserWarning,
+            stacklevel=2,
+        )
     try:  # the store holds the folder's lock until closed
         runner = (
             RayEngine(model, job, root, workers, ray_address, ray_options)
@@ -223,7 +246,12 @@ def _label_classes(labels: Any, spec: TargetSpec) -> TargetSpec:
 
 
 def _manifest(
-    job: Job, model: Any, first: Batch, n_samples: int | None, batch_size: int
+    job: Job,
+    model: Any,
+    first: Batch,
+    n_samples: int | None,
+    batch_size: int,
+    key: str | None = None,
 ) -> dict[str, Any]:
     from .._version import __version__
 
@@ -238,13 +266,15 @@ def _manifest(
         },
         "model": model_fingerprint(model),
         "data": {"sample_shape": list(first.x.shape[1:]), "dtype": first.x.dtype.str},
+        "key": key,
     }
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "cdig_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "fingerprint": fingerprint(settings),
+        "fingerprint": settings_fingerprint(settings),
+        "unverified": [] if key is not None else blind_spots(settings),
         "settings": settings,
         "batch_size": batch_size,
         "n_samples": n_samples,

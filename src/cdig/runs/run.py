@@ -17,7 +17,15 @@ import numpy as np
 
 from .._numerics import completeness_flagged, completeness_ok
 from ..attribution import Attribution, coord_array
-from ._store import load_shard_file, read_manifest, read_shard_meta, shard_dir, verify_shard_file
+from ._store import (
+    CorruptShardError,
+    check_manifest,
+    load_shard_file,
+    read_manifest,
+    read_shard_meta,
+    shard_dir,
+    verify_shard_file,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -70,23 +78,27 @@ class ShardedArray:
                 raise IndexError(f"sample {i} is out of range for a run of {len(self)} samples.")
             idx = np.array([i % len(self)])
         else:
-            try:
-                idx = np.arange(len(self))[first]
-            except IndexError as err:
-                raise IndexError(f"cannot select samples with {first!r}: {err}") from None
-            idx = np.atleast_1d(idx)
+            idx = sample_indices(first, len(self))
         out = self._rows(idx)
         if scalar:
             return out[0][rest] if rest else out[0]
         return out[(slice(None), *rest)] if rest else out
 
     def _rows(self, idx: np.ndarray) -> np.ndarray:
-        out = np.empty((len(idx), *self.shape[1:]), dtype=self.dtype)
         shard = idx // self._run.batch_size
-        for s in np.unique(shard):
-            where = np.flatnonzero(shard == s)
+        parts = []
+        for s in np.unique(shard):  # read (memory-mapped) and checked before allocating
             arr = self._run._load(int(s), self._name, mmap=True)
-            out[where] = arr[idx[where] - int(s) * self._run.batch_size]
+            if arr.shape[1:] != self.shape[1:] or arr.dtype != self.dtype:
+                raise CorruptShardError(
+                    f"shard {int(s)} holds {self._name} of shape {arr.shape[1:]} and dtype "
+                    f"{arr.dtype}; the manifest says {self.shape[1:]} and {self.dtype}. The run "
+                    "folder is damaged or was edited; recompute it in an empty `out=` folder."
+                )
+            parts.append((np.flatnonzero(shard == s), arr))
+        out = np.empty((len(idx), *self.shape[1:]), dtype=self.dtype)
+        for where, arr in parts:
+            out[where] = arr[idx[where] - int(shard[where[0]]) * self._run.batch_size]
         return out
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -185,6 +197,7 @@ class DatasetRun:
                 f"the run in {str(self.path)!r} is not finished; rerun explain_dataset with the "
                 "same arguments to complete it (finished shards are kept)."
             )
+        check_manifest(self.manifest, self.path / "manifest.json", finished=True)
         self.domains: tuple[str, ...] = tuple(self.manifest["settings"]["explain"]["domain_labels"])
         self.n_samples = int(self.manifest["n_samples"])
         self.batch_size = int(self.manifest["batch_size"])
@@ -205,6 +218,14 @@ class DatasetRun:
         if meta is None:
             recorded = (self.manifest.get("shards") or {}).get(folder.name)
             meta = read_shard_meta(folder, index, recorded, start=index * self.batch_size)
+            held = int(meta["stop"]) - int(meta["start"])
+            want = min(self.batch_size, self.n_samples - index * self.batch_size)
+            if held != want:
+                raise CorruptShardError(
+                    f"shard {str(folder)!r} holds {held} samples; the manifest's n_samples="
+                    f"{self.n_samples} and batch_size={self.batch_size} need {want}. The run "
+                    "folder is damaged or was edited; recompute it in an empty `out=` folder."
+                )
             self._metas[index] = meta
         if (index, name) not in self._verified:
             verify_shard_file(folder, meta, name)
@@ -318,7 +339,7 @@ class DatasetRun:
         ----------
         samples : int, slice, or array of indices / booleans, default=all
         """
-        idx = np.atleast_1d(np.arange(self.n_samples)[samples])
+        idx = sample_indices(samples, self.n_samples)
         index = self.target_index
         data = {
             "values": self.open(domain)[idx],
@@ -507,6 +528,30 @@ class DatasetRun:
             f"DatasetRun({str(self.path)!r}, n_samples={self.n_samples}, "
             f"domains={list(self.domains)})"
         )
+
+
+def sample_indices(key: Any, n: int) -> np.ndarray:
+    """Sample numbers selected by ``key`` (slice, integers, booleans) among ``n``, without
+    building ``arange(n)``: ``run[:3]`` costs three indices whatever ``n`` says."""
+    if isinstance(key, slice):
+        return np.arange(*key.indices(n))
+    arr = np.asarray(key)
+    if arr.dtype == bool:
+        if arr.shape != (n,):
+            raise IndexError(
+                f"a boolean mask of shape {arr.shape} cannot select among {n} samples."
+            )
+        return np.flatnonzero(arr)
+    if arr.dtype.kind not in "iu" or arr.ndim > 1:
+        raise IndexError(
+            f"cannot select samples with {key!r:.60}: use an integer, a slice, integers or a "
+            "boolean mask."
+        )
+    idx = np.atleast_1d(arr).astype(np.int64)
+    bad = (idx < -n) | (idx >= n)
+    if bad.any():
+        raise IndexError(f"sample {int(idx[bad][0])} is out of range for a run of {n} samples.")
+    return idx % n if n else idx
 
 
 def _unique(keys: np.ndarray) -> list[Any]:
