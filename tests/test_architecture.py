@@ -29,6 +29,7 @@ LEAVES = {
     "cdig._version",
     "cdig._warnings",
     "cdig.quadrature",
+    "cdig.models._archive",
     "cdig.models._pt2",
     "cdig.models._reach",
 }

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cdig._io import read_array, read_series
-from cdig.models.load import load_model
+from cdig.models import load as load_model
 
 
 def test_readers_raise_ordinary_exceptions(tmp_path):
