@@ -198,7 +198,7 @@ def _rebuild(p: Path, entries: _Lazy) -> io.BytesIO:
     if "model" not in models:
         raise NotPt2Error("it holds no program models/model.json.")
     keep: dict[str, bytes] = {}
-    raw_files: dict[str, set[str]] = {"weights": set(), "constants": set()}
+    raw_files: dict[str, dict[str, int]] = {"weights": {}, "constants": {}}
     for name in sorted(models):
         doc = _json(p, entries, f"models/{name}.json")
         _check_program(p, f"models/{name}.json", doc)
@@ -210,7 +210,8 @@ def _rebuild(p: Path, entries: _Lazy) -> io.BytesIO:
                     f"it has no {cfg_name}: an older or foreign layout whose tensors torch "
                     "would unpickle. Re-export with torch.export.save."
                 )
-            raw_files[kind] |= _check_payload(p, cfg_name, _json(p, entries, cfg_name), kind)
+            for f, need in _check_payload(p, cfg_name, _json(p, entries, cfg_name), kind).items():
+                raw_files[kind][f] = max(raw_files[kind].get(f, 0), need)
             keep[cfg_name] = entries[cfg_name]
         keep[f"data/sample_inputs/{name}.pt"] = b""  # a pickle: dropped, never read
     for kind, files in raw_files.items():
