@@ -117,8 +117,11 @@ def _program_edit(fn):
 # ---------------------------------------------------------------------- trust is explicit
 @pytest.mark.parametrize(
     ("name", "kind"),
-    [("net.ts", "a TorchScript archive"), ("dyn.pt2", "a torch.export program"),
-     ("pickled.pt", "a pickle written by torch.save")],  # fmt: skip
+    [
+        ("net.ts", "a TorchScript archive"),
+        ("dyn.pt2", "a torch.export program"),
+        ("pickled.pt", "a pickle written by torch.save"),
+    ],
 )
 def test_code_carrying_files_need_trust_and_the_message_says_what_to_use(saved, name, kind):
     with pytest.raises(UntrustedModelError) as err:
@@ -330,7 +333,7 @@ def test_factory_errors_name_what_is_wrong(weights, tmp_path):
     with pytest.raises(ValueError, match="has no attribute 'nothing'"):
         load("tests.test_model_trust:nothing", weights=weights / "w.pt")
     torch.save({"conv.weight": torch.zeros(2, 1, 3), "extra": torch.zeros(1)}, tmp_path / "b.pt")
-    with pytest.raises(ValueError, match="missing: conv.bias.*unexpected: extra"):
+    with pytest.raises(ValueError, match=r"missing: conv\.bias.*unexpected: extra"):
         load(SPEC, weights=tmp_path / "b.pt")
     with pytest.raises(ValueError, match="is not MODULE:FACTORY"):
         load("not a spec", weights=weights / "w.pt")
@@ -354,15 +357,16 @@ def test_the_cli_takes_module_factory_and_weights_without_trust(weights, trained
     net, x = trained
     np.save(weights / "x.npy", x.numpy())
     js = weights / "r.json"
-    code = main(["explain", SPEC, str(weights / "x.npy"), "--weights", str(weights / "w.safetensors"),
-                 "--target", "0", "--domain", "time", "--json", str(js), "--quiet"])  # fmt: skip
+    common = ["explain", SPEC, str(weights / "x.npy"), "--target", "0", "--quiet"]
+    code = main([*common, "--weights", str(weights / "w.safetensors"), "--domain", "time",
+                 "--json", str(js)])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     doc = json.loads(js.read_text())["domains"]["time"]
     want = cdig.explain(net, x, "time", target=0)
     np.testing.assert_allclose(np.asarray(doc["values"]), want.values, rtol=1e-5, atol=1e-7)
     # --weights is never overwritten by --json
-    code = main(["explain", SPEC, str(weights / "x.npy"), "--weights", str(weights / "w.pt"),
-                 "--target", "0", "--json", str(weights / "w.pt"), "--force", "--quiet"])  # fmt: skip
+    code = main([*common, "--weights", str(weights / "w.pt"), "--json", str(weights / "w.pt"),
+                 "--force"])  # fmt: skip
     assert code == 1 and "--weights" in capsys.readouterr().err
 
 

@@ -9,8 +9,9 @@ stderr and exit status 1 (2 for command-line syntax errors); ``--debug`` shows t
 Models are loaded with :func:`cdig.models.load`: data-only formats (ONNX graphs, an
 architecture named ``MODULE:FACTORY`` with ``--weights``, Keras files in safe mode) as they
 are; formats that carry code (TorchScript, ``torch.export`` programs, pickles) only with
-``--trust-model-file``, and ``.pt2`` programs vetted even then. ``--out`` and ``--json`` never overwrite the model, input or
-baseline files, nor an existing file without ``--force``.
+``--trust-model-file``, and ``.pt2`` programs vetted even then. ``--out`` and ``--json``
+never overwrite the model, weights, input or baseline files, nor an existing file without
+``--force``.
 """
 
 from __future__ import annotations

@@ -222,9 +222,7 @@ def _load_pickle(p: Path, device: Any, name: str) -> Any:
             f"with --weights {p.name} (no trust needed)."
         )
     if not isinstance(obj, torch.nn.Module):
-        raise ValueError(
-            f"{name} {p} unpickles to a {type(obj).__name__}, not a torch.nn.Module."
-        )
+        raise ValueError(f"{name} {p} unpickles to a {type(obj).__name__}, not a torch.nn.Module.")
     return obj
 
 
@@ -364,7 +362,9 @@ def _read_safetensors(p: Path) -> dict[str, Any]:
     try:
         return dict(st.load_file(str(p), device="cpu"))
     except Exception as err:  # safetensors raises its own error kinds
-        raise ValueError(f"weights {p} are not a valid safetensors file: {first_line(err)}") from err
+        raise ValueError(
+            f"weights {p} are not a valid safetensors file: {first_line(err)}"
+        ) from err
 
 
 @contextlib.contextmanager

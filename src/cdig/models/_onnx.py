@@ -295,9 +295,7 @@ class OnnxModule(torch.nn.Module):
             except OnnxError:
                 raise
             except (RuntimeError, ValueError, IndexError, TypeError) as err:
-                raise RuntimeError(
-                    f"ONNX node {node.name or j} ({node.op}) failed: {err}"
-                ) from err
+                raise RuntimeError(f"ONNX node {node.name or j} ({node.op}) failed: {err}") from err
             for name, out in zip(node.outputs, outs):
                 if name:
                     env[name] = out
@@ -324,8 +322,16 @@ def _limit(shape: list[int], op: str) -> list[int]:
 
 
 def _broadcast_pair(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    if a.dtype != b.dtype:  # ONNX requires equal types; torch promotes python-like
-        b = b.to(a.dtype) if a.is_floating_point() or not b.is_floating_point() else b
+    """Equal dtypes (ONNX's rule), the wider float when the module was cast (``.double()``)."""
+    if a.dtype != b.dtype:
+        if a.is_floating_point() and b.is_floating_point():
+            wide = torch.promote_types(a.dtype, b.dtype)
+            return a.to(wide), b.to(wide)
+        if a.is_floating_point():
+            return a, b.to(a.dtype)
+        if b.is_floating_point():
+            return a.to(b.dtype), b
+        return a, b.to(a.dtype)
     return a, b
 
 
@@ -391,8 +397,9 @@ def _transpose(ins: list[Any], attrs: dict[str, Any], opset: int) -> Tensor:
 
 
 def _concat(ins: list[Any], attrs: dict[str, Any], opset: int) -> Tensor:
-    parts = [t for t in ins if t is not None and t.numel() > 0 or t is not None and t.ndim > 1]
-    parts = parts or [t for t in ins if t is not None]
+    given = [t for t in ins if t is not None]
+    # ONNX allows empty 1-D inputs of any type (shape lists); torch.cat needs equal ranks
+    parts = [t for t in given if t.numel() > 0 or t.ndim > 1] or given
     dtype = parts[0].dtype
     return torch.cat([t.to(dtype) for t in parts], dim=attrs["axis"])
 
@@ -600,8 +607,8 @@ def _pool(kind: str) -> _Op:
         pads = _pads_for(x, attrs, kernel, strides, dilations)
         if kind == "max":
             x, padding = _pad_input(x, pads, value=-math.inf)
-            fn = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[k]
-            return fn(x, kernel, strides, padding, dilations, ceil_mode=ceil)
+            pool: Any = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[k]
+            return pool(x, kernel, strides, padding, dilations, ceil_mode=ceil)
         include = bool(attrs.get("count_include_pad", 0))
         if pads[:k] != pads[k:]:
             if not include:
@@ -609,8 +616,8 @@ def _pool(kind: str) -> _Op:
             x, padding = _pad_input(x, pads)
         else:
             padding = pads[:k]
-        fn = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[k]
-        return fn(x, kernel, strides, padding, ceil_mode=ceil, count_include_pad=include)
+        avg: Any = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[k]
+        return avg(x, kernel, strides, padding, ceil_mode=ceil, count_include_pad=include)
 
     return op
 
@@ -822,7 +829,8 @@ def _run_rnn(node: _Node, rnn: Any, ins: list[Any]) -> tuple[Tensor, ...]:
         t = ins[k] if len(ins) > k and ins[k] is not None else None
         if t is None:
             return torch.zeros(shape, dtype=x.dtype, device=x.device)
-        return t.transpose(0, 1) if batch_major else t
+        t = t.transpose(0, 1) if batch_major else t
+        return t.to(x.dtype)
 
     # cuDNN cannot take gradients of an RNN in eval mode: run it natively
     with torch.backends.cudnn.flags(enabled=False):

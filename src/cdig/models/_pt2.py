@@ -131,7 +131,7 @@ def vetted_pt2(path: str | Path) -> io.BytesIO:
         return _rebuild(p, entries)
 
 
-class _Lazy(dict):  # type: ignore[type-arg]
+class _Lazy(dict[str, bytes]):
     """Entry name -> bytes, read from the archive on first access (sizes already checked)."""
 
     def __init__(self, zf: zipfile.ZipFile, rel: dict[str, str]) -> None:
@@ -152,7 +152,7 @@ class _Lazy(dict):  # type: ignore[type-arg]
         self[key] = data
         return data
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         return self[key] if key in self._rel else default
 
     def size(self, key: str) -> int:
@@ -304,7 +304,7 @@ def _check_payload(p: Path, cfg_name: str, cfg: Any, kind: str) -> dict[str, int
 
 
 def _extent(meta: dict[str, Any]) -> int | None:
-    """Bytes of storage a tensor of ``meta`` (a serialized TensorMeta) reaches; None if malformed."""
+    """Bytes of storage a tensor of ``meta`` (serialized TensorMeta) reaches; None if malformed."""
     from torch._export.serde.schema import ScalarType
     from torch._export.serde.serialize import _SERIALIZE_TO_TORCH_DTYPE
 
@@ -319,8 +319,8 @@ def _extent(meta: dict[str, Any]) -> int | None:
     sizes, strides = ints(meta.get("sizes")), ints(meta.get("strides"))
     offset = ints([meta.get("storage_offset")])
     try:
-        dtype = _SERIALIZE_TO_TORCH_DTYPE[ScalarType(meta.get("dtype"))]
-    except (ValueError, KeyError):
+        dtype = _SERIALIZE_TO_TORCH_DTYPE[ScalarType(int(meta["dtype"]))]
+    except (ValueError, KeyError, TypeError):
         return None
     if sizes is None or strides is None or offset is None or len(sizes) != len(strides):
         return None
@@ -444,11 +444,10 @@ def _small_constant(node: ast.AST) -> bool:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 1:
         if node.func.id in ("Integer", "Float") and not node.keywords:
             node = node.args[0]
-    return (
-        isinstance(node, ast.Constant)
-        and type(node.value) in (int, float)
-        and abs(node.value) <= _MAX_EXPONENT
-    )
+    if not isinstance(node, ast.Constant):
+        return False
+    value = node.value
+    return isinstance(value, (int, float)) and abs(value) <= _MAX_EXPONENT
 
 
 def _check_expr(p: Path, name: str, expr: Any) -> None:

@@ -1,0 +1,243 @@
+"""ONNX graphs as differentiable torch modules: equal to onnxruntime, refused when hostile."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import cdig
+from cdig.cli import main
+from cdig.models import load
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from cdig.models._onnx import MAX_ELEMENTS, convert  # noqa: E402
+
+
+def _brainmaze() -> Path | None:
+    spec = importlib.util.find_spec("brainmaze_eeg_models")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+BRAINMAZE = _brainmaze()
+needs_brainmaze = pytest.mark.skipif(
+    BRAINMAZE is None, reason="needs brainmaze-eeg-models==0.1.0 (its seizure/spindle ONNX files)"
+)
+
+
+def _ort(path: Path, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return sess.run(None, feeds)
+
+
+def _outputs(module, *xs):
+    with torch.no_grad():
+        out = module(*[torch.from_numpy(x) for x in xs])
+    return [t.numpy() for t in (out if isinstance(out, tuple) else (out,))]
+
+
+# ---------------------------------------------------------------------- the real models
+@needs_brainmaze
+def test_the_seizure_detector_equals_onnxruntime_and_has_gradients():
+    path = BRAINMAZE / "seizure" / "_models" / "modelA_paper.onnx"
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 100, 24)).astype(np.float32)  # (batch, 100 features, time)
+    module = convert(path)
+    want = _ort(path, {"x": x})
+    got = _outputs(module, x)
+    assert [g.shape for g in got] == [w.shape for w in want] == [(24, 2, 4)] * 2
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+    # differentiable in its input: the gradient of one class's probability is finite, nonzero
+    xt = torch.from_numpy(x).requires_grad_(True)
+    module(xt)[1][:, :, 2].sum().backward()
+    assert torch.isfinite(xt.grad).all() and xt.grad.abs().sum() > 0
+
+
+@needs_brainmaze
+def test_the_spindle_detector_equals_onnxruntime():
+    path = BRAINMAZE / "spindles" / "_models" / "spindle-detector-eeg.onnx"
+    rng = np.random.default_rng(1)
+    raw = rng.normal(size=(1, 1, 7500)).astype(np.float32)
+    spec = np.abs(rng.normal(size=(1, 15, 7500))).astype(np.float32)
+    module = convert(path)
+    want = _ort(path, {"raw_signal": raw, "spectrogram": spec})
+    got = _outputs(module, raw, spec)
+    assert [g.shape for g in got] == [(1, 30, 3), (1, 7500, 1)]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------------- torch-exported graphs
+class Mixed(torch.nn.Module):
+    """Common layers: conv, batch norm, pooling, a bidirectional LSTM, a GRU, norms, heads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv1d(2, 4, 5, padding=2)
+        self.bn = torch.nn.BatchNorm1d(4)
+        self.pool = torch.nn.MaxPool1d(2)
+        self.avg = torch.nn.AvgPool1d(3, stride=1, padding=1)
+        self.lstm = torch.nn.LSTM(4, 5, batch_first=True, bidirectional=True)
+        self.gru = torch.nn.GRU(10, 3, batch_first=True)
+        self.norm = torch.nn.LayerNorm(3)
+        self.head = torch.nn.Linear(3 * 16, 3)
+        with torch.no_grad():
+            self.bn.running_mean.uniform_(-0.5, 0.5)
+            self.bn.running_var.uniform_(0.5, 2.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.avg(self.pool(torch.relu(self.bn(self.conv(x)))))  # (n, 4, 16)
+        h, _ = self.lstm(h.transpose(1, 2))  # (n, 16, 10)
+        h, _ = self.gru(torch.nn.functional.gelu(h))  # (n, 16, 3)
+        h = self.norm(h).flatten(1)
+        return torch.softmax(self.head(h), dim=-1)
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    torch.manual_seed(0)
+    net = Mixed().eval()
+    path = tmp_path_factory.mktemp("onnx") / "mixed.onnx"
+    x = torch.randn(3, 2, 32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (x,), str(path), dynamo=False, input_names=["x"],
+                          dynamic_axes={"x": {0: "n"}}, opset_version=17)  # fmt: skip
+    return net, path, x
+
+
+def test_common_layers_equal_torch_and_onnxruntime(mixed):
+    net, path, _ = mixed
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert {"Conv", "MaxPool", "AveragePool", "LSTM", "GRU", "Softmax"} <= ops
+    module = convert(path)
+    xs = torch.randn(5, 2, 32).numpy()
+    (got,) = _outputs(module, xs)
+    with torch.no_grad():
+        np.testing.assert_allclose(got, net(torch.from_numpy(xs)).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got, _ort(path, {"x": xs})[0], rtol=1e-5, atol=1e-6)
+
+
+def test_gradients_equal_finite_differences_in_float64(mixed):
+    _, path, _ = mixed
+    module = convert(path).double()
+    x = torch.randn(1, 2, 32, dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(module(x)[0, 1], x)
+    eps = 1e-6
+    with torch.no_grad():
+        for idx in [(0, 0, 3), (0, 1, 17), (0, 0, 30)]:
+            e = torch.zeros_like(x)
+            e[idx] = eps
+            fd = (module(x + e)[0, 1] - module(x - e)[0, 1]) / (2 * eps)
+            assert abs(fd.item() - g[idx].item()) < 1e-7 * max(1.0, abs(fd.item()))
+
+
+def test_loaded_onnx_is_explained_with_completeness_and_by_the_cli(mixed, tmp_path, capsys):
+    _, path, x = mixed
+    adapter = load(path)  # data only: no trust needed
+    res = cdig.explain(adapter, x, "time", target=1)
+    with torch.no_grad():
+        diff = adapter(x)[:, 1] - adapter(torch.zeros_like(x))[:, 1]
+    np.testing.assert_allclose(res.values.reshape(3, -1).sum(1), diff.numpy(), atol=2e-4)
+    np.save(tmp_path / "x.npy", x.numpy())
+    js = tmp_path / "r.json"
+    code = main(["explain", str(path), str(tmp_path / "x.npy"), "--target", "1",
+                 "--domain", "time", "--json", str(js), "--quiet"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    doc = json.loads(js.read_text())["domains"]["time"]
+    np.testing.assert_allclose(np.asarray(doc["values"]), res.values, rtol=1e-4, atol=1e-6)
+
+
+# ---------------------------------------------------------------------- hostile files
+def _model(nodes, inits=(), inputs=None, outputs=None, opset=17):
+    inputs = inputs or [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])]
+    outputs = outputs or [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(inits))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def test_unknown_operators_are_refused_by_name(tmp_path):
+    m = _model([helper.make_node("Foo", ["x"], ["h"]),
+                helper.make_node("Bar", ["h"], ["y"], domain="com.evil")])  # fmt: skip
+    onnx.save(m, str(tmp_path / "u.onnx"))
+    with pytest.raises(ValueError, match=r"operator\(s\) Foo, com\.evil\.Bar, which cdig"):
+        load(tmp_path / "u.onnx")
+
+
+def _external_weight(tmp_path: Path, location: str) -> Path:
+    w = numpy_helper.from_array(np.ones((4, 4), np.float32), "w")
+    w.data_location = TensorProto.EXTERNAL
+    w.ClearField("raw_data")
+    for k, v in (("location", location), ("offset", "0"), ("length", "64")):
+        w.external_data.add(key=k, value=v)
+    m = _model([helper.make_node("MatMul", ["x", "w"], ["y"])], [w])
+    path = tmp_path / "model" / "ext.onnx"
+    path.parent.mkdir(exist_ok=True)
+    onnx.save(m, str(path))
+    return path
+
+
+def test_external_data_outside_the_models_folder_is_refused(tmp_path):
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(np.full(16, 7.0, np.float32).tobytes())
+    for location in ("../secret.bin", str(secret)):
+        path = _external_weight(tmp_path, location)
+        with pytest.raises(ValueError, match="not a relative path inside the model's folder"):
+            load(path)
+    # a link inside the folder that leads out is refused too
+    (tmp_path / "model" / "link.bin").symlink_to(secret)
+    with pytest.raises(ValueError, match="not a relative path inside the model's folder"):
+        load(_external_weight(tmp_path, "link.bin"))
+    # data next to the model is read, and used
+    (tmp_path / "model" / "w.bin").write_bytes(np.full(16, 0.5, np.float32).tobytes())
+    module = convert(_external_weight(tmp_path, "w.bin"))
+    (got,) = _outputs(module, np.ones((1, 4), np.float32))
+    np.testing.assert_array_equal(got, np.full((1, 4), 2.0, np.float32))
+
+
+def test_declared_sizes_beyond_the_bytes_are_refused(tmp_path):
+    w = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[1 << 20, 1 << 12])
+    w.raw_data = b"\0" * 16
+    onnx.save(
+        _model([helper.make_node("MatMul", ["x", "w"], ["y"])], [w]), str(tmp_path / "a.onnx")
+    )
+    with pytest.raises(ValueError, match=r"declares the shape .* but holds 16 bytes"):
+        load(tmp_path / "a.onnx")
+    w = numpy_helper.from_array(np.ones((4, 4), np.float32), "w")
+    w.data_location = TensorProto.EXTERNAL
+    w.ClearField("raw_data")
+    for k, v in (("location", "w.bin"), ("offset", "0"), ("length", "64")):
+        w.external_data.add(key=k, value=v)
+    (tmp_path / "w.bin").write_bytes(b"\0" * 8)  # the file holds less than the tensor needs
+    onnx.save(
+        _model([helper.make_node("MatMul", ["x", "w"], ["y"])], [w]), str(tmp_path / "b.onnx")
+    )
+    with pytest.raises(ValueError, match="refused before allocating"):
+        load(tmp_path / "b.onnx")
+
+
+def test_run_time_shapes_are_bounded(tmp_path):
+    shape = numpy_helper.from_array(np.array([1 << 20, 1 << 20], np.int64), "s")
+    m = _model([helper.make_node("ConstantOfShape", ["s"], ["c"]),
+                helper.make_node("Add", ["x", "c"], ["y"])], [shape])  # fmt: skip
+    onnx.save(m, str(tmp_path / "big.onnx"))
+    module = convert(tmp_path / "big.onnx")
+    with pytest.raises(ValueError, match=f"above the limit of {MAX_ELEMENTS}"):
+        module(torch.ones(1, 4))
+
+
+def test_not_onnx_is_a_clear_error(tmp_path):
+    (tmp_path / "junk.onnx").write_bytes(b"\xff\xfe not a protobuf")
+    with pytest.raises(ValueError, match="is not an ONNX model"):
+        load(tmp_path / "junk.onnx")
