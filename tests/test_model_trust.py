@@ -376,3 +376,64 @@ def test_import_cdig_loads_no_onnx():
     code = "import cdig, sys; print('onnx' in sys.modules, 'safetensors' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+# ---------------------------------------------------------------------- the limits themselves
+def test_zip_limits_ratio_total_and_members(tmp_path, monkeypatch):
+    from cdig.models import _archive
+
+    ok = tmp_path / "ok.zip"
+    with zipfile.ZipFile(ok, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("config.json", json.dumps({"layers": list(range(2000))}))
+        zf.writestr("w.bin", np.random.default_rng(0).normal(size=4096).tobytes())
+        zf.writestr("small.txt", b" " * 100_000)  # very regular, but under the 1 MiB slack
+    with zipfile.ZipFile(ok) as zf:
+        assert len(_archive.check_zip(zf, ok)) == 3
+        # the same archive under tighter limits: each rule refuses on its own
+        monkeypatch.setattr(_archive, "MAX_MEMBERS", 2)
+        with pytest.raises(_archive.UnsafeArchiveError, match="3 members, more than the 2"):
+            _archive.check_zip(zf, ok)
+        monkeypatch.setattr(_archive, "MAX_MEMBERS", 100)
+        monkeypatch.setattr(_archive, "SLACK", 0)
+        with pytest.raises(_archive.UnsafeArchiveError, match=r"'small\.txt' declares 100000"):
+            _archive.check_zip(zf, ok)
+        monkeypatch.setattr(_archive, "SLACK", 1 << 20)
+        monkeypatch.setattr(_archive, "TOTAL_SLACK", 0)
+        monkeypatch.setattr(_archive, "MAX_RATIO", 3)
+        with pytest.raises(_archive.UnsafeArchiveError, match="bytes in all from a file of"):
+            _archive.check_zip(zf, ok)
+
+
+@pytest.mark.parametrize(
+    ("expr", "ok"),
+    [
+        ("Symbol('s0', positive=True, integer=True)", True),
+        ("s0**2 + 3*s1 - 1", True),
+        ("Pow(Symbol('s0'), Integer(2))", True),
+        ("Mod(s0, 4) + FloorDiv(s1, 2)", True),
+        ("s77 + 9**9**9**9", False),
+        ("2**s0", False),
+        ("Pow(Integer(9), Integer(99999))", False),
+        ("s0 << 100000", False),
+        ("s0 + " + "1" * 20, False),
+        (" + ".join(["s0"] * 1500), False),
+        ("__import__('os')", False),
+    ],
+)
+def test_shape_expressions_are_bounded(expr, ok):
+    from cdig.models import _pt2
+
+    if ok:
+        _pt2._check_expr(Path("m.pt2"), "models/model.json", expr)
+    else:
+        with pytest.raises(_pt2.UnsafePt2Error):
+            _pt2._check_expr(Path("m.pt2"), "models/model.json", expr)
+
+
+def test_guards_are_bounded_like_shape_expressions():
+    from cdig.models import _pt2
+
+    assert _pt2._safe_guard("L['x'].size()[0] ** 2 <= 64")
+    assert not _pt2._safe_guard("L['x'].size()[0] <= 9**9**9**9")
+    assert not _pt2._safe_guard("2 ** L['x'].size()[0] <= 64")
+    assert not _pt2._safe_guard("L['x'].size()[0] << 99999 > 0")

@@ -48,8 +48,9 @@ def _outputs(module, *xs):
 
 # ---------------------------------------------------------------------- the real models
 @needs_brainmaze
-def test_the_seizure_detector_equals_onnxruntime_and_has_gradients():
-    path = BRAINMAZE / "seizure" / "_models" / "modelA_paper.onnx"
+@pytest.mark.parametrize("name", ["modelA_paper.onnx", "modelB_full.onnx"])
+def test_the_seizure_detector_equals_onnxruntime_and_has_gradients(name):
+    path = BRAINMAZE / "seizure" / "_models" / name
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 100, 24)).astype(np.float32)  # (batch, 100 features, time)
     module = convert(path)
@@ -65,8 +66,9 @@ def test_the_seizure_detector_equals_onnxruntime_and_has_gradients():
 
 
 @needs_brainmaze
-def test_the_spindle_detector_equals_onnxruntime():
-    path = BRAINMAZE / "spindles" / "_models" / "spindle-detector-eeg.onnx"
+@pytest.mark.parametrize("name", ["spindle-detector-eeg.onnx", "spindle-detector-ieeg.onnx"])
+def test_the_spindle_detector_equals_onnxruntime(name):
+    path = BRAINMAZE / "spindles" / "_models" / name
     rng = np.random.default_rng(1)
     raw = rng.normal(size=(1, 1, 7500)).astype(np.float32)
     spec = np.abs(rng.normal(size=(1, 15, 7500))).astype(np.float32)
@@ -227,14 +229,30 @@ def test_declared_sizes_beyond_the_bytes_are_refused(tmp_path):
         load(tmp_path / "b.onnx")
 
 
-def test_run_time_shapes_are_bounded(tmp_path):
-    shape = numpy_helper.from_array(np.array([1 << 20, 1 << 20], np.int64), "s")
-    m = _model([helper.make_node("ConstantOfShape", ["s"], ["c"]),
-                helper.make_node("Add", ["x", "c"], ["y"])], [shape])  # fmt: skip
+@pytest.mark.parametrize("op", ["ConstantOfShape", "Expand", "Tile", "Range"])
+def test_run_time_shapes_are_bounded(tmp_path, op):
+    big = numpy_helper.from_array(np.array([1 << 20, 1 << 20], np.int64), "s")
+    one = numpy_helper.from_array(np.array(1.0, np.float32), "one")
+    nodes = {
+        "ConstantOfShape": [helper.make_node("ConstantOfShape", ["s"], ["c"])],
+        "Expand": [helper.make_node("Expand", ["one", "s"], ["c"])],
+        "Tile": [helper.make_node("Tile", ["x", "s"], ["c"])],
+        "Range": [helper.make_node("Range", ["zero", "limit", "one"], ["c"])],
+    }[op]
+    inits = [big, one, numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+             numpy_helper.from_array(np.array(1e12, np.float32), "limit")]  # fmt: skip
+    m = _model([*nodes, helper.make_node("Identity", ["c"], ["y"])], inits)
     onnx.save(m, str(tmp_path / "big.onnx"))
     module = convert(tmp_path / "big.onnx")
-    with pytest.raises(ValueError, match=f"above the limit of {MAX_ELEMENTS}"):
+    with pytest.raises(ValueError, match=f"{op} would build .* above the limit of {MAX_ELEMENTS}"):
         module(torch.ones(1, 4))
+
+
+def test_opsets_outside_7_to_23_are_refused(tmp_path):
+    m = _model([helper.make_node("Relu", ["x"], ["y"])], opset=5)
+    onnx.save(m, str(tmp_path / "old.onnx"))
+    with pytest.raises(ValueError, match="opset 5; cdig reads opsets 7 to 23"):
+        load(tmp_path / "old.onnx")
 
 
 def test_not_onnx_is_a_clear_error(tmp_path):
