@@ -341,6 +341,29 @@ def test_factory_errors_name_what_is_wrong(weights, tmp_path):
         load(weights / "w.safetensors")
 
 
+def test_weights_of_the_wrong_shape_are_refused(tmp_path):
+    state = {k: torch.zeros(v.shape[0] + 1, *v.shape[1:]) for k, v in Small().state_dict().items()}
+    torch.save(state, tmp_path / "w.pt")
+    wrong = r"do not fit the architecture: size mismatch of conv\.weight \(3, 1, 3\)"
+    with pytest.raises(ValueError, match=wrong):
+        load(SPEC, weights=tmp_path / "w.pt")
+
+
+def test_a_zip_bomb_in_a_trusted_torchscript_file_is_refused(saved, tmp_path):
+    evil = tmp_path / "bomb.ts"
+    with zipfile.ZipFile(saved / "net.ts") as zin, zipfile.ZipFile(evil, "w") as zout:
+        root = zin.namelist()[0].split("/")[0]
+        for info in zin.infolist():
+            zout.writestr(info, zin.read(info.filename))
+        info = zipfile.ZipInfo(f"{root}/extra/bomb")
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with zout.open(info, "w", force_zip64=True) as fh:
+            for _ in range(48):
+                fh.write(b"\0" * (1 << 20))
+    with pytest.raises(ValueError, match="compression bomb"):
+        load(evil, trust=True)
+
+
 def test_a_safetensors_header_declaring_more_than_the_file_is_refused(tmp_path):
     header = json.dumps({"w": {"dtype": "F32", "shape": [1 << 20, 1 << 10],
                                "data_offsets": [0, 1 << 32]}}).encode()  # fmt: skip

@@ -255,6 +255,13 @@ def test_opsets_outside_7_to_23_are_refused(tmp_path):
         load(tmp_path / "old.onnx")
 
 
+def test_a_graph_reading_undefined_names_is_refused(tmp_path):
+    m = _model([helper.make_node("Add", ["x", "ghost"], ["y"])])
+    onnx.save(m, str(tmp_path / "g.onnx"))
+    with pytest.raises(ValueError, match="reads 'ghost', which no graph input"):
+        load(tmp_path / "g.onnx")
+
+
 def test_not_onnx_is_a_clear_error(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"\xff\xfe not a protobuf")
     with pytest.raises(ValueError, match="is not an ONNX model"):

@@ -275,6 +275,17 @@ def _load_factory(spec: str, weights: Any, device: Any, name: str) -> Any:
                 + (f"; unexpected: {', '.join(unexpected[:8])}" if unexpected else "")
                 + "."
             )
+        own = net.state_dict()
+        wrong = [
+            f"{k} {tuple(v.shape)} (the architecture has {tuple(own[k].shape)})"
+            for k, v in state.items()
+            if tuple(v.shape) != tuple(own[k].shape)
+        ]
+        if wrong:
+            raise ValueError(
+                f"{name} {spec}: the weights {weights} do not fit the architecture: size "
+                f"mismatch of {', '.join(wrong[:8])}."
+            )
         try:
             net.load_state_dict(state, strict=True)
         except RuntimeError as err:

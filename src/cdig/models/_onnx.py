@@ -111,7 +111,24 @@ def convert(path: str | os.PathLike[str]) -> OnnxModule:
     init_names = set(init)
     inputs = [i.name for i in graph.input if i.name not in init_names]
     outputs = [o.name for o in graph.output]
+    _check_order(nodes, set(inputs) | init_names, outputs)
     return OnnxModule(nodes, init, inputs, outputs, opset)
+
+
+def _check_order(nodes: list[_Node], known: set[str], outputs: list[str]) -> None:
+    """Every node reads only names defined before it (ONNX's topological order)."""
+    known = set(known)
+    for j, node in enumerate(nodes):
+        missing = [i for i in node.inputs if i and i not in known]
+        if missing:
+            raise OnnxError(
+                f"its node {node.name or j} ({node.op}) reads {', '.join(map(repr, missing))}, "
+                "which no graph input, weight or earlier node defines."
+            )
+        known.update(o for o in node.outputs if o)
+    undefined = [o for o in outputs if o not in known]
+    if undefined:
+        raise OnnxError(f"its outputs {', '.join(map(repr, undefined))} are never computed.")
 
 
 def _tensor(t: Any, model_path: Path, model_size: int) -> Tensor:
