@@ -248,10 +248,11 @@ def test_run_time_shapes_are_bounded(tmp_path, op):
         module(torch.ones(1, 4))
 
 
-def test_opsets_outside_7_to_23_are_refused(tmp_path):
-    m = _model([helper.make_node("Relu", ["x"], ["y"])], opset=5)
+@pytest.mark.parametrize("opset", [5, 29])
+def test_opsets_outside_7_to_28_are_refused(tmp_path, opset):
+    m = _model([helper.make_node("Relu", ["x"], ["y"])], opset=opset)
     onnx.save(m, str(tmp_path / "old.onnx"))
-    with pytest.raises(ValueError, match="opset 5; cdig reads opsets 7 to 23"):
+    with pytest.raises(ValueError, match=f"opset {opset}; cdig reads opsets 7 to 28"):
         load(tmp_path / "old.onnx")
 
 
@@ -266,3 +267,56 @@ def test_not_onnx_is_a_clear_error(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"\xff\xfe not a protobuf")
     with pytest.raises(ValueError, match="is not an ONNX model"):
         load(tmp_path / "junk.onnx")
+
+
+# ---------------------------------------------------------------------- conformance
+_TORCH_NUMERIC = {np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
+                  np.uint8, np.bool_}  # fmt: skip
+
+
+def test_onnx_own_node_test_cases_agree_or_are_refused(tmp_path):
+    """The operator test cases that ship with the onnx package, for every operator cdig converts:
+    each either gives the expected outputs or is refused with an error naming the node; none
+    is silently different."""
+    from onnx.backend.test.case.node import collect_testcases
+
+    from cdig.models._onnx import OPERATORS, OnnxError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cases = collect_testcases(None)
+    agree, refused, wrong = 0, 0, []
+    for case in cases:
+        if not {n.op_type for n in case.model.graph.node} <= set(OPERATORS):
+            continue
+        inputs, expected = case.data_sets[0]
+        arrays = [np.asarray(a) for a in inputs]
+        if any(a.dtype.type not in _TORCH_NUMERIC for a in [*arrays, *map(np.asarray, expected)]):
+            continue  # strings, sequences, optionals, bfloat16: not tensors torch takes
+        path = tmp_path / f"{case.name}.onnx"
+        onnx.save(case.model, str(path))
+        try:
+            module = convert(path)
+            got = module(*[torch.from_numpy(a.copy()) for a in arrays])
+        except (OnnxError, RuntimeError) as err:
+            assert isinstance(err, OnnxError) or "ONNX node" in str(err), (case.name, err)
+            refused += 1
+            continue
+        got = got if isinstance(got, tuple) else (got,)
+        same = len(got) == len(expected) and all(
+            tuple(g.shape) == np.shape(e)
+            and np.allclose(
+                g.numpy().astype(np.float64),
+                np.asarray(e, np.float64),
+                rtol=1e-3,
+                atol=1e-4,
+                equal_nan=True,
+            )
+            for g, e in zip(got, expected)
+        )
+        if same:
+            agree += 1
+        else:
+            wrong.append(case.name)
+    assert wrong == []
+    assert agree >= 550 and refused < agree / 3, (agree, refused)

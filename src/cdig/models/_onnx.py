@@ -13,7 +13,7 @@ functions, so gradients flow to its inputs. Checked before anything is allocated
 - shapes the graph builds at run time (``ConstantOfShape``, ``Expand``, ``Tile``, ``Range``)
   stay under :data:`MAX_ELEMENTS` elements.
 
-Operators follow the ONNX specification (opset 7 to 23, the inputs-or-attributes variants
+Operators follow the ONNX specification (opsets 7 to 28, the inputs-or-attributes variants
 of ``Squeeze``, ``Unsqueeze``, ``Slice``, ``Split``, ``Clip``, ``Pad`` and the reductions);
 ``LSTM`` and ``GRU`` run as :class:`torch.nn.LSTM` / :class:`torch.nn.GRU` with the gates
 reordered (ONNX ``i, o, f, c`` -> torch ``i, f, g, o``; ``z, r, h`` -> ``r, z, n``).
@@ -32,8 +32,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["MAX_ELEMENTS", "OPERATORS", "OnnxError", "OnnxModule", "convert"]
+__all__ = ["MAX_ELEMENTS", "MAX_OPSET", "OPERATORS", "OnnxError", "OnnxModule", "convert"]
 
+#: Newest opset of the default domain read (that of onnx 1.23).
+MAX_OPSET = 28
 #: Most elements a tensor built from a shape computed at run time may have.
 MAX_ELEMENTS = 1 << 31
 
@@ -89,8 +91,8 @@ def convert(path: str | os.PathLike[str]) -> OnnxModule:
     if not graph.node:
         raise OnnxError("its graph has no nodes.")
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    if not 7 <= opset <= 23:
-        raise OnnxError(f"it uses opset {opset}; cdig reads opsets 7 to 23.")
+    if not 7 <= opset <= MAX_OPSET:
+        raise OnnxError(f"it uses opset {opset}; cdig reads opsets 7 to {MAX_OPSET}.")
     unknown = sorted(
         {
             (n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}")
@@ -240,6 +242,7 @@ class _Node:
                     f"the {n.op_type} node {n.name!r} has the attribute {a.name!r} of a kind "
                     "cdig does not read (graphs, sparse tensors, types)."
                 )
+        attrs["_n_outputs"] = len(n.output)
         if n.op_type == "Constant" and "value" not in attrs:
             for key in ("value_float", "value_int", "value_floats", "value_ints"):
                 if key in attrs:
@@ -403,7 +406,8 @@ def _reshape(ins: list[Any], attrs: dict[str, Any], opset: int) -> Tensor:
 
 def _flatten(ins: list[Any], attrs: dict[str, Any], opset: int) -> Tensor:
     x = ins[0]
-    axis = attrs.get("axis", 1) % (x.ndim + 1) if x.ndim else 0
+    axis = attrs.get("axis", 1)
+    axis = axis + x.ndim if axis < 0 else axis
     return x.reshape(math.prod(x.shape[:axis]), math.prod(x.shape[axis:]))
 
 
@@ -578,13 +582,32 @@ def _conv_transpose(ins: list[Any], attrs: dict[str, Any], opset: int) -> Tensor
     x, w = ins[0], ins[1]
     b = ins[2] if len(ins) > 2 else None
     k = w.ndim - 2
-    if "output_shape" in attrs or attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
-        raise OnnxError("ConvTranspose with output_shape or SAME padding is not supported.")
     strides = list(attrs.get("strides") or [1] * k)
     dilations = list(attrs.get("dilations") or [1] * k)
     out_pad = list(attrs.get("output_padding") or [0] * k)
-    pads = list(attrs.get("pads") or [0] * (2 * k))
+    auto = attrs.get("auto_pad", "NOTSET")
+    sized = "output_shape" in attrs or auto in ("SAME_UPPER", "SAME_LOWER")
+    if sized:
+        # the pads that give the requested size (the specification's total_padding rule); a
+        # size beyond the full output adds output padding at the end
+        target = list(attrs.get("output_shape") or [])[-k:] or [
+            x.shape[2 + i] * strides[i] for i in range(k)
+        ]
+        full = [
+            strides[i] * (x.shape[2 + i] - 1) + out_pad[i] + (w.shape[2 + i] - 1) * dilations[i] + 1
+            for i in range(k)
+        ]
+        total = [f - t for f, t in zip(full, target)]
+        out_pad = [op - min(t, 0) for op, t in zip(out_pad, total)]
+        total = [max(t, 0) for t in total]
     out = _CONV_T[k](x, w, b, strides, 0, out_pad, attrs.get("group", 1), dilations)
+    if sized:
+        if auto == "SAME_UPPER":
+            pads = [t // 2 for t in total] + [t - t // 2 for t in total]
+        else:
+            pads = [t - t // 2 for t in total] + [t // 2 for t in total]
+    else:
+        pads = list(attrs.get("pads") or [0] * (2 * k))
     for i in range(k):  # crop the pads (begin, end) from each spatial dim
         n = out.shape[2 + i]
         out = out.narrow(2 + i, pads[i], n - pads[i] - pads[k + i])
@@ -602,41 +625,66 @@ def _instance_norm(ins: list[Any], attrs: dict[str, Any], opset: int) -> Tensor:
     return F.instance_norm(ins[0], weight=ins[1], bias=ins[2], eps=attrs.get("epsilon", 1e-5))
 
 
-def _layer_norm(ins: list[Any], attrs: dict[str, Any], opset: int) -> Tensor:
+def _layer_norm(ins: list[Any], attrs: dict[str, Any], opset: int) -> Any:
     x = ins[0]
     axis = attrs.get("axis", -1) % x.ndim
     shape = x.shape[axis:]
     bias = ins[2] if len(ins) > 2 else None
     scale = ins[1].expand(shape) if ins[1] is not None else None
-    return F.layer_norm(
-        x, shape, scale, None if bias is None else bias.expand(shape), attrs.get("epsilon", 1e-5)
-    )
+    eps = attrs.get("epsilon", 1e-5)
+    y = F.layer_norm(x, shape, scale, None if bias is None else bias.expand(shape), eps)
+    if attrs["_n_outputs"] == 1:
+        return y
+    dims = tuple(range(axis, x.ndim))
+    mean = x.mean(dim=dims, keepdim=True)
+    inv_std = torch.rsqrt(x.var(dim=dims, unbiased=False, keepdim=True) + eps)
+    return y, mean, inv_std
 
 
 def _pool(kind: str) -> _Op:
     def op(ins: list[Any], attrs: dict[str, Any], opset: int) -> Tensor:
         x = ins[0]
+        if attrs["_n_outputs"] > 1:
+            raise OnnxError(f"{kind.title()}Pool with an Indices output is not supported.")
         kernel = list(attrs["kernel_shape"])
         k = len(kernel)
         strides = list(attrs.get("strides") or [1] * k)
         dilations = list(attrs.get("dilations") or [1] * k)
         ceil = bool(attrs.get("ceil_mode", 0))
         pads = _pads_for(x, attrs, kernel, strides, dilations)
+        # torch pads symmetrically, at most half the (dilated) kernel: pad first otherwise
+        simple = pads[:k] == pads[k:] and all(
+            2 * p <= (n - 1) * d + 1 for p, n, d in zip(pads[:k], kernel, dilations)
+        )
         if kind == "max":
-            x, padding = _pad_input(x, pads, value=-math.inf)
+            padding = pads[:k]
+            if not simple:
+                x, padding = _padded(x, pads, -math.inf), [0] * k
             pool: Any = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[k]
             return pool(x, kernel, strides, padding, dilations, ceil_mode=ceil)
+        if any(d != 1 for d in dilations):
+            raise OnnxError("AveragePool with dilations is not supported.")
         include = bool(attrs.get("count_include_pad", 0))
-        if pads[:k] != pads[k:]:
-            if not include:
-                raise OnnxError("AveragePool with asymmetric pads excluding the pad.")
-            x, padding = _pad_input(x, pads)
-        else:
-            padding = pads[:k]
         avg: Any = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[k]
-        return avg(x, kernel, strides, padding, ceil_mode=ceil, count_include_pad=include)
+        if simple:
+            return avg(x, kernel, strides, pads[:k], ceil_mode=ceil, count_include_pad=include)
+        xp = _padded(x, pads, 0.0)
+        out = avg(xp, kernel, strides, 0, ceil_mode=ceil, count_include_pad=True)
+        if include:
+            return out
+        ones = _padded(torch.ones_like(x[:1, :1]), pads, 0.0)
+        return out / avg(ones, kernel, strides, 0, ceil_mode=ceil, count_include_pad=True)
 
     return op
+
+
+def _padded(x: Tensor, pads: list[int], value: float) -> Tensor:
+    """``x`` with the ONNX begin/end ``pads`` of its spatial dims applied."""
+    k = len(pads) // 2
+    torch_pads: list[int] = []
+    for i in reversed(range(k)):
+        torch_pads += [pads[i], pads[k + i]]
+    return F.pad(x, torch_pads, value=value)
 
 
 def _reduce(fn: Callable[..., Tensor]) -> _Op:
@@ -669,7 +717,7 @@ def _clip(ins: list[Any], attrs: dict[str, Any], opset: int) -> Tensor:
         lo = lo.item()
     if isinstance(hi, Tensor):
         hi = hi.item()
-    return torch.clamp(x, lo, hi)
+    return x if lo is None and hi is None else torch.clamp(x, lo, hi)
 
 
 def _pad(ins: list[Any], attrs: dict[str, Any], opset: int) -> Tensor:
@@ -710,7 +758,16 @@ def _variadic(fn: Callable[[Tensor, Tensor], Tensor]) -> _Op:
 
 
 def _identity(ins: list[Any], attrs: dict[str, Any], opset: int) -> Any:
-    return ins[0] if len(ins) == 1 else (ins[0], torch.ones_like(ins[0], dtype=torch.bool))
+    return ins[0]
+
+
+def _dropout(ins: list[Any], attrs: dict[str, Any], opset: int) -> Any:
+    """Inference: the identity (and an all-true mask when asked for one)."""
+    if len(ins) > 2 and ins[2] is not None and bool(ins[2]):
+        raise OnnxError("Dropout in training mode (random) is not supported.")
+    if attrs["_n_outputs"] > 1:
+        return ins[0], torch.ones_like(ins[0], dtype=torch.bool)
+    return ins[0]
 
 
 def _hard_sigmoid(ins: list[Any], attrs: dict[str, Any], opset: int) -> Tensor:
@@ -737,7 +794,8 @@ OPERATORS: dict[str, _Op] = {
     "Softplus": _unary(F.softplus), "Not": _unary(torch.logical_not),
     "LeakyRelu": lambda i, a, o: F.leaky_relu(i[0], a.get("alpha", 0.01)),
     "Elu": lambda i, a, o: F.elu(i[0], a.get("alpha", 1.0)),
-    "Selu": lambda i, a, o: F.selu(i[0]),
+    "Selu": lambda i, a, o: a.get("gamma", 1.05070102214813232421875)
+    * torch.where(i[0] > 0, i[0], a.get("alpha", 1.67326319217681884765625) * torch.expm1(i[0])),
     "HardSigmoid": _hard_sigmoid, "Gelu": _gelu, "Clip": _clip,
     "Max": _variadic(torch.maximum), "Min": _variadic(torch.minimum),
     "Sum": _variadic(torch.add),
@@ -745,7 +803,7 @@ OPERATORS: dict[str, _Op] = {
     "Equal": _binary(torch.eq), "Less": _binary(torch.lt), "Greater": _binary(torch.gt),
     "LessOrEqual": _binary(torch.le), "GreaterOrEqual": _binary(torch.ge),
     "And": _binary(torch.logical_and), "Or": _binary(torch.logical_or),
-    "Where": _where, "Cast": _cast, "Identity": _identity, "Dropout": _identity,
+    "Where": _where, "Cast": _cast, "Identity": _identity, "Dropout": _dropout,
     # shapes
     "Shape": lambda i, a, o: torch.tensor(i[0].shape, dtype=torch.int64)[
         a.get("start", 0) : a.get("end", None)
