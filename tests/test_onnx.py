@@ -320,3 +320,22 @@ def test_onnx_own_node_test_cases_agree_or_are_refused(tmp_path):
             wrong.append(case.name)
     assert wrong == []
     assert agree >= 550 and refused < agree / 3, (agree, refused)
+
+
+@needs_brainmaze
+def test_the_seizure_detector_is_explained_with_completeness():
+    from cdig.models import ONNX_OPERATORS, from_onnx, select
+
+    assert "LSTM" in ONNX_OPERATORS and "Conv" in ONNX_OPERATORS
+    net = from_onnx(BRAINMAZE / "seizure" / "_models" / "modelA_paper.onnx")
+    # probs: (time, batch, 4) -> the mean probability of each class over time, (batch, 4)
+    model = select(net, output=lambda out: out[1].mean(0))
+    x = torch.from_numpy(np.random.default_rng(2).normal(size=(2, 100, 16)).astype(np.float32))
+    res = cdig.explain(model, x, "time", target=2)  # adaptive: ReLU kinks need many points
+    with torch.no_grad():
+        diff = model(x)[:, 2] - model(torch.zeros_like(x))[:, 2]
+    assert diff.abs().min() > 1e-2  # the model responds: completeness is not trivially met
+    total = res.values.reshape(2, -1).sum(1)
+    np.testing.assert_allclose(total, diff.numpy(), rtol=0.02)
+    with pytest.raises(FileNotFoundError, match="ONNX file not found"):
+        from_onnx(BRAINMAZE / "absent.onnx")

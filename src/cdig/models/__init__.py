@@ -11,6 +11,7 @@ model from them is wrapped. :func:`load` reads saved models: ONNX graphs and
 from ._bridge import BridgedModel
 from ._jax import JaxModel
 from ._load import UntrustedModelError, load, load_weights
+from ._onnx import ONNX_OPERATORS, from_onnx
 from ._tensorflow import KerasModel, TensorFlowModel
 from ._torch import ModelAdapter, TorchModel
 from ._wrap import FRAMEWORKS, detect_framework, wrap
@@ -21,6 +22,7 @@ __all__ = [
     "BridgedModel",
     "JaxModel",
     "KerasModel",
+    "ONNX_OPERATORS",
     "ModelAdapter",
     "OutputNotFound",
     "Selected",
@@ -28,6 +30,7 @@ __all__ = [
     "TorchModel",
     "UntrustedModelError",
     "detect_framework",
+    "from_onnx",
     "load",
     "load_weights",
     "select",

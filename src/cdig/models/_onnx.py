@@ -32,7 +32,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["MAX_ELEMENTS", "MAX_OPSET", "OPERATORS", "OnnxError", "OnnxModule", "convert"]
+__all__ = [
+    "MAX_ELEMENTS",
+    "MAX_OPSET",
+    "ONNX_OPERATORS",
+    "OPERATORS",
+    "OnnxError",
+    "OnnxModule",
+    "convert",
+    "from_onnx",
+]
 
 #: Newest opset of the default domain read (that of onnx 1.23).
 MAX_OPSET = 28
@@ -826,6 +835,48 @@ OPERATORS: dict[str, _Op] = {
     "ReduceMax": _reduce(_amax), "ReduceMin": _reduce(_amin),
     "LSTM": lambda i, a, o: None, "GRU": lambda i, a, o: None,  # run by OnnxModule itself
 }  # fmt: skip
+
+
+#: The ONNX operators cdig converts (default domain), sorted.
+ONNX_OPERATORS = tuple(sorted(OPERATORS))
+
+
+def from_onnx(path: str | os.PathLike[str]) -> OnnxModule:
+    """An ONNX model as a differentiable ``torch.nn.Module`` (data only: no code runs).
+
+    Unlike :func:`cdig.models.load`, which returns an adapter for single-input models, this
+    returns the module itself: ``forward(*inputs)`` takes the graph's inputs in order and
+    returns its output, or a tuple of them, laid out as the graph declares (select and
+    rearrange them with :func:`cdig.models.select` before explaining).
+
+    Parameters
+    ----------
+    path : str or path
+        An ``.onnx`` file (external data, if any, next to it).
+
+    Returns
+    -------
+    OnnxModule
+
+    Raises
+    ------
+    ValueError
+        For unknown operators (named), external data outside the model's folder, weights
+        whose declared shape does not match their bytes, a file that is not ONNX.
+
+    Examples
+    --------
+    >>> import cdig
+    >>> net = cdig.models.from_onnx("modelA_paper.onnx")  # doctest: +SKIP
+    >>> probs = cdig.models.select(net, output=lambda o: o[1].permute(1, 0, 2))  # doctest: +SKIP
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"ONNX file not found: {p}")
+    try:
+        return convert(p)
+    except OnnxError as err:
+        raise OnnxError(f"{p} is refused: {err}") from err
 
 
 # ---------------------------------------------------------------------- recurrent layers
