@@ -384,7 +384,9 @@ def test_the_cli_takes_module_factory_and_weights_without_trust(weights, trained
     code = main([*common, "--weights", str(weights / "w.safetensors"), "--domain", "time",
                  "--json", str(js)])  # fmt: skip
     assert code == 0, capsys.readouterr().err
-    doc = json.loads(js.read_text())["domains"]["time"]
+    whole = json.loads(js.read_text())
+    assert whole["settings"]["model"] == f"{SPEC} (weights {weights / 'w.safetensors'})"
+    doc = whole["domains"]["time"]
     want = cdig.explain(net, x, "time", target=0)
     np.testing.assert_allclose(np.asarray(doc["values"]), want.values, rtol=1e-5, atol=1e-7)
     # --weights is never overwritten by --json

@@ -333,7 +333,7 @@ def _explain(args: argparse.Namespace) -> int:
 
     canonical = _canonical(x, args.time_axis)
     settings = {
-        "model": args.model,
+        "model": args.model + (f" (weights {args.weights})" if args.weights else ""),
         "input": args.input + (f" [{args.key}]" if args.key else ""),
         "input shape": tuple(x.shape),
         "baseline": args.baseline,
