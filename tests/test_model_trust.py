@@ -462,3 +462,23 @@ def test_guards_are_bounded_like_shape_expressions():
     assert not _pt2._safe_guard("L['x'].size()[0] <= 9**9**9**9")
     assert not _pt2._safe_guard("2 ** L['x'].size()[0] <= 64")
     assert not _pt2._safe_guard("L['x'].size()[0] << 99999 > 0")
+
+
+class _Zeros(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + torch.zeros(2, T)
+
+
+def test_a_pt2_operator_declaring_a_huge_tensor_is_refused(tmp_path):
+    torch.export.save(torch.export.export(_Zeros(), (torch.ones(2, T),)), str(tmp_path / "z.pt2"))
+    torch.testing.assert_close(load(tmp_path / "z.pt2", trust=True)(torch.ones(2, T)),
+                               torch.ones(2, T))  # fmt: skip
+
+    def huge(doc):
+        node = next(n for n in doc["graph_module"]["graph"]["nodes"] if "zeros" in n["target"])
+        node["inputs"][0]["arg"]["as_ints"] = [1 << 20, 1 << 20, 1 << 10]
+        return doc
+
+    _rewrite(tmp_path / "z.pt2", tmp_path / "huge.pt2", _program_edit(huge))
+    with pytest.raises(ValueError, match=r"aten\.zeros\.default with the size .* above the limit"):
+        load(tmp_path / "huge.pt2", trust=True)

@@ -355,6 +355,8 @@ def _walk(p: Path, name: str, obj: Any) -> None:
                 _check_expr(p, name, v)
             elif (k == "target" and "inputs" in obj and "outputs" in obj) or k == "as_operator":
                 _check_operator(name, v)
+                if k == "target":
+                    _check_sizes(name, v, obj.get("inputs"))
             _walk(p, name, v)
     elif isinstance(obj, list):
         for v in obj:
@@ -387,6 +389,32 @@ def _check_operator(name: str, target: Any) -> None:
             f"{name} calls {target!r}, which reads or writes files named in the program; a "
             "model has no business touching files. Refused."
         )
+
+
+#: Most elements an operator of the program may be asked to create from literal sizes.
+MAX_ELEMENTS = 1 << 34
+
+
+def _check_sizes(name: str, target: str, inputs: Any) -> None:
+    """Literal ``size``/``shape`` arguments (``aten.zeros([...])``) within :data:`MAX_ELEMENTS`."""
+    if not isinstance(inputs, list):
+        return
+    for item in inputs:
+        if not isinstance(item, dict) or item.get("name") not in ("size", "shape"):
+            continue
+        arg = item.get("arg")
+        sizes = arg.get("as_ints") if isinstance(arg, dict) else None
+        if not isinstance(sizes, list) or not all(type(v) is int for v in sizes):
+            continue
+        n = 1
+        for v in sizes:
+            n *= max(abs(v), 1)
+        if n > MAX_ELEMENTS:
+            raise _Refused(
+                f"{name} calls {target} with the size {sizes} ({n} elements, above the limit "
+                f"of {MAX_ELEMENTS}); the program would allocate what it merely declares. "
+                "Refused."
+            )
 
 
 #: Operator namespaces a plain exported model uses.
