@@ -339,3 +339,25 @@ def test_the_seizure_detector_is_explained_with_completeness():
     np.testing.assert_allclose(total, diff.numpy(), rtol=0.02)
     with pytest.raises(FileNotFoundError, match="ONNX file not found"):
         from_onnx(BRAINMAZE / "absent.onnx")
+
+
+def test_the_step_by_step_recurrent_path_equals_torchs_layers(mixed, monkeypatch):
+    """Two independent computations of ONNX LSTM/GRU: torch's layers with the gates
+    reordered, and the specification's equations step by step; both equal onnxruntime."""
+    from cdig.models import _onnx
+
+    _, path, _ = mixed
+    xs = torch.randn(4, 2, 32).numpy()
+    (fast,) = _outputs(convert(path), xs)
+    monkeypatch.setattr(_onnx, "_fast_rnn", lambda node, init: False)
+    slow_module = convert(path)
+    assert len(slow_module.rnns) == 0
+    (slow,) = _outputs(slow_module, xs)
+    np.testing.assert_allclose(slow, fast, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(slow, _ort(path, {"x": xs})[0], rtol=1e-5, atol=1e-6)
+    if BRAINMAZE is not None:
+        seizure = BRAINMAZE / "seizure" / "_models" / "modelA_paper.onnx"
+        x = np.random.default_rng(3).normal(size=(2, 100, 12)).astype(np.float32)
+        got = _outputs(convert(seizure), x)
+        for g, w in zip(got, _ort(seizure, {"x": x})):
+            np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)

@@ -15,8 +15,11 @@ functions, so gradients flow to its inputs. Checked before anything is allocated
 
 Operators follow the ONNX specification (opsets 7 to 28, the inputs-or-attributes variants
 of ``Squeeze``, ``Unsqueeze``, ``Slice``, ``Split``, ``Clip``, ``Pad`` and the reductions);
-``LSTM`` and ``GRU`` run as :class:`torch.nn.LSTM` / :class:`torch.nn.GRU` with the gates
-reordered (ONNX ``i, o, f, c`` -> torch ``i, f, g, o``; ``z, r, h`` -> ``r, z, n``).
+``LSTM`` and ``GRU`` with constant weights and default activations run as
+:class:`torch.nn.LSTM` / :class:`torch.nn.GRU` with the gates reordered (ONNX ``i, o, f, c``
+-> torch ``i, f, g, o``; ``z, r, h`` -> ``r, z, n``), the others (computed weights, reverse
+direction, peepholes, ``clip``, other activations, GRU's ``linear_before_reset=0``) step by
+step as the specification writes them.
 """
 
 from __future__ import annotations
@@ -297,7 +300,9 @@ class OnnxModule(torch.nn.Module):
         self.rnns = torch.nn.ModuleDict()
         for j, node in enumerate(nodes):
             if node.op in ("LSTM", "GRU"):
-                self.rnns[str(j)] = _build_rnn(node, initializers)
+                _check_rnn(node)
+                if _fast_rnn(node, initializers):
+                    self.rnns[str(j)] = _build_rnn(node, initializers)
 
     def _value(self, name: str) -> Tensor:
         key = self._keys[name]
@@ -316,8 +321,10 @@ class OnnxModule(torch.nn.Module):
         for j, node in enumerate(self.nodes):
             ins = [env[i] if i else None for i in node.inputs]
             try:
-                if node.op in ("LSTM", "GRU"):
+                if node.op in ("LSTM", "GRU") and str(j) in self.rnns:
                     outs = _run_rnn(node, self.rnns[str(j)], ins)
+                elif node.op in ("LSTM", "GRU"):
+                    outs = _loop_rnn(node, ins)
                 else:
                     res = OPERATORS[node.op](ins, node.attrs, self.opset)
                     outs = res if isinstance(res, tuple) else (res,)
@@ -880,32 +887,68 @@ def from_onnx(path: str | os.PathLike[str]) -> OnnxModule:
 
 
 # ---------------------------------------------------------------------- recurrent layers
+_RNN_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "Sigmoid": torch.sigmoid, "Tanh": torch.tanh, "Relu": torch.relu,
+    "Softsign": F.softsign, "Softplus": F.softplus,
+}  # fmt: skip
+
+
+def _rnn_activations(node: _Node) -> list[str]:
+    """The node's activation names, one group per direction (ONNX's defaults filled in)."""
+    lstm = node.op == "LSTM"
+    dirs = 2 if node.attrs.get("direction", "forward") == "bidirectional" else 1
+    acts = (
+        node.attrs.get("activations")
+        or (["Sigmoid", "Tanh", "Tanh"] if lstm else ["Sigmoid", "Tanh"]) * dirs
+    )
+    return list(acts)
+
+
+def _check_rnn(node: _Node) -> None:
+    """Refuse, at conversion, what neither recurrent path computes."""
+    a = node.attrs
+    if a.get("direction", "forward") not in ("forward", "reverse", "bidirectional"):
+        raise OnnxError(f"{node.op} direction {a.get('direction')!r} is not supported.")
+    unknown = sorted(set(_rnn_activations(node)) - set(_RNN_ACTIVATIONS))
+    if unknown:
+        raise OnnxError(
+            f"{node.op} with the activation(s) {', '.join(unknown)} is not supported (cdig "
+            f"converts {', '.join(_RNN_ACTIVATIONS)})."
+        )
+    if "activation_alpha" in a or "activation_beta" in a:
+        raise OnnxError(f"{node.op} with activation_alpha/beta is not supported.")
+
+
+def _fast_rnn(node: _Node, init: dict[str, Tensor]) -> bool:
+    """Whether torch's own LSTM/GRU computes the node (else it runs step by step)."""
+    a = node.attrs
+    lstm = node.op == "LSTM"
+    dirs = 2 if a.get("direction", "forward") == "bidirectional" else 1
+    defaults = (["Sigmoid", "Tanh", "Tanh"] if lstm else ["Sigmoid", "Tanh"]) * dirs
+    weights_known = (
+        all(
+            not (len(node.inputs) > pos and node.inputs[pos]) or node.inputs[pos] in init
+            for pos in (1, 2, 3)
+        )
+        and node.inputs[1] in init
+        and node.inputs[2] in init
+    )
+    return (
+        a.get("direction", "forward") != "reverse"
+        and _rnn_activations(node) == defaults
+        and a.get("clip") is None
+        and not a.get("input_forget", 0)
+        and not (lstm and len(node.inputs) > 7 and node.inputs[7])
+        and (lstm or a.get("linear_before_reset", 0) == 1)
+        and weights_known
+    )
+
+
 def _build_rnn(node: _Node, init: dict[str, Tensor]) -> torch.nn.Module:
-    """A torch LSTM / GRU holding the node's weights (constant initializers only)."""
+    """A torch LSTM / GRU holding the node's weights (the cases :func:`_fast_rnn` accepts)."""
     a = node.attrs
     lstm = node.op == "LSTM"
     direction = a.get("direction", "forward")
-    if direction not in ("forward", "reverse", "bidirectional"):
-        raise OnnxError(f"{node.op} direction {direction!r} is not supported.")
-    if direction == "reverse":
-        raise OnnxError(f"{node.op} direction 'reverse' is not supported.")
-    defaults = ["Sigmoid", "Tanh", "Tanh"] if lstm else ["Sigmoid", "Tanh"]
-    acts = a.get("activations")
-    if acts and [s for s in acts] != defaults * (2 if direction == "bidirectional" else 1):
-        raise OnnxError(f"{node.op} with activations {acts} is not supported.")
-    if a.get("clip") is not None or a.get("input_forget", 0):
-        raise OnnxError(f"{node.op} with clip or input_forget is not supported.")
-    if lstm and len(node.inputs) > 7 and node.inputs[7]:
-        raise OnnxError("LSTM with peephole weights (P) is not supported.")
-    if not lstm and a.get("linear_before_reset", 0) != 1:
-        raise OnnxError(
-            "GRU with linear_before_reset=0 has no torch equivalent; export with "
-            "linear_before_reset=1 (torch's own GRU exports so)."
-        )
-    for k, pos in (("W", 1), ("R", 2), ("B", 3)):
-        n = node.inputs[pos] if len(node.inputs) > pos else ""
-        if n and n not in init:
-            raise OnnxError(f"{node.op} whose {k} is computed in the graph is not supported.")
     W, R = init[node.inputs[1]], init[node.inputs[2]]
     hidden = a.get("hidden_size") or R.shape[-1]
     dirs = 2 if direction == "bidirectional" else 1
@@ -972,3 +1015,92 @@ def _run_rnn(node: _Node, rnn: Any, ins: list[Any]) -> tuple[Tensor, ...]:
         if lstm:
             c = c.transpose(0, 1)
     return (y, h, c) if lstm else (y, h)
+
+
+def _loop_rnn(node: _Node, ins: list[Any]) -> tuple[Tensor, ...]:
+    """An ONNX LSTM / GRU computed step by step, as its specification writes it.
+
+    For what torch's own layers do not cover: weights computed in the graph, reverse
+    direction, other activations, ``clip``, ``input_forget``, peepholes, and GRU's
+    ``linear_before_reset=0``.
+    """
+    a = node.attrs
+    lstm = node.op == "LSTM"
+    gates = 4 if lstm else 3
+    x, W, R = ins[0], ins[1], ins[2]
+    batch_major = bool(a.get("layout", 0))
+    if batch_major:
+        x = x.transpose(0, 1)
+    steps, n = x.shape[0], x.shape[1]
+    direction = a.get("direction", "forward")
+    dirs = 2 if direction == "bidirectional" else 1
+    hidden = int(a.get("hidden_size") or R.shape[-1])
+    if len(ins) > 4 and ins[4] is not None and bool((ins[4] != steps).any()):
+        raise OnnxError(f"{node.op} with sequence_lens shorter than the input.")
+    B = ins[3] if len(ins) > 3 and ins[3] is not None else None
+    if B is None:
+        B = torch.zeros(dirs, 2 * gates * hidden, dtype=x.dtype, device=x.device)
+    P = ins[7] if lstm and len(ins) > 7 and ins[7] is not None else None
+    acts = [_RNN_ACTIVATIONS[name] for name in _rnn_activations(node)]
+    per = 3 if lstm else 2
+    clip = a.get("clip")
+
+    def pre(t: Tensor) -> Tensor:
+        return t if clip is None else torch.clamp(t, -clip, clip)
+
+    def init_state(k: int, d: int) -> Tensor:
+        t = ins[k] if len(ins) > k and ins[k] is not None else None
+        if t is None:
+            return torch.zeros(n, hidden, dtype=x.dtype, device=x.device)
+        t = t.transpose(0, 1) if batch_major else t
+        return t[d].to(x.dtype)
+
+    ys, hs, cs = [], [], []
+    for d in range(dirs):
+        f, g = acts[per * d], acts[per * d + 1]
+        h_act = acts[per * d + 2] if lstm else None
+        w, r = W[d], R[d]
+        wb, rb = B[d, : gates * hidden], B[d, gates * hidden :]
+        h = init_state(5, d)
+        c = init_state(6, d) if lstm else h  # (GRU: unused)
+        reverse = direction == "reverse" or d == 1
+        order = range(steps - 1, -1, -1) if reverse else range(steps)
+        xw = x @ w.t() + wb  # (T, N, gates*H) for all steps at once
+        out: list[Tensor] = [x.new_empty(0)] * steps
+        for t in order:
+            if lstm:
+                z = xw[t] + h @ r.t() + rb
+                zi, zo, zf, zc = z.split(hidden, dim=-1)
+                if P is not None:
+                    pi, po, pf = P[d].split(hidden)
+                    zi, zf = zi + pi * c, zf + pf * c
+                i_g = f(pre(zi))
+                f_g = 1 - i_g if a.get("input_forget", 0) else f(pre(zf))
+                c = f_g * c + i_g * g(pre(zc))
+                if P is not None:
+                    zo = zo + po * c
+                h = f(pre(zo)) * h_act(c)  # type: ignore[misc]
+            else:
+                xz, xr, xh = xw[t].split(hidden, dim=-1)
+                rz, rr, rh = r.split(hidden, dim=0)
+                bz, br, bh = rb.split(hidden)
+                zt = f(pre(xz + h @ rz.t() + bz))
+                rt = f(pre(xr + h @ rr.t() + br))
+                if a.get("linear_before_reset", 0):
+                    ht = g(pre(xh + rt * (h @ rh.t() + bh)))
+                else:
+                    ht = g(pre(xh + (rt * h) @ rh.t() + bh))
+                h = (1 - zt) * ht + zt * h
+            out[t] = h
+        ys.append(torch.stack(out))
+        hs.append(h)
+        if lstm:
+            cs.append(c)
+    y = torch.stack(ys, dim=1)  # (T, dirs, N, H)
+    y_h = torch.stack(hs)
+    y_c = torch.stack(cs) if lstm else None
+    if batch_major:
+        y = y.permute(2, 0, 1, 3)
+        y_h = y_h.transpose(0, 1)
+        y_c = y_c.transpose(0, 1) if y_c is not None else None
+    return (y, y_h, y_c) if y_c is not None else (y, y_h)
