@@ -319,7 +319,7 @@ def test_onnx_own_node_test_cases_agree_or_are_refused(tmp_path):
         else:
             wrong.append(case.name)
     assert wrong == []
-    assert agree >= 550 and refused < agree / 3, (agree, refused)
+    assert agree >= 590 and refused < agree / 10, (agree, refused)  # 602 and 28 with onnx 1.23
 
 
 @needs_brainmaze
