@@ -361,3 +361,25 @@ def test_the_step_by_step_recurrent_path_equals_torchs_layers(mixed, monkeypatch
         got = _outputs(convert(seizure), x)
         for g, w in zip(got, _ort(seizure, {"x": x})):
             np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+def _big_pads(tmp_path: Path, op: str) -> Path:
+    x4 = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4])]
+    inits = [numpy_helper.from_array(np.array([0, 0, 0, 0, 0, 1 << 40], np.int64), "p"),
+             numpy_helper.from_array(np.ones((1, 1, 2), np.float32), "w")]  # fmt: skip
+    node = {
+        "Pad": helper.make_node("Pad", ["x", "p"], ["y"]),
+        "MaxPool": helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2], pads=[0, 1 << 40]),
+        "Conv": helper.make_node("Conv", ["x", "w"], ["y"], pads=[1 << 40, 1 << 40]),
+        "ConvTranspose": helper.make_node("ConvTranspose", ["x", "w"], ["y"], strides=[1 << 40]),
+    }[op]
+    path = tmp_path / f"{op}.onnx"
+    onnx.save(_model([node], inits, inputs=x4), str(path))
+    return path
+
+
+@pytest.mark.parametrize("op", ["Pad", "MaxPool", "Conv", "ConvTranspose"])
+def test_padding_and_strides_from_the_file_are_bounded(tmp_path, op):
+    module = convert(_big_pads(tmp_path, op))
+    with pytest.raises(ValueError, match=f"{op}.* above the limit of {MAX_ELEMENTS}"):
+        module(torch.ones(1, 1, 4))

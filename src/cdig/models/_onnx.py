@@ -566,6 +566,13 @@ def _pads_for(x: Tensor, attrs: dict[str, Any], kernel: list[int], strides: list
     return list(attrs.get("pads") or [0] * (2 * k))
 
 
+def _padded_shape(x: Tensor, pads: list[int], op: str) -> list[int]:
+    """The shape of ``x`` with ONNX ``pads`` on its trailing dims, within :data:`MAX_ELEMENTS`."""
+    k = len(pads) // 2
+    lead = list(x.shape[: x.ndim - k])
+    return _limit([*lead, *(x.shape[x.ndim - k + i] + pads[i] + pads[k + i] for i in range(k))], op)
+
+
 def _pad_input(x: Tensor, pads: list[int], value: float = 0.0) -> tuple[Tensor, list[int]]:
     """Apply asymmetric pads with F.pad; return the symmetric padding left for the op."""
     k = len(pads) // 2
@@ -590,6 +597,7 @@ def _conv(ins: list[Any], attrs: dict[str, Any], opset: int) -> Tensor:
     strides = list(attrs.get("strides") or [1] * k)
     dilations = list(attrs.get("dilations") or [1] * k)
     pads = _pads_for(x, attrs, kernel, strides, dilations)
+    _padded_shape(x, pads, "Conv")
     x, padding = _pad_input(x, pads)
     return _CONV[k](x, w, b, strides, padding, dilations, attrs.get("group", 1))
 
@@ -616,6 +624,14 @@ def _conv_transpose(ins: list[Any], attrs: dict[str, Any], opset: int) -> Tensor
         total = [f - t for f, t in zip(full, target)]
         out_pad = [op - min(t, 0) for op, t in zip(out_pad, total)]
         total = [max(t, 0) for t in total]
+    _limit(
+        [x.shape[0], w.shape[1] * attrs.get("group", 1)]
+        + [
+            strides[i] * (x.shape[2 + i] - 1) + out_pad[i] + (w.shape[2 + i] - 1) * dilations[i] + 1
+            for i in range(k)
+        ],
+        "ConvTranspose",
+    )
     out = _CONV_T[k](x, w, b, strides, 0, out_pad, attrs.get("group", 1), dilations)
     if sized:
         if auto == "SAME_UPPER":
@@ -668,6 +684,7 @@ def _pool(kind: str) -> _Op:
         dilations = list(attrs.get("dilations") or [1] * k)
         ceil = bool(attrs.get("ceil_mode", 0))
         pads = _pads_for(x, attrs, kernel, strides, dilations)
+        _padded_shape(x, pads, f"{kind.title()}Pool")
         # torch pads symmetrically, at most half the (dilated) kernel: pad first otherwise
         simple = pads[:k] == pads[k:] and all(
             2 * p <= (n - 1) * d + 1 for p, n, d in zip(pads[:k], kernel, dilations)
@@ -746,6 +763,7 @@ def _pad(ins: list[Any], attrs: dict[str, Any], opset: int) -> Tensor:
         raise OnnxError("Pad with axes is not supported.")
     mode = attrs.get("mode", "constant")
     k = len(pads) // 2
+    _padded_shape(x, pads, "Pad")
     torch_pads: list[int] = []
     for i in reversed(range(k)):
         torch_pads += [pads[i], pads[k + i]]
