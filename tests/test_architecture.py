@@ -30,6 +30,7 @@ LEAVES = {
     "cdig._version",
     "cdig._warnings",
     "cdig.quadrature",
+    "cdig.models._archive",
     "cdig.models._pt2",
     "cdig.models._reach",
 }

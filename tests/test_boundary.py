@@ -141,7 +141,7 @@ def test_cli_json_is_the_attribution_dict(tmp_path, smooth_cnn, series):
     np.save(tmp_path / "x.npy", series)
     args = ["explain", str(tmp_path / "m.pt"), str(tmp_path / "x.npy"), "--fs", "32",
             "--target", "2", "--n-steps", "8", "--domain", "fourier", "--domain", "cepstrum",
-            "--json", str(tmp_path / "o.json"), "--quiet"]  # fmt: skip
+            "--json", str(tmp_path / "o.json"), "--quiet", "--trust-model-file"]  # fmt: skip
     assert main(args) == 0
     doc = json.loads((tmp_path / "o.json").read_text())
     ref = cdig.explain(smooth_cnn, series, ["fourier", "cepstrum"], target=2, fs=32.0, n_steps=8)

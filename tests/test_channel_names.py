@@ -106,7 +106,7 @@ def test_cli_channel_names(tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(1, 2, 64)).astype("f4"))
     js = tmp_path / "out.json"
     argv = ["explain", tmp_path / "net.ts", tmp_path / "x.npy", "--domain", "fourier", "--fs",
-            32, "--channel-names", "AF3, F7", "--json", js]  # fmt: skip
+            32, "--channel-names", "AF3, F7", "--trust-model-file", "--json", js]  # fmt: skip
     assert main([str(a) for a in argv]) == 0
     out = capsys.readouterr().out
     doc = json.loads(js.read_text())

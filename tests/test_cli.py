@@ -66,6 +66,7 @@ def files(tmp_path_factory):
     program = torch.export.export(net, (torch.as_tensor(x),), dynamic_shapes={"x": {0: batch}})
     torch.export.save(program, str(d / "dyn.pt2"))
     torch.save(net, d / "pickled.pt")
+    torch.save(net.state_dict(), d / "state.pt")
     (d / "junk.pt2").write_bytes(b"not a zip archive")
     np.save(d / "x.npy", x)
     np.save(d / "x1d.npy", x[0, 0])
@@ -79,8 +80,12 @@ def files(tmp_path_factory):
     return d, net, x
 
 
-def run(argv, capsys):
-    code = main([str(a) for a in argv])
+def run(argv, capsys, trust=True):
+    """Run the command; the tests' own TorchScript and .pt2 files are trusted unless trust=False."""
+    argv = [str(a) for a in argv]
+    if trust and argv[:1] == ["explain"]:
+        argv.append("--trust-model-file")
+    code = main(argv)
     out = capsys.readouterr()
     return code, out.out, out.err
 
@@ -292,7 +297,7 @@ ERRORS = [
     (["explain", "{d}/absent.ts", "{d}/x.npy"], "MODEL file not found"),
     (["explain", "{d}/net.ts", "{d}/absent.npy"], "INPUT file not found"),
     (["explain", "{d}/net.ts", "{d}/x.npy", "--domain", "nope"], "unknown domain 'nope'"),
-    (["explain", "{d}/pickled.pt", "{d}/x.npy"], "is not a TorchScript archive"),
+    (["explain", "{d}/state.pt", "{d}/x.npy"], "is a state dict, not a model"),
     (["explain", "{d}/junk.pt2", "{d}/x.npy"], "is not a readable torch.export program"),
     (
         ["explain", "{d}/net.ts", "{d}/short.npy"],
@@ -346,7 +351,8 @@ def test_usage_errors_help_and_version(capsys):
     capsys.readouterr()
     assert main(["explain", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert "never unpickled" in text and "--baseline" in text and "internal_batch_size" in text
+    assert "--trust-model-file" in text and "--weights" in text and "ONNX" in text
+    assert "--baseline" in text and "internal_batch_size" in text
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"cdig {cdig.__version__}"
 
@@ -366,7 +372,7 @@ def test_export_loading_restores_the_environment(files, monkeypatch):
         return real(path, *args, **kwargs)
 
     monkeypatch.setattr(torch.export, "load", spy)
-    adapter = load_model(d / "net.pt2")
+    adapter = load_model(d / "net.pt2", trust=True)
     assert seen == {"force": "1", "no": None}  # weights-only while loading
     import os
 
@@ -530,7 +536,7 @@ def _aoti_library(marker: Path):
         ("net.pt2", _opaque_constant, "opaque_obj_0"),
         ("net.pt2", _pickled_weight, "stored as a pickle"),
         ("net.pt2", _guard_code, "not a plain size comparison"),
-        ("dyn.pt2", _shape_expr, "not plain sympy arithmetic"),
+        ("dyn.pt2", _shape_expr, "not plain, bounded sympy arithmetic"),
         ("net.pt2", _aoti_library, "compiled code"),
         ("net.pt2", _foreign_operator, "'torch.os.system', which is not a torch operator"),
     ],
@@ -542,7 +548,7 @@ def test_a_crafted_pt2_runs_no_code_and_is_refused(files, tmp_path, capsys, sour
     evil = tmp_path / "evil.pt2"
     _rewrite_pt2(d / source, evil, craft(marker))
     with pytest.raises(CLIError, match=r"MODEL .* is refused: ") as err:
-        adapter = load_model(evil)
+        adapter = load_model(evil, trust=True)
         adapter(torch.zeros(2, 1, T, dtype=torch.float64))  # guards run on a call
     assert message in str(err.value)
     assert not marker.exists()
@@ -553,7 +559,7 @@ def test_a_crafted_pt2_runs_no_code_and_is_refused(files, tmp_path, capsys, sour
 
 def test_a_plain_pt2_still_loads_and_explains_after_vetting(files, tmp_path, capsys):
     d, net, x = files
-    adapter = load_model(d / "net.pt2")
+    adapter = load_model(d / "net.pt2", trust=True)
     with torch.no_grad():
         got = adapter(torch.as_tensor(x)).numpy()
         np.testing.assert_allclose(got, net(torch.as_tensor(x)).numpy(), rtol=1e-12)
@@ -568,7 +574,7 @@ def test_a_plain_pt2_still_loads_and_explains_after_vetting(files, tmp_path, cap
 
 def test_a_dynamic_batch_pt2_loads(files):
     d, net, x = files
-    adapter = load_model(d / "dyn.pt2")
+    adapter = load_model(d / "dyn.pt2", trust=True)
     assert adapter.batch is None
     xt = torch.as_tensor(x)
     with torch.no_grad():
@@ -587,7 +593,7 @@ def test_torchscript_archives_with_a_crafted_pickle_run_no_code(files, tmp_path)
 
     _rewrite_pt2(d / "net.ts", evil, edit)
     with pytest.raises(CLIError, match="is not a TorchScript archive"):
-        load_model(evil)
+        load_model(evil, trust=True)
     assert not marker.exists()
 
 

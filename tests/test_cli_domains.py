@@ -43,8 +43,12 @@ def files(tmp_path_factory):
     return d, net, x
 
 
-def run(argv, capsys):
-    code = main([str(a) for a in argv])
+def run(argv, capsys, trust=True):
+    """Run the command; the tests' own TorchScript and .pt2 files are trusted unless trust=False."""
+    argv = [str(a) for a in argv]
+    if trust and argv[:1] == ["explain"]:
+        argv.append("--trust-model-file")
+    code = main(argv)
     out = capsys.readouterr()
     return code, out.out, out.err
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cdig._io import read_array, read_series
-from cdig.models.load import load_model
+from cdig.models import load as load_model
 
 
 def test_readers_raise_ordinary_exceptions(tmp_path):
@@ -31,7 +31,7 @@ def test_model_loader_raises_ordinary_exceptions(tmp_path):
         load_model(tmp_path / "absent.ts")
     junk = tmp_path / "junk.ts"
     junk.write_bytes(b"not an archive")
-    with pytest.raises(ValueError, match="is not a TorchScript archive"):
+    with pytest.raises(ValueError, match="is not a model file cdig reads"):
         load_model(junk)
     with pytest.raises(ValueError, match=r"is not a readable torch\.export program"):
-        load_model(junk.rename(tmp_path / "junk.pt2"))
+        load_model(junk.rename(tmp_path / "junk.pt2"), trust=True)

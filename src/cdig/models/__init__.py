@@ -4,11 +4,14 @@ The engine only ever calls a torch function ``(n, ...) -> (n, ...)``. A PyTorch 
 callable is used as is. Keras / TensorFlow and JAX models are wrapped once in a
 ``torch.autograd.Function`` whose forward runs the framework and whose backward asks it for
 the vector-Jacobian product (see :func:`wrap`). TensorFlow and JAX are imported only when a
-model from them is wrapped.
+model from them is wrapped. :func:`load` reads saved models: ONNX graphs and
+``MODULE:FACTORY`` plus weights as data, code-carrying formats only with ``trust=True``.
 """
 
 from ._bridge import BridgedModel
 from ._jax import JaxModel
+from ._load import UntrustedModelError, load, load_weights
+from ._onnx import ONNX_OPERATORS, from_onnx
 from ._tensorflow import KerasModel, TensorFlowModel
 from ._torch import ModelAdapter, TorchModel
 from ._wrap import FRAMEWORKS, detect_framework, wrap
@@ -19,12 +22,17 @@ __all__ = [
     "BridgedModel",
     "JaxModel",
     "KerasModel",
+    "ONNX_OPERATORS",
     "ModelAdapter",
     "OutputNotFound",
     "Selected",
     "TensorFlowModel",
     "TorchModel",
+    "UntrustedModelError",
     "detect_framework",
+    "from_onnx",
+    "load",
+    "load_weights",
     "select",
     "wrap",
 ]

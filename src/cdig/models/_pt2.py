@@ -34,6 +34,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from ._archive import UnsafeArchiveError, check_zip
+
 __all__ = ["NotPt2Error", "UnsafePt2Error", "vetted_pt2"]
 
 _MARKERS = {"archive_format", "archive_version", "byteorder", ".data/version"}
@@ -121,11 +123,43 @@ def vetted_pt2(path: str | Path) -> io.BytesIO:
     except (zipfile.BadZipFile, OSError) as err:
         raise NotPt2Error(f"not a zip archive: {err}") from None
     with zf:
+        try:
+            check_zip(zf, p)
+        except UnsafeArchiveError as err:
+            raise _Refused(str(err)) from None
         entries = _entries(p, zf)
         return _rebuild(p, entries)
 
 
-def _entries(p: Path, zf: zipfile.ZipFile) -> dict[str, bytes]:
+class _Lazy(dict[str, bytes]):
+    """Entry name -> bytes, read from the archive on first access (sizes already checked)."""
+
+    def __init__(self, zf: zipfile.ZipFile, rel: dict[str, str]) -> None:
+        super().__init__()
+        self._zf, self._rel = zf, rel
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._rel
+
+    def __iter__(self) -> Any:
+        return iter(self._rel)
+
+    def __len__(self) -> int:
+        return len(self._rel)
+
+    def __missing__(self, key: str) -> bytes:
+        data = self._zf.read(self._rel[key])
+        self[key] = data
+        return data
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self._rel else default
+
+    def size(self, key: str) -> int:
+        return self._zf.getinfo(self._rel[key]).file_size
+
+
+def _entries(p: Path, zf: zipfile.ZipFile) -> _Lazy:
     names = zf.namelist()
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
@@ -143,10 +177,10 @@ def _entries(p: Path, zf: zipfile.ZipFile) -> dict[str, bytes]:
             + (f" (it holds pickles such as {legacy[0]!r})" if legacy else "")
             + "; re-export the model with torch.export.save in the torch you run cdig with."
         )
-    return {r: zf.read(full) for r, full in rel.items()}
+    return _Lazy(zf, rel)  # extra/ files and sample inputs are never read
 
 
-def _rebuild(p: Path, entries: dict[str, bytes]) -> io.BytesIO:
+def _rebuild(p: Path, entries: _Lazy) -> io.BytesIO:
     from torch.export.pt2_archive._package import PT2ArchiveWriter
     from torch.export.pt2_archive.constants import ARCHIVE_VERSION_VALUE
 
@@ -164,7 +198,7 @@ def _rebuild(p: Path, entries: dict[str, bytes]) -> io.BytesIO:
     if "model" not in models:
         raise NotPt2Error("it holds no program models/model.json.")
     keep: dict[str, bytes] = {}
-    raw_files: dict[str, set[str]] = {"weights": set(), "constants": set()}
+    raw_files: dict[str, dict[str, int]] = {"weights": {}, "constants": {}}
     for name in sorted(models):
         doc = _json(p, entries, f"models/{name}.json")
         _check_program(p, f"models/{name}.json", doc)
@@ -176,14 +210,21 @@ def _rebuild(p: Path, entries: dict[str, bytes]) -> io.BytesIO:
                     f"it has no {cfg_name}: an older or foreign layout whose tensors torch "
                     "would unpickle. Re-export with torch.export.save."
                 )
-            raw_files[kind] |= _check_payload(p, cfg_name, _json(p, entries, cfg_name), kind)
+            for f, need in _check_payload(p, cfg_name, _json(p, entries, cfg_name), kind).items():
+                raw_files[kind][f] = max(raw_files[kind].get(f, 0), need)
             keep[cfg_name] = entries[cfg_name]
         keep[f"data/sample_inputs/{name}.pt"] = b""  # a pickle: dropped, never read
     for kind, files in raw_files.items():
-        for f in files:
+        for f, need in files.items():
             entry = f"data/{kind}/{f}"
             if entry not in entries:
                 raise NotPt2Error(f"it lacks the tensor file {entry!r} named in its config.")
+            if need > entries.size(entry):
+                raise _Refused(
+                    f"a {kind[:-1]} stored in {entry!r} declares {need} bytes, but the file "
+                    f"holds {entries.size(entry)}; loading would allocate what the archive "
+                    "merely declares. Refused."
+                )
             keep[entry] = entries[entry]
 
     for r in entries:
@@ -216,19 +257,23 @@ def _why(r: str) -> str:
     )
 
 
-def _json(p: Path, entries: dict[str, bytes], name: str) -> Any:
+def _json(p: Path, entries: _Lazy, name: str) -> Any:
     try:
         return json.loads(entries[name].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise NotPt2Error(f"{name} is not valid JSON ({err}).") from None
 
 
-def _check_payload(p: Path, cfg_name: str, cfg: Any, kind: str) -> set[str]:
-    """Every entry of a weights / constants config must be raw tensor bytes; their files."""
+def _check_payload(p: Path, cfg_name: str, cfg: Any, kind: str) -> dict[str, int]:
+    """Every entry of a weights / constants config must be raw tensor bytes.
+
+    Returns the raw files named, each with the bytes its tensors need (the extent of their
+    sizes, strides and offset), which the caller checks against the file's real size.
+    """
     entries = cfg.get("config") if isinstance(cfg, dict) else None
     if not isinstance(entries, dict):
         raise _Refused(f"{cfg_name} is not a torch.export payload config.")
-    files: set[str] = set()
+    files: dict[str, int] = {}
     for fqn, meta in entries.items():
         if not isinstance(meta, dict):
             raise _Refused(f"entry {fqn!r} of {cfg_name} is not a payload description.")
@@ -245,10 +290,44 @@ def _check_payload(p: Path, cfg_name: str, cfg: Any, kind: str) -> set[str]:
                 f"{kind[:-1]} {fqn!r} ({cfg_name}) points to {path_name!r}, which is not a "
                 "raw tensor file; opaque and custom objects are refused."
             )
-        if not isinstance(meta.get("tensor_meta"), dict):
+        tensor_meta = meta.get("tensor_meta")
+        if not isinstance(tensor_meta, dict):
             raise _Refused(f"{kind[:-1]} {fqn!r} ({cfg_name}) has no tensor description.")
-        files.add(path_name)
+        need = _extent(tensor_meta)
+        if need is None:
+            raise _Refused(
+                f"{kind[:-1]} {fqn!r} ({cfg_name}) has a malformed tensor description (sizes, "
+                "strides, offset and dtype must be plain non-negative integers)."
+            )
+        files[path_name] = max(files.get(path_name, 0), need)
     return files
+
+
+def _extent(meta: dict[str, Any]) -> int | None:
+    """Bytes of storage a tensor of ``meta`` (serialized TensorMeta) reaches; None if malformed."""
+    from torch._export.serde.schema import ScalarType
+    from torch._export.serde.serialize import _SERIALIZE_TO_TORCH_DTYPE
+
+    def ints(values: Any) -> list[int] | None:
+        if not isinstance(values, list) or len(values) > 64:
+            return None
+        out = [v.get("as_int") if isinstance(v, dict) else None for v in values]
+        if not all(type(v) is int and 0 <= v < 1 << 62 for v in out):
+            return None
+        return out  # type: ignore[return-value]
+
+    sizes, strides = ints(meta.get("sizes")), ints(meta.get("strides"))
+    offset = ints([meta.get("storage_offset")])
+    try:
+        dtype = _SERIALIZE_TO_TORCH_DTYPE[ScalarType(int(meta["dtype"]))]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if sizes is None or strides is None or offset is None or len(sizes) != len(strides):
+        return None
+    if 0 in sizes:
+        return 0
+    last = offset[0] + sum((n - 1) * st for n, st in zip(sizes, strides))
+    return (last + 1) * dtype.itemsize
 
 
 def _check_program(p: Path, name: str, doc: Any) -> None:
@@ -274,16 +353,129 @@ def _walk(p: Path, name: str, obj: Any) -> None:
         for k, v in obj.items():
             if k == "expr_str":
                 _check_expr(p, name, v)
-            elif k == "target" and "inputs" in obj and "outputs" in obj:
-                if not isinstance(v, str) or not (v in _SYM_TARGETS or _TORCH_OP.fullmatch(v)):
-                    raise _Refused(
-                        f"{name} calls {str(v)[:80]!r}, which is not a torch operator "
-                        "(torch.ops.*); refused."
-                    )
+            elif (k == "target" and "inputs" in obj and "outputs" in obj) or k == "as_operator":
+                _check_operator(name, v)
+                if k == "target":
+                    _check_sizes(name, v, obj.get("inputs"))
             _walk(p, name, v)
     elif isinstance(obj, list):
         for v in obj:
             _walk(p, name, v)
+
+
+def _check_operator(name: str, target: Any) -> None:
+    """A node's target, or an operator passed by name to a higher-order operator.
+
+    Only the symbolic-shape arithmetic and ``torch.ops`` operators of the namespaces in
+    :data:`_NAMESPACES` pass, and of those none that touches files (:func:`_touches_files`):
+    torch resolves any other dotted name by ``getattr`` from ``torch``, ``math`` or
+    ``operator`` (``torch.os.system``).
+    """
+    if isinstance(target, str) and target in _SYM_TARGETS:
+        return
+    if not isinstance(target, str) or not _TORCH_OP.fullmatch(target):
+        raise _Refused(
+            f"{name} calls {str(target)[:80]!r}, which is not a torch operator "
+            "(torch.ops.*); refused."
+        )
+    parts = target.split(".")
+    if parts[2] not in _NAMESPACES:
+        raise _Refused(
+            f"{name} calls {target!r}, an operator of the namespace {parts[2]!r}; cdig loads "
+            f"programs of the operators of {', '.join(sorted(_NAMESPACES))} only. Refused."
+        )
+    if _touches_files(parts[2], parts[3]):
+        raise _Refused(
+            f"{name} calls {target!r}, which reads or writes files named in the program; a "
+            "model has no business touching files. Refused."
+        )
+
+
+#: Most elements an operator of the program may be asked to create from literal sizes.
+MAX_ELEMENTS = 1 << 34
+
+
+def _check_sizes(name: str, target: str, inputs: Any) -> None:
+    """Literal ``size``/``shape`` arguments (``aten.zeros([...])``) within :data:`MAX_ELEMENTS`."""
+    if not isinstance(inputs, list):
+        return
+    for item in inputs:
+        if not isinstance(item, dict) or item.get("name") not in ("size", "shape"):
+            continue
+        arg = item.get("arg")
+        sizes = arg.get("as_ints") if isinstance(arg, dict) else None
+        if not isinstance(sizes, list) or not all(type(v) is int for v in sizes):
+            continue
+        n = 1
+        for v in sizes:
+            n *= max(abs(v), 1)
+        if n > MAX_ELEMENTS:
+            raise _Refused(
+                f"{name} calls {target} with the size {sizes} ({n} elements, above the limit "
+                f"of {MAX_ELEMENTS}); the program would allocate what it merely declares. "
+                "Refused."
+            )
+
+
+#: Operator namespaces a plain exported model uses.
+_NAMESPACES = frozenset({"aten", "prims", "higher_order"})
+#: Operators that read or write a file whose name they take (also found by their schemas).
+_FILE_OPS = frozenset({"from_file", "save", "load", "_load", "load_tensor"})
+_FILE_ARGS = frozenset({"filename", "file", "path", "filepath", "fname", "dirname"})
+
+
+def _touches_files(namespace: str, op: str) -> bool:
+    """Whether ``torch.ops.<namespace>.<op>`` takes a file name (by name or by its schema)."""
+    if op in _FILE_OPS:
+        return True
+    import torch
+
+    try:
+        schemas = torch._C._jit_get_schemas_for_operator(f"{namespace}::{op}")
+    except RuntimeError:
+        return False
+    return any(a.name.lower() in _FILE_ARGS for sc in schemas for a in sc.arguments)
+
+
+#: Limits on an expression torch evaluates: its nodes, its integer literals' digits, and the
+#: exponents and shift counts (constants of at most this value: ``9**9**9**9`` never evaluates).
+_MAX_NODES = 2_000
+_MAX_DIGITS = 19
+_MAX_EXPONENT = 64
+_POWER_CALLS = frozenset({"Pow", "PowByNatural", "FloatPow", "LShift", "RShift"})
+
+
+def _bounded(tree: ast.AST) -> bool:
+    """Whether evaluating the parsed expression ``tree`` is cheap: small, no huge powers."""
+    nodes = list(ast.walk(tree))
+    if len(nodes) > _MAX_NODES:
+        return False
+    for node in nodes:
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            if len(str(abs(node.value))) > _MAX_DIGITS:
+                return False
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Pow, ast.LShift, ast.RShift)):
+            if not _small_constant(node.right):
+                return False
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id in _POWER_CALLS and (
+                len(node.args) != 2 or not _small_constant(node.args[1])
+            ):
+                return False
+    return True
+
+
+def _small_constant(node: ast.AST) -> bool:
+    """An integer literal (or ``Integer(k)``, ``-k``) of magnitude at most ``_MAX_EXPONENT``."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        node = node.operand
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 1:
+        if node.func.id in ("Integer", "Float") and not node.keywords:
+            node = node.args[0]
+    if not isinstance(node, ast.Constant):
+        return False
+    value = node.value
+    return isinstance(value, (int, float)) and abs(value) <= _MAX_EXPONENT
 
 
 def _check_expr(p: Path, name: str, expr: Any) -> None:
@@ -302,17 +494,25 @@ def _check_expr(p: Path, name: str, expr: Any) -> None:
                 if not ok:
                     break
             pos = m.end()
+    if ok:
+        try:
+            ok = _bounded(ast.parse(expr.strip(), mode="eval"))
+        except (SyntaxError, ValueError, RecursionError):
+            ok = False
     if not ok:
         raise _Refused(
-            f"{name} holds the shape expression {str(expr)[:80]!r}, which is not plain "
-            "sympy arithmetic; torch would evaluate it as Python code. Refused."
+            f"{name} holds the shape expression {str(expr)[:80]!r}, which is not plain, "
+            "bounded sympy arithmetic (small integers and exponents, at most "
+            f"{_MAX_NODES} terms); torch would evaluate it as Python code. Refused."
         )
 
 
 def _safe_guard(code: str) -> bool:
     try:
         tree = ast.parse(code, mode="eval")
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError):
+        return False
+    if len(code) > 10_000 or not _bounded(tree):
         return False
     for node in ast.walk(tree):
         if not isinstance(node, _GUARD_NODES):
