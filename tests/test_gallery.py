@@ -65,9 +65,8 @@ def test_ica_page_runs_without_warnings(tmp_path):
     done = _run_page(page.name, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Warning" not in done.stdout + done.stderr
-    for name in ("acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"):
-        assert name in page.read_text(encoding="utf-8")
     assert "loads most on" in done.stdout
+    assert "channels: acc_x, acc_y, acc_z, gyr_x, gyr_y, gyr_z" in done.stdout  # not 0-5
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,10 @@ print(f"test accuracy {accuracy:.2f}; explaining {', '.join(test.classes[test.y[
 # The cdig call: FastICA per recording (``max_iter`` high enough that every recording's
 # unmixing converges), the predicted class, 64 Gauss-Legendre points.
 domain = cdig.domains.ICA(max_iter=2000)
-attr = cdig.explain(model.double(), x, domain, target="predicted", n_steps=64)
+attr = cdig.explain(
+    model.double(), x, domain, target="predicted", n_steps=64, channel_names=CHANNELS
+)
+print("channels:", ", ".join(attr.coords["channel"]))  # the figures label them so
 print("FastICA iterations per recording:", attr.domain.n_iter_)
 print("completeness error delta per recording:", np.abs(attr.delta).max())
 
@@ -51,8 +54,8 @@ for i, name in enumerate(test.classes[test.y[pick]]):
 
 # %%
 # The components of the badminton recording: the bars rank the components by their
-# attribution summed over channels, the map splits it per channel (0-5: ``acc_x``,
-# ``acc_y``, ``acc_z``, ``gyr_x``, ``gyr_y``, ``gyr_z``), and the rows below draw each
+# attribution summed over channels, the map splits it per named channel (``acc_x`` ...
+# ``gyr_z``), and the rows below draw each
 # independent source over time. The attributions are negative here: the constant baseline
 # series alone already scores badminton higher than the recording does, a reminder that the
 # baseline decides the question an attribution answers.
