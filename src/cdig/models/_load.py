@@ -73,7 +73,7 @@ def load(
         One of
 
         - ``.onnx``: an ONNX graph of standard operators, converted to a differentiable torch
-          module (:mod:`cdig.models._onnx`); data only, no trust needed. External data must
+          module (as :func:`cdig.models.from_onnx`); data only, no trust needed. External data must
           lie in the model's folder.
         - ``"package.module:factory"``: your own architecture; ``factory()`` (imported from
           your environment, never from a file) returns a ``torch.nn.Module``, whose state is
