@@ -42,7 +42,10 @@ vectors, and rows are integrated in groups that keep this under :data:`STORE_BYT
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -264,7 +267,7 @@ class _Store:
                 ]
                 continue
             host = values[torch.as_tensor(sel, device=values.device)].cpu().contiguous()
-            buf = memoryview(host.numpy().view(np.uint8).reshape(-1))
+            buf = memoryview(host.numpy().view(np.uint8).reshape(-1).data)
             fd = self._file.fileno()
             for j, row in enumerate(index[sel]):
                 part = buf[j * self.point_bytes : (j + 1) * self.point_bytes]
@@ -297,7 +300,7 @@ class _Store:
     def _read(self, rows: np.ndarray, c0: int, c1: int) -> Tensor:
         """Values ``[c0, c1)`` of file rows ``rows``, read with ``preadv`` (no mapping)."""
         host = torch.empty((len(rows), c1 - c0), dtype=self.dtype)
-        buf = memoryview(host.numpy().view(np.uint8).reshape(-1))
+        buf = memoryview(host.numpy().view(np.uint8).reshape(-1).data)
         item = self.point_bytes // max(1, self.d)
         width = (c1 - c0) * item
         fd = self._file.fileno()
@@ -405,6 +408,8 @@ def _integrate_group(
         n_base = int(at_baseline.sum())
         chunk = max(1, chunk_for(n))
         # each chunk goes to the store as it comes: no (n, d) copy of the gradients
+        if mesh.store.point_bytes >= _TRIM_POINT_BYTES:
+            _release_freed_memory()
         slots = mesh.store.reserve(n)
         finite = np.ones(n, dtype=bool)
         for a, b in ((0, n_base), (n_base, n)):
@@ -588,6 +593,38 @@ def _integrate_group(
         steps,
         converged,
     )
+
+
+def _load_trim() -> Callable[[], None] | None:
+    """glibc's ``malloc_trim(0)``, or None on other C libraries."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+
+    def release() -> None:
+        trim(0)
+
+    return release
+
+
+_TRIM = _load_trim()
+#: Points of at least this many bytes make a round's temporaries worth trimming.
+_TRIM_POINT_BYTES = 1 << 20
+
+
+def _release_freed_memory() -> None:
+    """Hand the memory freed by the last round's temporaries back to the system.
+
+    glibc keeps freed blocks under its mmap threshold (which grows up to 32 MiB) in its
+    heap, where later allocations of other sizes fragment them: without this, the resident
+    memory of a long adaptive run grows by tens of input-sized blocks that are free."""
+    if _TRIM is not None:
+        _TRIM()
 
 
 def _column_blocks(d: int, n: int, item: int) -> Iterator[tuple[int, int]]:
