@@ -587,6 +587,7 @@ def _integrate_group(
     step = max(1, (64 << 20) // max(1, 5 * d * 16))
     for i in range(0, len(keep), step):
         add_row_sums(keep[i : i + step], 1, (gradient, error))
+    mesh.store.close()  # on an error, when the mesh is dropped
     return AdaptiveResult(
         gradient.reshape(n_rows, *shape),
         error.reshape(n_rows, *shape),
