@@ -155,3 +155,12 @@ def test_peak_memory_of_a_long_recording_follows_the_formula():
     bound = (40 + 8) * r["input"] + _adaptive.MEMORY_BYTES + _adaptive.BLOCK_BYTES
     assert r["steps"] >= 17
     assert r["net"] <= bound, (r, bound)
+
+
+def test_spill_refuses_to_fill_the_disk(monkeypatch):
+    monkeypatch.setattr(_adaptive, "_DISK_MARGIN", 1 << 62)  # no disk is that large
+    store = _Store(16, torch.float32, torch.device("cpu"), budget=2 * 16 * 4)
+    store.reserve(2)  # fits in memory: no file needed
+    with pytest.raises(OSError, match=r"TMPDIR.*max_steps"):
+        store.reserve(1)
+    store.close()

@@ -78,6 +78,8 @@ MEMORY_BYTES = 64 << 20
 #: Bytes of float64 temporaries that one block of leaf sums may take (leaves and
 #: coefficients are summed in blocks under this).
 BLOCK_BYTES = 32 << 20
+#: Free space left on the temporary file's disk when points spill there, bytes.
+_DISK_MARGIN = 1 << 30
 #: Fewest coefficients per block of leaf sums.
 MIN_COLUMNS = 4096
 #: Finest sub-interval: alpha is kept as an integer multiple of 2**-_DEPTH.
@@ -250,6 +252,16 @@ class _Store:
         if n > k:
             if self._file is None:
                 self._file = tempfile.TemporaryFile(prefix="cdig-store-")  # unlinked
+            need = (n - k) * self.point_bytes
+            disk = os.fstatvfs(self._file.fileno())
+            if need > disk.f_bavail * disk.f_frsize - _DISK_MARGIN:
+                raise OSError(
+                    f"cdig: the adaptive integrator needs {need / 2**20:.0f} MiB more for its "
+                    f"stored path gradients (points of {self.point_bytes / 2**20:.1f} MiB "
+                    "beyond the memory budget), more than the free space of the temporary "
+                    "directory; set TMPDIR to a larger disk, lower max_steps, or use a fixed "
+                    "n_steps (which stores no points)."
+                )
             index[k:] = self._file_rows + np.arange(n - k)
             self._file_rows += n - k
         self._block = np.concatenate([self._block, block])
@@ -373,7 +385,9 @@ def _integrate_group(
     measures: Sequence[Measure],
     baseline_gradient_at: GradientAt,
 ) -> AdaptiveResult:
-    start, end = start_all[rows], end_all[rows]
+    # the group's rows are consecutive: views, not copies
+    r0, r1 = int(rows[0]), int(rows[-1]) + 1
+    start, end = start_all[r0:r1], end_all[r0:r1]
     n_rows, shape = start.shape[0], start.shape[1:]
     dev = start.device
     diff = end - start
