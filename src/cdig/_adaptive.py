@@ -43,7 +43,6 @@ vectors, and rows are integrated in groups that keep this under :data:`STORE_BYT
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 import tempfile
@@ -610,24 +609,7 @@ def _integrate_group(
     )
 
 
-def _load_trim() -> Callable[[], None] | None:
-    """glibc's ``malloc_trim(0)``, or None on other C libraries."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-
-    def release() -> None:
-        trim(0)
-
-    return release
-
-
-_TRIM = _load_trim()
+_TRIM: list[Any] = []  # glibc's malloc_trim once looked up (None elsewhere)
 #: Points of at least this many bytes make a round's temporaries worth trimming.
 _TRIM_POINT_BYTES = 1 << 20
 
@@ -637,9 +619,19 @@ def _release_freed_memory() -> None:
 
     glibc keeps freed blocks under its mmap threshold (which grows up to 32 MiB) in its
     heap, where later allocations of other sizes fragment them: without this, the resident
-    memory of a long adaptive run grows by tens of input-sized blocks that are free."""
-    if _TRIM is not None:
-        _TRIM()
+    memory of a long adaptive run grows by tens of input-sized blocks that are free.
+    ``malloc_trim`` is looked up on first use (Linux with glibc only; a no-op elsewhere)."""
+    if not _TRIM:
+        trim = None
+        if sys.platform.startswith("linux"):
+            try:
+                trim = ctypes.CDLL("libc.so.6").malloc_trim
+                trim.argtypes = [ctypes.c_size_t]
+            except (OSError, AttributeError):
+                trim = None
+        _TRIM.append(trim)
+    if _TRIM[0] is not None:
+        _TRIM[0](0)
 
 
 def _column_blocks(d: int, n: int, item: int) -> Iterator[tuple[int, int]]:
