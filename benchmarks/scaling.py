@@ -7,7 +7,14 @@ evaluation), so it must not grow with ``n_steps``; time should follow the cost m
 ``t = t0 + c * batch * n_steps * T`` (model evaluations times their size), which the script
 fits by least squares and reports with the largest relative residual.
 
-Run: ``.venv/bin/python benchmarks/scaling.py [--quick]``.
+Two long-recording cases measure the bounded memory of the adaptive default (see "Memory" in
+``docs/accuracy.md``): ``--memory`` explains one sample of 64 channels x 100,000 points
+(float32, 24 MiB) with a width-8 conv net in the time, Fourier, STFT and cepstrum domains;
+``--hour`` explains one hour of a 64-channel EEG at 256 Hz (921,600 points, 236 MB) in the
+Fourier domain. Both report the peak resident memory net of the RSS after imports, the model,
+the input and a warm-up call, and its ratio to the input.
+
+Run: ``.venv/bin/python benchmarks/scaling.py [--quick] [--memory] [--hour]``.
 """
 
 from __future__ import annotations
@@ -40,6 +47,45 @@ print(json.dumps({"time": dt, "peak_mb": peak / 1024, "base_mb": base / 1024}))
 """
 
 
+LONG = r"""
+import json, resource, sys, time, warnings, torch, cdig
+warnings.simplefilter("ignore")
+DOMAIN, C, T = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+torch.manual_seed(0)
+model = torch.nn.Sequential(
+    torch.nn.Conv1d(C, 8, 7, padding=3), torch.nn.ReLU(),
+    torch.nn.Conv1d(8, 8, 7, padding=3), torch.nn.ReLU(),
+    torch.nn.AdaptiveAvgPool1d(1), torch.nn.Flatten(), torch.nn.Linear(8, 2)).eval()
+x = torch.randn(1, C, T)
+cdig.explain(model, x[:, :, :256], DOMAIN, target=0, n_steps=4)  # warm-up
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t0 = time.perf_counter()
+a = cdig.explain(model, x, DOMAIN, target=0)
+dt = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"time": dt, "net_mb": (peak - base) / 1024, "input_mb": x.numel() * 4 / 2**20,
+                  "evaluations": int(a.n_steps.max())}))
+"""
+
+
+def long_recording(domain: str, channels: int, n_times: int) -> dict:
+    """Peak RSS (net of the baseline) and time of one default call on a long recording."""
+    out = subprocess.run(
+        [sys.executable, "-c", LONG, domain, str(channels), str(n_times)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r["ratio"] = r["net_mb"] / r["input_mb"]
+    print(
+        f"{domain:9} {channels} x {n_times}: {r['input_mb']:.0f} MB input, "
+        f"{r['evaluations']} evaluations, {r['time']:.1f} s, peak +{r['net_mb']:.0f} MB "
+        f"({r['ratio']:.1f}x the input)"
+    )
+    return r
+
+
 def run(n_times: int, batch: int, n_steps: int, ibs: int = 0, threads: int = 0) -> dict:
     args = [str(v) for v in (n_times, batch, n_steps, ibs, threads)]
     out = subprocess.run(
@@ -55,7 +101,17 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--memory", action="store_true", help="the 24 MiB request per domain")
+    parser.add_argument("--hour", action="store_true", help="one hour of 64-channel EEG")
     args = parser.parse_args(argv)
+    if args.memory or args.hour:
+        out = []
+        if args.memory:
+            for domain in ("time", "fourier", "stft", "cepstrum"):
+                out.append({"domain": domain, **long_recording(domain, 64, 100_000)})
+        if args.hour:
+            out.append({"domain": "fourier", **long_recording("fourier", 64, 3600 * 256)})
+        return out
     if args.quick:
         grid = [(256, 4, 16), (1024, 4, 16)]
     else:

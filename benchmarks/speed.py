@@ -7,7 +7,10 @@ computes the same gradients can be much faster, so every method is reported as a
 it, in two regimes:
 
 * overhead-bound: a tiny conv net, T = 256, 1 and 32 samples;
-* compute-bound: a width-32 conv net, T = 512 and 2048, 8 samples.
+* compute-bound: a width-32 conv net, T = 512 and 2048, 8 samples;
+* a GELU transformer encoder (patch embedding, two layers of width 64), T = 96 as in
+  ElectricDevices, 32 samples: many small operators per call, where the default chunk size
+  matters most (chunks of 8 made it 20x slower than chunks of 1024).
 
 Run: ``.venv/bin/python benchmarks/speed.py [--steps 64] [--repeats 5] [--tuned-malloc] [--quick]``;
 see ``_timing.py`` for how times are taken and compared.
@@ -45,6 +48,22 @@ def wide() -> torch.nn.Module:
         torch.nn.Flatten(),
         torch.nn.Linear(32, 2),
     )
+
+
+class GeluTransformer(torch.nn.Module):
+    """Patch embedding, two GELU encoder layers of width 64, mean pooling, a linear head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Conv1d(1, 64, 4, stride=4)
+        layer = torch.nn.TransformerEncoderLayer(
+            64, 4, 128, dropout=0.0, activation="gelu", batch_first=True
+        )
+        self.encoder = torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.head = torch.nn.Linear(64, 7)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(self.embed(x).transpose(1, 2)).mean(dim=1))
 
 
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
@@ -135,6 +154,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         ("overhead", "tiny", tiny(), 256, 32),
         ("compute", "wide", wide(), 512, 8),
         ("compute", "wide", wide(), 2048, 8),
+        ("compute", "gelu-tf", GeluTransformer(), 96, 32),
     ]
     chunks = CHUNKS
     if args.quick:  # a smoke run: one small config, two chunk sizes, one repeat

@@ -450,14 +450,34 @@ def test_progress_bar_counts_every_model_evaluation(smooth_cnn, series, capsys, 
 
 
 def test_activation_probe_scales_with_the_input_and_sets_the_chunk():
-    from cdig.engine import CHUNK_BYTES, MAX_CHUNK, activation_bytes, auto_batch_size
+    from cdig.engine import CHUNK_BYTES, MAX_GRAD_CHUNK, activation_bytes, auto_batch_size
 
     conv = torch.nn.Sequential(torch.nn.Conv1d(1, 8, 3, padding=1), torch.nn.Tanh()).double()
     small = activation_bytes(conv, torch.zeros(3, 1, 100, dtype=torch.float64))
     large = activation_bytes(conv, torch.zeros(3, 1, 400, dtype=torch.float64))
     # the conv saves its input (1 x T) and tanh its output (8 x T), float64: 72 bytes per step
     assert small == 72 * 100 and large == 72 * 400
-    assert auto_batch_size(small, 10**6) == MAX_CHUNK
+    assert auto_batch_size(small, 10**6) == MAX_GRAD_CHUNK
     assert auto_batch_size(CHUNK_BYTES // 8, 10**6) == 8
+    # bounded by memory: never more than CHUNK_BYTES in one chunk (rounded down)
+    assert auto_batch_size(CHUNK_BYTES // 8 + 1, 10**6) == 4
+    for eval_bytes in (1, 999, 12345, 10**6, 3 * 10**7):
+        chunk = auto_batch_size(eval_bytes, 10**9)
+        assert chunk * eval_bytes <= max(CHUNK_BYTES, eval_bytes)
+        assert chunk == MAX_GRAD_CHUNK or 2 * chunk * eval_bytes > CHUNK_BYTES
     assert auto_batch_size(CHUNK_BYTES * 4, 10**6) == 1
     assert auto_batch_size(1, 5) == 5
+
+
+def test_default_chunk_counts_input_sized_tensors():
+    """A model with few activations on a long input still gets a chunk bounded by memory:
+    the point, its gradient and the model's input count per evaluation."""
+    from cdig.engine import CHUNK_BYTES, INPUT_COPIES
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(8 * 4096, 2))
+    ig = cdig.CrossDomainIG(model, "time")
+    x = torch.zeros(1, 8, 4096)
+    eval_bytes = ig._eval_bytes(model, x)
+    assert eval_bytes >= INPUT_COPIES * x.numel() * 4
+    chunk = cdig.engine.auto_batch_size(eval_bytes, 10**6)
+    assert chunk * eval_bytes <= CHUNK_BYTES < 2 * chunk * eval_bytes

@@ -42,8 +42,13 @@ vectors, and rows are integrated in groups that keep this under :data:`STORE_BYT
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import ctypes
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -63,8 +68,19 @@ __all__ = [
 
 #: Sub-intervals of the first mesh (4 x 4 + 1 = 17 path points: alpha = 0, 1/16 ... 1).
 FIRST_INTERVALS = 4
-#: Bytes of stored path gradients that one group of rows may hold.
+#: Rows are integrated in groups whose points would take at most this many bytes if every
+#: row used ``max_steps`` evaluations (a group's totals are (rows, d) float64 tensors).
 STORE_BYTES = 1 << 30
+#: Bytes of stored path gradients that one group keeps in memory; the rest go to an
+#: unlinked temporary file (:class:`_Store`).
+MEMORY_BYTES = 64 << 20
+#: Bytes of float64 temporaries that one block of leaf sums may take (leaves and
+#: coefficients are summed in blocks under this).
+BLOCK_BYTES = 32 << 20
+#: Free space left on the temporary file's disk when points spill there, bytes.
+_DISK_MARGIN = 1 << 30
+#: Fewest coefficients per block of leaf sums.
+MIN_COLUMNS = 4096
 #: Finest sub-interval: alpha is kept as an integer multiple of 2**-_DEPTH.
 _DEPTH = 48
 _GRID = 1 << _DEPTH
@@ -178,26 +194,179 @@ def integrate_adaptive(
     )
 
 
-class _Mesh:
-    """Sub-intervals of the rows of one group, as parallel numpy arrays, and their points.
+class _Store:
+    """Point gradients of one group: ``d`` values each, addressed by slot.
 
-    Row 0 of the store is zeros: the unused first point of a sub-interval that starts at a
+    The first points live in memory, in blocks that are never copied to grow, up to
+    ``budget`` bytes; the rest go to an unlinked temporary file, written and read back with
+    ``os.pwrite`` / ``os.preadv`` (never mapped, so they do not count in the resident memory).
+    Slot 0 is a zero point: the unused first point of a sub-interval that starts at a
     baseline where the gradient is singular points there (slot 0 marks the open rule).
+
+    Parameters
+    ----------
+    d : int
+        Values per point.
+    dtype, device
+        Of the stored values (the model's precision, at least float32).
+    budget : int
+        Bytes of points kept in memory; ``0`` sends every point to the file.
     """
 
-    def __init__(self, d: int, dtype: torch.dtype, device: torch.device) -> None:
-        self.store = torch.zeros((1, d), dtype=dtype, device=device)  # point gradients
+    def __init__(self, d: int, dtype: torch.dtype, device: torch.device, budget: int) -> None:
+        self.d, self.dtype, self.device = d, dtype, device
+        self.point_bytes = d * torch.empty((), dtype=dtype).element_size()
+        self._room = max(0, budget) // max(1, self.point_bytes)  # points memory may still take
+        self._blocks: list[Tensor] = []
+        # slot -> block (-1: the file, -2: the zero point) and row in that block or the file
+        self._block = np.full(1, -2, dtype=np.int64)
+        self._index = np.zeros(1, dtype=np.int64)
+        self._file: Any = None
+        self._file_rows = 0
+
+    def __len__(self) -> int:
+        return len(self._block)
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes of points held in memory."""
+        return sum(b.shape[0] for b in self._blocks) * self.point_bytes
+
+    @property
+    def file_bytes(self) -> int:
+        """Bytes of points written to the temporary file."""
+        return self._file_rows * self.point_bytes
+
+    def reserve(self, n: int) -> np.ndarray:
+        """Slots (n,) for ``n`` new points, to be filled with :meth:`put`."""
+        first = len(self._block)
+        k = int(min(n, self._room))
+        block = np.full(n, -1, dtype=np.int64)
+        index = np.zeros(n, dtype=np.int64)
+        if k:
+            self._room -= k
+            block[:k] = len(self._blocks)
+            index[:k] = np.arange(k)
+            self._blocks.append(torch.empty((k, self.d), dtype=self.dtype, device=self.device))
+        if n > k:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="cdig-store-")  # unlinked
+            need = (n - k) * self.point_bytes
+            disk = os.fstatvfs(self._file.fileno())
+            if need > disk.f_bavail * disk.f_frsize - _DISK_MARGIN:
+                raise OSError(
+                    f"cdig: the adaptive integrator needs {need / 2**20:.0f} MiB more for its "
+                    f"stored path gradients (points of {self.point_bytes / 2**20:.1f} MiB "
+                    "beyond the memory budget), more than the free space of the temporary "
+                    "directory; set TMPDIR to a larger disk, lower max_steps, or use a fixed "
+                    "n_steps (which stores no points)."
+                )
+            index[k:] = self._file_rows + np.arange(n - k)
+            self._file_rows += n - k
+        self._block = np.concatenate([self._block, block])
+        self._index = np.concatenate([self._index, index])
+        return np.arange(first, first + n)
+
+    def put(self, slots: np.ndarray, values: Tensor) -> None:
+        """Store ``values`` (n, d) at ``slots`` (n,) given by :meth:`reserve`."""
+        block, index = self._block[slots], self._index[slots]
+        for b in np.unique(block):
+            sel = np.flatnonzero(block == b)
+            if b >= 0:
+                self._blocks[b][torch.as_tensor(index[sel], device=self.device)] = values[
+                    torch.as_tensor(sel, device=values.device)
+                ]
+                continue
+            host = values[torch.as_tensor(sel, device=values.device)].cpu().contiguous()
+            buf = memoryview(host.numpy().view(np.uint8).reshape(-1).data)
+            fd = self._file.fileno()
+            for j, row in enumerate(index[sel]):
+                part = buf[j * self.point_bytes : (j + 1) * self.point_bytes]
+                written = os.pwrite(fd, part, int(row) * self.point_bytes)
+                while written < len(part):  # pragma: no cover - short writes are rare
+                    part = part[written:]
+                    row_off = int(row) * self.point_bytes + (self.point_bytes - len(part))
+                    written = os.pwrite(fd, part, row_off)
+
+    def gather(self, slots: np.ndarray, c0: int = 0, c1: int | None = None) -> Tensor:
+        """Values ``[c0, c1)`` of the points at ``slots`` (n,), shape (n, c1 - c0)."""
+        c1 = self.d if c1 is None else c1
+        block, index = self._block[slots], self._index[slots]
+        kinds = np.unique(block)
+        if len(kinds) == 1 and kinds[0] >= 0:  # all in one memory block: one gather
+            src = self._blocks[kinds[0]]
+            return src[torch.as_tensor(index, device=self.device), c0:c1]
+        out = torch.zeros((len(slots), c1 - c0), dtype=self.dtype, device=self.device)
+        for b in kinds:
+            sel = np.flatnonzero(block == b)
+            if b == -2:
+                continue  # the zero point
+            if b >= 0:
+                src = self._blocks[b][torch.as_tensor(index[sel], device=self.device), c0:c1]
+            else:
+                src = self._read(index[sel], c0, c1)
+            out[torch.as_tensor(sel, device=self.device)] = src
+        return out
+
+    def _read(self, rows: np.ndarray, c0: int, c1: int) -> Tensor:
+        """Values ``[c0, c1)`` of file rows ``rows``, read with ``preadv`` (no mapping)."""
+        host = torch.empty((len(rows), c1 - c0), dtype=self.dtype)
+        buf = memoryview(host.numpy().view(np.uint8).reshape(-1).data)
+        item = self.point_bytes // max(1, self.d)
+        width = (c1 - c0) * item
+        fd = self._file.fileno()
+        for j, row in enumerate(rows):
+            part = buf[j * width : (j + 1) * width]
+            offset = int(row) * self.point_bytes + c0 * item
+            got = os.preadv(fd, [part], offset)
+            while got < len(part):  # pragma: no cover - short reads are rare
+                part, offset = part[got:], offset + got
+                got = os.preadv(fd, [part], offset)
+                if got == 0:
+                    raise OSError("cdig: the temporary gradient store was truncated.")
+        return host.to(self.device)
+
+    def weighted_sum(
+        self, slots: np.ndarray, weights: Sequence[Tensor], c0: int = 0, c1: int | None = None
+    ) -> list[Tensor]:
+        """``out[j][i] = sum_k weights[j][i, k] * point[slots[i, k]]`` on values ``[c0, c1)``.
+
+        ``slots`` (n, K), each of ``weights`` (n, K) in the accumulator's dtype; returns one
+        (n, c1 - c0) tensor per weight in that dtype. Summed point by point in ``k`` order
+        (the order and rounding of ``einsum("nk,nkd->nd")``), never holding all ``K``
+        points at once; each point is read once for all weights.
+        """
+        out: list[Tensor] = []
+        for k in range(slots.shape[1]):
+            g = self.gather(slots[:, k], c0, c1).to(weights[0].dtype)
+            for j, w in enumerate(weights):
+                term = w[:, k, None] * g
+                if k == 0:
+                    out.append(term)
+                else:
+                    out[j].add_(term)
+            del g
+        return out
+
+    def close(self) -> None:
+        """Drop the points and the temporary file."""
+        self._blocks = []
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class _Mesh:
+    """Sub-intervals of the rows of one group, as parallel numpy arrays, and their points."""
+
+    def __init__(self, store: _Store) -> None:
+        self.store = store  # point gradients
         self.row = np.zeros(0, dtype=np.int64)  # leaf -> local row
         self.lo = np.zeros(0, dtype=np.int64)  # leaf start, in units of 2**-_DEPTH
         self.width = np.zeros(0, dtype=np.int64)
         self.slots = np.zeros((0, 5), dtype=np.int64)  # leaf -> its five points in store
         self.err = np.zeros(0)  # e_i, the vector error estimate
         self.comp = np.zeros(0)  # sum of Re[(X - X') conj(B_i - S_i)], the local sum error
-
-    def add_points(self, grads: Tensor) -> np.ndarray:
-        first = self.store.shape[0]
-        self.store = torch.cat([self.store, grads])
-        return np.arange(first, first + grads.shape[0])
 
 
 def _integrate_group(
@@ -215,7 +384,9 @@ def _integrate_group(
     measures: Sequence[Measure],
     baseline_gradient_at: GradientAt,
 ) -> AdaptiveResult:
-    start, end = start_all[rows], end_all[rows]
+    # the group's rows are consecutive: views, not copies
+    r0, r1 = int(rows[0]), int(rows[-1]) + 1
+    start, end = start_all[r0:r1], end_all[r0:r1]
     n_rows, shape = start.shape[0], start.shape[1:]
     dev = start.device
     diff = end - start
@@ -224,7 +395,9 @@ def _integrate_group(
     store_dtype = torch.promote_types(start.dtype, torch.float32)
     acc = accumulator_dtype(start)
     real = start.real.dtype if start.is_complex() else start.dtype
-    mesh = _Mesh(d, store_dtype, dev)
+    # the points' store (its file, if any, is closed when the mesh is dropped)
+    mesh = _Mesh(_Store(d, store_dtype, dev, MEMORY_BYTES))
+    acc_bytes = torch.empty((), dtype=acc).element_size()
     # per kind of sub-interval (0: inside the path, 1: starting at the baseline) the weights
     # of its sum and of its error estimate on its five points
     sum_w = torch.tensor(np.stack([BOOLE, MILNE]), dtype=torch.float64, device=dev)
@@ -247,20 +420,25 @@ def _integrate_group(
         r = torch.as_tensor(point_rows[order], device=dev)
         n_base = int(at_baseline.sum())
         chunk = max(1, chunk_for(n))
-        out = []
+        # each chunk goes to the store as it comes: no (n, d) copy of the gradients
+        if mesh.store.point_bytes >= _TRIM_POINT_BYTES:
+            _release_freed_memory()
+        slots = mesh.store.reserve(n)
+        finite = np.ones(n, dtype=bool)
         for a, b in ((0, n_base), (n_base, n)):
             fn = baseline_gradient_at if a == 0 else gradient_at
             for lo in range(a, b, chunk):
                 rr, aa = r[lo : min(lo + chunk, b)], alphas[lo : min(lo + chunk, b)]
                 view = (-1,) + (1,) * len(shape)
                 pts = torch.addcmul(start[rr], aa.view(view), diff[rr])
-                out.append(fn(pts, rows[rr]).reshape(len(rr), -1).to(store_dtype))
+                g = fn(pts, rows[rr]).reshape(len(rr), -1).to(store_dtype)
+                where = order[lo : min(lo + chunk, b)]
+                finite[where] = torch.isfinite(g).all(dim=1).cpu().numpy()
+                mesh.store.put(slots[where], g)
+                del pts, g
         np.add.at(steps, point_rows, 1)
         if on_evaluations is not None:
             on_evaluations(n)
-        grads = torch.empty((n, d), dtype=store_dtype, device=dev)
-        grads[torch.as_tensor(order, device=dev)] = torch.cat(out)
-        finite = torch.isfinite(grads).all(dim=1).cpu().numpy()
         bad = ~finite & ~at_baseline
         if bad.any():
             raise ValueError(
@@ -270,19 +448,32 @@ def _integrate_group(
                 "(x' + alpha (x - x')); check the model for overflow, log/sqrt/division of "
                 "values that reach zero, or use another baseline."
             )
-        slots = mesh.add_points(grads)
         # singular at the baseline: the open rule takes over there (slot 0, the zero row)
         slots[at_baseline & ~finite] = 0
         return slots
 
-    def leaf_sums(idx: np.ndarray) -> tuple[Tensor, Tensor]:
-        """Boole sums B_i and differences B_i - S_i of leaves ``idx``, (n, d) each."""
-        g = mesh.store[torch.as_tensor(mesh.slots[idx], device=dev)].to(acc)  # (n, 5, d)
+    def leaf_sums(
+        idx: np.ndarray, c0: int = 0, c1: int | None = None, which: str = "be"
+    ) -> list[Tensor]:
+        """Boole sums B_i (``"b"``) and differences B_i - S_i (``"e"``) of leaves ``idx``
+        on coefficients ``[c0, c1)``, (n, c1 - c0) each, summed point by point."""
         h = torch.as_tensor(mesh.width[idx] / _GRID, dtype=torch.float64, device=dev)
         kind = torch.as_tensor((mesh.slots[idx, 0] == 0).astype(np.int64), device=dev)
-        b = torch.einsum("nk,nkd->nd", (sum_w[kind] * h[:, None]).to(acc), g)
-        e = torch.einsum("nk,nkd->nd", (err_w[kind] * h[:, None]).to(acc), g)
-        return b, e
+        rule = {"b": sum_w, "e": err_w}
+        weights = [(rule[w][kind] * h[:, None]).to(acc) for w in which]
+        return mesh.store.weighted_sum(mesh.slots[idx], weights, c0, c1)
+
+    def add_row_sums(idx: np.ndarray, sign: int, into: Sequence[Tensor]) -> None:
+        """``into[0] += sign * row sums of B_i``, ``into[1]`` of B_i - S_i, over leaves
+        ``idx``, in blocks of coefficients (the same sums, elementwise, as in one piece)."""
+        for c0, c1 in _column_blocks(d, len(idx), acc_bytes):
+            b, e = leaf_sums(idx, c0, c1)
+            for t, v in zip(into, (b, e), strict=True):
+                part = _row_sums(mesh.row[idx], v, n_rows)
+                if sign > 0:
+                    t[:, c0:c1].add_(part)
+                else:
+                    t[:, c0:c1].sub_(part)
 
     def add_leaves(row: np.ndarray, lo: np.ndarray, width: np.ndarray, slots: np.ndarray) -> None:
         first = len(mesh.row)
@@ -291,13 +482,26 @@ def _integrate_group(
         mesh.width = np.concatenate([mesh.width, width])
         mesh.slots = np.concatenate([mesh.slots, slots])
         idx = np.arange(first, first + len(row))
-        b, e = leaf_sums(idx)
-        r = torch.as_tensor(row, device=dev)
-        total.add_(_row_sums(row, b, n_rows))
-        total_err.add_(_row_sums(row, e, n_rows))
-        a_err = re_mul(diff_flat[r], e)
-        mesh.err = np.concatenate([mesh.err, a_err.norm(dim=1).cpu().numpy()])
-        mesh.comp = np.concatenate([mesh.comp, a_err.sum(dim=1).cpu().numpy()])
+        add_row_sums(idx, 1, (total, total_err))
+        # the leaves' error statistics: whole rows where they fit in BLOCK_BYTES, else
+        # accumulated over blocks of coefficients (only their rounding differs)
+        err, comp = np.zeros(len(idx)), np.zeros(len(idx))
+        for i0, i1, c0, c1 in _leaf_blocks(len(idx), d, acc_bytes):
+            (e,) = leaf_sums(idx[i0:i1], c0, c1, "e")
+            r = torch.as_tensor(row[i0:i1], device=dev)
+            a_err = re_mul(diff_flat[r, c0:c1] if c1 - c0 < d else diff_flat[r], e)
+            del e
+            if c1 - c0 == d:
+                err[i0:i1] = a_err.norm(dim=1).cpu().numpy()
+                comp[i0:i1] = a_err.sum(dim=1).cpu().numpy()
+            else:
+                err[i0:i1] += (a_err.norm(dim=1) ** 2).cpu().numpy()
+                comp[i0:i1] += a_err.sum(dim=1).cpu().numpy()
+            del a_err
+        if _leaf_blocks_split(len(idx), d, acc_bytes):
+            err = np.sqrt(err)
+        mesh.err = np.concatenate([mesh.err, err])
+        mesh.comp = np.concatenate([mesh.comp, comp])
 
     # first mesh: FIRST_INTERVALS leaves per row on 4 * FIRST_INTERVALS + 1 grid points
     n_pts = 4 * FIRST_INTERVALS + 1
@@ -371,9 +575,7 @@ def _integrate_group(
             break
         parents = np.concatenate(chosen)
         alive[parents] = False
-        old_b, old_e = leaf_sums(parents)
-        total.sub_(_row_sums(mesh.row[parents], old_b, n_rows))
-        total_err.sub_(_row_sums(mesh.row[parents], old_e, n_rows))
+        add_row_sums(parents, -1, (total, total_err))
         # new points at 1/8, 3/8, 5/8, 7/8 of each parent
         w8 = mesh.width[parents] // 8
         lo = mesh.lo[parents]
@@ -397,16 +599,69 @@ def _integrate_group(
     error = torch.zeros(n_rows, d, dtype=acc, device=dev)
     step = max(1, (64 << 20) // max(1, 5 * d * 16))
     for i in range(0, len(keep), step):
-        idx = keep[i : i + step]
-        b_sum, e_sum = leaf_sums(idx)
-        gradient.add_(_row_sums(mesh.row[idx], b_sum, n_rows))
-        error.add_(_row_sums(mesh.row[idx], e_sum, n_rows))
+        add_row_sums(keep[i : i + step], 1, (gradient, error))
+    mesh.store.close()  # on an error, when the mesh is dropped
     return AdaptiveResult(
         gradient.reshape(n_rows, *shape),
         error.reshape(n_rows, *shape),
         steps,
         converged,
     )
+
+
+_TRIM: list[Any] = []  # glibc's malloc_trim once looked up (None elsewhere)
+#: Points of at least this many bytes make a round's temporaries worth trimming.
+_TRIM_POINT_BYTES = 1 << 20
+
+
+def _release_freed_memory() -> None:
+    """Hand the memory freed by the last round's temporaries back to the system.
+
+    glibc keeps freed blocks under its mmap threshold (which grows up to 32 MiB) in its
+    heap, where later allocations of other sizes fragment them: without this, the resident
+    memory of a long adaptive run grows by tens of input-sized blocks that are free.
+    ``malloc_trim`` is looked up on first use (Linux with glibc only; a no-op elsewhere)."""
+    if not _TRIM:
+        trim = None
+        if sys.platform.startswith("linux"):
+            try:
+                trim = ctypes.CDLL("libc.so.6").malloc_trim
+                trim.argtypes = [ctypes.c_size_t]
+            except (OSError, AttributeError):
+                trim = None
+        _TRIM.append(trim)
+    if _TRIM[0] is not None:
+        _TRIM[0](0)
+
+
+def _column_blocks(d: int, n: int, item: int) -> Iterator[tuple[int, int]]:
+    """Coefficient ranges ``[c0, c1)`` for summing ``n`` leaves: one range when their five
+    temporaries of (n, d) values of ``item`` bytes fit in :data:`BLOCK_BYTES`."""
+    width = d if 5 * n * d * item <= BLOCK_BYTES else BLOCK_BYTES // (5 * max(1, n) * item)
+    width = max(width, min(d, MIN_COLUMNS))
+    for c0 in range(0, d, width):
+        yield c0, min(c0 + width, d)
+
+
+def _leaf_blocks(n: int, d: int, item: int) -> Iterator[tuple[int, int, int, int]]:
+    """Blocks ``(i0, i1, c0, c1)`` of ``n`` leaves' error statistics: all at once when their
+    four temporaries of (n, d) values fit in :data:`BLOCK_BYTES`, else whole rows in
+    blocks of leaves, else one leaf at a time in ranges of coefficients."""
+    row = 4 * d * item
+    if not _leaf_blocks_split(n, d, item):
+        step = n if n * row <= BLOCK_BYTES else max(1, BLOCK_BYTES // row)
+        for i0 in range(0, n, step):
+            yield i0, min(i0 + step, n), 0, d
+        return
+    width = max(MIN_COLUMNS, BLOCK_BYTES // (4 * item))
+    for i in range(n):
+        for c0 in range(0, d, width):
+            yield i, i + 1, c0, min(c0 + width, d)
+
+
+def _leaf_blocks_split(n: int, d: int, item: int) -> bool:
+    """Whether :func:`_leaf_blocks` splits rows into ranges of coefficients."""
+    return 4 * d * item > BLOCK_BYTES
 
 
 def rounding_floor(dtype: torch.dtype, magnitude: np.ndarray) -> np.ndarray:

@@ -161,7 +161,14 @@ method : str, optional
     :data:`cdig.quadrature.METHODS`; default ``"gausslegendre"``. Not used with
     ``n_steps="auto"``, which has its own nested rule.
 internal_batch_size : int, optional
-    Model evaluations per forward pass; default chosen from the input size.
+    Model evaluations per forward pass; default: the largest power of two (up to 4096)
+    whose evaluations hold at most 256 MiB (the activations autograd saves, measured on
+    the first call, plus four input-sized tensors each). Memory: peak resident memory is
+    about ``K * X + min(store, 64 MiB) + 32 MiB + chunk x per-evaluation bytes`` for ``X``
+    bytes of input per group of rows (``K`` is about 30 with ``n_steps="auto"``); the
+    adaptive store of path gradients beyond 64 MiB goes to an unlinked temporary file
+    (``TMPDIR``), so memory does not grow with ``max_steps`` (``docs/accuracy.md``,
+    "Memory").
 rtol : float, default=0.01
     Relative tolerance: of ``n_steps="auto"``, and above which a fixed ``n_steps``
     result is flagged (:class:`CompletenessWarning`).

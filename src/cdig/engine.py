@@ -97,10 +97,16 @@ DomainsArg = DomainArg | Sequence[DomainArg] | Mapping[str, DomainArg]
 Values = np.ndarray | dict[str, np.ndarray]
 
 
-#: Saved activations per chunk that the default ``internal_batch_size`` aims at, bytes.
-CHUNK_BYTES = 16 * 2**20
-#: Largest default chunk, in model evaluations.
+#: Memory per chunk (saved activations and input-sized tensors) that the default
+#: ``internal_batch_size`` stays under, bytes.
+CHUNK_BYTES = 256 * 2**20
+#: Largest default chunk of forward passes without a graph (metrics), in evaluations.
 MAX_CHUNK = 512
+#: Largest default chunk of gradient evaluations.
+MAX_GRAD_CHUNK = 4096
+#: Input-sized tensors held per evaluation besides the activations (the path point, its
+#: gradient, the model's input and its gradient in the time domain).
+INPUT_COPIES = 4
 
 
 def auto_batch_size(eval_bytes: int, n_evaluations: int) -> int:
@@ -109,22 +115,23 @@ def auto_batch_size(eval_bytes: int, n_evaluations: int) -> int:
     Parameters
     ----------
     eval_bytes : int
-        Bytes that autograd saves for the backward pass per model evaluation (see
-        :func:`activation_bytes`).
+        Bytes that one model evaluation holds: what autograd saves for the backward pass
+        (measured, see :func:`activation_bytes`) plus :data:`INPUT_COPIES` input-sized
+        tensors.
     n_evaluations : int
         Evaluations still to do; the chunk is never larger.
 
     Notes
     -----
-    Aims at :data:`CHUNK_BYTES` (16 MiB) of saved activations per chunk, as a power of two
-    between 1 and :data:`MAX_CHUNK`: small enough that the activations of a chunk stay in a
-    CPU's caches (and far from a GPU's memory limit), large enough to amortize the per-call
-    overhead. On this project's CPU benchmarks (``benchmarks/speed.py``) the fastest chunk of
-    a plain forward + backward held 6 to 12 MiB of activations for a width-32 conv net at
-    T = 512 and 2048, and any chunk of 64 or more was close to best for a tiny conv net.
+    The largest power of two between 1 and :data:`MAX_GRAD_CHUNK` whose evaluations hold at most
+    :data:`CHUNK_BYTES` (256 MiB): the chunk is bounded by memory, and otherwise as large as
+    possible, since every model call has a fixed cost (Python, dispatch, many small
+    operators) that small chunks pay again and again: a GELU transformer at T = 96 took 140 s
+    with chunks of 8 and 6 s with 1024 on this project's CPU (``benchmarks/speed.py``, the
+    transformer row), where an estimate aiming at caches (16 MiB of activations) chose 128.
     """
-    chunk = 2 ** round(np.log2(max(1.0, CHUNK_BYTES / max(1, eval_bytes))))
-    return int(min(chunk, MAX_CHUNK, max(1, n_evaluations)))
+    chunk = 2 ** int(np.floor(np.log2(max(1.0, CHUNK_BYTES / max(1, eval_bytes)))))
+    return int(min(chunk, MAX_GRAD_CHUNK, max(1, n_evaluations)))
 
 
 def activation_bytes(call: Callable[[Tensor], Tensor], x: Tensor) -> int:
@@ -441,7 +448,8 @@ class CrossDomainIG:
             cache = {}
             self.__dict__["_eval_bytes_cache"] = (self.model, cache)
         if key not in cache:
-            cache[key] = activation_bytes(call, x)
+            sample = x[:1].numel() * x.element_size()
+            cache[key] = activation_bytes(call, x) + INPUT_COPIES * sample
         return cache[key]
 
     def _run(
