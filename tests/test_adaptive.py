@@ -16,6 +16,7 @@ import torch
 
 import cdig
 from cdig import quadrature
+from cdig._adaptive import path_alpha
 
 
 def _mlp(seed: int, act: type[torch.nn.Module], dtype=torch.float64, t: int = 32):
@@ -311,12 +312,15 @@ def test_the_model_is_never_evaluated_at_the_baseline():
 
 
 def test_non_finite_gradient_inside_the_path_is_an_error():
+    # the mesh point u = 1/2 sits at alpha = path_alpha(1/2) (the warped mesh)
+    mid = float(path_alpha(np.array(0.5)))
+
     class Hole(torch.nn.Module):  # sqrt(|<1, x> - c|): singular where the path crosses c
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return (x.flatten(1).sum(1) - 2.5).abs().sqrt()
+            return (x.flatten(1).sum(1) - 5 * mid).abs().sqrt()
 
-    x = torch.full((1, 1, 10), 0.5, dtype=torch.float64)  # <1, x> = 5: crosses 2.5 at 1/2
-    with pytest.raises(cdig.NonFiniteError, match=r"samples 0 \(alpha=0.5\)"):
+    x = torch.full((1, 1, 10), 0.5, dtype=torch.float64)  # <1, x> = 5: crosses at mid
+    with pytest.raises(cdig.NonFiniteError, match=rf"samples 0 \(alpha={mid:.3g}"):
         cdig.explain(Hole(), x, "time")
 
 

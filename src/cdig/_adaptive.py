@@ -49,16 +49,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._numerics import accumulator_dtype, re_mul
+from ._numerics import STATUS_DTYPE, accumulator_dtype, re_mul
 from .quadrature import BOOLE, MILNE, OPEN_PAIR, SIMPSON
 
 __all__ = [
     "FIRST_INTERVALS",
+    "SINGULAR_WIDTH",
     "STORE_BYTES",
+    "WARP",
     "AdaptiveResult",
     "consistent_error",
     "rounding_floor",
     "integrate_adaptive",
+    "path_alpha",
 ]
 
 #: Sub-intervals of the first mesh (4 x 4 + 1 = 17 path points: alpha = 0, 1/16 ... 1).
@@ -68,6 +71,15 @@ STORE_BYTES = 1 << 30
 #: Finest sub-interval: alpha is kept as an integer multiple of 2**-_DEPTH.
 _DEPTH = 48
 _GRID = 1 << _DEPTH
+#: The warp of the mesh (see :func:`path_alpha`): irrational, so that no mesh is
+#: commensurate with a periodic structure along the path.
+WARP = (5**0.5 - 1) / 4
+#: A row whose output changes by more than half of ``f(x) - f(x')`` within
+#: ``alpha < SINGULAR_WIDTH`` of the baseline is singular there (stopped, named).
+SINGULAR_WIDTH = 2.0**-12
+#: The change between two levels may exceed the parent's estimate by this much.
+_RATE = 4.0
+_TINY = float(np.finfo(np.float64).tiny)
 
 
 @dataclass
@@ -84,13 +96,28 @@ class AdaptiveResult:
     steps : ndarray of shape (R,), int64
         Model evaluations (path points) per row.
     converged : ndarray of shape (R,), bool
-        Whether the row met both tests within its budget.
+        Whether the row met both tests within its budget (without the rounding floor).
+    status : ndarray of shape (R,), str
+        Why the row stopped: ``"converged"`` (both tests met), ``"floor"`` (met only once
+        the rounding ``floor`` is allowed for: the tolerance is below what the model's
+        precision can show), ``"max_steps"`` (budget spent) or ``"singular"`` (the output
+        jumps next to the baseline; see :data:`SINGULAR_WIDTH`).
+    floor : ndarray of shape (R,), float64
+        The row's rounding floor (:func:`rounding_floor` of ``|f(x)| + |f(x')| + sum |A|``,
+        ``A`` in the integration coordinates), in units of the model output: the one floor
+        of both the loop's tests and the reported error.
+    rss : ndarray of shape (R,), float64
+        ``sqrt(sum_i e_i**2)`` over the final sub-intervals, relative to ``||A||`` (the
+        integration coordinates): the part of the vector estimate that cannot cancel.
     """
 
     gradient: Tensor
     error_gradient: Tensor
     steps: np.ndarray
     converged: np.ndarray
+    status: np.ndarray
+    floor: np.ndarray
+    rss: np.ndarray
 
 
 GradientAt = Callable[[Tensor, Tensor], Tensor]
@@ -175,6 +202,9 @@ def integrate_adaptive(
         torch.cat([p.error_gradient for p in parts]),
         np.concatenate([p.steps for p in parts]),
         np.concatenate([p.converged for p in parts]),
+        np.concatenate([p.status for p in parts]),
+        np.concatenate([p.floor for p in parts]),
+        np.concatenate([p.rss for p in parts]),
     )
 
 
@@ -236,14 +266,18 @@ def _integrate_group(
     steps = np.zeros(n_rows, dtype=np.int64)
     total = torch.zeros(n_rows, d, dtype=acc, device=dev)  # sum of B_i per row
     total_err = torch.zeros(n_rows, d, dtype=acc, device=dev)  # sum of B_i - S_i per row
+    asum = np.zeros(0)  # per leaf: the sum of its attributions (its share of f(x) - f(x'))
 
     def evaluate(point_rows: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        """Gradients at grid positions ``pos`` of local rows ``point_rows``; their slots."""
+        """Gradients at grid positions ``pos`` of local rows ``point_rows``; their slots.
+
+        Stored is ``phi'(u) g(phi(u))``: the integrand in the mesh coordinate ``u``."""
         n = len(pos)
         at_baseline = pos == 0
         # the baseline's points first, on their own calls (their gradient may be singular)
         order = np.argsort(~at_baseline, kind="stable")
-        alphas = torch.tensor(pos[order] / _GRID, dtype=real, device=dev)
+        u = pos / _GRID
+        alphas = torch.tensor(path_alpha(u[order]), dtype=real, device=dev)
         r = torch.as_tensor(point_rows[order], device=dev)
         n_base = int(at_baseline.sum())
         chunk = max(1, chunk_for(n))
@@ -266,10 +300,11 @@ def _integrate_group(
             raise ValueError(
                 f"the model's gradient is not finite (NaN or infinite) on the path of sample "
                 f"row(s) {sorted(set(rows[torch.as_tensor(point_rows[bad])].tolist()))[:10]} "
-                f"at alpha = {sorted(set((pos[bad] / _GRID).round(6).tolist()))[:5]} "
+                f"at alpha = {sorted(set(path_alpha(u[bad]).round(6).tolist()))[:5]} "
                 "(x' + alpha (x - x')); check the model for overflow, log/sqrt/division of "
                 "values that reach zero, or use another baseline."
             )
+        grads.mul_(torch.as_tensor(path_speed(u), dtype=store_dtype, device=dev)[:, None])
         slots = mesh.add_points(grads)
         # singular at the baseline: the open rule takes over there (slot 0, the zero row)
         slots[at_baseline & ~finite] = 0
@@ -284,7 +319,11 @@ def _integrate_group(
         e = torch.einsum("nk,nkd->nd", (err_w[kind] * h[:, None]).to(acc), g)
         return b, e
 
-    def add_leaves(row: np.ndarray, lo: np.ndarray, width: np.ndarray, slots: np.ndarray) -> None:
+    def add_leaves(
+        row: np.ndarray, lo: np.ndarray, width: np.ndarray, slots: np.ndarray
+    ) -> tuple[Tensor, np.ndarray]:
+        """Append leaves; returns their attributions (n, d) and their indices."""
+        nonlocal asum
         first = len(mesh.row)
         mesh.row = np.concatenate([mesh.row, row])
         mesh.lo = np.concatenate([mesh.lo, lo])
@@ -296,8 +335,11 @@ def _integrate_group(
         total.add_(_row_sums(row, b, n_rows))
         total_err.add_(_row_sums(row, e, n_rows))
         a_err = re_mul(diff_flat[r], e)
+        a_leaf = re_mul(diff_flat[r], b)
         mesh.err = np.concatenate([mesh.err, a_err.norm(dim=1).cpu().numpy()])
         mesh.comp = np.concatenate([mesh.comp, a_err.sum(dim=1).cpu().numpy()])
+        asum = np.concatenate([asum, a_leaf.sum(dim=1).cpu().numpy()])
+        return a_leaf, idx
 
     # first mesh: FIRST_INTERVALS leaves per row on 4 * FIRST_INTERVALS + 1 grid points
     n_pts = 4 * FIRST_INTERVALS + 1
@@ -311,17 +353,20 @@ def _integrate_group(
     add_leaves(leaf_rows, k * width, np.full(len(k), width, dtype=np.int64), leaf_slots)
 
     active = np.ones(n_rows, dtype=bool)
-    converged = np.zeros(n_rows, dtype=bool)
+    status = np.full(n_rows, "max_steps", dtype=STATUS_DTYPE)
     alive = np.ones(len(mesh.row), dtype=bool)  # leaves not bisected
+    first_round = True
     while active.any():
         a_total = re_mul(diff_flat, total)
         comp_err = np.abs(a_total.sum(dim=1).cpu().numpy() - target)
-        # rounding floor: model outputs and the sum of the attributions in model precision
+        # the one rounding floor: model outputs and the sum of the attributions in model
+        # precision (the engine reports the error with the same floor)
         floor = rounding_floor(real, scale + a_total.abs().sum(dim=1).cpu().numpy())
-        tol_c = rtol * np.abs(target) + atol + floor
+        tol_c = rtol * np.abs(target) + atol
         # the estimate must account for the exact completeness error (see consistent_error)
         a_err_total = re_mul(diff_flat, total_err)
         est_sum = a_err_total.sum(dim=1).cpu().numpy()
+        norm_int = a_total.norm(dim=1).cpu().numpy()
         if measures:  # the vector test in every domain of the pass; rows still active
             act = np.flatnonzero(active)
             r_act = rows[torch.as_tensor(act, device=dev)]
@@ -340,33 +385,54 @@ def _integrate_group(
                 norm_a[act] = np.where(worse, a, norm_a[act])
                 vec_err[act] = np.where(worse, e, vec_err[act])
         else:
-            norm_a = a_total.norm(dim=1).cpu().numpy()
+            norm_a = norm_int
             est = a_err_total.norm(dim=1).cpu().numpy()
             vec_err = consistent_error(est, est_sum, comp_err, floor, d)
-        tol_v = rtol * norm_a + atol + floor
-        ok_v = vec_err <= tol_v
+        # root-sum-square of the per-interval error norms: errors of opposite sign in
+        # different sub-intervals cannot cancel in it
+        rss = _rss(mesh.err[alive], mesh.row[alive], n_rows)
+        tol_v = rtol * norm_a + atol
+        tol_r = rtol * norm_int + atol
+        ok_v = (vec_err <= tol_v) & (rss <= tol_r)
         ok_c = comp_err <= tol_c
-        done = ok_v & ok_c
-        converged |= active & done
-        active &= ~done
+        at_floor = (vec_err <= tol_v + floor) & (rss <= tol_r + floor) & (comp_err <= tol_c + floor)
+        if not first_round:  # no row is accepted on its first mesh alone
+            strict = active & ok_v & ok_c
+            status[strict] = "converged"
+            status[active & ~strict & at_floor] = "floor"
+            active &= ~(ok_v & ok_c) & ~at_floor
         chosen: list[np.ndarray] = []
         for r in np.flatnonzero(active):
             budget = (max_steps - steps[r]) // 4
             leaves = np.flatnonzero(alive & (mesh.row == r) & (mesh.width >= 8))
-            if ok_v[r]:  # completeness fails: refine where the local sums disagree
-                share = 1.0 - tol_c[r] / (2 * comp_err[r])
-                key = np.abs(mesh.comp[leaves])
+            base = leaves[mesh.lo[leaves] == 0]  # the sub-interval at the baseline
+            if (
+                not ok_c[r]
+                and len(base)
+                and _singular(
+                    mesh.width[base[0]], target[r], comp_err[r], asum[base[0]], a_total[r]
+                )
+            ):
+                status[r], active[r] = "singular", False
+                continue
+            if first_round:  # the second level: every sub-interval of the first mesh
+                pick = leaves[:budget]
             else:
-                share = 1.0 - tol_v[r] / (2 * vec_err[r])
-                key = mesh.err[leaves]
-            pick = _pick(leaves, key, share, budget)
-            if comp_err[r] > tol_c[r]:  # the stretch next to a singular baseline goes first
-                blind = leaves[mesh.slots[leaves, 0] == 0]
-                pick = np.concatenate([blind, pick[~np.isin(pick, blind)]])[: max(budget, 0)]
+                ratio_v = max(vec_err[r] / max(tol_v[r], _TINY), rss[r] / max(tol_r[r], _TINY))
+                if ok_v[r]:  # completeness fails: refine where the local sums disagree
+                    share = 1.0 - tol_c[r] / (2 * comp_err[r])
+                    key = np.abs(mesh.comp[leaves])
+                else:
+                    share = 1.0 - 1.0 / (2 * ratio_v)
+                    key = mesh.err[leaves]
+                pick = _pick(leaves, key, share, budget)
+                if comp_err[r] > tol_c[r]:  # the stretch next to the baseline goes first
+                    pick = np.concatenate([base, pick[~np.isin(pick, base)]])[: max(budget, 0)]
             if len(pick) == 0:
                 active[r] = False  # budget spent (or the mesh is at its finest)
             else:
                 chosen.append(pick)
+        first_round = False
         if not chosen:
             break
         parents = np.concatenate(chosen)
@@ -383,13 +449,28 @@ def _integrate_group(
         left = np.stack([old[:, 0], new_slots[:, 0], old[:, 1], new_slots[:, 1], old[:, 2]], 1)
         right = np.stack([old[:, 2], new_slots[:, 2], old[:, 3], new_slots[:, 3], old[:, 4]], 1)
         half = mesh.width[parents] // 2
-        add_leaves(
+        n_par = len(parents)
+        a_new, idx = add_leaves(
             np.concatenate([mesh.row[parents]] * 2),
             np.concatenate([lo, lo + half]),
             np.concatenate([half, half]),
             np.concatenate([left, right]),
         )
-        alive = np.concatenate([alive, np.ones(2 * len(parents), dtype=bool)])
+        alive = np.concatenate([alive, np.ones(2 * n_par, dtype=bool)])
+        # the two levels must agree at the expected rate: the change from the parent's sum
+        # to its halves' is an independent estimate of the parent's error; where it exceeds
+        # what the parent's own estimate allowed, the halves' estimates are not trusted
+        change = (
+            re_mul(diff_flat[torch.as_tensor(mesh.row[parents], device=dev)], old_b)
+            - a_new[:n_par]
+            - a_new[n_par:]
+        )
+        seen = change.norm(dim=1).cpu().numpy()
+        surprise = seen > _RATE * mesh.err[parents]
+        for half_idx in (idx[:n_par], idx[n_par:]):
+            mesh.err[half_idx] = np.where(
+                surprise, np.maximum(mesh.err[half_idx], seen / _RATE), mesh.err[half_idx]
+            )
 
     # final sums from the leaves themselves (no drift from the running totals)
     keep = np.flatnonzero(alive)
@@ -401,12 +482,53 @@ def _integrate_group(
         b_sum, e_sum = leaf_sums(idx)
         gradient.add_(_row_sums(mesh.row[idx], b_sum, n_rows))
         error.add_(_row_sums(mesh.row[idx], e_sum, n_rows))
+    a_final = re_mul(diff_flat, gradient)
+    floor = rounding_floor(real, scale + a_final.abs().sum(dim=1).cpu().numpy())
+    norm_int = a_final.norm(dim=1).cpu().numpy()
+    rss = _rss(mesh.err[keep], mesh.row[keep], n_rows)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rss_rel = np.where(rss == 0, 0.0, rss / norm_int)
     return AdaptiveResult(
         gradient.reshape(n_rows, *shape),
         error.reshape(n_rows, *shape),
         steps,
-        converged,
+        status == "converged",
+        status,
+        floor,
+        rss_rel,
     )
+
+
+def path_alpha(u: np.ndarray) -> np.ndarray:
+    """The path position ``alpha = phi(u)`` of the mesh coordinate ``u`` in [0, 1].
+
+    ``phi(u) = u + WARP (1 - cos 2 pi u) / (2 pi)``: smooth, increasing, ``phi(0) = 0``,
+    ``phi(1) = 1``. The mesh is dyadic in ``u``; in ``alpha`` no two of its spacings are
+    commensurate, so no periodic structure along the path fits every mesh."""
+    u = np.asarray(u, dtype=np.float64)
+    return u + WARP * (1.0 - np.cos(2 * np.pi * u)) / (2 * np.pi)
+
+
+def path_speed(u: np.ndarray) -> np.ndarray:
+    """``phi'(u) = 1 + WARP sin(2 pi u)``, the weight of a point in the ``u`` integral."""
+    return 1.0 + WARP * np.sin(2 * np.pi * np.asarray(u, dtype=np.float64))
+
+
+def _singular(width: int, target: float, comp_err: float, base_sum: float, a_row: Tensor) -> bool:
+    """The row's output jumps next to the baseline: its sub-interval at the baseline is
+    at most :data:`SINGULAR_WIDTH` wide, and the rest of the path accounts for less than
+    half of ``f(x) - f(x')`` (so more than half happens within ``SINGULAR_WIDTH``)."""
+    if width / _GRID > SINGULAR_WIDTH or not abs(target) > 0:
+        return False
+    rest = float(a_row.sum()) - base_sum
+    return abs(target - rest) > 0.5 * abs(target) and comp_err > 0
+
+
+def _rss(err: np.ndarray, row: np.ndarray, n_rows: int) -> np.ndarray:
+    """``sqrt(sum err**2)`` per row."""
+    out = np.zeros(n_rows)
+    np.add.at(out, row, err**2)
+    return np.sqrt(out)
 
 
 def rounding_floor(dtype: torch.dtype, magnitude: np.ndarray) -> np.ndarray:
