@@ -107,7 +107,11 @@ def cases(n: int = 8, quick: bool = False) -> Iterator[Case]:
             ridges = [("step", 2.0, c, width)]
             yield make_case(f"transition near {where}, width {width:g}", ridges, n, seed=11)
         pair = [("step", 2.0, 0.3183, width), ("step", -2.0, 0.3183, width)]
-        yield make_case(f"cancelling pair, width {width:g}", pair, n, seed=13)
+        case = make_case(f"cancelling pair, width {width:g}", pair, n, seed=13)
+        # the output is constant along the whole path: only a gradient point within a few
+        # widths of the pair sees it, and the second level's spacing is 1/32
+        case.resolvable = width >= 3e-3
+        yield case
         if not quick:
             apart = [("step", 2.0, 0.2, width), ("step", -2.0, 0.7, width)]
             yield make_case(f"cancelling pair apart, width {width:g}", apart, n, seed=17)

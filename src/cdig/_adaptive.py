@@ -120,7 +120,9 @@ class AdaptiveResult:
     rss: np.ndarray
 
 
-GradientAt = Callable[[Tensor, Tensor], Tensor]
+#: ``gradient_at(points, rows) -> (gradients, outputs)``: the model's gradients (n, ...) and
+#: outputs (n,) at path points (n, ...) of the given rows (n,).
+GradientAt = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 #: ``measure(rows, G) -> A``: attributions (n, ...) of path-gradient sums ``G`` (n, ...) of
 #: the given rows, in one domain; the vector test must hold in each.
 Measure = Callable[[Tensor, Tensor], Tensor]
@@ -146,8 +148,8 @@ def integrate_adaptive(
     Parameters
     ----------
     gradient_at : callable
-        ``gradient_at(points, rows) -> gradients``: points of shape (n, ...) on the path of
-        the given rows (n,), gradients of the same shape.
+        ``gradient_at(points, rows) -> (gradients, outputs)``: points of shape (n, ...) on
+        the path of the given rows (n,), gradients of the same shape, outputs (n,).
     start, end : Tensor of shape (R, ...)
         Path start and end in the integration coordinates.
     target_diff : Tensor of shape (R,)
@@ -267,9 +269,12 @@ def _integrate_group(
     total = torch.zeros(n_rows, d, dtype=acc, device=dev)  # sum of B_i per row
     total_err = torch.zeros(n_rows, d, dtype=acc, device=dev)  # sum of B_i - S_i per row
     asum = np.zeros(0)  # per leaf: the sum of its attributions (its share of f(x) - f(x'))
+    gap = np.zeros(0)  # per leaf: f(hi) - f(lo) - asum, its exact completeness error
+    leaf_f = np.zeros((0, 5))  # per leaf: the model's outputs at its five points
 
-    def evaluate(point_rows: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        """Gradients at grid positions ``pos`` of local rows ``point_rows``; their slots.
+    def evaluate(point_rows: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Gradients at grid positions ``pos`` of local rows ``point_rows``: their slots,
+        and the model's outputs there (float64).
 
         Stored is ``phi'(u) g(phi(u))``: the integrand in the mesh coordinate ``u``."""
         n = len(pos)
@@ -281,19 +286,23 @@ def _integrate_group(
         r = torch.as_tensor(point_rows[order], device=dev)
         n_base = int(at_baseline.sum())
         chunk = max(1, chunk_for(n))
-        out = []
+        out, outputs = [], []
         for a, b in ((0, n_base), (n_base, n)):
             fn = baseline_gradient_at if a == 0 else gradient_at
             for lo in range(a, b, chunk):
                 rr, aa = r[lo : min(lo + chunk, b)], alphas[lo : min(lo + chunk, b)]
                 view = (-1,) + (1,) * len(shape)
                 pts = torch.addcmul(start[rr], aa.view(view), diff[rr])
-                out.append(fn(pts, rows[rr]).reshape(len(rr), -1).to(store_dtype))
+                g, y = fn(pts, rows[rr])
+                out.append(g.reshape(len(rr), -1).to(store_dtype))
+                outputs.append(y.reshape(-1).double())
         np.add.at(steps, point_rows, 1)
         if on_evaluations is not None:
             on_evaluations(n)
         grads = torch.empty((n, d), dtype=store_dtype, device=dev)
         grads[torch.as_tensor(order, device=dev)] = torch.cat(out)
+        fvals = np.empty(n)
+        fvals[order] = torch.cat(outputs).cpu().numpy()
         finite = torch.isfinite(grads).all(dim=1).cpu().numpy()
         bad = ~finite & ~at_baseline
         if bad.any():
@@ -308,7 +317,7 @@ def _integrate_group(
         slots = mesh.add_points(grads)
         # singular at the baseline: the open rule takes over there (slot 0, the zero row)
         slots[at_baseline & ~finite] = 0
-        return slots
+        return slots, fvals
 
     def leaf_sums(idx: np.ndarray) -> tuple[Tensor, Tensor]:
         """Boole sums B_i and differences B_i - S_i of leaves ``idx``, (n, d) each."""
@@ -320,10 +329,11 @@ def _integrate_group(
         return b, e
 
     def add_leaves(
-        row: np.ndarray, lo: np.ndarray, width: np.ndarray, slots: np.ndarray
+        row: np.ndarray, lo: np.ndarray, width: np.ndarray, slots: np.ndarray, f5: np.ndarray
     ) -> tuple[Tensor, np.ndarray]:
-        """Append leaves; returns their attributions (n, d) and their indices."""
-        nonlocal asum
+        """Append leaves (``f5``: outputs at their points); returns their attributions
+        (n, d) and their indices."""
+        nonlocal asum, gap, leaf_f
         first = len(mesh.row)
         mesh.row = np.concatenate([mesh.row, row])
         mesh.lo = np.concatenate([mesh.lo, lo])
@@ -336,21 +346,34 @@ def _integrate_group(
         total_err.add_(_row_sums(row, e, n_rows))
         a_err = re_mul(diff_flat[r], e)
         a_leaf = re_mul(diff_flat[r], b)
-        mesh.err = np.concatenate([mesh.err, a_err.norm(dim=1).cpu().numpy()])
-        mesh.comp = np.concatenate([mesh.comp, a_err.sum(dim=1).cpu().numpy()])
-        asum = np.concatenate([asum, a_leaf.sum(dim=1).cpu().numpy()])
+        comp = a_err.sum(dim=1).cpu().numpy()
+        s_leaf = a_leaf.sum(dim=1).cpu().numpy()
+        # the local completeness test: the leaf's attributions must sum to the change of
+        # the output across it; an estimate that does not account for the leaf's exact
+        # error is scaled up (as consistent_error does for the whole row)
+        g_leaf = (f5[:, 4] - f5[:, 0]) - s_leaf
+        floor_leaf = rounding_floor(
+            real, np.abs(f5[:, 0]) + np.abs(f5[:, 4]) + a_leaf.abs().sum(dim=1).cpu().numpy()
+        )
+        err = consistent_error(a_err.norm(dim=1).cpu().numpy(), comp, g_leaf, floor_leaf, d)
+        mesh.err = np.concatenate([mesh.err, err])
+        mesh.comp = np.concatenate([mesh.comp, comp])
+        asum = np.concatenate([asum, s_leaf])
+        gap = np.concatenate([gap, g_leaf])
+        leaf_f = np.concatenate([leaf_f, f5])
         return a_leaf, idx
 
     # first mesh: FIRST_INTERVALS leaves per row on 4 * FIRST_INTERVALS + 1 grid points
     n_pts = 4 * FIRST_INTERVALS + 1
     pos = np.arange(n_pts, dtype=np.int64) * (_GRID // (4 * FIRST_INTERVALS))
     point_rows = np.repeat(np.arange(n_rows), n_pts)
-    slots = evaluate(point_rows, np.tile(pos, n_rows)).reshape(n_rows, n_pts)
+    slots, fvals = evaluate(point_rows, np.tile(pos, n_rows))
+    slots, fvals = slots.reshape(n_rows, n_pts), fvals.reshape(n_rows, n_pts)
     leaf_rows = np.repeat(np.arange(n_rows), FIRST_INTERVALS)
     k = np.tile(np.arange(FIRST_INTERVALS), n_rows)
     width = _GRID // FIRST_INTERVALS
-    leaf_slots = slots[leaf_rows[:, None], 4 * k[:, None] + np.arange(5)]
-    add_leaves(leaf_rows, k * width, np.full(len(k), width, dtype=np.int64), leaf_slots)
+    at = (leaf_rows[:, None], 4 * k[:, None] + np.arange(5))
+    add_leaves(leaf_rows, k * width, np.full(len(k), width, dtype=np.int64), slots[at], fvals[at])
 
     active = np.ones(n_rows, dtype=bool)
     status = np.full(n_rows, "max_steps", dtype=STATUS_DTYPE)
@@ -409,9 +432,7 @@ def _integrate_group(
             if (
                 not ok_c[r]
                 and len(base)
-                and _singular(
-                    mesh.width[base[0]], target[r], comp_err[r], asum[base[0]], a_total[r]
-                )
+                and _singular(mesh.width[base[0]], target[r], leaf_f[base[0]])
             ):
                 status[r], active[r] = "singular", False
                 continue
@@ -419,9 +440,9 @@ def _integrate_group(
                 pick = leaves[:budget]
             else:
                 ratio_v = max(vec_err[r] / max(tol_v[r], _TINY), rss[r] / max(tol_r[r], _TINY))
-                if ok_v[r]:  # completeness fails: refine where the local sums disagree
+                if ok_v[r]:  # completeness fails: refine where the local tests fail
                     share = 1.0 - tol_c[r] / (2 * comp_err[r])
-                    key = np.abs(mesh.comp[leaves])
+                    key = np.abs(gap[leaves])
                 else:
                     share = 1.0 - 1.0 / (2 * ratio_v)
                     key = mesh.err[leaves]
@@ -444,10 +465,14 @@ def _integrate_group(
         w8 = mesh.width[parents] // 8
         lo = mesh.lo[parents]
         new_pos = (lo[:, None] + w8[:, None] * np.array([1, 3, 5, 7])).reshape(-1)
-        new_slots = evaluate(np.repeat(mesh.row[parents], 4), new_pos).reshape(-1, 4)
+        new_slots, new_f = evaluate(np.repeat(mesh.row[parents], 4), new_pos)
+        new_slots, new_f = new_slots.reshape(-1, 4), new_f.reshape(-1, 4)
         old = mesh.slots[parents]
         left = np.stack([old[:, 0], new_slots[:, 0], old[:, 1], new_slots[:, 1], old[:, 2]], 1)
         right = np.stack([old[:, 2], new_slots[:, 2], old[:, 3], new_slots[:, 3], old[:, 4]], 1)
+        of = leaf_f[parents]
+        f_left = np.stack([of[:, 0], new_f[:, 0], of[:, 1], new_f[:, 1], of[:, 2]], 1)
+        f_right = np.stack([of[:, 2], new_f[:, 2], of[:, 3], new_f[:, 3], of[:, 4]], 1)
         half = mesh.width[parents] // 2
         n_par = len(parents)
         a_new, idx = add_leaves(
@@ -455,6 +480,7 @@ def _integrate_group(
             np.concatenate([lo, lo + half]),
             np.concatenate([half, half]),
             np.concatenate([left, right]),
+            np.concatenate([f_left, f_right]),
         )
         alive = np.concatenate([alive, np.ones(2 * n_par, dtype=bool)])
         # the two levels must agree at the expected rate: the change from the parent's sum
@@ -514,14 +540,13 @@ def path_speed(u: np.ndarray) -> np.ndarray:
     return 1.0 + WARP * np.sin(2 * np.pi * np.asarray(u, dtype=np.float64))
 
 
-def _singular(width: int, target: float, comp_err: float, base_sum: float, a_row: Tensor) -> bool:
-    """The row's output jumps next to the baseline: its sub-interval at the baseline is
-    at most :data:`SINGULAR_WIDTH` wide, and the rest of the path accounts for less than
-    half of ``f(x) - f(x')`` (so more than half happens within ``SINGULAR_WIDTH``)."""
-    if width / _GRID > SINGULAR_WIDTH or not abs(target) > 0:
+def _singular(width: int, target: float, f5: np.ndarray) -> bool:
+    """The row's output jumps next to the baseline: its sub-interval there (outputs ``f5``
+    at its points) is at most :data:`SINGULAR_WIDTH` wide, and the output changes across
+    it by more than half of ``f(x) - f(x')``."""
+    if path_alpha(np.array(width / _GRID)) > SINGULAR_WIDTH or not abs(target) > 0:
         return False
-    rest = float(a_row.sum()) - base_sum
-    return abs(target - rest) > 0.5 * abs(target) and comp_err > 0
+    return bool(abs(f5[4] - f5[0]) > 0.5 * abs(target))
 
 
 def _rss(err: np.ndarray, row: np.ndarray, n_rows: int) -> np.ndarray:

@@ -637,8 +637,18 @@ def _gradient(
     """Gradient of ``func(points, rows).sum()`` with respect to ``points`` (n, ...).
 
     ``check``: raise :class:`NonFiniteError` (via :class:`_PathNonFinite`) when an output or
-    a gradient is not finite. The adaptive integrator turns it off at the baseline only,
-    where it replaces a singular point by an open rule.
+    a gradient is not finite.
+    """
+    return _gradient_and_output(func, points, rows, check)[0]
+
+
+def _gradient_and_output(
+    func: Callable[[Tensor, Tensor], Tensor], points: Tensor, rows: Tensor, check: bool = True
+) -> tuple[Tensor, Tensor]:
+    """:func:`_gradient` and the outputs ``func(points, rows)`` (n,), detached.
+
+    The adaptive integrator uses the outputs for its local completeness test and turns
+    ``check`` off at the baseline only, where it replaces a singular point by an open rule.
     """
     points.requires_grad_(True)
     y = func(points, rows)
@@ -653,7 +663,7 @@ def _gradient(
         raise ValueError("the model's output does not depend on its input (no gradient).")
     if check:
         _check_path_finite(y, g, rows)
-    return g
+    return g, y.detach()
 
 
 class _PathNonFinite(NonFiniteError):
@@ -768,7 +778,7 @@ def _integrate(
         bar.update(n)
 
     res = integrate_adaptive(
-        lambda points, rows: _gradient(func, points, rows),
+        lambda points, rows: _gradient_and_output(func, points, rows),
         p.start,
         p.end,
         target_diff,
@@ -779,7 +789,9 @@ def _integrate(
         chunk_for=run.chunk_for,
         on_evaluations=None if bar is None else progress,
         measures=[_measure(p, dom, X0, rows_b) for _, dom, X0 in p.domains],
-        baseline_gradient_at=lambda points, rows: _gradient(func, points, rows, check=False),
+        baseline_gradient_at=lambda points, rows: _gradient_and_output(
+            func, points, rows, check=False
+        ),
     )
     p.gradient, p.error_gradient = res.gradient, res.error_gradient
     p.steps, p.converged, p.adaptive = res.steps, res.converged, res
