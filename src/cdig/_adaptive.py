@@ -1,42 +1,71 @@
 """The adaptive path integral behind ``n_steps="auto"`` (the default).
 
-Each path (one row: a sample and a baseline) is split into sub-intervals of ``alpha``.
-Every sub-interval of width ``h`` holds five equally spaced path points, where the model's
-gradient is evaluated once. Boole's rule on the five points (degree 5) gives the
-sub-interval's contribution; Simpson's rule on three of them (degree 3) gives a second
-estimate, and their difference, mapped to attributions, estimates the error there:
+Each path (one row: a sample and a baseline) is parametrised by a mesh coordinate ``u`` in
+[0, 1] and cut into sub-intervals of ``u``. The model is evaluated at ``alpha =
+path_alpha(u)``, a smooth increasing warp of ``u`` (``phi(u) = u + WARP (1 - cos 2 pi u) /
+(2 pi)``, ``WARP = (sqrt 5 - 1) / 4``), and the integrand in ``u`` is ``phi'(u) g(phi(u))``:
+the mesh is dyadic in ``u``, but its points are not commensurate with any period along
+``alpha``, so no periodic structure of the model fits every mesh (a dyadic mesh in
+``alpha`` is blind to a gradient with 16, 32, ... periods along the path).
+
+Every sub-interval of width ``h`` holds five equally spaced points of ``u``, where the
+model's gradient and output are evaluated once. Boole's rule on the five points (degree 5)
+gives the sub-interval's contribution; Simpson's rule on three of them (degree 3) gives a
+second estimate, and their difference, mapped to attributions, estimates the error there:
 
 .. math::  e_i = \\big\\| \\mathrm{Re}[(X - X') \\odot \\overline{(B_i - S_i)}] \\big\\|_2 .
 
-A row stops when both hold:
+Two exact checks sharpen ``e_i``:
 
-* the **vector test**: ``sum_i e_i <= rtol * ||A|| + atol``, an estimate of the error of the
-  attribution vector ``A`` itself (not only of its sum), summed over sub-intervals so that
-  errors of opposite sign do not cancel; and
-* the **completeness test**: ``|sum(A) - (f(x) - f(x'))| <= rtol * |f(x) - f(x')| + atol``,
-  an exact check of the whole integral that no error estimate can replace.
+* **local completeness**: the sub-interval's attributions must sum to the change of the
+  model's output across it (outputs come free with the gradients). Where they miss by more
+  than the estimate's own sum accounts for, ``e_i`` is scaled up as :func:`consistent_error`
+  does for a whole row (and is at least the miss over ``sqrt(n_coef)``);
+* **the rate check**: when a sub-interval is bisected, the change from its Boole sum to its
+  halves' sums estimates its error independently of its five points; each half's ``e_i``
+  is at least a quarter of that change. A sub-interval whose points aliased a feature (all
+  five at the same phase of an oscillation) passes its doubt on to its halves until a
+  bisection changes nothing.
 
-Otherwise the sub-intervals with the largest ``e_i`` are bisected (as many as needed to
-bring the rest under half the tolerance, so a round refines many at once). Bisection reuses
-all five points (each half gets three of them and two new ones), so reaching ``n`` path
-points costs exactly ``n`` model evaluations, and refinement concentrates where the
-gradient changes fast (a sharp transition along the path gets narrow intervals, the rest
-stays coarse). When the local estimates are small but completeness fails (a feature that
-fell between the points), every sub-interval is bisected. New points of all rows are
-evaluated together, in chunks of ``internal_batch_size``.
+A row stops when both hold, on the numbers as they will be reported:
+
+* the **vector test**, in every domain that shares the pass: the estimated error of the
+  attribution vector, ``max(||sum_i E_i||, sqrt(sum_i e_i^2))`` (the signed sum made
+  consistent with the completeness error, and the root-sum-square over sub-intervals,
+  which cannot cancel), is at most ``rtol * ||A|| + atol``; and
+* the **completeness test**: ``|sum(A) - (f(x) - f(x'))| <= rtol * |f(x) - f(x')| + atol``.
+
+No row is accepted on its first mesh (17 points, four sub-intervals): the first round
+bisects all four, so the tests and the rate check see a second level (33 points). Then the
+sub-intervals with the largest ``e_i`` are bisected (as many as needed to bring the rest
+under half the tolerance, so a round refines many at once); when the local estimates are
+small but completeness fails, those whose local completeness fails most. Bisection reuses
+all five points (each half gets three of them and two new ones), so ``n`` path points cost
+exactly ``n`` model evaluations. New points of all rows are evaluated together, in chunks
+of ``internal_batch_size``.
+
+Why a row stops is its **status**: ``"converged"`` (both tests), ``"floor"`` (both tests
+hold only once the rounding floor of the model's precision, :func:`rounding_floor` of
+``|f(x)| + |f(x')| + sum |A|`` in the integration coordinates, is allowed for: the
+tolerance is below what the model's outputs and gradients can show; the engine reports
+the error with the same floor), ``"max_steps"`` (budget spent, best estimate kept) or
+``"singular"``: the sub-interval at the baseline has been bisected down to
+``SINGULAR_WIDTH`` (2**-12) and the output still changes across it by more than half of
+``f(x) - f(x')``. That is a model whose output jumps next to the baseline (one that
+normalises its input, explained from zeros); no budget resolves it, so the row stops after
+about 13 rounds (typically under 80 evaluations) and is named.
 
 Models with a normalization, a norm or a logarithm are often singular at a zero baseline
 (``alpha = 0``) although the integral is fine. Where the gradient there is not finite, the
 sub-interval that starts at the baseline uses the open Milne rule on its points at 1/4, 1/2
 and 3/4 of its width instead (the two-point rule on 1/4 and 3/4 as the error estimate); its
-first halves keep the same rule, and whenever completeness fails they are bisected first,
-since the stretch next to the baseline is the one part of the path that no point sees. A
-non-finite gradient anywhere else raises an error naming the sample and ``alpha``.
+first halves keep the same rule. Whenever completeness fails, the sub-interval at the
+baseline is bisected first, since the stretch next to the baseline is the one part of the
+path where a jump hides. A non-finite gradient anywhere else raises an error naming the
+sample and ``alpha``.
 
-The first mesh has four sub-intervals (17 points, ``alpha = k / 16``). A row that reaches
-its budget (``max_steps`` evaluations) stops with its best estimate and is reported as not
-converged. Gradients of the current mesh's points are kept (in the model's precision, at
-least float32) until their row finishes: ``n`` evaluations of a row hold ``n`` input-sized
+Gradients of the current mesh's points are kept (in the model's precision, at least
+float32) until their row finishes: ``n`` evaluations of a row hold ``n`` input-sized
 vectors, and rows are integrated in groups that keep this under :data:`STORE_BYTES`.
 """
 
@@ -77,7 +106,7 @@ WARP = (5**0.5 - 1) / 4
 #: A row whose output changes by more than half of ``f(x) - f(x')`` within
 #: ``alpha < SINGULAR_WIDTH`` of the baseline is singular there (stopped, named).
 SINGULAR_WIDTH = 2.0**-12
-#: The change between two levels may exceed the parent's estimate by this much.
+#: A half's error estimate is at least the change of its parent's sum over this.
 _RATE = 4.0
 _TINY = float(np.finfo(np.float64).tiny)
 
@@ -484,19 +513,19 @@ def _integrate_group(
         )
         alive = np.concatenate([alive, np.ones(2 * n_par, dtype=bool)])
         # the two levels must agree at the expected rate: the change from the parent's sum
-        # to its halves' is an independent estimate of the parent's error; where it exceeds
-        # what the parent's own estimate allowed, the halves' estimates are not trusted
+        # to its halves' sums estimates the parent's error independently of its five
+        # points; a half is trusted to no better than 1 / _RATE of that change (a kink's
+        # error falls 4x per bisection; a smooth integrand's change is tiny anyway), so a
+        # parent whose points aliased a feature passes its doubt on to its halves until
+        # a bisection changes nothing
         change = (
             re_mul(diff_flat[torch.as_tensor(mesh.row[parents], device=dev)], old_b)
             - a_new[:n_par]
             - a_new[n_par:]
         )
-        seen = change.norm(dim=1).cpu().numpy()
-        surprise = seen > _RATE * mesh.err[parents]
+        seen = change.norm(dim=1).cpu().numpy() / _RATE
         for half_idx in (idx[:n_par], idx[n_par:]):
-            mesh.err[half_idx] = np.where(
-                surprise, np.maximum(mesh.err[half_idx], seen / _RATE), mesh.err[half_idx]
-            )
+            mesh.err[half_idx] = np.maximum(mesh.err[half_idx], seen)
 
     # final sums from the leaves themselves (no drift from the running totals)
     keep = np.flatnonzero(alive)
