@@ -493,3 +493,21 @@ def test_the_mesh_is_not_commensurate_with_simple_periods():
         for m in range(1, 65):
             phase = np.cos(2 * np.pi * m * alpha)
             assert np.ptp(phase) > 0.5, (level, m)
+
+
+def test_the_command_line_phrases_each_reason_in_its_options():
+    from cdig.cli import _phrase
+
+    w = cdig.ConvergenceWarning(
+        "m", samples=[0, 1, 2], rtol=0.01, worst=0.5, max_steps=64, domains=["time"],
+        singular=[1], floor=[2], floor_accuracy=3e-7,
+    )  # fmt: skip
+    text = _phrase(w)
+    assert "within --max-steps 64 for samples [0]" in text
+    assert "samples [1] is singular" in text and "another --baseline" in text
+    assert "samples [2] --rtol 0.01 is below the rounding level" in text and "3e-07" in text
+    only_singular = cdig.ConvergenceWarning(
+        "m", samples=[1], rtol=0.01, worst=float("nan"), max_steps=64, domains=["time"],
+        singular=[1], floor=[], floor_accuracy=0.0,
+    )  # fmt: skip
+    assert "--max-steps" not in _phrase(only_singular)
