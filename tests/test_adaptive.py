@@ -511,3 +511,19 @@ def test_the_command_line_phrases_each_reason_in_its_options():
         singular=[1], floor=[], floor_accuracy=0.0,
     )  # fmt: skip
     assert "--max-steps" not in _phrase(only_singular)
+
+
+def test_every_horizon_step_speaks_for_the_sample():
+    gen = torch.Generator().manual_seed(6)
+    w = torch.randn(2, 64, generator=gen)
+    x = torch.randn(2, 64, generator=gen)
+    x[1] -= (x[1] @ w[1]) * w[1] / (w[1] @ w[1])  # sample 1's step 1 changes by rounding
+
+    class TwoSteps(torch.nn.Module):
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return z.flatten(1) @ w.T  # (batch, 2 steps)
+
+    with pytest.warns(cdig.ConvergenceWarning, match="rounding level"):
+        attr = cdig.explain(TwoSteps(), x[:, None], "time", target=cdig.Horizon("each"))
+    assert list(attr.status) == ["converged", "floor"]
+    assert list(attr.converged) == [True, False]
