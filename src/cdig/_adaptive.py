@@ -18,9 +18,9 @@ second estimate, and their difference, mapped to attributions, estimates the err
 Two exact checks sharpen ``e_i``:
 
 * **local completeness**: the sub-interval's attributions must sum to the change of the
-  model's output across it (outputs come free with the gradients). Where they miss by more
-  than the estimate's own sum accounts for, ``e_i`` is scaled up as :func:`consistent_error`
-  does for a whole row (and is at least the miss over ``sqrt(n_coef)``);
+  model's output across it (outputs come free with the gradients). Their error vector sums
+  to the miss, so ``e_i`` is at least the miss over ``sqrt(n_coef)`` (above the rounding
+  floor): a feature that no point saw but that changes the output is seen here;
 * **the rate check**: when a sub-interval is bisected, the change from its Boole sum to its
   halves' sums estimates its error independently of its five points; each half's ``e_i``
   is at least a quarter of that change. A sub-interval whose points aliased a feature (all
@@ -378,13 +378,14 @@ def _integrate_group(
         comp = a_err.sum(dim=1).cpu().numpy()
         s_leaf = a_leaf.sum(dim=1).cpu().numpy()
         # the local completeness test: the leaf's attributions must sum to the change of
-        # the output across it; an estimate that does not account for the leaf's exact
-        # error is scaled up (as consistent_error does for the whole row)
+        # the output across it; their error vector sums to the miss, so its norm is at
+        # least the miss over sqrt(d) (above the rounding floor)
         g_leaf = (f5[:, 4] - f5[:, 0]) - s_leaf
         floor_leaf = rounding_floor(
             real, np.abs(f5[:, 0]) + np.abs(f5[:, 4]) + a_leaf.abs().sum(dim=1).cpu().numpy()
         )
-        err = consistent_error(a_err.norm(dim=1).cpu().numpy(), comp, g_leaf, floor_leaf, d)
+        need = np.maximum(np.abs(g_leaf) - floor_leaf, 0.0) / np.sqrt(d)
+        err = np.maximum(a_err.norm(dim=1).cpu().numpy(), need)
         mesh.err = np.concatenate([mesh.err, err])
         mesh.comp = np.concatenate([mesh.comp, comp])
         asum = np.concatenate([asum, s_leaf])
