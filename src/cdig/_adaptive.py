@@ -479,7 +479,8 @@ def _integrate_group(
                 pick = _pick(leaves, key, share, budget)
                 if comp_err[r] > tol_c[r]:  # the stretch next to the baseline goes first
                     pick = np.concatenate([base, pick[~np.isin(pick, base)]])[: max(budget, 0)]
-                    if len(base) and abs(gap[base[0]]) > 0.5 * comp_err[r]:
+                    zoom = len(base) and mesh.width[base[0]] / _GRID > SINGULAR_WIDTH / 2
+                    if zoom and abs(gap[base[0]]) > 0.5 * abs(target[r]):
                         # it holds most of the miss: zoom in on it alone (a jump at the
                         # baseline is named, a transition next to it resolved, cheaply)
                         pick = pick[:1]
