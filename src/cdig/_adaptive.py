@@ -394,11 +394,18 @@ def _integrate_group(
         return a_leaf, idx
 
     # first mesh: FIRST_INTERVALS leaves per row on 4 * FIRST_INTERVALS + 1 grid points
+    # and, when the budget allows, their second level in the same model call (the first
+    # round bisects every first-mesh sub-interval with the points evaluated here)
     n_pts = 4 * FIRST_INTERVALS + 1
-    pos = np.arange(n_pts, dtype=np.int64) * (_GRID // (4 * FIRST_INTERVALS))
-    point_rows = np.repeat(np.arange(n_rows), n_pts)
+    ahead = max_steps >= 2 * n_pts - 1
+    n_first = 2 * n_pts - 1 if ahead else n_pts
+    pos = np.arange(n_first, dtype=np.int64) * (_GRID // (n_first - 1))
+    point_rows = np.repeat(np.arange(n_rows), n_first)
     slots, fvals = evaluate(point_rows, np.tile(pos, n_rows))
-    slots, fvals = slots.reshape(n_rows, n_pts), fvals.reshape(n_rows, n_pts)
+    slots, fvals = slots.reshape(n_rows, n_first), fvals.reshape(n_rows, n_first)
+    if ahead:  # the first mesh is every other point; the rest wait for the first round
+        second = (slots[:, 1::2], fvals[:, 1::2])
+        slots, fvals = slots[:, ::2], fvals[:, ::2]
     leaf_rows = np.repeat(np.arange(n_rows), FIRST_INTERVALS)
     k = np.tile(np.arange(FIRST_INTERVALS), n_rows)
     width = _GRID // FIRST_INTERVALS
@@ -467,7 +474,7 @@ def _integrate_group(
                 status[r], active[r] = "singular", False
                 continue
             if first_round:  # the second level: every sub-interval of the first mesh
-                pick = leaves[:budget]
+                pick = leaves if ahead else leaves[:budget]
             else:
                 ratio_v = max(vec_err[r] / max(tol_v[r], _TINY), rss[r] / max(tol_r[r], _TINY))
                 if ok_v[r]:  # completeness fails: refine where the local tests fail
@@ -488,7 +495,6 @@ def _integrate_group(
                 active[r] = False  # budget spent (or the mesh is at its finest)
             else:
                 chosen.append(pick)
-        first_round = False
         if not chosen:
             break
         parents = np.concatenate(chosen)
@@ -500,8 +506,12 @@ def _integrate_group(
         w8 = mesh.width[parents] // 8
         lo = mesh.lo[parents]
         new_pos = (lo[:, None] + w8[:, None] * np.array([1, 3, 5, 7])).reshape(-1)
-        new_slots, new_f = evaluate(np.repeat(mesh.row[parents], 4), new_pos)
-        new_slots, new_f = new_slots.reshape(-1, 4), new_f.reshape(-1, 4)
+        if first_round and ahead:  # evaluated with the first mesh
+            at = (mesh.row[parents][:, None], 4 * (lo // width)[:, None] + np.arange(4))
+            new_slots, new_f = second[0][at], second[1][at]
+        else:
+            new_slots, new_f = evaluate(np.repeat(mesh.row[parents], 4), new_pos)
+            new_slots, new_f = new_slots.reshape(-1, 4), new_f.reshape(-1, 4)
         old = mesh.slots[parents]
         left = np.stack([old[:, 0], new_slots[:, 0], old[:, 1], new_slots[:, 1], old[:, 2]], 1)
         right = np.stack([old[:, 2], new_slots[:, 2], old[:, 3], new_slots[:, 3], old[:, 4]], 1)
@@ -532,6 +542,7 @@ def _integrate_group(
         seen = change.norm(dim=1).cpu().numpy() / _RATE
         for half_idx in (idx[:n_par], idx[n_par:]):
             mesh.err[half_idx] = np.maximum(mesh.err[half_idx], seen)
+        first_round = False
 
     # final sums from the leaves themselves (no drift from the running totals)
     keep = np.flatnonzero(alive)
