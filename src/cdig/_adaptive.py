@@ -297,8 +297,7 @@ def _integrate_group(
     steps = np.zeros(n_rows, dtype=np.int64)
     total = torch.zeros(n_rows, d, dtype=acc, device=dev)  # sum of B_i per row
     total_err = torch.zeros(n_rows, d, dtype=acc, device=dev)  # sum of B_i - S_i per row
-    asum = np.zeros(0)  # per leaf: the sum of its attributions (its share of f(x) - f(x'))
-    gap = np.zeros(0)  # per leaf: f(hi) - f(lo) - asum, its exact completeness error
+    gap = np.zeros(0)  # per leaf: f(hi) - f(lo) - sum(A_i), its exact completeness error
     leaf_f = np.zeros((0, 5))  # per leaf: the model's outputs at its five points
 
     def evaluate(point_rows: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -362,7 +361,7 @@ def _integrate_group(
     ) -> tuple[Tensor, np.ndarray]:
         """Append leaves (``f5``: outputs at their points); returns their attributions
         (n, d) and their indices."""
-        nonlocal asum, gap, leaf_f
+        nonlocal gap, leaf_f
         first = len(mesh.row)
         mesh.row = np.concatenate([mesh.row, row])
         mesh.lo = np.concatenate([mesh.lo, lo])
@@ -388,7 +387,6 @@ def _integrate_group(
         err = np.maximum(a_err.norm(dim=1).cpu().numpy(), need)
         mesh.err = np.concatenate([mesh.err, err])
         mesh.comp = np.concatenate([mesh.comp, comp])
-        asum = np.concatenate([asum, s_leaf])
         gap = np.concatenate([gap, g_leaf])
         leaf_f = np.concatenate([leaf_f, f5])
         return a_leaf, idx
