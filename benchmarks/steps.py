@@ -15,6 +15,10 @@ zero baseline, with:
   sample until ``|delta| <= 1e-3 |f(x) - f(x')|`` (cap 1024), every try counted;
 * ``default``: ``cdig.explain(model, x, domain, target="predicted")`` as it stands.
 
+Then the adversarial suite of ``adversarial.py`` (sums of ridge functions with closed-form
+attributions: oscillations up to 64 periods, transitions of width 1e-3 to 1e-2 near both
+ends and inside, cancelling pairs, narrow bumps), default only.
+
 Reported per row and method: (a) the share of samples whose completeness error exceeds
 1 % and 5 % of ``|f(x) - f(x')|``; (b) the relative 2-norm error of the attribution vector
 against a 16384-node Gauss-Legendre reference (median, max); (c) model evaluations per
@@ -23,7 +27,8 @@ first, then timed once on all). For the default also: samples not
 converged (each named in the call's warning), and "lucky stops": samples reported converged
 whose vector error exceeds 2 %.
 
-Run: ``.venv/bin/python benchmarks/steps.py [--samples 16] [--quick]``.
+Run: ``.venv/bin/python benchmarks/steps.py [--samples 16] [--quick] [--rows NAME ...]
+[--adversarial full|quick|none]``.
 """
 
 from __future__ import annotations
@@ -265,9 +270,13 @@ def run_row(row: Row, log: Callable[[str], None]) -> list[dict[str, Any]]:
         if isinstance(attr, cdig.Attribution) and name.startswith("default"):
             conv = attr.converged
             rec["unconverged"] = int((~conv).sum())
+            rec["floor"] = int((attr.status == "floor").sum())
+            rec["singular"] = int((attr.status == "singular").sum())
             rec["lucky"] = int((conv & (err > 0.02)).sum())
             rec["over1_named"] = bool(np.all(~conv[rd > 0.01]))
             rec["est_conservative"] = float(np.mean(attr.error >= err))
+            # the certificate: every converged sample meets rtol as reported
+            rec["exact"] = bool(np.all((attr.error[conv] <= 0.01) & (rd[conv] <= 0.01)))
         out.append(rec)
         log(f"  {row.name:26s} {name:24s} done in {wall:6.2f} s")
     for rec in out:
@@ -286,6 +295,9 @@ def table(records: list[dict[str, Any]]) -> str:
         if "unconverged" in r:
             extra = f"  {r['unconverged']} / {r['lucky']} / {r['est_conservative']:.0%}" + (
                 "" if r["over1_named"] else "  (a >1% sample not named!)"
+            )
+            extra += f"  (floor {r['floor']}, singular {r['singular']})" + (
+                "" if r["exact"] else "  (a converged sample misses rtol!)"
             )
         lines.append(
             f"{r['row']:26s} {r['method']:24s} {r['over1']:5.0%} {r['over5']:5.0%} "
@@ -322,6 +334,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     p.add_argument("--quick", action="store_true", help="one row, 4 series (for the tests)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--rows", nargs="*", help="only the rows whose name contains one of these")
+    p.add_argument(
+        "--adversarial", choices=("full", "quick", "none"), default=None,
+        help="the closed-form adversarial suite (default: full; quick with --quick)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -339,6 +355,19 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     print(table(records))
     print()
     print(summary(records))
+    mode = args.adversarial or ("quick" if args.quick else "full")
+    if mode != "none":
+        import adversarial
+
+        log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+        adv = adversarial.run_suite(n=4 if args.quick else 8, quick=mode == "quick", log=log)
+        print()
+        print(adversarial.table(adv))
+        lucky = sum(r["lucky"] for r in adv if r["resolvable"])
+        print(f"adversarial: lucky stops on the classes in reach: {lucky}")
+        records += [
+            {"row": "adversarial: " + r["case"], "method": "adversarial (auto)", **r} for r in adv
+        ]
     return records
 
 

@@ -39,14 +39,17 @@ def test_reference_quick_agrees_with_the_reference():
     assert all(r["max_rel_diff"] < 1e-4 for r in rows)
 
 
-def test_steps_quick_default_is_certified_and_no_dearer_than_fixed_64():
+def test_steps_quick_default_is_certified_and_about_as_dear_as_fixed_64():
     rows = _module("steps").main(["--quick"])
     by = {r["method"]: r for r in rows}
     default, fixed = by["default (auto)"], by["GL 64"]
-    assert default["lucky"] == 0 and default["over1_named"]
+    assert default["lucky"] == 0 and default["over1_named"] and default["exact"]
     assert default["err_max"] <= 0.02
-    # an easy trained CNN: fewer evaluations than the old default of 64, and than old auto
-    assert default["evals_mean"] <= fixed["evals_mean"]
+    # an easy trained CNN: about the old default of 64 (the certificate's second level and
+    # checks cost 65 on these 4 series, 63 on 8), and fewer than old auto
+    assert default["evals_mean"] <= 1.1 * fixed["evals_mean"]
+    adversarial = [r for r in rows if r["method"] == "adversarial (auto)"]
+    assert adversarial and sum(r["lucky"] for r in adversarial if r["resolvable"]) == 0
     assert default["evals_mean"] < by["old auto (GL doubling)"]["evals_mean"]
     assert by["GL 256"]["err_median"] <= by["GL 32"]["err_median"]
 

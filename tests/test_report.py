@@ -93,10 +93,19 @@ def test_report_lists_prediction_completeness_settings_and_top_coefficients(case
         assert f"all model outputs: [{outputs[s, 0]:.4g}, {outputs[s, 1]:.4g}]" in text
     assert "<th>model</th><td>m.pt2</td>" in text
     assert "<th>method</th><td>adaptive</td>" in text
-    # issue 27: every sample spent 17, which reads "17", not "17 to 17"
-    assert "<th>n_steps</th><td>auto (adaptive; 17 model evaluations per sample)" in text
-    # a linear model: the first mesh is exact, every sample converged, errors near rounding
-    assert "<th>not converged</th>" in text and text.count(">none</td>") == 2
+    # a linear model: exact on the first mesh, accepted on its second level (33 points)
+    # issue 27: every sample spent 33, which reads "33", not "33 to 33"
+    assert "<th>n_steps</th><td>auto (adaptive; 33 model evaluations per sample)" in text
+    # sample 1 has no 4 Hz: f(x) - f(x') is rounding, which no tolerance can certify; it is
+    # named in a banner (by reason), in the batch table, and its top table is flagged
+    assert list(f.status) == list(res["time"].status) == ["converged", "floor"]
+    assert "<th>not converged</th>" in text and text.count(">1 (floor: 1)</td>") == 2
+    banner = text.split("<div class='banner' role='alert'>")
+    assert len(banner) == 3  # the page's banner and sample 1's
+    assert "Not certified (floor)</b> &mdash; time: samples 1; fourier: samples 1" in banner[1]
+    section0, section1 = text.split("<h2>Sample 1</h2>")
+    assert "class='flagged'" not in section0.split("<h2>Sample 0</h2>")[1]
+    assert section1.count("<table class='flagged'><caption>Not certified (floor)") == 2
     assert f"<td class='num'>{f.error[0]:.2e}</td>" in text
     # sample 0 is the 4 Hz cosine that output 0 reads: the top Fourier coefficient is 4 Hz
     first_row = text.split("<h3>fourier")[1].split("<tr>")[2]  # after the header row

@@ -1,42 +1,71 @@
 """The adaptive path integral behind ``n_steps="auto"`` (the default).
 
-Each path (one row: a sample and a baseline) is split into sub-intervals of ``alpha``.
-Every sub-interval of width ``h`` holds five equally spaced path points, where the model's
-gradient is evaluated once. Boole's rule on the five points (degree 5) gives the
-sub-interval's contribution; Simpson's rule on three of them (degree 3) gives a second
-estimate, and their difference, mapped to attributions, estimates the error there:
+Each path (one row: a sample and a baseline) is parametrised by a mesh coordinate ``u`` in
+[0, 1] and cut into sub-intervals of ``u``. The model is evaluated at ``alpha =
+path_alpha(u)``, a smooth increasing warp of ``u`` (``phi(u) = u + WARP (1 - cos 2 pi u) /
+(2 pi)``, ``WARP = (sqrt 5 - 1) / 4``), and the integrand in ``u`` is ``phi'(u) g(phi(u))``:
+the mesh is dyadic in ``u``, but its points are not commensurate with any period along
+``alpha``, so no periodic structure of the model fits every mesh (a dyadic mesh in
+``alpha`` is blind to a gradient with 16, 32, ... periods along the path).
+
+Every sub-interval of width ``h`` holds five equally spaced points of ``u``, where the
+model's gradient and output are evaluated once. Boole's rule on the five points (degree 5)
+gives the sub-interval's contribution; Simpson's rule on three of them (degree 3) gives a
+second estimate, and their difference, mapped to attributions, estimates the error there:
 
 .. math::  e_i = \\big\\| \\mathrm{Re}[(X - X') \\odot \\overline{(B_i - S_i)}] \\big\\|_2 .
 
-A row stops when both hold:
+Two exact checks sharpen ``e_i``:
 
-* the **vector test**: ``sum_i e_i <= rtol * ||A|| + atol``, an estimate of the error of the
-  attribution vector ``A`` itself (not only of its sum), summed over sub-intervals so that
-  errors of opposite sign do not cancel; and
-* the **completeness test**: ``|sum(A) - (f(x) - f(x'))| <= rtol * |f(x) - f(x')| + atol``,
-  an exact check of the whole integral that no error estimate can replace.
+* **local completeness**: the sub-interval's attributions must sum to the change of the
+  model's output across it (outputs come free with the gradients). Their error vector sums
+  to the miss, so ``e_i`` is at least the miss over ``sqrt(n_coef)`` (above the rounding
+  floor): a feature that no point saw but that changes the output is seen here;
+* **the rate check**: when a sub-interval is bisected, the change from its Boole sum to its
+  halves' sums estimates its error independently of its five points; each half's ``e_i``
+  is at least a quarter of that change. A sub-interval whose points aliased a feature (all
+  five at the same phase of an oscillation) passes its doubt on to its halves until a
+  bisection changes nothing.
 
-Otherwise the sub-intervals with the largest ``e_i`` are bisected (as many as needed to
-bring the rest under half the tolerance, so a round refines many at once). Bisection reuses
-all five points (each half gets three of them and two new ones), so reaching ``n`` path
-points costs exactly ``n`` model evaluations, and refinement concentrates where the
-gradient changes fast (a sharp transition along the path gets narrow intervals, the rest
-stays coarse). When the local estimates are small but completeness fails (a feature that
-fell between the points), every sub-interval is bisected. New points of all rows are
-evaluated together, in chunks of ``internal_batch_size``.
+A row stops when both hold, on the numbers as they will be reported:
+
+* the **vector test**, in every domain that shares the pass: the estimated error of the
+  attribution vector, ``max(||sum_i E_i||, sqrt(sum_i e_i^2))`` (the signed sum made
+  consistent with the completeness error, and the root-sum-square over sub-intervals,
+  which cannot cancel), is at most ``rtol * ||A|| + atol``; and
+* the **completeness test**: ``|sum(A) - (f(x) - f(x'))| <= rtol * |f(x) - f(x')| + atol``.
+
+No row is accepted on its first mesh (17 points, four sub-intervals): the first round
+bisects all four, so the tests and the rate check see a second level (33 points). Then the
+sub-intervals with the largest ``e_i`` are bisected (as many as needed to bring the rest
+under half the tolerance, so a round refines many at once); when the local estimates are
+small but completeness fails, those whose local completeness fails most. Bisection reuses
+all five points (each half gets three of them and two new ones), so ``n`` path points cost
+exactly ``n`` model evaluations. New points of all rows are evaluated together, in chunks
+of ``internal_batch_size``.
+
+Why a row stops is its **status**: ``"converged"`` (both tests), ``"floor"`` (both tests
+hold only once the rounding floor of the model's precision, :func:`rounding_floor` of
+``|f(x)| + |f(x')| + sum |A|`` in the integration coordinates, is allowed for: the
+tolerance is below what the model's outputs and gradients can show; the engine reports
+the error with the same floor), ``"max_steps"`` (budget spent, best estimate kept) or
+``"singular"``: the sub-interval at the baseline has been bisected down to
+``SINGULAR_WIDTH`` (2**-12) and the output still changes across it by more than half of
+``f(x) - f(x')``. That is a model whose output jumps next to the baseline (one that
+normalises its input, explained from zeros); no budget resolves it, so the row stops after
+about 13 rounds (typically under 80 evaluations) and is named.
 
 Models with a normalization, a norm or a logarithm are often singular at a zero baseline
 (``alpha = 0``) although the integral is fine. Where the gradient there is not finite, the
 sub-interval that starts at the baseline uses the open Milne rule on its points at 1/4, 1/2
 and 3/4 of its width instead (the two-point rule on 1/4 and 3/4 as the error estimate); its
-first halves keep the same rule, and whenever completeness fails they are bisected first,
-since the stretch next to the baseline is the one part of the path that no point sees. A
-non-finite gradient anywhere else raises an error naming the sample and ``alpha``.
+first halves keep the same rule. Whenever completeness fails, the sub-interval at the
+baseline is bisected first, since the stretch next to the baseline is the one part of the
+path where a jump hides. A non-finite gradient anywhere else raises an error naming the
+sample and ``alpha``.
 
-The first mesh has four sub-intervals (17 points, ``alpha = k / 16``). A row that reaches
-its budget (``max_steps`` evaluations) stops with its best estimate and is reported as not
-converged. Gradients of the current mesh's points are kept (in the model's precision, at
-least float32) until their row finishes: ``n`` evaluations of a row hold ``n`` input-sized
+Gradients of the current mesh's points are kept (in the model's precision, at least
+float32) until their row finishes: ``n`` evaluations of a row hold ``n`` input-sized
 vectors, and rows are integrated in groups that keep this under :data:`STORE_BYTES`.
 """
 
@@ -54,16 +83,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._numerics import accumulator_dtype, re_mul
+from ._numerics import STATUS_DTYPE, accumulator_dtype, re_mul
 from .quadrature import BOOLE, MILNE, OPEN_PAIR, SIMPSON
 
 __all__ = [
     "FIRST_INTERVALS",
+    "SINGULAR_WIDTH",
     "STORE_BYTES",
+    "WARP",
     "AdaptiveResult",
     "consistent_error",
     "rounding_floor",
     "integrate_adaptive",
+    "path_alpha",
 ]
 
 #: Sub-intervals of the first mesh (4 x 4 + 1 = 17 path points: alpha = 0, 1/16 ... 1).
@@ -84,6 +116,15 @@ MIN_COLUMNS = 4096
 #: Finest sub-interval: alpha is kept as an integer multiple of 2**-_DEPTH.
 _DEPTH = 48
 _GRID = 1 << _DEPTH
+#: The warp of the mesh (see :func:`path_alpha`): irrational, so that no mesh is
+#: commensurate with a periodic structure along the path.
+WARP = (5**0.5 - 1) / 4
+#: A row whose output changes by more than half of ``f(x) - f(x')`` within
+#: ``alpha < SINGULAR_WIDTH`` of the baseline is singular there (stopped, named).
+SINGULAR_WIDTH = 2.0**-12
+#: A half's error estimate is at least the change of its parent's sum over this.
+_RATE = 4.0
+_TINY = float(np.finfo(np.float64).tiny)
 
 
 @dataclass
@@ -100,16 +141,33 @@ class AdaptiveResult:
     steps : ndarray of shape (R,), int64
         Model evaluations (path points) per row.
     converged : ndarray of shape (R,), bool
-        Whether the row met both tests within its budget.
+        Whether the row met both tests within its budget (without the rounding floor).
+    status : ndarray of shape (R,), str
+        Why the row stopped: ``"converged"`` (both tests met), ``"floor"`` (met only once
+        the rounding ``floor`` is allowed for: the tolerance is below what the model's
+        precision can show), ``"max_steps"`` (budget spent) or ``"singular"`` (the output
+        jumps next to the baseline; see :data:`SINGULAR_WIDTH`).
+    floor : ndarray of shape (R,), float64
+        The row's rounding floor (:func:`rounding_floor` of ``|f(x)| + |f(x')| + sum |A|``,
+        ``A`` in the integration coordinates), in units of the model output: the one floor
+        of both the loop's tests and the reported error.
+    rss : ndarray of shape (R,), float64
+        ``sqrt(sum_i e_i**2)`` over the final sub-intervals, relative to ``||A||`` (the
+        integration coordinates): the part of the vector estimate that cannot cancel.
     """
 
     gradient: Tensor
     error_gradient: Tensor
     steps: np.ndarray
     converged: np.ndarray
+    status: np.ndarray
+    floor: np.ndarray
+    rss: np.ndarray
 
 
-GradientAt = Callable[[Tensor, Tensor], Tensor]
+#: ``gradient_at(points, rows) -> (gradients, outputs)``: the model's gradients (n, ...) and
+#: outputs (n,) at path points (n, ...) of the given rows (n,).
+GradientAt = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 #: ``measure(rows, G) -> A``: attributions (n, ...) of path-gradient sums ``G`` (n, ...) of
 #: the given rows, in one domain; the vector test must hold in each.
 Measure = Callable[[Tensor, Tensor], Tensor]
@@ -135,8 +193,8 @@ def integrate_adaptive(
     Parameters
     ----------
     gradient_at : callable
-        ``gradient_at(points, rows) -> gradients``: points of shape (n, ...) on the path of
-        the given rows (n,), gradients of the same shape.
+        ``gradient_at(points, rows) -> (gradients, outputs)``: points of shape (n, ...) on
+        the path of the given rows (n,), gradients of the same shape, outputs (n,).
     start, end : Tensor of shape (R, ...)
         Path start and end in the integration coordinates.
     target_diff : Tensor of shape (R,)
@@ -191,6 +249,9 @@ def integrate_adaptive(
         torch.cat([p.error_gradient for p in parts]),
         np.concatenate([p.steps for p in parts]),
         np.concatenate([p.converged for p in parts]),
+        np.concatenate([p.status for p in parts]),
+        np.concatenate([p.floor for p in parts]),
+        np.concatenate([p.rss for p in parts]),
     )
 
 
@@ -409,14 +470,20 @@ def _integrate_group(
     steps = np.zeros(n_rows, dtype=np.int64)
     total = torch.zeros(n_rows, d, dtype=acc, device=dev)  # sum of B_i per row
     total_err = torch.zeros(n_rows, d, dtype=acc, device=dev)  # sum of B_i - S_i per row
+    gap = np.zeros(0)  # per leaf: f(hi) - f(lo) - sum(A_i), its exact completeness error
+    leaf_f = np.zeros((0, 5))  # per leaf: the model's outputs at its five points
 
-    def evaluate(point_rows: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        """Gradients at grid positions ``pos`` of local rows ``point_rows``; their slots."""
+    def evaluate(point_rows: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Gradients at grid positions ``pos`` of local rows ``point_rows``: their slots,
+        and the model's outputs there (float64).
+
+        Stored is ``phi'(u) g(phi(u))``: the integrand in the mesh coordinate ``u``."""
         n = len(pos)
         at_baseline = pos == 0
         # the baseline's points first, on their own calls (their gradient may be singular)
         order = np.argsort(~at_baseline, kind="stable")
-        alphas = torch.tensor(pos[order] / _GRID, dtype=real, device=dev)
+        u = pos / _GRID
+        alphas = torch.tensor(path_alpha(u[order]), dtype=real, device=dev)
         r = torch.as_tensor(point_rows[order], device=dev)
         n_base = int(at_baseline.sum())
         chunk = max(1, chunk_for(n))
@@ -425,17 +492,23 @@ def _integrate_group(
             _release_freed_memory()
         slots = mesh.store.reserve(n)
         finite = np.ones(n, dtype=bool)
+        fvals = np.empty(n)
+        speed = path_speed(u)
         for a, b in ((0, n_base), (n_base, n)):
             fn = baseline_gradient_at if a == 0 else gradient_at
             for lo in range(a, b, chunk):
                 rr, aa = r[lo : min(lo + chunk, b)], alphas[lo : min(lo + chunk, b)]
                 view = (-1,) + (1,) * len(shape)
                 pts = torch.addcmul(start[rr], aa.view(view), diff[rr])
-                g = fn(pts, rows[rr]).reshape(len(rr), -1).to(store_dtype)
+                g, y = fn(pts, rows[rr])
+                g = g.reshape(len(rr), -1).to(store_dtype)
                 where = order[lo : min(lo + chunk, b)]
                 finite[where] = torch.isfinite(g).all(dim=1).cpu().numpy()
+                fvals[where] = y.reshape(-1).double().cpu().numpy()
+                # the integrand in the mesh coordinate u: phi'(u) g(phi(u))
+                g.mul_(torch.as_tensor(speed[where], dtype=store_dtype, device=dev)[:, None])
                 mesh.store.put(slots[where], g)
-                del pts, g
+                del pts, g, y
         np.add.at(steps, point_rows, 1)
         if on_evaluations is not None:
             on_evaluations(n)
@@ -444,13 +517,13 @@ def _integrate_group(
             raise ValueError(
                 f"the model's gradient is not finite (NaN or infinite) on the path of sample "
                 f"row(s) {sorted(set(rows[torch.as_tensor(point_rows[bad])].tolist()))[:10]} "
-                f"at alpha = {sorted(set((pos[bad] / _GRID).round(6).tolist()))[:5]} "
+                f"at alpha = {sorted(set(path_alpha(u[bad]).round(6).tolist()))[:5]} "
                 "(x' + alpha (x - x')); check the model for overflow, log/sqrt/division of "
                 "values that reach zero, or use another baseline."
             )
         # singular at the baseline: the open rule takes over there (slot 0, the zero row)
         slots[at_baseline & ~finite] = 0
-        return slots
+        return slots, fvals
 
     def leaf_sums(
         idx: np.ndarray, c0: int = 0, c1: int | None = None, which: str = "be"
@@ -475,7 +548,11 @@ def _integrate_group(
                 else:
                     t[:, c0:c1].sub_(part)
 
-    def add_leaves(row: np.ndarray, lo: np.ndarray, width: np.ndarray, slots: np.ndarray) -> None:
+    def add_leaves(
+        row: np.ndarray, lo: np.ndarray, width: np.ndarray, slots: np.ndarray, f5: np.ndarray
+    ) -> np.ndarray:
+        """Append leaves (``f5``: outputs at their points); returns their indices."""
+        nonlocal gap, leaf_f
         first = len(mesh.row)
         mesh.row = np.concatenate([mesh.row, row])
         mesh.lo = np.concatenate([mesh.lo, lo])
@@ -483,49 +560,94 @@ def _integrate_group(
         mesh.slots = np.concatenate([mesh.slots, slots])
         idx = np.arange(first, first + len(row))
         add_row_sums(idx, 1, (total, total_err))
-        # the leaves' error statistics: whole rows where they fit in BLOCK_BYTES, else
+        # the leaves' statistics: whole rows where they fit in BLOCK_BYTES, else
         # accumulated over blocks of coefficients (only their rounding differs)
-        err, comp = np.zeros(len(idx)), np.zeros(len(idx))
-        for i0, i1, c0, c1 in _leaf_blocks(len(idx), d, acc_bytes):
-            (e,) = leaf_sums(idx[i0:i1], c0, c1, "e")
+        n_new = len(idx)
+        err, comp = np.zeros(n_new), np.zeros(n_new)
+        s_leaf, abs_leaf = np.zeros(n_new), np.zeros(n_new)
+        split = _leaf_blocks_split(n_new, d, acc_bytes)
+        for i0, i1, c0, c1 in _leaf_blocks(n_new, d, acc_bytes):
+            b, e = leaf_sums(idx[i0:i1], c0, c1)
             r = torch.as_tensor(row[i0:i1], device=dev)
-            a_err = re_mul(diff_flat[r, c0:c1] if c1 - c0 < d else diff_flat[r], e)
-            del e
-            if c1 - c0 == d:
-                err[i0:i1] = a_err.norm(dim=1).cpu().numpy()
-                comp[i0:i1] = a_err.sum(dim=1).cpu().numpy()
-            else:
+            dr = diff_flat[r, c0:c1] if c1 - c0 < d else diff_flat[r]
+            a_err, a_leaf = re_mul(dr, e), re_mul(dr, b)
+            del b, e, dr
+            if split:
                 err[i0:i1] += (a_err.norm(dim=1) ** 2).cpu().numpy()
-                comp[i0:i1] += a_err.sum(dim=1).cpu().numpy()
-            del a_err
-        if _leaf_blocks_split(len(idx), d, acc_bytes):
+            else:
+                err[i0:i1] = a_err.norm(dim=1).cpu().numpy()
+            comp[i0:i1] += a_err.sum(dim=1).cpu().numpy()
+            s_leaf[i0:i1] += a_leaf.sum(dim=1).cpu().numpy()
+            abs_leaf[i0:i1] += a_leaf.abs().sum(dim=1).cpu().numpy()
+            del a_err, a_leaf
+        if split:
             err = np.sqrt(err)
+        # the local completeness test: the leaf's attributions must sum to the change of
+        # the output across it; their error vector sums to the miss, so its norm is at
+        # least the miss over sqrt(d) (above the rounding floor)
+        g_leaf = (f5[:, 4] - f5[:, 0]) - s_leaf
+        floor_leaf = rounding_floor(real, np.abs(f5[:, 0]) + np.abs(f5[:, 4]) + abs_leaf)
+        need = np.maximum(np.abs(g_leaf) - floor_leaf, 0.0) / np.sqrt(d)
+        err = np.maximum(err, need)
         mesh.err = np.concatenate([mesh.err, err])
         mesh.comp = np.concatenate([mesh.comp, comp])
+        gap = np.concatenate([gap, g_leaf])
+        leaf_f = np.concatenate([leaf_f, f5])
+        return idx
+
+    def bisection_change(parents: np.ndarray, halves: np.ndarray) -> np.ndarray:
+        """``||A(parent) - A(left half) - A(right half)||`` per parent (``halves``: the
+        left halves' indices, then the right ones'), in blocks of coefficients."""
+        n_par = len(parents)
+        r = torch.as_tensor(mesh.row[parents], device=dev)
+        out = np.zeros(n_par)
+        blocks = list(_column_blocks(d, 3 * n_par, acc_bytes))
+        for c0, c1 in blocks:
+            (bp,) = leaf_sums(parents, c0, c1, "b")
+            (bl,) = leaf_sums(halves[:n_par], c0, c1, "b")
+            (br,) = leaf_sums(halves[n_par:], c0, c1, "b")
+            dr = diff_flat[r, c0:c1] if c1 - c0 < d else diff_flat[r]
+            change = re_mul(dr, bp) - re_mul(dr, bl) - re_mul(dr, br)
+            del bp, bl, br, dr
+            if len(blocks) == 1:
+                return np.asarray(change.norm(dim=1).cpu().numpy(), dtype=np.float64)
+            out += (change.norm(dim=1) ** 2).cpu().numpy()
+        return np.sqrt(out)
 
     # first mesh: FIRST_INTERVALS leaves per row on 4 * FIRST_INTERVALS + 1 grid points
+    # and, when the budget allows, their second level in the same model call (the first
+    # round bisects every first-mesh sub-interval with the points evaluated here)
     n_pts = 4 * FIRST_INTERVALS + 1
-    pos = np.arange(n_pts, dtype=np.int64) * (_GRID // (4 * FIRST_INTERVALS))
-    point_rows = np.repeat(np.arange(n_rows), n_pts)
-    slots = evaluate(point_rows, np.tile(pos, n_rows)).reshape(n_rows, n_pts)
+    ahead = max_steps >= 2 * n_pts - 1
+    n_first = 2 * n_pts - 1 if ahead else n_pts
+    pos = np.arange(n_first, dtype=np.int64) * (_GRID // (n_first - 1))
+    point_rows = np.repeat(np.arange(n_rows), n_first)
+    slots, fvals = evaluate(point_rows, np.tile(pos, n_rows))
+    slots, fvals = slots.reshape(n_rows, n_first), fvals.reshape(n_rows, n_first)
+    if ahead:  # the first mesh is every other point; the rest wait for the first round
+        second = (slots[:, 1::2], fvals[:, 1::2])
+        slots, fvals = slots[:, ::2], fvals[:, ::2]
     leaf_rows = np.repeat(np.arange(n_rows), FIRST_INTERVALS)
     k = np.tile(np.arange(FIRST_INTERVALS), n_rows)
     width = _GRID // FIRST_INTERVALS
-    leaf_slots = slots[leaf_rows[:, None], 4 * k[:, None] + np.arange(5)]
-    add_leaves(leaf_rows, k * width, np.full(len(k), width, dtype=np.int64), leaf_slots)
+    at = (leaf_rows[:, None], 4 * k[:, None] + np.arange(5))
+    add_leaves(leaf_rows, k * width, np.full(len(k), width, dtype=np.int64), slots[at], fvals[at])
 
     active = np.ones(n_rows, dtype=bool)
-    converged = np.zeros(n_rows, dtype=bool)
+    status = np.full(n_rows, "max_steps", dtype=STATUS_DTYPE)
     alive = np.ones(len(mesh.row), dtype=bool)  # leaves not bisected
+    first_round = True
     while active.any():
         a_total = re_mul(diff_flat, total)
         comp_err = np.abs(a_total.sum(dim=1).cpu().numpy() - target)
-        # rounding floor: model outputs and the sum of the attributions in model precision
+        # the one rounding floor: model outputs and the sum of the attributions in model
+        # precision (the engine reports the error with the same floor)
         floor = rounding_floor(real, scale + a_total.abs().sum(dim=1).cpu().numpy())
-        tol_c = rtol * np.abs(target) + atol + floor
+        tol_c = rtol * np.abs(target) + atol
         # the estimate must account for the exact completeness error (see consistent_error)
         a_err_total = re_mul(diff_flat, total_err)
         est_sum = a_err_total.sum(dim=1).cpu().numpy()
+        norm_int = a_total.norm(dim=1).cpu().numpy()
         if measures:  # the vector test in every domain of the pass; rows still active
             act = np.flatnonzero(active)
             r_act = rows[torch.as_tensor(act, device=dev)]
@@ -544,29 +666,52 @@ def _integrate_group(
                 norm_a[act] = np.where(worse, a, norm_a[act])
                 vec_err[act] = np.where(worse, e, vec_err[act])
         else:
-            norm_a = a_total.norm(dim=1).cpu().numpy()
+            norm_a = norm_int
             est = a_err_total.norm(dim=1).cpu().numpy()
             vec_err = consistent_error(est, est_sum, comp_err, floor, d)
-        tol_v = rtol * norm_a + atol + floor
-        ok_v = vec_err <= tol_v
+        # root-sum-square of the per-interval error norms: errors of opposite sign in
+        # different sub-intervals cannot cancel in it
+        rss = _rss(mesh.err[alive], mesh.row[alive], n_rows)
+        tol_v = rtol * norm_a + atol
+        tol_r = rtol * norm_int + atol
+        ok_v = (vec_err <= tol_v) & (rss <= tol_r)
         ok_c = comp_err <= tol_c
-        done = ok_v & ok_c
-        converged |= active & done
-        active &= ~done
+        at_floor = (vec_err <= tol_v + floor) & (rss <= tol_r + floor) & (comp_err <= tol_c + floor)
+        if not first_round:  # no row is accepted on its first mesh alone
+            strict = active & ok_v & ok_c
+            status[strict] = "converged"
+            status[active & ~strict & at_floor] = "floor"
+            active &= ~(ok_v & ok_c) & ~at_floor
         chosen: list[np.ndarray] = []
         for r in np.flatnonzero(active):
             budget = (max_steps - steps[r]) // 4
             leaves = np.flatnonzero(alive & (mesh.row == r) & (mesh.width >= 8))
-            if ok_v[r]:  # completeness fails: refine where the local sums disagree
-                share = 1.0 - tol_c[r] / (2 * comp_err[r])
-                key = np.abs(mesh.comp[leaves])
+            base = leaves[mesh.lo[leaves] == 0]  # the sub-interval at the baseline
+            if (
+                not ok_c[r]
+                and len(base)
+                and _singular(mesh.width[base[0]], target[r], leaf_f[base[0]])
+            ):
+                status[r], active[r] = "singular", False
+                continue
+            if first_round:  # the second level: every sub-interval of the first mesh
+                pick = leaves if ahead else leaves[:budget]
             else:
-                share = 1.0 - tol_v[r] / (2 * vec_err[r])
-                key = mesh.err[leaves]
-            pick = _pick(leaves, key, share, budget)
-            if comp_err[r] > tol_c[r]:  # the stretch next to a singular baseline goes first
-                blind = leaves[mesh.slots[leaves, 0] == 0]
-                pick = np.concatenate([blind, pick[~np.isin(pick, blind)]])[: max(budget, 0)]
+                ratio_v = max(vec_err[r] / max(tol_v[r], _TINY), rss[r] / max(tol_r[r], _TINY))
+                if ok_v[r]:  # completeness fails: refine where the local tests fail
+                    share = 1.0 - tol_c[r] / (2 * comp_err[r])
+                    key = np.abs(gap[leaves])
+                else:
+                    share = 1.0 - 1.0 / (2 * ratio_v)
+                    key = mesh.err[leaves]
+                pick = _pick(leaves, key, share, budget)
+                if comp_err[r] > tol_c[r]:  # the stretch next to the baseline goes first
+                    pick = np.concatenate([base, pick[~np.isin(pick, base)]])[: max(budget, 0)]
+                    zoom = len(base) and mesh.width[base[0]] / _GRID > SINGULAR_WIDTH / 2
+                    if zoom and abs(gap[base[0]]) > 0.5 * abs(target[r]):
+                        # it holds most of the miss: zoom in on it alone (a jump at the
+                        # baseline is named, a transition next to it resolved, cheaply)
+                        pick = pick[:1]
             if len(pick) == 0:
                 active[r] = False  # budget spent (or the mesh is at its finest)
             else:
@@ -580,18 +725,38 @@ def _integrate_group(
         w8 = mesh.width[parents] // 8
         lo = mesh.lo[parents]
         new_pos = (lo[:, None] + w8[:, None] * np.array([1, 3, 5, 7])).reshape(-1)
-        new_slots = evaluate(np.repeat(mesh.row[parents], 4), new_pos).reshape(-1, 4)
+        if first_round and ahead:  # evaluated with the first mesh
+            at = (mesh.row[parents][:, None], 4 * (lo // width)[:, None] + np.arange(4))
+            new_slots, new_f = second[0][at], second[1][at]
+        else:
+            new_slots, new_f = evaluate(np.repeat(mesh.row[parents], 4), new_pos)
+            new_slots, new_f = new_slots.reshape(-1, 4), new_f.reshape(-1, 4)
         old = mesh.slots[parents]
         left = np.stack([old[:, 0], new_slots[:, 0], old[:, 1], new_slots[:, 1], old[:, 2]], 1)
         right = np.stack([old[:, 2], new_slots[:, 2], old[:, 3], new_slots[:, 3], old[:, 4]], 1)
+        of = leaf_f[parents]
+        f_left = np.stack([of[:, 0], new_f[:, 0], of[:, 1], new_f[:, 1], of[:, 2]], 1)
+        f_right = np.stack([of[:, 2], new_f[:, 2], of[:, 3], new_f[:, 3], of[:, 4]], 1)
         half = mesh.width[parents] // 2
-        add_leaves(
+        n_par = len(parents)
+        idx = add_leaves(
             np.concatenate([mesh.row[parents]] * 2),
             np.concatenate([lo, lo + half]),
             np.concatenate([half, half]),
             np.concatenate([left, right]),
+            np.concatenate([f_left, f_right]),
         )
-        alive = np.concatenate([alive, np.ones(2 * len(parents), dtype=bool)])
+        alive = np.concatenate([alive, np.ones(2 * n_par, dtype=bool)])
+        # the two levels must agree at the expected rate: the change from the parent's sum
+        # to its halves' sums estimates the parent's error independently of its five
+        # points; a half is trusted to no better than 1 / _RATE of that change (a kink's
+        # error falls 4x per bisection; a smooth integrand's change is tiny anyway), so a
+        # parent whose points aliased a feature passes its doubt on to its halves until
+        # a bisection changes nothing
+        seen = bisection_change(parents, idx) / _RATE
+        for half_idx in (idx[:n_par], idx[n_par:]):
+            mesh.err[half_idx] = np.maximum(mesh.err[half_idx], seen)
+        first_round = False
 
     # final sums from the leaves themselves (no drift from the running totals)
     keep = np.flatnonzero(alive)
@@ -601,11 +766,21 @@ def _integrate_group(
     for i in range(0, len(keep), step):
         add_row_sums(keep[i : i + step], 1, (gradient, error))
     mesh.store.close()  # on an error, when the mesh is dropped
+    a_final = re_mul(diff_flat, gradient)
+    floor = rounding_floor(real, scale + a_final.abs().sum(dim=1).cpu().numpy())
+    norm_int = a_final.norm(dim=1).cpu().numpy()
+    del a_final
+    rss = _rss(mesh.err[keep], mesh.row[keep], n_rows)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rss_rel = np.where(rss == 0, 0.0, rss / norm_int)
     return AdaptiveResult(
         gradient.reshape(n_rows, *shape),
         error.reshape(n_rows, *shape),
         steps,
-        converged,
+        status == "converged",
+        status,
+        floor,
+        rss_rel,
     )
 
 
@@ -643,17 +818,23 @@ def _column_blocks(d: int, n: int, item: int) -> Iterator[tuple[int, int]]:
         yield c0, min(c0 + width, d)
 
 
+#: Input-sized temporaries per leaf while its statistics are taken (Boole sum, error, their
+#: attributions, and the products on the way).
+_LEAF_TEMPS = 6
+
+
 def _leaf_blocks(n: int, d: int, item: int) -> Iterator[tuple[int, int, int, int]]:
-    """Blocks ``(i0, i1, c0, c1)`` of ``n`` leaves' error statistics: all at once when their
-    four temporaries of (n, d) values fit in :data:`BLOCK_BYTES`, else whole rows in
-    blocks of leaves, else one leaf at a time in ranges of coefficients."""
-    row = 4 * d * item
+    """Blocks ``(i0, i1, c0, c1)`` of ``n`` leaves' statistics: all at once when their
+    six temporaries of (n, d) values (sums, errors, their attributions) fit in
+    :data:`BLOCK_BYTES`, else whole rows in blocks of leaves, else one leaf at a time in
+    ranges of coefficients."""
+    row = _LEAF_TEMPS * d * item
     if not _leaf_blocks_split(n, d, item):
         step = n if n * row <= BLOCK_BYTES else max(1, BLOCK_BYTES // row)
         for i0 in range(0, n, step):
             yield i0, min(i0 + step, n), 0, d
         return
-    width = max(MIN_COLUMNS, BLOCK_BYTES // (4 * item))
+    width = max(MIN_COLUMNS, BLOCK_BYTES // (_LEAF_TEMPS * item))
     for i in range(n):
         for c0 in range(0, d, width):
             yield i, i + 1, c0, min(c0 + width, d)
@@ -661,7 +842,38 @@ def _leaf_blocks(n: int, d: int, item: int) -> Iterator[tuple[int, int, int, int
 
 def _leaf_blocks_split(n: int, d: int, item: int) -> bool:
     """Whether :func:`_leaf_blocks` splits rows into ranges of coefficients."""
-    return 4 * d * item > BLOCK_BYTES
+    return _LEAF_TEMPS * d * item > BLOCK_BYTES
+
+
+def path_alpha(u: np.ndarray) -> np.ndarray:
+    """The path position ``alpha = phi(u)`` of the mesh coordinate ``u`` in [0, 1].
+
+    ``phi(u) = u + WARP (1 - cos 2 pi u) / (2 pi)``: smooth, increasing, ``phi(0) = 0``,
+    ``phi(1) = 1``. The mesh is dyadic in ``u``; in ``alpha`` no two of its spacings are
+    commensurate, so no periodic structure along the path fits every mesh."""
+    u = np.asarray(u, dtype=np.float64)
+    return u + WARP * (1.0 - np.cos(2 * np.pi * u)) / (2 * np.pi)
+
+
+def path_speed(u: np.ndarray) -> np.ndarray:
+    """``phi'(u) = 1 + WARP sin(2 pi u)``, the weight of a point in the ``u`` integral."""
+    return 1.0 + WARP * np.sin(2 * np.pi * np.asarray(u, dtype=np.float64))
+
+
+def _singular(width: int, target: float, f5: np.ndarray) -> bool:
+    """The row's output jumps next to the baseline: its sub-interval there (outputs ``f5``
+    at its points) is at most :data:`SINGULAR_WIDTH` wide, and the output changes across
+    it by more than half of ``f(x) - f(x')``."""
+    if path_alpha(np.array(width / _GRID)) > SINGULAR_WIDTH or not abs(target) > 0:
+        return False
+    return bool(abs(f5[4] - f5[0]) > 0.5 * abs(target))
+
+
+def _rss(err: np.ndarray, row: np.ndarray, n_rows: int) -> np.ndarray:
+    """``sqrt(sum err**2)`` per row."""
+    out = np.zeros(n_rows)
+    np.add.at(out, row, err**2)
+    return np.sqrt(out)
 
 
 def rounding_floor(dtype: torch.dtype, magnitude: np.ndarray) -> np.ndarray:

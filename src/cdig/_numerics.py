@@ -8,6 +8,8 @@ from torch import Tensor
 
 __all__ = [
     "COMPLETENESS_FLOOR",
+    "STATUSES",
+    "STATUS_DTYPE",
     "accumulator_dtype",
     "completeness_flagged",
     "completeness_ok",
@@ -17,6 +19,14 @@ __all__ = [
 #: A completeness error ``|delta|`` at or below this is rounding of the model outputs, never
 #: reported as a failure (in units of the model output).
 COMPLETENESS_FLOOR = 1e-6
+
+#: Why a sample's integration stopped (:attr:`cdig.Attribution.status`): ``"converged"`` (the
+#: tolerances are met by the reported numbers), ``"floor"`` (met only up to the rounding
+#: level of the model's precision), ``"max_steps"`` (``n_steps="auto"``: budget spent),
+#: ``"singular"`` (the output jumps next to the baseline) and ``"n_steps"`` (a fixed
+#: ``n_steps`` whose completeness error exceeds the tolerance).
+STATUSES = ("converged", "floor", "max_steps", "singular", "n_steps")
+STATUS_DTYPE = "<U9"
 
 
 def accumulator_dtype(t: Tensor) -> torch.dtype:

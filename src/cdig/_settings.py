@@ -154,8 +154,12 @@ n_steps : "auto" or int, default="auto"
     where the gradient changes fast, every evaluation is kept, until the estimated
     error of the attribution vector is at most ``rtol * ||A|| + atol`` **and**
     ``|delta| <= rtol * |f(x) - f(x')| + atol``, or ``max_steps`` evaluations are
-    spent (then a :class:`ConvergenceWarning` names the samples). An integer: that
-    many path points of the rule ``method`` for every sample, as in Captum.
+    spent (then a :class:`ConvergenceWarning` names the samples). A converged sample
+    has at least 33 evaluations (no sample is accepted on its first 17 points); a
+    sample whose output jumps next to the baseline stops early, and one whose
+    tolerance is below the model's rounding is named as such: ``attr.status`` says
+    why each sample stopped. An integer: that many path points of the rule ``method``
+    for every sample, as in Captum.
 method : str, optional
     Integration rule of an integer ``n_steps``, one of
     :data:`cdig.quadrature.METHODS`; default ``"gausslegendre"``. Not used with

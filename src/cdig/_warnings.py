@@ -64,20 +64,28 @@ class CompletenessWarning(_Report):
 
 
 class ConvergenceWarning(_Report):
-    """The adaptive integral (``n_steps="auto"``) did not meet its tolerance in its budget.
+    """The adaptive integral (``n_steps="auto"``) did not certify some samples.
 
     Attributes
     ----------
     samples : list of int
-        Sample indices whose error estimate or completeness error stayed above ``rtol``.
+        Sample indices that are not ``converged`` (any status but ``"converged"``).
     rtol : float
         The tolerance asked for.
     worst : float
-        The largest relative error (estimate or completeness) among them.
+        The largest relative error (estimate or completeness) among the samples that spent
+        their budget (status ``"max_steps"``); NaN when there are none.
     max_steps : int
-        The evaluation budget per sample and baseline that was spent.
+        The evaluation budget per sample and baseline.
     domains : list of str
         The domains concerned.
+    singular : list of int
+        Samples whose path is singular at the baseline (status ``"singular"``).
+    floor : list of int
+        Samples whose tolerance is below the rounding level of the model's precision
+        (status ``"floor"``).
+    floor_accuracy : float
+        The largest absolute error reached among the ``floor`` samples (output units).
     """
 
     samples: list[int]
@@ -85,6 +93,9 @@ class ConvergenceWarning(_Report):
     worst: float
     max_steps: int
     domains: list[str]
+    singular: list[int]
+    floor: list[int]
+    floor_accuracy: float
 
 
 class ConstantOutputWarning(_Report):
@@ -170,30 +181,103 @@ def sample_list(samples: Sequence[int], limit: int = 10) -> str:
 def warn_unconverged_results(results: Mapping[str, Attribution], settings: Settings) -> None:
     """One warning per call naming the samples not certified, over all domains.
 
-    ``n_steps="auto"``: the samples that did not converge (:class:`ConvergenceWarning`). A
-    fixed ``n_steps``: those whose completeness test failed above the rounding floor
+    ``n_steps="auto"``: the samples that are not ``converged`` (:class:`ConvergenceWarning`),
+    each named with its reason (budget spent, singular path, rounding floor). A fixed
+    ``n_steps``: those whose completeness test failed above the rounding floor
     (:class:`CompletenessWarning`).
     """
     from ._numerics import completeness_flagged
 
+    if settings.auto:
+        _warn_auto(results, settings)
+        return
     bad: dict[str, np.ndarray] = {}
     for label, attr in results.items():
-        if settings.auto:
-            idx = np.flatnonzero(~attr.converged)
-        else:
-            idx = np.flatnonzero(completeness_flagged(attr.delta, attr.converged))
+        idx = np.flatnonzero(completeness_flagged(attr.delta, attr.converged))
         if idx.size:
             bad[label] = idx
     if not bad:
         return
     worst = 0.0
     for label, idx in bad.items():
-        attr = results[label]
-        worst = max(worst, float(np.nanmax(attr.relative_delta[idx])))
-        if settings.auto:
-            worst = max(worst, float(np.nanmax(attr.error[idx])))
+        worst = max(worst, float(np.nanmax(results[label].relative_delta[idx])))
     where = f" ({', '.join(sorted(bad))})" if len(results) > 1 else ""
     _warn_unconverged(bad, worst, settings, f"samples {{samples}}{where}", run=False)
+
+
+def _warn_auto(results: Mapping[str, Attribution], settings: Settings) -> None:
+    """The :class:`ConvergenceWarning` of ``n_steps="auto"`` results, by status."""
+    from ._adaptive import SINGULAR_WIDTH
+
+    by: dict[str, set[int]] = {"max_steps": set(), "singular": set(), "floor": set()}
+    domains: set[str] = set()
+    worst, accuracy = float("nan"), 0.0
+    budget_bad: dict[str, np.ndarray] = {}
+    for label, attr in results.items():
+        status = np.asarray(attr.status)
+        if not (~attr.converged).any():
+            continue
+        domains.add(label)
+        # a sample not converged without another reason spent its budget
+        over = np.flatnonzero(~attr.converged & ~np.isin(status, ("singular", "floor")))
+        for name in ("singular", "floor"):
+            by[name].update(np.flatnonzero(status == name).tolist())
+        by["max_steps"].update(over.tolist())
+        if over.size:
+            budget_bad[label] = over
+            rel = np.maximum(attr.relative_delta[over], attr.error[over])
+            worst = float(np.nanmax([worst, *rel]))
+        fl = np.flatnonzero(status == "floor")
+        if fl.size:
+            accuracy = max(
+                accuracy, float(np.max(np.maximum(attr.absolute_error[fl], np.abs(attr.delta[fl]))))
+            )
+    samples = sorted(set().union(*by.values()))
+    if not samples:
+        return
+    where = f" ({', '.join(sorted(domains))})" if len(results) > 1 else ""
+    parts = []
+    if by["max_steps"]:
+        parts.append(
+            f"n_steps='auto' did not reach rtol={settings.rtol:g} within max_steps="
+            f"{settings.max_steps} evaluations for samples {sample_list(sorted(by['max_steps']))}"
+            f"{where}; largest relative error {worst:.3g}. Raise max_steps, or loosen rtol/atol."
+        )
+    if by["singular"]:
+        parts.append(
+            f"The path of samples {sample_list(sorted(by['singular']))}{where} is singular at "
+            f"the baseline: more than half of f(x) - f(x') happens within alpha < "
+            f"{SINGULAR_WIDTH:.2g} of it, the output being constant along the rest of the path "
+            "(a model that normalises or z-scores its input, explained from a zero or constant "
+            "baseline, sees the same input everywhere but at the baseline). No max_steps can "
+            "fix this, so they were stopped early; their attributions describe that jump, not "
+            "the input. Use a baseline the model does not see as degenerate, e.g. "
+            "cdig.baselines.phase_randomized(x, ...) (same amplitude spectrum, random phases), "
+            "cdig.baselines.training_samples(...) or cdig.baselines.noise(...)."
+        )
+    if by["floor"]:
+        parts.append(
+            f"For samples {sample_list(sorted(by['floor']))}{where} rtol={settings.rtol:g} is "
+            "below the rounding level of the model's precision (f(x) - f(x') is tiny, or the "
+            "attributions cancel heavily): the tolerance cannot be certified; the attributions "
+            f"are accurate to about {accuracy:.2g} in units of the output "
+            "(attr.absolute_error). Explain an output that changes more, or run the model in "
+            "float64."
+        )
+    parts.append("attr.status and attr.error tell which samples to trust and why.")
+    warn(
+        ConvergenceWarning(
+            " ".join(parts),
+            samples=samples,
+            rtol=settings.rtol,
+            worst=worst,
+            max_steps=settings.max_steps,
+            domains=sorted(domains),
+            singular=sorted(by["singular"]),
+            floor=sorted(by["floor"]),
+            floor_accuracy=accuracy,
+        )
+    )
 
 
 def warn_unconverged_run(run: DatasetRun, settings: Settings) -> None:
@@ -232,6 +316,9 @@ def _warn_unconverged(
             f"n_steps='auto' did not reach rtol={settings.rtol:g} within max_steps="
             f"{settings.max_steps} evaluations for {which}{largest}. {advice}",
             max_steps=settings.max_steps,
+            singular=[],
+            floor=[],
+            floor_accuracy=0.0,
             **facts,
         )
     else:

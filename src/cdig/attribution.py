@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._checks import check_array
+from ._numerics import STATUS_DTYPE, STATUSES
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -68,6 +69,15 @@ class Attribution:
         within its budget. A fixed ``n_steps``: ``|delta| <= rtol * |f(x) - f(x')| + atol``.
     n_evaluations : ndarray of shape (batch,), int
         Model evaluations spent on the sample's paths (summed over baselines).
+    status : ndarray of shape (batch,), str
+        Why the sample's integration stopped: ``"converged"`` (exactly where
+        ``converged``), ``"floor"`` (the tolerance is met only up to the rounding level of
+        the model's precision: ``f(x) - f(x')`` or the attributions' sum is at that level;
+        :attr:`absolute_error` says what was reached), ``"max_steps"`` (``n_steps="auto"``
+        spent its budget), ``"singular"`` (the output jumps next to the baseline, e.g. a
+        model that normalises its input explained from zeros: use another baseline) or
+        ``"n_steps"`` (a fixed ``n_steps`` missed the completeness tolerance). Results
+        built without it (older versions) derive it from ``converged``.
     """
 
     values: np.ndarray
@@ -85,6 +95,7 @@ class Attribution:
     error: np.ndarray = field(default_factory=lambda: _MISSING)
     converged: np.ndarray = field(default_factory=lambda: _MISSING)
     n_evaluations: np.ndarray = field(default_factory=lambda: _MISSING)
+    status: np.ndarray = field(default_factory=lambda: _MISSING)
 
     def __post_init__(self) -> None:
         # results built without the convergence facts (older runs, hand-made results):
@@ -96,6 +107,27 @@ class Attribution:
         if self.converged is _MISSING:
             rtol = float(self.settings.get("rtol", 0.01))
             object.__setattr__(self, "converged", self.relative_delta <= rtol)
+        if self.status is _MISSING:
+            failed = np.where(np.isnan(self.error), "n_steps", "max_steps")
+            derived = np.where(np.asarray(self.converged, dtype=bool), "converged", failed)
+            object.__setattr__(self, "status", derived.astype(STATUS_DTYPE))
+        else:
+            status = np.asarray(self.status, dtype=STATUS_DTYPE)
+            unknown = sorted(set(status.ravel().tolist()) - set(STATUSES))
+            if status.shape != (self.batch_size,) or unknown:
+                raise ValueError(
+                    f"status must be one of {STATUSES} per sample, shape ({self.batch_size},); "
+                    f"got shape {status.shape}" + (f" and {unknown}" if unknown else "") + "."
+                )
+            object.__setattr__(self, "status", status)
+
+    @property
+    def absolute_error(self) -> np.ndarray:
+        """The estimated error of the attribution vector in units of the model output,
+        ``error * ||values||`` per sample, shape ``(batch,)`` (NaN for a fixed ``n_steps``)."""
+        norm = np.linalg.norm(self.values.reshape(self.batch_size, -1), axis=1)
+        with np.errstate(invalid="ignore"):
+            return np.where(self.error == 0, 0.0, self.error * norm)
 
     # ------------------------------------------------------------------ basics
     @property
@@ -444,10 +476,10 @@ class Attribution:
             Per-sample arrays (:data:`SAMPLE_FIELDS`): ``values`` of shape
             ``(batch, *coefficient_shape)``, ``delta``, ``outputs``, ``baseline_outputs``,
             ``error`` (float64), ``n_steps``, ``n_evaluations`` (int64), ``converged``
-            (bool), each ``(batch,)``, and ``target_index`` (``(batch,)``, ``(batch,
-            n_axes)`` or None); metadata: ``dims`` (list of str), ``coords`` (dict of
-            arrays), ``units``, ``target`` (str), ``domain`` (the domain's class name, or
-            None) and ``settings`` (dict).
+            (bool), ``status`` (str), each ``(batch,)``, and ``target_index``
+            (``(batch,)``, ``(batch, n_axes)`` or None); metadata: ``dims`` (list of str),
+            ``coords`` (dict of arrays), ``units``, ``target`` (str), ``domain`` (the
+            domain's class name, or None) and ``settings`` (dict).
         """
         out: dict[str, Any] = {"values": np.asarray(self.values)}
         for name, dtype in _FIELD_DTYPES.items():
@@ -471,6 +503,7 @@ class Attribution:
         ----------
         data : mapping
             As returned by :meth:`to_dict`; ``error``, ``converged``, ``n_evaluations``,
+            ``status``,
             ``target_index``, ``coords``, ``units``, ``target`` and ``settings`` may be
             missing (results written by older versions). A coordinate may also be given as
             ``{"dtype", "shape", "values"}`` (the form dataset runs store).
@@ -506,6 +539,7 @@ class Attribution:
             "error": _MISSING,
             "converged": _MISSING,
             "n_evaluations": _MISSING,
+            "status": _MISSING,
         }
         for name, (kind, finite, low, trailing) in _FIELD_RULES.items():
             if data.get(name) is None:
@@ -567,6 +601,7 @@ SAMPLE_FIELDS = (
     "converged",
     "n_evaluations",
     "target_index",
+    "status",
 )
 #: How :meth:`Attribution.from_dict` checks each per-sample field besides ``values``:
 #: name -> (kind, finite, smallest value, more axes allowed after the sample axis). One line
@@ -594,6 +629,7 @@ _FIELD_DTYPES: dict[str, Any] = {
     "n_evaluations": np.int64,
     "target_index": np.int64,
     "converged": bool,
+    "status": STATUS_DTYPE,
 }
 
 

@@ -660,12 +660,30 @@ def _parse_target(text: str | None) -> Any:
 def _phrase(message: Warning | str) -> str:
     """A warning in the command line's words (its options, not Python keywords)."""
     if isinstance(message, ConvergenceWarning):
-        return (
-            f"the integral did not reach --rtol {message.rtol:g} within --max-steps "
-            f"{message.max_steps} for samples {sample_list(message.samples)} "
-            f"({', '.join(message.domains)}; largest relative error {message.worst:.3g}); "
-            "raise --max-steps or --rtol. The JSON output has 'converged' and 'error' per "
-            "sample."
+        singular, floor = getattr(message, "singular", []), getattr(message, "floor", [])
+        over = sorted(set(message.samples) - set(singular) - set(floor))
+        parts = []
+        if over:
+            parts.append(
+                f"the integral did not reach --rtol {message.rtol:g} within --max-steps "
+                f"{message.max_steps} for samples {sample_list(over)} "
+                f"({', '.join(message.domains)}; largest relative error {message.worst:.3g}); "
+                "raise --max-steps or --rtol."
+            )
+        if singular:
+            parts.append(
+                f"the path of samples {sample_list(singular)} is singular at the baseline "
+                "(the output jumps next to it: a model that normalises its input, explained "
+                "from zeros); use another --baseline, not more steps."
+            )
+        if floor:
+            parts.append(
+                f"for samples {sample_list(floor)} --rtol {message.rtol:g} is below the "
+                "rounding level of the model's precision (accurate to about "
+                f"{message.floor_accuracy:.2g} in output units)."
+            )
+        return " ".join(parts) + (
+            " The JSON output has 'converged', 'status' and 'error' per sample."
         )
     if isinstance(message, CompletenessWarning):
         return (

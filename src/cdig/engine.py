@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 
 from . import quadrature
-from ._adaptive import consistent_error, integrate_adaptive, rounding_floor
+from ._adaptive import AdaptiveResult, consistent_error, integrate_adaptive
 from ._evaluate import evaluate
 from ._guards import (
     LOW_PRECISION,
@@ -58,7 +58,13 @@ from ._inputs import (
     resolve_target,
     select_target,
 )
-from ._numerics import accumulator_dtype, completeness_ok, re_mul
+from ._numerics import (
+    STATUS_DTYPE,
+    accumulator_dtype,
+    completeness_flagged,
+    completeness_ok,
+    re_mul,
+)
 from ._progress import evaluation_bar
 from ._settings import (
     FORWARD_ARGS,
@@ -194,6 +200,7 @@ class _Pass:
     # n_steps="auto": Boole - Simpson per row (R, ...), and whether each row converged
     error_gradient: Tensor | None = None
     converged: np.ndarray | None = None
+    adaptive: AdaptiveResult | None = None  # status, floor and rss per row
 
 
 class CrossDomainIG:
@@ -556,28 +563,26 @@ class CrossDomainIG:
         fx64 = fx.detach().double()
         delta = vals.reshape(batch, -1).sum(dim=1) - (fx64 - fb_mean)
         steps = p.steps.reshape(n_base, batch)
+        diff = (fx64 - fb_mean).cpu().numpy()
+        delta_np = delta.cpu().numpy()
         if errors is None:  # a fixed rule: no error estimate, completeness is the only check
             error = torch.full((batch,), float("nan"), dtype=torch.float64)
-            diff = (fx64 - fb_mean).cpu().numpy()
-            converged = completeness_ok(delta.cpu().numpy(), diff, settings.rtol, settings.atol)
+            converged = completeness_ok(delta_np, diff, settings.rtol, settings.atol)
+            status = fixed_status(delta_np, converged)
         else:
-            norm = vals.reshape(batch, -1).norm(dim=1)
-            err_vec = mean(errors).reshape(batch, -1)
-            scale = fx64.abs() + fb_mean.abs() + vals.abs().reshape(batch, -1).sum(1)
-            floor = rounding_floor(p.time_baseline.dtype, scale.cpu().numpy())
-            err = torch.as_tensor(
-                consistent_error(
-                    err_vec.norm(dim=1).cpu().numpy(),
-                    err_vec.sum(dim=1).cpu().numpy(),
-                    delta.abs().cpu().numpy(),
-                    floor,
-                    err_vec.shape[1],
-                ),
-                device=err_vec.device,
+            assert p.adaptive is not None
+            error_np, status = certify(
+                vals.reshape(batch, -1).cpu().numpy(),
+                mean(errors).reshape(batch, -1).cpu().numpy(),
+                delta_np,
+                diff,
+                p.adaptive,
+                n_base,
+                settings.rtol,
+                settings.atol,
             )
-            error = torch.where(err == 0, torch.zeros_like(err), err / norm)
-            assert p.converged is not None
-            converged = np.all(p.converged.reshape(n_base, batch), axis=0)
+            error = torch.as_tensor(error_np)
+            converged = status == "converged"
         return Attribution(
             values=vals.to(p.time_baseline.dtype).cpu().numpy(),
             delta=delta.cpu().numpy(),
@@ -593,6 +598,7 @@ class CrossDomainIG:
             error=error.cpu().numpy(),
             converged=np.asarray(converged, dtype=bool),
             n_evaluations=steps.sum(axis=0),
+            status=status,
             settings={
                 **settings.record(),
                 "n_baselines": n_base,
@@ -675,8 +681,18 @@ def _gradient(
     """Gradient of ``func(points, rows).sum()`` with respect to ``points`` (n, ...).
 
     ``check``: raise :class:`NonFiniteError` (via :class:`_PathNonFinite`) when an output or
-    a gradient is not finite. The adaptive integrator turns it off at the baseline only,
-    where it replaces a singular point by an open rule.
+    a gradient is not finite.
+    """
+    return _gradient_and_output(func, points, rows, check)[0]
+
+
+def _gradient_and_output(
+    func: Callable[[Tensor, Tensor], Tensor], points: Tensor, rows: Tensor, check: bool = True
+) -> tuple[Tensor, Tensor]:
+    """:func:`_gradient` and the outputs ``func(points, rows)`` (n,), detached.
+
+    The adaptive integrator uses the outputs for its local completeness test and turns
+    ``check`` off at the baseline only, where it replaces a singular point by an open rule.
     """
     points.requires_grad_(True)
     y = func(points, rows)
@@ -691,7 +707,7 @@ def _gradient(
         raise ValueError("the model's output does not depend on its input (no gradient).")
     if check:
         _check_path_finite(y, g, rows)
-    return g
+    return g, y.detach()
 
 
 class _PathNonFinite(NonFiniteError):
@@ -806,7 +822,7 @@ def _integrate(
         bar.update(n)
 
     res = integrate_adaptive(
-        lambda points, rows: _gradient(func, points, rows),
+        lambda points, rows: _gradient_and_output(func, points, rows),
         p.start,
         p.end,
         target_diff,
@@ -817,10 +833,61 @@ def _integrate(
         chunk_for=run.chunk_for,
         on_evaluations=None if bar is None else progress,
         measures=[_measure(p, dom, X0, rows_b) for _, dom, X0 in p.domains],
-        baseline_gradient_at=lambda points, rows: _gradient(func, points, rows, check=False),
+        baseline_gradient_at=lambda points, rows: _gradient_and_output(
+            func, points, rows, check=False
+        ),
     )
     p.gradient, p.error_gradient = res.gradient, res.error_gradient
-    p.steps, p.converged = res.steps, res.converged
+    p.steps, p.converged, p.adaptive = res.steps, res.converged, res
+
+
+def certify(
+    values: np.ndarray,
+    errors: np.ndarray,
+    delta: np.ndarray,
+    diff: np.ndarray,
+    res: AdaptiveResult,
+    n_base: int,
+    rtol: float,
+    atol: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The reported error and status of ``n_steps="auto"`` results: one certificate.
+
+    ``values`` and ``errors`` (batch, n) are a domain's attributions and their estimated
+    error vector (means over the ``n_base`` baselines), ``delta`` and ``diff`` (batch,) the
+    completeness error and ``f(x) - f(x')``; ``res`` holds the loop's rows
+    (``n_base * batch``, baseline-major). The error is the larger of the domain's estimate
+    (made consistent with ``delta``) and the loop's root-sum-square of per-interval errors,
+    relative to ``||values||``. The status is ``"converged"`` exactly when the reported
+    numbers meet ``error <= rtol + atol / ||values||`` and ``|delta| <= rtol |diff| +
+    atol``; ``"floor"`` when they meet them only with the rounding floor (the same
+    floor the loop used) added; ``"singular"`` when the loop named a singular path; else
+    ``"max_steps"``. Returns ``(error, status)``, each (batch,).
+    """
+    batch = values.shape[0]
+    floor = res.floor.reshape(n_base, batch).mean(axis=0)
+    rss = res.rss.reshape(n_base, batch).max(axis=0)
+    norm = np.linalg.norm(values, axis=1)
+    est = consistent_error(
+        np.linalg.norm(errors, axis=1), errors.sum(axis=1), np.abs(delta), floor, errors.shape[1]
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        error = np.maximum(np.where(est == 0, 0.0, est / norm), rss)
+        # the tests on the reported numbers themselves (atol / 0 is inf: no vector to scale)
+        slack = np.where(norm > 0, atol / norm, np.inf if atol > 0 else 0.0)
+        slack_floor = np.where(norm > 0, (atol + floor) / norm, np.inf)
+    strict = (error <= rtol + slack) & completeness_ok(delta, diff, rtol, atol)
+    loose = (error <= rtol + slack_floor) & completeness_ok(delta, diff, rtol, atol + floor)
+    singular = np.any(res.status.reshape(n_base, batch) == "singular", axis=0)
+    status = np.where(strict, "converged", np.where(loose, "floor", "max_steps"))
+    return error, np.where(singular, "singular", status).astype(STATUS_DTYPE)
+
+
+def fixed_status(delta: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Status of fixed-step results: ``"converged"`` (completeness within the tolerance),
+    ``"floor"`` (not, but ``|delta|`` at most :data:`COMPLETENESS_FLOOR`) or ``"n_steps"``."""
+    flagged = completeness_flagged(delta, ok)
+    return np.where(ok, "converged", np.where(flagged, "n_steps", "floor")).astype(STATUS_DTYPE)
 
 
 def _measure(

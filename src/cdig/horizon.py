@@ -574,11 +574,21 @@ def _stack(attrs: list[Attribution], steps: np.ndarray, name: str) -> Attributio
         # every step is integrated on its own: the worst step speaks for the sample
         error=np.max(np.stack([a.error for a in attrs], axis=1), axis=1),
         converged=np.all(np.stack([a.converged for a in attrs], axis=1), axis=1),
+        status=_worst_status(np.stack([a.status for a in attrs], axis=1)),
         n_evaluations=np.sum(np.stack([a.n_evaluations for a in attrs], axis=1), axis=1),
         target=name,
         target_index=None,
         settings=settings,
     )
+
+
+def _worst_status(status: np.ndarray) -> np.ndarray:
+    """Per sample (rows of ``status``, one column per step) the status that speaks for it:
+    ``"converged"`` only when every step is; else the gravest reason among the steps."""
+    out = np.full(status.shape[0], "converged", dtype=status.dtype)
+    for name in ("floor", "n_steps", "max_steps", "singular"):  # later ones win
+        out = np.where((status == name).any(axis=1), name, out)
+    return out
 
 
 # ---------------------------------------------------------------------- figure

@@ -47,7 +47,24 @@ figure { margin: .8em 0 1.6em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #e4e4e4; }
 figcaption { color: #555; font-size: .9em; }
 code { background: #f4f4f4; padding: 0 .25em; }
+.banner { border: 2px solid #b00020; background: #fff3f3; padding: .5em .9em; margin: 1em 0; }
+.banner p { margin: .3em 0; }
+table.flagged { outline: 2px dashed #b00020; }
+table.flagged caption { color: #b00020; font-weight: 600; text-align: left; }
 """
+
+#: What each status means in the report's words (``converged`` needs none).
+_STATUS_TEXT = {
+    "max_steps": "did not reach the tolerance within the evaluation budget (max_steps); "
+    "raise max_steps",
+    "floor": "the tolerance is below the rounding level of the model's precision "
+    "(f(x) - f(x') is tiny or the attributions cancel); accurate only to about the "
+    "absolute error shown, not to rtol",
+    "singular": "the path is singular at the baseline (the output jumps next to it, e.g. "
+    "a model that normalises its input explained from zeros); the attributions describe "
+    "that jump: use another baseline, e.g. cdig.baselines.phase_randomized",
+    "n_steps": "the fixed n_steps misses the completeness tolerance; use n_steps='auto'",
+}
 
 
 def render_report(
@@ -112,6 +129,7 @@ def render_report(
         f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
         _intro(attrs, x),
+        _banner(attrs),
         _settings_table(first, settings),
     ]
     if first.batch_size > 1:
@@ -119,6 +137,7 @@ def render_report(
     for s in samples:
         parts.append(f"<h2>Sample {s}</h2>")
         parts.append(_prediction(first, s, outs))
+        parts.append(_sample_banner(attrs, s))
         parts.append(_completeness_table(attrs, s))
         for name, a in attrs.items():
             parts.append(_domain_section(name, a, s, x, top, plot_kwargs or {}, dpi))
@@ -213,6 +232,43 @@ def _intro(attrs: Mapping[str, Attribution], x: Any) -> str:
     )
 
 
+def _banner(attrs: Mapping[str, Attribution]) -> str:
+    """A banner naming the samples that are not certified, by reason ('' when all are)."""
+    lines = []
+    for status, text in _STATUS_TEXT.items():
+        where = {n: np.flatnonzero(np.asarray(a.status) == status) for n, a in attrs.items()}
+        where = {n: idx for n, idx in where.items() if idx.size}
+        if where:
+            names = "; ".join(f"{_e(n)}: samples {_e(_samples(idx))}" for n, idx in where.items())
+            lines.append(f"<p><b>Not certified ({_e(status)})</b> &mdash; {names}: {_e(text)}.</p>")
+    if not lines:
+        return ""
+    return (
+        "<div class='banner' role='alert'>"
+        + "".join(lines)
+        + "<p>Their tables and top coefficients below are marked; read them with care.</p></div>"
+    )
+
+
+def _sample_banner(attrs: Mapping[str, Attribution], s: int) -> str:
+    """The reasons sample ``s`` is not certified, per domain ('' when it is)."""
+    lines = [
+        f"<p><b>{_e(n)}: not certified ({_e(str(a.status[s]))})</b> &mdash; "
+        f"{_e(_STATUS_TEXT.get(str(a.status[s]), 'not converged'))}; absolute error about "
+        f"{_e(_abs_error(a, s))} (output units).</p>"
+        for n, a in attrs.items()
+        if not a.converged[s]
+    ]
+    return "<div class='banner' role='alert'>" + "".join(lines) + "</div>" if lines else ""
+
+
+def _abs_error(a: Attribution, s: int) -> str:
+    """The larger of ``|delta|`` and the estimated absolute error of sample ``s``."""
+    err = float(a.absolute_error[s])
+    value = abs(float(a.delta[s])) if np.isnan(err) else max(err, abs(float(a.delta[s])))
+    return f"{value:.2g}"
+
+
 def _settings_table(first: Attribution, extra: Mapping[str, Any] | None) -> str:
     rows: dict[str, Any] = {}
     for key, value in (extra or {}).items():
@@ -242,10 +298,19 @@ def _batch_table(attrs: Mapping[str, Attribution]) -> str:
         f"<td class='num'>{float(np.max(a.relative_delta)):.3g}</td>"
         f"<td class='num'>{_error(_largest(a.error))}</td>"
         f"<td class='{'num bad' if (~a.converged).any() else 'num'}'>"
-        f"{_e(_samples(np.flatnonzero(~a.converged)))}</td></tr>"
+        f"{_e(_samples(np.flatnonzero(~a.converged)))}{_e(_reasons(a))}</td></tr>"
         for n, a in attrs.items()
     )
     return f"<h2>Completeness and convergence over the batch</h2><table>{head}{body}</table>"
+
+
+def _reasons(a: Attribution) -> str:
+    """`` (floor: 1, singular: 2)``: how many samples failed for which reason."""
+    bad = np.asarray(a.status)[~a.converged]
+    if bad.size == 0:
+        return ""
+    names, counts = np.unique(bad, return_counts=True)
+    return " (" + ", ".join(f"{n}: {c}" for n, c in zip(names, counts)) + ")"
 
 
 def _largest(values: np.ndarray) -> float:
@@ -323,8 +388,16 @@ def _domain_section(
             f"<td>{_e(describe_coefficient(attr, r))}</td></tr>"
             for i, r in enumerate(rows)
         )
+        flag = ""
+        if not attr.converged[s]:
+            flag = (
+                " class='flagged'><caption>Not certified "
+                f"({_e(str(attr.status[s]))}): the ranking may change with a certified result"
+                "</caption"
+            )
         parts.append(
-            f"<table><tr><th>rank</th><th>attribution</th><th>coefficient</th></tr>{body}</table>"
+            f"<table{flag}><tr><th>rank</th><th>attribution</th><th>coefficient</th></tr>"
+            f"{body}</table>"
         )
     kind = plot.plot_kind(attr)
     fig = plot.plot_attribution(attr, sample=s, x=x, **dict(plot_kwargs.get(kind, {})))
