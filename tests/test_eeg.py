@@ -140,3 +140,19 @@ def test_part_c_blink_component(eeg):
     assert c["blink_share"] >= 0.1
     assert blink in np.argsort(-np.abs(pc.values[0]))[:3]
     np.testing.assert_allclose(pc.values.sum(), attr.values.sum(), rtol=1e-5)
+
+
+def test_zero_baseline_is_named_singular(eeg):
+    """The detector z-scores its input: from zeros the path is singular at the baseline.
+    The default names it early (within a quarter of max_steps), with advice that names the
+    baseline that fits, instead of spending the budget and asking for more."""
+    model = eeg.SeizureDetector(eeg.FS_IEEG)
+    x = eeg.ieeg_segment(6.0)[None, None]
+    target = cdig.TimeColumns("mean", cls=eeg.SEIZURE)
+    with pytest.warns(cdig.ConvergenceWarning) as record:
+        attr = cdig.explain(model, x, "fourier", target=target, fs=eeg.FS_IEEG)
+    assert list(attr.status) == ["singular"] and not attr.converged.any()
+    assert attr.n_evaluations[0] <= 512 // 4
+    message = " ".join(str(w.message) for w in record)
+    assert "singular at the baseline" in message and "phase_randomized" in message
+    assert "No max_steps can fix this" in message and "raise max_steps" not in message
