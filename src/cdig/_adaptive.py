@@ -83,7 +83,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._numerics import STATUS_DTYPE, accumulator_dtype, re_mul
+from ._numerics import SINGULAR_WIDTH, STATUS_DTYPE, accumulator_dtype, re_mul
 from .quadrature import BOOLE, MILNE, OPEN_PAIR, SIMPSON
 
 __all__ = [
@@ -119,9 +119,6 @@ _GRID = 1 << _DEPTH
 #: The warp of the mesh (see :func:`path_alpha`): irrational, so that no mesh is
 #: commensurate with a periodic structure along the path.
 WARP = (5**0.5 - 1) / 4
-#: A row whose output changes by more than half of ``f(x) - f(x')`` within
-#: ``alpha < SINGULAR_WIDTH`` of the baseline is singular there (stopped, named).
-SINGULAR_WIDTH = 2.0**-12
 #: A half's error estimate is at least the change of its parent's sum over this.
 _RATE = 4.0
 _TINY = float(np.finfo(np.float64).tiny)
@@ -506,7 +503,7 @@ def _integrate_group(
                 finite[where] = torch.isfinite(g).all(dim=1).cpu().numpy()
                 fvals[where] = y.reshape(-1).double().cpu().numpy()
                 # the integrand in the mesh coordinate u: phi'(u) g(phi(u))
-                g.mul_(torch.as_tensor(speed[where], dtype=store_dtype, device=dev)[:, None])
+                g = g * torch.as_tensor(speed[where], dtype=store_dtype, device=dev)[:, None]
                 mesh.store.put(slots[where], g)
                 del pts, g, y
         np.add.at(steps, point_rows, 1)

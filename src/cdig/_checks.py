@@ -129,6 +129,7 @@ _ARRAY_KINDS: dict[str, tuple[str, Any]] = {
     "float": ("fiu", np.float64),
     "int": ("iu", np.int64),
     "bool": ("b", np.bool_),
+    "str": ("U", np.str_),
 }
 
 
@@ -150,9 +151,10 @@ def check_array(
         A numpy array or (from JSON) nested lists; JSON ``null`` is ``None``.
     name : str
         The field, for messages.
-    kind : {"float", "int", "bool"}
+    kind : {"float", "int", "bool", "str"}
         What the elements must be: real numbers (floats or integers), integers (integral
-        values within int64), booleans (``true``/``false``, not strings or numbers).
+        values within int64), booleans (``true``/``false``, not strings or numbers),
+        strings.
     shape : tuple, optional
         Required shape, ``None`` for a free axis.
     ndim : tuple of int, optional
@@ -165,7 +167,7 @@ def check_array(
     Returns
     -------
     ndarray
-        float64, int64 or bool.
+        float64, int64, bool or str.
     """
     accepted, dtype = _ARRAY_KINDS[kind]
     if isinstance(value, (str, bytes, Mapping)):

@@ -8,6 +8,7 @@ from torch import Tensor
 
 __all__ = [
     "COMPLETENESS_FLOOR",
+    "SINGULAR_WIDTH",
     "STATUSES",
     "STATUS_DTYPE",
     "accumulator_dtype",
@@ -27,6 +28,9 @@ COMPLETENESS_FLOOR = 1e-6
 #: ``n_steps`` whose completeness error exceeds the tolerance).
 STATUSES = ("converged", "floor", "max_steps", "singular", "n_steps")
 STATUS_DTYPE = "<U9"
+#: A row whose output changes by more than half of ``f(x) - f(x')`` within
+#: ``alpha < SINGULAR_WIDTH`` of the baseline is singular there (stopped, named).
+SINGULAR_WIDTH = 2.0**-12
 
 
 def accumulator_dtype(t: Tensor) -> torch.dtype:

@@ -207,7 +207,7 @@ def warn_unconverged_results(results: Mapping[str, Attribution], settings: Setti
 
 def _warn_auto(results: Mapping[str, Attribution], settings: Settings) -> None:
     """The :class:`ConvergenceWarning` of ``n_steps="auto"`` results, by status."""
-    from ._adaptive import SINGULAR_WIDTH
+    from ._numerics import SINGULAR_WIDTH
 
     by: dict[str, set[int]] = {"max_steps": set(), "singular": set(), "floor": set()}
     domains: set[str] = set()

@@ -112,8 +112,9 @@ class Attribution:
             derived = np.where(np.asarray(self.converged, dtype=bool), "converged", failed)
             object.__setattr__(self, "status", derived.astype(STATUS_DTYPE))
         else:
-            status = np.asarray(self.status, dtype=STATUS_DTYPE)
-            unknown = sorted(set(status.ravel().tolist()) - set(STATUSES))
+            raw = np.asarray(self.status)  # checked before the cast (which truncates)
+            unknown = sorted({str(v) for v in raw.ravel().tolist()} - set(STATUSES))
+            status = raw.astype(STATUS_DTYPE) if not unknown else raw
             if status.shape != (self.batch_size,) or unknown:
                 raise ValueError(
                     f"status must be one of {STATUSES} per sample, shape ({self.batch_size},); "
@@ -615,6 +616,7 @@ _FIELD_RULES: dict[str, tuple[str, bool, float | None, bool]] = {
     "converged": ("bool", True, None, False),
     "n_evaluations": ("int", True, 0, False),
     "target_index": ("int", True, None, True),  # (batch,) or (batch, n_axes)
+    "status": ("str", True, None, False),  # one of STATUSES, checked by __post_init__
 }
 _REQUIRED = ("delta", "outputs", "baseline_outputs", "n_steps")
 _VALUES_NDIM = (1, 2, 3, 4, 5, 6)
