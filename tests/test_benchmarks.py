@@ -28,7 +28,11 @@ def _module(name):
 
 def test_speed_quick(capsys):
     rows = _module("speed").main(["--quick"])
-    assert rows and all(r["floor_ms"] > 0 and r["cdig"] > 0 for r in rows)
+    fixed = [r for r in rows if "cdig" in r]
+    auto = [r for r in rows if "auto" in r]
+    assert fixed and all(r["floor_ms"] > 0 and r["cdig"] > 0 for r in fixed)
+    # the adaptive default's row: its floor covers the evaluations it used
+    assert auto and all(r["evaluations"] > 0 and r["auto"] > 0 for r in auto)
     assert "floor ms" in capsys.readouterr().out
 
 

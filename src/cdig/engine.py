@@ -488,18 +488,13 @@ class CrossDomainIG:
             assert p.gradient is not None
             for label, dom, X0 in p.domains:
                 values = _attributions(p, dom, X0, rows_b, p.gradient)  # (S*B, *coef), f64
-                if not bool(torch.isfinite(values).all()):
-                    raise NonFiniteError(
-                        f"{label}: the attributions overflowed (NaN or infinite values) although "
-                        "the model was finite on the path; rescale the inputs or the model."
-                    )
                 errors = (
                     None
                     if p.error_gradient is None
                     else _attributions(p, dom, X0, rows_b, p.error_gradient)
                 )
                 results[label] = self._result(
-                    values, errors, dom, fx, fbs[i], p, n_base, spec, run.settings
+                    label, values, errors, dom, fx, fbs[i], p, n_base, spec, run.settings
                 )
         return results
 
@@ -529,6 +524,7 @@ class CrossDomainIG:
 
     def _result(
         self,
+        label: str,
         values: Tensor,
         errors: Tensor | None,
         dom: Domain,
@@ -547,11 +543,20 @@ class CrossDomainIG:
         vals, fb_mean = mean(values), mean(fb.double())
         fx64 = fx.detach().double()
         delta = vals.reshape(batch, -1).sum(dim=1) - (fx64 - fb_mean)
+        delta_np = delta.cpu().numpy()
+        # the values' non-finite guard, fused: a NaN or infinity among a sample's values
+        # reaches its delta (read here anyway); only then are the values themselves checked
+        # (finite values whose sum overflows keep their infinite delta, as before)
+        if not np.isfinite(delta_np).all() and not bool(torch.isfinite(values).all()):
+            raise NonFiniteError(
+                f"{label}: the attributions overflowed (NaN or infinite values) although "
+                "the model was finite on the path; rescale the inputs or the model."
+            )
         steps = p.steps.reshape(n_base, batch)
         if errors is None:  # a fixed rule: no error estimate, completeness is the only check
             error = torch.full((batch,), float("nan"), dtype=torch.float64)
             diff = (fx64 - fb_mean).cpu().numpy()
-            converged = completeness_ok(delta.cpu().numpy(), diff, settings.rtol, settings.atol)
+            converged = completeness_ok(delta_np, diff, settings.rtol, settings.atol)
         else:
             norm = vals.reshape(batch, -1).norm(dim=1)
             err_vec = mean(errors).reshape(batch, -1)
@@ -561,7 +566,7 @@ class CrossDomainIG:
                 consistent_error(
                     err_vec.norm(dim=1).cpu().numpy(),
                     err_vec.sum(dim=1).cpu().numpy(),
-                    delta.abs().cpu().numpy(),
+                    np.abs(delta_np),
                     floor,
                     err_vec.shape[1],
                 ),
@@ -572,7 +577,7 @@ class CrossDomainIG:
             converged = np.all(p.converged.reshape(n_base, batch), axis=0)
         return Attribution(
             values=vals.to(p.time_baseline.dtype).cpu().numpy(),
-            delta=delta.cpu().numpy(),
+            delta=delta_np,
             dims=dom.dims,
             coords=dom.coords,
             units=dom.units,
@@ -644,21 +649,57 @@ def _path_gradient(
     grad_flat = grad.view(n_rows, -1)
     shape = start.shape[1:]
     a_view = (1, -1) + (1,) * len(shape)
-    for r0, r1, k0, k1 in _blocks(n_rows, n_k, chunk):
+    blocks = list(_blocks(n_rows, n_k, chunk))
+
+    def block(r0: int, r1: int, k0: int, k1: int) -> tuple[Tensor, Tensor]:
         m, nk = r1 - r0, k1 - k0
         points = torch.addcmul(
             start[r0:r1].unsqueeze(1), a_t[k0:k1].view(a_view), diff[r0:r1].unsqueeze(1)
         ).reshape(m * nk, *shape)
-        rows = row_of[r0 * n_k + k0 : (r1 - 1) * n_k + k1]
-        g = _gradient(func, points, rows)
+        return points, row_of[r0 * n_k + k0 : (r1 - 1) * n_k + k1]
+
+    # the non-finite guard, fused: a NaN or infinity among a block's outputs reaches their
+    # sum (which the backward pass needs anyway) and one among its gradients reaches the
+    # weighted sum (every weight of a fixed rule is non-zero, and 0 * inf is NaN too); the
+    # sums of all blocks are added up on the device and read once per pass, not per block
+    probe: Tensor | None = None
+    for r0, r1, k0, k1 in blocks:
+        m, nk = r1 - r0, k1 - k0
+        points, rows = block(r0, r1, k0, k1)
+        _, total, g = _output_gradient(func, points, rows)
         part = torch.matmul(w_t[k0:k1], g.to(red).reshape(m, nk, -1))  # (m, D)
+        probe = total + part.sum() if probe is None else probe + total + part.sum()
         if k0 == 0:
             grad_flat[r0:r1] = part
         else:
             grad_flat[r0:r1] += part
         if bar is not None:
             bar.update(m * nk)
+    if probe is not None and not bool(torch.isfinite(probe)):
+        # something was NaN or infinite, or finite sums overflowed: redo the blocks with the
+        # exact check, which names the first failing evaluations (or finds none: an overflow)
+        for r0, r1, k0, k1 in blocks:
+            _gradient(func, *block(r0, r1, k0, k1))
     return grad
+
+
+def _output_gradient(
+    func: Callable[[Tensor, Tensor], Tensor], points: Tensor, rows: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``func(points, rows)`` (n,), its sum (detached) and the sum's gradient, unchecked."""
+    points.requires_grad_(True)
+    y = func(points, rows)
+    if not y.requires_grad:
+        raise ValueError(
+            "the model's output does not depend differentiably on its input (no "
+            "gradient flows back); check that the forward pass does not detach, use "
+            "numpy, or run under torch.no_grad()."
+        )
+    total = y.sum()
+    (g,) = torch.autograd.grad(total, points, allow_unused=True)
+    if g is None:
+        raise ValueError("the model's output does not depend on its input (no gradient).")
+    return y, total.detach(), g
 
 
 def _gradient(
@@ -670,17 +711,7 @@ def _gradient(
     a gradient is not finite. The adaptive integrator turns it off at the baseline only,
     where it replaces a singular point by an open rule.
     """
-    points.requires_grad_(True)
-    y = func(points, rows)
-    if not y.requires_grad:
-        raise ValueError(
-            "the model's output does not depend differentiably on its input (no "
-            "gradient flows back); check that the forward pass does not detach, use "
-            "numpy, or run under torch.no_grad()."
-        )
-    (g,) = torch.autograd.grad(y.sum(), points, allow_unused=True)
-    if g is None:
-        raise ValueError("the model's output does not depend on its input (no gradient).")
+    y, _, g = _output_gradient(func, points, rows)
     if check:
         _check_path_finite(y, g, rows)
     return g
