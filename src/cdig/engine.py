@@ -394,15 +394,15 @@ class CrossDomainIG:
     ) -> Attribution | dict[str, Attribution]:
         """:meth:`explain` with validated settings (``settings.time_axis`` is the layout)."""
         adapter = wrap(self.model)
-        model_dtype = adapter.dtype
+        model_dtype, device = adapter.dtype, adapter.device  # each a walk of the weights
         time_axis = settings.time_axis
-        x, layout = as_series(inputs, time_axis, work_dtype(model_dtype), adapter.device)
+        x, layout = as_series(inputs, time_axis, work_dtype(model_dtype), device)
         if model_dtype is None and x.dtype in LOW_PRECISION:  # a function given half inputs
             model_dtype, x = x.dtype, x.float()
         if model_dtype is None:  # a function whose weights cdig cannot see
             x = float64_if_needed(adapter, layout, x)
         extra = as_forward_args(
-            additional_forward_args, x.shape[0], model_dtype, adapter.device, adapter.framework
+            additional_forward_args, x.shape[0], model_dtype, device, adapter.framework
         )
         xb = as_baselines(baselines, x, layout)  # (S, B, C, T)
         spec = as_target(target)
