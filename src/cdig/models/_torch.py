@@ -185,7 +185,9 @@ class TorchModel(ModelAdapter):
                     entry[0] -= 1
                     if entry[0] == 0:  # the last call out: the user's mode (or the one
                         del _ACTIVE[key]  # another thread set meanwhile)
-                        m.training = entry[2] or m.training
+                        mode = entry[2] or m.training
+                        if m.training != mode:  # (Module.__setattr__ is slow: only changes)
+                            m.training = mode
         if switched:
             raise RuntimeError(
                 "the model was put in training mode (model.train()) while cdig was explaining "
