@@ -9,7 +9,8 @@ it, in two regimes:
 * overhead-bound: a tiny conv net, T = 256, 1 and 32 samples;
 * compute-bound: a width-32 conv net, T = 512 and 2048, 8 samples.
 
-Run: ``.venv/bin/python benchmarks/speed.py [--steps 64] [--repeats 5] [--tuned-malloc] [--quick]``;
+Run: ``.venv/bin/python benchmarks/speed.py [--steps 64] [--repeats 5] [--tuned-malloc] [--quick]
+[--regime overhead] [--threads 1]``;
 see ``_timing.py`` for how times are taken and compared.
 """
 
@@ -173,6 +174,9 @@ def measure_auto(
 def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_arguments(parser, repeats=5)
+    parser.add_argument(
+        "--regime", choices=("all", "overhead", "compute"), default="all", help="rows to run"
+    )
     args = parser.parse_args(argv)
     apply(args)
     torch.manual_seed(0)
@@ -182,6 +186,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         ("compute", "wide", wide(), 512, 8),
         ("compute", "wide", wide(), 2048, 8),
     ]
+    configs = [c for c in configs if args.regime in ("all", c[0])]
     chunks = CHUNKS
     if args.quick:  # a smoke run: one small config, two chunk sizes, one repeat
         configs, args.repeats, args.steps, chunks = (
@@ -212,6 +217,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
             f"{row['ends']:>6.2f}"
         )
     auto = [("overhead", "tiny", tiny(), 256, 4 if args.quick else 32)]
+    auto = auto if args.regime in ("all", "overhead") else []
     print(
         "\nthe adaptive default (n_steps='auto') vs the floor at its own evaluations "
         "(fixed64: the fixed 64-step call, same floor)"
