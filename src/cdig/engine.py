@@ -851,10 +851,14 @@ def _measure(
 ) -> Callable[[Tensor, Tensor], Tensor]:
     """Attributions of ``dom`` from path-gradient sums of some rows of the pass."""
 
+    ends: list[Tensor] = []  # the time pass: dom.forward(p.end), computed on first use
+
     def measure(rows: Tensor, gradient: Tensor) -> Tensor:
         if p.kind == "coefficients":
             return re_mul(p.end[rows] - p.start[rows], gradient)
-        X = dom.forward(p.end[rows], rows_b[rows]).detach()
+        if not ends:  # the adaptive loop measures some rows every round: transform once
+            ends.append(dom.forward(p.end, rows_b).detach())
+        X = ends[0][rows]
         return re_mul(X - X0[rows], dom.inverse_vjp(X, gradient, rows_b[rows]))
 
     return measure
