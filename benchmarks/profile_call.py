@@ -6,9 +6,9 @@ functions that do it (so the parts do not overlap; ``other`` is the engine's own
 to the number of Python-level function calls and host reads (``.item()``, ``.tolist()``,
 ``.cpu()``, ``.numpy()``) per call, which do not depend on the machine's load.
 
-Run: ``.venv/bin/python benchmarks/profile_call.py [--calls 30] [--quick]``. Timings under
-cProfile are inflated for Python-heavy parts (every function call is recorded); read them
-as shares, and the call counts as exact.
+Run: ``.venv/bin/python benchmarks/profile_call.py [--calls 30] [--threads 1] [--quick]``.
+Timings under cProfile are inflated for Python-heavy parts (every function call is
+recorded); read them as shares, and the call counts as exact.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ Key = tuple[str, int, str]
 
 #: Host reads: each one waits for the device (a no-op wait on CPU, but a Python call).
 SYNCS = ("item", "tolist", "cpu", "numpy")
+#: Torch operations counted per call (each is a dispatch; ``isfinite`` is what a guard costs).
+OPS = ("isfinite",)
 
 
 def _match(key: Key, file: str, names: tuple[str, ...]) -> bool:
@@ -51,6 +53,14 @@ class Breakdown:
             else:
                 total += sum(v[3] for c, v in callers.items() if caller(c))
         return total
+
+    def ct_calls(self, name: str) -> int:
+        """Calls of the torch function ``name`` (e.g. ``"isfinite"``)."""
+        return sum(
+            v[1]
+            for k, v in self.raw.items()
+            if k[0] == "~" and k[2] == f"<built-in method torch.{name}>"
+        )
 
     def calls(self, name: str) -> int:
         """Calls of the C method ``name`` (e.g. ``"item"``) of any object."""
@@ -130,6 +140,7 @@ def profile(ig: Any, x: torch.Tensor, n_steps: Any, calls: int) -> tuple[dict[st
     counts = {
         "function calls": st.total_calls / calls,  # type: ignore[attr-defined]
         **{f".{s}()": b.calls(s) / calls for s in SYNCS},
+        **{f"torch.{o}": b.ct_calls(o) / calls for o in OPS},
     }
     return per, counts
 
@@ -138,7 +149,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=30)
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 calls, 1 sample")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = tiny().eval()
     ig = cdig.CrossDomainIG(model, cdig.domains.Fourier())

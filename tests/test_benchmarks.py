@@ -64,3 +64,17 @@ def test_multidomain_quick():
     res = _module("multidomain").main(["--quick"])
     assert res["one"] > 0 and res["together"] > 0 and res["unshared"] > 0
     assert res["max_rel_diff"] < 1e-4  # float32: shared and unshared passes agree
+
+
+def test_profile_call_quick(capsys):
+    _module("profile_call").main(["--quick"])
+    out = capsys.readouterr().out
+    # every part of the breakdown is printed, with the deterministic call counts
+    for part in ("validation", "guards", "eval mode", "adaptive bookkeeping", "function calls"):
+        assert part in out
+
+
+def test_cold_start_quick():
+    res = _module("cold_start").main(["--quick"])
+    assert res["import torch"]["ratio"] == 1.0
+    assert res["import cdig"]["s"] > 0 and res["cdig --help"]["s"] > 0
