@@ -117,24 +117,35 @@ def profile(ig: Any, x: torch.Tensor, n_steps: Any, calls: int) -> tuple[dict[st
         "result object": b.ct("cdig/engine.py", "_result")
         + b.ct("cdig/_warnings.py", "warn_unconverged_results", "warn_constant_outputs"),
     }
+
+    def in_path_gradient(c: Key) -> bool:
+        return c[0].endswith("cdig/engine.py") and c[2] == "_path_gradient"
+
+    # the gradient of a block: _gradient (checked) or _output_gradient (unchecked, the
+    # fixed path's fused guard), whichever the engine calls
+    gradient = (
+        b.ct("cdig/engine.py", "_gradient")
+        + b.ct("cdig/engine.py", "_output_gradient")
+        - b.ct("cdig/engine.py", "_output_gradient", caller=lambda c: c[2] == "_gradient")
+    )
     if parts["adaptive bookkeeping"]:
         # integrate_adaptive minus what it calls that is counted elsewhere (the model, its
         # gradient, the guards on the path, the domain maps of the error estimate)
-        inner = b.ct("cdig/engine.py", "_gradient") + b.ct(
+        parts["adaptive bookkeeping"] -= gradient + b.ct(
             "cdig/engine.py", "measure", caller=lambda c: "_adaptive" in c[0]
         )
-        parts["adaptive bookkeeping"] -= inner
         path_glue = 0.0
     else:
-        path_glue = b.ct("cdig/engine.py", "_path_gradient") - b.ct("cdig/engine.py", "_gradient")
+        path_glue = b.ct("cdig/engine.py", "_path_gradient") - b.ct(
+            "cdig/engine.py", "_gradient", "_output_gradient", caller=in_path_gradient
+        )
     parts["path points + weighted sums"] = path_glue
-    gradient_glue = (
-        b.ct("cdig/engine.py", "_gradient")
+    parts["autograd call (grad, sum)"] = (
+        gradient
         - b.ct("cdig/_guards.py", "call", caller=from_path)
         - b.ct("~", "<method 'run_backward' of 'torch._C._EngineBase' objects>")
         - b.ct("cdig/engine.py", "_check_path_finite")
     )
-    parts["autograd call (grad, sum)"] = gradient_glue
     parts["other"] = total - sum(parts.values())
     per = {k: v / calls for k, v in parts.items()}
     counts = {
