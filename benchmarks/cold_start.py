@@ -33,8 +33,8 @@ COMMANDS = {
 }
 
 
-def _time(args: list[str]) -> float:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
+def _time(args: list[str], src: str = SRC) -> float:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, *args], env=env, capture_output=True)
     elapsed = time.perf_counter() - t0
@@ -47,8 +47,13 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="one timed round")
+    parser.add_argument(
+        "--compare-src", help="also time `import cdig` from this source tree (an older version)"
+    )
     args = parser.parse_args(argv)
-    commands = dict(COMMANDS)
+    commands = {k: (v, SRC) for k, v in COMMANDS.items()}
+    if args.compare_src:
+        commands["import cdig (compare)"] = (COMMANDS["import cdig"], args.compare_src)
     if importlib.util.find_spec("captum") is None:
         del commands["import captum.attr"]
     repeats = 1 if args.quick else args.repeats
@@ -58,7 +63,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         order = list(commands)
         rng.shuffle(order)
         for name in order:
-            t = _time(commands[name])
+            t = _time(*commands[name])
             if r:  # round 0 warms the disk cache
                 times[name].append(t)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
