@@ -634,6 +634,10 @@ def _path_gradient(
     are one broadcast multiply-add and its weighted sum one matrix product (in the model's
     precision, at least float32; the sum over blocks is float64), so the cost beyond the
     model is a few tensor operations per block.
+
+    Raises :class:`_PathNonFinite` when an output or a gradient is NaN or infinite: the
+    blocks' sums are read once at the end, and only if they are not finite are the blocks
+    evaluated again with the exact check, which names the failing evaluations.
     """
     n_rows, n_k = start.shape[0], len(alphas)
     dev = start.device
