@@ -12,7 +12,8 @@ it, in two regimes:
   ElectricDevices, 32 samples: many small operators per call, where the default chunk size
   matters most (chunks of 8 made it 20x slower than chunks of 1024).
 
-Run: ``.venv/bin/python benchmarks/speed.py [--steps 64] [--repeats 5] [--tuned-malloc] [--quick]``;
+Run: ``.venv/bin/python benchmarks/speed.py [--steps 64] [--repeats 5] [--tuned-malloc] [--quick]
+[--regime overhead] [--threads 1]``;
 see ``_timing.py`` for how times are taken and compared.
 """
 
@@ -143,9 +144,58 @@ def measure(
     }
 
 
+def floor_points(model: torch.nn.Module, points: torch.Tensor, chunk: int) -> None:
+    """The floor over given path points (n, C, T): forward + backward, ``chunk`` at a time."""
+    for lo in range(0, points.shape[0], chunk):
+        inp = points[lo : lo + chunk].detach().requires_grad_(True)
+        torch.autograd.grad(model(inp)[:, 0].sum(), inp)
+
+
+def measure_auto(
+    model: torch.nn.Module,
+    n_times: int,
+    batch: int,
+    repeats: int,
+    chunks=CHUNKS,
+    min_seconds: float = 0.5,
+    warm: bool = True,
+) -> dict:
+    """The adaptive default (``n_steps="auto"``) against the floor at its own evaluations.
+
+    The floor evaluates, for every sample, as many path points as the default used for it
+    (``Attribution.n_evaluations``), spread evenly on its path, at the best chunk size: what
+    the default's evaluations cost without its rounds, error estimates and bookkeeping.
+    """
+    model.eval()
+    x = torch.randn(batch, 1, n_times)
+    ig = cdig.CrossDomainIG(model, cdig.domains.Fourier())
+    used = ig.explain(x, target=0).n_evaluations
+    points = torch.cat(
+        [torch.linspace(0, 1, int(n))[:, None, None] * x[i] for i, n in enumerate(used)]
+    )
+    sizes = [s for s in chunks if s <= max(16, len(points))]
+    fns: dict[str, Callable[[], object]] = {
+        f"floor@{s}": (lambda s=s: floor_points(model, points, s)) for s in sizes
+    }
+    fns["auto"] = lambda: ig.explain(x, target=0)
+    fns["fixed"] = lambda: ig.explain(x, target=0, n_steps=64)
+    t = rounds(fns, repeats, min_seconds, warm=warm)
+    floor = best_of(t, "floor@")
+    return {
+        "evaluations": int(used.sum()),
+        "floor_ms": 1e3 * float(np.median(t[floor])),
+        "chunk": int(floor.split("@")[1]),
+        "auto": paired_ratio(t, "auto", floor),
+        "fixed64": paired_ratio(t, "fixed", floor),
+    }
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_arguments(parser, repeats=5)
+    parser.add_argument(
+        "--regime", choices=("all", "overhead", "compute"), default="all", help="rows to run"
+    )
     args = parser.parse_args(argv)
     apply(args)
     torch.manual_seed(0)
@@ -156,6 +206,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         ("compute", "wide", wide(), 2048, 8),
         ("compute", "gelu-tf", GeluTransformer(), 96, 32),
     ]
+    configs = [c for c in configs if args.regime in ("all", c[0])]
     chunks = CHUNKS
     if args.quick:  # a smoke run: one small config, two chunk sizes, one repeat
         configs, args.repeats, args.steps, chunks = (
@@ -184,6 +235,26 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
             f"{regime:9} {name:5} {n_times:>5} {batch:>3} {row['floor_ms']:>9.2f} "
             f"{row['chunk']:>5} {row['cdig']:>6.2f} {row['captum']:>7.2f} {row['loop']:>6.2f} "
             f"{row['ends']:>6.2f}"
+        )
+    auto = [("overhead", "tiny", tiny(), 256, 4 if args.quick else 32)]
+    auto = auto if args.regime in ("all", "overhead") else []
+    print(
+        "\nthe adaptive default (n_steps='auto') vs the floor at its own evaluations "
+        "(fixed64: the fixed 64-step call, same floor)"
+    )
+    print(
+        f"{'regime':9} {'model':5} {'T':>5} {'B':>3} {'evals':>6} {'floor ms':>9} {'chunk':>5} "
+        f"{'auto':>6} {'fixed64':>8}"
+    )
+    for regime, name, model, n_times, batch in auto:
+        row = measure_auto(
+            model, n_times, batch, args.repeats, chunks, args.min_seconds, not args.cold
+        )
+        rows.append({"regime": regime, "model": name, "T": n_times, "B": batch, **row})
+        print(
+            f"{regime:9} {name:5} {n_times:>5} {batch:>3} {row['evaluations']:>6} "
+            f"{row['floor_ms']:>9.2f} {row['chunk']:>5} {row['auto']:>6.2f} "
+            f"{row['fixed64']:>8.2f}"
         )
     return rows
 

@@ -28,7 +28,11 @@ def _module(name):
 
 def test_speed_quick(capsys):
     rows = _module("speed").main(["--quick"])
-    assert rows and all(r["floor_ms"] > 0 and r["cdig"] > 0 for r in rows)
+    fixed = [r for r in rows if "cdig" in r]
+    auto = [r for r in rows if "auto" in r]
+    assert fixed and all(r["floor_ms"] > 0 and r["cdig"] > 0 for r in fixed)
+    # the adaptive default's row: its floor covers the evaluations it used
+    assert auto and all(r["evaluations"] > 0 and r["auto"] > 0 for r in auto)
     assert "floor ms" in capsys.readouterr().out
 
 
@@ -63,3 +67,17 @@ def test_multidomain_quick():
     res = _module("multidomain").main(["--quick"])
     assert res["one"] > 0 and res["together"] > 0 and res["unshared"] > 0
     assert res["max_rel_diff"] < 1e-4  # float32: shared and unshared passes agree
+
+
+def test_profile_call_quick(capsys):
+    _module("profile_call").main(["--quick"])
+    out = capsys.readouterr().out
+    # every part of the breakdown is printed, with the deterministic call counts
+    for part in ("validation", "guards", "eval mode", "adaptive bookkeeping", "function calls"):
+        assert part in out
+
+
+def test_cold_start_quick():
+    res = _module("cold_start").main(["--quick"])
+    assert res["import torch"]["ratio"] == 1.0
+    assert res["import cdig"]["s"] > 0 and res["cdig --help"]["s"] > 0

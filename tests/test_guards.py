@@ -361,3 +361,26 @@ def test_repeated_calls_leave_no_tensors_alive(chunk):
     for _ in range(10):
         cdig.explain(model, x, "fourier", target=0, internal_batch_size=chunk)
     assert _live_tensors() - before <= 0
+
+
+# ---------------------------------------------------------------------- fused guards (issue 25)
+def test_attributions_that_overflow_raise():
+    # finite outputs (the two values cancel) and finite gradients (1e300), but every value
+    # (x - x') * gradient = 1e10 * 1e300 overflows: the values' guard must catch it
+    x = torch.full((2, 1, 4), 1e10, dtype=torch.float64)
+    model = lambda z: 1e300 * (z[:, 0, 0] - z[:, 0, 1])  # noqa: E731
+    with pytest.raises(NonFiniteError, match="time: the attributions overflowed"):
+        cdig.explain(model, x, "time", n_steps=8)
+
+
+@pytest.mark.parametrize("n_steps", [8, 64])
+def test_finite_outputs_whose_sum_overflows_are_explained(n_steps):
+    # the path guard reads one sum per pass; a sum that overflows although every output and
+    # gradient is finite must not be taken for a non-finite model
+    big = 2e38
+    x = torch.full((1, 1, 4), 0.5)
+    model = lambda z: big * torch.sigmoid(z.sum(dim=(1, 2)))  # noqa: E731
+    assert not torch.isfinite(model(x.expand(n_steps, 1, 4)).sum())  # the sum overflows
+    attr = cdig.explain(model, x, "time", n_steps=n_steps, baselines=0.0)
+    assert np.isfinite(attr.values).all()
+    assert np.isfinite(attr.delta).all()

@@ -32,6 +32,42 @@ def test_import_cdig_imports_no_optional_dependency():
     assert out.strip() == "[]"
 
 
+def test_cli_help_imports_no_optional_dependency():
+    out = _run(
+        "import contextlib, io, sys\n"
+        "sys.argv = ['cdig', '--help']\n"
+        "from cdig.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as text:\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit as stop:\n"
+        "        assert stop.code in (0, None), stop.code\n"
+        "assert 'explain' in text.getvalue()\n"
+        "heavy = ['matplotlib', 'tensorflow', 'keras', 'jax', 'ray', 'pandas', 'xarray',\n"
+        "         'aeon', 'pywt', 'sklearn', 'statsmodels', 'scipy', 'onnx', 'captum']\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    assert out.strip() == "[]"
+
+
+def test_import_cdig_defers_the_parts_a_first_explanation_does_not_need():
+    # cold start (benchmarks/cold_start.py): the ONNX converter, dataset runs and metrics
+    # are imported on first use, and reachable as before
+    out = _run(
+        "import sys, cdig\n"
+        "late = ['cdig.models._onnx', 'cdig.runs', 'cdig.metrics']\n"
+        "print(sorted(m for m in late if m in sys.modules))\n"
+        "from cdig import DatasetRun, explain_dataset, open_run\n"
+        "from cdig.models import ONNX_OPERATORS, from_onnx\n"
+        "assert cdig.explain_dataset is explain_dataset and cdig.metrics.timing\n"
+        "assert cdig.runs.DatasetRun is DatasetRun and callable(from_onnx) and ONNX_OPERATORS\n"
+        "assert {'DatasetRun', 'metrics', 'runs'} <= set(dir(cdig))\n"
+        "assert 'from_onnx' in dir(cdig.models)\n"
+        "print('ok')\n"
+    )
+    assert out.split("\n")[:2] == ["[]", "ok"]
+
+
 def test_documented_submodules_are_attributes_after_plain_import():
     pytest.importorskip("matplotlib")
     out = _run(

@@ -8,34 +8,44 @@ that are complete: they sum to ``f(x) - f(x')`` in every domain.
 >>> attr = cdig.explain(model, x, domain="fourier", target=0, fs=32.0)  # doctest: +SKIP
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import baselines, domains, horizon, metrics, models, quadrature
+from . import baselines, domains, horizon, models, quadrature
 from ._version import __version__
 from ._warnings import ConstantOutputWarning
 from .api import explain
 from .attribution import Attribution
 from .engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG, NonFiniteError
 from .horizon import Horizon, TimeColumns
-from .runs import DatasetRun, explain_dataset, open_run
+
+if TYPE_CHECKING:  # pragma: no cover - imported on first use, below
+    from . import datasets, demo, metrics, plot, report, runs  # noqa: F401
+    from .runs import DatasetRun, explain_dataset, open_run
 
 # Submodules reached as ``cdig.<name>`` after a plain ``import cdig``, imported on first use
-# so that ``import cdig`` stays light (no matplotlib, no optional dataset packages).
-_LAZY_SUBMODULES = ("datasets", "demo", "plot", "report")
+# so that ``import cdig`` stays light (no matplotlib, no optional dataset packages) and close
+# to ``import torch`` alone (benchmarks/cold_start.py).
+_LAZY_SUBMODULES = ("datasets", "demo", "metrics", "plot", "report", "runs")
+#: Names of submodules, also imported on first use: name -> submodule.
+_LAZY_NAMES = {"DatasetRun": "runs", "explain_dataset": "runs", "open_run": "runs"}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY_SUBMODULES:
-        import importlib
+    import importlib
 
+    if name in _LAZY_SUBMODULES:
         module = importlib.import_module(f"{__name__}.{name}")
         globals()[name] = module
         return module
+    if name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY_NAMES[name]}"), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY_SUBMODULES))
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES) | set(_LAZY_NAMES))
 
 
 __all__ = [

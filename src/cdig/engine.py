@@ -408,15 +408,15 @@ class CrossDomainIG:
     ) -> Attribution | dict[str, Attribution]:
         """:meth:`explain` with validated settings (``settings.time_axis`` is the layout)."""
         adapter = wrap(self.model)
-        model_dtype = adapter.dtype
+        model_dtype, device = adapter.dtype, adapter.device  # each a walk of the weights
         time_axis = settings.time_axis
-        x, layout = as_series(inputs, time_axis, work_dtype(model_dtype), adapter.device)
+        x, layout = as_series(inputs, time_axis, work_dtype(model_dtype), device)
         if model_dtype is None and x.dtype in LOW_PRECISION:  # a function given half inputs
             model_dtype, x = x.dtype, x.float()
         if model_dtype is None:  # a function whose weights cdig cannot see
             x = float64_if_needed(adapter, layout, x)
         extra = as_forward_args(
-            additional_forward_args, x.shape[0], model_dtype, adapter.device, adapter.framework
+            additional_forward_args, x.shape[0], model_dtype, device, adapter.framework
         )
         xb = as_baselines(baselines, x, layout)  # (S, B, C, T)
         spec = as_target(target)
@@ -482,8 +482,9 @@ class CrossDomainIG:
         spec = resolve_target(spec, out[:batch])
         selected = select_target(spec, out, owner)
         fx, fbs = selected[:batch], selected[batch:].split(n_base * batch)
-        check_outputs_finite(fx, owner[:batch], "inputs", 1.0)
-        check_outputs_finite(selected[batch:], owner[batch:], "baseline", 0.0)
+        if not bool(torch.isfinite(selected).all()):  # one read for both ends; then which
+            check_outputs_finite(fx, owner[:batch], "inputs", 1.0)
+            check_outputs_finite(selected[batch:], owner[batch:], "baseline", 0.0)
         if run.progress is not None:
             steps = 0 if run.settings.auto else int(run.settings.n_steps)
             run.progress.reset(total=len(passes) * n_base * batch * steps)
@@ -503,18 +504,13 @@ class CrossDomainIG:
             assert p.gradient is not None
             for label, dom, X0 in p.domains:
                 values = _attributions(p, dom, X0, rows_b, p.gradient)  # (S*B, *coef), f64
-                if not bool(torch.isfinite(values).all()):
-                    raise NonFiniteError(
-                        f"{label}: the attributions overflowed (NaN or infinite values) although "
-                        "the model was finite on the path; rescale the inputs or the model."
-                    )
                 errors = (
                     None
                     if p.error_gradient is None
                     else _attributions(p, dom, X0, rows_b, p.error_gradient)
                 )
                 results[label] = self._result(
-                    values, errors, dom, fx, fbs[i], p, n_base, spec, run.settings
+                    label, values, errors, dom, fx, fbs[i], p, n_base, spec, run.settings
                 )
         return results
 
@@ -544,6 +540,7 @@ class CrossDomainIG:
 
     def _result(
         self,
+        label: str,
         values: Tensor,
         errors: Tensor | None,
         dom: Domain,
@@ -562,9 +559,17 @@ class CrossDomainIG:
         vals, fb_mean = mean(values), mean(fb.double())
         fx64 = fx.detach().double()
         delta = vals.reshape(batch, -1).sum(dim=1) - (fx64 - fb_mean)
+        delta_np = delta.cpu().numpy()
+        # the values' non-finite guard, fused: a NaN or infinity among a sample's values
+        # reaches its delta (read here anyway); only then are the values themselves checked
+        # (finite values whose sum overflows keep their infinite delta, as before)
+        if not np.isfinite(delta_np).all() and not bool(torch.isfinite(values).all()):
+            raise NonFiniteError(
+                f"{label}: the attributions overflowed (NaN or infinite values) although "
+                "the model was finite on the path; rescale the inputs or the model."
+            )
         steps = p.steps.reshape(n_base, batch)
         diff = (fx64 - fb_mean).cpu().numpy()
-        delta_np = delta.cpu().numpy()
         if errors is None:  # a fixed rule: no error estimate, completeness is the only check
             error = torch.full((batch,), float("nan"), dtype=torch.float64)
             converged = completeness_ok(delta_np, diff, settings.rtol, settings.atol)
@@ -585,7 +590,7 @@ class CrossDomainIG:
             converged = status == "converged"
         return Attribution(
             values=vals.to(p.time_baseline.dtype).cpu().numpy(),
-            delta=delta.cpu().numpy(),
+            delta=delta_np,
             dims=dom.dims,
             coords=dom.coords,
             units=dom.units,
@@ -642,6 +647,10 @@ def _path_gradient(
     are one broadcast multiply-add and its weighted sum one matrix product (in the model's
     precision, at least float32; the sum over blocks is float64), so the cost beyond the
     model is a few tensor operations per block.
+
+    Raises :class:`_PathNonFinite` when an output or a gradient is NaN or infinite: the
+    blocks' sums are read once at the end, and only if they are not finite are the blocks
+    evaluated again with the exact check, which names the failing evaluations.
     """
     n_rows, n_k = start.shape[0], len(alphas)
     dev = start.device
@@ -658,21 +667,57 @@ def _path_gradient(
     grad_flat = grad.view(n_rows, -1)
     shape = start.shape[1:]
     a_view = (1, -1) + (1,) * len(shape)
-    for r0, r1, k0, k1 in _blocks(n_rows, n_k, chunk):
+    blocks = list(_blocks(n_rows, n_k, chunk))
+
+    def block(r0: int, r1: int, k0: int, k1: int) -> tuple[Tensor, Tensor]:
         m, nk = r1 - r0, k1 - k0
         points = torch.addcmul(
             start[r0:r1].unsqueeze(1), a_t[k0:k1].view(a_view), diff[r0:r1].unsqueeze(1)
         ).reshape(m * nk, *shape)
-        rows = row_of[r0 * n_k + k0 : (r1 - 1) * n_k + k1]
-        g = _gradient(func, points, rows)
+        return points, row_of[r0 * n_k + k0 : (r1 - 1) * n_k + k1]
+
+    # the non-finite guard, fused: a NaN or infinity among a block's outputs reaches their
+    # sum (which the backward pass needs anyway) and one among its gradients reaches the
+    # weighted sum (every weight of a fixed rule is non-zero, and 0 * inf is NaN too); the
+    # sums of all blocks are added up on the device and read once per pass, not per block
+    probe: Tensor | None = None
+    for r0, r1, k0, k1 in blocks:
+        m, nk = r1 - r0, k1 - k0
+        points, rows = block(r0, r1, k0, k1)
+        _, total, g = _output_gradient(func, points, rows)
         part = torch.matmul(w_t[k0:k1], g.to(red).reshape(m, nk, -1))  # (m, D)
+        probe = total + part.sum() if probe is None else probe + total + part.sum()
         if k0 == 0:
             grad_flat[r0:r1] = part
         else:
             grad_flat[r0:r1] += part
         if bar is not None:
             bar.update(m * nk)
+    if probe is not None and not bool(torch.isfinite(probe)):
+        # something was NaN or infinite, or finite sums overflowed: redo the blocks with the
+        # exact check, which names the first failing evaluations (or finds none: an overflow)
+        for r0, r1, k0, k1 in blocks:
+            _gradient(func, *block(r0, r1, k0, k1))
     return grad
+
+
+def _output_gradient(
+    func: Callable[[Tensor, Tensor], Tensor], points: Tensor, rows: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``func(points, rows)`` (n,), its sum (detached) and the sum's gradient, unchecked."""
+    points.requires_grad_(True)
+    y = func(points, rows)
+    if not y.requires_grad:
+        raise ValueError(
+            "the model's output does not depend differentiably on its input (no "
+            "gradient flows back); check that the forward pass does not detach, use "
+            "numpy, or run under torch.no_grad()."
+        )
+    total = y.sum()
+    (g,) = torch.autograd.grad(total, points, allow_unused=True)
+    if g is None:
+        raise ValueError("the model's output does not depend on its input (no gradient).")
+    return y, total.detach(), g
 
 
 def _gradient(
@@ -694,17 +739,7 @@ def _gradient_and_output(
     The adaptive integrator uses the outputs for its local completeness test and turns
     ``check`` off at the baseline only, where it replaces a singular point by an open rule.
     """
-    points.requires_grad_(True)
-    y = func(points, rows)
-    if not y.requires_grad:
-        raise ValueError(
-            "the model's output does not depend differentiably on its input (no "
-            "gradient flows back); check that the forward pass does not detach, use "
-            "numpy, or run under torch.no_grad()."
-        )
-    (g,) = torch.autograd.grad(y.sum(), points, allow_unused=True)
-    if g is None:
-        raise ValueError("the model's output does not depend on its input (no gradient).")
+    y, _, g = _output_gradient(func, points, rows)
     if check:
         _check_path_finite(y, g, rows)
     return g, y.detach()
@@ -895,10 +930,14 @@ def _measure(
 ) -> Callable[[Tensor, Tensor], Tensor]:
     """Attributions of ``dom`` from path-gradient sums of some rows of the pass."""
 
+    ends: list[Tensor] = []  # the time pass: dom.forward(p.end), computed on first use
+
     def measure(rows: Tensor, gradient: Tensor) -> Tensor:
         if p.kind == "coefficients":
             return re_mul(p.end[rows] - p.start[rows], gradient)
-        X = dom.forward(p.end[rows], rows_b[rows]).detach()
+        if not ends:  # the adaptive loop measures some rows every round: transform once
+            ends.append(dom.forward(p.end, rows_b).detach())
+        X = ends[0][rows]
         return re_mul(X - X0[rows], dom.inverse_vjp(X, gradient, rows_b[rows]))
 
     return measure

@@ -29,8 +29,10 @@ path between coefficient baseline and input coefficients, so all a domain must p
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
@@ -53,6 +55,8 @@ class NotFittedError(ValueError, AttributeError):
 
 
 _D = TypeVar("_D", bound="Domain")
+#: ``__init__`` function -> its parameter names (:meth:`Domain._param_names`).
+_PARAM_NAMES: weakref.WeakKeyDictionary[Any, tuple[str, ...]] = weakref.WeakKeyDictionary()
 
 
 class Domain:
@@ -106,12 +110,25 @@ class Domain:
 
     @classmethod
     def _param_names(cls) -> list[str]:
-        """The parameters of ``__init__`` (without ``self``, ``*args`` and ``**kwargs``)."""
-        if cls.__init__ is object.__init__:
+        """The parameters of ``__init__`` (without ``self``, ``*args`` and ``**kwargs``).
+
+        Read once per ``__init__`` function (every call clones its domains).
+        """
+        init = cls.__init__
+        if init is object.__init__:
             return []
-        params = inspect.signature(cls.__init__).parameters.values()
+        try:
+            hit = _PARAM_NAMES.get(init)
+        except TypeError:  # pragma: no cover - an __init__ that takes no weak reference
+            hit = None
+        if hit is not None:
+            return list(hit)
+        params = inspect.signature(init).parameters.values()
         skip = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-        return [p.name for p in params if p.name != "self" and p.kind not in skip]
+        names = tuple(p.name for p in params if p.name != "self" and p.kind not in skip)
+        with contextlib.suppress(TypeError):
+            _PARAM_NAMES[init] = names
+        return list(names)
 
     def get_params(self) -> dict[str, Any]:
         """The constructor's parameters and their values, as in scikit-learn.

@@ -163,14 +163,15 @@ class TorchModel(ModelAdapter):
         """
         tops = self.modules
         with _MODES_LOCK:
-            subs = {id(m): m for top in tops for m in top.modules()}
+            walks = [list(top.modules()) for top in tops]  # one walk of each tree per call
+            subs = {id(m): m for walk in walks for m in walk}
             for key, m in subs.items():
                 entry = _ACTIVE.get(key)
                 if entry is None:
                     _ACTIVE[key] = entry = [0, m, m.training]
                 entry[0] += 1
-            for top in tops:
-                if any(m.training for m in top.modules()):
+            for top, walk in zip(tops, walks):
+                if any(m.training for m in walk):
                     top.eval()
             kept = {key for key, m in subs.items() if m.training}  # by the model's own eval()
         switched = False
@@ -184,7 +185,9 @@ class TorchModel(ModelAdapter):
                     entry[0] -= 1
                     if entry[0] == 0:  # the last call out: the user's mode (or the one
                         del _ACTIVE[key]  # another thread set meanwhile)
-                        m.training = entry[2] or m.training
+                        mode = entry[2] or m.training
+                        if m.training != mode:  # (Module.__setattr__ is slow: only changes)
+                            m.training = mode
         if switched:
             raise RuntimeError(
                 "the model was put in training mode (model.train()) while cdig was explaining "
