@@ -70,7 +70,7 @@ def test_targets_steps_and_baselines_out_of_range():
         cdig.explain(_lin(), _x(), target=10**30)
     with pytest.raises(TypeError, match=r"target=1e\+30 is a float.*integer"):
         cdig.explain(_lin(), _x(), target=1e30)
-    with pytest.raises(ValueError, match=r"n_steps=2000000000 is more than 10000 .*'auto'"):
+    with pytest.raises(ValueError, match=r"n_steps=2000000000 is more than 16384 .*'auto'"):
         cdig.explain(_lin(), _x(), target=0, n_steps=2_000_000_000)
     with pytest.raises(ValueError, match=r"baselines=1e\+39 does not fit in torch\.float32"):
         cdig.explain(_lin().float(), _x(torch.float32), target=0, baselines=1e39)

@@ -292,7 +292,8 @@ def test_report_renders_in_headless_chromium_without_network(case, tmp_path):
     (tmp_path / "bare.html").write_text(bare_html)
     bare, bare_log = _chromium((tmp_path / "bare.html").as_uri(), tmp_path, "bare")
     coloured, coloured_bare = saturated(img), saturated(mimage.imread(bare))
-    assert coloured > 3 * coloured_bare and coloured - coloured_bare > 5000
+    # (the bare page keeps its coloured banner and flagged cells: the figures must add to them)
+    assert coloured - coloured_bare > 5000
     assert page_requests(netlog) == []
     assert page_requests(bare_log) == []
 

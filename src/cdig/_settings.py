@@ -30,8 +30,9 @@ MAX_STEPS = 512
 N_STEPS: Literal["auto"] = "auto"
 #: Path points of the first mesh of ``n_steps="auto"``: the least ``max_steps``.
 MIN_MAX_STEPS = 17
-#: Largest integer ``n_steps``: 10,000 Gauss-Legendre nodes take about a second to compute.
-MAX_N_STEPS = 10_000
+#: Largest integer ``n_steps``: 16384 Gauss-Legendre nodes (the benchmarks' reference rule) take
+#: about two seconds to compute.
+MAX_N_STEPS = 16_384
 
 #: The integration rules of an integer ``n_steps`` (keys of :data:`cdig.quadrature.RULES`).
 Method = Literal[
