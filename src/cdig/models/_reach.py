@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["reachable"]
+__all__ = ["global_names", "reachable"]
 
 #: How deep references are followed from the callable (callable -> closure -> object ...).
 MAX_DEPTH = 4
@@ -83,7 +83,7 @@ def _children(obj: Any) -> list[Any]:
         out.extend(obj.__defaults__ or ())
         out.extend((obj.__kwdefaults__ or {}).values())
         glob = obj.__globals__
-        out.extend(glob[name] for name in _global_names(obj.__code__) if name in glob)
+        out.extend(glob[name] for name in global_names(obj.__code__) if name in glob)
         return out
     if isinstance(obj, types.MethodType):
         return [obj.__self__, obj.__func__]
@@ -102,10 +102,10 @@ def _children(obj: Any) -> list[Any]:
     return list(state.values())[:MAX_ITEMS] if isinstance(state, dict) else []
 
 
-def _global_names(code: types.CodeType) -> list[str]:
+def global_names(code: types.CodeType) -> list[str]:
     """Names a function's code (and the functions defined in it) may read as globals."""
     names = list(code.co_names)
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
-            names.extend(_global_names(const))
+            names.extend(global_names(const))
     return names

@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..models._reach import global_names
+
 __all__ = ["MAX_DEPTH", "MAX_OBJECTS", "StateHash", "is_library"]
 
 #: Objects (containers, instances, functions, modules) visited at most per walk; beyond it
@@ -258,7 +260,7 @@ class StateHash:
                 continue
             self.feed(f"{label}.<closure {fn.__code__.co_freevars[i]}>", value)
         glob = fn.__globals__
-        for name in sorted(set(_global_names(fn.__code__))):
+        for name in sorted(set(global_names(fn.__code__))):
             if name in glob:
                 self.feed(f"{label}.<global {name}>", glob[name])
 
@@ -357,12 +359,3 @@ _MACHINERY = frozenset(
 def _stdlib(cls: type) -> bool:
     """A standard-library machinery class (a logger, a lock): counted by its type."""
     return (cls.__module__ or "").split(".")[0] in _MACHINERY
-
-
-def _global_names(code: types.CodeType) -> list[str]:
-    """Names a function's code (and the functions defined in it) may read as globals."""
-    names = list(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names.extend(_global_names(const))
-    return names
