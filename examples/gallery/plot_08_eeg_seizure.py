@@ -183,6 +183,6 @@ fig.suptitle(f"ICA over channels: {c_attr.target}, delta = {c_attr.delta[0]:.1e}
 
 # %%
 # Times and evaluations of this build (shared 2-core machine):
-print(f"a: {seconds_a:.0f} s, {int(a_fourier.n_evaluations[0])} evaluations; "
-      f"b: {seconds_b:.0f} s, {int(b_fourier.n_evaluations[0])}; "
-      f"c: {seconds_c:.0f} s, {int(c_attr.n_evaluations[0])} (x 14 channels)")  # fmt: skip
+print(f"a: {seconds_a:.1f} s, {int(a_fourier.n_evaluations[0])} evaluations; "
+      f"b: {seconds_b:.1f} s, {int(b_fourier.n_evaluations[0])}; "
+      f"c: {seconds_c:.1f} s, {int(c_attr.n_evaluations[0])} (x 14 channels)")  # fmt: skip
