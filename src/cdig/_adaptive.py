@@ -447,8 +447,10 @@ def _integrate_group(
     start, end = start_all[r0:r1], end_all[r0:r1]
     n_rows, shape = start.shape[0], start.shape[1:]
     dev = start.device
+    # the path difference in the input's own dtype: converted to the accumulator's per
+    # block where it multiplies a sum (the conversion is exact, so the bits are the same)
     diff = end - start
-    diff_flat = diff.reshape(n_rows, -1).to(accumulator_dtype(start))
+    diff_flat = diff.reshape(n_rows, -1)
     d = diff_flat.shape[1]
     store_dtype = torch.promote_types(start.dtype, torch.float32)
     acc = accumulator_dtype(start)
@@ -635,16 +637,15 @@ def _integrate_group(
     alive = np.ones(len(mesh.row), dtype=bool)  # leaves not bisected
     first_round = True
     while active.any():
-        a_total = re_mul(diff_flat, total)
-        comp_err = np.abs(a_total.sum(dim=1).cpu().numpy() - target)
+        # the attributions of the running sums, taken in blocks of coefficients
+        sum_int, abs_int, norm_int = _attribution_stats(diff_flat, total, acc_bytes)
+        comp_err = np.abs(sum_int - target)
         # the one rounding floor: model outputs and the sum of the attributions in model
         # precision (the engine reports the error with the same floor)
-        floor = rounding_floor(real, scale + a_total.abs().sum(dim=1).cpu().numpy())
+        floor = rounding_floor(real, scale + abs_int)
         tol_c = rtol * np.abs(target) + atol
         # the estimate must account for the exact completeness error (see consistent_error)
-        a_err_total = re_mul(diff_flat, total_err)
-        est_sum = a_err_total.sum(dim=1).cpu().numpy()
-        norm_int = a_total.norm(dim=1).cpu().numpy()
+        est_sum, _, est_norm = _attribution_stats(diff_flat, total_err, acc_bytes, False)
         if measures:  # the vector test in every domain of the pass; rows still active
             act = np.flatnonzero(active)
             r_act = rows[torch.as_tensor(act, device=dev)]
@@ -664,8 +665,7 @@ def _integrate_group(
                 vec_err[act] = np.where(worse, e, vec_err[act])
         else:
             norm_a = norm_int
-            est = a_err_total.norm(dim=1).cpu().numpy()
-            vec_err = consistent_error(est, est_sum, comp_err, floor, d)
+            vec_err = consistent_error(est_norm, est_sum, comp_err, floor, d)
         # root-sum-square of the per-interval error norms: errors of opposite sign in
         # different sub-intervals cannot cancel in it
         rss = _rss(mesh.err[alive], mesh.row[alive], n_rows)
@@ -763,10 +763,8 @@ def _integrate_group(
     for i in range(0, len(keep), step):
         add_row_sums(keep[i : i + step], 1, (gradient, error))
     mesh.store.close()  # on an error, when the mesh is dropped
-    a_final = re_mul(diff_flat, gradient)
-    floor = rounding_floor(real, scale + a_final.abs().sum(dim=1).cpu().numpy())
-    norm_int = a_final.norm(dim=1).cpu().numpy()
-    del a_final
+    _, abs_final, norm_int = _attribution_stats(diff_flat, gradient, acc_bytes)
+    floor = rounding_floor(real, scale + abs_final)
     rss = _rss(mesh.err[keep], mesh.row[keep], n_rows)
     with np.errstate(divide="ignore", invalid="ignore"):
         rss_rel = np.where(rss == 0, 0.0, rss / norm_int)
@@ -804,6 +802,35 @@ def _release_freed_memory() -> None:
         _TRIM.append(trim)
     if _TRIM[0] is not None:
         _TRIM[0](0)
+
+
+def _attribution_stats(
+    diff: Tensor, sums: Tensor, item: int, with_abs: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: sum, sum of absolute values (zeros unless ``with_abs``) and 2-norm of the
+    attributions ``Re[diff * conj(sums)]`` (float64), ``diff`` and ``sums`` of shape (R, d).
+
+    Taken in blocks of coefficients of at most :data:`BLOCK_BYTES` of temporaries, never
+    as an (R, d) float64 product. With one block the numbers are bitwise those of the
+    whole product; with several, the sums add per block and the norm is the root of the
+    summed squares, so only their last bits differ."""
+    n, d = sums.shape
+    out = np.zeros((3, n))
+    blocks = list(_column_blocks(d, n, item))
+    for c0, c1 in blocks:
+        part = diff if len(blocks) == 1 else diff[:, c0:c1]
+        a = re_mul(part, sums if len(blocks) == 1 else sums[:, c0:c1])
+        out[0] += a.sum(dim=1).cpu().numpy()
+        if with_abs:
+            out[1] += a.abs().sum(dim=1).cpu().numpy()
+        if len(blocks) == 1:
+            out[2] = a.norm(dim=1).cpu().numpy()
+        else:
+            out[2] += (a.norm(dim=1) ** 2).cpu().numpy()
+        del a
+    if len(blocks) > 1:
+        out[2] = np.sqrt(out[2])
+    return out[0], out[1], out[2]
 
 
 def _column_blocks(d: int, n: int, item: int) -> Iterator[tuple[int, int]]:
