@@ -165,9 +165,10 @@ class AdaptiveResult:
 #: ``gradient_at(points, rows) -> (gradients, outputs)``: the model's gradients (n, ...) and
 #: outputs (n,) at path points (n, ...) of the given rows (n,).
 GradientAt = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
-#: ``measure(rows, G) -> A``: attributions (n, ...) of path-gradient sums ``G`` (n, ...) of
-#: the given rows, in one domain; the vector test must hold in each.
-Measure = Callable[[Tensor, Tensor], Tensor]
+#: ``measure(rows, G) -> (norms, n_coef)``: the 2-norms (n,) of the attributions of
+#: path-gradient sums ``G`` (n, ...) of the given rows in one domain, and that domain's
+#: number of coefficients per row; the vector test must hold in each.
+Measure = Callable[[Tensor, Tensor], tuple[np.ndarray, int]]
 
 
 def integrate_adaptive(
@@ -650,12 +651,14 @@ def _integrate_group(
             act = np.flatnonzero(active)
             r_act = rows[torch.as_tensor(act, device=dev)]
             norm_a, vec_err = np.zeros(n_rows), np.zeros(n_rows)
+            # every row active (a long recording's one row): the sums themselves, no copy
+            whole = len(act) == n_rows
+            total_act = total if whole else total[act]
+            err_act = total_err if whole else total_err[act]
             for measure in measures:
-                a = _norms(measure(r_act, total[act].reshape(-1, *shape)))
-                a_err = measure(r_act, total_err[act].reshape(-1, *shape))
-                e = consistent_error(
-                    _norms(a_err), est_sum[act], comp_err[act], floor[act], a_err[0].numel()
-                )
+                a, _ = measure(r_act, total_act.reshape(-1, *shape))
+                a_err, n_coef = measure(r_act, err_act.reshape(-1, *shape))
+                e = consistent_error(a_err, est_sum[act], comp_err[act], floor[act], n_coef)
                 # the domain where the error is largest relative to its tolerance decides
                 worse = e * (rtol * norm_a[act] + atol + floor[act]) > vec_err[act] * (
                     rtol * a + atol + floor[act]
@@ -831,6 +834,23 @@ def _attribution_stats(
     if len(blocks) > 1:
         out[2] = np.sqrt(out[2])
     return out[0], out[1], out[2]
+
+
+def attribution_norms(diff_of: Callable[[int, int], Tensor], sums: Tensor) -> np.ndarray:
+    """2-norm per row of the attributions ``Re[diff * conj(sums)]`` (float64), ``sums``
+    of shape (R, d) and ``diff_of(c0, c1)`` the path difference's coefficients
+    ``[c0, c1)`` (R, c1 - c0) in any dtype, in blocks of coefficients of at most
+    :data:`BLOCK_BYTES` of temporaries: bitwise the norm of the whole product when one
+    block holds it, else the root of the blocks' summed squares."""
+    n, d = sums.shape
+    item = torch.empty((), dtype=accumulator_dtype(sums)).element_size()
+    blocks = list(_column_blocks(d, n, item))
+    if len(blocks) == 1:
+        return _norms(re_mul(diff_of(0, d), sums))
+    out = np.zeros(n)
+    for c0, c1 in blocks:
+        out += (re_mul(diff_of(c0, c1), sums[:, c0:c1]).norm(dim=1) ** 2).cpu().numpy()
+    return np.sqrt(out)
 
 
 def _column_blocks(d: int, n: int, item: int) -> Iterator[tuple[int, int]]:
