@@ -949,16 +949,22 @@ def _measure_norms(
     """The adaptive loop's measure: 2-norms per row of :func:`_measure`'s attributions and
     the coefficients per row, without keeping them (in blocks of coefficients when the pass
     is in the domain's own coefficients: no full-size float64 temporaries)."""
-    full = _measure(p, dom, X0, rows_b)
+    ends: list[Tensor] = []  # the time pass: dom.forward(p.end), computed on first use
 
     def norms(rows: Tensor, gradient: Tensor) -> tuple[np.ndarray, int]:
-        if p.kind != "coefficients":
-            a = full(rows, gradient)
-            return _norms_of(a), a[0].numel()
         n = len(rows)
         every = n == len(p.end) and bool((rows == torch.arange(n, device=rows.device)).all())
-        end = p.end.reshape(len(p.end), -1)
-        start = p.start.reshape(len(p.start), -1)
+        if p.kind == "coefficients":
+            end, start = p.end, p.start
+        else:  # the sums transformed whole; their attributions' norms in blocks
+            if not ends:
+                ends.append(dom.forward(p.end, rows_b).detach())
+            end = ends[0] if every else ends[0][rows]
+            gradient = dom.inverse_vjp(end, gradient, rows_b if every else rows_b[rows])
+            start = X0 if every else X0[rows]
+            every = True  # gathered already
+        end = end.reshape(len(end), -1)
+        start = start.reshape(len(start), -1)
 
         def diff_of(c0: int, c1: int) -> Tensor:
             if every:  # all rows, in order: views of the pass, no gathered copies
@@ -969,11 +975,6 @@ def _measure_norms(
         return attribution_norms(diff_of, g), g.shape[1]
 
     return norms
-
-
-def _norms_of(a: Tensor) -> np.ndarray:
-    """2-norm of each row of ``a`` (n, ...), as float64 numpy."""
-    return np.asarray(a.reshape(a.shape[0], -1).norm(dim=1).cpu().numpy(), dtype=np.float64)
 
 
 def _attributions(p: _Pass, dom: Domain, X0: Tensor, rows_b: Tensor, gradient: Tensor) -> Tensor:
