@@ -165,9 +165,10 @@ class AdaptiveResult:
 #: ``gradient_at(points, rows) -> (gradients, outputs)``: the model's gradients (n, ...) and
 #: outputs (n,) at path points (n, ...) of the given rows (n,).
 GradientAt = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
-#: ``measure(rows, G) -> A``: attributions (n, ...) of path-gradient sums ``G`` (n, ...) of
-#: the given rows, in one domain; the vector test must hold in each.
-Measure = Callable[[Tensor, Tensor], Tensor]
+#: ``measure(rows, G) -> (norms, n_coef)``: the 2-norms (n,) of the attributions of
+#: path-gradient sums ``G`` (n, ...) of the given rows in one domain, and that domain's
+#: number of coefficients per row; the vector test must hold in each.
+Measure = Callable[[Tensor, Tensor], tuple[np.ndarray, int]]
 
 
 def integrate_adaptive(
@@ -447,8 +448,10 @@ def _integrate_group(
     start, end = start_all[r0:r1], end_all[r0:r1]
     n_rows, shape = start.shape[0], start.shape[1:]
     dev = start.device
+    # the path difference in the input's own dtype: converted to the accumulator's per
+    # block where it multiplies a sum (the conversion is exact, so the bits are the same)
     diff = end - start
-    diff_flat = diff.reshape(n_rows, -1).to(accumulator_dtype(start))
+    diff_flat = diff.reshape(n_rows, -1)
     d = diff_flat.shape[1]
     store_dtype = torch.promote_types(start.dtype, torch.float32)
     acc = accumulator_dtype(start)
@@ -635,26 +638,27 @@ def _integrate_group(
     alive = np.ones(len(mesh.row), dtype=bool)  # leaves not bisected
     first_round = True
     while active.any():
-        a_total = re_mul(diff_flat, total)
-        comp_err = np.abs(a_total.sum(dim=1).cpu().numpy() - target)
+        # the attributions of the running sums, taken in blocks of coefficients
+        sum_int, abs_int, norm_int = _attribution_stats(diff_flat, total, acc_bytes)
+        comp_err = np.abs(sum_int - target)
         # the one rounding floor: model outputs and the sum of the attributions in model
         # precision (the engine reports the error with the same floor)
-        floor = rounding_floor(real, scale + a_total.abs().sum(dim=1).cpu().numpy())
+        floor = rounding_floor(real, scale + abs_int)
         tol_c = rtol * np.abs(target) + atol
         # the estimate must account for the exact completeness error (see consistent_error)
-        a_err_total = re_mul(diff_flat, total_err)
-        est_sum = a_err_total.sum(dim=1).cpu().numpy()
-        norm_int = a_total.norm(dim=1).cpu().numpy()
+        est_sum, _, est_norm = _attribution_stats(diff_flat, total_err, acc_bytes, False)
         if measures:  # the vector test in every domain of the pass; rows still active
             act = np.flatnonzero(active)
             r_act = rows[torch.as_tensor(act, device=dev)]
             norm_a, vec_err = np.zeros(n_rows), np.zeros(n_rows)
+            # every row active (a long recording's one row): the sums themselves, no copy
+            whole = len(act) == n_rows
+            total_act = total if whole else total[act]
+            err_act = total_err if whole else total_err[act]
             for measure in measures:
-                a = _norms(measure(r_act, total[act].reshape(-1, *shape)))
-                a_err = measure(r_act, total_err[act].reshape(-1, *shape))
-                e = consistent_error(
-                    _norms(a_err), est_sum[act], comp_err[act], floor[act], a_err[0].numel()
-                )
+                a, _ = measure(r_act, total_act.reshape(-1, *shape))
+                a_err, n_coef = measure(r_act, err_act.reshape(-1, *shape))
+                e = consistent_error(a_err, est_sum[act], comp_err[act], floor[act], n_coef)
                 # the domain where the error is largest relative to its tolerance decides
                 worse = e * (rtol * norm_a[act] + atol + floor[act]) > vec_err[act] * (
                     rtol * a + atol + floor[act]
@@ -664,8 +668,7 @@ def _integrate_group(
                 vec_err[act] = np.where(worse, e, vec_err[act])
         else:
             norm_a = norm_int
-            est = a_err_total.norm(dim=1).cpu().numpy()
-            vec_err = consistent_error(est, est_sum, comp_err, floor, d)
+            vec_err = consistent_error(est_norm, est_sum, comp_err, floor, d)
         # root-sum-square of the per-interval error norms: errors of opposite sign in
         # different sub-intervals cannot cancel in it
         rss = _rss(mesh.err[alive], mesh.row[alive], n_rows)
@@ -763,10 +766,8 @@ def _integrate_group(
     for i in range(0, len(keep), step):
         add_row_sums(keep[i : i + step], 1, (gradient, error))
     mesh.store.close()  # on an error, when the mesh is dropped
-    a_final = re_mul(diff_flat, gradient)
-    floor = rounding_floor(real, scale + a_final.abs().sum(dim=1).cpu().numpy())
-    norm_int = a_final.norm(dim=1).cpu().numpy()
-    del a_final
+    _, abs_final, norm_int = _attribution_stats(diff_flat, gradient, acc_bytes)
+    floor = rounding_floor(real, scale + abs_final)
     rss = _rss(mesh.err[keep], mesh.row[keep], n_rows)
     with np.errstate(divide="ignore", invalid="ignore"):
         rss_rel = np.where(rss == 0, 0.0, rss / norm_int)
@@ -804,6 +805,52 @@ def _release_freed_memory() -> None:
         _TRIM.append(trim)
     if _TRIM[0] is not None:
         _TRIM[0](0)
+
+
+def _attribution_stats(
+    diff: Tensor, sums: Tensor, item: int, with_abs: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: sum, sum of absolute values (zeros unless ``with_abs``) and 2-norm of the
+    attributions ``Re[diff * conj(sums)]`` (float64), ``diff`` and ``sums`` of shape (R, d).
+
+    Taken in blocks of coefficients of at most :data:`BLOCK_BYTES` of temporaries, never
+    as an (R, d) float64 product. With one block the numbers are bitwise those of the
+    whole product; with several, the sums add per block and the norm is the root of the
+    summed squares, so only their last bits differ."""
+    n, d = sums.shape
+    out = np.zeros((3, n))
+    blocks = list(_column_blocks(d, n, item))
+    for c0, c1 in blocks:
+        part = diff if len(blocks) == 1 else diff[:, c0:c1]
+        a = re_mul(part, sums if len(blocks) == 1 else sums[:, c0:c1])
+        out[0] += a.sum(dim=1).cpu().numpy()
+        if with_abs:
+            out[1] += a.abs().sum(dim=1).cpu().numpy()
+        if len(blocks) == 1:
+            out[2] = a.norm(dim=1).cpu().numpy()
+        else:
+            out[2] += (a.norm(dim=1) ** 2).cpu().numpy()
+        del a
+    if len(blocks) > 1:
+        out[2] = np.sqrt(out[2])
+    return out[0], out[1], out[2]
+
+
+def attribution_norms(diff_of: Callable[[int, int], Tensor], sums: Tensor) -> np.ndarray:
+    """2-norm per row of the attributions ``Re[diff * conj(sums)]`` (float64), ``sums``
+    of shape (R, d) and ``diff_of(c0, c1)`` the path difference's coefficients
+    ``[c0, c1)`` (R, c1 - c0) in any dtype, in blocks of coefficients of at most
+    :data:`BLOCK_BYTES` of temporaries: bitwise the norm of the whole product when one
+    block holds it, else the root of the blocks' summed squares."""
+    n, d = sums.shape
+    item = torch.empty((), dtype=accumulator_dtype(sums)).element_size()
+    blocks = list(_column_blocks(d, n, item))
+    if len(blocks) == 1:
+        return _norms(re_mul(diff_of(0, d), sums))
+    out = np.zeros(n)
+    for c0, c1 in blocks:
+        out += (re_mul(diff_of(c0, c1), sums[:, c0:c1]).norm(dim=1) ** 2).cpu().numpy()
+    return np.sqrt(out)
 
 
 def _column_blocks(d: int, n: int, item: int) -> Iterator[tuple[int, int]]:

@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 
 from . import quadrature
-from ._adaptive import AdaptiveResult, consistent_error, integrate_adaptive
+from ._adaptive import AdaptiveResult, attribution_norms, consistent_error, integrate_adaptive
 from ._evaluate import evaluate
 from ._guards import (
     LOW_PRECISION,
@@ -867,7 +867,7 @@ def _integrate(
         max_steps=settings.max_steps,
         chunk_for=run.chunk_for,
         on_evaluations=None if bar is None else progress,
-        measures=[_measure(p, dom, X0, rows_b) for _, dom, X0 in p.domains],
+        measures=[_measure_norms(p, dom, X0, rows_b) for _, dom, X0 in p.domains],
         baseline_gradient_at=lambda points, rows: _gradient_and_output(
             func, points, rows, check=False
         ),
@@ -941,6 +941,40 @@ def _measure(
         return re_mul(X - X0[rows], dom.inverse_vjp(X, gradient, rows_b[rows]))
 
     return measure
+
+
+def _measure_norms(
+    p: _Pass, dom: Domain, X0: Tensor, rows_b: Tensor
+) -> Callable[[Tensor, Tensor], tuple[np.ndarray, int]]:
+    """The adaptive loop's measure: 2-norms per row of :func:`_measure`'s attributions and
+    the coefficients per row, without keeping them (in blocks of coefficients when the pass
+    is in the domain's own coefficients: no full-size float64 temporaries)."""
+    ends: list[Tensor] = []  # the time pass: dom.forward(p.end), computed on first use
+
+    def norms(rows: Tensor, gradient: Tensor) -> tuple[np.ndarray, int]:
+        n = len(rows)
+        every = n == len(p.end) and bool((rows == torch.arange(n, device=rows.device)).all())
+        if p.kind == "coefficients":
+            end, start = p.end, p.start
+        else:  # the sums transformed whole; their attributions' norms in blocks
+            if not ends:
+                ends.append(dom.forward(p.end, rows_b).detach())
+            end = ends[0] if every else ends[0][rows]
+            gradient = dom.inverse_vjp(end, gradient, rows_b if every else rows_b[rows])
+            start = X0 if every else X0[rows]
+            every = True  # gathered already
+        end = end.reshape(len(end), -1)
+        start = start.reshape(len(start), -1)
+
+        def diff_of(c0: int, c1: int) -> Tensor:
+            if every:  # all rows, in order: views of the pass, no gathered copies
+                return end[:, c0:c1] - start[:, c0:c1]
+            return end[rows, c0:c1] - start[rows, c0:c1]
+
+        g = gradient.reshape(n, -1)
+        return attribution_norms(diff_of, g), g.shape[1]
+
+    return norms
 
 
 def _attributions(p: _Pass, dom: Domain, X0: Tensor, rows_b: Tensor, gradient: Tensor) -> Tensor:
