@@ -925,28 +925,10 @@ def fixed_status(delta: np.ndarray, ok: np.ndarray) -> np.ndarray:
     return np.where(ok, "converged", np.where(flagged, "n_steps", "floor")).astype(STATUS_DTYPE)
 
 
-def _measure(
-    p: _Pass, dom: Domain, X0: Tensor, rows_b: Tensor
-) -> Callable[[Tensor, Tensor], Tensor]:
-    """Attributions of ``dom`` from path-gradient sums of some rows of the pass."""
-
-    ends: list[Tensor] = []  # the time pass: dom.forward(p.end), computed on first use
-
-    def measure(rows: Tensor, gradient: Tensor) -> Tensor:
-        if p.kind == "coefficients":
-            return re_mul(p.end[rows] - p.start[rows], gradient)
-        if not ends:  # the adaptive loop measures some rows every round: transform once
-            ends.append(dom.forward(p.end, rows_b).detach())
-        X = ends[0][rows]
-        return re_mul(X - X0[rows], dom.inverse_vjp(X, gradient, rows_b[rows]))
-
-    return measure
-
-
 def _measure_norms(
     p: _Pass, dom: Domain, X0: Tensor, rows_b: Tensor
 ) -> Callable[[Tensor, Tensor], tuple[np.ndarray, int]]:
-    """The adaptive loop's measure: 2-norms per row of :func:`_measure`'s attributions and
+    """The adaptive loop's measure: 2-norms per row of :func:`_attributions`' values and
     the coefficients per row, without keeping them (in blocks of coefficients when the pass
     is in the domain's own coefficients: no full-size float64 temporaries)."""
     ends: list[Tensor] = []  # the time pass: dom.forward(p.end), computed on first use
@@ -983,6 +965,7 @@ def _attributions(p: _Pass, dom: Domain, X0: Tensor, rows_b: Tensor, gradient: T
     ``gradient`` is ``p.gradient`` (the attributions) or ``p.error_gradient`` (their
     estimated error): both map linearly. Float64.
     """
-    return _measure(p, dom, X0, rows_b)(
-        torch.arange(len(gradient), device=gradient.device), gradient
-    )
+    if p.kind == "coefficients":
+        return re_mul(p.end - p.start, gradient)
+    X = dom.forward(p.end, rows_b).detach()
+    return re_mul(X - X0, dom.inverse_vjp(X, gradient, rows_b))
