@@ -63,7 +63,7 @@ def test_dataset_manifest_records_the_settings_dict(tmp_path, smooth_cnn, series
 def test_one_target_spec_understands_datasets():
     import torch
 
-    from cdig._inputs import as_target
+    from cdig.targets import as_target
 
     out = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.0, 0.2, 0.7]])
     pred = as_target("predicted").for_rows(10, out)
@@ -263,11 +263,11 @@ def test_the_version_lives_in_one_module():
 def test_typed_modes_match_what_is_accepted():
     import typing
 
-    from cdig._inputs import TargetKind
     from cdig._settings import Method
     from cdig.quadrature import METHODS
+    from cdig.targets import TargetKind
 
     assert set(typing.get_args(Method)) == set(METHODS)
     assert set(typing.get_args(TargetKind)) == {
-        "none", "index", "per_sample", "callable", "predicted", "label",
+        "none", "index", "per_sample", "callable", "predicted", "label", "each",
     }  # fmt: skip

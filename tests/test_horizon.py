@@ -154,7 +154,7 @@ def test_bad_horizons_fail_early_and_clearly():
     with pytest.raises(ValueError, match="forecasts of shape \\(batch, horizon\\)"):
         cdig.explain(scalar, x, "time", target=cdig.Horizon(0))
     ig = cdig.CrossDomainIG(model, "time")
-    with pytest.raises(ValueError, match=r"use cdig\.explain"):
+    with pytest.raises(ValueError, match=r"explain it with cdig\.explain"):
         ig.explain(x, target=cdig.Horizon("each"))
 
 

@@ -1,7 +1,8 @@
 """Validators of plain arguments, shared by every layer.
 
 Each raises early with a message that names the argument, what was wrong and how to fix it.
-Array validation (series, baselines, targets) lives in :mod:`cdig._inputs`.
+Array validation (series, baselines) lives in :mod:`cdig._inputs`, targets in
+:mod:`cdig.targets`.
 """
 
 from __future__ import annotations

@@ -2,21 +2,19 @@
 
 Inside cdig every series batch has the canonical layout ``(batch, channels, time)``. The
 :class:`Layout` remembers how the user laid out the data so that the model is always called
-in the user's own layout.
+in the user's own layout. The ``target`` argument is validated in :mod:`cdig.targets`.
 """
 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 import torch
 from torch import Tensor
-
-from .horizon import Horizon
 
 if TYPE_CHECKING:  # pragma: no cover
     from .domains import Domain
@@ -25,16 +23,11 @@ __all__ = [
     "Layout",
     "as_series",
     "as_baselines",
-    "TargetSpec",
-    "as_target",
-    "select_target",
     "ForwardArgs",
     "as_forward_args",
 ]
 
 ArrayLike = Union[np.ndarray, Tensor, Sequence[Any], float]
-#: What a target is, once validated (:class:`TargetSpec`).
-TargetKind = Literal["none", "index", "per_sample", "callable", "predicted", "label"]
 
 
 @dataclass(frozen=True)
@@ -292,307 +285,6 @@ def batch_baselines(baselines: Any, n_dims: int) -> Any:
     if isinstance(baselines, np.ndarray) and baselines.ndim == n_dims:  # (S, *sample_shape)
         return baselines[:, None]
     return baselines
-
-
-# ---------------------------------------------------------------------- targets
-def callable_label(fn: Any, limit: int = 60) -> str:
-    """A readable name for a target function: its name, or a lambda's source text.
-
-    ``lambda out: out.softmax(-1)[:, 1]`` is shown as written (cut to ``limit``
-    characters), not as ``<lambda>``; a ``functools.partial`` by its function; a callable
-    object by its class.
-    """
-    import functools
-    import inspect
-
-    if isinstance(fn, functools.partial):
-        return callable_label(fn.func, limit)
-    name = getattr(fn, "__name__", None)
-    if name is None:
-        return type(fn).__name__
-    if name != "<lambda>":
-        return str(name)
-    try:
-        lines, first = inspect.getsourcelines(fn)
-    except (OSError, TypeError):
-        return "a lambda"
-    code = fn.__code__
-    line, col = 0, None
-    for pos in getattr(code, "co_positions", lambda: iter(()))():
-        if pos[0] is not None and pos[2] is not None and (pos[3] or 0) > pos[2]:  # the body
-            line, col = pos[0] - first, pos[2]
-            break
-    text = "".join(lines[line:]) if 0 <= line < len(lines) else "".join(lines)
-    start = text.rfind("lambda", 0, col) if col is not None else text.find("lambda")
-    if start < 0:
-        return "a lambda"
-    depth, end = 0, len(text)
-    for i in range(start, len(text)):
-        ch = text[i]
-        if ch in "([{":
-            depth += 1
-        elif depth == 0 and ch in ")]},\n":
-            end = i
-            break
-        elif ch in ")]}":
-            depth -= 1
-    label = " ".join(text[start:end].split())
-    return label if len(label) <= limit else label[: limit - 3] + "..."
-
-
-@dataclass(frozen=True)
-class TargetSpec:
-    """A validated target: what scalar per sample to explain.
-
-    Attributes
-    ----------
-    kind : {"none", "index", "per_sample", "callable", "predicted", "label"}
-        ``"label"`` (each sample's labelled class) is a dataset's target only; a batch of
-        the dataset turns it into ``"per_sample"`` (:meth:`for_rows`).
-    value : Any
-        The index tuple (``"index"``), the class per sample (``"per_sample"``, shape
-        ``(n,)``), or the function (``"callable"``).
-    origin : str
-        The kind given by the user, once resolved (``"none"``, ``"predicted"``, ``"label"``).
-    """
-
-    kind: TargetKind
-    value: Any = None
-    origin: str = ""
-
-    def describe(self) -> str:
-        """A label for plots and reports: ``"1"``, ``"predicted class"``, ``"output"`` ..."""
-        kind = self.origin or self.kind
-        if kind == "none":
-            return "output"
-        if kind == "callable":
-            return callable_label(self.value)
-        if kind == "per_sample":
-            return "class per sample"
-        if kind == "predicted":
-            return "predicted class"
-        if kind == "label":
-            return "labelled class"
-        index = tuple(self.value)
-        return str(index[0]) if len(index) == 1 else str(index)
-
-    def indices(self, batch: int) -> np.ndarray | None:
-        """The explained output index of every sample, once resolved.
-
-        Shape ``(batch,)`` for outputs ``(batch, K)``, ``(batch, n_axes)`` for more output
-        axes; ``None`` for callables and models with one output per sample.
-        """
-        if self.kind == "per_sample":
-            return np.asarray(self.value, dtype=np.int64).copy()
-        if self.kind == "callable" and isinstance(self.value, Horizon):
-            return self.value.indices(batch)  # the forecast step (and channel / quantile)
-        if self.kind != "index" or self.origin == "none" or not self.value:
-            return None
-        index = np.asarray(self.value, dtype=np.int64)
-        return np.full(batch, index[0]) if index.size == 1 else np.tile(index, (batch, 1))
-
-    def for_rows(self, start: int, outputs: Tensor, labels: Any = None) -> TargetSpec:
-        """The target of dataset samples ``start .. start + len(outputs) - 1``.
-
-        A fixed index, a callable and ``"none"`` are the same for every batch; per-sample
-        kinds (``"predicted"``, ``"label"``, a class per dataset sample) become the class
-        of each of these samples, checked against the model's ``outputs`` of shape
-        ``(n, n_classes)``, with errors naming the dataset's sample numbers.
-        """
-        if self.kind in ("none", "index", "callable"):
-            return self
-        n = outputs.shape[0]
-        stop = start + n
-        what = "target='predicted'" if self.kind == "predicted" else f"target={self.kind!r}"
-        if outputs.ndim != 2:
-            raise ValueError(
-                f"{what} needs a model with outputs of shape (batch, n_classes); for samples "
-                f"{start}..{stop - 1} it returned shape {tuple(outputs.shape)}. Pass "
-                "target=None for one output per sample, or an index / callable."
-            )
-        if self.kind == "predicted":
-            idx = outputs.argmax(dim=1).cpu().numpy().astype(np.int64)
-        else:
-            if self.kind == "label":
-                if labels is None:  # checked by explain_dataset; kept for direct use
-                    raise ValueError("target='label' needs labels; the data carry none.")
-                raw, name = np.asarray(labels), "label"
-            else:
-                raw, name = np.asarray(self.value)[start:stop], "target"
-            if raw.ndim == 1 and len(raw) != n:
-                raise ValueError(
-                    f"{what}: samples {start}..{stop - 1} need {n} class indices but the "
-                    f"target array has only {len(raw)} for them; give one per sample of the "
-                    "dataset."
-                )
-            if raw.ndim != 1 or not np.issubdtype(raw.dtype, np.integer):
-                raise ValueError(
-                    f"{what}: the {name}s of samples {start}..{stop - 1} must be integer class "
-                    f"indices, one per sample; got dtype {raw.dtype}, shape {raw.shape}. Text "
-                    "labels are mapped for you when given as labels= with array data; for "
-                    "other data map them first, e.g. classes, y = np.unique(names, "
-                    "return_inverse=True)."
-                )
-            idx = raw.astype(np.int64)
-        n_out = outputs.shape[1]
-        bad = np.flatnonzero((idx < 0) | (idx >= n_out))
-        if bad.size:
-            i = int(bad[0])
-            raise ValueError(
-                f"sample {start + i}: class index {int(idx[i])} (from {what}) is out of range "
-                f"for a model with {n_out} outputs; use 0..{n_out - 1}."
-            )
-        origin = self.origin or ("" if self.kind == "per_sample" else self.kind)
-        return TargetSpec("per_sample", idx, origin=origin)
-
-
-def as_target(target: Any, *, dataset: bool = False) -> TargetSpec:
-    """Normalize the ``target`` argument (shape checks happen once outputs are known).
-
-    ``dataset=True`` (:func:`cdig.explain_dataset`): ``"label"`` is understood, and an array
-    must hold one integer class per sample of the dataset.
-    """
-    if isinstance(target, TargetSpec):
-        return target
-    if target is None:
-        return TargetSpec("none")
-    if dataset and isinstance(target, str) and target == "label":
-        return TargetSpec("label")
-    if dataset and (
-        isinstance(target, (np.ndarray, list)) or (isinstance(target, Tensor) and target.ndim == 1)
-    ):
-        arr = np.asarray(target.detach().cpu() if isinstance(target, Tensor) else target)
-        if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(
-                f"target as an array must hold one integer class per sample; got dtype "
-                f"{arr.dtype}, shape {arr.shape}."
-            )
-        return TargetSpec("per_sample", arr.astype(np.int64))
-    if isinstance(target, str):
-        if target == "predicted":
-            return TargetSpec("predicted")
-        label = " 'label' (each sample's labelled class)," if dataset else ""
-        raise ValueError(
-            f"target={target!r} is not understood; use an int, a tuple of ints, a sequence of "
-            f"ints (one per sample), 'predicted',{label} or a callable outputs -> (batch,)."
-        )
-    if callable(target):
-        return TargetSpec("callable", target)
-    if isinstance(target, numbers.Integral) and not isinstance(target, bool):
-        return TargetSpec("index", (int(target),))
-    if isinstance(target, (float, np.floating)):
-        raise TypeError(
-            f"target={target!r} is a float; an output index must be an integer (e.g. target=1)."
-        )
-    if isinstance(target, tuple) and all(isinstance(t, numbers.Integral) for t in target):
-        return TargetSpec("index", tuple(int(t) for t in target))
-    arr = np.asarray(target.detach().cpu() if isinstance(target, Tensor) else target)
-    if arr.ndim == 1 and np.issubdtype(arr.dtype, np.integer):
-        return TargetSpec("per_sample", arr.astype(np.int64))
-    raise TypeError(
-        f"target of type {type(target).__name__} is not understood; use an int, a tuple of "
-        "ints, a 1-d sequence of ints (one per sample), 'predicted', or a callable."
-    )
-
-
-def resolve_target(spec: TargetSpec, outputs: Tensor) -> TargetSpec:
-    """Check ``spec`` against the model's outputs for the inputs, shape ``(batch, ...)``.
-
-    Returns a spec whose ``per_sample`` indices (if any) are fixed, so that the same scalar is
-    selected at every path point.
-    """
-    out_shape = tuple(outputs.shape[1:])
-    if spec.kind == "callable" and isinstance(spec.value, Horizon):
-        spec = TargetSpec("callable", spec.value.resolve(tuple(outputs.shape)))  # fix the steps
-    if spec.kind == "callable":
-        sel = spec.value(outputs)
-        if isinstance(sel, Tensor) and not (sel.is_floating_point() or sel.is_complex()):
-            raise ValueError(
-                f"the target function returned a tensor of dtype {sel.dtype}; it must return "
-                "float outputs of the model, one per sample (select with indexing, e.g. "
-                "lambda out: out[:, 0] or out.gather(...), rather than argmax or a cast to int)."
-            )
-        if not isinstance(sel, Tensor) or tuple(sel.shape) != (outputs.shape[0],):
-            got = tuple(sel.shape) if isinstance(sel, Tensor) else type(sel).__name__
-            raise ValueError(
-                f"target callable must map outputs of shape {tuple(outputs.shape)} to a tensor "
-                f"of shape ({outputs.shape[0]},); it returned {got}."
-            )
-        return spec
-    size = int(np.prod(out_shape)) if out_shape else 1
-    if spec.kind == "none":
-        if size != 1:
-            raise ValueError(
-                f"the model's output has shape (batch, {', '.join(map(str, out_shape))}); pass "
-                "target= (an int index, a tuple for multi-axis outputs, 'predicted', or a "
-                "callable outputs -> (batch,))."
-            )
-        return TargetSpec("index", (0,) * len(out_shape), origin="none")
-    if spec.kind == "predicted":
-        if len(out_shape) != 1:
-            raise ValueError(
-                f"target='predicted' needs outputs of shape (batch, n_classes); the model's "
-                f"output has shape (batch, {', '.join(map(str, out_shape))})."
-            )
-        pred = outputs.argmax(dim=1).cpu().numpy().astype(np.int64)
-        return TargetSpec("per_sample", pred, origin="predicted")
-    if spec.kind == "per_sample":
-        idx = spec.value
-        batch = outputs.shape[0]
-        if len(idx) != batch:
-            raise ValueError(
-                f"target has {len(idx)} entries; give one class index per sample ({batch})."
-            )
-        if len(out_shape) != 1:
-            raise ValueError(
-                "a per-sample target needs outputs of shape (batch, n_outputs); the model's "
-                f"output has shape (batch, {', '.join(map(str, out_shape))})."
-            )
-        bad = (idx < 0) | (idx >= out_shape[0])
-        if bad.any():
-            raise ValueError(
-                f"target index {int(idx[bad][0])} (sample {int(np.flatnonzero(bad)[0])}) is out "
-                f"of range for a model with {out_shape[0]} outputs; use 0..{out_shape[0] - 1}."
-            )
-        return spec
-    # fixed index
-    index = spec.value
-    if len(out_shape) == 0:
-        raise ValueError(
-            f"target={index if len(index) > 1 else index[0]} was given but the model returns "
-            "one value per sample (output shape (batch,)); pass target=None."
-        )
-    if len(index) != len(out_shape):
-        raise ValueError(
-            f"target={index if len(index) > 1 else index[0]} has {len(index)} index(es) but the "
-            f"model's output has shape (batch, {', '.join(map(str, out_shape))}); give a tuple "
-            f"of {len(out_shape)} indices or a callable."
-        )
-    for i, (t, n) in enumerate(zip(index, out_shape)):
-        if not 0 <= t < n:
-            raise ValueError(
-                f"target index {t} is out of range for output axis {i + 1} of size {n}; "
-                f"use 0..{n - 1}."
-            )
-    return spec
-
-
-def select_target(spec: TargetSpec, outputs: Tensor, rows: Tensor | None) -> Tensor:
-    """The explained scalar of each row of ``outputs`` (shape ``(n, ...)``) -> ``(n,)``.
-
-    ``rows`` (long tensor of shape ``(n,)``) gives the input sample each row belongs to; it
-    picks the class of per-sample targets.
-    """
-    if spec.kind == "callable":
-        fn: Callable[[Tensor], Tensor] = spec.value
-        return fn(outputs)
-    if spec.kind == "per_sample":
-        assert rows is not None  # internal invariant: the engine always passes rows
-        idx = torch.as_tensor(spec.value, device=outputs.device)[rows]
-        return outputs.gather(1, idx[:, None]).squeeze(1)
-    if outputs.ndim == 1:
-        return outputs
-    return outputs[(slice(None), *spec.value)]
 
 
 # ---------------------------------------------------------------------- domains

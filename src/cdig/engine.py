@@ -48,16 +48,7 @@ from ._guards import (
     path_error,
     work_dtype,
 )
-from ._inputs import (
-    TargetSpec,
-    as_baselines,
-    as_forward_args,
-    as_series,
-    as_target,
-    resolve_domains,
-    resolve_target,
-    select_target,
-)
+from ._inputs import as_baselines, as_forward_args, as_series, resolve_domains
 from ._numerics import (
     STATUS_DTYPE,
     accumulator_dtype,
@@ -87,6 +78,7 @@ from ._warnings import (
 from .attribution import Attribution
 from .domains import Domain
 from .models import wrap
+from .targets import TargetSpec, as_target, resolve_target, select_target
 
 __all__ = [
     "CrossDomainIG",

@@ -19,11 +19,12 @@ from torch import Tensor
 
 from .._checks import check_choice, check_optional_int
 from .._evaluate import evaluate
-from .._inputs import Layout, TargetSpec, as_baselines, as_series, as_target, resolve_target
+from .._inputs import Layout, as_baselines, as_series
 from ..attribution import Attribution
 from ..domains import Domain, get_domain
 from ..engine import MAX_CHUNK
 from ..models import ModelAdapter, wrap
+from ..targets import TargetSpec, as_target, resolve_target
 
 Ranking = Literal["absolute", "signed", "positive"]
 Score = Literal["probability", "output"]

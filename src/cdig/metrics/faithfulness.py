@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from .._checks import check_choice, check_int
-from .._inputs import TargetSpec, as_target, resolve_target, select_target
+from ..targets import TargetSpec, as_target, resolve_target, select_target
 from ._common import (
     Mode,
     Perturbation,

@@ -21,9 +21,10 @@ import torch
 from torch import Tensor
 
 from .._checks import check_int
-from .._inputs import as_series, select_target
+from .._inputs import as_series
 from .._numerics import re_mul
 from ..attribution import Attribution
+from ..targets import select_target
 from ._common import Score, fitted_domain, prepare, resolve
 
 __all__ = ["freqrise", "gradient", "virtual_inspection"]

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from .._checks import check_int, check_optional_int, check_real
-from .._inputs import select_target
 from ..baselines import segment_masks
+from ..targets import select_target
 from ._common import prepare, resolve
 
 __all__ = ["flextime", "timing"]

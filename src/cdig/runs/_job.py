@@ -19,13 +19,14 @@ import numpy as np
 import torch
 
 from .._evaluate import evaluate
-from .._inputs import TargetSpec, as_series, batch_baselines
+from .._inputs import as_series, batch_baselines
 from .._settings import Settings
 from .._warnings import ConstantOutputWarning
 from ..attribution import coord_json
 from ..domains import Domain
 from ..engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG
 from ..models import ModelAdapter, TorchModel, wrap
+from ..targets import TargetSpec
 from ._fingerprint import StateHash
 from ._sources import Batch
 from ._store import write_shard

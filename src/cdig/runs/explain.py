@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .._checks import check_int, check_optional_int
-from .._inputs import TargetSpec, as_dataset_baselines, as_series, as_target, resolve_domains
+from .._inputs import as_dataset_baselines, as_series, resolve_domains
 from .._optional import require
 from .._progress import SampleProgress
 from .._settings import MAX_STEPS, N_STEPS, PARAMETERS, RTOL, Method, Settings, fill_doc
@@ -21,6 +21,7 @@ from .._warnings import warn_unconverged_run
 from ..domains import Domain
 from ..engine import DomainsArg
 from ..models import wrap
+from ..targets import TargetSpec, as_target
 from ._engines import LocalEngine, RayEngine
 from ._job import Job, blind_spots, describe, model_fingerprint
 from ._job import fingerprint as settings_fingerprint
