@@ -10,13 +10,13 @@ that are complete: they sum to ``f(x) - f(x')`` in every domain.
 
 from typing import TYPE_CHECKING, Any
 
-from . import baselines, domains, horizon, models, quadrature
+from . import baselines, domains, horizon, models, quadrature, targets
 from ._version import __version__
 from ._warnings import ConstantOutputWarning
-from .api import explain
+from .api import explain, explain_horizon
 from .attribution import Attribution
 from .engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG, NonFiniteError
-from .horizon import Horizon, TimeColumns
+from .targets import Horizon, TimeColumns
 
 if TYPE_CHECKING:  # pragma: no cover - imported on first use, below
     from . import datasets, demo, metrics, plot, report, runs  # noqa: F401
@@ -65,10 +65,12 @@ __all__ = [
     "domains",
     "explain",
     "explain_dataset",
+    "explain_horizon",
     "horizon",
     "metrics",
     "open_run",
     "plot",
     "quadrature",
     "report",
+    "targets",
 ]

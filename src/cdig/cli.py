@@ -340,7 +340,7 @@ def _explain(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         try:
-            res = ig._explain(x, baselines, target, integration)
+            res = ig.run(x, baselines, target, settings=integration)
         except (ValueError, TypeError) as err:  # the API's words -> the options' names
             raise type(err)(_option_words(str(err))) from err
     results = res if isinstance(res, dict) else {domains[0][0]: res}

@@ -14,7 +14,7 @@ a ``"band"`` coordinate
 ``("component", "channel")``            ``"components"``    :func:`plot_components`
 ``("channel", "component"[, "time"])``  ``"seasonal"``      :func:`plot_seasonal`
 any dims containing ``"band"``          ``"bands"``         :func:`plot_bands`
-``("horizon", ...)`` (forecast steps)   ``"horizon"``       :func:`cdig.horizon.plot_horizon`
+``("horizon", ...)`` (forecast steps)   ``"horizon"``       :func:`plot_horizon`
 anything else                           ``"values"``        :func:`plot_values`
 ======================================  ==================  =============================
 
@@ -27,7 +27,7 @@ matplotlib is imported only when a figure is asked for (``pip install cdig[plot]
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -50,6 +50,7 @@ __all__ = [
     "plot_bands",
     "plot_components",
     "plot_frequency",
+    "plot_horizon",
     "plot_kind",
     "plot_seasonal",
     "plot_spectrogram",
@@ -1169,10 +1170,110 @@ def _finish(fig: Any, attr: Attribution, sample: int) -> Figure:
     return fig
 
 
-def _horizon_plot(attr: Attribution, sample: int = 0, **kwargs: Any) -> Figure:
-    from .horizon import plot_horizon  # forecast steps: cdig.horizon
+def plot_horizon(
+    attr: Attribution,
+    sample: int = 0,
+    *,
+    dim: str | None = None,
+    cmap: str = "RdBu_r",
+    figsize: tuple[float, float] | None = None,
+    vmax: float | None = None,
+    x: Any = None,
+) -> Figure:
+    """Heatmap of the attributions per forecast step: coefficient (row) x horizon step.
 
-    return plot_horizon(attr, sample, **kwargs)
+    Parameters
+    ----------
+    attr : Attribution
+        From ``Horizon("each")``: dims ``("horizon", ...)``.
+    sample : int, default=0
+    dim : str, optional
+        The coefficient axis drawn as rows (``"component"`` for seasonal-trend,
+        ``"frequency"`` for Fourier ...); other axes (channels, time) are summed. Default:
+        the first axis that is not ``"horizon"`` or ``"channel"``.
+    cmap : str, default="RdBu_r"
+        Diverging colour map, centred at zero (red pushes the forecast up).
+    figsize : (float, float), optional
+    vmax : float, optional
+        Colour scale from ``-vmax`` to ``vmax`` (larger values saturate); default the
+        largest ``|attribution|``. Useful when one row (a trend) dwarfs the others.
+    x : array-like, optional
+        Accepted like every figure of this module takes it; not drawn (the input is
+        the same for every step).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Top: the forecast ``f(x)`` and ``f(x')`` per step. Bottom: the heatmap, one row per
+        coefficient, one column per step, with a colour bar.
+    """
+    if vmax is not None and not (np.isfinite(vmax) and vmax > 0):
+        raise ValueError(f"vmax={vmax!r} must be a positive number or None.")
+
+    if not attr.dims or attr.dims[0] != "horizon":
+        raise ValueError(
+            f"plot_horizon needs attributions with a leading 'horizon' axis (target="
+            f"cdig.Horizon('each')); these have dims {attr.dims}."
+        )
+    if not 0 <= sample < attr.batch_size:
+        raise ValueError(f"sample={sample} is out of range for a batch of {attr.batch_size}.")
+    rest = [d for d in attr.dims[1:] if d != "channel"]
+    if dim is None:
+        if not rest:
+            raise ValueError(f"no coefficient axis to draw in dims {attr.dims}.")
+        dim = rest[0]
+    if dim not in attr.dims[1:]:
+        raise ValueError(f"dim={dim!r} is not an axis of these attributions ({attr.dims}).")
+    v = attr.values[sample]  # (S, ...)
+    keep = attr.dims.index(dim)  # axis in v (v has no batch axis; dims[0] is horizon)
+    sum_axes = tuple(a for a in range(1, v.ndim) if a != keep)
+    grid = v.sum(axis=sum_axes) if sum_axes else v  # (S, n)
+    steps = np.asarray(attr.coords["horizon"])
+    labels = attr.coords.get(dim)
+    plt = _pyplot()
+    n_rows = grid.shape[1]
+    fig = plt.figure(layout="constrained", figsize=figsize or (10.0, 3.2 + min(0.35 * n_rows, 4.0)))
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(1, 2.5))
+    hz = attr.settings.get("horizon") if isinstance(attr.settings, Mapping) else None
+    if hz is not None:
+        top.plot(steps, hz["outputs"][sample], color="k", marker=".", label="f(x)")
+        top.plot(steps, hz["baseline_outputs"][sample], color="0.5", ls="--", label="f(x')")
+        top.legend(fontsize="small", loc="best")
+    top.set_ylabel("forecast")
+    edges = _edges(steps.astype(np.float64))
+    categorical = labels is None or np.asarray(labels).dtype.kind in "USO"
+    y_edges = (
+        np.arange(n_rows + 1) - 0.5 if categorical else _edges(np.asarray(labels, dtype=np.float64))
+    )
+    mesh = bottom.pcolormesh(
+        edges,
+        y_edges,
+        grid.T,
+        cmap=cmap,
+        norm=_symmetric_norm(grid if vmax is None else np.array([vmax])),
+        shading="flat",
+    )
+    if categorical:
+        names = [str(s) for s in (labels if labels is not None else range(n_rows))]
+        bottom.set_yticks(np.arange(n_rows), names)
+        bottom.invert_yaxis()
+    else:
+        unit = attr.units.get(dim, "")
+        bottom.set_ylabel(f"{dim} ({unit})" if unit else dim)
+    columns = "time column" in str(attr.target)  # a TimeColumns target
+    bottom.set_xlabel("time column" if columns else "horizon step (0 = first forecast point)")
+    top.set_ylabel("output" if columns else "forecast")
+    extend = "neither" if vmax is None or np.abs(grid).max() <= vmax else "both"
+    fig.colorbar(mesh, ax=bottom, label="attribution", shrink=0.9, extend=extend)
+    delta = attr.settings["horizon"]["delta"][sample] if hz is not None else attr.delta
+    name = type(attr.domain).__name__ if attr.domain is not None else "Cross-domain IG"
+    fig.suptitle(
+        f"{name} attributions per {'time column' if columns else 'forecast step'}, sample "
+        f"{sample} | max |delta| per step = "
+        f"{float(np.max(np.abs(delta))):.2g}\n{attr.target}",
+        fontsize="medium",
+    )
+    return fig
 
 
 _PLOTTERS: dict[str, Callable[..., Any]] = {
@@ -1183,6 +1284,6 @@ _PLOTTERS: dict[str, Callable[..., Any]] = {
     "components": plot_components,
     "seasonal": plot_seasonal,
     "bands": plot_bands,
-    "horizon": _horizon_plot,
+    "horizon": plot_horizon,
     "values": plot_values,
 }

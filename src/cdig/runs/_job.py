@@ -97,7 +97,7 @@ def explain_batch(
         # per batch it would name batch-local sample numbers; runs keep outputs to find them
         warnings.simplefilter("ignore", ConstantOutputWarning)
         baselines = batch_baselines(job.baselines, batch.x.ndim)
-        res = ig._explain(batch.x, baselines, target, job.settings)
+        res = ig.run(batch.x, baselines, target, settings=job.settings)
     assert isinstance(res, dict)  # a dict of domains always gives a dict
     first = next(iter(res.values()))
     arrays: dict[str, np.ndarray] = {"outputs": np.asarray(first.outputs, dtype=np.float64)}
