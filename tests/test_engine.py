@@ -485,7 +485,7 @@ def test_default_chunk_counts_input_sized_tensors():
 
 def test_run_is_the_entry_of_explain_and_attribute(smooth_cnn, series):
     """explain and attribute build the settings and call run: bitwise the same results."""
-    from cdig._settings import Settings
+    from cdig import Settings
 
     ig = CrossDomainIG(smooth_cnn, ["fourier", "time"])
     settings = Settings(n_steps=32, method="riemann_trapezoid")
@@ -508,7 +508,7 @@ def test_run_is_the_entry_of_explain_and_attribute(smooth_cnn, series):
 
 
 def test_run_refuses_settings_it_cannot_honour(smooth_cnn, series):
-    from cdig._settings import Settings
+    from cdig import Settings
 
     ig = CrossDomainIG(smooth_cnn, "time")
     with pytest.raises(ValueError, match=r"settings\.time_axis=1 differs from the explainer"):

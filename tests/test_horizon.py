@@ -107,7 +107,7 @@ FIELDS = ("values", "delta", "outputs", "baseline_outputs", "error", "n_steps", 
 def test_every_entry_stacks_the_same_steps_as_single_step_calls():
     """cdig.explain, explain_horizon, CrossDomainIG.explain / run / attribute agree bitwise,
     and each step of the stack is bitwise the single-step explanation of that step."""
-    from cdig._settings import Settings
+    from cdig import Settings
 
     torch.manual_seed(1)
     net = torch.nn.Sequential(torch.nn.Linear(T, 16), torch.nn.Tanh(), torch.nn.Linear(16, H))
@@ -151,11 +151,22 @@ def test_the_horizon_module_only_re_exports():
         old.plot_nothing  # noqa: B018
 
 
-def test_several_targets_are_refused_where_one_is_needed():
+def test_several_targets_are_refused_where_one_is_needed(tmp_path):
     from cdig.targets import as_target
 
     with pytest.raises(ValueError, match="a dataset run does not store"):
         as_target(cdig.Horizon("each"), dataset=True)
+    calls = []
+
+    def model(x: torch.Tensor) -> torch.Tensor:
+        calls.append(len(x))
+        return Linear()(x)
+
+    with pytest.raises(ValueError, match=r"target=Horizon\('each'\) gives one attribution"):
+        cdig.explain_dataset(
+            model, _x(4).numpy(), out=tmp_path / "run", target=cdig.Horizon("each")
+        )
+    assert calls == [] and not (tmp_path / "run").exists()  # refused before any work
     with pytest.raises(TypeError, match=r"must be cdig.Horizon\('each'"):
         cdig.explain_horizon(Linear(), _x(), target=cdig.Horizon(1))
 

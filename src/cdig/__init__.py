@@ -11,6 +11,7 @@ that are complete: they sum to ``f(x) - f(x')`` in every domain.
 from typing import TYPE_CHECKING, Any
 
 from . import baselines, domains, horizon, models, quadrature, targets
+from ._settings import Settings
 from ._version import __version__
 from ._warnings import ConstantOutputWarning
 from .api import explain, explain_horizon
@@ -59,6 +60,7 @@ __all__ = [
     "Horizon",
     "TimeColumns",
     "NonFiniteError",
+    "Settings",
     "datasets",
     "models",
     "__version__",

@@ -397,7 +397,7 @@ class CrossDomainIG:
         """Explain ``inputs`` with settings validated already: the entry every caller uses.
 
         :meth:`explain`, :meth:`attribute`, :func:`cdig.explain`, dataset runs and the
-        ``cdig`` command build one :class:`~cdig._settings.Settings` from their arguments and
+        ``cdig`` command build one :class:`cdig.Settings` from their arguments and
         call this method; it validates the inputs, baselines and target, fits the domains
         once, integrates every target, and builds the results.
 
@@ -410,7 +410,7 @@ class CrossDomainIG:
             per step (column): the domains are fitted once and every step is integrated
             with them; the results are stacked on a leading ``"horizon"`` axis (see
             :func:`cdig.explain_horizon` for the fields).
-        settings : Settings, optional
+        settings : cdig.Settings, optional
             How to integrate (``n_steps``, ``method``, ``internal_batch_size``, ``rtol``,
             ``atol``, ``max_steps``, ``time_axis``, ``progress``), validated when built.
             Default ``Settings(time_axis=self.time_axis)``; its ``time_axis`` must be the
