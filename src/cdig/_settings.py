@@ -194,9 +194,10 @@ target : int, tuple, sequence of int, "predicted", callable, or Horizon, optiona
     tuple: one index per axis after the batch, for outputs ``(batch, H, ...)``; a
     sequence of ``batch`` ints: one class per sample; ``"predicted"``: each sample's
     arg-max class; a callable ``outputs -> (batch,)`` (e.g. a softmax probability);
-    a :class:`cdig.Horizon` for forecasters (with :func:`cdig.explain`,
-    ``Horizon("each")`` returns one attribution per forecast step on a leading
-    ``"horizon"`` axis). ``None`` (the default) for models with one output per sample.
+    a :class:`cdig.Horizon` for forecasters, a :class:`cdig.TimeColumns` for a class
+    vector per time column (``"each"`` gives one attribution per step, stacked on a
+    leading ``"horizon"`` axis, the domains fitted once for all steps). ``None`` (the
+    default) for models with one output per sample.
 baselines : None, float, or array-like, default=None
     Where the path starts. ``None``: zeros. A number: a constant series. An array
     broadcastable to ``inputs``: one baseline. An array with one extra leading axis

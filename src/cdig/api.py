@@ -140,8 +140,13 @@ def explain(
     )
     names = _channel_names(inputs, channel_names)
     ig = CrossDomainIG(model, domain, time_axis=time_axis, fs=fs)
-    result = ig.run(inputs, baselines, target, settings=settings,
-                    additional_forward_args=additional_forward_args)  # fmt: skip
+    result = ig.run(
+        inputs,
+        baselines,
+        target,
+        settings=settings,
+        additional_forward_args=additional_forward_args,
+    )
     if names is None:
         return result
     if isinstance(result, Attribution):
@@ -204,8 +209,13 @@ def explain_horizon(
     if settings is None:
         settings = Settings(time_axis=time_axis, **options)
     ig = CrossDomainIG(model, domain, time_axis=settings.time_axis, fs=fs)
-    return ig.run(inputs, baselines, target, settings=settings,
-                  additional_forward_args=additional_forward_args)  # fmt: skip
+    return ig.run(
+        inputs,
+        baselines,
+        target,
+        settings=settings,
+        additional_forward_args=additional_forward_args,
+    )
 
 
 def _channel_names(inputs: Any, given: Sequence[str] | None) -> list[str] | None:

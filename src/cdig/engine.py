@@ -318,8 +318,13 @@ class CrossDomainIG:
         settings = Settings(
             n_steps, method, internal_batch_size, rtol, atol, max_steps, self.time_axis
         )
-        res = self.run(inputs, baselines, target, settings=settings,
-                       additional_forward_args=additional_forward_args)  # fmt: skip
+        res = self.run(
+            inputs,
+            baselines,
+            target,
+            settings=settings,
+            additional_forward_args=additional_forward_args,
+        )
         if isinstance(res, Attribution):
             return (res.values, res.delta) if return_convergence_delta else res.values
         values = {k: a.values for k, a in res.items()}
@@ -381,8 +386,13 @@ class CrossDomainIG:
         settings = Settings(
             n_steps, method, internal_batch_size, rtol, atol, max_steps, self.time_axis, progress
         )
-        return self.run(inputs, baselines, target, settings=settings,
-                        additional_forward_args=additional_forward_args)  # fmt: skip
+        return self.run(
+            inputs,
+            baselines,
+            target,
+            settings=settings,
+            additional_forward_args=additional_forward_args,
+        )
 
     @fill_doc(forward_args=FORWARD_ARGS, target_baselines=TARGET_BASELINES)
     def run(
@@ -399,17 +409,16 @@ class CrossDomainIG:
         :meth:`explain`, :meth:`attribute`, :func:`cdig.explain`, dataset runs and the
         ``cdig`` command build one :class:`cdig.Settings` from their arguments and
         call this method; it validates the inputs, baselines and target, fits the domains
-        once, integrates every target, and builds the results.
+        once, integrates every target, and builds the results. Several targets
+        (``Horizon("each")``, ``TimeColumns("each")``) share the fitted domains and the
+        model's outputs at the inputs and baselines; their results are stacked on a
+        leading ``"horizon"`` axis (fields as in :func:`cdig.explain_horizon`).
 
         Parameters
         ----------
         inputs : array-like of shape (batch, channels, time)
             Or the layout given by ``time_axis``; numpy or torch, real, finite.
         {target_baselines}
-            ``Horizon("each")`` and ``TimeColumns("each")`` stand for several targets, one
-            per step (column): the domains are fitted once and every step is integrated
-            with them; the results are stacked on a leading ``"horizon"`` axis (see
-            :func:`cdig.explain_horizon` for the fields).
         settings : cdig.Settings, optional
             How to integrate (``n_steps``, ``method``, ``internal_batch_size``, ``rtol``,
             ``atol``, ``max_steps``, ``time_axis``, ``progress``), validated when built.
