@@ -50,7 +50,7 @@ class Horizon:
         An int: one future step, 0-based along the output's horizon axis (axis 1);
         negative counts from the end (``-1``: the last step). ``"mean"`` / ``"sum"``: the
         mean or sum of the forecast over ``steps``. ``"each"``: every step of ``steps``,
-        one attribution each (see :func:`explain_horizon`).
+        one attribution each (see :func:`cdig.explain_horizon`).
     steps : slice, range, or sequence of int, optional
         The steps a summary or ``"each"`` covers; default the whole horizon.
     channel : int, optional
