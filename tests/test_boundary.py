@@ -129,7 +129,7 @@ def test_to_dict_round_trips_in_memory_and_through_json(smooth_cnn, series, targ
     text = json.dumps(jsonable(attr.to_dict()), allow_nan=False)  # NaN error -> null -> NaN
     back = cdig.Attribution.from_dict(json.loads(text))
     _same_result(back, attr)
-    assert back.domain is None and back.settings["method"] == "gausslegendre"
+    assert back.domain is None and back.settings.method == "gausslegendre"
 
 
 def test_cli_json_is_the_attribution_dict(tmp_path, smooth_cnn, series):

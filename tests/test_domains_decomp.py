@@ -95,7 +95,7 @@ def test_completeness(domain, series, smooth_cnn):
 def test_shared_pass_equals_coefficient_pass(domain, series, smooth_cnn):
     shared = cdig.CrossDomainIG(smooth_cnn, domain).explain(series, target=2)
     direct = cdig.CrossDomainIG(smooth_cnn, domain, linear_shortcut=False).explain(series, target=2)
-    assert shared.settings["pass"] == "time" and direct.settings["pass"] == "coefficients"
+    assert shared.settings.pass_kind == "time" and direct.settings.pass_kind == "coefficients"
     assert _rel(shared.values, direct.values) <= 1e-10
 
 
@@ -334,7 +334,7 @@ def test_resolved_view_sums_to_weights_and_to_time_ig(series, smooth_cnn):
         {"time": "time", "w": dom, "r": SeasonalTrend(period=16, resolved=True)},
         target=0,
     )
-    assert res["w"].settings["shared_with"] == ["time", "r"]  # one pass for all three
+    assert res["w"].settings.shared_with == ("time", "r")  # one pass for all three
     assert res["r"].dims == ("channel", "component", "time")
     assert res["w"].dims == ("channel", "component")
     assert _rel(res["r"].values.sum(axis=3), res["w"].values) <= 1e-10

@@ -169,8 +169,8 @@ def test_time_pass_equals_coefficient_pass(key, smooth_cnn, series):
     own = cdig.CrossDomainIG(smooth_cnn, _fresh(key), linear_shortcut=False).explain(
         series, target=2, n_steps=16
     )
-    assert shared.settings["pass"] == "time"
-    assert own.settings["pass"] == "coefficients"
+    assert shared.settings.pass_kind == "time"
+    assert own.settings.pass_kind == "coefficients"
     scale = np.abs(own.values).max()
     np.testing.assert_allclose(shared.values, own.values, rtol=0, atol=1e-10 * scale)
 
@@ -183,13 +183,13 @@ def test_explain_many_domains_at_once(smooth_cnn, series):
     for name, attr in res.items():
         diff = np.abs(attr.outputs - attr.baseline_outputs)
         assert np.all(np.abs(attr.delta) <= 1e-6 * np.maximum(1.0, diff)), name
-        assert attr.settings["pass"] == "time"
+        assert attr.settings.pass_kind == "time"
         np.testing.assert_allclose(attr.outputs, res["time"].outputs)
     assert res["stft"].dims == ("channel", "frequency", "time")
     assert res["stft"].units == {"frequency": "Hz", "time": "s"}
     assert res["dct"].dims == ("channel", "frequency")
     assert res["wavelet"].dims == ("channel", "coefficient")
-    assert sorted(res["stft"].settings["shared_with"]) == ["dct", "fourier", "time", "wavelet"]
+    assert sorted(res["stft"].settings.shared_with) == ["dct", "fourier", "time", "wavelet"]
 
 
 def test_names_are_registered():
@@ -429,7 +429,7 @@ def test_cepstrum_warns_for_unreachable_baseline(smooth_cnn, series):
 # ---------------------------------------------------------------------- custom domains
 def test_custom_nonlinear_uses_coefficient_pass(smooth_cnn, series):
     attr = cdig.explain(smooth_cnn, series, domain=Custom(torch.sinh, torch.asinh), target=0)
-    assert attr.settings["pass"] == "coefficients"
+    assert attr.settings.pass_kind == "coefficients"
     assert attr.dims == ("channel", "coefficient")
 
 

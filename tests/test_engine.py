@@ -132,14 +132,14 @@ def test_shared_time_pass_equals_coefficient_pass(smooth_cnn, series):
         b = CrossDomainIG(smooth_cnn, dom, linear_shortcut=False).explain(
             series, target=2, n_steps=24
         )
-        assert a.settings["pass"] == "time" and b.settings["pass"] == "coefficients"
+        assert a.settings.pass_kind == "time" and b.settings.pass_kind == "coefficients"
         np.testing.assert_allclose(a.values, b.values, rtol=1e-10, atol=1e-14)
 
 
 def test_multi_domain_shares_one_pass_and_matches_single_runs(smooth_cnn, series):
     both = cdig.explain(smooth_cnn, series, ["time", "fourier"], target=0, n_steps=16)
     assert set(both) == {"time", "fourier"}
-    assert both["fourier"].settings["shared_with"] == ["time"]
+    assert both["fourier"].settings.shared_with == ("time",)
     for name in both:
         single = cdig.explain(smooth_cnn, series, name, target=0, n_steps=16)
         np.testing.assert_allclose(both[name].values, single.values, rtol=1e-10, atol=1e-14)

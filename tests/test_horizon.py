@@ -91,10 +91,10 @@ def test_each_step_stacks_complete_attributions():
     w = model.weight.detach()
     for i, s in enumerate(steps):
         np.testing.assert_allclose(attr.values[:, i, 0], (w[s] * x).numpy(), atol=1e-12)
-    hz = attr.settings["horizon"]
+    hz = attr.per_target
     with torch.no_grad():
-        np.testing.assert_allclose(hz["outputs"], model(x)[:, steps].numpy(), rtol=1e-12)
-    np.testing.assert_allclose(attr.outputs, hz["outputs"].sum(axis=1), rtol=1e-12)
+        np.testing.assert_allclose(hz.outputs, model(x)[:, steps].numpy(), rtol=1e-12)
+    np.testing.assert_allclose(attr.outputs, hz.outputs.sum(axis=1), rtol=1e-12)
     np.testing.assert_allclose(attr.total, attr.outputs - attr.baseline_outputs, atol=1e-10)
     # summed over the horizon: the attribution of the sum of those steps
     total = cdig.explain(model, x, "time", target=cdig.Horizon("sum", steps=steps), n_steps=8)
@@ -131,8 +131,8 @@ def test_every_entry_stacks_the_same_steps_as_single_step_calls():
     for i, step in enumerate([4, 1]):
         one = ig.run(x, 0.5 * x, cdig.Horizon(step), settings=settings)
         np.testing.assert_array_equal(base.values[:, i], one.values)
-        np.testing.assert_array_equal(base.settings["horizon"]["delta"][:, i], one.delta)
-        np.testing.assert_array_equal(base.settings["horizon"]["outputs"][:, i], one.outputs)
+        np.testing.assert_array_equal(base.per_target.delta[:, i], one.delta)
+        np.testing.assert_array_equal(base.per_target.outputs[:, i], one.outputs)
     # the sums of the steps, and the largest step count
     np.testing.assert_allclose(base.total, base.outputs - base.baseline_outputs, rtol=1e-6)
     assert base.n_evaluations.tolist() == [2 * 16] * 3
@@ -246,7 +246,7 @@ def test_horizon_heatmap(tmp_path):
     mesh = heat.collections[0]
     grid = np.asarray(mesh.get_array()).reshape(3, H)  # components x steps
     np.testing.assert_allclose(grid, attr.values[0, :, 0].T)
-    np.testing.assert_allclose(top.lines[0].get_ydata(), attr.settings["horizon"]["outputs"][0])
+    np.testing.assert_allclose(top.lines[0].get_ydata(), attr.per_target.outputs[0])
     assert "each of horizon steps 0-5" in fig.get_suptitle()
     fig.savefig(tmp_path / "h.png")
     assert (tmp_path / "h.png").stat().st_size > 0

@@ -192,11 +192,11 @@ def explain_horizon(
         ``("horizon", *domain dims)`` and coordinate ``"horizon"`` (the 0-based steps).
         ``outputs``, ``baseline_outputs`` and ``delta`` are sums over the steps, so
         completeness reads as usual and ``attr.sum_over("horizon")`` explains the sum of the
-        forecast; the per-step values are in ``attr.settings["horizon"]`` (keys ``"steps"``,
-        ``"outputs"``, ``"baseline_outputs"``, ``"delta"``, each ``(batch, n_horizon_steps)``
-        but ``"steps"``). ``n_steps`` and ``error`` are the largest over the steps,
-        ``converged`` holds when every step converged. Figure:
-        :func:`cdig.plot.plot_horizon` (``attr.plot()``).
+        forecast; the per-step values are in ``attr.per_target``
+        (:class:`cdig.attribution.PerTarget`: ``steps``, and ``outputs``,
+        ``baseline_outputs``, ``delta``, each ``(batch, n_horizon_steps)``). ``n_steps``
+        and ``error`` are the largest over the steps, ``converged`` holds when every step
+        converged. Figure: :func:`cdig.plot.plot_horizon` (``attr.plot()``).
 
     Notes
     -----

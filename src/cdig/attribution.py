@@ -17,9 +17,238 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .domains import Domain
 
-__all__ = ["Attribution"]
+__all__ = ["Attribution", "InputLayout", "Integration", "PerTarget"]
 
 _MISSING = np.zeros(0)  # default of the convergence fields: filled in by __post_init__
+
+
+_CANONICAL_LAYOUTS = ((3, 2), (3, 1), (2, 1))
+
+
+@dataclass(frozen=True)
+class InputLayout:
+    """How the explained inputs were laid out, and their sampling rate.
+
+    The one source of every conversion between the result's canonical layout (channels
+    before time) and the user's: :meth:`Attribution.values_in_input_layout` and the figures
+    that take the inputs as they were explained.
+
+    Attributes
+    ----------
+    ndim : {3, 2}, default=3
+        Dimensions of the explained inputs: 3 for ``(batch, channels, time)`` or ``(batch,
+        time, channels)``, 2 for ``(batch, time)`` (one channel).
+    time_axis : {2, 1}, default=2
+        The inputs' time axis, non-negative: 2 for ``(batch, channels, time)``; 1 for
+        ``(batch, time, channels)`` and for ``(batch, time)``.
+    fs : float or None, default=None
+        Sampling rate of the inputs in Hz, when it was given.
+    """
+
+    ndim: int = 3
+    time_axis: int = 2
+    fs: float | None = None
+
+    def __post_init__(self) -> None:
+        pair = (self.ndim, self.time_axis)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
+            raise TypeError(f"layout ndim and time_axis must be integers; got {pair!r:.80}.")
+        if pair not in _CANONICAL_LAYOUTS:
+            raise ValueError(
+                f"layout (ndim={self.ndim}, time_axis={self.time_axis}) is not one of "
+                f"{list(_CANONICAL_LAYOUTS)}: (batch, channels, time), (batch, time, channels) "
+                "or (batch, time)."
+            )
+        if self.fs is not None:
+            if isinstance(self.fs, bool) or not isinstance(self.fs, (int, float)):
+                raise TypeError(f"layout fs must be a number of Hz or None; got {self.fs!r:.60}.")
+            if not (math.isfinite(self.fs) and self.fs > 0):
+                raise ValueError(f"layout fs={self.fs!r} must be a finite rate > 0 Hz or None.")
+
+    @property
+    def canonical(self) -> bool:
+        """Whether the inputs were ``(batch, channels, time)``, the result's own layout."""
+        return (self.ndim, self.time_axis) == (3, 2)
+
+    def to_input(self, values: np.ndarray) -> np.ndarray:
+        """``(batch, channels, *rest)`` -> the inputs' layout (a view): channels last for
+        ``(batch, time, channels)``, dropped (of size one) for ``(batch, time)``."""
+        if self.canonical:
+            return values
+        if self.ndim == 2:
+            return values[:, 0]
+        return np.moveaxis(values, 1, -1)
+
+    def to_canonical(self, arr: np.ndarray, batch: int, n_channels: int | None) -> np.ndarray:
+        """Inputs in this layout -> channels before time (a view).
+
+        ``arr`` may be the batch as explained, or one sample: ``(time, channels)`` for inputs
+        ``(batch, time, channels)``; inputs ``(batch, time)`` of a batch of one may be passed
+        as one series ``(time,)``. An array already ``(..., channels, time)`` is kept.
+        """
+        if self.ndim == 2 and arr.ndim == 2 and arr.shape[0] == batch and batch > 1:
+            return arr[:, None, :]  # (batch, time) -> (batch, 1, time)
+        if self.ndim == 3 and self.time_axis == 1 and arr.ndim in (2, 3):
+            already = n_channels is not None and arr.shape[-2] == n_channels != arr.shape[-1]
+            if not already:
+                return np.swapaxes(arr, -1, -2)
+        return arr
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"input_ndim", "time_axis", "fs"}``, as results record it."""
+        return {"input_ndim": self.ndim, "time_axis": self.time_axis, "fs": self.fs}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> InputLayout:
+        """The layout :meth:`as_dict` gave (missing keys: the defaults)."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"layout must be a mapping; got {type(data).__name__}.")
+        fs = data.get("fs")
+        return cls(
+            ndim=_plain_int(data.get("input_ndim", 3), "layout input_ndim"),
+            time_axis=_plain_int(data.get("time_axis", 2), "layout time_axis"),
+            fs=None if fs is None else _plain_float(fs, "layout fs"),
+        )
+
+
+@dataclass(frozen=True)
+class Integration:
+    """How a result was integrated: the record of the call's :class:`cdig.Settings`.
+
+    Attributes
+    ----------
+    method : str
+        The rule: ``"adaptive"`` (``n_steps="auto"``) or the quadrature rule of an integer
+        ``n_steps``.
+    n_steps : int or "auto"
+    rtol, atol : float
+        The tolerances (``atol`` in units of the model output).
+    max_steps : int
+        Evaluation budget of ``n_steps="auto"`` per sample and baseline.
+    n_baselines : int, default=1
+        Baselines averaged over.
+    pass_kind : {"time", "coefficients"} or None
+        Where the gradient was integrated: along the time-domain path (shared by every
+        linear domain of the call) or along the domain's own coefficient path.
+    shared_with : tuple of str
+        The other domains (labels) of the call that shared the same pass.
+    """
+
+    method: str
+    n_steps: int | str
+    rtol: float = 0.01
+    atol: float = 0.0
+    max_steps: int = 512
+    n_baselines: int = 1
+    pass_kind: str | None = None
+    shared_with: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as JSON-able values, with the keys results have always used (the
+        pass as ``"pass"``)."""
+        return {
+            "method": self.method,
+            "n_steps": self.n_steps,
+            "rtol": self.rtol,
+            "atol": self.atol,
+            "max_steps": self.max_steps,
+            "n_baselines": self.n_baselines,
+            "pass": self.pass_kind,
+            "shared_with": list(self.shared_with),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Integration | None:
+        """The record :meth:`as_dict` gave; None when it names neither ``method`` nor
+        ``n_steps`` (hand-made results). Other keys are not kept."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"settings must be a mapping of names to values; got {data!r:.60}.")
+        if "method" not in data and "n_steps" not in data:
+            return None
+        method = data.get("method", "unknown")
+        if not isinstance(method, str):
+            raise TypeError(f"settings method must be a string; got {method!r:.60}.")
+        n_steps = data.get("n_steps", "auto")
+        if n_steps != "auto":
+            n_steps = _plain_int(n_steps, "settings n_steps")
+        pass_kind = data.get("pass")
+        if pass_kind is not None and not isinstance(pass_kind, str):
+            raise TypeError(f"settings pass must be a string or null; got {pass_kind!r:.60}.")
+        shared = data.get("shared_with", ())
+        if not isinstance(shared, (list, tuple)) or not all(isinstance(s, str) for s in shared):
+            raise TypeError(f"settings shared_with must be a list of labels; got {shared!r:.60}.")
+        return cls(
+            method=method,
+            n_steps=n_steps,
+            rtol=_plain_float(data.get("rtol", 0.01), "settings rtol"),
+            atol=_plain_float(data.get("atol", 0.0), "settings atol"),
+            max_steps=_plain_int(data.get("max_steps", 512), "settings max_steps"),
+            n_baselines=_plain_int(data.get("n_baselines", 1), "settings n_baselines"),
+            pass_kind=pass_kind,
+            shared_with=tuple(shared),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class PerTarget:
+    """The per-target facts of a result that stacks several targets on one axis
+    (``Horizon("each")``, ``TimeColumns``): what each target's own call would have given.
+
+    Attributes
+    ----------
+    dim : str
+        The stacked axis of :attr:`Attribution.values` (``"horizon"``).
+    steps : ndarray of int64, shape (n_targets,)
+        Its coordinate (the steps).
+    outputs, baseline_outputs, delta : ndarray of float64, shape (batch, n_targets)
+        ``f(x)``, ``f(x')`` and the completeness error of each target; the result's own
+        ``outputs``, ``baseline_outputs`` and ``delta`` are their sums over the targets.
+    """
+
+    dim: str
+    steps: np.ndarray
+    outputs: np.ndarray
+    baseline_outputs: np.ndarray
+    delta: np.ndarray
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dim": self.dim,
+            "steps": np.asarray(self.steps, dtype=np.int64),
+            "outputs": np.asarray(self.outputs, dtype=np.float64),
+            "baseline_outputs": np.asarray(self.baseline_outputs, dtype=np.float64),
+            "delta": np.asarray(self.delta, dtype=np.float64),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], dim: str, batch: int) -> PerTarget:
+        """Checked before anything is allocated: ``steps`` integers, the arrays finite and of
+        shape ``(batch, len(steps))``."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"per_target must be a mapping; got {type(data).__name__}.")
+        name = data.get("dim", dim)
+        if not isinstance(name, str):
+            raise TypeError(f"per_target dim must be an axis name; got {name!r:.60}.")
+        steps = check_array(data.get("steps"), "per_target steps", "int", ndim=(1,))
+        arrays = {
+            key: check_array(data.get(key), f"per_target {key}", "float", shape=(batch, len(steps)))
+            for key in ("outputs", "baseline_outputs", "delta")
+        }
+        return cls(dim=name, steps=steps, **arrays)
+
+
+def _plain_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{what} must be an integer; got {value!r:.60}.")
+    return int(value)
+
+
+def _plain_float(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{what} must be a number; got {value!r:.60}.")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{what} must be finite; got {value!r}.")
+    return float(value)
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,7 +268,8 @@ class Attribution:
     dims : tuple of str
         Name of each axis of ``values`` after the batch axis.
     coords : dict of str to ndarray
-        Coordinates of the named axes (e.g. ``"frequency"`` in Hz) and extra labels.
+        Coordinates of the named axes (e.g. ``"frequency"`` in Hz) and extra labels; each
+        labels the axes :attr:`coord_dims` names, and has their lengths as its shape.
     units : dict of str to str
         Unit of each coordinate.
     outputs : ndarray of shape (batch,)
@@ -56,9 +286,20 @@ class Attribution:
     target_index : ndarray of shape (batch,) or (batch, n_axes), or None
         The output index explained for each sample (the predicted class with
         ``target="predicted"``); ``None`` for callable targets and single-output models.
-    settings : dict
-        Method, baselines and other settings of the call; ``time_axis`` and ``input_ndim``
-        record the layout of the explained inputs.
+    settings : Integration or None
+        How the result was integrated (rule, ``n_steps``, tolerances, baselines, pass);
+        None for results built by hand.
+    layout : InputLayout
+        The layout (and sampling rate) of the explained inputs; default ``(batch, channels,
+        time)``.
+    coord_dims : dict of str to tuple of str
+        The axes each coordinate labels, as xarray binds them: a coordinate named like an
+        axis labels that axis (it may be left out here); any other (a wavelet
+        coefficient's ``band`` or ``time``) must be given. Checked when built: every axis
+        named exists and the coordinate's shape is their lengths.
+    per_target : PerTarget or None
+        For several targets stacked on one axis (``Horizon("each")``): each target's
+        ``outputs``, ``baseline_outputs`` and ``delta``.
     error : ndarray of shape (batch,), float64
         Estimated relative error of the attribution vector, ``||A - A_exact|| / ||A||``
         (2-norm over the coefficients), from the difference of two nested rules that share
@@ -90,14 +331,28 @@ class Attribution:
     n_steps: np.ndarray
     domain: Domain | None = None
     target: str = "output"
-    settings: Mapping[str, Any] = field(default_factory=dict)
+    settings: Integration | None = None
     target_index: np.ndarray | None = None
     error: np.ndarray = field(default_factory=lambda: _MISSING)
     converged: np.ndarray = field(default_factory=lambda: _MISSING)
     n_evaluations: np.ndarray = field(default_factory=lambda: _MISSING)
     status: np.ndarray = field(default_factory=lambda: _MISSING)
+    layout: InputLayout = field(default_factory=InputLayout)
+    coord_dims: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    per_target: PerTarget | None = None
 
     def __post_init__(self) -> None:
+        self._bind_coords()
+        if self.per_target is not None:
+            pt = self.per_target
+            want = (self.batch_size, len(pt.steps))
+            if pt.dim not in self.dims or any(
+                np.shape(a) != want for a in (pt.outputs, pt.baseline_outputs, pt.delta)
+            ):
+                raise ValueError(
+                    f"per_target must run along an axis of {self.dims} with arrays of shape "
+                    f"{want}; got dim {pt.dim!r}."
+                )
         # results built without the convergence facts (older runs, hand-made results):
         # no error estimate, completeness as the only check, evaluations = path points
         if self.error is _MISSING:
@@ -105,7 +360,7 @@ class Attribution:
         if self.n_evaluations is _MISSING:
             object.__setattr__(self, "n_evaluations", np.asarray(self.n_steps, dtype=np.int64))
         if self.converged is _MISSING:
-            rtol = float(self.settings.get("rtol", 0.01))
+            rtol = self.settings.rtol if self.settings is not None else 0.01
             object.__setattr__(self, "converged", self.relative_delta <= rtol)
         if self.status is _MISSING:
             failed = np.where(np.isnan(self.error), "n_steps", "max_steps")
@@ -121,6 +376,34 @@ class Attribution:
                     f"got shape {status.shape}" + (f" and {unknown}" if unknown else "") + "."
                 )
             object.__setattr__(self, "status", status)
+
+    def _bind_coords(self) -> None:
+        """Complete and check :attr:`coord_dims`: every coordinate bound to named axes."""
+        sizes = dict(zip(self.dims, self.values.shape[1:]))
+        given = dict(self.coord_dims)
+        extra = sorted(set(given) - set(self.coords))
+        if extra:
+            raise ValueError(f"coord_dims names {extra}, which are not coordinates.")
+        bound: dict[str, tuple[str, ...]] = {}
+        for name, value in self.coords.items():
+            dims = given.get(name)
+            if dims is None:
+                if name not in sizes:
+                    raise ValueError(
+                        f"coordinate {name!r} is not an axis of {self.dims}; say which axes it "
+                        f"labels: coord_dims={{{name!r}: (axis, ...)}}."
+                    )
+                dims = (name,)
+            dims = (dims,) if isinstance(dims, str) else tuple(dims)
+            unknown = [d for d in dims if d not in sizes]
+            want = tuple(sizes.get(d, -1) for d in dims)
+            if unknown or np.shape(value) != want:
+                raise ValueError(
+                    f"coordinate {name!r} of shape {np.shape(value)} cannot label the axes "
+                    f"{dims} of sizes {want} (axes {sizes})."
+                )
+            bound[name] = dims
+        object.__setattr__(self, "coord_dims", bound)
 
     @property
     def absolute_error(self) -> np.ndarray:
@@ -178,8 +461,16 @@ class Attribution:
         """Attributions summed over the axis ``dim`` (e.g. ``"channel"``); completeness kept."""
         axis = self._axis(dim)
         dims = tuple(d for d in self.dims if d != dim)
-        coords = {k: v for k, v in self.coords.items() if k != dim}
-        return replace(self, values=self.values.sum(axis=axis + 1), dims=dims, coords=coords)
+        keep = [k for k in self.coords if dim not in self.coord_dims[k]]
+        per_target = self.per_target if self.per_target and self.per_target.dim != dim else None
+        return replace(
+            self,
+            values=self.values.sum(axis=axis + 1),
+            dims=dims,
+            coords={k: self.coords[k] for k in keep},
+            coord_dims={k: self.coord_dims[k] for k in keep},
+            per_target=per_target,
+        )
 
     def _axis(self, dim: str) -> int:
         if dim not in self.dims:
@@ -196,7 +487,8 @@ class Attribution:
         label : str
             A coordinate holding one label per coefficient along ``dim``.
         dim : str, optional
-            The axis ``label`` runs along; by default the one axis of the same length.
+            The axis ``label`` runs along; by default the one axis it is bound to
+            (:attr:`coord_dims`).
 
         Returns
         -------
@@ -207,26 +499,36 @@ class Attribution:
         if label not in self.coords:
             raise ValueError(f"label={label!r} is not a coordinate; have {sorted(self.coords)}.")
         lab = np.asarray(self.coords[label])
+        bound = self.coord_dims[label]
         if dim is None:
-            sizes = self.values.shape[1:]
-            match = [d for d, n in zip(self.dims, sizes) if n == len(lab) and d != label]
-            if len(match) != 1:
-                raise ValueError(f"cannot tell which axis {label!r} runs along; pass dim=.")
-            dim = match[0]
+            if len(bound) != 1:
+                raise ValueError(f"label {label!r} spans the axes {bound}; pass dim=.")
+            dim = bound[0]
         axis = self._axis(dim)
+        if bound != (dim,):
+            raise ValueError(
+                f"label {label!r} labels the axes {bound}, not {dim!r}; pass a label of {dim!r}."
+            )
         _, first = np.unique(lab, return_index=True)
         names = lab[np.sort(first)]
         moved = np.moveaxis(self.values, axis + 1, -1)
         summed = np.stack([moved[..., lab == n].sum(axis=-1) for n in names], axis=-1)
         values = np.moveaxis(summed, -1, axis + 1)
         dims = tuple(label if d == dim else d for d in self.dims)
-        coords = {
-            k: v
-            for k, v in self.coords.items()
-            if k != dim and not (np.ndim(v) == 1 and len(v) == len(lab) and k != label)
-        }
+        keep = [k for k in self.coords if dim not in self.coord_dims[k]]
+        coords = {k: self.coords[k] for k in keep}
         coords[label] = names
-        return replace(self, values=values, dims=dims, coords=coords)
+        coord_dims = {k: self.coord_dims[k] for k in keep}
+        coord_dims[label] = (label,)
+        per_target = self.per_target if self.per_target and self.per_target.dim != dim else None
+        return replace(
+            self,
+            values=values,
+            dims=dims,
+            coords=coords,
+            coord_dims=coord_dims,
+            per_target=per_target,
+        )
 
     # ------------------------------------------------------------------ bands
     def bands(
@@ -295,11 +597,23 @@ class Attribution:
         summed = np.stack([moved[..., m].sum(axis=-1) for m in masks], axis=-1)
         values = np.moveaxis(summed, -1, axis + 1)
         dims = tuple("band" if d == dim else d for d in self.dims)
-        coords = {k: v for k, v in self.coords.items() if k != dim}
+        keep = [k for k in self.coords if dim not in self.coord_dims[k]]
+        coords = {k: self.coords[k] for k in keep}
         coords.update(band=np.array(names), band_low=np.array(lows), band_high=np.array(highs))
+        coord_dims = {k: self.coord_dims[k] for k in keep}
+        coord_dims.update(band=("band",), band_low=("band",), band_high=("band",))
         units = {k: v for k, v in self.units.items() if k != dim}
         units.update(band_low=self.units.get(dim, ""), band_high=self.units.get(dim, ""))
-        return replace(self, values=values, dims=dims, coords=coords, units=units)
+        per_target = self.per_target if self.per_target and self.per_target.dim != dim else None
+        return replace(
+            self,
+            values=values,
+            dims=dims,
+            coords=coords,
+            coord_dims=coord_dims,
+            units=units,
+            per_target=per_target,
+        )
 
     def values_in_input_layout(self) -> np.ndarray:
         """:attr:`values` laid out like the explained inputs, as Captum returns them.
@@ -321,41 +635,16 @@ class Attribution:
             When the first coefficient axis is not ``"channel"`` (ICA, PCA: one axis per
             component), which has no counterpart in the input's layout.
         """
-        time_axis = self.settings.get("time_axis", 2)
-        ndim = self.settings.get("input_ndim", 3)
-        if (ndim, time_axis) == (3, 2):
+        if self.layout.canonical:
             return self.values
         if not self.dims or self.dims[0] != "channel":
             raise ValueError(
                 f"attributions over {self.dims} have no input layout (their first axis is not "
                 "'channel'); use .values, laid out as (batch, *dims)."
             )
-        if ndim == 2:
-            return self.values[:, 0]
-        return np.moveaxis(self.values, 1, -1)
+        return self.layout.to_input(self.values)
 
     # ------------------------------------------------------------------ interoperability
-    def _coord_axes(self) -> dict[str, int]:
-        """Each 1-d coordinate -> the axis of :attr:`values` (after the batch) it labels.
-
-        A coordinate named like an axis labels that axis; any other (a wavelet
-        coefficient's ``band`` or ``time``) labels the one axis of its length, the last such
-        axis if several have it (coefficient axes come after ``channel``).
-        """
-        shape = self.values.shape[1:]
-        out: dict[str, int] = {}
-        for name, value in self.coords.items():
-            if np.ndim(value) != 1:
-                continue
-            if name in self.dims:
-                if len(value) == shape[self.dims.index(name)]:
-                    out[name] = self.dims.index(name)
-                continue
-            match = [i for i, n in enumerate(shape) if n == len(value)]
-            if match:
-                out[name] = match[-1]
-        return out
-
     def to_xarray(self) -> Any:
         """The attributions as an ``xarray.DataArray`` with named axes and coordinates.
 
@@ -363,9 +652,12 @@ class Attribution:
         -------
         xarray.DataArray
             Named ``"attribution"``, dims ``("sample", *dims)``; every coordinate of
-            :attr:`coords` on its axis, with its unit in ``.attrs["units"]``; per sample the
-            coordinates ``output`` (``f(x)``), ``baseline_output`` (``f(x')``), ``delta``
-            and, when known, ``target_index``. ``attrs`` hold ``domain`` and ``target``.
+            :attr:`coords` on the axes :attr:`coord_dims` binds it to, with its unit in
+            ``.attrs["units"]``; per sample the coordinates ``output`` (``f(x)``),
+            ``baseline_output`` (``f(x')``), ``delta`` and, when known, ``target_index``;
+            for stacked targets (:attr:`per_target`) ``target_output``,
+            ``target_baseline_output`` and ``target_delta`` per sample and target. ``attrs``
+            hold ``domain`` and ``target``. The arrays are the result's own, not copies.
 
         Raises
         ------
@@ -377,11 +669,16 @@ class Attribution:
         xr = require("xarray", "Attribution.to_xarray()")
         dims = ("sample", *self.dims)
         coords: dict[str, Any] = {"sample": np.arange(self.batch_size)}
-        for name, axis in self._coord_axes().items():
-            coords[name] = (dims[axis + 1], np.asarray(self.coords[name]))
+        for name, bound in self.coord_dims.items():
+            coords[name] = (bound, np.asarray(self.coords[name]))
         coords["output"] = ("sample", self.outputs)
         coords["baseline_output"] = ("sample", self.baseline_outputs)
         coords["delta"] = ("sample", self.delta)
+        if self.per_target is not None:  # each target's own facts, on the stacked axis
+            pt = ("sample", self.per_target.dim)
+            coords["target_output"] = (pt, self.per_target.outputs)
+            coords["target_baseline_output"] = (pt, self.per_target.baseline_outputs)
+            coords["target_delta"] = (pt, self.per_target.delta)
         if self.target_index is not None and np.ndim(self.target_index) == 1:
             coords["target_index"] = ("sample", np.asarray(self.target_index))
         name = type(self.domain).__name__ if self.domain is not None else ""
@@ -419,13 +716,13 @@ class Attribution:
         pd = require("pandas", "Attribution.to_pandas()")
         index = np.indices(self.values.shape).reshape(self.values.ndim, -1)
         columns: dict[str, np.ndarray] = {"sample": index[0]}
-        axes = self._coord_axes()
-        for axis, dim in enumerate(self.dims):
+        where = {d: index[i + 1] for i, d in enumerate(self.dims)}
+        for dim in self.dims:
             c = self.coords.get(dim)
-            columns[dim] = np.asarray(c)[index[axis + 1]] if dim in axes else index[axis + 1]
-        for name, axis in axes.items():
+            columns[dim] = np.asarray(c)[where[dim]] if c is not None else where[dim]
+        for name, bound in self.coord_dims.items():
             if name not in self.dims:
-                columns[name] = np.asarray(self.coords[name])[index[axis + 1]]
+                columns[name] = np.asarray(self.coords[name])[tuple(where[d] for d in bound)]
         columns["value"] = self.values.ravel()
         df = pd.DataFrame(columns)
         df.attrs["units"] = dict(self.units)
@@ -450,16 +747,18 @@ class Attribution:
         v = self.values[sample]
         key = np.abs(v) if absolute else v
         order = np.argsort(key, axis=None)[::-1][: max(0, int(k))]
-        extra = {n: a for n, a in self._coord_axes().items() if n not in self.dims}
+        extra = {n: b for n, b in self.coord_dims.items() if n not in self.dims}
         rows = []
         for flat in order:
             idx = np.unravel_index(flat, v.shape)
+            at = dict(zip(self.dims, idx))
             row: dict[str, Any] = {"value": float(v[idx])}
-            for d, i in zip(self.dims, idx):
+            for d, i in at.items():
                 c = self.coords.get(d)
-                row[d] = _clean(c[i].item()) if c is not None and c.ndim == 1 else int(i)
-            for name, axis in extra.items():
-                row[name] = _clean(np.asarray(self.coords[name])[idx[axis]].item())
+                row[d] = _clean(np.asarray(c)[i].item()) if c is not None else int(i)
+            for name, bound in extra.items():
+                label = np.asarray(self.coords[name])[tuple(at[d] for d in bound)]
+                row[name] = _clean(label.item())
             rows.append(row)
         return rows
 
@@ -480,7 +779,10 @@ class Attribution:
             (bool), ``status`` (str), each ``(batch,)``, and ``target_index``
             (``(batch,)``, ``(batch, n_axes)`` or None); metadata: ``dims`` (list of str),
             ``coords`` (dict of arrays), ``units``, ``target`` (str), ``domain`` (the
-            domain's class name, or None) and ``settings`` (dict).
+            domain's class name, or None), ``settings`` (:meth:`Integration.as_dict`, empty
+            for hand-made results), ``layout`` (:meth:`InputLayout.as_dict`),
+            ``coord_dims`` (dict of lists of axis names) and ``per_target``
+            (:meth:`PerTarget.as_dict`, or None).
         """
         out: dict[str, Any] = {"values": np.asarray(self.values)}
         for name, dtype in _FIELD_DTYPES.items():
@@ -492,7 +794,10 @@ class Attribution:
             units=dict(self.units),
             target=self.target,
             domain=type(self.domain).__name__ if self.domain is not None else None,
-            settings=dict(self.settings),
+            settings=self.settings.as_dict() if self.settings is not None else {},
+            layout=self.layout.as_dict(),
+            coord_dims={k: list(v) for k, v in self.coord_dims.items()},
+            per_target=self.per_target.as_dict() if self.per_target is not None else None,
         )
         return out
 
@@ -504,10 +809,15 @@ class Attribution:
         ----------
         data : mapping
             As returned by :meth:`to_dict`; ``error``, ``converged``, ``n_evaluations``,
-            ``status``,
-            ``target_index``, ``coords``, ``units``, ``target`` and ``settings`` may be
-            missing (results written by older versions). A coordinate may also be given as
-            ``{"dtype", "shape", "values"}`` (the form dataset runs store).
+            ``status``, ``target_index``, ``coords``, ``units``, ``target``, ``settings``,
+            ``layout``, ``coord_dims`` and ``per_target`` may be missing (results written by
+            older versions). A coordinate may also be given as ``{"dtype", "shape",
+            "values"}`` (the form dataset runs store). Files written before the layout had
+            its own field (0.1.0 development versions: ``time_axis``, ``input_ndim``, ``fs``
+            and ``horizon`` inside ``settings``, no ``coord_dims``) still read: the layout
+            and the per-step arrays come from ``settings``, and a label that is not named
+            like an axis is bound to the last axis of its length, the rule those versions
+            read them with (refused, naming the label, when no axis has its length).
         domain : Domain, optional
             The fitted domain, when the caller has it (a dict does not hold one).
 
@@ -515,67 +825,7 @@ class Attribution:
         -------
         Attribution
         """
-        if not isinstance(data, Mapping):
-            raise TypeError(f"an Attribution dict must be a mapping; got {type(data).__name__}.")
-        missing = [k for k in ("values", "delta", "dims", "outputs", "baseline_outputs", "n_steps")
-                   if k not in data]  # fmt: skip
-        if missing:
-            raise ValueError(f"an Attribution dict needs {missing}; got keys {sorted(data)}.")
-        values = data["values"]  # arrays keep their dtype; JSON lists are float64
-        if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
-            check_array(values, "values", "float", ndim=_VALUES_NDIM)
-        else:
-            values = check_array(values, "values", "float", ndim=_VALUES_NDIM)
-        batch = int(values.shape[0])
-        dims = data["dims"]
-        if not isinstance(dims, (list, tuple)) or not all(isinstance(d, str) for d in dims):
-            raise TypeError(f"dims must be a list of axis names; got {dims!r:.80}.")
-        if len(dims) != values.ndim - 1:
-            raise ValueError(
-                f"dims {list(dims)} name {len(dims)} axes; values of shape {values.shape} have "
-                f"{values.ndim - 1} after the sample axis."
-            )
-        kwargs: dict[str, Any] = {
-            "values": values,
-            "error": _MISSING,
-            "converged": _MISSING,
-            "n_evaluations": _MISSING,
-            "status": _MISSING,
-        }
-        for name, (kind, finite, low, trailing) in _FIELD_RULES.items():
-            if data.get(name) is None:
-                if name in _REQUIRED:
-                    raise ValueError(f"{name} is null; an Attribution dict needs it.")
-                continue
-            shape = None if trailing else (batch,)
-            kwargs[name] = check_array(
-                data[name], name, kind, shape=shape, ndim=(1, 2), finite=finite, low=low
-            )
-            if trailing and kwargs[name].shape[0] != batch:
-                raise ValueError(
-                    f"{name} has {kwargs[name].shape[0]} rows; values have {batch} samples."
-                )
-        coords = data.get("coords") or {}
-        units = data.get("units") or {}
-        settings = data.get("settings") or {}
-        for key, value, what in (("coords", coords, "arrays"), ("units", units, "strings"),
-                                 ("settings", settings, "values")):  # fmt: skip
-            if not isinstance(value, Mapping):
-                raise TypeError(f"{key} must be a mapping of names to {what}.")
-        if not all(isinstance(u, str) for u in units.values()):
-            raise TypeError("units must map names to strings.")
-        target = data.get("target", "output")
-        if not isinstance(target, str):
-            raise TypeError(f"target must be a string; got {type(target).__name__}.")
-        return cls(
-            dims=tuple(dims),
-            coords={k: coord_array(v, f"coords[{k!r}]") for k, v in coords.items()},
-            units=dict(units),
-            domain=domain,
-            target=target,
-            settings=dict(settings),
-            **kwargs,
-        )
+        return _from_dict(cls, data, domain, check_values=True)
 
     def plot(self, sample: int = 0, **kwargs: Any) -> Figure:
         """Figure of the attributions of one sample (see :mod:`cdig.plot`)."""
@@ -589,6 +839,88 @@ class Attribution:
             f"Attribution(domain={name}, values{tuple(self.values.shape)} over {self.dims}, "
             f"target={self.target}, max|delta|={float(np.max(np.abs(self.delta))):.3g})"
         )
+
+
+def _from_dict(
+    cls: type[Attribution], data: Mapping[str, Any], domain: Domain | None, check_values: bool
+) -> Attribution:
+    """:meth:`Attribution.from_dict`; ``check_values=False`` keeps ``values`` as given (a
+    memory-mapped shard whose checksum was verified) without reading it for NaN."""
+    if not isinstance(data, Mapping):
+        raise TypeError(f"an Attribution dict must be a mapping; got {type(data).__name__}.")
+    missing = [k for k in ("values", "delta", "dims", "outputs", "baseline_outputs", "n_steps")
+               if k not in data]  # fmt: skip
+    if missing:
+        raise ValueError(f"an Attribution dict needs {missing}; got keys {sorted(data)}.")
+    values = data["values"]  # arrays keep their dtype; JSON lists are float64
+    if isinstance(values, np.ndarray) and values.dtype.kind in "f" and not check_values:
+        if values.ndim not in _VALUES_NDIM:
+            raise ValueError(f"values has {values.ndim} axes; it must have 1 to 6.")
+    elif isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
+        check_array(values, "values", "float", ndim=_VALUES_NDIM)
+    else:
+        values = check_array(values, "values", "float", ndim=_VALUES_NDIM)
+    batch = int(values.shape[0])
+    dims = data["dims"]
+    if not isinstance(dims, (list, tuple)) or not all(isinstance(d, str) for d in dims):
+        raise TypeError(f"dims must be a list of axis names; got {dims!r:.80}.")
+    if len(dims) != values.ndim - 1:
+        raise ValueError(
+            f"dims {list(dims)} name {len(dims)} axes; values of shape {values.shape} have "
+            f"{values.ndim - 1} after the sample axis."
+        )
+    kwargs: dict[str, Any] = {
+        "values": values,
+        "error": _MISSING,
+        "converged": _MISSING,
+        "n_evaluations": _MISSING,
+        "status": _MISSING,
+    }
+    for name, (kind, finite, low, trailing) in _FIELD_RULES.items():
+        if data.get(name) is None:
+            if name in _REQUIRED:
+                raise ValueError(f"{name} is null; an Attribution dict needs it.")
+            continue
+        shape = None if trailing else (batch,)
+        kwargs[name] = check_array(
+            data[name], name, kind, shape=shape, ndim=(1, 2), finite=finite, low=low
+        )
+        if trailing and kwargs[name].shape[0] != batch:
+            raise ValueError(
+                f"{name} has {kwargs[name].shape[0]} rows; values have {batch} samples."
+            )
+    coords = data.get("coords") or {}
+    units = data.get("units") or {}
+    settings = data.get("settings") or {}
+    for key, value, what in (("coords", coords, "arrays"), ("units", units, "strings"),
+                             ("settings", settings, "values")):  # fmt: skip
+        if not isinstance(value, Mapping):
+            raise TypeError(f"{key} must be a mapping of names to {what}.")
+    if not all(isinstance(u, str) for u in units.values()):
+        raise TypeError("units must map names to strings.")
+    target = data.get("target", "output")
+    if not isinstance(target, str):
+        raise TypeError(f"target must be a string; got {type(target).__name__}.")
+    coord_arrays = {k: coord_array(v, f"coords[{k!r}]") for k, v in coords.items()}
+    legacy = "layout" not in data  # settings held the layout and the per-step arrays
+    layout: Any = data["layout"] if not legacy else settings
+    kwargs["layout"] = InputLayout.from_dict(layout)
+    per_target = data.get("per_target") if not legacy else settings.get("horizon")
+    if per_target is not None:
+        kwargs["per_target"] = PerTarget.from_dict(per_target, "horizon", batch)
+    if "coord_dims" in data:
+        kwargs["coord_dims"] = _coord_dims(data["coord_dims"])
+    else:
+        kwargs["coord_dims"] = _legacy_coord_dims(coord_arrays, dims, values.shape[1:])
+    return cls(
+        dims=tuple(dims),
+        coords=coord_arrays,
+        units=dict(units),
+        domain=domain,
+        target=target,
+        settings=Integration.from_dict(settings),
+        **kwargs,
+    )
 
 
 #: The per-sample arrays of a result, in :meth:`Attribution.to_dict` (``values`` first).
@@ -661,26 +993,20 @@ def stack_targets(
         targets (so completeness reads as usual); ``n_steps`` and ``error`` the largest,
         ``converged`` true only when every target converged, ``status`` the gravest. The
         per-target ``outputs``, ``baseline_outputs`` and ``delta`` (each ``(batch,
-        n_targets)``) and ``"steps"`` (``coords``) are in ``settings[axis]``.
+        n_targets)``) and the steps (``coords``) are in :attr:`Attribution.per_target`.
     """
     first = attrs[0]
     steps = np.asarray(coords, dtype=np.int64)
     outputs = np.stack([a.outputs for a in attrs], axis=1)  # (B, S)
     base = np.stack([a.baseline_outputs for a in attrs], axis=1)
     delta = np.stack([a.delta for a in attrs], axis=1)
-    settings = dict(first.settings)
-    settings[axis] = {
-        "steps": steps,
-        "outputs": outputs,
-        "baseline_outputs": base,
-        "delta": delta,
-    }
     return replace(
         first,
         values=np.stack([a.values for a in attrs], axis=1),
         delta=delta.sum(axis=1),
         dims=(axis, *first.dims),
         coords={**first.coords, axis: steps},
+        coord_dims={**first.coord_dims, axis: (axis,)},
         units={**first.units, axis: unit},
         outputs=outputs.sum(axis=1),
         baseline_outputs=base.sum(axis=1),
@@ -692,8 +1018,37 @@ def stack_targets(
         n_evaluations=np.sum(np.stack([a.n_evaluations for a in attrs], axis=1), axis=1),
         target=target,
         target_index=None,
-        settings=settings,
+        per_target=PerTarget(axis, steps, outputs, base, delta),
     )
+
+
+def _coord_dims(value: Any) -> dict[str, tuple[str, ...]]:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, (list, tuple)) and all(isinstance(d, str) for d in v)
+        for k, v in value.items()
+    ):
+        raise TypeError(f"coord_dims must map coordinate names to lists of axis names; got "
+                        f"{value!r:.80}.")  # fmt: skip
+    return {k: tuple(v) for k, v in value.items()}
+
+
+def _legacy_coord_dims(
+    coords: Mapping[str, np.ndarray], dims: Sequence[str], shape: tuple[int, ...]
+) -> dict[str, tuple[str, ...]]:
+    """The binding of a file written without ``coord_dims``: a coordinate named like an axis
+    labels it; any other 1-d label the last axis of its length (the rule of those versions)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for name, value in coords.items():
+        if name in dims:
+            continue
+        match = [d for d, n in zip(dims, shape) if np.ndim(value) == 1 and n == len(value)]
+        if not match:
+            raise ValueError(
+                f"coords[{name!r}] of shape {np.shape(value)} labels no axis of {list(dims)} "
+                f"(sizes {list(shape)}); this file has no coord_dims to say which."
+            )
+        out[name] = (match[-1],)
+    return out
 
 
 def _worst_status(status: np.ndarray) -> np.ndarray:

@@ -75,7 +75,7 @@ from ._warnings import (
     warn_constant_outputs,
     warn_unconverged_results,
 )
-from .attribution import Attribution, stack_targets
+from .attribution import Attribution, InputLayout, Integration, stack_targets
 from .domains import Domain
 from .models import wrap
 from .targets import TargetAxis, TargetSpec, as_target, resolve_targets, select_target
@@ -474,13 +474,11 @@ class CrossDomainIG:
             eval_bytes = 0 if settings.internal_batch_size else self._eval_bytes(probe, x)
             per_target, axis = self._run(call, x, xb, spec, fitted, _Run(settings, bar, eval_bytes))
         # the input's layout travels with the result (plots take x in it; values_in_input_layout)
-        where = {"time_axis": layout.time_axis, "input_ndim": layout.ndim, "fs": self.fs}
+        fs = None if self.fs is None else float(self.fs)
+        where = InputLayout(layout.ndim, layout.time_axis, fs)
         every: list[dict[str, Attribution]] = []
         for results in per_target:  # judged per target, as one call each would be
-            ordered = {
-                label: replace(results[label], settings={**results[label].settings, **where})
-                for label, _ in named
-            }
+            ordered = {label: replace(results[label], layout=where) for label, _ in named}
             warn_unconverged_results(ordered, settings)
             warn_constant_outputs(ordered)
             every.append(ordered)
@@ -685,12 +683,15 @@ class CrossDomainIG:
             converged=np.asarray(converged, dtype=bool),
             n_evaluations=steps.sum(axis=0),
             status=status,
-            settings={
-                **settings.record(),
-                "n_baselines": n_base,
-                "pass": p.kind,
-                "shared_with": [lbl for lbl, d, _ in p.domains if d is not dom],
-            },
+            coord_dims=dom.coord_dims,
+            settings=Integration.from_dict(
+                {
+                    **settings.record(),
+                    "n_baselines": n_base,
+                    "pass": p.kind,
+                    "shared_with": [lbl for lbl, d, _ in p.domains if d is not dom],
+                }
+            ),
         )
 
 

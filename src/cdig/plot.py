@@ -27,7 +27,7 @@ matplotlib is imported only when a figure is asked for (``pip install cdig[plot]
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -728,7 +728,7 @@ def _time_unit(coord_unit: str, time_unit: str | None) -> str:
 
 def _time_axis(attr: Attribution, n: int) -> tuple[np.ndarray, str]:
     """Time of ``n`` samples: seconds from the domain's ``fs`` or the call's, else samples."""
-    fs = getattr(attr.domain, "fs", None) or attr.settings.get("fs")
+    fs = getattr(attr.domain, "fs", None) or attr.layout.fs
     if fs:
         return np.arange(n) / float(fs), "s"
     return np.arange(n, dtype=np.float64), "sample"
@@ -1045,21 +1045,13 @@ def _series(x: Any, attr: Attribution, sample: int, n_channels: int | None) -> n
 
 
 def _canonical_layout(arr: np.ndarray, attr: Attribution, n_channels: int | None) -> np.ndarray:
-    """``x`` in the layout it was explained in (``attr.settings``) -> channels before time.
+    """``x`` in the layout it was explained in (``attr.layout``) -> channels before time.
 
     Inputs explained as ``(batch, time, channels)`` may be passed as they were, or as
     ``(channels, time)`` per sample; inputs explained as ``(batch, time)`` may be passed as
-    they were, or as one series ``(time,)``.
+    they were, or as one series ``(time,)`` (:meth:`cdig.attribution.InputLayout.to_canonical`).
     """
-    time_axis = attr.settings.get("time_axis", 2)
-    ndim = attr.settings.get("input_ndim", 3)
-    if ndim == 2 and arr.ndim == 2 and arr.shape[0] == attr.batch_size and attr.batch_size > 1:
-        return arr[:, None, :]  # (batch, time) -> (batch, 1, time)
-    if ndim == 3 and time_axis == 1 and arr.ndim in (2, 3):
-        already = n_channels is not None and arr.shape[-2] == n_channels != arr.shape[-1]
-        if not already:
-            return np.swapaxes(arr, -1, -2)
-    return arr
+    return attr.layout.to_canonical(arr, attr.batch_size, n_channels)
 
 
 def _symmetric_norm(values: np.ndarray) -> Any:
@@ -1234,10 +1226,10 @@ def plot_horizon(
     n_rows = grid.shape[1]
     fig = plt.figure(layout="constrained", figsize=figsize or (10.0, 3.2 + min(0.35 * n_rows, 4.0)))
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(1, 2.5))
-    hz = attr.settings.get("horizon") if isinstance(attr.settings, Mapping) else None
+    hz = attr.per_target
     if hz is not None:
-        top.plot(steps, hz["outputs"][sample], color="k", marker=".", label="f(x)")
-        top.plot(steps, hz["baseline_outputs"][sample], color="0.5", ls="--", label="f(x')")
+        top.plot(steps, hz.outputs[sample], color="k", marker=".", label="f(x)")
+        top.plot(steps, hz.baseline_outputs[sample], color="0.5", ls="--", label="f(x')")
         top.legend(fontsize="small", loc="best")
     top.set_ylabel("forecast")
     edges = _edges(steps.astype(np.float64))
@@ -1265,7 +1257,7 @@ def plot_horizon(
     top.set_ylabel("output" if columns else "forecast")
     extend = "neither" if vmax is None or np.abs(grid).max() <= vmax else "both"
     fig.colorbar(mesh, ax=bottom, label="attribution", shrink=0.9, extend=extend)
-    delta = attr.settings["horizon"]["delta"][sample] if hz is not None else attr.delta
+    delta = hz.delta[sample] if hz is not None else attr.delta
     name = type(attr.domain).__name__ if attr.domain is not None else "Cross-domain IG"
     fig.suptitle(
         f"{name} attributions per {'time column' if columns else 'forecast step'}, sample "

@@ -275,8 +275,10 @@ def _settings_table(first: Attribution, extra: Mapping[str, Any] | None) -> str:
         rows[str(key)] = value
     # a name given with its unit ("fs (Hz)") stands for the result's own setting ("fs")
     given = {str(k).split(" (")[0] for k in rows}
-    for key, value in first.settings.items():
-        if key not in ("shared_with", "pass", "input_ndim") and not (key == "fs" and value is None):
+    recorded = first.settings.as_dict() if first.settings is not None else {}
+    recorded.update(time_axis=first.layout.time_axis, fs=first.layout.fs)
+    for key, value in recorded.items():
+        if key not in ("shared_with", "pass") and not (key == "fs" and value is None):
             if str(key) not in given:
                 rows.setdefault(str(key), value)
     if "n_steps" in rows and str(rows["n_steps"]) == "auto":

@@ -254,6 +254,13 @@ class Domain:
         raise NotImplementedError
 
     @property
+    def coord_dims(self) -> dict[str, tuple[str, ...]]:
+        """The axes each coordinate of :attr:`coords` labels (as xarray binds them): a
+        coordinate named like an axis labels that axis; domains with other labels (the
+        wavelet's ``band``) say which axes those run along."""
+        return {name: (name,) for name in self.coords if name in self.dims}
+
+    @property
     def units(self) -> dict[str, str]:
         """Unit of each coordinate in :attr:`coords` (``"Hz"``, ``"s"``, ``"bin"`` ...)."""
         return {}

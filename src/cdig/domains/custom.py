@@ -191,6 +191,18 @@ class Custom(Domain):
         return {k: v.copy() for k, v in self.coords_.items()}
 
     @property
+    def coord_dims(self) -> dict[str, tuple[str, ...]]:
+        """Each coordinate's axis: its own for one named like an axis; for any other label,
+        the last axis of its length (coefficient axes come after ``channel``)."""
+        self._check_fitted()
+        sizes = dict(zip(self.dims_, self.coefficient_shape_))
+        out: dict[str, tuple[str, ...]] = {}
+        for name, value in self.coords_.items():
+            match = [d for d, n in sizes.items() if n == len(value)]
+            out[name] = (name,) if name in sizes else (match[-1],)
+        return out
+
+    @property
     def units(self) -> dict[str, str]:
         return dict(self.units_arg or {})
 

@@ -286,6 +286,11 @@ class Wavelet(Domain):
         }
 
     @property
+    def coord_dims(self) -> dict[str, tuple[str, ...]]:
+        labels = ("coefficient", "band", "level", "band_low", "band_high", "time")
+        return {"channel": ("channel",), **{name: ("coefficient",) for name in labels}}
+
+    @property
     def units(self) -> dict[str, str]:
         freq = "Hz" if self.fs else "cycles/sample"
         return {"band_low": freq, "band_high": freq, "time": "s" if self.fs else "sample"}

@@ -123,6 +123,10 @@ def explain_batch(
             "pass": d["settings"].get("pass"),
             "shared_with": list(d["settings"].get("shared_with", [])),
             "target": d["target"],
+            # the typed fields of the result (Attribution.from_dict reads them back)
+            "settings": d["settings"],
+            "layout": d["layout"],
+            "coord_dims": d["coord_dims"],
         }
     return arrays, {"columns": columns, "domains": info}
 

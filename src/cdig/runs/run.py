@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from .._numerics import completeness_flagged, completeness_ok
-from ..attribution import Attribution, coord_array
+from ..attribution import Attribution, _from_dict, _legacy_coord_dims, coord_array
 from ._store import (
     CorruptShardError,
     check_manifest,
@@ -84,18 +84,23 @@ class ShardedArray:
             return out[0][rest] if rest else out[0]
         return out[(slice(None), *rest)] if rest else out
 
+    def shard(self, index: int) -> np.ndarray:
+        """Shard ``index`` as a read-only memory map, shape ``(n, *coefficient_shape)``,
+        checked against the manifest (its checksum verified on first read)."""
+        arr = self._run._load(int(index), self._name, mmap=True)
+        if arr.shape[1:] != self.shape[1:] or arr.dtype != self.dtype:
+            raise CorruptShardError(
+                f"shard {int(index)} holds {self._name} of shape {arr.shape[1:]} and dtype "
+                f"{arr.dtype}; the manifest says {self.shape[1:]} and {self.dtype}. The run "
+                "folder is damaged or was edited; recompute it in an empty `out=` folder."
+            )
+        return arr
+
     def _rows(self, idx: np.ndarray) -> np.ndarray:
         shard = idx // self._run.batch_size
         parts = []
         for s in np.unique(shard):  # read (memory-mapped) and checked before allocating
-            arr = self._run._load(int(s), self._name, mmap=True)
-            if arr.shape[1:] != self.shape[1:] or arr.dtype != self.dtype:
-                raise CorruptShardError(
-                    f"shard {int(s)} holds {self._name} of shape {arr.shape[1:]} and dtype "
-                    f"{arr.dtype}; the manifest says {self.shape[1:]} and {self.dtype}. The run "
-                    "folder is damaged or was edited; recompute it in an empty `out=` folder."
-                )
-            parts.append((np.flatnonzero(shard == s), arr))
+            parts.append((np.flatnonzero(shard == s), self.shard(int(s))))
         out = np.empty((len(idx), *self.shape[1:]), dtype=self.dtype)
         for where, arr in parts:
             out[where] = arr[idx[where] - int(shard[where[0]]) * self._run.batch_size]
@@ -250,6 +255,13 @@ class DatasetRun:
     def coords(self, domain: str) -> dict[str, np.ndarray]:
         return {k: coord_array(v) for k, v in self._domain(domain)["coords"].items()}
 
+    def coord_dims(self, domain: str) -> dict[str, tuple[str, ...]]:
+        """The axes each coordinate of ``domain`` labels (:attr:`cdig.Attribution.coord_dims`)."""
+        info = self._domain(domain)
+        if "coord_dims" in info:
+            return {k: tuple(v) for k, v in info["coord_dims"].items()}
+        return _legacy_coord_dims(self.coords(domain), info["dims"], tuple(info["shape"]))
+
     def units(self, domain: str) -> dict[str, str]:
         return dict(self._domain(domain)["units"])
 
@@ -335,14 +347,47 @@ class DatasetRun:
     def attribution(self, domain: str, samples: Any = slice(None)) -> Attribution:
         """The attributions of some samples as a :class:`cdig.Attribution` (``domain`` is None).
 
+        Consecutive samples within one shard (an int, or a slice of step 1 that does not
+        cross a shard boundary) give ``values`` that are a read-only view of the shard's
+        memory-mapped file: nothing of it is read into memory until touched. Other
+        selections read and copy their rows. :meth:`attributions` gives every shard so.
+
         Parameters
         ----------
         samples : int, slice, or array of indices / booleans, default=all
         """
         idx = sample_indices(samples, self.n_samples)
+        view = self._shard_view(domain, idx)
+        return self._attribution(domain, idx, self.open(domain)[idx] if view is None else view)
+
+    def attributions(self, domain: str) -> Iterator[Attribution]:
+        """The attributions of ``domain`` shard by shard, in order, each an
+        :class:`cdig.Attribution` of ``batch_size`` samples (the last may hold fewer) whose
+        ``values`` are a read-only view of the memory-mapped shard file (read when touched).
+        """
+        for s in range(self.n_shards):
+            idx = np.arange(s * self.batch_size, min((s + 1) * self.batch_size, self.n_samples))
+            view = self._shard_view(domain, idx)
+            assert view is not None  # one shard's samples
+            yield self._attribution(domain, idx, view)
+
+    def _shard_view(self, domain: str, idx: np.ndarray) -> np.ndarray | None:
+        """``values`` of the consecutive samples ``idx`` of one shard, memory-mapped; None
+        when they are not consecutive within one shard."""
+        if len(idx) == 0 or np.any(np.diff(idx) != 1):
+            return None
+        s = int(idx[0]) // self.batch_size
+        if int(idx[-1]) // self.batch_size != s:
+            return None
+        arr = self.open(domain).shard(s)
+        lo = int(idx[0]) - s * self.batch_size
+        return arr[lo : lo + len(idx)]
+
+    def _attribution(self, domain: str, idx: np.ndarray, values: np.ndarray) -> Attribution:
+        info = self._domain(domain)
         index = self.target_index
         data = {
-            "values": self.open(domain)[idx],
+            "values": values,
             "delta": self.delta(domain)[idx],
             "outputs": self.outputs[idx],
             "baseline_outputs": self.baseline_outputs(domain)[idx],
@@ -351,10 +396,30 @@ class DatasetRun:
             "converged": self.converged(domain)[idx],
             "n_evaluations": self.n_evaluations(domain)[idx],
             "target_index": None if index is None else index[idx],
-            **self._domain(domain),  # dims, coords, units, target: as the job wrote them
-            "settings": {"run": str(self.path), "samples": idx},
+            **info,  # dims, coords, units, target, settings, layout, coord_dims: as written
         }
-        return Attribution.from_dict(data)
+        if "layout" not in info:  # runs written before the result had typed fields
+            data["settings"] = self._legacy_settings(info)
+        # the shard's checksum was verified when it was opened: its values are not re-read
+        return _from_dict(Attribution, data, None, check_values=False)
+
+    def _legacy_settings(self, info: Mapping[str, Any]) -> dict[str, Any]:
+        """The settings and layout of a run written before results recorded them, from its
+        manifest (time axis, sample shape, integration settings)."""
+        explain = self.manifest["settings"]["explain"]
+        n_steps, method = explain.get("n_steps", "auto"), explain.get("method")
+        ndim = len(self.manifest["settings"].get("data", {}).get("sample_shape", [0, 0])) + 1
+        ndim = ndim if ndim in (2, 3) else 3
+        time_axis = int(explain.get("time_axis", -1)) % ndim
+        return {
+            "method": "adaptive" if n_steps == "auto" else (method or "gausslegendre"),
+            "n_steps": n_steps,
+            **{k: explain[k] for k in ("rtol", "atol", "max_steps") if k in explain},
+            "pass": info.get("pass"),
+            "shared_with": list(info.get("shared_with") or []),
+            "input_ndim": ndim,
+            "time_axis": time_axis if (ndim, time_axis) in ((3, 2), (3, 1), (2, 1)) else ndim - 1,
+        }
 
     @property
     def target_index(self) -> np.ndarray | None:
@@ -424,6 +489,7 @@ class DatasetRun:
         """
         key_name, keys = self._group_keys(by)
         dims, coords, units = self.dims(domain), self.coords(domain), self.units(domain)
+        coord_dims = self.coord_dims(domain)
         keep_t = (keep,) if isinstance(keep, str) else keep
         stats: dict[Any, list[np.ndarray | int]] = {}
         values = self.open(domain)
@@ -434,6 +500,7 @@ class DatasetRun:
                 delta=np.zeros(len(chunk)),
                 dims=dims,
                 coords=coords,
+                coord_dims=coord_dims,
                 units=units,
                 outputs=np.zeros(len(chunk)),
                 baseline_outputs=np.zeros(len(chunk)),
