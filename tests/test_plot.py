@@ -28,7 +28,8 @@ def _close_figures():
 
 
 def fake(values, dims, coords, units=None, domain=None, target="0"):
-    """An Attribution with consistent outputs: f(x) - f(x') = sum(values) - delta."""
+    """An Attribution with consistent outputs: f(x) - f(x') = sum(values) - delta. Labels
+    not named like an axis run along ``"coefficient"`` (as the wavelet's do)."""
     values = np.asarray(values, dtype=np.float64)
     b = values.shape[0]
     delta = np.full(b, 1e-7)
@@ -44,6 +45,7 @@ def fake(values, dims, coords, units=None, domain=None, target="0"):
         n_steps=np.full(b, 32),
         domain=domain,
         target=target,
+        coord_dims={k: ("coefficient",) for k in coords if k not in dims},
     )
 
 

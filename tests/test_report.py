@@ -180,7 +180,8 @@ def test_report_rejects_bad_arguments(case):
 def fake(values, dims, coords, units):
     v = np.asarray(values, dtype=float)
     z = np.zeros(v.shape[0])
-    return Attribution(v, z, dims, coords, units, z, z, z.astype(int))
+    labels = {k: ("coefficient",) for k in coords if k not in dims}  # the wavelet's labels
+    return Attribution(v, z, dims, coords, units, z, z, z.astype(int), coord_dims=labels)
 
 
 def test_describe_coefficient_for_each_family():
