@@ -50,6 +50,12 @@ def _coord(dtype, shape, values):
     }
 
 
+def _per_target(steps, outputs):
+    rows = [[0.0] * len(steps)] * 3
+    return {"dim": "frequency", "steps": steps, "outputs": outputs,
+            "baseline_outputs": rows, "delta": rows}  # fmt: skip
+
+
 HOSTILE = {
     "values as text NaN": _set(values=lambda d: [[["NaN"] * 9] * 2] * 3),
     "values with null": _set(values=lambda d: [[[None] * 9] * 2] * 3),
@@ -81,6 +87,16 @@ HOSTILE = {
     "settings not a mapping": _set(settings="fast"),
     "target not text": _set(target=1),
     "values missing": _set(values=_DROP),
+    "layout with time on the batch axis": _set(layout={"input_ndim": 3, "time_axis": 0}),
+    "layout not a mapping": _set(layout="channels first"),
+    "layout fs negative": _set(layout={"input_ndim": 3, "time_axis": 2, "fs": -1.0}),
+    "settings n_steps as text": _set(settings={"method": "gausslegendre", "n_steps": "8"}),
+    "settings shared_with not labels": _set(settings={"n_steps": 8, "shared_with": [1]}),
+    "coord_dims naming no axis": _set(coord_dims={"frequency": ["nope"]}),
+    "coord_dims of a missing coordinate": _set(coord_dims={"band": ["frequency"]}),
+    "coord_dims not a mapping": _set(coord_dims=["frequency"]),
+    "per_target of the wrong shape": _set(per_target=_per_target([0, 1], [[0.0, 0.0]] * 2)),
+    "per_target with NaN": _set(per_target=_per_target([0], [[None]] * 3)),
 }
 
 

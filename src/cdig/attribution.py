@@ -400,7 +400,7 @@ class Attribution:
             if unknown or np.shape(value) != want:
                 raise ValueError(
                     f"coordinate {name!r} of shape {np.shape(value)} cannot label the axes "
-                    f"{dims} of sizes {want} (axes {sizes})."
+                    f"{dims} of sizes {want} (axes {sizes}); fix its coord_dims or its length."
                 )
             bound[name] = dims
         object.__setattr__(self, "coord_dims", bound)

@@ -1,0 +1,196 @@
+"""The result's typed fields: layout, settings, per-target arrays and coordinates bound to axes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import cdig
+from cdig.attribution import Attribution, InputLayout, Integration, PerTarget, jsonable
+
+T = 16
+
+
+@pytest.fixture(scope="module")
+def linear() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(2 * T, 1)).double()
+
+
+@pytest.fixture(scope="module")
+def channels_last(linear) -> tuple[np.ndarray, dict[str, Attribution]]:
+    x = np.random.default_rng(1).normal(size=(3, T, 2))  # (batch, time, channels)
+    res = cdig.explain(linear, x, ["time", "wavelet"], time_axis=1, fs=8.0, n_steps=8)
+    return x, res
+
+
+def _json(attr: Attribution) -> dict:
+    return json.loads(json.dumps(jsonable(attr.to_dict())))
+
+
+# ---------------------------------------------------------------------- typed fields
+def test_engine_results_carry_typed_layout_and_settings(linear, channels_last):
+    x, res = channels_last
+    for attr in res.values():
+        assert attr.layout == InputLayout(ndim=3, time_axis=1, fs=8.0)
+        assert isinstance(attr.settings, Integration)
+        assert (attr.settings.method, attr.settings.n_steps) == ("gausslegendre", 8)
+        assert attr.settings.pass_kind == "time" and attr.settings.n_baselines == 1
+    assert res["time"].settings.shared_with == ("wavelet",)
+    # IG of a linear model in time from zeros: weight * x, in the inputs' own layout
+    w = res["time"].values_in_input_layout()
+    weight = linear[1].weight.detach().numpy().reshape(T, 2)  # the model flattens (time, ch)
+    np.testing.assert_allclose(w, weight * x, atol=1e-12)
+    # the layout's two conversions are inverse to each other (both views of values)
+    v = res["time"].values
+    back = res["time"].layout.to_canonical(w, batch=3, n_channels=2)
+    np.testing.assert_array_equal(back, v)
+    assert np.shares_memory(w, v) and np.shares_memory(back, v)
+
+
+def test_layouts_of_two_dimensional_inputs():
+    model = torch.nn.Linear(T, 1).double()
+    x = np.random.default_rng(2).normal(size=(2, T))
+    attr = cdig.explain(model, x, "time", n_steps=4)
+    assert attr.layout == InputLayout(ndim=2, time_axis=1)
+    np.testing.assert_array_equal(attr.values_in_input_layout(), attr.values[:, 0])
+    # IG of a linear model from zeros is w * x exactly
+    w = model.weight.detach().numpy()[0]
+    np.testing.assert_allclose(attr.values_in_input_layout(), w * x, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("ndim", "time_axis", "fs"), [(3, 0, None), (2, 2, None), (4, 2, None), (3, 2, -8.0)]
+)
+def test_invalid_layouts_are_refused(ndim, time_axis, fs):
+    with pytest.raises(ValueError, match="layout"):
+        InputLayout(ndim, time_axis, fs)
+
+
+def test_horizon_each_keeps_each_steps_facts_in_per_target():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(T, 4).double()  # (batch, time) -> 4 forecast steps
+    x = torch.randn(2, T, dtype=torch.float64)
+    attr = cdig.explain(model, x, "fourier", target=cdig.Horizon("each", steps=[0, 3]), n_steps=8)
+    pt = attr.per_target
+    assert isinstance(pt, PerTarget) and pt.dim == "horizon"
+    np.testing.assert_array_equal(pt.steps, [0, 3])
+    with torch.no_grad():
+        np.testing.assert_allclose(pt.outputs, model(x)[:, [0, 3]].numpy(), rtol=1e-12)
+    np.testing.assert_array_equal(attr.outputs, pt.outputs.sum(axis=1))
+    np.testing.assert_array_equal(attr.delta, pt.delta.sum(axis=1))
+    # completeness per step: each step's values sum to its own f(x) - f(x') + delta
+    per_step = attr.values.reshape(2, 2, -1).sum(axis=2)
+    np.testing.assert_allclose(per_step, pt.outputs - pt.baseline_outputs + pt.delta, atol=1e-12)
+    da = attr.to_xarray()
+    assert da.coords["target_output"].dims == ("sample", "horizon")
+    np.testing.assert_array_equal(da.coords["target_delta"].values, pt.delta)
+    # the per-target facts round trip, and go with the axis they run along
+    for back in (Attribution.from_dict(attr.to_dict()), Attribution.from_dict(_json(attr))):
+        assert back.per_target is not None
+        np.testing.assert_array_equal(back.per_target.outputs, pt.outputs)
+        np.testing.assert_array_equal(back.per_target.delta, pt.delta)
+    assert attr.sum_over("horizon").per_target is None
+    assert attr.sum_over("channel").per_target is pt
+
+
+# ---------------------------------------------------------------------- coordinates
+def test_wavelet_labels_are_bound_to_their_axis(channels_last):
+    _, res = channels_last
+    attr = res["wavelet"]
+    assert attr.coord_dims["band"] == ("coefficient",)
+    assert attr.coord_dims["channel"] == ("channel",)
+    da = attr.to_xarray()
+    for name, dims in attr.coord_dims.items():
+        assert da.coords[name].dims == dims
+    assert np.shares_memory(da.values, attr.values)  # a view, not a copy
+    # group_by finds the axis from the binding, and keeps completeness
+    by_band = attr.group_by("band")
+    np.testing.assert_allclose(by_band.total, attr.total, rtol=1e-12, atol=1e-12)
+    assert by_band.coord_dims == {"channel": ("channel",), "band": ("band",)}
+
+
+def test_a_label_of_an_ambiguous_length_is_placed_where_it_is_bound():
+    # 3 channels and 3 coefficients: a length rule would have to guess
+    values = np.arange(9.0).reshape(1, 3, 3)
+    z = np.zeros(1)
+    kind = np.array(["a", "b", "c"])
+    on_channel = Attribution(
+        values, z, ("channel", "coefficient"), {"kind": kind}, {}, z + 36, z, z.astype(int),
+        coord_dims={"kind": ("channel",)},
+    )  # fmt: skip
+    assert on_channel.to_xarray().coords["kind"].dims == ("channel",)
+    rows = on_channel.top(k=9)
+    for row in rows:  # the label follows the channel, not the coefficient
+        assert row["kind"] == "abc"[row["channel"]]
+    grouped = on_channel.group_by("kind")  # sums the channels
+    np.testing.assert_array_equal(grouped.values[0], values[0])
+    df = on_channel.to_pandas()
+    assert (df["kind"] == np.array(["a", "b", "c"])[df["channel"]]).all()
+
+
+def test_unbound_or_misfit_coordinates_are_refused():
+    values, z = np.zeros((1, 2, 4)), np.zeros(1)
+    dims = ("channel", "coefficient")
+    with pytest.raises(ValueError, match=r"'band'.*coord_dims=\{'band'"):
+        Attribution(values, z, dims, {"band": np.arange(4)}, {}, z, z, z.astype(int))
+    with pytest.raises(ValueError, match="'band' of shape \\(4,\\) cannot label"):
+        Attribution(values, z, dims, {"band": np.arange(4)}, {}, z, z, z.astype(int),
+                    coord_dims={"band": ("channel",)})  # fmt: skip
+    with pytest.raises(ValueError, match="'channel' of shape \\(3,\\)"):
+        Attribution(values, z, dims, {"channel": np.arange(3)}, {}, z, z, z.astype(int))
+
+
+# ---------------------------------------------------------------------- files
+def test_typed_fields_round_trip_in_both_forms(channels_last):
+    _, res = channels_last
+    for attr in res.values():
+        for back in (Attribution.from_dict(attr.to_dict()), Attribution.from_dict(_json(attr))):
+            assert back.layout == attr.layout
+            assert back.settings == attr.settings
+            assert back.coord_dims == attr.coord_dims
+            np.testing.assert_array_equal(back.values, attr.values)
+
+
+def test_files_of_the_previous_layout_still_read(channels_last):
+    """Before the typed fields: layout and per-step arrays inside ``settings``, no
+    ``coord_dims`` (labels bound to the last axis of their length)."""
+    _, res = channels_last
+    attr = res["wavelet"]
+    old = _json(attr)
+    for key in ("layout", "coord_dims", "per_target"):
+        del old[key]
+    old["settings"].update(time_axis=1, input_ndim=3, fs=8.0)
+    back = Attribution.from_dict(old)
+    assert back.layout == attr.layout and back.settings == attr.settings
+    assert back.coord_dims == attr.coord_dims
+    np.testing.assert_array_equal(back.values_in_input_layout(), attr.values_in_input_layout())
+    # a Horizon("each") file of that layout: the per-step arrays were settings["horizon"]
+    model = torch.nn.Linear(T, 3).double()
+    x = torch.randn(2, T, dtype=torch.float64)
+    each = cdig.explain(model, x, "time", target=cdig.Horizon("each"), n_steps=4)
+    old = _json(each)
+    per_target = old.pop("per_target")
+    del old["layout"], old["coord_dims"]
+    old["settings"].update(time_axis=1, input_ndim=2, fs=None, horizon=per_target)
+    back = Attribution.from_dict(old)
+    assert back.layout == InputLayout(2, 1) and back.per_target is not None
+    np.testing.assert_array_equal(back.per_target.outputs, each.per_target.outputs)
+    # a label of no axis's length cannot be bound: refused, naming it
+    old = _json(attr)
+    del old["layout"], old["coord_dims"]
+    old["coords"]["odd"] = [1.0, 2.0, 3.0]
+    with pytest.raises(ValueError, match=r"coords\['odd'\].*no coord_dims"):
+        Attribution.from_dict(old)
+
+
+def test_hand_made_results_have_no_settings_and_the_plain_layout():
+    z = np.zeros(2)
+    attr = Attribution(np.ones((2, 1, 4)), z, ("channel", "time"), {}, {}, z + 4, z, z + 4)
+    assert attr.settings is None and attr.layout == InputLayout()
+    assert attr.values_in_input_layout() is attr.values
+    back = Attribution.from_dict(attr.to_dict())
+    assert back.settings is None and back.to_dict()["settings"] == {}
