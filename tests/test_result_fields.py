@@ -194,3 +194,58 @@ def test_hand_made_results_have_no_settings_and_the_plain_layout():
     assert attr.values_in_input_layout() is attr.values
     back = Attribution.from_dict(attr.to_dict())
     assert back.settings is None and back.to_dict()["settings"] == {}
+
+
+# ---------------------------------------------------------------------- dataset runs
+@pytest.fixture(scope="module")
+def run(linear, tmp_path_factory):
+    x = np.random.default_rng(3).normal(size=(10, T, 2))  # (batch, time, channels)
+    out = tmp_path_factory.mktemp("run") / "run"
+    kw = dict(time_axis=1, n_steps=4, batch_size=4, quiet=True)
+    return x, cdig.explain_dataset(linear, x, ["time", "wavelet"], out=out, **kw)
+
+
+def test_run_results_are_memory_mapped_until_touched(linear, run):
+    x, ds = run
+    ref = cdig.explain(linear, x[4:7], ["time", "wavelet"], time_axis=1, n_steps=4)
+    for domain in ("time", "wavelet"):
+        lazy = ds.attribution(domain, slice(4, 7))  # within shard 1 (samples 4-7)
+        assert isinstance(lazy.values, np.memmap) and not lazy.values.flags.writeable
+        copied = ds.attribution(domain, slice(2, 7))  # crosses a shard: read and copied
+        assert not isinstance(copied.values, np.memmap)
+        np.testing.assert_array_equal(copied.values[2:], lazy.values)
+        np.testing.assert_array_equal(lazy.values, ref[domain].values)
+        np.testing.assert_array_equal(lazy.delta, ref[domain].delta)
+        assert lazy.layout == ref[domain].layout == InputLayout(3, 1)
+        assert lazy.settings == ref[domain].settings
+        assert lazy.coord_dims == ref[domain].coord_dims
+        np.testing.assert_array_equal(
+            lazy.values_in_input_layout(), ref[domain].values_in_input_layout()
+        )
+        shards = list(ds.attributions(domain))
+        assert [a.batch_size for a in shards] == [4, 4, 2]
+        assert all(isinstance(a.values, np.memmap) for a in shards)
+        np.testing.assert_array_equal(
+            np.concatenate([a.values for a in shards]), ds.open(domain)[:]
+        )
+    # the wavelet's labels reach the run's summary through the binding
+    by_band = ds.summary("wavelet", group_by="band")
+    assert by_band.dims == ("channel", "band")
+
+
+def test_runs_written_before_the_typed_fields_still_read(run, tmp_path):
+    import shutil
+
+    _, ds = run
+    old = tmp_path / "old"
+    shutil.copytree(ds.path, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    for info in manifest["domains"].values():
+        for key in ("settings", "layout", "coord_dims"):
+            del info[key]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    back = cdig.open_run(old)
+    for domain in ("time", "wavelet"):
+        a, b = back.attribution(domain, slice(4, 7)), ds.attribution(domain, slice(4, 7))
+        assert a.layout == b.layout and a.settings == b.settings and a.coord_dims == b.coord_dims
+        np.testing.assert_array_equal(a.values, b.values)
