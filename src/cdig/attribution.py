@@ -212,6 +212,7 @@ class PerTarget:
     delta: np.ndarray
 
     def as_dict(self) -> dict[str, Any]:
+        """``{"dim", "steps", "outputs", "baseline_outputs", "delta"}``, arrays as numpy."""
         return {
             "dim": self.dim,
             "steps": np.asarray(self.steps, dtype=np.int64),
@@ -825,7 +826,7 @@ class Attribution:
         -------
         Attribution
         """
-        return _from_dict(cls, data, domain, check_values=True)
+        return build_from_dict(cls, data, domain, check_values=True)
 
     def plot(self, sample: int = 0, **kwargs: Any) -> Figure:
         """Figure of the attributions of one sample (see :mod:`cdig.plot`)."""
@@ -841,7 +842,7 @@ class Attribution:
         )
 
 
-def _from_dict(
+def build_from_dict(
     cls: type[Attribution], data: Mapping[str, Any], domain: Domain | None, check_values: bool
 ) -> Attribution:
     """:meth:`Attribution.from_dict`; ``check_values=False`` keeps ``values`` as given (a
@@ -911,7 +912,7 @@ def _from_dict(
     if "coord_dims" in data:
         kwargs["coord_dims"] = _coord_dims(data["coord_dims"])
     else:
-        kwargs["coord_dims"] = _legacy_coord_dims(coord_arrays, dims, values.shape[1:])
+        kwargs["coord_dims"] = legacy_coord_dims(coord_arrays, dims, values.shape[1:])
     return cls(
         dims=tuple(dims),
         coords=coord_arrays,
@@ -1032,7 +1033,7 @@ def _coord_dims(value: Any) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in value.items()}
 
 
-def _legacy_coord_dims(
+def legacy_coord_dims(
     coords: Mapping[str, np.ndarray], dims: Sequence[str], shape: tuple[int, ...]
 ) -> dict[str, tuple[str, ...]]:
     """The binding of a file written without ``coord_dims``: a coordinate named like an axis

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from .._numerics import completeness_flagged, completeness_ok
-from ..attribution import Attribution, _from_dict, _legacy_coord_dims, coord_array
+from ..attribution import Attribution, build_from_dict, coord_array, legacy_coord_dims
 from ._store import (
     CorruptShardError,
     check_manifest,
@@ -260,7 +260,7 @@ class DatasetRun:
         info = self._domain(domain)
         if "coord_dims" in info:
             return {k: tuple(v) for k, v in info["coord_dims"].items()}
-        return _legacy_coord_dims(self.coords(domain), info["dims"], tuple(info["shape"]))
+        return legacy_coord_dims(self.coords(domain), info["dims"], tuple(info["shape"]))
 
     def units(self, domain: str) -> dict[str, str]:
         return dict(self._domain(domain)["units"])
@@ -401,7 +401,7 @@ class DatasetRun:
         if "layout" not in info:  # runs written before the result had typed fields
             data["settings"] = self._legacy_settings(info)
         # the shard's checksum was verified when it was opened: its values are not re-read
-        return _from_dict(Attribution, data, None, check_values=False)
+        return build_from_dict(Attribution, data, None, check_values=False)
 
     def _legacy_settings(self, info: Mapping[str, Any]) -> dict[str, Any]:
         """The settings and layout of a run written before results recorded them, from its
