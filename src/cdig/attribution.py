@@ -346,8 +346,9 @@ class Attribution:
         self._bind_coords()
         if self.per_target is not None:
             pt = self.per_target
-            want = (self.batch_size, len(pt.steps))
-            if pt.dim not in self.dims or any(
+            n = self.values.shape[1 + self.dims.index(pt.dim)] if pt.dim in self.dims else -1
+            want = (self.batch_size, n)
+            if np.shape(pt.steps) != (n,) or any(
                 np.shape(a) != want for a in (pt.outputs, pt.baseline_outputs, pt.delta)
             ):
                 raise ValueError(
