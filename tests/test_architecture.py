@@ -49,6 +49,15 @@ FORBIDDEN = {
     },
     "cdig.metrics": {
         "cdig.api", "cdig.runs", "cdig.plot", "cdig.report", "cdig.cli", "cdig.demo",
+        "cdig.peers",
+    },
+    "cdig.peers": {
+        "cdig.api", "cdig.runs", "cdig.plot", "cdig.report", "cdig.cli", "cdig.demo",
+        "cdig.metrics",
+    },
+    "cdig._prepare": {
+        "cdig.api", "cdig.metrics", "cdig.peers", "cdig.runs", "cdig.plot", "cdig.report",
+        "cdig.cli", "cdig.demo",
     },
     "cdig.plot": {"cdig.engine", "cdig.api", "cdig.metrics", "cdig.runs", "cdig.cli"},
     "cdig.report": {"cdig.engine", "cdig.api", "cdig.metrics", "cdig.runs", "cdig.cli"},

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from cdig.metrics import flextime, timing
+from cdig.peers import flextime, timing
 
 T, FS = 128, 128.0
 
