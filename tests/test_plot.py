@@ -529,3 +529,107 @@ def test_frequency_bins_put_nyquist_on_the_largest_coordinate():
     assert line.get_xdata()[-1] == pytest.approx(n - 1)
     # the 4-cycle cosine lands near DCT bin 8 (exactly 8 * (n - 1) / n)
     assert line.get_xdata()[np.argmax(line.get_ydata())] == pytest.approx(8 * (n - 1) / n)
+
+
+# ---------------------------------------------------------------------- ax=
+def contents(ax):
+    """What one axes shows: bar sizes, colour arrays of collections, line values."""
+    out = [p.get_height() for p in ax.patches] + [p.get_width() for p in ax.patches]
+    for c in ax.collections:
+        if c.get_array() is not None:
+            out += list(np.ravel(c.get_array()))
+    for line in ax.lines:
+        out += list(np.ravel(line.get_ydata()))
+    return np.asarray(out, dtype=np.float64)
+
+
+def ax_cases(fourier_case):
+    rng = np.random.default_rng(11)
+    attr_f, x_f = fourier_case
+    t = np.arange(24) / 4
+    time2 = fake(rng.normal(size=(1, 2, 24)), ("channel", "time"), {"time": t}, {"time": "s"})
+    time8 = fake(rng.normal(size=(1, 8, 24)), ("channel", "time"), {"time": t}, {"time": "s"})
+    sources = rng.normal(size=(1, 5, 40))
+    comps = fake(
+        rng.normal(size=(1, 5, 3)),
+        ("component", "channel"),
+        {"component": np.arange(5)},
+        domain=SeriesStub(sources, fs=FS),
+    )
+    names = np.array(["trend", "seasonal", "resid"])
+    parts = rng.normal(size=(1, 1, 3, 30))
+    seasonal = fake(
+        [[[0.8, -0.3, 0.05]]], ("channel", "component"), {"component": names},
+        domain=SeriesStub(parts),
+    )  # fmt: skip
+    bands = attr_f.bands({"low": (0.0, 3.0), "heart": (3.0, 5.0)})
+    bars = fake(rng.normal(size=(1, 2, 6)), ("channel", "quefrency"), {"quefrency": np.arange(6.0)})
+    return [  # (function, attribution, keywords, panels)
+        (plot.plot_frequency, attr_f, {"x": x_f}, 1),
+        (plot.plot_time, time2, {"x": rng.normal(size=(1, 2, 24))}, 2),
+        (plot.plot_time, time8, {}, 1),  # more than MAX_PANELS channels: one heatmap
+        (plot.plot_spectrogram, stft_attr(Stub(fs=FS)), {"x": rng.normal(size=(2, 1, 64))}, 2),
+        (plot.plot_wavelet, wavelet_attr(), {}, 4),
+        (plot.plot_components, comps, {"k": 3}, 3),
+        (plot.plot_seasonal, seasonal, {"x": parts.sum(axis=2)}, 5),
+        (plot.plot_bands, bands, {}, 1),
+        (plot.plot_values, bars, {}, 2),
+    ]
+
+
+def test_every_figure_draws_into_the_given_axes(fourier_case):
+    """``ax=``: the same panels as the figure cdig makes, drawn in the caller's axes."""
+    for fn, attr, kwargs, n in ax_cases(fourier_case):
+        own = panels(fn(attr, **kwargs))[:n]
+        fig = plt.figure()
+        fig.suptitle("mine")
+        given = fig.subplots(n, 1) if n > 1 else fig.subplots()
+        before = plt.get_fignums()
+        assert fn(attr, ax=given, **kwargs) is fig, fn.__name__
+        assert plt.get_fignums() == before  # no figure of its own
+        assert fig.get_suptitle() == "mine"  # the caller's title is kept
+        for mine, theirs in zip(np.ravel(given), own):
+            drawn = contents(mine)
+            assert drawn.size > 0, fn.__name__
+            np.testing.assert_array_equal(drawn, contents(theirs))
+        # the dispatcher and Attribution.plot take it too, and a flat list is as good
+        fig2 = plt.figure()
+        listed = list(np.ravel(fig2.subplots(n, 1) if n > 1 else [fig2.subplots()]))
+        assert attr.plot(ax=listed if n > 1 else listed[0], **kwargs) is fig2
+        plt.close("all")
+
+
+def test_horizon_figure_draws_into_two_given_axes():
+    v = np.random.default_rng(12).normal(size=(1, 4, 1, 5))  # (batch, horizon, channel, freq)
+    attr = fake(
+        v,
+        ("horizon", "channel", "frequency"),
+        {"horizon": np.arange(4), "frequency": np.arange(5.0)},
+        {"frequency": "Hz"},
+    )
+    own = plot.plot_attribution(attr)
+    fig, (top, bottom) = plt.subplots(2, 1)
+    assert plot.plot_attribution(attr, ax=[top, bottom]) is fig
+    np.testing.assert_array_equal(contents(bottom), contents(own.axes[1]))
+    np.testing.assert_allclose(contents(bottom), v[0, :, 0].T.ravel())
+    assert fig.get_suptitle() == ""
+    with pytest.raises(ValueError, match="ax holds 1 Axes, but this figure draws 2 panel"):
+        plot.plot_attribution(attr, ax=top)
+
+
+def test_wrong_axes_are_refused_with_what_is_needed():
+    attr = fake(np.ones((1, 2, 4)), ("channel", "time"), {"time": np.arange(4.0)})
+    _, axes = plt.subplots(3, 1)
+    with pytest.raises(ValueError, match=r"ax holds 3 Axes, but this figure draws 2 panel\(s\)"):
+        plot.plot_time(attr, ax=axes)
+    with pytest.raises(ValueError, match=r"ax holds 1 Axes.*fig.subplots\(2, 1\)"):
+        plot.plot_time(attr, ax=axes[0])
+    with pytest.raises(TypeError, match="ax must be a matplotlib Axes or a sequence of Axes"):
+        plot.plot_time(attr, ax="left")
+    with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
+        plot.plot_time(attr, ax=[axes[0], 3])
+    other = plt.figure().subplots()
+    with pytest.raises(ValueError, match="same figure"):
+        plot.plot_time(attr, ax=[axes[0], other])
+    with pytest.raises(ValueError, match=r"figsize=.* cannot be combined with ax="):
+        plot.plot_time(attr, ax=axes[:2], figsize=(4.0, 3.0))

@@ -601,6 +601,7 @@ def plot_horizon(
     figsize: tuple[float, float] | None = None,
     vmax: float | None = None,
     x: Any = None,
+    ax: Any = None,
 ) -> Figure:
     """Heatmap of the attributions per forecast step: coefficient (row) x horizon step.
 
@@ -622,6 +623,9 @@ def plot_horizon(
     x : array-like, optional
         Accepted like every figure of :mod:`cdig.plot` takes it; not drawn (the input is
         the same for every step).
+    ax : sequence of two matplotlib Axes, optional
+        Draw into these Axes: the forecast, then the heatmap (the rule of :mod:`cdig.plot`:
+        no title is set on your figure); a new figure when omitted.
 
     Returns
     -------
@@ -629,7 +633,7 @@ def plot_horizon(
         Top: the forecast ``f(x)`` and ``f(x')`` per step. Bottom: the heatmap, one row per
         coefficient, one column per step, with a colour bar.
     """
-    from .plot import _pyplot, _symmetric_norm
+    from .plot import _figure_of, _given_axes, _pyplot, _symmetric_norm
 
     if vmax is not None and not (np.isfinite(vmax) and vmax > 0):
         raise ValueError(f"vmax={vmax!r} must be a positive number or None.")
@@ -654,10 +658,14 @@ def plot_horizon(
     grid = v.sum(axis=sum_axes) if sum_axes else v  # (S, n)
     steps = np.asarray(attr.coords["horizon"])
     labels = attr.coords.get(dim)
-    plt = _pyplot()
     n_rows = grid.shape[1]
-    fig = plt.figure(layout="constrained", figsize=figsize or (10.0, 3.2 + min(0.35 * n_rows, 4.0)))
-    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(1, 2.5))
+    if ax is None:
+        size = figsize or (10.0, 3.2 + min(0.35 * n_rows, 4.0))
+        fig = _pyplot().figure(layout="constrained", figsize=size)
+        top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(1, 2.5))
+    else:
+        top, bottom = _given_axes(ax, 2, figsize)
+        fig = _figure_of(top)
     hz = attr.settings.get("horizon") if isinstance(attr.settings, Mapping) else None
     if hz is not None:
         top.plot(steps, hz["outputs"][sample], color="k", marker=".", label="f(x)")
@@ -691,6 +699,8 @@ def plot_horizon(
     fig.colorbar(mesh, ax=bottom, label="attribution", shrink=0.9, extend=extend)
     delta = attr.settings["horizon"]["delta"][sample] if hz is not None else attr.delta
     name = type(attr.domain).__name__ if attr.domain is not None else "Cross-domain IG"
+    if ax is not None:  # the caller's figure keeps its own title
+        return fig
     fig.suptitle(
         f"{name} attributions per {'time column' if columns else 'forecast step'}, sample "
         f"{sample} | max |delta| per step = "
