@@ -600,7 +600,7 @@ def plot_horizon(
     cmap: str = "RdBu_r",
     figsize: tuple[float, float] | None = None,
     vmax: float | None = None,
-    x: Any = None,
+    inputs: Any = None,
     ax: Any = None,
 ) -> Figure:
     """Heatmap of the attributions per forecast step: coefficient (row) x horizon step.
@@ -620,7 +620,7 @@ def plot_horizon(
     vmax : float, optional
         Colour scale from ``-vmax`` to ``vmax`` (larger values saturate); default the
         largest ``|attribution|``. Useful when one row (a trend) dwarfs the others.
-    x : array-like, optional
+    inputs : array-like, optional
         Accepted like every figure of :mod:`cdig.plot` takes it; not drawn (the input is
         the same for every step).
     ax : sequence of two matplotlib Axes, optional

@@ -135,7 +135,7 @@ def plot_attribution(
         Where to draw: one Axes per panel of that kind's figure (see the module's rule);
         a new figure when omitted.
     **kwargs
-        Passed to the plotting function of that kind, e.g. ``x=`` (the explained inputs in
+        Passed to the plotting function of that kind, e.g. ``inputs=`` (the explained inputs in
         the layout they were explained in, one sample of them, or ``(time,)``), and for frequency
         plots ``unit="bpm"`` and ``mark=[...]``.
 
@@ -149,7 +149,7 @@ def plot_attribution(
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 1))
     >>> x = torch.randn(1, 1, 64)
     >>> attr = cdig.explain(model, x, domain="fourier", fs=32.0)
-    >>> fig = attr.plot(x=x, mark=[4.0])
+    >>> fig = attr.plot(inputs=x, mark=[4.0])
     >>> len(fig.axes)  # attribution bars and the input's amplitude spectrum
     2
     """
@@ -164,7 +164,7 @@ def plot_frequency(
     attr: Attribution,
     sample: int = 0,
     *,
-    x: Any = None,
+    inputs: Any = None,
     unit: str | tuple[str, float] | None = None,
     mark: Sequence[float] | None = None,
     fs: float | None = None,
@@ -179,7 +179,7 @@ def plot_frequency(
     attr : Attribution
         With dims ``("channel", "frequency")`` (Fourier, DCT).
     sample : int, default=0
-    x : array-like, optional
+    inputs : array-like, optional
         The explained inputs in the layout they were explained in (``(batch, time,
         channels)`` with ``time_axis=1``), one sample of them, or ``(time,)``. Its
         amplitude spectrum ``2 |rfft(x)| / n`` is drawn in grey.
@@ -193,7 +193,7 @@ def plot_frequency(
         Frequencies to mark with dashed vertical lines, in the unit of the axis (e.g. a known
         heart rate: ``mark=[140], unit="bpm"``).
     fs : float, optional
-        Sampling rate in Hz of ``x``; by default the domain's ``fs``.
+        Sampling rate in Hz of ``inputs``; by default the domain's ``fs``.
     xlim : (float, float), optional
         Range of the frequency axis, in its unit.
     figsize : (float, float), optional
@@ -205,14 +205,14 @@ def plot_frequency(
     -------
     matplotlib.figure.Figure
         One row per channel; each row has the attribution bars and a twin axis for the
-        spectrum when ``x`` is given. With more than ``MAX_PANELS`` (6) channels: one
+        spectrum when ``inputs`` is given. With more than ``MAX_PANELS`` (6) channels: one
         channel x frequency heatmap on one colour scale, rows named by ``coords["channel"]``.
     """
     values = _sample_values(attr, sample)  # (C, F)
     freq = np.asarray(attr.coords["frequency"], dtype=np.float64)
     coord_unit = attr.units.get("frequency", "")
     scale, axis_unit = _frequency_unit(unit, coord_unit)
-    series = _series(x, attr, sample, n_channels=values.shape[0])
+    series = _series(inputs, attr, sample, n_channels=values.shape[0])
     order = np.argsort(freq, kind="stable")  # the full FFT lists negative frequencies last
     f_plot = freq[order] * scale
     width = float(np.min(np.diff(f_plot))) * 0.9 if len(f_plot) > 1 else 1.0
@@ -319,7 +319,7 @@ def plot_time(
     attr: Attribution,
     sample: int = 0,
     *,
-    x: Any = None,
+    inputs: Any = None,
     linewidth: tuple[float, float] = (0.8, 4.0),
     cmap: str = _CMAP,
     xlim: tuple[float, float] | None = None,
@@ -334,7 +334,7 @@ def plot_time(
     attr : Attribution
         With dims ``("channel", "time")``.
     sample : int, default=0
-    x : array-like, optional
+    inputs : array-like, optional
         The input series (see :func:`plot_frequency`). Without it the attribution itself is
         drawn as the line.
     linewidth : (float, float), default=(0.8, 4.0)
@@ -360,7 +360,7 @@ def plot_time(
     """
     values = _sample_values(attr, sample)  # (C, T)
     t = np.asarray(attr.coords.get("time", np.arange(values.shape[-1])), dtype=np.float64)
-    series = _series(x, attr, sample, n_channels=values.shape[0])
+    series = _series(inputs, attr, sample, n_channels=values.shape[0])
     norm = _symmetric_norm(values)
     n_rows = values.shape[0]
     if n_rows > MAX_PANELS:  # one channel x time heatmap, rows named
@@ -431,7 +431,7 @@ def plot_spectrogram(
     attr: Attribution,
     sample: int = 0,
     *,
-    x: Any = None,
+    inputs: Any = None,
     cmap: str = _CMAP,
     figsize: tuple[float, float] | None = None,
     ax: Any = None,
@@ -443,14 +443,14 @@ def plot_spectrogram(
     attr : Attribution
         With dims ``("channel", "frequency", "time")`` (STFT).
     sample : int, default=0
-    x : array-like, optional
+    inputs : array-like, optional
         The input series. Its spectrogram ``20 log10 |X|`` (dB) is computed with the fitted
         domain's ``forward`` on the same grid; domains without one fall back to
         :func:`scipy.signal.stft`.
     cmap : str, default="RdBu_r"
     figsize : (float, float), optional
     ax : matplotlib Axes or sequence of Axes, optional
-        Draw into these Axes: per channel, [the input's spectrogram when ``x`` is given,]
+        Draw into these Axes: per channel, [the input's spectrogram when ``inputs`` is given,]
         the attribution's (see the module's rule); a new figure when omitted.
 
     Returns
@@ -462,7 +462,7 @@ def plot_spectrogram(
     values = _sample_values(attr, sample)  # (C, F, N)
     freq = np.asarray(attr.coords.get("frequency", np.arange(values.shape[1])), dtype=np.float64)
     t = np.asarray(attr.coords.get("time", np.arange(values.shape[2])), dtype=np.float64)
-    series = _series(x, attr, sample, n_channels=values.shape[0])
+    series = _series(inputs, attr, sample, n_channels=values.shape[0])
     magnitude = None if series is None else _input_spectrogram(attr, series, values.shape)
     norm = _symmetric_norm(values)
     n_rows, n_cols = values.shape[0], 1 if magnitude is None else 2
@@ -538,7 +538,7 @@ def plot_wavelet(
     attr: Attribution,
     sample: int = 0,
     *,
-    x: Any = None,
+    inputs: Any = None,
     cmap: str = _CMAP,
     figsize: tuple[float, float] | None = None,
     ax: Any = None,
@@ -552,7 +552,7 @@ def plot_wavelet(
         (labels such as ``cA4, cD4, ..., cD1``) and ``"time"`` (position of each coefficient;
         optional), plus per-band ``"band_low"``/``"band_high"`` frequencies when present.
     sample : int, default=0
-    x : array-like, optional
+    inputs : array-like, optional
         Not drawn; accepted so that every kind takes the same arguments.
     cmap : str, default="RdBu_r"
     figsize : (float, float), optional
@@ -638,7 +638,7 @@ def plot_components(
     attr: Attribution,
     sample: int = 0,
     *,
-    x: Any = None,
+    inputs: Any = None,
     k: int = 8,
     cmap: str = _CMAP,
     figsize: tuple[float, float] | None = None,
@@ -653,7 +653,7 @@ def plot_components(
         With dims ``("component", "channel")`` (ICA, PCA). The fitted domain's
         :meth:`~cdig.domains.Domain.component_series`, when it has them, are drawn.
     sample : int, default=0
-    x : array-like, optional
+    inputs : array-like, optional
         Not drawn; accepted so that every kind takes the same arguments.
     k : int, default=8
         How many of the top components (by absolute attribution summed over channels) to show.
@@ -787,7 +787,7 @@ def plot_seasonal(
     attr: Attribution,
     sample: int = 0,
     *,
-    x: Any = None,
+    inputs: Any = None,
     linewidth: tuple[float, float] = (0.8, 4.0),
     cmap: str = _CMAP,
     figsize: tuple[float, float] | None = None,
@@ -805,7 +805,7 @@ def plot_seasonal(
         :meth:`~cdig.domains.Domain.component_series` (channels, n_components, time), when
         it has them, are drawn.
     sample : int, default=0
-    x : array-like, optional
+    inputs : array-like, optional
         The input series, drawn in the top row.
     linewidth : (float, float), default=(0.8, 4.0)
         For time-resolved attributions (see :func:`plot_time`).
@@ -815,7 +815,7 @@ def plot_seasonal(
         Name of the time unit when ``fs`` was not given in Hz: ``time_unit="year"`` for
         weekly data explained with ``fs=52``. The axis is labelled with it instead of "s".
     ax : matplotlib Axes or sequence of Axes, optional
-        Draw into these Axes: per channel, [the input when ``x`` is given,] one per
+        Draw into these Axes: per channel, [the input when ``inputs`` is given,] one per
         component (when the series or a time-resolved attribution are known), then the bar
         chart (see the module's rule); a new figure when omitted.
 
@@ -831,7 +831,7 @@ def plot_seasonal(
     resolved = values.ndim == 3
     totals = values.sum(axis=-1) if resolved else values  # (C, M)
     names = _component_names(attr, n_comp)
-    series = _series(x, attr, sample, n_channels=n_ch)
+    series = _series(inputs, attr, sample, n_channels=n_ch)
     parts = _decomposition(attr, sample, n_ch, n_comp)
     if resolved:
         n_time: int | None = values.shape[-1]
@@ -935,7 +935,7 @@ def plot_bands(
     attr: Attribution,
     sample: int = 0,
     *,
-    x: Any = None,
+    inputs: Any = None,
     figsize: tuple[float, float] | None = None,
     ax: Any = None,
 ) -> Figure:
@@ -946,7 +946,7 @@ def plot_bands(
     attr : Attribution
         With a ``"band"`` axis; other axes except ``"channel"`` are summed over.
     sample : int, default=0
-    x : array-like, optional
+    inputs : array-like, optional
         Not drawn; accepted so that every kind takes the same arguments.
     figsize : (float, float), optional
     ax : matplotlib Axes, optional
@@ -984,7 +984,7 @@ def plot_values(
     attr: Attribution,
     sample: int = 0,
     *,
-    x: Any = None,
+    inputs: Any = None,
     cmap: str = _CMAP,
     figsize: tuple[float, float] | None = None,
     ax: Any = None,
@@ -995,7 +995,7 @@ def plot_values(
     ----------
     attr : Attribution
     sample : int, default=0
-    x : array-like, optional
+    inputs : array-like, optional
         Not drawn; accepted so that every kind takes the same arguments.
     cmap : str, default="RdBu_r"
     figsize : (float, float), optional
@@ -1135,38 +1135,40 @@ def _colorbar(fig: Any, mappable: Any, ax: Any, attr: Attribution, **kwargs: Any
     fig.colorbar(mappable, ax=ax, label=label, **kwargs)
 
 
-def _series(x: Any, attr: Attribution, sample: int, n_channels: int | None) -> np.ndarray | None:
-    """The input of ``sample`` as float64 of shape (channels, time), or None when ``x`` is None."""
-    if x is None:
+def _series(
+    inputs: Any, attr: Attribution, sample: int, n_channels: int | None
+) -> np.ndarray | None:
+    """The input of ``sample`` as float64, shape (channels, time); None without ``inputs``."""
+    if inputs is None:
         return None
-    arr = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
+    arr = np.asarray(inputs.detach().cpu() if hasattr(inputs, "detach") else inputs)
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
-        raise TypeError(f"x must be an array of real numbers; got dtype {arr.dtype}.")
+        raise TypeError(f"inputs must be an array of real numbers; got dtype {arr.dtype}.")
     arr = _canonical_layout(arr.astype(np.float64), attr, n_channels)
     if arr.ndim == 3:
         if arr.shape[0] != attr.batch_size:
             raise ValueError(
-                f"x has a batch of {arr.shape[0]} but the attributions have {attr.batch_size}; "
-                "pass the inputs that were explained, or one sample of them."
+                f"inputs has a batch of {arr.shape[0]} but the attributions have "
+                f"{attr.batch_size}; pass the inputs that were explained, or one sample of them."
             )
         arr = arr[sample]
     elif arr.ndim == 1:
         arr = arr[None, :]
     elif arr.ndim != 2:
         raise ValueError(
-            f"x must have shape (batch, channels, time), (channels, time) or (time,); got "
+            f"inputs must have shape (batch, channels, time), (channels, time) or (time,); got "
             f"{arr.ndim} dimensions."
         )
     if n_channels is not None and arr.shape[0] != n_channels:
         raise ValueError(
-            f"x has {arr.shape[0]} channel(s) but the attributions have {n_channels}; pass the "
-            "inputs that were explained, in the layout they were explained in."
+            f"inputs has {arr.shape[0]} channel(s) but the attributions have {n_channels}; pass "
+            "the inputs that were explained, in the layout they were explained in."
         )
     return arr
 
 
 def _canonical_layout(arr: np.ndarray, attr: Attribution, n_channels: int | None) -> np.ndarray:
-    """``x`` in the layout it was explained in (``attr.settings``) -> channels before time.
+    """``inputs`` in the layout it was explained in (``attr.settings``) -> channels before time.
 
     Inputs explained as ``(batch, time, channels)`` may be passed as they were, or as
     ``(channels, time)`` per sample; inputs explained as ``(batch, time)`` may be passed as
