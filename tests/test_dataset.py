@@ -269,6 +269,9 @@ def test_plot_class_means(reference):
     assert len(bars.axes[0].patches) == 2 * len(s.groups)
     with pytest.raises(ValueError, match="one axis"):
         reference.summary("fourier").plot()
+    mine, given = plt.subplots()  # ax=: drawn into the caller's axes, its figure returned
+    assert reference.plot("fourier", ax=given) is mine
+    np.testing.assert_allclose(given.lines[0].get_ydata(), s.mean[0])
     plt.close("all")
 
 
