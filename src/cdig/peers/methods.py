@@ -136,12 +136,13 @@ def freqrise(
     n_cells = check_int(n_cells, "n_cells")
     if not 0.0 < float(probability) < 1.0:
         raise ValueError(f"probability={probability!r} must lie strictly between 0 and 1.")
+    rng = as_rng(seed)  # a seed that is no seed fails before the model runs
     setup = prepare(
         model, inputs, None, domain,
         time_axis=time_axis, fs=fs, internal_batch_size=internal_batch_size,
     )  # fmt: skip
     spec = resolve(target, setup, score)
-    masks = _smooth_masks(setup.coefficient_shape, n_masks, n_cells, probability, seed)
+    masks = _smooth_masks(setup.coefficient_shape, n_masks, n_cells, probability, rng)
     masks_t = torch.as_tensor(masks, device=setup.x.device)  # (N, *coef), float64
     X = setup.coefficients
     real = X.real.dtype if X.is_complex() else X.dtype

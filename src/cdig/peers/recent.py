@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._checks import Seed, check_int, check_optional_int, check_real
+from .._checks import Seed, as_rng, check_int, check_optional_int, check_real
 from .._inputs import select_target
 from .._prepare import prepare, resolve
 from ..baselines import segment_masks
@@ -82,6 +82,7 @@ def timing(
     complete, converged variant, in any domain.
     """
     n = check_int(n_masks, "n_masks")
+    as_rng(seed)  # a seed that is no seed fails before the model runs (nothing is drawn)
     setup = prepare(
         model, inputs, None, "time",
         time_axis=time_axis, fs=None, internal_batch_size=internal_batch_size,
