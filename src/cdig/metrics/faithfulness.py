@@ -516,6 +516,7 @@ def random_reference(
             "those functions from cdig.metrics."
         )
     n_seeds = check_int(n_seeds, "n_seeds")
+    seeds = _seeds(seed, n_seeds)  # a seed that is no seed fails before the model runs
     # the metric's options, validated before the model runs
     options = {k: kwargs[k] for k in ("substitute", "ranking", "score") if k in kwargs}
     Perturbation(**{"substitute": "zero", "ranking": "absolute", "score": "output", **options})
@@ -531,7 +532,7 @@ def random_reference(
     )  # fmt: skip
     shape = (setup.batch, *setup.coefficient_shape)
     results = []
-    for s in _seeds(seed, n_seeds):
+    for s in seeds:
         values = as_rng(s).random(shape)  # an int: the same draws as its tie-break order
         results.append(fn(model, inputs, values, setup.domain, fs=fs, time_axis=time_axis,
                           seed=s, **kwargs))  # fmt: skip
