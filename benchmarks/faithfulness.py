@@ -6,7 +6,7 @@ metrics of :mod:`cdig.metrics`, all in the onesided Fourier domain (rFFT coeffic
 except time-domain IG, which is scored in the time domain against its own random reference.
 
 Methods: Fourier CD-IG (``cdig.explain``); time-domain IG; time IG carried onto frequencies
-by DFT-LRP (``cdig.metrics.virtual_inspection``); the gradient and gradient x input taken
+by DFT-LRP (``cdig.peers.virtual_inspection``); the gradient and gradient x input taken
 in the Fourier domain; FreqRISE; the ``freqig`` package (IG on rFFT magnitudes, phase
 fixed) when it is installed; random rankings.
 
@@ -51,14 +51,10 @@ from cdig.metrics import (
     cpd,
     cpp,
     deletion,
-    flextime,
-    freqrise,
-    gradient,
     insertion,
     random_reference,
-    timing,
-    virtual_inspection,
 )
+from cdig.peers import flextime, freqrise, gradient, timing, virtual_inspection
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -725,10 +721,10 @@ def render(results, s, freqig_note, wall, args) -> str:
         "standard deviation (`noise`), series drawn from the training set "
         "(`training_samples`, expected-gradients style), or the input with random segments "
         "zeroed (`segment_masked`, TIMING-style, retention 0.5, lengths 1..T).\n"
-        f"- TIMING (`cdig.metrics.timing`): {s.timing_masks} path points, one random "
+        f"- TIMING (`cdig.peers.timing`): {s.timing_masks} path points, one random "
         "segment mask each (retention 0.5, lengths 1..T), zero baseline on masked points, "
         "raw logit; scored in time ([time domain]) and carried onto frequencies by DFT-LRP "
-        "(TIMING + DFT-LRP). FLEXtime (`cdig.metrics.flextime`): 16 equal FIR bands (fewer "
+        "(TIMING + DFT-LRP). FLEXtime (`cdig.peers.flextime`): 16 equal FIR bands (fewer "
         f"for short series), {s.flextime_epochs} SGD epochs (the paper: up to 500 with early "
         "stopping), keep ratio 0.05; importance of a bin = the masked filterbank's gain.\n"
     )

@@ -21,7 +21,14 @@ __all__ = [
     "check_int",
     "check_optional_int",
     "check_sample",
+    "Seed",
+    "as_rng",
 ]
+
+#: What every ``seed=`` of cdig accepts (as scikit-learn's ``random_state``): ``None`` (fresh
+#: entropy), a non-negative ``int`` (the same draws every call) or a
+#: :class:`numpy.random.Generator` (drawn from, so that its state advances).
+Seed = int | np.random.Generator | None
 
 
 def check_int(
@@ -209,3 +216,18 @@ def check_array(
                 f"{name} holds {out[below].ravel()[0]!r}; every value must be >= {low:g}."
             )
     return out
+
+
+def as_rng(seed: Any, name: str = "seed") -> np.random.Generator:
+    """The generator of a ``seed=`` argument (see :data:`Seed`); the one place that reads it.
+
+    An ``int`` gives ``numpy.random.default_rng(seed)``; a Generator is returned as is (its
+    state advances as it is drawn from); ``None`` draws fresh entropy.
+    """
+    if seed is None or isinstance(seed, np.random.Generator):
+        return np.random.default_rng(seed)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
+        raise TypeError(
+            f"{name}={seed!r} must be None, a non-negative integer or a numpy.random.Generator."
+        )
+    return np.random.default_rng(int(seed))

@@ -578,7 +578,11 @@ class Attribution:
         )
 
     def plot(self, sample: int = 0, **kwargs: Any) -> Figure:
-        """Figure of the attributions of one sample (see :mod:`cdig.plot`)."""
+        """Figure of the attributions of one sample (see :mod:`cdig.plot`).
+
+        ``inputs=`` (the explained inputs) adds the input to the figure; ``ax=`` draws into
+        your own axes; other keywords go to the figure of the domain's kind.
+        """
         from .plot import plot_attribution  # on use: matplotlib only when a figure is asked for
 
         return plot_attribution(self, sample=sample, **kwargs)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from scipy import signal
 
+from ._checks import Seed, as_rng
 from .api import explain
 from .attribution import Attribution
 
@@ -42,9 +43,9 @@ def make_model() -> torch.nn.Module:
     )
 
 
-def make_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def make_data(seed: Seed = 0) -> tuple[np.ndarray, np.ndarray]:
     """One cosine per class with a random phase: x of shape (2, 1, 2560), labels (2,)."""
-    rng = np.random.default_rng(seed)
+    rng = as_rng(seed)
     t = np.arange(int(FS * DURATION)) / FS
     x = np.stack([np.cos(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)) for f in FREQUENCIES])
     return x[:, None, :].astype(np.float32), np.arange(len(FREQUENCIES))

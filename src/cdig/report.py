@@ -69,7 +69,7 @@ _STATUS_TEXT = {
 
 def render_report(
     results: Attribution | Mapping[str, Attribution],
-    x: Any = None,
+    inputs: Any = None,
     *,
     samples: Sequence[int] = (0,),
     title: str = "Cross-domain Integrated Gradients report",
@@ -86,7 +86,7 @@ def render_report(
     results : Attribution or mapping of str to Attribution
         One result, or several keyed by domain label (as returned by :func:`cdig.explain`
         for a list of domains). All must come from the same inputs.
-    x : array-like, optional
+    inputs : array-like, optional
         The explained inputs in the layout they were explained in (``(batch, channels,
         time)``, or ``(batch, time, channels)`` with ``time_axis=1``), drawn in the figures
         (input spectrum, signal, ...).
@@ -97,7 +97,7 @@ def render_report(
         Extra settings to list (model file, input file, baseline ...), shown with the
         settings of the results (method, n_steps ...).
     model_outputs : array-like of shape (batch, ...), optional
-        All outputs of the model for ``x``; listed as the prediction of each sample.
+        All outputs of the model for ``inputs``; listed as the prediction of each sample.
     top : int, default=5
         Largest attributions listed per domain and sample (by absolute value).
     plot_kwargs : mapping of figure kind to mapping, optional
@@ -128,7 +128,7 @@ def render_report(
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
-        _intro(attrs, x),
+        _intro(attrs, inputs),
         _banner(attrs),
         _settings_table(first, settings),
     ]
@@ -140,7 +140,7 @@ def render_report(
         parts.append(_sample_banner(attrs, s))
         parts.append(_completeness_table(attrs, s))
         for name, a in attrs.items():
-            parts.append(_domain_section(name, a, s, x, top, plot_kwargs or {}, dpi))
+            parts.append(_domain_section(name, a, s, inputs, top, plot_kwargs or {}, dpi))
     parts.append(
         '<p class="note">Attributions are Cross-domain Integrated Gradients: in every '
         "domain they sum to f(x) - f(x') up to the completeness error delta. Positive values "
@@ -153,7 +153,7 @@ def render_report(
 def write_report(
     path: str | Path,
     results: Attribution | Mapping[str, Attribution],
-    x: Any = None,
+    inputs: Any = None,
     **kwargs: Any,
 ) -> Path:
     """Write :func:`render_report` to ``path`` (UTF-8) and return the path.
@@ -162,7 +162,7 @@ def write_report(
     ----------
     path : str or Path
         The HTML file to write; its folder is created if needed.
-    results, x, **kwargs
+    results, inputs, **kwargs
         As in :func:`render_report`.
 
     Examples
@@ -176,7 +176,7 @@ def write_report(
     >>> out.read_text().count("data:image/png;base64,")
     2
     """
-    text = render_report(results, x, **kwargs)
+    text = render_report(results, inputs, **kwargs)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
@@ -400,7 +400,7 @@ def _domain_section(
             f"{body}</table>"
         )
     kind = plot.plot_kind(attr)
-    fig = plot.plot_attribution(attr, sample=s, x=x, **dict(plot_kwargs.get(kind, {})))
+    fig = plot.plot_attribution(attr, sample=s, inputs=x, **dict(plot_kwargs.get(kind, {})))
     png = _png(fig, dpi)
     parts.append(
         f"<figure><img alt='{_e(name)} attributions, sample {s}' "
