@@ -18,11 +18,11 @@ from torch import Tensor
 from ._checks import check_choice, check_optional_int
 from ._evaluate import evaluate
 from ._inputs import Layout, as_series
-from .targets import TargetSpec, as_target, resolve_target
 from .attribution import Attribution
 from .domains import Domain, get_domain
 from .engine import MAX_CHUNK
 from .models import ModelAdapter, wrap
+from .targets import TargetSpec, as_target, resolve_target
 
 __all__ = [
     "SCORES",

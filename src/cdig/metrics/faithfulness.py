@@ -17,8 +17,8 @@ import torch
 from torch import Tensor
 
 from .._checks import Seed, as_rng, check_choice, check_int
-from ..targets import TargetSpec, as_target, resolve_target, select_target
 from .._prepare import Score
+from ..targets import TargetSpec, as_target, resolve_target, select_target
 from ._common import (
     Mode,
     Perturbation,

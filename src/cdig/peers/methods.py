@@ -23,10 +23,10 @@ from torch import Tensor
 
 from .._checks import Seed, as_rng, check_int
 from .._inputs import as_series
-from ..targets import select_target
 from .._numerics import re_mul
 from .._prepare import Score, fitted_domain, prepare, resolve
 from ..attribution import Attribution
+from ..targets import select_target
 
 __all__ = ["freqrise", "gradient", "virtual_inspection"]
 
