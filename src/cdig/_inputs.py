@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._text import KEYWORD, ArgumentError, ArgumentTypeError, Name
 from .horizon import Horizon
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,17 +68,20 @@ class Layout:
 
 def _layout(ndim: int, time_axis: int) -> Layout:
     if isinstance(time_axis, bool) or not isinstance(time_axis, numbers.Integral):
-        raise TypeError(f"time_axis={time_axis!r} must be an integer axis index.")
+        raise ArgumentTypeError(Name("time_axis", time_axis), " must be an integer axis index.")
     if ndim not in (2, 3):
-        raise ValueError(
-            f"inputs must have shape (batch, channels, time), (batch, time, channels) with "
-            f"time_axis=1, (batch, time), or (time,) for one series; got {ndim} dimension(s)."
+        raise ArgumentError(
+            "inputs must have shape (batch, channels, time), (batch, time, channels) with ",
+            Name("time_axis", 1),
+            f", (batch, time), or (time,) for one series; got {ndim} dimension(s).",
+            argument="inputs",
         )
     axis = int(time_axis) % ndim if -ndim <= time_axis < ndim else None
     if axis is None or axis == 0 or (ndim == 2 and axis != 1):
-        raise ValueError(
-            f"time_axis={time_axis} is not valid for {ndim}-d inputs; use -1 for "
-            "(batch, channels, time) or (batch, time), and 1 for (batch, time, channels)."
+        raise ArgumentError(
+            Name("time_axis", time_axis),
+            f" is not valid for {ndim}-d inputs; use -1 for (batch, channels, time) or "
+            "(batch, time), and 1 for (batch, time, channels).",
         )
     return Layout(ndim=ndim, time_axis=axis)
 
@@ -99,23 +103,26 @@ def _to_tensor(value: Any, name: str, dtype: torch.dtype | None, device: Any) ->
         try:
             arr = np.asarray(value.to_numpy() if _is_pandas(value, "DataFrame") else value)
         except Exception as err:  # pragma: no cover - exotic objects
-            raise TypeError(
-                f"{name} must be a numpy array or torch tensor; got {type(value)}"
+            raise ArgumentTypeError(
+                Name(name), f" must be a numpy array or torch tensor; got {type(value)}"
             ) from err
         if arr.dtype == object or not (
             np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
         ):
-            raise TypeError(f"{name} must hold real numbers; got an array of dtype {arr.dtype}.")
+            raise ArgumentTypeError(
+                Name(name), f" must hold real numbers; got an array of dtype {arr.dtype}."
+            )
         arr = np.ascontiguousarray(arr)
         if not arr.flags.writeable:  # e.g. a pandas Series' values: torch warns on these
             arr = arr.copy()
         t = torch.from_numpy(arr)
     if t.is_complex():
-        raise TypeError(f"{name} must be real-valued; got complex dtype {t.dtype}.")
+        raise ArgumentTypeError(Name(name), f" must be real-valued; got complex dtype {t.dtype}.")
     if t.is_meta:
-        raise ValueError(
-            f"{name} is on the 'meta' device, which holds shapes but no values; there is "
-            "nothing to explain. Pass real data (on 'cpu' or a GPU)."
+        raise ArgumentError(
+            Name(name),
+            " is on the 'meta' device, which holds shapes but no values; there is "
+            "nothing to explain. Pass real data (on 'cpu' or a GPU).",
         )
     if device is not None and torch.device(device).type == "meta":
         raise ValueError(
@@ -128,14 +135,15 @@ def _to_tensor(value: Any, name: str, dtype: torch.dtype | None, device: Any) ->
     given_finite = t.is_floating_point() and dtype != t.dtype and _all_finite(t)
     t = t.to(dtype=dtype, device=device)
     if given_finite and not _all_finite(t):
-        raise ValueError(
-            f"{name} holds values beyond the range of {dtype} (largest magnitude "
-            f"{torch.finfo(dtype).max:.3g}), the dtype the model computes in; rescale them."
+        raise ArgumentError(
+            Name(name),
+            f" holds values beyond the range of {dtype} (largest magnitude "
+            f"{torch.finfo(dtype).max:.3g}), the dtype the model computes in; rescale them.",
         )
     if not _all_finite(t):
         n_bad = int((~torch.isfinite(t)).sum())
-        raise ValueError(
-            f"{name} contains {n_bad} NaN or infinite value(s); clean or impute them first."
+        raise ArgumentError(
+            Name(name), f" contains {n_bad} NaN or infinite value(s); clean or impute them first."
         )
     return t
 
@@ -161,14 +169,21 @@ def as_series(
     if xc.shape[0] < 1:
         raise ValueError("inputs has an empty batch axis; pass at least one series.")
     if xc.shape[1] < 1:
-        raise ValueError(
+        raise ArgumentError(
             f"inputs has no channels (shape {tuple(t.shape)}); every series needs at least "
-            "one channel. Check the array and time_axis."
+            "one channel. Check the array and ",
+            Name("time_axis"),
+            ".",
+            argument="inputs",
         )
     if xc.shape[-1] < 2:
-        raise ValueError(
-            f"inputs has {xc.shape[-1]} time point(s) along time_axis={time_axis}; at least "
-            "2 are needed. Check time_axis (1 for (batch, time, channels))."
+        raise ArgumentError(
+            f"inputs has {xc.shape[-1]} time point(s) along ",
+            Name("time_axis", time_axis),
+            "; at least 2 are needed. Check ",
+            Name("time_axis"),
+            " (1 for (batch, time, channels)).",
+            argument="inputs",
         )
     return xc, layout
 
@@ -210,10 +225,11 @@ def as_baselines(baselines: Any, x: Tensor, layout: Layout) -> Tensor:
     number = _baseline_number(baselines)
     if number is not None:
         if x.is_floating_point() and abs(number) > torch.finfo(x.dtype).max:
-            raise ValueError(
-                f"baselines={number!r} does not fit in {x.dtype} (largest magnitude "
+            raise ArgumentError(
+                Name("baselines", number),
+                f" does not fit in {x.dtype} (largest magnitude "
                 f"{torch.finfo(x.dtype).max:.3g}), the dtype the inputs are explained in; pass a "
-                "baseline in the range of your data."
+                "baseline in the range of your data.",
             )
         return torch.full_like(x, number).unsqueeze(0)
     b = _to_tensor(baselines, "baselines", x.dtype, x.device)
@@ -225,13 +241,14 @@ def as_baselines(baselines: Any, x: Tensor, layout: Layout) -> Tensor:
         else:
             b = b.expand(*user_shape).unsqueeze(0)
     except RuntimeError:
-        raise ValueError(
-            f"baselines has shape {tuple(b.shape)}, which does not broadcast to the inputs' "
+        raise ArgumentError(
+            Name("baselines"),
+            f" has shape {tuple(b.shape)}, which does not broadcast to the inputs' "
             f"shape {user_shape}; pass one baseline broadcastable to it, or several stacked "
-            f"on a leading axis, shape (n_baselines, {', '.join(map(str, user_shape))})."
+            f"on a leading axis, shape (n_baselines, {', '.join(map(str, user_shape))}).",
         ) from None
     if b.shape[0] < 1:
-        raise ValueError("baselines has an empty leading (n_baselines) axis.")
+        raise ArgumentError(Name("baselines"), " has an empty leading (n_baselines) axis.")
     return layout.to_canonical(b).contiguous()
 
 
@@ -240,14 +257,16 @@ def _baseline_number(baselines: Any) -> float | None:
     if isinstance(baselines, (bool, np.bool_)) or (
         isinstance(baselines, (np.ndarray, Tensor)) and baselines.dtype in (np.bool_, torch.bool)
     ):
-        what = f"baselines={baselines!r} is" if np.ndim(baselines) == 0 else "baselines are"
-        raise TypeError(
-            f"{what} boolean; pass None (zeros), a number such as 1.0, or an array of "
-            "baseline series (cast a mask with .astype(float) if that is what you mean)."
+        one = np.ndim(baselines) == 0
+        raise ArgumentTypeError(
+            Name("baselines", baselines) if one else Name("baselines"),
+            " is" if one else " are",
+            " boolean; pass None (zeros), a number such as 1.0, or an array of "
+            "baseline series (cast a mask with .astype(float) if that is what you mean).",
         )
     if isinstance(baselines, numbers.Real):
         if not np.isfinite(float(baselines)):
-            raise ValueError(f"baselines={baselines} must be finite.")
+            raise ArgumentError(Name("baselines", baselines), " must be finite.")
         return float(baselines)
     return None
 
@@ -275,11 +294,12 @@ def as_dataset_baselines(baselines: Any, sample_shape: tuple[int, ...]) -> Any:
         except ValueError:
             ok = False
     if not ok:
-        raise ValueError(
-            f"baselines has shape {arr.shape}; for a dataset give a number, one baseline "
+        raise ArgumentError(
+            Name("baselines"),
+            f" has shape {arr.shape}; for a dataset give a number, one baseline "
             f"broadcastable to a sample's shape {sample_shape}, or several stacked, shape "
             f"(n_baselines, {', '.join(map(str, sample_shape))}). Per-sample baselines are not "
-            "supported by explain_dataset."
+            "supported by explain_dataset.",
         )
     return arr
 
@@ -472,26 +492,31 @@ def as_target(target: Any, *, dataset: bool = False) -> TargetSpec:
         if target == "predicted":
             return TargetSpec("predicted")
         label = " 'label' (each sample's labelled class)," if dataset else ""
-        raise ValueError(
-            f"target={target!r} is not understood; use an int, a tuple of ints, a sequence of "
-            f"ints (one per sample), 'predicted',{label} or a callable outputs -> (batch,)."
+        raise ArgumentError(
+            Name("target", target),
+            " is not understood; use an int, a tuple of ints, a sequence of ints (one per "
+            f"sample), 'predicted',{label} or a callable outputs -> (batch,).",
         )
     if callable(target):
         return TargetSpec("callable", target)
     if isinstance(target, numbers.Integral) and not isinstance(target, bool):
         return TargetSpec("index", (int(target),))
     if isinstance(target, (float, np.floating)):
-        raise TypeError(
-            f"target={target!r} is a float; an output index must be an integer (e.g. target=1)."
+        raise ArgumentTypeError(
+            Name("target", target),
+            " is a float; an output index must be an integer (e.g. ",
+            Name("target", 1),
+            ").",
         )
     if isinstance(target, tuple) and all(isinstance(t, numbers.Integral) for t in target):
         return TargetSpec("index", tuple(int(t) for t in target))
     arr = np.asarray(target.detach().cpu() if isinstance(target, Tensor) else target)
     if arr.ndim == 1 and np.issubdtype(arr.dtype, np.integer):
         return TargetSpec("per_sample", arr.astype(np.int64))
-    raise TypeError(
-        f"target of type {type(target).__name__} is not understood; use an int, a tuple of "
-        "ints, a 1-d sequence of ints (one per sample), 'predicted', or a callable."
+    raise ArgumentTypeError(
+        Name("target"),
+        f" of type {type(target).__name__} is not understood; use an int, a tuple of ints, a "
+        "1-d sequence of ints (one per sample), 'predicted', or a callable.",
     )
 
 
@@ -522,17 +547,19 @@ def resolve_target(spec: TargetSpec, outputs: Tensor) -> TargetSpec:
     size = int(np.prod(out_shape)) if out_shape else 1
     if spec.kind == "none":
         if size != 1:
-            raise ValueError(
-                f"the model's output has shape (batch, {', '.join(map(str, out_shape))}); pass "
-                "target= (an int index, a tuple for multi-axis outputs, 'predicted', or a "
-                "callable outputs -> (batch,))."
+            raise ArgumentError(
+                f"the model's output has shape (batch, {', '.join(map(str, out_shape))}); pass ",
+                Name("target", KEYWORD),
+                " (an int index, a tuple for multi-axis outputs, 'predicted', or a callable "
+                "outputs -> (batch,)).",
             )
         return TargetSpec("index", (0,) * len(out_shape), origin="none")
     if spec.kind == "predicted":
         if len(out_shape) != 1:
-            raise ValueError(
-                f"target='predicted' needs outputs of shape (batch, n_classes); the model's "
-                f"output has shape (batch, {', '.join(map(str, out_shape))})."
+            raise ArgumentError(
+                Name("target", "predicted"),
+                " needs outputs of shape (batch, n_classes); the model's output has shape "
+                f"(batch, {', '.join(map(str, out_shape))}).",
             )
         pred = outputs.argmax(dim=1).cpu().numpy().astype(np.int64)
         return TargetSpec("per_sample", pred, origin="predicted")
@@ -540,8 +567,9 @@ def resolve_target(spec: TargetSpec, outputs: Tensor) -> TargetSpec:
         idx = spec.value
         batch = outputs.shape[0]
         if len(idx) != batch:
-            raise ValueError(
-                f"target has {len(idx)} entries; give one class index per sample ({batch})."
+            raise ArgumentError(
+                Name("target"),
+                f" has {len(idx)} entries; give one class index per sample ({batch}).",
             )
         if len(out_shape) != 1:
             raise ValueError(
@@ -550,29 +578,34 @@ def resolve_target(spec: TargetSpec, outputs: Tensor) -> TargetSpec:
             )
         bad = (idx < 0) | (idx >= out_shape[0])
         if bad.any():
-            raise ValueError(
+            raise ArgumentError(
                 f"target index {int(idx[bad][0])} (sample {int(np.flatnonzero(bad)[0])}) is out "
-                f"of range for a model with {out_shape[0]} outputs; use 0..{out_shape[0] - 1}."
+                f"of range for a model with {out_shape[0]} outputs; use 0..{out_shape[0] - 1}.",
+                argument="target",
             )
         return spec
     # fixed index
     index = spec.value
     if len(out_shape) == 0:
-        raise ValueError(
-            f"target={index if len(index) > 1 else index[0]} was given but the model returns "
-            "one value per sample (output shape (batch,)); pass target=None."
+        raise ArgumentError(
+            Name("target", index if len(index) > 1 else index[0]),
+            " was given but the model returns one value per sample (output shape (batch,)); pass ",
+            Name("target", None),
+            ".",
         )
     if len(index) != len(out_shape):
-        raise ValueError(
-            f"target={index if len(index) > 1 else index[0]} has {len(index)} index(es) but the "
-            f"model's output has shape (batch, {', '.join(map(str, out_shape))}); give a tuple "
-            f"of {len(out_shape)} indices or a callable."
+        raise ArgumentError(
+            Name("target", index if len(index) > 1 else index[0]),
+            f" has {len(index)} index(es) but the model's output has shape "
+            f"(batch, {', '.join(map(str, out_shape))}); give a tuple of {len(out_shape)} "
+            "indices or a callable.",
         )
     for i, (t, n) in enumerate(zip(index, out_shape)):
         if not 0 <= t < n:
-            raise ValueError(
+            raise ArgumentError(
                 f"target index {t} is out of range for output axis {i + 1} of size {n}; "
-                f"use 0..{n - 1}."
+                f"use 0..{n - 1}.",
+                argument="target",
             )
     return spec
 

@@ -17,6 +17,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from ._text import ArgumentError, Name
+
 __all__ = ["METHODS", "RULES", "get_rule", "rule"]
 
 Rule = Callable[[int], tuple[np.ndarray, np.ndarray]]
@@ -105,8 +107,9 @@ METHODS: tuple[str, ...] = tuple(RULES)
 def get_rule(method: str) -> Rule:
     """Return the rule called ``method``; raise a ``ValueError`` listing the known ones."""
     if not isinstance(method, str) or method not in RULES:
-        raise ValueError(
-            f"method={method!r} is not a known integration rule; use one of {', '.join(METHODS)}."
+        raise ArgumentError(
+            Name("method", method),
+            f" is not a known integration rule; use one of {', '.join(METHODS)}.",
         )
     return RULES[method]
 
@@ -144,7 +147,7 @@ def rule(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     """
     get_rule(method)
     if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-        raise ValueError(f"n_steps={n_steps!r} must be an integer >= 1 (or 'auto').")
+        raise ArgumentError(Name("n_steps", n_steps), " must be an integer >= 1 (or 'auto').")
     return _cached(method, int(n_steps))
 
 
