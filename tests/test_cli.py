@@ -282,7 +282,11 @@ def test_auto_steps_method_and_batch_size_reach_the_engine(files, tmp_path, caps
                        capsys)  # fmt: skip
     assert code == 0
     # in the command line's words: its options, not Python keywords
-    assert "cdig: warning: completeness error above --rtol 0.01 with --n-steps 8" in err
+    assert (
+        "cdig: warning: completeness error above --rtol 0.01 of f(x) - f(x') with --n-steps 8"
+        in err
+    )
+    assert "Use --n-steps auto (adaptive, the default) or more steps." in err
     assert "n_steps=" not in err and "rtol=" not in err
     doc = read_json(js)["domains"]["time"]
     with pytest.warns(cdig.CompletenessWarning):
@@ -315,7 +319,7 @@ ERRORS = [
     (["explain", "{d}/net.ts", "{d}/x.npy", "--target", "5"], "target index 5 is out of range"),
     (["explain", "{d}/net.ts", "{d}/x.npy", "--target", "a"], "--target 'a' must be"),
     (["explain", "{d}/net.ts", "{d}/x.npy"], "pass --target"),
-    (["explain", "{d}/net.ts", "{d}/x.npy", "--device", "nodevice"], "--device 'nodevice'"),
+    (["explain", "{d}/net.ts", "{d}/x.npy", "--device", "nodevice"], "--device nodevice is not"),
 ]
 
 

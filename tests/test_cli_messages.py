@@ -84,7 +84,8 @@ def test_warnings_name_options():
     from cdig._warnings import ConstantOutputWarning
 
     w = ConstantOutputWarning(("check ", Name("target", KEYWORD), "."), samples=[0], domains=[])
-    assert str(w) == "check target=." and _phrase(w) == "ConstantOutputWarning: check --target."
+    assert str(w) == "check target=." and _phrase(w) == "check --target."
+    assert _phrase(UserWarning("x=1")) == "UserWarning: x=1"
 
 
 def test_missing_target_names_the_option(files, capsys):

@@ -14,6 +14,7 @@ messages name the file as ``name`` (the command line passes ``"INPUT"``); the ke
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,14 @@ import numpy as np
 from ._npy import read_npy, read_npz
 from ._text import KEYWORD, ArgumentError, Name, first_line
 
-__all__ = ["canonical_layout", "model_layout", "read_array", "read_series", "same_file"]
+__all__ = [
+    "canonical_layout",
+    "check_outputs",
+    "model_layout",
+    "read_array",
+    "read_series",
+    "same_file",
+]
 
 
 def read_series(
@@ -137,6 +145,59 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
         return pa.resolve() == pb.resolve()
     except OSError:
         return False
+
+
+def check_outputs(
+    outputs: Mapping[str, tuple[str | None, str]],
+    inputs: Mapping[str, str],
+    *,
+    force: bool = False,
+) -> None:
+    """Refuse, before any work, output files that would overwrite an input or an existing file.
+
+    Parameters
+    ----------
+    outputs : mapping
+        How messages name each output (e.g. ``"--json"``) -> its path (``None``: not
+        written) and an example file name for it (``"results.json"``).
+    inputs : mapping
+        How messages name each input file (e.g. ``"MODEL"``) -> its path; never overwritten.
+    force : bool, default=False
+        Allow overwriting an existing output file (never an input).
+
+    Raises
+    ------
+    ValueError
+        For an output that is a folder, an input file, the same file as another output, or
+        (without ``force``) an existing file.
+    """
+    written: dict[str, str] = {}
+    for option, (value, example) in outputs.items():
+        if not value:
+            continue
+        if Path(value).is_dir():
+            raise ValueError(
+                f"{option} {value} is a folder; give the file to write, e.g. "
+                f"{option} {Path(value) / example}."
+            )
+        for what, other in inputs.items():
+            if same_file(value, other):
+                raise ValueError(
+                    f"{option} {value} is the {what} file {other}; cdig never overwrites its "
+                    "inputs. Choose another output file."
+                )
+        for opt, other in written.items():
+            if same_file(value, other):
+                raise ValueError(
+                    f"{opt} {other} and {option} {value} name the same file; give two files."
+                )
+        if Path(value).exists() and not force:
+            raise ArgumentError(
+                f"{option} {value} exists; pass ",
+                Name("force", True),
+                " to overwrite it, or choose a new file.",
+            )
+        written[option] = value
 
 
 def _check_real(arr: np.ndarray, p: Path, name: str) -> None:

@@ -66,7 +66,7 @@ def python_words(part: Name) -> str:
     return f"{part.name}={part.value!r}"
 
 
-class _Worded:
+class _Worded(Exception):
     """A message made of text and :class:`Name` parts; ``str()`` is Python's words."""
 
     parts: tuple[Part, ...]

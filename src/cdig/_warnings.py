@@ -331,15 +331,18 @@ def _warn_unconverged(
             **facts,
         )
     else:
-        advice = (
-            "Use n_steps='auto' (a new `out=` folder)."
-            if run
-            else "Use n_steps='auto' (adaptive, the default) or more steps."
-        )
+        advice = " (a new `out=` folder)." if run else " (adaptive, the default) or more steps."
         largest = "" if run else f"; largest relative delta {worst:.3g}"
         warning = CompletenessWarning(
-            f"completeness error above rtol={settings.rtol:g} of f(x) - f(x') with "
-            f"n_steps={settings.n_steps} for {which}{largest}. {advice}",
+            (
+                "completeness error above ",
+                Name("rtol", settings.rtol),
+                " of f(x) - f(x') with ",
+                Name("n_steps", settings.n_steps),
+                f" for {which}{largest}. Use ",
+                Name("n_steps", "auto"),
+                advice,
+            ),
             n_steps=settings.n_steps,
             **facts,
         )

@@ -1,23 +1,18 @@
-"""The ``cdig`` command line: ``cdig explain MODEL INPUT`` and ``cdig demo``.
+"""The ``cdig`` command line: ``cdig explain MODEL INPUT`` and ``cdig demo`` (docs/cli.md).
 
-``cdig explain`` loads a saved model and an input file, explains the model in one or more
-domains, prints a summary, and writes a self-contained HTML report (``--out``) and the
-numbers as JSON (``--json``). Every expected failure (a missing file, a model that cannot
-be loaded or rejects the input, an unknown domain, bad options) ends with one line on
-stderr and exit status 1 (2 for command-line syntax errors); ``--debug`` shows the traceback.
-
-Models are loaded with :func:`cdig.models.load`: data-only formats (ONNX graphs, an
-architecture named ``MODULE:FACTORY`` with ``--weights``, Keras files in safe mode) as they
-are; formats that carry code (TorchScript, ``torch.export`` programs, pickles) only with
-``--trust-model-file``, and ``.pt2`` programs vetted even then. ``--out`` and ``--json``
-never overwrite the model, weights, input or baseline files, nor an existing file without
-``--force``.
+Argument parsing and printing only: the library's errors name their parameters as parts
+(:class:`cdig._text.Name`), which :func:`_spell` says as options (``internal_batch_size=0``
+-> ``--batch-size 0``). Every expected failure ends with one line on stderr and exit status
+1 (2 for command-line syntax errors); ``--debug`` shows the traceback. Formats that carry
+code load only with ``--trust-model-file``; ``--out`` and ``--json`` never overwrite the
+model, weights, input or baseline files, nor an existing file without ``--force``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import math
 import shlex
 import sys
@@ -28,12 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_index_list
 from ._inputs import check_model_output
-from ._io import canonical_layout, read_array, read_series, same_file
+from ._io import canonical_layout, check_outputs, read_array, read_series
 from ._settings import MAX_STEPS, RTOL, Settings
 from ._text import BARE, KEYWORD, Name, first_line, in_words, python_words
-from ._warnings import CompletenessWarning, ConvergenceWarning, sample_list
+from ._warnings import ConvergenceWarning, sample_list
 
 __all__ = ["main", "build_parser", "load_model", "load_input"]
 
@@ -88,140 +82,64 @@ def _add_explain(sub: Any, spec_help: str, methods: Sequence[str]) -> None:
         "without it.",
         formatter_class=_Formatter,
     )
-    p.add_argument(
-        "model",
-        metavar="MODEL",
-        help=".onnx file, MODULE:FACTORY (with --weights), .keras/.h5 file; with "
-        "--trust-model-file also TorchScript, .pt2 or torch.save files",
-    )
-    p.add_argument(
-        "--weights",
-        metavar="PATH",
-        help="weights for MODEL=MODULE:FACTORY: .safetensors, or a state dict saved with "
-        "torch.save(model.state_dict(), PATH) (read with weights_only=True)",
-    )
-    p.add_argument(
-        "--trust-model-file",
-        action="store_true",
-        help="MODEL is trusted: load TorchScript, .pt2 and torch.save files, which run code "
-        "from the file with your permissions (not needed for ONNX, weights or Keras)",
-    )
-    p.add_argument(
-        "input",
-        metavar="INPUT",
-        help=".npy, .npz (with --key) or .csv (rows = time, columns = channels) file",
-    )
-    p.add_argument(
-        "--domain",
-        action="append",
-        metavar="NAME[:KEY=VALUE,...]",
-        help="domain to explain in, with optional parameters, e.g. 'stft:n_fft=64,hop=16', "
-        "'wavelet:wavelet=db4,level=4', 'seasonal_trend:period=52' (a list: period=24,168); "
-        "repeat for several (default: time and fourier). A key may be shortened to a unique "
-        "prefix; --fs sets fs. Domains and their parameters (defaults): " + spec_help,
-    )
-    p.add_argument("--fs", type=float, help="sampling rate in Hz (frequencies in Hz, times in s)")
-    p.add_argument(
-        "--channel-names",
-        help="comma-separated channel names, one per channel in input order (e.g. "
-        "AF3,F7,F3): in the summary, the JSON and the report instead of indices",
-    )
-    p.add_argument(
-        "--target",
-        help="output to explain: an index (a comma-separated tuple for multi-axis outputs) or "
-        "'predicted'; omit for models with one output per sample",
-    )
-    p.add_argument(
-        "--baseline",
-        default="zero",
-        help="path start: 'zero', 'mean' (each series' per-channel time mean), a number, or "
-        "a .npy file broadcastable to the input",
-    )
-    p.add_argument(
-        "--n-steps",
-        default="auto",
-        help="'auto' (default): adaptive, until the estimated error of the attributions and "
-        "the completeness error are below --rtol; or a number of path points",
-    )
-    p.add_argument(
-        "--rtol",
-        type=float,
-        default=RTOL,
-        help=f"relative tolerance (default {RTOL:g}); fixed --n-steps results above it are flagged",
-    )
-    p.add_argument(
-        "--atol",
-        type=float,
-        default=0.0,
-        help="absolute tolerance in units of the model output (default 0): --n-steps auto "
-        "stops at an error below rtol * |attributions| + atol, and |delta| below "
-        "rtol * |f(x) - f(x')| + atol",
-    )
-    p.add_argument(
-        "--max-steps",
-        type=int,
-        default=MAX_STEPS,
-        help=f"evaluation budget per sample of --n-steps auto (default {MAX_STEPS})",
-    )
-    p.add_argument(
-        "--method",
-        default=None,
-        help="integration rule of a numeric --n-steps (default gausslegendre): "
-        + ", ".join(methods),
-    )
-    p.add_argument(
-        "--batch-size", type=int, help="model evaluations per forward pass (internal_batch_size)"
-    )
-    p.add_argument(
-        "--time-axis",
-        type=int,
-        default=-1,
-        choices=(-1, 1, 2),
-        help="axis of time in the model's input: -1 or 2 for (batch, channels, time), 1 for "
-        "(batch, time, channels)",
-    )
-    p.add_argument("--key", help="array to use from an .npz file")
-    p.add_argument(
-        "--layout",
-        choices=("time-channels", "channels-time"),
-        default="time-channels",
-        help="orientation of a .csv table: rows = time (default) or rows = channels",
-    )
-    p.add_argument(
-        "--single",
-        action="store_true",
-        help="the .npy/.npz array is one series without a batch axis (add one)",
-    )
-    p.add_argument("--device", default="cpu", help="torch device for the model, e.g. cuda")
-    p.add_argument("--out", metavar="HTML", help="write a self-contained HTML report here")
-    p.add_argument(
-        "--json",
-        metavar="PATH",
-        help="write the numbers (values, delta, outputs, coords, settings) as JSON here",
-    )
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help="overwrite existing --out/--json files (the model, input and baseline files are "
-        "never overwritten)",
-    )
-    p.add_argument(
-        "--sample",
-        type=int,
-        action="append",
-        help="sample(s) of the batch shown in the report and summary (default: 0)",
-    )
-    p.add_argument("--top", type=int, default=5, help="coefficients listed per domain")
-    p.add_argument("--unit", choices=("Hz", "bpm"), help="frequency unit of the figures")
-    p.add_argument(
-        "--mark",
-        type=float,
-        action="append",
-        metavar="FREQ",
-        help="mark a frequency in the figures (in --unit); repeatable",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
-    p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    add = p.add_argument
+    # fmt: off
+    add("model", metavar="MODEL", help=".onnx file, MODULE:FACTORY (with --weights), .keras/.h5 "
+        "file; with --trust-model-file also TorchScript, .pt2 or torch.save files")
+    add("--weights", metavar="PATH", help="weights for MODEL=MODULE:FACTORY: .safetensors, or a "
+        "state dict saved with torch.save(model.state_dict(), PATH) (read with weights_only=True)")
+    add("--trust-model-file", action="store_true", help="MODEL is trusted: load TorchScript, .pt2 "
+        "and torch.save files, which run code from the file with your permissions (not needed "
+        "for ONNX, weights or Keras)")
+    add("input", metavar="INPUT",
+        help=".npy, .npz (with --key) or .csv (rows = time, columns = channels) file")
+    add("--domain", action="append", metavar="NAME[:KEY=VALUE,...]", help="domain to explain in, "
+        "with optional parameters, e.g. 'stft:n_fft=64,hop=16', 'wavelet:wavelet=db4,level=4', "
+        "'seasonal_trend:period=52' (a list: period=24,168); repeat for several (default: time "
+        "and fourier). A key may be shortened to a unique prefix; --fs sets fs. Domains and their "
+        "parameters (defaults): " + spec_help)
+    add("--fs", type=float, help="sampling rate in Hz (frequencies in Hz, times in s)")
+    add("--channel-names", help="comma-separated channel names, one per channel in input order "
+        "(e.g. AF3,F7,F3): in the summary, the JSON and the report instead of indices")
+    add("--target", help="output to explain: an index (a comma-separated tuple for multi-axis "
+        "outputs) or 'predicted'; omit for models with one output per sample")
+    add("--baseline", default="zero", help="path start: 'zero', 'mean' (each series' per-channel "
+        "time mean), a number, or a .npy file broadcastable to the input")
+    add("--n-steps", default="auto", help="'auto' (default): adaptive, until the estimated error "
+        "of the attributions and the completeness error are below --rtol; or a number of path "
+        "points")
+    add("--rtol", type=float, default=RTOL,
+        help=f"relative tolerance (default {RTOL:g}); fixed --n-steps results above it are flagged")
+    add("--atol", type=float, default=0.0, help="absolute tolerance in units of the model output "
+        "(default 0): --n-steps auto stops at an error below rtol * |attributions| + atol and "
+        "|delta| below rtol * |f(x) - f(x')| + atol")
+    add("--max-steps", type=int, default=MAX_STEPS,
+        help=f"evaluation budget per sample of --n-steps auto (default {MAX_STEPS})")
+    add("--method", default=None, help="integration rule of a numeric --n-steps (default "
+        "gausslegendre): " + ", ".join(methods))
+    add("--batch-size", type=int, help="model evaluations per forward pass (internal_batch_size)")
+    add("--time-axis", type=int, default=-1, choices=(-1, 1, 2), help="axis of time in the "
+        "model's input: -1 or 2 for (batch, channels, time), 1 for (batch, time, channels)")
+    add("--key", help="array to use from an .npz file")
+    add("--layout", choices=("time-channels", "channels-time"), default="time-channels",
+        help="orientation of a .csv table: rows = time (default) or rows = channels")
+    add("--single", action="store_true",
+        help="the .npy/.npz array is one series without a batch axis (add one)")
+    add("--device", default="cpu", help="torch device for the model, e.g. cuda")
+    add("--out", metavar="HTML", help="write a self-contained HTML report here")
+    add("--json", metavar="PATH",
+        help="write the numbers (values, delta, outputs, coords, settings) as JSON here")
+    add("--force", action="store_true", help="overwrite existing --out/--json files (the model, "
+        "input and baseline files are never overwritten)")
+    add("--sample", type=int, action="append",
+        help="sample(s) of the batch shown in the report and summary (default: 0)")
+    add("--top", type=int, default=5, help="coefficients listed per domain")
+    add("--unit", choices=("Hz", "bpm"), help="frequency unit of the figures")
+    add("--mark", type=float, action="append", metavar="FREQ",
+        help="mark a frequency in the figures (in --unit); repeatable")
+    add("--quiet", action="store_true", help="no progress bar and no summary")
+    add("--debug", action="store_true", help="show tracebacks of errors")
+    # fmt: on
     p.set_defaults(func=_explain)
 
 
@@ -231,16 +149,15 @@ def _add_demo(sub: Any) -> None:
         help="run the 1 Hz vs 4 Hz cosine experiment (no files needed)",
         formatter_class=_Formatter,
     )
-    p.add_argument("--out", default="out/demo", help="folder for the figure and report")
-    p.add_argument("--no-report", action="store_true", help="skip the HTML report")
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help="overwrite demo.png and report.html in --out even when an earlier demo did not "
-        "write them (the demo's own files are always rewritten)",
-    )
-    p.add_argument("--quiet", action="store_true", help="print nothing")
-    p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    add = p.add_argument
+    # fmt: off
+    add("--out", default="out/demo", help="folder for the figure and report")
+    add("--no-report", action="store_true", help="skip the HTML report")
+    add("--force", action="store_true", help="overwrite demo.png and report.html in --out even "
+        "when an earlier demo did not write them (the demo's own files are always rewritten)")
+    add("--quiet", action="store_true", help="print nothing")
+    add("--debug", action="store_true", help="show tracebacks of errors")
+    # fmt: on
     p.set_defaults(func=_demo)
 
 
@@ -279,6 +196,7 @@ _OPTIONS = {
     "method": "--method", "time_axis": "--time-axis", "fs": "--fs", "rtol": "--rtol",
     "atol": "--atol", "max_steps": "--max-steps", "baselines": "--baseline", "key": "--key",
     "single": "--single", "channel_names": "--channel-names", "out": "--out", "force": "--force",
+    "device": "--device",
 }  # fmt: skip
 
 
@@ -297,8 +215,6 @@ def _spell(part: Name) -> str:
 
 
 def _has(module: str) -> bool:
-    import importlib.util
-
     return importlib.util.find_spec(module) is not None
 
 
@@ -306,9 +222,13 @@ def _has(module: str) -> bool:
 def _explain(args: argparse.Namespace) -> int:
     from .domains._spec import parse_specs
     from .engine import CrossDomainIG
-    from .report import summary_text, write_json
+    from .report import summary_text, write_json, write_report
 
-    _check_outputs(args)
+    inputs = {"MODEL": args.model, "INPUT": args.input, "--weights": args.weights or ""}
+    if str(args.baseline).lower().endswith(".npy"):
+        inputs["--baseline"] = args.baseline
+    files = {"--json": (args.json, "results.json"), "--out": (args.out, "report.html")}
+    _cli_errors(check_outputs, files, {k: v for k, v in inputs.items() if v}, force=args.force)
     if args.out and not _has("matplotlib"):  # before any work, not after it
         raise CLIError(
             "--out writes an HTML report with figures, which needs matplotlib: install it "
@@ -346,13 +266,13 @@ def _explain(args: argparse.Namespace) -> int:
             raise CLIError(f"--domain {label}: {err}") from None
     baselines = _parse_baseline(args.baseline, x, args.time_axis)
     adapter = load_model(
-        args.model, device=_device(args.device), trust=args.trust_model_file, weights=args.weights
+        args.model, device=args.device, trust=args.trust_model_file, weights=args.weights
     )
     outputs = _model_outputs(adapter, x, args.batch_size or 64)
     bad = [s for s in args.sample or [0] if not 0 <= s < x.shape[0]]
     if bad:
         raise CLIError(f"--sample {bad[0]} is out of range for a batch of {x.shape[0]}.")
-    samples = check_index_list(args.sample or [0], "--sample", x.shape[0])
+    samples = list(dict.fromkeys(args.sample or [0]))  # in range, each once
 
     # one call: linear domains share one integration pass, as in the library
     ig = CrossDomainIG(adapter, dict(domains), time_axis=args.time_axis, fs=args.fs)
@@ -382,13 +302,10 @@ def _explain(args: argparse.Namespace) -> int:
         if any(not a.converged[samples].all() for a in results.values()):
             print("! not converged within --max-steps (or above --rtol with a fixed --n-steps)")
     if args.json:
-        kw = {"model_outputs": outputs, "settings": settings, "input_shape": x.shape}
-        path = write_json(args.json, results, **kw)
+        path = write_json(args.json, results, outputs, settings, x.shape)
         if not args.quiet:
             print(f"json: {path}")
     if args.out:
-        from .report import write_report
-
         freq_kwargs = {k: v for k, v in (("unit", args.unit), ("mark", args.mark)) if v}
         path = write_report(
             args.out, results, canonical_layout(x, args.time_axis), samples=samples,
@@ -399,41 +316,6 @@ def _explain(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"report: {path}")
     return 0
-
-
-def _check_outputs(args: argparse.Namespace) -> None:
-    """Refuse, before any work, outputs that would overwrite the inputs or an existing file."""
-    protected = {"MODEL": args.model, "INPUT": args.input}
-    if args.weights:
-        protected["--weights"] = args.weights
-    if str(args.baseline).lower().endswith(".npy"):
-        protected["--baseline"] = args.baseline
-    written: dict[str, str] = {}
-    for option, value, example in (("--json", args.json, "results.json"),
-                                   ("--out", args.out, "report.html")):  # fmt: skip
-        if not value:
-            continue
-        if Path(value).is_dir():
-            raise CLIError(
-                f"{option} {value} is a folder; give the file to write, e.g. "
-                f"{option} {Path(value) / example}."
-            )
-        for what, other in protected.items():
-            if same_file(value, other):
-                raise CLIError(
-                    f"{option} {value} is the {what} file {other}; cdig never overwrites its "
-                    "inputs. Choose another output file."
-                )
-        for opt, other in written.items():
-            if same_file(value, other):
-                raise CLIError(
-                    f"{opt} {other} and {option} {value} name the same file; give two files."
-                )
-        if Path(value).exists() and not args.force:
-            raise CLIError(
-                f"{option} {value} exists; pass --force to overwrite it, or choose a new file."
-            )
-        written[option] = value
 
 
 def _phrase(message: Warning | str) -> str:
@@ -463,15 +345,10 @@ def _phrase(message: Warning | str) -> str:
             )
         note = " The JSON output has 'converged', 'status' and 'error' per sample."
         return " ".join(parts) + note
-    if isinstance(message, CompletenessWarning):
-        return (
-            f"completeness error above --rtol {message.rtol:g} with --n-steps "
-            f"{message.n_steps} for samples {sample_list(message.samples)} "
-            f"({', '.join(message.domains)}; largest relative delta {message.worst:.3g}); "
-            "use --n-steps auto (the default) or more steps."
-        )
-    category = type(message).__name__ if isinstance(message, Warning) else "warning"
-    return f"{category}: {in_words(message, _spell)}"
+    text = in_words(message, _spell)  # cdig's own warnings (with parts) need no category
+    if hasattr(message, "parts"):
+        return text
+    return f"{type(message).__name__ if isinstance(message, Warning) else 'warning'}: {text}"
 
 
 # ---------------------------------------------------------------------- values of options
@@ -502,26 +379,7 @@ def _parse_baseline(text: str, x: np.ndarray, time_axis: int) -> Any:
         raise CLIError(
             f"--baseline {text!r} must be 'zero', 'mean', a number, or a path to a .npy file."
         )
-    if not Path(text).is_file():
-        raise CLIError(f"--baseline file not found: {text}")
-    return _cli_errors(read_array, text, name="--baseline")
-
-
-def _device(text: str) -> Any:
-    import torch
-
-    try:
-        dev = torch.device(text)
-    except RuntimeError as err:
-        raise CLIError(f"--device {text!r} is not a torch device ({first_line(err)}).") from err
-    if dev.type == "meta":
-        raise CLIError(
-            "--device meta holds shapes but no values, so there is nothing to explain; use "
-            "--device cpu or a GPU (cuda)."
-        )
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise CLIError(f"--device {text}: CUDA is not available on this machine.")
-    return dev
+    return _cli_errors(read_array, text, name="--baseline")  # "--baseline file not found: ..."
 
 
 def _model_outputs(adapter: Any, x: np.ndarray, chunk: int) -> np.ndarray:
@@ -546,8 +404,7 @@ def _model_outputs(adapter: Any, x: np.ndarray, chunk: int) -> np.ndarray:
 
 # ---------------------------------------------------------------------- loading
 def _cli_errors(read: Any, *args: Any, **kwargs: Any) -> Any:
-    """``read(*args, **kwargs)``; its FileNotFoundError or ValueError as a :class:`CLIError`
-    in the command line's words."""
+    """``read(*args, **kwargs)``, its FileNotFoundError or ValueError as a :class:`CLIError`."""
     try:
         return read(*args, **kwargs)
     except (FileNotFoundError, ValueError) as err:
@@ -583,10 +440,8 @@ def _demo(args: argparse.Namespace) -> int:
         )
     demo.write(args.out, report=not args.no_report, force=args.force, quiet=args.quiet, plot=plot)
     if not plot:
-        print(
-            "cdig: note: no figure (matplotlib is not installed; pip install cdig[plot])",
-            file=sys.stderr,
-        )
+        note = "no figure (matplotlib is not installed; pip install cdig[plot])"
+        print(f"cdig: note: {note}", file=sys.stderr)
     return 0
 
 

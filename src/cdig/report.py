@@ -231,7 +231,6 @@ def summary_text(results: Mapping[str, Attribution], samples: Sequence[int], top
 def write_json(
     path: str | Path,
     results: Mapping[str, Attribution],
-    *,
     model_outputs: Any,
     settings: Mapping[str, Any],
     input_shape: Sequence[int],

@@ -97,8 +97,7 @@ def parse_spec(spec: str, fs: float | None = None) -> tuple[str, Domain]:
         if len(match) != 1:
             what = "is ambiguous" if match else "is not a parameter"
             raise ValueError(
-                f"{spec!r}: {k!r} {what} of {key}; its parameters: "
-                f"{', '.join(accepted) or 'none'}."
+                f"{spec!r}: {k!r} {what} of {key}; its parameters: {', '.join(accepted) or 'none'}."
             )
         last = match[0]
         kwargs[last] = _value(v)
