@@ -296,6 +296,23 @@ def test_auto_steps_method_and_batch_size_reach_the_engine(files, tmp_path, caps
     assert np.abs(doc["delta"]).max() > 1e-6  # a crude rule really was used
 
 
+def test_atol_reaches_the_engine_as_in_the_library(files, tmp_path, capsys):
+    d, net, x = files
+    js = tmp_path / "atol.json"
+    code, _, err = run(["explain", d / "net.ts", d / "x.npy", "--domain", "time", "--target", 0,
+                        "--rtol", 1e-9, "--atol", 0.5, "--json", js, "--quiet"], capsys)  # fmt: skip
+    assert code == 0, err
+    doc = read_json(js)["domains"]["time"]
+    want = cdig.explain(net, x, "time", target=0, rtol=1e-9, atol=0.5)
+    assert doc["settings"]["atol"] == 0.5 and doc["n_evaluations"] == want.n_evaluations.tolist()
+    np.testing.assert_allclose(doc["values"], want.values, rtol=1e-10, atol=1e-14)
+    # rtol 1e-9 alone needs more evaluations than with the absolute tolerance of 0.5
+    strict = cdig.explain(net, x, "time", target=0, rtol=1e-9, max_steps=4096)
+    assert (strict.n_evaluations > want.n_evaluations).all()
+    code, _, err = run(["explain", d / "net.ts", d / "x.npy", "--target", 0, "--atol", -1], capsys)
+    assert code == 1 and "--atol -1.0 must be finite and >= 0" in err
+
+
 # ---------------------------------------------------------------------- errors
 ERRORS = [
     (["explain", "{d}/absent.ts", "{d}/x.npy"], "MODEL file not found"),
