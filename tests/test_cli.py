@@ -299,8 +299,9 @@ def test_auto_steps_method_and_batch_size_reach_the_engine(files, tmp_path, caps
 def test_atol_reaches_the_engine_as_in_the_library(files, tmp_path, capsys):
     d, net, x = files
     js = tmp_path / "atol.json"
-    code, _, err = run(["explain", d / "net.ts", d / "x.npy", "--domain", "time", "--target", 0,
-                        "--rtol", 1e-9, "--atol", 0.5, "--json", js, "--quiet"], capsys)  # fmt: skip
+    argv = ["explain", d / "net.ts", d / "x.npy", "--domain", "time", "--target", 0, "--rtol",
+            1e-9, "--atol", 0.5, "--json", js, "--quiet"]  # fmt: skip
+    code, _, err = run(argv, capsys)
     assert code == 0, err
     doc = read_json(js)["domains"]["time"]
     want = cdig.explain(net, x, "time", target=0, rtol=1e-9, atol=0.5)

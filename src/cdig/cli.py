@@ -282,7 +282,7 @@ def _explain(args: argparse.Namespace) -> int:
     results = res if isinstance(res, dict) else {domains[0][0]: res}
     if args.channel_names:
         names = [n.strip() for n in args.channel_names.split(",")]
-        results = {k: r.with_channel_names(names) for k, r in results.items()}
+        results = {k: _cli_errors(r.with_channel_names, names) for k, r in results.items()}
     for w in seen:
         if not issubclass(w.category, DeprecationWarning):
             print(f"cdig: warning: {_phrase(w.message)}", file=sys.stderr)
