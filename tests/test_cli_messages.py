@@ -123,3 +123,40 @@ def test_demo_without_matplotlib(capsys, monkeypatch, tmp_path):
     assert code == 0
     assert "peak Hz" in out and "4.00" in out  # the table is there
     assert "no figure" in err and not list(tmp_path.iterdir())
+
+
+def test_load_refuses_a_bad_device_before_reading_the_file(tmp_path):
+    from cdig.models import load
+
+    for device, words in (("meta", "holds shapes but no values"), ("nodevice", "not a torch")):
+        with pytest.raises(ValueError, match=words) as err:
+            load(tmp_path / "absent.onnx", device)  # had the file been read: FileNotFoundError
+        assert err.value.argument == "device"
+
+
+def test_the_summary_and_json_of_the_command_line_from_python(tmp_path):
+    import json
+
+    import cdig
+    from cdig.attribution import Attribution
+    from cdig.report import summary_text, write_json
+
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(T, 3)).double().eval()
+    x = np.random.default_rng(1).normal(size=(2, 1, T))
+    res = cdig.explain(net, x, ["time", "fourier"], target=1, n_steps=8)
+    outputs = net(torch.as_tensor(x)).detach().numpy()
+    path = write_json(tmp_path / "r.json", res, outputs, {"note": "test"}, x.shape)
+    doc = json.loads(path.read_text())
+    assert doc["input_shape"] == [2, 1, T] and doc["settings"] == {"note": "test"}
+    np.testing.assert_array_equal(doc["model_outputs"], outputs)
+    for name, attr in res.items():  # the numbers read back exactly
+        back = Attribution.from_dict(doc["domains"][name])
+        np.testing.assert_array_equal(back.values, attr.values)
+    lines = summary_text(res, [1, 0], top=2).splitlines()
+    assert lines[0] == "explained output: 1; batch of 2" and "f(x')" in lines[1]
+    rows = [line.split() for line in lines[2:6]]
+    assert [(r[0], int(r[1])) for r in rows] == [("time", 1), ("time", 0), ("fourier", 1),
+                                                  ("fourier", 0)]  # fmt: skip
+    for r, (name, s) in zip(rows, [("time", 1), ("time", 0), ("fourier", 1), ("fourier", 0)]):
+        assert float(r[2]) == pytest.approx(res[name].outputs[s], rel=1e-4)
+    assert len([line for line in lines if line.startswith("top ")]) == 4

@@ -263,7 +263,7 @@ def _explain(args: argparse.Namespace) -> int:
         try:
             domain._check_params(x.shape[1] if args.time_axis == 1 else x.shape[-1])
         except (TypeError, ValueError) as err:
-            raise CLIError(f"--domain {label}: {err}") from None
+            raise CLIError(f"--domain {label}: {in_words(err, _spell)}") from None
     baselines = _parse_baseline(args.baseline, x, args.time_axis)
     adapter = load_model(
         args.model, device=args.device, trust=args.trust_model_file, weights=args.weights
