@@ -96,6 +96,6 @@ class ArgumentTypeError(_Worded, TypeError):
 def in_words(message: BaseException | Warning | str, spell: Spelling) -> str:
     """``message`` with its parameters spelled by ``spell`` (as it is, when it names none)."""
     parts = getattr(message, "parts", None)
-    if isinstance(parts, tuple):
-        return "".join(p if isinstance(p, str) else spell(p) for p in parts)
-    return str(message)
+    if not isinstance(parts, tuple) or not all(isinstance(p, (str, Name)) for p in parts):
+        return str(message)  # not one of cdig's worded messages
+    return "".join(p if isinstance(p, str) else spell(p) for p in parts)
