@@ -12,7 +12,7 @@ fixed) when it is installed; random rankings.
 
 Metrics: deletion AUC as in FreqRISE (lower is better), insertion of the top 10 % as in
 FLEXtime (higher is better), CPD (higher) and CPP (lower) from TIMING with zero and
-"average" substitution.
+per-sample-mean ("mean") substitution.
 
     python benchmarks/faithfulness.py            # full run, writes benchmarks/faithfulness.md
     python benchmarks/faithfulness.py --quick    # one small dataset, about a minute
@@ -150,7 +150,7 @@ class Task:
     lr: float = 1e-3
     n_random: int = 3
     time_rows: bool = True  # also score time-domain IG in the time domain
-    average: bool = True  # CPD / CPP with the "average" substitute too
+    average: bool = True  # CPD / CPP with the "mean" substitute too
     paper: bool = False  # the CPD variant of the paper's experiment code (see paper_specs)
     model_name: str = ""  # cache key of the trained weights (default: name)
     n_baselines: int = 8  # baselines per series for the stacked baseline generators
@@ -420,28 +420,28 @@ def metric_specs(task: Task) -> dict[str, tuple[Callable[..., Any], dict[str, An
         "Del AUC v": (deletion, dict(FREQRISE_DELETION)),
         "Ins@10% ^": (insertion, dict(FLEXTIME_INSERTION)),
         "CPD zero ^": (cpd, {"substitute": "zero"}),
-        "CPD avg ^": (cpd, {"substitute": "average"}),
+        "CPD avg ^": (cpd, {"substitute": "mean"}),
         "CPP zero v": (cpp, {"substitute": "zero"}),
-        "CPP avg v": (cpp, {"substitute": "average"}),
+        "CPP avg v": (cpp, {"substitute": "mean"}),
     }
     if not task.average:
         del specs["CPD avg ^"], specs["CPP avg v"]
     if task.extra_signed_cpd:
         specs["CPD zero, signed ^"] = (cpd, {"substitute": "zero", "ranking": "signed"})
-        specs["CPD avg, signed ^"] = (cpd, {"substitute": "average", "ranking": "signed"})
+        specs["CPD avg, signed ^"] = (cpd, {"substitute": "mean", "ranking": "signed"})
     return specs
 
 
 def paper_specs() -> dict[str, tuple[Callable[..., Any], dict[str, Any]]]:
     """CPD as in the Cross-domain IG paper's experiment code (built on TIMING's): a fixed
     50 steps, ranking by the signed attribution, per-class changes summed, zero or
-    per-sample-mean ("average") substitution; and our definition on the same attributions."""
+    per-sample-mean ("mean") substitution; and our definition on the same attributions."""
     paper = {"n_steps": 50, "ranking": "signed", "class_reduction": "sum"}
     return {
         "CPD zero, paper ^": (cpd, {"substitute": "zero", **paper}),
-        "CPD avg, paper ^": (cpd, {"substitute": "average", **paper}),
+        "CPD avg, paper ^": (cpd, {"substitute": "mean", **paper}),
         "CPD zero, ours ^": (cpd, {"substitute": "zero"}),
-        "CPD avg, ours ^": (cpd, {"substitute": "average"}),
+        "CPD avg, ours ^": (cpd, {"substitute": "mean"}),
     }
 
 
@@ -488,7 +488,7 @@ def run_task(task: Task, s: Settings, cache: Path, log: Callable[[str], None]) -
 
 
 def evaluate(task, model, x, y, s, specs, log):
-    # z-normalized series have zero mean, so "average" substitution is zero substitution:
+    # z-normalized series have zero mean, so "mean" substitution is zero substitution:
     # computed once and reported in both columns
     zero_mean = bool(np.all(np.abs(x.mean(axis=-1)) <= 1e-6 * np.abs(x).max()))
     rows: dict[str, dict[str, Any]] = {}
@@ -529,7 +529,7 @@ def _scores(specs, zero_mean, compute):
     done: dict[tuple[Any, ...], Any] = {}
     for mname, (fn, kw) in specs.items():
         sub = kw.get("substitute")
-        norm = {**kw, "substitute": "zero" if zero_mean and sub == "average" else sub}
+        norm = {**kw, "substitute": "zero" if zero_mean and sub == "mean" else sub}
         key = (fn, tuple(sorted((k, str(v)) for k, v in norm.items())))
         if key not in done:
             done[key] = compute(fn, kw)

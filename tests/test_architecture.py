@@ -90,7 +90,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "runs": _BELOW_ENGINE | {"integrator"},
     "report": {"leaves", "attribution", "plot"},
     "horizon": {"targets", "api"},
-    "demo": _BELOW_ENGINE | {"integrator", "api"},
+    "demo": _BELOW_ENGINE | {"integrator", "api", "plot", "report"},
     "cli": set(GROUPS) - {"cli", "root"},
     "root": set(GROUPS) - {"cli", "root"},
 }

@@ -185,7 +185,7 @@ def test_cpd_matches_the_definition_by_hand(smooth_cnn, series):
     x = torch.as_tensor(series[:2])
     rng = np.random.default_rng(5)
     values = rng.normal(size=(2, 2, 49))
-    res = cpd(smooth_cnn, x, values, "fourier", substitute="average", n_perturbation_steps=4)
+    res = cpd(smooth_cnn, x, values, "fourier", substitute="mean", n_perturbation_steps=4)
     sums = cpd(
         smooth_cnn,
         x,

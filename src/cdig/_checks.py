@@ -1,6 +1,8 @@
 """Validators of plain arguments, shared by every layer.
 
-Each raises early with a message that names the argument, what was wrong and how to fix it.
+Each raises early with a message that names the argument, what was wrong and how to fix it;
+the plain-value checks raise :class:`cdig._text.ArgumentError` (a ``ValueError``) or
+:class:`cdig._text.ArgumentTypeError` (a ``TypeError``), whose ``argument`` is the name.
 Array validation (series, baselines) lives in :mod:`cdig._inputs`, targets in
 :mod:`cdig.targets`.
 """
@@ -13,6 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from ._text import ArgumentError, ArgumentTypeError, Name
 
 __all__ = [
     "check_array",
@@ -40,14 +44,15 @@ def check_int(
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         kind = "a positive integer" if low == 1 else "an integer"
-        raise error(f"{name}={value!r} must be {kind}; got {type(value).__name__}.")
+        cls = ArgumentTypeError if issubclass(error, TypeError) else ArgumentError
+        raise cls(Name(name, value), f" must be {kind}; got {type(value).__name__}.")
     number = int(value)
     if number < low or (high is not None and number > high):
         if high is not None:
             what = f"at least {low} and at most {high}"
         else:
             what = "a positive integer" if low == 1 else f"at least {low}"
-        raise ValueError(f"{name}={value!r} must be {what}.")
+        raise ArgumentError(Name(name, value), f" must be {what}.")
     return number
 
 
@@ -61,7 +66,9 @@ def check_optional_int(
 def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     """``value`` when it is one of the strings ``choices``."""
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name}={value!r} is not understood; use one of {', '.join(choices)}.")
+        raise ArgumentError(
+            Name(name, value), f" is not understood; use one of {', '.join(choices)}."
+        )
     return value
 
 
@@ -114,7 +121,9 @@ def check_real(
     finite ``ValueError``.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}={value!r} must be a real number; got {type(value).__name__}.")
+        raise ArgumentTypeError(
+            Name(name, value), f" must be a real number; got {type(value).__name__}."
+        )
     number = float(value)
     below = low is not None and (number <= low if open_low else number < low)
     above = high is not None and (number >= high if open_high else number > high)
@@ -128,7 +137,7 @@ def check_real(
             if high is not None:
                 parts.append(f"{'<' if open_high else '<='} {high:g}")
             where = "".join(f" and {p}" for p in parts)
-        raise ValueError(f"{name}={value!r} must be finite{where}.")
+        raise ArgumentError(Name(name, value), f" must be finite{where}.")
     return number
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,7 +28,7 @@ from ._checks import check_index_list
 from ._optional import require
 from .attribution import Attribution
 
-__all__ = ["render_report", "write_report", "describe_coefficient"]
+__all__ = ["render_report", "write_report", "describe_coefficient", "summary_text", "write_json"]
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif;
@@ -180,6 +181,91 @@ def write_report(
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
+    return out
+
+
+def summary_text(results: Mapping[str, Attribution], samples: Sequence[int], top: int = 5) -> str:
+    """A plain-text summary: per domain and sample ``f(x)``, ``f(x')``, ``delta``, the error
+    and the evaluations, then the ``top`` largest attributions with what each means.
+
+    Parameters
+    ----------
+    results : mapping of str to Attribution
+        One result per domain, of the same batch.
+    samples : sequence of int
+        Samples of the batch to show.
+    top : int, default=5
+        Coefficients listed per domain and sample (0: none).
+
+    Returns
+    -------
+    str
+        Lines separated by ``"\\n"``; an error not estimated shows as ``-``, a sample not
+        converged is marked ``!`` (``attr.status`` says why).
+    """
+    first = next(iter(results.values()))
+    head_fb, head_diff = "f(x')", "f(x)-f(x')"
+    lines = [
+        f"explained output: {first.target}; batch of {first.batch_size}",
+        f"{'domain':<12} {'sample':>6} {'f(x)':>11} {head_fb:>11} {head_diff:>12} {'delta':>10}"
+        f" {'error':>8} {'evals':>6}",
+    ]
+    for name, a in results.items():
+        for s in samples:
+            fx, fb = float(a.outputs[s]), float(a.baseline_outputs[s])
+            err = "-" if np.isnan(a.error[s]) else f"{a.error[s]:.1e}"
+            err += "" if a.converged[s] else "!"
+            lines.append(
+                f"{name:<12} {s:>6} {fx:>11.5g} {fb:>11.5g} {fx - fb:>12.5g} {a.delta[s]:>10.2e}"
+                f" {err:>8} {int(a.n_evaluations[s]):>6}"
+            )
+    for s in samples:
+        for name, a in results.items():
+            rows = a.top(top, sample=s) if top > 0 else []
+            items = "; ".join(f"{r['value']:+.3g} at {describe_coefficient(a, r)}" for r in rows)
+            if items:
+                lines.append(f"top {name} (sample {s}): {items}")
+    return "\n".join(lines)
+
+
+def write_json(
+    path: str | Path,
+    results: Mapping[str, Attribution],
+    model_outputs: Any,
+    settings: Mapping[str, Any],
+    input_shape: Sequence[int],
+) -> Path:
+    """Write the numbers of ``results`` as one JSON document (what ``cdig explain --json``
+    writes) and return the path; its folder is created if needed.
+
+    The document holds ``cdig_version``, ``settings``, ``input_shape``, ``model_outputs``
+    and ``domains``: per domain :meth:`Attribution.to_dict`, which
+    :meth:`Attribution.from_dict` reads back. NaN and infinities are refused.
+
+    Parameters
+    ----------
+    path : str or Path
+    results : mapping of str to Attribution
+    model_outputs : array-like
+        The model's outputs for the inputs, shape ``(batch, ...)``.
+    settings : mapping
+        What the run was asked (JSON-able values).
+    input_shape : sequence of int
+        The shape of the inputs.
+    """
+    from ._version import __version__
+    from .attribution import jsonable
+
+    doc = {
+        "cdig_version": __version__,
+        "settings": dict(settings),
+        "input_shape": list(input_shape),
+        "model_outputs": model_outputs,
+        "domains": {name: a.to_dict() for name, a in results.items()},
+    }
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(jsonable(doc), allow_nan=False), encoding="utf-8")
     return out
 
 

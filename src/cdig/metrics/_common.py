@@ -24,10 +24,10 @@ from ..attribution import Attribution
 from ..domains import Domain
 
 Ranking = Literal["absolute", "signed", "positive"]
-Substitute = Literal["baseline", "zero", "mean", "average"]
+Substitute = Literal["baseline", "zero", "mean"]
 
 RANKINGS: tuple[str, ...] = ("absolute", "signed", "positive")
-SUBSTITUTES: tuple[str, ...] = ("baseline", "zero", "mean", "average")
+SUBSTITUTES: tuple[str, ...] = ("baseline", "zero", "mean")
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,7 +38,7 @@ class Perturbation:
 
     Attributes
     ----------
-    substitute : {"baseline", "zero", "mean", "average"}
+    substitute : {"baseline", "zero", "mean"}
         What replaces a removed coefficient.
     ranking : {"absolute", "signed", "positive"}
         Rank by ``|a|``, by ``a``, or by ``max(a, 0)``.
@@ -187,7 +187,7 @@ def substitute_coefficients(setup: Setup, substitute: Any, baselines: Any) -> Te
         with torch.no_grad():
             if substitute == "zero":
                 return torch.zeros_like(X)
-            if substitute in ("mean", "average"):
+            if substitute == "mean":
                 mean = setup.x.mean(dim=-1, keepdim=True).expand_as(setup.x)  # (B, C, T)
                 return setup.domain.forward(mean.contiguous(), setup.index).detach().to(X.dtype)
             xb = as_baselines(baselines, setup.x, setup.layout)  # (S, B, C, T)

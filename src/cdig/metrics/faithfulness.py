@@ -165,10 +165,10 @@ def deletion(
         target when it was a fixed index; pass per-sample targets (``"predicted"``) again.
     fractions : array-like of float in [0, 1], default=numpy.linspace(0, 1, 21)
         The grid of ``q``; ``floor(q * M)`` of the ``M`` coefficients are removed.
-    substitute : {"baseline", "zero", "mean", "average"}, default="baseline"
+    substitute : {"baseline", "zero", "mean"}, default="baseline"
         What replaces a removed coefficient: the domain's coefficient baseline of
         ``baselines`` (zeros by default), zero, or the coefficient of the per-sample time
-        mean (``"average"`` is the same as ``"mean"``).
+        mean.
     ranking : {"absolute", "signed", "positive"}, default="absolute"
         Rank by ``|a|``, by ``a``, or by ``max(a, 0)`` (negative relevance set to 0). Ties are
         broken in a random order drawn from ``seed``.
@@ -317,7 +317,7 @@ def cpd(
     ----------
     model, inputs, attribution, domain, substitute, ranking, baselines, fs, time_axis, \
 internal_batch_size, seed
-        As in :func:`deletion` (default substitute here: ``"zero"``; ``"average"`` is the
+        As in :func:`deletion` (default substitute here: ``"zero"``; ``"mean"`` is the
         coefficient of the per-sample time mean).
     fraction : float in (0, 1], default=0.1
         ``K = int(fraction * M)`` perturbation steps for ``M`` coefficients (step ``k``
