@@ -286,12 +286,12 @@ def test_huge_n_allocates_linear_memory(method):
 
 
 def test_nested_rule_weights():
-    assert abs(quadrature.BOOLE.sum() - 1) < 1e-15 and abs(quadrature.SIMPSON.sum() - 1) < 1e-15
+    assert abs(quadrature._BOOLE.sum() - 1) < 1e-15 and abs(quadrature._SIMPSON.sum() - 1) < 1e-15
     t = np.linspace(0, 1, 5)
     for k in range(6):  # Boole is exact up to degree 5, Simpson up to 3
-        assert abs(quadrature.BOOLE @ t**k - 1 / (k + 1)) < 1e-15
+        assert abs(quadrature._BOOLE @ t**k - 1 / (k + 1)) < 1e-15
         if k <= 3:
-            assert abs(quadrature.SIMPSON @ t**k - 1 / (k + 1)) < 1e-15
+            assert abs(quadrature._SIMPSON @ t**k - 1 / (k + 1)) < 1e-15
 
 
 class Norm(torch.nn.Module):

@@ -55,7 +55,9 @@ GROUPS: dict[str, set[str]] = {
     "integrator": {"cdig._adaptive", "cdig._guards", "cdig.engine"},
     # the public one-call surface and the consumers of results, side by side
     "api": {"cdig.api"},
+    "_prepare": {"cdig._prepare"},
     "metrics": {"cdig.metrics"},
+    "peers": {"cdig.peers"},
     "plot": {"cdig.plot"},
     "runs": {"cdig.runs"},
     # built on those
@@ -81,12 +83,14 @@ MAY_IMPORT: dict[str, set[str]] = {
     "baselines": {"leaves", "_inputs"},
     "integrator": _BELOW_ENGINE,
     "api": _BELOW_ENGINE | {"integrator"},
-    "metrics": _BELOW_ENGINE | {"integrator"},
+    "_prepare": _BELOW_ENGINE | {"integrator"},
+    "metrics": _BELOW_ENGINE | {"integrator", "_prepare"},
+    "peers": _BELOW_ENGINE | {"integrator", "_prepare"},
     "plot": {"leaves", "attribution"},
     "runs": _BELOW_ENGINE | {"integrator"},
     "report": {"leaves", "attribution", "plot"},
     "horizon": {"targets", "api"},
-    "demo": _BELOW_ENGINE | {"integrator", "api"},
+    "demo": _BELOW_ENGINE | {"integrator", "api", "plot", "report"},
     "cli": set(GROUPS) - {"cli", "root"},
     "root": set(GROUPS) - {"cli", "root"},
 }

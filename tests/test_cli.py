@@ -282,7 +282,11 @@ def test_auto_steps_method_and_batch_size_reach_the_engine(files, tmp_path, caps
                        capsys)  # fmt: skip
     assert code == 0
     # in the command line's words: its options, not Python keywords
-    assert "cdig: warning: completeness error above --rtol 0.01 with --n-steps 8" in err
+    assert (
+        "cdig: warning: completeness error above --rtol 0.01 of f(x) - f(x') with --n-steps 8"
+        in err
+    )
+    assert "Use --n-steps auto (adaptive, the default) or more steps." in err
     assert "n_steps=" not in err and "rtol=" not in err
     doc = read_json(js)["domains"]["time"]
     with pytest.warns(cdig.CompletenessWarning):
@@ -290,6 +294,24 @@ def test_auto_steps_method_and_batch_size_reach_the_engine(files, tmp_path, caps
     assert doc["settings"]["method"] == "riemann_left"
     np.testing.assert_allclose(doc["values"], want.values, rtol=1e-10, atol=1e-14)
     assert np.abs(doc["delta"]).max() > 1e-6  # a crude rule really was used
+
+
+def test_atol_reaches_the_engine_as_in_the_library(files, tmp_path, capsys):
+    d, net, x = files
+    js = tmp_path / "atol.json"
+    argv = ["explain", d / "net.ts", d / "x.npy", "--domain", "time", "--target", 0, "--rtol",
+            1e-9, "--atol", 0.5, "--json", js, "--quiet"]  # fmt: skip
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    doc = read_json(js)["domains"]["time"]
+    want = cdig.explain(net, x, "time", target=0, rtol=1e-9, atol=0.5)
+    assert doc["settings"]["atol"] == 0.5 and doc["n_evaluations"] == want.n_evaluations.tolist()
+    np.testing.assert_allclose(doc["values"], want.values, rtol=1e-10, atol=1e-14)
+    # rtol 1e-9 alone needs more evaluations than with the absolute tolerance of 0.5
+    strict = cdig.explain(net, x, "time", target=0, rtol=1e-9, max_steps=4096)
+    assert (strict.n_evaluations > want.n_evaluations).all()
+    code, _, err = run(["explain", d / "net.ts", d / "x.npy", "--target", 0, "--atol", -1], capsys)
+    assert code == 1 and "--atol -1.0 must be finite and >= 0" in err
 
 
 # ---------------------------------------------------------------------- errors
@@ -307,7 +329,7 @@ ERRORS = [
     (["explain", "{d}/net.ts", "{d}/x.npy", "--baseline", "median"], "--baseline 'median'"),
     (["explain", "{d}/net.ts", "{d}/x.npy", "--baseline", "{d}/no.npy"], "--baseline file not"),
     (["explain", "{d}/net.ts", "{d}/both.npz"], "holds the arrays first, second; choose one"),
-    (["explain", "{d}/net.ts", "{d}/both.npz", "--key", "third"], "--key 'third' is not in"),
+    (["explain", "{d}/net.ts", "{d}/both.npz", "--key", "third"], "--key third is not in"),
     (["explain", "{d}/net.ts", "{d}/x.txt"], "unsupported type '.txt'"),
     (["explain", "{d}/net.ts", "{d}/objects.npy"], "without unpickling"),
     (["explain", "{d}/net.ts", "{d}/x.npy", "--unit", "bpm"], "--unit bpm needs --fs"),
@@ -315,7 +337,7 @@ ERRORS = [
     (["explain", "{d}/net.ts", "{d}/x.npy", "--target", "5"], "target index 5 is out of range"),
     (["explain", "{d}/net.ts", "{d}/x.npy", "--target", "a"], "--target 'a' must be"),
     (["explain", "{d}/net.ts", "{d}/x.npy"], "pass --target"),
-    (["explain", "{d}/net.ts", "{d}/x.npy", "--device", "nodevice"], "--device 'nodevice'"),
+    (["explain", "{d}/net.ts", "{d}/x.npy", "--device", "nodevice"], "--device nodevice is not"),
 ]
 
 
@@ -408,7 +430,7 @@ def test_demo_writes_a_report_next_to_its_figure(tmp_path, capsys, monkeypatch):
     demo = pytest.importorskip("cdig.demo")
     calls = {}
 
-    def quick_run(out, quiet=False):
+    def quick_run(out, quiet=False, plot=True):
         """The demo's own return structure, on a shorter series so that the test is fast."""
         model = demo.make_model()
         x = demo.make_data()[0][:, :, :256]
@@ -418,7 +440,7 @@ def test_demo_writes_a_report_next_to_its_figure(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(demo, "run", quick_run)
     code, out, _ = run(["demo", "--out", tmp_path], capsys)
-    assert code == 0 and calls["out"] == str(tmp_path)
+    assert code == 0 and str(calls["out"]) == str(tmp_path)
     html = tmp_path / "report.html"
     assert f"report: {html}" in out
     text = html.read_text()

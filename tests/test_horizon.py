@@ -261,7 +261,7 @@ def test_horizon_heatmap(tmp_path):
         plot_horizon(fourier, vmax=-1)
     from cdig.report import render_report
 
-    html = render_report(fourier, x=x)  # the HTML report draws the heatmap too
+    html = render_report(fourier, inputs=x)  # the HTML report draws the heatmap too
     assert "each of horizon steps 0-5" in html and "<img" in html
     with pytest.raises(ValueError, match="leading 'horizon' axis"):
         plot_horizon(cdig.explain(Linear(), x, "time", target=0))

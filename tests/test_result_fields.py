@@ -201,7 +201,7 @@ def test_hand_made_results_have_no_settings_and_the_plain_layout():
 def run(linear, tmp_path_factory):
     x = np.random.default_rng(3).normal(size=(10, T, 2))  # (batch, time, channels)
     out = tmp_path_factory.mktemp("run") / "run"
-    kw = dict(time_axis=1, n_steps=4, batch_size=4, quiet=True)
+    kw = dict(time_axis=1, n_steps=4, shard_size=4, progress=False)
     return x, cdig.explain_dataset(linear, x, ["time", "wavelet"], out=out, **kw)
 
 

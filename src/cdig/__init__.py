@@ -20,13 +20,13 @@ from .engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG, NonF
 from .targets import Horizon, TimeColumns
 
 if TYPE_CHECKING:  # pragma: no cover - imported on first use, below
-    from . import datasets, demo, metrics, plot, report, runs  # noqa: F401
+    from . import datasets, demo, metrics, peers, plot, report, runs  # noqa: F401
     from .runs import DatasetRun, explain_dataset, open_run
 
 # Submodules reached as ``cdig.<name>`` after a plain ``import cdig``, imported on first use
 # so that ``import cdig`` stays light (no matplotlib, no optional dataset packages) and close
 # to ``import torch`` alone (benchmarks/cold_start.py).
-_LAZY_SUBMODULES = ("datasets", "demo", "metrics", "plot", "report", "runs")
+_LAZY_SUBMODULES = ("datasets", "demo", "metrics", "peers", "plot", "report", "runs")
 #: Names of submodules, also imported on first use: name -> submodule.
 _LAZY_NAMES = {"DatasetRun": "runs", "explain_dataset": "runs", "open_run": "runs"}
 
@@ -71,6 +71,7 @@ __all__ = [
     "horizon",
     "metrics",
     "open_run",
+    "peers",
     "plot",
     "quadrature",
     "report",

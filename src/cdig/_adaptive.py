@@ -84,7 +84,7 @@ import torch
 from torch import Tensor
 
 from ._numerics import SINGULAR_WIDTH, STATUS_DTYPE, accumulator_dtype, re_mul
-from .quadrature import BOOLE, MILNE, OPEN_PAIR, SIMPSON
+from .quadrature import _BOOLE, _MILNE, _OPEN_PAIR, _SIMPSON
 
 __all__ = [
     "FIRST_INTERVALS",
@@ -461,9 +461,9 @@ def _integrate_group(
     acc_bytes = torch.empty((), dtype=acc).element_size()
     # per kind of sub-interval (0: inside the path, 1: starting at the baseline) the weights
     # of its sum and of its error estimate on its five points
-    sum_w = torch.tensor(np.stack([BOOLE, MILNE]), dtype=torch.float64, device=dev)
+    sum_w = torch.tensor(np.stack([_BOOLE, _MILNE]), dtype=torch.float64, device=dev)
     err_w = torch.tensor(
-        np.stack([BOOLE - SIMPSON, MILNE - OPEN_PAIR]), dtype=torch.float64, device=dev
+        np.stack([_BOOLE - _SIMPSON, _MILNE - _OPEN_PAIR]), dtype=torch.float64, device=dev
     )
     target = target_all[rows].double().cpu().numpy()
     scale = scale_all[rows].double().cpu().numpy()

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._text import ArgumentError, ArgumentTypeError, Name
+
 if TYPE_CHECKING:  # pragma: no cover
     from .domains import Domain
 
@@ -60,17 +62,20 @@ class Layout:
 
 def _layout(ndim: int, time_axis: int) -> Layout:
     if isinstance(time_axis, bool) or not isinstance(time_axis, numbers.Integral):
-        raise TypeError(f"time_axis={time_axis!r} must be an integer axis index.")
+        raise ArgumentTypeError(Name("time_axis", time_axis), " must be an integer axis index.")
     if ndim not in (2, 3):
-        raise ValueError(
-            f"inputs must have shape (batch, channels, time), (batch, time, channels) with "
-            f"time_axis=1, (batch, time), or (time,) for one series; got {ndim} dimension(s)."
+        raise ArgumentError(
+            "inputs must have shape (batch, channels, time), (batch, time, channels) with ",
+            Name("time_axis", 1),
+            f", (batch, time), or (time,) for one series; got {ndim} dimension(s).",
+            argument="inputs",
         )
     axis = int(time_axis) % ndim if -ndim <= time_axis < ndim else None
     if axis is None or axis == 0 or (ndim == 2 and axis != 1):
-        raise ValueError(
-            f"time_axis={time_axis} is not valid for {ndim}-d inputs; use -1 for "
-            "(batch, channels, time) or (batch, time), and 1 for (batch, time, channels)."
+        raise ArgumentError(
+            Name("time_axis", time_axis),
+            f" is not valid for {ndim}-d inputs; use -1 for (batch, channels, time) or "
+            "(batch, time), and 1 for (batch, time, channels).",
         )
     return Layout(ndim=ndim, time_axis=axis)
 
@@ -92,23 +97,26 @@ def _to_tensor(value: Any, name: str, dtype: torch.dtype | None, device: Any) ->
         try:
             arr = np.asarray(value.to_numpy() if _is_pandas(value, "DataFrame") else value)
         except Exception as err:  # pragma: no cover - exotic objects
-            raise TypeError(
-                f"{name} must be a numpy array or torch tensor; got {type(value)}"
+            raise ArgumentTypeError(
+                Name(name), f" must be a numpy array or torch tensor; got {type(value)}"
             ) from err
         if arr.dtype == object or not (
             np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
         ):
-            raise TypeError(f"{name} must hold real numbers; got an array of dtype {arr.dtype}.")
+            raise ArgumentTypeError(
+                Name(name), f" must hold real numbers; got an array of dtype {arr.dtype}."
+            )
         arr = np.ascontiguousarray(arr)
         if not arr.flags.writeable:  # e.g. a pandas Series' values: torch warns on these
             arr = arr.copy()
         t = torch.from_numpy(arr)
     if t.is_complex():
-        raise TypeError(f"{name} must be real-valued; got complex dtype {t.dtype}.")
+        raise ArgumentTypeError(Name(name), f" must be real-valued; got complex dtype {t.dtype}.")
     if t.is_meta:
-        raise ValueError(
-            f"{name} is on the 'meta' device, which holds shapes but no values; there is "
-            "nothing to explain. Pass real data (on 'cpu' or a GPU)."
+        raise ArgumentError(
+            Name(name),
+            " is on the 'meta' device, which holds shapes but no values; there is "
+            "nothing to explain. Pass real data (on 'cpu' or a GPU).",
         )
     if device is not None and torch.device(device).type == "meta":
         raise ValueError(
@@ -121,14 +129,15 @@ def _to_tensor(value: Any, name: str, dtype: torch.dtype | None, device: Any) ->
     given_finite = t.is_floating_point() and dtype != t.dtype and _all_finite(t)
     t = t.to(dtype=dtype, device=device)
     if given_finite and not _all_finite(t):
-        raise ValueError(
-            f"{name} holds values beyond the range of {dtype} (largest magnitude "
-            f"{torch.finfo(dtype).max:.3g}), the dtype the model computes in; rescale them."
+        raise ArgumentError(
+            Name(name),
+            f" holds values beyond the range of {dtype} (largest magnitude "
+            f"{torch.finfo(dtype).max:.3g}), the dtype the model computes in; rescale them.",
         )
     if not _all_finite(t):
         n_bad = int((~torch.isfinite(t)).sum())
-        raise ValueError(
-            f"{name} contains {n_bad} NaN or infinite value(s); clean or impute them first."
+        raise ArgumentError(
+            Name(name), f" contains {n_bad} NaN or infinite value(s); clean or impute them first."
         )
     return t
 
@@ -154,14 +163,21 @@ def as_series(
     if xc.shape[0] < 1:
         raise ValueError("inputs has an empty batch axis; pass at least one series.")
     if xc.shape[1] < 1:
-        raise ValueError(
+        raise ArgumentError(
             f"inputs has no channels (shape {tuple(t.shape)}); every series needs at least "
-            "one channel. Check the array and time_axis."
+            "one channel. Check the array and ",
+            Name("time_axis"),
+            ".",
+            argument="inputs",
         )
     if xc.shape[-1] < 2:
-        raise ValueError(
-            f"inputs has {xc.shape[-1]} time point(s) along time_axis={time_axis}; at least "
-            "2 are needed. Check time_axis (1 for (batch, time, channels))."
+        raise ArgumentError(
+            f"inputs has {xc.shape[-1]} time point(s) along ",
+            Name("time_axis", time_axis),
+            "; at least 2 are needed. Check ",
+            Name("time_axis"),
+            " (1 for (batch, time, channels)).",
+            argument="inputs",
         )
     return xc, layout
 
@@ -203,10 +219,11 @@ def as_baselines(baselines: Any, x: Tensor, layout: Layout) -> Tensor:
     number = _baseline_number(baselines)
     if number is not None:
         if x.is_floating_point() and abs(number) > torch.finfo(x.dtype).max:
-            raise ValueError(
-                f"baselines={number!r} does not fit in {x.dtype} (largest magnitude "
+            raise ArgumentError(
+                Name("baselines", number),
+                f" does not fit in {x.dtype} (largest magnitude "
                 f"{torch.finfo(x.dtype).max:.3g}), the dtype the inputs are explained in; pass a "
-                "baseline in the range of your data."
+                "baseline in the range of your data.",
             )
         return torch.full_like(x, number).unsqueeze(0)
     b = _to_tensor(baselines, "baselines", x.dtype, x.device)
@@ -218,13 +235,14 @@ def as_baselines(baselines: Any, x: Tensor, layout: Layout) -> Tensor:
         else:
             b = b.expand(*user_shape).unsqueeze(0)
     except RuntimeError:
-        raise ValueError(
-            f"baselines has shape {tuple(b.shape)}, which does not broadcast to the inputs' "
+        raise ArgumentError(
+            Name("baselines"),
+            f" has shape {tuple(b.shape)}, which does not broadcast to the inputs' "
             f"shape {user_shape}; pass one baseline broadcastable to it, or several stacked "
-            f"on a leading axis, shape (n_baselines, {', '.join(map(str, user_shape))})."
+            f"on a leading axis, shape (n_baselines, {', '.join(map(str, user_shape))}).",
         ) from None
     if b.shape[0] < 1:
-        raise ValueError("baselines has an empty leading (n_baselines) axis.")
+        raise ArgumentError(Name("baselines"), " has an empty leading (n_baselines) axis.")
     return layout.to_canonical(b).contiguous()
 
 
@@ -233,14 +251,16 @@ def _baseline_number(baselines: Any) -> float | None:
     if isinstance(baselines, (bool, np.bool_)) or (
         isinstance(baselines, (np.ndarray, Tensor)) and baselines.dtype in (np.bool_, torch.bool)
     ):
-        what = f"baselines={baselines!r} is" if np.ndim(baselines) == 0 else "baselines are"
-        raise TypeError(
-            f"{what} boolean; pass None (zeros), a number such as 1.0, or an array of "
-            "baseline series (cast a mask with .astype(float) if that is what you mean)."
+        one = np.ndim(baselines) == 0
+        raise ArgumentTypeError(
+            Name("baselines", baselines) if one else Name("baselines"),
+            " is" if one else " are",
+            " boolean; pass None (zeros), a number such as 1.0, or an array of "
+            "baseline series (cast a mask with .astype(float) if that is what you mean).",
         )
     if isinstance(baselines, numbers.Real):
         if not np.isfinite(float(baselines)):
-            raise ValueError(f"baselines={baselines} must be finite.")
+            raise ArgumentError(Name("baselines", baselines), " must be finite.")
         return float(baselines)
     return None
 
@@ -268,11 +288,12 @@ def as_dataset_baselines(baselines: Any, sample_shape: tuple[int, ...]) -> Any:
         except ValueError:
             ok = False
     if not ok:
-        raise ValueError(
-            f"baselines has shape {arr.shape}; for a dataset give a number, one baseline "
+        raise ArgumentError(
+            Name("baselines"),
+            f" has shape {arr.shape}; for a dataset give a number, one baseline "
             f"broadcastable to a sample's shape {sample_shape}, or several stacked, shape "
             f"(n_baselines, {', '.join(map(str, sample_shape))}). Per-sample baselines are not "
-            "supported by explain_dataset."
+            "supported by explain_dataset.",
         )
     return arr
 

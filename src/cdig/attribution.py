@@ -11,6 +11,7 @@ import numpy as np
 
 from ._checks import check_array
 from ._numerics import STATUS_DTYPE, STATUSES
+from ._text import ArgumentError, ArgumentTypeError, Name
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -445,18 +446,23 @@ class Attribution:
         if names is None:
             return self
         if isinstance(names, str) or not isinstance(names, (Sequence, np.ndarray)):
-            raise TypeError(f"channel_names={names!r} must be a list of strings, one per channel.")
+            raise ArgumentTypeError(
+                Name("channel_names", names), " must be a list of strings, one per channel."
+            )
         labels = [str(n) for n in names]
         if "channel" not in self.dims:
             return self
         n = self.values.shape[1 + self.dims.index("channel")]
         if len(labels) != n:
-            raise ValueError(
-                f"channel_names has {len(labels)} names but the inputs have {n} channels; "
-                "give one name per channel, in the inputs' channel order."
+            raise ArgumentError(
+                Name("channel_names"),
+                f" has {len(labels)} names but the inputs have {n} channels; give one name per "
+                "channel, in the inputs' channel order.",
             )
         if len(set(labels)) != n:
-            raise ValueError(f"channel_names={labels} repeats a name; names must be unique.")
+            raise ArgumentError(
+                Name("channel_names", labels), " repeats a name; names must be unique."
+            )
         return replace(self, coords={**self.coords, "channel": np.array(labels)})
 
     def sum_over(self, dim: str) -> Attribution:
@@ -830,7 +836,11 @@ class Attribution:
         return build_from_dict(cls, data, domain, check_values=True)
 
     def plot(self, sample: int = 0, **kwargs: Any) -> Figure:
-        """Figure of the attributions of one sample (see :mod:`cdig.plot`)."""
+        """Figure of the attributions of one sample (see :mod:`cdig.plot`).
+
+        ``inputs=`` (the explained inputs) adds the input to the figure; ``ax=`` draws into
+        your own axes; other keywords go to the figure of the domain's kind.
+        """
         from .plot import plot_attribution  # on use: matplotlib only when a figure is asked for
 
         return plot_attribution(self, sample=sample, **kwargs)

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._text import KEYWORD, ArgumentError, ArgumentTypeError, Name
+
 __all__ = ["Horizon", "TimeColumns", "TIMESFM_QUANTILES"]
 
 #: What a target is, once validated (:class:`TargetSpec`); ``"each"``: several targets.
@@ -625,26 +627,31 @@ def as_target(target: Any, *, dataset: bool = False) -> TargetSpec:
         if target == "predicted":
             return TargetSpec("predicted")
         label = " 'label' (each sample's labelled class)," if dataset else ""
-        raise ValueError(
-            f"target={target!r} is not understood; use an int, a tuple of ints, a sequence of "
-            f"ints (one per sample), 'predicted',{label} or a callable outputs -> (batch,)."
+        raise ArgumentError(
+            Name("target", target),
+            " is not understood; use an int, a tuple of ints, a sequence of ints (one per "
+            f"sample), 'predicted',{label} or a callable outputs -> (batch,).",
         )
     if callable(target):
         return TargetSpec("callable", target)
     if isinstance(target, numbers.Integral) and not isinstance(target, bool):
         return TargetSpec("index", (int(target),))
     if isinstance(target, (float, np.floating)):
-        raise TypeError(
-            f"target={target!r} is a float; an output index must be an integer (e.g. target=1)."
+        raise ArgumentTypeError(
+            Name("target", target),
+            " is a float; an output index must be an integer (e.g. ",
+            Name("target", 1),
+            ").",
         )
     if isinstance(target, tuple) and all(isinstance(t, numbers.Integral) for t in target):
         return TargetSpec("index", tuple(int(t) for t in target))
     arr = np.asarray(target.detach().cpu() if isinstance(target, Tensor) else target)
     if arr.ndim == 1 and np.issubdtype(arr.dtype, np.integer):
         return TargetSpec("per_sample", arr.astype(np.int64))
-    raise TypeError(
-        f"target of type {type(target).__name__} is not understood; use an int, a tuple of "
-        "ints, a 1-d sequence of ints (one per sample), 'predicted', or a callable."
+    raise ArgumentTypeError(
+        Name("target"),
+        f" of type {type(target).__name__} is not understood; use an int, a tuple of ints, a "
+        "1-d sequence of ints (one per sample), 'predicted', or a callable.",
     )
 
 
@@ -677,17 +684,19 @@ def resolve_target(spec: TargetSpec, outputs: Tensor) -> TargetSpec:
     size = int(np.prod(out_shape)) if out_shape else 1
     if spec.kind == "none":
         if size != 1:
-            raise ValueError(
-                f"the model's output has shape (batch, {', '.join(map(str, out_shape))}); pass "
-                "target= (an int index, a tuple for multi-axis outputs, 'predicted', or a "
-                "callable outputs -> (batch,))."
+            raise ArgumentError(
+                f"the model's output has shape (batch, {', '.join(map(str, out_shape))}); pass ",
+                Name("target", KEYWORD),
+                " (an int index, a tuple for multi-axis outputs, 'predicted', or a callable "
+                "outputs -> (batch,)).",
             )
         return TargetSpec("index", (0,) * len(out_shape), origin="none")
     if spec.kind == "predicted":
         if len(out_shape) != 1:
-            raise ValueError(
-                f"target='predicted' needs outputs of shape (batch, n_classes); the model's "
-                f"output has shape (batch, {', '.join(map(str, out_shape))})."
+            raise ArgumentError(
+                Name("target", "predicted"),
+                " needs outputs of shape (batch, n_classes); the model's output has shape "
+                f"(batch, {', '.join(map(str, out_shape))}).",
             )
         pred = outputs.argmax(dim=1).cpu().numpy().astype(np.int64)
         return TargetSpec("per_sample", pred, origin="predicted")
@@ -695,8 +704,9 @@ def resolve_target(spec: TargetSpec, outputs: Tensor) -> TargetSpec:
         idx = spec.value
         batch = outputs.shape[0]
         if len(idx) != batch:
-            raise ValueError(
-                f"target has {len(idx)} entries; give one class index per sample ({batch})."
+            raise ArgumentError(
+                Name("target"),
+                f" has {len(idx)} entries; give one class index per sample ({batch}).",
             )
         if len(out_shape) != 1:
             raise ValueError(
@@ -705,29 +715,34 @@ def resolve_target(spec: TargetSpec, outputs: Tensor) -> TargetSpec:
             )
         bad = (idx < 0) | (idx >= out_shape[0])
         if bad.any():
-            raise ValueError(
+            raise ArgumentError(
                 f"target index {int(idx[bad][0])} (sample {int(np.flatnonzero(bad)[0])}) is out "
-                f"of range for a model with {out_shape[0]} outputs; use 0..{out_shape[0] - 1}."
+                f"of range for a model with {out_shape[0]} outputs; use 0..{out_shape[0] - 1}.",
+                argument="target",
             )
         return spec
     # fixed index
     index = spec.value
     if len(out_shape) == 0:
-        raise ValueError(
-            f"target={index if len(index) > 1 else index[0]} was given but the model returns "
-            "one value per sample (output shape (batch,)); pass target=None."
+        raise ArgumentError(
+            Name("target", index if len(index) > 1 else index[0]),
+            " was given but the model returns one value per sample (output shape (batch,)); pass ",
+            Name("target", None),
+            ".",
         )
     if len(index) != len(out_shape):
-        raise ValueError(
-            f"target={index if len(index) > 1 else index[0]} has {len(index)} index(es) but the "
-            f"model's output has shape (batch, {', '.join(map(str, out_shape))}); give a tuple "
-            f"of {len(out_shape)} indices or a callable."
+        raise ArgumentError(
+            Name("target", index if len(index) > 1 else index[0]),
+            f" has {len(index)} index(es) but the model's output has shape "
+            f"(batch, {', '.join(map(str, out_shape))}); give a tuple of {len(out_shape)} "
+            "indices or a callable.",
         )
     for i, (t, n) in enumerate(zip(index, out_shape)):
         if not 0 <= t < n:
-            raise ValueError(
+            raise ArgumentError(
                 f"target index {t} is out of range for output axis {i + 1} of size {n}; "
-                f"use 0..{n - 1}."
+                f"use 0..{n - 1}.",
+                argument="target",
             )
     return spec
 

@@ -97,13 +97,13 @@ class ShardedArray:
         return arr
 
     def _rows(self, idx: np.ndarray) -> np.ndarray:
-        shard = idx // self._run.batch_size
+        shard = idx // self._run.shard_size
         parts = []
         for s in np.unique(shard):  # read (memory-mapped) and checked before allocating
             parts.append((np.flatnonzero(shard == s), self.shard(int(s))))
         out = np.empty((len(idx), *self.shape[1:]), dtype=self.dtype)
         for where, arr in parts:
-            out[where] = arr[idx[where] - int(shard[where[0]]) * self._run.batch_size]
+            out[where] = arr[idx[where] - int(shard[where[0]]) * self._run.shard_size]
         return out
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -111,7 +111,7 @@ class ShardedArray:
         return out if dtype is None else out.astype(dtype)
 
     def iter_shards(self) -> Iterator[np.ndarray]:
-        """The values shard by shard (``batch_size`` samples each), in order."""
+        """The values shard by shard (``shard_size`` samples each), in order."""
         for s in range(self._run.n_shards):
             yield self._run._load(s, self._name)
 
@@ -191,7 +191,7 @@ class DatasetRun:
         The parsed ``manifest.json``.
     domains : tuple of str
         Domain labels, in the order they were requested.
-    n_samples, batch_size, n_shards : int
+    n_samples, shard_size, n_shards : int
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -205,7 +205,7 @@ class DatasetRun:
         check_manifest(self.manifest, self.path / "manifest.json", finished=True)
         self.domains: tuple[str, ...] = tuple(self.manifest["settings"]["explain"]["domain_labels"])
         self.n_samples = int(self.manifest["n_samples"])
-        self.batch_size = int(self.manifest["batch_size"])
+        self.shard_size = int(self.manifest["shard_size"])
         self.n_shards = int(self.manifest["n_shards"])
         self._columns: dict[str, np.ndarray] = {}
         self._metas: dict[int, dict[str, Any]] = {}
@@ -222,13 +222,13 @@ class DatasetRun:
         meta = self._metas.get(index)
         if meta is None:
             recorded = (self.manifest.get("shards") or {}).get(folder.name)
-            meta = read_shard_meta(folder, index, recorded, start=index * self.batch_size)
+            meta = read_shard_meta(folder, index, recorded, start=index * self.shard_size)
             held = int(meta["stop"]) - int(meta["start"])
-            want = min(self.batch_size, self.n_samples - index * self.batch_size)
+            want = min(self.shard_size, self.n_samples - index * self.shard_size)
             if held != want:
                 raise CorruptShardError(
                     f"shard {str(folder)!r} holds {held} samples; the manifest's n_samples="
-                    f"{self.n_samples} and batch_size={self.batch_size} need {want}. The run "
+                    f"{self.n_samples} and shard_size={self.shard_size} need {want}. The run "
                     "folder is damaged or was edited; recompute it in an empty `out=` folder."
                 )
             self._metas[index] = meta
@@ -362,11 +362,11 @@ class DatasetRun:
 
     def attributions(self, domain: str) -> Iterator[Attribution]:
         """The attributions of ``domain`` shard by shard, in order, each an
-        :class:`cdig.Attribution` of ``batch_size`` samples (the last may hold fewer) whose
+        :class:`cdig.Attribution` of ``shard_size`` samples (the last may hold fewer) whose
         ``values`` are a read-only view of the memory-mapped shard file (read when touched).
         """
         for s in range(self.n_shards):
-            idx = np.arange(s * self.batch_size, min((s + 1) * self.batch_size, self.n_samples))
+            idx = np.arange(s * self.shard_size, min((s + 1) * self.shard_size, self.n_samples))
             view = self._shard_view(domain, idx)
             assert view is not None  # one shard's samples
             yield self._attribution(domain, idx, view)
@@ -376,11 +376,11 @@ class DatasetRun:
         when they are not consecutive within one shard."""
         if len(idx) == 0 or np.any(np.diff(idx) != 1):
             return None
-        s = int(idx[0]) // self.batch_size
-        if int(idx[-1]) // self.batch_size != s:
+        s = int(idx[0]) // self.shard_size
+        if int(idx[-1]) // self.shard_size != s:
             return None
         arr = self.open(domain).shard(s)
-        lo = int(idx[0]) - s * self.batch_size
+        lo = int(idx[0]) - s * self.shard_size
         return arr[lo : lo + len(idx)]
 
     def _attribution(self, domain: str, idx: np.ndarray, values: np.ndarray) -> Attribution:
@@ -494,7 +494,7 @@ class DatasetRun:
         stats: dict[Any, list[np.ndarray | int]] = {}
         values = self.open(domain)
         for s, chunk in enumerate(values.iter_shards()):
-            lo = s * self.batch_size
+            lo = s * self.shard_size
             attr = Attribution(
                 values=np.asarray(chunk, dtype=np.float64),
                 delta=np.zeros(len(chunk)),
