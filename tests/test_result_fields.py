@@ -249,3 +249,42 @@ def test_runs_written_before_the_typed_fields_still_read(run, tmp_path):
         a, b = back.attribution(domain, slice(4, 7)), ds.attribution(domain, slice(4, 7))
         assert a.layout == b.layout and a.settings == b.settings and a.coord_dims == b.coord_dims
         np.testing.assert_array_equal(a.values, b.values)
+
+
+class _Tagged(cdig.domains.Domain):
+    """Identity in time with an extra per-time label ``tag`` (not an axis)."""
+
+    name = "tagged-test"
+    linear = True
+
+    def __init__(self, bind: bool = True) -> None:
+        self.bind = bind
+
+    def forward(self, x, index=None):  # type: ignore[no-untyped-def]
+        return x.clone()
+
+    def inverse(self, X, index=None):  # type: ignore[no-untyped-def]
+        return X.clone()
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        return ("channel", "time")
+
+    def _coords(self):  # type: ignore[no-untyped-def]
+        return {"time": np.arange(T, dtype=float), "tag": np.arange(T) % 2}
+
+    @property
+    def coord_dims(self) -> dict[str, tuple[str, ...]]:
+        if not self.bind:
+            return super().coord_dims
+        return {"channel": ("channel",), "time": ("time",), "tag": ("time",)}
+
+
+def test_a_domain_binds_its_own_labels(linear):
+    x = np.random.default_rng(4).normal(size=(2, T, 2))
+    attr = cdig.explain(linear, x, _Tagged(), time_axis=1, n_steps=4)
+    assert attr.coord_dims["tag"] == ("time",)
+    odd = attr.group_by("tag")  # sums even and odd time points
+    np.testing.assert_allclose(odd.values.sum(axis=-1), attr.values.sum(axis=-1), atol=1e-12)
+    with pytest.raises(ValueError, match=r"_Tagged.coords has the labels \['tag'\].*coord_dims"):
+        cdig.explain(linear, x, _Tagged(bind=False), time_axis=1, n_steps=4)

@@ -248,7 +248,7 @@ class Domain:
     def coords(self) -> dict[str, np.ndarray]:
         """What each coefficient means: one array per named axis (and extra labels)."""
         self._check_fitted()
-        coords = {"channel": np.arange(self.n_channels_)}
+        coords = {"channel": np.arange(self.n_channels_)} if "channel" in self.dims else {}
         coords.update(self._coords())
         return coords
 
@@ -259,8 +259,22 @@ class Domain:
     def coord_dims(self) -> dict[str, tuple[str, ...]]:
         """The axes each coordinate of :attr:`coords` labels (as xarray binds them): a
         coordinate named like an axis labels that axis; domains with other labels (the
-        wavelet's ``band``) say which axes those run along."""
-        return {name: (name,) for name in self.coords if name in self.dims}
+        wavelet's ``band``) override this to say which axes those run along.
+
+        Raises
+        ------
+        ValueError
+            For a label not named like an axis that this method does not bind.
+        """
+        dims = self.dims
+        unbound = [name for name in self.coords if name not in dims]
+        if unbound:
+            raise ValueError(
+                f"{type(self).__name__}.coords has the labels {unbound}, which are not axes of "
+                f"{dims}; override coord_dims to say which axes each labels, e.g. "
+                f"{{{unbound[0]!r}: ({dims[-1]!r},)}}."
+            )
+        return {name: (name,) for name in self.coords}
 
     @property
     def units(self) -> dict[str, str]:
