@@ -288,3 +288,23 @@ def test_a_domain_binds_its_own_labels(linear):
     np.testing.assert_allclose(odd.values.sum(axis=-1), attr.values.sum(axis=-1), atol=1e-12)
     with pytest.raises(ValueError, match=r"_Tagged.coords has the labels \['tag'\].*coord_dims"):
         cdig.explain(linear, x, _Tagged(bind=False), time_axis=1, n_steps=4)
+
+
+def test_custom_domain_labels_are_bound_as_given(linear):
+    from cdig.domains import Custom
+
+    x = np.random.default_rng(5).normal(size=(2, T, 2))
+
+    def ident(t, index=None):  # type: ignore[no-untyped-def]
+        return t.clone()
+
+    # (channel, time) = (2, 16): "pair" has length 2, and names its axis explicitly
+    coords = {"pair": ("channel", np.array(["L", "R"])), "tick": np.arange(T)}
+    given = Custom(ident, ident, linear=True, dims=("channel", "time"), coords=coords)
+    attr = cdig.explain(linear, x, given, time_axis=1, n_steps=4)
+    assert attr.coord_dims["pair"] == ("channel",) and attr.coord_dims["tick"] == ("time",)
+    assert attr.to_xarray().coords["pair"].dims == ("channel",)
+    with pytest.raises(ValueError, match="names the axis 'nope'"):
+        Custom(ident, ident, dims=("channel", "time"), coords={"a": ("nope", [0, 1])}).fit(
+            torch.zeros(1, 2, T, dtype=torch.float64)
+        )

@@ -31,9 +31,11 @@ class Custom(Domain):
     linear : bool, default=False
         ``True`` if ``inverse`` is (real-)affine; it is then checked at fit and the domain
         shares the engine's time pass. ``False`` integrates in the coefficients.
-    coords : mapping of str to array-like, optional
+    coords : mapping of str to array-like or (str, array-like), optional
         Coordinates of the coefficient axes (and extra per-coefficient labels), each 1-D
-        with the length of one axis. Default: indices ``0 .. n-1`` for every axis.
+        with the length of one axis. Default: indices ``0 .. n-1`` for every axis. A label
+        not named like an axis is given with its axis as xarray takes it, ``{"tag":
+        ("coefficient", values)}``; given alone, it labels the last axis of its length.
     dims : sequence of str, optional
         Names of the coefficient axes after the batch axis. Default: ``("channel",
         "coefficient")`` for coefficients of shape (n, channels, m), else ``coefficient_1``,
@@ -114,7 +116,7 @@ class Custom(Domain):
         self.coefficient_shape_ = tuple(int(s) for s in X.shape[1:])
         self.is_complex = X.is_complex()  # type: ignore[misc]
         self.dims_ = self._resolve_dims()
-        self.coords_ = self._resolve_coords()
+        self.coords_, self.coord_dims_ = self._resolve_coords()
         self.check_invertible(x)
         if self.linear:
             self._check_affine(X)
@@ -135,23 +137,36 @@ class Custom(Domain):
             )
         return tuple(str(d) for d in dims)
 
-    def _resolve_coords(self) -> dict[str, np.ndarray]:
+    def _resolve_coords(self) -> tuple[dict[str, np.ndarray], dict[str, tuple[str, ...]]]:
         sizes = dict(zip(self.dims_, self.coefficient_shape_))
-        coords = {d: np.arange(n) for d, n in sizes.items()}
+        coords: dict[str, np.ndarray] = {d: np.arange(n) for d, n in sizes.items()}
+        bound: dict[str, tuple[str, ...]] = {d: (d,) for d in sizes}
         for key, value in (self.coords_arg or {}).items():
+            axis = None
+            if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
+                axis, value = value  # xarray's (dim, values)
+                if axis not in sizes:
+                    raise ValueError(
+                        f"coords[{key!r}] names the axis {axis!r}; the axes are {list(sizes)}."
+                    )
             arr = np.asarray(value.detach().cpu() if isinstance(value, Tensor) else value)
-            want = (sizes[key],) if key in sizes else None
+            if axis is None:
+                axis = key if key in sizes else None
+            want = (sizes[axis],) if axis is not None else None
             ok = arr.ndim == 1 and (
                 arr.shape == want or (want is None and len(arr) in sizes.values())
             )
             if not ok:
                 raise ValueError(
                     f"coords[{key!r}] has shape {arr.shape}; it must be 1-D with the length of "
-                    f"{'axis ' + repr(key) if want else 'one coefficient axis'} "
+                    f"{'axis ' + repr(axis) if want else 'one coefficient axis'} "
                     f"(axis sizes {sizes})."
                 )
+            if axis is None:  # a label given without its axis: the last axis of its length
+                axis = [d for d, n in sizes.items() if n == len(arr)][-1]
             coords[str(key)] = arr.copy()
-        return coords
+            bound[str(key)] = (axis,)
+        return coords, bound
 
     def _check_affine(self, X: Tensor) -> None:
         gen = torch.Generator().manual_seed(0)
@@ -192,15 +207,10 @@ class Custom(Domain):
 
     @property
     def coord_dims(self) -> dict[str, tuple[str, ...]]:
-        """Each coordinate's axis: its own for one named like an axis; for any other label,
-        the last axis of its length (coefficient axes come after ``channel``)."""
+        """Each coordinate's axis: its own for one named like an axis, the one given as
+        ``(axis, values)``, else the last axis of the label's length."""
         self._check_fitted()
-        sizes = dict(zip(self.dims_, self.coefficient_shape_))
-        out: dict[str, tuple[str, ...]] = {}
-        for name, value in self.coords_.items():
-            match = [d for d, n in sizes.items() if n == len(value)]
-            out[name] = (name,) if name in sizes else (match[-1],)
-        return out
+        return dict(self.coord_dims_)
 
     @property
     def units(self) -> dict[str, str]:
