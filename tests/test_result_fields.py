@@ -308,3 +308,23 @@ def test_custom_domain_labels_are_bound_as_given(linear):
         Custom(ident, ident, dims=("channel", "time"), coords={"a": ("nope", [0, 1])}).fit(
             torch.zeros(1, 2, T, dtype=torch.float64)
         )
+
+
+def test_a_memory_mapped_result_is_not_read_into_memory(tmp_path):
+    import tracemalloc
+
+    n = 8192  # 64 samples x 2 channels x 8192 float64: 8 MiB of values per shard
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(2 * n, 1)).double()
+    x = np.random.default_rng(0).normal(size=(128, 2, n))
+    kw = dict(n_steps=4, shard_size=64, progress=False)
+    cdig.explain_dataset(model, x, "time", out=tmp_path / "r", **kw)
+    ds = cdig.open_run(tmp_path / "r")
+    peaks = {}
+    for how, sel in (("view", slice(64, 128)), ("copy", slice(32, 96))):
+        tracemalloc.start()
+        attr = ds.attribution("time", sel)
+        peaks[how] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert attr.values.nbytes == 8 * 2**20
+    assert peaks["view"] < 0.5 * 8 * 2**20 < peaks["copy"], peaks
