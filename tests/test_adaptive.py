@@ -519,7 +519,7 @@ def test_the_command_line_phrases_each_reason_in_its_options():
     )  # fmt: skip
     text = _phrase(w)
     assert "within --max-steps 64 for samples [0]" in text
-    assert "samples [1] is singular" in text and "another --baseline" in text
+    assert "samples [1] is singular" in text and "other --baselines" in text
     assert "samples [2] --rtol 0.01 is below the rounding level" in text and "3e-07" in text
     only_singular = cdig.ConvergenceWarning(
         "m", samples=[1], rtol=0.01, worst=float("nan"), max_steps=64, domains=["time"],

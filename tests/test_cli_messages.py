@@ -48,7 +48,7 @@ def test_library_errors_carry_the_argument_and_the_command_line_spells_it():
 
     err = _raised(Settings, internal_batch_size=0)
     assert err.argument == "internal_batch_size" and str(err).startswith("internal_batch_size=0")
-    assert _one_line(err).startswith("--batch-size 0 must be a positive integer")
+    assert _one_line(err).startswith("--internal-batch-size 0 must be a positive integer")
     err = _raised(as_target, "biggest")
     assert err.argument == "target" and str(err).startswith("target='biggest' is not understood")
     assert _one_line(err).startswith("--target biggest is not understood")
@@ -108,10 +108,10 @@ def _block_matplotlib(monkeypatch):
 def test_report_without_matplotlib_fails_before_any_work(files, capsys, monkeypatch, tmp_path):
     _block_matplotlib(monkeypatch)
     # the model file is absent: had any work started, that would be the error
-    argv = ["explain", files / "absent.ts", files / "x.npy", "--out", tmp_path / "r.html"]
+    argv = ["explain", files / "absent.ts", files / "x.npy", "--report", tmp_path / "r.html"]
     code, _, err = run(argv, capsys)
     assert code == 1
-    assert "--out" in err and "pip install cdig[plot]" in err and "MODEL" not in err
+    assert "--report" in err and "pip install cdig[plot]" in err and "MODEL" not in err
     assert not (tmp_path / "r.html").exists()
 
 
