@@ -177,6 +177,10 @@ def test_summary_progress_and_report(files, tmp_path, capsys):
             "bpm",
             "--mark",
             240,
+            "--domain",
+            "time",
+            "--domain",
+            "fourier",
         ],
         capsys,
     )
@@ -267,8 +271,8 @@ def test_auto_steps_method_and_batch_size_reach_the_engine(files, tmp_path, caps
     d, net, x = files
     js = tmp_path / "auto.json"
     code, _, err = run(["explain", d / "net.ts", d / "x.npy", "--domain", "time", "--target", 0,
-                        "--n-steps", "auto", "--rtol", 1e-7, "--internal-batch-size", 7, "--json", js,
-                        "--quiet"], capsys)  # fmt: skip
+                        "--n-steps", "auto", "--rtol", 1e-7, "--internal-batch-size", 7,
+                        "--json", js, "--quiet"], capsys)  # fmt: skip
     assert code == 0, err
     doc = read_json(js)["domains"]["time"]
     assert doc["settings"]["n_steps"] == "auto" and min(doc["n_steps"]) >= 17
@@ -374,9 +378,49 @@ def test_usage_errors_help_and_version(capsys):
     assert main(["explain", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "--trust-model-file" in text and "--weights" in text and "ONNX" in text
-    assert "--baselines" in text and "internal_batch_size" in text
+    assert "--baselines" in text and "--internal-batch-size" in text and "--progress" in text
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"cdig {cdig.__version__}"
+
+
+@pytest.mark.parametrize(
+    ("old", "value"), [("--batch-size", "7"), ("--out", "r.html"), ("--baseline", "zero")]
+)
+def test_retired_spellings_are_usage_errors(files, capsys, old, value):
+    """0.1.0 renamed the options to the library's keywords outright: no aliases."""
+    d, _, _ = files
+    assert main(["explain", str(d / "net.ts"), str(d / "x.npy"), old, value]) == 2
+    assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_progress_and_quiet_are_two_switches(files, tmp_path, capsys):
+    """--progress/--no-progress: the bar (stderr); --quiet: nothing on stdout, and no bar
+    unless --progress asks for it."""
+    d, _, _ = files
+    common = ["explain", d / "net.ts", d / "x.npy", "--target", 0, "--n-steps", 8]
+    seen = {}
+    for flags in ([], ["--no-progress"], ["--quiet"], ["--quiet", "--progress"]):
+        code, out, err = run([*common, *flags], capsys)
+        assert code == 0, err
+        seen[" ".join(flags)] = ("explaining" in err, "top time (sample 0):" in out)
+    assert seen == {
+        "": (True, True),
+        "--no-progress": (False, True),
+        "--quiet": (False, False),
+        "--quiet --progress": (True, False),
+    }
+
+
+def test_the_default_domain_is_time_as_in_the_library(files, tmp_path, capsys):
+    d, model, x = files
+    js = tmp_path / "o.json"
+    argv = ["explain", d / "net.ts", d / "x.npy", "--target", 1, "--json", js, "--quiet"]
+    assert run(argv, capsys)[0] == 0
+    doc = read_json(js)
+    assert list(doc["domains"]) == ["time"]
+    assert doc["settings"]["baselines"] == "zero"
+    want = cdig.explain(model, torch.as_tensor(x), target=1).values
+    np.testing.assert_allclose(doc["domains"]["time"]["values"], want, rtol=1e-6, atol=1e-9)
 
 
 def test_export_loading_restores_the_environment(files, monkeypatch):

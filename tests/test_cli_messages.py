@@ -43,8 +43,8 @@ def _raised(fn, *args, **kwargs):
 
 
 def test_library_errors_carry_the_argument_and_the_command_line_spells_it():
-    from cdig.targets import as_target, resolve_target
     from cdig._settings import Settings
+    from cdig.targets import as_target, resolve_target
 
     err = _raised(Settings, internal_batch_size=0)
     assert err.argument == "internal_batch_size" and str(err).startswith("internal_batch_size=0")

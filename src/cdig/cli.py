@@ -81,6 +81,7 @@ def _add_explain(sub: Any, spec_help: str, methods: Sequence[str]) -> None:
         "nothing pickled or compiled, no file-touching operators). Nothing is ever unpickled "
         "without it.",
         formatter_class=_Formatter,
+        allow_abbrev=False,  # one spelling per option: no prefixes of it
     )
     add = p.add_argument
     # fmt: off
@@ -151,6 +152,7 @@ def _add_demo(sub: Any) -> None:
         "demo",
         help="run the 1 Hz vs 4 Hz cosine experiment (no files needed)",
         formatter_class=_Formatter,
+        allow_abbrev=False,  # one spelling per option: no prefixes of it
     )
     add = p.add_argument
     # fmt: off
@@ -193,14 +195,11 @@ def _one_line(err: BaseException) -> str:
     return text + ("" if isinstance(err, CLIError) else " (rerun with --debug for details)")
 
 
-#: The library's parameters -> the options that set them (errors name parameters as parts).
-_OPTIONS = {
-    "target": "--target", "n_steps": "--n-steps", "internal_batch_size": "--internal-batch-size",
-    "method": "--method", "time_axis": "--time-axis", "fs": "--fs", "rtol": "--rtol",
-    "atol": "--atol", "max_steps": "--max-steps", "baselines": "--baselines", "key": "--key",
-    "single": "--single", "channel_names": "--channel-names", "out": "--out", "force": "--force",
-    "device": "--device",
-}  # fmt: skip
+#: The library's parameters the options set, each spelt as its keyword (errors name parameters).
+_OPTIONS = {k: "--" + k.replace("_", "-") for k in (
+    "target", "n_steps", "internal_batch_size", "method", "time_axis", "fs", "rtol", "atol",
+    "max_steps", "baselines", "key", "single", "channel_names", "out", "force", "device",
+)}  # fmt: skip
 
 
 def _spell(part: Name) -> str:
