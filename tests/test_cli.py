@@ -396,6 +396,7 @@ def test_retired_spellings_are_usage_errors(files, capsys, old, value):
 def test_progress_and_quiet_are_two_switches(files, tmp_path, capsys):
     """--progress/--no-progress: the bar (stderr); --quiet: nothing on stdout, and no bar
     unless --progress asks for it."""
+    pytest.importorskip("tqdm")  # the bar's package (an optional dependency)
     d, _, _ = files
     common = ["explain", d / "net.ts", d / "x.npy", "--target", 0, "--n-steps", 8]
     seen = {}

@@ -115,6 +115,19 @@ def test_report_without_matplotlib_fails_before_any_work(files, capsys, monkeypa
     assert not (tmp_path / "r.html").exists()
 
 
+def test_progress_without_tqdm_is_off_by_default_and_an_error_when_asked_for(
+    files, capsys, monkeypatch
+):
+    for name in [m for m in sys.modules if m == "tqdm" or m.startswith("tqdm.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm -> ImportError
+    argv = ["explain", files / "net.ts", files / "x.npy", "--target", 0, "--n-steps", 8]
+    code, out, err = run(argv, capsys)
+    assert code == 0 and "explaining" not in err and "top time (sample 0):" in out
+    code, _, err = run([*argv, "--progress"], capsys)
+    assert code == 1 and "'tqdm'" in err and "pip install cdig[" in err
+
+
 def test_demo_without_matplotlib(capsys, monkeypatch, tmp_path):
     _block_matplotlib(monkeypatch)
     code, _, err = run(["demo", "--out", tmp_path], capsys)

@@ -249,7 +249,7 @@ def _explain(args: argparse.Namespace) -> int:
         raise CLIError(
             f"--n-steps {args.n_steps!r} must be a positive integer or 'auto'."
         ) from None
-    progress = (not args.quiet if args.progress is None else args.progress) and _has("tqdm")
+    progress = (not args.quiet and _has("tqdm")) if args.progress is None else args.progress
     integration = Settings(
         steps, args.method, args.internal_batch_size, args.rtol, args.atol, args.max_steps,
         args.time_axis, progress=progress,
