@@ -291,8 +291,10 @@ def test_half_precision_models_in_every_domain(name, dtype):
 
 def test_half_inputs_to_a_plain_function():
     model = SmoothCNN(channels=2, n_out=2, seed=3).half()
-    x = torch.randn(2, 2, 32).half()
-    attr = cdig.explain(lambda z: model(z)[:, 0], x.numpy(), "fourier", n_steps=32)
+    x = torch.randn(2, 2, 32, generator=torch.Generator().manual_seed(5)).half()
+    with warnings.catch_warnings():  # half precision: checked to 5 % below, not to rtol
+        warnings.simplefilter("ignore", cdig.CompletenessWarning)
+        attr = cdig.explain(lambda z: model(z)[:, 0], x.numpy(), "fourier", n_steps=32)
     assert attr.values.dtype == np.float32 and np.isfinite(attr.values).all()
     assert np.all(np.abs(attr.delta) <= 0.05 * np.maximum(1.0, np.abs(attr.outputs)))
 
