@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import math
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -106,11 +107,26 @@ def test_multidomain_quick():
     assert set(res) == {"one", "together", "separate", "unshared", "max_rel_diff"}
     assert all(np.isfinite(res[k]) and res[k] > 0 for k in ("one", "together", "separate"))
     assert np.isfinite(res["unshared"]) and res["unshared"] > 0
-    # the script's claim is "five domains in one call cost at most 1.3x one domain"; one
-    # quick round cannot time that, but five domains in one call sharing one pass must not
-    # cost what five separate passes would (5x), nor be a broken measurement
-    assert _sane(res["together"] / res["one"]) and res["together"] / res["one"] < 5
+    assert _sane(res["together"] / res["one"]) and _sane(res["separate"] / res["one"])
     assert res["max_rel_diff"] < 1e-4  # float32: shared and unshared passes agree
+    # the claim "five domains in one call cost at most 1.3x one domain" cannot be timed in
+    # one quick round on a shared machine; what makes it true can be counted: the five
+    # linear domains in one call evaluate the model on exactly the rows of one domain
+    import cdig
+
+    md = sys.modules["multidomain"]
+    model = sys.modules["speed"].wide().eval()
+    rows: list[int] = []
+    model.register_forward_hook(lambda m, args, out: rows.append(len(args[0])))
+    x = torch.randn(2, 1, 128, generator=torch.Generator().manual_seed(0))
+    counts = []
+    for domains in ("fourier", md.WANTED):
+        rows.clear()
+        with warnings.catch_warnings():  # 16 steps of a ReLU net: flagged, and only counted
+            warnings.simplefilter("ignore", cdig.CompletenessWarning)
+            cdig.explain(model, x, domains, target=0, n_steps=16, fs=100.0)
+        counts.append(sum(rows))
+    assert counts[0] == counts[1] > 0, counts
 
 
 def test_profile_call_quick(capsys):
