@@ -1,5 +1,6 @@
 # Two commands: `make demo` and `make test`. Both create .venv when it is missing; `make demo`
-# installs only what the demo needs, `make test` everything.
+# installs only what the demo needs, `make test` everything. `make check` is the fast tier
+# while working: lint, types and the tests that do not run scripts (pytest -m 'not scripts').
 # `make docs` builds the documentation site into docs/_build/html (make test builds it too).
 PYTHON ?= python3
 VENV   := .venv
@@ -13,7 +14,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 STAMP      := $(VENV)/.installed
 PYDIRS := $(wildcard src tests benchmarks examples)
 
-.PHONY: demo test lint typecheck package-check venv clean bench docs
+.PHONY: demo test check lint typecheck package-check venv clean bench docs
 
 venv: $(STAMP)
 
@@ -58,6 +59,11 @@ docs: venv
 # docs first: tests/test_site.py reads the built site
 test: lint typecheck package-check docs
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q
+
+# the fast tier: no package check, no site, and not the tests marked `scripts` (examples,
+# benchmarks, gallery scripts and the docs' code blocks, about half of the suite's time)
+check: lint typecheck
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q -m "not scripts"
 
 bench: venv
 	cd benchmarks && for b in speed reference multidomain steps scaling; do \

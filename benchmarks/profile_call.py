@@ -156,7 +156,7 @@ def profile(ig: Any, x: torch.Tensor, n_steps: Any, calls: int) -> tuple[dict[st
     return per, counts
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> list[tuple[int, object, dict, dict]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=30)
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 calls, 1 sample")
@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'total':28}{total}")
     for name in rows[0][3]:
         print(f"{name:28}" + "".join(f"{c[name]:12.0f}  " for _, _, _, c in rows))
+    return rows
 
 
 if __name__ == "__main__":

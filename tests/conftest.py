@@ -1,6 +1,8 @@
-"""Shared fixtures: small float64 models with smooth activations, and seeded inputs."""
+"""Shared fixtures: the small smooth model, every domain, and seeded inputs."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pytest
@@ -30,6 +32,55 @@ class SmoothCNN(torch.nn.Module):
 @pytest.fixture
 def smooth_cnn() -> SmoothCNN:
     return SmoothCNN()
+
+
+def every_domain(n_times: int, fs: float = 32.0, seed: int = 0) -> dict[str, Any]:
+    """One instance of every registered domain, keyed by its registered name.
+
+    Settings fit series of ``n_times >= 16`` points sampled at ``fs`` Hz: an STFT of 8 (below
+    32 points) or 16 samples per frame, hop a quarter of that; a wavelet of level 1 or 2; a
+    seasonal period of 4 or 8 samples; a seeded, non-orthogonal ``(n_times, n_times)`` basis;
+    a nonlinear custom domain (``sinh`` / ``asinh``); ICA with ``tol=1e-2``, which FastICA
+    reaches on short noisy series (there is no independent source to find in Gaussian noise;
+    the attributions are exactly complete whatever the unmixing).
+    ``tests/test_guards.py`` checks that no registered domain is missing. The optional
+    packages (PyWavelets, scikit-learn, statsmodels) are needed when a domain is fitted, not
+    here (:data:`NEEDS`).
+    """
+    from cdig.domains import (
+        DCT,
+        ICA,
+        PCA,
+        STFT,
+        Cepstrum,
+        Custom,
+        Fourier,
+        LinearBasis,
+        SeasonalTrend,
+        Time,
+        Wavelet,
+    )
+
+    short = n_times < 32
+    n_fft = 8 if short else 16
+    q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(n_times, n_times)))
+    return {
+        "cepstrum": Cepstrum(fs=fs),
+        "custom": Custom(torch.sinh, torch.asinh),
+        "dct": DCT(fs=fs),
+        "fourier": Fourier(fs=fs),
+        "ica": ICA(tol=1e-2),
+        "linear_basis": LinearBasis(q + 0.1 * np.eye(n_times)),
+        "pca": PCA(),
+        "seasonal_trend": SeasonalTrend(period=4 if short else 8),
+        "stft": STFT(n_fft=n_fft, hop_length=n_fft // 4, fs=fs),
+        "time": Time(fs=fs),
+        "wavelet": Wavelet(level=1 if short else 2),
+    }
+
+
+#: The optional package each domain needs to be fitted (a test skips without it).
+NEEDS = {"wavelet": "pywt", "ica": "sklearn", "seasonal_trend": "statsmodels"}
 
 
 @pytest.fixture

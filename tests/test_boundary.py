@@ -144,7 +144,10 @@ def test_cli_json_is_the_attribution_dict(tmp_path, smooth_cnn, series):
             "--json", str(tmp_path / "o.json"), "--quiet", "--trust-model-file"]  # fmt: skip
     assert main(args) == 0
     doc = json.loads((tmp_path / "o.json").read_text())
-    ref = cdig.explain(smooth_cnn, series, ["fourier", "cepstrum"], target=2, fs=32.0, n_steps=8)
+    with pytest.warns(cdig.CompletenessWarning, match=r"\(cepstrum\)"):  # 8 steps are few
+        ref = cdig.explain(
+            smooth_cnn, series, ["fourier", "cepstrum"], target=2, fs=32.0, n_steps=8
+        )
     assert list(doc["domains"]) == ["fourier", "cepstrum"]
     for name, attr in ref.items():
         back = cdig.Attribution.from_dict(doc["domains"][name])
@@ -191,10 +194,11 @@ def test_one_completeness_rule_for_results_and_runs(tmp_path, smooth_cnn, series
     assert ok.tolist() == [False, True, False]
     assert completeness_flagged(np.array([0.1, 0.1, 1e-7]), ok).tolist() == [True, False, False]
     assert COMPLETENESS_FLOOR == 1e-6
-    run = cdig.explain_dataset(
-        smooth_cnn, series, "fourier", out=tmp_path / "r", fs=32.0, target=0, n_steps=2,
-        rtol=1e-3, progress=False,
-    )  # fmt: skip
+    with pytest.warns(cdig.CompletenessWarning, match="4 of 4 samples"):
+        run = cdig.explain_dataset(
+            smooth_cnn, series, "fourier", out=tmp_path / "r", fs=32.0, target=0, n_steps=2,
+            rtol=1e-3, progress=False,
+        )  # fmt: skip
     np.testing.assert_array_equal(run.completeness("fourier", 1e-3), run.unconverged("fourier"))
 
 

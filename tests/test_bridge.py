@@ -20,6 +20,8 @@ import torch
 import cdig
 from cdig.models import JaxModel, KerasModel, TensorFlowModel, TorchModel, detect_framework, wrap
 
+from .conftest import every_domain
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -200,25 +202,9 @@ def test_multi_axis_outputs(tf, weights, x_ntc):
 
 
 # ---------------------------------------------------------------------- completeness
-def _with_settings(name: str) -> cdig.domains.Domain:
-    """Domains that cannot be built from their name alone, with settings that fit T."""
-    rng = np.random.default_rng(0)
-    basis = np.linalg.qr(rng.normal(size=(T, T)))[0]
-    special = {
-        "custom": lambda: cdig.domains.Custom(
-            lambda x: torch.flip(x, dims=[-1]) * 2.0,
-            lambda X: torch.flip(X, dims=[-1]) / 2.0,
-            linear=True,
-        ),
-        "linear_basis": lambda: cdig.domains.LinearBasis(basis),
-        "seasonal_trend": lambda: cdig.domains.SeasonalTrend(period=8),
-    }
-    return special[name]() if name in special else cdig.domains.get_domain(name, fs=32.0)
-
-
 @pytest.mark.parametrize("name", cdig.domains.available_domains())
 def test_keras_complete_in_every_domain(name, keras32, x_ntc):
-    domain = _with_settings(name)
+    domain = every_domain(T)[name]
     x = x_ntc.astype("float32")
     attr = cdig.explain(keras32, x, domain=domain, target=0, time_axis=1, n_steps=64)
     diff = attr.outputs - attr.baseline_outputs

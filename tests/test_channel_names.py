@@ -9,17 +9,14 @@ import torch
 
 import cdig
 
+from .conftest import SmoothCNN
+
 NAMES = ["AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC6", "F4", "F8", "AF4"]
 
 
-class Net(torch.nn.Module):
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        g = torch.Generator().manual_seed(0)
-        self.w = torch.nn.Parameter(torch.randn(channels, 64, generator=g, dtype=torch.float64))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.tanh((x * self.w).sum(dim=(1, 2)) / 8)
+def _net(channels: int) -> torch.nn.Module:
+    """The shared small model with one output (no target needed)."""
+    return SmoothCNN(channels=channels, n_out=1)
 
 
 def _texts(fig) -> list[str]:
@@ -33,7 +30,7 @@ def _texts(fig) -> list[str]:
 def test_names_reach_every_output():
     pytest.importorskip("matplotlib")
     x = np.random.default_rng(0).normal(size=(1, 14, 64))
-    attr = cdig.explain(Net(14), x, "fourier", fs=32.0, n_steps=8, channel_names=NAMES)
+    attr = cdig.explain(_net(14), x, "fourier", fs=32.0, n_steps=8, channel_names=NAMES)
     assert list(attr.coords["channel"]) == NAMES
     assert all(row["channel"] in NAMES for row in attr.top(5))
     best = np.unravel_index(np.abs(attr.values[0]).argmax(), attr.values.shape[1:])
@@ -44,13 +41,13 @@ def test_names_reach_every_output():
     fig.canvas.draw()
     boxes = [t.get_window_extent() for t in fig.axes[0].get_yticklabels()]
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
-    in_time = cdig.explain(Net(14), x, "time", fs=32.0, n_steps=8, channel_names=NAMES)
+    in_time = cdig.explain(_net(14), x, "time", fs=32.0, n_steps=8, channel_names=NAMES)
     fig = in_time.plot(inputs=x)  # and one channel x time heatmap
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == NAMES
     assert fig.axes[0].get_xlabel() == "time (s)"
     html = cdig.report.render_report(attr, x)
     assert any(f"{name}, " in html for name in NAMES)
-    several = cdig.explain(Net(3), x[:, :3], ["time", "stft"], fs=32.0, n_steps=8,
+    several = cdig.explain(_net(3), x[:, :3], ["time", "stft"], fs=32.0, n_steps=8,
                            channel_names=NAMES[:3])  # fmt: skip
     for res in several.values():
         assert list(res.coords["channel"]) == NAMES[:3]
@@ -64,7 +61,7 @@ def test_names_in_pandas_and_xarray():
     pd = pytest.importorskip("pandas")
     xr = pytest.importorskip("xarray")
     rng = np.random.default_rng(1)
-    model = Net(3)  # a DataFrame (rows = time) is one series of shape (1, channels, time)
+    model = _net(3)  # a DataFrame (rows = time) is one series of shape (1, channels, time)
     frame = pd.DataFrame(rng.normal(size=(64, 3)), columns=["AF3", "F7", "O1"])
     attr = cdig.explain(model, frame, "fourier", fs=32.0, n_steps=8)
     assert list(attr.coords["channel"]) == ["AF3", "F7", "O1"]
@@ -76,9 +73,9 @@ def test_names_in_pandas_and_xarray():
         dims=("sample", "channel", "time"),
         coords={"channel": ["Fz", "Cz", "Pz"]},
     )
-    attr = cdig.explain(Net(3), arr, "time", n_steps=8)
+    attr = cdig.explain(_net(3), arr, "time", n_steps=8)
     assert list(attr.coords["channel"]) == ["Fz", "Cz", "Pz"]
-    plain = cdig.explain(model, pd.DataFrame(rng.normal(size=(64, 3))), "time", n_steps=8)
+    plain = cdig.explain(model, pd.DataFrame(rng.normal(size=(64, 3))), "time", n_steps=16)
     assert list(plain.coords["channel"]) == [0, 1, 2]  # default columns name nothing
 
 
@@ -93,7 +90,7 @@ def test_names_in_pandas_and_xarray():
 def test_bad_channel_names(names, error, match):
     x = np.random.default_rng(0).normal(size=(1, 3, 64))
     with pytest.raises(error, match=match):
-        cdig.explain(Net(3), x, "time", n_steps=4, channel_names=names)
+        cdig.explain(_net(3), x, "time", n_steps=4, channel_names=names)
 
 
 def test_cli_channel_names(tmp_path, capsys):
@@ -101,7 +98,7 @@ def test_cli_channel_names(tmp_path, capsys):
 
     from cdig.cli import main
 
-    net = Net(2).float()
+    net = _net(2).float()
     torch.jit.save(torch.jit.script(net), str(tmp_path / "net.ts"))
     np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(1, 2, 64)).astype("f4"))
     js = tmp_path / "out.json"
@@ -123,7 +120,7 @@ def test_component_map_names_its_channels():
     rng = np.random.default_rng(2)
     x = rng.laplace(size=(1, 3, 200)).cumsum(-1) / 10
     names = ["acc_x", "acc_y", "gyr_z"]
-    attr = cdig.explain(Net3T(), x, cdig.domains.ICA(), n_steps=8, channel_names=names)
+    attr = cdig.explain(Net3T(), x, cdig.domains.ICA(tol=1e-3), channel_names=names)
     fig = attr.plot()
     ticks = [t.get_text() for ax in fig.axes for t in ax.get_xticklabels()]
     assert all(name in ticks for name in names)

@@ -43,12 +43,12 @@ def _raised(fn, *args, **kwargs):
 
 
 def test_library_errors_carry_the_argument_and_the_command_line_spells_it():
-    from cdig.targets import as_target, resolve_target
     from cdig._settings import Settings
+    from cdig.targets import as_target, resolve_target
 
     err = _raised(Settings, internal_batch_size=0)
     assert err.argument == "internal_batch_size" and str(err).startswith("internal_batch_size=0")
-    assert _one_line(err).startswith("--batch-size 0 must be a positive integer")
+    assert _one_line(err).startswith("--internal-batch-size 0 must be a positive integer")
     err = _raised(as_target, "biggest")
     assert err.argument == "target" and str(err).startswith("target='biggest' is not understood")
     assert _one_line(err).startswith("--target biggest is not understood")
@@ -108,11 +108,24 @@ def _block_matplotlib(monkeypatch):
 def test_report_without_matplotlib_fails_before_any_work(files, capsys, monkeypatch, tmp_path):
     _block_matplotlib(monkeypatch)
     # the model file is absent: had any work started, that would be the error
-    argv = ["explain", files / "absent.ts", files / "x.npy", "--out", tmp_path / "r.html"]
+    argv = ["explain", files / "absent.ts", files / "x.npy", "--report", tmp_path / "r.html"]
     code, _, err = run(argv, capsys)
     assert code == 1
-    assert "--out" in err and "pip install cdig[plot]" in err and "MODEL" not in err
+    assert "--report" in err and "pip install cdig[plot]" in err and "MODEL" not in err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_progress_without_tqdm_is_off_by_default_and_an_error_when_asked_for(
+    files, capsys, monkeypatch
+):
+    for name in [m for m in sys.modules if m == "tqdm" or m.startswith("tqdm.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm -> ImportError
+    argv = ["explain", files / "net.ts", files / "x.npy", "--target", 0, "--n-steps", 8]
+    code, out, err = run(argv, capsys)
+    assert code == 0 and "explaining" not in err and "top time (sample 0):" in out
+    code, _, err = run([*argv, "--progress"], capsys)
+    assert code == 1 and "'tqdm'" in err and "pip install cdig[" in err
 
 
 def test_demo_without_matplotlib(capsys, monkeypatch, tmp_path):

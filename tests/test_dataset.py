@@ -315,7 +315,7 @@ def test_resume_after_kill_is_identical(tmp_path, model, data, reference):
             time.sleep(0.02)
     finally:
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.communicate()  # waits, and closes the stderr pipe
     finished = sorted(p.name for p in (out / "shards").iterdir() if p.name.isdigit())
     assert 1 <= len(finished) < 4, finished  # really interrupted
     assert not json.loads((out / "manifest.json").read_text())["complete"]
@@ -658,7 +658,8 @@ def test_adaptive_runs_store_error_convergence_and_evaluations(tmp_path, model, 
             rtol=1e-9, max_steps=21, progress=False,
         )  # fmt: skip
     assert len([w for w in rec if issubclass(w.category, cdig.ConvergenceWarning)]) == 1
-    direct = cdig.explain(model, x * 4, ["time", "fourier"], target=0, rtol=1e-9, max_steps=21)
+    with pytest.warns(cdig.ConvergenceWarning, match="max_steps=21"):
+        direct = cdig.explain(model, x * 4, ["time", "fourier"], target=0, rtol=1e-9, max_steps=21)
     for label in ("time", "fourier"):
         attr = run.attribution(label)
         np.testing.assert_allclose(attr.error, direct[label].error, rtol=1e-6)
@@ -727,7 +728,7 @@ def test_a_second_writer_is_refused_while_another_process_writes(tmp_path, model
         assert proc.poll() is None  # the first writer is undisturbed
     finally:
         proc.send_signal(signal.SIGKILL)  # a crash: the operating system drops its lock
-        proc.wait()
+        proc.communicate()  # waits, and closes the stderr pipe
     run = cdig.explain_dataset(model, x, target="predicted", labels=y, out=out, **KW)
     assert shard_files(out) == shard_files(reference.path)
     assert run.n_samples == N

@@ -14,6 +14,7 @@ How the blocks are run
       <!-- cdig-doctest: requires=tensorflow,keras; marker=ray -->
       <!-- cdig-doctest: skip=why this block cannot run in the test suite -->
       <!-- cdig-doctest: setup=keras_classifier; isolated=KERAS_BACKEND=jax -->
+      <!-- cdig-doctest: warns=ConvergenceWarning -->
 
   ``setup=NAME[,NAME]`` runs the named fixtures of :data:`SETUPS` into the file's
   namespace before the block (they define the names a block takes as given, such as
@@ -23,6 +24,11 @@ How the blocks are run
   ``isolated=NAME=VALUE`` runs the setups and the block alone in a new interpreter with
   that environment variable set (e.g. Keras on the JAX backend, which must be chosen
   before keras is first imported); its names do not reach the file's namespace.
+  ``warns=NAME`` says that the block issues cdig's warning ``cdig.NAME`` (the text around
+  the block should say why): the test then fails if it does not. Any other cdig warning
+  fails the test, as in the rest of the suite.
+* Running the blocks is marked ``scripts`` (``make check`` leaves it out); the tests of the
+  parser are not.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+
+import cdig
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -211,6 +219,9 @@ def test_every_doc_file_with_python_has_blocks():
     for b in BLOCKS:  # every named setup exists: a typo would otherwise skip nothing
         for s in filter(None, (s.strip() for s in b.options.get("setup", "").split(","))):
             assert s in SETUPS, f"{b.id}: unknown setup {s!r}; known: {sorted(SETUPS)}"
+        if "warns" in b.options:  # a cdig warning class, not a typo that would catch nothing
+            category = getattr(cdig, b.options["warns"].strip(), None)
+            assert isinstance(category, type) and issubclass(category, Warning), b.id
 
 
 def _run_isolated(block: Block, folder: Path) -> None:
@@ -235,6 +246,7 @@ def _run_isolated(block: Block, folder: Path) -> None:
     assert done.returncode == 0, f"{block.id} failed:\n{done.stderr[-3000:]}"
 
 
+@pytest.mark.scripts
 @pytest.mark.parametrize("block", _params())
 def test_doc_block_runs(block: Block, tmp_path_factory, monkeypatch):
     if "skip" in block.options:
@@ -254,7 +266,11 @@ def test_doc_block_runs(block: Block, tmp_path_factory, monkeypatch):
     try:
         for s in filter(None, (s.strip() for s in block.options.get("setup", "").split(","))):
             SETUPS[s](ns)
-        exec(compile(block.code, block.id, "exec"), ns)
+        if "warns" in block.options:
+            with pytest.warns(getattr(cdig, block.options["warns"].strip())):
+                exec(compile(block.code, block.id, "exec"), ns)
+        else:
+            exec(compile(block.code, block.id, "exec"), ns)
     except BaseException:
         _FAILED[block.path] = block.id
         raise
@@ -263,6 +279,7 @@ def test_doc_block_runs(block: Block, tmp_path_factory, monkeypatch):
             sys.modules["matplotlib.pyplot"].close("all")
 
 
+@pytest.mark.scripts
 def test_readme_quick_start_is_self_contained_and_finds_each_rhythm(tmp_path, monkeypatch):
     # issue 27: the first block took `model` and `x` from a hidden fixture; it must run alone,
     # in a fresh namespace, and what its comments promise must hold

@@ -32,11 +32,14 @@ MISSING = [
     name for name in ("brainmaze_torch", "spkit", "openspindlenet", "sklearn")
     if importlib.util.find_spec(name) is None
 ]  # fmt: skip
-pytestmark = pytest.mark.skipif(
-    bool(MISSING),
-    reason=f"{', '.join(MISSING)} not installed: pip install cdig[eeg] and "
-    "pip install --no-deps openspindlenet==0.1.1",
-)
+pytestmark = [
+    pytest.mark.scripts,
+    pytest.mark.skipif(
+        bool(MISSING),
+        reason=f"{', '.join(MISSING)} not installed: pip install cdig[eeg] and "
+        "pip install --no-deps openspindlenet==0.1.1",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

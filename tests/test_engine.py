@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -114,9 +115,12 @@ def test_time_domain_equals_captum(smooth_cnn, series, method):
     ref = captum.IntegratedGradients(smooth_cnn).attribute(
         x, baselines=x * 0.1, target=1, n_steps=50, method=method
     )
-    ours = cdig.explain(
-        smooth_cnn, series, "time", target=1, baselines=series * 0.1, n_steps=50, method=method
-    )
+    # 50 right-Riemann steps (Captum's sums exactly) miss rtol=0.01 on three samples
+    flagged = method == "riemann_right"
+    with pytest.warns(cdig.CompletenessWarning) if flagged else contextlib.nullcontext():
+        ours = cdig.explain(
+            smooth_cnn, series, "time", target=1, baselines=series * 0.1, n_steps=50, method=method
+        )
     ref = ref.detach().numpy()
     if method == "riemann_trapezoid":
         # Captum's trapezoid weights are 1/n with halved ends, summing to (n-1)/n; ours are

@@ -17,10 +17,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("CDIG_KIDPPG_DATA", ROOT / ".." / "shared" / "data" / "kidppg"))
 FILES = ("ppg_samples.npz", "model_S13.h5", "model_S9.h5")
 
-pytestmark = pytest.mark.skipif(
-    not all((DATA / f).is_file() for f in FILES),
-    reason=f"KID-PPG data not found in {DATA} (set CDIG_KIDPPG_DATA to its folder)",
-)
+pytestmark = [
+    pytest.mark.scripts,
+    pytest.mark.skipif(
+        not all((DATA / f).is_file() for f in FILES),
+        reason=f"KID-PPG data not found in {DATA} (set CDIG_KIDPPG_DATA to its folder)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -20,10 +20,13 @@ FILES = ("ppg_samples.npz", "model_S13.h5", "model_S9.h5")
 
 NAMES = ("zeros", "mean", "low-pass 30 BPM", "noise (8, 0.1 sd)")  # the quick ones
 
-pytestmark = pytest.mark.skipif(
-    not all((DATA / f).is_file() for f in FILES),
-    reason=f"KID-PPG data not found in {DATA} (set CDIG_KIDPPG_DATA to its folder)",
-)
+pytestmark = [
+    pytest.mark.scripts,
+    pytest.mark.skipif(
+        not all((DATA / f).is_file() for f in FILES),
+        reason=f"KID-PPG data not found in {DATA} (set CDIG_KIDPPG_DATA to its folder)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

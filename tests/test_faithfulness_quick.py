@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+pytestmark = pytest.mark.scripts
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "faithfulness.py"
 
 

@@ -9,18 +9,13 @@ import torch
 
 import cdig
 
+from .conftest import SmoothCNN
+
 plt = pytest.importorskip("matplotlib.pyplot")
 
 
 def _net() -> torch.nn.Module:
-    torch.manual_seed(0)
-    return torch.nn.Sequential(
-        torch.nn.Conv1d(1, 4, 9, padding=4),
-        torch.nn.Tanh(),
-        torch.nn.AdaptiveAvgPool1d(1),
-        torch.nn.Flatten(),
-        torch.nn.Linear(4, 3),
-    ).double()
+    return SmoothCNN(channels=1, n_out=3, width=4)
 
 
 @pytest.fixture(scope="module")

@@ -58,6 +58,7 @@ def _run_page(name: str, tmp_path: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.scripts
 def test_ica_page_runs_without_warnings(tmp_path):
     pytest.importorskip("sklearn")
     pytest.importorskip("aeon")
@@ -69,6 +70,7 @@ def test_ica_page_runs_without_warnings(tmp_path):
     assert "channels: acc_x, acc_y, acc_z, gyr_x, gyr_y, gyr_z" in done.stdout  # not 0-5
 
 
+@pytest.mark.scripts
 @pytest.mark.parametrize(
     "name, needs, expect",
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import inspect
 import re
 from pathlib import Path
@@ -79,15 +80,47 @@ def test_every_figure_takes_ax():
         assert "ax" in inspect.signature(fn).parameters, fn.__name__
 
 
-def test_the_table_lists_keywords_that_exist():
+def _rows() -> list[list[str]]:
+    """The cells of each row of the table in docs/architecture.md."""
     text = DOC.read_text(encoding="utf-8")
     section = text.split("## One meaning per keyword", 1)[1].split("\n## ", 1)[0]
-    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    lines = [line for line in section.splitlines() if line.startswith("| `")]
+    return [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in lines]
+
+
+def test_the_table_lists_keywords_that_exist():
+    rows = ["|" + "|".join(cells) for cells in _rows()]
     keywords = {k for row in rows for k in re.findall(r"`(\w+)`", row.split("|")[1])}
     assert {"inputs", "domain", "seed", "progress", "shard_size", "ax"} <= keywords
     taken = {p for _, fn in CALLABLES for p in inspect.signature(fn).parameters}
     taken |= set(inspect.signature(cdig.runs.DatasetRun.plot).parameters)
     taken |= set(inspect.signature(cdig.demo.run).parameters)  # quiet: print nothing
     assert keywords <= taken, sorted(keywords - taken)
-    # quiet keeps one meaning of its own (print nothing: demo.run, --quiet); no progress switch
+    # quiet keeps one meaning of its own (print nothing: demo.run, --quiet), beside progress
     assert not keywords & (set(RETIRED) - {"quiet"})
+
+
+def test_the_command_line_spells_each_keyword_as_its_option():
+    """The table's CLI column names options of `cdig`, first the row's keyword with dashes;
+    `cli._OPTIONS` (the spelling of errors) follows the same rule; no old spelling parses."""
+    from cdig.cli import _OPTIONS, build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    options = {o for p in commands.choices.values() for a in p._actions for o in a.option_strings}
+    for name, option in _OPTIONS.items():
+        assert option == "--" + name.replace("_", "-") and option in options, (name, option)
+    checked = 0
+    for cells in _rows():
+        dashed = {"--" + k.replace("_", "-") for k in re.findall(r"`(\w+)`", cells[0])}
+        named = re.findall(r"`(--[\w-]+)", cells[-1])
+        assert "≠" not in cells[-1], cells[0]
+        if named:
+            assert named[0] in dashed, (cells[0], named[0])
+            assert set(named) <= options, (cells[0], set(named) - options)
+            checked += 1
+    assert checked >= 14
+    explain = commands.choices["explain"]
+    for old in ("--batch-size", "--baseline", "--out"):  # renamed; prefixes are not accepted
+        with pytest.raises(SystemExit):
+            explain.parse_args(["MODEL", "INPUT", old, "1"])

@@ -21,6 +21,8 @@ from cdig.metrics import (
 )
 from cdig.peers import freqrise, gradient, virtual_inspection
 
+from .conftest import NEEDS, every_domain
+
 
 def linear_model(n_in: int, n_out: int = 1, seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
@@ -250,32 +252,13 @@ class _Transpose(torch.nn.Module):
         return x.transpose(1, 2)
 
 
-ALL_DOMAINS = [
-    ("fourier", {}),
-    ("time", {}),
-    ("dct", {}),
-    ("stft", {}),
-    ("wavelet", {}),
-    ("cepstrum", {}),
-    ("ica", {}),
-    ("pca", {}),
-    ("seasonal_trend", {"period": 12}),
-]
-# the optional package each domain needs (an ImportError from anything else is a failure)
-NEEDS = {"wavelet": "pywt", "ica": "sklearn", "seasonal_trend": "statsmodels"}
-
-
-@pytest.mark.parametrize(("name", "params"), ALL_DOMAINS)
-def test_every_domain_reconstructs_and_removes(name, params):
+@pytest.mark.parametrize("name", sorted(every_domain(96)))
+def test_every_domain_reconstructs_and_removes(name):
     """Any domain: keeping every coefficient gives f(x); replacing every coefficient by the
     domain's coefficient baseline gives f at the effective baseline, as the engine saw it."""
-    from cdig.domains import available_domains, get_domain
-
-    if name not in available_domains():
-        pytest.skip(f"domain {name!r} is not in this build")
     if name in NEEDS:
         pytest.importorskip(NEEDS[name])
-    dom = get_domain(name, fs=32.0, **params)
+    dom = every_domain(96)[name]
     torch.manual_seed(0)
     x = torch.randn(3, 2, 96, dtype=torch.float64)
     model = torch.nn.Sequential(

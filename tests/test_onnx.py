@@ -148,7 +148,9 @@ def test_gradients_equal_finite_differences_in_float64(mixed):
 def test_loaded_onnx_is_explained_with_completeness_and_by_the_cli(mixed, tmp_path, capsys):
     _, path, x = mixed
     adapter = load(path)  # data only: no trust needed
-    res = cdig.explain(adapter, x, "time", target=1)
+    # a float32 model: sample 2's f(x) - f(x') is too small to certify rtol=0.01 in float32
+    with pytest.warns(cdig.ConvergenceWarning, match=r"samples \[2\] .* rounding level"):
+        res = cdig.explain(adapter, x, "time", target=1)
     with torch.no_grad():
         diff = adapter(x)[:, 1] - adapter(torch.zeros_like(x))[:, 1]
     np.testing.assert_allclose(res.values.reshape(3, -1).sum(1), diff.numpy(), atol=2e-4)

@@ -23,20 +23,9 @@ import pytest
 import torch
 
 import cdig
-from cdig.domains import (
-    DCT,
-    ICA,
-    PCA,
-    STFT,
-    Cepstrum,
-    Custom,
-    Fourier,
-    LinearBasis,
-    SeasonalTrend,
-    Time,
-    Wavelet,
-    available_domains,
-)
+from cdig.domains import available_domains
+
+from .conftest import every_domain
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -69,21 +58,7 @@ BAD = ("", "", "", "", "", "", "target", "baselines", "time_axis")
 
 def _domain(name: str, n_times: int, seed: int) -> Any:
     """A registered domain with parameters valid for ``n_times``."""
-    if name == "linear_basis":
-        q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(n_times, n_times)))
-        return LinearBasis(q + 0.1 * np.eye(n_times))
-    return {
-        "cepstrum": lambda: Cepstrum(fs=4.0),
-        "custom": lambda: Custom(torch.sinh, torch.asinh),
-        "dct": lambda: DCT(fs=4.0),
-        "fourier": lambda: Fourier(fs=4.0),
-        "ica": lambda: ICA(),
-        "pca": lambda: PCA(),
-        "seasonal_trend": lambda: SeasonalTrend(period=4),
-        "stft": lambda: STFT(n_fft=8, hop_length=2, fs=4.0),
-        "time": lambda: Time(fs=4.0),
-        "wavelet": lambda: Wavelet(level=1),
-    }[name]()
+    return every_domain(n_times, fs=4.0, seed=seed)[name]
 
 
 class Net(torch.nn.Module):

@@ -1,11 +1,11 @@
 """The ``cdig`` command line: ``cdig explain MODEL INPUT`` and ``cdig demo`` (docs/cli.md).
 
 Argument parsing and printing only: the library's errors name their parameters as parts
-(:class:`cdig._text.Name`), which :func:`_spell` says as options (``internal_batch_size=0``
--> ``--batch-size 0``). Every expected failure ends with one line on stderr and exit status
-1 (2 for command-line syntax errors); ``--debug`` shows the traceback. Formats that carry
-code load only with ``--trust-model-file``; ``--out`` and ``--json`` never overwrite the
-model, weights, input or baseline files, nor an existing file without ``--force``.
+(:class:`cdig._text.Name`), which :func:`_spell` says as the options that spell the library's
+keywords (``internal_batch_size=0`` -> ``--internal-batch-size 0``). Every expected failure
+ends with one line on stderr and exit 1 (2 for syntax errors); ``--debug`` shows the traceback.
+Code-carrying formats load only with ``--trust-model-file``; ``--report`` and ``--json`` never
+overwrite the model, weights, input or baselines files, nor an existing file without ``--force``.
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ def _add_explain(sub: Any, spec_help: str, methods: Sequence[str]) -> None:
         "nothing pickled or compiled, no file-touching operators). Nothing is ever unpickled "
         "without it.",
         formatter_class=_Formatter,
+        allow_abbrev=False,  # one spelling per option: no prefixes of it
     )
     add = p.add_argument
     # fmt: off
@@ -95,15 +96,15 @@ def _add_explain(sub: Any, spec_help: str, methods: Sequence[str]) -> None:
         help=".npy, .npz (with --key) or .csv (rows = time, columns = channels) file")
     add("--domain", action="append", metavar="NAME[:KEY=VALUE,...]", help="domain to explain in, "
         "with optional parameters, e.g. 'stft:n_fft=64,hop=16', 'wavelet:wavelet=db4,level=4', "
-        "'seasonal_trend:period=52' (a list: period=24,168); repeat for several (default: time "
-        "and fourier). A key may be shortened to a unique prefix; --fs sets fs. Domains and their "
-        "parameters (defaults): " + spec_help)
+        "'seasonal_trend:period=52' (a list: period=24,168); repeat for several (default: time, "
+        "as in cdig.explain). A key may be shortened to a unique prefix; --fs sets fs. Domains "
+        "and their parameters (defaults): " + spec_help)
     add("--fs", type=float, help="sampling rate in Hz (frequencies in Hz, times in s)")
     add("--channel-names", help="comma-separated channel names, one per channel in input order "
         "(e.g. AF3,F7,F3): in the summary, the JSON and the report instead of indices")
     add("--target", help="output to explain: an index (a comma-separated tuple for multi-axis "
         "outputs) or 'predicted'; omit for models with one output per sample")
-    add("--baseline", default="zero", help="path start: 'zero', 'mean' (each series' per-channel "
+    add("--baselines", default="zero", help="path start: 'zero', 'mean' (each series' per-channel "
         "time mean), a number, or a .npy file broadcastable to the input")
     add("--n-steps", default="auto", help="'auto' (default): adaptive, until the estimated error "
         "of the attributions and the completeness error are below --rtol; or a number of path "
@@ -117,7 +118,7 @@ def _add_explain(sub: Any, spec_help: str, methods: Sequence[str]) -> None:
         help=f"evaluation budget per sample of --n-steps auto (default {MAX_STEPS})")
     add("--method", default=None, help="integration rule of a numeric --n-steps (default "
         "gausslegendre): " + ", ".join(methods))
-    add("--batch-size", type=int, help="model evaluations per forward pass (internal_batch_size)")
+    add("--internal-batch-size", type=int, help="model evaluations per forward pass")
     add("--time-axis", type=int, default=-1, choices=(-1, 1, 2), help="axis of time in the "
         "model's input: -1 or 2 for (batch, channels, time), 1 for (batch, time, channels)")
     add("--key", help="array to use from an .npz file")
@@ -126,18 +127,21 @@ def _add_explain(sub: Any, spec_help: str, methods: Sequence[str]) -> None:
     add("--single", action="store_true",
         help="the .npy/.npz array is one series without a batch axis (add one)")
     add("--device", default="cpu", help="torch device for the model, e.g. cuda")
-    add("--out", metavar="HTML", help="write a self-contained HTML report here")
+    add("--report", metavar="HTML", help="write a self-contained HTML report here")
     add("--json", metavar="PATH",
         help="write the numbers (values, delta, outputs, coords, settings) as JSON here")
-    add("--force", action="store_true", help="overwrite existing --out/--json files (the model, "
-        "input and baseline files are never overwritten)")
+    add("--force", action="store_true", help="overwrite existing --report/--json files (the "
+        "model, input and baselines files are never overwritten)")
     add("--sample", type=int, action="append",
         help="sample(s) of the batch shown in the report and summary (default: 0)")
     add("--top", type=int, default=5, help="coefficients listed per domain")
     add("--unit", choices=("Hz", "bpm"), help="frequency unit of the figures")
     add("--mark", type=float, action="append", metavar="FREQ",
         help="mark a frequency in the figures (in --unit); repeatable")
-    add("--quiet", action="store_true", help="no progress bar and no summary")
+    add("--progress", action=argparse.BooleanOptionalAction, help="progress bar of the model "
+        "evaluations on stderr (needs tqdm; default: on, off with --quiet)")
+    add("--quiet", action="store_true", help="print nothing: no summary, no paths, no progress "
+        "bar unless --progress (warnings and errors still go to stderr)")
     add("--debug", action="store_true", help="show tracebacks of errors")
     # fmt: on
     p.set_defaults(func=_explain)
@@ -148,6 +152,7 @@ def _add_demo(sub: Any) -> None:
         "demo",
         help="run the 1 Hz vs 4 Hz cosine experiment (no files needed)",
         formatter_class=_Formatter,
+        allow_abbrev=False,  # one spelling per option: no prefixes of it
     )
     add = p.add_argument
     # fmt: off
@@ -190,14 +195,11 @@ def _one_line(err: BaseException) -> str:
     return text + ("" if isinstance(err, CLIError) else " (rerun with --debug for details)")
 
 
-#: The library's parameters -> the options that set them (errors name parameters as parts).
-_OPTIONS = {
-    "target": "--target", "n_steps": "--n-steps", "internal_batch_size": "--batch-size",
-    "method": "--method", "time_axis": "--time-axis", "fs": "--fs", "rtol": "--rtol",
-    "atol": "--atol", "max_steps": "--max-steps", "baselines": "--baseline", "key": "--key",
-    "single": "--single", "channel_names": "--channel-names", "out": "--out", "force": "--force",
-    "device": "--device",
-}  # fmt: skip
+#: The library's parameters the options set, each spelt as its keyword (errors name parameters).
+_OPTIONS = {k: "--" + k.replace("_", "-") for k in (
+    "target", "n_steps", "internal_batch_size", "method", "time_axis", "fs", "rtol", "atol",
+    "max_steps", "baselines", "key", "single", "channel_names", "out", "force", "device",
+)}  # fmt: skip
 
 
 def _spell(part: Name) -> str:
@@ -225,21 +227,19 @@ def _explain(args: argparse.Namespace) -> int:
     from .report import summary_text, write_json, write_report
 
     inputs = {"MODEL": args.model, "INPUT": args.input, "--weights": args.weights or ""}
-    if str(args.baseline).lower().endswith(".npy"):
-        inputs["--baseline"] = args.baseline
-    files = {"--json": (args.json, "results.json"), "--out": (args.out, "report.html")}
+    if str(args.baselines).lower().endswith(".npy"):
+        inputs["--baselines"] = args.baselines
+    files = {"--json": (args.json, "results.json"), "--report": (args.report, "report.html")}
     _cli_errors(check_outputs, files, {k: v for k, v in inputs.items() if v}, force=args.force)
-    if args.out and not _has("matplotlib"):  # before any work, not after it
+    if args.report and not _has("matplotlib"):  # before any work, not after it
         raise CLIError(
-            "--out writes an HTML report with figures, which needs matplotlib: install it "
-            "with `pip install cdig[plot]`, or leave out --out (--json writes the numbers)."
+            "--report writes an HTML report with figures, which needs matplotlib: install it "
+            "with `pip install cdig[plot]`, or leave out --report (--json writes the numbers)."
         )
     if args.top < 1:
-        raise CLIError(
-            f"--top {args.top} must be a positive integer (coefficients listed per domain)."
-        )
+        raise CLIError(f"--top {args.top} must be a positive integer (coefficients per domain).")
     try:
-        domains = parse_specs(args.domain or ["time", "fourier"], args.fs)
+        domains = parse_specs(args.domain or ["time"], args.fs)
     except ValueError as err:
         raise CLIError(f"--domain {err}") from None
     target = _parse_target(args.target)
@@ -249,9 +249,9 @@ def _explain(args: argparse.Namespace) -> int:
         raise CLIError(
             f"--n-steps {args.n_steps!r} must be a positive integer or 'auto'."
         ) from None
-    progress = not args.quiet and _has("tqdm")
+    progress = (not args.quiet and _has("tqdm")) if args.progress is None else args.progress
     integration = Settings(
-        steps, args.method, args.batch_size, args.rtol, args.atol, args.max_steps,
+        steps, args.method, args.internal_batch_size, args.rtol, args.atol, args.max_steps,
         args.time_axis, progress=progress,
     )  # fmt: skip
     if args.unit == "bpm" and args.fs is None:
@@ -264,11 +264,11 @@ def _explain(args: argparse.Namespace) -> int:
             domain._check_params(x.shape[1] if args.time_axis == 1 else x.shape[-1])
         except (TypeError, ValueError) as err:
             raise CLIError(f"--domain {label}: {in_words(err, _spell)}") from None
-    baselines = _parse_baseline(args.baseline, x, args.time_axis)
+    baselines = _parse_baselines(args.baselines, x, args.time_axis)
     adapter = load_model(
         args.model, device=args.device, trust=args.trust_model_file, weights=args.weights
     )
-    outputs = _model_outputs(adapter, x, args.batch_size or 64)
+    outputs = _model_outputs(adapter, x, args.internal_batch_size or 64)
     bad = [s for s in args.sample or [0] if not 0 <= s < x.shape[0]]
     if bad:
         raise CLIError(f"--sample {bad[0]} is out of range for a batch of {x.shape[0]}.")
@@ -291,11 +291,11 @@ def _explain(args: argparse.Namespace) -> int:
         "model": args.model + (f" (weights {args.weights})" if args.weights else ""),
         "input": args.input + (f" [{args.key}]" if args.key else ""),
         "input shape": tuple(x.shape),
-        "baseline": args.baseline,
+        "baselines": args.baselines,
         "target": "(single output)" if target is None else args.target,
         "fs (Hz)": args.fs if args.fs is not None else "-",
         "device": args.device,
-        "internal_batch_size": args.batch_size if args.batch_size else "auto",
+        "internal_batch_size": args.internal_batch_size or "auto",
     }
     if not args.quiet:
         print(summary_text(results, samples, args.top))
@@ -305,10 +305,10 @@ def _explain(args: argparse.Namespace) -> int:
         path = write_json(args.json, results, outputs, settings, x.shape)
         if not args.quiet:
             print(f"json: {path}")
-    if args.out:
+    if args.report:
         freq_kwargs = {k: v for k, v in (("unit", args.unit), ("mark", args.mark)) if v}
         path = write_report(
-            args.out, results, canonical_layout(x, args.time_axis), samples=samples,
+            args.report, results, canonical_layout(x, args.time_axis), samples=samples,
             settings=settings, model_outputs=outputs, top=args.top,
             plot_kwargs={"frequency": freq_kwargs},
             title=f"cdig: {Path(args.model).name} on {Path(args.input).name}",
@@ -335,7 +335,7 @@ def _phrase(message: Warning | str) -> str:
             parts.append(
                 f"the path of samples {sample_list(singular)} is singular at the baseline "
                 "(the output jumps next to it: a model that normalises its input, explained "
-                "from zeros); use another --baseline, not more steps."
+                "from zeros); use other --baselines, not more steps."
             )
         if floor:
             parts.append(
@@ -364,7 +364,7 @@ def _parse_target(text: str | None) -> Any:
     return parts[0] if len(parts) == 1 else tuple(parts)
 
 
-def _parse_baseline(text: str, x: np.ndarray, time_axis: int) -> Any:
+def _parse_baselines(text: str, x: np.ndarray, time_axis: int) -> Any:
     if text in ("zero", "zeros"):
         return None
     if text == "mean":
@@ -373,13 +373,13 @@ def _parse_baseline(text: str, x: np.ndarray, time_axis: int) -> Any:
     with contextlib.suppress(ValueError):
         value = float(text)
         if not math.isfinite(value):
-            raise CLIError(f"--baseline {text} must be finite.")
+            raise CLIError(f"--baselines {text} must be finite.")
         return value
     if not text.lower().endswith(".npy"):
         raise CLIError(
-            f"--baseline {text!r} must be 'zero', 'mean', a number, or a path to a .npy file."
+            f"--baselines {text!r} must be 'zero', 'mean', a number, or a path to a .npy file."
         )
-    return _cli_errors(read_array, text, name="--baseline")  # "--baseline file not found: ..."
+    return _cli_errors(read_array, text, name="--baselines")  # "--baselines file not found: ..."
 
 
 def _model_outputs(adapter: Any, x: np.ndarray, chunk: int) -> np.ndarray:
