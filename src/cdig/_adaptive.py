@@ -483,16 +483,20 @@ def _integrate_group(
     mesh = _Mesh(_Store(d, store_dtype, dev, MEMORY_BYTES))
     acc_bytes = torch.empty((), dtype=acc).element_size()
     item = torch.empty((), dtype=store_dtype).element_size()
+    # the per-round sums are taken in the store's precision (that of the model's gradients,
+    # at least float32) and accumulated in float64
+    work_real = store_dtype.to_real() if store_dtype.is_complex else store_dtype
     target = target_all[rows].double().cpu().numpy()
     scale = scale_all[rows].double().cpu().numpy()
     steps = np.zeros(n_rows, dtype=np.int64)
     total = torch.zeros(n_rows, d, dtype=acc, device=dev)  # sum of B_i per row
     total_err = torch.zeros(n_rows, d, dtype=acc, device=dev)  # sum of B_i - S_i per row
 
-    def evaluate(point_rows: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, Tensor]:
-        """Gradients at grid positions ``pos`` of local rows ``point_rows``: their slots,
-        and (4, n) float64 on the device: the model's outputs, whether the gradient is
-        finite, and the sum and absolute sum of the point's attributions.
+    def evaluate(point_rows: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, Tensor, np.ndarray]:
+        """Gradients at grid positions ``pos`` of local rows ``point_rows``: their slots;
+        (3, n) float64 on the device: the model's outputs, and the sum and absolute sum of
+        each point's attributions (not finite where the gradient is not), in the order
+        ``order`` (the third return value) of the points.
 
         Stored is ``phi'(u) g(phi(u))``: the integrand in the mesh coordinate ``u``. The
         numbers stay on the device (read with the round's statistics), except at the
@@ -523,30 +527,27 @@ def _integrate_group(
                 g, y = fn(pts, rows[rr])
                 del pts
                 g = g.reshape(hi - lo, -1).to(store_dtype)
-                finite = torch.isfinite(g).all(dim=1)
                 # the integrand in the mesh coordinate u: phi'(u) g(phi(u))
                 g = g * speed[lo:hi, None]
                 mesh.store.put(slots[order[lo:hi]], g)
                 att = _re_mul_work(dr.reshape(hi - lo, -1), g)
                 del g, dr
-                p = att.sum(dim=1, dtype=torch.float64)
-                q = att.abs_().sum(dim=1, dtype=torch.float64)
+                # a non-finite gradient makes its absolute sum non-finite (0 * inf is NaN)
+                p = att.sum(dim=1)
+                q = att.abs_().sum(dim=1)
                 del att
-                parts.append(torch.stack([y.reshape(-1).double(), finite.double(), p, q]))
-        stats = torch.empty(4, n, dtype=torch.float64, device=dev)
-        stats[:, torch.as_tensor(order, device=dev)] = torch.cat(parts, dim=1)
+                parts.append(torch.stack([y.reshape(-1).double(), p.double(), q.double()]))
+        stats = torch.cat(parts, dim=1)
         steps[:] += np.bincount(point_rows, minlength=n_rows)
         if on_evaluations is not None:
             on_evaluations(n)
         if n_base:  # singular at the baseline: the open rule takes over (the zero point)
-            host = stats.cpu().numpy()
-            bad = (host[1] == 0) & at_baseline
-            slots[bad] = 0
-            stats[2:, torch.as_tensor(np.flatnonzero(bad), device=dev)] = 0.0
-        return slots, stats
+            singular = ~np.isfinite(stats[2, :n_base].cpu().numpy())
+            slots[order[:n_base][singular]] = 0
+        return slots, stats, order
 
     def check_finite(point_rows: np.ndarray, pos: np.ndarray, finite: np.ndarray) -> None:
-        bad = (finite == 0) & (pos != 0)
+        bad = ~finite & (pos != 0)
         if bad.any():
             u = pos[bad] / _GRID
             raise ValueError(
@@ -574,30 +575,38 @@ def _integrate_group(
         point is gathered once per block, each sum is one multiply-add per weight."""
         n, k = slots.shape
         per = (k + rules.shape[1] + 3) * item + 2 * acc_bytes
-        sq = torch.zeros(len(normed), n, dtype=torch.float64, device=dev)
+        sq = torch.zeros(len(normed), n, dtype=torch.float64, device=dev)  # norms or squares
         h_t = torch.as_tensor(h, dtype=torch.float64, device=dev)
+        h_work = h_t.to(work_real)  # powers of two: exact in any precision
         groups = [(kd, np.flatnonzero(kinds == kd)) for kd in (0, 1)]
+        split = False
         for kd, members in groups:
             if len(members) == 0:
                 continue
             for i0, i1, c0, c1 in _leaf_blocks(len(members), d, per):
                 sel = members[i0:i1]
                 m = len(sel)
-                sel_t = torch.as_tensor(sel, device=dev)
+                split |= c1 - c0 < d
+                # all sub-intervals at once (the usual case): slices, not gathers
+                sel_t: Tensor | slice = slice(None) if m == n else torch.as_tensor(sel, device=dev)
                 pts = mesh.store.gather(slots[sel].T.reshape(-1), c0, c1).view(k, m, c1 - c0)
                 outs = _combine(pts, rules[kd])
                 del pts
-                hh = h_t[sel_t, None]
+                hh = h_work[sel_t, None]
                 r_t = torch.as_tensor(lrows[sel], device=dev)
                 for t, j in zip((total, total_err), to_totals, strict=True):
                     t[:, c0:c1].index_add_(0, r_t, (outs[j] * hh).to(acc))
                 dr = diff_flat[r_t, c0:c1] if c1 - c0 < d else diff_flat[r_t]
                 for i, j in enumerate(normed):
                     a = _re_mul_work(dr, outs[j])
-                    sq[i, sel_t] += torch.linalg.vector_norm(a, dim=1, dtype=torch.float64) ** 2
+                    norm = torch.linalg.vector_norm(a, dim=1).double()
+                    if c1 - c0 == d:
+                        sq[i, sel_t] = norm
+                    else:
+                        sq[i, sel_t] += norm**2
                     del a
                 del outs, dr
-        return sq.sqrt_() * h_t
+        return (sq.sqrt_() if split else sq) * h_t
 
     def leaf_scalars(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The exact completeness error of leaves ``idx`` (the change of the output across
@@ -620,9 +629,9 @@ def _integrate_group(
     n_first = 2 * n_pts - 1 if ahead else n_pts
     pos = np.tile(np.arange(n_first, dtype=np.int64) * (_GRID // (n_first - 1)), n_rows)
     point_rows = np.repeat(np.arange(n_rows), n_first)
-    slots, point_stats = evaluate(point_rows, pos)
+    slots, point_stats, order = evaluate(point_rows, pos)
     # pending: points and leaves whose numbers come with the next read
-    pending_points = (slots, point_rows, pos, point_stats)
+    pending_points = (slots, point_rows, pos, point_stats, order)
     slots = slots.reshape(n_rows, n_first)
     second = slots[:, 1::2] if ahead else None  # the second level waits for the first round
     first = slots[:, ::2] if ahead else slots
@@ -671,7 +680,7 @@ def _integrate_group(
                 norms, n_coef = measure(m_rows, s.reshape(-1, *shape))
                 dev_parts.append(norms.reshape(1, -1).double())
             n_coefs.append(n_coef)
-        p_slots, p_rows, p_pos, p_stats = pending_points
+        p_slots, p_rows, p_pos, p_stats, p_order = pending_points
         dev_parts += [p_stats, pending_norms.reshape(1, -1)]
         if isinstance(pending_seen, Tensor):
             dev_parts.append(pending_seen.reshape(1, -1))
@@ -680,11 +689,12 @@ def _integrate_group(
         sum_a, abs_a, norm_i = take(na), take(na), take(na)
         est_s, est_n = take(na), take(na)
         m_norms = [(take(na), take(na)) for _ in measures]
-        pt = take(4 * len(p_pos)).reshape(4, -1)
+        pt = np.empty((3, len(p_pos)))
+        pt[:, p_order] = take(3 * len(p_pos)).reshape(3, -1)
         leaf_norm = take(len(new_leaves))
         seen = take(len(new_leaves) // 2) if isinstance(pending_seen, Tensor) else None
         # --- the new points and leaves ---------------------------------------------------
-        check_finite(p_rows, p_pos, pt[1])
+        check_finite(p_rows, p_pos, np.isfinite(pt[2]))
         grow = len(mesh.store) - len(mesh.p)
         if grow > 0:
             mesh.f, mesh.p, mesh.q = (
@@ -692,7 +702,7 @@ def _integrate_group(
             )
         live = p_slots != 0
         mesh.f[p_slots[live]] = pt[0][live]
-        mesh.p[p_slots[live]], mesh.q[p_slots[live]] = pt[2][live], pt[3][live]
+        mesh.p[p_slots[live]], mesh.q[p_slots[live]] = pt[1][live], pt[2][live]
         at0 = p_pos == 0
         mesh.f_base[p_rows[at0]] = pt[0][at0]
         gap, need = leaf_scalars(new_leaves)
@@ -793,16 +803,12 @@ def _integrate_group(
             assert second is not None
             new_slots = second[prow[:, None], 4 * (lo // width)[:, None] + np.arange(4)]
             new_pos = (lo[:, None] + (w // 8)[:, None] * np.array([1, 3, 5, 7])).reshape(-1)
-            pending_points = (
-                np.zeros(0, dtype=np.int64),
-                np.zeros(0, dtype=np.int64),
-                np.zeros(0, dtype=np.int64),
-                torch.zeros(4, 0, dtype=torch.float64, device=dev),
-            )
+            none = np.zeros(0, dtype=np.int64)
+            pending_points = (none, none, none, torch.zeros(3, 0, device=dev), none)
         else:
             new_pos = (lo[:, None] + (w // 8)[:, None] * np.array([1, 3, 5, 7])).reshape(-1)
-            flat_slots, point_stats = evaluate(np.repeat(prow, 4), new_pos)
-            pending_points = (flat_slots, np.repeat(prow, 4), new_pos, point_stats)
+            flat_slots, point_stats, order = evaluate(np.repeat(prow, 4), new_pos)
+            pending_points = (flat_slots, np.repeat(prow, 4), new_pos, point_stats, order)
             new_slots = flat_slots.reshape(-1, 4)
         old = mesh.slots[parents]
         nine = np.empty((len(parents), 9), dtype=np.int64)
@@ -830,28 +836,9 @@ def _integrate_group(
         pending_seen = norms[2]
         first_round = False
 
-    # final sums from the leaves themselves (no drift from the running totals): each point
-    # once, with its weights in the leaves that hold it, in float64
-    mesh_all = np.arange(len(mesh.row))
-    h = mesh.width / _GRID
-    rules = _LEAF_RULES[mesh.kind(mesh_all)] * h[:, None, None]  # (L, 2, 5)
-    uniq, inv = np.unique(mesh.slots.reshape(-1), return_inverse=True)
-    weight_b = np.bincount(inv, weights=rules[:, 0].reshape(-1), minlength=len(uniq))
-    weight_e = np.bincount(inv, weights=rules[:, 1].reshape(-1), minlength=len(uniq))
-    owner = np.zeros(len(uniq), dtype=np.int64)
-    owner[inv] = np.repeat(mesh.row, 5)
-    live = uniq != 0  # the zero point adds nothing
-    uniq, owner, weight_b, weight_e = uniq[live], owner[live], weight_b[live], weight_e[live]
-    gradient = torch.zeros(n_rows, d, dtype=acc, device=dev)
-    error = torch.zeros(n_rows, d, dtype=acc, device=dev)
-    wb_t = torch.as_tensor(weight_b, dtype=torch.float64, device=dev)
-    we_t = torch.as_tensor(weight_e, dtype=torch.float64, device=dev)
-    own_t = torch.as_tensor(owner, device=dev)
-    for i0, i1, c0, c1 in _leaf_blocks(len(uniq), d, item + 3 * acc_bytes):
-        g = mesh.store.gather(uniq[i0:i1], c0, c1)
-        for t, w_t in ((gradient, wb_t), (error, we_t)):
-            t[:, c0:c1].index_add_(0, own_t[i0:i1], (g * w_t[i0:i1, None]).to(acc))
-        del g
+    # the result is the running sums the tests read: no row's numbers differ from those
+    # that stopped it
+    gradient, error = total, total_err
     mesh.store.close()  # on an error, when the mesh is dropped
     final = _attribution_stats(diff_flat, gradient, acc_bytes).cpu().numpy()
     abs_final, norm_int = final[1], final[2]
