@@ -44,6 +44,16 @@ all five points (each half gets three of them and two new ones), so ``n`` path p
 exactly ``n`` model evaluations. New points of all rows are evaluated together, in chunks
 of ``internal_batch_size``.
 
+A round's work is vectorised over rows and reads the device once: the rows' sums and
+norms, the new points' outputs and attribution sums (``p``, ``q`` per point) and the new
+sub-intervals' error norms are concatenated and read together, and the tests and the
+choice of sub-intervals run for all rows at once (:func:`_pick_all`). A bisection gathers
+its nine points once and forms, with one multiply-add per non-zero weight
+(:data:`_BISECTION`), its halves' error vectors and the changes of the row's Boole and
+error sums, in the gradients' precision; the changes are added to the rows in float64
+(``index_add_``). Everything is elementwise or a per-row index sum, so the bits do not
+depend on the number of threads. The result is these running sums.
+
 Why a row stops is its **status**: ``"converged"`` (both tests), ``"floor"`` (both tests
 hold only once the rounding floor of the model's precision, :func:`rounding_floor` of
 ``|f(x)| + |f(x')| + sum |A|`` in the integration coordinates, is allowed for: the
