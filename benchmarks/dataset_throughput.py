@@ -170,7 +170,7 @@ def child(engine: str, n: int, workers: int, threads: int, out: str) -> None:
     t0 = time.perf_counter()
     run = cdig.explain_dataset(
         model, x, use, target="predicted", labels=data.y[:n], fs=FS, out=out,
-        batch_size=BATCH, n_steps=N_STEPS, engine=engine, workers=workers, quiet=True,
+        shard_size=BATCH, n_steps=N_STEPS, engine=engine, workers=workers, progress=False,
     )  # fmt: skip
     wall = time.perf_counter() - t0
     stop.set()

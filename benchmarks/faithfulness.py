@@ -6,13 +6,13 @@ metrics of :mod:`cdig.metrics`, all in the onesided Fourier domain (rFFT coeffic
 except time-domain IG, which is scored in the time domain against its own random reference.
 
 Methods: Fourier CD-IG (``cdig.explain``); time-domain IG; time IG carried onto frequencies
-by DFT-LRP (``cdig.metrics.virtual_inspection``); the gradient and gradient x input taken
+by DFT-LRP (``cdig.peers.virtual_inspection``); the gradient and gradient x input taken
 in the Fourier domain; FreqRISE; the ``freqig`` package (IG on rFFT magnitudes, phase
 fixed) when it is installed; random rankings.
 
 Metrics: deletion AUC as in FreqRISE (lower is better), insertion of the top 10 % as in
 FLEXtime (higher is better), CPD (higher) and CPP (lower) from TIMING with zero and
-"average" substitution.
+per-sample-mean ("mean") substitution.
 
     python benchmarks/faithfulness.py            # full run, writes benchmarks/faithfulness.md
     python benchmarks/faithfulness.py --quick    # one small dataset, about a minute
@@ -51,14 +51,10 @@ from cdig.metrics import (
     cpd,
     cpp,
     deletion,
-    flextime,
-    freqrise,
-    gradient,
     insertion,
     random_reference,
-    timing,
-    virtual_inspection,
 )
+from cdig.peers import flextime, freqrise, gradient, timing, virtual_inspection
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -154,7 +150,7 @@ class Task:
     lr: float = 1e-3
     n_random: int = 3
     time_rows: bool = True  # also score time-domain IG in the time domain
-    average: bool = True  # CPD / CPP with the "average" substitute too
+    average: bool = True  # CPD / CPP with the "mean" substitute too
     paper: bool = False  # the CPD variant of the paper's experiment code (see paper_specs)
     model_name: str = ""  # cache key of the trained weights (default: name)
     n_baselines: int = 8  # baselines per series for the stacked baseline generators
@@ -424,28 +420,28 @@ def metric_specs(task: Task) -> dict[str, tuple[Callable[..., Any], dict[str, An
         "Del AUC v": (deletion, dict(FREQRISE_DELETION)),
         "Ins@10% ^": (insertion, dict(FLEXTIME_INSERTION)),
         "CPD zero ^": (cpd, {"substitute": "zero"}),
-        "CPD avg ^": (cpd, {"substitute": "average"}),
+        "CPD avg ^": (cpd, {"substitute": "mean"}),
         "CPP zero v": (cpp, {"substitute": "zero"}),
-        "CPP avg v": (cpp, {"substitute": "average"}),
+        "CPP avg v": (cpp, {"substitute": "mean"}),
     }
     if not task.average:
         del specs["CPD avg ^"], specs["CPP avg v"]
     if task.extra_signed_cpd:
         specs["CPD zero, signed ^"] = (cpd, {"substitute": "zero", "ranking": "signed"})
-        specs["CPD avg, signed ^"] = (cpd, {"substitute": "average", "ranking": "signed"})
+        specs["CPD avg, signed ^"] = (cpd, {"substitute": "mean", "ranking": "signed"})
     return specs
 
 
 def paper_specs() -> dict[str, tuple[Callable[..., Any], dict[str, Any]]]:
     """CPD as in the Cross-domain IG paper's experiment code (built on TIMING's): a fixed
     50 steps, ranking by the signed attribution, per-class changes summed, zero or
-    per-sample-mean ("average") substitution; and our definition on the same attributions."""
+    per-sample-mean ("mean") substitution; and our definition on the same attributions."""
     paper = {"n_steps": 50, "ranking": "signed", "class_reduction": "sum"}
     return {
         "CPD zero, paper ^": (cpd, {"substitute": "zero", **paper}),
-        "CPD avg, paper ^": (cpd, {"substitute": "average", **paper}),
+        "CPD avg, paper ^": (cpd, {"substitute": "mean", **paper}),
         "CPD zero, ours ^": (cpd, {"substitute": "zero"}),
-        "CPD avg, ours ^": (cpd, {"substitute": "average"}),
+        "CPD avg, ours ^": (cpd, {"substitute": "mean"}),
     }
 
 
@@ -492,7 +488,7 @@ def run_task(task: Task, s: Settings, cache: Path, log: Callable[[str], None]) -
 
 
 def evaluate(task, model, x, y, s, specs, log):
-    # z-normalized series have zero mean, so "average" substitution is zero substitution:
+    # z-normalized series have zero mean, so "mean" substitution is zero substitution:
     # computed once and reported in both columns
     zero_mean = bool(np.all(np.abs(x.mean(axis=-1)) <= 1e-6 * np.abs(x).max()))
     rows: dict[str, dict[str, Any]] = {}
@@ -533,7 +529,7 @@ def _scores(specs, zero_mean, compute):
     done: dict[tuple[Any, ...], Any] = {}
     for mname, (fn, kw) in specs.items():
         sub = kw.get("substitute")
-        norm = {**kw, "substitute": "zero" if zero_mean and sub == "average" else sub}
+        norm = {**kw, "substitute": "zero" if zero_mean and sub == "mean" else sub}
         key = (fn, tuple(sorted((k, str(v)) for k, v in norm.items())))
         if key not in done:
             done[key] = compute(fn, kw)
@@ -725,10 +721,10 @@ def render(results, s, freqig_note, wall, args) -> str:
         "standard deviation (`noise`), series drawn from the training set "
         "(`training_samples`, expected-gradients style), or the input with random segments "
         "zeroed (`segment_masked`, TIMING-style, retention 0.5, lengths 1..T).\n"
-        f"- TIMING (`cdig.metrics.timing`): {s.timing_masks} path points, one random "
+        f"- TIMING (`cdig.peers.timing`): {s.timing_masks} path points, one random "
         "segment mask each (retention 0.5, lengths 1..T), zero baseline on masked points, "
         "raw logit; scored in time ([time domain]) and carried onto frequencies by DFT-LRP "
-        "(TIMING + DFT-LRP). FLEXtime (`cdig.metrics.flextime`): 16 equal FIR bands (fewer "
+        "(TIMING + DFT-LRP). FLEXtime (`cdig.peers.flextime`): 16 equal FIR bands (fewer "
         f"for short series), {s.flextime_epochs} SGD epochs (the paper: up to 500 with early "
         "stopping), keep ratio 0.05; importance of a bin = the masked filterbank's gain.\n"
     )

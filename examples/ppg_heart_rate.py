@@ -132,7 +132,7 @@ def window_figure(r: dict[str, Any]) -> Any:
     """
     x = r["x"].transpose(0, 2, 1)  # (batch, channels, time) for the spectrum
     fig = r["attr"].plot(
-        x=x, mark=[r["truth"], r["prediction"]], xlim=(0.0, 480.0), figsize=(8.0, 3.0)
+        inputs=x, mark=[r["truth"], r["prediction"]], xlim=(0.0, 480.0), figsize=(8.0, 3.0)
     )
     ax = fig.axes[0]
     marks = [line for line in ax.lines if line.get_label().startswith("marked")]

@@ -172,7 +172,7 @@ def explain(model: Any, series: np.ndarray, origin: int, out: Path, quick: bool)
     per = st.sum_over("channel")
     names = [str(c) for c in per.coords["component"]]
     comp = dict(zip(names, per.values[0].tolist()))
-    fig = st.plot(x=x)
+    fig = st.plot(inputs=x)
     files["seasonal"] = out / "timesfm_seasonal.png"
     fig.savefig(files["seasonal"], dpi=80)
     plt.close(fig)
@@ -190,7 +190,7 @@ def explain(model: Any, series: np.ndarray, origin: int, out: Path, quick: bool)
         other="faster (> 1.1/day)",
     ).sum_over("channel")
     band = dict(zip([str(b) for b in bands.coords["band"]], bands.values[0].tolist()))
-    fig = fourier.plot(x=x)
+    fig = fourier.plot(inputs=x)
     fig.axes[0].set_xlim(0.0, 6.0)  # the attributions sit below 6 cycles per day
     fig.axes[0].set_xlabel("frequency (cycles per day; fs = 48 per day)")
     files["fourier"] = out / "timesfm_fourier.png"

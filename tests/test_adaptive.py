@@ -361,12 +361,12 @@ def test_huge_n_allocates_linear_memory(method):
 
 
 def test_nested_rule_weights():
-    assert abs(quadrature.BOOLE.sum() - 1) < 1e-15 and abs(quadrature.SIMPSON.sum() - 1) < 1e-15
+    assert abs(quadrature._BOOLE.sum() - 1) < 1e-15 and abs(quadrature._SIMPSON.sum() - 1) < 1e-15
     t = np.linspace(0, 1, 5)
     for k in range(6):  # Boole is exact up to degree 5, Simpson up to 3
-        assert abs(quadrature.BOOLE @ t**k - 1 / (k + 1)) < 1e-15
+        assert abs(quadrature._BOOLE @ t**k - 1 / (k + 1)) < 1e-15
         if k <= 3:
-            assert abs(quadrature.SIMPSON @ t**k - 1 / (k + 1)) < 1e-15
+            assert abs(quadrature._SIMPSON @ t**k - 1 / (k + 1)) < 1e-15
 
 
 class Norm(torch.nn.Module):
@@ -594,7 +594,7 @@ def test_the_command_line_phrases_each_reason_in_its_options():
     )  # fmt: skip
     text = _phrase(w)
     assert "within --max-steps 64 for samples [0]" in text
-    assert "samples [1] is singular" in text and "another --baseline" in text
+    assert "samples [1] is singular" in text and "other --baselines" in text
     assert "samples [2] --rtol 0.01 is below the rounding level" in text and "3e-07" in text
     only_singular = cdig.ConvergenceWarning(
         "m", samples=[1], rtol=0.01, worst=float("nan"), max_steps=64, domains=["time"],

@@ -52,7 +52,7 @@ def test_one_parameter_text_in_every_signature():
 
 def test_dataset_manifest_records_the_settings_dict(tmp_path, smooth_cnn, series):
     run = cdig.explain_dataset(
-        smooth_cnn, series, "fourier", out=tmp_path / "r", target=0, n_steps=8, quiet=True
+        smooth_cnn, series, "fourier", out=tmp_path / "r", target=0, n_steps=8, progress=False
     )
     recorded = run.manifest["settings"]["explain"]
     expected = Settings(n_steps=8).as_dict()
@@ -63,7 +63,7 @@ def test_dataset_manifest_records_the_settings_dict(tmp_path, smooth_cnn, series
 def test_one_target_spec_understands_datasets():
     import torch
 
-    from cdig._inputs import as_target
+    from cdig.targets import as_target
 
     out = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.0, 0.2, 0.7]])
     pred = as_target("predicted").for_rows(10, out)
@@ -101,7 +101,7 @@ def test_dataset_baselines_share_the_element_checks(tmp_path, smooth_cnn, series
     stack = np.stack([np.zeros(shape), np.full(shape, 0.1)])
     run = cdig.explain_dataset(
         smooth_cnn, series, "time", out=tmp_path / "r", target=0, n_steps=8,
-        baselines=stack, batch_size=4, quiet=True,
+        baselines=stack, shard_size=4, progress=False,
     )  # fmt: skip
     one = cdig.explain(smooth_cnn, series, "time", target=0, n_steps=8, baselines=stack[:, None])
     np.testing.assert_array_equal(run.open("time")[:], one.values)
@@ -156,7 +156,7 @@ def test_cli_json_is_the_attribution_dict(tmp_path, smooth_cnn, series):
 def test_a_run_keeps_the_target_index_so_metrics_default_it(tmp_path, smooth_cnn, series, target):
     run = cdig.explain_dataset(
         smooth_cnn, series, "fourier", out=tmp_path / "r", fs=32.0, target=target, n_steps=8,
-        batch_size=3, quiet=True,
+        shard_size=3, progress=False,
     )  # fmt: skip
     one = cdig.explain(smooth_cnn, series, "fourier", target=target, fs=32.0, n_steps=8)
     from_run = cdig.open_run(tmp_path / "r").attribution("fourier")
@@ -193,7 +193,7 @@ def test_one_completeness_rule_for_results_and_runs(tmp_path, smooth_cnn, series
     assert COMPLETENESS_FLOOR == 1e-6
     run = cdig.explain_dataset(
         smooth_cnn, series, "fourier", out=tmp_path / "r", fs=32.0, target=0, n_steps=2,
-        rtol=1e-3, quiet=True,
+        rtol=1e-3, progress=False,
     )  # fmt: skip
     np.testing.assert_array_equal(run.completeness("fourier", 1e-3), run.unconverged("fourier"))
 
@@ -215,7 +215,7 @@ def test_every_entry_point_warns_at_the_callers_line(tmp_path, smooth_cnn, serie
         ),
         "CrossDomainIG.attribute": lambda: cdig.CrossDomainIG(smooth_cnn).attribute(series, **hard),
         "explain_dataset": lambda: cdig.explain_dataset(
-            smooth_cnn, series, "time", out=tmp_path / "r", quiet=True, **hard
+            smooth_cnn, series, "time", out=tmp_path / "r", progress=False, **hard
         ),
         "horizon": lambda: cdig.explain(
             smooth_cnn, series, target=cdig.Horizon("each", steps=[0, 1]), **hard_horizon
@@ -263,11 +263,11 @@ def test_the_version_lives_in_one_module():
 def test_typed_modes_match_what_is_accepted():
     import typing
 
-    from cdig._inputs import TargetKind
     from cdig._settings import Method
     from cdig.quadrature import METHODS
+    from cdig.targets import TargetKind
 
     assert set(typing.get_args(Method)) == set(METHODS)
     assert set(typing.get_args(TargetKind)) == {
-        "none", "index", "per_sample", "callable", "predicted", "label",
+        "none", "index", "per_sample", "callable", "predicted", "label", "each",
     }  # fmt: skip

@@ -45,7 +45,7 @@ def test_names_reach_every_output():
     boxes = [t.get_window_extent() for t in fig.axes[0].get_yticklabels()]
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
     in_time = cdig.explain(Net(14), x, "time", fs=32.0, n_steps=8, channel_names=NAMES)
-    fig = in_time.plot(x=x)  # and one channel x time heatmap
+    fig = in_time.plot(inputs=x)  # and one channel x time heatmap
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == NAMES
     assert fig.axes[0].get_xlabel() == "time (s)"
     html = cdig.report.render_report(attr, x)
@@ -54,7 +54,7 @@ def test_names_reach_every_output():
                            channel_names=NAMES[:3])  # fmt: skip
     for res in several.values():
         assert list(res.coords["channel"]) == NAMES[:3]
-        texts = " ".join(_texts(res.plot(x=x[:, :3]) if res.dims[-1] == "time" and
+        texts = " ".join(_texts(res.plot(inputs=x[:, :3]) if res.dims[-1] == "time" and
                                 len(res.dims) == 2 else res.plot()))  # fmt: skip
         assert all(name in texts for name in NAMES[:3]), texts
         assert "channel 0" not in texts

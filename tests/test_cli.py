@@ -23,7 +23,7 @@ def _installed(name: str) -> bool:
     return True
 
 
-# only the HTML report (--out) and the demo's figure need matplotlib
+# only the HTML report (--report) and the demo's figure need matplotlib
 needs_matplotlib = pytest.mark.skipif(
     not _installed("matplotlib"), reason="the HTML report needs matplotlib"
 )
@@ -167,7 +167,7 @@ def test_summary_progress_and_report(files, tmp_path, capsys):
             FS,
             "--target",
             0,
-            "--out",
+            "--report",
             html,
             "--sample",
             0,
@@ -177,6 +177,10 @@ def test_summary_progress_and_report(files, tmp_path, capsys):
             "bpm",
             "--mark",
             240,
+            "--domain",
+            "time",
+            "--domain",
+            "fourier",
         ],
         capsys,
     )
@@ -240,7 +244,7 @@ def test_baselines(files, tmp_path, capsys, baseline):
             "time",
             "--target",
             0,
-            "--baseline",
+            "--baselines",
             arg,
             "--n-steps",
             32,
@@ -267,8 +271,8 @@ def test_auto_steps_method_and_batch_size_reach_the_engine(files, tmp_path, caps
     d, net, x = files
     js = tmp_path / "auto.json"
     code, _, err = run(["explain", d / "net.ts", d / "x.npy", "--domain", "time", "--target", 0,
-                        "--n-steps", "auto", "--rtol", 1e-7, "--batch-size", 7, "--json", js,
-                        "--quiet"], capsys)  # fmt: skip
+                        "--n-steps", "auto", "--rtol", 1e-7, "--internal-batch-size", 7,
+                        "--json", js, "--quiet"], capsys)  # fmt: skip
     assert code == 0, err
     doc = read_json(js)["domains"]["time"]
     assert doc["settings"]["n_steps"] == "auto" and min(doc["n_steps"]) >= 17
@@ -282,7 +286,11 @@ def test_auto_steps_method_and_batch_size_reach_the_engine(files, tmp_path, caps
                        capsys)  # fmt: skip
     assert code == 0
     # in the command line's words: its options, not Python keywords
-    assert "cdig: warning: completeness error above --rtol 0.01 with --n-steps 8" in err
+    assert (
+        "cdig: warning: completeness error above --rtol 0.01 of f(x) - f(x') with --n-steps 8"
+        in err
+    )
+    assert "Use --n-steps auto (adaptive, the default) or more steps." in err
     assert "n_steps=" not in err and "rtol=" not in err
     doc = read_json(js)["domains"]["time"]
     with pytest.warns(cdig.CompletenessWarning):
@@ -290,6 +298,24 @@ def test_auto_steps_method_and_batch_size_reach_the_engine(files, tmp_path, caps
     assert doc["settings"]["method"] == "riemann_left"
     np.testing.assert_allclose(doc["values"], want.values, rtol=1e-10, atol=1e-14)
     assert np.abs(doc["delta"]).max() > 1e-6  # a crude rule really was used
+
+
+def test_atol_reaches_the_engine_as_in_the_library(files, tmp_path, capsys):
+    d, net, x = files
+    js = tmp_path / "atol.json"
+    argv = ["explain", d / "net.ts", d / "x.npy", "--domain", "time", "--target", 0, "--rtol",
+            1e-9, "--atol", 0.5, "--json", js, "--quiet"]  # fmt: skip
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    doc = read_json(js)["domains"]["time"]
+    want = cdig.explain(net, x, "time", target=0, rtol=1e-9, atol=0.5)
+    assert doc["settings"]["atol"] == 0.5 and doc["n_evaluations"] == want.n_evaluations.tolist()
+    np.testing.assert_allclose(doc["values"], want.values, rtol=1e-10, atol=1e-14)
+    # rtol 1e-9 alone needs more evaluations than with the absolute tolerance of 0.5
+    strict = cdig.explain(net, x, "time", target=0, rtol=1e-9, max_steps=4096)
+    assert (strict.n_evaluations > want.n_evaluations).all()
+    code, _, err = run(["explain", d / "net.ts", d / "x.npy", "--target", 0, "--atol", -1], capsys)
+    assert code == 1 and "--atol -1.0 must be finite and >= 0" in err
 
 
 # ---------------------------------------------------------------------- errors
@@ -304,10 +330,10 @@ ERRORS = [
         "the model rejected the input of shape (3, 1, 32): RuntimeError: mat1 and mat2 shapes",
     ),
     (["explain", "{d}/net.ts", "{d}/x.npy", "--n-steps", "many"], "--n-steps 'many'"),
-    (["explain", "{d}/net.ts", "{d}/x.npy", "--baseline", "median"], "--baseline 'median'"),
-    (["explain", "{d}/net.ts", "{d}/x.npy", "--baseline", "{d}/no.npy"], "--baseline file not"),
+    (["explain", "{d}/net.ts", "{d}/x.npy", "--baselines", "median"], "--baselines 'median'"),
+    (["explain", "{d}/net.ts", "{d}/x.npy", "--baselines", "{d}/no.npy"], "--baselines file not"),
     (["explain", "{d}/net.ts", "{d}/both.npz"], "holds the arrays first, second; choose one"),
-    (["explain", "{d}/net.ts", "{d}/both.npz", "--key", "third"], "--key 'third' is not in"),
+    (["explain", "{d}/net.ts", "{d}/both.npz", "--key", "third"], "--key third is not in"),
     (["explain", "{d}/net.ts", "{d}/x.txt"], "unsupported type '.txt'"),
     (["explain", "{d}/net.ts", "{d}/objects.npy"], "without unpickling"),
     (["explain", "{d}/net.ts", "{d}/x.npy", "--unit", "bpm"], "--unit bpm needs --fs"),
@@ -315,7 +341,7 @@ ERRORS = [
     (["explain", "{d}/net.ts", "{d}/x.npy", "--target", "5"], "target index 5 is out of range"),
     (["explain", "{d}/net.ts", "{d}/x.npy", "--target", "a"], "--target 'a' must be"),
     (["explain", "{d}/net.ts", "{d}/x.npy"], "pass --target"),
-    (["explain", "{d}/net.ts", "{d}/x.npy", "--device", "nodevice"], "--device 'nodevice'"),
+    (["explain", "{d}/net.ts", "{d}/x.npy", "--device", "nodevice"], "--device nodevice is not"),
 ]
 
 
@@ -352,9 +378,50 @@ def test_usage_errors_help_and_version(capsys):
     assert main(["explain", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "--trust-model-file" in text and "--weights" in text and "ONNX" in text
-    assert "--baseline" in text and "internal_batch_size" in text
+    assert "--baselines" in text and "--internal-batch-size" in text and "--progress" in text
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"cdig {cdig.__version__}"
+
+
+@pytest.mark.parametrize(
+    ("old", "value"), [("--batch-size", "7"), ("--out", "r.html"), ("--baseline", "zero")]
+)
+def test_retired_spellings_are_usage_errors(files, capsys, old, value):
+    """0.1.0 renamed the options to the library's keywords outright: no aliases."""
+    d, _, _ = files
+    assert main(["explain", str(d / "net.ts"), str(d / "x.npy"), old, value]) == 2
+    assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_progress_and_quiet_are_two_switches(files, tmp_path, capsys):
+    """--progress/--no-progress: the bar (stderr); --quiet: nothing on stdout, and no bar
+    unless --progress asks for it."""
+    pytest.importorskip("tqdm")  # the bar's package (an optional dependency)
+    d, _, _ = files
+    common = ["explain", d / "net.ts", d / "x.npy", "--target", 0, "--n-steps", 8]
+    seen = {}
+    for flags in ([], ["--no-progress"], ["--quiet"], ["--quiet", "--progress"]):
+        code, out, err = run([*common, *flags], capsys)
+        assert code == 0, err
+        seen[" ".join(flags)] = ("explaining" in err, "top time (sample 0):" in out)
+    assert seen == {
+        "": (True, True),
+        "--no-progress": (False, True),
+        "--quiet": (False, False),
+        "--quiet --progress": (True, False),
+    }
+
+
+def test_the_default_domain_is_time_as_in_the_library(files, tmp_path, capsys):
+    d, model, x = files
+    js = tmp_path / "o.json"
+    argv = ["explain", d / "net.ts", d / "x.npy", "--target", 1, "--json", js, "--quiet"]
+    assert run(argv, capsys)[0] == 0
+    doc = read_json(js)
+    assert list(doc["domains"]) == ["time"]
+    assert doc["settings"]["baselines"] == "zero"
+    want = cdig.explain(model, torch.as_tensor(x), target=1).values
+    np.testing.assert_allclose(doc["domains"]["time"]["values"], want, rtol=1e-6, atol=1e-9)
 
 
 def test_export_loading_restores_the_environment(files, monkeypatch):
@@ -408,7 +475,7 @@ def test_demo_writes_a_report_next_to_its_figure(tmp_path, capsys, monkeypatch):
     demo = pytest.importorskip("cdig.demo")
     calls = {}
 
-    def quick_run(out, quiet=False):
+    def quick_run(out, quiet=False, plot=True):
         """The demo's own return structure, on a shorter series so that the test is fast."""
         model = demo.make_model()
         x = demo.make_data()[0][:, :, :256]
@@ -418,7 +485,7 @@ def test_demo_writes_a_report_next_to_its_figure(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(demo, "run", quick_run)
     code, out, _ = run(["demo", "--out", tmp_path], capsys)
-    assert code == 0 and calls["out"] == str(tmp_path)
+    assert code == 0 and str(calls["out"]) == str(tmp_path)
     html = tmp_path / "report.html"
     assert f"report: {html}" in out
     text = html.read_text()
@@ -605,17 +672,17 @@ def test_outputs_never_overwrite_the_model_input_or_baseline(files, tmp_path, ca
     model, inp, base = tmp_path / "net.ts", tmp_path / "x.npy", tmp_path / "base.npy"
     before = {p: p.read_bytes() for p in (model, inp, base)}
     common = ["explain", model, inp, "--target", 0, "--domain", "time", "--quiet",
-              "--baseline", base, "--force"]  # fmt: skip
-    for option in ("--json", "--out"):
-        for target, what in ((inp, "INPUT"), (model, "MODEL"), (base, "--baseline")):
+              "--baselines", base, "--force"]  # fmt: skip
+    for option in ("--json", "--report"):
+        for target, what in ((inp, "INPUT"), (model, "MODEL"), (base, "--baselines")):
             code, _, err = run([*common, option, target], capsys)
             assert code == 1 and f"{option} {target}" in err and what in err, err
         # the same file reached through another path
         code, _, err = run([*common, option, tmp_path / "sub" / ".." / "x.npy"], capsys)
         assert code == 1 and "INPUT" in err
-    # --json and --out naming one file
+    # --json and --report naming one file
     same = tmp_path / "both.out"
-    code, _, err = run([*common, "--json", same, "--out", same], capsys)
+    code, _, err = run([*common, "--json", same, "--report", same], capsys)
     assert code == 1 and "the same file" in err
     assert {p: p.read_bytes() for p in (model, inp, base)} == before
     np.testing.assert_array_equal(np.load(inp), x)
@@ -630,21 +697,21 @@ def test_existing_outputs_need_force(files, tmp_path, capsys):
     common = ["explain", d / "net.ts", d / "x.npy", "--target", 0, "--domain", "time", "--quiet"]
     code, _, err = run([*common, "--json", js], capsys)
     assert code == 1 and f"--json {js} exists" in err and "--force" in err
-    code, _, err = run([*common, "--out", html], capsys)
-    assert code == 1 and f"--out {html} exists" in err and "--force" in err
+    code, _, err = run([*common, "--report", html], capsys)
+    assert code == 1 and f"--report {html} exists" in err and "--force" in err
     assert js.read_text() == "keep me" and html.read_text() == "keep me too"
     # nothing is computed before the check: the refusal is immediate, also with both options
-    code, _, err = run([*common, "--json", tmp_path / "new.json", "--out", html], capsys)
+    code, _, err = run([*common, "--json", tmp_path / "new.json", "--report", html], capsys)
     assert code == 1 and not (tmp_path / "new.json").exists()
-    code, _, err = run([*common, "--json", js, "--out", html, "--force"], capsys)
+    code, _, err = run([*common, "--json", js, "--report", html, "--force"], capsys)
     assert code == 0, err
     assert read_json(js)["domains"]["time"]["dims"] and "<html" in html.read_text().lower()
 
 
-def test_out_or_json_naming_a_folder_is_an_error_naming_the_option(files, tmp_path, capsys):
+def test_report_or_json_naming_a_folder_is_an_error_naming_the_option(files, tmp_path, capsys):
     d, _, _ = files
     common = ["explain", d / "net.ts", d / "x.npy", "--target", 0, "--quiet", "--force"]
-    for option in ("--out", "--json"):
+    for option in ("--report", "--json"):
         code, _, err = run([*common, option, tmp_path], capsys)
         assert code == 1 and f"{option} {tmp_path} is a folder" in err, err
 
@@ -664,9 +731,9 @@ def test_demo_refuses_a_file_as_out_and_existing_outputs_without_force(tmp_path,
 def test_baseline_file_errors_name_the_option_and_the_file(files, capsys):
     d, _, _ = files
     code, _, err = run(["explain", d / "net.ts", d / "x.npy", "--target", 0,
-                        "--baseline", d / "objects.npy"], capsys)  # fmt: skip
+                        "--baselines", d / "objects.npy"], capsys)  # fmt: skip
     assert code == 1
-    assert f"--baseline {d / 'objects.npy'}" in err and "INPUT" not in err
+    assert f"--baselines {d / 'objects.npy'}" in err and "INPUT" not in err
 
 
 def test_keras_safe_mode_refusal_is_explained(tmp_path):

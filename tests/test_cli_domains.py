@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import cdig
-from cdig.cli import main, parse_domain
+from cdig.cli import main
+from cdig.domains._spec import parse_spec as parse_domain
 
 FS = 8.0
 T = 96

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from cdig.cli import _option_words, main
+from cdig.cli import _one_line, _phrase, main
 
 T = 32
 
@@ -36,16 +36,56 @@ def run(argv, capsys, trust=True):
     return code, out.out, out.err
 
 
-def test_api_words_become_option_names():
-    assert (
-        _option_words("target='biggest' is not understood") == "--target biggest is not understood"
+def _raised(fn, *args, **kwargs):
+    with pytest.raises((ValueError, TypeError)) as err:
+        fn(*args, **kwargs)
+    return err.value
+
+
+def test_library_errors_carry_the_argument_and_the_command_line_spells_it():
+    from cdig._settings import Settings
+    from cdig.targets import as_target, resolve_target
+
+    err = _raised(Settings, internal_batch_size=0)
+    assert err.argument == "internal_batch_size" and str(err).startswith("internal_batch_size=0")
+    assert _one_line(err).startswith("--internal-batch-size 0 must be a positive integer")
+    err = _raised(as_target, "biggest")
+    assert err.argument == "target" and str(err).startswith("target='biggest' is not understood")
+    assert _one_line(err).startswith("--target biggest is not understood")
+    err = _raised(Settings, n_steps="auto", rtol=0.0, atol=0.0)
+    assert str(err) == "n_steps='auto' needs rtol > 0 or atol > 0."
+    assert _one_line(err).startswith("--n-steps auto needs --rtol > 0 or --atol > 0.")
+    err = _raised(Settings, n_steps="auto", method="riemann_left")
+    assert "Drop method, or pass an integer n_steps" in str(err)
+    assert "Drop --method, or pass an integer --n-steps" in _one_line(err)
+    err = _raised(resolve_target, as_target(None), torch.zeros(2, 3))
+    assert "pass target= (an int" in str(err) and "pass --target (an int" in _one_line(err)
+    err = _raised(resolve_target, as_target((1, 2)), torch.zeros(2))
+    assert "target=(1, 2) was given" in str(err) and "--target 1,2 was given" in _one_line(err)
+    # a parameter the command line has no option for keeps its Python name
+    err = _raised(Settings, progress=1)
+    assert _one_line(err).startswith("progress=1 must be True or False")
+
+
+def test_argument_errors_survive_pickling_with_their_parts():
+    import pickle
+
+    from cdig._settings import Settings
+
+    err = pickle.loads(pickle.dumps(_raised(Settings, rtol=-1.0)))
+    assert isinstance(err, ValueError) and err.argument == "rtol"
+    assert str(err) == "rtol=-1.0 must be finite and >= 0." and _one_line(err).startswith(
+        "--rtol -1.0"
     )
-    assert _option_words("pass target= (an int index)") == "pass --target (an int index)"
-    assert _option_words("internal_batch_size=0 must be") == "--batch-size 0 must be"
-    assert _option_words("increase n_steps or use n_steps='auto'.") == (
-        "increase --n-steps or use --n-steps auto."
-    )
-    assert _option_words("target index 5 is out of range") == "target index 5 is out of range"
+
+
+def test_warnings_name_options():
+    from cdig._text import KEYWORD, Name
+    from cdig._warnings import ConstantOutputWarning
+
+    w = ConstantOutputWarning(("check ", Name("target", KEYWORD), "."), samples=[0], domains=[])
+    assert str(w) == "check target=." and _phrase(w) == "check --target."
+    assert _phrase(UserWarning("x=1")) == "UserWarning: x=1"
 
 
 def test_missing_target_names_the_option(files, capsys):
@@ -68,11 +108,24 @@ def _block_matplotlib(monkeypatch):
 def test_report_without_matplotlib_fails_before_any_work(files, capsys, monkeypatch, tmp_path):
     _block_matplotlib(monkeypatch)
     # the model file is absent: had any work started, that would be the error
-    argv = ["explain", files / "absent.ts", files / "x.npy", "--out", tmp_path / "r.html"]
+    argv = ["explain", files / "absent.ts", files / "x.npy", "--report", tmp_path / "r.html"]
     code, _, err = run(argv, capsys)
     assert code == 1
-    assert "--out" in err and "pip install cdig[plot]" in err and "MODEL" not in err
+    assert "--report" in err and "pip install cdig[plot]" in err and "MODEL" not in err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_progress_without_tqdm_is_off_by_default_and_an_error_when_asked_for(
+    files, capsys, monkeypatch
+):
+    for name in [m for m in sys.modules if m == "tqdm" or m.startswith("tqdm.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm -> ImportError
+    argv = ["explain", files / "net.ts", files / "x.npy", "--target", 0, "--n-steps", 8]
+    code, out, err = run(argv, capsys)
+    assert code == 0 and "explaining" not in err and "top time (sample 0):" in out
+    code, _, err = run([*argv, "--progress"], capsys)
+    assert code == 1 and "'tqdm'" in err and "pip install cdig[" in err
 
 
 def test_demo_without_matplotlib(capsys, monkeypatch, tmp_path):
@@ -83,3 +136,40 @@ def test_demo_without_matplotlib(capsys, monkeypatch, tmp_path):
     assert code == 0
     assert "peak Hz" in out and "4.00" in out  # the table is there
     assert "no figure" in err and not list(tmp_path.iterdir())
+
+
+def test_load_refuses_a_bad_device_before_reading_the_file(tmp_path):
+    from cdig.models import load
+
+    for device, words in (("meta", "holds shapes but no values"), ("nodevice", "not a torch")):
+        with pytest.raises(ValueError, match=words) as err:
+            load(tmp_path / "absent.onnx", device)  # had the file been read: FileNotFoundError
+        assert err.value.argument == "device"
+
+
+def test_the_summary_and_json_of_the_command_line_from_python(tmp_path):
+    import json
+
+    import cdig
+    from cdig.attribution import Attribution
+    from cdig.report import summary_text, write_json
+
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(T, 3)).double().eval()
+    x = np.random.default_rng(1).normal(size=(2, 1, T))
+    res = cdig.explain(net, x, ["time", "fourier"], target=1, n_steps=8)
+    outputs = net(torch.as_tensor(x)).detach().numpy()
+    path = write_json(tmp_path / "r.json", res, outputs, {"note": "test"}, x.shape)
+    doc = json.loads(path.read_text())
+    assert doc["input_shape"] == [2, 1, T] and doc["settings"] == {"note": "test"}
+    np.testing.assert_array_equal(doc["model_outputs"], outputs)
+    for name, attr in res.items():  # the numbers read back exactly
+        back = Attribution.from_dict(doc["domains"][name])
+        np.testing.assert_array_equal(back.values, attr.values)
+    lines = summary_text(res, [1, 0], top=2).splitlines()
+    assert lines[0] == "explained output: 1; batch of 2" and "f(x')" in lines[1]
+    rows = [line.split() for line in lines[2:6]]
+    assert [(r[0], int(r[1])) for r in rows] == [("time", 1), ("time", 0), ("fourier", 1),
+                                                  ("fourier", 0)]  # fmt: skip
+    for r, (name, s) in zip(rows, [("time", 1), ("time", 0), ("fourier", 1), ("fourier", 0)]):
+        assert float(r[2]) == pytest.approx(res[name].outputs[s], rel=1e-4)
+    assert len([line for line in lines if line.startswith("top ")]) == 4

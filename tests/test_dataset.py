@@ -62,7 +62,7 @@ def data() -> tuple[np.ndarray, np.ndarray]:
     return data_arrays()
 
 
-KW = dict(domain=["time", "fourier"], fs=32.0, batch_size=BS, n_steps=16, quiet=True)
+KW = dict(domain=["time", "fourier"], fs=32.0, shard_size=BS, n_steps=16, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,7 @@ def test_linear_model_closed_form(tmp_path, data):
         return (z * w).sum(dim=(1, 2))
 
     run = cdig.explain_dataset(
-        linear, x, "time", out=tmp_path / "lin", batch_size=BS, n_steps=4, quiet=True
+        linear, x, "time", out=tmp_path / "lin", shard_size=BS, n_steps=4, progress=False
     )
     np.testing.assert_allclose(run.open("time")[:], x * w.numpy(), rtol=1e-12, atol=1e-14)
     assert run.targets is None and run.predictions is None
@@ -168,7 +168,7 @@ def test_format_is_readable_without_cdig(reference):
     for k in range(manifest["n_shards"]):
         folder = root / "shards" / f"{k:06d}"
         meta = json.loads((folder / "shard.json").read_text())
-        assert (meta["start"], meta["stop"]) == (k * manifest["batch_size"], min(N, (k + 1) * BS))
+        assert (meta["start"], meta["stop"]) == (k * manifest["shard_size"], min(N, (k + 1) * BS))
         for name, info in meta["files"].items():
             raw = (folder / f"{name}.npy").read_bytes()
             assert hashlib.sha256(raw).hexdigest() == info["sha256"]
@@ -269,6 +269,9 @@ def test_plot_class_means(reference):
     assert len(bars.axes[0].patches) == 2 * len(s.groups)
     with pytest.raises(ValueError, match="one axis"):
         reference.summary("fourier").plot()
+    mine, given = plt.subplots()  # ax=: drawn into the caller's axes, its figure returned
+    assert reference.plot("fourier", ax=given) is mine
+    np.testing.assert_allclose(given.lines[0].get_ydata(), s.mean[0])
     plt.close("all")
 
 
@@ -546,8 +549,8 @@ def test_full_disk_mid_run(tmp_path, model, data, monkeypatch, reference):
 def test_bad_arguments(tmp_path, model, data):
     x, y = data
     o = tmp_path / "o"
-    with pytest.raises(ValueError, match="batch_size=0 must be a positive integer"):
-        cdig.explain_dataset(model, x, target=0, out=o, batch_size=0)
+    with pytest.raises(ValueError, match="shard_size=0 must be a positive integer"):
+        cdig.explain_dataset(model, x, target=0, out=o, shard_size=0)
     with pytest.raises(ValueError, match="engine='spark' must be 'local' or 'ray'"):
         cdig.explain_dataset(model, x, target=0, out=o, engine="spark")
     with pytest.raises(ValueError, match="workers=0"):
@@ -565,11 +568,11 @@ def test_bad_arguments(tmp_path, model, data):
             torch.utils.data.TensorDataset(torch.as_tensor(x)), shuffle=True
         )
         cdig.explain_dataset(model, loader, target=0, out=o)
-    with pytest.raises(ValueError, match="data holds no samples"):
+    with pytest.raises(ValueError, match="inputs holds no samples"):
         cdig.explain_dataset(model, iter([]), target=0, out=o)
-    with pytest.raises(ValueError, match=r"data has shape \(64,\)"):
+    with pytest.raises(ValueError, match=r"inputs has shape \(64,\)"):
         cdig.explain_dataset(model, x[0, 0], target=0, out=o)
-    with pytest.raises(TypeError, match="data of type int is not supported"):
+    with pytest.raises(TypeError, match="inputs of type int is not supported"):
         cdig.explain_dataset(model, 5, target=0, out=o)
     with pytest.raises(ValueError, match="time_axis=2 is not valid for 2-d inputs"):
         cdig.explain_dataset(model, x[:, 0], target=0, out=o, time_axis=2)
@@ -596,22 +599,29 @@ def test_baselines_are_used(tmp_path, model, data):
     np.testing.assert_array_equal(run2.open("time")[:BS], direct2.values)
 
 
-def test_progress_bar_and_quiet(tmp_path, model, data, capsys, monkeypatch):
+def test_progress_bar_on_and_off(tmp_path, model, data, capsys, monkeypatch):
     pytest.importorskip("tqdm")
     x, _ = data
     cdig.explain_dataset(
-        model, x[:20], "time", target=0, out=tmp_path / "q", batch_size=BS, n_steps=8, quiet=True
+        model,
+        x[:20],
+        "time",
+        target=0,
+        out=tmp_path / "q",
+        shard_size=BS,
+        n_steps=8,
+        progress=False,
     )
     assert capsys.readouterr().err == ""
     # not a terminal (capsys): one plain line at the end, no bar redrawn line by line
     cdig.explain_dataset(
-        model, x[:20], "time", target=0, out=tmp_path / "log", batch_size=BS, n_steps=8
+        model, x[:20], "time", target=0, out=tmp_path / "log", shard_size=BS, n_steps=8
     )
     err = capsys.readouterr().err
     assert "20/20 samples" in err and "\r" not in err and len(err.splitlines()) == 1
     monkeypatch.setattr("cdig._progress._terminal", lambda: True)  # a terminal: tqdm's bar
     cdig.explain_dataset(
-        model, x[:20], "time", target=0, out=tmp_path / "loud", batch_size=BS, n_steps=8
+        model, x[:20], "time", target=0, out=tmp_path / "loud", shard_size=BS, n_steps=8
     )
     err = capsys.readouterr().err
     assert "20/20" in err and "sample/s" in err
@@ -629,10 +639,10 @@ def test_completeness_warning_names_samples_once(tmp_path, model, data):
             "time",
             target=0,
             out=tmp_path / "w",
-            batch_size=BS,
+            shard_size=BS,
             n_steps=1,
             method="riemann_left",
-            quiet=True,
+            progress=False,
         )
     ours = [w for w in rec if issubclass(w.category, cdig.CompletenessWarning)]
     assert len(ours) == 1 and ours[0].filename == __file__
@@ -644,8 +654,8 @@ def test_adaptive_runs_store_error_convergence_and_evaluations(tmp_path, model, 
     x, _ = data
     with pytest.warns(cdig.ConvergenceWarning, match=r"max_steps=21 .* of 40 samples") as rec:
         run = cdig.explain_dataset(
-            model, x * 4, ["time", "fourier"], target=0, out=tmp_path / "a", batch_size=BS,
-            rtol=1e-9, max_steps=21, quiet=True,
+            model, x * 4, ["time", "fourier"], target=0, out=tmp_path / "a", shard_size=BS,
+            rtol=1e-9, max_steps=21, progress=False,
         )  # fmt: skip
     assert len([w for w in rec if issubclass(w.category, cdig.ConvergenceWarning)]) == 1
     direct = cdig.explain(model, x * 4, ["time", "fourier"], target=0, rtol=1e-9, max_steps=21)

@@ -479,9 +479,6 @@ X96 = torch.zeros(2, 1, 96)
         pytest.param(Wavelet("morl"), r"'morl' is a continuous wavelet", marks=needs_pywt),
         pytest.param(Wavelet("cmor1.5-1.0"), r"continuous wavelet", marks=needs_pywt),
         pytest.param(
-            Wavelet("db4", mode="symmetric"), r"mode='symmetric' is not supported", marks=needs_pywt
-        ),
-        pytest.param(
             Wavelet("dmey"), r"too short for wavelet='dmey'.*at least 122 samples", marks=needs_pywt
         ),
         (Cepstrum(eps=-1.0), r"eps=-1.0 must be a finite number >= 0"),

@@ -481,3 +481,37 @@ def test_default_chunk_counts_input_sized_tensors():
     assert eval_bytes >= INPUT_COPIES * x.numel() * 4
     chunk = cdig.engine.auto_batch_size(eval_bytes, 10**6)
     assert chunk * eval_bytes <= CHUNK_BYTES < 2 * chunk * eval_bytes
+
+
+def test_run_is_the_entry_of_explain_and_attribute(smooth_cnn, series):
+    """explain and attribute build the settings and call run: bitwise the same results."""
+    from cdig import Settings
+
+    ig = CrossDomainIG(smooth_cnn, ["fourier", "time"])
+    settings = Settings(n_steps=32, method="riemann_trapezoid")
+    ran = ig.run(series, 0.3 * series, 1, settings=settings)
+    explained = ig.explain(series, 0.3 * series, 1, n_steps=32, method="riemann_trapezoid")
+    values, delta = ig.attribute(
+        series, 0.3 * series, 1, 32, "riemann_trapezoid", return_convergence_delta=True
+    )
+    assert isinstance(ran, dict) and isinstance(explained, dict) and isinstance(values, dict)
+    for label in ("fourier", "time"):
+        np.testing.assert_array_equal(ran[label].values, explained[label].values)
+        np.testing.assert_array_equal(ran[label].values, values[label])
+        np.testing.assert_array_equal(ran[label].delta, delta[label])
+        assert ran[label].settings == explained[label].settings
+    # default settings: the defaults of explain
+    default = CrossDomainIG(smooth_cnn, "time").run(series[:1], target=0)
+    np.testing.assert_array_equal(
+        default.values, CrossDomainIG(smooth_cnn, "time").explain(series[:1], target=0).values
+    )
+
+
+def test_run_refuses_settings_it_cannot_honour(smooth_cnn, series):
+    from cdig import Settings
+
+    ig = CrossDomainIG(smooth_cnn, "time")
+    with pytest.raises(ValueError, match=r"settings\.time_axis=1 differs from the explainer"):
+        ig.run(series, target=0, settings=Settings(time_axis=1))
+    with pytest.raises(TypeError, match="settings must be a cdig Settings object; got dict"):
+        ig.run(series, target=0, settings={"n_steps": 8})  # type: ignore[arg-type]

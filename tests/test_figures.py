@@ -42,7 +42,7 @@ def test_title_fits_and_names_the_predicted_class(x, domain):
         pytest.importorskip("pywt")
     attr = cdig.explain(_net(), x, domain, target="predicted", fs=16.0, n_steps=16)
     for s in range(2):
-        fig = attr.plot(sample=s, x=x)
+        fig = attr.plot(sample=s, inputs=x)
         title = fig._suptitle
         assert _inside(fig, title), title.get_text()
         assert f"class {int(attr.target_index[s])} (predicted)" in title.get_text()
@@ -52,7 +52,7 @@ def test_title_fits_and_names_the_predicted_class(x, domain):
 def test_callable_target_is_named_by_its_source(x):
     attr = cdig.explain(_net(), x, "fourier", target=lambda out: out.softmax(-1)[:, 1], fs=16.0)
     assert attr.target == "lambda out: out.softmax(-1)[:, 1]"
-    fig = attr.plot(x=x)
+    fig = attr.plot(inputs=x)
     assert "target lambda out: out.softmax(-1)[:, 1]" in fig._suptitle.get_text()
     assert _inside(fig, fig._suptitle)
     plt.close(fig)
@@ -114,7 +114,7 @@ def _weighted(z: torch.Tensor) -> torch.Tensor:
 def test_seasonal_plot_uses_fs_for_time_and_labels_totals_inside(weekly):
     pytest.importorskip("statsmodels")
     attr = cdig.explain(_weighted, weekly, cdig.domains.SeasonalTrend(period=52), fs=52.0)
-    fig = attr.plot(x=weekly, time_unit="year")
+    fig = attr.plot(inputs=weekly, time_unit="year")
     lines = [ln for ax in fig.axes for ln in ax.get_lines() if len(ln.get_xdata()) == N]
     assert lines
     for ln in lines:
@@ -144,7 +144,7 @@ def test_ica_plot_uses_fs_for_time(weekly):
 def test_frequency_units_beyond_hz_and_bpm(weekly):
     attr = cdig.explain(_weighted, weekly, "fourier", fs=52.0)
     freq = attr.coords["frequency"]
-    fig = attr.plot(x=weekly, unit="cycles/year")
+    fig = attr.plot(inputs=weekly, unit="cycles/year")
     ax = fig.axes[0]
     assert ax.get_xlabel() == "frequency (cycles/year)"
     centres = sorted(p.get_x() + p.get_width() / 2 for p in ax.patches)
@@ -163,7 +163,7 @@ def test_frequency_units_beyond_hz_and_bpm(weekly):
 def test_time_plot_keeps_the_input_visible_where_attributions_vanish(weekly):
     attr = cdig.explain(lambda z: (z[..., 50:60] ** 2).sum(dim=(1, 2)), weekly, "time", fs=52.0)
     assert np.all(attr.values[0, 0, :50] == 0)  # no attribution outside the window
-    fig = attr.plot(x=weekly)
+    fig = attr.plot(inputs=weekly)
     under = [ln for ln in fig.axes[0].get_lines() if len(ln.get_ydata()) == N]
     assert len(under) == 1
     np.testing.assert_array_equal(under[0].get_ydata(), weekly[0, 0])

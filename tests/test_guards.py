@@ -120,7 +120,9 @@ def test_infinite_gradient_on_the_path_raises():
 def test_explain_dataset_does_not_write_non_finite_results(tmp_path):
     x = _band_inputs().numpy()
     with pytest.raises(NonFiniteError, match=r"samples 0 \(alpha="):  # sample 2 = row 0 of shard 1
-        cdig.explain_dataset(BandNaN(0.5, 0.7), x, out=tmp_path / "run", batch_size=2, quiet=True)
+        cdig.explain_dataset(
+            BandNaN(0.5, 0.7), x, out=tmp_path / "run", shard_size=2, progress=False
+        )
     shards = sorted(p.name for p in (tmp_path / "run" / "shards").iterdir())
     assert shards == ["000000"]  # the finite first batch only; nothing of the second
     for f in (tmp_path / "run" / "shards" / "000000").glob("*.npy"):

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import cdig
-from cdig.horizon import TIMESFM_QUANTILES, plot_horizon
+from cdig.plot import plot_horizon
+from cdig.targets import TIMESFM_QUANTILES
 
 T, H = 32, 6
 
@@ -100,6 +101,76 @@ def test_each_step_stacks_complete_attributions():
     np.testing.assert_allclose(attr.sum_over("horizon").values, total.values, atol=1e-12)
 
 
+FIELDS = ("values", "delta", "outputs", "baseline_outputs", "error", "n_steps", "status")
+
+
+def test_every_entry_stacks_the_same_steps_as_single_step_calls():
+    """cdig.explain, explain_horizon, CrossDomainIG.explain / run / attribute agree bitwise,
+    and each step of the stack is bitwise the single-step explanation of that step."""
+    from cdig import Settings
+
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(torch.nn.Linear(T, 16), torch.nn.Tanh(), torch.nn.Linear(16, H))
+    model, x = net.double(), _x(3)
+    each = cdig.Horizon("each", steps=[4, 1])
+    base = cdig.explain(model, x, "fourier", target=each, n_steps=16, baselines=0.5 * x)
+    ig = cdig.CrossDomainIG(model, "fourier")
+    settings = Settings(n_steps=16)
+    others = [
+        cdig.explain_horizon(model, x, "fourier", target=each, n_steps=16,
+                                     baselines=0.5 * x),
+        ig.explain(x, baselines=0.5 * x, target=each, n_steps=16),
+        ig.run(x, 0.5 * x, each, settings=settings),
+    ]  # fmt: skip
+    for other in others:
+        assert isinstance(other, cdig.Attribution) and other.dims == base.dims
+        for f in FIELDS:
+            np.testing.assert_array_equal(getattr(other, f), getattr(base, f))
+    values = ig.attribute(x, 0.5 * x, each, n_steps=16)
+    np.testing.assert_array_equal(values, base.values)
+    for i, step in enumerate([4, 1]):
+        one = ig.run(x, 0.5 * x, cdig.Horizon(step), settings=settings)
+        np.testing.assert_array_equal(base.values[:, i], one.values)
+        np.testing.assert_array_equal(base.settings["horizon"]["delta"][:, i], one.delta)
+        np.testing.assert_array_equal(base.settings["horizon"]["outputs"][:, i], one.outputs)
+    # the sums of the steps, and the largest step count
+    np.testing.assert_allclose(base.total, base.outputs - base.baseline_outputs, rtol=1e-6)
+    assert base.n_evaluations.tolist() == [2 * 16] * 3
+
+
+def test_the_horizon_module_only_re_exports():
+    import cdig.horizon as old
+    from cdig import api, plot, targets
+
+    assert old.Horizon is targets.Horizon is cdig.Horizon
+    assert old.TimeColumns is targets.TimeColumns is cdig.TimeColumns
+    assert old.TIMESFM_QUANTILES is targets.TIMESFM_QUANTILES
+    assert old.explain_horizon is api.explain_horizon is cdig.explain_horizon
+    assert old.plot_horizon is plot.plot_horizon  # imported on first use
+    with pytest.raises(AttributeError, match="no attribute 'plot_nothing'"):
+        old.plot_nothing  # noqa: B018
+
+
+def test_several_targets_are_refused_where_one_is_needed(tmp_path):
+    from cdig.targets import as_target
+
+    with pytest.raises(ValueError, match="a dataset run does not store"):
+        as_target(cdig.Horizon("each"), dataset=True)
+    calls = []
+
+    def model(x: torch.Tensor) -> torch.Tensor:
+        calls.append(len(x))
+        return Linear()(x)
+
+    with pytest.raises(ValueError, match=r"target=Horizon\('each'\) gives one attribution"):
+        cdig.explain_dataset(
+            model, _x(4).numpy(), out=tmp_path / "run", target=cdig.Horizon("each")
+        )
+    assert calls == [] and not (tmp_path / "run").exists()  # refused before any work
+    with pytest.raises(TypeError, match=r"must be cdig.Horizon\('each'"):
+        cdig.explain_horizon(Linear(), _x(), target=cdig.Horizon(1))
+
+
 def test_each_fits_a_data_dependent_domain_once(monkeypatch):
     pytest.importorskip("statsmodels")
     from cdig.domains import SeasonalTrend
@@ -153,9 +224,8 @@ def test_bad_horizons_fail_early_and_clearly():
     scalar = torch.nn.Sequential(torch.nn.Linear(T, 1), torch.nn.Flatten(0)).double()
     with pytest.raises(ValueError, match="forecasts of shape \\(batch, horizon\\)"):
         cdig.explain(scalar, x, "time", target=cdig.Horizon(0))
-    ig = cdig.CrossDomainIG(model, "time")
-    with pytest.raises(ValueError, match=r"use cdig\.explain"):
-        ig.explain(x, target=cdig.Horizon("each"))
+    with pytest.raises(ValueError, match=r"explain it with cdig\.explain"):
+        cdig.Horizon("each")(model(x))  # several targets are not one scalar per sample
 
 
 def test_horizon_heatmap(tmp_path):
@@ -191,7 +261,7 @@ def test_horizon_heatmap(tmp_path):
         plot_horizon(fourier, vmax=-1)
     from cdig.report import render_report
 
-    html = render_report(fourier, x=x)  # the HTML report draws the heatmap too
+    html = render_report(fourier, inputs=x)  # the HTML report draws the heatmap too
     assert "each of horizon steps 0-5" in html and "<img" in html
     with pytest.raises(ValueError, match="leading 'horizon' axis"):
         plot_horizon(cdig.explain(Linear(), x, "time", target=0))

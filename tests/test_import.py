@@ -55,11 +55,11 @@ def test_import_cdig_defers_the_parts_a_first_explanation_does_not_need():
     # are imported on first use, and reachable as before
     out = _run(
         "import sys, cdig\n"
-        "late = ['cdig.models._onnx', 'cdig.runs', 'cdig.metrics']\n"
+        "late = ['cdig.models._onnx', 'cdig.runs', 'cdig.metrics', 'cdig.peers']\n"
         "print(sorted(m for m in late if m in sys.modules))\n"
         "from cdig import DatasetRun, explain_dataset, open_run\n"
         "from cdig.models import ONNX_OPERATORS, from_onnx\n"
-        "assert cdig.explain_dataset is explain_dataset and cdig.metrics.timing\n"
+        "assert cdig.explain_dataset is explain_dataset and cdig.peers.timing\n"
         "assert cdig.runs.DatasetRun is DatasetRun and callable(from_onnx) and ONNX_OPERATORS\n"
         "assert {'DatasetRun', 'metrics', 'runs'} <= set(dir(cdig))\n"
         "assert 'from_onnx' in dir(cdig.models)\n"
@@ -73,7 +73,7 @@ def test_documented_submodules_are_attributes_after_plain_import():
     out = _run(
         "import sys, numpy as np, torch, cdig\n"
         "for name in ['plot', 'report', 'datasets', 'domains', 'metrics', 'models',\n"
-        "             'quadrature']:\n"
+        "             'peers', 'quadrature']:\n"
         "    assert getattr(cdig, name).__name__ == 'cdig.' + name, name\n"
         "    assert name in dir(cdig), name\n"
         "assert 'matplotlib' not in sys.modules  # reaching cdig.plot imports nothing heavy\n"

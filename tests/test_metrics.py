@@ -16,12 +16,10 @@ from cdig.metrics import (
     cpd,
     cpp,
     deletion,
-    freqrise,
-    gradient,
     insertion,
     random_reference,
-    virtual_inspection,
 )
+from cdig.peers import freqrise, gradient, virtual_inspection
 
 
 def linear_model(n_in: int, n_out: int = 1, seed: int = 0) -> torch.nn.Module:
@@ -187,9 +185,15 @@ def test_cpd_matches_the_definition_by_hand(smooth_cnn, series):
     x = torch.as_tensor(series[:2])
     rng = np.random.default_rng(5)
     values = rng.normal(size=(2, 2, 49))
-    res = cpd(smooth_cnn, x, values, "fourier", substitute="average", n_steps=4)
+    res = cpd(smooth_cnn, x, values, "fourier", substitute="mean", n_perturbation_steps=4)
     sums = cpd(
-        smooth_cnn, x, values, "fourier", substitute="mean", n_steps=4, class_reduction="sum"
+        smooth_cnn,
+        x,
+        values,
+        "fourier",
+        substitute="mean",
+        n_perturbation_steps=4,
+        class_reduction="sum",
     )
     X = np.fft.rfft(series[:2], axis=-1)
     mean_series = np.broadcast_to(series[:2].mean(axis=-1, keepdims=True), series[:2].shape)
@@ -225,8 +229,8 @@ def test_metrics_restore_the_model_and_leave_inputs_alone(smooth_cnn, series):
     values = np.ones((4, 2, 49))
     deletion(smooth_cnn, x, values, "fourier", target=0, fractions=[0.5])
     cpd(smooth_cnn, x, values, "fourier")
-    freqrise(smooth_cnn, x, target=0, n_masks=4)
-    gradient(smooth_cnn, x, target=0)
+    freqrise(smooth_cnn, x, "fourier", target=0, n_masks=4)
+    gradient(smooth_cnn, x, "fourier", target=0)
     assert smooth_cnn.training and all(m.training for m in smooth_cnn.modules())
     assert all(p.grad is None for p in smooth_cnn.parameters())
     np.testing.assert_array_equal(x, series)
@@ -284,7 +288,7 @@ def test_every_domain_reconstructs_and_removes(name, params):
     np.testing.assert_allclose(full.scores[:, 0], model(x)[:, 1].detach().numpy(), atol=1e-10)
     gone = deletion(model, x, attr, fractions=[1.0], substitute="baseline", score="output")
     np.testing.assert_allclose(gone.scores[:, 0], attr.baseline_outputs, atol=1e-10)
-    steps = cpd(model, x, attr, n_steps=2)
+    steps = cpd(model, x, attr, n_perturbation_steps=2)
     assert steps.steps.shape == (3, 2) and np.all(steps.values >= 0)
 
 
@@ -311,18 +315,18 @@ def test_freqrise_finds_the_frequency_the_model_reads():
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 1, n)) * 0.1 + np.cos(2 * np.pi * k0 * t / n)
-    imp = freqrise(model, x, target=1, n_masks=400, n_cells=16, seed=0)
+    imp = freqrise(model, x, "fourier", target=1, n_masks=400, n_cells=16, seed=0)
     assert imp.shape == (2, 1, n // 2 + 1)
     assert np.all(imp >= 0)
     cell = int(np.ceil((n // 2 + 1) / 16))
     for b in range(2):
         assert abs(int(np.argmax(imp[b, 0])) - k0) <= cell
-    again = freqrise(model, x, target=1, n_masks=400, n_cells=16, seed=0)
+    again = freqrise(model, x, "fourier", target=1, n_masks=400, n_cells=16, seed=0)
     np.testing.assert_array_equal(imp, again)
 
 
 def test_freqrise_masks_are_smooth_and_in_range():
-    from cdig.metrics.methods import _smooth_masks
+    from cdig.peers.methods import _smooth_masks
 
     masks = _smooth_masks((3, 50), 200, 5, 0.3, seed=1)
     assert masks.shape == (200, 3, 50)
@@ -440,10 +444,10 @@ def test_zero_steps_is_refused(setup_args):
     model, x, values = setup_args
     with pytest.raises(ValueError, match=r"K = int\(0.01 \* 98\) = 0 steps"):
         cpd(model, x, values, "fourier", fraction=0.01)
-    with pytest.raises(ValueError, match="n_steps=0 must be a positive integer"):
-        cpp(model, x, values, "fourier", n_steps=0)
-    with pytest.raises(ValueError, match="n_steps=99 exceeds the 98 coefficients"):
-        cpd(model, x, values, "fourier", n_steps=99)
+    with pytest.raises(ValueError, match="n_perturbation_steps=0 must be a positive integer"):
+        cpp(model, x, values, "fourier", n_perturbation_steps=0)
+    with pytest.raises(ValueError, match="n_perturbation_steps=99 exceeds the 98 coefficients"):
+        cpd(model, x, values, "fourier", n_perturbation_steps=99)
 
 
 def test_other_bad_inputs(setup_args):
@@ -465,9 +469,9 @@ def test_other_bad_inputs(setup_args):
     with pytest.raises(ValueError, match="n_seeds=0"):
         random_reference("cpd", model, x, "fourier", n_seeds=0)
     with pytest.raises(ValueError, match="n_masks=0"):
-        freqrise(model, x, target=0, n_masks=0)
+        freqrise(model, x, "fourier", target=0, n_masks=0)
     with pytest.raises(ValueError, match=r"probability=1\.0 must lie strictly"):
-        freqrise(model, x, target=0, probability=1.0)
+        freqrise(model, x, "fourier", target=0, probability=1.0)
 
 
 class _Squares(Domain):
@@ -543,3 +547,34 @@ def test_deletion_defaults_to_the_classes_the_attribution_explained(series):
     np.testing.assert_array_equal(implicit.scores, explicit.scores)
     # the curve starts at the explained output of each sample
     np.testing.assert_allclose(implicit.scores[:, 0], attr.outputs, rtol=1e-12)
+
+
+def test_every_seed_takes_an_int_a_generator_or_none(smooth_cnn, series):
+    """One ``seed`` type everywhere: an int, a numpy Generator (drawn from) or None."""
+    x = torch.as_tensor(series[:2])
+    values = np.zeros((2, 2, 49))  # every coefficient tied: the order is the seed's alone
+    kw = dict(target=0, fractions=[0.1, 0.3], substitute="zero")
+    by_int = deletion(smooth_cnn, x, values, "fourier", seed=7, **kw)
+    gen = np.random.default_rng(7)
+    by_gen = deletion(smooth_cnn, x, values, "fourier", seed=gen, **kw)
+    np.testing.assert_array_equal(by_int.scores, by_gen.scores)  # the same draws as the int
+    again = deletion(smooth_cnn, x, values, "fourier", seed=gen, **kw)  # the state moved on
+    assert not np.array_equal(again.scores, by_gen.scores)
+    assert deletion(smooth_cnn, x, values, "fourier", seed=None, **kw).scores.shape == (2, 2)
+    masks = [freqrise(smooth_cnn, x, "fourier", target=0, n_masks=3, seed=s) for s in (4, None)]
+    seeded = freqrise(smooth_cnn, x, "fourier", target=0, n_masks=3, seed=np.random.default_rng(4))
+    np.testing.assert_array_equal(masks[0], seeded)
+    ref = [
+        random_reference("cpd", smooth_cnn, x, "fourier", n_seeds=2, seed=np.random.default_rng(1))
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(ref[0].values, ref[1].values)  # reproducible from a Generator
+    by_ints = random_reference("cpd", smooth_cnn, x, "fourier", n_seeds=2, seed=3)
+    one = cpd(smooth_cnn, x, np.random.default_rng(3).random((2, 2, 49)), "fourier", seed=3)
+    two = cpd(smooth_cnn, x, np.random.default_rng(4).random((2, 2, 49)), "fourier", seed=4)
+    np.testing.assert_array_equal(by_ints.values, (one.values + two.values) / 2)
+    for bad in ("3", -1, True, 1.5):
+        with pytest.raises(TypeError, match=r"seed=.* must be None, a non-negative integer"):
+            deletion(smooth_cnn, x, values, "fourier", seed=bad, **kw)
+        with pytest.raises(TypeError, match="seed="):
+            random_reference("cpd", smooth_cnn, x, "fourier", n_seeds=2, seed=bad)

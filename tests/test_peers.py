@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from cdig.metrics import flextime, timing
+from cdig.peers import flextime, freqrise, timing
 
 T, FS = 128, 128.0
 
@@ -109,3 +109,23 @@ def test_flextime_needs_class_scores_and_timing_checks_masks():
         timing(OneSegment(), x, target=1, n_masks=0)
     with pytest.raises(ValueError, match="retention=2"):
         timing(OneSegment(), x, target=1, retention=2)
+
+
+def test_a_seed_that_is_no_seed_fails_before_the_model_runs():
+    calls = []
+
+    def model(z):
+        calls.append(z.shape)
+        return z.sum(dim=(1, 2))[:, None].repeat(1, 2)
+
+    x = np.random.default_rng(0).normal(size=(2, 1, 32))
+    with pytest.raises(TypeError, match="seed='0' must be None, a non-negative integer"):
+        timing(model, x, target=1, seed="0")
+    with pytest.raises(TypeError, match="seed=-1 must be None"):
+        freqrise(model, x, "fourier", target=1, n_masks=2, seed=-1)
+    assert calls == []
+    gen = np.random.default_rng(5)  # a Generator: the same masks as its seed
+    np.testing.assert_array_equal(
+        timing(model, x, target=1, n_masks=4, seed=gen),
+        timing(model, x, target=1, n_masks=4, seed=5),
+    )

@@ -136,7 +136,7 @@ def fourier_case():
 
 def test_frequency_bars_are_the_attributions_with_sign_colours(fourier_case):
     attr, x = fourier_case
-    fig = attr.plot(x=x, mark=[4.0])  # through Attribution.plot and the dispatcher
+    fig = attr.plot(inputs=x, mark=[4.0])  # through Attribution.plot and the dispatcher
     bar_ax = fig.axes[0]
     heights = np.array([p.get_height() for p in bar_ax.patches])
     lefts = np.array([p.get_x() + p.get_width() / 2 for p in bar_ax.patches])
@@ -160,7 +160,7 @@ def test_frequency_bars_are_the_attributions_with_sign_colours(fourier_case):
 
 def test_frequency_twin_axis_is_the_amplitude_spectrum(fourier_case):
     attr, x = fourier_case
-    fig = plot.plot_frequency(attr, x=x)
+    fig = plot.plot_frequency(attr, inputs=x)
     assert len(fig.axes) == 2  # bars + twin
     (line,) = fig.axes[1].lines
     f, amp = line.get_xdata(), line.get_ydata()
@@ -175,7 +175,7 @@ def test_frequency_twin_axis_is_the_amplitude_spectrum(fourier_case):
 
 def test_frequency_in_beats_per_minute(fourier_case):
     attr, x = fourier_case
-    fig = plot.plot_frequency(attr, x=x, unit="bpm", mark=[240.0], xlim=(0, 600))
+    fig = plot.plot_frequency(attr, inputs=x, unit="bpm", mark=[240.0], xlim=(0, 600))
     ax = fig.axes[0]
     centres = np.array([p.get_x() + p.get_width() / 2 for p in ax.patches])
     assert ax.get_xlabel() == "frequency (bpm)"
@@ -192,17 +192,17 @@ def test_frequency_rejects_bad_units_and_inputs(fourier_case):
         plot.plot_frequency(bins, unit="bpm")
     with pytest.raises(ValueError, match="unit='kHz'"):
         plot.plot_frequency(attr, unit="kHz")
-    with pytest.raises(ValueError, match="x has 2 channel"):
-        plot.plot_frequency(attr, x=np.zeros((2, 128)))
-    with pytest.raises(ValueError, match="x has a batch of 3"):
-        plot.plot_frequency(attr, x=np.zeros((3, 1, 128)))
+    with pytest.raises(ValueError, match="inputs has 2 channel"):
+        plot.plot_frequency(attr, inputs=np.zeros((2, 128)))
+    with pytest.raises(ValueError, match="inputs has a batch of 3"):
+        plot.plot_frequency(attr, inputs=np.zeros((3, 1, 128)))
 
 
 def test_frequency_without_fs_draws_bins_and_the_spectrum_on_bins():
     n = 32
     x = np.cos(2 * np.pi * 3 * np.arange(n) / n)[None, None]
     attr = cdig.explain(linear_model(np.ones((1, n))), x, "fourier")
-    fig = plot.plot_frequency(attr, x=x[0])
+    fig = plot.plot_frequency(attr, inputs=x[0])
     assert fig.axes[0].get_xlabel() == "frequency (bin)"
     line = fig.axes[1].lines[0]
     assert line.get_xdata()[np.argmax(line.get_ydata())] == 3.0
@@ -212,7 +212,7 @@ def test_frequency_multichannel_has_a_row_per_channel():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(2, 3, 64))
     attr = cdig.explain(linear_model(rng.normal(size=(3, 64))), x, "fourier", fs=FS)
-    fig = plot.plot_frequency(attr, sample=1, x=x)
+    fig = plot.plot_frequency(attr, sample=1, inputs=x)
     assert len(fig.axes) == 6  # 3 rows x (bars + spectrum)
     bar_axes = [ax for ax in fig.axes if ax.patches]
     assert len(bar_axes) == 3
@@ -228,7 +228,7 @@ def test_time_line_is_coloured_and_sized_by_attribution():
     w = rng.normal(size=(2, 48))
     attr = cdig.explain(linear_model(w), x, "time", fs=FS)
     np.testing.assert_allclose(attr.values[0], w * x[0], atol=1e-10)  # IG of a linear model
-    fig = plot.plot_time(attr, x=x)
+    fig = plot.plot_time(attr, inputs=x)
     rows = panels(fig)
     assert len(rows) == 2 and len(fig.axes) == 3  # two channels + colour bar
     for c, ax in enumerate(rows):
@@ -252,7 +252,7 @@ def test_time_line_is_coloured_and_sized_by_attribution():
 def test_time_xlim_draws_the_samples_in_view():
     t = np.arange(100) / 10.0
     attr = fake(np.sin(t)[None, None], ("channel", "time"), {"time": t}, {"time": "s"})
-    fig = plot.plot_time(attr, x=np.cos(t), xlim=(2.0, 3.0))
+    fig = plot.plot_time(attr, inputs=np.cos(t), xlim=(2.0, 3.0))
     lc = panels(fig)[0].collections[0]
     np.testing.assert_allclose(lc.get_array(), np.sin(t[19:32]))  # 2.0 .. 3.0 s and neighbours
     assert panels(fig)[0].get_xlim() == (2.0, 3.0)
@@ -304,7 +304,7 @@ def test_spectrogram_input_panel_uses_the_domain_forward():
             return torch.as_tensor(mag) * (1 + 0j)
 
     attr = stft_attr(Domain(fs=FS))
-    fig = plot.plot_spectrogram(attr, x=np.zeros((2, 1, 64)))
+    fig = plot.plot_spectrogram(attr, inputs=np.zeros((2, 1, 64)))
     ax_in = fig.axes[0]
     (mesh,) = ax_in.collections
     np.testing.assert_allclose(
@@ -317,7 +317,7 @@ def test_spectrogram_input_panel_falls_back_to_scipy():
     t = np.arange(64) / FS
     x = np.cos(2 * np.pi * 8.0 * t)[None, None]
     attr = stft_attr(Stub(fs=FS))  # no forward: scipy.signal.stft
-    fig = plot.plot_spectrogram(attr, sample=0, x=np.repeat(x, 2, axis=0))
+    fig = plot.plot_spectrogram(attr, sample=0, inputs=np.repeat(x, 2, axis=0))
     mesh = fig.axes[0].collections[0]
     edges = mesh.get_coordinates()[:, 0, 1]  # frequency cell edges (rows)
     centres = (edges[:-1] + edges[1:]) / 2
@@ -428,7 +428,7 @@ def test_seasonal_components_stacked_with_their_attribution():
     comps = np.stack([0.1 * t, np.sin(t), 0.01 * np.cos(3 * t)])[None, None]  # (1, 1, 3, 30)
     attr = fake(v, ("channel", "component"), {"component": names}, domain=SeriesStub(comps))
     x = comps.sum(axis=2)
-    fig = plot.plot_seasonal(attr, x=x)
+    fig = plot.plot_seasonal(attr, inputs=x)
     assert len(fig.axes) == 5  # input, three components, bars
     np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), x[0, 0])
     for m in range(3):
@@ -525,7 +525,111 @@ def test_frequency_bins_put_nyquist_on_the_largest_coordinate():
     freq = np.arange(n, dtype=float)
     attr = fake(np.ones((1, 1, n)), ("channel", "frequency"), {"frequency": freq},
                 {"frequency": "bin"})  # fmt: skip
-    line = plot.plot_frequency(attr, x=x).axes[1].lines[0]
+    line = plot.plot_frequency(attr, inputs=x).axes[1].lines[0]
     assert line.get_xdata()[-1] == pytest.approx(n - 1)
     # the 4-cycle cosine lands near DCT bin 8 (exactly 8 * (n - 1) / n)
     assert line.get_xdata()[np.argmax(line.get_ydata())] == pytest.approx(8 * (n - 1) / n)
+
+
+# ---------------------------------------------------------------------- ax=
+def contents(ax):
+    """What one axes shows: bar sizes, colour arrays of collections, line values."""
+    out = [p.get_height() for p in ax.patches] + [p.get_width() for p in ax.patches]
+    for c in ax.collections:
+        if c.get_array() is not None:
+            out += list(np.ravel(c.get_array()))
+    for line in ax.lines:
+        out += list(np.ravel(line.get_ydata()))
+    return np.asarray(out, dtype=np.float64)
+
+
+def ax_cases(fourier_case):
+    rng = np.random.default_rng(11)
+    attr_f, x_f = fourier_case
+    t = np.arange(24) / 4
+    time2 = fake(rng.normal(size=(1, 2, 24)), ("channel", "time"), {"time": t}, {"time": "s"})
+    time8 = fake(rng.normal(size=(1, 8, 24)), ("channel", "time"), {"time": t}, {"time": "s"})
+    sources = rng.normal(size=(1, 5, 40))
+    comps = fake(
+        rng.normal(size=(1, 5, 3)),
+        ("component", "channel"),
+        {"component": np.arange(5)},
+        domain=SeriesStub(sources, fs=FS),
+    )
+    names = np.array(["trend", "seasonal", "resid"])
+    parts = rng.normal(size=(1, 1, 3, 30))
+    seasonal = fake(
+        [[[0.8, -0.3, 0.05]]], ("channel", "component"), {"component": names},
+        domain=SeriesStub(parts),
+    )  # fmt: skip
+    bands = attr_f.bands({"low": (0.0, 3.0), "heart": (3.0, 5.0)})
+    bars = fake(rng.normal(size=(1, 2, 6)), ("channel", "quefrency"), {"quefrency": np.arange(6.0)})
+    return [  # (function, attribution, keywords, panels)
+        (plot.plot_frequency, attr_f, {"inputs": x_f}, 1),
+        (plot.plot_time, time2, {"inputs": rng.normal(size=(1, 2, 24))}, 2),
+        (plot.plot_time, time8, {}, 1),  # more than MAX_PANELS channels: one heatmap
+        (plot.plot_spectrogram, stft_attr(Stub(fs=FS)), {"inputs": rng.normal(size=(2, 1, 64))}, 2),
+        (plot.plot_wavelet, wavelet_attr(), {}, 4),
+        (plot.plot_components, comps, {"k": 3}, 3),
+        (plot.plot_seasonal, seasonal, {"inputs": parts.sum(axis=2)}, 5),
+        (plot.plot_bands, bands, {}, 1),
+        (plot.plot_values, bars, {}, 2),
+    ]
+
+
+def test_every_figure_draws_into_the_given_axes(fourier_case):
+    """``ax=``: the same panels as the figure cdig makes, drawn in the caller's axes."""
+    for fn, attr, kwargs, n in ax_cases(fourier_case):
+        own = panels(fn(attr, **kwargs))[:n]
+        fig = plt.figure()
+        fig.suptitle("mine")
+        given = fig.subplots(n, 1) if n > 1 else fig.subplots()
+        before = plt.get_fignums()
+        assert fn(attr, ax=given, **kwargs) is fig, fn.__name__
+        assert plt.get_fignums() == before  # no figure of its own
+        assert fig.get_suptitle() == "mine"  # the caller's title is kept
+        for mine, theirs in zip(np.ravel(given), own):
+            drawn = contents(mine)
+            assert drawn.size > 0, fn.__name__
+            np.testing.assert_array_equal(drawn, contents(theirs))
+        # the dispatcher and Attribution.plot take it too, and a flat list is as good
+        fig2 = plt.figure()
+        listed = list(np.ravel(fig2.subplots(n, 1) if n > 1 else [fig2.subplots()]))
+        assert attr.plot(ax=listed if n > 1 else listed[0], **kwargs) is fig2
+        plt.close("all")
+
+
+def test_horizon_figure_draws_into_two_given_axes():
+    v = np.random.default_rng(12).normal(size=(1, 4, 1, 5))  # (batch, horizon, channel, freq)
+    attr = fake(
+        v,
+        ("horizon", "channel", "frequency"),
+        {"horizon": np.arange(4), "frequency": np.arange(5.0)},
+        {"frequency": "Hz"},
+    )
+    own = plot.plot_attribution(attr)
+    fig, (top, bottom) = plt.subplots(2, 1)
+    assert plot.plot_attribution(attr, ax=[top, bottom]) is fig
+    np.testing.assert_array_equal(contents(bottom), contents(own.axes[1]))
+    np.testing.assert_allclose(contents(bottom), v[0, :, 0].T.ravel())
+    assert fig.get_suptitle() == ""
+    with pytest.raises(ValueError, match="ax holds 1 Axes, but this figure draws 2 panel"):
+        plot.plot_attribution(attr, ax=top)
+
+
+def test_wrong_axes_are_refused_with_what_is_needed():
+    attr = fake(np.ones((1, 2, 4)), ("channel", "time"), {"time": np.arange(4.0)})
+    _, axes = plt.subplots(3, 1)
+    with pytest.raises(ValueError, match=r"ax holds 3 Axes, but this figure draws 2 panel\(s\)"):
+        plot.plot_time(attr, ax=axes)
+    with pytest.raises(ValueError, match=r"ax holds 1 Axes.*fig.subplots\(2, 1\)"):
+        plot.plot_time(attr, ax=axes[0])
+    with pytest.raises(TypeError, match="ax must be a matplotlib Axes or a sequence of Axes"):
+        plot.plot_time(attr, ax="left")
+    with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
+        plot.plot_time(attr, ax=[axes[0], 3])
+    other = plt.figure().subplots()
+    with pytest.raises(ValueError, match="same figure"):
+        plot.plot_time(attr, ax=[axes[0], other])
+    with pytest.raises(ValueError, match=r"figsize=.* cannot be combined with ax="):
+        plot.plot_time(attr, ax=axes[:2], figsize=(4.0, 3.0))

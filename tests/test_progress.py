@@ -52,7 +52,7 @@ def test_dataset_progress_in_a_log_writes_lines_not_a_bar(monkeypatch):
     pytest.importorskip("tqdm")
     log = _Log()
     monkeypatch.setattr("sys.stderr", log)
-    with _progress.SampleProgress(total=50, initial=0, name="run", quiet=False) as p:
+    with _progress.SampleProgress(total=50, initial=0, name="run", progress=True) as p:
         for _ in range(50):
             p.update(1)
     assert p.bar is None and "\r" not in log.getvalue()

@@ -115,7 +115,7 @@ def files(tmp_path_factory):
         (["net64.ts", "x64.npy", "--top", "-1"], r"--top -1 must be a positive integer"),
         (["net64.ts", "x64.npy", "--device", "meta"], r"--device meta holds shapes but no values"),
         (["net64.ts", "x64.npy", "--n-steps", "2000000000"], r"--n-steps 2000000000 is more"),
-        (["net32.ts", "x32.npy", "--baseline", "1e39"], r"--baseline 1e\+39 does not fit"),
+        (["net32.ts", "x32.npy", "--baselines", "1e39"], r"--baselines 1e\+39 does not fit"),
     ],
 )
 def test_command_line_options_out_of_range(files, args, match, capsys):

@@ -92,7 +92,7 @@ def test_plot_and_report_take_x_in_the_explained_layout(tmp_path):
     res = cdig.explain(model, x, ["time", "fourier"], time_axis=1, fs=10.0)
     for attr in res.values():
         for given in (x, x[1], x.transpose(0, 2, 1)):  # as explained, one sample, channels first
-            fig = attr.plot(sample=1, x=given)
+            fig = attr.plot(sample=1, inputs=given)
             lines = [ln for ax in fig.axes for ln in ax.get_lines() if len(ln.get_ydata()) > 1]
             assert lines  # the input (or its spectrum) is drawn
     # the time plot draws channel 1 of sample 1 as the input line

@@ -19,7 +19,7 @@ import cdig
 from cdig.domains import Domain
 
 N, C, T = 4, 2, 16
-KW = dict(domain="time", batch_size=N, n_steps=4, quiet=True)
+KW = dict(domain="time", shard_size=N, n_steps=4, progress=False)
 
 
 def _x() -> np.ndarray:

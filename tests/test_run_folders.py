@@ -20,7 +20,7 @@ from cdig._npy import read_npy
 from cdig.runs import CorruptShardError
 
 N, C, T = 6, 1, 16
-KW = dict(domain="time", batch_size=4, n_steps=4, quiet=True, target=0)
+KW = dict(domain="time", shard_size=4, n_steps=4, progress=False, target=0)
 
 
 def _model() -> torch.nn.Module:
@@ -102,8 +102,8 @@ def test_shard_digests_are_required(tmp_path, finished):
 @pytest.mark.parametrize(
     ("changes", "match"),
     [
-        ({"batch_size": 0}, "batch_size=0 must be a positive integer"),
-        ({"batch_size": "4"}, "batch_size='4' must be a positive integer"),
+        ({"shard_size": 0}, "shard_size=0 must be a positive integer"),
+        ({"shard_size": "4"}, "shard_size='4' must be a positive integer"),
         ({"n_samples": None}, "n_samples=None must be a non-negative integer"),
         ({"settings": None}, "'settings' is missing"),
         ({"fingerprint": None}, "'fingerprint' is missing"),
@@ -122,7 +122,7 @@ def test_damaged_manifests_are_refused_by_name(tmp_path, finished, changes, matc
 def test_a_declared_billion_samples_allocates_nothing(tmp_path, finished):
     out = _copy(finished, tmp_path / "huge")
     m = json.loads((out / "manifest.json").read_text())
-    m.update(n_samples=10**9, batch_size=10**9, n_shards=1)
+    m.update(n_samples=10**9, shard_size=10**9, n_shards=1)
     m["shards"] = {"000000": m["shards"]["000000"]}
     (out / "manifest.json").write_text(json.dumps(m))
     with _Peak() as peak, pytest.raises(CorruptShardError, match="holds 4 samples"):

@@ -80,7 +80,7 @@ def test_explain_dataset_maps_text_labels_in_sorted_order(tmp_path):
     X = np.random.default_rng(2).normal(size=(6, 1, 16)).astype(np.float32)
     names = np.array(["walk", "run", "walk", "run", "run", "walk"])
     run = cdig.explain_dataset(
-        TwoClass(), X, "fourier", target="label", labels=names, out=tmp_path / "r", quiet=True
+        TwoClass(), X, "fourier", target="label", labels=names, out=tmp_path / "r", progress=False
     )
     np.testing.assert_array_equal(run.targets, (names == "walk").astype(np.int64))  # run<walk
     assert list(run.labels) == list(names)  # the names are kept

@@ -38,11 +38,11 @@ for i, label in enumerate(labels):
 # %%
 # Time-domain IG spreads the evidence over every sample of the 4 Hz series (its first 10 s
 # are drawn) ...
-fig = time_attr.plot(sample=1, x=x, xlim=(0.0, 10.0))
+fig = time_attr.plot(sample=1, inputs=x, xlim=(0.0, 10.0))
 
 # %%
 # ... while Fourier IG puts it on one coefficient, the class frequency.
-fig = fourier.plot(sample=1, x=x, mark=list(demo.FREQUENCIES), xlim=(0.0, 8.0))
+fig = fourier.plot(sample=1, inputs=x, mark=list(demo.FREQUENCIES), xlim=(0.0, 8.0))
 
 # %%
 # The attributions are numbers too: :meth:`cdig.Attribution.top` names the largest

@@ -38,21 +38,21 @@ for name, attr in attrs.items():
 
 # %%
 # Time: which samples of the recording move the logit of the predicted class.
-fig = attrs["time"].plot(x=x)
+fig = attrs["time"].plot(inputs=x)
 
 # %%
 # Fourier: one score per non-negative frequency (in cycles per sample: FordA states no
 # sampling rate), with the recording's amplitude spectrum for reference; above bin 125 the
 # model and the recording have almost nothing.
-fig = attrs["fourier"].plot(x=x, xlim=(0.0, 125.0))
+fig = attrs["fourier"].plot(inputs=x, xlim=(0.0, 125.0))
 
 # %%
 # STFT: frequency against time.
-fig = attrs["stft"].plot(x=x)
+fig = attrs["stft"].plot(inputs=x)
 
 # %%
 # Wavelet: one row per scale band, coefficients along time.
-fig = attrs["wavelet"].plot(x=x)
+fig = attrs["wavelet"].plot(inputs=x)
 
 # %%
 # The totals agree across domains, to the integration's accuracy:

@@ -33,8 +33,8 @@ run = cdig.explain_dataset(
     labels=labels,
     target="predicted",
     out=out,
-    batch_size=64,
-    quiet=True,  # no progress bar on this page
+    shard_size=64,
+    progress=False,  # no progress bar on this page
 )
 summary = run.summary("fourier")
 counts = ", ".join(f"class {g}: {n}" for g, n in zip(summary.groups, summary.counts))

@@ -10,22 +10,23 @@ that are complete: they sum to ``f(x) - f(x')`` in every domain.
 
 from typing import TYPE_CHECKING, Any
 
-from . import baselines, domains, horizon, models, quadrature
+from . import baselines, domains, horizon, models, quadrature, targets
+from ._settings import Settings
 from ._version import __version__
 from ._warnings import ConstantOutputWarning
-from .api import explain
+from .api import explain, explain_horizon
 from .attribution import Attribution
 from .engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG, NonFiniteError
-from .horizon import Horizon, TimeColumns
+from .targets import Horizon, TimeColumns
 
 if TYPE_CHECKING:  # pragma: no cover - imported on first use, below
-    from . import datasets, demo, metrics, plot, report, runs  # noqa: F401
+    from . import datasets, demo, metrics, peers, plot, report, runs  # noqa: F401
     from .runs import DatasetRun, explain_dataset, open_run
 
 # Submodules reached as ``cdig.<name>`` after a plain ``import cdig``, imported on first use
 # so that ``import cdig`` stays light (no matplotlib, no optional dataset packages) and close
 # to ``import torch`` alone (benchmarks/cold_start.py).
-_LAZY_SUBMODULES = ("datasets", "demo", "metrics", "plot", "report", "runs")
+_LAZY_SUBMODULES = ("datasets", "demo", "metrics", "peers", "plot", "report", "runs")
 #: Names of submodules, also imported on first use: name -> submodule.
 _LAZY_NAMES = {"DatasetRun": "runs", "explain_dataset": "runs", "open_run": "runs"}
 
@@ -59,16 +60,20 @@ __all__ = [
     "Horizon",
     "TimeColumns",
     "NonFiniteError",
+    "Settings",
     "datasets",
     "models",
     "__version__",
     "domains",
     "explain",
     "explain_dataset",
+    "explain_horizon",
     "horizon",
     "metrics",
     "open_run",
+    "peers",
     "plot",
     "quadrature",
     "report",
+    "targets",
 ]

@@ -94,7 +94,7 @@ import torch
 from torch import Tensor
 
 from ._numerics import SINGULAR_WIDTH, STATUS_DTYPE, accumulator_dtype, re_mul
-from .quadrature import BOOLE, MILNE, OPEN_PAIR, SIMPSON
+from .quadrature import _BOOLE, _MILNE, _OPEN_PAIR, _SIMPSON
 
 __all__ = [
     "FIRST_INTERVALS",
@@ -407,7 +407,9 @@ class _Store:
 #: Weights of a sub-interval's five points, in units of its width, per kind (0: inside the
 #: path, 1: starting at a baseline where the gradient is singular): its sum (Boole; Milne)
 #: and its error estimate (Boole - Simpson; Milne - the two-point rule).
-_LEAF_RULES = np.stack([np.stack([BOOLE, BOOLE - SIMPSON]), np.stack([MILNE, MILNE - OPEN_PAIR])])
+_LEAF_RULES = np.stack(
+    [np.stack([_BOOLE, _BOOLE - _SIMPSON]), np.stack([_MILNE, _MILNE - _OPEN_PAIR])]
+)
 
 
 def _bisection_rules() -> np.ndarray:

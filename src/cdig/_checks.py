@@ -1,7 +1,10 @@
 """Validators of plain arguments, shared by every layer.
 
-Each raises early with a message that names the argument, what was wrong and how to fix it.
-Array validation (series, baselines, targets) lives in :mod:`cdig._inputs`.
+Each raises early with a message that names the argument, what was wrong and how to fix it;
+the plain-value checks raise :class:`cdig._text.ArgumentError` (a ``ValueError``) or
+:class:`cdig._text.ArgumentTypeError` (a ``TypeError``), whose ``argument`` is the name.
+Array validation (series, baselines) lives in :mod:`cdig._inputs`, targets in
+:mod:`cdig.targets`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ._text import ArgumentError, ArgumentTypeError, Name
+
 __all__ = [
     "check_array",
     "check_choice",
@@ -20,7 +25,14 @@ __all__ = [
     "check_int",
     "check_optional_int",
     "check_sample",
+    "Seed",
+    "as_rng",
 ]
+
+#: What every ``seed=`` of cdig accepts (as scikit-learn's ``random_state``): ``None`` (fresh
+#: entropy), a non-negative ``int`` (the same draws every call) or a
+#: :class:`numpy.random.Generator` (drawn from, so that its state advances).
+Seed = int | np.random.Generator | None
 
 
 def check_int(
@@ -32,14 +44,15 @@ def check_int(
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         kind = "a positive integer" if low == 1 else "an integer"
-        raise error(f"{name}={value!r} must be {kind}; got {type(value).__name__}.")
+        cls = ArgumentTypeError if issubclass(error, TypeError) else ArgumentError
+        raise cls(Name(name, value), f" must be {kind}; got {type(value).__name__}.")
     number = int(value)
     if number < low or (high is not None and number > high):
         if high is not None:
             what = f"at least {low} and at most {high}"
         else:
             what = "a positive integer" if low == 1 else f"at least {low}"
-        raise ValueError(f"{name}={value!r} must be {what}.")
+        raise ArgumentError(Name(name, value), f" must be {what}.")
     return number
 
 
@@ -53,7 +66,9 @@ def check_optional_int(
 def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     """``value`` when it is one of the strings ``choices``."""
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name}={value!r} is not understood; use one of {', '.join(choices)}.")
+        raise ArgumentError(
+            Name(name, value), f" is not understood; use one of {', '.join(choices)}."
+        )
     return value
 
 
@@ -106,7 +121,9 @@ def check_real(
     finite ``ValueError``.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}={value!r} must be a real number; got {type(value).__name__}.")
+        raise ArgumentTypeError(
+            Name(name, value), f" must be a real number; got {type(value).__name__}."
+        )
     number = float(value)
     below = low is not None and (number <= low if open_low else number < low)
     above = high is not None and (number >= high if open_high else number > high)
@@ -120,7 +137,7 @@ def check_real(
             if high is not None:
                 parts.append(f"{'<' if open_high else '<='} {high:g}")
             where = "".join(f" and {p}" for p in parts)
-        raise ValueError(f"{name}={value!r} must be finite{where}.")
+        raise ArgumentError(Name(name, value), f" must be finite{where}.")
     return number
 
 
@@ -208,3 +225,18 @@ def check_array(
                 f"{name} holds {out[below].ravel()[0]!r}; every value must be >= {low:g}."
             )
     return out
+
+
+def as_rng(seed: Any, name: str = "seed") -> np.random.Generator:
+    """The generator of a ``seed=`` argument (see :data:`Seed`); the one place that reads it.
+
+    An ``int`` gives ``numpy.random.default_rng(seed)``; a Generator is returned as is (its
+    state advances as it is drawn from); ``None`` draws fresh entropy.
+    """
+    if seed is None or isinstance(seed, np.random.Generator):
+        return np.random.default_rng(seed)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
+        raise TypeError(
+            f"{name}={seed!r} must be None, a non-negative integer or a numpy.random.Generator."
+        )
+    return np.random.default_rng(int(seed))

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from ._inputs import ForwardArgs, Layout, check_model_output
+from ._text import KEYWORD, Name, Part, in_words, python_words
 
 __all__ = ["NonFiniteError", "LOW_PRECISION", "guarded_call", "work_dtype"]
 
@@ -43,9 +44,14 @@ class NonFiniteError(ValueError):
     """
 
     def __init__(
-        self, message: str, samples: Sequence[int] = (), alphas: Sequence[float] = ()
+        self,
+        message: str | tuple[Part, ...],
+        samples: Sequence[int] = (),
+        alphas: Sequence[float] = (),
     ) -> None:
-        super().__init__(message)
+        # a message naming parameters is a tuple of text and Name parts (cdig._text)
+        self.parts = (message,) if isinstance(message, str) else tuple(message)
+        super().__init__(in_words(self, python_words))
         self.samples = [int(s) for s in samples]
         self.alphas = [float(a) for a in alphas]
 
@@ -186,15 +192,20 @@ def check_outputs_finite(values: Tensor, samples: Tensor, where: str, alpha: flo
         return
     idx = sorted({int(s) for s in samples[bad].tolist()})
     vals = values[bad][:3].tolist()
-    raise NonFiniteError(
+    text = (
         f"the explained output is NaN or infinite at the {where} (alpha={alpha:g}) for "
         f"samples {idx[:10]}{' ...' if len(idx) > 10 else ''} (values {vals}); attributions "
         "would be meaningless. "
-        + (
-            "Choose a baseline where the model is finite (baselines=...)."
-            if where == "baseline"
-            else "Check the model on these inputs."
-        ),
+    )
+    raise NonFiniteError(
+        (
+            text,
+            "Choose a baseline where the model is finite; pass it as ",
+            Name("baselines", KEYWORD),
+            ".",
+        )
+        if where == "baseline"
+        else text + "Check the model on these inputs.",
         samples=idx,
         alphas=[alpha] * len(idx),
     )

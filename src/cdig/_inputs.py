@@ -2,21 +2,21 @@
 
 Inside cdig every series batch has the canonical layout ``(batch, channels, time)``. The
 :class:`Layout` remembers how the user laid out the data so that the model is always called
-in the user's own layout.
+in the user's own layout. The ``target`` argument is validated in :mod:`cdig.targets`.
 """
 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .horizon import Horizon
+from ._text import ArgumentError, ArgumentTypeError, Name
 
 if TYPE_CHECKING:  # pragma: no cover
     from .domains import Domain
@@ -25,16 +25,11 @@ __all__ = [
     "Layout",
     "as_series",
     "as_baselines",
-    "TargetSpec",
-    "as_target",
-    "select_target",
     "ForwardArgs",
     "as_forward_args",
 ]
 
 ArrayLike = Union[np.ndarray, Tensor, Sequence[Any], float]
-#: What a target is, once validated (:class:`TargetSpec`).
-TargetKind = Literal["none", "index", "per_sample", "callable", "predicted", "label"]
 
 
 @dataclass(frozen=True)
@@ -67,17 +62,20 @@ class Layout:
 
 def _layout(ndim: int, time_axis: int) -> Layout:
     if isinstance(time_axis, bool) or not isinstance(time_axis, numbers.Integral):
-        raise TypeError(f"time_axis={time_axis!r} must be an integer axis index.")
+        raise ArgumentTypeError(Name("time_axis", time_axis), " must be an integer axis index.")
     if ndim not in (2, 3):
-        raise ValueError(
-            f"inputs must have shape (batch, channels, time), (batch, time, channels) with "
-            f"time_axis=1, (batch, time), or (time,) for one series; got {ndim} dimension(s)."
+        raise ArgumentError(
+            "inputs must have shape (batch, channels, time), (batch, time, channels) with ",
+            Name("time_axis", 1),
+            f", (batch, time), or (time,) for one series; got {ndim} dimension(s).",
+            argument="inputs",
         )
     axis = int(time_axis) % ndim if -ndim <= time_axis < ndim else None
     if axis is None or axis == 0 or (ndim == 2 and axis != 1):
-        raise ValueError(
-            f"time_axis={time_axis} is not valid for {ndim}-d inputs; use -1 for "
-            "(batch, channels, time) or (batch, time), and 1 for (batch, time, channels)."
+        raise ArgumentError(
+            Name("time_axis", time_axis),
+            f" is not valid for {ndim}-d inputs; use -1 for (batch, channels, time) or "
+            "(batch, time), and 1 for (batch, time, channels).",
         )
     return Layout(ndim=ndim, time_axis=axis)
 
@@ -99,23 +97,26 @@ def _to_tensor(value: Any, name: str, dtype: torch.dtype | None, device: Any) ->
         try:
             arr = np.asarray(value.to_numpy() if _is_pandas(value, "DataFrame") else value)
         except Exception as err:  # pragma: no cover - exotic objects
-            raise TypeError(
-                f"{name} must be a numpy array or torch tensor; got {type(value)}"
+            raise ArgumentTypeError(
+                Name(name), f" must be a numpy array or torch tensor; got {type(value)}"
             ) from err
         if arr.dtype == object or not (
             np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
         ):
-            raise TypeError(f"{name} must hold real numbers; got an array of dtype {arr.dtype}.")
+            raise ArgumentTypeError(
+                Name(name), f" must hold real numbers; got an array of dtype {arr.dtype}."
+            )
         arr = np.ascontiguousarray(arr)
         if not arr.flags.writeable:  # e.g. a pandas Series' values: torch warns on these
             arr = arr.copy()
         t = torch.from_numpy(arr)
     if t.is_complex():
-        raise TypeError(f"{name} must be real-valued; got complex dtype {t.dtype}.")
+        raise ArgumentTypeError(Name(name), f" must be real-valued; got complex dtype {t.dtype}.")
     if t.is_meta:
-        raise ValueError(
-            f"{name} is on the 'meta' device, which holds shapes but no values; there is "
-            "nothing to explain. Pass real data (on 'cpu' or a GPU)."
+        raise ArgumentError(
+            Name(name),
+            " is on the 'meta' device, which holds shapes but no values; there is "
+            "nothing to explain. Pass real data (on 'cpu' or a GPU).",
         )
     if device is not None and torch.device(device).type == "meta":
         raise ValueError(
@@ -128,14 +129,15 @@ def _to_tensor(value: Any, name: str, dtype: torch.dtype | None, device: Any) ->
     given_finite = t.is_floating_point() and dtype != t.dtype and _all_finite(t)
     t = t.to(dtype=dtype, device=device)
     if given_finite and not _all_finite(t):
-        raise ValueError(
-            f"{name} holds values beyond the range of {dtype} (largest magnitude "
-            f"{torch.finfo(dtype).max:.3g}), the dtype the model computes in; rescale them."
+        raise ArgumentError(
+            Name(name),
+            f" holds values beyond the range of {dtype} (largest magnitude "
+            f"{torch.finfo(dtype).max:.3g}), the dtype the model computes in; rescale them.",
         )
     if not _all_finite(t):
         n_bad = int((~torch.isfinite(t)).sum())
-        raise ValueError(
-            f"{name} contains {n_bad} NaN or infinite value(s); clean or impute them first."
+        raise ArgumentError(
+            Name(name), f" contains {n_bad} NaN or infinite value(s); clean or impute them first."
         )
     return t
 
@@ -161,14 +163,21 @@ def as_series(
     if xc.shape[0] < 1:
         raise ValueError("inputs has an empty batch axis; pass at least one series.")
     if xc.shape[1] < 1:
-        raise ValueError(
+        raise ArgumentError(
             f"inputs has no channels (shape {tuple(t.shape)}); every series needs at least "
-            "one channel. Check the array and time_axis."
+            "one channel. Check the array and ",
+            Name("time_axis"),
+            ".",
+            argument="inputs",
         )
     if xc.shape[-1] < 2:
-        raise ValueError(
-            f"inputs has {xc.shape[-1]} time point(s) along time_axis={time_axis}; at least "
-            "2 are needed. Check time_axis (1 for (batch, time, channels))."
+        raise ArgumentError(
+            f"inputs has {xc.shape[-1]} time point(s) along ",
+            Name("time_axis", time_axis),
+            "; at least 2 are needed. Check ",
+            Name("time_axis"),
+            " (1 for (batch, time, channels)).",
+            argument="inputs",
         )
     return xc, layout
 
@@ -210,10 +219,11 @@ def as_baselines(baselines: Any, x: Tensor, layout: Layout) -> Tensor:
     number = _baseline_number(baselines)
     if number is not None:
         if x.is_floating_point() and abs(number) > torch.finfo(x.dtype).max:
-            raise ValueError(
-                f"baselines={number!r} does not fit in {x.dtype} (largest magnitude "
+            raise ArgumentError(
+                Name("baselines", number),
+                f" does not fit in {x.dtype} (largest magnitude "
                 f"{torch.finfo(x.dtype).max:.3g}), the dtype the inputs are explained in; pass a "
-                "baseline in the range of your data."
+                "baseline in the range of your data.",
             )
         return torch.full_like(x, number).unsqueeze(0)
     b = _to_tensor(baselines, "baselines", x.dtype, x.device)
@@ -225,13 +235,14 @@ def as_baselines(baselines: Any, x: Tensor, layout: Layout) -> Tensor:
         else:
             b = b.expand(*user_shape).unsqueeze(0)
     except RuntimeError:
-        raise ValueError(
-            f"baselines has shape {tuple(b.shape)}, which does not broadcast to the inputs' "
+        raise ArgumentError(
+            Name("baselines"),
+            f" has shape {tuple(b.shape)}, which does not broadcast to the inputs' "
             f"shape {user_shape}; pass one baseline broadcastable to it, or several stacked "
-            f"on a leading axis, shape (n_baselines, {', '.join(map(str, user_shape))})."
+            f"on a leading axis, shape (n_baselines, {', '.join(map(str, user_shape))}).",
         ) from None
     if b.shape[0] < 1:
-        raise ValueError("baselines has an empty leading (n_baselines) axis.")
+        raise ArgumentError(Name("baselines"), " has an empty leading (n_baselines) axis.")
     return layout.to_canonical(b).contiguous()
 
 
@@ -240,14 +251,16 @@ def _baseline_number(baselines: Any) -> float | None:
     if isinstance(baselines, (bool, np.bool_)) or (
         isinstance(baselines, (np.ndarray, Tensor)) and baselines.dtype in (np.bool_, torch.bool)
     ):
-        what = f"baselines={baselines!r} is" if np.ndim(baselines) == 0 else "baselines are"
-        raise TypeError(
-            f"{what} boolean; pass None (zeros), a number such as 1.0, or an array of "
-            "baseline series (cast a mask with .astype(float) if that is what you mean)."
+        one = np.ndim(baselines) == 0
+        raise ArgumentTypeError(
+            Name("baselines", baselines) if one else Name("baselines"),
+            " is" if one else " are",
+            " boolean; pass None (zeros), a number such as 1.0, or an array of "
+            "baseline series (cast a mask with .astype(float) if that is what you mean).",
         )
     if isinstance(baselines, numbers.Real):
         if not np.isfinite(float(baselines)):
-            raise ValueError(f"baselines={baselines} must be finite.")
+            raise ArgumentError(Name("baselines", baselines), " must be finite.")
         return float(baselines)
     return None
 
@@ -275,11 +288,12 @@ def as_dataset_baselines(baselines: Any, sample_shape: tuple[int, ...]) -> Any:
         except ValueError:
             ok = False
     if not ok:
-        raise ValueError(
-            f"baselines has shape {arr.shape}; for a dataset give a number, one baseline "
+        raise ArgumentError(
+            Name("baselines"),
+            f" has shape {arr.shape}; for a dataset give a number, one baseline "
             f"broadcastable to a sample's shape {sample_shape}, or several stacked, shape "
             f"(n_baselines, {', '.join(map(str, sample_shape))}). Per-sample baselines are not "
-            "supported by explain_dataset."
+            "supported by explain_dataset.",
         )
     return arr
 
@@ -292,307 +306,6 @@ def batch_baselines(baselines: Any, n_dims: int) -> Any:
     if isinstance(baselines, np.ndarray) and baselines.ndim == n_dims:  # (S, *sample_shape)
         return baselines[:, None]
     return baselines
-
-
-# ---------------------------------------------------------------------- targets
-def callable_label(fn: Any, limit: int = 60) -> str:
-    """A readable name for a target function: its name, or a lambda's source text.
-
-    ``lambda out: out.softmax(-1)[:, 1]`` is shown as written (cut to ``limit``
-    characters), not as ``<lambda>``; a ``functools.partial`` by its function; a callable
-    object by its class.
-    """
-    import functools
-    import inspect
-
-    if isinstance(fn, functools.partial):
-        return callable_label(fn.func, limit)
-    name = getattr(fn, "__name__", None)
-    if name is None:
-        return type(fn).__name__
-    if name != "<lambda>":
-        return str(name)
-    try:
-        lines, first = inspect.getsourcelines(fn)
-    except (OSError, TypeError):
-        return "a lambda"
-    code = fn.__code__
-    line, col = 0, None
-    for pos in getattr(code, "co_positions", lambda: iter(()))():
-        if pos[0] is not None and pos[2] is not None and (pos[3] or 0) > pos[2]:  # the body
-            line, col = pos[0] - first, pos[2]
-            break
-    text = "".join(lines[line:]) if 0 <= line < len(lines) else "".join(lines)
-    start = text.rfind("lambda", 0, col) if col is not None else text.find("lambda")
-    if start < 0:
-        return "a lambda"
-    depth, end = 0, len(text)
-    for i in range(start, len(text)):
-        ch = text[i]
-        if ch in "([{":
-            depth += 1
-        elif depth == 0 and ch in ")]},\n":
-            end = i
-            break
-        elif ch in ")]}":
-            depth -= 1
-    label = " ".join(text[start:end].split())
-    return label if len(label) <= limit else label[: limit - 3] + "..."
-
-
-@dataclass(frozen=True)
-class TargetSpec:
-    """A validated target: what scalar per sample to explain.
-
-    Attributes
-    ----------
-    kind : {"none", "index", "per_sample", "callable", "predicted", "label"}
-        ``"label"`` (each sample's labelled class) is a dataset's target only; a batch of
-        the dataset turns it into ``"per_sample"`` (:meth:`for_rows`).
-    value : Any
-        The index tuple (``"index"``), the class per sample (``"per_sample"``, shape
-        ``(n,)``), or the function (``"callable"``).
-    origin : str
-        The kind given by the user, once resolved (``"none"``, ``"predicted"``, ``"label"``).
-    """
-
-    kind: TargetKind
-    value: Any = None
-    origin: str = ""
-
-    def describe(self) -> str:
-        """A label for plots and reports: ``"1"``, ``"predicted class"``, ``"output"`` ..."""
-        kind = self.origin or self.kind
-        if kind == "none":
-            return "output"
-        if kind == "callable":
-            return callable_label(self.value)
-        if kind == "per_sample":
-            return "class per sample"
-        if kind == "predicted":
-            return "predicted class"
-        if kind == "label":
-            return "labelled class"
-        index = tuple(self.value)
-        return str(index[0]) if len(index) == 1 else str(index)
-
-    def indices(self, batch: int) -> np.ndarray | None:
-        """The explained output index of every sample, once resolved.
-
-        Shape ``(batch,)`` for outputs ``(batch, K)``, ``(batch, n_axes)`` for more output
-        axes; ``None`` for callables and models with one output per sample.
-        """
-        if self.kind == "per_sample":
-            return np.asarray(self.value, dtype=np.int64).copy()
-        if self.kind == "callable" and isinstance(self.value, Horizon):
-            return self.value.indices(batch)  # the forecast step (and channel / quantile)
-        if self.kind != "index" or self.origin == "none" or not self.value:
-            return None
-        index = np.asarray(self.value, dtype=np.int64)
-        return np.full(batch, index[0]) if index.size == 1 else np.tile(index, (batch, 1))
-
-    def for_rows(self, start: int, outputs: Tensor, labels: Any = None) -> TargetSpec:
-        """The target of dataset samples ``start .. start + len(outputs) - 1``.
-
-        A fixed index, a callable and ``"none"`` are the same for every batch; per-sample
-        kinds (``"predicted"``, ``"label"``, a class per dataset sample) become the class
-        of each of these samples, checked against the model's ``outputs`` of shape
-        ``(n, n_classes)``, with errors naming the dataset's sample numbers.
-        """
-        if self.kind in ("none", "index", "callable"):
-            return self
-        n = outputs.shape[0]
-        stop = start + n
-        what = "target='predicted'" if self.kind == "predicted" else f"target={self.kind!r}"
-        if outputs.ndim != 2:
-            raise ValueError(
-                f"{what} needs a model with outputs of shape (batch, n_classes); for samples "
-                f"{start}..{stop - 1} it returned shape {tuple(outputs.shape)}. Pass "
-                "target=None for one output per sample, or an index / callable."
-            )
-        if self.kind == "predicted":
-            idx = outputs.argmax(dim=1).cpu().numpy().astype(np.int64)
-        else:
-            if self.kind == "label":
-                if labels is None:  # checked by explain_dataset; kept for direct use
-                    raise ValueError("target='label' needs labels; the data carry none.")
-                raw, name = np.asarray(labels), "label"
-            else:
-                raw, name = np.asarray(self.value)[start:stop], "target"
-            if raw.ndim == 1 and len(raw) != n:
-                raise ValueError(
-                    f"{what}: samples {start}..{stop - 1} need {n} class indices but the "
-                    f"target array has only {len(raw)} for them; give one per sample of the "
-                    "dataset."
-                )
-            if raw.ndim != 1 or not np.issubdtype(raw.dtype, np.integer):
-                raise ValueError(
-                    f"{what}: the {name}s of samples {start}..{stop - 1} must be integer class "
-                    f"indices, one per sample; got dtype {raw.dtype}, shape {raw.shape}. Text "
-                    "labels are mapped for you when given as labels= with array data; for "
-                    "other data map them first, e.g. classes, y = np.unique(names, "
-                    "return_inverse=True)."
-                )
-            idx = raw.astype(np.int64)
-        n_out = outputs.shape[1]
-        bad = np.flatnonzero((idx < 0) | (idx >= n_out))
-        if bad.size:
-            i = int(bad[0])
-            raise ValueError(
-                f"sample {start + i}: class index {int(idx[i])} (from {what}) is out of range "
-                f"for a model with {n_out} outputs; use 0..{n_out - 1}."
-            )
-        origin = self.origin or ("" if self.kind == "per_sample" else self.kind)
-        return TargetSpec("per_sample", idx, origin=origin)
-
-
-def as_target(target: Any, *, dataset: bool = False) -> TargetSpec:
-    """Normalize the ``target`` argument (shape checks happen once outputs are known).
-
-    ``dataset=True`` (:func:`cdig.explain_dataset`): ``"label"`` is understood, and an array
-    must hold one integer class per sample of the dataset.
-    """
-    if isinstance(target, TargetSpec):
-        return target
-    if target is None:
-        return TargetSpec("none")
-    if dataset and isinstance(target, str) and target == "label":
-        return TargetSpec("label")
-    if dataset and (
-        isinstance(target, (np.ndarray, list)) or (isinstance(target, Tensor) and target.ndim == 1)
-    ):
-        arr = np.asarray(target.detach().cpu() if isinstance(target, Tensor) else target)
-        if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(
-                f"target as an array must hold one integer class per sample; got dtype "
-                f"{arr.dtype}, shape {arr.shape}."
-            )
-        return TargetSpec("per_sample", arr.astype(np.int64))
-    if isinstance(target, str):
-        if target == "predicted":
-            return TargetSpec("predicted")
-        label = " 'label' (each sample's labelled class)," if dataset else ""
-        raise ValueError(
-            f"target={target!r} is not understood; use an int, a tuple of ints, a sequence of "
-            f"ints (one per sample), 'predicted',{label} or a callable outputs -> (batch,)."
-        )
-    if callable(target):
-        return TargetSpec("callable", target)
-    if isinstance(target, numbers.Integral) and not isinstance(target, bool):
-        return TargetSpec("index", (int(target),))
-    if isinstance(target, (float, np.floating)):
-        raise TypeError(
-            f"target={target!r} is a float; an output index must be an integer (e.g. target=1)."
-        )
-    if isinstance(target, tuple) and all(isinstance(t, numbers.Integral) for t in target):
-        return TargetSpec("index", tuple(int(t) for t in target))
-    arr = np.asarray(target.detach().cpu() if isinstance(target, Tensor) else target)
-    if arr.ndim == 1 and np.issubdtype(arr.dtype, np.integer):
-        return TargetSpec("per_sample", arr.astype(np.int64))
-    raise TypeError(
-        f"target of type {type(target).__name__} is not understood; use an int, a tuple of "
-        "ints, a 1-d sequence of ints (one per sample), 'predicted', or a callable."
-    )
-
-
-def resolve_target(spec: TargetSpec, outputs: Tensor) -> TargetSpec:
-    """Check ``spec`` against the model's outputs for the inputs, shape ``(batch, ...)``.
-
-    Returns a spec whose ``per_sample`` indices (if any) are fixed, so that the same scalar is
-    selected at every path point.
-    """
-    out_shape = tuple(outputs.shape[1:])
-    if spec.kind == "callable" and isinstance(spec.value, Horizon):
-        spec = TargetSpec("callable", spec.value.resolve(tuple(outputs.shape)))  # fix the steps
-    if spec.kind == "callable":
-        sel = spec.value(outputs)
-        if isinstance(sel, Tensor) and not (sel.is_floating_point() or sel.is_complex()):
-            raise ValueError(
-                f"the target function returned a tensor of dtype {sel.dtype}; it must return "
-                "float outputs of the model, one per sample (select with indexing, e.g. "
-                "lambda out: out[:, 0] or out.gather(...), rather than argmax or a cast to int)."
-            )
-        if not isinstance(sel, Tensor) or tuple(sel.shape) != (outputs.shape[0],):
-            got = tuple(sel.shape) if isinstance(sel, Tensor) else type(sel).__name__
-            raise ValueError(
-                f"target callable must map outputs of shape {tuple(outputs.shape)} to a tensor "
-                f"of shape ({outputs.shape[0]},); it returned {got}."
-            )
-        return spec
-    size = int(np.prod(out_shape)) if out_shape else 1
-    if spec.kind == "none":
-        if size != 1:
-            raise ValueError(
-                f"the model's output has shape (batch, {', '.join(map(str, out_shape))}); pass "
-                "target= (an int index, a tuple for multi-axis outputs, 'predicted', or a "
-                "callable outputs -> (batch,))."
-            )
-        return TargetSpec("index", (0,) * len(out_shape), origin="none")
-    if spec.kind == "predicted":
-        if len(out_shape) != 1:
-            raise ValueError(
-                f"target='predicted' needs outputs of shape (batch, n_classes); the model's "
-                f"output has shape (batch, {', '.join(map(str, out_shape))})."
-            )
-        pred = outputs.argmax(dim=1).cpu().numpy().astype(np.int64)
-        return TargetSpec("per_sample", pred, origin="predicted")
-    if spec.kind == "per_sample":
-        idx = spec.value
-        batch = outputs.shape[0]
-        if len(idx) != batch:
-            raise ValueError(
-                f"target has {len(idx)} entries; give one class index per sample ({batch})."
-            )
-        if len(out_shape) != 1:
-            raise ValueError(
-                "a per-sample target needs outputs of shape (batch, n_outputs); the model's "
-                f"output has shape (batch, {', '.join(map(str, out_shape))})."
-            )
-        bad = (idx < 0) | (idx >= out_shape[0])
-        if bad.any():
-            raise ValueError(
-                f"target index {int(idx[bad][0])} (sample {int(np.flatnonzero(bad)[0])}) is out "
-                f"of range for a model with {out_shape[0]} outputs; use 0..{out_shape[0] - 1}."
-            )
-        return spec
-    # fixed index
-    index = spec.value
-    if len(out_shape) == 0:
-        raise ValueError(
-            f"target={index if len(index) > 1 else index[0]} was given but the model returns "
-            "one value per sample (output shape (batch,)); pass target=None."
-        )
-    if len(index) != len(out_shape):
-        raise ValueError(
-            f"target={index if len(index) > 1 else index[0]} has {len(index)} index(es) but the "
-            f"model's output has shape (batch, {', '.join(map(str, out_shape))}); give a tuple "
-            f"of {len(out_shape)} indices or a callable."
-        )
-    for i, (t, n) in enumerate(zip(index, out_shape)):
-        if not 0 <= t < n:
-            raise ValueError(
-                f"target index {t} is out of range for output axis {i + 1} of size {n}; "
-                f"use 0..{n - 1}."
-            )
-    return spec
-
-
-def select_target(spec: TargetSpec, outputs: Tensor, rows: Tensor | None) -> Tensor:
-    """The explained scalar of each row of ``outputs`` (shape ``(n, ...)``) -> ``(n,)``.
-
-    ``rows`` (long tensor of shape ``(n,)``) gives the input sample each row belongs to; it
-    picks the class of per-sample targets.
-    """
-    if spec.kind == "callable":
-        fn: Callable[[Tensor], Tensor] = spec.value
-        return fn(outputs)
-    if spec.kind == "per_sample":
-        assert rows is not None  # internal invariant: the engine always passes rows
-        idx = torch.as_tensor(spec.value, device=outputs.device)[rows]
-        return outputs.gather(1, idx[:, None]).squeeze(1)
-    if outputs.ndim == 1:
-        return outputs
-    return outputs[(slice(None), *spec.value)]
 
 
 # ---------------------------------------------------------------------- domains

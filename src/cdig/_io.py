@@ -6,21 +6,30 @@ line's input contract, documented with its options; Python users hand arrays to
 :func:`cdig.explain` directly. Files are read without unpickling (``allow_pickle=False``).
 
 Failures are ordinary exceptions (:class:`FileNotFoundError`, :class:`ValueError`) whose
-messages name the file as ``name`` (the command line passes ``"INPUT"``) and use the
-keyword names of :func:`read_series` (``key=``, ``single=True``, ``time_axis=1``).
+messages name the file as ``name`` (the command line passes ``"INPUT"``); the keywords of
+:func:`read_series` they mention (``key=``, ``single=True``, ``time_axis=1``) are
+:class:`cdig._text.Name` parts, which the command line spells as its options.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from ._npy import read_npy, read_npz
-from ._text import first_line
+from ._text import KEYWORD, ArgumentError, Name, first_line
 
-__all__ = ["read_array", "read_series"]
+__all__ = [
+    "canonical_layout",
+    "check_outputs",
+    "model_layout",
+    "read_array",
+    "read_series",
+    "same_file",
+]
 
 
 def read_series(
@@ -84,10 +93,14 @@ def read_series(
     if single:
         arr = arr[None]
     if arr.ndim not in (2, 3):
-        raise ValueError(
+        raise ArgumentError(
             f"{name} {p} holds an array of shape {arr.shape}; expected (batch, channels, time), "
-            "(batch, time, channels) with time_axis=1, (batch, time), or one series (time,) "
-            "(use single=True for one multichannel series without a batch axis)."
+            "(batch, time, channels) with ",
+            Name("time_axis", 1),
+            ", (batch, time), or one series (time,) (use ",
+            Name("single", True),
+            " for one multichannel series without a batch axis).",
+            argument="path",
         )
     return arr
 
@@ -113,6 +126,78 @@ def read_array(path: str | os.PathLike[str], *, name: str = "array") -> np.ndarr
 def model_layout(canonical: np.ndarray, time_axis: int) -> np.ndarray:
     """(batch, channels, time) -> the model's layout."""
     return np.ascontiguousarray(canonical.transpose(0, 2, 1) if time_axis == 1 else canonical)
+
+
+def canonical_layout(x: np.ndarray, time_axis: int) -> np.ndarray:
+    """The model's layout -> (batch, channels, time) (a view): the inverse of
+    :func:`model_layout`, with ``(batch, time)`` as one channel."""
+    if x.ndim == 2:
+        return x[:, None, :]
+    return x.transpose(0, 2, 1) if time_axis == 1 else x
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether ``a`` and ``b`` are one file (also through links, '..' or hard links)."""
+    pa, pb = Path(a), Path(b)
+    try:
+        if pa.exists() and pb.exists():
+            return pa.samefile(pb)
+        return pa.resolve() == pb.resolve()
+    except OSError:
+        return False
+
+
+def check_outputs(
+    outputs: Mapping[str, tuple[str | None, str]],
+    inputs: Mapping[str, str],
+    *,
+    force: bool = False,
+) -> None:
+    """Refuse, before any work, output files that would overwrite an input or an existing file.
+
+    Parameters
+    ----------
+    outputs : mapping
+        How messages name each output (e.g. ``"--json"``) -> its path (``None``: not
+        written) and an example file name for it (``"results.json"``).
+    inputs : mapping
+        How messages name each input file (e.g. ``"MODEL"``) -> its path; never overwritten.
+    force : bool, default=False
+        Allow overwriting an existing output file (never an input).
+
+    Raises
+    ------
+    ValueError
+        For an output that is a folder, an input file, the same file as another output, or
+        (without ``force``) an existing file.
+    """
+    written: dict[str, str] = {}
+    for option, (value, example) in outputs.items():
+        if not value:
+            continue
+        if Path(value).is_dir():
+            raise ValueError(
+                f"{option} {value} is a folder; give the file to write, e.g. "
+                f"{option} {Path(value) / example}."
+            )
+        for what, other in inputs.items():
+            if same_file(value, other):
+                raise ValueError(
+                    f"{option} {value} is the {what} file {other}; cdig never overwrites its "
+                    "inputs. Choose another output file."
+                )
+        for opt, other in written.items():
+            if same_file(value, other):
+                raise ValueError(
+                    f"{opt} {other} and {option} {value} name the same file; give two files."
+                )
+        if Path(value).exists() and not force:
+            raise ArgumentError(
+                f"{option} {value} exists; pass ",
+                Name("force", True),
+                " to overwrite it, or choose a new file.",
+            )
+        written[option] = value
 
 
 def _check_real(arr: np.ndarray, p: Path, name: str) -> None:
@@ -144,10 +229,12 @@ def _read_npz(p: Path, key: str | None, name: str) -> np.ndarray:
     except KeyError as err:
         names = ", ".join(err.args[0])
         if key is None:
-            raise ValueError(
-                f"{name} {p} holds the arrays {names}; choose one with key=."
+            raise ArgumentError(
+                f"{name} {p} holds the arrays {names}; choose one with ",
+                Name("key", KEYWORD),
+                ".",
             ) from None
-        raise ValueError(f"key={key!r} is not in {p}; it holds {names}.") from None
+        raise ArgumentError(Name("key", key), f" is not in {p}; it holds {names}.") from None
     return arr
 
 

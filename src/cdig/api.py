@@ -1,4 +1,4 @@
-"""The one-call entry point, :func:`explain`."""
+"""The one-call entry points, :func:`explain` and :func:`explain_horizon`."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from ._settings import (
 )
 from .attribution import Attribution
 from .engine import CrossDomainIG, DomainArg, DomainsArg
-from .horizon import Horizon, explain_horizon
+from .targets import Horizon
 
-__all__ = ["explain"]
+__all__ = ["explain", "explain_horizon"]
 
 
 @overload
@@ -139,25 +139,83 @@ def explain(
         n_steps, method, internal_batch_size, rtol, atol, max_steps, time_axis, progress
     )
     names = _channel_names(inputs, channel_names)
-    if isinstance(target, Horizon) and target.each:  # one attribution per forecast step
-        result = explain_horizon(
-            model,
-            inputs,
-            domain,
-            target=target,
-            baselines=baselines,
-            fs=fs,
-            settings=settings,
-            additional_forward_args=additional_forward_args,
-        )
-    else:
-        ig = CrossDomainIG(model, domain, time_axis=time_axis, fs=fs)
-        result = ig._explain(inputs, baselines, target, settings, additional_forward_args)
+    ig = CrossDomainIG(model, domain, time_axis=time_axis, fs=fs)
+    result = ig.run(
+        inputs,
+        baselines,
+        target,
+        settings=settings,
+        additional_forward_args=additional_forward_args,
+    )
     if names is None:
         return result
     if isinstance(result, Attribution):
         return result.with_channel_names(names)
     return {key: attr.with_channel_names(names) for key, attr in result.items()}
+
+
+def explain_horizon(
+    model: Any,
+    inputs: Any,
+    domain: Any = "time",
+    *,
+    target: Horizon,
+    baselines: Any = None,
+    fs: float | None = None,
+    time_axis: int = -1,
+    settings: Settings | None = None,
+    additional_forward_args: Any = None,
+    **options: Any,
+) -> Attribution | dict[str, Attribution]:
+    """One attribution per forecast step, stacked on a leading ``"horizon"`` axis.
+
+    The same as :func:`explain` with ``target=Horizon("each", ...)``.
+
+    Parameters
+    ----------
+    model, inputs, domain, baselines, fs, time_axis, additional_forward_args
+        As in :func:`cdig.explain`.
+    target : Horizon
+        ``Horizon("each", steps=..., channel=..., quantile=...)`` (or
+        ``TimeColumns("each", cls=...)``).
+    settings : Settings, optional
+        The integration settings, already validated; ``time_axis`` and ``options`` are
+        then not used.
+    **options
+        ``n_steps``, ``method``, ``internal_batch_size``, ``rtol``, ``atol``, ``max_steps``,
+        ``progress``: as in :func:`cdig.explain`, for every step.
+
+    Returns
+    -------
+    Attribution or dict of str to Attribution
+        ``values`` of shape ``(batch, n_horizon_steps, *coefficient_shape)`` with dims
+        ``("horizon", *domain dims)`` and coordinate ``"horizon"`` (the 0-based steps).
+        ``outputs``, ``baseline_outputs`` and ``delta`` are sums over the steps, so
+        completeness reads as usual and ``attr.sum_over("horizon")`` explains the sum of the
+        forecast; the per-step values are in ``attr.settings["horizon"]`` (keys ``"steps"``,
+        ``"outputs"``, ``"baseline_outputs"``, ``"delta"``, each ``(batch, n_horizon_steps)``
+        but ``"steps"``). ``n_steps`` and ``error`` are the largest over the steps,
+        ``converged`` holds when every step converged. Figure:
+        :func:`cdig.plot.plot_horizon` (``attr.plot()``).
+
+    Notes
+    -----
+    Each step is one Cross-domain IG integration (:meth:`CrossDomainIG.run` takes the
+    steps in one call). Data-dependent domains (seasonal-trend, ICA ...) are fitted once,
+    and the end points evaluated once, for all steps.
+    """
+    if not isinstance(target, Horizon) or not target.each:
+        raise TypeError(f"target must be cdig.Horizon('each', ...); got {target!r}.")
+    if settings is None:
+        settings = Settings(time_axis=time_axis, **options)
+    ig = CrossDomainIG(model, domain, time_axis=settings.time_axis, fs=fs)
+    return ig.run(
+        inputs,
+        baselines,
+        target,
+        settings=settings,
+        additional_forward_args=additional_forward_args,
+    )
 
 
 def _channel_names(inputs: Any, given: Sequence[str] | None) -> list[str] | None:

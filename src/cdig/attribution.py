@@ -11,6 +11,7 @@ import numpy as np
 
 from ._checks import check_array
 from ._numerics import STATUS_DTYPE, STATUSES
+from ._text import ArgumentError, ArgumentTypeError, Name
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -160,18 +161,23 @@ class Attribution:
         if names is None:
             return self
         if isinstance(names, str) or not isinstance(names, (Sequence, np.ndarray)):
-            raise TypeError(f"channel_names={names!r} must be a list of strings, one per channel.")
+            raise ArgumentTypeError(
+                Name("channel_names", names), " must be a list of strings, one per channel."
+            )
         labels = [str(n) for n in names]
         if "channel" not in self.dims:
             return self
         n = self.values.shape[1 + self.dims.index("channel")]
         if len(labels) != n:
-            raise ValueError(
-                f"channel_names has {len(labels)} names but the inputs have {n} channels; "
-                "give one name per channel, in the inputs' channel order."
+            raise ArgumentError(
+                Name("channel_names"),
+                f" has {len(labels)} names but the inputs have {n} channels; give one name per "
+                "channel, in the inputs' channel order.",
             )
         if len(set(labels)) != n:
-            raise ValueError(f"channel_names={labels} repeats a name; names must be unique.")
+            raise ArgumentError(
+                Name("channel_names", labels), " repeats a name; names must be unique."
+            )
         return replace(self, coords={**self.coords, "channel": np.array(labels)})
 
     def sum_over(self, dim: str) -> Attribution:
@@ -578,7 +584,11 @@ class Attribution:
         )
 
     def plot(self, sample: int = 0, **kwargs: Any) -> Figure:
-        """Figure of the attributions of one sample (see :mod:`cdig.plot`)."""
+        """Figure of the attributions of one sample (see :mod:`cdig.plot`).
+
+        ``inputs=`` (the explained inputs) adds the input to the figure; ``ax=`` draws into
+        your own axes; other keywords go to the figure of the domain's kind.
+        """
         from .plot import plot_attribution  # on use: matplotlib only when a figure is asked for
 
         return plot_attribution(self, sample=sample, **kwargs)
@@ -633,6 +643,76 @@ _FIELD_DTYPES: dict[str, Any] = {
     "converged": bool,
     "status": STATUS_DTYPE,
 }
+
+
+def stack_targets(
+    attrs: Sequence[Attribution], axis: str, coords: np.ndarray, unit: str, target: str
+) -> Attribution:
+    """The results of several targets (same inputs, same fitted domain) as one result.
+
+    Parameters
+    ----------
+    attrs : sequence of Attribution
+        One per target, in the order of ``coords``; values of shape ``(batch, *coef)``.
+    axis : str
+        The new leading coefficient axis (``"horizon"``).
+    coords : ndarray of int, shape (n_targets,)
+        Its coordinate (the steps).
+    unit : str
+        Its unit (``"step"``).
+    target : str
+        What the stacked result explains.
+
+    Returns
+    -------
+    Attribution
+        ``values`` of shape ``(batch, n_targets, *coef)``, dims ``(axis, *dims)``.
+        ``outputs``, ``baseline_outputs``, ``delta`` and ``n_evaluations`` are sums over the
+        targets (so completeness reads as usual); ``n_steps`` and ``error`` the largest,
+        ``converged`` true only when every target converged, ``status`` the gravest. The
+        per-target ``outputs``, ``baseline_outputs`` and ``delta`` (each ``(batch,
+        n_targets)``) and ``"steps"`` (``coords``) are in ``settings[axis]``.
+    """
+    first = attrs[0]
+    steps = np.asarray(coords, dtype=np.int64)
+    outputs = np.stack([a.outputs for a in attrs], axis=1)  # (B, S)
+    base = np.stack([a.baseline_outputs for a in attrs], axis=1)
+    delta = np.stack([a.delta for a in attrs], axis=1)
+    settings = dict(first.settings)
+    settings[axis] = {
+        "steps": steps,
+        "outputs": outputs,
+        "baseline_outputs": base,
+        "delta": delta,
+    }
+    return replace(
+        first,
+        values=np.stack([a.values for a in attrs], axis=1),
+        delta=delta.sum(axis=1),
+        dims=(axis, *first.dims),
+        coords={**first.coords, axis: steps},
+        units={**first.units, axis: unit},
+        outputs=outputs.sum(axis=1),
+        baseline_outputs=base.sum(axis=1),
+        n_steps=np.max(np.stack([a.n_steps for a in attrs], axis=1), axis=1),
+        # every target is integrated on its own: the worst one speaks for the sample
+        error=np.max(np.stack([a.error for a in attrs], axis=1), axis=1),
+        converged=np.all(np.stack([a.converged for a in attrs], axis=1), axis=1),
+        status=_worst_status(np.stack([a.status for a in attrs], axis=1)),
+        n_evaluations=np.sum(np.stack([a.n_evaluations for a in attrs], axis=1), axis=1),
+        target=target,
+        target_index=None,
+        settings=settings,
+    )
+
+
+def _worst_status(status: np.ndarray) -> np.ndarray:
+    """Per sample (rows of ``status``, one column per target) the status that speaks for it:
+    ``"converged"`` only when every target is; else the gravest reason among them."""
+    out = np.full(status.shape[0], "converged", dtype=status.dtype)
+    for name in ("floor", "n_steps", "max_steps", "singular"):  # later ones win
+        out = np.where((status == name).any(axis=1), name, out)
+    return out
 
 
 def coord_array(value: Any, what: str = "coordinate") -> np.ndarray:

@@ -43,13 +43,12 @@ True
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from ._checks import check_choice, check_int, check_optional_int, check_real
+from ._checks import Seed, as_rng, check_choice, check_int, check_optional_int, check_real
 from ._inputs import Layout, as_series
 
 __all__ = [
@@ -62,8 +61,6 @@ __all__ = [
     "training_samples",
     "zeros",
 ]
-
-Seed = int | np.random.Generator | None
 
 
 # ---------------------------------------------------------------------- helpers
@@ -80,16 +77,6 @@ def _to_user(stack: np.ndarray, layout: Layout, dtype: np.dtype) -> np.ndarray:
     """(n, batch, channels, time) -> (n, *user_shape) in ``dtype``."""
     out = layout.to_user(torch.from_numpy(np.ascontiguousarray(stack)))
     return np.ascontiguousarray(out.numpy(), dtype=dtype)
-
-
-def _rng(seed: Any) -> np.random.Generator:
-    if seed is None or isinstance(seed, np.random.Generator):
-        return np.random.default_rng(seed)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
-        raise TypeError(
-            f"seed={seed!r} must be None, a non-negative integer or a numpy.random.Generator."
-        )
-    return np.random.default_rng(int(seed))
 
 
 # ---------------------------------------------------------------------- generators
@@ -243,7 +230,7 @@ def noise(
     check_choice(kind, "kind", ("gaussian", "uniform"))
     if not isinstance(relative, (bool, np.bool_)):
         raise TypeError(f"relative={relative!r} must be True or False.")
-    rng = _rng(seed)
+    rng = as_rng(seed)
     x, layout, dtype = _canonical(inputs, time_axis)
     shape = (n, *x.shape)
     eps = rng.standard_normal(shape) if kind == "gaussian" else rng.uniform(-1, 1, shape)
@@ -285,7 +272,7 @@ def training_samples(
     (the original draws one path point per baseline instead).
     """
     n = check_int(n, "n")
-    rng = _rng(seed)
+    rng = as_rng(seed)
     x, layout, dtype = _canonical(inputs, time_axis)
     ref, ref_layout, _ = _canonical(train, time_axis)
     if ref_layout.ndim != layout.ndim or ref.shape[1:] != x.shape[1:]:
@@ -354,7 +341,7 @@ def segment_masked(
     n = check_int(n, "n")
     x, layout, dtype = _canonical(inputs, time_axis)
     masks = _segment_masks(
-        x.shape, n, _rng(seed), retention=retention, n_segments=n_segments,
+        x.shape, n, as_rng(seed), retention=retention, n_segments=n_segments,
         min_length=min_length, max_length=max_length,
     )  # fmt: skip
     fill = float(fill)
@@ -414,7 +401,7 @@ def phase_randomized(
     n = check_int(n, "n")
     if not isinstance(per_channel, (bool, np.bool_)):
         raise TypeError(f"per_channel={per_channel!r} must be True or False.")
-    rng = _rng(seed)
+    rng = as_rng(seed)
     x, layout, dtype = _canonical(inputs, time_axis)
     batch, channels, T = x.shape
     X = np.fft.rfft(x.astype(np.float64), axis=-1)  # (B, C, F)
@@ -457,7 +444,7 @@ def segment_masks(
     if len(shape) != 3:
         raise ValueError(f"shape={shape!r} must be (batch, channels, time).")
     return _segment_masks(
-        tuple(int(v) for v in shape), check_int(n, "n"), _rng(seed), retention=retention,
+        tuple(int(v) for v in shape), check_int(n, "n"), as_rng(seed), retention=retention,
         n_segments=n_segments, min_length=min_length, max_length=max_length,
     )  # fmt: skip
 

@@ -9,6 +9,8 @@ every sample; Fourier-domain IG puts it on one coefficient, the class frequency.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +18,12 @@ import numpy as np
 import torch
 from scipy import signal
 
+from ._checks import Seed, as_rng
+from ._text import ArgumentError, Name
 from .api import explain
 from .attribution import Attribution
 
-__all__ = ["FS", "DURATION", "FREQUENCIES", "make_model", "make_data", "run"]
+__all__ = ["FS", "DURATION", "FREQUENCIES", "make_model", "make_data", "run", "write"]
 
 FS = 32.0  #: sampling rate, Hz
 DURATION = 80.0  #: series length, s
@@ -42,9 +46,9 @@ def make_model() -> torch.nn.Module:
     )
 
 
-def make_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def make_data(seed: Seed = 0) -> tuple[np.ndarray, np.ndarray]:
     """One cosine per class with a random phase: x of shape (2, 1, 2560), labels (2,)."""
-    rng = np.random.default_rng(seed)
+    rng = as_rng(seed)
     t = np.arange(int(FS * DURATION)) / FS
     x = np.stack([np.cos(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)) for f in FREQUENCIES])
     return x[:, None, :].astype(np.float32), np.arange(len(FREQUENCIES))
@@ -114,3 +118,105 @@ def _figure(x: np.ndarray, time: Attribution, fourier: Attribution, out: Path) -
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+#: Digests of the files the demo wrote in its folder: it rewrites them, and nothing else.
+_MANIFEST = ".cdig-demo.json"
+
+
+def write(
+    out: str | Path = "out/demo",
+    *,
+    report: bool = True,
+    force: bool = False,
+    quiet: bool = False,
+    plot: bool = True,
+) -> dict[str, Any]:
+    """Run the experiment and write ``demo.png`` and ``report.html`` in the folder ``out``.
+
+    Files an earlier run of ``write`` wrote (the same bytes as then; their SHA-256 digests
+    are kept in ``out/.cdig-demo.json``) are rewritten, so the demo runs twice in a row; any
+    other file of those names is kept unless ``force``.
+
+    Parameters
+    ----------
+    out : str or Path
+        The folder.
+    report : bool, default=True
+        Also write the self-contained HTML report (``report.html``).
+    force : bool, default=False
+        Overwrite ``demo.png`` and ``report.html`` even when the demo did not write them.
+    quiet : bool, default=False
+        Print nothing.
+    plot : bool, default=True
+        Draw ``demo.png`` (``False``: no figure, for a Python without matplotlib).
+
+    Returns
+    -------
+    dict
+        What :func:`run` returns, and ``"report"``: the report's path or None.
+
+    Raises
+    ------
+    ValueError
+        When ``out`` is a file, or holds a ``demo.png`` or ``report.html`` the demo did not
+        write and ``force`` is False (before any work).
+    """
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise ArgumentError(
+            Name("out", str(out)),
+            " is a file; the demo writes a folder (demo.png, report.html). Choose a folder.",
+        )
+    names = ["demo.png"] + (["report.html"] if report else [])
+    made = _manifest(folder)
+    existing = [n for n in names if (folder / n).exists() and made.get(n) != _sha256(folder / n)]
+    if existing and not force:
+        raise ArgumentError(
+            Name("out", str(out)),
+            f" already holds {', '.join(existing)}, which an earlier `cdig demo` did not write "
+            "(or which changed since); pass ",
+            Name("force", True),
+            " to overwrite, or choose another folder.",
+        )
+    res = run(folder, quiet=quiet, plot=plot)
+    res["report"] = None
+    if report:
+        from .report import write_report
+
+        attrs = {k: res[k] for k in ("time", "fourier")}
+        res["report"] = write_report(
+            folder / "report.html",
+            attrs,
+            res["x"],
+            samples=range(attrs["time"].batch_size),
+            title="cdig demo: 1 Hz vs 4 Hz cosines",
+            settings={"experiment": "demo (cdig.demo.run)"},
+            # the series are long: show their first 10 s, as the demo's own figure does
+            plot_kwargs={
+                "frequency": {"mark": list(FREQUENCIES), "xlim": (0.0, 2.0 * max(FREQUENCIES))},
+                "time": {"xlim": (0.0, 10.0)} if DURATION > 10.0 else {},
+            },
+        )
+        if not quiet:
+            print(f"report: {res['report']}")
+    mine = (["demo.png"] if plot else []) + (["report.html"] if report else [])
+    written = {n: _sha256(folder / n) for n in mine if (folder / n).is_file()}
+    if written:
+        (folder / _MANIFEST).write_text(json.dumps({**made, **written}, indent=1), "utf-8")
+    return res
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _manifest(folder: Path) -> dict[str, str]:
+    """``{file name: sha256}`` of the files an earlier :func:`write` wrote in ``folder``."""
+    try:
+        doc = json.loads((folder / _MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(doc, dict):
+        return {}
+    return {str(k): v for k, v in doc.items() if isinstance(v, str)}

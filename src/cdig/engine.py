@@ -48,16 +48,7 @@ from ._guards import (
     path_error,
     work_dtype,
 )
-from ._inputs import (
-    TargetSpec,
-    as_baselines,
-    as_forward_args,
-    as_series,
-    as_target,
-    resolve_domains,
-    resolve_target,
-    select_target,
-)
+from ._inputs import as_baselines, as_forward_args, as_series, resolve_domains
 from ._numerics import (
     STATUS_DTYPE,
     accumulator_dtype,
@@ -84,9 +75,10 @@ from ._warnings import (
     warn_constant_outputs,
     warn_unconverged_results,
 )
-from .attribution import Attribution
+from .attribution import Attribution, stack_targets
 from .domains import Domain
 from .models import wrap
+from .targets import TargetAxis, TargetSpec, as_target, resolve_targets, select_target
 
 __all__ = [
     "CrossDomainIG",
@@ -323,16 +315,14 @@ class CrossDomainIG:
         (or a dict) when ``return_convergence_delta``. See :meth:`explain` for the
         parameters.
         """
-        res = self.explain(
+        settings = Settings(
+            n_steps, method, internal_batch_size, rtol, atol, max_steps, self.time_axis
+        )
+        res = self.run(
             inputs,
-            baselines=baselines,
-            target=target,
-            n_steps=n_steps,
-            method=method,
-            internal_batch_size=internal_batch_size,
-            rtol=rtol,
-            atol=atol,
-            max_steps=max_steps,
+            baselines,
+            target,
+            settings=settings,
             additional_forward_args=additional_forward_args,
         )
         if isinstance(res, Attribution):
@@ -396,17 +386,68 @@ class CrossDomainIG:
         settings = Settings(
             n_steps, method, internal_batch_size, rtol, atol, max_steps, self.time_axis, progress
         )
-        return self._explain(inputs, baselines, target, settings, additional_forward_args)
+        return self.run(
+            inputs,
+            baselines,
+            target,
+            settings=settings,
+            additional_forward_args=additional_forward_args,
+        )
 
-    def _explain(
+    @fill_doc(forward_args=FORWARD_ARGS, target_baselines=TARGET_BASELINES)
+    def run(
         self,
         inputs: Any,
-        baselines: Any,
-        target: Any,
-        settings: Settings,
+        baselines: Any = None,
+        target: Any = None,
+        *,
+        settings: Settings | None = None,
         additional_forward_args: Any = None,
     ) -> Attribution | dict[str, Attribution]:
-        """:meth:`explain` with validated settings (``settings.time_axis`` is the layout)."""
+        """Explain ``inputs`` with settings validated already: the entry every caller uses.
+
+        :meth:`explain`, :meth:`attribute`, :func:`cdig.explain`, dataset runs and the
+        ``cdig`` command build one :class:`cdig.Settings` from their arguments and
+        call this method; it validates the inputs, baselines and target, fits the domains
+        once, integrates every target, and builds the results. Several targets
+        (``Horizon("each")``, ``TimeColumns("each")``) share the fitted domains and the
+        model's outputs at the inputs and baselines; their results are stacked on a
+        leading ``"horizon"`` axis (fields as in :func:`cdig.explain_horizon`).
+
+        Parameters
+        ----------
+        inputs : array-like of shape (batch, channels, time)
+            Or the layout given by ``time_axis``; numpy or torch, real, finite.
+        {target_baselines}
+        settings : cdig.Settings, optional
+            How to integrate (``n_steps``, ``method``, ``internal_batch_size``, ``rtol``,
+            ``atol``, ``max_steps``, ``time_axis``, ``progress``), validated when built.
+            Default ``Settings(time_axis=self.time_axis)``; its ``time_axis`` must be the
+            explainer's.
+        {forward_args}
+
+        Returns
+        -------
+        Attribution or dict of str to Attribution
+            As :meth:`explain`.
+
+        Raises
+        ------
+        ValueError, TypeError
+            For invalid inputs, before the integration starts.
+        """
+        if settings is None:
+            settings = Settings(time_axis=self.time_axis)
+        elif not isinstance(settings, Settings):
+            raise TypeError(
+                f"settings must be a cdig Settings object; got {type(settings).__name__}. Use "
+                "CrossDomainIG.explain to pass the integration settings as arguments."
+            )
+        elif settings.time_axis != self.time_axis:
+            raise ValueError(
+                f"settings.time_axis={settings.time_axis} differs from the explainer's "
+                f"time_axis={self.time_axis}; build the settings with the same time axis."
+            )
         adapter = wrap(self.model)
         model_dtype, device = adapter.dtype, adapter.device  # each a walk of the weights
         time_axis = settings.time_axis
@@ -431,15 +472,27 @@ class CrossDomainIG:
 
         with evaluation_bar(settings.progress) as bar, adapter.inference(), torch.enable_grad():
             eval_bytes = 0 if settings.internal_batch_size else self._eval_bytes(probe, x)
-            results = self._run(call, x, xb, spec, fitted, _Run(settings, bar, eval_bytes))
+            per_target, axis = self._run(call, x, xb, spec, fitted, _Run(settings, bar, eval_bytes))
         # the input's layout travels with the result (plots take x in it; values_in_input_layout)
         where = {"time_axis": layout.time_axis, "input_ndim": layout.ndim, "fs": self.fs}
-        ordered = {
-            label: replace(results[label], settings={**results[label].settings, **where})
-            for label, _ in named
-        }
-        warn_unconverged_results(ordered, settings)
-        warn_constant_outputs(ordered)
+        every: list[dict[str, Attribution]] = []
+        for results in per_target:  # judged per target, as one call each would be
+            ordered = {
+                label: replace(results[label], settings={**results[label].settings, **where})
+                for label, _ in named
+            }
+            warn_unconverged_results(ordered, settings)
+            warn_constant_outputs(ordered)
+            every.append(ordered)
+        if axis is None:
+            ordered = every[0]
+        else:  # several targets: one result per domain, stacked on the target axis
+            ordered = {
+                label: stack_targets(
+                    [r[label] for r in every], axis.name, axis.coords, axis.unit, axis.target
+                )
+                for label, _ in named
+            }
         if isinstance(self.domain, (str, Domain)):
             return ordered[named[0][0]]
         return ordered
@@ -467,8 +520,13 @@ class CrossDomainIG:
         spec: TargetSpec,
         fitted: list[tuple[str, Domain]],
         run: _Run,
-    ) -> dict[str, Attribution]:
-        """Plan the passes, evaluate the end points, integrate, and build the results."""
+    ) -> tuple[list[dict[str, Attribution]], TargetAxis | None]:
+        """Plan the passes, evaluate the end points, integrate every target, build the results.
+
+        Returns the results of each target (one for a single target) and, for several, the
+        axis to stack them on. The domains' passes are planned and the end points evaluated
+        once; every target is integrated on fresh copies of the planned passes.
+        """
         n_base, batch = xb.shape[0], x.shape[0]
         rows_b = torch.arange(n_base * batch, device=x.device) % batch  # row -> sample
         xb_rows = xb.reshape(n_base * batch, *x.shape[1:])  # (S*B, C, T)
@@ -479,15 +537,38 @@ class CrossDomainIG:
         ends = torch.cat([x, *(p.time_baseline for p in passes)])
         owner = torch.arange(len(ends), device=x.device) % batch
         out = evaluate(call, ends, run.chunk_for(len(ends)), owner)
-        spec = resolve_target(spec, out[:batch])
+        specs, axis = resolve_targets(spec, out[:batch])
+        if run.progress is not None:
+            steps = 0 if run.settings.auto else int(run.settings.n_steps)
+            run.progress.reset(total=len(specs) * len(passes) * n_base * batch * steps)
+        per_target = [
+            self._integrate_target(call, out, owner, passes, s, rows_b, n_base, run) for s in specs
+        ]
+        return per_target, axis
+
+    def _integrate_target(
+        self,
+        call: Callable[..., Tensor],
+        out: Tensor,
+        owner: Tensor,
+        planned: list[_Pass],
+        spec: TargetSpec,
+        rows_b: Tensor,
+        n_base: int,
+        run: _Run,
+    ) -> dict[str, Attribution]:
+        """Integrate one resolved target along the planned passes: one result per domain.
+
+        ``out`` holds the model's outputs at the inputs and at every pass's time baseline
+        (``owner``: the sample of each row); ``planned`` is not changed.
+        """
+        batch = len(rows_b) // n_base
+        passes = [replace(p) for p in planned]  # each target fills its own copies
         selected = select_target(spec, out, owner)
         fx, fbs = selected[:batch], selected[batch:].split(n_base * batch)
         if not bool(torch.isfinite(selected).all()):  # one read for both ends; then which
             check_outputs_finite(fx, owner[:batch], "inputs", 1.0)
             check_outputs_finite(selected[batch:], owner[batch:], "baseline", 0.0)
-        if run.progress is not None:
-            steps = 0 if run.settings.auto else int(run.settings.n_steps)
-            run.progress.reset(total=len(passes) * n_base * batch * steps)
 
         def f(xc: Tensor, rows: Tensor) -> Tensor:
             return select_target(spec, call(xc, rows_b[rows]), rows_b[rows])

@@ -14,7 +14,7 @@ a ``"band"`` coordinate
 ``("component", "channel")``            ``"components"``    :func:`plot_components`
 ``("channel", "component"[, "time"])``  ``"seasonal"``      :func:`plot_seasonal`
 any dims containing ``"band"``          ``"bands"``         :func:`plot_bands`
-``("horizon", ...)`` (forecast steps)   ``"horizon"``       :func:`cdig.horizon.plot_horizon`
+``("horizon", ...)`` (forecast steps)   ``"horizon"``       :func:`plot_horizon`
 anything else                           ``"values"``        :func:`plot_values`
 ======================================  ==================  =============================
 
@@ -22,12 +22,22 @@ Positive attributions are drawn in red and negative ones in blue everywhere (col
 ``"RdBu_r"`` centred at zero). Every figure's title names the model output explained, its
 value at the input and the baseline, and the completeness error ``delta``.
 
+Every ``plot_*`` function takes ``ax=`` to draw into axes of your own figure (as pandas,
+xarray and statsmodels do) and returns the :class:`~matplotlib.figure.Figure` it drew in. The
+rule: a figure of one panel takes one ``Axes``; a figure of several panels takes a sequence
+(a list, or the array of ``fig.subplots``) of exactly as many ``Axes`` as it draws panels,
+in the order its "Returns" section lists them, row by row (colour bars and the twin axis of
+a spectrum are added beside them, not counted). A wrong count is a ``ValueError`` that says
+how many it needs. The axes are used as they are (no axes are shared, ``figsize`` cannot be
+given with them), and the figure's title is left to you: :func:`describe` gives the line
+the figures of cdig use.
+
 matplotlib is imported only when a figure is asked for (``pip install cdig[plot]``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -50,6 +60,7 @@ __all__ = [
     "plot_bands",
     "plot_components",
     "plot_frequency",
+    "plot_horizon",
     "plot_kind",
     "plot_seasonal",
     "plot_spectrogram",
@@ -104,7 +115,12 @@ def plot_kind(attr: Attribution) -> Kind:
 
 
 def plot_attribution(
-    attr: Attribution, sample: int = 0, *, kind: Kind | None = None, **kwargs: Any
+    attr: Attribution,
+    sample: int = 0,
+    *,
+    kind: Kind | None = None,
+    ax: Any = None,
+    **kwargs: Any,
 ) -> Figure:
     """Draw the attributions of one sample in the way that suits their domain.
 
@@ -116,8 +132,11 @@ def plot_attribution(
         Which sample of the batch to draw.
     kind : str, optional
         Force a figure kind (see :func:`plot_kind`); by default chosen from ``attr.dims``.
+    ax : matplotlib Axes or sequence of Axes, optional
+        Where to draw: one Axes per panel of that kind's figure (see the module's rule);
+        a new figure when omitted.
     **kwargs
-        Passed to the plotting function of that kind, e.g. ``x=`` (the explained inputs in
+        Passed to the plotting function of that kind, e.g. ``inputs=`` (the explained inputs in
         the layout they were explained in, one sample of them, or ``(time,)``), and for frequency
         plots ``unit="bpm"`` and ``mark=[...]``.
 
@@ -131,14 +150,14 @@ def plot_attribution(
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 1))
     >>> x = torch.randn(1, 1, 64)
     >>> attr = cdig.explain(model, x, domain="fourier", fs=32.0)
-    >>> fig = attr.plot(x=x, mark=[4.0])
+    >>> fig = attr.plot(inputs=x, mark=[4.0])
     >>> len(fig.axes)  # attribution bars and the input's amplitude spectrum
     2
     """
     chosen = plot_kind(attr) if kind is None else kind
     if chosen not in _PLOTTERS:
         raise ValueError(f"kind={kind!r} is not a figure kind; use one of {sorted(_PLOTTERS)}.")
-    return _PLOTTERS[chosen](attr, sample, **kwargs)
+    return _PLOTTERS[chosen](attr, sample, ax=ax, **kwargs)
 
 
 # ---------------------------------------------------------------------- frequency
@@ -146,12 +165,13 @@ def plot_frequency(
     attr: Attribution,
     sample: int = 0,
     *,
-    x: Any = None,
+    inputs: Any = None,
     unit: str | tuple[str, float] | None = None,
     mark: Sequence[float] | None = None,
     fs: float | None = None,
     xlim: tuple[float, float] | None = None,
     figsize: tuple[float, float] | None = None,
+    ax: Any = None,
 ) -> Figure:
     """Attribution per frequency, with the input's amplitude spectrum on a twin axis.
 
@@ -160,7 +180,7 @@ def plot_frequency(
     attr : Attribution
         With dims ``("channel", "frequency")`` (Fourier, DCT).
     sample : int, default=0
-    x : array-like, optional
+    inputs : array-like, optional
         The explained inputs in the layout they were explained in (``(batch, time,
         channels)`` with ``time_axis=1``), one sample of them, or ``(time,)``. Its
         amplitude spectrum ``2 |rfft(x)| / n`` is drawn in grey.
@@ -174,23 +194,26 @@ def plot_frequency(
         Frequencies to mark with dashed vertical lines, in the unit of the axis (e.g. a known
         heart rate: ``mark=[140], unit="bpm"``).
     fs : float, optional
-        Sampling rate in Hz of ``x``; by default the domain's ``fs``.
+        Sampling rate in Hz of ``inputs``; by default the domain's ``fs``.
     xlim : (float, float), optional
         Range of the frequency axis, in its unit.
     figsize : (float, float), optional
+    ax : matplotlib Axes or sequence of Axes, optional
+        Draw into these Axes: one per channel, or one for more than ``MAX_PANELS`` channels
+        (see the module's rule); a new figure when omitted.
 
     Returns
     -------
     matplotlib.figure.Figure
         One row per channel; each row has the attribution bars and a twin axis for the
-        spectrum when ``x`` is given. With more than ``MAX_PANELS`` (6) channels: one
+        spectrum when ``inputs`` is given. With more than ``MAX_PANELS`` (6) channels: one
         channel x frequency heatmap on one colour scale, rows named by ``coords["channel"]``.
     """
     values = _sample_values(attr, sample)  # (C, F)
     freq = np.asarray(attr.coords["frequency"], dtype=np.float64)
     coord_unit = attr.units.get("frequency", "")
     scale, axis_unit = _frequency_unit(unit, coord_unit)
-    series = _series(x, attr, sample, n_channels=values.shape[0])
+    series = _series(inputs, attr, sample, n_channels=values.shape[0])
     order = np.argsort(freq, kind="stable")  # the full FFT lists negative frequencies last
     f_plot = freq[order] * scale
     width = float(np.min(np.diff(f_plot))) * 0.9 if len(f_plot) > 1 else 1.0
@@ -202,9 +225,10 @@ def plot_frequency(
     n_rows = values.shape[0]
     if n_rows > MAX_PANELS:  # one heatmap with a row per (named) channel, one colour scale
         return _channel_heatmap(
-            attr, sample, values[:, order], f_plot, "frequency", axis_unit, figsize
+            attr, sample, values[:, order], f_plot, "frequency", axis_unit, figsize, ax
         )
-    fig, axes = _grid(n_rows, 1, figsize, (9.0, 1.2 + 2.4 * n_rows), sharex=True)
+    own = ax is None
+    fig, axes = _axes(ax, n_rows, 1, figsize, (9.0, 1.2 + 2.4 * n_rows), sharex=True)
     for c, ax in enumerate(axes[:, 0]):
         v = values[c, order]
         colors = _sign_colors(v)
@@ -234,7 +258,7 @@ def plot_frequency(
     axes[-1, 0].set_xlabel(_axis_label("frequency", axis_unit))
     if xlim is not None:
         axes[-1, 0].set_xlim(*xlim)
-    return _finish(fig, attr, sample)
+    return _finish(fig, attr, sample, own)
 
 
 def _frequency_unit(unit: str | tuple[str, float] | None, coord_unit: str) -> tuple[float, str]:
@@ -296,12 +320,13 @@ def plot_time(
     attr: Attribution,
     sample: int = 0,
     *,
-    x: Any = None,
+    inputs: Any = None,
     linewidth: tuple[float, float] = (0.8, 4.0),
     cmap: str = _CMAP,
     xlim: tuple[float, float] | None = None,
     figsize: tuple[float, float] | None = None,
     time_unit: str | None = None,
+    ax: Any = None,
 ) -> Figure:
     """The input drawn with colour and width given by each time step's attribution.
 
@@ -310,7 +335,7 @@ def plot_time(
     attr : Attribution
         With dims ``("channel", "time")``.
     sample : int, default=0
-    x : array-like, optional
+    inputs : array-like, optional
         The input series (see :func:`plot_frequency`). Without it the attribution itself is
         drawn as the line.
     linewidth : (float, float), default=(0.8, 4.0)
@@ -323,6 +348,9 @@ def plot_time(
     time_unit : str, optional
         Name of the time unit when ``fs`` was not given in Hz: ``time_unit="year"`` for
         weekly data explained with ``fs=52``. The axis is labelled with it instead of "s".
+    ax : matplotlib Axes or sequence of Axes, optional
+        Draw into these Axes: one per channel, or one for more than ``MAX_PANELS`` channels
+        (see the module's rule); a new figure when omitted.
 
     Returns
     -------
@@ -333,7 +361,7 @@ def plot_time(
     """
     values = _sample_values(attr, sample)  # (C, T)
     t = np.asarray(attr.coords.get("time", np.arange(values.shape[-1])), dtype=np.float64)
-    series = _series(x, attr, sample, n_channels=values.shape[0])
+    series = _series(inputs, attr, sample, n_channels=values.shape[0])
     norm = _symmetric_norm(values)
     n_rows = values.shape[0]
     if n_rows > MAX_PANELS:  # one channel x time heatmap, rows named
@@ -341,8 +369,9 @@ def plot_time(
         if xlim is not None:
             keep = (t >= min(xlim)) & (t <= max(xlim))
         unit = _time_unit(attr.units.get("time", ""), time_unit)
-        return _channel_heatmap(attr, sample, values[:, keep], t[keep], "time", unit, figsize)
-    fig, axes = _grid(n_rows, 1, figsize, (9.0, 1.2 + 2.0 * n_rows), sharex=True)
+        return _channel_heatmap(attr, sample, values[:, keep], t[keep], "time", unit, figsize, ax)
+    own = ax is None
+    fig, axes = _axes(ax, n_rows, 1, figsize, (9.0, 1.2 + 2.0 * n_rows), sharex=True)
     line = None
     view = np.ones(len(t), dtype=bool)
     if xlim is not None:  # draw only the samples in view, and one beyond each end
@@ -358,7 +387,7 @@ def plot_time(
     if xlim is not None:
         axes[-1, 0].set_xlim(*xlim)
     _colorbar(fig, line, list(axes[:, 0]), attr, shrink=0.9)
-    return _finish(fig, attr, sample)
+    return _finish(fig, attr, sample, own)
 
 
 def _colored_line(
@@ -403,9 +432,10 @@ def plot_spectrogram(
     attr: Attribution,
     sample: int = 0,
     *,
-    x: Any = None,
+    inputs: Any = None,
     cmap: str = _CMAP,
     figsize: tuple[float, float] | None = None,
+    ax: Any = None,
 ) -> Figure:
     """Attribution spectrogram beside the input's spectrogram.
 
@@ -414,12 +444,15 @@ def plot_spectrogram(
     attr : Attribution
         With dims ``("channel", "frequency", "time")`` (STFT).
     sample : int, default=0
-    x : array-like, optional
+    inputs : array-like, optional
         The input series. Its spectrogram ``20 log10 |X|`` (dB) is computed with the fitted
         domain's ``forward`` on the same grid; domains without one fall back to
         :func:`scipy.signal.stft`.
     cmap : str, default="RdBu_r"
     figsize : (float, float), optional
+    ax : matplotlib Axes or sequence of Axes, optional
+        Draw into these Axes: per channel, [the input's spectrogram when ``inputs`` is given,]
+        the attribution's (see the module's rule); a new figure when omitted.
 
     Returns
     -------
@@ -430,12 +463,13 @@ def plot_spectrogram(
     values = _sample_values(attr, sample)  # (C, F, N)
     freq = np.asarray(attr.coords.get("frequency", np.arange(values.shape[1])), dtype=np.float64)
     t = np.asarray(attr.coords.get("time", np.arange(values.shape[2])), dtype=np.float64)
-    series = _series(x, attr, sample, n_channels=values.shape[0])
+    series = _series(inputs, attr, sample, n_channels=values.shape[0])
     magnitude = None if series is None else _input_spectrogram(attr, series, values.shape)
     norm = _symmetric_norm(values)
     n_rows, n_cols = values.shape[0], 1 if magnitude is None else 2
-    fig, axes = _grid(
-        n_rows, n_cols, figsize, (5.0 * n_cols + 1.5, 1.0 + 2.8 * n_rows), sharey=True
+    own = ax is None
+    fig, axes = _axes(
+        ax, n_rows, n_cols, figsize, (5.0 * n_cols + 1.5, 1.0 + 2.8 * n_rows), sharey=True
     )
     f_label = _axis_label("frequency", attr.units.get("frequency", ""))
     t_label = _axis_label("time", attr.units.get("time", ""))
@@ -461,7 +495,7 @@ def plot_spectrogram(
     for ax in axes[-1]:
         ax.set_xlabel(t_label)
     _colorbar(fig, mesh, list(axes[:, -1]), attr)
-    return _finish(fig, attr, sample)
+    return _finish(fig, attr, sample, own)
 
 
 def _input_spectrogram(
@@ -505,9 +539,10 @@ def plot_wavelet(
     attr: Attribution,
     sample: int = 0,
     *,
-    x: Any = None,
+    inputs: Any = None,
     cmap: str = _CMAP,
     figsize: tuple[float, float] | None = None,
+    ax: Any = None,
 ) -> Figure:
     """Attribution per wavelet band (bars) and per coefficient (scalogram).
 
@@ -518,10 +553,13 @@ def plot_wavelet(
         (labels such as ``cA4, cD4, ..., cD1``) and ``"time"`` (position of each coefficient;
         optional), plus per-band ``"band_low"``/``"band_high"`` frequencies when present.
     sample : int, default=0
-    x : array-like, optional
+    inputs : array-like, optional
         Not drawn; accepted so that every kind takes the same arguments.
     cmap : str, default="RdBu_r"
     figsize : (float, float), optional
+    ax : matplotlib Axes or sequence of Axes, optional
+        Draw into these Axes: per channel, the band bars and the scalogram (see the module's
+        rule); a new figure when omitted.
 
     Returns
     -------
@@ -539,7 +577,10 @@ def plot_wavelet(
     norm = _symmetric_norm(values)
     n_rows = values.shape[0]
     height = 1.2 + 0.35 * len(names) * n_rows + 1.4 * n_rows
-    fig, axes = _grid(n_rows, 2, figsize, (11.0, height), gridspec_kw={"width_ratios": [1.0, 2.4]})
+    own = ax is None
+    fig, axes = _axes(
+        ax, n_rows, 2, figsize, (11.0, height), gridspec_kw={"width_ratios": [1.0, 2.4]}
+    )
     mesh = None
     ticks = [_band_tick(attr, str(n)) for n in names]
     for c in range(n_rows):
@@ -562,7 +603,7 @@ def plot_wavelet(
         ax_map.set_xlabel(_axis_label("time", attr.units.get("time", "")))
         ax_map.set_title(f"per coefficient, {_channel(attr, c)}", fontsize="medium")
     _colorbar(fig, mesh, list(axes[:, 1]), attr)
-    return _finish(fig, attr, sample)
+    return _finish(fig, attr, sample, own)
 
 
 def _coefficient_positions(attr: Attribution, labels: np.ndarray) -> np.ndarray:
@@ -598,11 +639,12 @@ def plot_components(
     attr: Attribution,
     sample: int = 0,
     *,
-    x: Any = None,
+    inputs: Any = None,
     k: int = 8,
     cmap: str = _CMAP,
     figsize: tuple[float, float] | None = None,
     time_unit: str | None = None,
+    ax: Any = None,
 ) -> Figure:
     """Components ranked by attribution, their time series, and per-channel attributions.
 
@@ -612,7 +654,7 @@ def plot_components(
         With dims ``("component", "channel")`` (ICA, PCA). The fitted domain's
         :meth:`~cdig.domains.Domain.component_series`, when it has them, are drawn.
     sample : int, default=0
-    x : array-like, optional
+    inputs : array-like, optional
         Not drawn; accepted so that every kind takes the same arguments.
     k : int, default=8
         How many of the top components (by absolute attribution summed over channels) to show.
@@ -621,6 +663,9 @@ def plot_components(
     time_unit : str, optional
         Name of the time unit when ``fs`` was not given in Hz: ``time_unit="year"`` for
         weekly data explained with ``fs=52``. The axis is labelled with it instead of "s".
+    ax : matplotlib Axes or sequence of Axes, optional
+        Draw into these Axes: the ranked bars, the heatmap [and the component series when
+        the domain has them] (see the module's rule); a new figure when omitted.
 
     Returns
     -------
@@ -636,10 +681,15 @@ def plot_components(
     names = _component_names(attr, values.shape[0])
     sources = _sources(attr, sample, values.shape[0])
     rows = 2 if sources is not None else 1
-    fig = _figure(figsize, (11.0, 1.0 + 0.45 * len(order) * rows + 1.5 * rows))
-    grid = fig.add_gridspec(rows, 2, width_ratios=[1.0, 1.3])
-    ax_bar = fig.add_subplot(grid[0, 0])
-    ax_map = fig.add_subplot(grid[0, 1])
+    own = ax is None
+    if own:
+        fig = _figure(figsize, (11.0, 1.0 + 0.45 * len(order) * rows + 1.5 * rows))
+        grid = fig.add_gridspec(rows, 2, width_ratios=[1.0, 1.3])
+        ax_bar = fig.add_subplot(grid[0, 0])
+        ax_map = fig.add_subplot(grid[0, 1])
+    else:
+        given = _given_axes(ax, 1 + rows, figsize)
+        fig, (ax_bar, ax_map) = _figure_of(given[0]), given[:2]
     y = np.arange(len(order))
     shown = totals[order]
     ax_bar.barh(y, shown, color=_sign_colors(shown), height=0.7)
@@ -669,7 +719,7 @@ def plot_components(
     ax_map.set_title("attribution per channel", fontsize="medium")
     _colorbar(fig, mesh, ax_map, attr)
     if sources is not None:
-        ax_src = fig.add_subplot(grid[1, :])
+        ax_src = fig.add_subplot(grid[1, :]) if own else given[2]
         t, t_unit = _time_axis(attr, sources.shape[-1])
         for r, i in enumerate(order):
             s = sources[i]
@@ -680,7 +730,7 @@ def plot_components(
         ax_src.set_yticks(-y, [names[i] for i in order])
         ax_src.set_xlabel(_axis_label("time", _time_unit(t_unit, time_unit)))
         ax_src.set_title("component series (scaled), in rank order", fontsize="medium")
-    return _finish(fig, attr, sample)
+    return _finish(fig, attr, sample, own)
 
 
 def _component_names(attr: Attribution, n: int) -> list[str]:
@@ -738,11 +788,12 @@ def plot_seasonal(
     attr: Attribution,
     sample: int = 0,
     *,
-    x: Any = None,
+    inputs: Any = None,
     linewidth: tuple[float, float] = (0.8, 4.0),
     cmap: str = _CMAP,
     figsize: tuple[float, float] | None = None,
     time_unit: str | None = None,
+    ax: Any = None,
 ) -> Figure:
     """The decomposition's components stacked, each with its attribution.
 
@@ -755,7 +806,7 @@ def plot_seasonal(
         :meth:`~cdig.domains.Domain.component_series` (channels, n_components, time), when
         it has them, are drawn.
     sample : int, default=0
-    x : array-like, optional
+    inputs : array-like, optional
         The input series, drawn in the top row.
     linewidth : (float, float), default=(0.8, 4.0)
         For time-resolved attributions (see :func:`plot_time`).
@@ -764,6 +815,10 @@ def plot_seasonal(
     time_unit : str, optional
         Name of the time unit when ``fs`` was not given in Hz: ``time_unit="year"`` for
         weekly data explained with ``fs=52``. The axis is labelled with it instead of "s".
+    ax : matplotlib Axes or sequence of Axes, optional
+        Draw into these Axes: per channel, [the input when ``inputs`` is given,] one per
+        component (when the series or a time-resolved attribution are known), then the bar
+        chart (see the module's rule); a new figure when omitted.
 
     Returns
     -------
@@ -777,7 +832,7 @@ def plot_seasonal(
     resolved = values.ndim == 3
     totals = values.sum(axis=-1) if resolved else values  # (C, M)
     names = _component_names(attr, n_comp)
-    series = _series(x, attr, sample, n_channels=n_ch)
+    series = _series(inputs, attr, sample, n_channels=n_ch)
     parts = _decomposition(attr, sample, n_ch, n_comp)
     if resolved:
         n_time: int | None = values.shape[-1]
@@ -788,16 +843,24 @@ def plot_seasonal(
     norm = _symmetric_norm(values)
     draw_parts = resolved or parts is not None  # one row per component
     n_rows = n_ch * ((series is not None) + (n_comp if draw_parts else 0)) + 1
-    fig = _figure(figsize, (10.0, 1.5 + 1.6 * n_rows))
-    grid = fig.add_gridspec(n_rows, 1)
+    own = ax is None
+    if own:
+        fig = _figure(figsize, (10.0, 1.5 + 1.6 * n_rows))
+        grid = fig.add_gridspec(n_rows, 1)
+    else:
+        given = _given_axes(ax, n_rows, figsize)
+        fig = _figure_of(given[0])
     t, t_unit = _seasonal_time(attr, n_time or 0)  # unused when n_time is None
     rows: list[Any] = []
     lc = None
 
     def new_row() -> Any:
-        ax = fig.add_subplot(grid[len(rows), 0], sharex=rows[0] if rows else None)
-        rows.append(ax)
-        return ax
+        if own:
+            row = fig.add_subplot(grid[len(rows), 0], sharex=rows[0] if rows else None)
+        else:
+            row = given[len(rows)]
+        rows.append(row)
+        return row
 
     for c in range(n_ch):
         if series is not None:
@@ -824,11 +887,11 @@ def plot_seasonal(
                 ax.plot(t, parts[c, m], color=_sign_colors(totals[c, m : m + 1])[0], linewidth=1.2)
     if rows:
         rows[-1].set_xlabel(_axis_label("time", _time_unit(t_unit, time_unit)))
-    ax_bar = fig.add_subplot(grid[len(rows), 0])
+    ax_bar = fig.add_subplot(grid[len(rows), 0]) if own else given[len(rows)]
     _grouped_bars(ax_bar, totals, names, attr)
     if lc is not None:
         _colorbar(fig, lc, rows, attr, shrink=0.8)
-    return _finish(fig, attr, sample)
+    return _finish(fig, attr, sample, own)
 
 
 def _decomposition(attr: Attribution, sample: int, n_ch: int, n_comp: int) -> np.ndarray | None:
@@ -873,8 +936,9 @@ def plot_bands(
     attr: Attribution,
     sample: int = 0,
     *,
-    x: Any = None,
+    inputs: Any = None,
     figsize: tuple[float, float] | None = None,
+    ax: Any = None,
 ) -> Figure:
     """Bar chart of band attributions (the result of ``attr.bands({...})``).
 
@@ -883,9 +947,11 @@ def plot_bands(
     attr : Attribution
         With a ``"band"`` axis; other axes except ``"channel"`` are summed over.
     sample : int, default=0
-    x : array-like, optional
+    inputs : array-like, optional
         Not drawn; accepted so that every kind takes the same arguments.
     figsize : (float, float), optional
+    ax : matplotlib Axes, optional
+        Draw into this Axes (see the module's rule); a new figure when omitted.
 
     Returns
     -------
@@ -905,12 +971,13 @@ def plot_bands(
         totals = moved.reshape(1, -1, moved.shape[-1]).sum(axis=1)
     names = [str(n) for n in np.asarray(attr.coords["band"]).tolist()]
     ticks = [_band_tick(attr, n) for n in names]
-    fig, axes = _grid(1, 1, figsize, (max(6.0, 1.1 * len(names) + 2.0), 4.2))
+    own = ax is None
+    fig, axes = _axes(ax, 1, 1, figsize, (max(6.0, 1.1 * len(names) + 2.0), 4.2))
     ax = axes[0, 0]
     _grouped_bars(ax, totals, ticks, attr)
     if len(rest) > 1:
         ax.set_title(f"summed over {', '.join(rest[1:])}", fontsize="medium")
-    return _finish(fig, attr, sample)
+    return _finish(fig, attr, sample, own)
 
 
 # ---------------------------------------------------------------------- fallback
@@ -918,9 +985,10 @@ def plot_values(
     attr: Attribution,
     sample: int = 0,
     *,
-    x: Any = None,
+    inputs: Any = None,
     cmap: str = _CMAP,
     figsize: tuple[float, float] | None = None,
+    ax: Any = None,
 ) -> Figure:
     """Generic figure for any dims: bars along one axis per channel, else a heatmap.
 
@@ -928,10 +996,13 @@ def plot_values(
     ----------
     attr : Attribution
     sample : int, default=0
-    x : array-like, optional
+    inputs : array-like, optional
         Not drawn; accepted so that every kind takes the same arguments.
     cmap : str, default="RdBu_r"
     figsize : (float, float), optional
+    ax : matplotlib Axes or sequence of Axes, optional
+        Draw into these Axes: one per channel for bars, one for the heatmap (see the
+        module's rule); a new figure when omitted.
 
     Returns
     -------
@@ -942,9 +1013,10 @@ def plot_values(
     """
     values = _sample_values(attr, sample)
     dims = list(attr.dims)
+    own = ax is None
     if values.ndim == 1 or (values.ndim == 2 and dims[0] == "channel"):
         rows = values.reshape(-1, values.shape[-1])  # (channels, n)
-        fig, axes = _grid(len(rows), 1, figsize, (9.0, 1.2 + 2.4 * len(rows)), sharex=True)
+        fig, axes = _axes(ax, len(rows), 1, figsize, (9.0, 1.2 + 2.4 * len(rows)), sharex=True)
         pos = _coord(attr, dims[-1], rows.shape[-1])
         order = np.argsort(pos, kind="stable")
         width = float(np.min(np.diff(pos[order]))) * 0.9 if len(pos) > 1 else 0.8
@@ -956,14 +1028,14 @@ def plot_values(
             ax.set_ylabel(_value_label(attr, c, len(rows)))
         axes[-1, 0].set_xlabel(_axis_label(dims[-1], attr.units.get(dims[-1], "")))
     else:
-        fig, axes = _grid(1, 1, figsize, (9.0, 4.0))
+        fig, axes = _axes(ax, 1, 1, figsize, (9.0, 4.0))
         ax = axes[0, 0]
         flat = values.reshape(values.shape[0], -1)  # (first axis, rest flattened)
         mesh = ax.pcolormesh(flat, cmap=cmap, norm=_symmetric_norm(flat))
         ax.set_ylabel(dims[0])
         ax.set_xlabel(" x ".join(dims[1:]) + (" (flattened)" if values.ndim > 2 else ""))
         _colorbar(fig, mesh, ax, attr)
-    return _finish(fig, attr, sample)
+    return _finish(fig, attr, sample, own)
 
 
 # ---------------------------------------------------------------------- scaffold
@@ -992,6 +1064,57 @@ def _grid(
     )
 
 
+def _axes(
+    ax: Any,
+    n_rows: int,
+    n_cols: int,
+    figsize: tuple[float, float] | None,
+    default: tuple[float, float],
+    **kwargs: Any,
+) -> tuple[Figure, np.ndarray]:
+    """:func:`_grid`, or the caller's ``ax`` (one Axes per panel) as that (n_rows, n_cols) array."""
+    if ax is None:
+        return _grid(n_rows, n_cols, figsize, default, **kwargs)
+    given = _given_axes(ax, n_rows * n_cols, figsize)
+    grid = np.empty(n_rows * n_cols, dtype=object)
+    grid[:] = given
+    return _figure_of(given[0]), grid.reshape(n_rows, n_cols)
+
+
+def _given_axes(ax: Any, n_panels: int, figsize: tuple[float, float] | None = None) -> list[Any]:
+    """The Axes of ``ax=`` (one Axes or a sequence of them), exactly ``n_panels``, one figure."""
+    Axes = require("matplotlib.axes", "plotting").Axes
+    if isinstance(ax, Axes):
+        items = [ax]
+    elif isinstance(ax, (str, bytes)) or not hasattr(ax, "__iter__"):
+        items = None
+    else:
+        items = [a for a in np.asarray(ax, dtype=object).ravel()]
+    if items is None or not all(isinstance(a, Axes) for a in items):
+        raise TypeError(
+            f"ax must be a matplotlib Axes or a sequence of Axes; got {type(ax).__name__}."
+        )
+    if len(items) != n_panels:
+        raise ValueError(
+            f"ax holds {len(items)} Axes, but this figure draws {n_panels} panel(s); pass "
+            f"{n_panels} Axes (e.g. fig.subplots({n_panels}, 1)), one per panel in the order "
+            "the function's documentation lists them, or no ax= for a new figure."
+        )
+    fig = _figure_of(items[0])
+    if any(_figure_of(a) is not fig for a in items):
+        raise ValueError("ax: every Axes must belong to the same figure.")
+    if figsize is not None:
+        raise ValueError(
+            f"figsize={figsize!r} cannot be combined with ax=: the figure of ax has its size."
+        )
+    return items
+
+
+def _figure_of(ax: Any) -> Any:
+    """The figure (or subfigure) an Axes is drawn in."""
+    return ax.figure
+
+
 def _figure(figsize: tuple[float, float] | None, default: tuple[float, float]) -> Figure:
     """A constrained-layout figure without axes (for a custom grid)."""
     return _pyplot().figure(layout="constrained", figsize=figsize or default)
@@ -1013,38 +1136,40 @@ def _colorbar(fig: Any, mappable: Any, ax: Any, attr: Attribution, **kwargs: Any
     fig.colorbar(mappable, ax=ax, label=label, **kwargs)
 
 
-def _series(x: Any, attr: Attribution, sample: int, n_channels: int | None) -> np.ndarray | None:
-    """The input of ``sample`` as float64 of shape (channels, time), or None when ``x`` is None."""
-    if x is None:
+def _series(
+    inputs: Any, attr: Attribution, sample: int, n_channels: int | None
+) -> np.ndarray | None:
+    """The input of ``sample`` as float64, shape (channels, time); None without ``inputs``."""
+    if inputs is None:
         return None
-    arr = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
+    arr = np.asarray(inputs.detach().cpu() if hasattr(inputs, "detach") else inputs)
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
-        raise TypeError(f"x must be an array of real numbers; got dtype {arr.dtype}.")
+        raise TypeError(f"inputs must be an array of real numbers; got dtype {arr.dtype}.")
     arr = _canonical_layout(arr.astype(np.float64), attr, n_channels)
     if arr.ndim == 3:
         if arr.shape[0] != attr.batch_size:
             raise ValueError(
-                f"x has a batch of {arr.shape[0]} but the attributions have {attr.batch_size}; "
-                "pass the inputs that were explained, or one sample of them."
+                f"inputs has a batch of {arr.shape[0]} but the attributions have "
+                f"{attr.batch_size}; pass the inputs that were explained, or one sample of them."
             )
         arr = arr[sample]
     elif arr.ndim == 1:
         arr = arr[None, :]
     elif arr.ndim != 2:
         raise ValueError(
-            f"x must have shape (batch, channels, time), (channels, time) or (time,); got "
+            f"inputs must have shape (batch, channels, time), (channels, time) or (time,); got "
             f"{arr.ndim} dimensions."
         )
     if n_channels is not None and arr.shape[0] != n_channels:
         raise ValueError(
-            f"x has {arr.shape[0]} channel(s) but the attributions have {n_channels}; pass the "
-            "inputs that were explained, in the layout they were explained in."
+            f"inputs has {arr.shape[0]} channel(s) but the attributions have {n_channels}; pass "
+            "the inputs that were explained, in the layout they were explained in."
         )
     return arr
 
 
 def _canonical_layout(arr: np.ndarray, attr: Attribution, n_channels: int | None) -> np.ndarray:
-    """``x`` in the layout it was explained in (``attr.settings``) -> channels before time.
+    """``inputs`` in the layout it was explained in (``attr.settings``) -> channels before time.
 
     Inputs explained as ``(batch, time, channels)`` may be passed as they were, or as
     ``(channels, time)`` per sample; inputs explained as ``(batch, time)`` may be passed as
@@ -1092,11 +1217,16 @@ def _channel_heatmap(
     dim: str,
     unit: str,
     figsize: tuple[float, float] | None,
+    given: Any = None,
 ) -> Figure:
     """Channels (rows, named) x frequency or time (columns) on one diverging colour scale."""
     n = values.shape[0]
-    fig = _figure(figsize, (9.0, 1.6 + 0.28 * n))
-    ax = fig.subplots()
+    if given is None:
+        fig = _figure(figsize, (9.0, 1.6 + 0.28 * n))
+        ax = fig.subplots()
+    else:
+        (ax,) = _given_axes(given, 1, figsize)
+        fig = _figure_of(ax)
     mesh = ax.pcolormesh(
         _edges(coord), np.arange(n + 1) - 0.5, values, cmap=_CMAP, norm=_symmetric_norm(values)
     )
@@ -1105,7 +1235,7 @@ def _channel_heatmap(
     ax.set_xlabel(_axis_label(dim, unit))
     ax.set_ylabel("channel")
     _colorbar(fig, mesh, ax, attr)
-    return _finish(fig, attr, sample)
+    return _finish(fig, attr, sample, given is None)
 
 
 def _coord(attr: Attribution, dim: str, n: int) -> np.ndarray:
@@ -1158,10 +1288,15 @@ def describe(attr: Attribution, sample: int = 0) -> str:
     )
 
 
-def _finish(fig: Any, attr: Attribution, sample: int) -> Figure:
-    """The figure's title: :func:`describe` on two lines, wrapped to the figure's width."""
+def _finish(fig: Any, attr: Attribution, sample: int, titled: bool = True) -> Figure:
+    """The figure's title: :func:`describe` on two lines, wrapped to the figure's width.
+
+    ``titled=False`` (the caller's ``ax=``): the caller's figure keeps its own title.
+    """
     import textwrap
 
+    if not titled:
+        return fig
     # about 0.55 em per character at the "medium" (10 pt) title size
     chars = max(30, int(fig.get_figwidth() * 72 / (10 * 0.55)))
     lines = [w for part in describe(attr, sample).split(" | ") for w in textwrap.wrap(part, chars)]
@@ -1169,10 +1304,120 @@ def _finish(fig: Any, attr: Attribution, sample: int) -> Figure:
     return fig
 
 
-def _horizon_plot(attr: Attribution, sample: int = 0, **kwargs: Any) -> Figure:
-    from .horizon import plot_horizon  # forecast steps: cdig.horizon
+def plot_horizon(
+    attr: Attribution,
+    sample: int = 0,
+    *,
+    dim: str | None = None,
+    cmap: str = "RdBu_r",
+    figsize: tuple[float, float] | None = None,
+    vmax: float | None = None,
+    inputs: Any = None,
+    ax: Any = None,
+) -> Figure:
+    """Heatmap of the attributions per forecast step: coefficient (row) x horizon step.
 
-    return plot_horizon(attr, sample, **kwargs)
+    Parameters
+    ----------
+    attr : Attribution
+        From ``Horizon("each")``: dims ``("horizon", ...)``.
+    sample : int, default=0
+    dim : str, optional
+        The coefficient axis drawn as rows (``"component"`` for seasonal-trend,
+        ``"frequency"`` for Fourier ...); other axes (channels, time) are summed. Default:
+        the first axis that is not ``"horizon"`` or ``"channel"``.
+    cmap : str, default="RdBu_r"
+        Diverging colour map, centred at zero (red pushes the forecast up).
+    figsize : (float, float), optional
+    vmax : float, optional
+        Colour scale from ``-vmax`` to ``vmax`` (larger values saturate); default the
+        largest ``|attribution|``. Useful when one row (a trend) dwarfs the others.
+    inputs : array-like, optional
+        Accepted like every figure of this module takes it; not drawn (the input is
+        the same for every step).
+    ax : sequence of two matplotlib Axes, optional
+        Draw into these Axes: the forecast, then the heatmap (the rule of this module:
+        no title is set on your figure); a new figure when omitted.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Top: the forecast ``f(x)`` and ``f(x')`` per step. Bottom: the heatmap, one row per
+        coefficient, one column per step, with a colour bar.
+    """
+    if vmax is not None and not (np.isfinite(vmax) and vmax > 0):
+        raise ValueError(f"vmax={vmax!r} must be a positive number or None.")
+
+    if not attr.dims or attr.dims[0] != "horizon":
+        raise ValueError(
+            f"plot_horizon needs attributions with a leading 'horizon' axis (target="
+            f"cdig.Horizon('each')); these have dims {attr.dims}."
+        )
+    if not 0 <= sample < attr.batch_size:
+        raise ValueError(f"sample={sample} is out of range for a batch of {attr.batch_size}.")
+    rest = [d for d in attr.dims[1:] if d != "channel"]
+    if dim is None:
+        if not rest:
+            raise ValueError(f"no coefficient axis to draw in dims {attr.dims}.")
+        dim = rest[0]
+    if dim not in attr.dims[1:]:
+        raise ValueError(f"dim={dim!r} is not an axis of these attributions ({attr.dims}).")
+    v = attr.values[sample]  # (S, ...)
+    keep = attr.dims.index(dim)  # axis in v (v has no batch axis; dims[0] is horizon)
+    sum_axes = tuple(a for a in range(1, v.ndim) if a != keep)
+    grid = v.sum(axis=sum_axes) if sum_axes else v  # (S, n)
+    steps = np.asarray(attr.coords["horizon"])
+    labels = attr.coords.get(dim)
+    n_rows = grid.shape[1]
+    if ax is None:
+        size = figsize or (10.0, 3.2 + min(0.35 * n_rows, 4.0))
+        fig = _pyplot().figure(layout="constrained", figsize=size)
+        top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(1, 2.5))
+    else:
+        top, bottom = _given_axes(ax, 2, figsize)
+        fig = _figure_of(top)
+    hz = attr.settings.get("horizon") if isinstance(attr.settings, Mapping) else None
+    if hz is not None:
+        top.plot(steps, hz["outputs"][sample], color="k", marker=".", label="f(x)")
+        top.plot(steps, hz["baseline_outputs"][sample], color="0.5", ls="--", label="f(x')")
+        top.legend(fontsize="small", loc="best")
+    top.set_ylabel("forecast")
+    edges = _edges(steps.astype(np.float64))
+    categorical = labels is None or np.asarray(labels).dtype.kind in "USO"
+    y_edges = (
+        np.arange(n_rows + 1) - 0.5 if categorical else _edges(np.asarray(labels, dtype=np.float64))
+    )
+    mesh = bottom.pcolormesh(
+        edges,
+        y_edges,
+        grid.T,
+        cmap=cmap,
+        norm=_symmetric_norm(grid if vmax is None else np.array([vmax])),
+        shading="flat",
+    )
+    if categorical:
+        names = [str(s) for s in (labels if labels is not None else range(n_rows))]
+        bottom.set_yticks(np.arange(n_rows), names)
+        bottom.invert_yaxis()
+    else:
+        unit = attr.units.get(dim, "")
+        bottom.set_ylabel(f"{dim} ({unit})" if unit else dim)
+    columns = "time column" in str(attr.target)  # a TimeColumns target
+    bottom.set_xlabel("time column" if columns else "horizon step (0 = first forecast point)")
+    top.set_ylabel("output" if columns else "forecast")
+    extend = "neither" if vmax is None or np.abs(grid).max() <= vmax else "both"
+    fig.colorbar(mesh, ax=bottom, label="attribution", shrink=0.9, extend=extend)
+    delta = attr.settings["horizon"]["delta"][sample] if hz is not None else attr.delta
+    name = type(attr.domain).__name__ if attr.domain is not None else "Cross-domain IG"
+    if ax is not None:  # the caller's figure keeps its own title
+        return fig
+    fig.suptitle(
+        f"{name} attributions per {'time column' if columns else 'forecast step'}, sample "
+        f"{sample} | max |delta| per step = "
+        f"{float(np.max(np.abs(delta))):.2g}\n{attr.target}",
+        fontsize="medium",
+    )
+    return fig
 
 
 _PLOTTERS: dict[str, Callable[..., Any]] = {
@@ -1183,6 +1428,6 @@ _PLOTTERS: dict[str, Callable[..., Any]] = {
     "components": plot_components,
     "seasonal": plot_seasonal,
     "bands": plot_bands,
-    "horizon": _horizon_plot,
+    "horizon": plot_horizon,
     "values": plot_values,
 }

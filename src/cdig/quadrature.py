@@ -17,7 +17,9 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["BOOLE", "METHODS", "MILNE", "OPEN_PAIR", "RULES", "SIMPSON", "get_rule", "rule"]
+from ._text import ArgumentError, Name
+
+__all__ = ["METHODS", "RULES", "get_rule", "rule"]
 
 Rule = Callable[[int], tuple[np.ndarray, np.ndarray]]
 
@@ -105,8 +107,9 @@ METHODS: tuple[str, ...] = tuple(RULES)
 def get_rule(method: str) -> Rule:
     """Return the rule called ``method``; raise a ``ValueError`` listing the known ones."""
     if not isinstance(method, str) or method not in RULES:
-        raise ValueError(
-            f"method={method!r} is not a known integration rule; use one of {', '.join(METHODS)}."
+        raise ArgumentError(
+            Name("method", method),
+            f" is not a known integration rule; use one of {', '.join(METHODS)}.",
         )
     return RULES[method]
 
@@ -144,7 +147,7 @@ def rule(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     """
     get_rule(method)
     if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-        raise ValueError(f"n_steps={n_steps!r} must be an integer >= 1 (or 'auto').")
+        raise ArgumentError(Name("n_steps", n_steps), " must be an integer >= 1 (or 'auto').")
     return _cached(method, int(n_steps))
 
 
@@ -152,19 +155,19 @@ def rule(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
 #: Weights of Boole's rule on five equally spaced points of an interval of width 1 (exact
 #: for polynomials of degree 5). The adaptive default (``n_steps="auto"``) integrates each
 #: sub-interval of the path with it.
-BOOLE = np.array([7.0, 32.0, 12.0, 32.0, 7.0]) / 90.0
+_BOOLE = np.array([7.0, 32.0, 12.0, 32.0, 7.0]) / 90.0
 #: Simpson's rule on the same five points (the ones with even index; exact for degree 3).
-#: ``BOOLE - SIMPSON`` applied to the five gradients estimates the error of the interval.
+#: ``_BOOLE - _SIMPSON`` applied to the five gradients estimates the error of the interval.
 #: Bisecting an interval reuses all five points: each half gets three of them and two new
 #: ones, so reaching ``n`` path points costs exactly ``n`` model evaluations.
-SIMPSON = np.array([1.0, 0.0, 4.0, 0.0, 1.0]) / 6.0
+_SIMPSON = np.array([1.0, 0.0, 4.0, 0.0, 1.0]) / 6.0
 #: The sub-interval that starts at the baseline (alpha = 0) never evaluates the model there:
 #: models with a normalization, a norm or a logarithm are often singular exactly at a zero
 #: baseline although the path integral is fine. It uses the open Milne rule on its points
 #: at 1/4, 1/2, 3/4 (degree 3), with the two-point rule on 1/4 and 3/4 (degree 1) as the
 #: error estimate; the weights are given on all five points, the first being unused.
-MILNE = np.array([0.0, 2.0, -1.0, 2.0, 0.0]) / 3.0
-#: The degree-1 partner of :data:`MILNE`.
-OPEN_PAIR = np.array([0.0, 0.5, 0.0, 0.5, 0.0])
-for _w in (BOOLE, SIMPSON, MILNE, OPEN_PAIR):
+_MILNE = np.array([0.0, 2.0, -1.0, 2.0, 0.0]) / 3.0
+#: The degree-1 partner of ``_MILNE``.
+_OPEN_PAIR = np.array([0.0, 0.5, 0.0, 0.5, 0.0])
+for _w in (_BOOLE, _SIMPSON, _MILNE, _OPEN_PAIR):
     _w.setflags(write=False)

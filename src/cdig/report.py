@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,7 +28,7 @@ from ._checks import check_index_list
 from ._optional import require
 from .attribution import Attribution
 
-__all__ = ["render_report", "write_report", "describe_coefficient"]
+__all__ = ["render_report", "write_report", "describe_coefficient", "summary_text", "write_json"]
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif;
@@ -69,7 +70,7 @@ _STATUS_TEXT = {
 
 def render_report(
     results: Attribution | Mapping[str, Attribution],
-    x: Any = None,
+    inputs: Any = None,
     *,
     samples: Sequence[int] = (0,),
     title: str = "Cross-domain Integrated Gradients report",
@@ -86,7 +87,7 @@ def render_report(
     results : Attribution or mapping of str to Attribution
         One result, or several keyed by domain label (as returned by :func:`cdig.explain`
         for a list of domains). All must come from the same inputs.
-    x : array-like, optional
+    inputs : array-like, optional
         The explained inputs in the layout they were explained in (``(batch, channels,
         time)``, or ``(batch, time, channels)`` with ``time_axis=1``), drawn in the figures
         (input spectrum, signal, ...).
@@ -97,7 +98,7 @@ def render_report(
         Extra settings to list (model file, input file, baseline ...), shown with the
         settings of the results (method, n_steps ...).
     model_outputs : array-like of shape (batch, ...), optional
-        All outputs of the model for ``x``; listed as the prediction of each sample.
+        All outputs of the model for ``inputs``; listed as the prediction of each sample.
     top : int, default=5
         Largest attributions listed per domain and sample (by absolute value).
     plot_kwargs : mapping of figure kind to mapping, optional
@@ -128,7 +129,7 @@ def render_report(
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
-        _intro(attrs, x),
+        _intro(attrs, inputs),
         _banner(attrs),
         _settings_table(first, settings),
     ]
@@ -140,7 +141,7 @@ def render_report(
         parts.append(_sample_banner(attrs, s))
         parts.append(_completeness_table(attrs, s))
         for name, a in attrs.items():
-            parts.append(_domain_section(name, a, s, x, top, plot_kwargs or {}, dpi))
+            parts.append(_domain_section(name, a, s, inputs, top, plot_kwargs or {}, dpi))
     parts.append(
         '<p class="note">Attributions are Cross-domain Integrated Gradients: in every '
         "domain they sum to f(x) - f(x') up to the completeness error delta. Positive values "
@@ -153,7 +154,7 @@ def render_report(
 def write_report(
     path: str | Path,
     results: Attribution | Mapping[str, Attribution],
-    x: Any = None,
+    inputs: Any = None,
     **kwargs: Any,
 ) -> Path:
     """Write :func:`render_report` to ``path`` (UTF-8) and return the path.
@@ -162,7 +163,7 @@ def write_report(
     ----------
     path : str or Path
         The HTML file to write; its folder is created if needed.
-    results, x, **kwargs
+    results, inputs, **kwargs
         As in :func:`render_report`.
 
     Examples
@@ -176,10 +177,95 @@ def write_report(
     >>> out.read_text().count("data:image/png;base64,")
     2
     """
-    text = render_report(results, x, **kwargs)
+    text = render_report(results, inputs, **kwargs)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
+    return out
+
+
+def summary_text(results: Mapping[str, Attribution], samples: Sequence[int], top: int = 5) -> str:
+    """A plain-text summary: per domain and sample ``f(x)``, ``f(x')``, ``delta``, the error
+    and the evaluations, then the ``top`` largest attributions with what each means.
+
+    Parameters
+    ----------
+    results : mapping of str to Attribution
+        One result per domain, of the same batch.
+    samples : sequence of int
+        Samples of the batch to show.
+    top : int, default=5
+        Coefficients listed per domain and sample (0: none).
+
+    Returns
+    -------
+    str
+        Lines separated by ``"\\n"``; an error not estimated shows as ``-``, a sample not
+        converged is marked ``!`` (``attr.status`` says why).
+    """
+    first = next(iter(results.values()))
+    head_fb, head_diff = "f(x')", "f(x)-f(x')"
+    lines = [
+        f"explained output: {first.target}; batch of {first.batch_size}",
+        f"{'domain':<12} {'sample':>6} {'f(x)':>11} {head_fb:>11} {head_diff:>12} {'delta':>10}"
+        f" {'error':>8} {'evals':>6}",
+    ]
+    for name, a in results.items():
+        for s in samples:
+            fx, fb = float(a.outputs[s]), float(a.baseline_outputs[s])
+            err = "-" if np.isnan(a.error[s]) else f"{a.error[s]:.1e}"
+            err += "" if a.converged[s] else "!"
+            lines.append(
+                f"{name:<12} {s:>6} {fx:>11.5g} {fb:>11.5g} {fx - fb:>12.5g} {a.delta[s]:>10.2e}"
+                f" {err:>8} {int(a.n_evaluations[s]):>6}"
+            )
+    for s in samples:
+        for name, a in results.items():
+            rows = a.top(top, sample=s) if top > 0 else []
+            items = "; ".join(f"{r['value']:+.3g} at {describe_coefficient(a, r)}" for r in rows)
+            if items:
+                lines.append(f"top {name} (sample {s}): {items}")
+    return "\n".join(lines)
+
+
+def write_json(
+    path: str | Path,
+    results: Mapping[str, Attribution],
+    model_outputs: Any,
+    settings: Mapping[str, Any],
+    input_shape: Sequence[int],
+) -> Path:
+    """Write the numbers of ``results`` as one JSON document (what ``cdig explain --json``
+    writes) and return the path; its folder is created if needed.
+
+    The document holds ``cdig_version``, ``settings``, ``input_shape``, ``model_outputs``
+    and ``domains``: per domain :meth:`Attribution.to_dict`, which
+    :meth:`Attribution.from_dict` reads back. NaN and infinities are refused.
+
+    Parameters
+    ----------
+    path : str or Path
+    results : mapping of str to Attribution
+    model_outputs : array-like
+        The model's outputs for the inputs, shape ``(batch, ...)``.
+    settings : mapping
+        What the run was asked (JSON-able values).
+    input_shape : sequence of int
+        The shape of the inputs.
+    """
+    from ._version import __version__
+    from .attribution import jsonable
+
+    doc = {
+        "cdig_version": __version__,
+        "settings": dict(settings),
+        "input_shape": list(input_shape),
+        "model_outputs": model_outputs,
+        "domains": {name: a.to_dict() for name, a in results.items()},
+    }
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(jsonable(doc), allow_nan=False), encoding="utf-8")
     return out
 
 
@@ -400,7 +486,7 @@ def _domain_section(
             f"{body}</table>"
         )
     kind = plot.plot_kind(attr)
-    fig = plot.plot_attribution(attr, sample=s, x=x, **dict(plot_kwargs.get(kind, {})))
+    fig = plot.plot_attribution(attr, sample=s, inputs=x, **dict(plot_kwargs.get(kind, {})))
     png = _png(fig, dpi)
     parts.append(
         f"<figure><img alt='{_e(name)} attributions, sample {s}' "

@@ -40,6 +40,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._text import ArgumentError, ArgumentTypeError, Name
+
 __all__ = [
     "Domain",
     "NotFittedError",
@@ -352,7 +354,7 @@ def check_fs(fs: float | None) -> float | None:
     if fs is None:
         return None
     if isinstance(fs, bool) or not isinstance(fs, (int, float, np.floating, np.integer)):
-        raise TypeError(f"fs={fs!r} must be a number (sampling rate in Hz) or None.")
+        raise ArgumentTypeError(Name("fs", fs), " must be a number (sampling rate in Hz) or None.")
     if not math.isfinite(fs) or fs <= 0:
-        raise ValueError(f"fs={fs!r} must be a positive, finite sampling rate in Hz.")
+        raise ArgumentError(Name("fs", fs), " must be a positive, finite sampling rate in Hz.")
     return float(fs)

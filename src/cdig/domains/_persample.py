@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import torch
 from torch import Tensor
@@ -20,8 +18,6 @@ __all__ = [
     "rows_of",
     "warn_ignored_baseline",
 ]
-
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def rows_of(index: Tensor | None, n_rows: int, n_samples: int, owner: str) -> Tensor:

@@ -14,9 +14,6 @@ from ._base import Domain, check_fs, register
 
 __all__ = ["Wavelet", "WaveletLayout"]
 
-#: Boundary modes with an exact, length-preserving inverse.
-MODES = ("periodization",)
-
 #: Largest condition number of a level's 2x2 polyphase matrix accepted at fit.
 MAX_POLYPHASE_COND = 1e8
 
@@ -109,15 +106,14 @@ class Wavelet(Domain):
     fs : float, optional
         Sampling rate in Hz: band edges in Hz and coefficient times in seconds when given,
         cycles per sample and samples otherwise.
-    mode : {"periodization"}, default="periodization"
-        Boundary handling. Periodization treats the series as one period of a periodic
-        signal; it is the one PyWavelets mode whose transform is not redundant (for even
-        lengths), and it is exactly invertible with an inverse of exactly ``n_times``
-        samples. Other modes add boundary coefficients that are not free to vary
-        independently and are not offered.
 
     Notes
     -----
+    The boundary is handled by periodization: the series is one period of a periodic
+    signal. It is the one PyWavelets mode whose transform is not redundant (for even
+    lengths), and it is exactly invertible with an inverse of exactly ``n_times`` samples;
+    the other modes add boundary coefficients that are not free to vary independently.
+
     Level :math:`j` splits its input (the approximation of level :math:`j-1`, the series
     for :math:`j=1`) into an approximation and a detail half its length, with PyWavelets'
     decomposition filters and alignment, so that the coefficients equal
@@ -159,21 +155,14 @@ class Wavelet(Domain):
         wavelet: Any = "db4",
         level: int | None = None,
         fs: float | None = None,
-        mode: str = "periodization",
     ) -> None:
         self.wavelet = wavelet
         self.level = level
         self.fs = fs
-        self.mode = mode
 
     # ------------------------------------------------------------------ fitting
     def _check_params(self, n_times: int) -> None:
         check_fs(self.fs)
-        if self.mode not in MODES:
-            raise ValueError(
-                f"mode={self.mode!r} is not supported; use mode='periodization', the boundary "
-                "mode with an exact inverse of the original length."
-            )
         w = _discrete_wavelet(self.wavelet)
         self._resolve_level(n_times, w.dec_len)
 

@@ -17,56 +17,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, check_optional_int
-from .._evaluate import evaluate
-from .._inputs import Layout, TargetSpec, as_baselines, as_series, as_target, resolve_target
+from .._checks import Seed, as_rng, check_choice
+from .._inputs import as_baselines
+from .._prepare import SCORES, Setup, check_probabilities, prepare
 from ..attribution import Attribution
-from ..domains import Domain, get_domain
-from ..engine import MAX_CHUNK
-from ..models import ModelAdapter, wrap
+from ..domains import Domain
 
 Ranking = Literal["absolute", "signed", "positive"]
-Score = Literal["probability", "output"]
-Substitute = Literal["baseline", "zero", "mean", "average"]
+Substitute = Literal["baseline", "zero", "mean"]
 
 RANKINGS: tuple[str, ...] = ("absolute", "signed", "positive")
-SCORES: tuple[str, ...] = ("probability", "output")
-SUBSTITUTES: tuple[str, ...] = ("baseline", "zero", "mean", "average")
-
-
-@dataclass
-class Setup:
-    """Everything a metric needs about one batch, computed once.
-
-    ``x``: (B, C, T) canonical inputs; ``coefficients``: (B, *coef) ``domain.forward(x)``;
-    ``index``: (B,) sample ids passed to ``domain.inverse``; ``outputs``: (B, ...) model
-    outputs at ``x``.
-    """
-
-    adapter: ModelAdapter
-    layout: Layout
-    x: Tensor
-    domain: Domain
-    index: Tensor
-    coefficients: Tensor
-    outputs: Tensor
-    chunk: int
-
-    @property
-    def batch(self) -> int:
-        return int(self.x.shape[0])
-
-    @property
-    def coefficient_shape(self) -> tuple[int, ...]:
-        return tuple(self.coefficients.shape[1:])
-
-    @property
-    def n_coefficients(self) -> int:
-        return int(np.prod(self.coefficient_shape))
-
-    def call(self, xc: Tensor) -> Tensor:
-        """Model outputs for canonical series ``xc`` of shape (n, C, T)."""
-        return self.adapter(self.layout.to_user(xc))
+SUBSTITUTES: tuple[str, ...] = ("baseline", "zero", "mean")
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,7 +38,7 @@ class Perturbation:
 
     Attributes
     ----------
-    substitute : {"baseline", "zero", "mean", "average"}
+    substitute : {"baseline", "zero", "mean"}
         What replaces a removed coefficient.
     ranking : {"absolute", "signed", "positive"}
         Rank by ``|a|``, by ``a``, or by ``max(a, 0)``.
@@ -85,20 +46,21 @@ class Perturbation:
         Softmax probability of the outputs, or the raw outputs.
     baselines : None, float or array-like
         Time baseline of the ``"baseline"`` substitute.
-    seed : int
-        Seed of the random tie-breaking order.
+    seed : None, int or numpy.random.Generator
+        Seed of the random tie-breaking order (see :data:`cdig._checks.Seed`).
     """
 
     substitute: str
     ranking: str
     score: str
     baselines: Any = None
-    seed: int = 0
+    seed: Seed = 0
 
     def __post_init__(self) -> None:
         check_choice(self.substitute, "substitute", SUBSTITUTES)
         check_choice(self.ranking, "ranking", RANKINGS)
         check_choice(self.score, "score", SCORES)
+        as_rng(self.seed)  # a TypeError now for a seed that is no seed (nothing is drawn)
 
     def settings(self) -> dict[str, Any]:
         """The options a result records."""
@@ -169,38 +131,7 @@ def check_fractions(fractions: Any, name: str = "fractions") -> np.ndarray:
     return arr
 
 
-def check_batch_size(value: Any) -> int | None:
-    return check_optional_int(value, "internal_batch_size")
-
-
-# ---------------------------------------------------------------------- setup
-def fitted_domain(attribution: Any, domain: Any, x: Tensor, fs: float | None) -> Domain:
-    """The domain the attribution lives in, fitted on ``x``.
-
-    A name or an unfitted Domain is fitted on ``x``; a fitted Domain (such as
-    ``Attribution.domain``) is used as is and must match the inputs' channels and length.
-    """
-    if domain is None:
-        if isinstance(attribution, Attribution) and attribution.domain is not None:
-            domain = attribution.domain
-        else:
-            raise ValueError(
-                "domain is None and the attribution does not carry one; pass domain= (a name "
-                "such as 'fourier', or a cdig.domains.Domain), or pass the Attribution that "
-                "cdig.explain returned."
-            )
-    dom = get_domain(domain, fs=fs)
-    if not dom.is_fitted:
-        return dom.clone().fit(x)
-    if (dom.n_channels_, dom.n_times_) != (x.shape[1], x.shape[2]):
-        raise ValueError(
-            f"the fitted {type(dom).__name__} expects series of {dom.n_channels_} channel(s) x "
-            f"{dom.n_times_} samples, but inputs have {x.shape[1]} x {x.shape[2]}; pass the "
-            "inputs that were explained, or an unfitted domain to fit on these inputs."
-        )
-    return dom
-
-
+# ---------------------------------------------------------------------- attribution
 def attribution_values(attribution: Any, shape: tuple[int, ...], dom: Domain) -> np.ndarray:
     """The attribution as a float64 array of exactly ``shape`` (batch, *coefficient_shape)."""
     if isinstance(attribution, Attribution):
@@ -233,36 +164,6 @@ def attribution_values(attribution: Any, shape: tuple[int, ...], dom: Domain) ->
     return values
 
 
-def prepare(
-    model: Any,
-    inputs: Any,
-    attribution: Any,
-    domain: Any,
-    *,
-    time_axis: int,
-    fs: float | None,
-    internal_batch_size: int | None,
-) -> Setup:
-    """Normalize inputs, fit the domain, compute coefficients and the model's outputs."""
-    adapter = wrap(model)
-    x, layout = as_series(inputs, time_axis, adapter.dtype, adapter.device)
-    chunk = check_batch_size(internal_batch_size)
-    dom = fitted_domain(attribution, domain, x, fs)
-    index = torch.arange(x.shape[0], device=x.device)
-    with torch.no_grad():
-        coefficients = dom.forward(x, index).detach()
-    chunk = chunk or MAX_CHUNK  # forward passes only (no graph): the largest default chunk
-    setup = Setup(adapter, layout, x, dom, index, coefficients, x.new_zeros(0), chunk)
-    with adapter.inference(), torch.no_grad():
-        setup.outputs = evaluate_series(setup, x)  # (B, ...)
-    return setup
-
-
-def evaluate_series(setup: Setup, xs: Tensor) -> Tensor:
-    """Model outputs for canonical series ``xs`` (n, C, T), in chunks, no gradients."""
-    return evaluate(setup.call, xs, setup.chunk)
-
-
 def default_target(target: Any, attribution: Any) -> Any:
     """``target``, or the output index an Attribution was computed for.
 
@@ -277,23 +178,6 @@ def default_target(target: Any, attribution: Any) -> Any:
     return target
 
 
-def resolve(target: Any, setup: Setup, score: str) -> TargetSpec:
-    """Validate ``target`` (and the output shape ``score`` needs) against the outputs."""
-    check_choice(score, "score", SCORES)
-    if score == "probability":
-        check_probabilities(setup.outputs)
-    return resolve_target(as_target(target), setup.outputs)
-
-
-def check_probabilities(outputs: Tensor) -> None:
-    if outputs.ndim != 2 or outputs.shape[1] < 2:
-        raise ValueError(
-            "score='probability' applies a softmax over classes and needs outputs of shape "
-            f"(batch, n_classes >= 2); the model returns shape {tuple(outputs.shape)}. Use "
-            "score='output' for raw outputs (regression, a single logit)."
-        )
-
-
 # ---------------------------------------------------------------------- substitute
 def substitute_coefficients(setup: Setup, substitute: Any, baselines: Any) -> Tensor:
     """Coefficients that replace removed ones, shape (B, *coef), same dtype as the input's."""
@@ -303,7 +187,7 @@ def substitute_coefficients(setup: Setup, substitute: Any, baselines: Any) -> Te
         with torch.no_grad():
             if substitute == "zero":
                 return torch.zeros_like(X)
-            if substitute in ("mean", "average"):
+            if substitute == "mean":
                 mean = setup.x.mean(dim=-1, keepdim=True).expand_as(setup.x)  # (B, C, T)
                 return setup.domain.forward(mean.contiguous(), setup.index).detach().to(X.dtype)
             xb = as_baselines(baselines, setup.x, setup.layout)  # (S, B, C, T)
@@ -319,12 +203,12 @@ def substitute_coefficients(setup: Setup, substitute: Any, baselines: Any) -> Te
 
 
 # ---------------------------------------------------------------------- ranking
-def rank_positions(values: np.ndarray, ranking: str, seed: int | None = 0) -> np.ndarray:
+def rank_positions(values: np.ndarray, ranking: str, seed: Seed = 0) -> np.ndarray:
     """Rank of every coefficient of each sample, 0 = most important; shape (B, M).
 
     ``values`` has shape (B, *coef). Ties (e.g. all the zeros of the ``"positive"`` ranking)
-    are broken in a random order drawn from ``seed``, not by position, so that no frequency
-    or time is systematically removed first.
+    are broken in a random order drawn from ``seed`` (an int, a Generator or None), not by
+    position, so that no frequency or time is systematically removed first.
     """
     check_choice(ranking, "ranking", RANKINGS)
     flat = values.reshape(values.shape[0], -1)
@@ -334,7 +218,7 @@ def rank_positions(values: np.ndarray, ranking: str, seed: int | None = 0) -> np
         key = np.maximum(flat, 0.0)
     else:
         key = flat
-    tiebreak = np.random.default_rng(seed).random(flat.shape)
+    tiebreak = as_rng(seed).random(flat.shape)
     order = np.lexsort((tiebreak, -key), axis=-1)  # (B, M), most important first
     positions = np.empty_like(order)
     np.put_along_axis(positions, order, np.arange(flat.shape[1])[None, :], axis=-1)

@@ -16,14 +16,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, check_int
-from .._inputs import TargetSpec, as_target, resolve_target, select_target
+from .._checks import Seed, as_rng, check_choice, check_int
+from .._prepare import Score
+from ..targets import TargetSpec, as_target, resolve_target, select_target
 from ._common import (
     Mode,
     Perturbation,
     Perturbed,
     Ranking,
-    Score,
     Substitute,
     check_fractions,
     count,
@@ -107,7 +107,7 @@ class Cumulative:
     kind : {"cpd", "cpp"}
     values : ndarray of shape (batch,)
         The metric per sample: sum over steps of the per-step change.
-    steps : ndarray of shape (batch, n_steps)
+    steps : ndarray of shape (batch, n_perturbation_steps)
         Change of the prediction at each step ``k = 1 .. K``.
     settings : dict
     """
@@ -145,7 +145,7 @@ def deletion(
     fs: float | None = None,
     time_axis: int = -1,
     internal_batch_size: int | None = None,
-    seed: int = 0,
+    seed: Seed = 0,
 ) -> Curve:
     """Deletion curve: remove the top-ranked fraction ``q`` of coefficients, for each ``q``.
 
@@ -165,10 +165,10 @@ def deletion(
         target when it was a fixed index; pass per-sample targets (``"predicted"``) again.
     fractions : array-like of float in [0, 1], default=numpy.linspace(0, 1, 21)
         The grid of ``q``; ``floor(q * M)`` of the ``M`` coefficients are removed.
-    substitute : {"baseline", "zero", "mean", "average"}, default="baseline"
+    substitute : {"baseline", "zero", "mean"}, default="baseline"
         What replaces a removed coefficient: the domain's coefficient baseline of
         ``baselines`` (zeros by default), zero, or the coefficient of the per-sample time
-        mean (``"average"`` is the same as ``"mean"``).
+        mean.
     ranking : {"absolute", "signed", "positive"}, default="absolute"
         Rank by ``|a|``, by ``a``, or by ``max(a, 0)`` (negative relevance set to 0). Ties are
         broken in a random order drawn from ``seed``.
@@ -181,8 +181,9 @@ def deletion(
     time_axis : int, default=-1
     internal_batch_size : int, optional
         Model evaluations per forward pass.
-    seed : int, default=0
-        Seed of the tie-breaking order.
+    seed : None, int or numpy.random.Generator, default=0
+        Seed of the tie-breaking order: the same int gives the same order; a Generator is
+        drawn from; None draws fresh entropy.
 
     Returns
     -------
@@ -241,7 +242,7 @@ def insertion(
     fs: float | None = None,
     time_axis: int = -1,
     internal_batch_size: int | None = None,
-    seed: int = 0,
+    seed: Seed = 0,
 ) -> Curve:
     """Insertion curve: keep only the top-ranked fraction ``q``, replace all other coefficients.
 
@@ -299,7 +300,7 @@ def cpd(
     domain: Any = None,
     *,
     fraction: float = 0.1,
-    n_steps: int | None = None,
+    n_perturbation_steps: int | None = None,
     substitute: Substitute = "zero",
     ranking: Ranking = "absolute",
     score: Score = "probability",
@@ -308,7 +309,7 @@ def cpd(
     fs: float | None = None,
     time_axis: int = -1,
     internal_batch_size: int | None = None,
-    seed: int = 0,
+    seed: Seed = 0,
 ) -> Cumulative:
     """Cumulative prediction difference: remove the top-ranked coefficients one at a time.
 
@@ -316,12 +317,14 @@ def cpd(
     ----------
     model, inputs, attribution, domain, substitute, ranking, baselines, fs, time_axis, \
 internal_batch_size, seed
-        As in :func:`deletion` (default substitute here: ``"zero"``; ``"average"`` is the
+        As in :func:`deletion` (default substitute here: ``"zero"``; ``"mean"`` is the
         coefficient of the per-sample time mean).
     fraction : float in (0, 1], default=0.1
-        ``K = int(fraction * M)`` steps for ``M`` coefficients.
-    n_steps : int, optional
-        Use exactly ``K = n_steps`` steps instead (at most ``M``).
+        ``K = int(fraction * M)`` perturbation steps for ``M`` coefficients (step ``k``
+        replaces the ``k`` top-ranked coefficients).
+    n_perturbation_steps : int, optional
+        Use exactly ``K = n_perturbation_steps`` steps instead (at most ``M``). Not the
+        integration steps ``n_steps`` of :func:`cdig.explain`.
     score : {"probability", "output"}, default="probability"
         Softmax probabilities of all classes, or the raw outputs.
     class_reduction : {"mean", "sum"}, default="mean"
@@ -360,13 +363,13 @@ internal_batch_size, seed
     (3, 3)
     """
     check_choice(class_reduction, "class_reduction", ("mean", "sum"))
-    _check_cumulative_steps(fraction, n_steps)
+    _check_cumulative_steps(fraction, n_perturbation_steps)
     protocol = Perturbation(substitute, ranking, score, baselines, seed)
     run = prepare_perturbation(
         model, inputs, attribution, domain, protocol,
         time_axis=time_axis, fs=fs, internal_batch_size=internal_batch_size,
     )  # fmt: skip
-    return _cumulative("cpd", run, fraction, n_steps, class_reduction)
+    return _cumulative("cpd", run, fraction, n_perturbation_steps, class_reduction)
 
 
 def cpp(
@@ -376,7 +379,7 @@ def cpp(
     domain: Any = None,
     *,
     fraction: float = 0.1,
-    n_steps: int | None = None,
+    n_perturbation_steps: int | None = None,
     substitute: Substitute = "zero",
     ranking: Ranking = "absolute",
     score: Score = "probability",
@@ -385,7 +388,7 @@ def cpp(
     fs: float | None = None,
     time_axis: int = -1,
     internal_batch_size: int | None = None,
-    seed: int = 0,
+    seed: Seed = 0,
 ) -> Cumulative:
     """Cumulative prediction preservation: like :func:`cpd` with the bottom-ranked coefficients.
 
@@ -394,33 +397,33 @@ def cpp(
     Parameters and return value are those of :func:`cpd`.
     """
     check_choice(class_reduction, "class_reduction", ("mean", "sum"))
-    _check_cumulative_steps(fraction, n_steps)
+    _check_cumulative_steps(fraction, n_perturbation_steps)
     protocol = Perturbation(substitute, ranking, score, baselines, seed)
     run = prepare_perturbation(
         model, inputs, attribution, domain, protocol,
         time_axis=time_axis, fs=fs, internal_batch_size=internal_batch_size,
     )  # fmt: skip
-    return _cumulative("cpp", run, fraction, n_steps, class_reduction)
+    return _cumulative("cpp", run, fraction, n_perturbation_steps, class_reduction)
 
 
-def _check_cumulative_steps(fraction: float, n_steps: int | None) -> None:
-    if n_steps is None:
+def _check_cumulative_steps(fraction: float, n_perturbation_steps: int | None) -> None:
+    if n_perturbation_steps is None:
         check_fractions([fraction], "fraction")
     else:
-        check_int(n_steps, "n_steps")
+        check_int(n_perturbation_steps, "n_perturbation_steps")
 
 
 def _cumulative(
     kind: CumulativeKind,
     run: Perturbed,
     fraction: float,
-    n_steps: int | None,
+    n_perturbation_steps: int | None,
     class_reduction: Literal["mean", "sum"],
 ) -> Cumulative:
     """CPD (``kind="cpd"``) or CPP of a prepared batch."""
     setup = run.setup
     n_coef = setup.n_coefficients
-    K = _n_cumulative_steps(float(fraction), n_steps, n_coef)
+    K = _n_cumulative_steps(float(fraction), n_perturbation_steps, n_coef)
     mode: Mode = "remove_top" if kind == "cpd" else "remove_bottom"
     preds = run.evaluate(list(range(K + 1)), mode, _all_scores(run.protocol.score))
     preds = preds.reshape(setup.batch, K + 1, -1)  # (B, K + 1, n_outputs)
@@ -432,24 +435,24 @@ def _cumulative(
         **run.protocol.settings(),
         "class_reduction": class_reduction,
         "n_coefficients": n_coef,
-        "n_steps": K,
+        "n_perturbation_steps": K,
     }
     return Cumulative(kind, steps.sum(axis=1), steps, settings)
 
 
-def _n_cumulative_steps(fraction: float, n_steps: int | None, n_coef: int) -> int:
-    if n_steps is not None:
-        if n_steps > n_coef:
+def _n_cumulative_steps(fraction: float, n_perturbation_steps: int | None, n_coef: int) -> int:
+    if n_perturbation_steps is not None:
+        if n_perturbation_steps > n_coef:
             raise ValueError(
-                f"n_steps={n_steps} exceeds the {n_coef} coefficients of the domain; use at "
-                f"most {n_coef}."
+                f"n_perturbation_steps={n_perturbation_steps} exceeds the {n_coef} coefficients "
+                f"of the domain; use at most {n_coef}."
             )
-        return int(n_steps)
+        return int(n_perturbation_steps)
     K = int(fraction * n_coef)
     if K == 0:
         raise ValueError(
             f"fraction={fraction} of {n_coef} coefficients gives K = int({fraction} * {n_coef})"
-            " = 0 steps; raise fraction or pass n_steps."
+            " = 0 steps; raise fraction or pass n_perturbation_steps."
         )
     return K
 
@@ -478,7 +481,7 @@ def random_reference(
     domain: Any,
     *,
     n_seeds: int = 5,
-    seed: int = 0,
+    seed: Seed = 0,
     fs: float | None = None,
     time_axis: int = -1,
     **kwargs: Any,
@@ -494,8 +497,9 @@ def random_reference(
         The domain to rank coefficients in (an Attribution stands for its domain).
     n_seeds : int, default=5
         Independent random rankings (uniform random scores per coefficient).
-    seed : int, default=0
-        Seed of the first ranking; the others use ``seed + 1, ...``.
+    seed : None, int or numpy.random.Generator, default=0
+        An int seeds the first ranking and the others use ``seed + 1, ...``; from a
+        Generator (or None: fresh entropy) ``n_seeds`` int seeds are drawn.
     **kwargs
         Passed to the metric (``target``, ``substitute``, ``fractions``, ...).
 
@@ -512,6 +516,7 @@ def random_reference(
             "those functions from cdig.metrics."
         )
     n_seeds = check_int(n_seeds, "n_seeds")
+    seeds = _seeds(seed, n_seeds)  # a seed that is no seed fails before the model runs
     # the metric's options, validated before the model runs
     options = {k: kwargs[k] for k in ("substitute", "ranking", "score") if k in kwargs}
     Perturbation(**{"substitute": "zero", "ranking": "absolute", "score": "output", **options})
@@ -527,11 +532,19 @@ def random_reference(
     )  # fmt: skip
     shape = (setup.batch, *setup.coefficient_shape)
     results = []
-    for s in range(seed, seed + n_seeds):
-        values = np.random.default_rng(s).random(shape)
+    for s in seeds:
+        values = as_rng(s).random(shape)  # an int: the same draws as its tie-break order
         results.append(fn(model, inputs, values, setup.domain, fs=fs, time_axis=time_axis,
                           seed=s, **kwargs))  # fmt: skip
     return _average(results)
+
+
+def _seeds(seed: Seed, n: int) -> list[int]:
+    """One seed per random ranking: ``seed, seed + 1, ...`` for an int, else drawn."""
+    if seed is None or isinstance(seed, np.random.Generator):  # n int seeds drawn from it
+        return [int(s) for s in as_rng(seed).integers(0, 2**63 - 1, size=n)]
+    as_rng(seed)  # the TypeError of a seed that is no seed
+    return list(range(int(seed), int(seed) + n))
 
 
 def _average(results: list[Any]) -> Any:

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .._text import first_line
+from .._text import ArgumentError, Name, first_line
 from ._archive import UnsafeArchiveError, check_zip
 from ._torch import ModelAdapter
 
@@ -51,6 +51,27 @@ _DATA_ONLY_HINT = (
     "architecture as MODULE:FACTORY with its weights (--weights w.safetensors on the command "
     "line, cdig.models.load('mypkg.nets:build', weights='w.safetensors') in Python)."
 )
+
+
+def _check_device(device: Any) -> None:
+    """Refuse a device a model cannot be explained on, before any file is read."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ArgumentError(
+            Name("device", device), f" is not a torch device ({first_line(err)})."
+        ) from err
+    if dev.type == "meta":
+        raise ArgumentError(
+            Name("device", device),
+            " holds shapes but no values, so there is nothing to explain; use ",
+            Name("device", "cpu"),
+            " or a GPU ('cuda').",
+        )
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ArgumentError(Name("device", device), ": CUDA is not available on this machine.")
 
 
 class UntrustedModelError(ValueError):
@@ -111,7 +132,9 @@ def load(
         (a :class:`ValueError`) When the file carries code and ``trust`` is False; the message
         says which data-only format to use instead.
     ValueError
-        When the file is not one of these formats, or is refused as unsafe (a compression
+        When ``device`` is not a torch device, the ``"meta"`` device (no values to explain)
+        or CUDA on a machine without it (before the file is read); when the file is not one
+        of these formats, or is refused as unsafe (a compression
         bomb, sizes it does not hold, an unknown ONNX operator, external data outside the
         model's folder, a ``.pt2`` operator that touches files, ...).
     ImportError
@@ -128,6 +151,7 @@ def load(
 
     if not isinstance(trust, bool):
         raise TypeError(f"trust must be True or False; got {trust!r}.")
+    _check_device(device)
     text = os.fspath(model)
     if weights is not None or (FACTORY_SPEC.fullmatch(text) and not Path(text).exists()):
         return wrap(_load_factory(text, weights, device, name))

@@ -19,13 +19,14 @@ import numpy as np
 import torch
 
 from .._evaluate import evaluate
-from .._inputs import TargetSpec, as_series, batch_baselines
+from .._inputs import as_series, batch_baselines
 from .._settings import Settings
 from .._warnings import ConstantOutputWarning
 from ..attribution import coord_json
 from ..domains import Domain
 from ..engine import CompletenessWarning, ConvergenceWarning, CrossDomainIG
 from ..models import ModelAdapter, TorchModel, wrap
+from ..targets import TargetSpec
 from ._fingerprint import StateHash
 from ._sources import Batch
 from ._store import write_shard
@@ -96,7 +97,7 @@ def explain_batch(
         # per batch it would name batch-local sample numbers; runs keep outputs to find them
         warnings.simplefilter("ignore", ConstantOutputWarning)
         baselines = batch_baselines(job.baselines, batch.x.ndim)
-        res = ig._explain(batch.x, baselines, target, job.settings)
+        res = ig.run(batch.x, baselines, target, settings=job.settings)
     assert isinstance(res, dict)  # a dict of domains always gives a dict
     first = next(iter(res.values()))
     arrays: dict[str, np.ndarray] = {"outputs": np.asarray(first.outputs, dtype=np.float64)}

@@ -4,8 +4,8 @@ Accepted: a numpy array (a ``np.memmap`` or ``np.load(..., mmap_mode="r")`` incl
 tensor of shape ``(n_samples, *sample_shape)``, a path to a ``.npy`` file (memory-mapped), a
 map-style ``torch.utils.data.Dataset``, a ``DataLoader``, or any iterable of batches ``x`` or
 ``(x, y, ...)``. Whatever the input, samples come out in order, cut into batches of exactly
-``batch_size`` (the last one may be shorter), so that shard ``k`` always holds samples
-``k * batch_size .. (k + 1) * batch_size - 1``. Only one batch (plus at most one user batch)
+``shard_size`` (the last one may be shorter), so that shard ``k`` always holds samples
+``k * shard_size .. (k + 1) * shard_size - 1``. Only one batch (plus at most one user batch)
 is held in memory at a time.
 """
 
@@ -77,8 +77,8 @@ class Source:
         self.n_samples = n_samples
         self.kind = kind
 
-    def batches(self, batch_size: int) -> Iterator[Batch]:
-        """Samples in order, as batches of exactly ``batch_size`` (the last may be shorter)."""
+    def batches(self, shard_size: int) -> Iterator[Batch]:
+        """Samples in order, as batches of exactly ``shard_size`` (the last may be shorter)."""
         buf_x: list[np.ndarray] = []
         buf_y: list[np.ndarray] = []
         have = 0
@@ -88,10 +88,10 @@ class Source:
         dtype: np.dtype | None = None
         labeled: bool | None = None
         for chunk_x, chunk_y in self._chunks:
-            x = _as_array(chunk_x, "data", pos)
+            x = _as_array(chunk_x, "inputs", pos)
             if x.ndim < 2:
                 raise ValueError(
-                    f"data: the batch starting at sample {pos} has shape {x.shape}; batches "
+                    f"inputs: the batch starting at sample {pos} has shape {x.shape}; batches "
                     "must have shape (batch, channels, time) or (batch, time)."
                 )
             if sample_shape is None:
@@ -103,13 +103,13 @@ class Source:
             if (y is not None) != labeled:
                 now, before = ("has", "lack") if y is not None else ("lacks", "have")
                 raise ValueError(
-                    f"data: the batch starting at sample {pos} {now} labels while earlier "
+                    f"inputs: the batch starting at sample {pos} {now} labels while earlier "
                     f"batches {before} them; yield (x, y) for every batch or x alone for every "
                     "batch."
                 )
             if y is not None and (y.ndim == 0 or len(y) != len(x)):
                 raise ValueError(
-                    f"data: the batch starting at sample {pos} has {len(x)} inputs but labels of "
+                    f"inputs: the batch starting at sample {pos} has {len(x)} inputs but labels of "
                     f"shape {y.shape}; give one label per sample."
                 )
             pos += len(x)
@@ -117,19 +117,19 @@ class Source:
             if y is not None:
                 buf_y.append(y)
             have += len(x)
-            while have >= batch_size:
-                bx, buf_x = _take(buf_x, batch_size)
+            while have >= shard_size:
+                bx, buf_x = _take(buf_x, shard_size)
                 by = None
                 if labeled:
-                    by, buf_y = _take(buf_y, batch_size)
+                    by, buf_y = _take(buf_y, shard_size)
                 yield Batch(start, bx, by)
-                start += batch_size
-                have -= batch_size
+                start += shard_size
+                have -= shard_size
         if have:
             bx, _ = _take(buf_x, have)
             yield Batch(start, bx, _take(buf_y, have)[0] if labeled else None)
         elif pos == 0:
-            raise ValueError("data holds no samples; pass at least one series.")
+            raise ValueError("inputs holds no samples; pass at least one series.")
 
 
 def _take(parts: list[np.ndarray], n: int) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -177,20 +177,20 @@ def _check_consistent(
 ) -> None:
     if x.shape[1:] != sample_shape:
         raise ValueError(
-            f"data: samples {pos}..{pos + len(x) - 1} have shape {x.shape[1:]}, but earlier "
+            f"inputs: samples {pos}..{pos + len(x) - 1} have shape {x.shape[1:]}, but earlier "
             f"samples have shape {sample_shape}; every sample must have the same shape "
             "(crop or pad them, or explain groups of equal length in separate runs)."
         )
     if x.dtype != dtype:
         raise TypeError(
-            f"data: samples {pos}..{pos + len(x) - 1} have dtype {x.dtype}, but earlier samples "
+            f"inputs: samples {pos}..{pos + len(x) - 1} have dtype {x.dtype}, but earlier samples "
             f"have {dtype}; give every batch the same dtype."
         )
     if np.issubdtype(x.dtype, np.floating):
         bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
         if bad.any():
             raise ValueError(
-                f"data: sample {pos + int(np.flatnonzero(bad)[0])} contains NaN or infinite "
+                f"inputs: sample {pos + int(np.flatnonzero(bad)[0])} contains NaN or infinite "
                 "values; clean or impute them first."
             )
 
@@ -202,10 +202,10 @@ def as_source(data: Any, labels: Any = None) -> Source:
         path = Path(data)
         if path.suffix != ".npy" or not path.is_file():
             raise ValueError(
-                f"data={str(data)!r} is not an existing .npy file; pass an array, a .npy path, "
+                f"inputs={str(data)!r} is not an existing .npy file; pass an array, a .npy path, "
                 "a torch Dataset/DataLoader or an iterable of batches."
             )
-        data = read_npy(path, what=f"data={str(data)!r}", mmap=True)  # header checked first
+        data = read_npy(path, what=f"inputs={str(data)!r}", mmap=True)  # header checked first
     if isinstance(data, (np.ndarray, torch.Tensor)):
         return _array_source(data, labels)
     if labels is not None:
@@ -218,7 +218,7 @@ def as_source(data: Any, labels: Any = None) -> Source:
     if isinstance(data, DataLoader):
         if isinstance(data.sampler, RandomSampler):
             raise ValueError(
-                "data is a DataLoader with shuffle=True, which yields samples in a new order on "
+                "inputs is a DataLoader with shuffle=True, which yields samples in a new order on "
                 "every pass; results could not be matched to samples or resumed. Pass "
                 "shuffle=False, or the Dataset itself."
             )
@@ -237,7 +237,7 @@ def as_source(data: Any, labels: Any = None) -> Source:
             _split_items(data, batched=not isinstance(data, IterableDataset)), n, "iterable"
         )
     raise TypeError(
-        f"data of type {type(data).__name__} is not supported; pass a numpy array or tensor of "
+        f"inputs of type {type(data).__name__} is not supported; pass a numpy array or tensor of "
         "shape (n_samples, channels, time), a .npy path, a torch Dataset or DataLoader, or an "
         "iterable of batches x or (x, y)."
     )
@@ -246,7 +246,7 @@ def as_source(data: Any, labels: Any = None) -> Source:
 def _array_source(data: np.ndarray | torch.Tensor, labels: Any) -> Source:
     if data.ndim not in (2, 3):
         raise ValueError(
-            f"data has shape {tuple(data.shape)}; arrays must have shape (n_samples, channels, "
+            f"inputs has shape {tuple(data.shape)}; arrays must have shape (n_samples, channels, "
             "time), (n_samples, time, channels) with time_axis=1, or (n_samples, time)."
         )
     n = int(data.shape[0])
@@ -284,12 +284,12 @@ class _MapDataset:
             xs, ys = [], []
             for i in range(lo, min(lo + step, n)):
                 x, y = _split(self.ds[i])
-                x = _as_array(x, "data", i)
+                x = _as_array(x, "inputs", i)
                 if shape is None:
                     shape = x.shape
                 if x.shape != shape:
                     raise ValueError(
-                        f"data: sample {i} has shape {x.shape}, but earlier samples have shape "
+                        f"inputs: sample {i} has shape {x.shape}, but earlier samples have shape "
                         f"{shape}; every sample must have the same shape."
                     )
                 xs.append(x)
@@ -297,7 +297,7 @@ class _MapDataset:
                     ys.append(np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y))
             if ys and len(ys) != len(xs):
                 raise ValueError(
-                    f"data: some items in samples {lo}..{lo + len(xs) - 1} lack labels."
+                    f"inputs: some items in samples {lo}..{lo + len(xs) - 1} lack labels."
                 )
             yield np.stack(xs), (np.stack(ys) if ys else None)
 
@@ -305,10 +305,12 @@ class _MapDataset:
 def _split(item: Any) -> tuple[Any, Any]:
     if isinstance(item, (tuple, list)):
         if not item:
-            raise ValueError("data yielded an empty tuple; yield x or (x, y).")
+            raise ValueError("inputs yielded an empty tuple; yield x or (x, y).")
         return item[0], (item[1] if len(item) > 1 else None)
     if isinstance(item, dict):
-        raise TypeError("data yielded a dict; yield x or (x, y) (wrap the loader to select them).")
+        raise TypeError(
+            "inputs yielded a dict; yield x or (x, y) (wrap the loader to select them)."
+        )
     return item, None
 
 

@@ -236,7 +236,7 @@ def check_manifest(m: dict[str, Any], path: Path, finished: bool = False) -> Non
     ``finished``: also what a finished run must have (sample count, layout, shard digests).
     Raises ``ValueError`` naming the entry.
     """
-    for key in ("cdig_version", "fingerprint", "settings", "batch_size"):
+    for key in ("cdig_version", "fingerprint", "settings", "shard_size"):
         if key not in m:
             raise _bad_manifest(path, f"the entry {key!r} is missing")
     if not isinstance(m["cdig_version"], str) or not isinstance(m["fingerprint"], str):
@@ -244,17 +244,17 @@ def check_manifest(m: dict[str, Any], path: Path, finished: bool = False) -> Non
     explain = m["settings"].get("explain") if isinstance(m["settings"], dict) else None
     if not isinstance(explain, dict) or not _str_list(explain.get("domain_labels")):
         raise _bad_manifest(path, "'settings.explain.domain_labels' must be a list of strings")
-    if not _is_int(m["batch_size"], 1):
-        raise _bad_manifest(path, f"batch_size={m['batch_size']!r} must be a positive integer")
+    if not _is_int(m["shard_size"], 1):
+        raise _bad_manifest(path, f"shard_size={m['shard_size']!r} must be a positive integer")
     n: Any = m.get("n_samples")
     shards: Any = m.get("n_shards")
     if n is not None or finished:
         if not _is_int(n):
             raise _bad_manifest(path, f"n_samples={n!r} must be a non-negative integer")
-        if shards != -(-n // m["batch_size"]):
+        if shards != -(-n // m["shard_size"]):
             raise _bad_manifest(
                 path,
-                f"n_shards={shards!r} does not match {n} samples in batches of {m['batch_size']}",
+                f"n_shards={shards!r} does not match {n} samples in batches of {m['shard_size']}",
             )
     for key in ("complete",):
         if key in m and not isinstance(m[key], bool):

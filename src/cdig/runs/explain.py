@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .._checks import check_int, check_optional_int
-from .._inputs import TargetSpec, as_dataset_baselines, as_series, as_target, resolve_domains
+from .._inputs import as_dataset_baselines, as_series, resolve_domains
 from .._optional import require
 from .._progress import SampleProgress
 from .._settings import MAX_STEPS, N_STEPS, PARAMETERS, RTOL, Method, Settings, fill_doc
@@ -21,6 +21,7 @@ from .._warnings import warn_unconverged_run
 from ..domains import Domain
 from ..engine import DomainsArg
 from ..models import wrap
+from ..targets import TargetSpec, as_target
 from ._engines import LocalEngine, RayEngine
 from ._job import Job, blind_spots, describe, model_fingerprint
 from ._job import fingerprint as settings_fingerprint
@@ -36,7 +37,7 @@ _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
 @fill_doc(settings=PARAMETERS)
 def explain_dataset(
     model: Any,
-    data: Any,
+    inputs: Any,
     domain: DomainsArg = "time",
     *,
     out: str | Path,
@@ -44,7 +45,7 @@ def explain_dataset(
     labels: Any = None,
     baselines: Any = None,
     fs: float | None = None,
-    batch_size: int = 64,
+    shard_size: int = 64,
     n_steps: int | Literal["auto"] = N_STEPS,
     method: Method | None = None,
     internal_batch_size: int | None = None,
@@ -56,14 +57,14 @@ def explain_dataset(
     workers: int | None = None,
     ray_address: str | None = None,
     ray_options: Mapping[str, Any] | None = None,
-    quiet: bool = False,
+    progress: bool = True,
     fingerprint: str | None = None,
 ) -> DatasetRun:
     """Explain every sample of a dataset; results stream to ``out`` and the run can resume.
 
-    Samples are cut into batches of ``batch_size``; batch ``k`` (samples
-    ``k * batch_size ..``) is explained with :meth:`cdig.CrossDomainIG.explain` and written as
-    shard ``k``, atomically. Rerunning the same call after an interruption skips finished
+    Samples are cut into shards of ``shard_size``; shard ``k`` (samples
+    ``k * shard_size ..``) is explained with :meth:`cdig.CrossDomainIG.explain` and written
+    atomically. Rerunning the same call after an interruption skips finished
     shards (their inputs are re-read and compared with a stored hash) and gives results
     identical to an uninterrupted run. A folder holding results of other settings, another
     model or other data is refused. Memory stays bounded by a few batches.
@@ -72,7 +73,7 @@ def explain_dataset(
     ----------
     model : torch.nn.Module or callable
         As in :func:`cdig.explain`. Its weights are hashed to guard resumption.
-    data : array-like, str, Dataset, DataLoader or iterable
+    inputs : array-like, str, Dataset, DataLoader or iterable
         Numpy array or tensor of shape ``(n_samples, channels, time)`` (a memory-mapped array
         or the path of a ``.npy`` file streams from disk), a map-style torch ``Dataset``
         whose items are ``x`` or ``(x, y)``, a ``DataLoader`` (``shuffle=False``), or any
@@ -89,14 +90,15 @@ def explain_dataset(
         ``np.unique``, scikit-learn's and aeon's ``classes_`` do: ``"1", "2"`` -> 0, 1);
         the run keeps the names in its ``labels``.
     labels : array-like of shape (n_samples,), optional
-        Labels for array ``data`` (other kinds carry their own).
+        Labels for array ``inputs`` (other kinds carry their own).
     baselines : None, float, or array-like, default=None
         One baseline broadcastable to a sample's shape, or several stacked on a leading
         axis, shape ``(n_baselines, *sample_shape)``.
     fs : float, optional
         Sampling rate in Hz for domains given by name.
-    batch_size : int, default=64
-        Samples per explained batch and per shard.
+    shard_size : int, default=64
+        Samples per shard (each shard is explained in one call; how many model evaluations
+        one forward pass holds is ``internal_batch_size``).
     {settings}
     time_axis : int, default=-1
         Axis of time in the samples, as in :func:`cdig.explain`.
@@ -112,8 +114,10 @@ def explain_dataset(
         Resources of each Ray actor, passed to ``.options()``; default ``{"num_cpus": 1}``.
         E.g. ``{"num_gpus": 1}`` for one GPU per worker (the model must then live on a GPU
         that exists on every worker; it is sent to them pickled).
-    quiet : bool, default=False
-        Hide the progress bar (samples/s and ETA, via tqdm).
+    progress : bool, default=True
+        Show a progress bar over the samples (samples/s and ETA, via tqdm; a line on stderr
+        every 10 s when not on a terminal with tqdm). As ``progress=`` of :func:`cdig.explain`,
+        on by default here because a dataset takes long.
     fingerprint : str, optional
         Your own key for what cdig cannot read (see "What the fingerprint covers" in
         ``docs/datasets.md``): a string that changes whenever the model or a callable
@@ -151,7 +155,7 @@ def explain_dataset(
     ...                            fs=500.0, out="runs/forda")  # doctest: +SKIP
     >>> run.summary("fourier")  # doctest: +SKIP
     """
-    _check_args(batch_size, engine, workers, ray_address, ray_options, quiet)
+    _check_args(shard_size, engine, workers, ray_address, ray_options, progress)
     if fingerprint is not None and (not isinstance(fingerprint, str) or not fingerprint):
         raise TypeError(
             f"fingerprint={fingerprint!r} must be a non-empty string that changes whenever the "
@@ -171,12 +175,12 @@ def explain_dataset(
     spec = as_target(target, dataset=True)
     if spec.kind == "label" and labels is not None:
         spec = _label_classes(labels, spec)
-    source = as_source(data, labels)
-    stream = source.batches(batch_size)
+    source = as_source(inputs, labels)
+    stream = source.batches(shard_size)
     first = next(stream)
     as_series(first.x[:1], time_axis, None, None)  # checks time_axis against the layout
     if spec.kind == "label" and first.y is None:
-        raise ValueError("target='label' needs labels; pass labels= or data that yield (x, y).")
+        raise ValueError("target='label' needs labels; pass labels= or inputs that yield (x, y).")
     n_samples = source.n_samples
     if spec.kind == "per_sample" and n_samples is not None and len(spec.value) != n_samples:
         raise ValueError(
@@ -189,7 +193,7 @@ def explain_dataset(
         baselines=as_dataset_baselines(baselines, first.x.shape[1:]),
     )
     root = Path(out).expanduser().resolve()
-    manifest = _manifest(job, model, first, source.n_samples, batch_size, fingerprint)
+    manifest = _manifest(job, model, first, source.n_samples, shard_size, fingerprint)
     store = RunStore.open(root, manifest)
     if manifest.get("unverified") and not store.done:
         warnings.warn(
@@ -206,8 +210,8 @@ def explain_dataset(
             else LocalEngine(model, job, root)
         )
         total = store.manifest.get("n_samples")
-        with SampleProgress(total, store.done_samples, root.name, quiet) as bar, runner:
-            _drive(chain([first], stream), store, runner, batch_size, bar)
+        with SampleProgress(total, store.done_samples, root.name, progress) as bar, runner:
+            _drive(chain([first], stream), store, runner, shard_size, bar)
     finally:
         store.close()
     run = DatasetRun(root)
@@ -216,9 +220,9 @@ def explain_dataset(
 
 
 def _check_args(
-    batch_size: Any, engine: Any, workers: Any, ray_address: Any, ray_options: Any, quiet: Any
+    shard_size: Any, engine: Any, workers: Any, ray_address: Any, ray_options: Any, progress: Any
 ) -> None:
-    check_int(batch_size, "batch_size")
+    check_int(shard_size, "shard_size")
     if engine not in ("local", "ray"):
         raise ValueError(f"engine={engine!r} must be 'local' or 'ray'.")
     check_optional_int(workers, "workers")
@@ -229,8 +233,8 @@ def _check_args(
             f"ray_options must be a dict of actor options such as {{'num_gpus': 1}}; got "
             f"{type(ray_options).__name__}."
         )
-    if not isinstance(quiet, bool):
-        raise TypeError(f"quiet={quiet!r} must be True or False.")
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress={progress!r} must be True or False.")
 
 
 def _label_classes(labels: Any, spec: TargetSpec) -> TargetSpec:
@@ -250,7 +254,7 @@ def _manifest(
     model: Any,
     first: Batch,
     n_samples: int | None,
-    batch_size: int,
+    shard_size: int,
     key: str | None = None,
 ) -> dict[str, Any]:
     from .._version import __version__
@@ -262,7 +266,7 @@ def _manifest(
             "target": {"kind": job.target.kind, "value": describe(job.target.value)},
             "baselines": describe(job.baselines),
             **job.settings.as_dict(),  # n_steps, method, ..., time_axis
-            "batch_size": batch_size,
+            "shard_size": shard_size,
         },
         "model": model_fingerprint(model),
         "data": {"sample_shape": list(first.x.shape[1:]), "dtype": first.x.dtype.str},
@@ -276,9 +280,9 @@ def _manifest(
         "fingerprint": settings_fingerprint(settings),
         "unverified": [] if key is not None else blind_spots(settings),
         "settings": settings,
-        "batch_size": batch_size,
+        "shard_size": shard_size,
         "n_samples": n_samples,
-        "n_shards": None if n_samples is None else -(-n_samples // batch_size),
+        "n_shards": None if n_samples is None else -(-n_samples // shard_size),
         "complete": False,
         "domains": None,
         "columns": None,
@@ -286,7 +290,7 @@ def _manifest(
 
 
 def _drive(
-    stream: Iterator[Batch], store: RunStore, runner: Any, batch_size: int, bar: Any
+    stream: Iterator[Batch], store: RunStore, runner: Any, shard_size: int, bar: Any
 ) -> None:
     """Feed unfinished batches to the engine and record what comes back."""
     n_seen = n_shards = 0
@@ -298,7 +302,7 @@ def _drive(
         bar.update(int(meta["stop"]) - int(meta["start"]))
 
     for batch in stream:
-        index = batch.start // batch_size
+        index = batch.start // shard_size
         n_seen, n_shards = batch.stop, index + 1
         digest = batch.digest()
         done = store.done.get(index)

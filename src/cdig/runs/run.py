@@ -85,7 +85,7 @@ class ShardedArray:
         return out[(slice(None), *rest)] if rest else out
 
     def _rows(self, idx: np.ndarray) -> np.ndarray:
-        shard = idx // self._run.batch_size
+        shard = idx // self._run.shard_size
         parts = []
         for s in np.unique(shard):  # read (memory-mapped) and checked before allocating
             arr = self._run._load(int(s), self._name, mmap=True)
@@ -98,7 +98,7 @@ class ShardedArray:
             parts.append((np.flatnonzero(shard == s), arr))
         out = np.empty((len(idx), *self.shape[1:]), dtype=self.dtype)
         for where, arr in parts:
-            out[where] = arr[idx[where] - int(shard[where[0]]) * self._run.batch_size]
+            out[where] = arr[idx[where] - int(shard[where[0]]) * self._run.shard_size]
         return out
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -106,7 +106,7 @@ class ShardedArray:
         return out if dtype is None else out.astype(dtype)
 
     def iter_shards(self) -> Iterator[np.ndarray]:
-        """The values shard by shard (``batch_size`` samples each), in order."""
+        """The values shard by shard (``shard_size`` samples each), in order."""
         for s in range(self._run.n_shards):
             yield self._run._load(s, self._name)
 
@@ -186,7 +186,7 @@ class DatasetRun:
         The parsed ``manifest.json``.
     domains : tuple of str
         Domain labels, in the order they were requested.
-    n_samples, batch_size, n_shards : int
+    n_samples, shard_size, n_shards : int
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -200,7 +200,7 @@ class DatasetRun:
         check_manifest(self.manifest, self.path / "manifest.json", finished=True)
         self.domains: tuple[str, ...] = tuple(self.manifest["settings"]["explain"]["domain_labels"])
         self.n_samples = int(self.manifest["n_samples"])
-        self.batch_size = int(self.manifest["batch_size"])
+        self.shard_size = int(self.manifest["shard_size"])
         self.n_shards = int(self.manifest["n_shards"])
         self._columns: dict[str, np.ndarray] = {}
         self._metas: dict[int, dict[str, Any]] = {}
@@ -217,13 +217,13 @@ class DatasetRun:
         meta = self._metas.get(index)
         if meta is None:
             recorded = (self.manifest.get("shards") or {}).get(folder.name)
-            meta = read_shard_meta(folder, index, recorded, start=index * self.batch_size)
+            meta = read_shard_meta(folder, index, recorded, start=index * self.shard_size)
             held = int(meta["stop"]) - int(meta["start"])
-            want = min(self.batch_size, self.n_samples - index * self.batch_size)
+            want = min(self.shard_size, self.n_samples - index * self.shard_size)
             if held != want:
                 raise CorruptShardError(
                     f"shard {str(folder)!r} holds {held} samples; the manifest's n_samples="
-                    f"{self.n_samples} and batch_size={self.batch_size} need {want}. The run "
+                    f"{self.n_samples} and shard_size={self.shard_size} need {want}. The run "
                     "folder is damaged or was edited; recompute it in an empty `out=` folder."
                 )
             self._metas[index] = meta
@@ -428,7 +428,7 @@ class DatasetRun:
         stats: dict[Any, list[np.ndarray | int]] = {}
         values = self.open(domain)
         for s, chunk in enumerate(values.iter_shards()):
-            lo = s * self.batch_size
+            lo = s * self.shard_size
             attr = Attribution(
                 values=np.asarray(chunk, dtype=np.float64),
                 delta=np.zeros(len(chunk)),

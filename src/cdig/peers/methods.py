@@ -1,6 +1,7 @@
 """Peer attribution methods in any domain, for comparisons with Cross-domain IG.
 
-Each returns a float64 array of shape ``(batch, *coefficient_shape)`` of the given domain,
+Each returns a float64 array of shape ``(batch, *coefficient_shape)`` of the domain it is
+given (a required argument: these methods are defined per domain, rFFT in their papers),
 ready for the metrics of :mod:`cdig.metrics`:
 
 * :func:`gradient` -- the gradient of the target with respect to the coefficients (its
@@ -20,11 +21,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._checks import check_int
-from .._inputs import as_series, select_target
+from .._checks import Seed, as_rng, check_int
+from .._inputs import as_series
 from .._numerics import re_mul
+from .._prepare import Score, fitted_domain, prepare, resolve
 from ..attribution import Attribution
-from ._common import Score, fitted_domain, prepare, resolve
+from ..targets import select_target
 
 __all__ = ["freqrise", "gradient", "virtual_inspection"]
 
@@ -32,7 +34,7 @@ __all__ = ["freqrise", "gradient", "virtual_inspection"]
 def gradient(
     model: Any,
     inputs: Any,
-    domain: Any = "fourier",
+    domain: Any,
     *,
     target: Any = None,
     times_input: bool = False,
@@ -46,7 +48,8 @@ def gradient(
     ----------
     model, inputs, target, fs, time_axis, internal_batch_size
         As in :func:`cdig.explain`.
-    domain : str or Domain, default="fourier"
+    domain : str or Domain
+        Where the gradient is taken (``"fourier"`` for rFFT coefficients).
     times_input : bool, default=False
         ``False``: the modulus of the gradient :math:`|g_i|` (the absolute value for a real
         domain). ``True``: gradient x input, :math:`\\mathrm{Re}[X_i \\overline{g_i}]`.
@@ -86,14 +89,14 @@ def gradient(
 def freqrise(
     model: Any,
     inputs: Any,
-    domain: Any = "fourier",
+    domain: Any,
     *,
     target: Any = None,
     n_masks: int = 1000,
     n_cells: int = 10,
     probability: float = 0.5,
     score: Score = "probability",
-    seed: int = 0,
+    seed: Seed = 0,
     fs: float | None = None,
     time_axis: int = -1,
     internal_batch_size: int | None = None,
@@ -104,8 +107,8 @@ def freqrise(
     ----------
     model, inputs, target, fs, time_axis, internal_batch_size
         As in :func:`cdig.explain`.
-    domain : str or Domain, default="fourier"
-        Masks multiply the coefficients of this domain (rFFT for FreqRISE).
+    domain : str or Domain
+        Masks multiply the coefficients of this domain (``"fourier"``, rFFT, for FreqRISE).
     n_masks : int, default=1000
         Number of random masks, shared by all samples.
     n_cells : int, default=10
@@ -114,7 +117,8 @@ def freqrise(
         Probability that a cell is kept.
     score : {"probability", "output"}, default="probability"
         Softmax probability of the target, or the raw target output.
-    seed : int, default=0
+    seed : None, int or numpy.random.Generator, default=0
+        Seed of the masks: the same int gives the same masks; a Generator is drawn from.
 
     Returns
     -------
@@ -133,12 +137,13 @@ def freqrise(
     n_cells = check_int(n_cells, "n_cells")
     if not 0.0 < float(probability) < 1.0:
         raise ValueError(f"probability={probability!r} must lie strictly between 0 and 1.")
+    rng = as_rng(seed)  # a seed that is no seed fails before the model runs
     setup = prepare(
         model, inputs, None, domain,
         time_axis=time_axis, fs=fs, internal_batch_size=internal_batch_size,
     )  # fmt: skip
     spec = resolve(target, setup, score)
-    masks = _smooth_masks(setup.coefficient_shape, n_masks, n_cells, probability, seed)
+    masks = _smooth_masks(setup.coefficient_shape, n_masks, n_cells, probability, rng)
     masks_t = torch.as_tensor(masks, device=setup.x.device)  # (N, *coef), float64
     X = setup.coefficients
     real = X.real.dtype if X.is_complex() else X.dtype
@@ -159,10 +164,10 @@ def freqrise(
 
 
 def _smooth_masks(
-    shape: tuple[int, ...], n_masks: int, n_cells: int, probability: float, seed: int
+    shape: tuple[int, ...], n_masks: int, n_cells: int, probability: float, seed: Seed
 ) -> np.ndarray:
     """Smooth random masks of shape (n_masks, *shape), float64 in [0, 1]."""
-    rng = np.random.default_rng(seed)
+    rng = as_rng(seed)
     n_coef = shape[-1]
     cell = int(np.ceil(n_coef / n_cells))
     lead = int(np.prod(shape[:-1]))
@@ -179,7 +184,7 @@ def _smooth_masks(
 def virtual_inspection(
     inputs: Any,
     relevance: Any,
-    domain: Any = "fourier",
+    domain: Any,
     *,
     eps: float = 1e-6,
     fs: float | None = None,
@@ -194,8 +199,8 @@ def virtual_inspection(
     relevance : Attribution or array-like
         One relevance per time sample, e.g. time-domain IG: shape (batch, channels, time) or
         the inputs' own layout, or an Attribution in the time domain.
-    domain : str or Domain, default="fourier"
-        A linear domain whose inverse has no offset (``T^{-1}(0) = 0``).
+    domain : str or Domain
+        A linear domain (``"fourier"`` for DFT-LRP) whose inverse has no offset (``T^{-1}(0) = 0``).
     eps : float, default=1e-6
         Stabilizer, relative to ``max|x|`` per sample: divisions by :math:`x_t` use
         :math:`x_t + \\epsilon\\,\\mathrm{sign}(x_t)`.

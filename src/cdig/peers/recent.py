@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._checks import check_int, check_optional_int, check_real
-from .._inputs import select_target
+from .._checks import Seed, as_rng, check_int, check_optional_int, check_real
+from .._prepare import prepare, resolve
 from ..baselines import segment_masks
-from ._common import prepare, resolve
+from ..targets import select_target
 
 __all__ = ["flextime", "timing"]
 
@@ -40,7 +40,7 @@ def timing(
     n_segments: int | None = None,
     min_length: int = 1,
     max_length: int | None = None,
-    seed: int | np.random.Generator | None = 0,
+    seed: Seed = 0,
     time_axis: int = -1,
     internal_batch_size: int | None = None,
 ) -> np.ndarray:
@@ -82,6 +82,7 @@ def timing(
     complete, converged variant, in any domain.
     """
     n = check_int(n_masks, "n_masks")
+    as_rng(seed)  # a seed that is no seed fails before the model runs (nothing is drawn)
     setup = prepare(
         model, inputs, None, "time",
         time_axis=time_axis, fs=None, internal_batch_size=internal_batch_size,
