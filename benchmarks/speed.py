@@ -194,7 +194,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_arguments(parser, repeats=5)
     parser.add_argument(
-        "--regime", choices=("all", "overhead", "compute"), default="all", help="rows to run"
+        "--regime",
+        choices=("all", "overhead", "compute", "auto"),
+        default="all",
+        help="rows to run (auto: only the adaptive default's rows, 32 samples and 1)",
     )
     args = parser.parse_args(argv)
     apply(args)
@@ -207,6 +210,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         ("compute", "gelu-tf", GeluTransformer(), 96, 32),
     ]
     configs = [c for c in configs if args.regime in ("all", c[0])]
+    auto = [("overhead", "tiny", tiny(), 256, 4 if args.quick else 32)]
+    if args.regime == "auto":
+        auto.append(("overhead", "tiny", tiny(), 256, 1))
     chunks = CHUNKS
     if args.quick:  # a smoke run: one small config, two chunk sizes, one repeat
         configs, args.repeats, args.steps, chunks = (
@@ -236,8 +242,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
             f"{row['chunk']:>5} {row['cdig']:>6.2f} {row['captum']:>7.2f} {row['loop']:>6.2f} "
             f"{row['ends']:>6.2f}"
         )
-    auto = [("overhead", "tiny", tiny(), 256, 4 if args.quick else 32)]
-    auto = auto if args.regime in ("all", "overhead") else []
+    auto = auto if args.regime in ("all", "overhead", "auto") else []
     print(
         "\nthe adaptive default (n_steps='auto') vs the floor at its own evaluations "
         "(fixed64: the fixed 64-step call, same floor)"

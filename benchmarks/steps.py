@@ -284,6 +284,28 @@ def run_row(row: Row, log: Callable[[str], None]) -> list[dict[str, Any]]:
     return out
 
 
+def wall_row(row: Row, n_rounds: int) -> dict[str, Any]:
+    """Wall time of the default against GL 64 on one row: the median over ``n_rounds``
+    rounds of the ratio of their warm calls, each round timing both in a random order
+    (``_timing.rounds``), so that load from elsewhere, which slows both, cancels."""
+    import _timing
+
+    fns = {
+        "default": lambda: _explain(row, row.domain),
+        "GL 64": lambda: _explain(row, row.domain, n_steps=64),
+    }
+    evals = _explain(row, row.domain).n_evaluations
+    t = _timing.rounds(fns, n_rounds, 1.0, warm=True)
+    return {
+        "row": row.name,
+        "series": len(row.x),
+        "evals_mean": float(np.mean(evals)),
+        "default_over_gl64": _timing.paired_ratio(t, "default", "GL 64"),
+        "default_ms": 1e3 * float(np.median(t["default"])),
+        "gl64_ms": 1e3 * float(np.median(t["GL 64"])),
+    }
+
+
 def table(records: list[dict[str, Any]]) -> str:
     head = (
         f"{'row':26s} {'method':24s} {'>1%':>5s} {'>5%':>5s} {'err med':>8s} {'err max':>8s} "
@@ -335,6 +357,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--rows", nargs="*", help="only the rows whose name contains one of these")
     p.add_argument(
+        "--wall",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="only time the default against GL 64: paired median over ROUNDS interleaved warm "
+        "rounds per row (no references, no other methods)",
+    )
+    p.add_argument(
         "--adversarial", choices=("full", "quick", "none"), default=None,
         help="the closed-form adversarial suite (default: full; quick with --quick)",
     )  # fmt: skip
@@ -348,10 +378,16 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         return not args.rows or any(k in name for k in args.rows)
 
     for row in corpus(n, args.quick, wanted):
+        if args.wall:
+            records.append(wall_row(row, args.wall))
+            print(json.dumps(records[-1]), flush=True)
+            continue
         print(f"{row.name}: {len(row.x)} series", file=sys.stderr, flush=True)
         records += run_row(row, lambda s: print(s, file=sys.stderr, flush=True))
         for rec in records[-len(methods()) :]:  # as each row finishes
             print("  " + json.dumps(rec), file=sys.stderr, flush=True)
+    if args.wall:
+        return records
     print(table(records))
     print()
     print(summary(records))

@@ -136,6 +136,81 @@ def test_points_are_never_evaluated_twice_and_chunks_change_nothing():
         np.testing.assert_array_equal(other.n_evaluations, results[0].n_evaluations)
 
 
+def _pick_one_row(key: np.ndarray, share: float, budget: int) -> np.ndarray:
+    """The refinement rule for one row, written plainly: the fewest leaves, by decreasing
+    key, that hold ``share`` of the summed key (every leaf when the keys are all zero), at
+    most ``budget``."""
+    if budget <= 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(-key, kind="stable")
+    if not key.sum() > 0:
+        return np.sort(order[:budget])
+    cum = np.cumsum(key[order]) / key.sum()
+    n = int(np.searchsorted(cum, min(share, 1.0) - 1e-12)) + 1
+    return np.sort(order[: min(n, budget)])
+
+
+def test_the_rounds_refinement_for_all_rows_at_once_is_the_rule_for_each_row():
+    from cdig._adaptive import _pick_all, _put_first
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        n_rows = int(rng.integers(1, 6))
+        row = rng.integers(0, n_rows, size=int(rng.integers(1, 40)))
+        key = rng.exponential(size=len(row)) * rng.integers(0, 2, size=len(row))
+        key *= 10.0 ** rng.integers(-12, 3, size=n_rows)[row]  # rows of any scale
+        share = rng.uniform(0.3, 1.2, size=n_rows)
+        budget = rng.integers(-1, 8, size=n_rows)
+        cand = np.flatnonzero(rng.uniform(size=len(row)) < 0.8)
+        sel = _pick_all(cand, row[cand], key[cand], share, budget, len(row))
+        for r in range(n_rows):
+            mine = cand[row[cand] == r]
+            want = mine[_pick_one_row(key[mine], share[r], int(budget[r]))]
+            assert np.array_equal(np.flatnonzero(sel & (row == r)), np.sort(want)), trial
+        # the leaf next to the baseline goes first: selected, and the row stays in budget
+        base = np.array(
+            [np.flatnonzero(row == r)[0] if (row == r).any() else -1 for r in range(n_rows)]
+        )
+        first = np.flatnonzero((base >= 0) & (budget >= 1))
+        put = _put_first(sel, row, base, first, budget, key)
+        for r in first:
+            assert put[base[r]]
+            assert (put & (row == r)).sum() <= max(budget[r], (sel & (row == r)).sum())
+            kept = np.flatnonzero(sel & (row == r) & put)
+            dropped = np.flatnonzero(sel & (row == r) & ~put)
+            assert len(dropped) <= 1
+            if len(dropped):  # the one dropped had the smallest key of those picked
+                assert key[dropped[0]] <= key[kept[kept != base[r]]].min(initial=np.inf)
+
+
+def test_adaptive_bits_do_not_depend_on_the_number_of_threads():
+    """The loop's sums are elementwise multiply-adds and per-row index sums (no matrix
+    products, whose order in MKL depends on the threads): one thread and two give the same
+    bits, evaluations and statuses."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv1d(2, 4, 5, padding=2), torch.nn.ReLU(), torch.nn.Flatten(),
+        torch.nn.Linear(4 * 37, 3),
+    )  # fmt: skip
+    x = torch.randn(5, 2, 37)
+    before = torch.get_num_threads()
+    got = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                got.append(cdig.explain(model, x, ["time", "fourier"], target=1))
+    finally:
+        torch.set_num_threads(before)
+    for dom in ("time", "fourier"):
+        a, b = got[0][dom], got[1][dom]
+        assert np.asarray(a.values).tobytes() == np.asarray(b.values).tobytes()
+        assert np.asarray(a.error).tobytes() == np.asarray(b.error).tobytes()
+        assert np.array_equal(a.n_evaluations, b.n_evaluations)
+        assert np.array_equal(a.status, b.status)
+
+
 def test_a_sample_alone_equals_its_row_in_a_batch():
     model = _mlp(1, torch.nn.ReLU)
     x = torch.randn(4, 1, 32, dtype=torch.float64)

@@ -44,6 +44,16 @@ all five points (each half gets three of them and two new ones), so ``n`` path p
 exactly ``n`` model evaluations. New points of all rows are evaluated together, in chunks
 of ``internal_batch_size``.
 
+A round's work is vectorised over rows and reads the device once: the rows' sums and
+norms, the new points' outputs and attribution sums (``p``, ``q`` per point) and the new
+sub-intervals' error norms are concatenated and read together, and the tests and the
+choice of sub-intervals run for all rows at once (:func:`_pick_all`). A bisection gathers
+its nine points once and forms, with one multiply-add per non-zero weight
+(:data:`_BISECTION`), its halves' error vectors and the changes of the row's Boole and
+error sums, in the gradients' precision; the changes are added to the rows in float64
+(``index_add_``). Everything is elementwise or a per-row index sum, so the bits do not
+depend on the number of threads. The result is these running sums.
+
 Why a row stops is its **status**: ``"converged"`` (both tests), ``"floor"`` (both tests
 hold only once the rounding floor of the model's precision, :func:`rounding_floor` of
 ``|f(x)| + |f(x')| + sum |A|`` in the integration coordinates, is allowed for: the
@@ -166,9 +176,10 @@ class AdaptiveResult:
 #: outputs (n,) at path points (n, ...) of the given rows (n,).
 GradientAt = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 #: ``measure(rows, G) -> (norms, n_coef)``: the 2-norms (n,) of the attributions of
-#: path-gradient sums ``G`` (n, ...) of the given rows in one domain, and that domain's
-#: number of coefficients per row; the vector test must hold in each.
-Measure = Callable[[Tensor, Tensor], tuple[np.ndarray, int]]
+#: path-gradient sums ``G`` (n, ...) of the given rows (``None``: every row of the pass, in
+#: order) in one domain, as a float64 tensor on the device, and that domain's number of
+#: coefficients per row; the vector test must hold in each.
+Measure = Callable[[Tensor | None, Tensor], tuple[Tensor, int]]
 
 
 def integrate_adaptive(
@@ -385,28 +396,6 @@ class _Store:
                     raise OSError("cdig: the temporary gradient store was truncated.")
         return host.to(self.device)
 
-    def weighted_sum(
-        self, slots: np.ndarray, weights: Sequence[Tensor], c0: int = 0, c1: int | None = None
-    ) -> list[Tensor]:
-        """``out[j][i] = sum_k weights[j][i, k] * point[slots[i, k]]`` on values ``[c0, c1)``.
-
-        ``slots`` (n, K), each of ``weights`` (n, K) in the accumulator's dtype; returns one
-        (n, c1 - c0) tensor per weight in that dtype. Summed point by point in ``k`` order
-        (the order and rounding of ``einsum("nk,nkd->nd")``), never holding all ``K``
-        points at once; each point is read once for all weights.
-        """
-        out: list[Tensor] = []
-        for k in range(slots.shape[1]):
-            g = self.gather(slots[:, k], c0, c1).to(weights[0].dtype)
-            for j, w in enumerate(weights):
-                term = w[:, k, None] * g
-                if k == 0:
-                    out.append(term)
-                else:
-                    out[j].add_(term)
-            del g
-        return out
-
     def close(self) -> None:
         """Drop the points and the temporary file."""
         self._blocks = []
@@ -415,8 +404,37 @@ class _Store:
             self._file = None
 
 
+#: Weights of a sub-interval's five points, in units of its width, per kind (0: inside the
+#: path, 1: starting at a baseline where the gradient is singular): its sum (Boole; Milne)
+#: and its error estimate (Boole - Simpson; Milne - the two-point rule).
+_LEAF_RULES = np.stack(
+    [np.stack([_BOOLE, _BOOLE - _SIMPSON]), np.stack([_MILNE, _MILNE - _OPEN_PAIR])]
+)
+
+
+def _bisection_rules() -> np.ndarray:
+    """Weights (kind, 4, 9) on the nine points of a bisected sub-interval (its own five at
+    even positions, the four new ones at odd positions), in units of a half's width: the
+    left and the right half's error estimates, and the changes of the row's Boole sum and
+    error sum (both halves minus the parent). The left half keeps the parent's kind."""
+    out = np.zeros((2, 4, 9))
+    for kind in (0, 1):
+        (b, e), (b_in, e_in) = _LEAF_RULES[kind], _LEAF_RULES[0]
+        out[kind, 0, :5] = e
+        out[kind, 1, 4:] = e_in
+        for j, (left, right) in ((2, (b, b_in)), (3, (e, e_in))):
+            out[kind, j, :5] += left
+            out[kind, j, 4:] += right
+            out[kind, j, ::2] -= 2 * left
+    return out
+
+
+_BISECTION = _bisection_rules()
+
+
 class _Mesh:
-    """Sub-intervals of the rows of one group, as parallel numpy arrays, and their points."""
+    """Sub-intervals ("leaves") of the rows of one group, as parallel numpy arrays in no
+    particular order, and their points (slots of :class:`_Store`)."""
 
     def __init__(self, store: _Store) -> None:
         self.store = store  # point gradients
@@ -425,7 +443,24 @@ class _Mesh:
         self.width = np.zeros(0, dtype=np.int64)
         self.slots = np.zeros((0, 5), dtype=np.int64)  # leaf -> its five points in store
         self.err = np.zeros(0)  # e_i, the vector error estimate
-        self.comp = np.zeros(0)  # sum of Re[(X - X') conj(B_i - S_i)], the local sum error
+        self.gap = np.zeros(0)  # f(hi) - f(lo) - sum(A_i), its exact completeness error
+        # per slot: the model's output there, and the sum and absolute sum of the point's
+        # attributions Re[(X - X') conj(g)] (slot 0, the zero point: zeros)
+        self.f = np.zeros(1)
+        self.p = np.zeros(1)
+        self.q = np.zeros(1)
+        self.f_base: np.ndarray = np.zeros(0)  # per row: the output at the baseline
+
+    def kind(self, idx: np.ndarray) -> np.ndarray:
+        """0 for a leaf inside the path, 1 for one at a singular baseline (slot 0)."""
+        return (self.slots[idx, 0] == 0).astype(np.int64)
+
+    def f5(self, idx: np.ndarray) -> np.ndarray:
+        """The model's outputs (n, 5) at the points of leaves ``idx``."""
+        f = self.f[self.slots[idx]]
+        at0 = self.lo[idx] == 0
+        f[at0, 0] = self.f_base[self.row[idx[at0]]]
+        return f
 
 
 def _integrate_group(
@@ -446,10 +481,10 @@ def _integrate_group(
     # the group's rows are consecutive: views, not copies
     r0, r1 = int(rows[0]), int(rows[-1]) + 1
     start, end = start_all[r0:r1], end_all[r0:r1]
+    whole_pass = r0 == 0 and r1 == start_all.shape[0]
     n_rows, shape = start.shape[0], start.shape[1:]
     dev = start.device
-    # the path difference in the input's own dtype: converted to the accumulator's per
-    # block where it multiplies a sum (the conversion is exact, so the bits are the same)
+    # the path difference in the input's own dtype: converted where it multiplies a sum
     diff = end - start
     diff_flat = diff.reshape(n_rows, -1)
     d = diff_flat.shape[1]
@@ -459,31 +494,32 @@ def _integrate_group(
     # the points' store (its file, if any, is closed when the mesh is dropped)
     mesh = _Mesh(_Store(d, store_dtype, dev, MEMORY_BYTES))
     acc_bytes = torch.empty((), dtype=acc).element_size()
-    # per kind of sub-interval (0: inside the path, 1: starting at the baseline) the weights
-    # of its sum and of its error estimate on its five points
-    sum_w = torch.tensor(np.stack([_BOOLE, _MILNE]), dtype=torch.float64, device=dev)
-    err_w = torch.tensor(
-        np.stack([_BOOLE - _SIMPSON, _MILNE - _OPEN_PAIR]), dtype=torch.float64, device=dev
-    )
+    item = torch.empty((), dtype=store_dtype).element_size()
+    # the per-round sums are taken in the store's precision (that of the model's gradients,
+    # at least float32) and accumulated in float64
+    work_real = store_dtype.to_real() if store_dtype.is_complex else store_dtype
     target = target_all[rows].double().cpu().numpy()
     scale = scale_all[rows].double().cpu().numpy()
     steps = np.zeros(n_rows, dtype=np.int64)
     total = torch.zeros(n_rows, d, dtype=acc, device=dev)  # sum of B_i per row
     total_err = torch.zeros(n_rows, d, dtype=acc, device=dev)  # sum of B_i - S_i per row
-    gap = np.zeros(0)  # per leaf: f(hi) - f(lo) - sum(A_i), its exact completeness error
-    leaf_f = np.zeros((0, 5))  # per leaf: the model's outputs at its five points
 
-    def evaluate(point_rows: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Gradients at grid positions ``pos`` of local rows ``point_rows``: their slots,
-        and the model's outputs there (float64).
+    def evaluate(point_rows: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, Tensor, np.ndarray]:
+        """Gradients at grid positions ``pos`` of local rows ``point_rows``: their slots;
+        (3, n) float64 on the device: the model's outputs, and the sum and absolute sum of
+        each point's attributions (not finite where the gradient is not), in the order
+        ``order`` (the third return value) of the points.
 
-        Stored is ``phi'(u) g(phi(u))``: the integrand in the mesh coordinate ``u``."""
+        Stored is ``phi'(u) g(phi(u))``: the integrand in the mesh coordinate ``u``. The
+        numbers stay on the device (read with the round's statistics), except at the
+        baseline, whose singular points are replaced by the zero point at once."""
         n = len(pos)
         at_baseline = pos == 0
         # the baseline's points first, on their own calls (their gradient may be singular)
         order = np.argsort(~at_baseline, kind="stable")
-        u = pos / _GRID
-        alphas = torch.tensor(path_alpha(u[order]), dtype=real, device=dev)
+        u = pos[order] / _GRID
+        alphas = torch.tensor(path_alpha(u), dtype=real, device=dev)
+        speed = torch.as_tensor(path_speed(u), dtype=store_dtype, device=dev)
         r = torch.as_tensor(point_rows[order], device=dev)
         n_base = int(at_baseline.sum())
         chunk = max(1, chunk_for(n))
@@ -491,128 +527,111 @@ def _integrate_group(
         if mesh.store.point_bytes >= _TRIM_POINT_BYTES:
             _release_freed_memory()
         slots = mesh.store.reserve(n)
-        finite = np.ones(n, dtype=bool)
-        fvals = np.empty(n)
-        speed = path_speed(u)
+        parts: list[Tensor] = []
         for a, b in ((0, n_base), (n_base, n)):
             fn = baseline_gradient_at if a == 0 else gradient_at
             for lo in range(a, b, chunk):
-                rr, aa = r[lo : min(lo + chunk, b)], alphas[lo : min(lo + chunk, b)]
+                hi = min(lo + chunk, b)
+                rr = r[lo:hi]
                 view = (-1,) + (1,) * len(shape)
-                pts = torch.addcmul(start[rr], aa.view(view), diff[rr])
+                dr = diff[rr]
+                pts = torch.addcmul(start[rr], alphas[lo:hi].view(view), dr)
                 g, y = fn(pts, rows[rr])
-                g = g.reshape(len(rr), -1).to(store_dtype)
-                where = order[lo : min(lo + chunk, b)]
-                finite[where] = torch.isfinite(g).all(dim=1).cpu().numpy()
-                fvals[where] = y.reshape(-1).double().cpu().numpy()
+                del pts
+                g = g.reshape(hi - lo, -1).to(store_dtype)
                 # the integrand in the mesh coordinate u: phi'(u) g(phi(u))
-                g = g * torch.as_tensor(speed[where], dtype=store_dtype, device=dev)[:, None]
-                mesh.store.put(slots[where], g)
-                del pts, g, y
-        np.add.at(steps, point_rows, 1)
+                g = g * speed[lo:hi, None]
+                mesh.store.put(slots[order[lo:hi]], g)
+                att = _re_mul_work(dr.reshape(hi - lo, -1), g)
+                del g, dr
+                # a non-finite gradient makes its absolute sum non-finite (0 * inf is NaN)
+                p = att.sum(dim=1)
+                q = att.abs_().sum(dim=1)
+                del att
+                parts.append(torch.stack([y.reshape(-1).double(), p.double(), q.double()]))
+        stats = torch.cat(parts, dim=1)
+        steps[:] += np.bincount(point_rows, minlength=n_rows)
         if on_evaluations is not None:
             on_evaluations(n)
-        bad = ~finite & ~at_baseline
+        if n_base:  # singular at the baseline: the open rule takes over (the zero point)
+            singular = ~np.isfinite(stats[2, :n_base].cpu().numpy())
+            slots[order[:n_base][singular]] = 0
+        return slots, stats, order
+
+    def check_finite(point_rows: np.ndarray, pos: np.ndarray, finite: np.ndarray) -> None:
+        bad = ~finite & (pos != 0)
         if bad.any():
+            u = pos[bad] / _GRID
             raise ValueError(
                 f"the model's gradient is not finite (NaN or infinite) on the path of sample "
                 f"row(s) {sorted(set(rows[torch.as_tensor(point_rows[bad])].tolist()))[:10]} "
-                f"at alpha = {sorted(set(path_alpha(u[bad]).round(6).tolist()))[:5]} "
+                f"at alpha = {sorted(set(path_alpha(u).round(6).tolist()))[:5]} "
                 "(x' + alpha (x - x')); check the model for overflow, log/sqrt/division of "
                 "values that reach zero, or use another baseline."
             )
-        # singular at the baseline: the open rule takes over there (slot 0, the zero row)
-        slots[at_baseline & ~finite] = 0
-        return slots, fvals
 
-    def leaf_sums(
-        idx: np.ndarray, c0: int = 0, c1: int | None = None, which: str = "be"
-    ) -> list[Tensor]:
-        """Boole sums B_i (``"b"``) and differences B_i - S_i (``"e"``) of leaves ``idx``
-        on coefficients ``[c0, c1)``, (n, c1 - c0) each, summed point by point."""
-        h = torch.as_tensor(mesh.width[idx] / _GRID, dtype=torch.float64, device=dev)
-        kind = torch.as_tensor((mesh.slots[idx, 0] == 0).astype(np.int64), device=dev)
-        rule = {"b": sum_w, "e": err_w}
-        weights = [(rule[w][kind] * h[:, None]).to(acc) for w in which]
-        return mesh.store.weighted_sum(mesh.slots[idx], weights, c0, c1)
+    def sums_and_norms(
+        slots: np.ndarray,
+        lrows: np.ndarray,
+        kinds: np.ndarray,
+        h: np.ndarray,
+        rules: np.ndarray,
+        to_totals: tuple[int, int],
+        normed: Sequence[int],
+    ) -> Tensor:
+        """For n sub-intervals (points ``slots`` (n, K), rows ``lrows``, kinds, widths
+        ``h`` in u): the weighted sums of their points with ``rules`` (kind, J, K) times
+        ``h``; outputs ``to_totals`` are added to the row sums ``total`` and ``total_err``;
+        returns the 2-norms (len(normed), n) of the attributions of outputs ``normed``, on
+        the device. In blocks of sub-intervals and coefficients under BLOCK_BYTES; each
+        point is gathered once per block, each sum is one multiply-add per weight."""
+        n, k = slots.shape
+        per = (k + rules.shape[1] + 3) * item + 2 * acc_bytes
+        sq = torch.zeros(len(normed), n, dtype=torch.float64, device=dev)  # norms or squares
+        h_t = torch.as_tensor(h, dtype=torch.float64, device=dev)
+        h_work = h_t.to(work_real)  # powers of two: exact in any precision
+        groups = [(kd, np.flatnonzero(kinds == kd)) for kd in (0, 1)]
+        split = False
+        for kd, members in groups:
+            if len(members) == 0:
+                continue
+            for i0, i1, c0, c1 in _leaf_blocks(len(members), d, per):
+                sel = members[i0:i1]
+                m = len(sel)
+                split |= c1 - c0 < d
+                # all sub-intervals at once (the usual case): slices, not gathers
+                sel_t: Tensor | slice = slice(None) if m == n else torch.as_tensor(sel, device=dev)
+                pts = mesh.store.gather(slots[sel].T.reshape(-1), c0, c1).view(k, m, c1 - c0)
+                outs = _combine(pts, rules[kd])
+                del pts
+                hh = h_work[sel_t, None]
+                r_t = torch.as_tensor(lrows[sel], device=dev)
+                for t, j in zip((total, total_err), to_totals, strict=True):
+                    t[:, c0:c1].index_add_(0, r_t, (outs[j] * hh).to(acc))
+                dr = diff_flat[r_t, c0:c1] if c1 - c0 < d else diff_flat[r_t]
+                for i, j in enumerate(normed):
+                    a = _re_mul_work(dr, outs[j])
+                    norm = torch.linalg.vector_norm(a, dim=1).double()
+                    if c1 - c0 == d:
+                        sq[i, sel_t] = norm
+                    else:
+                        sq[i, sel_t] += norm**2
+                    del a
+                del outs, dr
+        return (sq.sqrt_() if split else sq) * h_t
 
-    def add_row_sums(idx: np.ndarray, sign: int, into: Sequence[Tensor]) -> None:
-        """``into[0] += sign * row sums of B_i``, ``into[1]`` of B_i - S_i, over leaves
-        ``idx``, in blocks of coefficients (the same sums, elementwise, as in one piece)."""
-        for c0, c1 in _column_blocks(d, len(idx), acc_bytes):
-            b, e = leaf_sums(idx, c0, c1)
-            for t, v in zip(into, (b, e), strict=True):
-                part = _row_sums(mesh.row[idx], v, n_rows)
-                if sign > 0:
-                    t[:, c0:c1].add_(part)
-                else:
-                    t[:, c0:c1].sub_(part)
-
-    def add_leaves(
-        row: np.ndarray, lo: np.ndarray, width: np.ndarray, slots: np.ndarray, f5: np.ndarray
-    ) -> np.ndarray:
-        """Append leaves (``f5``: outputs at their points); returns their indices."""
-        nonlocal gap, leaf_f
-        first = len(mesh.row)
-        mesh.row = np.concatenate([mesh.row, row])
-        mesh.lo = np.concatenate([mesh.lo, lo])
-        mesh.width = np.concatenate([mesh.width, width])
-        mesh.slots = np.concatenate([mesh.slots, slots])
-        idx = np.arange(first, first + len(row))
-        add_row_sums(idx, 1, (total, total_err))
-        # the leaves' statistics: whole rows where they fit in BLOCK_BYTES, else
-        # accumulated over blocks of coefficients (only their rounding differs)
-        n_new = len(idx)
-        err, comp = np.zeros(n_new), np.zeros(n_new)
-        s_leaf, abs_leaf = np.zeros(n_new), np.zeros(n_new)
-        split = _leaf_blocks_split(n_new, d, acc_bytes)
-        for i0, i1, c0, c1 in _leaf_blocks(n_new, d, acc_bytes):
-            b, e = leaf_sums(idx[i0:i1], c0, c1)
-            r = torch.as_tensor(row[i0:i1], device=dev)
-            dr = diff_flat[r, c0:c1] if c1 - c0 < d else diff_flat[r]
-            a_err, a_leaf = re_mul(dr, e), re_mul(dr, b)
-            del b, e, dr
-            if split:
-                err[i0:i1] += (a_err.norm(dim=1) ** 2).cpu().numpy()
-            else:
-                err[i0:i1] = a_err.norm(dim=1).cpu().numpy()
-            comp[i0:i1] += a_err.sum(dim=1).cpu().numpy()
-            s_leaf[i0:i1] += a_leaf.sum(dim=1).cpu().numpy()
-            abs_leaf[i0:i1] += a_leaf.abs().sum(dim=1).cpu().numpy()
-            del a_err, a_leaf
-        if split:
-            err = np.sqrt(err)
-        # the local completeness test: the leaf's attributions must sum to the change of
-        # the output across it; their error vector sums to the miss, so its norm is at
-        # least the miss over sqrt(d) (above the rounding floor)
-        g_leaf = (f5[:, 4] - f5[:, 0]) - s_leaf
-        floor_leaf = rounding_floor(real, np.abs(f5[:, 0]) + np.abs(f5[:, 4]) + abs_leaf)
-        need = np.maximum(np.abs(g_leaf) - floor_leaf, 0.0) / np.sqrt(d)
-        err = np.maximum(err, need)
-        mesh.err = np.concatenate([mesh.err, err])
-        mesh.comp = np.concatenate([mesh.comp, comp])
-        gap = np.concatenate([gap, g_leaf])
-        leaf_f = np.concatenate([leaf_f, f5])
-        return idx
-
-    def bisection_change(parents: np.ndarray, halves: np.ndarray) -> np.ndarray:
-        """``||A(parent) - A(left half) - A(right half)||`` per parent (``halves``: the
-        left halves' indices, then the right ones'), in blocks of coefficients."""
-        n_par = len(parents)
-        r = torch.as_tensor(mesh.row[parents], device=dev)
-        out = np.zeros(n_par)
-        blocks = list(_column_blocks(d, 3 * n_par, acc_bytes))
-        for c0, c1 in blocks:
-            (bp,) = leaf_sums(parents, c0, c1, "b")
-            (bl,) = leaf_sums(halves[:n_par], c0, c1, "b")
-            (br,) = leaf_sums(halves[n_par:], c0, c1, "b")
-            dr = diff_flat[r, c0:c1] if c1 - c0 < d else diff_flat[r]
-            change = re_mul(dr, bp) - re_mul(dr, bl) - re_mul(dr, br)
-            del bp, bl, br, dr
-            if len(blocks) == 1:
-                return np.asarray(change.norm(dim=1).cpu().numpy(), dtype=np.float64)
-            out += (change.norm(dim=1) ** 2).cpu().numpy()
-        return np.sqrt(out)
+    def leaf_scalars(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The exact completeness error of leaves ``idx`` (the change of the output across
+        each minus its attributions' sum, from its points' attribution sums) and the norm
+        that it implies for the leaf's error vector (above the rounding floor)."""
+        w = _LEAF_RULES[mesh.kind(idx), 0]  # (n, 5)
+        h = mesh.width[idx] / _GRID
+        s = h * (w * mesh.p[mesh.slots[idx]]).sum(axis=1)
+        ab = h * (np.abs(w) * mesh.q[mesh.slots[idx]]).sum(axis=1)
+        f5 = mesh.f5(idx)
+        gap = (f5[:, 4] - f5[:, 0]) - s
+        floor_leaf = rounding_floor(real, np.abs(f5[:, 0]) + np.abs(f5[:, 4]) + ab)
+        return gap, np.maximum(np.abs(gap) - floor_leaf, 0.0) / np.sqrt(d)
 
     # first mesh: FIRST_INTERVALS leaves per row on 4 * FIRST_INTERVALS + 1 grid points
     # and, when the budget allows, their second level in the same model call (the first
@@ -620,155 +639,223 @@ def _integrate_group(
     n_pts = 4 * FIRST_INTERVALS + 1
     ahead = max_steps >= 2 * n_pts - 1
     n_first = 2 * n_pts - 1 if ahead else n_pts
-    pos = np.arange(n_first, dtype=np.int64) * (_GRID // (n_first - 1))
+    pos = np.tile(np.arange(n_first, dtype=np.int64) * (_GRID // (n_first - 1)), n_rows)
     point_rows = np.repeat(np.arange(n_rows), n_first)
-    slots, fvals = evaluate(point_rows, np.tile(pos, n_rows))
-    slots, fvals = slots.reshape(n_rows, n_first), fvals.reshape(n_rows, n_first)
-    if ahead:  # the first mesh is every other point; the rest wait for the first round
-        second = (slots[:, 1::2], fvals[:, 1::2])
-        slots, fvals = slots[:, ::2], fvals[:, ::2]
-    leaf_rows = np.repeat(np.arange(n_rows), FIRST_INTERVALS)
-    k = np.tile(np.arange(FIRST_INTERVALS), n_rows)
+    slots, point_stats, order = evaluate(point_rows, pos)
+    # pending: points and leaves whose numbers come with the next read
+    pending_points = (slots, point_rows, pos, point_stats, order)
+    slots = slots.reshape(n_rows, n_first)
+    second = slots[:, 1::2] if ahead else None  # the second level waits for the first round
+    first = slots[:, ::2] if ahead else slots
     width = _GRID // FIRST_INTERVALS
-    at = (leaf_rows[:, None], 4 * k[:, None] + np.arange(5))
-    add_leaves(leaf_rows, k * width, np.full(len(k), width, dtype=np.int64), slots[at], fvals[at])
+    k = np.tile(np.arange(FIRST_INTERVALS), n_rows)
+    mesh.row = np.repeat(np.arange(n_rows), FIRST_INTERVALS)
+    mesh.lo = k * width
+    mesh.width = np.full(len(k), width, dtype=np.int64)
+    mesh.slots = first[mesh.row[:, None], 4 * k[:, None] + np.arange(5)]
+    mesh.f_base = np.zeros(n_rows)
+    mesh.err = np.zeros(len(k))
+    mesh.gap = np.zeros(len(k))
+    new_leaves = np.arange(len(k))
+    # their sums, error estimates and the norms of those (pending until the read)
+    pending_norms = sums_and_norms(
+        mesh.slots,
+        mesh.row,
+        mesh.kind(new_leaves),
+        mesh.width / _GRID,
+        _LEAF_RULES,
+        (0, 1),
+        (1,),
+    )[0]
+    pending_seen: np.ndarray | Tensor | None = None  # bisection changes (per new leaf)
 
     active = np.ones(n_rows, dtype=bool)
     status = np.full(n_rows, "max_steps", dtype=STATUS_DTYPE)
-    alive = np.ones(len(mesh.row), dtype=bool)  # leaves not bisected
     first_round = True
-    while active.any():
-        # the attributions of the running sums, taken in blocks of coefficients
-        sum_int, abs_int, norm_int = _attribution_stats(diff_flat, total, acc_bytes)
-        comp_err = np.abs(sum_int - target)
-        # the one rounding floor: model outputs and the sum of the attributions in model
-        # precision (the engine reports the error with the same floor)
-        floor = rounding_floor(real, scale + abs_int)
-        tol_c = rtol * np.abs(target) + atol
-        # the estimate must account for the exact completeness error (see consistent_error)
-        est_sum, _, est_norm = _attribution_stats(diff_flat, total_err, acc_bytes, False)
-        if measures:  # the vector test in every domain of the pass; rows still active
-            act = np.flatnonzero(active)
-            r_act = rows[torch.as_tensor(act, device=dev)]
-            norm_a, vec_err = np.zeros(n_rows), np.zeros(n_rows)
-            # every row active (a long recording's one row): the sums themselves, no copy
-            whole = len(act) == n_rows
-            total_act = total if whole else total[act]
-            err_act = total_err if whole else total_err[act]
-            for measure in measures:
-                a, _ = measure(r_act, total_act.reshape(-1, *shape))
-                a_err, n_coef = measure(r_act, err_act.reshape(-1, *shape))
-                e = consistent_error(a_err, est_sum[act], comp_err[act], floor[act], n_coef)
+    tiny = _TINY
+    while True:
+        # --- one read of everything the round's decisions need --------------------------
+        act = np.flatnonzero(active)
+        every = len(act) == n_rows
+        act_t = torch.as_tensor(act, device=dev)
+        tot = total if every else total[act_t]
+        tot_err = total_err if every else total_err[act_t]
+        diff_act = diff_flat if every else diff_flat[act_t]
+        dev_parts = [
+            _attribution_stats(diff_act, tot, acc_bytes),
+            _attribution_stats(diff_act, tot_err, acc_bytes, False)[::2],
+        ]
+        m_rows = None if (every and whole_pass) else rows[act_t]
+        n_coefs = []
+        for measure in measures:
+            for s in (tot, tot_err):
+                norms, n_coef = measure(m_rows, s.reshape(-1, *shape))
+                dev_parts.append(norms.reshape(1, -1).double())
+            n_coefs.append(n_coef)
+        p_slots, p_rows, p_pos, p_stats, p_order = pending_points
+        dev_parts += [p_stats, pending_norms.reshape(1, -1)]
+        if isinstance(pending_seen, Tensor):
+            dev_parts.append(pending_seen.reshape(1, -1))
+        take = _Reader(torch.cat([t.reshape(-1) for t in dev_parts]).cpu().numpy())
+        na = len(act)
+        sum_a, abs_a, norm_i = take(na), take(na), take(na)
+        est_s, est_n = take(na), take(na)
+        m_norms = [(take(na), take(na)) for _ in measures]
+        pt = np.empty((3, len(p_pos)))
+        pt[:, p_order] = take(3 * len(p_pos)).reshape(3, -1)
+        leaf_norm = take(len(new_leaves))
+        seen = take(len(new_leaves) // 2) if isinstance(pending_seen, Tensor) else None
+        # --- the new points and leaves ---------------------------------------------------
+        check_finite(p_rows, p_pos, np.isfinite(pt[2]))
+        grow = len(mesh.store) - len(mesh.p)
+        if grow > 0:
+            mesh.f, mesh.p, mesh.q = (
+                np.concatenate([v, np.zeros(grow)]) for v in (mesh.f, mesh.p, mesh.q)
+            )
+        live = p_slots != 0
+        mesh.f[p_slots[live]] = pt[0][live]
+        mesh.p[p_slots[live]], mesh.q[p_slots[live]] = pt[1][live], pt[2][live]
+        at0 = p_pos == 0
+        mesh.f_base[p_rows[at0]] = pt[0][at0]
+        gap, need = leaf_scalars(new_leaves)
+        mesh.gap[new_leaves] = gap
+        err = np.maximum(leaf_norm, need)
+        if seen is not None:  # the rate check (see below)
+            err = np.maximum(err, np.concatenate([seen, seen]) / _RATE)
+        mesh.err[new_leaves] = err
+        # --- the tests -----------------------------------------------------------------
+        comp_err = np.abs(sum_a - target[act])
+        floor = rounding_floor(real, scale[act] + abs_a)
+        tol_c = rtol * np.abs(target[act]) + atol
+        if measures:
+            norm_a, vec_err = np.zeros(na), np.zeros(na)
+            for (a, a_err), n_coef in zip(m_norms, n_coefs, strict=True):
+                e = consistent_error(a_err, est_s, comp_err, floor, n_coef)
                 # the domain where the error is largest relative to its tolerance decides
-                worse = e * (rtol * norm_a[act] + atol + floor[act]) > vec_err[act] * (
-                    rtol * a + atol + floor[act]
-                )
-                worse |= vec_err[act] == 0
-                norm_a[act] = np.where(worse, a, norm_a[act])
-                vec_err[act] = np.where(worse, e, vec_err[act])
+                worse = e * (rtol * norm_a + atol + floor) > vec_err * (rtol * a + atol + floor)
+                worse |= vec_err == 0
+                norm_a = np.where(worse, a, norm_a)
+                vec_err = np.where(worse, e, vec_err)
         else:
-            norm_a = norm_int
-            vec_err = consistent_error(est_norm, est_sum, comp_err, floor, d)
-        # root-sum-square of the per-interval error norms: errors of opposite sign in
-        # different sub-intervals cannot cancel in it
-        rss = _rss(mesh.err[alive], mesh.row[alive], n_rows)
+            norm_a = norm_i
+            vec_err = consistent_error(est_n, est_s, comp_err, floor, d)
+        rss = _rss(mesh.err, mesh.row, n_rows)[act]
         tol_v = rtol * norm_a + atol
-        tol_r = rtol * norm_int + atol
+        tol_r = rtol * norm_i + atol
         ok_v = (vec_err <= tol_v) & (rss <= tol_r)
         ok_c = comp_err <= tol_c
         at_floor = (vec_err <= tol_v + floor) & (rss <= tol_r + floor) & (comp_err <= tol_c + floor)
         if not first_round:  # no row is accepted on its first mesh alone
-            strict = active & ok_v & ok_c
-            status[strict] = "converged"
-            status[active & ~strict & at_floor] = "floor"
-            active &= ~(ok_v & ok_c) & ~at_floor
-        chosen: list[np.ndarray] = []
-        for r in np.flatnonzero(active):
-            budget = (max_steps - steps[r]) // 4
-            leaves = np.flatnonzero(alive & (mesh.row == r) & (mesh.width >= 8))
-            base = leaves[mesh.lo[leaves] == 0]  # the sub-interval at the baseline
-            if (
-                not ok_c[r]
-                and len(base)
-                and _singular(mesh.width[base[0]], target[r], leaf_f[base[0]])
-            ):
-                status[r], active[r] = "singular", False
-                continue
-            if first_round:  # the second level: every sub-interval of the first mesh
-                pick = leaves if ahead else leaves[:budget]
-            else:
-                ratio_v = max(vec_err[r] / max(tol_v[r], _TINY), rss[r] / max(tol_r[r], _TINY))
-                if ok_v[r]:  # completeness fails: refine where the local tests fail
-                    share = 1.0 - tol_c[r] / (2 * comp_err[r])
-                    key = np.abs(gap[leaves])
-                else:
-                    share = 1.0 - 1.0 / (2 * ratio_v)
-                    key = mesh.err[leaves]
-                pick = _pick(leaves, key, share, budget)
-                if comp_err[r] > tol_c[r]:  # the stretch next to the baseline goes first
-                    pick = np.concatenate([base, pick[~np.isin(pick, base)]])[: max(budget, 0)]
-                    zoom = len(base) and mesh.width[base[0]] / _GRID > SINGULAR_WIDTH / 2
-                    if zoom and abs(gap[base[0]]) > 0.5 * abs(target[r]):
-                        # it holds most of the miss: zoom in on it alone (a jump at the
-                        # baseline is named, a transition next to it resolved, cheaply)
-                        pick = pick[:1]
-            if len(pick) == 0:
-                active[r] = False  # budget spent (or the mesh is at its finest)
-            else:
-                chosen.append(pick)
-        if not chosen:
-            break
-        parents = np.concatenate(chosen)
-        alive[parents] = False
-        add_row_sums(parents, -1, (total, total_err))
-        # new points at 1/8, 3/8, 5/8, 7/8 of each parent
-        w8 = mesh.width[parents] // 8
-        lo = mesh.lo[parents]
-        new_pos = (lo[:, None] + w8[:, None] * np.array([1, 3, 5, 7])).reshape(-1)
-        if first_round and ahead:  # evaluated with the first mesh
-            at = (mesh.row[parents][:, None], 4 * (lo // width)[:, None] + np.arange(4))
-            new_slots, new_f = second[0][at], second[1][at]
-        else:
-            new_slots, new_f = evaluate(np.repeat(mesh.row[parents], 4), new_pos)
-            new_slots, new_f = new_slots.reshape(-1, 4), new_f.reshape(-1, 4)
-        old = mesh.slots[parents]
-        left = np.stack([old[:, 0], new_slots[:, 0], old[:, 1], new_slots[:, 1], old[:, 2]], 1)
-        right = np.stack([old[:, 2], new_slots[:, 2], old[:, 3], new_slots[:, 3], old[:, 4]], 1)
-        of = leaf_f[parents]
-        f_left = np.stack([of[:, 0], new_f[:, 0], of[:, 1], new_f[:, 1], of[:, 2]], 1)
-        f_right = np.stack([of[:, 2], new_f[:, 2], of[:, 3], new_f[:, 3], of[:, 4]], 1)
-        half = mesh.width[parents] // 2
-        n_par = len(parents)
-        idx = add_leaves(
-            np.concatenate([mesh.row[parents]] * 2),
-            np.concatenate([lo, lo + half]),
-            np.concatenate([half, half]),
-            np.concatenate([left, right]),
-            np.concatenate([f_left, f_right]),
+            strict = ok_v & ok_c
+            status[act[strict]] = "converged"
+            status[act[~strict & at_floor]] = "floor"
+            active[act[strict | at_floor]] = False
+        # --- which sub-intervals to bisect, all rows at once ---------------------------
+        row_ok_c = np.ones(n_rows, dtype=bool)
+        row_ok_c[act] = ok_c
+        base = np.full(n_rows, -1)
+        z = np.flatnonzero(mesh.lo == 0)
+        base[mesh.row[z]] = z
+        can = mesh.width >= 8
+        hb = np.where(base >= 0, base, 0)
+        singular = (
+            active
+            & ~row_ok_c
+            & (base >= 0)
+            & can[hb]
+            & (path_alpha(mesh.width[hb] / _GRID) <= SINGULAR_WIDTH)
+            & (np.abs(target) > 0)
+            & (np.abs(np.diff(mesh.f5(hb)[:, [0, 4]], axis=1)[:, 0]) > 0.5 * np.abs(target))
         )
-        alive = np.concatenate([alive, np.ones(2 * n_par, dtype=bool)])
+        status[singular], active[singular] = "singular", False
+        budget = (max_steps - steps) // 4
+        cand = np.flatnonzero(active[mesh.row] & can)
+        if first_round:
+            key = np.zeros(len(mesh.row))
+            share = np.full(n_rows, 2.0)  # every candidate (up to the budget)
+        else:
+            key = np.where(np.isin(mesh.row, act[ok_v]), np.abs(mesh.gap), mesh.err)
+            share = np.zeros(n_rows)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio_v = np.maximum(
+                    vec_err / np.maximum(tol_v, tiny), rss / np.maximum(tol_r, tiny)
+                )
+                share[act] = np.where(ok_v, 1.0 - tol_c / (2 * comp_err), 1.0 - 1.0 / (2 * ratio_v))
+        if first_round and ahead:  # the second level, evaluated with the first mesh
+            sel = np.zeros(len(mesh.row), dtype=bool)
+            sel[cand] = True
+        else:
+            sel = _pick_all(cand, mesh.row[cand], key[cand], share, budget, len(mesh.row))
+        if not first_round:
+            # the stretch next to the baseline goes first where completeness fails
+            row_comp = np.zeros(n_rows, dtype=bool)
+            row_comp[act] = comp_err > tol_c
+            rb = np.flatnonzero(active & row_comp & (base >= 0) & (budget >= 1))
+            rb = rb[can[base[rb]]]
+            sel = _put_first(sel, mesh.row, base, rb, budget, key)
+            zoom = rb[
+                (mesh.width[base[rb]] / _GRID > SINGULAR_WIDTH / 2)
+                & (np.abs(mesh.gap[base[rb]]) > 0.5 * np.abs(target[rb]))
+            ]
+            if len(zoom):  # it holds most of the miss: zoom in on it alone
+                zr = np.zeros(n_rows, dtype=bool)
+                zr[zoom] = True
+                sel &= ~zr[mesh.row]
+                sel[base[zoom]] = True
+        parents = np.flatnonzero(sel)
+        picked_rows = np.zeros(n_rows, dtype=bool)
+        picked_rows[mesh.row[parents]] = True
+        active &= picked_rows  # budget spent (or the mesh is at its finest)
+        if len(parents) == 0:
+            break
+        # --- bisect: new points at 1/8, 3/8, 5/8, 7/8 of each parent --------------------
+        prow, lo, w = mesh.row[parents], mesh.lo[parents], mesh.width[parents]
+        half = w // 2
+        if first_round and ahead:  # evaluated with the first mesh
+            assert second is not None
+            new_slots = second[prow[:, None], 4 * (lo // width)[:, None] + np.arange(4)]
+            new_pos = (lo[:, None] + (w // 8)[:, None] * np.array([1, 3, 5, 7])).reshape(-1)
+            none = np.zeros(0, dtype=np.int64)
+            pending_points = (none, none, none, torch.zeros(3, 0, device=dev), none)
+        else:
+            new_pos = (lo[:, None] + (w // 8)[:, None] * np.array([1, 3, 5, 7])).reshape(-1)
+            flat_slots, point_stats, order = evaluate(np.repeat(prow, 4), new_pos)
+            pending_points = (flat_slots, np.repeat(prow, 4), new_pos, point_stats, order)
+            new_slots = flat_slots.reshape(-1, 4)
+        old = mesh.slots[parents]
+        nine = np.empty((len(parents), 9), dtype=np.int64)
+        nine[:, ::2], nine[:, 1::2] = old, new_slots
+        kinds = mesh.kind(parents)
+        norms = sums_and_norms(nine, prow, kinds, half / _GRID, _BISECTION, (2, 3), (0, 1, 2))
+        # the halves replace their parents
+        keep = ~sel
+        n_par = len(parents)
+        mesh.row = np.concatenate([mesh.row[keep], prow, prow])
+        mesh.lo = np.concatenate([mesh.lo[keep], lo, lo + half])
+        mesh.width = np.concatenate([mesh.width[keep], half, half])
+        mesh.slots = np.concatenate([mesh.slots[keep], nine[:, :5], nine[:, 4:]])
+        mesh.err = np.concatenate([mesh.err[keep], np.zeros(2 * n_par)])
+        mesh.gap = np.concatenate([mesh.gap[keep], np.zeros(2 * n_par)])
+        new_leaves = np.arange(len(mesh.row) - 2 * n_par, len(mesh.row))
+        # the left halves' and right halves' error norms; the parents' bisection changes:
         # the two levels must agree at the expected rate: the change from the parent's sum
         # to its halves' sums estimates the parent's error independently of its five
         # points; a half is trusted to no better than 1 / _RATE of that change (a kink's
         # error falls 4x per bisection; a smooth integrand's change is tiny anyway), so a
         # parent whose points aliased a feature passes its doubt on to its halves until
         # a bisection changes nothing
-        seen = bisection_change(parents, idx) / _RATE
-        for half_idx in (idx[:n_par], idx[n_par:]):
-            mesh.err[half_idx] = np.maximum(mesh.err[half_idx], seen)
+        pending_norms = torch.cat([norms[0], norms[1]])
+        pending_seen = norms[2]
         first_round = False
 
-    # final sums from the leaves themselves (no drift from the running totals)
-    keep = np.flatnonzero(alive)
-    gradient = torch.zeros(n_rows, d, dtype=acc, device=dev)
-    error = torch.zeros(n_rows, d, dtype=acc, device=dev)
-    step = max(1, (64 << 20) // max(1, 5 * d * 16))
-    for i in range(0, len(keep), step):
-        add_row_sums(keep[i : i + step], 1, (gradient, error))
+    # the result is the running sums the tests read: no row's numbers differ from those
+    # that stopped it
+    gradient, error = total, total_err
     mesh.store.close()  # on an error, when the mesh is dropped
-    _, abs_final, norm_int = _attribution_stats(diff_flat, gradient, acc_bytes)
+    final = _attribution_stats(diff_flat, gradient, acc_bytes).cpu().numpy()
+    abs_final, norm_int = final[1], final[2]
     floor = rounding_floor(real, scale + abs_final)
-    rss = _rss(mesh.err[keep], mesh.row[keep], n_rows)
+    rss = _rss(mesh.err, mesh.row, n_rows)
     with np.errstate(divide="ignore", invalid="ignore"):
         rss_rel = np.where(rss == 0, 0.0, rss / norm_int)
     return AdaptiveResult(
@@ -780,6 +867,107 @@ def _integrate_group(
         floor,
         rss_rel,
     )
+
+
+class _Reader:
+    """Consecutive pieces of one array read from the device at once."""
+
+    def __init__(self, flat: np.ndarray) -> None:
+        self.flat, self.at = flat, 0
+
+    def __call__(self, count: int) -> np.ndarray:
+        out = self.flat[self.at : self.at + count]
+        self.at += count
+        return out
+
+
+def _combine(points: Tensor, weights: np.ndarray) -> list[Tensor]:
+    """``out[j] = sum_k weights[j, k] * points[k]`` for points (K, n, c) and weights (J, K):
+    one multiply-add per non-zero weight, in ``k`` order, in the points' dtype (elementwise,
+    so the same bits whatever the number of threads)."""
+    out: list[Tensor] = []
+    for w in weights:
+        total: Tensor | None = None
+        for k in np.flatnonzero(w):
+            if total is None:
+                total = points[k] * float(w[k])
+            else:
+                total.add_(points[k], alpha=float(w[k]))
+        out.append(total if total is not None else torch.zeros_like(points[0]))
+    return out
+
+
+def _re_mul_work(a: Tensor, b: Tensor) -> Tensor:
+    """``Re[a * conj(b)]`` elementwise in the working precision of ``a`` and ``b`` (no
+    float64 copies; reductions of it accumulate in float64)."""
+    if a.is_complex() or b.is_complex():
+        t = torch.promote_types(torch.promote_types(a.dtype, b.dtype), torch.complex64)
+        return (torch.view_as_real(a.to(t)) * torch.view_as_real(b.to(t))).sum(dim=-1)
+    return a * b
+
+
+def _pick_all(
+    cand: np.ndarray,
+    row: np.ndarray,
+    key: np.ndarray,
+    share: np.ndarray,
+    budget: np.ndarray,
+    n_leaves: int,
+) -> np.ndarray:
+    """Leaves to bisect this round, all rows at once: in each row, the fewest candidates
+    ``cand`` (rows ``row``), by decreasing local error ``key``, that hold ``share`` of the
+    row's summed ``key`` (at most ``budget`` of the row). Returns a mask over the leaves.
+
+    Bisecting a leaf removes most of its error, so refining a share ``1 - tol / (2 err)`` of
+    the error brings the row near half its tolerance in one round. Where the local errors
+    see nothing although a test fails (a feature between the points), every leaf is
+    bisected (up to the budget)."""
+    sel = np.zeros(n_leaves, dtype=bool)
+    if len(cand) == 0:
+        return sel
+    n_rows = len(share)
+    order = np.lexsort((-key, row))  # by row, then by decreasing key (stable)
+    idx, r, k = cand[order], row[order], key[order]
+    total = np.bincount(r, weights=k, minlength=n_rows)
+    start = np.searchsorted(r, r)  # each candidate's row begins here
+    rank = np.arange(len(r)) - start
+    with np.errstate(divide="ignore", invalid="ignore"):
+        part = np.where(total[r] > 0, k / total[r], 0.0)
+    cum = np.cumsum(part)
+    cum -= np.where(start > 0, cum[np.maximum(start - 1, 0)], 0.0)  # within the row
+    below = cum < np.minimum(share, 1.0)[r] - 1e-12
+    n = np.bincount(r, weights=below, minlength=n_rows).astype(np.int64) + 1
+    n = np.minimum(np.where(total > 0, n, budget), np.maximum(budget, 0))
+    sel[idx[rank < n[r]]] = True
+    return sel
+
+
+def _put_first(
+    sel: np.ndarray,
+    row: np.ndarray,
+    base: np.ndarray,
+    rows_first: np.ndarray,
+    budget: np.ndarray,
+    key: np.ndarray,
+) -> np.ndarray:
+    """``sel`` with the leaf ``base[r]`` of each row ``r`` of ``rows_first`` selected; where
+    that exceeds the row's ``budget``, the selected leaf of the row with the smallest
+    ``key`` is dropped for it."""
+    missing = rows_first[~sel[base[rows_first]]]
+    if len(missing) == 0:
+        return sel
+    count = np.bincount(row[sel], minlength=len(budget))
+    full = np.zeros(len(budget), dtype=bool)
+    full[missing[count[missing] >= budget[missing]]] = True
+    sel = sel.copy()
+    sel[base[missing]] = True
+    drop = np.flatnonzero(sel & full[row])
+    drop = drop[drop != base[row[drop]]]
+    if len(drop):
+        drop = drop[np.lexsort((key[drop], row[drop]))]
+        first = np.r_[True, row[drop][1:] != row[drop][:-1]]
+        sel[drop[first]] = False
+    return sel
 
 
 _TRIM: list[Any] = []  # glibc's malloc_trim once looked up (None elsewhere)
@@ -807,50 +995,49 @@ def _release_freed_memory() -> None:
         _TRIM[0](0)
 
 
-def _attribution_stats(
-    diff: Tensor, sums: Tensor, item: int, with_abs: bool = True
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _attribution_stats(diff: Tensor, sums: Tensor, item: int, with_abs: bool = True) -> Tensor:
     """Per row: sum, sum of absolute values (zeros unless ``with_abs``) and 2-norm of the
-    attributions ``Re[diff * conj(sums)]`` (float64), ``diff`` and ``sums`` of shape (R, d).
+    attributions ``Re[diff * conj(sums)]``, ``diff`` and ``sums`` of shape (R, d): a
+    (3, R) float64 tensor on their device (read with the round's other numbers).
 
     Taken in blocks of coefficients of at most :data:`BLOCK_BYTES` of temporaries, never
     as an (R, d) float64 product. With one block the numbers are bitwise those of the
     whole product; with several, the sums add per block and the norm is the root of the
     summed squares, so only their last bits differ."""
     n, d = sums.shape
-    out = np.zeros((3, n))
+    out = torch.zeros(3, n, dtype=torch.float64, device=sums.device)
     blocks = list(_column_blocks(d, n, item))
     for c0, c1 in blocks:
-        part = diff if len(blocks) == 1 else diff[:, c0:c1]
-        a = re_mul(part, sums if len(blocks) == 1 else sums[:, c0:c1])
-        out[0] += a.sum(dim=1).cpu().numpy()
+        one = len(blocks) == 1
+        a = re_mul(diff if one else diff[:, c0:c1], sums if one else sums[:, c0:c1])
+        out[0] += a.sum(dim=1)
         if with_abs:
-            out[1] += a.abs().sum(dim=1).cpu().numpy()
-        if len(blocks) == 1:
-            out[2] = a.norm(dim=1).cpu().numpy()
+            out[1] += a.abs().sum(dim=1)
+        if one:
+            out[2] = a.norm(dim=1)
         else:
-            out[2] += (a.norm(dim=1) ** 2).cpu().numpy()
+            out[2] += a.norm(dim=1) ** 2
         del a
     if len(blocks) > 1:
-        out[2] = np.sqrt(out[2])
-    return out[0], out[1], out[2]
+        out[2].sqrt_()
+    return out
 
 
-def attribution_norms(diff_of: Callable[[int, int], Tensor], sums: Tensor) -> np.ndarray:
-    """2-norm per row of the attributions ``Re[diff * conj(sums)]`` (float64), ``sums``
-    of shape (R, d) and ``diff_of(c0, c1)`` the path difference's coefficients
-    ``[c0, c1)`` (R, c1 - c0) in any dtype, in blocks of coefficients of at most
-    :data:`BLOCK_BYTES` of temporaries: bitwise the norm of the whole product when one
-    block holds it, else the root of the blocks' summed squares."""
+def attribution_norms(diff_of: Callable[[int, int], Tensor], sums: Tensor) -> Tensor:
+    """2-norm per row (R,) of the attributions ``Re[diff * conj(sums)]`` (float64, on the
+    device), ``sums`` of shape (R, d) and ``diff_of(c0, c1)`` the path difference's
+    coefficients ``[c0, c1)`` (R, c1 - c0) in any dtype, in blocks of coefficients of at
+    most :data:`BLOCK_BYTES` of temporaries: bitwise the norm of the whole product when
+    one block holds it, else the root of the blocks' summed squares."""
     n, d = sums.shape
     item = torch.empty((), dtype=accumulator_dtype(sums)).element_size()
     blocks = list(_column_blocks(d, n, item))
     if len(blocks) == 1:
-        return _norms(re_mul(diff_of(0, d), sums))
-    out = np.zeros(n)
+        return re_mul(diff_of(0, d), sums).norm(dim=1)
+    out = torch.zeros(n, dtype=torch.float64, device=sums.device)
     for c0, c1 in blocks:
-        out += (re_mul(diff_of(c0, c1), sums[:, c0:c1]).norm(dim=1) ** 2).cpu().numpy()
-    return np.sqrt(out)
+        out += re_mul(diff_of(c0, c1), sums[:, c0:c1]).norm(dim=1) ** 2
+    return out.sqrt_()
 
 
 def _column_blocks(d: int, n: int, item: int) -> Iterator[tuple[int, int]]:
@@ -862,31 +1049,21 @@ def _column_blocks(d: int, n: int, item: int) -> Iterator[tuple[int, int]]:
         yield c0, min(c0 + width, d)
 
 
-#: Input-sized temporaries per leaf while its statistics are taken (Boole sum, error, their
-#: attributions, and the products on the way).
-_LEAF_TEMPS = 6
-
-
-def _leaf_blocks(n: int, d: int, item: int) -> Iterator[tuple[int, int, int, int]]:
-    """Blocks ``(i0, i1, c0, c1)`` of ``n`` leaves' statistics: all at once when their
-    six temporaries of (n, d) values (sums, errors, their attributions) fit in
-    :data:`BLOCK_BYTES`, else whole rows in blocks of leaves, else one leaf at a time in
-    ranges of coefficients."""
-    row = _LEAF_TEMPS * d * item
-    if not _leaf_blocks_split(n, d, item):
+def _leaf_blocks(n: int, d: int, per: int) -> Iterator[tuple[int, int, int, int]]:
+    """Blocks ``(i0, i1, c0, c1)`` of ``n`` sub-intervals (or points) whose temporaries
+    take ``per`` bytes per (sub-interval, coefficient): all at once when they fit in
+    :data:`BLOCK_BYTES`, else whole rows of coefficients in blocks of sub-intervals, else
+    one at a time in ranges of coefficients."""
+    row = per * d
+    if row <= BLOCK_BYTES:
         step = n if n * row <= BLOCK_BYTES else max(1, BLOCK_BYTES // row)
         for i0 in range(0, n, step):
             yield i0, min(i0 + step, n), 0, d
         return
-    width = max(MIN_COLUMNS, BLOCK_BYTES // (_LEAF_TEMPS * item))
+    width = max(MIN_COLUMNS, BLOCK_BYTES // per)
     for i in range(n):
         for c0 in range(0, d, width):
             yield i, i + 1, c0, min(c0 + width, d)
-
-
-def _leaf_blocks_split(n: int, d: int, item: int) -> bool:
-    """Whether :func:`_leaf_blocks` splits rows into ranges of coefficients."""
-    return _LEAF_TEMPS * d * item > BLOCK_BYTES
 
 
 def path_alpha(u: np.ndarray) -> np.ndarray:
@@ -902,15 +1079,6 @@ def path_alpha(u: np.ndarray) -> np.ndarray:
 def path_speed(u: np.ndarray) -> np.ndarray:
     """``phi'(u) = 1 + WARP sin(2 pi u)``, the weight of a point in the ``u`` integral."""
     return 1.0 + WARP * np.sin(2 * np.pi * np.asarray(u, dtype=np.float64))
-
-
-def _singular(width: int, target: float, f5: np.ndarray) -> bool:
-    """The row's output jumps next to the baseline: its sub-interval there (outputs ``f5``
-    at its points) is at most :data:`SINGULAR_WIDTH` wide, and the output changes across
-    it by more than half of ``f(x) - f(x')``."""
-    if path_alpha(np.array(width / _GRID)) > SINGULAR_WIDTH or not abs(target) > 0:
-        return False
-    return bool(abs(f5[4] - f5[0]) > 0.5 * abs(target))
 
 
 def _rss(err: np.ndarray, row: np.ndarray, n_rows: int) -> np.ndarray:
@@ -955,37 +1123,3 @@ def consistent_error(
     have = np.maximum(np.abs(est_sum), np.finfo(np.float64).tiny)
     factor = np.clip(need / have, 1.0, 1e6)
     return np.maximum(est_norm * factor, need / np.sqrt(max(1, n_coef)))
-
-
-def _row_sums(rows: np.ndarray, values: Tensor, n_rows: int) -> Tensor:
-    """``out[r] = sum of values[i] with rows[i] == r``, shape (n_rows, d).
-
-    One matrix product with a 0/1 matrix: its summation order does not depend on the
-    number of threads (``index_add_``'s may), so results are bitwise the same on a laptop
-    and on a one-CPU Ray worker."""
-    onehot = torch.zeros(n_rows, len(rows), dtype=values.dtype, device=values.device)
-    onehot[torch.as_tensor(rows, device=values.device), torch.arange(len(rows))] = 1
-    return onehot @ values
-
-
-def _norms(a: Tensor) -> np.ndarray:
-    """2-norm of each row of ``a`` (n, ...), as numpy."""
-    return np.asarray(a.reshape(a.shape[0], -1).norm(dim=1).cpu().numpy(), dtype=np.float64)
-
-
-def _pick(leaves: np.ndarray, key: np.ndarray, share: float, budget: int) -> np.ndarray:
-    """Leaves of one row to bisect this round: the fewest, by decreasing local error
-    ``key``, that hold ``share`` of the row's summed local error (at most ``budget``).
-
-    Bisecting a leaf removes most of its error, so refining a share ``1 - tol / (2 err)`` of
-    the error brings the row near half its tolerance in one round. When the local errors
-    see nothing although a test fails (a feature between the points), every leaf is
-    bisected."""
-    if budget <= 0 or len(leaves) == 0:
-        return leaves[:0]
-    order = np.argsort(-key, kind="stable")
-    total = key.sum()
-    if not total > 0:
-        return leaves[order][:budget]
-    n = int(np.searchsorted(np.cumsum(key[order]) / total, min(share, 1.0) - 1e-12)) + 1
-    return leaves[order][: min(n, budget)]

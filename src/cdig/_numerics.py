@@ -46,7 +46,8 @@ def re_mul(a: Tensor, b: Tensor) -> Tensor:
     if a.is_complex() or b.is_complex():
         ra = torch.view_as_real(a.to(torch.complex128))
         rb = torch.view_as_real(b.to(torch.complex128))
-        return (ra * rb).sum(dim=-1)
+        prod = ra * rb
+        return prod[..., 0] + prod[..., 1]  # the same bits as .sum(dim=-1), faster
     return a.double() * b.double()
 
 

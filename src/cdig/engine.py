@@ -1009,29 +1009,29 @@ def fixed_status(delta: np.ndarray, ok: np.ndarray) -> np.ndarray:
 
 def _measure_norms(
     p: _Pass, dom: Domain, X0: Tensor, rows_b: Tensor
-) -> Callable[[Tensor, Tensor], tuple[np.ndarray, int]]:
+) -> Callable[[Tensor | None, Tensor], tuple[Tensor, int]]:
     """The adaptive loop's measure: 2-norms per row of :func:`_attributions`' values and
     the coefficients per row, without keeping them (in blocks of coefficients when the pass
     is in the domain's own coefficients: no full-size float64 temporaries)."""
     ends: list[Tensor] = []  # the time pass: dom.forward(p.end), computed on first use
 
-    def norms(rows: Tensor, gradient: Tensor) -> tuple[np.ndarray, int]:
-        n = len(rows)
-        every = n == len(p.end) and bool((rows == torch.arange(n, device=rows.device)).all())
+    def norms(rows: Tensor | None, gradient: Tensor) -> tuple[Tensor, int]:
+        n = gradient.shape[0]
+        every = rows is None  # every row of the pass, in order
         if p.kind == "coefficients":
             end, start = p.end, p.start
         else:  # the sums transformed whole; their attributions' norms in blocks
             if not ends:
                 ends.append(dom.forward(p.end, rows_b).detach())
-            end = ends[0] if every else ends[0][rows]
-            gradient = dom.inverse_vjp(end, gradient, rows_b if every else rows_b[rows])
-            start = X0 if every else X0[rows]
+            end = ends[0] if rows is None else ends[0][rows]
+            gradient = dom.inverse_vjp(end, gradient, rows_b if rows is None else rows_b[rows])
+            start = X0 if rows is None else X0[rows]
             every = True  # gathered already
         end = end.reshape(len(end), -1)
         start = start.reshape(len(start), -1)
 
         def diff_of(c0: int, c1: int) -> Tensor:
-            if every:  # all rows, in order: views of the pass, no gathered copies
+            if every or rows is None:  # all rows, in order: views, no gathered copies
                 return end[:, c0:c1] - start[:, c0:c1]
             return end[rows, c0:c1] - start[rows, c0:c1]
 
