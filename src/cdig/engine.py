@@ -472,7 +472,8 @@ class CrossDomainIG:
         n_base, batch = xb.shape[0], x.shape[0]
         rows_b = torch.arange(n_base * batch, device=x.device) % batch  # row -> sample
         xb_rows = xb.reshape(n_base * batch, *x.shape[1:])  # (S*B, C, T)
-        passes = self._plan(fitted, x[rows_b], xb_rows, rows_b)
+        # one baseline: the rows are the samples, so x itself (no input-sized copy)
+        passes = self._plan(fitted, x if n_base == 1 else x[rows_b], xb_rows, rows_b)
         # f(x) and every pass's f(x'_t): (B + P*S*B, ...), one batched evaluation without
         # graphs. (Riding along in the first path chunk saves a model call but breaks its
         # power-of-two size, which costs more on CPUs than the call: benchmarks/README.md.)
@@ -493,14 +494,13 @@ class CrossDomainIG:
             return select_target(spec, call(xc, rows_b[rows]), rows_b[rows])
 
         results: dict[str, Attribution] = {}
-        last: dict[str, Tensor] = {}  # the latest path points and rows, to name a failure
         for i, p in enumerate(passes):
             func = f if p.kind == "time" else _through_inverse(f, p.domains[0][1], rows_b)
             scale = fx[rows_b].double().abs() + fbs[i].double().abs()
             try:
-                _integrate(p, _traced(func, last), fx[rows_b] - fbs[i], scale, rows_b, run)
-            except _PathNonFinite as err:
-                raise err.on_path(last["points"], last["rows"], p.start, p.end, rows_b) from None
+                _integrate(p, func, fx[rows_b] - fbs[i], scale, rows_b, run)
+            except _PathNonFinite as err:  # it carries the failing call's points and rows
+                raise err.on_path(err.points, err.rows, p.start, p.end, rows_b) from None
             assert p.gradient is not None
             for label, dom, X0 in p.domains:
                 values = _attributions(p, dom, X0, rows_b, p.gradient)  # (S*B, *coef), f64
@@ -741,7 +741,13 @@ def _gradient_and_output(
     """
     y, _, g = _output_gradient(func, points, rows)
     if check:
-        _check_path_finite(y, g, rows)
+        try:
+            _check_path_finite(y, g, rows)
+        except _PathNonFinite as err:
+            # the failing call's points travel with the error (no reference is kept to the
+            # points of calls that succeed: each is an input-sized tensor)
+            err.points, err.rows = points.detach(), rows
+            raise
     return g, y.detach()
 
 
@@ -750,6 +756,7 @@ class _PathNonFinite(NonFiniteError):
 
     def __init__(self, what: str, positions: Tensor, rows: Tensor) -> None:
         self.what, self.positions = what, positions
+        self.points, self.rows = torch.empty(0), rows  # set by the call that failed
         rows_at = rows[positions].tolist()
         alphas = [float("nan")] * len(rows_at)
         err = path_error(what, rows_at, alphas, "path rows (sample = row % batch)")
@@ -775,18 +782,6 @@ class _PathNonFinite(NonFiniteError):
 def _re_view(t: Tensor) -> Tensor:
     """Real tensor of ``t``'s real and imaginary parts (``t`` itself when real), float64."""
     return torch.view_as_real(t.to(torch.complex128)) if t.is_complex() else t.double()
-
-
-def _traced(
-    func: Callable[[Tensor, Tensor], Tensor], last: dict[str, Tensor]
-) -> Callable[[Tensor, Tensor], Tensor]:
-    """``func`` that keeps its latest ``points`` and ``rows`` in ``last``."""
-
-    def h(points: Tensor, rows: Tensor) -> Tensor:
-        last["points"], last["rows"] = points, rows
-        return func(points, rows)
-
-    return h
 
 
 def _check_path_finite(y: Tensor, g: Tensor, rows: Tensor) -> None:
