@@ -337,15 +337,15 @@ class _Store:
         for b in np.unique(block):
             sel = np.flatnonzero(block == b)
             # all of ``values`` in order: no gathered (n, d) copy
-            part = (
+            given = (
                 values
                 if len(sel) == len(values)
                 else values[torch.as_tensor(sel, device=values.device)]
             )
             if b >= 0:
-                self._blocks[b][torch.as_tensor(index[sel], device=self.device)] = part
+                self._blocks[b][torch.as_tensor(index[sel], device=self.device)] = given
                 continue
-            host = part.cpu().contiguous()
+            host = given.cpu().contiguous()
             buf = memoryview(host.numpy().view(np.uint8).reshape(-1).data)
             fd = self._file.fileno()
             for j, row in enumerate(index[sel]):

@@ -26,6 +26,7 @@ model evaluations, so memory is bounded for any ``n_steps``.
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -36,7 +37,14 @@ import torch
 from torch import Tensor
 
 from . import quadrature
-from ._adaptive import AdaptiveResult, attribution_norms, consistent_error, integrate_adaptive
+from ._adaptive import (
+    LONG_ROW_BYTES,
+    AdaptiveResult,
+    attribution_norms,
+    block_bytes,
+    consistent_error,
+    integrate_adaptive,
+)
 from ._evaluate import evaluate
 from ._guards import (
     LOW_PRECISION,
@@ -501,14 +509,21 @@ class CrossDomainIG:
                 _integrate(p, func, fx[rows_b] - fbs[i], scale, rows_b, run)
             except _PathNonFinite as err:  # it carries the failing call's points and rows
                 raise err.on_path(err.points, err.rows, p.start, p.end, rows_b) from None
-            assert p.gradient is not None
-            for label, dom, X0 in p.domains:
-                values = _attributions(p, dom, X0, rows_b, p.gradient)  # (S*B, *coef), f64
+            gradient, error_gradient = p.gradient, p.error_gradient
+            assert gradient is not None
+            for j, (label, dom, X0) in enumerate(p.domains):
+                last = j == len(p.domains) - 1  # then the pass's sums are freed as used
                 errors = (
                     None
-                    if p.error_gradient is None
-                    else _attributions(p, dom, X0, rows_b, p.error_gradient)
+                    if error_gradient is None
+                    else _attributions(p, dom, X0, rows_b, error_gradient)
                 )
+                if last:
+                    p.error_gradient = error_gradient = None
+                values = _attributions(p, dom, X0, rows_b, gradient)  # (S*B, *coef), f64
+                if last:
+                    p.gradient = None
+                    del gradient
                 results[label] = self._result(
                     label, values, errors, dom, fx, fbs[i], p, n_base, spec, run.settings
                 )
@@ -851,6 +866,12 @@ def _integrate(
         bar.total += n
         bar.update(n)
 
+    chunk_for: Callable[[int], int] = run.chunk_for
+    if settings.internal_batch_size is None and _long_row(p.start):
+        # a long recording: one evaluation per model call (its points and gradients are
+        # input-sized); a model may round one evaluation differently from a batch of them
+        # (an FFT of one series), so results may differ from a larger chunk's in last bits
+        chunk_for = _one
     res = integrate_adaptive(
         lambda points, rows: _gradient_and_output(func, points, rows),
         p.start,
@@ -860,7 +881,7 @@ def _integrate(
         rtol=settings.rtol,
         atol=settings.atol,
         max_steps=settings.max_steps,
-        chunk_for=run.chunk_for,
+        chunk_for=chunk_for,
         on_evaluations=None if bar is None else progress,
         measures=[_measure_norms(p, dom, X0, rows_b) for _, dom, X0 in p.domains],
         baseline_gradient_at=lambda points, rows: _gradient_and_output(
@@ -869,6 +890,43 @@ def _integrate(
     )
     p.gradient, p.error_gradient = res.gradient, res.error_gradient
     p.steps, p.converged, p.adaptive = res.steps, res.converged, res
+
+
+def _one(n: int) -> int:
+    """One evaluation per model call (the adaptive loop's chunk for a long row)."""
+    return 1
+
+
+def _long_row(t: Tensor) -> bool:
+    """Whether one row of ``t`` (R, ...) is long: its values in the accumulator's precision
+    take more than :data:`~cdig._adaptive.LONG_ROW_BYTES`."""
+    item = torch.empty((), dtype=accumulator_dtype(t)).element_size()
+    return t[0].numel() * item > LONG_ROW_BYTES
+
+
+def _channel_blocks(p: _Pass, dom: Domain) -> list[tuple[int, int]] | None:
+    """Channel ranges ``[c0, c1)`` in which a long row's sums are mapped to ``dom``'s
+    coefficients (``None``: all at once).
+
+    For a time pass of a :attr:`~cdig.domains.Domain.per_channel` domain on long rows: as
+    many channels as keep four coefficient-sized temporaries (in the accumulator's
+    precision) under :func:`~cdig._adaptive.block_bytes`, at least two (a single
+    transform may take another code path than a batch of them, so blocks of one channel
+    could differ in the last bits)."""
+    if p.kind != "time" or not dom.per_channel or p.end.dim() < 3 or not _long_row(p.end):
+        return None
+    n_rows, n_ch = p.end.shape[0], p.end.shape[1]
+    acc = accumulator_dtype(p.end)
+    item = torch.empty((), dtype=acc).element_size()
+    per_ch = dom.forward(p.end[:1, :2]).numel() // 2  # coefficients per channel and row
+    coef_item = 16 if dom.is_complex else item
+    step = max(2, block_bytes(p.end[0].numel(), item) // max(1, 4 * n_rows * per_ch * coef_item))
+    if step >= n_ch:
+        return None
+    bounds = [*range(0, n_ch, step), n_ch]
+    if bounds[-1] - bounds[-2] < 2:  # no block of one channel
+        del bounds[-2]
+    return list(itertools.pairwise(bounds))
 
 
 def certify(
@@ -927,10 +985,13 @@ def _measure_norms(
     the coefficients per row, without keeping them (in blocks of coefficients when the pass
     is in the domain's own coefficients: no full-size float64 temporaries)."""
     ends: list[Tensor] = []  # the time pass: dom.forward(p.end), computed on first use
+    channels = _channel_blocks(p, dom)
 
     def norms(rows: Tensor, gradient: Tensor) -> tuple[np.ndarray, int]:
         n = len(rows)
         every = n == len(p.end) and bool((rows == torch.arange(n, device=rows.device)).all())
+        if channels is not None:  # a long recording: a few channels at a time, not kept
+            return _channel_norms(p, dom, X0, rows_b, rows, every, gradient, channels)
         if p.kind == "coefficients":
             end, start = p.end, p.start
         else:  # the sums transformed whole; their attributions' norms in blocks
@@ -954,6 +1015,40 @@ def _measure_norms(
     return norms
 
 
+def _channel_norms(
+    p: _Pass,
+    dom: Domain,
+    X0: Tensor,
+    rows_b: Tensor,
+    rows: Tensor,
+    every: bool,
+    gradient: Tensor,
+    channels: list[tuple[int, int]],
+) -> tuple[np.ndarray, int]:
+    """:func:`_measure_norms` of a long recording: the 2-norms per row of ``dom``'s
+    attributions of the time-pass sums ``gradient`` (n, C, T) of ``rows``, mapped and
+    measured in blocks of ``channels`` (the root of the blocks' summed squares), and the
+    coefficients per row."""
+    out = np.zeros(len(rows))
+    n_coef = 0
+    idx = rows_b if every else rows_b[rows]
+    for c0, c1 in channels:
+        end = p.end[:, c0:c1] if every else p.end[rows, c0:c1]
+        X = dom.forward(end, idx).detach()
+        g = dom.inverse_vjp(X, gradient[:, c0:c1], idx)
+        start = X0[:, c0:c1] if every else X0[rows, c0:c1]
+        g = g.reshape(len(rows), -1)
+        end_c, start_c = X.reshape(len(rows), -1), start.reshape(len(rows), -1)
+        n_coef += g.shape[1]
+
+        def diff_of(a: int, b: int, e: Tensor = end_c, s: Tensor = start_c) -> Tensor:
+            return e[:, a:b] - s[:, a:b]
+
+        out += attribution_norms(diff_of, g) ** 2
+        del X, g, start, end_c, start_c
+    return np.sqrt(out), n_coef
+
+
 def _attributions(p: _Pass, dom: Domain, X0: Tensor, rows_b: Tensor, gradient: Tensor) -> Tensor:
     """Per-row attributions (R, *coef) of ``dom`` from a path-gradient sum of the pass.
 
@@ -961,6 +1056,31 @@ def _attributions(p: _Pass, dom: Domain, X0: Tensor, rows_b: Tensor, gradient: T
     estimated error): both map linearly. Float64.
     """
     if p.kind == "coefficients":
-        return re_mul(p.end - p.start, gradient)
-    X = dom.forward(p.end, rows_b).detach()
-    return re_mul(X - X0, dom.inverse_vjp(X, gradient, rows_b))
+        if not _long_row(gradient):
+            return re_mul(p.end - p.start, gradient)
+        # a long recording: elementwise in blocks of coefficients (the same numbers)
+        out = torch.empty(gradient.shape, dtype=torch.float64, device=gradient.device)
+        flat, g = out.view(len(out), -1), gradient.reshape(len(out), -1)
+        end, start = p.end.reshape(len(out), -1), p.start.reshape(len(out), -1)
+        item = torch.empty((), dtype=accumulator_dtype(gradient)).element_size()
+        width = max(1, block_bytes(g.shape[1], item) // (4 * len(out) * item))
+        for c0 in range(0, g.shape[1], width):
+            c1 = min(c0 + width, g.shape[1])
+            flat[:, c0:c1] = re_mul(end[:, c0:c1] - start[:, c0:c1], g[:, c0:c1])
+        return out
+    channels = _channel_blocks(p, dom)
+    if channels is None:
+        X = dom.forward(p.end, rows_b).detach()
+        return re_mul(X - X0, dom.inverse_vjp(X, gradient, rows_b))
+    # a long recording: a few channels at a time (the same numbers, elementwise)
+    parts: Tensor | None = None
+    for c0, c1 in channels:
+        X = dom.forward(p.end[:, c0:c1], rows_b).detach()
+        a = re_mul(X - X0[:, c0:c1], dom.inverse_vjp(X, gradient[:, c0:c1], rows_b))
+        if parts is None:
+            shape = (a.shape[0], p.end.shape[1], *a.shape[2:])
+            parts = torch.empty(shape, dtype=a.dtype, device=a.device)
+        parts[:, c0:c1] = a
+        del X, a
+    assert parts is not None
+    return parts
