@@ -513,10 +513,16 @@ class CrossDomainIG:
             assert gradient is not None
             for j, (label, dom, X0) in enumerate(p.domains):
                 last = j == len(p.domains) - 1  # then the pass's sums are freed as used
+                # the error estimate first, reduced to its norm and sum per sample (the
+                # certificate needs no more), so that it is freed before the values exist
                 errors = (
                     None
                     if error_gradient is None
-                    else _attributions(p, dom, X0, rows_b, error_gradient)
+                    else _row_stats(
+                        _baseline_mean(
+                            _attributions(p, dom, X0, rows_b, error_gradient), n_base, batch
+                        )
+                    )
                 )
                 if last:
                     p.error_gradient = error_gradient = None
@@ -557,7 +563,7 @@ class CrossDomainIG:
         self,
         label: str,
         values: Tensor,
-        errors: Tensor | None,
+        errors: tuple[np.ndarray, np.ndarray, int] | None,
         dom: Domain,
         fx: Tensor,
         fb: Tensor,
@@ -592,8 +598,8 @@ class CrossDomainIG:
         else:
             assert p.adaptive is not None
             error_np, status = certify(
-                vals.reshape(batch, -1).cpu().numpy(),
-                mean(errors).reshape(batch, -1).cpu().numpy(),
+                _row_stats(vals)[0],
+                errors,
                 delta_np,
                 diff,
                 p.adaptive,
@@ -892,6 +898,28 @@ def _integrate(
     p.steps, p.converged, p.adaptive = res.steps, res.converged, res
 
 
+def _baseline_mean(t: Tensor, n_base: int, batch: int) -> Tensor:
+    """Mean over the ``n_base`` baselines of per-row values ``t`` (n_base * batch, ...)."""
+    return t.reshape(n_base, batch, *t.shape[1:]).mean(dim=0) if n_base > 1 else t
+
+
+def _row_stats(t: Tensor) -> tuple[np.ndarray, np.ndarray, int]:
+    """2-norm (batch,), sum (batch,) and length ``n`` of each sample's values ``t``
+    (batch, ...), float64, as numpy's ``norm(axis=1)`` and ``sum(axis=1)`` of the
+    (batch, n) array; for a long row (:func:`_long_row`) the norm is the root of summed
+    squares over blocks of :func:`~cdig._adaptive.block_bytes` (its last bits may differ),
+    never an (batch, n) float64 temporary."""
+    a = t.reshape(len(t), -1).cpu().numpy()
+    total = a.sum(axis=1)
+    if not _long_row(t):
+        return np.linalg.norm(a, axis=1), total, a.shape[1]
+    width = max(1, block_bytes(a.shape[1], 8) // (2 * 8 * len(a)))
+    squares = np.zeros(len(a))
+    for c0 in range(0, a.shape[1], width):
+        squares += np.linalg.norm(a[:, c0 : c0 + width], axis=1) ** 2
+    return np.sqrt(squares), total, a.shape[1]
+
+
 def _one(n: int) -> int:
     """One evaluation per model call (the adaptive loop's chunk for a long row)."""
     return 1
@@ -930,8 +958,8 @@ def _channel_blocks(p: _Pass, dom: Domain) -> list[tuple[int, int]] | None:
 
 
 def certify(
-    values: np.ndarray,
-    errors: np.ndarray,
+    value_norm: np.ndarray,
+    errors: tuple[np.ndarray, np.ndarray, int],
     delta: np.ndarray,
     diff: np.ndarray,
     res: AdaptiveResult,
@@ -941,9 +969,10 @@ def certify(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The reported error and status of ``n_steps="auto"`` results: one certificate.
 
-    ``values`` and ``errors`` (batch, n) are a domain's attributions and their estimated
-    error vector (means over the ``n_base`` baselines), ``delta`` and ``diff`` (batch,) the
-    completeness error and ``f(x) - f(x')``; ``res`` holds the loop's rows
+    ``value_norm`` (batch,) is the 2-norm of a domain's attributions and ``errors`` the
+    2-norm (batch,), sum (batch,) and length ``n`` of their estimated error vector (both
+    of means over the ``n_base`` baselines; see :func:`_row_stats`), ``delta`` and
+    ``diff`` (batch,) the completeness error and ``f(x) - f(x')``; ``res`` holds the loop's rows
     (``n_base * batch``, baseline-major). The error is the larger of the domain's estimate
     (made consistent with ``delta``) and the loop's root-sum-square of per-interval errors,
     relative to ``||values||``. The status is ``"converged"`` exactly when the reported
@@ -952,13 +981,11 @@ def certify(
     floor the loop used) added; ``"singular"`` when the loop named a singular path; else
     ``"max_steps"``. Returns ``(error, status)``, each (batch,).
     """
-    batch = values.shape[0]
+    batch = len(value_norm)
     floor = res.floor.reshape(n_base, batch).mean(axis=0)
     rss = res.rss.reshape(n_base, batch).max(axis=0)
-    norm = np.linalg.norm(values, axis=1)
-    est = consistent_error(
-        np.linalg.norm(errors, axis=1), errors.sum(axis=1), np.abs(delta), floor, errors.shape[1]
-    )
+    norm = value_norm
+    est = consistent_error(errors[0], errors[1], np.abs(delta), floor, errors[2])
     with np.errstate(divide="ignore", invalid="ignore"):
         error = np.maximum(np.where(est == 0, 0.0, est / norm), rss)
         # the tests on the reported numbers themselves (atol / 0 is inf: no vector to scale)
