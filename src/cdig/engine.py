@@ -707,6 +707,7 @@ def _path_gradient(
         points, rows = block(r0, r1, k0, k1)
         _, total, g = _output_gradient(func, points, rows)
         part = torch.matmul(w_t[k0:k1], g.to(red).reshape(m, nk, -1))  # (m, D)
+        del points, g  # input-sized: freed before the sum is accumulated
         probe = total + part.sum() if probe is None else probe + total + part.sum()
         if k0 == 0:
             grad_flat[r0:r1] = part
