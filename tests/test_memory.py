@@ -164,8 +164,9 @@ _K = {"time": 12, "fourier": 12, "stft": 20}
 def test_peak_memory_of_a_long_recording_follows_the_formula(domain):
     """docs/accuracy.md, "Memory": a long row's peak is at most ``K * X + B + E`` (no
     points in memory, a block ``B`` of half the input, one evaluation ``E`` per model call
-    in the adaptive loop). Before this bound: the adaptive default on this recording took
-    MEASURED_BEFORE."""
+    in the adaptive loop): no room for points kept in memory (64 MiB would be 13 X here)
+    nor for the default chunk's 256 MiB of evaluations, nor for a whole complex128 copy of
+    the STFT's sums (8 X) on top of the state."""
     out = subprocess.run(
         [sys.executable, "-c", _RSS, domain, "auto"],
         capture_output=True,
