@@ -156,7 +156,7 @@ _RSS = textwrap.dedent(
 
 #: The input-sized state of a long row in docs/accuracy.md, "Memory" (K per domain: the
 #: STFT has about twice the coefficients of the input, complex).
-_K = {"time": 12, "fourier": 12, "stft": 20}
+_K = {"time": 8, "fourier": 8, "stft": 16}
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss in KiB on Linux")
