@@ -119,6 +119,11 @@ MEMORY_BYTES = 64 << 20
 #: Bytes of float64 temporaries that one block of leaf sums may take (leaves and
 #: coefficients are summed in blocks under this).
 BLOCK_BYTES = 32 << 20
+#: A row whose accumulator values (float64 or complex128) take more than this is *long*:
+#: its points all go to the store's file, and its blocks take at most a quarter of those
+#: values (:func:`store_budget`, :func:`block_bytes`), so that memory stays a small
+#: multiple of the input.
+LONG_ROW_BYTES = 2 << 20
 #: Free space left on the temporary file's disk when points spill there, bytes.
 _DISK_MARGIN = 1 << 30
 #: Fewest coefficients per block of leaf sums.
@@ -342,12 +347,16 @@ class _Store:
         block, index = self._block[slots], self._index[slots]
         for b in np.unique(block):
             sel = np.flatnonzero(block == b)
+            # all of ``values`` in order: no gathered (n, d) copy
+            given = (
+                values
+                if len(sel) == len(values)
+                else values[torch.as_tensor(sel, device=values.device)]
+            )
             if b >= 0:
-                self._blocks[b][torch.as_tensor(index[sel], device=self.device)] = values[
-                    torch.as_tensor(sel, device=values.device)
-                ]
+                self._blocks[b][torch.as_tensor(index[sel], device=self.device)] = given
                 continue
-            host = values[torch.as_tensor(sel, device=values.device)].cpu().contiguous()
+            host = given.cpu().contiguous()
             buf = memoryview(host.numpy().view(np.uint8).reshape(-1).data)
             fd = self._file.fileno()
             for j, row in enumerate(index[sel]):
@@ -491,9 +500,9 @@ def _integrate_group(
     store_dtype = torch.promote_types(start.dtype, torch.float32)
     acc = accumulator_dtype(start)
     real = start.real.dtype if start.is_complex() else start.dtype
-    # the points' store (its file, if any, is closed when the mesh is dropped)
-    mesh = _Mesh(_Store(d, store_dtype, dev, MEMORY_BYTES))
     acc_bytes = torch.empty((), dtype=acc).element_size()
+    # the points' store (its file, if any, is closed when the mesh is dropped)
+    mesh = _Mesh(_Store(d, store_dtype, dev, store_budget(d, acc_bytes)))
     item = torch.empty((), dtype=store_dtype).element_size()
     # the per-round sums are taken in the store's precision (that of the model's gradients,
     # at least float32) and accumulated in float64
@@ -595,7 +604,7 @@ def _integrate_group(
         for kd, members in groups:
             if len(members) == 0:
                 continue
-            for i0, i1, c0, c1 in _leaf_blocks(len(members), d, per):
+            for i0, i1, c0, c1 in _leaf_blocks(len(members), d, per, block_bytes(d, acc_bytes)):
                 sel = members[i0:i1]
                 m = len(sel)
                 split |= c1 - c0 < d
@@ -1000,7 +1009,7 @@ def _attribution_stats(diff: Tensor, sums: Tensor, item: int, with_abs: bool = T
     attributions ``Re[diff * conj(sums)]``, ``diff`` and ``sums`` of shape (R, d): a
     (3, R) float64 tensor on their device (read with the round's other numbers).
 
-    Taken in blocks of coefficients of at most :data:`BLOCK_BYTES` of temporaries, never
+    Taken in blocks of coefficients of at most :func:`block_bytes` of temporaries, never
     as an (R, d) float64 product. With one block the numbers are bitwise those of the
     whole product; with several, the sums add per block and the norm is the root of the
     summed squares, so only their last bits differ."""
@@ -1027,7 +1036,7 @@ def attribution_norms(diff_of: Callable[[int, int], Tensor], sums: Tensor) -> Te
     """2-norm per row (R,) of the attributions ``Re[diff * conj(sums)]`` (float64, on the
     device), ``sums`` of shape (R, d) and ``diff_of(c0, c1)`` the path difference's
     coefficients ``[c0, c1)`` (R, c1 - c0) in any dtype, in blocks of coefficients of at
-    most :data:`BLOCK_BYTES` of temporaries: bitwise the norm of the whole product when
+    most :func:`block_bytes` of temporaries: bitwise the norm of the whole product when
     one block holds it, else the root of the blocks' summed squares."""
     n, d = sums.shape
     item = torch.empty((), dtype=accumulator_dtype(sums)).element_size()
@@ -1040,27 +1049,46 @@ def attribution_norms(diff_of: Callable[[int, int], Tensor], sums: Tensor) -> Te
     return out.sqrt_()
 
 
+def store_budget(d: int, item: int) -> int:
+    """Bytes of points that a group's store keeps in memory, rows of ``d`` accumulator
+    values of ``item`` bytes: :data:`MEMORY_BYTES`, or none for a long row (over
+    :data:`LONG_ROW_BYTES`), whose points all go to the file."""
+    return MEMORY_BYTES if d * item <= LONG_ROW_BYTES else 0
+
+
+def block_bytes(d: int, item: int) -> int:
+    """Bytes of temporaries that one block of sums over rows of ``d`` values of ``item``
+    bytes may take: :data:`BLOCK_BYTES`, or for a long row (over :data:`LONG_ROW_BYTES`)
+    a quarter of the row's bytes when that is less (half the input of a float32 row)."""
+    if d * item <= LONG_ROW_BYTES:
+        return BLOCK_BYTES
+    return min(BLOCK_BYTES, d * item // 4)
+
+
 def _column_blocks(d: int, n: int, item: int) -> Iterator[tuple[int, int]]:
     """Coefficient ranges ``[c0, c1)`` for summing ``n`` leaves: one range when their five
-    temporaries of (n, d) values of ``item`` bytes fit in :data:`BLOCK_BYTES`."""
-    width = d if 5 * n * d * item <= BLOCK_BYTES else BLOCK_BYTES // (5 * max(1, n) * item)
+    temporaries of (n, d) values of ``item`` bytes fit in :func:`block_bytes`."""
+    block = block_bytes(d, item)
+    width = d if 5 * n * d * item <= block else block // (5 * max(1, n) * item)
     width = max(width, min(d, MIN_COLUMNS))
     for c0 in range(0, d, width):
         yield c0, min(c0 + width, d)
 
 
-def _leaf_blocks(n: int, d: int, per: int) -> Iterator[tuple[int, int, int, int]]:
+def _leaf_blocks(
+    n: int, d: int, per: int, block: int = BLOCK_BYTES
+) -> Iterator[tuple[int, int, int, int]]:
     """Blocks ``(i0, i1, c0, c1)`` of ``n`` sub-intervals (or points) whose temporaries
     take ``per`` bytes per (sub-interval, coefficient): all at once when they fit in
-    :data:`BLOCK_BYTES`, else whole rows of coefficients in blocks of sub-intervals, else
-    one at a time in ranges of coefficients."""
+    ``block`` bytes (:func:`block_bytes`), else whole rows of coefficients in blocks of
+    sub-intervals, else one at a time in ranges of coefficients."""
     row = per * d
-    if row <= BLOCK_BYTES:
-        step = n if n * row <= BLOCK_BYTES else max(1, BLOCK_BYTES // row)
+    if row <= block:
+        step = n if n * row <= block else max(1, block // row)
         for i0 in range(0, n, step):
             yield i0, min(i0 + step, n), 0, d
         return
-    width = max(MIN_COLUMNS, BLOCK_BYTES // per)
+    width = max(MIN_COLUMNS, block // per)
     for i in range(n):
         for c0 in range(0, d, width):
             yield i, i + 1, c0, min(c0 + width, d)

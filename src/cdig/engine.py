@@ -26,6 +26,7 @@ model evaluations, so memory is bounded for any ``n_steps``.
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -36,7 +37,14 @@ import torch
 from torch import Tensor
 
 from . import quadrature
-from ._adaptive import AdaptiveResult, attribution_norms, consistent_error, integrate_adaptive
+from ._adaptive import (
+    LONG_ROW_BYTES,
+    AdaptiveResult,
+    attribution_norms,
+    block_bytes,
+    consistent_error,
+    integrate_adaptive,
+)
 from ._evaluate import evaluate
 from ._guards import (
     LOW_PRECISION,
@@ -528,7 +536,8 @@ class CrossDomainIG:
         n_base, batch = xb.shape[0], x.shape[0]
         rows_b = torch.arange(n_base * batch, device=x.device) % batch  # row -> sample
         xb_rows = xb.reshape(n_base * batch, *x.shape[1:])  # (S*B, C, T)
-        passes = self._plan(fitted, x[rows_b], xb_rows, rows_b)
+        # one baseline: the rows are the samples, so x itself (no input-sized copy)
+        passes = self._plan(fitted, x if n_base == 1 else x[rows_b], xb_rows, rows_b)
         # f(x) and every pass's f(x'_t): (B + P*S*B, ...), one batched evaluation without
         # graphs. (Riding along in the first path chunk saves a model call but breaks its
         # power-of-two size, which costs more on CPUs than the call: benchmarks/README.md.)
@@ -572,22 +581,34 @@ class CrossDomainIG:
             return select_target(spec, call(xc, rows_b[rows]), rows_b[rows])
 
         results: dict[str, Attribution] = {}
-        last: dict[str, Tensor] = {}  # the latest path points and rows, to name a failure
         for i, p in enumerate(passes):
             func = f if p.kind == "time" else _through_inverse(f, p.domains[0][1], rows_b)
             scale = fx[rows_b].double().abs() + fbs[i].double().abs()
             try:
-                _integrate(p, _traced(func, last), fx[rows_b] - fbs[i], scale, rows_b, run)
-            except _PathNonFinite as err:
-                raise err.on_path(last["points"], last["rows"], p.start, p.end, rows_b) from None
-            assert p.gradient is not None
-            for label, dom, X0 in p.domains:
-                values = _attributions(p, dom, X0, rows_b, p.gradient)  # (S*B, *coef), f64
+                _integrate(p, func, fx[rows_b] - fbs[i], scale, rows_b, run)
+            except _PathNonFinite as err:  # it carries the failing call's points and rows
+                raise err.on_path(err.points, err.rows, p.start, p.end, rows_b) from None
+            gradient, error_gradient = p.gradient, p.error_gradient
+            assert gradient is not None
+            for j, (label, dom, X0) in enumerate(p.domains):
+                last = j == len(p.domains) - 1  # then the pass's sums are freed as used
+                # the error estimate first, reduced to its norm and sum per sample (the
+                # certificate needs no more), so that it is freed before the values exist
                 errors = (
                     None
-                    if p.error_gradient is None
-                    else _attributions(p, dom, X0, rows_b, p.error_gradient)
+                    if error_gradient is None
+                    else _row_stats(
+                        _baseline_mean(
+                            _attributions(p, dom, X0, rows_b, error_gradient), n_base, batch
+                        )
+                    )
                 )
+                if last:
+                    p.error_gradient = error_gradient = None
+                values = _attributions(p, dom, X0, rows_b, gradient)  # (S*B, *coef), f64
+                if last:
+                    p.gradient = None
+                    del gradient
                 results[label] = self._result(
                     label, values, errors, dom, fx, fbs[i], p, n_base, spec, run.settings
                 )
@@ -621,7 +642,7 @@ class CrossDomainIG:
         self,
         label: str,
         values: Tensor,
-        errors: Tensor | None,
+        errors: tuple[np.ndarray, np.ndarray, int] | None,
         dom: Domain,
         fx: Tensor,
         fb: Tensor,
@@ -656,8 +677,8 @@ class CrossDomainIG:
         else:
             assert p.adaptive is not None
             error_np, status = certify(
-                vals.reshape(batch, -1).cpu().numpy(),
-                mean(errors).reshape(batch, -1).cpu().numpy(),
+                _row_stats(vals)[0],
+                errors,
                 delta_np,
                 diff,
                 p.adaptive,
@@ -768,6 +789,7 @@ def _path_gradient(
         points, rows = block(r0, r1, k0, k1)
         _, total, g = _output_gradient(func, points, rows)
         part = torch.matmul(w_t[k0:k1], g.to(red).reshape(m, nk, -1))  # (m, D)
+        del points, g  # input-sized: freed before the sum is accumulated
         probe = total + part.sum() if probe is None else probe + total + part.sum()
         if k0 == 0:
             grad_flat[r0:r1] = part
@@ -823,7 +845,13 @@ def _gradient_and_output(
     """
     y, _, g = _output_gradient(func, points, rows)
     if check:
-        _check_path_finite(y, g, rows)
+        try:
+            _check_path_finite(y, g, rows)
+        except _PathNonFinite as err:
+            # the failing call's points travel with the error (no reference is kept to the
+            # points of calls that succeed: each is an input-sized tensor)
+            err.points, err.rows = points.detach(), rows
+            raise
     return g, y.detach()
 
 
@@ -832,6 +860,7 @@ class _PathNonFinite(NonFiniteError):
 
     def __init__(self, what: str, positions: Tensor, rows: Tensor) -> None:
         self.what, self.positions = what, positions
+        self.points, self.rows = torch.empty(0), rows  # set by the call that failed
         rows_at = rows[positions].tolist()
         alphas = [float("nan")] * len(rows_at)
         err = path_error(what, rows_at, alphas, "path rows (sample = row % batch)")
@@ -857,18 +886,6 @@ class _PathNonFinite(NonFiniteError):
 def _re_view(t: Tensor) -> Tensor:
     """Real tensor of ``t``'s real and imaginary parts (``t`` itself when real), float64."""
     return torch.view_as_real(t.to(torch.complex128)) if t.is_complex() else t.double()
-
-
-def _traced(
-    func: Callable[[Tensor, Tensor], Tensor], last: dict[str, Tensor]
-) -> Callable[[Tensor, Tensor], Tensor]:
-    """``func`` that keeps its latest ``points`` and ``rows`` in ``last``."""
-
-    def h(points: Tensor, rows: Tensor) -> Tensor:
-        last["points"], last["rows"] = points, rows
-        return func(points, rows)
-
-    return h
 
 
 def _check_path_finite(y: Tensor, g: Tensor, rows: Tensor) -> None:
@@ -938,6 +955,12 @@ def _integrate(
         bar.total += n
         bar.update(n)
 
+    chunk_for: Callable[[int], int] = run.chunk_for
+    if settings.internal_batch_size is None and _long_row(p.start):
+        # a long recording: one evaluation per model call (its points and gradients are
+        # input-sized); a model may round one evaluation differently from a batch of them
+        # (an FFT of one series), so results may differ from a larger chunk's in last bits
+        chunk_for = _one
     res = integrate_adaptive(
         lambda points, rows: _gradient_and_output(func, points, rows),
         p.start,
@@ -947,7 +970,7 @@ def _integrate(
         rtol=settings.rtol,
         atol=settings.atol,
         max_steps=settings.max_steps,
-        chunk_for=run.chunk_for,
+        chunk_for=chunk_for,
         on_evaluations=None if bar is None else progress,
         measures=[_measure_norms(p, dom, X0, rows_b) for _, dom, X0 in p.domains],
         baseline_gradient_at=lambda points, rows: _gradient_and_output(
@@ -958,9 +981,68 @@ def _integrate(
     p.steps, p.converged, p.adaptive = res.steps, res.converged, res
 
 
+def _baseline_mean(t: Tensor, n_base: int, batch: int) -> Tensor:
+    """Mean over the ``n_base`` baselines of per-row values ``t`` (n_base * batch, ...)."""
+    return t.reshape(n_base, batch, *t.shape[1:]).mean(dim=0) if n_base > 1 else t
+
+
+def _row_stats(t: Tensor) -> tuple[np.ndarray, np.ndarray, int]:
+    """2-norm (batch,), sum (batch,) and length ``n`` of each sample's values ``t``
+    (batch, ...), float64, as numpy's ``norm(axis=1)`` and ``sum(axis=1)`` of the
+    (batch, n) array; for a long row (:func:`_long_row`) the norm is the root of summed
+    squares over blocks of :func:`~cdig._adaptive.block_bytes` (its last bits may differ),
+    never an (batch, n) float64 temporary."""
+    a = t.reshape(len(t), -1).cpu().numpy()
+    total = a.sum(axis=1)
+    if not _long_row(t):
+        return np.linalg.norm(a, axis=1), total, a.shape[1]
+    width = max(1, block_bytes(a.shape[1], 8) // (2 * 8 * len(a)))
+    squares = np.zeros(len(a))
+    for c0 in range(0, a.shape[1], width):
+        squares += np.linalg.norm(a[:, c0 : c0 + width], axis=1) ** 2
+    return np.sqrt(squares), total, a.shape[1]
+
+
+def _one(n: int) -> int:
+    """One evaluation per model call (the adaptive loop's chunk for a long row)."""
+    return 1
+
+
+def _long_row(t: Tensor) -> bool:
+    """Whether one row of ``t`` (R, ...) is long: its values in the accumulator's precision
+    take more than :data:`~cdig._adaptive.LONG_ROW_BYTES`."""
+    item = torch.empty((), dtype=accumulator_dtype(t)).element_size()
+    return t[0].numel() * item > LONG_ROW_BYTES
+
+
+def _channel_blocks(p: _Pass, dom: Domain) -> list[tuple[int, int]] | None:
+    """Channel ranges ``[c0, c1)`` in which a long row's sums are mapped to ``dom``'s
+    coefficients (``None``: all at once).
+
+    For a time pass of a :attr:`~cdig.domains.Domain.per_channel` domain on long rows: as
+    many channels as keep four coefficient-sized temporaries (in the accumulator's
+    precision) under :func:`~cdig._adaptive.block_bytes`, at least two (a single
+    transform may take another code path than a batch of them, so blocks of one channel
+    could differ in the last bits)."""
+    if p.kind != "time" or not dom.per_channel or p.end.dim() < 3 or not _long_row(p.end):
+        return None
+    n_rows, n_ch = p.end.shape[0], p.end.shape[1]
+    acc = accumulator_dtype(p.end)
+    item = torch.empty((), dtype=acc).element_size()
+    per_ch = dom.forward(p.end[:1, :2]).numel() // 2  # coefficients per channel and row
+    coef_item = 16 if dom.is_complex else item
+    step = max(2, block_bytes(p.end[0].numel(), item) // max(1, 4 * n_rows * per_ch * coef_item))
+    if step >= n_ch:
+        return None
+    bounds = [*range(0, n_ch, step), n_ch]
+    if bounds[-1] - bounds[-2] < 2:  # no block of one channel
+        del bounds[-2]
+    return list(itertools.pairwise(bounds))
+
+
 def certify(
-    values: np.ndarray,
-    errors: np.ndarray,
+    value_norm: np.ndarray,
+    errors: tuple[np.ndarray, np.ndarray, int],
     delta: np.ndarray,
     diff: np.ndarray,
     res: AdaptiveResult,
@@ -970,9 +1052,10 @@ def certify(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The reported error and status of ``n_steps="auto"`` results: one certificate.
 
-    ``values`` and ``errors`` (batch, n) are a domain's attributions and their estimated
-    error vector (means over the ``n_base`` baselines), ``delta`` and ``diff`` (batch,) the
-    completeness error and ``f(x) - f(x')``; ``res`` holds the loop's rows
+    ``value_norm`` (batch,) is the 2-norm of a domain's attributions and ``errors`` the
+    2-norm (batch,), sum (batch,) and length ``n`` of their estimated error vector (both
+    of means over the ``n_base`` baselines; see :func:`_row_stats`), ``delta`` and
+    ``diff`` (batch,) the completeness error and ``f(x) - f(x')``; ``res`` holds the loop's rows
     (``n_base * batch``, baseline-major). The error is the larger of the domain's estimate
     (made consistent with ``delta``) and the loop's root-sum-square of per-interval errors,
     relative to ``||values||``. The status is ``"converged"`` exactly when the reported
@@ -981,13 +1064,11 @@ def certify(
     floor the loop used) added; ``"singular"`` when the loop named a singular path; else
     ``"max_steps"``. Returns ``(error, status)``, each (batch,).
     """
-    batch = values.shape[0]
+    batch = len(value_norm)
     floor = res.floor.reshape(n_base, batch).mean(axis=0)
     rss = res.rss.reshape(n_base, batch).max(axis=0)
-    norm = np.linalg.norm(values, axis=1)
-    est = consistent_error(
-        np.linalg.norm(errors, axis=1), errors.sum(axis=1), np.abs(delta), floor, errors.shape[1]
-    )
+    norm = value_norm
+    est = consistent_error(errors[0], errors[1], np.abs(delta), floor, errors[2])
     with np.errstate(divide="ignore", invalid="ignore"):
         error = np.maximum(np.where(est == 0, 0.0, est / norm), rss)
         # the tests on the reported numbers themselves (atol / 0 is inf: no vector to scale)
@@ -1014,10 +1095,13 @@ def _measure_norms(
     the coefficients per row, without keeping them (in blocks of coefficients when the pass
     is in the domain's own coefficients: no full-size float64 temporaries)."""
     ends: list[Tensor] = []  # the time pass: dom.forward(p.end), computed on first use
+    channels = _channel_blocks(p, dom)
 
     def norms(rows: Tensor | None, gradient: Tensor) -> tuple[Tensor, int]:
         n = gradient.shape[0]
         every = rows is None  # every row of the pass, in order
+        if channels is not None:  # a long recording: a few channels at a time, not kept
+            return _channel_norms(p, dom, X0, rows_b, rows, gradient, channels)
         if p.kind == "coefficients":
             end, start = p.end, p.start
         else:  # the sums transformed whole; their attributions' norms in blocks
@@ -1041,6 +1125,40 @@ def _measure_norms(
     return norms
 
 
+def _channel_norms(
+    p: _Pass,
+    dom: Domain,
+    X0: Tensor,
+    rows_b: Tensor,
+    rows: Tensor | None,
+    gradient: Tensor,
+    channels: list[tuple[int, int]],
+) -> tuple[Tensor, int]:
+    """:func:`_measure_norms` of a long recording: the 2-norms per row of ``dom``'s
+    attributions of the time-pass sums ``gradient`` (n, C, T) of ``rows``, mapped and
+    measured in blocks of ``channels`` (the root of the blocks' summed squares), and the
+    coefficients per row (``rows=None``: every row of the pass, in order)."""
+    n = gradient.shape[0]
+    out = torch.zeros(n, dtype=torch.float64, device=gradient.device)
+    n_coef = 0
+    idx = rows_b if rows is None else rows_b[rows]
+    for c0, c1 in channels:
+        end = p.end[:, c0:c1] if rows is None else p.end[rows, c0:c1]
+        X = dom.forward(end, idx).detach()
+        g = dom.inverse_vjp(X, gradient[:, c0:c1], idx)
+        start = X0[:, c0:c1] if rows is None else X0[rows, c0:c1]
+        g = g.reshape(n, -1)
+        end_c, start_c = X.reshape(n, -1), start.reshape(n, -1)
+        n_coef += g.shape[1]
+
+        def diff_of(a: int, b: int, e: Tensor = end_c, s: Tensor = start_c) -> Tensor:
+            return e[:, a:b] - s[:, a:b]
+
+        out += attribution_norms(diff_of, g) ** 2
+        del X, g, start, end_c, start_c
+    return out.sqrt(), n_coef
+
+
 def _attributions(p: _Pass, dom: Domain, X0: Tensor, rows_b: Tensor, gradient: Tensor) -> Tensor:
     """Per-row attributions (R, *coef) of ``dom`` from a path-gradient sum of the pass.
 
@@ -1048,6 +1166,31 @@ def _attributions(p: _Pass, dom: Domain, X0: Tensor, rows_b: Tensor, gradient: T
     estimated error): both map linearly. Float64.
     """
     if p.kind == "coefficients":
-        return re_mul(p.end - p.start, gradient)
-    X = dom.forward(p.end, rows_b).detach()
-    return re_mul(X - X0, dom.inverse_vjp(X, gradient, rows_b))
+        if not _long_row(gradient):
+            return re_mul(p.end - p.start, gradient)
+        # a long recording: elementwise in blocks of coefficients (the same numbers)
+        out = torch.empty(gradient.shape, dtype=torch.float64, device=gradient.device)
+        flat, g = out.view(len(out), -1), gradient.reshape(len(out), -1)
+        end, start = p.end.reshape(len(out), -1), p.start.reshape(len(out), -1)
+        item = torch.empty((), dtype=accumulator_dtype(gradient)).element_size()
+        width = max(1, block_bytes(g.shape[1], item) // (4 * len(out) * item))
+        for c0 in range(0, g.shape[1], width):
+            c1 = min(c0 + width, g.shape[1])
+            flat[:, c0:c1] = re_mul(end[:, c0:c1] - start[:, c0:c1], g[:, c0:c1])
+        return out
+    channels = _channel_blocks(p, dom)
+    if channels is None:
+        X = dom.forward(p.end, rows_b).detach()
+        return re_mul(X - X0, dom.inverse_vjp(X, gradient, rows_b))
+    # a long recording: a few channels at a time (the same numbers, elementwise)
+    parts: Tensor | None = None
+    for c0, c1 in channels:
+        X = dom.forward(p.end[:, c0:c1], rows_b).detach()
+        a = re_mul(X - X0[:, c0:c1], dom.inverse_vjp(X, gradient[:, c0:c1], rows_b))
+        if parts is None:
+            shape = (a.shape[0], p.end.shape[1], *a.shape[2:])
+            parts = torch.empty(shape, dtype=a.dtype, device=a.device)
+        parts[:, c0:c1] = a
+        del X, a
+    assert parts is not None
+    return parts

@@ -74,6 +74,12 @@ class Domain:
     linear: ClassVar[bool] = True
     #: ``True`` when the coefficients are complex.
     is_complex: ClassVar[bool] = False
+    #: ``True`` when every channel is transformed on its own, with no state that depends on
+    #: the channel: coefficients of shape ``(n, channels, ...)``, and ``forward``,
+    #: ``inverse`` and ``inverse_vjp`` of channels ``[c0, c1)`` (at least two) give those
+    #: channels of the whole transform, bitwise. The engine then maps a long recording's
+    #: sums a few channels at a time.
+    per_channel: ClassVar[bool] = False
     #: Attribute holding each ``__init__`` parameter stored under another name.
     _param_attributes: ClassVar[Mapping[str, str]] = {}
 

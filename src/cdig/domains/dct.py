@@ -115,6 +115,7 @@ class DCT(Domain):
     [0.0, 0.25, 0.5]
     """
 
+    per_channel = True
     name = "dct"
 
     def __init__(self, fs: float | None = None) -> None:

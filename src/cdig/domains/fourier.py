@@ -35,6 +35,7 @@ class Fourier(Domain):
     Coefficient array shape: ``(batch, channels, n_frequencies)``, complex.
     """
 
+    per_channel = True
     name = "fourier"
     is_complex = True
 

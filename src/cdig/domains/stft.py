@@ -222,6 +222,7 @@ class STFT(Domain):
     (6.25, 0.04)
     """
 
+    per_channel = True
     name = "stft"
     is_complex = True
 

@@ -25,6 +25,7 @@ class Time(Domain):
     Coefficient array shape: ``(batch, channels, time)``.
     """
 
+    per_channel = True
     name = "time"
 
     def __init__(self, fs: float | None = None) -> None:
