@@ -483,6 +483,22 @@ def test_a_change_at_the_rounding_level_is_named_floor_not_converged():
     _certified(attr, 0.01)
 
 
+def test_a_rounding_level_change_is_never_certified_by_a_lucky_delta():
+    """Whether |delta| of a rounding-level f(x) - f(x') falls within rtol of it is luck (it
+    did in some seeds, not in others): the tolerance lies below the rounding floor, so such
+    a sample is named "floor" in every seed, in float32 and float64."""
+    for seed in range(12):
+        for dtype in (torch.float32, torch.float64):
+            gen = torch.Generator().manual_seed(seed)
+            w = torch.randn(64, generator=gen, dtype=torch.float64)
+            x = torch.randn(2, 64, generator=gen, dtype=torch.float64)
+            x[0] -= (x[0] @ w) * w / (w @ w)  # sample 0 orthogonal to w; 1 is not
+            with pytest.warns(cdig.ConvergenceWarning, match="rounding level"):
+                attr = cdig.explain(Orthogonal(w.to(dtype)), x[:, None].to(dtype), "fourier")
+            assert list(attr.status) == ["floor", "converged"], (seed, dtype, attr.delta)
+            _certified(attr, 0.01)
+
+
 class ZScore(torch.nn.Module):
     """A classifier that z-scores each series first: the same output for every scaled copy
     of x, so the zero baseline is a singular point of the path."""

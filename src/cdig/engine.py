@@ -1060,9 +1060,11 @@ def certify(
     (made consistent with ``delta``) and the loop's root-sum-square of per-interval errors,
     relative to ``||values||``. The status is ``"converged"`` exactly when the reported
     numbers meet ``error <= rtol + atol / ||values||`` and ``|delta| <= rtol |diff| +
-    atol``; ``"floor"`` when they meet them only with the rounding floor (the same
-    floor the loop used) added; ``"singular"`` when the loop named a singular path; else
-    ``"max_steps"``. Returns ``(error, status)``, each (batch,).
+    atol`` and that completeness tolerance lies above the rounding floor (the same floor
+    the loop used); ``"floor"`` when they meet them only with the floor added, or when
+    the tolerance lies below it (a ``delta`` within it is then luck, not a certificate);
+    ``"singular"`` when the loop named a singular path; else ``"max_steps"``. Returns
+    ``(error, status)``, each (batch,).
     """
     batch = len(value_norm)
     floor = res.floor.reshape(n_base, batch).mean(axis=0)
@@ -1074,7 +1076,11 @@ def certify(
         # the tests on the reported numbers themselves (atol / 0 is inf: no vector to scale)
         slack = np.where(norm > 0, atol / norm, np.inf if atol > 0 else 0.0)
         slack_floor = np.where(norm > 0, (atol + floor) / norm, np.inf)
-    strict = (error <= rtol + slack) & completeness_ok(delta, diff, rtol, atol)
+    # a tolerance on completeness below the rounding floor cannot be certified, however
+    # small |delta| happens to be (f(x) - f(x') at the rounding level of the model's
+    # precision, or attributions that cancel heavily): named "floor", never "converged"
+    certifiable = rtol * np.abs(diff) + atol > floor
+    strict = (error <= rtol + slack) & completeness_ok(delta, diff, rtol, atol) & certifiable
     loose = (error <= rtol + slack_floor) & completeness_ok(delta, diff, rtol, atol + floor)
     singular = np.any(res.status.reshape(n_base, batch) == "singular", axis=0)
     status = np.where(strict, "converged", np.where(loose, "floor", "max_steps"))
