@@ -1079,7 +1079,9 @@ def certify(
     # a tolerance on completeness below the rounding floor cannot be certified, however
     # small |delta| happens to be (f(x) - f(x') at the rounding level of the model's
     # precision, or attributions that cancel heavily): named "floor", never "converged"
-    certifiable = rtol * np.abs(diff) + atol > floor
+    # (an exactly constant output, whose attributions are exactly zero, is exact: the
+    # ConstantOutputWarning names it)
+    certifiable = (rtol * np.abs(diff) + atol > floor) | ((value_norm == 0) & (diff == 0))
     strict = (error <= rtol + slack) & completeness_ok(delta, diff, rtol, atol) & certifiable
     loose = (error <= rtol + slack_floor) & completeness_ok(delta, diff, rtol, atol + floor)
     singular = np.any(res.status.reshape(n_base, batch) == "singular", axis=0)
