@@ -187,7 +187,7 @@ method : str, optional
     :data:`cdig.quadrature.METHODS`; default ``"gausslegendre"``. Not used with
     ``n_steps="auto"``, which has its own nested rule.
 internal_batch_size : int, optional
-    Model evaluations per forward pass; default: the largest power of two (up to 4096)
+    Model evaluations per forward pass; default: the largest power of two (up to 256)
     whose evaluations hold at most 256 MiB (the activations autograd saves, measured on
     the first call, plus four input-sized tensors each). Memory: peak resident memory is
     about ``K * X + min(store, 64 MiB) + 32 MiB + chunk x per-evaluation bytes`` for ``X``

@@ -108,8 +108,10 @@ Values = np.ndarray | dict[str, np.ndarray]
 CHUNK_BYTES = 256 * 2**20
 #: Largest default chunk of forward passes without a graph (metrics), in evaluations.
 MAX_CHUNK = 512
-#: Largest default chunk of gradient evaluations.
-MAX_GRAD_CHUNK = 4096
+#: Largest default chunk of gradient evaluations: larger chunks leave the CPU's caches (a
+#: small conv net's backward at 2048 evaluations per call ran 3.5x slower than at 256, a
+#: GELU transformer's no faster; ``benchmarks/README.md``, section 9).
+MAX_GRAD_CHUNK = 256
 #: Input-sized tensors held per evaluation besides the activations (the path point, its
 #: gradient, the model's input and its gradient in the time domain).
 INPUT_COPIES = 4
@@ -131,10 +133,13 @@ def auto_batch_size(eval_bytes: int, n_evaluations: int) -> int:
     -----
     The largest power of two between 1 and :data:`MAX_GRAD_CHUNK` whose evaluations hold at most
     :data:`CHUNK_BYTES` (256 MiB): the chunk is bounded by memory, and otherwise as large as
-    possible, since every model call has a fixed cost (Python, dispatch, many small
-    operators) that small chunks pay again and again: a GELU transformer at T = 96 took 140 s
-    with chunks of 8 and 6 s with 1024 on this project's CPU (``benchmarks/speed.py``, the
-    transformer row), where an estimate aiming at caches (16 MiB of activations) chose 128.
+    possible up to :data:`MAX_GRAD_CHUNK` (256), since every model call has a fixed cost
+    (Python, dispatch, many small operators) that small chunks pay again and again: a GELU
+    transformer at T = 96 took 140 s with chunks of 8 and 6 s with 1024 on this project's
+    CPU (``benchmarks/speed.py``, the transformer row). Beyond 256 the work leaves the
+    caches: 32 samples of a small conv net at 64 steps took 94 ms at 2048 evaluations per
+    call and 27 ms at 256 (one thread), and the transformer was no faster at 1024 than at
+    256.
     """
     chunk = 2 ** int(np.floor(np.log2(max(1.0, CHUNK_BYTES / max(1, eval_bytes)))))
     return int(min(chunk, MAX_GRAD_CHUNK, max(1, n_evaluations)))
