@@ -512,31 +512,14 @@ class Attribution:
             if len(bound) != 1:
                 raise ValueError(f"label {label!r} spans the axes {bound}; pass dim=.")
             dim = bound[0]
-        axis = self._axis(dim)
+        self._axis(dim)  # an unknown dim fails here, before the label checks
         if bound != (dim,):
             raise ValueError(
                 f"label {label!r} labels the axes {bound}, not {dim!r}; pass a label of {dim!r}."
             )
         _, first = np.unique(lab, return_index=True)
         names = lab[np.sort(first)]
-        moved = np.moveaxis(self.values, axis + 1, -1)
-        summed = np.stack([moved[..., lab == n].sum(axis=-1) for n in names], axis=-1)
-        values = np.moveaxis(summed, -1, axis + 1)
-        dims = tuple(label if d == dim else d for d in self.dims)
-        keep = [k for k in self.coords if dim not in self.coord_dims[k]]
-        coords = {k: self.coords[k] for k in keep}
-        coords[label] = names
-        coord_dims = {k: self.coord_dims[k] for k in keep}
-        coord_dims[label] = (label,)
-        per_target = self.per_target if self.per_target and self.per_target.dim != dim else None
-        return replace(
-            self,
-            values=values,
-            dims=dims,
-            coords=coords,
-            coord_dims=coord_dims,
-            per_target=per_target,
-        )
+        return self._summed_into(dim, label, [lab == n for n in names], {label: names})
 
     # ------------------------------------------------------------------ bands
     def bands(
@@ -571,7 +554,7 @@ class Attribution:
         --------
         >>> attr.bands({"delta": (0.5, 4), "theta": (4, 8)})  # doctest: +SKIP
         """
-        axis = self._axis(dim)
+        self._axis(dim)  # an unknown dim fails here, before the bands are read
         coord = np.asarray(self.coords[dim], dtype=np.float64)
         if not isinstance(bands, Mapping) or not bands:
             raise ValueError("bands must be a non-empty mapping of name -> (low, high).")
@@ -601,25 +584,34 @@ class Attribution:
             masks.append(~covered)
             lows.append(float("nan"))
             highs.append(float("nan"))
-        moved = np.moveaxis(self.values, axis + 1, -1)
-        summed = np.stack([moved[..., m].sum(axis=-1) for m in masks], axis=-1)
-        values = np.moveaxis(summed, -1, axis + 1)
-        dims = tuple("band" if d == dim else d for d in self.dims)
-        keep = [k for k in self.coords if dim not in self.coord_dims[k]]
-        coords = {k: self.coords[k] for k in keep}
-        coords.update(band=np.array(names), band_low=np.array(lows), band_high=np.array(highs))
-        coord_dims = {k: self.coord_dims[k] for k in keep}
-        coord_dims.update(band=("band",), band_low=("band",), band_high=("band",))
         units = {k: v for k, v in self.units.items() if k != dim}
         units.update(band_low=self.units.get(dim, ""), band_high=self.units.get(dim, ""))
+        labels = {"band": np.array(names), "band_low": np.array(lows), "band_high": np.array(highs)}
+        return self._summed_into(dim, "band", masks, labels, units)
+
+    def _summed_into(
+        self,
+        dim: str,
+        new_dim: str,
+        masks: Sequence[np.ndarray],
+        labels: dict[str, np.ndarray],
+        units: dict[str, str] | None = None,
+    ) -> Attribution:
+        """Axis ``dim`` summed over each of ``masks`` into a new axis ``new_dim``, labelled by
+        ``labels`` (each bound to ``new_dim``); the other coordinates, and the per-target
+        facts unless they lie on ``dim``, are kept. Completeness holds as before."""
+        axis = self._axis(dim)
+        moved = np.moveaxis(self.values, axis + 1, -1)
+        summed = np.stack([moved[..., m].sum(axis=-1) for m in masks], axis=-1)
+        keep = [k for k in self.coords if dim not in self.coord_dims[k]]
         per_target = self.per_target if self.per_target and self.per_target.dim != dim else None
         return replace(
             self,
-            values=values,
-            dims=dims,
-            coords=coords,
-            coord_dims=coord_dims,
-            units=units,
+            values=np.moveaxis(summed, -1, axis + 1),
+            dims=tuple(new_dim if d == dim else d for d in self.dims),
+            coords={**{k: self.coords[k] for k in keep}, **labels},
+            coord_dims={**{k: self.coord_dims[k] for k in keep}, **{k: (new_dim,) for k in labels}},
+            units=self.units if units is None else units,
             per_target=per_target,
         )
 
