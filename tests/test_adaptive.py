@@ -547,6 +547,46 @@ def test_a_singular_baseline_is_named_early_with_what_to_do(eps):
     _certified(fine, 0.01)
 
 
+def test_a_dataset_run_keeps_each_status_and_names_singular_samples(tmp_path):
+    """A run stores the status of every sample (int8 codes in its shards): reopened, it is
+    the status one call gives, and the run's warning names singular samples with what to
+    do instead of advising max_steps."""
+    model = ZScore(1e-8)
+    x = torch.randn(4, 1, 64, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    x = x.numpy()
+    with pytest.warns(cdig.ConvergenceWarning, match="singular at the baseline") as seen:
+        run = cdig.explain_dataset(model, x, "time", target=1, out=tmp_path / "zero", shard_size=3)
+    msg = next(w.message for w in seen if isinstance(w.message, cdig.ConvergenceWarning))
+    assert msg.singular == [0, 1, 2, 3] and "Raise max_steps" not in str(msg)
+    assert "run.status(domain)" in str(msg)
+    with pytest.warns(cdig.ConvergenceWarning):
+        one = cdig.explain(model, x, "time", target=1)
+    reopened = cdig.open_run(tmp_path / "zero")
+    assert list(reopened.status("time")) == list(one.status) == ["singular"] * 4
+    assert list(reopened.attribution("time", [1, 3]).status) == ["singular"] * 2
+    # from random baselines the same model converges, and the run says so sample by sample
+    xb = np.random.default_rng(3).standard_normal(x.shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cdig.ConvergenceWarning)
+        fine = cdig.explain_dataset(
+            model, x, "time", target=1, baselines=xb, out=tmp_path / "fine", shard_size=3
+        )
+        ref = cdig.explain(model, x, "time", target=1, baselines=xb)
+    assert list(fine.status("time")) == list(ref.status)
+    assert "singular" not in fine.status("time")
+
+
+def test_status_codes_round_trip_and_refuse_unknown_codes():
+    from cdig._numerics import STATUSES, status_codes, status_names
+
+    names = np.array(STATUSES * 2)
+    assert list(status_names(status_codes(names))) == list(names)
+    with pytest.raises(ValueError, match="status codes must be integers"):
+        status_names(np.array([0, len(STATUSES)], dtype=np.int8), "fourier.status")
+    with pytest.raises(ValueError, match="status must hold names"):
+        status_codes(np.array(["converged", "lucky"]))
+
+
 def test_status_round_trips_and_old_dicts_derive_it():
     model, x = _not_converging()
     with pytest.warns(cdig.ConvergenceWarning), pytest.warns(cdig.ConstantOutputWarning):
