@@ -555,7 +555,7 @@ def test_a_dataset_run_keeps_each_status_and_names_singular_samples(tmp_path):
     x = torch.randn(4, 1, 64, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     x = x.numpy()
     with pytest.warns(cdig.ConvergenceWarning, match="singular at the baseline") as seen:
-        run = cdig.explain_dataset(model, x, "time", target=1, out=tmp_path / "zero", shard_size=3)
+        cdig.explain_dataset(model, x, "time", target=1, out=tmp_path / "zero", shard_size=3)
     msg = next(w.message for w in seen if isinstance(w.message, cdig.ConvergenceWarning))
     assert msg.singular == [0, 1, 2, 3] and "Raise max_steps" not in str(msg)
     assert "run.status(domain)" in str(msg)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._checks import check_array
+from ._layout import InputLayout, plain_float, plain_int
 from ._numerics import STATUS_DTYPE, STATUSES
 from ._text import ArgumentError, ArgumentTypeError, Name
 
@@ -21,95 +22,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Attribution", "InputLayout", "Integration", "PerTarget"]
 
 _MISSING = np.zeros(0)  # default of the convergence fields: filled in by __post_init__
-
-
-_CANONICAL_LAYOUTS = ((3, 2), (3, 1), (2, 1))
-
-
-@dataclass(frozen=True)
-class InputLayout:
-    """How the explained inputs were laid out, and their sampling rate.
-
-    The one source of every conversion between the result's canonical layout (channels
-    before time) and the user's: :meth:`Attribution.values_in_input_layout` and the figures
-    that take the inputs as they were explained.
-
-    Attributes
-    ----------
-    ndim : {3, 2}, default=3
-        Dimensions of the explained inputs: 3 for ``(batch, channels, time)`` or ``(batch,
-        time, channels)``, 2 for ``(batch, time)`` (one channel).
-    time_axis : {2, 1}, default=2
-        The inputs' time axis, non-negative: 2 for ``(batch, channels, time)``; 1 for
-        ``(batch, time, channels)`` and for ``(batch, time)``.
-    fs : float or None, default=None
-        Sampling rate of the inputs in Hz, when it was given.
-    """
-
-    ndim: int = 3
-    time_axis: int = 2
-    fs: float | None = None
-
-    def __post_init__(self) -> None:
-        pair = (self.ndim, self.time_axis)
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
-            raise TypeError(f"layout ndim and time_axis must be integers; got {pair!r:.80}.")
-        if pair not in _CANONICAL_LAYOUTS:
-            raise ValueError(
-                f"layout (ndim={self.ndim}, time_axis={self.time_axis}) is not one of "
-                f"{list(_CANONICAL_LAYOUTS)}: (batch, channels, time), (batch, time, channels) "
-                "or (batch, time)."
-            )
-        if self.fs is not None:
-            if isinstance(self.fs, bool) or not isinstance(self.fs, (int, float)):
-                raise TypeError(f"layout fs must be a number of Hz or None; got {self.fs!r:.60}.")
-            if not (math.isfinite(self.fs) and self.fs > 0):
-                raise ValueError(f"layout fs={self.fs!r} must be a finite rate > 0 Hz or None.")
-
-    @property
-    def canonical(self) -> bool:
-        """Whether the inputs were ``(batch, channels, time)``, the result's own layout."""
-        return (self.ndim, self.time_axis) == (3, 2)
-
-    def to_input(self, values: np.ndarray) -> np.ndarray:
-        """``(batch, channels, *rest)`` -> the inputs' layout (a view): channels last for
-        ``(batch, time, channels)``, dropped (of size one) for ``(batch, time)``."""
-        if self.canonical:
-            return values
-        if self.ndim == 2:
-            return values[:, 0]
-        return np.moveaxis(values, 1, -1)
-
-    def to_canonical(self, arr: np.ndarray, batch: int, n_channels: int | None) -> np.ndarray:
-        """Inputs in this layout -> channels before time (a view).
-
-        ``arr`` may be the batch as explained, or one sample: ``(time, channels)`` for inputs
-        ``(batch, time, channels)``; inputs ``(batch, time)`` of a batch of one may be passed
-        as one series ``(time,)``. An array already ``(..., channels, time)`` is kept.
-        """
-        if self.ndim == 2 and arr.ndim == 2 and arr.shape[0] == batch and batch > 1:
-            return arr[:, None, :]  # (batch, time) -> (batch, 1, time)
-        if self.ndim == 3 and self.time_axis == 1 and arr.ndim in (2, 3):
-            already = n_channels is not None and arr.shape[-2] == n_channels != arr.shape[-1]
-            if not already:
-                return np.swapaxes(arr, -1, -2)
-        return arr
-
-    def as_dict(self) -> dict[str, Any]:
-        """``{"input_ndim", "time_axis", "fs"}``, as results record it."""
-        return {"input_ndim": self.ndim, "time_axis": self.time_axis, "fs": self.fs}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> InputLayout:
-        """The layout :meth:`as_dict` gave (missing keys: the defaults)."""
-        if not isinstance(data, Mapping):
-            raise TypeError(f"layout must be a mapping; got {type(data).__name__}.")
-        fs = data.get("fs")
-        return cls(
-            ndim=_plain_int(data.get("input_ndim", 3), "layout input_ndim"),
-            time_axis=_plain_int(data.get("time_axis", 2), "layout time_axis"),
-            fs=None if fs is None else _plain_float(fs, "layout fs"),
-        )
 
 
 @dataclass(frozen=True)
@@ -171,7 +83,7 @@ class Integration:
             raise TypeError(f"settings method must be a string; got {method!r:.60}.")
         n_steps = data.get("n_steps", "auto")
         if n_steps != "auto":
-            n_steps = _plain_int(n_steps, "settings n_steps")
+            n_steps = plain_int(n_steps, "settings n_steps")
         pass_kind = data.get("pass")
         if pass_kind is not None and not isinstance(pass_kind, str):
             raise TypeError(f"settings pass must be a string or null; got {pass_kind!r:.60}.")
@@ -181,10 +93,10 @@ class Integration:
         return cls(
             method=method,
             n_steps=n_steps,
-            rtol=_plain_float(data.get("rtol", 0.01), "settings rtol"),
-            atol=_plain_float(data.get("atol", 0.0), "settings atol"),
-            max_steps=_plain_int(data.get("max_steps", 512), "settings max_steps"),
-            n_baselines=_plain_int(data.get("n_baselines", 1), "settings n_baselines"),
+            rtol=plain_float(data.get("rtol", 0.01), "settings rtol"),
+            atol=plain_float(data.get("atol", 0.0), "settings atol"),
+            max_steps=plain_int(data.get("max_steps", 512), "settings max_steps"),
+            n_baselines=plain_int(data.get("n_baselines", 1), "settings n_baselines"),
             pass_kind=pass_kind,
             shared_with=tuple(shared),
         )
@@ -237,20 +149,6 @@ class PerTarget:
             for key in ("outputs", "baseline_outputs", "delta")
         }
         return cls(dim=name, steps=steps, **arrays)
-
-
-def _plain_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{what} must be an integer; got {value!r:.60}.")
-    return int(value)
-
-
-def _plain_float(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{what} must be a number; got {value!r:.60}.")
-    if not math.isfinite(float(value)):
-        raise ValueError(f"{what} must be finite; got {value!r}.")
-    return float(value)
 
 
 @dataclass(frozen=True, eq=False)

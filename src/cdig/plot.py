@@ -1173,9 +1173,9 @@ def _canonical_layout(arr: np.ndarray, attr: Attribution, n_channels: int | None
 
     Inputs explained as ``(batch, time, channels)`` may be passed as they were, or as
     ``(channels, time)`` per sample; inputs explained as ``(batch, time)`` may be passed as
-    they were, or as one series ``(time,)`` (:meth:`cdig.attribution.InputLayout.to_canonical`).
+    they were, or as one series ``(time,)`` (:meth:`cdig.attribution.InputLayout.from_input`).
     """
-    return attr.layout.to_canonical(arr, attr.batch_size, n_channels)
+    return attr.layout.from_input(arr, attr.batch_size, n_channels)
 
 
 def _symmetric_norm(values: np.ndarray) -> Any:
