@@ -38,13 +38,13 @@ class OneBand(torch.nn.Module):
 def test_timing_ranks_the_carrying_segment_first():
     x = np.random.default_rng(0).normal(size=(6, 1, T))
     model = OneSegment()
-    a = timing(model, x, target=1, seed=0)
+    a = timing(model, x, target=1, seed=0).values
     assert a.shape == x.shape and a.dtype == np.float64
     top = np.abs(a[:, 0]).argmax(axis=-1)
     assert np.all((top >= 40) & (top < 60))
     share = np.abs(a[:, 0, 40:60]).sum(-1) / np.abs(a[:, 0]).sum(-1)
     np.testing.assert_allclose(share, 1.0)  # nothing outside the segment moves the output
-    np.testing.assert_array_equal(a, timing(model, x, target=1, seed=0))  # seeded
+    np.testing.assert_array_equal(a, timing(model, x, target=1, seed=0).values)  # seeded
 
 
 def test_timing_linear_closed_form_and_layout():
@@ -55,7 +55,7 @@ def test_timing_linear_closed_form_and_layout():
     with torch.no_grad():
         lin.weight.copy_(torch.as_tensor(w.T))
     model = torch.nn.Sequential(torch.nn.Flatten(), lin)
-    a = timing(model, x, target=0, n_masks=200, time_axis=1, seed=3)
+    a = timing(model, x, target=0, n_masks=200, time_axis=1, seed=3).values
     # constant gradient w: every point masked at least once gets exactly x * w
     expected = (x * w.reshape(T, 2)[None]).transpose(0, 2, 1)  # (B, C, T)
     moved = a != 0
@@ -73,7 +73,7 @@ def test_flextime_ranks_the_carrying_band_first():
         + 0.3 * rng.normal(size=(4, 1, T))
     )
     model = OneBand(f0)
-    imp = flextime(model, x, target=1, n_epochs=150)
+    imp = flextime(model, x, target=1, n_epochs=150).values
     assert imp.shape == (4, 1, T // 2 + 1) and np.all(imp >= 0)
     freqs = np.fft.rfftfreq(T, 1 / FS)
     top = freqs[imp[:, 0].argmax(axis=-1)]
@@ -126,6 +126,6 @@ def test_a_seed_that_is_no_seed_fails_before_the_model_runs():
     assert calls == []
     gen = np.random.default_rng(5)  # a Generator: the same masks as its seed
     np.testing.assert_array_equal(
-        timing(model, x, target=1, n_masks=4, seed=gen),
-        timing(model, x, target=1, n_masks=4, seed=5),
+        timing(model, x, target=1, n_masks=4, seed=gen).values,
+        timing(model, x, target=1, n_masks=4, seed=5).values,
     )

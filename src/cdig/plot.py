@@ -1268,9 +1268,37 @@ def target_label(attr: Attribution, sample: int = 0) -> str:
     return f"target {attr.target}"
 
 
+#: How a figure names the peer explainers of :mod:`cdig.peers` (``attr.peer.name``).
+PEER_TITLES = {
+    "gradient": "Gradient",
+    "gradient_x_input": "Gradient x input",
+    "freqrise": "FreqRISE",
+    "virtual_inspection": "DFT-LRP",
+    "timing": "TIMING",
+    "flextime": "FLEXtime",
+}
+
+
 def describe(attr: Attribution, sample: int = 0) -> str:
-    """One-line description of what is explained: domain, target, f(x), f(x'), delta."""
+    """One-line description of what is explained: domain, target, f(x), f(x'), delta.
+
+    For a peer's result (``attr.peer``): the explainer, the domain, the target and the
+    explained score ``f(x)`` when it has one; no ``f(x')`` or ``delta``, which it has not.
+    """
     name = type(attr.domain).__name__ if attr.domain is not None else "Cross-domain IG"
+    if attr.peer is not None:
+        title = PEER_TITLES.get(attr.peer.name, attr.peer.name)
+        score = (
+            f"f(x) = {float(attr.outputs[sample]):.4g}"
+            if attr.outputs is not None
+            else "no model output"
+        )
+        return (
+            f"{title} ({name}) attributions of {target_label(attr, sample)}, sample {sample} | "
+            f"{score}; a peer explainer: no baseline, no completeness"
+        )
+    assert attr.outputs is not None and attr.baseline_outputs is not None
+    assert attr.delta is not None  # an Integrated Gradients result
     fx = float(attr.outputs[sample])
     fb = float(attr.baseline_outputs[sample])
     delta = float(attr.delta[sample])
@@ -1400,6 +1428,7 @@ def plot_horizon(
     extend = "neither" if vmax is None or np.abs(grid).max() <= vmax else "both"
     fig.colorbar(mesh, ax=bottom, label="attribution", shrink=0.9, extend=extend)
     delta = hz.delta[sample] if hz is not None else attr.delta
+    assert delta is not None  # a stacked target: Integrated Gradients only
     name = type(attr.domain).__name__ if attr.domain is not None else "Cross-domain IG"
     if ax is not None:  # the caller's figure keeps its own title
         return fig
