@@ -20,7 +20,9 @@ anything else                           ``"values"``        :func:`plot_values`
 
 Positive attributions are drawn in red and negative ones in blue everywhere (colour maps
 ``"RdBu_r"`` centred at zero). Every figure's title names the model output explained, its
-value at the input and the baseline, and the completeness error ``delta``.
+value at the input and the baseline, and the completeness error ``delta``; for the result
+of a peer explainer (:mod:`cdig.peers`, ``attr.peer``) it names the peer and the explained
+score at the input, which is all a peer has.
 
 Every ``plot_*`` function takes ``ax=`` to draw into axes of your own figure (as pandas,
 xarray and statsmodels do) and returns the :class:`~matplotlib.figure.Figure` it drew in. The
@@ -127,7 +129,7 @@ def plot_attribution(
     Parameters
     ----------
     attr : Attribution
-        The result of :func:`cdig.explain`.
+        The result of :func:`cdig.explain` or of a peer explainer (:mod:`cdig.peers`).
     sample : int, default=0
         Which sample of the batch to draw.
     kind : str, optional
