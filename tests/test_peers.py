@@ -357,3 +357,13 @@ def test_gradient_values_are_the_autograd_gradient():
     y = model(torch.fft.irfft(X, n=N, dim=-1))[:, 2]
     (g,) = torch.autograd.grad(y.sum(), X)
     np.testing.assert_allclose(attr.values, g.abs().numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_numpy_numbers_among_the_options_are_recorded_as_python_numbers():
+    x = _x()
+    attr = timing(ThreeClasses(), x, target=0, n_masks=np.int64(3), min_length=np.int32(2),
+                  max_length=np.int64(9), retention=np.float32(0.5), seed=np.int64(4))  # fmt: skip
+    opts = attr.peer.options
+    assert opts["n_masks"] == 3 and opts["min_length"] == 2 and opts["max_length"] == 9
+    assert type(opts["max_length"]) is int and type(opts["retention"]) is float
+    assert opts["seed"] == 4 and type(opts["seed"]) is int

@@ -57,7 +57,7 @@ def peer_result(
         n_evaluations=evals,
         layout=InputLayout(layout.ndim, layout.time_axis, None if fs is None else float(fs)),
         coord_dims=domain.coord_dims,
-        peer=Peer(name, options),
+        peer=Peer(name, {key: _plain(value) for key, value in options.items()}),
     )
 
 
@@ -92,6 +92,17 @@ def model_result(
         target=spec.describe(),
         target_index=spec.indices(setup.batch),
     )
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python number a JSON record holds (``np.int64(3)`` -> 3)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return value
 
 
 def seed_option(seed: Any) -> int | str | None:
