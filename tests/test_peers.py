@@ -367,3 +367,15 @@ def test_numpy_numbers_among_the_options_are_recorded_as_python_numbers():
     assert opts["n_masks"] == 3 and opts["min_length"] == 2 and opts["max_length"] == 9
     assert type(opts["max_length"]) is int and type(opts["retention"]) is float
     assert opts["seed"] == 4 and type(opts["seed"]) is int
+
+
+def test_ig_facts_gives_an_ig_result_its_own_arrays_and_refuses_a_peer(results):
+    from cdig.attribution import ig_facts
+
+    model, x, every = results
+    ours = cdig.explain(model, x, "fourier", target=1, n_steps=16, rtol=0.5)
+    facts = ig_facts(ours)
+    for name in facts._fields:
+        assert getattr(facts, name) is getattr(ours, name), name
+    with pytest.raises(ValueError, match=r"cdig.report.*peer explainer 'flextime'"):
+        ig_facts(every["flextime"][0], "cdig.report")

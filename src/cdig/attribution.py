@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .domains import Domain
 
-__all__ = ["Attribution", "InputLayout", "Integration", "PerTarget", "Peer"]
+__all__ = ["Attribution", "IGFacts", "InputLayout", "Integration", "PerTarget", "Peer", "ig_facts"]
 
 _MISSING = np.zeros(0)  # default of the convergence fields: filled in by __post_init__
 
@@ -1105,8 +1105,27 @@ class IGFacts(NamedTuple):
 
 
 def ig_facts(attr: Attribution, what: str = "this") -> IGFacts:
-    """The Integrated Gradients facts of ``attr``; a ValueError that names ``what`` (the
-    reader: ``"cdig.report"``) for a peer's result, which has none."""
+    """The Integrated Gradients facts of ``attr``, typed as present (``attr.delta`` and the
+    others are ``ndarray | None`` since a peer's result has none).
+
+    Parameters
+    ----------
+    attr : Attribution
+        A result of :func:`cdig.explain` (or read back with :meth:`Attribution.from_dict`).
+    what : str, default="this"
+        The reader, named in the error (``"cdig.report"``).
+
+    Returns
+    -------
+    IGFacts
+        ``delta``, ``outputs``, ``baseline_outputs``, ``n_steps``, ``error``, ``converged``
+        and ``status``, the result's own arrays (not copies).
+
+    Raises
+    ------
+    ValueError
+        For the result of a peer explainer (:attr:`Attribution.peer`), naming it.
+    """
     facts = (attr.delta, attr.outputs, attr.baseline_outputs, attr.n_steps, attr.error,
              attr.converged, attr.status)  # fmt: skip
     if attr.peer is not None or any(f is None for f in facts):
