@@ -379,3 +379,29 @@ def test_ig_facts_gives_an_ig_result_its_own_arrays_and_refuses_a_peer(results):
         assert getattr(facts, name) is getattr(ours, name), name
     with pytest.raises(ValueError, match=r"cdig.report.*peer explainer 'flextime'"):
         ig_facts(every["flextime"][0], "cdig.report")
+
+
+def test_a_peer_never_returns_nan_silently():
+    x = _x()
+
+    def blows_up(z):
+        scale = torch.ones(len(z), dtype=z.dtype)
+        scale[1] = float("nan")  # sample 1 only: its output and its gradient are NaN
+        out = z.sum(dim=(1, 2)) * scale
+        return torch.stack([out, -out], dim=1)
+
+    with pytest.raises(cdig.NonFiniteError, match=r"gradient: .*samples \[1\]") as err:
+        gradient(blows_up, x, "fourier", target=0)
+    assert err.value.samples == [1]
+    with pytest.raises(cdig.NonFiniteError, match=r"timing: the attributions of samples"):
+        timing(blows_up, x, target=0, n_masks=3)
+
+
+def test_an_ig_result_built_by_hand_may_leave_its_convergence_facts_none():
+    values = np.ones((2, 1, 4))
+    attr = cdig.Attribution(
+        values, np.zeros(2), ("channel", "time"), {}, {}, np.full(2, 5.0), np.ones(2),
+        np.full(2, 8), error=None, converged=None, status=None,
+    )  # fmt: skip
+    assert attr.converged.tolist() == [True, True] and attr.status.tolist() == ["converged"] * 2
+    assert np.isnan(attr.error).all() and attr.peer is None

@@ -436,6 +436,9 @@ class Attribution:
                 f"an Integrated Gradients result needs {missing}; a result of another "
                 "explainer names it: peer=cdig.attribution.Peer(name, options)."
             )
+        for name in ("error", "converged", "status"):  # None, as left out: derived below
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, _MISSING)
         if self.per_target is not None:
             pt = self.per_target
             n = self.values.shape[1 + self.dims.index(pt.dim)] if pt.dim in self.dims else -1

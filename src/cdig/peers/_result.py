@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._guards import NonFiniteError
 from .._inputs import Layout
 from .._prepare import Setup
 from ..attribution import Attribution, InputLayout, Peer
@@ -37,9 +38,20 @@ def peer_result(
 ) -> Attribution:
     """A peer's ``values`` (batch, *coefficient_shape) of the fitted ``domain`` as a result.
 
-    ``n_evaluations``: the model evaluations the method spent per sample (an int for all);
-    ``outputs``: the explained score at the input per sample, or None without a model.
+    Values that are not finite raise :class:`cdig.NonFiniteError` naming the samples (a
+    result never holds NaN). ``n_evaluations``: the model evaluations the method spent per
+    sample (an int for all); ``outputs``: the explained score at the input per sample, or
+    None without a model.
     """
+    bad = ~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
+    if bad.any():
+        samples = np.flatnonzero(bad).tolist()
+        raise NonFiniteError(
+            f"{name}: the attributions of samples {samples} hold NaN or infinite values (the "
+            "model's outputs or gradients were not finite there, or overflowed); check the "
+            "model and the inputs, or rescale them.",
+            samples=samples,
+        )
     batch = int(values.shape[0])
     evals = np.broadcast_to(np.asarray(n_evaluations, dtype=np.int64), (batch,)).copy()
     return Attribution(
