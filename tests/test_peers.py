@@ -405,3 +405,14 @@ def test_an_ig_result_built_by_hand_may_leave_its_convergence_facts_none():
     )  # fmt: skip
     assert attr.converged.tolist() == [True, True] and attr.status.tolist() == ["converged"] * 2
     assert np.isnan(attr.error).all() and attr.peer is None
+
+
+def test_every_peer_name_has_a_figure_title_and_a_function(results):
+    from cdig.attribution import PEER_NAMES
+    from cdig.plot import PEER_TITLES
+
+    assert set(PEER_TITLES) == set(PEER_NAMES) == set(PEERS)
+    _, _, every = results
+    assert set(every) == set(PEER_NAMES)  # each name is made by one call of cdig.peers
+    assert set(cdig.peers.__all__) == {"gradient", "freqrise", "virtual_inspection", "timing",
+                                        "flextime"}  # fmt: skip
