@@ -271,6 +271,9 @@ def test_to_xarray_and_the_dict_round_trip_of_a_peer_result(results):
         np.testing.assert_array_equal(da.values, attr.values)
         for key in attr.coords:
             np.testing.assert_array_equal(da.coords[key].values, attr.coords[key])
+        df = attr.to_pandas()
+        assert len(df) == attr.values.size
+        np.testing.assert_array_equal(df["value"].to_numpy(), attr.values.ravel())
         data = attr.to_dict()
         assert data["peer"] == attr.peer.as_dict() and data["delta"] is None
         for source in (data, json.loads(json.dumps(jsonable(data)))):
