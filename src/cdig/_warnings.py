@@ -202,6 +202,7 @@ def warn_unconverged_results(results: Mapping[str, Attribution], settings: Setti
         return
     bad: dict[str, np.ndarray] = {}
     for label, attr in results.items():
+        assert attr.delta is not None and attr.converged is not None  # an IG result
         idx = np.flatnonzero(completeness_flagged(attr.delta, attr.converged))
         if idx.size:
             bad[label] = idx
@@ -234,6 +235,7 @@ def _warn_auto(
     worst, accuracy = float("nan"), 0.0
     budget_bad: dict[str, np.ndarray] = {}
     for label, attr in results.items():
+        assert attr.converged is not None and attr.error is not None and attr.delta is not None
         status = np.asarray(attr.status)
         if not (~attr.converged).any():
             continue

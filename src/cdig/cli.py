@@ -299,7 +299,7 @@ def _explain(args: argparse.Namespace) -> int:
     }
     if not args.quiet:
         print(summary_text(results, samples, args.top))
-        if any(not a.converged[samples].all() for a in results.values()):
+        if any(not np.asarray(a.converged)[samples].all() for a in results.values()):
             print("! not converged within --max-steps (or above --rtol with a fixed --n-steps)")
     if args.json:
         path = write_json(args.json, results, outputs, settings, x.shape)

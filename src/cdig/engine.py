@@ -83,7 +83,7 @@ from ._warnings import (
     warn_constant_outputs,
     warn_unconverged_results,
 )
-from .attribution import Attribution, InputLayout, Integration, stack_targets
+from .attribution import Attribution, InputLayout, Integration, ig_facts, stack_targets
 from .domains import Domain
 from .models import wrap
 from .targets import TargetAxis, TargetSpec, as_target, resolve_targets, select_target
@@ -339,10 +339,10 @@ class CrossDomainIG:
             additional_forward_args=additional_forward_args,
         )
         if isinstance(res, Attribution):
-            return (res.values, res.delta) if return_convergence_delta else res.values
+            return (res.values, ig_facts(res).delta) if return_convergence_delta else res.values
         values = {k: a.values for k, a in res.items()}
         if return_convergence_delta:
-            return values, {k: a.delta for k, a in res.items()}
+            return values, {k: ig_facts(a).delta for k, a in res.items()}
         return values
 
     @fill_doc(

@@ -115,6 +115,7 @@ def explain_batch(
         d = attr.to_dict()  # the one serialized form: its arrays go to the shard, the rest
         for name in DOMAIN_FIELDS:  # to the manifest (outputs and targets are shared columns)
             arrays[f"{label}.{name}"] = d[name]
+        assert attr.status is not None  # Cross-domain IG results always have one
         arrays[f"{label}.status"] = status_codes(attr.status)  # int8 codes, no text on disk
         info[label] = {
             "class": f"{type(attr.domain).__module__}.{type(attr.domain).__qualname__}",
