@@ -1,5 +1,4 @@
-"""Small API fixes: top() labels every coefficient, clean coordinates, the Nyquist bin in
-the top band, text labels with explain_dataset(target="label")."""
+"""cdig.attribution: the result object's views (top(), bands()) against the values they read."""
 
 from __future__ import annotations
 
@@ -11,6 +10,7 @@ import cdig
 from cdig.report import describe_coefficient
 
 
+# ---------------------------------------------------------------------- top() and bands()
 def _model(t: torch.Tensor) -> torch.Tensor:
     return torch.tanh(t).sum(dim=(1, 2)) + t[..., ::2].sum(dim=(1, 2))
 
@@ -64,29 +64,3 @@ def test_top_band_includes_the_nyquist_bin():
     np.testing.assert_allclose(
         banded.values[:, 0, 0], attr.values[:, 0, attr.coords["frequency"] < 8].sum(axis=1)
     )
-
-
-class TwoClass(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.lin = torch.nn.Linear(16, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lin(x.flatten(1))
-
-
-def test_explain_dataset_maps_text_labels_in_sorted_order(tmp_path):
-    X = np.random.default_rng(2).normal(size=(6, 1, 16)).astype(np.float32)
-    names = np.array(["walk", "run", "walk", "run", "run", "walk"])
-    run = cdig.explain_dataset(
-        TwoClass(), X, "fourier", target="label", labels=names, out=tmp_path / "r", progress=False
-    )
-    np.testing.assert_array_equal(run.targets, (names == "walk").astype(np.int64))  # run<walk
-    assert list(run.labels) == list(names)  # the names are kept
-    summary = run.summary("fourier", by="label")
-    assert sorted(summary.groups.tolist()) == ["run", "walk"]
-    # the explained output is the labelled class's logit
-    with torch.no_grad():
-        logits = TwoClass()(torch.from_numpy(X)).numpy()
-    np.testing.assert_allclose(run.outputs, logits[np.arange(6), run.targets], rtol=1e-5)
