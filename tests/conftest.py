@@ -91,3 +91,16 @@ def series() -> np.ndarray:
     x = rng.normal(size=(4, 2, 96)) * 0.5
     x[:, 0] += np.sin(2 * np.pi * 3.0 * t)
     return x
+
+
+# ---------------------------------------------------------------------- helpers
+def same_result(a: Any, b: Any) -> None:
+    """Assert that two Attributions hold the same arrays, layout, target and coordinates."""
+    for name in ("values", "delta", "outputs", "baseline_outputs", "n_steps", "error",
+                 "converged", "n_evaluations"):  # fmt: skip
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    np.testing.assert_array_equal(a.target_index, b.target_index)
+    assert a.dims == b.dims and a.target == b.target and dict(a.units) == dict(b.units)
+    assert set(a.coords) == set(b.coords)
+    for k in a.coords:
+        np.testing.assert_array_equal(a.coords[k], b.coords[k])

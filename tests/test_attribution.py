@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 import cdig
 from cdig.report import describe_coefficient
+
+from .conftest import same_result
 
 
 # ---------------------------------------------------------------------- top() and bands()
@@ -64,3 +68,17 @@ def test_top_band_includes_the_nyquist_bin():
     np.testing.assert_allclose(
         banded.values[:, 0, 0], attr.values[:, 0, attr.coords["frequency"] < 8].sum(axis=1)
     )
+
+
+# ---------------------------------------------------------------------- to_dict and from_dict
+@pytest.mark.parametrize("target", [1, "predicted", [0, 2, 1, 0]])
+def test_to_dict_round_trips_in_memory_and_through_json(smooth_cnn, series, target):
+    from cdig.attribution import jsonable
+
+    attr = cdig.explain(smooth_cnn, series, "fourier", target=target, fs=32.0, n_steps=8)
+    assert attr.target_index is not None
+    same_result(cdig.Attribution.from_dict(attr.to_dict()), attr)
+    text = json.dumps(jsonable(attr.to_dict()), allow_nan=False)  # NaN error -> null -> NaN
+    back = cdig.Attribution.from_dict(json.loads(text))
+    same_result(back, attr)
+    assert back.domain is None and back.settings.method == "gausslegendre"

@@ -14,6 +14,8 @@ import torch
 import cdig
 from cdig.cli import CLIError, load_input, load_model, main
 
+from .conftest import same_result
+
 
 def _installed(name: str) -> bool:
     try:
@@ -797,3 +799,27 @@ def test_help_states_each_default_once(command, capsys):
         assert len(re.findall(r"\(default[: ]", flat)) <= 1, flat
     flat = " ".join(options.split())
     assert ("(default 512)" in flat and "(default: 512)" not in flat) or command == "demo"
+
+
+# ---------------------------------------------------------------------- --json files
+def test_cli_json_is_the_attribution_dict(tmp_path, smooth_cnn, series):
+    import torch
+
+    from cdig.cli import main
+
+    torch.jit.save(torch.jit.script(smooth_cnn), tmp_path / "m.pt")
+    np.save(tmp_path / "x.npy", series)
+    args = ["explain", str(tmp_path / "m.pt"), str(tmp_path / "x.npy"), "--fs", "32",
+            "--target", "2", "--n-steps", "8", "--domain", "fourier", "--domain", "cepstrum",
+            "--json", str(tmp_path / "o.json"), "--quiet", "--trust-model-file"]  # fmt: skip
+    assert main(args) == 0
+    doc = json.loads((tmp_path / "o.json").read_text())
+    with pytest.warns(cdig.CompletenessWarning, match=r"\(cepstrum\)"):  # 8 steps are few
+        ref = cdig.explain(
+            smooth_cnn, series, ["fourier", "cepstrum"], target=2, fs=32.0, n_steps=8
+        )
+    assert list(doc["domains"]) == ["fourier", "cepstrum"]
+    for name, attr in ref.items():
+        back = cdig.Attribution.from_dict(doc["domains"][name])
+        same_result(back, attr)
+        assert doc["domains"][name]["domain"] == type(attr.domain).__name__

@@ -20,6 +20,7 @@ import pytest
 import torch
 
 import cdig
+from cdig._settings import Settings
 from cdig.runs import CorruptShardError, _store
 
 N, C, T, BS = 40, 1, 64, 12  # 4 shards: 12, 12, 12, 4 samples
@@ -862,3 +863,31 @@ def test_explain_dataset_maps_text_labels_in_sorted_order(tmp_path):
     with torch.no_grad():
         logits = TwoClass()(torch.from_numpy(X)).numpy()
     np.testing.assert_allclose(run.outputs, logits[np.arange(6), run.targets], rtol=1e-5)
+
+
+# ---------------------------------------------------------------------- settings and targets kept
+def test_dataset_manifest_records_the_settings_dict(tmp_path, smooth_cnn, series):
+    run = cdig.explain_dataset(
+        smooth_cnn, series, "fourier", out=tmp_path / "r", target=0, n_steps=8, progress=False
+    )
+    recorded = run.manifest["settings"]["explain"]
+    expected = Settings(n_steps=8).as_dict()
+    assert {k: recorded[k] for k in expected} == expected
+
+
+@pytest.mark.parametrize("target", [1, "predicted"])
+def test_a_run_keeps_the_target_index_so_metrics_default_it(tmp_path, smooth_cnn, series, target):
+    run = cdig.explain_dataset(
+        smooth_cnn, series, "fourier", out=tmp_path / "r", fs=32.0, target=target, n_steps=8,
+        shard_size=3, progress=False,
+    )  # fmt: skip
+    one = cdig.explain(smooth_cnn, series, "fourier", target=target, fs=32.0, n_steps=8)
+    from_run = cdig.open_run(tmp_path / "r").attribution("fourier")
+    np.testing.assert_array_equal(from_run.target_index, one.target_index)
+    np.testing.assert_array_equal(from_run.values, one.values)
+    kwargs = dict(domain=cdig.domains.Fourier(fs=32.0), fractions=[0.0, 0.5, 1.0])
+    by_default = cdig.metrics.deletion(smooth_cnn, series, from_run, **kwargs)
+    given = cdig.metrics.deletion(smooth_cnn, series, from_run, target=one.target_index, **kwargs)
+    np.testing.assert_array_equal(by_default.scores, given.scores)
+    sub = run.attribution("fourier", samples=[2, 0])
+    np.testing.assert_array_equal(sub.target_index, one.target_index[[2, 0]])

@@ -519,3 +519,17 @@ def test_run_refuses_settings_it_cannot_honour(smooth_cnn, series):
         ig.run(series, target=0, settings=Settings(time_axis=1))
     with pytest.raises(TypeError, match="settings must be a cdig Settings object; got dict"):
         ig.run(series, target=0, settings={"n_steps": 8})  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- the activation cache
+def test_activation_cache_belongs_to_the_model(smooth_cnn, series):
+    from tests.conftest import SmoothCNN
+
+    ig = cdig.CrossDomainIG(smooth_cnn, "time")
+    ig.explain(series, target=0, n_steps=4)
+    owner, cache = ig._eval_bytes_cache
+    assert owner is smooth_cnn and len(cache) == 1
+    ig.model = SmoothCNN(width=64)  # a wider model saves more per evaluation
+    ig.explain(series, target=0, n_steps=4)
+    owner2, cache2 = ig._eval_bytes_cache
+    assert owner2 is ig.model and next(iter(cache2.values())) > next(iter(cache.values()))
