@@ -104,3 +104,15 @@ def same_result(a: Any, b: Any) -> None:
     assert set(a.coords) == set(b.coords)
     for k in a.coords:
         np.testing.assert_array_equal(a.coords[k], b.coords[k])
+
+
+# ---------------------------------------------------------------------- a linear model
+def linear_net() -> torch.nn.Module:
+    """Flatten, then a seeded ``Linear(16, 2)`` in float64: attributions are ``w * (x - x')``."""
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2)).double()
+
+
+def short_series(dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Two seeded one-channel series of 16 samples, shape ``(2, 1, 16)``."""
+    return torch.randn(2, 1, 16, generator=torch.Generator().manual_seed(1)).to(dtype)

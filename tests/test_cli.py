@@ -14,7 +14,7 @@ import torch
 import cdig
 from cdig.cli import CLIError, load_input, load_model, main
 
-from .conftest import same_result
+from .conftest import linear_net, same_result, short_series
 
 
 def _installed(name: str) -> bool:
@@ -823,3 +823,43 @@ def test_cli_json_is_the_attribution_dict(tmp_path, smooth_cnn, series):
         back = cdig.Attribution.from_dict(doc["domains"][name])
         same_result(back, attr)
         assert doc["domains"][name]["domain"] == type(attr.domain).__name__
+
+
+# ---------------------------------------------------------------------- options out of range
+@pytest.fixture(scope="module")
+def linear_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("raw")
+    net = linear_net()
+    torch.jit.script(net).save(str(d / "net64.ts"))
+    torch.jit.script(linear_net().float()).save(str(d / "net32.ts"))
+    np.save(d / "x64.npy", short_series().numpy())
+    np.save(d / "x32.npy", short_series(torch.float32).numpy())
+    return d
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["net64.ts", "x64.npy", "--top", "-1"], r"--top -1 must be a positive integer"),
+        (["net64.ts", "x64.npy", "--device", "meta"], r"--device meta holds shapes but no values"),
+        (["net64.ts", "x64.npy", "--n-steps", "2000000000"], r"--n-steps 2000000000 is more"),
+        (["net32.ts", "x32.npy", "--baselines", "1e39"], r"--baselines 1e\+39 does not fit"),
+    ],
+)
+def test_command_line_options_out_of_range(linear_files, args, match, capsys):
+    argv = [
+        "explain",
+        str(linear_files / args[0]),
+        str(linear_files / args[1]),
+        "--target",
+        "0",
+        *args[2:],
+    ]
+    try:
+        code = main([*argv, "--quiet", "--trust-model-file"])
+    except CLIError as err:
+        message = str(err)
+    else:
+        assert code != 0
+        message = capsys.readouterr().err
+    assert __import__("re").search(match, message), message

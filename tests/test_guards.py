@@ -15,7 +15,7 @@ import cdig
 from cdig import NonFiniteError
 from cdig.domains import Fourier, available_domains
 
-from .conftest import NEEDS, SmoothCNN, every_domain
+from .conftest import NEEDS, SmoothCNN, every_domain, linear_net, short_series
 
 
 # ---------------------------------------------------------------------- 4. non-finite models
@@ -360,3 +360,21 @@ def test_finite_outputs_whose_sum_overflows_are_explained(n_steps):
     attr = cdig.explain(model, x, "time", n_steps=n_steps, baselines=0.0)
     assert np.isfinite(attr.values).all()
     assert np.isfinite(attr.delta).all()
+
+
+# ---------------------------------------------------------------------- float64 functions
+def test_a_float64_function_with_float32_inputs_is_cast_up_exactly():
+    weights = linear_net()[1].weight.detach().numpy()  # float64 numpy weights: invisible to cdig
+
+    def f(z):
+        return torch.nn.functional.linear(z.flatten(1), torch.from_numpy(weights))
+
+    x32 = short_series(torch.float32)
+    with pytest.warns(UserWarning, match="cast to float64, which is exact"):
+        res = cdig.explain(f, x32, target=0, n_steps=8)
+    ref = cdig.explain(f, x32.double(), target=0, n_steps=8)
+    np.testing.assert_array_equal(res.values, ref.values)
+    # linear model, zero baseline: attributions are exactly w * x
+    np.testing.assert_allclose(
+        res.values.reshape(2, -1), weights[0] * x32.double().numpy().reshape(2, -1), atol=1e-12
+    )

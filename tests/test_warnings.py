@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
+import torch
 
 import cdig
+
+from .conftest import linear_net, short_series
 
 
 # ---------------------------------------------------------------------- at the caller's line
@@ -53,3 +58,17 @@ def test_a_metric_warns_at_the_callers_line(smooth_cnn, series):
             target=attr.target_index, fractions=[0.0, 1.0],
         )  # fmt: skip
     assert _only(record, SklearnConvergence).filename == __file__
+
+
+# ---------------------------------------------------------------------- a constant output
+def test_an_exactly_constant_output_is_named_not_silently_converged():
+    def constant(z):
+        return torch.ones(len(z), 2, dtype=z.dtype) + 0 * z.sum()
+
+    with pytest.warns(cdig.ConstantOutputWarning, match=r"samples \[0, 1\].*explains nothing"):
+        res = cdig.explain(constant, short_series(), target=0)
+    assert (res.values == 0).all()
+    # a model that does depend on the input gives no such warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", cdig.ConstantOutputWarning)
+        cdig.explain(linear_net(), short_series(), target=0, n_steps=8)
