@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import warnings
 
 import numpy as np
@@ -533,3 +534,25 @@ def test_activation_cache_belongs_to_the_model(smooth_cnn, series):
     ig.explain(series, target=0, n_steps=4)
     owner2, cache2 = ig._eval_bytes_cache
     assert owner2 is ig.model and next(iter(cache2.values())) > next(iter(cache.values()))
+
+
+# ---------------------------------------------------------------------- no leak per call
+def _live_tensors() -> int:
+    gc.collect()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return sum(1 for o in gc.get_objects() if isinstance(o, torch.Tensor))
+
+
+@pytest.mark.parametrize("chunk", [None, 8])
+def test_repeated_calls_leave_no_tensors_alive(chunk):
+    model = torch.nn.Sequential(
+        torch.nn.Conv1d(2, 4, 3), torch.nn.Tanh(), torch.nn.Flatten(), torch.nn.Linear(120, 1)
+    )
+    x = torch.randn(4, 2, 32)
+    cdig.explain(model, x, "fourier", target=0, internal_batch_size=chunk)  # warm caches
+    cdig.explain(model, x, "fourier", target=0, internal_batch_size=chunk)
+    before = _live_tensors()
+    for _ in range(10):
+        cdig.explain(model, x, "fourier", target=0, internal_batch_size=chunk)
+    assert _live_tensors() - before <= 0

@@ -84,3 +84,17 @@ def test_targets_steps_and_baselines_out_of_range():
         ValueError, match=r"baselines holds values beyond the range of torch\.float32"
     ):
         cdig.explain(linear_net().float(), short_series(torch.float32), target=0, baselines=big)
+
+
+# ---------------------------------------------------------------------- boolean baselines
+_LIN = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
+
+
+@pytest.mark.parametrize(
+    "baselines",
+    [True, np.bool_(False), np.ones((4, 2, 32), dtype=bool), torch.zeros(2, 32, dtype=torch.bool)],
+    ids=["True", "np.bool_", "bool-array", "bool-tensor"],
+)
+def test_boolean_baselines_are_refused(baselines):
+    with pytest.raises(TypeError, match=r"baselines.* boolean; pass None"):
+        cdig.explain(_LIN, torch.randn(4, 2, 32), target=0, baselines=baselines)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+
+import cdig
 
 
 # ---------------------------------------------------------------------- one target spec
@@ -27,3 +30,12 @@ def test_one_target_spec_understands_datasets():
         as_target("label")  # a single batch has no labels
     with pytest.raises(ValueError, match="one integer class per sample"):
         as_target(np.array([0.5, 1.0]), dataset=True)
+
+
+# ---------------------------------------------------------------------- target functions
+_LIN = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
+
+
+def test_a_target_function_returning_integers_is_named():
+    with pytest.raises(ValueError, match=r"target function returned .*int64.*float outputs"):
+        cdig.explain(_LIN, torch.randn(4, 2, 32), target=lambda out: out.argmax(dim=1))
