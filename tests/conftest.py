@@ -17,7 +17,8 @@ class SmoothCNN(torch.nn.Module):
 
     Input ``(batch, channels, time)``, output ``(batch, n_out)``. The head reads the mean over
     time, so any length is accepted; with ``n_times`` it reads every time step instead, and the
-    model takes series of exactly ``n_times`` samples (as many real models do).
+    model takes series of exactly ``n_times`` samples (as many real models do). The activations
+    are submodules, so that a test can swap one (the same weights, another function).
     """
 
     def __init__(
@@ -31,7 +32,9 @@ class SmoothCNN(torch.nn.Module):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         self.conv1 = torch.nn.Conv1d(channels, width, 7, padding=3)
+        self.act1 = torch.nn.Tanh()
         self.conv2 = torch.nn.Conv1d(width, width, 5, padding=2, dilation=1)
+        self.act2 = torch.nn.Softplus()
         self.head = torch.nn.Linear(width * (n_times or 1), n_out)
         self.every_step = n_times is not None
         with torch.no_grad():
@@ -40,8 +43,7 @@ class SmoothCNN(torch.nn.Module):
         self.double()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.tanh(self.conv1(x))
-        h = torch.nn.functional.softplus(self.conv2(h))
+        h = self.act2(self.conv2(self.act1(self.conv1(x))))
         return self.head(h.flatten(1) if self.every_step else h.mean(dim=-1))
 
 
