@@ -23,7 +23,7 @@ import cdig
 from cdig._settings import Settings
 from cdig.runs import CorruptShardError, _store
 
-from .conftest import SmoothCNN
+from .conftest import SmoothCNN, linear_net
 
 N, C, T, BS = 40, 1, 64, 12  # 4 shards: 12, 12, 12, 4 samples
 
@@ -833,21 +833,17 @@ def test_open_run_detects_swapped_shard_folders(tmp_path, reference):
 
 
 # ---------------------------------------------------------------------- text labels
-class TwoClass(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.lin = torch.nn.Linear(16, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lin(x.flatten(1))
-
-
 def test_explain_dataset_maps_text_labels_in_sorted_order(tmp_path):
     X = np.random.default_rng(2).normal(size=(6, 1, 16)).astype(np.float32)
     names = np.array(["walk", "run", "walk", "run", "run", "walk"])
     run = cdig.explain_dataset(
-        TwoClass(), X, "fourier", target="label", labels=names, out=tmp_path / "r", progress=False
+        linear_net().float(),
+        X,
+        "fourier",
+        target="label",
+        labels=names,
+        out=tmp_path / "r",
+        progress=False,
     )
     np.testing.assert_array_equal(run.targets, (names == "walk").astype(np.int64))  # run<walk
     assert list(run.labels) == list(names)  # the names are kept
@@ -855,7 +851,7 @@ def test_explain_dataset_maps_text_labels_in_sorted_order(tmp_path):
     assert sorted(summary.groups.tolist()) == ["run", "walk"]
     # the explained output is the labelled class's logit
     with torch.no_grad():
-        logits = TwoClass()(torch.from_numpy(X)).numpy()
+        logits = linear_net().float()(torch.from_numpy(X)).numpy()
     np.testing.assert_allclose(run.outputs, logits[np.arange(6), run.targets], rtol=1e-5)
 
 
