@@ -139,6 +139,14 @@ _RATE = 4.0
 # --- h22-floor: the gradient-noise floor (see :func:`_noise_floor`) ----------------------
 #: Sites (mesh points) per row where the gradient's rounding noise is measured.
 NOISE_SITES = 3
+#: The noise is measured only in precisions coarser than this (float32, float16, bfloat16):
+#: float64 rounding noise (1e-16 relative) explains no estimate at a usable tolerance, and
+#: measuring it would cost evaluations for nothing.
+NOISE_EPS = 2.0**-30
+#: Rounds in a row whose estimate (relative to the tolerance) times the evaluations did not
+#: fall, before the noise is measured (smooth and kinked integrands' estimates fall as
+#: 1 / n**4 and 1 / n**2; noise's as 1 / sqrt(n)).
+NOISE_POOR = 1
 #: An estimate is explained by the measured noise when it is at most this times the
 #: estimate that noise alone would give on the current mesh.
 NOISE_FACTOR = 2.0
@@ -716,7 +724,8 @@ def _integrate_group(
     pending_noise: tuple[np.ndarray, Tensor] | None = None  # (site rows, stats on device)
     noise_sum = np.zeros(n_rows)  # the part of |delta| explained by noise, floor rows
     noise_skip = 0  # trailing pending points that are noise sites (no finiteness check)
-    can_measure = store_budget(d, acc_bytes) > 0  # not for long rows (memory)
+    # not for long rows (memory), nor in float64
+    can_measure = store_budget(d, acc_bytes) > 0 and float(torch.finfo(real).eps) > NOISE_EPS
     noise_step = _noise_step(real)
 
     def noise_stats(
@@ -952,7 +961,11 @@ def _integrate_group(
             # h22-floor: rows whose estimate stopped falling at the expected rate for two
             # rounds get their gradient noise measured, once, with this round's points
             sites = None
-            want = np.flatnonzero(active & (poor >= 2) & (noise_state == 0)) if can_measure else []
+            want = (
+                np.flatnonzero(active & (poor >= NOISE_POOR) & (noise_state == 0))
+                if can_measure
+                else []
+            )
             if len(want):
                 left = max_steps - steps - 4 * np.bincount(prow, minlength=n_rows)
                 sites = _noise_sites(mesh, want[left[want] >= 2 * NOISE_SITES], noise_step)
@@ -1278,12 +1291,15 @@ def _store_noise(
 ) -> None:
     """The noise per point of each row from its sites' second differences ``stats``
     (2 + n_domains, n_sites): a second difference of uncorrelated noise has 6 times its
-    variance. The sum's noise is the rms over the sites; the norms', the median (a site
-    on a sharp feature is discounted). Non-finite values leave the row unmeasured (NaN)."""
+    variance. The norms' noise is the median over the sites (a site on a sharp feature is
+    discounted); the sum's, the rms over the sites, at least the integration norm's.
+    Non-finite values leave the row unmeasured (NaN)."""
     for r in np.unique(s_rows):
         at = stats[:, s_rows == r]
-        sig_s[r] = np.sqrt(np.mean(at[0] ** 2) / 6)
         sig_i[r] = np.sqrt(np.median(at[1] ** 2) / 6)
+        # a sum of d uncorrelated noises has the variance of their norm: the sites' rms
+        # sum, a 3-sample estimate, is not let below that
+        sig_s[r] = max(np.sqrt(np.mean(at[0] ** 2) / 6), sig_i[r])
         if len(at) > 2:
             sig_d[r] = np.sqrt(np.median(at[2:] ** 2, axis=1) / 6)
         else:

@@ -1084,12 +1084,16 @@ def certify(
     # the loop's floor (a binding rounding floor, or the gradients' noise), unless another
     # baseline's path spent its budget (more evaluations would help that one)
     named = np.any(rows == "floor", axis=0) & ~np.any(rows == "max_steps", axis=0)
-    # where the loop stopped at the noise of the gradients, the part of delta that the
-    # noise explains is discounted like the rounding floor (it is not a missed feature)
+    # where the loop stopped at the noise of the gradients, the estimate is not scaled up
+    # to the part of delta that the noise explains (that would be a ratio of two noises);
+    # the exact bound |delta| / sqrt(n) stays
     noise = np.zeros(n_base * batch) if res.noise is None else res.noise
     noise = np.where(named, noise.reshape(n_base, batch).mean(axis=0), 0.0)
-    est_floor = floor + noise
-    est = consistent_error(errors[0], errors[1], np.abs(delta), est_floor, errors[2])
+    est = consistent_error(errors[0], errors[1], np.abs(delta), floor, errors[2])
+    if (noise > 0).any():
+        noisy = consistent_error(errors[0], errors[1], np.abs(delta), floor + noise, errors[2])
+        bound = np.maximum(np.abs(delta) - floor, 0.0) / np.sqrt(max(1, errors[2]))
+        est = np.where(noise > 0, np.maximum(noisy, bound), est)
     with np.errstate(divide="ignore", invalid="ignore"):
         error = np.maximum(np.where(est == 0, 0.0, est / norm), rss)
         # the tests on the reported numbers themselves (atol / 0 is inf: no vector to scale)
