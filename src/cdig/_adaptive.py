@@ -54,11 +54,14 @@ error sums, in the gradients' precision; the changes are added to the rows in fl
 (``index_add_``). Everything is elementwise or a per-row index sum, so the bits do not
 depend on the number of threads. The result is these running sums.
 
-Why a row stops is its **status**: ``"converged"`` (both tests), ``"floor"`` (both tests
-hold only once the rounding floor of the model's precision, :func:`rounding_floor` of
-``|f(x)| + |f(x')| + sum |A|`` in the integration coordinates, is allowed for: the
-tolerance is below what the model's outputs and gradients can show; the engine reports
-the error with the same floor), ``"max_steps"`` (budget spent, best estimate kept) or
+Why a row stops is its **status**: ``"converged"`` (both tests), ``"floor"`` (a tolerance
+lies at or below the rounding floor of the model's precision, :func:`rounding_floor` of
+``|f(x)| + |f(x')| + sum |A|`` in the integration coordinates, and both tests hold once
+that floor is allowed for; or the estimates are at the measured rounding noise of the
+model's gradients and the budget cannot bring them to the tolerance, see
+:func:`_noise_floor`: the tolerance is below what the model's outputs and gradients can
+show; the engine reports the error with the same floor; a row within the floor of a
+tolerance above it is refined on), ``"max_steps"`` (budget spent, best estimate kept) or
 ``"singular"``: the sub-interval at the baseline has been bisected down to
 ``SINGULAR_WIDTH`` (2**-12) and the output still changes across it by more than half of
 ``f(x) - f(x')``. That is a model whose output jumps next to the baseline (one that
@@ -958,14 +961,10 @@ def _integrate_group(
         else:
             new_pos = (lo[:, None] + (w // 8)[:, None] * np.array([1, 3, 5, 7])).reshape(-1)
             eval_rows, eval_pos = np.repeat(prow, 4), new_pos
-            # h22-floor: rows whose estimate stopped falling at the expected rate for two
-            # rounds get their gradient noise measured, once, with this round's points
+            # h22-floor: rows whose estimate did not fall at the expected rate in a round
+            # (NOISE_POOR) get their gradient noise measured, once, with this round's points
             sites = None
-            want = (
-                np.flatnonzero(active & (poor >= NOISE_POOR) & (noise_state == 0))
-                if can_measure
-                else []
-            )
+            want = np.flatnonzero(active & (poor >= NOISE_POOR) & (noise_state == 0) & can_measure)
             if len(want):
                 left = max_steps - steps - 4 * np.bincount(prow, minlength=n_rows)
                 sites = _noise_sites(mesh, want[left[want] >= 2 * NOISE_SITES], noise_step)
@@ -1266,20 +1265,18 @@ def _noise_sites(
     is nearest the row's median (a sharp feature, whose second difference is not noise,
     has a large one), away from the baseline and wider than ``4 du``. Returns the sites'
     rows, their midpoints' slots and positions, or None."""
-    out_r, out_s, out_p = [], [], []
-    for r in rows:
-        leaves = np.flatnonzero((mesh.row == r) & (mesh.lo > 0) & (mesh.width >= 4 * step))
-        if len(leaves) == 0:
-            continue
-        order = leaves[np.argsort(mesh.err[leaves] / mesh.width[leaves], kind="stable")]
-        mid = len(order) // 2
-        pick = order[max(0, mid - NOISE_SITES // 2) :][:NOISE_SITES]
-        out_r.append(np.full(len(pick), r, dtype=np.int64))
-        out_s.append(mesh.slots[pick, 2])
-        out_p.append(mesh.lo[pick] + mesh.width[pick] // 2)
-    if not out_r:
+    leaves = np.flatnonzero(np.isin(mesh.row, rows) & (mesh.lo > 0) & (mesh.width >= 4 * step))
+    if len(leaves) == 0:
         return None
-    return np.concatenate(out_r), np.concatenate(out_s), np.concatenate(out_p)
+    key = mesh.err[leaves] / mesh.width[leaves]
+    leaves = leaves[np.lexsort((key, mesh.row[leaves]))]  # by row, then by e_i / h_i
+    r = mesh.row[leaves]
+    start = np.searchsorted(r, r)  # each leaf's row begins here
+    count = np.searchsorted(r, r, side="right") - start
+    rank = np.arange(len(r)) - start
+    first = np.maximum(0, count // 2 - NOISE_SITES // 2)
+    pick = leaves[(rank >= first) & (rank < first + NOISE_SITES)]
+    return mesh.row[pick], mesh.slots[pick, 2], mesh.lo[pick] + mesh.width[pick] // 2
 
 
 def _store_noise(
