@@ -86,8 +86,9 @@ class ConvergenceWarning(_Report):
     singular : list of int
         Samples whose path is singular at the baseline (status ``"singular"``).
     floor : list of int
-        Samples whose tolerance is below the rounding level of the model's precision
-        (status ``"floor"``).
+        Samples whose tolerance is below the rounding level of the model's precision, or
+        whose error estimate is at the measured rounding noise of its gradients (status
+        ``"floor"``).
     floor_accuracy : float
         The largest absolute error reached among the ``floor`` samples (output units).
     """
@@ -289,11 +290,13 @@ def _warn_auto(
     if by["floor"]:
         parts.append(
             f"For samples {sample_list(sorted(by['floor']))}{where} rtol={settings.rtol:g} is "
-            "below the rounding level of the model's precision (f(x) - f(x') is tiny, or the "
-            "attributions cancel heavily): the tolerance cannot be certified; the attributions "
-            f"are accurate to about {accuracy:.2g} in units of the output "
-            "(attr.absolute_error). Explain an output that changes more, or run the model in "
-            "float64."
+            "below the rounding level of the model's precision: f(x) - f(x') is tiny, the "
+            "attributions cancel heavily, or the error estimate is at the measured rounding "
+            "noise of the model's gradients, which more evaluations reduce only as "
+            "1/sqrt(evaluations) (so these samples were stopped early). The tolerance cannot "
+            f"be certified; the attributions are accurate to about {accuracy:.2g} in units of "
+            "the output (attr.absolute_error). Loosen rtol, explain an output that changes "
+            "more, or run the model in float64."
         )
     parts.append(
         "attr.status and attr.error tell which samples to trust and why."

@@ -59,8 +59,9 @@ _STATUS_TEXT = {
     "max_steps": "did not reach the tolerance within the evaluation budget (max_steps); "
     "raise max_steps",
     "floor": "the tolerance is below the rounding level of the model's precision "
-    "(f(x) - f(x') is tiny or the attributions cancel); accurate only to about the "
-    "absolute error shown, not to rtol",
+    "(f(x) - f(x') is tiny, the attributions cancel, or the error estimate is at the "
+    "rounding noise of the model's gradients); accurate only to about the absolute error "
+    "shown, not to rtol; more steps do not help",
     "singular": "the path is singular at the baseline (the output jumps next to it, e.g. "
     "a model that normalises its input explained from zeros); the attributions describe "
     "that jump: use another baseline, e.g. cdig.baselines.phase_randomized",
