@@ -25,7 +25,8 @@ COMPLETENESS_FLOOR = 1e-6
 
 #: Why a sample's integration stopped (:attr:`cdig.Attribution.status`): ``"converged"`` (the
 #: tolerances are met by the reported numbers), ``"floor"`` (not certifiable at the
-#: model's precision: a tolerance below the outputs' rounding, or measured gradient noise), ``"max_steps"`` (``n_steps="auto"``: budget spent),
+#: model's precision: a tolerance below the outputs' rounding, or measured gradient noise),
+#: ``"max_steps"`` (``n_steps="auto"``: budget spent),
 #: ``"singular"`` (the output jumps next to the baseline) and ``"n_steps"`` (a fixed
 #: ``n_steps`` whose completeness error exceeds the tolerance).
 STATUSES = ("converged", "floor", "max_steps", "singular", "n_steps")
