@@ -294,8 +294,9 @@ class Attribution:
         precision: it lies below the rounding level of the outputs, or a float32 model's
         measured gradient noise keeps the error above it within the budget;
         :attr:`absolute_error` says what was reached; raising ``max_steps`` does not help),
-        ``"max_steps"`` (``n_steps="auto"`` spent its budget), ``"singular"`` (the output jumps next to the baseline, e.g. a
-        model that normalises its input explained from zeros: use another baseline) or
+        ``"max_steps"`` (``n_steps="auto"`` spent its budget), ``"singular"`` (the output
+        jumps next to the baseline, e.g. a model that normalises its input explained from
+        zeros: use another baseline) or
         ``"n_steps"`` (a fixed ``n_steps`` missed the completeness tolerance). Results
         built without it (older versions) derive it from ``converged``. None for a peer.
     peer : Peer or None
