@@ -111,6 +111,18 @@ def series() -> np.ndarray:
     return x
 
 
+@pytest.fixture(scope="module")
+def noisy_sines() -> np.ndarray:
+    """Two one-channel float64 series of 128 samples: a 2 Hz sine at 16 Hz plus noise."""
+    t = np.arange(128) / 16.0
+    return np.sin(2 * np.pi * 2 * t) + 0.3 * np.random.default_rng(0).normal(size=(2, 1, 128))
+
+
+def three_class_cnn() -> SmoothCNN:
+    """The shared smooth CNN with one channel in, three classes out, width 4."""
+    return SmoothCNN(channels=1, n_out=3, width=4)
+
+
 # ---------------------------------------------------------------------- helpers
 def same_result(a: Any, b: Any) -> None:
     """Assert that two Attributions hold the same arrays, layout, target and coordinates."""

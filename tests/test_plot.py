@@ -12,7 +12,7 @@ import cdig
 from cdig import plot
 from cdig.attribution import Attribution
 
-from .conftest import SmoothCNN
+from .conftest import three_class_cnn
 
 mpl = pytest.importorskip("matplotlib")
 mpl.use("Agg")
@@ -641,14 +641,12 @@ def test_wrong_axes_are_refused_with_what_is_needed():
 
 
 # ---------------------------------------------------------------------- titles fit, class named
-def _net() -> torch.nn.Module:
-    return SmoothCNN(channels=1, n_out=3, width=4)
+_net = three_class_cnn
 
 
 @pytest.fixture(scope="module")
-def x() -> np.ndarray:
-    t = np.arange(128) / 16.0
-    return np.sin(2 * np.pi * 2 * t) + 0.3 * np.random.default_rng(0).normal(size=(2, 1, 128))
+def x(noisy_sines: np.ndarray) -> np.ndarray:
+    return noisy_sines
 
 
 def _inside(fig, artist) -> bool:

@@ -19,7 +19,7 @@ import cdig
 from cdig.attribution import Attribution
 from cdig.report import describe_coefficient, render_report, write_report
 
-from .conftest import SmoothCNN
+from .conftest import three_class_cnn
 
 mpl = pytest.importorskip("matplotlib")
 mpl.use("Agg")
@@ -316,14 +316,12 @@ def test_network_check_sees_an_external_image(tmp_path):
 
 
 # ---------------------------------------------------------------------- the explained class
-def _net() -> torch.nn.Module:
-    return SmoothCNN(channels=1, n_out=3, width=4)
+_net = three_class_cnn
 
 
 @pytest.fixture(scope="module")
-def x() -> np.ndarray:
-    t = np.arange(128) / 16.0
-    return np.sin(2 * np.pi * 2 * t) + 0.3 * np.random.default_rng(0).normal(size=(2, 1, 128))
+def x(noisy_sines: np.ndarray) -> np.ndarray:
+    return noisy_sines
 
 
 def test_report_names_the_class_per_sample(x):
