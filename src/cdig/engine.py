@@ -26,6 +26,8 @@ model evaluations, so memory is bounded for any ``n_steps``.
 
 from __future__ import annotations
 
+import cmath
+import functools
 import itertools
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -49,6 +51,7 @@ from ._evaluate import evaluate
 from ._guards import (
     LOW_PRECISION,
     NonFiniteError,
+    all_finite,
     check_outputs_finite,
     first_bad,
     float64_if_needed,
@@ -141,8 +144,14 @@ def auto_batch_size(eval_bytes: int, n_evaluations: int) -> int:
     call and 27 ms at 256 (one thread), and the transformer was no faster at 1024 than at
     256.
     """
-    chunk = 2 ** int(np.floor(np.log2(max(1.0, CHUNK_BYTES / max(1, eval_bytes)))))
-    return int(min(chunk, MAX_GRAD_CHUNK, max(1, n_evaluations)))
+    return int(min(_memory_chunk(eval_bytes), MAX_GRAD_CHUNK, max(1, n_evaluations)))
+
+
+@functools.lru_cache(maxsize=256)
+def _memory_chunk(eval_bytes: int) -> int:
+    """The largest power of two of evaluations of ``eval_bytes`` each within
+    :data:`CHUNK_BYTES` (at least 1); cached, since every call asks it again."""
+    return 2 ** int(np.floor(np.log2(max(1.0, CHUNK_BYTES / max(1, eval_bytes)))))
 
 
 def activation_bytes(call: Callable[[Tensor], Tensor], x: Tensor) -> int:
@@ -185,6 +194,7 @@ class _Run:
     settings: Settings
     progress: Any = None  # a tqdm bar, or None
     eval_bytes: int = 0  # saved activations per model evaluation (default chunk size)
+    layout: InputLayout = field(default_factory=InputLayout)  # of the user's inputs
 
     def chunk_for(self, n_evaluations: int) -> int:
         """``internal_batch_size`` or the default for ``n_evaluations`` evaluations."""
@@ -462,7 +472,7 @@ class CrossDomainIG:
                 f"time_axis={self.time_axis}; build the settings with the same time axis."
             )
         adapter = wrap(self.model)
-        model_dtype, device = adapter.dtype, adapter.device  # each a walk of the weights
+        model_dtype, device = adapter.dtype_and_device()  # one walk of the weights
         time_axis = settings.time_axis
         x, layout = as_series(inputs, time_axis, work_dtype(model_dtype), device)
         if model_dtype is None and x.dtype in LOW_PRECISION:  # a function given half inputs
@@ -483,15 +493,16 @@ class CrossDomainIG:
         def probe(xc: Tensor) -> Tensor:  # copies of x[:1]: rows of sample 0
             return call(xc, torch.zeros(xc.shape[0], dtype=torch.long, device=xc.device))
 
-        with evaluation_bar(settings.progress) as bar, adapter.inference(), torch.enable_grad():
-            eval_bytes = 0 if settings.internal_batch_size else self._eval_bytes(probe, x)
-            per_target, axis = self._run(call, x, xb, spec, fitted, _Run(settings, bar, eval_bytes))
         # the input's layout travels with the result (plots take x in it; values_in_input_layout)
         fs = None if self.fs is None else float(self.fs)
         where = InputLayout(layout.ndim, layout.time_axis, fs)
+        with evaluation_bar(settings.progress) as bar, adapter.inference(), torch.enable_grad():
+            eval_bytes = 0 if settings.internal_batch_size else self._eval_bytes(probe, x)
+            run = _Run(settings, bar, eval_bytes, where)
+            per_target, axis = self._run(call, x, xb, spec, fitted, run)
         every: list[dict[str, Attribution]] = []
         for results in per_target:  # judged per target, as one call each would be
-            ordered = {label: replace(results[label], layout=where) for label, _ in named}
+            ordered = {label: results[label] for label, _ in named}
             warn_unconverged_results(ordered, settings)
             warn_constant_outputs(ordered)
             every.append(ordered)
@@ -539,7 +550,9 @@ class CrossDomainIG:
         once; every target is integrated on fresh copies of the planned passes.
         """
         n_base, batch = xb.shape[0], x.shape[0]
-        rows_b = torch.arange(n_base * batch, device=x.device) % batch  # row -> sample
+        rows_b = torch.arange(n_base * batch, device=x.device)  # row -> sample
+        if n_base > 1:
+            rows_b = rows_b % batch
         xb_rows = xb.reshape(n_base * batch, *x.shape[1:])  # (S*B, C, T)
         # one baseline: the rows are the samples, so x itself (no input-sized copy)
         passes = self._plan(fitted, x if n_base == 1 else x[rows_b], xb_rows, rows_b)
@@ -578,19 +591,21 @@ class CrossDomainIG:
         passes = [replace(p) for p in planned]  # each target fills its own copies
         selected = select_target(spec, out, owner)
         fx, fbs = selected[:batch], selected[batch:].split(n_base * batch)
-        if not bool(torch.isfinite(selected).all()):  # one read for both ends; then which
+        if not all_finite(selected):  # one read for both ends; then which
             check_outputs_finite(fx, owner[:batch], "inputs", 1.0)
             check_outputs_finite(selected[batch:], owner[batch:], "baseline", 0.0)
 
         def f(xc: Tensor, rows: Tensor) -> Tensor:
-            return select_target(spec, call(xc, rows_b[rows]), rows_b[rows])
+            samples = rows_b[rows]
+            return select_target(spec, call(xc, samples), samples)
 
+        fx_rows = fx[rows_b]  # (S*B,): f(x) of each row's sample
         results: dict[str, Attribution] = {}
         for i, p in enumerate(passes):
             func = f if p.kind == "time" else _through_inverse(f, p.domains[0][1], rows_b)
-            scale = fx[rows_b].double().abs() + fbs[i].double().abs()
+            scale = fx_rows.double().abs() + fbs[i].double().abs()
             try:
-                _integrate(p, func, fx[rows_b] - fbs[i], scale, rows_b, run)
+                _integrate(p, func, fx_rows - fbs[i], scale, rows_b, run)
             except _PathNonFinite as err:  # it carries the failing call's points and rows
                 raise err.on_path(err.points, err.rows, p.start, p.end, rows_b) from None
             gradient, error_gradient = p.gradient, p.error_gradient
@@ -615,7 +630,7 @@ class CrossDomainIG:
                     p.gradient = None
                     del gradient
                 results[label] = self._result(
-                    label, values, errors, dom, fx, fbs[i], p, n_base, spec, run.settings
+                    label, values, errors, dom, fx, fbs[i], p, n_base, spec, run
                 )
         return results
 
@@ -654,16 +669,17 @@ class CrossDomainIG:
         p: _Pass,
         n_base: int,
         spec: TargetSpec,
-        settings: Settings,
+        run: _Run,
     ) -> Attribution:
-        batch = fx.shape[0]
+        batch, settings = fx.shape[0], run.settings
 
         def mean(t: Tensor) -> Tensor:  # over baselines
             return t.reshape(n_base, batch, *t.shape[1:]).mean(dim=0) if n_base > 1 else t
 
         vals, fb_mean = mean(values), mean(fb.double())
         fx64 = fx.detach().double()
-        delta = vals.reshape(batch, -1).sum(dim=1) - (fx64 - fb_mean)
+        diff_t = fx64 - fb_mean
+        delta = vals.reshape(batch, -1).sum(dim=1) - diff_t
         delta_np = delta.cpu().numpy()
         # the values' non-finite guard, fused: a NaN or infinity among a sample's values
         # reaches its delta (read here anyway); only then are the values themselves checked
@@ -674,9 +690,9 @@ class CrossDomainIG:
                 "the model was finite on the path; rescale the inputs or the model."
             )
         steps = p.steps.reshape(n_base, batch)
-        diff = (fx64 - fb_mean).cpu().numpy()
+        diff = diff_t.cpu().numpy()
         if errors is None:  # a fixed rule: no error estimate, completeness is the only check
-            error = torch.full((batch,), float("nan"), dtype=torch.float64)
+            error = np.full(batch, np.nan)
             converged = completeness_ok(delta_np, diff, settings.rtol, settings.atol)
             status = fixed_status(delta_np, converged)
         else:
@@ -691,7 +707,7 @@ class CrossDomainIG:
                 settings.rtol,
                 settings.atol,
             )
-            error = torch.as_tensor(error_np)
+            error = np.asarray(error_np, dtype=np.float64)
             converged = status == "converged"
         return Attribution(
             values=vals.to(p.time_baseline.dtype).cpu().numpy(),
@@ -699,24 +715,27 @@ class CrossDomainIG:
             dims=dom.dims,
             coords=dom.coords,
             units=dom.units,
+            layout=run.layout,
             outputs=fx64.cpu().numpy(),
             baseline_outputs=fb_mean.cpu().numpy(),
             n_steps=steps.max(axis=0),
             domain=dom,
             target=spec.describe(),
             target_index=spec.indices(batch),
-            error=error.cpu().numpy(),
+            error=error,
             converged=np.asarray(converged, dtype=bool),
             n_evaluations=steps.sum(axis=0),
             status=status,
             coord_dims=dom.coord_dims,
-            settings=Integration.from_dict(
-                {
-                    **settings.record(),
-                    "n_baselines": n_base,
-                    "pass": p.kind,
-                    "shared_with": [lbl for lbl, d, _ in p.domains if d is not dom],
-                }
+            settings=Integration(
+                method=settings.rule,
+                n_steps="auto" if settings.auto else int(settings.n_steps),
+                rtol=float(settings.rtol),
+                atol=float(settings.atol),
+                max_steps=int(settings.max_steps),
+                n_baselines=n_base,
+                pass_kind=p.kind,
+                shared_with=tuple(lbl for lbl, d, _ in p.domains if d is not dom),
             ),
         )
 
@@ -802,7 +821,7 @@ def _path_gradient(
             grad_flat[r0:r1] += part
         if bar is not None:
             bar.update(m * nk)
-    if probe is not None and not bool(torch.isfinite(probe)):
+    if probe is not None and not cmath.isfinite(probe.item()):  # one read (a 0-d tensor)
         # something was NaN or infinite, or finite sums overflowed: redo the blocks with the
         # exact check, which names the first failing evaluations (or finds none: an overflow)
         for r0, r1, k0, k1 in blocks:
@@ -1016,8 +1035,7 @@ def _one(n: int) -> int:
 def _long_row(t: Tensor) -> bool:
     """Whether one row of ``t`` (R, ...) is long: its values in the accumulator's precision
     take more than :data:`~cdig._adaptive.LONG_ROW_BYTES`."""
-    item = torch.empty((), dtype=accumulator_dtype(t)).element_size()
-    return t[0].numel() * item > LONG_ROW_BYTES
+    return t[0].numel() * accumulator_dtype(t).itemsize > LONG_ROW_BYTES
 
 
 def _channel_blocks(p: _Pass, dom: Domain) -> list[tuple[int, int]] | None:
