@@ -115,6 +115,14 @@ MAX_CHUNK = 512
 #: small conv net's backward at 2048 evaluations per call ran 3.5x slower than at 256, a
 #: GELU transformer's no faster; ``benchmarks/README.md``, section 9).
 MAX_GRAD_CHUNK = 256
+#: What one default model call of the path holds (saved activations and input-sized
+#: tensors) when the sums' block (``internal_batch_size``'s default) would hold more: such a
+#: block is evaluated in several model calls of at most this many bytes (a power of two of
+#: evaluations; its gradients are summed as one block, so the sums do not change). Wide
+#: conv nets ran up to 2-3x slower at chunks of 256 than at 16-64, whose saved activations
+#: fit the CPU's last-level cache; a GELU transformer was fastest at 64 (about 10 MB);
+#: ``benchmarks/README.md``, section 9.
+CALL_BYTES = 8 * 2**20
 #: Input-sized tensors held per evaluation besides the activations (the path point, its
 #: gradient, the model's input and its gradient in the time domain).
 INPUT_COPIES = 4
@@ -148,10 +156,14 @@ def auto_batch_size(eval_bytes: int, n_evaluations: int) -> int:
 
 
 @functools.lru_cache(maxsize=256)
-def _memory_chunk(eval_bytes: int) -> int:
-    """The largest power of two of evaluations of ``eval_bytes`` each within
-    :data:`CHUNK_BYTES` (at least 1); cached, since every call asks it again."""
-    return 2 ** int(np.floor(np.log2(max(1.0, CHUNK_BYTES / max(1, eval_bytes)))))
+def _memory_chunk(eval_bytes: int, budget: int = CHUNK_BYTES) -> int:
+    """The largest power of two of evaluations of ``eval_bytes`` each within ``budget``
+    bytes (at least 1); cached, since every call asks it again."""
+    return 2 ** int(np.floor(np.log2(max(1.0, budget / max(1, eval_bytes)))))
+
+
+#: Fewest evaluations per default model call of the path (see :meth:`_Run.calls_for`).
+_CALL_MIN = 8
 
 
 def activation_bytes(call: Callable[[Tensor], Tensor], x: Tensor) -> int:
@@ -199,6 +211,15 @@ class _Run:
     def chunk_for(self, n_evaluations: int) -> int:
         """``internal_batch_size`` or the default for ``n_evaluations`` evaluations."""
         return self.settings.internal_batch_size or auto_batch_size(self.eval_bytes, n_evaluations)
+
+    def calls_for(self, n_evaluations: int) -> int:
+        """Evaluations per model call: ``internal_batch_size`` when given, else the default
+        chunk bounded by :data:`CALL_BYTES` (at least 8 evaluations: one alone can take
+        another code path in a model, rounding differently)."""
+        chunk = self.chunk_for(n_evaluations)
+        if self.settings.internal_batch_size:
+            return chunk
+        return min(chunk, max(_CALL_MIN, _memory_chunk(self.eval_bytes, CALL_BYTES)))
 
 
 @dataclass
@@ -764,6 +785,7 @@ def _path_gradient(
     weights: np.ndarray,
     chunk: int,
     bar: Any = None,
+    calls: int | None = None,
 ) -> Tensor:
     """``sum_k w_k * grad func(start + alpha_k (end - start))`` per row.
 
@@ -773,7 +795,10 @@ def _path_gradient(
     row has more than ``chunk`` steps, of ``chunk`` steps of one row; each block's points
     are one broadcast multiply-add and its weighted sum one matrix product (in the model's
     precision, at least float32; the sum over blocks is float64), so the cost beyond the
-    model is a few tensor operations per block.
+    model is a few tensor operations per block. ``calls`` (default ``chunk``) bounds the
+    evaluations per model call: a larger block is evaluated in several calls and its
+    gradients summed as one block, so the sums are those of ``chunk`` (for a model whose
+    output for a row does not depend on the other rows of its batch).
 
     Raises :class:`_PathNonFinite` when an output or a gradient is NaN or infinite: the
     blocks' sums are read once at the end, and only if they are not finite are the blocks
@@ -808,10 +833,20 @@ def _path_gradient(
     # weighted sum (every weight of a fixed rule is non-zero, and 0 * inf is NaN too); the
     # sums of all blocks are added up on the device and read once per pass, not per block
     probe: Tensor | None = None
+    calls = chunk if calls is None else max(1, min(calls, chunk))
     for r0, r1, k0, k1 in blocks:
         m, nk = r1 - r0, k1 - k0
         points, rows = block(r0, r1, k0, k1)
-        _, total, g = _output_gradient(func, points, rows)
+        if len(points) <= calls:
+            _, total, g = _output_gradient(func, points, rows)
+        else:  # several model calls, one block of sums
+            pieces = [
+                _output_gradient(func, points[lo : lo + calls], rows[lo : lo + calls])
+                for lo in range(0, len(points), calls)
+            ]
+            total = torch.stack([piece[1] for piece in pieces]).sum()
+            g = torch.cat([piece[2] for piece in pieces])
+            del pieces
         part = torch.matmul(w_t[k0:k1], g.to(red).reshape(m, nk, -1))  # (m, D)
         del points, g  # input-sized: freed before the sum is accumulated
         probe = total + part.sum() if probe is None else probe + total + part.sum()
@@ -971,7 +1006,8 @@ def _integrate(
         n_steps = int(settings.n_steps)
         alphas, weights = quadrature.rule(settings.rule, n_steps)
         chunk = run.chunk_for(n_rows * n_steps)
-        p.gradient = _path_gradient(func, p.start, p.end, alphas, weights, chunk, bar)
+        calls = run.calls_for(n_rows * n_steps)
+        p.gradient = _path_gradient(func, p.start, p.end, alphas, weights, chunk, bar, calls)
         p.steps = np.full(n_rows, n_steps, dtype=np.int64)
         return
 
@@ -979,7 +1015,8 @@ def _integrate(
         bar.total += n
         bar.update(n)
 
-    chunk_for: Callable[[int], int] = run.chunk_for
+    # each round's points go to the store one by one: the model calls' size is free
+    chunk_for: Callable[[int], int] = run.calls_for
     if settings.internal_batch_size is None and _long_row(p.start):
         # a long recording: one evaluation per model call (its points and gradients are
         # input-sized); a model may round one evaluation differently from a batch of them
