@@ -118,11 +118,12 @@ MAX_GRAD_CHUNK = 256
 #: What one default model call of the path holds (saved activations and input-sized
 #: tensors) when the sums' block (``internal_batch_size``'s default) would hold more: such a
 #: block is evaluated in several model calls of at most this many bytes (a power of two of
-#: evaluations; its gradients are summed as one block, so the sums do not change). Wide
-#: conv nets ran up to 2-3x slower at chunks of 256 than at 16-64, whose saved activations
-#: fit the CPU's last-level cache; a GELU transformer was fastest at 64 (about 10 MB);
+#: evaluations; its gradients are summed as one block, so the sums do not change). A wide
+#: conv net (T = 2048) ran 2.6x slower at 256 evaluations per call (210 MB) than at 16-32,
+#: whose activations fit the CPU's 32 MB last-level cache; a GELU transformer (T = 96) was
+#: fastest at 64-256 and 1.2x slower at 32 (8 MiB would give it 32, 16 MiB gives 64);
 #: ``benchmarks/README.md``, section 9.
-CALL_BYTES = 8 * 2**20
+CALL_BYTES = 16 * 2**20
 #: Input-sized tensors held per evaluation besides the activations (the path point, its
 #: gradient, the model's input and its gradient in the time domain).
 INPUT_COPIES = 4
