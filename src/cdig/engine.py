@@ -815,12 +815,13 @@ def _path_gradient(
     red = torch.promote_types(start.dtype, torch.float32)
     a_t = _constant(alphas, real, dev)
     w_t = _constant(weights, red, dev)
-    row_of = torch.arange(n_rows, device=dev).repeat_interleave(n_k)  # evaluation -> row
-    grad = torch.empty(start.shape, dtype=acc, device=dev)
-    grad_flat = grad.view(n_rows, -1)
+    row_of = _rows_of(n_rows, n_k, dev)  # evaluation -> row
+    blocks = list(_blocks(n_rows, n_k, chunk))
+    one = len(blocks) == 1  # then the block's sum is the result, converted (no buffer)
+    grad = None if one else torch.empty(start.shape, dtype=acc, device=dev)
+    grad_flat = None if grad is None else grad.view(n_rows, -1)
     shape = start.shape[1:]
     a_view = (1, -1) + (1,) * len(shape)
-    blocks = list(_blocks(n_rows, n_k, chunk))
 
     def block(r0: int, r1: int, k0: int, k1: int) -> tuple[Tensor, Tensor]:
         m, nk = r1 - r0, k1 - k0
@@ -851,7 +852,9 @@ def _path_gradient(
         part = torch.matmul(w_t[k0:k1], g.to(red).reshape(m, nk, -1))  # (m, D)
         del points, g  # input-sized: freed before the sum is accumulated
         probe = total + part.sum() if probe is None else probe + total + part.sum()
-        if k0 == 0:
+        if grad_flat is None:
+            grad = part.to(acc).reshape(start.shape)  # the same values as the copy below
+        elif k0 == 0:
             grad_flat[r0:r1] = part
         else:
             grad_flat[r0:r1] += part
@@ -862,6 +865,7 @@ def _path_gradient(
         # exact check, which names the first failing evaluations (or finds none: an overflow)
         for r0, r1, k0, k1 in blocks:
             _gradient(func, *block(r0, r1, k0, k1))
+    assert grad is not None  # internal invariant: at least one block
     return grad
 
 
@@ -975,6 +979,21 @@ def _constant(arr: np.ndarray, dtype: torch.dtype, device: torch.device) -> Tens
     t = torch.tensor(arr, dtype=dtype, device=device)
     _CONSTANTS[key] = (arr, t)
     return t
+
+
+_ROWS_OF: dict[tuple[int, int, torch.device], Tensor] = {}
+
+
+def _rows_of(n_rows: int, n_k: int, device: torch.device) -> Tensor:
+    """``arange(n_rows).repeat_interleave(n_k)``: the row of each evaluation (row-major),
+    cached (it is only read)."""
+    key = (n_rows, n_k, device)
+    hit = _ROWS_OF.get(key)
+    if hit is None:
+        if len(_ROWS_OF) > 64:
+            _ROWS_OF.clear()
+        hit = _ROWS_OF[key] = torch.arange(n_rows, device=device).repeat_interleave(n_k)
+    return hit
 
 
 def _blocks(n_rows: int, n_k: int, chunk: int) -> Iterator[tuple[int, int, int, int]]:
