@@ -568,3 +568,23 @@ def test_model_calls_are_bounded_by_call_bytes_and_sums_unchanged(
     ig.explain(x, target=0, n_steps=64)
     assert min(spy.sizes[1:]) == 8
     engine._memory_chunk.cache_clear()
+
+
+def test_all_finite_agrees_with_torch():
+    """The one-read finite check (numpy on the CPU) answers as torch.isfinite(t).all()."""
+    from cdig._guards import all_finite
+
+    z = torch.randn(5, dtype=torch.complex64)
+    cases = [
+        torch.randn(4, 3),
+        torch.randn(4, dtype=torch.float64).requires_grad_(True),
+        torch.tensor([1.0, float("nan")]),
+        torch.tensor([float("-inf"), 0.0], dtype=torch.float64),
+        torch.tensor([1.0, 2.0], dtype=torch.float16),
+        torch.tensor([1.0, float("inf")], dtype=torch.bfloat16),
+        z.conj().imag,  # a view with the negative bit set
+        torch.randn(6, 4)[:, ::2],  # strided
+        torch.empty(0),
+    ]
+    for t in cases:
+        assert all_finite(t) == bool(torch.isfinite(t).all()), t

@@ -190,7 +190,7 @@ def all_finite(t: Tensor) -> bool:
     ``isfinite(t).all()`` dispatches several operators, about 15 us on a small tensor).
     """
     if t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64):
-        return bool(np.isfinite(t.detach().numpy()).all())
+        return bool(np.isfinite(t.detach().resolve_neg().numpy()).all())
     return bool(torch.isfinite(t).all())
 
 
