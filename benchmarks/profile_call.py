@@ -100,7 +100,7 @@ def profile(ig: Any, x: torch.Tensor, n_steps: Any, calls: int) -> tuple[dict[st
             "resolve_target",
         ),
         "module search": b.ct("cdig/models/_reach.py", "reachable"),
-        "dtype/device": b.ct("cdig/models/_torch.py", "dtype", "device")
+        "dtype/device": b.ct("cdig/models/_torch.py", "dtype", "device", "dtype_and_device")
         - b.ct("cdig/models/_torch.py", "modules"),
         "layout probes": b.ct("cdig/engine.py", "_eval_bytes")
         + b.ct("cdig/_guards.py", "float64_if_needed"),

@@ -224,6 +224,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         args.min_seconds = 0.0
     print(
         f"n_steps={args.steps}, threads={torch.get_num_threads()}, {allocator()}, "
+        f"{args.clock} clock, "
         f"{'cold' if args.cold else 'warm'} calls; median of paired per-round ratios "
         f"(>= {args.repeats} rounds, >= {args.min_seconds} s)"
     )

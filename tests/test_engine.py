@@ -559,3 +559,72 @@ def test_repeated_calls_leave_no_tensors_alive(chunk):
     for _ in range(10):
         cdig.explain(model, x, "fourier", target=0, internal_batch_size=chunk)
     assert _live_tensors() - before <= 0
+
+
+class _CallSizes(torch.nn.Module):
+    """Records the batch of every forward call of ``inner``."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner, self.sizes = inner, []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.sizes.append(x.shape[0])
+        return self.inner(x)
+
+
+@pytest.mark.parametrize("n_steps", [64, "auto"])
+def test_model_calls_are_bounded_by_call_bytes_and_sums_unchanged(
+    smooth_cnn, series, monkeypatch, n_steps
+):
+    """The default splits a block of sums into model calls of at most CALL_BYTES (never
+    fewer than 8 evaluations); the sums are those of the block, as one call would give."""
+    from cdig import engine
+
+    spy = _CallSizes(smooth_cnn)
+    ig = CrossDomainIG(spy, "fourier")
+    x = torch.tensor(series)
+    eval_bytes = ig._eval_bytes(lambda t: spy(t), x)
+    block = engine.auto_batch_size(eval_bytes, len(series) * 64)
+    assert block >= 64  # one block of sums: every sample's 64 points
+    # calls of 16 evaluations
+    monkeypatch.setattr(engine, "CALL_BYTES", 16 * eval_bytes)
+    engine._memory_chunk.cache_clear()
+    spy.sizes.clear()
+    split = ig.explain(x, target=0, n_steps=n_steps)
+    path_calls = spy.sizes[1:]  # the first call is the end points f(x), f(x')
+    assert path_calls and max(path_calls) == 16
+    # the same blocks in one call each
+    spy.sizes.clear()
+    whole = ig.explain(x, target=0, n_steps=n_steps, internal_batch_size=block)
+    assert max(spy.sizes[1:]) > 16
+    np.testing.assert_allclose(split.values, whole.values, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(split.delta, whole.delta, rtol=1e-9, atol=1e-15)
+    np.testing.assert_array_equal(split.n_evaluations, whole.n_evaluations)
+    # never fewer than 8 evaluations per call, however large an evaluation
+    monkeypatch.setattr(engine, "CALL_BYTES", 1)
+    engine._memory_chunk.cache_clear()
+    spy.sizes.clear()
+    ig.explain(x, target=0, n_steps=64)
+    assert min(spy.sizes[1:]) == 8
+    engine._memory_chunk.cache_clear()
+
+
+def test_all_finite_agrees_with_torch():
+    """The one-read finite check (numpy on the CPU) answers as torch.isfinite(t).all()."""
+    from cdig._guards import all_finite
+
+    z = torch.randn(5, dtype=torch.complex64)
+    cases = [
+        torch.randn(4, 3),
+        torch.randn(4, dtype=torch.float64).requires_grad_(True),
+        torch.tensor([1.0, float("nan")]),
+        torch.tensor([float("-inf"), 0.0], dtype=torch.float64),
+        torch.tensor([1.0, 2.0], dtype=torch.float16),
+        torch.tensor([1.0, float("inf")], dtype=torch.bfloat16),
+        z.conj().imag,  # a view with the negative bit set
+        torch.randn(6, 4)[:, ::2],  # strided
+        torch.empty(0),
+    ]
+    for t in cases:
+        assert all_finite(t) == bool(torch.isfinite(t).all()), t

@@ -189,7 +189,9 @@ method : str, optional
 internal_batch_size : int, optional
     Model evaluations per forward pass; default: the largest power of two (up to 256)
     whose evaluations hold at most 256 MiB (the activations autograd saves, measured on
-    the first call, plus four input-sized tensors each). Memory: peak resident memory is
+    the first call, plus four input-sized tensors each), each such block evaluated in
+    model calls of at most 16 MiB (at least 8 evaluations; the CPU's cache) and summed
+    as one block. Memory: peak resident memory is
     about ``K * X + min(store, 64 MiB) + 32 MiB + chunk x per-evaluation bytes`` for ``X``
     bytes of input per group of rows (``K`` is about 30 with ``n_steps="auto"``); the
     adaptive store of path gradients beyond 64 MiB goes to an unlinked temporary file

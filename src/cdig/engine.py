@@ -26,6 +26,8 @@ model evaluations, so memory is bounded for any ``n_steps``.
 
 from __future__ import annotations
 
+import cmath
+import functools
 import itertools
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -49,6 +51,7 @@ from ._evaluate import evaluate
 from ._guards import (
     LOW_PRECISION,
     NonFiniteError,
+    all_finite,
     check_outputs_finite,
     first_bad,
     float64_if_needed,
@@ -112,6 +115,15 @@ MAX_CHUNK = 512
 #: small conv net's backward at 2048 evaluations per call ran 3.5x slower than at 256, a
 #: GELU transformer's no faster; ``benchmarks/README.md``, section 9).
 MAX_GRAD_CHUNK = 256
+#: What one default model call of the path holds (saved activations and input-sized
+#: tensors) when the sums' block (``internal_batch_size``'s default) would hold more: such a
+#: block is evaluated in several model calls of at most this many bytes (a power of two of
+#: evaluations; its gradients are summed as one block, so the sums do not change). A wide
+#: conv net (T = 2048) ran 2.6x slower at 256 evaluations per call (210 MB) than at 16-32,
+#: whose activations fit the CPU's 32 MB last-level cache; a GELU transformer (T = 96) was
+#: fastest at 64-256 and 1.2x slower at 32 (8 MiB would give it 32, 16 MiB gives 64);
+#: ``benchmarks/README.md``, section 9.
+CALL_BYTES = 16 * 2**20
 #: Input-sized tensors held per evaluation besides the activations (the path point, its
 #: gradient, the model's input and its gradient in the time domain).
 INPUT_COPIES = 4
@@ -141,8 +153,18 @@ def auto_batch_size(eval_bytes: int, n_evaluations: int) -> int:
     call and 27 ms at 256 (one thread), and the transformer was no faster at 1024 than at
     256.
     """
-    chunk = 2 ** int(np.floor(np.log2(max(1.0, CHUNK_BYTES / max(1, eval_bytes)))))
-    return int(min(chunk, MAX_GRAD_CHUNK, max(1, n_evaluations)))
+    return int(min(_memory_chunk(eval_bytes), MAX_GRAD_CHUNK, max(1, n_evaluations)))
+
+
+@functools.lru_cache(maxsize=256)
+def _memory_chunk(eval_bytes: int, budget: int = CHUNK_BYTES) -> int:
+    """The largest power of two of evaluations of ``eval_bytes`` each within ``budget``
+    bytes (at least 1); cached, since every call asks it again."""
+    return 2 ** int(np.floor(np.log2(max(1.0, budget / max(1, eval_bytes)))))
+
+
+#: Fewest evaluations per default model call of the path (see :meth:`_Run.calls_for`).
+_CALL_MIN = 8
 
 
 def activation_bytes(call: Callable[[Tensor], Tensor], x: Tensor) -> int:
@@ -185,10 +207,20 @@ class _Run:
     settings: Settings
     progress: Any = None  # a tqdm bar, or None
     eval_bytes: int = 0  # saved activations per model evaluation (default chunk size)
+    layout: InputLayout = field(default_factory=InputLayout)  # of the user's inputs
 
     def chunk_for(self, n_evaluations: int) -> int:
         """``internal_batch_size`` or the default for ``n_evaluations`` evaluations."""
         return self.settings.internal_batch_size or auto_batch_size(self.eval_bytes, n_evaluations)
+
+    def calls_for(self, n_evaluations: int) -> int:
+        """Evaluations per model call: ``internal_batch_size`` when given, else the default
+        chunk bounded by :data:`CALL_BYTES` (at least 8 evaluations: one alone can take
+        another code path in a model, rounding differently)."""
+        chunk = self.chunk_for(n_evaluations)
+        if self.settings.internal_batch_size:
+            return chunk
+        return min(chunk, max(_CALL_MIN, _memory_chunk(self.eval_bytes, CALL_BYTES)))
 
 
 @dataclass
@@ -462,7 +494,7 @@ class CrossDomainIG:
                 f"time_axis={self.time_axis}; build the settings with the same time axis."
             )
         adapter = wrap(self.model)
-        model_dtype, device = adapter.dtype, adapter.device  # each a walk of the weights
+        model_dtype, device = adapter.dtype_and_device()  # one walk of the weights
         time_axis = settings.time_axis
         x, layout = as_series(inputs, time_axis, work_dtype(model_dtype), device)
         if model_dtype is None and x.dtype in LOW_PRECISION:  # a function given half inputs
@@ -483,15 +515,16 @@ class CrossDomainIG:
         def probe(xc: Tensor) -> Tensor:  # copies of x[:1]: rows of sample 0
             return call(xc, torch.zeros(xc.shape[0], dtype=torch.long, device=xc.device))
 
-        with evaluation_bar(settings.progress) as bar, adapter.inference(), torch.enable_grad():
-            eval_bytes = 0 if settings.internal_batch_size else self._eval_bytes(probe, x)
-            per_target, axis = self._run(call, x, xb, spec, fitted, _Run(settings, bar, eval_bytes))
         # the input's layout travels with the result (plots take x in it; values_in_input_layout)
         fs = None if self.fs is None else float(self.fs)
         where = InputLayout(layout.ndim, layout.time_axis, fs)
+        with evaluation_bar(settings.progress) as bar, adapter.inference(), torch.enable_grad():
+            eval_bytes = 0 if settings.internal_batch_size else self._eval_bytes(probe, x)
+            run = _Run(settings, bar, eval_bytes, where)
+            per_target, axis = self._run(call, x, xb, spec, fitted, run)
         every: list[dict[str, Attribution]] = []
         for results in per_target:  # judged per target, as one call each would be
-            ordered = {label: replace(results[label], layout=where) for label, _ in named}
+            ordered = {label: results[label] for label, _ in named}
             warn_unconverged_results(ordered, settings)
             warn_constant_outputs(ordered)
             every.append(ordered)
@@ -539,7 +572,9 @@ class CrossDomainIG:
         once; every target is integrated on fresh copies of the planned passes.
         """
         n_base, batch = xb.shape[0], x.shape[0]
-        rows_b = torch.arange(n_base * batch, device=x.device) % batch  # row -> sample
+        rows_b = torch.arange(n_base * batch, device=x.device)  # row -> sample
+        if n_base > 1:
+            rows_b = rows_b % batch
         xb_rows = xb.reshape(n_base * batch, *x.shape[1:])  # (S*B, C, T)
         # one baseline: the rows are the samples, so x itself (no input-sized copy)
         passes = self._plan(fitted, x if n_base == 1 else x[rows_b], xb_rows, rows_b)
@@ -578,19 +613,21 @@ class CrossDomainIG:
         passes = [replace(p) for p in planned]  # each target fills its own copies
         selected = select_target(spec, out, owner)
         fx, fbs = selected[:batch], selected[batch:].split(n_base * batch)
-        if not bool(torch.isfinite(selected).all()):  # one read for both ends; then which
+        if not all_finite(selected):  # one read for both ends; then which
             check_outputs_finite(fx, owner[:batch], "inputs", 1.0)
             check_outputs_finite(selected[batch:], owner[batch:], "baseline", 0.0)
 
         def f(xc: Tensor, rows: Tensor) -> Tensor:
-            return select_target(spec, call(xc, rows_b[rows]), rows_b[rows])
+            samples = rows_b[rows]
+            return select_target(spec, call(xc, samples), samples)
 
+        fx_rows = fx[rows_b]  # (S*B,): f(x) of each row's sample
         results: dict[str, Attribution] = {}
         for i, p in enumerate(passes):
             func = f if p.kind == "time" else _through_inverse(f, p.domains[0][1], rows_b)
-            scale = fx[rows_b].double().abs() + fbs[i].double().abs()
+            scale = fx_rows.double().abs() + fbs[i].double().abs()
             try:
-                _integrate(p, func, fx[rows_b] - fbs[i], scale, rows_b, run)
+                _integrate(p, func, fx_rows - fbs[i], scale, rows_b, run)
             except _PathNonFinite as err:  # it carries the failing call's points and rows
                 raise err.on_path(err.points, err.rows, p.start, p.end, rows_b) from None
             gradient, error_gradient = p.gradient, p.error_gradient
@@ -615,7 +652,7 @@ class CrossDomainIG:
                     p.gradient = None
                     del gradient
                 results[label] = self._result(
-                    label, values, errors, dom, fx, fbs[i], p, n_base, spec, run.settings
+                    label, values, errors, dom, fx, fbs[i], p, n_base, spec, run
                 )
         return results
 
@@ -654,16 +691,17 @@ class CrossDomainIG:
         p: _Pass,
         n_base: int,
         spec: TargetSpec,
-        settings: Settings,
+        run: _Run,
     ) -> Attribution:
-        batch = fx.shape[0]
+        batch, settings = fx.shape[0], run.settings
 
         def mean(t: Tensor) -> Tensor:  # over baselines
             return t.reshape(n_base, batch, *t.shape[1:]).mean(dim=0) if n_base > 1 else t
 
         vals, fb_mean = mean(values), mean(fb.double())
         fx64 = fx.detach().double()
-        delta = vals.reshape(batch, -1).sum(dim=1) - (fx64 - fb_mean)
+        diff_t = fx64 - fb_mean
+        delta = vals.reshape(batch, -1).sum(dim=1) - diff_t
         delta_np = delta.cpu().numpy()
         # the values' non-finite guard, fused: a NaN or infinity among a sample's values
         # reaches its delta (read here anyway); only then are the values themselves checked
@@ -674,9 +712,9 @@ class CrossDomainIG:
                 "the model was finite on the path; rescale the inputs or the model."
             )
         steps = p.steps.reshape(n_base, batch)
-        diff = (fx64 - fb_mean).cpu().numpy()
+        diff = diff_t.cpu().numpy()
         if errors is None:  # a fixed rule: no error estimate, completeness is the only check
-            error = torch.full((batch,), float("nan"), dtype=torch.float64)
+            error = np.full(batch, np.nan)
             converged = completeness_ok(delta_np, diff, settings.rtol, settings.atol)
             status = fixed_status(delta_np, converged)
         else:
@@ -691,7 +729,7 @@ class CrossDomainIG:
                 settings.rtol,
                 settings.atol,
             )
-            error = torch.as_tensor(error_np)
+            error = np.asarray(error_np, dtype=np.float64)
             converged = status == "converged"
         return Attribution(
             values=vals.to(p.time_baseline.dtype).cpu().numpy(),
@@ -699,24 +737,27 @@ class CrossDomainIG:
             dims=dom.dims,
             coords=dom.coords,
             units=dom.units,
+            layout=run.layout,
             outputs=fx64.cpu().numpy(),
             baseline_outputs=fb_mean.cpu().numpy(),
             n_steps=steps.max(axis=0),
             domain=dom,
             target=spec.describe(),
             target_index=spec.indices(batch),
-            error=error.cpu().numpy(),
+            error=error,
             converged=np.asarray(converged, dtype=bool),
             n_evaluations=steps.sum(axis=0),
             status=status,
             coord_dims=dom.coord_dims,
-            settings=Integration.from_dict(
-                {
-                    **settings.record(),
-                    "n_baselines": n_base,
-                    "pass": p.kind,
-                    "shared_with": [lbl for lbl, d, _ in p.domains if d is not dom],
-                }
+            settings=Integration(
+                method=settings.rule,
+                n_steps="auto" if settings.auto else int(settings.n_steps),
+                rtol=float(settings.rtol),
+                atol=float(settings.atol),
+                max_steps=int(settings.max_steps),
+                n_baselines=n_base,
+                pass_kind=p.kind,
+                shared_with=tuple(lbl for lbl, d, _ in p.domains if d is not dom),
             ),
         )
 
@@ -745,6 +786,7 @@ def _path_gradient(
     weights: np.ndarray,
     chunk: int,
     bar: Any = None,
+    calls: int | None = None,
 ) -> Tensor:
     """``sum_k w_k * grad func(start + alpha_k (end - start))`` per row.
 
@@ -754,7 +796,10 @@ def _path_gradient(
     row has more than ``chunk`` steps, of ``chunk`` steps of one row; each block's points
     are one broadcast multiply-add and its weighted sum one matrix product (in the model's
     precision, at least float32; the sum over blocks is float64), so the cost beyond the
-    model is a few tensor operations per block.
+    model is a few tensor operations per block. ``calls`` (default ``chunk``) bounds the
+    evaluations per model call: a larger block is evaluated in several calls and its
+    gradients summed as one block, so the sums are those of ``chunk`` (for a model whose
+    output for a row does not depend on the other rows of its batch).
 
     Raises :class:`_PathNonFinite` when an output or a gradient is NaN or infinite: the
     blocks' sums are read once at the end, and only if they are not finite are the blocks
@@ -770,12 +815,13 @@ def _path_gradient(
     red = torch.promote_types(start.dtype, torch.float32)
     a_t = _constant(alphas, real, dev)
     w_t = _constant(weights, red, dev)
-    row_of = torch.arange(n_rows, device=dev).repeat_interleave(n_k)  # evaluation -> row
-    grad = torch.empty(start.shape, dtype=acc, device=dev)
-    grad_flat = grad.view(n_rows, -1)
+    row_of = _rows_of(n_rows, n_k, dev)  # evaluation -> row
+    blocks = list(_blocks(n_rows, n_k, chunk))
+    one = len(blocks) == 1  # then the block's sum is the result, converted (no buffer)
+    grad = None if one else torch.empty(start.shape, dtype=acc, device=dev)
+    grad_flat = None if grad is None else grad.view(n_rows, -1)
     shape = start.shape[1:]
     a_view = (1, -1) + (1,) * len(shape)
-    blocks = list(_blocks(n_rows, n_k, chunk))
 
     def block(r0: int, r1: int, k0: int, k1: int) -> tuple[Tensor, Tensor]:
         m, nk = r1 - r0, k1 - k0
@@ -789,24 +835,37 @@ def _path_gradient(
     # weighted sum (every weight of a fixed rule is non-zero, and 0 * inf is NaN too); the
     # sums of all blocks are added up on the device and read once per pass, not per block
     probe: Tensor | None = None
+    calls = chunk if calls is None else max(1, min(calls, chunk))
     for r0, r1, k0, k1 in blocks:
         m, nk = r1 - r0, k1 - k0
         points, rows = block(r0, r1, k0, k1)
-        _, total, g = _output_gradient(func, points, rows)
+        if len(points) <= calls:
+            _, total, g = _output_gradient(func, points, rows)
+        else:  # several model calls, one block of sums
+            pieces = [
+                _output_gradient(func, points[lo : lo + calls], rows[lo : lo + calls])
+                for lo in range(0, len(points), calls)
+            ]
+            total = torch.stack([piece[1] for piece in pieces]).sum()
+            g = torch.cat([piece[2] for piece in pieces])
+            del pieces
         part = torch.matmul(w_t[k0:k1], g.to(red).reshape(m, nk, -1))  # (m, D)
         del points, g  # input-sized: freed before the sum is accumulated
         probe = total + part.sum() if probe is None else probe + total + part.sum()
-        if k0 == 0:
+        if grad_flat is None:
+            grad = part.to(acc).reshape(start.shape)  # the same values as the copy below
+        elif k0 == 0:
             grad_flat[r0:r1] = part
         else:
             grad_flat[r0:r1] += part
         if bar is not None:
             bar.update(m * nk)
-    if probe is not None and not bool(torch.isfinite(probe)):
+    if probe is not None and not cmath.isfinite(probe.item()):  # one read (a 0-d tensor)
         # something was NaN or infinite, or finite sums overflowed: redo the blocks with the
         # exact check, which names the first failing evaluations (or finds none: an overflow)
         for r0, r1, k0, k1 in blocks:
             _gradient(func, *block(r0, r1, k0, k1))
+    assert grad is not None  # internal invariant: at least one block
     return grad
 
 
@@ -922,6 +981,21 @@ def _constant(arr: np.ndarray, dtype: torch.dtype, device: torch.device) -> Tens
     return t
 
 
+_ROWS_OF: dict[tuple[int, int, torch.device], Tensor] = {}
+
+
+def _rows_of(n_rows: int, n_k: int, device: torch.device) -> Tensor:
+    """``arange(n_rows).repeat_interleave(n_k)``: the row of each evaluation (row-major),
+    cached (it is only read)."""
+    key = (n_rows, n_k, device)
+    hit = _ROWS_OF.get(key)
+    if hit is None:
+        if len(_ROWS_OF) > 64:
+            _ROWS_OF.clear()
+        hit = _ROWS_OF[key] = torch.arange(n_rows, device=device).repeat_interleave(n_k)
+    return hit
+
+
 def _blocks(n_rows: int, n_k: int, chunk: int) -> Iterator[tuple[int, int, int, int]]:
     """(r0, r1, k0, k1) blocks of at most ``chunk`` evaluations, in row-major order."""
     if chunk >= n_k:
@@ -952,7 +1026,8 @@ def _integrate(
         n_steps = int(settings.n_steps)
         alphas, weights = quadrature.rule(settings.rule, n_steps)
         chunk = run.chunk_for(n_rows * n_steps)
-        p.gradient = _path_gradient(func, p.start, p.end, alphas, weights, chunk, bar)
+        calls = run.calls_for(n_rows * n_steps)
+        p.gradient = _path_gradient(func, p.start, p.end, alphas, weights, chunk, bar, calls)
         p.steps = np.full(n_rows, n_steps, dtype=np.int64)
         return
 
@@ -960,7 +1035,8 @@ def _integrate(
         bar.total += n
         bar.update(n)
 
-    chunk_for: Callable[[int], int] = run.chunk_for
+    # each round's points go to the store one by one: the model calls' size is free
+    chunk_for: Callable[[int], int] = run.calls_for
     if settings.internal_batch_size is None and _long_row(p.start):
         # a long recording: one evaluation per model call (its points and gradients are
         # input-sized); a model may round one evaluation differently from a batch of them
@@ -1016,8 +1092,7 @@ def _one(n: int) -> int:
 def _long_row(t: Tensor) -> bool:
     """Whether one row of ``t`` (R, ...) is long: its values in the accumulator's precision
     take more than :data:`~cdig._adaptive.LONG_ROW_BYTES`."""
-    item = torch.empty((), dtype=accumulator_dtype(t)).element_size()
-    return t[0].numel() * item > LONG_ROW_BYTES
+    return t[0].numel() * accumulator_dtype(t).itemsize > LONG_ROW_BYTES
 
 
 def _channel_blocks(p: _Pass, dom: Domain) -> list[tuple[int, int]] | None:

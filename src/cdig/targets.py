@@ -19,6 +19,7 @@ vector per time column; the target says which scalar per sample is explained:
 from __future__ import annotations
 
 import copy
+import math
 import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -681,9 +682,8 @@ def resolve_target(spec: TargetSpec, outputs: Tensor) -> TargetSpec:
                 f"of shape ({outputs.shape[0]},); it returned {got}."
             )
         return spec
-    size = int(np.prod(out_shape)) if out_shape else 1
     if spec.kind == "none":
-        if size != 1:
+        if math.prod(out_shape) != 1:
             raise ArgumentError(
                 f"the model's output has shape (batch, {', '.join(map(str, out_shape))}); pass ",
                 Name("target", KEYWORD),

@@ -67,9 +67,9 @@ class Fourier(Domain):
         if not self.onesided:
             return torch.fft.fft(G, dim=-1) / n
         gX = torch.fft.rfft(G, dim=-1) * (2.0 / n)
-        gX[..., 0] *= 0.5
+        gX.select(-1, 0).mul_(0.5)  # in place (no indexing and copy back: the same bits)
         if n % 2 == 0:
-            gX[..., -1] *= 0.5
+            gX.select(-1, -1).mul_(0.5)
         return gX
 
     @property

@@ -68,6 +68,11 @@ class ModelAdapter:
     def device(self) -> torch.device | None:
         return None
 
+    def dtype_and_device(self) -> tuple[torch.dtype | None, torch.device | None]:
+        """:attr:`dtype` and :attr:`device` together (one look at the weights where the
+        adapter can do both at once)."""
+        return self.dtype, self.device
+
     @contextlib.contextmanager
     def inference(self) -> Iterator[None]:
         """Context in which the model runs in inference mode; restores the model after."""
@@ -150,6 +155,19 @@ class TorchModel(ModelAdapter):
         for t in self._tensors():
             return t.device
         return None
+
+    def dtype_and_device(self) -> tuple[torch.dtype | None, torch.device | None]:
+        """:attr:`dtype` and :attr:`device` in one walk of the weights (the same answers)."""
+        cls = type(self)
+        if cls.dtype is not TorchModel.dtype or cls.device is not TorchModel.device:
+            return self.dtype, self.device  # a subclass answers in its own way
+        device = None
+        for t in self._tensors():
+            if device is None:
+                device = t.device
+            if t.is_floating_point():
+                return t.dtype, device
+        return None, device
 
     @contextlib.contextmanager
     def inference(self) -> Iterator[None]:
