@@ -257,7 +257,7 @@ def corpus(n: int, quick: bool, wanted: Callable[[str], bool] = lambda name: Tru
         ("GunPoint", fb._aeon("GunPoint"), 150),
         ("FordA", fb._ucr("FordA"), 15),
     ][: 1 if quick else 3]:
-        if not wanted(f"{name} CNN") and not (name == "ECG200" and wanted("cepstrum")):
+        if not wanted(f"{name} CNN") and not (name == "ECG200" and wanted("ECG200 CNN, cepstrum")):
             continue
         model, X = _trained(fb.Task(name, load, cnn, epochs, n), quick)
         if wanted(f"{name} CNN"):
