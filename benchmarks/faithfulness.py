@@ -304,16 +304,16 @@ def b_timing(x, s):
 
 
 def m_timing_time(model, x, y, s):
-    return timing(model, x, target=y, n_masks=s.timing_masks, seed=0)
+    return timing(model, x, target=y, n_masks=s.timing_masks, seed=0).values
 
 
 def m_timing_lrp(model, x, y, s):
-    return virtual_inspection(x, m_timing_time(model, x, y, s), Fourier())
+    return virtual_inspection(x, m_timing_time(model, x, y, s), Fourier()).values
 
 
 def m_flextime(model, x, y, s):
     bands = min(16, x.shape[-1] // 2 + 1)
-    return flextime(model, x, target=y, n_bands=bands, n_epochs=s.flextime_epochs)
+    return flextime(model, x, target=y, n_bands=bands, n_epochs=s.flextime_epochs).values
 
 
 def m_ig_time(model, x, y, s):
@@ -322,19 +322,19 @@ def m_ig_time(model, x, y, s):
 
 def m_dft_lrp(model, x, y, s):
     ig = cdig.explain(model, x, Time(), target=y, n_steps=s.ig_steps)
-    return virtual_inspection(x, ig, Fourier())
+    return virtual_inspection(x, ig, Fourier()).values
 
 
 def m_grad(model, x, y, s):
-    return gradient(model, x, Fourier(), target=y)
+    return gradient(model, x, Fourier(), target=y).values
 
 
 def m_grad_input(model, x, y, s):
-    return gradient(model, x, Fourier(), target=y, times_input=True)
+    return gradient(model, x, Fourier(), target=y, times_input=True).values
 
 
 def m_freqrise(model, x, y, s):
-    return freqrise(model, x, Fourier(), target=y, n_masks=s.n_masks, n_cells=10, seed=0)
+    return freqrise(model, x, Fourier(), target=y, n_masks=s.n_masks, n_cells=10, seed=0).values
 
 
 def m_freqig(model, x, y, s):

@@ -1,7 +1,10 @@
-"""Shared fixtures: the small smooth model, every domain, and seeded inputs."""
+"""Shared fixtures and helpers: the small smooth model, every domain, seeded inputs, a linear
+model, the comparison of two results, and running the command line on model files."""
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,23 +13,38 @@ import torch
 
 
 class SmoothCNN(torch.nn.Module):
-    """A random conv net with tanh/softplus activations (smooth, so quadrature converges)."""
+    """A random conv net with tanh/softplus activations (smooth, so quadrature converges).
 
-    def __init__(self, channels: int = 2, n_out: int = 3, width: int = 6, seed: int = 0):
+    Input ``(batch, channels, time)``, output ``(batch, n_out)``. The head reads the mean over
+    time, so any length is accepted; with ``n_times`` it reads every time step instead, and the
+    model takes series of exactly ``n_times`` samples (as many real models do). The activations
+    are submodules, so that a test can swap one (the same weights, another function).
+    """
+
+    def __init__(
+        self,
+        channels: int = 2,
+        n_out: int = 3,
+        width: int = 6,
+        seed: int = 0,
+        n_times: int | None = None,
+    ):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         self.conv1 = torch.nn.Conv1d(channels, width, 7, padding=3)
+        self.act1 = torch.nn.Tanh()
         self.conv2 = torch.nn.Conv1d(width, width, 5, padding=2, dilation=1)
-        self.head = torch.nn.Linear(width, n_out)
+        self.act2 = torch.nn.Softplus()
+        self.head = torch.nn.Linear(width * (n_times or 1), n_out)
+        self.every_step = n_times is not None
         with torch.no_grad():
             for p in self.parameters():
                 p.copy_(torch.randn(p.shape, generator=g) * 0.4)
         self.double()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.tanh(self.conv1(x))
-        h = torch.nn.functional.softplus(self.conv2(h))
-        return self.head(h.mean(dim=-1))
+        h = self.act2(self.conv2(self.act1(self.conv1(x))))
+        return self.head(h.flatten(1) if self.every_step else h.mean(dim=-1))
 
 
 @pytest.fixture
@@ -91,3 +109,52 @@ def series() -> np.ndarray:
     x = rng.normal(size=(4, 2, 96)) * 0.5
     x[:, 0] += np.sin(2 * np.pi * 3.0 * t)
     return x
+
+
+# ---------------------------------------------------------------------- helpers
+def same_result(a: Any, b: Any) -> None:
+    """Assert that two Attributions hold the same arrays, layout, target and coordinates."""
+    for name in ("values", "delta", "outputs", "baseline_outputs", "n_steps", "error",
+                 "converged", "n_evaluations"):  # fmt: skip
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    np.testing.assert_array_equal(a.target_index, b.target_index)
+    assert a.dims == b.dims and a.target == b.target and dict(a.units) == dict(b.units)
+    assert set(a.coords) == set(b.coords)
+    for k in a.coords:
+        np.testing.assert_array_equal(a.coords[k], b.coords[k])
+
+
+# ---------------------------------------------------------------------- a linear model
+def linear_net() -> torch.nn.Module:
+    """Flatten, then a seeded ``Linear(16, 2)`` in float64: attributions are ``w * (x - x')``."""
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2)).double()
+
+
+def short_series(dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Two seeded one-channel series of 16 samples, shape ``(2, 1, 16)``."""
+    return torch.randn(2, 1, 16, generator=torch.Generator().manual_seed(1)).to(dtype)
+
+
+# ---------------------------------------------------------------------- the command line
+def run_cli(argv: list[Any], capsys: Any, trust: bool = True) -> tuple[int, str, str]:
+    """Run ``cdig ARGV``: the exit code, stdout and stderr.
+
+    The tests' own TorchScript and .pt2 files are trusted unless ``trust=False``.
+    """
+    from cdig.cli import main
+
+    argv = [str(a) for a in argv]
+    if trust and argv[:1] == ["explain"]:
+        argv.append("--trust-model-file")
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def write_cli_files(folder: Path, model: torch.nn.Module, x: np.ndarray) -> None:
+    """Write ``model`` as TorchScript (``net.ts``) and the inputs as ``x.npy`` into ``folder``."""
+    with warnings.catch_warnings():  # torch deprecates TorchScript; the command line reads it
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(torch.jit.script(model), str(folder / "net.ts"))
+    np.save(folder / "x.npy", x)

@@ -23,6 +23,7 @@ PACKAGE = SRC / "cdig"
 LEAVES = {
     "cdig._checks",
     "cdig._evaluate",
+    "cdig._layout",
     "cdig._npy",
     "cdig._numerics",
     "cdig._optional",

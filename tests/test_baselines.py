@@ -9,30 +9,19 @@ import torch
 import cdig
 from cdig import baselines
 
+from .conftest import SmoothCNN
+
 T, FS = 64, 32.0
 
 
-class Net(torch.nn.Module):
-    """A small nonlinear classifier in float64 (smooth: tanh)."""
-
-    def __init__(self, channels: int = 1) -> None:
-        super().__init__()
-        g = torch.Generator().manual_seed(0)
-        self.w1 = torch.nn.Parameter(torch.randn(channels * T, 16, generator=g) / 8)
-        self.w2 = torch.nn.Parameter(torch.randn(16, 3, generator=g))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(x.flatten(1) @ self.w1) @ self.w2
-
-
 @pytest.fixture(scope="module")
-def data() -> tuple[Net, np.ndarray, np.ndarray]:
+def data() -> tuple[torch.nn.Module, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(1)
     t = np.arange(T) / FS
     x = np.sin(2 * np.pi * 3 * t) + 0.5 * np.sin(2 * np.pi * 11 * t)
     x = x + 0.2 * rng.normal(size=(3, 1, T))
     train = rng.normal(size=(20, 1, T))
-    return Net().double(), x, train
+    return SmoothCNN(channels=1, n_out=3), x, train
 
 
 def _all(x: np.ndarray, train: np.ndarray) -> dict[str, np.ndarray]:

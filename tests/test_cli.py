@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,8 @@ import torch
 
 import cdig
 from cdig.cli import CLIError, load_input, load_model, main
+
+from .conftest import SmoothCNN, linear_net, run_cli, same_result, short_series, write_cli_files
 
 
 def _installed(name: str) -> bool:
@@ -32,33 +33,14 @@ FS = 32.0
 T = 64
 
 
-class Net(torch.nn.Module):
-    """A small smooth conv net with two outputs, float64."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        g = torch.Generator().manual_seed(0)
-        self.conv = torch.nn.Conv1d(1, 3, 5, padding=2)
-        self.head = torch.nn.Linear(3 * T, 2)
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=g) * 0.3)
-        self.double()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(torch.tanh(self.conv(x)).flatten(1))
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli")
-    net = Net().eval()
+    net = SmoothCNN(channels=1, n_out=2, n_times=T).eval()
     rng = np.random.default_rng(0)
     t = np.arange(T) / FS
     x = rng.normal(size=(3, 1, T)) * 0.3 + np.cos(2 * np.pi * 4.0 * t)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.jit.save(torch.jit.script(net), str(d / "net.ts"))
+    write_cli_files(d, net, x)
     # exported with a static batch of 2: the adapter must split and pad a batch of 3
     program = torch.export.export(net, (torch.as_tensor(x[:2]),))
     torch.export.save(program, str(d / "net.pt2"))
@@ -68,7 +50,6 @@ def files(tmp_path_factory):
     torch.save(net, d / "pickled.pt")
     torch.save(net.state_dict(), d / "state.pt")
     (d / "junk.pt2").write_bytes(b"not a zip archive")
-    np.save(d / "x.npy", x)
     np.save(d / "x1d.npy", x[0, 0])
     np.save(d / "short.npy", x[:, :, :32])
     np.save(d / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
@@ -78,16 +59,6 @@ def files(tmp_path_factory):
     np.save(d / "base.npy", np.full(T, 0.1))
     (d / "x.txt").write_text("1 2 3")
     return d, net, x
-
-
-def run(argv, capsys, trust=True):
-    """Run the command; the tests' own TorchScript and .pt2 files are trusted unless trust=False."""
-    argv = [str(a) for a in argv]
-    if trust and argv[:1] == ["explain"]:
-        argv.append("--trust-model-file")
-    code = main(argv)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def read_json(path: Path) -> dict:
@@ -100,7 +71,7 @@ def test_explain_json_equals_the_python_api_and_is_complete(files, tmp_path, cap
     js = tmp_path / "out.json"
     argv = ["explain", d / "net.ts", d / "x.npy", "--domain", "fourier", "--domain", "time",
             "--fs", FS, "--target", 1, "--json", js, "--quiet"]  # fmt: skip
-    code, out, err = run(argv, capsys)
+    code, out, err = run_cli(argv, capsys)
     assert (code, out, err) == (0, "", "")
     doc = read_json(js)
     want = cdig.explain(net, x, ["fourier", "time"], target=1, fs=FS)
@@ -127,7 +98,7 @@ def test_exported_program_with_a_static_batch_gives_the_same_numbers(files, tmp_
     docs = []
     for model in ("net.ts", "net.pt2"):
         js = tmp_path / f"{model}.json"
-        code, _, err = run(
+        code, _, err = run_cli(
             [
                 "explain",
                 d / model,
@@ -158,7 +129,7 @@ def test_exported_program_with_a_static_batch_gives_the_same_numbers(files, tmp_
 def test_summary_progress_and_report(files, tmp_path, capsys):
     d, _, _ = files
     html = tmp_path / "deep" / "report.html"
-    code, out, err = run(
+    code, out, err = run_cli(
         [
             "explain",
             d / "net.ts",
@@ -210,7 +181,7 @@ def test_csv_npz_and_single_series_inputs(files):
 def test_csv_input_explained_like_the_array(files, tmp_path, capsys):
     d, net, x = files
     js = tmp_path / "csv.json"
-    code, _, err = run(
+    code, _, err = run_cli(
         [
             "explain",
             d / "net.ts",
@@ -235,7 +206,7 @@ def test_baselines(files, tmp_path, capsys, baseline):
     d, net, x = files
     js = tmp_path / "b.json"
     arg = str(d / baseline) if baseline.endswith(".npy") else baseline
-    code, _, err = run(
+    code, _, err = run_cli(
         [
             "explain",
             d / "net.ts",
@@ -270,7 +241,7 @@ def test_baselines(files, tmp_path, capsys, baseline):
 def test_auto_steps_method_and_batch_size_reach_the_engine(files, tmp_path, capsys):
     d, net, x = files
     js = tmp_path / "auto.json"
-    code, _, err = run(["explain", d / "net.ts", d / "x.npy", "--domain", "time", "--target", 0,
+    code, _, err = run_cli(["explain", d / "net.ts", d / "x.npy", "--domain", "time", "--target", 0,
                         "--n-steps", "auto", "--rtol", 1e-7, "--internal-batch-size", 7,
                         "--json", js, "--quiet"], capsys)  # fmt: skip
     assert code == 0, err
@@ -281,7 +252,7 @@ def test_auto_steps_method_and_batch_size_reach_the_engine(files, tmp_path, caps
     assert doc["n_evaluations"] == doc["n_steps"] and all(doc["converged"])
     assert max(doc["error"]) <= 1e-7
     js = tmp_path / "left.json"
-    code, _, err = run(["explain", d / "net.ts", d / "x.npy", "--domain", "time", "--target", 0,
+    code, _, err = run_cli(["explain", d / "net.ts", d / "x.npy", "--domain", "time", "--target", 0,
                         "--n-steps", 8, "--method", "riemann_left", "--json", js, "--quiet"],
                        capsys)  # fmt: skip
     assert code == 0
@@ -305,7 +276,7 @@ def test_atol_reaches_the_engine_as_in_the_library(files, tmp_path, capsys):
     js = tmp_path / "atol.json"
     argv = ["explain", d / "net.ts", d / "x.npy", "--domain", "time", "--target", 0, "--rtol",
             1e-9, "--atol", 0.5, "--json", js, "--quiet"]  # fmt: skip
-    code, _, err = run(argv, capsys)
+    code, _, err = run_cli(argv, capsys)
     assert code == 0, err
     doc = read_json(js)["domains"]["time"]
     want = cdig.explain(net, x, "time", target=0, rtol=1e-9, atol=0.5)
@@ -314,7 +285,9 @@ def test_atol_reaches_the_engine_as_in_the_library(files, tmp_path, capsys):
     # rtol 1e-9 alone needs more evaluations than with the absolute tolerance of 0.5
     strict = cdig.explain(net, x, "time", target=0, rtol=1e-9, max_steps=4096)
     assert (strict.n_evaluations > want.n_evaluations).all()
-    code, _, err = run(["explain", d / "net.ts", d / "x.npy", "--target", 0, "--atol", -1], capsys)
+    code, _, err = run_cli(
+        ["explain", d / "net.ts", d / "x.npy", "--target", 0, "--atol", -1], capsys
+    )
     assert code == 1 and "--atol -1.0 must be finite and >= 0" in err
 
 
@@ -348,7 +321,7 @@ ERRORS = [
 @pytest.mark.parametrize(("argv", "message"), ERRORS, ids=[m for _, m in ERRORS])
 def test_errors_are_one_line_without_traceback(files, capsys, argv, message):
     d, _, _ = files
-    code, out, err = run([a.format(d=d) for a in argv], capsys)
+    code, out, err = run_cli([a.format(d=d) for a in argv], capsys)
     assert code == 1
     lines = [line for line in err.splitlines() if "error" in line]
     assert len(lines) == 1, err
@@ -359,7 +332,7 @@ def test_errors_are_one_line_without_traceback(files, capsys, argv, message):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_device_without_cuda_is_an_error(files, capsys):
     d, _, _ = files
-    code, _, err = run(["explain", d / "net.ts", d / "x.npy", "--device", "cuda"], capsys)
+    code, _, err = run_cli(["explain", d / "net.ts", d / "x.npy", "--device", "cuda"], capsys)
     assert code == 1 and "CUDA is not available" in err
 
 
@@ -401,7 +374,7 @@ def test_progress_and_quiet_are_two_switches(files, tmp_path, capsys):
     common = ["explain", d / "net.ts", d / "x.npy", "--target", 0, "--n-steps", 8]
     seen = {}
     for flags in ([], ["--no-progress"], ["--quiet"], ["--quiet", "--progress"]):
-        code, out, err = run([*common, *flags], capsys)
+        code, out, err = run_cli([*common, *flags], capsys)
         assert code == 0, err
         seen[" ".join(flags)] = ("explaining" in err, "top time (sample 0):" in out)
     assert seen == {
@@ -416,7 +389,7 @@ def test_the_default_domain_is_time_as_in_the_library(files, tmp_path, capsys):
     d, model, x = files
     js = tmp_path / "o.json"
     argv = ["explain", d / "net.ts", d / "x.npy", "--target", 1, "--json", js, "--quiet"]
-    assert run(argv, capsys)[0] == 0
+    assert run_cli(argv, capsys)[0] == 0
     doc = read_json(js)
     assert list(doc["domains"]) == ["time"]
     assert doc["settings"]["baselines"] == "zero"
@@ -484,14 +457,14 @@ def test_demo_writes_a_report_next_to_its_figure(tmp_path, capsys, monkeypatch):
         return {**res, "x": x, "labels": np.arange(2), "model": model, "figure": None}
 
     monkeypatch.setattr(demo, "run", quick_run)
-    code, out, _ = run(["demo", "--out", tmp_path], capsys)
+    code, out, _ = run_cli(["demo", "--out", tmp_path], capsys)
     assert code == 0 and str(calls["out"]) == str(tmp_path)
     html = tmp_path / "report.html"
     assert f"report: {html}" in out
     text = html.read_text()
     assert text.count("<img ") == 4 and "<h2>Sample 1</h2>" in text
     assert "channel 0, 4.0 Hz" in text.split("<h2>Sample 1</h2>")[1]  # class 1 is the 4 Hz one
-    code, out, _ = run(["demo", "--out", tmp_path / "b", "--no-report", "--quiet"], capsys)
+    code, out, _ = run_cli(["demo", "--out", tmp_path / "b", "--no-report", "--quiet"], capsys)
     assert code == 0 and out == "" and not (tmp_path / "b" / "report.html").exists()
 
 
@@ -619,7 +592,7 @@ def test_a_crafted_pt2_runs_no_code_and_is_refused(files, tmp_path, capsys, sour
         adapter(torch.zeros(2, 1, T, dtype=torch.float64))  # guards run on a call
     assert message in str(err.value)
     assert not marker.exists()
-    code, out, stderr = run(["explain", evil, d / "x.npy", "--target", 0, "--quiet"], capsys)
+    code, out, stderr = run_cli(["explain", evil, d / "x.npy", "--target", 0, "--quiet"], capsys)
     assert code == 1 and out == "" and message in stderr and "cdig: error: MODEL" in stderr
     assert not marker.exists()
 
@@ -631,7 +604,7 @@ def test_a_plain_pt2_still_loads_and_explains_after_vetting(files, tmp_path, cap
         got = adapter(torch.as_tensor(x)).numpy()
         np.testing.assert_allclose(got, net(torch.as_tensor(x)).numpy(), rtol=1e-12)
     js = tmp_path / "r.json"
-    code, _, err = run(["explain", d / "net.pt2", d / "x.npy", "--target", 0, "--domain",
+    code, _, err = run_cli(["explain", d / "net.pt2", d / "x.npy", "--target", 0, "--domain",
                         "time", "--json", js, "--quiet"], capsys)  # fmt: skip
     assert code == 0, err
     doc = read_json(js)["domains"]["time"]
@@ -675,14 +648,14 @@ def test_outputs_never_overwrite_the_model_input_or_baseline(files, tmp_path, ca
               "--baselines", base, "--force"]  # fmt: skip
     for option in ("--json", "--report"):
         for target, what in ((inp, "INPUT"), (model, "MODEL"), (base, "--baselines")):
-            code, _, err = run([*common, option, target], capsys)
+            code, _, err = run_cli([*common, option, target], capsys)
             assert code == 1 and f"{option} {target}" in err and what in err, err
         # the same file reached through another path
-        code, _, err = run([*common, option, tmp_path / "sub" / ".." / "x.npy"], capsys)
+        code, _, err = run_cli([*common, option, tmp_path / "sub" / ".." / "x.npy"], capsys)
         assert code == 1 and "INPUT" in err
     # --json and --report naming one file
     same = tmp_path / "both.out"
-    code, _, err = run([*common, "--json", same, "--report", same], capsys)
+    code, _, err = run_cli([*common, "--json", same, "--report", same], capsys)
     assert code == 1 and "the same file" in err
     assert {p: p.read_bytes() for p in (model, inp, base)} == before
     np.testing.assert_array_equal(np.load(inp), x)
@@ -695,15 +668,15 @@ def test_existing_outputs_need_force(files, tmp_path, capsys):
     js.write_text("keep me")
     html.write_text("keep me too")
     common = ["explain", d / "net.ts", d / "x.npy", "--target", 0, "--domain", "time", "--quiet"]
-    code, _, err = run([*common, "--json", js], capsys)
+    code, _, err = run_cli([*common, "--json", js], capsys)
     assert code == 1 and f"--json {js} exists" in err and "--force" in err
-    code, _, err = run([*common, "--report", html], capsys)
+    code, _, err = run_cli([*common, "--report", html], capsys)
     assert code == 1 and f"--report {html} exists" in err and "--force" in err
     assert js.read_text() == "keep me" and html.read_text() == "keep me too"
     # nothing is computed before the check: the refusal is immediate, also with both options
-    code, _, err = run([*common, "--json", tmp_path / "new.json", "--report", html], capsys)
+    code, _, err = run_cli([*common, "--json", tmp_path / "new.json", "--report", html], capsys)
     assert code == 1 and not (tmp_path / "new.json").exists()
-    code, _, err = run([*common, "--json", js, "--report", html, "--force"], capsys)
+    code, _, err = run_cli([*common, "--json", js, "--report", html, "--force"], capsys)
     assert code == 0, err
     assert read_json(js)["domains"]["time"]["dims"] and "<html" in html.read_text().lower()
 
@@ -712,7 +685,7 @@ def test_report_or_json_naming_a_folder_is_an_error_naming_the_option(files, tmp
     d, _, _ = files
     common = ["explain", d / "net.ts", d / "x.npy", "--target", 0, "--quiet", "--force"]
     for option in ("--report", "--json"):
-        code, _, err = run([*common, option, tmp_path], capsys)
+        code, _, err = run_cli([*common, option, tmp_path], capsys)
         assert code == 1 and f"{option} {tmp_path} is a folder" in err, err
 
 
@@ -720,17 +693,17 @@ def test_demo_refuses_a_file_as_out_and_existing_outputs_without_force(tmp_path,
     pytest.importorskip("cdig.demo")
     afile = tmp_path / "a.txt"
     afile.write_text("keep")
-    code, _, err = run(["demo", "--out", afile, "--quiet"], capsys)
+    code, _, err = run_cli(["demo", "--out", afile, "--quiet"], capsys)
     assert code == 1 and f"--out {afile} is a file" in err and afile.read_text() == "keep"
     (tmp_path / "demo.png").write_bytes(b"old figure")
-    code, _, err = run(["demo", "--out", tmp_path, "--quiet"], capsys)
+    code, _, err = run_cli(["demo", "--out", tmp_path, "--quiet"], capsys)
     assert code == 1 and "demo.png" in err and "--force" in err
     assert (tmp_path / "demo.png").read_bytes() == b"old figure"
 
 
 def test_baseline_file_errors_name_the_option_and_the_file(files, capsys):
     d, _, _ = files
-    code, _, err = run(["explain", d / "net.ts", d / "x.npy", "--target", 0,
+    code, _, err = run_cli(["explain", d / "net.ts", d / "x.npy", "--target", 0,
                         "--baselines", d / "objects.npy"], capsys)  # fmt: skip
     assert code == 1
     assert f"--baselines {d / 'objects.npy'}" in err and "INPUT" not in err
@@ -773,13 +746,13 @@ def test_demo_runs_twice_in_a_row_and_keeps_files_it_did_not_write(tmp_path, cap
     pytest.importorskip("cdig.demo")
     pytest.importorskip("matplotlib")
     out = tmp_path / "demo"
-    assert run(["demo", "--out", out, "--quiet"], capsys)[0] == 0
+    assert run_cli(["demo", "--out", out, "--quiet"], capsys)[0] == 0
     first = (out / "demo.png").read_bytes()
-    code, _, err = run(["demo", "--out", out, "--quiet"], capsys)
+    code, _, err = run_cli(["demo", "--out", out, "--quiet"], capsys)
     assert code == 0, err
     assert (out / "demo.png").read_bytes()[:8] == first[:8]
     (out / "report.html").write_text("my notes")  # the user replaced it: not the demo's now
-    code, _, err = run(["demo", "--out", out, "--quiet"], capsys)
+    code, _, err = run_cli(["demo", "--out", out, "--quiet"], capsys)
     assert code == 1 and "report.html" in err and "--force" in err and "demo.png" not in err
     assert (out / "report.html").read_text() == "my notes"
 
@@ -797,3 +770,67 @@ def test_help_states_each_default_once(command, capsys):
         assert len(re.findall(r"\(default[: ]", flat)) <= 1, flat
     flat = " ".join(options.split())
     assert ("(default 512)" in flat and "(default: 512)" not in flat) or command == "demo"
+
+
+# ---------------------------------------------------------------------- --json files
+def test_cli_json_is_the_attribution_dict(tmp_path, smooth_cnn, series):
+    import torch
+
+    from cdig.cli import main
+
+    torch.jit.save(torch.jit.script(smooth_cnn), tmp_path / "m.pt")
+    np.save(tmp_path / "x.npy", series)
+    args = ["explain", str(tmp_path / "m.pt"), str(tmp_path / "x.npy"), "--fs", "32",
+            "--target", "2", "--n-steps", "8", "--domain", "fourier", "--domain", "cepstrum",
+            "--json", str(tmp_path / "o.json"), "--quiet", "--trust-model-file"]  # fmt: skip
+    assert main(args) == 0
+    doc = json.loads((tmp_path / "o.json").read_text())
+    with pytest.warns(cdig.CompletenessWarning, match=r"\(cepstrum\)"):  # 8 steps are few
+        ref = cdig.explain(
+            smooth_cnn, series, ["fourier", "cepstrum"], target=2, fs=32.0, n_steps=8
+        )
+    assert list(doc["domains"]) == ["fourier", "cepstrum"]
+    for name, attr in ref.items():
+        back = cdig.Attribution.from_dict(doc["domains"][name])
+        same_result(back, attr)
+        assert doc["domains"][name]["domain"] == type(attr.domain).__name__
+
+
+# ---------------------------------------------------------------------- options out of range
+@pytest.fixture(scope="module")
+def linear_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("raw")
+    net = linear_net()
+    torch.jit.script(net).save(str(d / "net64.ts"))
+    torch.jit.script(linear_net().float()).save(str(d / "net32.ts"))
+    np.save(d / "x64.npy", short_series().numpy())
+    np.save(d / "x32.npy", short_series(torch.float32).numpy())
+    return d
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["net64.ts", "x64.npy", "--top", "-1"], r"--top -1 must be a positive integer"),
+        (["net64.ts", "x64.npy", "--device", "meta"], r"--device meta holds shapes but no values"),
+        (["net64.ts", "x64.npy", "--n-steps", "2000000000"], r"--n-steps 2000000000 is more"),
+        (["net32.ts", "x32.npy", "--baselines", "1e39"], r"--baselines 1e\+39 does not fit"),
+    ],
+)
+def test_command_line_options_out_of_range(linear_files, args, match, capsys):
+    argv = [
+        "explain",
+        str(linear_files / args[0]),
+        str(linear_files / args[1]),
+        "--target",
+        "0",
+        *args[2:],
+    ]
+    try:
+        code = main([*argv, "--quiet", "--trust-model-file"])
+    except CLIError as err:
+        message = str(err)
+    else:
+        assert code != 0
+        message = capsys.readouterr().err
+    assert __import__("re").search(match, message), message

@@ -4,54 +4,26 @@ from __future__ import annotations
 
 import inspect
 import json
-import warnings
 
 import numpy as np
 import pytest
-import torch
 
 import cdig
-from cdig.cli import main
 from cdig.domains._spec import parse_spec as parse_domain
+
+from .conftest import SmoothCNN, run_cli, write_cli_files
 
 FS = 8.0
 T = 96
 
 
-class Net(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        g = torch.Generator().manual_seed(0)
-        self.conv = torch.nn.Conv1d(1, 2, 5, padding=2)
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-        self.double()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.conv(x)).mean(dim=-1)
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli_domains")
-    net = Net().eval()
+    net = SmoothCNN(channels=1, n_out=2).eval()
     x = np.random.default_rng(0).normal(size=(2, 1, T))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.jit.save(torch.jit.script(net), str(d / "net.ts"))
-    np.save(d / "x.npy", x)
+    write_cli_files(d, net, x)
     return d, net, x
-
-
-def run(argv, capsys, trust=True):
-    """Run the command; the tests' own TorchScript and .pt2 files are trusted unless trust=False."""
-    argv = [str(a) for a in argv]
-    if trust and argv[:1] == ["explain"]:
-        argv.append("--trust-model-file")
-    code = main(argv)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 CASES = [
@@ -74,7 +46,7 @@ def test_domain_parameters_give_the_python_api_result(files, tmp_path, capsys, s
     js = tmp_path / "out.json"
     argv = ["explain", d / "net.ts", d / "x.npy", "--domain", spec, "--fs", FS, "--target", 1,
             "--json", js, "--quiet"]  # fmt: skip
-    code, _out, err = run(argv, capsys)
+    code, _out, err = run_cli(argv, capsys)
     assert code == 0, err
     name = spec.split(":")[0]
     got = json.loads(js.read_text())["domains"][name]
@@ -88,7 +60,7 @@ def test_the_same_domain_twice_with_different_parameters(files, tmp_path, capsys
     js = tmp_path / "out.json"
     argv = ["explain", d / "net.ts", d / "x.npy", "--domain", "stft", "--domain",
             "stft:n_fft=32", "--target", 0, "--json", js, "--quiet"]  # fmt: skip
-    assert run(argv, capsys)[0] == 0
+    assert run_cli(argv, capsys)[0] == 0
     doc = json.loads(js.read_text())["domains"]
     assert list(doc) == ["stft", "stft:n_fft=32"]
     assert np.shape(doc["stft"]["values"])[2] == 33  # n_fft=64 -> 33 bins
@@ -112,7 +84,7 @@ def test_bad_domain_parameters_fail_before_the_model_is_loaded(files, capsys, sp
         pytest.importorskip("statsmodels")
     d, _, _ = files
     # the model file does not exist: the domain error must come first
-    code, _out, err = run(["explain", d / "absent.ts", d / "x.npy", "--domain", spec], capsys)
+    code, _out, err = run_cli(["explain", d / "absent.ts", d / "x.npy", "--domain", spec], capsys)
     assert code == 1
     assert message in err and "MODEL file" not in err and err.count("\n") == 1
 
@@ -120,7 +92,7 @@ def test_bad_domain_parameters_fail_before_the_model_is_loaded(files, capsys, sp
 def test_help_lists_every_domain_with_its_parameters(capsys):
     from cdig.domains._base import _REGISTRY
 
-    code, out, _ = run(["explain", "--help"], capsys)
+    code, out, _ = run_cli(["explain", "--help"], capsys)
     assert code == 0
     text = " ".join(out.split())
     for name in cdig.domains.available_domains():

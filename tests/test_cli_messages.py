@@ -4,13 +4,14 @@ checked before any work."""
 from __future__ import annotations
 
 import sys
-import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from cdig.cli import _one_line, _phrase, main
+from cdig.cli import _one_line, _phrase
+
+from .conftest import SmoothCNN, run_cli, write_cli_files
 
 T = 32
 
@@ -18,22 +19,9 @@ T = 32
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli_messages")
-    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(T, 3)).double().eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.jit.save(torch.jit.script(net), str(d / "net.ts"))
-    np.save(d / "x.npy", np.random.default_rng(0).normal(size=(2, 1, T)))
+    net = SmoothCNN(channels=1, n_out=3).eval()
+    write_cli_files(d, net, np.random.default_rng(0).normal(size=(2, 1, T)))
     return d
-
-
-def run(argv, capsys, trust=True):
-    """Run the command; the tests' own TorchScript and .pt2 files are trusted unless trust=False."""
-    argv = [str(a) for a in argv]
-    if trust and argv[:1] == ["explain"]:
-        argv.append("--trust-model-file")
-    code = main(argv)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _raised(fn, *args, **kwargs):
@@ -89,12 +77,12 @@ def test_warnings_name_options():
 
 
 def test_missing_target_names_the_option(files, capsys):
-    code, _, err = run(["explain", files / "net.ts", files / "x.npy"], capsys)
+    code, _, err = run_cli(["explain", files / "net.ts", files / "x.npy"], capsys)
     assert code == 1 and "pass --target" in err and "target=" not in err
 
 
 def test_summary_says_f_of_x_prime(files, capsys):
-    code, out, _ = run(["explain", files / "net.ts", files / "x.npy", "--target", 0], capsys)
+    code, out, _ = run_cli(["explain", files / "net.ts", files / "x.npy", "--target", 0], capsys)
     assert code == 0
     assert "f(x')" in out and "f(x0)" not in out
 
@@ -109,7 +97,7 @@ def test_report_without_matplotlib_fails_before_any_work(files, capsys, monkeypa
     _block_matplotlib(monkeypatch)
     # the model file is absent: had any work started, that would be the error
     argv = ["explain", files / "absent.ts", files / "x.npy", "--report", tmp_path / "r.html"]
-    code, _, err = run(argv, capsys)
+    code, _, err = run_cli(argv, capsys)
     assert code == 1
     assert "--report" in err and "pip install cdig[plot]" in err and "MODEL" not in err
     assert not (tmp_path / "r.html").exists()
@@ -122,17 +110,17 @@ def test_progress_without_tqdm_is_off_by_default_and_an_error_when_asked_for(
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm -> ImportError
     argv = ["explain", files / "net.ts", files / "x.npy", "--target", 0, "--n-steps", 8]
-    code, out, err = run(argv, capsys)
+    code, out, err = run_cli(argv, capsys)
     assert code == 0 and "explaining" not in err and "top time (sample 0):" in out
-    code, _, err = run([*argv, "--progress"], capsys)
+    code, _, err = run_cli([*argv, "--progress"], capsys)
     assert code == 1 and "'tqdm'" in err and "pip install cdig[" in err
 
 
 def test_demo_without_matplotlib(capsys, monkeypatch, tmp_path):
     _block_matplotlib(monkeypatch)
-    code, _, err = run(["demo", "--out", tmp_path], capsys)
+    code, _, err = run_cli(["demo", "--out", tmp_path], capsys)
     assert code == 1 and "--no-report" in err and "cdig[plot]" in err
-    code, out, err = run(["demo", "--out", tmp_path, "--no-report"], capsys)
+    code, out, err = run_cli(["demo", "--out", tmp_path, "--no-report"], capsys)
     assert code == 0
     assert "peak Hz" in out and "4.00" in out  # the table is there
     assert "no figure" in err and not list(tmp_path.iterdir())

@@ -20,26 +20,20 @@ import pytest
 import torch
 
 import cdig
+from cdig._settings import Settings
 from cdig.runs import CorruptShardError, _store
+
+from .conftest import SmoothCNN, linear_net
 
 N, C, T, BS = 40, 1, 64, 12  # 4 shards: 12, 12, 12, 4 samples
 
 
-def make_model(n_out: int = 3, seed: int = 29) -> torch.nn.Module:
-    """A smooth float64 conv net built from torch modules only (importable everywhere).
+def make_model(seed: int = 4) -> torch.nn.Module:
+    """The shared smooth conv net of conftest for one-channel series, three classes.
 
-    Seed 29 predicts two different classes on :func:`data_arrays` (24 and 16 samples).
+    Seed 4 predicts two different classes on :func:`data_arrays` (27 and 13 samples).
     """
-    torch.manual_seed(seed)
-    return torch.nn.Sequential(
-        torch.nn.Conv1d(C, 4, 7, padding=3),
-        torch.nn.Tanh(),
-        torch.nn.Conv1d(4, 4, 5, padding=2),
-        torch.nn.Softplus(),
-        torch.nn.AdaptiveAvgPool1d(1),
-        torch.nn.Flatten(),
-        torch.nn.Linear(4, n_out),
-    ).double()
+    return SmoothCNN(channels=C, n_out=3, seed=seed)
 
 
 @pytest.fixture(scope="module")
@@ -281,7 +275,7 @@ _KILLED = textwrap.dedent(
     import sys, time
     import numpy as np
     import cdig
-    from test_dataset import KW, data_arrays, make_model
+    from tests.test_dataset import KW, data_arrays, make_model
 
     x, y = data_arrays()
 
@@ -301,7 +295,7 @@ def test_resume_after_kill_is_identical(tmp_path, model, data, reference):
     env = dict(
         os.environ,
         PYTHONPATH=os.pathsep.join(
-            [str(Path(cdig.__file__).parents[1]), str(Path(__file__).parent)]
+            [str(Path(cdig.__file__).parents[1]), str(Path(__file__).parents[1])]
         ),
     )
     proc = subprocess.Popen(
@@ -337,19 +331,20 @@ def test_rerun_skips_finished_shards_and_cleans_leftovers(tmp_path, model, data,
     leftover.mkdir()
     (leftover / "time.values.npy").write_bytes(b"half a file")
     calls = []
-    wrapped = torch.nn.Sequential.forward
+    wrapped = torch.nn.Linear.forward
 
     def counting(self, z):
         calls.append(len(z))
         return wrapped(self, z)
 
-    # counted at the class (torch's code, named in the fingerprint, not read): an instance
-    # attribute `forward` would be a change of the model, which the fingerprint refuses
-    torch.nn.Sequential.forward = counting
+    # counted at the class of the model's head, one call per model call (torch's code, named
+    # in the fingerprint, not read): an instance attribute `forward` or another forward of the
+    # model's own class would be a change of the model, which the fingerprint refuses
+    torch.nn.Linear.forward = counting
     try:
         cdig.explain_dataset(model, x, target="predicted", labels=y, out=out, **KW)
     finally:
-        torch.nn.Sequential.forward = wrapped
+        torch.nn.Linear.forward = wrapped
     assert not leftover.exists()
     assert (out / "shards" / "000000" / "time.values.npy").stat().st_mtime_ns == stamp
     # killed after the last shard but before the manifest was updated: nothing to compute,
@@ -682,7 +677,7 @@ _SLOW_WRITER = textwrap.dedent(
     """
     import sys, time
     import cdig
-    from test_dataset import KW, data_arrays, make_model
+    from tests.test_dataset import KW, data_arrays, make_model
 
     x, y = data_arrays()
 
@@ -700,7 +695,7 @@ def _subprocess_env() -> dict[str, str]:
     return dict(
         os.environ,
         PYTHONPATH=os.pathsep.join(
-            [str(Path(cdig.__file__).parents[1]), str(Path(__file__).parent)]
+            [str(Path(cdig.__file__).parents[1]), str(Path(__file__).parents[1])]
         ),
     )
 
@@ -748,7 +743,7 @@ def test_the_lock_is_released_after_a_call_and_after_an_error(tmp_path, model, d
 def _tanh_and_relu() -> tuple[torch.nn.Module, torch.nn.Module]:
     tanh = make_model()
     relu = make_model()
-    relu[1] = torch.nn.ReLU()  # the same weights, another function
+    relu.act1 = torch.nn.ReLU()  # the same weights, another function
     for a, b in zip(tanh.state_dict().values(), relu.state_dict().values()):
         assert torch.equal(a, b)
     return tanh, relu
@@ -778,7 +773,7 @@ def test_fingerprint_of_a_function_is_the_same_in_another_process(tmp_path):
         """
         import json, torch
         from cdig.runs._job import model_fingerprint
-        from test_dataset import make_model
+        from tests.test_dataset import make_model
         net = make_model()
         def f(z):
             return net(torch.stack([v for v in z]))  # a comprehension: a nested code object
@@ -835,3 +830,54 @@ def test_open_run_detects_swapped_shard_folders(tmp_path, reference):
     with pytest.raises(CorruptShardError, match=r"shard 2.*000000|000000.*shard 2"):
         cdig.explain_dataset(make_model(), data_arrays()[0], target="predicted",
                              labels=data_arrays()[1], out=out, **KW)  # fmt: skip
+
+
+# ---------------------------------------------------------------------- text labels
+def test_explain_dataset_maps_text_labels_in_sorted_order(tmp_path):
+    X = np.random.default_rng(2).normal(size=(6, 1, 16)).astype(np.float32)
+    names = np.array(["walk", "run", "walk", "run", "run", "walk"])
+    run = cdig.explain_dataset(
+        linear_net().float(),
+        X,
+        "fourier",
+        target="label",
+        labels=names,
+        out=tmp_path / "r",
+        progress=False,
+    )
+    np.testing.assert_array_equal(run.targets, (names == "walk").astype(np.int64))  # run<walk
+    assert list(run.labels) == list(names)  # the names are kept
+    summary = run.summary("fourier", by="label")
+    assert sorted(summary.groups.tolist()) == ["run", "walk"]
+    # the explained output is the labelled class's logit
+    with torch.no_grad():
+        logits = linear_net().float()(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(run.outputs, logits[np.arange(6), run.targets], rtol=1e-5)
+
+
+# ---------------------------------------------------------------------- settings and targets kept
+def test_dataset_manifest_records_the_settings_dict(tmp_path, smooth_cnn, series):
+    run = cdig.explain_dataset(
+        smooth_cnn, series, "fourier", out=tmp_path / "r", target=0, n_steps=8, progress=False
+    )
+    recorded = run.manifest["settings"]["explain"]
+    expected = Settings(n_steps=8).as_dict()
+    assert {k: recorded[k] for k in expected} == expected
+
+
+@pytest.mark.parametrize("target", [1, "predicted"])
+def test_a_run_keeps_the_target_index_so_metrics_default_it(tmp_path, smooth_cnn, series, target):
+    run = cdig.explain_dataset(
+        smooth_cnn, series, "fourier", out=tmp_path / "r", fs=32.0, target=target, n_steps=8,
+        shard_size=3, progress=False,
+    )  # fmt: skip
+    one = cdig.explain(smooth_cnn, series, "fourier", target=target, fs=32.0, n_steps=8)
+    from_run = cdig.open_run(tmp_path / "r").attribution("fourier")
+    np.testing.assert_array_equal(from_run.target_index, one.target_index)
+    np.testing.assert_array_equal(from_run.values, one.values)
+    kwargs = dict(domain=cdig.domains.Fourier(fs=32.0), fractions=[0.0, 0.5, 1.0])
+    by_default = cdig.metrics.deletion(smooth_cnn, series, from_run, **kwargs)
+    given = cdig.metrics.deletion(smooth_cnn, series, from_run, target=one.target_index, **kwargs)
+    np.testing.assert_array_equal(by_default.scores, given.scores)
+    sub = run.attribution("fourier", samples=[2, 0])
+    np.testing.assert_array_equal(sub.target_index, one.target_index[[2, 0]])

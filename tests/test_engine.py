@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import warnings
 
 import numpy as np
@@ -519,3 +520,42 @@ def test_run_refuses_settings_it_cannot_honour(smooth_cnn, series):
         ig.run(series, target=0, settings=Settings(time_axis=1))
     with pytest.raises(TypeError, match="settings must be a cdig Settings object; got dict"):
         ig.run(series, target=0, settings={"n_steps": 8})  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- the activation cache
+def test_activation_cache_belongs_to_the_model(smooth_cnn, series):
+    from tests.conftest import SmoothCNN
+
+    ig = cdig.CrossDomainIG(smooth_cnn, "time")
+    ig.explain(series, target=0, n_steps=4)
+    owner, cache = ig._eval_bytes_cache
+    assert owner is smooth_cnn and len(cache) == 1
+    ig.model = SmoothCNN(width=64)  # a wider model saves more per evaluation
+    ig.explain(series, target=0, n_steps=4)
+    owner2, cache2 = ig._eval_bytes_cache
+    assert owner2 is ig.model and next(iter(cache2.values())) > next(iter(cache.values()))
+
+
+# ---------------------------------------------------------------------- no leak per call
+def _live_tensors() -> int:
+    gc.collect()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return sum(1 for o in gc.get_objects() if isinstance(o, torch.Tensor))
+
+
+@pytest.mark.parametrize("chunk", [None, 8])
+def test_repeated_calls_leave_no_tensors_alive(chunk):
+    # seeded: with some weights a float32 sample has f(x) - f(x') near rounding and warns
+    # (the warnings are errors here), and the weights must not depend on the tests run before
+    torch.manual_seed(2)
+    model = torch.nn.Sequential(
+        torch.nn.Conv1d(2, 4, 3), torch.nn.Tanh(), torch.nn.Flatten(), torch.nn.Linear(120, 1)
+    )
+    x = torch.randn(4, 2, 32)
+    cdig.explain(model, x, "fourier", target=0, internal_batch_size=chunk)  # warm caches
+    cdig.explain(model, x, "fourier", target=0, internal_batch_size=chunk)
+    before = _live_tensors()
+    for _ in range(10):
+        cdig.explain(model, x, "fourier", target=0, internal_batch_size=chunk)
+    assert _live_tensors() - before <= 0

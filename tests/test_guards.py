@@ -1,10 +1,8 @@
-"""Edges of the engine: non-finite models, wrapped modules in training mode, output and input
-shape errors, half precision in every domain, argument types, and no leak per call."""
+"""cdig._guards: the checks around each model call. Non-finite outputs, gradients and values,
+output and input shape errors, half precision in every domain, float64 functions given float32."""
 
 from __future__ import annotations
 
-import functools
-import gc
 import warnings
 
 import numpy as np
@@ -15,10 +13,10 @@ import cdig
 from cdig import NonFiniteError
 from cdig.domains import Fourier, available_domains
 
-from .conftest import NEEDS, SmoothCNN, every_domain
+from .conftest import NEEDS, SmoothCNN, every_domain, linear_net, short_series
 
 
-# ---------------------------------------------------------------------- 4. non-finite models
+# ---------------------------------------------------------------------- non-finite models
 class BandNaN(torch.nn.Module):
     """Linear, but NaN where the first value of channel 0 lies in (lo, hi)."""
 
@@ -116,111 +114,7 @@ def test_explain_dataset_does_not_write_non_finite_results(tmp_path):
         assert np.isfinite(np.load(f)).all()
 
 
-# ---------------------------------------------------------------------- 5. training mode
-def _bn_dropout_module() -> torch.nn.Module:
-    torch.manual_seed(0)
-    m = torch.nn.Sequential(
-        torch.nn.Conv1d(2, 4, 3),
-        torch.nn.BatchNorm1d(4),
-        torch.nn.Dropout(0.5),
-        torch.nn.Tanh(),
-        torch.nn.Flatten(),
-        torch.nn.Linear(4 * 30, 2),
-    ).double()
-    with torch.no_grad():  # non-trivial running statistics
-        m[1].running_mean.uniform_(-0.5, 0.5)
-        m[1].running_var.uniform_(0.5, 2.0)
-    return m
-
-
-class _Holder:
-    def __init__(self, net):
-        self.net = net
-
-    def __call__(self, z):
-        return self.net(z)[:, 0]
-
-    def run(self, z):
-        return self.net(z)[:, 0]
-
-
-_GLOBAL_NET = _bn_dropout_module()
-
-
-def _wrappers(m):
-    def default_arg(z, net=m):
-        return net(z)[:, 0]
-
-    return {
-        "lambda": lambda z: m(z)[:, 0],
-        "partial": functools.partial(lambda z, net: net(z)[:, 0], net=m),
-        "callable-object": _Holder(m),
-        "bound-method": _Holder(m).run,
-        "default-arg": default_arg,
-    }
-
-
-@pytest.mark.parametrize("kind", [*_wrappers(torch.nn.Identity()), "global"])
-def test_modules_behind_a_function_run_in_eval_mode_and_are_restored(kind):
-    m = _GLOBAL_NET if kind == "global" else _bn_dropout_module()
-    fn = (lambda z: _GLOBAL_NET(z)[:, 0]) if kind == "global" else _wrappers(m)[kind]
-    x = torch.randn(5, 2, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    m.train()
-    m[2].eval()  # a mixed state must come back exactly
-    m[0].weight.requires_grad_(False)
-    m[5].weight.grad = torch.ones_like(m[5].weight)
-    flags = [mod.training for mod in m.modules()]
-    state = {k: v.clone() for k, v in m.state_dict().items()}
-    got = cdig.explain(fn, x, n_steps=16)
-    assert [mod.training for mod in m.modules()] == flags
-    assert not m[0].weight.requires_grad and m[5].weight.requires_grad
-    assert torch.equal(m[5].weight.grad, torch.ones_like(m[5].weight))
-    assert all(torch.equal(v, m.state_dict()[k]) for k, v in state.items())  # no BN update
-    m.eval()
-    ref = cdig.explain(m, x, target=0, n_steps=16)
-    m.train()
-    np.testing.assert_allclose(got.values, ref.values, rtol=1e-10, atol=1e-12)
-    # a sample alone equals its row in the batch (no batch statistics)
-    alone = cdig.explain(fn, x[2:3], n_steps=16)
-    np.testing.assert_allclose(alone.values[0], got.values[2], rtol=1e-10, atol=1e-12)
-
-
-def test_weights_of_a_function_give_the_input_dtype():
-    w = torch.randn(32, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
-
-    def make():
-        weights = w
-
-        def fn(z):
-            return z[:, 0] @ weights  # a float32 z would fail: matmul does not promote
-
-        return fn
-
-    x = np.random.default_rng(0).normal(size=(3, 1, 32)).astype(np.float32)
-    attr = cdig.explain(make(), x, n_steps=1)  # float32 inputs, float64 closure weights
-    np.testing.assert_allclose(attr.values[:, 0], x[:, 0].astype(np.float64) * w.numpy())
-
-
-class _Slots:
-    __slots__ = ("w",)
-
-    def __init__(self, w):
-        self.w = w
-
-
-def test_hidden_float64_weights_are_met_by_casting_the_inputs_up():
-    # float32 inputs could be cast (exactly) to the weights' float64: cast, with a warning
-    hidden = _Slots(torch.randn(32, 1, dtype=torch.float64))
-    x = np.zeros((2, 1, 32), dtype=np.float32) + 1
-    with pytest.warns(UserWarning, match="cast to float64, which is exact"):
-        res = cdig.explain(lambda z: (z[:, 0] @ hidden.w)[:, 0], x, n_steps=8)
-    np.testing.assert_allclose(res.values[:, 0], np.tile(hidden.w[:, 0].numpy(), (2, 1)))
-    # float64 weights given float16 inputs and other dtype failures keep the message
-    with pytest.raises(ValueError, match=r"float16.*pass inputs of the model's dtype"):
-        cdig.explain(lambda z: (z[:, 0] @ hidden.w)[:, 0], x.astype(np.float16))
-
-
-# ---------------------------------------------------------------------- 7. shapes
+# ---------------------------------------------------------------------- shapes it cannot take
 _LIN = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
 
 
@@ -258,7 +152,7 @@ def test_inputs_the_model_cannot_take_are_named(shape, time_axis, chunk):
     assert isinstance(e.value.__cause__, RuntimeError)
 
 
-# ---------------------------------------------------------------------- 8. half precision
+# ---------------------------------------------------------------------- half precision
 FS = 8.0
 
 
@@ -301,45 +195,7 @@ def test_half_inputs_to_a_plain_function():
     assert np.all(np.abs(attr.delta) <= 0.05 * np.maximum(1.0, np.abs(attr.outputs)))
 
 
-# ---------------------------------------------------------------------- 9. argument types
-@pytest.mark.parametrize(
-    "baselines",
-    [True, np.bool_(False), np.ones((4, 2, 32), dtype=bool), torch.zeros(2, 32, dtype=torch.bool)],
-    ids=["True", "np.bool_", "bool-array", "bool-tensor"],
-)
-def test_boolean_baselines_are_refused(baselines):
-    with pytest.raises(TypeError, match=r"baselines.* boolean; pass None"):
-        cdig.explain(_LIN, torch.randn(4, 2, 32), target=0, baselines=baselines)
-
-
-def test_a_target_function_returning_integers_is_named():
-    with pytest.raises(ValueError, match=r"target function returned .*int64.*float outputs"):
-        cdig.explain(_LIN, torch.randn(4, 2, 32), target=lambda out: out.argmax(dim=1))
-
-
-# ---------------------------------------------------------------------- 10. no leak
-def _live_tensors() -> int:
-    gc.collect()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return sum(1 for o in gc.get_objects() if isinstance(o, torch.Tensor))
-
-
-@pytest.mark.parametrize("chunk", [None, 8])
-def test_repeated_calls_leave_no_tensors_alive(chunk):
-    model = torch.nn.Sequential(
-        torch.nn.Conv1d(2, 4, 3), torch.nn.Tanh(), torch.nn.Flatten(), torch.nn.Linear(120, 1)
-    )
-    x = torch.randn(4, 2, 32)
-    cdig.explain(model, x, "fourier", target=0, internal_batch_size=chunk)  # warm caches
-    cdig.explain(model, x, "fourier", target=0, internal_batch_size=chunk)
-    before = _live_tensors()
-    for _ in range(10):
-        cdig.explain(model, x, "fourier", target=0, internal_batch_size=chunk)
-    assert _live_tensors() - before <= 0
-
-
-# ---------------------------------------------------------------------- fused guards (issue 25)
+# ---------------------------------------------------------------------- sums that overflow
 def test_attributions_that_overflow_raise():
     # finite outputs (the two values cancel) and finite gradients (1e300), but every value
     # (x - x') * gradient = 1e10 * 1e300 overflows: the values' guard must catch it
@@ -360,3 +216,40 @@ def test_finite_outputs_whose_sum_overflows_are_explained(n_steps):
     attr = cdig.explain(model, x, "time", n_steps=n_steps, baselines=0.0)
     assert np.isfinite(attr.values).all()
     assert np.isfinite(attr.delta).all()
+
+
+# ---------------------------------------------------------------------- float64 functions
+def test_a_float64_function_with_float32_inputs_is_cast_up_exactly():
+    weights = linear_net()[1].weight.detach().numpy()  # float64 numpy weights: invisible to cdig
+
+    def f(z):
+        return torch.nn.functional.linear(z.flatten(1), torch.from_numpy(weights))
+
+    x32 = short_series(torch.float32)
+    with pytest.warns(UserWarning, match="cast to float64, which is exact"):
+        res = cdig.explain(f, x32, target=0, n_steps=8)
+    ref = cdig.explain(f, x32.double(), target=0, n_steps=8)
+    np.testing.assert_array_equal(res.values, ref.values)
+    # linear model, zero baseline: attributions are exactly w * x
+    np.testing.assert_allclose(
+        res.values.reshape(2, -1), weights[0] * x32.double().numpy().reshape(2, -1), atol=1e-12
+    )
+
+
+class _Slots:
+    __slots__ = ("w",)
+
+    def __init__(self, w):
+        self.w = w
+
+
+def test_hidden_float64_weights_are_met_by_casting_the_inputs_up():
+    # float32 inputs could be cast (exactly) to the weights' float64: cast, with a warning
+    hidden = _Slots(torch.randn(32, 1, dtype=torch.float64))
+    x = np.zeros((2, 1, 32), dtype=np.float32) + 1
+    with pytest.warns(UserWarning, match="cast to float64, which is exact"):
+        res = cdig.explain(lambda z: (z[:, 0] @ hidden.w)[:, 0], x, n_steps=8)
+    np.testing.assert_allclose(res.values[:, 0], np.tile(hidden.w[:, 0].numpy(), (2, 1)))
+    # float64 weights given float16 inputs and other dtype failures keep the message
+    with pytest.raises(ValueError, match=r"float16.*pass inputs of the model's dtype"):
+        cdig.explain(lambda z: (z[:, 0] @ hidden.w)[:, 0], x.astype(np.float16))

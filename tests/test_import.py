@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+import cdig
+
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
@@ -90,3 +92,19 @@ def test_unknown_attribute_is_an_attribute_error():
 
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         cdig.nope  # noqa: B018
+
+
+# ---------------------------------------------------------------------- one version
+def test_the_version_lives_in_one_module():
+    import ast
+    import pathlib
+
+    from cdig._version import __version__
+
+    assert cdig.__version__ == __version__
+    root = pathlib.Path(cdig.__file__).parent
+    for path in root.rglob("*.py"):  # no module reaches back into the package root
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level and node.module is None:
+                names = {a.name for a in node.names}
+                assert "__version__" not in names, path

@@ -279,10 +279,10 @@ def test_every_domain_reconstructs_and_removes(name):
 def test_gradient_times_input_equals_ig_for_a_linear_model(series):
     x = torch.as_tensor(series)
     model = linear_model(2 * 96, n_out=3)
-    gi = gradient(model, x, "fourier", target=2, times_input=True)
+    gi = gradient(model, x, "fourier", target=2, times_input=True).values
     attr = cdig.explain(model, x, "fourier", target=2, n_steps=1)
     np.testing.assert_allclose(gi, attr.values, rtol=1e-9, atol=1e-12)
-    g_time = gradient(model, x, "time", target=2)
+    g_time = gradient(model, x, "time", target=2).values
     w = model[1].weight[2].detach().numpy().reshape(2, 96)
     np.testing.assert_allclose(g_time, np.broadcast_to(np.abs(w), (4, 2, 96)), rtol=1e-12)
 
@@ -298,13 +298,13 @@ def test_freqrise_finds_the_frequency_the_model_reads():
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 1, n)) * 0.1 + np.cos(2 * np.pi * k0 * t / n)
-    imp = freqrise(model, x, "fourier", target=1, n_masks=400, n_cells=16, seed=0)
+    imp = freqrise(model, x, "fourier", target=1, n_masks=400, n_cells=16, seed=0).values
     assert imp.shape == (2, 1, n // 2 + 1)
     assert np.all(imp >= 0)
     cell = int(np.ceil((n // 2 + 1) / 16))
     for b in range(2):
         assert abs(int(np.argmax(imp[b, 0])) - k0) <= cell
-    again = freqrise(model, x, "fourier", target=1, n_masks=400, n_cells=16, seed=0)
+    again = freqrise(model, x, "fourier", target=1, n_masks=400, n_cells=16, seed=0).values
     np.testing.assert_array_equal(imp, again)
 
 
@@ -321,7 +321,7 @@ def test_freqrise_masks_are_smooth_and_in_range():
 def test_virtual_inspection_conserves_and_matches_explicit_dft_lrp(series):
     x = series[:2]
     R = np.random.default_rng(2).normal(size=x.shape)
-    out = virtual_inspection(x, R, "fourier", eps=0.0)
+    out = virtual_inspection(x, R, "fourier", eps=0.0).values
     assert out.shape == (2, 2, 49)
     np.testing.assert_allclose(out.sum(axis=(1, 2)), R.sum(axis=(1, 2)), rtol=1e-9)
     # explicit contributions z[t, k] of every rFFT bin (conjugate pair) to x_t
@@ -333,18 +333,18 @@ def test_virtual_inspection_conserves_and_matches_explicit_dft_lrp(series):
             expected = (z * (R[b, c] / x[b, c])[:, None]).sum(axis=0)
             np.testing.assert_allclose(out[b, c], expected, rtol=1e-8, atol=1e-10)
     # into the time domain the rule is the identity
-    np.testing.assert_allclose(virtual_inspection(x, R, "time", eps=0.0), R, rtol=1e-12)
+    np.testing.assert_allclose(virtual_inspection(x, R, "time", eps=0.0).values, R, rtol=1e-12)
 
 
 def test_virtual_inspection_of_time_ig_is_cross_domain_ig(smooth_cnn, series):
     """With a zero baseline, time IG is x * G, the rule divides x out again and leaves
     Re[X conj(J^T G)]: exactly Fourier CD-IG from the same path (two independent paths)."""
     attr = cdig.explain(smooth_cnn, series, "time", target=0, n_steps=16)
-    freq = virtual_inspection(series, attr, Fourier(), eps=0.0)
+    freq = virtual_inspection(series, attr, Fourier(), eps=0.0).values
     ours = cdig.explain(smooth_cnn, series, "fourier", target=0, n_steps=16)
     np.testing.assert_allclose(freq, ours.values, rtol=1e-7, atol=1e-10)
     shifted = cdig.explain(smooth_cnn, series, "time", target=0, n_steps=16, baselines=0.3)
-    moved = virtual_inspection(series, shifted, Fourier(), eps=0.0)
+    moved = virtual_inspection(series, shifted, Fourier(), eps=0.0).values
     np.testing.assert_allclose(moved.sum(axis=(1, 2)), shifted.total, rtol=1e-9)
     assert not np.allclose(moved, ours.values, atol=1e-3)  # other baseline, other result
 
@@ -544,8 +544,11 @@ def test_every_seed_takes_an_int_a_generator_or_none(smooth_cnn, series):
     again = deletion(smooth_cnn, x, values, "fourier", seed=gen, **kw)  # the state moved on
     assert not np.array_equal(again.scores, by_gen.scores)
     assert deletion(smooth_cnn, x, values, "fourier", seed=None, **kw).scores.shape == (2, 2)
-    masks = [freqrise(smooth_cnn, x, "fourier", target=0, n_masks=3, seed=s) for s in (4, None)]
+    masks = [
+        freqrise(smooth_cnn, x, "fourier", target=0, n_masks=3, seed=s).values for s in (4, None)
+    ]
     seeded = freqrise(smooth_cnn, x, "fourier", target=0, n_masks=3, seed=np.random.default_rng(4))
+    seeded = seeded.values
     np.testing.assert_array_equal(masks[0], seeded)
     ref = [
         random_reference("cpd", smooth_cnn, x, "fourier", n_seeds=2, seed=np.random.default_rng(1))

@@ -19,6 +19,8 @@ import cdig
 from cdig.attribution import Attribution
 from cdig.report import describe_coefficient, render_report, write_report
 
+from .conftest import SmoothCNN
+
 mpl = pytest.importorskip("matplotlib")
 mpl.use("Agg")
 import matplotlib.image as mimage  # noqa: E402
@@ -311,3 +313,23 @@ def test_network_check_sees_an_external_image(tmp_path):
     page.write_text('<html><body><img src="http://cdig-test.invalid/x.png"></body></html>')
     _, netlog = _chromium(page.as_uri(), tmp_path, "ext", size="300,200")
     assert page_requests(netlog) == ["http://cdig-test.invalid/x.png"]
+
+
+# ---------------------------------------------------------------------- the explained class
+def _net() -> torch.nn.Module:
+    return SmoothCNN(channels=1, n_out=3, width=4)
+
+
+@pytest.fixture(scope="module")
+def x() -> np.ndarray:
+    t = np.arange(128) / 16.0
+    return np.sin(2 * np.pi * 2 * t) + 0.3 * np.random.default_rng(0).normal(size=(2, 1, 128))
+
+
+def test_report_names_the_class_per_sample(x):
+    from cdig.report import render_report
+
+    attr = cdig.explain(_net(), x, "fourier", target="predicted", fs=16.0, n_steps=16)
+    html = render_report({"fourier": attr}, x, samples=[0, 1])
+    for s in range(2):
+        assert f"explained: class {int(attr.target_index[s])} (predicted)" in html

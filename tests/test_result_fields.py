@@ -46,7 +46,7 @@ def test_engine_results_carry_typed_layout_and_settings(linear, channels_last):
     np.testing.assert_allclose(w, weight * x, atol=1e-12)
     # the layout's two conversions are inverse to each other (both views of values)
     v = res["time"].values
-    back = res["time"].layout.to_canonical(w, batch=3, n_channels=2)
+    back = res["time"].layout.from_input(w, batch=3, n_channels=2)
     np.testing.assert_array_equal(back, v)
     assert np.shares_memory(w, v) and np.shares_memory(back, v)
 

@@ -54,11 +54,14 @@ error sums, in the gradients' precision; the changes are added to the rows in fl
 (``index_add_``). Everything is elementwise or a per-row index sum, so the bits do not
 depend on the number of threads. The result is these running sums.
 
-Why a row stops is its **status**: ``"converged"`` (both tests), ``"floor"`` (both tests
-hold only once the rounding floor of the model's precision, :func:`rounding_floor` of
-``|f(x)| + |f(x')| + sum |A|`` in the integration coordinates, is allowed for: the
-tolerance is below what the model's outputs and gradients can show; the engine reports
-the error with the same floor), ``"max_steps"`` (budget spent, best estimate kept) or
+Why a row stops is its **status**: ``"converged"`` (both tests), ``"floor"`` (a tolerance
+lies at or below the rounding floor of the model's precision, :func:`rounding_floor` of
+``|f(x)| + |f(x')| + sum |A|`` in the integration coordinates, and both tests hold once
+that floor is allowed for; or the estimates are at the measured rounding noise of the
+model's gradients and the budget cannot bring them to the tolerance, see
+:func:`_noise_floor`: the tolerance is below what the model's outputs and gradients can
+show; the engine reports the error with the same floor; a row within the floor of a
+tolerance above it is refined on), ``"max_steps"`` (budget spent, best estimate kept) or
 ``"singular"``: the sub-interval at the baseline has been bisected down to
 ``SINGULAR_WIDTH`` (2**-12) and the output still changes across it by more than half of
 ``f(x) - f(x')``. That is a model whose output jumps next to the baseline (one that
@@ -136,6 +139,26 @@ _GRID = 1 << _DEPTH
 WARP = (5**0.5 - 1) / 4
 #: A half's error estimate is at least the change of its parent's sum over this.
 _RATE = 4.0
+# --- h22-floor: the gradient-noise floor (see :func:`_noise_floor`) ----------------------
+#: Sites (mesh points) per row where the gradient's rounding noise is measured.
+NOISE_SITES = 3
+#: The noise is measured only in precisions coarser than this (float32, float16, bfloat16):
+#: float64 rounding noise (1e-16 relative) explains no estimate at a usable tolerance, and
+#: measuring it would cost evaluations for nothing.
+NOISE_EPS = 2.0**-30
+#: Rounds in a row whose estimate (relative to the tolerance) times the evaluations did not
+#: fall, before the noise is measured (smooth and kinked integrands' estimates fall as
+#: 1 / n**4 and 1 / n**2; noise's as 1 / sqrt(n)).
+NOISE_POOR = 1
+#: An estimate is explained by the measured noise when it is at most this times the
+#: estimate that noise alone would give on the current mesh.
+NOISE_FACTOR = 2.0
+#: 2-norms of the Boole - Simpson and the Boole weights on a sub-interval's five points (in
+#: units of its width): the error estimate and the sum that uncorrelated noise of unit norm
+#: at each point gives.
+_NOISE_EST = float(np.linalg.norm(_BOOLE - _SIMPSON))
+_NOISE_SUM = float(np.linalg.norm(_BOOLE))
+# --- end h22-floor ------------------------------------------------------------------------
 _TINY = float(np.finfo(np.float64).tiny)
 
 
@@ -166,6 +189,10 @@ class AdaptiveResult:
     rss : ndarray of shape (R,), float64
         ``sqrt(sum_i e_i**2)`` over the final sub-intervals, relative to ``||A||`` (the
         integration coordinates): the part of the vector estimate that cannot cancel.
+    noise : ndarray of shape (R,), float64, optional
+        Where the row stopped at the noise of its gradients (status ``"floor"``): the part
+        of ``|delta|`` that the measured noise explains, in units of the model output, which
+        the reported error discounts like the rounding floor; 0 elsewhere (None: 0).
     """
 
     gradient: Tensor
@@ -175,6 +202,7 @@ class AdaptiveResult:
     status: np.ndarray
     floor: np.ndarray
     rss: np.ndarray
+    noise: np.ndarray | None = None  # h22-floor
 
 
 #: ``gradient_at(points, rows) -> (gradients, outputs)``: the model's gradients (n, ...) and
@@ -266,7 +294,13 @@ def integrate_adaptive(
         np.concatenate([p.status for p in parts]),
         np.concatenate([p.floor for p in parts]),
         np.concatenate([p.rss for p in parts]),
+        np.concatenate([_noise_of(p) for p in parts]),
     )
+
+
+def _noise_of(res: AdaptiveResult) -> np.ndarray:
+    """``res.noise``, zeros where it is None."""
+    return np.zeros(len(res.steps)) if res.noise is None else res.noise
 
 
 class _Store:
@@ -682,6 +716,44 @@ def _integrate_group(
     status = np.full(n_rows, "max_steps", dtype=STATUS_DTYPE)
     first_round = True
     tiny = _TINY
+    # --- h22-floor: the gradient-noise floor's state per row (see _noise_floor) ----------
+    rate_prev = np.full(n_rows, np.inf)  # estimate / tolerance * evaluations, last round
+    poor = np.zeros(n_rows, dtype=np.int64)  # consecutive rounds that did not beat 1 / n
+    noise_state = np.zeros(n_rows, dtype=np.int8)  # 0: not measured, 1: pending, 2: known
+    # measured noise per point (rms norms of its attributions' noise): its sum, its norm
+    # in the integration coordinates and in each domain of the pass
+    sig_s, sig_i = np.full(n_rows, np.nan), np.full(n_rows, np.nan)
+    sig_d = np.full((n_rows, max(1, len(measures))), np.nan)
+    pending_noise: tuple[np.ndarray, Tensor] | None = None  # (site rows, stats on device)
+    noise_sum = np.zeros(n_rows)  # the part of |delta| explained by noise, floor rows
+    noise_skip = 0  # trailing pending points that are noise sites (no finiteness check)
+    # not for long rows (memory), nor in float64
+    can_measure = store_budget(d, acc_bytes) > 0 and float(torch.finfo(real).eps) > NOISE_EPS
+    noise_step = _noise_step(real)
+
+    def noise_stats(
+        s_rows: np.ndarray, minus: np.ndarray, centre: np.ndarray, plus: np.ndarray
+    ) -> Tensor:
+        """(2 + len(measures), n) on the device: the sum and 2-norm of the attributions of
+        the second differences ``g(u - du) - 2 g(u) + g(u + du)`` at ``n`` sites (rows
+        ``s_rows``), and their 2-norms in each domain of the pass. In blocks of sites."""
+        n = len(s_rows)
+        out = torch.zeros(2 + len(measures), n, dtype=torch.float64, device=dev)
+        step = max(1, BLOCK_BYTES // max(1, 3 * d * acc_bytes))
+        for i0 in range(0, n, step):
+            i1 = min(i0 + step, n)
+            r_t = torch.as_tensor(s_rows[i0:i1], device=dev)
+            g = mesh.store.gather(minus[i0:i1]).to(acc)
+            g.add_(mesh.store.gather(plus[i0:i1]).to(acc))
+            g.sub_(mesh.store.gather(centre[i0:i1]).to(acc), alpha=2)
+            st = _attribution_stats(diff_flat[r_t], g, acc_bytes, False)
+            out[0, i0:i1], out[1, i0:i1] = st[0], st[2]
+            for j, measure in enumerate(measures):
+                out[2 + j, i0:i1] = measure(rows[r_t], g.reshape(-1, *shape))[0].double()
+            del g
+        return out
+
+    # --- end h22-floor ---------------------------------------------------------------
     while True:
         # --- one read of everything the round's decisions need --------------------------
         act = np.flatnonzero(active)
@@ -705,6 +777,8 @@ def _integrate_group(
         dev_parts += [p_stats, pending_norms.reshape(1, -1)]
         if isinstance(pending_seen, Tensor):
             dev_parts.append(pending_seen.reshape(1, -1))
+        if pending_noise is not None:
+            dev_parts.append(pending_noise[1].reshape(1, -1))
         take = _Reader(torch.cat([t.reshape(-1) for t in dev_parts]).cpu().numpy())
         na = len(act)
         sum_a, abs_a, norm_i = take(na), take(na), take(na)
@@ -714,8 +788,14 @@ def _integrate_group(
         pt[:, p_order] = take(3 * len(p_pos)).reshape(3, -1)
         leaf_norm = take(len(new_leaves))
         seen = take(len(new_leaves) // 2) if isinstance(pending_seen, Tensor) else None
+        if pending_noise is not None:  # h22-floor: the measured noise per row
+            s_rows, s_dev = pending_noise
+            _store_noise(s_rows, take(s_dev.numel()).reshape(s_dev.shape), sig_s, sig_i, sig_d)
+            noise_state[np.unique(s_rows)] = 2
+            pending_noise = None
         # --- the new points and leaves ---------------------------------------------------
-        check_finite(p_rows, p_pos, np.isfinite(pt[2]))
+        n_check = len(p_pos) - noise_skip  # the noise sites' points are not on the mesh
+        check_finite(p_rows[:n_check], p_pos[:n_check], np.isfinite(pt[2][:n_check]))
         grow = len(mesh.store) - len(mesh.p)
         if grow > 0:
             mesh.f, mesh.p, mesh.q = (
@@ -753,12 +833,63 @@ def _integrate_group(
         tol_r = rtol * norm_i + atol
         ok_v = (vec_err <= tol_v) & (rss <= tol_r)
         ok_c = comp_err <= tol_c
-        at_floor = (vec_err <= tol_v + floor) & (rss <= tol_r + floor) & (comp_err <= tol_c + floor)
+        # h22-floor: "floor" is (a) a tolerance that lies below the rounding floor, met
+        # once the floor is allowed for, or (b) an estimate at the measured rounding noise
+        # of the model's gradients that the budget cannot bring to the tolerance. A row
+        # within the floor of a tolerance above it is refined on (more points help it).
+        binding = (tol_c <= floor) | (tol_v <= floor) | (tol_r <= floor)
+        at_floor = binding & (vec_err <= tol_v + floor) & (rss <= tol_r + floor)
+        at_floor &= comp_err <= tol_c + floor
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.maximum(
+                np.maximum(vec_err / np.maximum(tol_v, tiny), rss / np.maximum(tol_r, tiny)),
+                comp_err / np.maximum(tol_c, tiny),
+            )
         if not first_round:  # no row is accepted on its first mesh alone
             strict = ok_v & ok_c
+            noisy = np.zeros(na, dtype=bool)
+            known = noise_state[act] == 2
+            if known.any():
+                if measures:
+                    doms = [
+                        (a, a_err, n_coef)
+                        for (a, a_err), n_coef in zip(m_norms, n_coefs, strict=True)
+                    ]
+                else:
+                    doms = [(norm_i, est_n, d)]
+                root = np.sqrt(
+                    np.bincount(mesh.row, weights=(mesh.width / _GRID) ** 2, minlength=n_rows)
+                )[act]
+                e_sum = NOISE_FACTOR * _NOISE_SUM * np.nan_to_num(sig_s[act]) * root
+                noisy = known & _noise_floor(
+                    root,
+                    sig_s[act],
+                    sig_i[act],
+                    sig_d[act],
+                    doms,
+                    est_s,
+                    comp_err,
+                    rss,
+                    tol_c,
+                    tol_r,
+                    floor,
+                    rtol,
+                    atol,
+                )
+                # the estimate falls only as 1 / sqrt(n) at the noise: stop where the
+                # budget cannot bring it to the tolerance
+                noisy &= steps[act] * ratio**2 > max_steps
+            stop_floor = ~strict & (at_floor | noisy)
+            by_noise = stop_floor & noisy & ~at_floor
+            if by_noise.any():
+                noise_sum[act[by_noise]] = e_sum[by_noise]
             status[act[strict]] = "converged"
-            status[act[~strict & at_floor]] = "floor"
-            active[act[strict | at_floor]] = False
+            status[act[stop_floor]] = "floor"
+            active[act[strict | stop_floor]] = False
+            # the rate: a round that does not bring estimate * evaluations down is poor
+            rate = ratio * steps[act]
+            poor[act] = np.where(rate >= rate_prev[act], poor[act] + 1, 0)
+            rate_prev[act] = rate
         # --- which sub-intervals to bisect, all rows at once ---------------------------
         row_ok_c = np.ones(n_rows, dtype=bool)
         row_ok_c[act] = ok_c
@@ -820,6 +951,7 @@ def _integrate_group(
         # --- bisect: new points at 1/8, 3/8, 5/8, 7/8 of each parent --------------------
         prow, lo, w = mesh.row[parents], mesh.lo[parents], mesh.width[parents]
         half = w // 2
+        noise_skip = 0
         if first_round and ahead:  # evaluated with the first mesh
             assert second is not None
             new_slots = second[prow[:, None], 4 * (lo // width)[:, None] + np.arange(4)]
@@ -828,9 +960,28 @@ def _integrate_group(
             pending_points = (none, none, none, torch.zeros(3, 0, device=dev), none)
         else:
             new_pos = (lo[:, None] + (w // 8)[:, None] * np.array([1, 3, 5, 7])).reshape(-1)
-            flat_slots, point_stats, order = evaluate(np.repeat(prow, 4), new_pos)
-            pending_points = (flat_slots, np.repeat(prow, 4), new_pos, point_stats, order)
-            new_slots = flat_slots.reshape(-1, 4)
+            eval_rows, eval_pos = np.repeat(prow, 4), new_pos
+            # h22-floor: rows whose estimate did not fall at the expected rate in a round
+            # (NOISE_POOR) get their gradient noise measured, once, with this round's points
+            sites = None
+            want = np.flatnonzero(active & (poor >= NOISE_POOR) & (noise_state == 0) & can_measure)
+            if len(want):
+                left = max_steps - steps - 4 * np.bincount(prow, minlength=n_rows)
+                sites = _noise_sites(mesh, want[left[want] >= 2 * NOISE_SITES], noise_step)
+            if sites is not None:
+                s_rows, _, s_pos = sites
+                eval_rows = np.concatenate([eval_rows, s_rows, s_rows])
+                eval_pos = np.concatenate([new_pos, s_pos - noise_step, s_pos + noise_step])
+                noise_state[np.unique(s_rows)] = 1
+                noise_skip = 2 * len(s_rows)
+            flat_slots, point_stats, order = evaluate(eval_rows, eval_pos)
+            pending_points = (flat_slots, eval_rows, eval_pos, point_stats, order)
+            n_new = len(new_pos)
+            new_slots = flat_slots[:n_new].reshape(-1, 4)
+            if sites is not None:
+                ns = len(sites[0])
+                minus, plus = flat_slots[n_new : n_new + ns], flat_slots[n_new + ns :]
+                pending_noise = (sites[0], noise_stats(sites[0], minus, sites[1], plus))
         old = mesh.slots[parents]
         nine = np.empty((len(parents), 9), dtype=np.int64)
         nine[:, ::2], nine[:, 1::2] = old, new_slots
@@ -875,6 +1026,7 @@ def _integrate_group(
         status,
         floor,
         rss_rel,
+        noise_sum,
     )
 
 
@@ -1092,6 +1244,107 @@ def _leaf_blocks(
     for i in range(n):
         for c0 in range(0, d, width):
             yield i, i + 1, c0, min(c0 + width, d)
+
+
+# --- h22-floor: the gradient-noise floor --------------------------------------------------
+def _noise_step(real: torch.dtype) -> int:
+    """The offset ``du`` of the noise sites' two extra points, in grid units: ``2**-(m - 6)``
+    for ``m`` mantissa bits of the model's precision (float32: ``2**-17``; float64:
+    ``2**-46``), at most ``2**-12``. The path points then differ by about 64 units of
+    rounding, enough for the rounding of the model's arithmetic to change, while the
+    second difference of a smooth gradient, ``du**2 g''``, stays far below it."""
+    m = round(-float(np.log2(torch.finfo(real).eps)))
+    return 1 << (_DEPTH - min(max(m - 6, 12), _DEPTH - 2))
+
+
+def _noise_sites(
+    mesh: _Mesh, rows: np.ndarray, step: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Up to :data:`NOISE_SITES` mesh points per row of ``rows`` where the gradient noise is
+    measured: the midpoints of the row's sub-intervals whose error per width ``e_i / h_i``
+    is nearest the row's median (a sharp feature, whose second difference is not noise,
+    has a large one), away from the baseline and wider than ``4 du``. Returns the sites'
+    rows, their midpoints' slots and positions, or None."""
+    leaves = np.flatnonzero(np.isin(mesh.row, rows) & (mesh.lo > 0) & (mesh.width >= 4 * step))
+    if len(leaves) == 0:
+        return None
+    key = mesh.err[leaves] / mesh.width[leaves]
+    leaves = leaves[np.lexsort((key, mesh.row[leaves]))]  # by row, then by e_i / h_i
+    r = mesh.row[leaves]
+    start = np.searchsorted(r, r)  # each leaf's row begins here
+    count = np.searchsorted(r, r, side="right") - start
+    rank = np.arange(len(r)) - start
+    first = np.maximum(0, count // 2 - NOISE_SITES // 2)
+    pick = leaves[(rank >= first) & (rank < first + NOISE_SITES)]
+    return mesh.row[pick], mesh.slots[pick, 2], mesh.lo[pick] + mesh.width[pick] // 2
+
+
+def _store_noise(
+    s_rows: np.ndarray,
+    stats: np.ndarray,
+    sig_s: np.ndarray,
+    sig_i: np.ndarray,
+    sig_d: np.ndarray,
+) -> None:
+    """The noise per point of each row from its sites' second differences ``stats``
+    (2 + n_domains, n_sites): a second difference of uncorrelated noise has 6 times its
+    variance. The norms' noise is the median over the sites (a site on a sharp feature is
+    discounted); the sum's, the rms over the sites, at least the integration norm's.
+    Non-finite values leave the row unmeasured (NaN)."""
+    for r in np.unique(s_rows):
+        at = stats[:, s_rows == r]
+        sig_i[r] = np.sqrt(np.median(at[1] ** 2) / 6)
+        # a sum of d uncorrelated noises has the variance of their norm: the sites' rms
+        # sum, a 3-sample estimate, is not let below that
+        sig_s[r] = max(np.sqrt(np.mean(at[0] ** 2) / 6), sig_i[r])
+        if len(at) > 2:
+            sig_d[r] = np.sqrt(np.median(at[2:] ** 2, axis=1) / 6)
+        else:
+            sig_d[r] = sig_i[r]
+
+
+def _noise_floor(
+    root: np.ndarray,
+    sig_s: np.ndarray,
+    sig_i: np.ndarray,
+    sig_d: np.ndarray,
+    doms: Sequence[tuple[np.ndarray, np.ndarray, int]],
+    est_s: np.ndarray,
+    comp_err: np.ndarray,
+    rss: np.ndarray,
+    tol_c: np.ndarray,
+    tol_r: np.ndarray,
+    floor: np.ndarray,
+    rtol: float,
+    atol: float,
+) -> np.ndarray:
+    """Whether each row's estimates are explained by the measured noise of its gradients.
+
+    Noise of norm ``sigma`` per point, uncorrelated between points, gives a sub-interval of
+    width ``h`` an error estimate of about ``|Boole - Simpson| h sigma`` and its sum a noise
+    of ``|Boole| h sigma``: over the row, ``sqrt(sum_i h_i**2)`` (``root``) times those. It
+    falls only as ``1 / sqrt(n)`` with the evaluations (bisecting a noisy sub-interval
+    halves its squared estimate; a smooth one's falls 512-fold, a kink's 16-fold). A row is
+    at the noise when every test it fails is within :data:`NOISE_FACTOR` of what noise
+    alone gives: the completeness error, the root-sum-square and, in each domain ``(norm,
+    error norm, coefficients)`` of ``doms``, the vector estimate (made consistent with
+    ``delta`` above its noise). Rows not measured (NaN) are not.
+    """
+    with np.errstate(invalid="ignore"):
+        e_sum = NOISE_FACTOR * _NOISE_SUM * sig_s * root
+        e_int = NOISE_FACTOR * _NOISE_EST * sig_i * root
+        ok = (comp_err <= np.maximum(tol_c, e_sum) + floor) & (
+            rss <= np.maximum(tol_r, e_int) + floor
+        )
+        floor_n = floor + np.nan_to_num(e_sum)
+        for j, (a, a_err, n_coef) in enumerate(doms):
+            e = consistent_error(a_err, est_s, comp_err, floor_n, n_coef)
+            e_dom = NOISE_FACTOR * _NOISE_EST * sig_d[:, j] * root
+            ok &= e <= np.maximum(rtol * a + atol, e_dom) + floor
+    return ok & np.isfinite(sig_s) & np.isfinite(sig_i) & np.isfinite(sig_d).all(axis=1)
+
+
+# --- end h22-floor -------------------------------------------------------------------------
 
 
 def path_alpha(u: np.ndarray) -> np.ndarray:

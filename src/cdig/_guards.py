@@ -20,7 +20,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._inputs import ForwardArgs, Layout, check_model_output
+from ._inputs import ForwardArgs, check_model_output
+from ._layout import InputLayout
 from ._text import KEYWORD, Name, Part, in_words, python_words
 
 __all__ = ["NonFiniteError", "LOW_PRECISION", "guarded_call", "work_dtype"]
@@ -61,7 +62,7 @@ def work_dtype(model_dtype: torch.dtype | None) -> torch.dtype | None:
     return torch.float32 if model_dtype in LOW_PRECISION else model_dtype
 
 
-def float64_if_needed(adapter: Any, layout: Layout, x: Tensor) -> Tensor:
+def float64_if_needed(adapter: Any, layout: InputLayout, x: Tensor) -> Tensor:
     """``x`` cast to float64 when the model (of unknown dtype) fails on float32 but not float64.
 
     A plain function closing over float64 numpy weights shows no dtype to cdig; given float32
@@ -94,7 +95,7 @@ def float64_if_needed(adapter: Any, layout: Layout, x: Tensor) -> Tensor:
 
 def guarded_call(
     adapter: Callable[..., Tensor],
-    layout: Layout,
+    layout: InputLayout,
     time_axis: int,
     model_dtype: torch.dtype | None,
     forward_args: ForwardArgs | None = None,
@@ -134,7 +135,7 @@ def guarded_call(
     return call
 
 
-def _input_message(err: BaseException, xu: Tensor, layout: Layout, time_axis: int) -> str:
+def _input_message(err: BaseException, xu: Tensor, layout: InputLayout, time_axis: int) -> str:
     first = " ".join(str(err).split())[:400]
     shape = tuple(xu.shape)
     axes = {2: "(batch, time)", -1: "(batch, channels, time)", 1: "(batch, time, channels)"}

@@ -1,8 +1,9 @@
 """Validation and normalization of user inputs, done once at the boundary.
 
 Inside cdig every series batch has the canonical layout ``(batch, channels, time)``. The
-:class:`Layout` remembers how the user laid out the data so that the model is always called
-in the user's own layout. The ``target`` argument is validated in :mod:`cdig.targets`.
+:class:`cdig._layout.InputLayout` remembers how the user laid out the data so that the model
+is always called in the user's own layout. The ``target`` argument is validated in
+:mod:`cdig.targets`.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._layout import InputLayout
 from ._text import ArgumentError, ArgumentTypeError, Name
 
 if TYPE_CHECKING:  # pragma: no cover
     from .domains import Domain
 
 __all__ = [
-    "Layout",
     "as_series",
     "as_baselines",
     "ForwardArgs",
@@ -32,35 +33,7 @@ __all__ = [
 ArrayLike = Union[np.ndarray, Tensor, Sequence[Any], float]
 
 
-@dataclass(frozen=True)
-class Layout:
-    """How the user's arrays map to ``(batch, channels, time)``.
-
-    ``ndim == 2``: ``(batch, time)``, one channel. ``ndim == 3``: time on axis
-    ``time_axis`` (2: ``(batch, channels, time)``; 1: ``(batch, time, channels)``).
-    """
-
-    ndim: int
-    time_axis: int
-
-    def to_canonical(self, t: Tensor) -> Tensor:
-        """User layout -> ``(batch, channels, time)``; leading extra axes are kept."""
-        if self.ndim == 2:
-            return t.unsqueeze(-2)  # (..., batch, time) -> (..., batch, 1, time)
-        if self.time_axis == 1:
-            return t.transpose(-1, -2)  # (..., batch, time, ch) -> (..., batch, ch, time)
-        return t
-
-    def to_user(self, t: Tensor) -> Tensor:
-        """``(n, channels, time)`` -> the user's layout, for calling the model."""
-        if self.ndim == 2:
-            return t.squeeze(-2)
-        if self.time_axis == 1:
-            return t.transpose(-1, -2)
-        return t
-
-
-def _layout(ndim: int, time_axis: int) -> Layout:
+def _layout(ndim: int, time_axis: int) -> InputLayout:
     if isinstance(time_axis, bool) or not isinstance(time_axis, numbers.Integral):
         raise ArgumentTypeError(Name("time_axis", time_axis), " must be an integer axis index.")
     if ndim not in (2, 3):
@@ -77,7 +50,7 @@ def _layout(ndim: int, time_axis: int) -> Layout:
             f" is not valid for {ndim}-d inputs; use -1 for (batch, channels, time) or "
             "(batch, time), and 1 for (batch, time, channels).",
         )
-    return Layout(ndim=ndim, time_axis=axis)
+    return InputLayout(ndim=ndim, time_axis=axis)
 
 
 def _all_finite(t: Tensor) -> bool:
@@ -144,7 +117,7 @@ def _to_tensor(value: Any, name: str, dtype: torch.dtype | None, device: Any) ->
 
 def as_series(
     x: ArrayLike, time_axis: int, dtype: torch.dtype | None, device: Any
-) -> tuple[Tensor, Layout]:
+) -> tuple[Tensor, InputLayout]:
     """Validate ``x`` and return it as a tensor of shape ``(batch, channels, time)``.
 
     One series is a batch of one: a 1-d array or a pandas ``Series`` is one single-channel
@@ -207,7 +180,7 @@ def check_model_output(out: Tensor) -> None:
         )
 
 
-def as_baselines(baselines: Any, x: Tensor, layout: Layout) -> Tensor:
+def as_baselines(baselines: Any, x: Tensor, layout: InputLayout) -> Tensor:
     """Baselines as a tensor of shape ``(n_baselines, batch, channels, time)``.
 
     ``None`` means zeros; a number fills the input's shape; an array broadcastable to the

@@ -15,6 +15,8 @@ __all__ = [
     "completeness_flagged",
     "completeness_ok",
     "re_mul",
+    "status_codes",
+    "status_names",
 ]
 
 #: A completeness error ``|delta|`` at or below this is rounding of the model outputs, never
@@ -22,8 +24,9 @@ __all__ = [
 COMPLETENESS_FLOOR = 1e-6
 
 #: Why a sample's integration stopped (:attr:`cdig.Attribution.status`): ``"converged"`` (the
-#: tolerances are met by the reported numbers), ``"floor"`` (met only up to the rounding
-#: level of the model's precision), ``"max_steps"`` (``n_steps="auto"``: budget spent),
+#: tolerances are met by the reported numbers), ``"floor"`` (not certifiable at the
+#: model's precision: a tolerance below the outputs' rounding, or measured gradient noise),
+#: ``"max_steps"`` (``n_steps="auto"``: budget spent),
 #: ``"singular"`` (the output jumps next to the baseline) and ``"n_steps"`` (a fixed
 #: ``n_steps`` whose completeness error exceeds the tolerance).
 STATUSES = ("converged", "floor", "max_steps", "singular", "n_steps")
@@ -31,6 +34,32 @@ STATUS_DTYPE = "<U9"
 #: A row whose output changes by more than half of ``f(x) - f(x')`` within
 #: ``alpha < SINGULAR_WIDTH`` of the baseline is singular there (stopped, named).
 SINGULAR_WIDTH = 2.0**-12
+
+
+def status_codes(status: np.ndarray) -> np.ndarray:
+    """``status`` (names of :data:`STATUSES`) as int8 codes, their index in it (how a
+    dataset run stores them: a plain numeric array, no text in its shard files)."""
+    status = np.asarray(status)
+    codes = np.full(status.shape, -1, dtype=np.int8)
+    for i, name in enumerate(STATUSES):
+        codes[status == name] = i
+    if (codes < 0).any():
+        unknown = sorted(set(status[codes < 0].tolist()))
+        raise ValueError(f"status must hold names of {STATUSES}; got {unknown}.")
+    return codes
+
+
+def status_names(codes: np.ndarray, what: str = "status") -> np.ndarray:
+    """The inverse of :func:`status_codes`; ``what`` names the array in the error raised for
+    a code outside ``0..len(STATUSES) - 1``."""
+    codes = np.asarray(codes)
+    inside = codes.dtype.kind in "iu" and bool(((codes >= 0) & (codes < len(STATUSES))).all())
+    if not inside:
+        raise ValueError(
+            f"{what}: status codes must be integers 0..{len(STATUSES) - 1} ({STATUSES}); the "
+            "file was damaged or edited."
+        )
+    return np.asarray(STATUSES, dtype=STATUS_DTYPE)[codes.astype(np.intp)]
 
 
 def accumulator_dtype(t: Tensor) -> torch.dtype:

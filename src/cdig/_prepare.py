@@ -17,7 +17,8 @@ from torch import Tensor
 
 from ._checks import check_choice, check_optional_int
 from ._evaluate import evaluate
-from ._inputs import Layout, as_series
+from ._inputs import as_series
+from ._layout import InputLayout
 from .attribution import Attribution
 from .domains import Domain, get_domain
 from .engine import MAX_CHUNK
@@ -50,7 +51,7 @@ class Setup:
     """
 
     adapter: ModelAdapter
-    layout: Layout
+    layout: InputLayout
     x: Tensor
     domain: Domain
     index: Tensor

@@ -86,8 +86,9 @@ class ConvergenceWarning(_Report):
     singular : list of int
         Samples whose path is singular at the baseline (status ``"singular"``).
     floor : list of int
-        Samples whose tolerance is below the rounding level of the model's precision
-        (status ``"floor"``).
+        Samples whose tolerance is below the rounding level of the model's precision, or
+        whose error estimate is at the measured rounding noise of its gradients (status
+        ``"floor"``).
     floor_accuracy : float
         The largest absolute error reached among the ``floor`` samples (output units).
     """
@@ -202,6 +203,7 @@ def warn_unconverged_results(results: Mapping[str, Attribution], settings: Setti
         return
     bad: dict[str, np.ndarray] = {}
     for label, attr in results.items():
+        assert attr.delta is not None and attr.converged is not None  # an IG result
         idx = np.flatnonzero(completeness_flagged(attr.delta, attr.converged))
         if idx.size:
             bad[label] = idx
@@ -211,11 +213,22 @@ def warn_unconverged_results(results: Mapping[str, Attribution], settings: Setti
     for label, idx in bad.items():
         worst = max(worst, float(np.nanmax(results[label].relative_delta[idx])))
     where = f" ({', '.join(sorted(bad))})" if len(results) > 1 else ""
-    _warn_unconverged(bad, worst, settings, f"samples {{samples}}{where}", run=False)
+    _warn_incomplete(bad, worst, settings, f"samples {{samples}}{where}", run=False)
 
 
-def _warn_auto(results: Mapping[str, Attribution], settings: Settings) -> None:
-    """The :class:`ConvergenceWarning` of ``n_steps="auto"`` results, by status."""
+def _warn_auto(
+    results: Mapping[str, Attribution],
+    settings: Settings,
+    rows: Mapping[str, np.ndarray] | None = None,
+    n_samples: int = 0,
+) -> None:
+    """The :class:`ConvergenceWarning` of ``n_steps="auto"`` results, by status.
+
+    ``rows``: per domain, the sample number of each row of its result (a dataset run hands
+    in only its uncertified samples); None: the rows are the samples. With ``rows`` the
+    advice speaks of the run (a new ``out=`` folder, ``run.status(domain)``) and the
+    count of budget-spent samples of its ``n_samples``.
+    """
     from ._numerics import SINGULAR_WIDTH
 
     by: dict[str, set[int]] = {"max_steps": set(), "singular": set(), "floor": set()}
@@ -223,15 +236,17 @@ def _warn_auto(results: Mapping[str, Attribution], settings: Settings) -> None:
     worst, accuracy = float("nan"), 0.0
     budget_bad: dict[str, np.ndarray] = {}
     for label, attr in results.items():
+        assert attr.converged is not None and attr.error is not None and attr.delta is not None
         status = np.asarray(attr.status)
         if not (~attr.converged).any():
             continue
         domains.add(label)
         # a sample not converged without another reason spent its budget
         over = np.flatnonzero(~attr.converged & ~np.isin(status, ("singular", "floor")))
+        number = np.arange(len(status)) if rows is None else np.asarray(rows[label])
         for name in ("singular", "floor"):
-            by[name].update(np.flatnonzero(status == name).tolist())
-        by["max_steps"].update(over.tolist())
+            by[name].update(number[status == name].tolist())
+        by["max_steps"].update(number[over].tolist())
         if over.size:
             budget_bad[label] = over
             rel = np.maximum(attr.relative_delta[over], attr.error[over])
@@ -246,11 +261,19 @@ def _warn_auto(results: Mapping[str, Attribution], settings: Settings) -> None:
         return
     where = f" ({', '.join(sorted(domains))})" if len(results) > 1 else ""
     parts = []
+    which_spent = f"samples {sample_list(sorted(by['max_steps']))}"
+    if rows is not None:
+        which_spent = f"{len(by['max_steps'])} of {n_samples} samples: " + which_spent[8:]
     if by["max_steps"]:
         parts.append(
             f"n_steps='auto' did not reach rtol={settings.rtol:g} within max_steps="
-            f"{settings.max_steps} evaluations for samples {sample_list(sorted(by['max_steps']))}"
-            f"{where}; largest relative error {worst:.3g}. Raise max_steps, or loosen rtol/atol."
+            f"{settings.max_steps} evaluations for {which_spent}"
+            f"{where}; largest relative error {worst:.3g}. "
+            + (
+                "Raise max_steps, or loosen rtol/atol."
+                if rows is None
+                else "Raise max_steps, or loosen rtol/atol (a new `out=` folder)."
+            )
         )
     if by["singular"]:
         parts.append(
@@ -267,13 +290,19 @@ def _warn_auto(results: Mapping[str, Attribution], settings: Settings) -> None:
     if by["floor"]:
         parts.append(
             f"For samples {sample_list(sorted(by['floor']))}{where} rtol={settings.rtol:g} is "
-            "below the rounding level of the model's precision (f(x) - f(x') is tiny, or the "
-            "attributions cancel heavily): the tolerance cannot be certified; the attributions "
-            f"are accurate to about {accuracy:.2g} in units of the output "
-            "(attr.absolute_error). Explain an output that changes more, or run the model in "
-            "float64."
+            "below the rounding level of the model's precision: f(x) - f(x') is tiny, the "
+            "attributions cancel heavily, or the error estimate is at the measured rounding "
+            "noise of the model's gradients, which more evaluations reduce only as "
+            "1/sqrt(evaluations) (so these samples were stopped early). The tolerance cannot "
+            f"be certified; the attributions are accurate to about {accuracy:.2g} in units of "
+            "the output (attr.absolute_error). Loosen rtol, explain an output that changes "
+            "more, or run the model in float64."
         )
-    parts.append("attr.status and attr.error tell which samples to trust and why.")
+    parts.append(
+        "attr.status and attr.error tell which samples to trust and why."
+        if rows is None
+        else "run.status(domain) and run.error(domain) tell which samples to trust and why."
+    )
     warn(
         ConvergenceWarning(
             " ".join(parts),
@@ -295,45 +324,27 @@ def warn_unconverged_run(run: DatasetRun, settings: Settings) -> None:
     bad = {k: v for k, v in bad.items() if v.size}
     if not bad:
         return
-    worst = float("nan")
-    if settings.auto:
-        worst = max(float(np.nanmax(run.error(k)[v], initial=0.0)) for k, v in bad.items())
+    if settings.auto:  # by status, as one call's warning: only the uncertified rows are read
+        results = {k: run.attribution(k, v) for k, v in bad.items()}
+        _warn_auto(results, settings, rows=bad, n_samples=run.n_samples)
+        return
     n_bad = len(set(np.concatenate(list(bad.values())).tolist()))
     where = ", ".join(f"{k}: {v.size}" for k, v in bad.items())
     which = f"{n_bad} of {run.n_samples} samples ({where}): {{samples}}"
-    _warn_unconverged(bad, worst, settings, which, run=True)
+    _warn_incomplete(bad, float("nan"), settings, which, run=True)
 
 
-def _warn_unconverged(
+def _warn_incomplete(
     bad: Mapping[str, np.ndarray], worst: float, settings: Settings, which: str, *, run: bool
 ) -> None:
-    """Issue the warning for ``bad`` (domain -> sample indices); ``which`` names them."""
+    """The :class:`CompletenessWarning` of a fixed ``n_steps`` for ``bad`` (domain -> sample
+    indices); ``which`` names them."""
     samples = sorted(set(np.concatenate(list(bad.values())).tolist()))
     which = which.format(samples=sample_list(samples))
-    facts = {"samples": samples, "rtol": settings.rtol, "worst": worst, "domains": sorted(bad)}
-    warning: Warning
-    if settings.auto:
-        advice = (
-            "Raise max_steps (a new `out=` folder); run.unconverged(domain) and "
-            "run.error(domain) tell which to trust."
-            if run
-            else "Raise max_steps, or loosen rtol/atol; attr.converged and attr.error tell "
-            "which samples to trust."
-        )
-        largest = "" if run else f"; largest relative error {worst:.3g}"
-        warning = ConvergenceWarning(
-            f"n_steps='auto' did not reach rtol={settings.rtol:g} within max_steps="
-            f"{settings.max_steps} evaluations for {which}{largest}. {advice}",
-            max_steps=settings.max_steps,
-            singular=[],
-            floor=[],
-            floor_accuracy=0.0,
-            **facts,
-        )
-    else:
-        advice = " (a new `out=` folder)." if run else " (adaptive, the default) or more steps."
-        largest = "" if run else f"; largest relative delta {worst:.3g}"
-        warning = CompletenessWarning(
+    advice = " (a new `out=` folder)." if run else " (adaptive, the default) or more steps."
+    largest = "" if run else f"; largest relative delta {worst:.3g}"
+    warn(
+        CompletenessWarning(
             (
                 "completeness error above ",
                 Name("rtol", settings.rtol),
@@ -344,6 +355,9 @@ def _warn_unconverged(
                 advice,
             ),
             n_steps=settings.n_steps,
-            **facts,
+            samples=samples,
+            rtol=settings.rtol,
+            worst=worst,
+            domains=sorted(bad),
         )
-    warn(warning)
+    )

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from ._checks import check_array
+from ._layout import InputLayout, plain_float, plain_int
 from ._numerics import STATUS_DTYPE, STATUSES
 from ._text import ArgumentError, ArgumentTypeError, Name
 
@@ -18,98 +19,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .domains import Domain
 
-__all__ = ["Attribution", "InputLayout", "Integration", "PerTarget"]
+__all__ = ["Attribution", "IGFacts", "InputLayout", "Integration", "PerTarget", "Peer", "ig_facts"]
 
 _MISSING = np.zeros(0)  # default of the convergence fields: filled in by __post_init__
-
-
-_CANONICAL_LAYOUTS = ((3, 2), (3, 1), (2, 1))
-
-
-@dataclass(frozen=True)
-class InputLayout:
-    """How the explained inputs were laid out, and their sampling rate.
-
-    The one source of every conversion between the result's canonical layout (channels
-    before time) and the user's: :meth:`Attribution.values_in_input_layout` and the figures
-    that take the inputs as they were explained.
-
-    Attributes
-    ----------
-    ndim : {3, 2}, default=3
-        Dimensions of the explained inputs: 3 for ``(batch, channels, time)`` or ``(batch,
-        time, channels)``, 2 for ``(batch, time)`` (one channel).
-    time_axis : {2, 1}, default=2
-        The inputs' time axis, non-negative: 2 for ``(batch, channels, time)``; 1 for
-        ``(batch, time, channels)`` and for ``(batch, time)``.
-    fs : float or None, default=None
-        Sampling rate of the inputs in Hz, when it was given.
-    """
-
-    ndim: int = 3
-    time_axis: int = 2
-    fs: float | None = None
-
-    def __post_init__(self) -> None:
-        pair = (self.ndim, self.time_axis)
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
-            raise TypeError(f"layout ndim and time_axis must be integers; got {pair!r:.80}.")
-        if pair not in _CANONICAL_LAYOUTS:
-            raise ValueError(
-                f"layout (ndim={self.ndim}, time_axis={self.time_axis}) is not one of "
-                f"{list(_CANONICAL_LAYOUTS)}: (batch, channels, time), (batch, time, channels) "
-                "or (batch, time)."
-            )
-        if self.fs is not None:
-            if isinstance(self.fs, bool) or not isinstance(self.fs, (int, float)):
-                raise TypeError(f"layout fs must be a number of Hz or None; got {self.fs!r:.60}.")
-            if not (math.isfinite(self.fs) and self.fs > 0):
-                raise ValueError(f"layout fs={self.fs!r} must be a finite rate > 0 Hz or None.")
-
-    @property
-    def canonical(self) -> bool:
-        """Whether the inputs were ``(batch, channels, time)``, the result's own layout."""
-        return (self.ndim, self.time_axis) == (3, 2)
-
-    def to_input(self, values: np.ndarray) -> np.ndarray:
-        """``(batch, channels, *rest)`` -> the inputs' layout (a view): channels last for
-        ``(batch, time, channels)``, dropped (of size one) for ``(batch, time)``."""
-        if self.canonical:
-            return values
-        if self.ndim == 2:
-            return values[:, 0]
-        return np.moveaxis(values, 1, -1)
-
-    def to_canonical(self, arr: np.ndarray, batch: int, n_channels: int | None) -> np.ndarray:
-        """Inputs in this layout -> channels before time (a view).
-
-        ``arr`` may be the batch as explained, or one sample: ``(time, channels)`` for inputs
-        ``(batch, time, channels)``; inputs ``(batch, time)`` of a batch of one may be passed
-        as one series ``(time,)``. An array already ``(..., channels, time)`` is kept.
-        """
-        if self.ndim == 2 and arr.ndim == 2 and arr.shape[0] == batch and batch > 1:
-            return arr[:, None, :]  # (batch, time) -> (batch, 1, time)
-        if self.ndim == 3 and self.time_axis == 1 and arr.ndim in (2, 3):
-            already = n_channels is not None and arr.shape[-2] == n_channels != arr.shape[-1]
-            if not already:
-                return np.swapaxes(arr, -1, -2)
-        return arr
-
-    def as_dict(self) -> dict[str, Any]:
-        """``{"input_ndim", "time_axis", "fs"}``, as results record it."""
-        return {"input_ndim": self.ndim, "time_axis": self.time_axis, "fs": self.fs}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> InputLayout:
-        """The layout :meth:`as_dict` gave (missing keys: the defaults)."""
-        if not isinstance(data, Mapping):
-            raise TypeError(f"layout must be a mapping; got {type(data).__name__}.")
-        fs = data.get("fs")
-        return cls(
-            ndim=_plain_int(data.get("input_ndim", 3), "layout input_ndim"),
-            time_axis=_plain_int(data.get("time_axis", 2), "layout time_axis"),
-            fs=None if fs is None else _plain_float(fs, "layout fs"),
-        )
 
 
 @dataclass(frozen=True)
@@ -171,7 +83,7 @@ class Integration:
             raise TypeError(f"settings method must be a string; got {method!r:.60}.")
         n_steps = data.get("n_steps", "auto")
         if n_steps != "auto":
-            n_steps = _plain_int(n_steps, "settings n_steps")
+            n_steps = plain_int(n_steps, "settings n_steps")
         pass_kind = data.get("pass")
         if pass_kind is not None and not isinstance(pass_kind, str):
             raise TypeError(f"settings pass must be a string or null; got {pass_kind!r:.60}.")
@@ -181,10 +93,10 @@ class Integration:
         return cls(
             method=method,
             n_steps=n_steps,
-            rtol=_plain_float(data.get("rtol", 0.01), "settings rtol"),
-            atol=_plain_float(data.get("atol", 0.0), "settings atol"),
-            max_steps=_plain_int(data.get("max_steps", 512), "settings max_steps"),
-            n_baselines=_plain_int(data.get("n_baselines", 1), "settings n_baselines"),
+            rtol=plain_float(data.get("rtol", 0.01), "settings rtol"),
+            atol=plain_float(data.get("atol", 0.0), "settings atol"),
+            max_steps=plain_int(data.get("max_steps", 512), "settings max_steps"),
+            n_baselines=plain_int(data.get("n_baselines", 1), "settings n_baselines"),
             pass_kind=pass_kind,
             shared_with=tuple(shared),
         )
@@ -239,23 +151,81 @@ class PerTarget:
         return cls(dim=name, steps=steps, **arrays)
 
 
-def _plain_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{what} must be an integer; got {value!r:.60}.")
-    return int(value)
+#: The names :attr:`Peer.name` takes, one per explainer of :mod:`cdig.peers`.
+PEER_NAMES = (
+    "gradient",
+    "gradient_x_input",
+    "freqrise",
+    "virtual_inspection",
+    "timing",
+    "flextime",
+)
 
 
-def _plain_float(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{what} must be a number; got {value!r:.60}.")
-    if not math.isfinite(float(value)):
-        raise ValueError(f"{what} must be finite; got {value!r}.")
-    return float(value)
+@dataclass(frozen=True)
+class Peer:
+    """Which peer explainer (:mod:`cdig.peers`) computed a result, and with what options.
+
+    A result that has one is not Integrated Gradients: it has no completeness error, no
+    baseline, no path and no convergence certificate, so those fields of the
+    :class:`Attribution` are None.
+
+    Attributes
+    ----------
+    name : str
+        One of :data:`PEER_NAMES`: ``"gradient"``, ``"gradient_x_input"``, ``"freqrise"``,
+        ``"virtual_inspection"``, ``"timing"`` or ``"flextime"``.
+    options : dict of str to JSON-able values
+        The options of the call that shape the values (``n_masks``, ``seed``, ``score`` ...);
+        a seed given as a ``numpy.random.Generator`` is recorded as the text
+        ``"Generator"`` (its state is not kept).
+    """
+
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.name not in PEER_NAMES:
+            raise ValueError(f"peer name {self.name!r:.60} is not one of {PEER_NAMES}.")
+        if not isinstance(self.options, Mapping) or not all(
+            isinstance(k, str) for k in self.options
+        ):
+            raise TypeError(f"peer options must map names to values; got {self.options!r:.80}.")
+        bad = [k for k, v in self.options.items() if not _json_scalar(v)]
+        if bad:
+            raise TypeError(
+                f"peer options {bad} must be numbers, booleans, text or None (JSON values)."
+            )
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"name", "options"}``, JSON-able."""
+        return {"name": self.name, "options": dict(self.options)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Peer:
+        """The record :meth:`as_dict` gave."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"peer must be a mapping; got {type(data).__name__}.")
+        name = data.get("name")
+        if not isinstance(name, str):
+            raise TypeError(f"peer name must be a string; got {name!r:.60}.")
+        return cls(name=name, options=dict(data.get("options") or {}))
+
+
+def _json_scalar(value: Any) -> bool:
+    if value is None or isinstance(value, (str, bool, int)):
+        return True
+    return isinstance(value, float) and math.isfinite(value)
 
 
 @dataclass(frozen=True, eq=False)
 class Attribution:
     """Cross-domain IG attributions of a batch, one score per coefficient.
+
+    The peer explainers of :mod:`cdig.peers` return the same class with :attr:`peer` set;
+    the fields that only Integrated Gradients has (``delta``, ``baseline_outputs``,
+    ``n_steps``, ``settings``, ``error``, ``converged``, ``status``, ``per_target``) are
+    None for them, and :attr:`relative_delta` and :attr:`absolute_error` raise.
 
     Attributes
     ----------
@@ -265,8 +235,8 @@ class Attribution:
         whatever the input's layout: time-domain values are ``(batch, channels, time)``
         even for inputs given as ``(batch, time, channels)`` with ``time_axis=1``; see
         :meth:`values_in_input_layout`.
-    delta : ndarray of shape (batch,), float64
-        Completeness error ``values.sum() - (f(x) - f(x'))`` per sample.
+    delta : ndarray of shape (batch,), float64, or None
+        Completeness error ``values.sum() - (f(x) - f(x'))`` per sample; None for a peer.
     dims : tuple of str
         Name of each axis of ``values`` after the batch axis.
     coords : dict of str to ndarray
@@ -274,13 +244,16 @@ class Attribution:
         labels the axes :attr:`coord_dims` names, and has their lengths as its shape.
     units : dict of str to str
         Unit of each coordinate.
-    outputs : ndarray of shape (batch,)
-        ``f(x)``: the explained model output (the target) for each input.
-    baseline_outputs : ndarray of shape (batch,)
-        ``f(x')`` at the effective time baseline (the mean over baselines if several).
-    n_steps : ndarray of shape (batch,), int
+    outputs : ndarray of shape (batch,), or None
+        ``f(x)``: the explained model output (the target) for each input. For a peer, the
+        score it explains (the target's softmax probability for ``score="probability"``);
+        None when no model was run (:func:`cdig.peers.virtual_inspection` of an array).
+    baseline_outputs : ndarray of shape (batch,), or None
+        ``f(x')`` at the effective time baseline (the mean over baselines if several); None
+        for a peer.
+    n_steps : ndarray of shape (batch,), int, or None
         Path points per sample (differs between samples with ``n_steps="auto"``; the
-        largest over baselines when there are several).
+        largest over baselines when there are several); None for a peer.
     domain : Domain
         The fitted domain.
     target : str
@@ -302,49 +275,70 @@ class Attribution:
     per_target : PerTarget or None
         For several targets stacked on one axis (``Horizon("each")``): each target's
         ``outputs``, ``baseline_outputs`` and ``delta``.
-    error : ndarray of shape (batch,), float64
+    error : ndarray of shape (batch,), float64, or None
         Estimated relative error of the attribution vector, ``||A - A_exact|| / ||A||``
         (2-norm over the coefficients), from the difference of two nested rules that share
         their evaluations (``n_steps="auto"``). NaN for a fixed ``n_steps`` (no estimate;
-        only ``delta`` checks it).
-    converged : ndarray of shape (batch,), bool
+        only ``delta`` checks it). None for a peer.
+    converged : ndarray of shape (batch,), bool, or None
         ``n_steps="auto"``: the sample met both the error and the completeness tolerance
         within its budget. A fixed ``n_steps``: ``|delta| <= rtol * |f(x) - f(x')| + atol``.
+        None for a peer: it certifies nothing.
     n_evaluations : ndarray of shape (batch,), int
-        Model evaluations spent on the sample's paths (summed over baselines).
-    status : ndarray of shape (batch,), str
+        Model evaluations spent on the sample's paths (summed over baselines); for a peer,
+        the model evaluations (forward passes, with or without a gradient) it spent on the
+        sample.
+    status : ndarray of shape (batch,), str, or None
         Why the sample's integration stopped: ``"converged"`` (exactly where
-        ``converged``), ``"floor"`` (the tolerance is met only up to the rounding level of
-        the model's precision: ``f(x) - f(x')`` or the attributions' sum is at that level;
-        :attr:`absolute_error` says what was reached), ``"max_steps"`` (``n_steps="auto"``
-        spent its budget), ``"singular"`` (the output jumps next to the baseline, e.g. a
-        model that normalises its input explained from zeros: use another baseline) or
+        ``converged``), ``"floor"`` (the tolerance cannot be certified at the model's
+        precision: it lies below the rounding level of the outputs, or a float32 model's
+        measured gradient noise keeps the error above it within the budget;
+        :attr:`absolute_error` says what was reached; raising ``max_steps`` does not help),
+        ``"max_steps"`` (``n_steps="auto"`` spent its budget), ``"singular"`` (the output
+        jumps next to the baseline, e.g. a model that normalises its input explained from
+        zeros: use another baseline) or
         ``"n_steps"`` (a fixed ``n_steps`` missed the completeness tolerance). Results
-        built without it (older versions) derive it from ``converged``.
+        built without it (older versions) derive it from ``converged``. None for a peer.
+    peer : Peer or None
+        The peer explainer (:mod:`cdig.peers`) that computed the values, with its options;
+        None for Cross-domain IG.
     """
 
     values: np.ndarray
-    delta: np.ndarray
+    delta: np.ndarray | None
     dims: tuple[str, ...]
     coords: Mapping[str, np.ndarray]
     units: Mapping[str, str]
-    outputs: np.ndarray
-    baseline_outputs: np.ndarray
-    n_steps: np.ndarray
+    outputs: np.ndarray | None
+    baseline_outputs: np.ndarray | None
+    n_steps: np.ndarray | None
     domain: Domain | None = None
     target: str = "output"
     settings: Integration | None = None
     target_index: np.ndarray | None = None
-    error: np.ndarray = field(default_factory=lambda: _MISSING)
-    converged: np.ndarray = field(default_factory=lambda: _MISSING)
+    error: np.ndarray | None = field(default_factory=lambda: _MISSING)
+    converged: np.ndarray | None = field(default_factory=lambda: _MISSING)
     n_evaluations: np.ndarray = field(default_factory=lambda: _MISSING)
-    status: np.ndarray = field(default_factory=lambda: _MISSING)
+    status: np.ndarray | None = field(default_factory=lambda: _MISSING)
     layout: InputLayout = field(default_factory=InputLayout)
     coord_dims: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     per_target: PerTarget | None = None
+    peer: Peer | None = None
 
     def __post_init__(self) -> None:
         self._bind_coords()
+        if self.peer is not None:
+            self._check_peer()
+            return
+        missing = [k for k in _REQUIRED if getattr(self, k) is None]
+        if missing:
+            raise ValueError(
+                f"an Integrated Gradients result needs {missing}; a result of another "
+                "explainer names it: peer=cdig.attribution.Peer(name, options)."
+            )
+        for name in ("error", "converged", "status"):  # None, as left out: derived below
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, _MISSING)
         if self.per_target is not None:
             pt = self.per_target
             n = self.values.shape[1 + self.dims.index(pt.dim)] if pt.dim in self.dims else -1
@@ -366,7 +360,7 @@ class Attribution:
             rtol = self.settings.rtol if self.settings is not None else 0.01
             object.__setattr__(self, "converged", self.relative_delta <= rtol)
         if self.status is _MISSING:
-            failed = np.where(np.isnan(self.error), "n_steps", "max_steps")
+            failed = np.where(np.isnan(np.asarray(self.error)), "n_steps", "max_steps")
             derived = np.where(np.asarray(self.converged, dtype=bool), "converged", failed)
             object.__setattr__(self, "status", derived.astype(STATUS_DTYPE))
         else:
@@ -379,6 +373,43 @@ class Attribution:
                     f"got shape {status.shape}" + (f" and {unknown}" if unknown else "") + "."
                 )
             object.__setattr__(self, "status", status)
+
+    def _check_peer(self) -> None:
+        """A peer's result: none of the facts of Integrated Gradients, its evaluations given."""
+        assert self.peer is not None
+        given = [k for k in _IG_ONLY if getattr(self, k) is not None
+                 and getattr(self, k) is not _MISSING]  # fmt: skip
+        if given:
+            raise ValueError(
+                f"a result of the peer explainer {self.peer.name!r} cannot have {given}: only "
+                "Integrated Gradients has them; leave them None."
+            )
+        for name in ("error", "converged", "status"):
+            object.__setattr__(self, name, None)
+        if self.n_evaluations is _MISSING:
+            raise ValueError(
+                f"a result of the peer explainer {self.peer.name!r} needs n_evaluations, the "
+                "model evaluations it spent per sample."
+            )
+        for name in ("outputs", "n_evaluations"):
+            value = getattr(self, name)
+            if value is not None and np.shape(value) != (self.batch_size,):
+                raise ValueError(
+                    f"{name} must have shape ({self.batch_size},); got {np.shape(value)}."
+                )
+
+    @property
+    def explainer(self) -> str:
+        """What computed the values: ``"cross_domain_ig"``, or the peer's name
+        (``"freqrise"``, ``"timing"`` ...; see :class:`Peer`)."""
+        return "cross_domain_ig" if self.peer is None else self.peer.name
+
+    def _not_applicable(self, what: str) -> ValueError:
+        name = self.peer.name if self.peer is not None else "?"
+        return ValueError(
+            f"{what} is a fact of Integrated Gradients (completeness, error estimate); this "
+            f"result comes from the peer explainer {name!r}, which has none."
+        )
 
     def _bind_coords(self) -> None:
         """Complete and check :attr:`coord_dims`: every coordinate bound to named axes."""
@@ -411,7 +442,15 @@ class Attribution:
     @property
     def absolute_error(self) -> np.ndarray:
         """The estimated error of the attribution vector in units of the model output,
-        ``error * ||values||`` per sample, shape ``(batch,)`` (NaN for a fixed ``n_steps``)."""
+        ``error * ||values||`` per sample, shape ``(batch,)`` (NaN for a fixed ``n_steps``).
+
+        Raises
+        ------
+        ValueError
+            For a peer's result (:attr:`peer`), which has no error estimate.
+        """
+        if self.error is None:
+            raise self._not_applicable("absolute_error")
         norm = np.linalg.norm(self.values.reshape(self.batch_size, -1), axis=1)
         with np.errstate(invalid="ignore"):
             return np.where(self.error == 0, 0.0, self.error * norm)
@@ -423,12 +462,21 @@ class Attribution:
 
     @property
     def total(self) -> np.ndarray:
-        """Sum of attributions per sample, shape ``(batch,)``: ``f(x) - f(x') + delta``."""
+        """Sum of attributions per sample, shape ``(batch,)``: ``f(x) - f(x') + delta`` for
+        Integrated Gradients."""
         return self.values.reshape(self.batch_size, -1).sum(axis=1)
 
     @property
     def relative_delta(self) -> np.ndarray:
-        """``|delta| / max(|f(x) - f(x')|, tiny)`` per sample."""
+        """``|delta| / max(|f(x) - f(x')|, tiny)`` per sample.
+
+        Raises
+        ------
+        ValueError
+            For a peer's result (:attr:`peer`), which has no completeness error.
+        """
+        if self.delta is None or self.outputs is None or self.baseline_outputs is None:
+            raise self._not_applicable("relative_delta")
         diff = np.abs(self.outputs - self.baseline_outputs)
         return np.abs(self.delta) / np.maximum(diff, np.finfo(np.float64).tiny)
 
@@ -654,10 +702,12 @@ class Attribution:
             Named ``"attribution"``, dims ``("sample", *dims)``; every coordinate of
             :attr:`coords` on the axes :attr:`coord_dims` binds it to, with its unit in
             ``.attrs["units"]``; per sample the coordinates ``output`` (``f(x)``),
-            ``baseline_output`` (``f(x')``), ``delta`` and, when known, ``target_index``;
+            ``baseline_output`` (``f(x')``), ``delta`` and, when known, ``target_index``
+            (a peer's result: ``output`` when it has one, never the other two);
             for stacked targets (:attr:`per_target`) ``target_output``,
             ``target_baseline_output`` and ``target_delta`` per sample and target. ``attrs``
-            hold ``domain`` and ``target``. The arrays are the result's own, not copies.
+            hold ``domain``, ``target`` and ``explainer`` (:attr:`explainer`). The arrays are
+            the result's own, not copies.
 
         Raises
         ------
@@ -671,9 +721,11 @@ class Attribution:
         coords: dict[str, Any] = {"sample": np.arange(self.batch_size)}
         for name, bound in self.coord_dims.items():
             coords[name] = (bound, np.asarray(self.coords[name]))
-        coords["output"] = ("sample", self.outputs)
-        coords["baseline_output"] = ("sample", self.baseline_outputs)
-        coords["delta"] = ("sample", self.delta)
+        per_sample = (("output", self.outputs), ("baseline_output", self.baseline_outputs),
+                      ("delta", self.delta))  # fmt: skip
+        for key, value in per_sample:  # a peer has no baseline output nor delta
+            if value is not None:
+                coords[key] = ("sample", value)
         if self.per_target is not None:  # each target's own facts, on the stacked axis
             pt = ("sample", self.per_target.dim)
             coords["target_output"] = (pt, self.per_target.outputs)
@@ -687,7 +739,7 @@ class Attribution:
             dims=dims,
             coords=coords,
             name="attribution",
-            attrs={"domain": name, "target": self.target},
+            attrs={"domain": name, "target": self.target, "explainer": self.explainer},
         )
         for coord, unit in self.units.items():
             if coord in da.coords and unit:
@@ -781,8 +833,9 @@ class Attribution:
             ``coords`` (dict of arrays), ``units``, ``target`` (str), ``domain`` (the
             domain's class name, or None), ``settings`` (:meth:`Integration.as_dict`, empty
             for hand-made results), ``layout`` (:meth:`InputLayout.as_dict`),
-            ``coord_dims`` (dict of lists of axis names) and ``per_target``
-            (:meth:`PerTarget.as_dict`, or None).
+            ``coord_dims`` (dict of lists of axis names), ``per_target``
+            (:meth:`PerTarget.as_dict`, or None) and ``peer`` (:meth:`Peer.as_dict`, or None;
+            with a peer, the fields only Integrated Gradients has are None).
         """
         out: dict[str, Any] = {"values": np.asarray(self.values)}
         for name, dtype in _FIELD_DTYPES.items():
@@ -798,6 +851,7 @@ class Attribution:
             layout=self.layout.as_dict(),
             coord_dims={k: list(v) for k, v in self.coord_dims.items()},
             per_target=self.per_target.as_dict() if self.per_target is not None else None,
+            peer=self.peer.as_dict() if self.peer is not None else None,
         )
         return out
 
@@ -808,11 +862,13 @@ class Attribution:
         Parameters
         ----------
         data : mapping
-            As returned by :meth:`to_dict`; ``error``, ``converged``, ``n_evaluations``,
-            ``status``, ``target_index``, ``coords``, ``units``, ``target``, ``settings``,
-            ``layout``, ``coord_dims`` and ``per_target`` may be missing (results written by
-            older versions). A coordinate may also be given as ``{"dtype", "shape",
-            "values"}`` (the form dataset runs store). Files written before the layout had
+            As returned by :meth:`to_dict` (``delta``, ``outputs``, ``baseline_outputs`` and
+            ``n_steps`` required unless ``peer`` names a peer explainer); ``error``,
+            ``converged``, ``n_evaluations``, ``status``, ``target_index``, ``coords``,
+            ``units``, ``target``, ``settings``, ``layout``, ``coord_dims``, ``per_target``
+            and ``peer`` may be missing (results written by older versions). A coordinate
+            may also be given as ``{"dtype", "shape", "values"}`` (the form dataset runs
+            store). Files written before the layout had
             its own field (0.1.0 development versions: ``time_axis``, ``input_ndim``, ``fs``
             and ``horizon`` inside ``settings``, no ``coord_dims``) still read: the layout
             and the per-step arrays come from ``settings``, and a label that is not named
@@ -839,9 +895,14 @@ class Attribution:
 
     def __repr__(self) -> str:
         name = type(self.domain).__name__ if self.domain is not None else "?"
+        last = (
+            f"max|delta|={float(np.max(np.abs(self.delta))):.3g}"
+            if self.delta is not None
+            else f"explainer={self.explainer}"
+        )
         return (
             f"Attribution(domain={name}, values{tuple(self.values.shape)} over {self.dims}, "
-            f"target={self.target}, max|delta|={float(np.max(np.abs(self.delta))):.3g})"
+            f"target={self.target}, {last})"
         )
 
 
@@ -852,8 +913,10 @@ def build_from_dict(
     memory-mapped shard whose checksum was verified) without reading it for NaN."""
     if not isinstance(data, Mapping):
         raise TypeError(f"an Attribution dict must be a mapping; got {type(data).__name__}.")
-    missing = [k for k in ("values", "delta", "dims", "outputs", "baseline_outputs", "n_steps")
-               if k not in data]  # fmt: skip
+    peer = data.get("peer")
+    peer = Peer.from_dict(peer) if peer is not None else None
+    needed = ("values", "dims") if peer is not None else ("values", "dims", *_REQUIRED)
+    missing = [k for k in needed if k not in data]
     if missing:
         raise ValueError(f"an Attribution dict needs {missing}; got keys {sorted(data)}.")
     values = data["values"]  # arrays keep their dtype; JSON lists are float64
@@ -882,7 +945,7 @@ def build_from_dict(
     }
     for name, (kind, finite, low, trailing) in _FIELD_RULES.items():
         if data.get(name) is None:
-            if name in _REQUIRED:
+            if name in _REQUIRED and peer is None:
                 raise ValueError(f"{name} is null; an Attribution dict needs it.")
             continue
         shape = None if trailing else (batch,)
@@ -916,6 +979,10 @@ def build_from_dict(
         kwargs["coord_dims"] = _coord_dims(data["coord_dims"])
     else:
         kwargs["coord_dims"] = legacy_coord_dims(coord_arrays, dims, values.shape[1:])
+    if peer is not None:
+        for name in ("delta", "outputs", "baseline_outputs", "n_steps"):
+            kwargs.setdefault(name, None)
+        kwargs["peer"] = peer
     return cls(
         dims=tuple(dims),
         coords=coord_arrays,
@@ -925,6 +992,48 @@ def build_from_dict(
         settings=Integration.from_dict(settings),
         **kwargs,
     )
+
+
+class IGFacts(NamedTuple):
+    """The per-sample facts only Integrated Gradients has, each of shape ``(batch,)``, typed
+    as present (:func:`ig_facts`): for the code that reads a result of :func:`cdig.explain`."""
+
+    delta: np.ndarray
+    outputs: np.ndarray
+    baseline_outputs: np.ndarray
+    n_steps: np.ndarray
+    error: np.ndarray
+    converged: np.ndarray
+    status: np.ndarray
+
+
+def ig_facts(attr: Attribution, what: str = "this") -> IGFacts:
+    """The Integrated Gradients facts of ``attr``, typed as present (``attr.delta`` and the
+    others are ``ndarray | None`` since a peer's result has none).
+
+    Parameters
+    ----------
+    attr : Attribution
+        A result of :func:`cdig.explain` (or read back with :meth:`Attribution.from_dict`).
+    what : str, default="this"
+        The reader, named in the error (``"cdig.report"``).
+
+    Returns
+    -------
+    IGFacts
+        ``delta``, ``outputs``, ``baseline_outputs``, ``n_steps``, ``error``, ``converged``
+        and ``status``, the result's own arrays (not copies).
+
+    Raises
+    ------
+    ValueError
+        For the result of a peer explainer (:attr:`Attribution.peer`), naming it.
+    """
+    facts = (attr.delta, attr.outputs, attr.baseline_outputs, attr.n_steps, attr.error,
+             attr.converged, attr.status)  # fmt: skip
+    if attr.peer is not None or any(f is None for f in facts):
+        raise attr._not_applicable(what)
+    return IGFacts(*facts)  # type: ignore[arg-type]  # all present, checked above
 
 
 #: The per-sample arrays of a result, in :meth:`Attribution.to_dict` (``values`` first).
@@ -955,6 +1064,9 @@ _FIELD_RULES: dict[str, tuple[str, bool, float | None, bool]] = {
     "status": ("str", True, None, False),  # one of STATUSES, checked by __post_init__
 }
 _REQUIRED = ("delta", "outputs", "baseline_outputs", "n_steps")
+#: The fields a peer's result (:attr:`Attribution.peer`) cannot have.
+_IG_ONLY = ("delta", "baseline_outputs", "n_steps", "settings", "per_target", "error",
+            "converged", "status")  # fmt: skip
 _VALUES_NDIM = (1, 2, 3, 4, 5, 6)
 
 # dtypes of the fields read back by from_dict (values keep theirs; converged: bool)
@@ -1000,10 +1112,11 @@ def stack_targets(
         n_targets)``) and the steps (``coords``) are in :attr:`Attribution.per_target`.
     """
     first = attrs[0]
+    facts = [ig_facts(a, "stack_targets") for a in attrs]
     steps = np.asarray(coords, dtype=np.int64)
-    outputs = np.stack([a.outputs for a in attrs], axis=1)  # (B, S)
-    base = np.stack([a.baseline_outputs for a in attrs], axis=1)
-    delta = np.stack([a.delta for a in attrs], axis=1)
+    outputs = np.stack([f.outputs for f in facts], axis=1)  # (B, S)
+    base = np.stack([f.baseline_outputs for f in facts], axis=1)
+    delta = np.stack([f.delta for f in facts], axis=1)
     return replace(
         first,
         values=np.stack([a.values for a in attrs], axis=1),
@@ -1014,11 +1127,11 @@ def stack_targets(
         units={**first.units, axis: unit},
         outputs=outputs.sum(axis=1),
         baseline_outputs=base.sum(axis=1),
-        n_steps=np.max(np.stack([a.n_steps for a in attrs], axis=1), axis=1),
+        n_steps=np.max(np.stack([f.n_steps for f in facts], axis=1), axis=1),
         # every target is integrated on its own: the worst one speaks for the sample
-        error=np.max(np.stack([a.error for a in attrs], axis=1), axis=1),
-        converged=np.all(np.stack([a.converged for a in attrs], axis=1), axis=1),
-        status=_worst_status(np.stack([a.status for a in attrs], axis=1)),
+        error=np.max(np.stack([f.error for f in facts], axis=1), axis=1),
+        converged=np.all(np.stack([f.converged for f in facts], axis=1), axis=1),
+        status=_worst_status(np.stack([f.status for f in facts], axis=1)),
         n_evaluations=np.sum(np.stack([a.n_evaluations for a in attrs], axis=1), axis=1),
         target=target,
         target_index=None,

@@ -49,7 +49,8 @@ import numpy as np
 import torch
 
 from ._checks import Seed, as_rng, check_choice, check_int, check_optional_int, check_real
-from ._inputs import Layout, as_series
+from ._inputs import as_series
+from ._layout import InputLayout
 
 __all__ = [
     "lowpass",
@@ -64,7 +65,7 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------- helpers
-def _canonical(inputs: Any, time_axis: int) -> tuple[np.ndarray, Layout, np.dtype]:
+def _canonical(inputs: Any, time_axis: int) -> tuple[np.ndarray, InputLayout, np.dtype]:
     """``inputs`` as a float numpy array of shape (batch, channels, time), and its layout."""
     x, layout = as_series(inputs, time_axis, None, "cpu")
     if not x.is_floating_point():
@@ -73,7 +74,7 @@ def _canonical(inputs: Any, time_axis: int) -> tuple[np.ndarray, Layout, np.dtyp
     return arr, layout, arr.dtype
 
 
-def _to_user(stack: np.ndarray, layout: Layout, dtype: np.dtype) -> np.ndarray:
+def _to_user(stack: np.ndarray, layout: InputLayout, dtype: np.dtype) -> np.ndarray:
     """(n, batch, channels, time) -> (n, *user_shape) in ``dtype``."""
     out = layout.to_user(torch.from_numpy(np.ascontiguousarray(stack)))
     return np.ascontiguousarray(out.numpy(), dtype=dtype)

@@ -299,7 +299,7 @@ def _explain(args: argparse.Namespace) -> int:
     }
     if not args.quiet:
         print(summary_text(results, samples, args.top))
-        if any(not a.converged[samples].all() for a in results.values()):
+        if any(not np.asarray(a.converged)[samples].all() for a in results.values()):
             print("! not converged within --max-steps (or above --rtol with a fixed --n-steps)")
     if args.json:
         path = write_json(args.json, results, outputs, settings, x.shape)
@@ -340,8 +340,8 @@ def _phrase(message: Warning | str) -> str:
         if floor:
             parts.append(
                 f"for samples {sample_list(floor)} --rtol {message.rtol:g} is below the "
-                "rounding level of the model's precision (accurate to about "
-                f"{message.floor_accuracy:.2g} in output units)."
+                "rounding level of the model's precision or of its gradients' noise (accurate "
+                f"to about {message.floor_accuracy:.2g} in output units); not more steps."
             )
         note = " The JSON output has 'converged', 'status' and 'error' per sample."
         return " ".join(parts) + note

@@ -21,7 +21,7 @@ from scipy import signal
 from ._checks import Seed, as_rng
 from ._text import ArgumentError, Name
 from .api import explain
-from .attribution import Attribution
+from .attribution import Attribution, ig_facts
 
 __all__ = ["FS", "DURATION", "FREQUENCIES", "make_model", "make_data", "run", "write"]
 
@@ -74,11 +74,12 @@ def run(out: str | Path = "out/demo", quiet: bool = False, plot: bool = True) ->
         print("Cross-domain IG demo: 1 Hz vs 4 Hz cosines, fs = 32 Hz, 80 s")
         diff_head = "f(x)-f(x')"
         print(f"{'class':>5} {diff_head:>11} {'sum(attr)':>10} {'delta':>9} {'peak Hz':>8}")
+        facts = ig_facts(fourier)
         for i, lab in enumerate(labels):
-            diff = fourier.outputs[i] - fourier.baseline_outputs[i]
+            diff = facts.outputs[i] - facts.baseline_outputs[i]
             print(
                 f"{FREQUENCIES[lab]:>4.0f}H {diff:>11.5f} {fourier.total[i]:>10.5f} "
-                f"{fourier.delta[i]:>9.1e} {peak[i]:>8.2f}"
+                f"{facts.delta[i]:>9.1e} {peak[i]:>8.2f}"
             )
     figure = _figure(x, attrs["time"], fourier, Path(out)) if plot else None
     if figure is not None and not quiet:
@@ -105,12 +106,14 @@ def _figure(x: np.ndarray, time: Attribution, fourier: Attribution, out: Path) -
         axes[0, i].set(title=f"class {i}: {f0:g} Hz cosine", xlabel="time (s)", ylabel="x")
         axes[1, i].plot(t[span], time.values[i, 0, span], lw=0.8, color="tab:purple")
         axes[1, i].set(
-            title=f"time IG (delta {time.delta[i]:.1e})", xlabel="time (s)", ylabel="attribution"
+            title=f"time IG (delta {ig_facts(time).delta[i]:.1e})",
+            xlabel="time (s)",
+            ylabel="attribution",
         )
         axes[2, i].stem(freq, fourier.values[i, 0], markerfmt=" ", basefmt=" ")
         axes[2, i].set(
             xlim=(0, 8),
-            title=f"Fourier IG (delta {fourier.delta[i]:.1e})",
+            title=f"Fourier IG (delta {ig_facts(fourier).delta[i]:.1e})",
             xlabel="frequency (Hz)",
             ylabel="attribution",
         )

@@ -83,7 +83,7 @@ from ._warnings import (
     warn_constant_outputs,
     warn_unconverged_results,
 )
-from .attribution import Attribution, InputLayout, Integration, stack_targets
+from .attribution import Attribution, InputLayout, Integration, ig_facts, stack_targets
 from .domains import Domain
 from .models import wrap
 from .targets import TargetAxis, TargetSpec, as_target, resolve_targets, select_target
@@ -339,10 +339,10 @@ class CrossDomainIG:
             additional_forward_args=additional_forward_args,
         )
         if isinstance(res, Attribution):
-            return (res.values, res.delta) if return_convergence_delta else res.values
+            return (res.values, ig_facts(res).delta) if return_convergence_delta else res.values
         values = {k: a.values for k, a in res.items()}
         if return_convergence_delta:
-            return values, {k: a.delta for k, a in res.items()}
+            return values, {k: ig_facts(a).delta for k, a in res.items()}
         return values
 
     @fill_doc(
@@ -1066,16 +1066,34 @@ def certify(
     relative to ``||values||``. The status is ``"converged"`` exactly when the reported
     numbers meet ``error <= rtol + atol / ||values||`` and ``|delta| <= rtol |diff| +
     atol`` and that completeness tolerance lies above the rounding floor (the same floor
-    the loop used); ``"floor"`` when they meet them only with the floor added, or when
-    the tolerance lies below it (a ``delta`` within it is then luck, not a certificate);
-    ``"singular"`` when the loop named a singular path; else ``"max_steps"``. Returns
+    the loop used); else ``"singular"`` when the loop named a singular path; else
+    ``"floor"`` when the loop named the floor (a tolerance below the rounding floor, or an
+    estimate at the measured rounding noise of the model's gradients that the budget
+    could not bring to the tolerance; with several baselines, when no baseline's path
+    spent its budget), or when the numbers meet the tolerances with the floor added and
+    the completeness tolerance lies below the floor (a ``delta`` within it is then luck,
+    not a certificate); else ``"max_steps"`` (a sample within the floor of a tolerance
+    above it was refined until its budget was spent: more evaluations help it). Returns
     ``(error, status)``, each (batch,).
     """
     batch = len(value_norm)
     floor = res.floor.reshape(n_base, batch).mean(axis=0)
     rss = res.rss.reshape(n_base, batch).max(axis=0)
     norm = value_norm
+    rows = res.status.reshape(n_base, batch)
+    # the loop's floor (a binding rounding floor, or the gradients' noise), unless another
+    # baseline's path spent its budget (more evaluations would help that one)
+    named = np.any(rows == "floor", axis=0) & ~np.any(rows == "max_steps", axis=0)
+    # where the loop stopped at the noise of the gradients, the estimate is not scaled up
+    # to the part of delta that the noise explains (that would be a ratio of two noises);
+    # the exact bound |delta| / sqrt(n) stays
+    noise = np.zeros(n_base * batch) if res.noise is None else res.noise
+    noise = np.where(named, noise.reshape(n_base, batch).mean(axis=0), 0.0)
     est = consistent_error(errors[0], errors[1], np.abs(delta), floor, errors[2])
+    if (noise > 0).any():
+        noisy = consistent_error(errors[0], errors[1], np.abs(delta), floor + noise, errors[2])
+        bound = np.maximum(np.abs(delta) - floor, 0.0) / np.sqrt(max(1, errors[2]))
+        est = np.where(noise > 0, np.maximum(noisy, bound), est)
     with np.errstate(divide="ignore", invalid="ignore"):
         error = np.maximum(np.where(est == 0, 0.0, est / norm), rss)
         # the tests on the reported numbers themselves (atol / 0 is inf: no vector to scale)
@@ -1088,9 +1106,11 @@ def certify(
     # ConstantOutputWarning names it)
     certifiable = (rtol * np.abs(diff) + atol > floor) | ((value_norm == 0) & (diff == 0))
     strict = (error <= rtol + slack) & completeness_ok(delta, diff, rtol, atol) & certifiable
+    strict &= noise == 0  # an error with the noise discounted is not a certificate
     loose = (error <= rtol + slack_floor) & completeness_ok(delta, diff, rtol, atol + floor)
-    singular = np.any(res.status.reshape(n_base, batch) == "singular", axis=0)
-    status = np.where(strict, "converged", np.where(loose, "floor", "max_steps"))
+    singular = np.any(rows == "singular", axis=0)
+    floor_status = named | (loose & ~certifiable)
+    status = np.where(strict, "converged", np.where(floor_status, "floor", "max_steps"))
     return error, np.where(singular, "singular", status).astype(STATUS_DTYPE)
 
 

@@ -20,7 +20,9 @@ anything else                           ``"values"``        :func:`plot_values`
 
 Positive attributions are drawn in red and negative ones in blue everywhere (colour maps
 ``"RdBu_r"`` centred at zero). Every figure's title names the model output explained, its
-value at the input and the baseline, and the completeness error ``delta``.
+value at the input and the baseline, and the completeness error ``delta``; for the result
+of a peer explainer (:mod:`cdig.peers`, ``attr.peer``) it names the peer and the explained
+score at the input, which is all a peer has.
 
 Every ``plot_*`` function takes ``ax=`` to draw into axes of your own figure (as pandas,
 xarray and statsmodels do) and returns the :class:`~matplotlib.figure.Figure` it drew in. The
@@ -127,7 +129,7 @@ def plot_attribution(
     Parameters
     ----------
     attr : Attribution
-        The result of :func:`cdig.explain`.
+        The result of :func:`cdig.explain` or of a peer explainer (:mod:`cdig.peers`).
     sample : int, default=0
         Which sample of the batch to draw.
     kind : str, optional
@@ -1173,9 +1175,9 @@ def _canonical_layout(arr: np.ndarray, attr: Attribution, n_channels: int | None
 
     Inputs explained as ``(batch, time, channels)`` may be passed as they were, or as
     ``(channels, time)`` per sample; inputs explained as ``(batch, time)`` may be passed as
-    they were, or as one series ``(time,)`` (:meth:`cdig.attribution.InputLayout.to_canonical`).
+    they were, or as one series ``(time,)`` (:meth:`cdig.attribution.InputLayout.from_input`).
     """
-    return attr.layout.to_canonical(arr, attr.batch_size, n_channels)
+    return attr.layout.from_input(arr, attr.batch_size, n_channels)
 
 
 def _symmetric_norm(values: np.ndarray) -> Any:
@@ -1268,9 +1270,37 @@ def target_label(attr: Attribution, sample: int = 0) -> str:
     return f"target {attr.target}"
 
 
+#: How a figure names the peer explainers of :mod:`cdig.peers` (``attr.peer.name``).
+PEER_TITLES = {
+    "gradient": "Gradient",
+    "gradient_x_input": "Gradient x input",
+    "freqrise": "FreqRISE",
+    "virtual_inspection": "DFT-LRP",
+    "timing": "TIMING",
+    "flextime": "FLEXtime",
+}
+
+
 def describe(attr: Attribution, sample: int = 0) -> str:
-    """One-line description of what is explained: domain, target, f(x), f(x'), delta."""
+    """One-line description of what is explained: domain, target, f(x), f(x'), delta.
+
+    For a peer's result (``attr.peer``): the explainer, the domain, the target and the
+    explained score ``f(x)`` when it has one; no ``f(x')`` or ``delta``, which it has not.
+    """
     name = type(attr.domain).__name__ if attr.domain is not None else "Cross-domain IG"
+    if attr.peer is not None:
+        title = PEER_TITLES.get(attr.peer.name, attr.peer.name)
+        score = (
+            f"f(x) = {float(attr.outputs[sample]):.4g}"
+            if attr.outputs is not None
+            else "no model output"
+        )
+        return (
+            f"{title} ({name}) attributions of {target_label(attr, sample)}, sample {sample} | "
+            f"{score}; a peer explainer: no baseline, no completeness"
+        )
+    assert attr.outputs is not None and attr.baseline_outputs is not None
+    assert attr.delta is not None  # an Integrated Gradients result
     fx = float(attr.outputs[sample])
     fb = float(attr.baseline_outputs[sample])
     delta = float(attr.delta[sample])
@@ -1400,6 +1430,7 @@ def plot_horizon(
     extend = "neither" if vmax is None or np.abs(grid).max() <= vmax else "both"
     fig.colorbar(mesh, ax=bottom, label="attribution", shrink=0.9, extend=extend)
     delta = hz.delta[sample] if hz is not None else attr.delta
+    assert delta is not None  # a stacked target: Integrated Gradients only
     name = type(attr.domain).__name__ if attr.domain is not None else "Cross-domain IG"
     if ax is not None:  # the caller's figure keeps its own title
         return fig

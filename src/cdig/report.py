@@ -26,7 +26,7 @@ import numpy as np
 
 from ._checks import check_index_list
 from ._optional import require
-from .attribution import Attribution
+from .attribution import Attribution, ig_facts
 
 __all__ = ["render_report", "write_report", "describe_coefficient", "summary_text", "write_json"]
 
@@ -59,8 +59,9 @@ _STATUS_TEXT = {
     "max_steps": "did not reach the tolerance within the evaluation budget (max_steps); "
     "raise max_steps",
     "floor": "the tolerance is below the rounding level of the model's precision "
-    "(f(x) - f(x') is tiny or the attributions cancel); accurate only to about the "
-    "absolute error shown, not to rtol",
+    "(f(x) - f(x') is tiny, the attributions cancel, or the error estimate is at the "
+    "rounding noise of the model's gradients); accurate only to about the absolute error "
+    "shown, not to rtol; more steps do not help",
     "singular": "the path is singular at the baseline (the output jumps next to it, e.g. "
     "a model that normalises its input explained from zeros); the attributions describe "
     "that jump: use another baseline, e.g. cdig.baselines.phase_randomized",
@@ -211,12 +212,13 @@ def summary_text(results: Mapping[str, Attribution], samples: Sequence[int], top
         f" {'error':>8} {'evals':>6}",
     ]
     for name, a in results.items():
+        f = ig_facts(a, "cdig.report.summary_text")
         for s in samples:
-            fx, fb = float(a.outputs[s]), float(a.baseline_outputs[s])
-            err = "-" if np.isnan(a.error[s]) else f"{a.error[s]:.1e}"
-            err += "" if a.converged[s] else "!"
+            fx, fb = float(f.outputs[s]), float(f.baseline_outputs[s])
+            err = "-" if np.isnan(f.error[s]) else f"{f.error[s]:.1e}"
+            err += "" if f.converged[s] else "!"
             lines.append(
-                f"{name:<12} {s:>6} {fx:>11.5g} {fb:>11.5g} {fx - fb:>12.5g} {a.delta[s]:>10.2e}"
+                f"{name:<12} {s:>6} {fx:>11.5g} {fb:>11.5g} {fx - fb:>12.5g} {f.delta[s]:>10.2e}"
                 f" {err:>8} {int(a.n_evaluations[s]):>6}"
             )
     for s in samples:
@@ -339,19 +341,19 @@ def _banner(attrs: Mapping[str, Attribution]) -> str:
 def _sample_banner(attrs: Mapping[str, Attribution], s: int) -> str:
     """The reasons sample ``s`` is not certified, per domain ('' when it is)."""
     lines = [
-        f"<p><b>{_e(n)}: not certified ({_e(str(a.status[s]))})</b> &mdash; "
-        f"{_e(_STATUS_TEXT.get(str(a.status[s]), 'not converged'))}; absolute error about "
+        f"<p><b>{_e(n)}: not certified ({_e(str(f.status[s]))})</b> &mdash; "
+        f"{_e(_STATUS_TEXT.get(str(f.status[s]), 'not converged'))}; absolute error about "
         f"{_e(_abs_error(a, s))} (output units).</p>"
-        for n, a in attrs.items()
-        if not a.converged[s]
+        for n, a, f in ((n, a, ig_facts(a)) for n, a in attrs.items())
+        if not f.converged[s]
     ]
     return "<div class='banner' role='alert'>" + "".join(lines) + "</div>" if lines else ""
 
 
 def _abs_error(a: Attribution, s: int) -> str:
     """The larger of ``|delta|`` and the estimated absolute error of sample ``s``."""
-    err = float(a.absolute_error[s])
-    value = abs(float(a.delta[s])) if np.isnan(err) else max(err, abs(float(a.delta[s])))
+    err, delta = float(a.absolute_error[s]), abs(float(ig_facts(a).delta[s]))
+    value = delta if np.isnan(err) else max(err, delta)
     return f"{value:.2g}"
 
 
@@ -382,19 +384,20 @@ def _batch_table(attrs: Mapping[str, Attribution]) -> str:
         "<th>max estimated error</th><th>not converged</th></tr>"
     )
     body = "".join(
-        f"<tr><td>{_e(n)}</td><td class='num'>{float(np.max(np.abs(a.delta))):.3g}</td>"
+        f"<tr><td>{_e(n)}</td><td class='num'>{float(np.max(np.abs(f.delta))):.3g}</td>"
         f"<td class='num'>{float(np.max(a.relative_delta)):.3g}</td>"
-        f"<td class='num'>{_error(_largest(a.error))}</td>"
-        f"<td class='{'num bad' if (~a.converged).any() else 'num'}'>"
-        f"{_e(_samples(np.flatnonzero(~a.converged)))}{_e(_reasons(a))}</td></tr>"
-        for n, a in attrs.items()
+        f"<td class='num'>{_error(_largest(f.error))}</td>"
+        f"<td class='{'num bad' if (~f.converged).any() else 'num'}'>"
+        f"{_e(_samples(np.flatnonzero(~f.converged)))}{_e(_reasons(a))}</td></tr>"
+        for n, a, f in ((n, a, ig_facts(a)) for n, a in attrs.items())
     )
     return f"<h2>Completeness and convergence over the batch</h2><table>{head}{body}</table>"
 
 
 def _reasons(a: Attribution) -> str:
     """`` (floor: 1, singular: 2)``: how many samples failed for which reason."""
-    bad = np.asarray(a.status)[~a.converged]
+    f = ig_facts(a)
+    bad = np.asarray(f.status)[~f.converged]
     if bad.size == 0:
         return ""
     names, counts = np.unique(bad, return_counts=True)
@@ -422,7 +425,7 @@ def _samples(idx: np.ndarray) -> str:
 def _prediction(first: Attribution, s: int, outs: np.ndarray | None) -> str:
     from .plot import target_label
 
-    fx = float(first.outputs[s])
+    fx = float(ig_facts(first).outputs[s])
     what = target_label(first, s)
     text = f"<p>Prediction (explained: {_e(what)}): <b>f(x) = {fx:.6g}</b>"
     if outs is not None and outs.ndim >= 1 and outs.shape[0] > s:
@@ -442,14 +445,15 @@ def _completeness_table(attrs: Mapping[str, Attribution], s: int) -> str:
     )
     rows = []
     for name, a in attrs.items():
-        fx, fb = float(a.outputs[s]), float(a.baseline_outputs[s])
+        f = ig_facts(a)
+        fx, fb = float(f.outputs[s]), float(f.baseline_outputs[s])
         rel = float(a.relative_delta[s])
-        cls = "num" if a.converged[s] else "num bad"
+        cls = "num" if f.converged[s] else "num bad"
         rows.append(
             f"<tr><td>{_e(name)}</td><td class='num'>{fx:.6g}</td><td class='num'>{fb:.6g}</td>"
             f"<td class='num'>{fx - fb:.6g}</td><td class='num'>{float(a.total[s]):.6g}</td>"
-            f"<td class='{cls}'>{float(a.delta[s]):.2e}</td><td class='{cls}'>{rel:.2e}</td>"
-            f"<td class='{cls}'>{_error(float(a.error[s]))}</td>"
+            f"<td class='{cls}'>{float(f.delta[s]):.2e}</td><td class='{cls}'>{rel:.2e}</td>"
+            f"<td class='{cls}'>{_error(float(f.error[s]))}</td>"
             f"<td class='num'>{int(a.n_evaluations[s])}</td></tr>"
         )
     return f"<table>{head}{''.join(rows)}</table>"
@@ -477,10 +481,11 @@ def _domain_section(
             for i, r in enumerate(rows)
         )
         flag = ""
-        if not attr.converged[s]:
+        facts = ig_facts(attr)
+        if not facts.converged[s]:
             flag = (
                 " class='flagged'><caption>Not certified "
-                f"({_e(str(attr.status[s]))}): the ranking may change with a certified result"
+                f"({_e(str(facts.status[s]))}): the ranking may change with a certified result"
                 "</caption"
             )
         parts.append(
@@ -502,13 +507,20 @@ def _domain_section(
 def _as_dict(results: Any) -> dict[str, Attribution]:
     if isinstance(results, Attribution):
         name = getattr(results.domain, "name", None) or "attribution"
-        return {str(name): results}
+        results = {str(name): results}
     if isinstance(results, Mapping) and results:
         bad = [k for k, v in results.items() if not isinstance(v, Attribution)]
         if bad:
             raise TypeError(
                 f"results must map names to Attribution objects; {bad[0]!r} is a "
                 f"{type(results[bad[0]]).__name__}."
+            )
+        peers = [k for k, v in results.items() if v.peer is not None]
+        if peers:
+            raise ValueError(
+                f"results[{peers[0]!r}] comes from the peer explainer "
+                f"{results[peers[0]].explainer!r}; the report certifies Cross-domain IG results "
+                "(completeness, convergence), which a peer has not: draw it with attr.plot()."
             )
         return {str(k): v for k, v in results.items()}
     raise TypeError(

@@ -1,7 +1,11 @@
 """Peer explainers: other attribution methods, to compare Cross-domain IG with.
 
-They return attributions shaped like a domain's coefficients, ready for the faithfulness
-metrics of :mod:`cdig.metrics`; none of them is a metric.
+They return a :class:`cdig.Attribution`, the result class of :func:`cdig.explain`: values
+shaped like a domain's coefficients with the fitted domain, its coordinates and the target,
+ready for the faithfulness metrics of :mod:`cdig.metrics` and the figures of
+:mod:`cdig.plot`; none of them is a metric. ``attr.peer`` names the method and its options;
+the facts only Integrated Gradients has (``delta``, ``baseline_outputs``, ``n_steps``,
+``error``, ``converged``, ``status``) are None: a peer certifies nothing.
 
 In any domain (:mod:`cdig.peers.methods`): :func:`gradient` (the gradient's modulus, or
 gradient x input), :func:`freqrise` (FreqRISE: random smooth masks over the coefficients)
@@ -13,7 +17,7 @@ time-domain relevance) and :func:`flextime` (FLEXtime, importance per rFFT bin).
 
 >>> import cdig
 >>> importance = cdig.peers.freqrise(model, x, "fourier", target=y)  # doctest: +SKIP
->>> cdig.metrics.deletion(model, x, importance, "fourier", target=y)  # doctest: +SKIP
+>>> cdig.metrics.deletion(model, x, importance)  # its domain and target  # doctest: +SKIP
 """
 
 from .methods import freqrise, gradient, virtual_inspection

@@ -1,8 +1,12 @@
 """Peer attribution methods in any domain, for comparisons with Cross-domain IG.
 
-Each returns a float64 array of shape ``(batch, *coefficient_shape)`` of the domain it is
-given (a required argument: these methods are defined per domain, rFFT in their papers),
-ready for the metrics of :mod:`cdig.metrics`:
+Each returns a :class:`cdig.Attribution` whose ``values`` are float64 of shape
+``(batch, *coefficient_shape)`` of the domain it is given (a required argument: these methods
+are defined per domain, rFFT in their papers), with that fitted domain, its coordinates, the
+inputs' layout and the target, ready for the metrics of :mod:`cdig.metrics` and the figures
+of :mod:`cdig.plot`. ``attr.peer`` names the method and its options; the facts only
+Integrated Gradients has (``delta``, ``baseline_outputs``, ``n_steps``, ``error``,
+``converged``, ``status``) are None:
 
 * :func:`gradient` -- the gradient of the target with respect to the coefficients (its
   modulus), or gradient x input, ``Re[X * conj(grad)]``;
@@ -27,6 +31,7 @@ from .._numerics import re_mul
 from .._prepare import Score, fitted_domain, prepare, resolve
 from ..attribution import Attribution
 from ..targets import select_target
+from ._result import model_result, peer_result, seed_option
 
 __all__ = ["freqrise", "gradient", "virtual_inspection"]
 
@@ -41,7 +46,7 @@ def gradient(
     fs: float | None = None,
     time_axis: int = -1,
     internal_batch_size: int | None = None,
-) -> np.ndarray:
+) -> Attribution:
     """Gradient saliency, or gradient x input, taken in the coefficients of ``domain``.
 
     Parameters
@@ -56,7 +61,10 @@ def gradient(
 
     Returns
     -------
-    ndarray of shape (batch, *coefficient_shape), float64
+    Attribution
+        ``values`` of shape (batch, *coefficient_shape), float64; ``peer.name``
+        ``"gradient"`` or ``"gradient_x_input"``; ``outputs`` the target output at the
+        input; ``n_evaluations`` 1 (one gradient) per sample.
 
     Notes
     -----
@@ -83,7 +91,8 @@ def gradient(
         out = re_mul(X, g)  # Re[X conj(g)] in float64
     else:
         out = g.abs().double()
-    return out.cpu().numpy()
+    name = "gradient_x_input" if times_input else "gradient"
+    return model_result(name, out.cpu().numpy(), setup, spec, fs, {}, n_evaluations=1)
 
 
 def freqrise(
@@ -100,7 +109,7 @@ def freqrise(
     fs: float | None = None,
     time_axis: int = -1,
     internal_batch_size: int | None = None,
-) -> np.ndarray:
+) -> Attribution:
     """FreqRISE: importance of each coefficient from random smooth masks.
 
     Parameters
@@ -122,7 +131,11 @@ def freqrise(
 
     Returns
     -------
-    ndarray of shape (batch, *coefficient_shape), float64, non-negative for probabilities
+    Attribution
+        ``values`` of shape (batch, *coefficient_shape), float64, non-negative for
+        probabilities; ``peer.options`` ``n_masks``, ``n_cells``, ``probability``,
+        ``score`` and ``seed``; ``outputs`` the score at the input (the target's softmax
+        probability for ``score="probability"``); ``n_evaluations`` ``n_masks`` per sample.
 
     Notes
     -----
@@ -160,7 +173,18 @@ def freqrise(
             s = select_target(spec, out, rows).double()  # (n,)
             weighted = s.view(-1, *([1] * len(setup.coefficient_shape))) * masks_t[j]
             acc.index_add_(0, rows.cpu(), weighted.cpu())
-    return (acc / (n_masks * float(probability))).numpy()
+    options = {
+        "n_masks": n_masks,
+        "n_cells": n_cells,
+        "probability": float(probability),
+        "score": score,
+        "seed": seed_option(seed),
+    }
+    values = (acc / (n_masks * float(probability))).numpy()
+    return model_result(
+        "freqrise", values, setup, spec, fs, options,
+        n_evaluations=n_masks, probability=score == "probability",
+    )  # fmt: skip
 
 
 def _smooth_masks(
@@ -189,7 +213,7 @@ def virtual_inspection(
     eps: float = 1e-6,
     fs: float | None = None,
     time_axis: int = -1,
-) -> np.ndarray:
+) -> Attribution:
     """Carry a time-domain relevance onto the coefficients of a linear domain (DFT-LRP).
 
     Parameters
@@ -207,7 +231,13 @@ def virtual_inspection(
 
     Returns
     -------
-    ndarray of shape (batch, *coefficient_shape), float64
+    Attribution
+        ``values`` of shape (batch, *coefficient_shape), float64; ``peer.options``
+        ``eps`` and ``relevance`` (the explainer of an Attribution relevance, or
+        ``"array"``). From an Attribution relevance it keeps the target, the target index,
+        ``outputs`` and ``n_evaluations`` (the relevance's cost); from an array, whose model
+        it does not know, ``target`` is ``"unknown"``, ``outputs`` None and
+        ``n_evaluations`` 0 (it runs no model).
 
     Notes
     -----
@@ -243,7 +273,18 @@ def virtual_inspection(
     denom = torch.where(denom == 0, torch.ones_like(denom), denom)
     r = R / denom  # (B, C, T)
     g = dom.inverse_vjp(X, r.to(X.real.dtype if X.is_complex() else X.dtype), index)
-    return re_mul(X, g).numpy()  # Re[X conj(g)], in float64 (was the model's precision)
+    values = re_mul(X, g).numpy()  # Re[X conj(g)], in float64 (was the model's precision)
+    if isinstance(relevance, Attribution):
+        options = {"eps": float(eps), "relevance": relevance.explainer}
+        return peer_result(
+            "virtual_inspection", values, dom, layout, fs, options,
+            n_evaluations=relevance.n_evaluations, outputs=relevance.outputs,
+            target=relevance.target, target_index=relevance.target_index,
+        )  # fmt: skip
+    options = {"eps": float(eps), "relevance": "array"}
+    return peer_result(
+        "virtual_inspection", values, dom, layout, fs, options, n_evaluations=0, target="unknown"
+    )
 
 
 def _time_relevance(relevance: Any, x: Tensor, layout: Any) -> Tensor:

@@ -3,12 +3,17 @@
 * :func:`timing` -- TIMING (Jang, Kim and Yang, ICML 2025, arXiv 2506.05035): Integrated
   Gradients whose paths start from the input with random time segments set to zero, one mask
   per path point, averaged per point over the masks that moved it. Time-domain relevance,
-  shape ``(batch, channels, time)``.
+  values of shape ``(batch, channels, time)``.
 * :func:`flextime` -- FLEXtime (Brüsch et al., 2024, "FLEXtime: Filterbank learning to
   explain time series"): a mask over the bands of a FIR filterbank learned so that the
   re-weighted sum of the bands keeps the prediction with few bands; importance of each rFFT
-  bin = the masked filterbank's gain there, shape ``(batch, channels, n_times // 2 + 1)``
-  (the :class:`cdig.domains.Fourier` coefficient shape).
+  bin = the masked filterbank's gain there, values of shape ``(batch, channels,
+  n_times // 2 + 1)`` (the :class:`cdig.domains.Fourier` coefficient shape).
+
+Both return a :class:`cdig.Attribution` (in the time domain and in a fitted
+:class:`cdig.domains.Fourier`), with ``attr.peer`` naming the method and its options and
+the facts only Integrated Gradients has (``delta``, ``baseline_outputs``, ``n_steps``,
+``error``, ``converged``, ``status``) None.
 
 Both are own implementations from the papers' descriptions (and, for the facts the papers
 leave to their code, the authors' public code); every choice left open is stated in the
@@ -24,8 +29,11 @@ import torch
 
 from .._checks import Seed, as_rng, check_int, check_optional_int, check_real
 from .._prepare import prepare, resolve
+from ..attribution import Attribution
 from ..baselines import segment_masks
+from ..domains import Fourier
 from ..targets import select_target
+from ._result import model_result, seed_option
 
 __all__ = ["flextime", "timing"]
 
@@ -41,15 +49,19 @@ def timing(
     min_length: int = 1,
     max_length: int | None = None,
     seed: Seed = 0,
+    fs: float | None = None,
     time_axis: int = -1,
     internal_batch_size: int | None = None,
-) -> np.ndarray:
+) -> Attribution:
     """TIMING: temporality-aware Integrated Gradients with segment-masked baselines.
 
     Parameters
     ----------
     model, inputs, target, time_axis, internal_batch_size
         As in :func:`cdig.explain`.
+    fs : float, optional
+        Sampling rate in Hz: the time coordinate in seconds (else in samples). It changes
+        no value.
     n_masks : int, default=50
         Path points, each with its own random mask (TIMING's ``n_samples``: 50).
     retention, n_segments, min_length, max_length
@@ -61,7 +73,11 @@ def timing(
 
     Returns
     -------
-    ndarray of shape (batch, channels, time), float64
+    Attribution
+        ``values`` of shape (batch, channels, time), float64, in the time domain;
+        ``peer.options`` ``n_masks``, ``retention``, ``n_segments``, ``min_length``,
+        ``max_length`` and ``seed``; ``outputs`` the raw target output at the input;
+        ``n_evaluations`` ``n_masks`` (gradients) per sample.
 
     Notes
     -----
@@ -85,7 +101,7 @@ def timing(
     as_rng(seed)  # a seed that is no seed fails before the model runs (nothing is drawn)
     setup = prepare(
         model, inputs, None, "time",
-        time_axis=time_axis, fs=None, internal_batch_size=internal_batch_size,
+        time_axis=time_axis, fs=fs, internal_batch_size=internal_batch_size,
     )  # fmt: skip
     spec = resolve(target, setup, "output")
     x = setup.x  # (B, C, T)
@@ -109,7 +125,16 @@ def timing(
             (g,) = torch.autograd.grad(y.sum(), z)
             acc.index_add_(0, rows, (g * m).double())
     count = masks_t.sum(dim=1).clamp(min=1).double()  # (B, C, T)
-    return (x.double() * acc / count).cpu().numpy()
+    values = (x.double() * acc / count).cpu().numpy()
+    options = {
+        "n_masks": n,
+        "retention": float(retention),
+        "n_segments": n_segments,
+        "min_length": min_length,
+        "max_length": max_length,
+        "seed": seed_option(seed),
+    }
+    return model_result("timing", values, setup, spec, fs, options, n_evaluations=n)
 
 
 def flextime(
@@ -124,9 +149,10 @@ def flextime(
     n_epochs: int = 500,
     learning_rate: float = 0.1,
     momentum: float = 0.9,
+    fs: float | None = None,
     time_axis: int = -1,
     internal_batch_size: int | None = None,
-) -> np.ndarray:
+) -> Attribution:
     """FLEXtime: a learned mask over a filterbank's bands, read out per frequency bin.
 
     Parameters
@@ -134,6 +160,9 @@ def flextime(
     model, inputs, target, time_axis, internal_batch_size
         As in :func:`cdig.explain`; the model must return class scores (batch, n_classes).
         ``target`` defaults to the predicted class.
+    fs : float, optional
+        Sampling rate in Hz: the frequency coordinate in Hz (else in rFFT bins). It changes
+        no value (the bands are fractions of the Nyquist frequency).
     n_bands : int, default=16
         Bands of equal width covering 0 .. Nyquist (at most the number of rFFT bins).
     n_taps : int, optional
@@ -148,9 +177,13 @@ def flextime(
 
     Returns
     -------
-    ndarray of shape (batch, channels, time // 2 + 1), float64, non-negative
-        Importance of each rFFT bin, comparable with :class:`cdig.domains.Fourier`
-        attributions.
+    Attribution
+        ``values`` of shape (batch, channels, time // 2 + 1), float64, non-negative: the
+        importance of each rFFT bin, in a fitted :class:`cdig.domains.Fourier` (onesided),
+        comparable with its Cross-domain IG attributions; ``peer.options`` ``n_bands``,
+        ``n_taps`` (the length used), ``keep_ratio``, ``regularization``, ``n_epochs``,
+        ``learning_rate`` and ``momentum``; ``outputs`` the target's softmax probability at
+        the input; ``n_evaluations`` ``n_epochs`` (gradients) per sample.
 
     Notes
     -----
@@ -166,8 +199,8 @@ def flextime(
     :math:`\\sum_k m_k |H_k(f)|`. Choices taken here: the cross-entropy is applied to the
     model's logits (the authors' code applies it to softmax probabilities, a second
     softmax); a fixed number of epochs (no early stopping); series optimized together in
-    chunks but independently (the loss is a sum over series); ``fs`` plays no role (bands
-    are fractions of the Nyquist frequency).
+    chunks but independently (the loss is a sum over series); ``fs`` labels the frequencies
+    only (bands are fractions of the Nyquist frequency).
     """
     n_bands = check_int(n_bands, "n_bands", low=2)
     n_epochs = check_int(n_epochs, "n_epochs")
@@ -180,7 +213,7 @@ def flextime(
         check_real(val, name, low=0.0)
     setup = prepare(
         model, inputs, None, "time",
-        time_axis=time_axis, fs=None, internal_batch_size=internal_batch_size,
+        time_axis=time_axis, fs=fs, internal_batch_size=internal_batch_size,
     )  # fmt: skip
     spec = resolve("predicted" if target is None else target, setup, "probability")
     x = setup.x  # (B, C, T)
@@ -208,7 +241,21 @@ def flextime(
             )  # fmt: skip
     m = torch.cat(masks).double().cpu().numpy()  # (B, C, K)
     gain = np.abs(_response(h, T))  # (K, n_bins)
-    return np.einsum("bck,kf->bcf", m, gain)
+    values = np.einsum("bck,kf->bcf", m, gain)
+    options = {
+        "n_bands": n_bands,
+        "n_taps": taps,
+        "keep_ratio": float(keep_ratio),
+        "regularization": float(regularization),
+        "n_epochs": n_epochs,
+        "learning_rate": float(learning_rate),
+        "momentum": float(momentum),
+    }
+    fourier = Fourier(fs=fs).fit(setup.x)  # the rFFT bins the values are read at
+    return model_result(
+        "flextime", values, setup, spec, fs, options,
+        n_evaluations=n_epochs, probability=True, domain=fourier,
+    )  # fmt: skip
 
 
 def _default_taps(T: int) -> int:

@@ -20,6 +20,7 @@ import torch
 
 from .._evaluate import evaluate
 from .._inputs import as_series, batch_baselines
+from .._numerics import status_codes
 from .._settings import Settings
 from .._warnings import ConstantOutputWarning
 from ..attribution import coord_json
@@ -78,7 +79,8 @@ def explain_batch(
     arrays : dict of str to ndarray
         The files of the shard: ``outputs``, ``targets``, ``predictions``, ``labels`` (those
         that apply) and per domain ``<label>.values``, ``.delta``, ``.baseline_outputs``,
-        ``.n_steps``, ``.n_evaluations``, ``.error``, ``.converged``.
+        ``.n_steps``, ``.n_evaluations``, ``.error``, ``.converged`` and ``.status`` (int8
+        codes of :data:`cdig._numerics.STATUSES`).
     layout : dict
         ``"columns"``: names of the per-sample arrays besides the domains; ``"domains"``: per
         domain its dims, coefficient shape, dtype, coords and units (for the manifest).
@@ -113,6 +115,8 @@ def explain_batch(
         d = attr.to_dict()  # the one serialized form: its arrays go to the shard, the rest
         for name in DOMAIN_FIELDS:  # to the manifest (outputs and targets are shared columns)
             arrays[f"{label}.{name}"] = d[name]
+        assert attr.status is not None  # Cross-domain IG results always have one
+        arrays[f"{label}.status"] = status_codes(attr.status)  # int8 codes, no text on disk
         info[label] = {
             "class": f"{type(attr.domain).__module__}.{type(attr.domain).__qualname__}",
             "dims": d["dims"],

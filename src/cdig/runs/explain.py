@@ -142,9 +142,10 @@ def explain_dataset(
     Warns
     -----
     ConvergenceWarning
-        ``n_steps="auto"``: once, naming the samples that did not meet ``rtol`` within
-        ``max_steps`` (``run.unconverged(domain)`` lists them, ``run.error(domain)`` gives
-        each sample's estimated error).
+        ``n_steps="auto"``: once, naming the samples that are not certified, each with its
+        reason as one call's warning does (budget spent, singular path at the baseline,
+        rounding floor); ``run.unconverged(domain)`` lists them, ``run.status(domain)``
+        gives each sample's reason and ``run.error(domain)`` its estimated error.
     CompletenessWarning
         A fixed ``n_steps``: once, naming the samples whose completeness error exceeds
         ``rtol * |f(x) - f(x')| + atol``.

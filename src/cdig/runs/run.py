@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from .._numerics import completeness_flagged, completeness_ok
+from .._numerics import completeness_flagged, completeness_ok, status_names
 from ..attribution import Attribution, build_from_dict, coord_array, legacy_coord_dims
 from ._store import (
     CorruptShardError,
@@ -304,6 +304,17 @@ class DatasetRun:
             return ~np.isin(np.arange(self.n_samples), self.completeness(domain, rtol))
         return self._column(f"{domain}.converged").astype(bool)
 
+    def status(self, domain: str) -> np.ndarray:
+        """Why each sample's integration stopped, shape ``(n_samples,)``, str: one of
+        ``"converged"``, ``"floor"``, ``"max_steps"``, ``"singular"``, ``"n_steps"``; see
+        :attr:`cdig.Attribution.status`. Runs written before it was stored derive it from
+        :meth:`converged` and :meth:`error` (``"max_steps"`` or ``"n_steps"``)."""
+        self._domain(domain)
+        if self._stored(f"{domain}.status"):
+            return status_names(self._column(f"{domain}.status"), f"{domain}.status")
+        failed = np.where(np.isnan(self.error(domain)), "n_steps", "max_steps")
+        return np.where(self.converged(domain), "converged", failed)
+
     def unconverged(self, domain: str) -> np.ndarray:
         """Indices of the samples whose attributions are not certified (``~converged``)."""
         return np.flatnonzero(~self.converged(domain))
@@ -394,6 +405,7 @@ class DatasetRun:
             "n_steps": self.n_steps(domain)[idx],
             "error": self.error(domain)[idx],
             "converged": self.converged(domain)[idx],
+            "status": self.status(domain)[idx],
             "n_evaluations": self.n_evaluations(domain)[idx],
             "target_index": None if index is None else index[idx],
             **info,  # dims, coords, units, target, settings, layout, coord_dims: as written

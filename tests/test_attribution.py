@@ -1,7 +1,8 @@
-"""Small API fixes: top() labels every coefficient, clean coordinates, the Nyquist bin in
-the top band, text labels with explain_dataset(target="label")."""
+"""cdig.attribution: the result object's views (top(), bands()) against the values they read."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -10,7 +11,10 @@ import torch
 import cdig
 from cdig.report import describe_coefficient
 
+from .conftest import same_result
 
+
+# ---------------------------------------------------------------------- top() and bands()
 def _model(t: torch.Tensor) -> torch.Tensor:
     return torch.tanh(t).sum(dim=(1, 2)) + t[..., ::2].sum(dim=(1, 2))
 
@@ -66,27 +70,15 @@ def test_top_band_includes_the_nyquist_bin():
     )
 
 
-class TwoClass(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.lin = torch.nn.Linear(16, 2)
+# ---------------------------------------------------------------------- to_dict and from_dict
+@pytest.mark.parametrize("target", [1, "predicted", [0, 2, 1, 0]])
+def test_to_dict_round_trips_in_memory_and_through_json(smooth_cnn, series, target):
+    from cdig.attribution import jsonable
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lin(x.flatten(1))
-
-
-def test_explain_dataset_maps_text_labels_in_sorted_order(tmp_path):
-    X = np.random.default_rng(2).normal(size=(6, 1, 16)).astype(np.float32)
-    names = np.array(["walk", "run", "walk", "run", "run", "walk"])
-    run = cdig.explain_dataset(
-        TwoClass(), X, "fourier", target="label", labels=names, out=tmp_path / "r", progress=False
-    )
-    np.testing.assert_array_equal(run.targets, (names == "walk").astype(np.int64))  # run<walk
-    assert list(run.labels) == list(names)  # the names are kept
-    summary = run.summary("fourier", by="label")
-    assert sorted(summary.groups.tolist()) == ["run", "walk"]
-    # the explained output is the labelled class's logit
-    with torch.no_grad():
-        logits = TwoClass()(torch.from_numpy(X)).numpy()
-    np.testing.assert_allclose(run.outputs, logits[np.arange(6), run.targets], rtol=1e-5)
+    attr = cdig.explain(smooth_cnn, series, "fourier", target=target, fs=32.0, n_steps=8)
+    assert attr.target_index is not None
+    same_result(cdig.Attribution.from_dict(attr.to_dict()), attr)
+    text = json.dumps(jsonable(attr.to_dict()), allow_nan=False)  # NaN error -> null -> NaN
+    back = cdig.Attribution.from_dict(json.loads(text))
+    same_result(back, attr)
+    assert back.domain is None and back.settings.method == "gausslegendre"
