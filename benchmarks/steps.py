@@ -4,7 +4,11 @@ A corpus of real path integrands: CNNs trained on FordA, GunPoint and ECG200 (bu
 trained exactly as ``faithfulness.py`` builds them, sharing its cache), an LSTM classifier
 fed ``(batch, time, channels)`` (``time_axis=1``) on GunPoint, the FreezerRegularTrain GRU,
 a small transformer encoder on ECG200, the two KID-PPG windows with the published Keras
-weights (``../shared/data/kidppg``), and the cepstrum domain on the ECG200 CNN. Each row
+weights (``../shared/data/kidppg``), the cepstrum domain on the ECG200 CNN, and the model
+kinds of issue 22's outside check, trained briefly through the same cache: a ResNet-style
+CNN with max-pooling (GunPoint), hard attention with softmax temperature 0.01 (ECG200), a
+CNN with step-like activations ``sigmoid(25 z)`` (GunPoint) and a SIREN-style sine network
+(ECG200). Each row
 explains test series in the Fourier domain (cepstrum on its row) for the predicted class,
 zero baseline, with:
 
@@ -27,8 +31,12 @@ first, then timed once on all). For the default also: samples not
 converged (each named in the call's warning), and "lucky stops": samples reported converged
 whose vector error exceeds 2 %.
 
+The last table printed is one line per row: the default's certificate (exact, lucky stops,
+estimate >= true error, not converged, evaluations against GL 64) next to GL 64's and
+Captum's misses. References are cached (``.cache/cdig-bench/steps-references``).
+
 Run: ``.venv/bin/python benchmarks/steps.py [--samples 16] [--quick] [--rows NAME ...]
-[--adversarial full|quick|none]``.
+[--methods NAME ...] [--json FILE] [--adversarial full|quick|none]``.
 """
 
 from __future__ import annotations
