@@ -4,7 +4,11 @@ A corpus of real path integrands: CNNs trained on FordA, GunPoint and ECG200 (bu
 trained exactly as ``faithfulness.py`` builds them, sharing its cache), an LSTM classifier
 fed ``(batch, time, channels)`` (``time_axis=1``) on GunPoint, the FreezerRegularTrain GRU,
 a small transformer encoder on ECG200, the two KID-PPG windows with the published Keras
-weights (``../shared/data/kidppg``), and the cepstrum domain on the ECG200 CNN. Each row
+weights (``../shared/data/kidppg``), the cepstrum domain on the ECG200 CNN, and the model
+kinds of issue 22's outside check, trained briefly through the same cache: a ResNet-style
+CNN with max-pooling (GunPoint), hard attention with softmax temperature 0.01 (ECG200), a
+CNN with step-like activations ``sigmoid(25 z)`` (GunPoint) and a SIREN-style sine network
+(ECG200). Each row
 explains test series in the Fourier domain (cepstrum on its row) for the predicted class,
 zero baseline, with:
 
@@ -27,8 +31,12 @@ first, then timed once on all). For the default also: samples not
 converged (each named in the call's warning), and "lucky stops": samples reported converged
 whose vector error exceeds 2 %.
 
+The last table printed is one line per row: the default's certificate (exact, lucky stops,
+estimate >= true error, not converged, evaluations against GL 64) next to GL 64's and
+Captum's misses. References are cached (``.cache/cdig-bench/steps-references``).
+
 Run: ``.venv/bin/python benchmarks/steps.py [--samples 16] [--quick] [--rows NAME ...]
-[--adversarial full|quick|none]``.
+[--methods NAME ...] [--json FILE] [--adversarial full|quick|none]``.
 """
 
 from __future__ import annotations
@@ -96,6 +104,142 @@ class Transformer(torch.nn.Module):
         return self.head(h.mean(dim=1))
 
 
+class ResBlock(torch.nn.Module):
+    """Two 3-tap convolutions with batch norm and ReLU, an identity (or 1x1) shortcut."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.body = torch.nn.Sequential(
+            torch.nn.Conv1d(c_in, c_out, 3, padding=1),
+            torch.nn.BatchNorm1d(c_out),
+            torch.nn.ReLU(),
+            torch.nn.Conv1d(c_out, c_out, 3, padding=1),
+            torch.nn.BatchNorm1d(c_out),
+        )
+        self.skip = torch.nn.Identity() if c_in == c_out else torch.nn.Conv1d(c_in, c_out, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.skip(x))
+
+
+class ResNet1d(torch.nn.Module):
+    """A ResNet-style 1-D CNN: a 7-tap stem, three residual blocks each followed by
+    max-pooling, global average pooling and a linear read-out."""
+
+    def __init__(self, channels: int, n_classes: int, width: int = 16) -> None:
+        super().__init__()
+        w = width
+        self.net = torch.nn.Sequential(
+            torch.nn.Conv1d(channels, w, 7, padding=3),
+            torch.nn.BatchNorm1d(w),
+            torch.nn.ReLU(),
+            ResBlock(w, w),
+            torch.nn.MaxPool1d(2),
+            ResBlock(w, 2 * w),
+            torch.nn.MaxPool1d(2),
+            ResBlock(2 * w, 2 * w),
+            torch.nn.MaxPool1d(2),
+            torch.nn.AdaptiveAvgPool1d(1),
+            torch.nn.Flatten(),
+            torch.nn.Linear(2 * w, n_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class HardAttention(torch.nn.Module):
+    """Patch embedding, one self-attention layer whose softmax has temperature
+    ``temperature`` (0.01: each query attends to almost exactly one patch, so the
+    attention switches abruptly along the path), attention pooling with the same
+    temperature and a linear read-out."""
+
+    def __init__(self, channels: int, n_classes: int, temperature: float = 0.01) -> None:
+        super().__init__()
+        d = 16
+        self.t = temperature
+        self.embed = torch.nn.Conv1d(channels, d, 4, stride=4)
+        self.qkv = torch.nn.Linear(d, 3 * d)
+        self.ff = torch.nn.Sequential(
+            torch.nn.Linear(d, 32), torch.nn.ReLU(), torch.nn.Linear(32, d)
+        )
+        self.pool = torch.nn.Linear(d, 1)
+        self.head = torch.nn.Linear(d, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.embed(x).transpose(1, 2)  # (B, T', d)
+        q, k, v = self.qkv(h).chunk(3, dim=-1)
+        att = torch.softmax(q @ k.transpose(1, 2) / (self.t * q.shape[-1] ** 0.5), dim=-1)
+        h = h + att @ v
+        h = h + self.ff(h)
+        w = torch.softmax(self.pool(h).squeeze(-1) / self.t, dim=-1)  # (B, T')
+        return self.head((w.unsqueeze(-1) * h).sum(dim=1))
+
+
+class SteepSigmoid(torch.nn.Module):
+    """``sigmoid(k z)`` with ``k = 25``: a smooth step, nearly a Heaviside function."""
+
+    def __init__(self, k: float = 25.0) -> None:
+        super().__init__()
+        self.k = k
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.k * z)
+
+
+class SteepCNN(torch.nn.Module):
+    """``faithfulness.CNN1d``'s layout with step-like activations (``sigmoid(25 z)``)
+    in place of ReLU."""
+
+    def __init__(self, channels: int, n_classes: int, width: int = 16) -> None:
+        super().__init__()
+        w = width
+        self.net = torch.nn.Sequential(
+            torch.nn.Conv1d(channels, w, 7, padding=3),
+            SteepSigmoid(),
+            torch.nn.MaxPool1d(2),
+            torch.nn.Conv1d(w, 2 * w, 5, padding=2),
+            SteepSigmoid(),
+            torch.nn.MaxPool1d(2),
+            torch.nn.Conv1d(2 * w, 4 * w, 3, padding=1),
+            SteepSigmoid(),
+            torch.nn.AdaptiveAvgPool1d(1),
+            torch.nn.Flatten(),
+            torch.nn.Linear(4 * w, n_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Siren1d(torch.nn.Module):
+    """A SIREN-style convolutional network: sine activations, ``sin(30 z)`` after the
+    first layer and ``sin(z)`` after the others, with SIREN's initialisation (first
+    layer uniform in ``+-1 / fan_in``, the others in ``+-sqrt(6 / fan_in) / 30``), global
+    average pooling and a linear read-out. Its gradient oscillates along the path."""
+
+    def __init__(self, channels: int, n_classes: int, width: int = 16, w0: float = 30.0) -> None:
+        super().__init__()
+        self.w0 = w0
+        self.c1 = torch.nn.Conv1d(channels, width, 7, padding=3)
+        self.c2 = torch.nn.Conv1d(width, 2 * width, 5, padding=2)
+        self.c3 = torch.nn.Conv1d(2 * width, 2 * width, 3, padding=1)
+        self.head = torch.nn.Linear(2 * width, n_classes)
+        with torch.no_grad():
+            fan = channels * 7
+            self.c1.weight.uniform_(-1 / fan, 1 / fan)
+            for c in (self.c2, self.c3):
+                fan = c.in_channels * c.kernel_size[0]
+                bound = (6 / fan) ** 0.5 / w0
+                c.weight.uniform_(-bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.sin(self.w0 * self.c1(x))
+        h = torch.sin(self.w0 * self.c2(h))
+        h = torch.sin(self.w0 * self.c3(h))
+        return self.head(h.mean(dim=-1))
+
+
 @dataclass
 class Row:
     name: str
@@ -121,17 +265,15 @@ def corpus(n: int, quick: bool, wanted: Callable[[str], bool] = lambda name: Tru
         ("GunPoint", fb._aeon("GunPoint"), 150),
         ("FordA", fb._ucr("FordA"), 15),
     ][: 1 if quick else 3]:
-        if not wanted(f"{name} CNN") and not (name == "ECG200" and wanted("cepstrum")):
+        if not wanted(f"{name} CNN") and not (name == "ECG200" and wanted("ECG200 CNN, cepstrum")):
             continue
         model, X = _trained(fb.Task(name, load, cnn, epochs, n), quick)
-        yield Row(f"{name} CNN", model, X[:n])
+        if wanted(f"{name} CNN"):
+            yield Row(f"{name} CNN", model, X[:n])
         if name == "ECG200":
             ecg_cnn, ecg_x = model, X[:n]
     if quick:
         return
-    if not quick and wanted("cepstrum") and not wanted("ECG200 CNN"):
-        ecg_cnn, ecg_x = _trained(fb.Task("ECG200", fb._ucr("ECG200"), cnn, 60, n), quick)
-        ecg_x = ecg_x[:n]
     gp = fb._aeon("GunPoint")
     lstm_task = fb.Task(
         "GunPoint", gp, lambda c, k: TimeMajor(LSTMClassifier(c, k)), 60, n,
@@ -154,6 +296,17 @@ def corpus(n: int, quick: bool, wanted: Callable[[str], bool] = lambda name: Tru
     if wanted("ECG200 transformer"):
         tf, X = _trained(tf_task, quick)
         yield Row("ECG200 transformer", tf, X[:n])
+    # the outside check's model kinds (issue 22): short training, same cache
+    for row_name, task in [
+        ("GunPoint ResNet (max-pool)", fb.Task("GunPoint", gp, ResNet1d, 40, n)),
+        ("ECG200 hard attention (T 0.01)",
+         fb.Task("ECG200", fb._ucr("ECG200"), HardAttention, 200, n, lr=3e-3)),
+        ("GunPoint steep-sigmoid CNN", fb.Task("GunPoint", gp, SteepCNN, 120, n)),
+        ("ECG200 SIREN (sine)", fb.Task("ECG200", fb._ucr("ECG200"), Siren1d, 60, n, lr=3e-4)),
+    ]:  # fmt: skip
+        if wanted(row_name):
+            model, X = _trained(task, quick)
+            yield Row(row_name, model, X[:n])
     kid = ROOT / ".." / "shared" / "data" / "kidppg"
     if (kid / "ppg_samples.npz").exists() and wanted("KID-PPG"):
         import ppg_heart_rate as ppg
@@ -237,17 +390,45 @@ def rel_error(values: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return diff / np.maximum(np.linalg.norm(ref.reshape(n, -1), axis=1), 1e-300)
 
 
-def run_row(row: Row, log: Callable[[str], None]) -> list[dict[str, Any]]:
-    refs = {
-        dom: _explain(row, dom, n_steps=REFERENCE, internal_batch_size=1024).values
-        for dom in {row.domain, "time"}
-    }
+def reference(row: Row, domain: str) -> np.ndarray:
+    """The ``REFERENCE``-node Gauss-Legendre attributions of ``row`` in ``domain``, kept in
+    the cache (keyed by the series, the model's weights, the domain and the node count)
+    for torch models, so that reruns of the other methods skip them."""
+    import hashlib
+
+    def compute() -> np.ndarray:
+        return _explain(row, domain, n_steps=REFERENCE, internal_batch_size=1024).values
+
+    if not isinstance(row.model, torch.nn.Module):
+        return compute()
+    h = hashlib.sha1(np.ascontiguousarray(row.x).tobytes())
+    for k, v in row.model.state_dict().items():
+        h.update(k.encode() + v.detach().cpu().numpy().tobytes())
+    h.update(f"{domain} {REFERENCE} {row.target} {row.time_axis}".encode())
+    path = fb.CACHE / "steps-references" / f"{h.hexdigest()}.npy"
+    if path.exists():
+        return np.load(path, allow_pickle=False)
+    values = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, values, allow_pickle=False)
+    return values
+
+
+def run_row(
+    row: Row, log: Callable[[str], None], only: list[str] | None = None
+) -> list[dict[str, Any]]:
+    refs = {dom: reference(row, dom) for dom in {row.domain, "time"}}
     out = []
     base = None
     warm = Row(row.name, row.model, row.x[:2], row.domain, row.time_axis, row.target)
-    for fn in methods().values():  # first calls of a shape pay one-off costs: not timed
+    chosen = {
+        k: fn
+        for k, fn in methods().items()
+        if not only or k == "GL 64" or any(o in k for o in only)
+    }
+    for fn in chosen.values():  # first calls of a shape pay one-off costs: not timed
         fn(warm)
-    for name, fn in methods().items():
+    for name, fn in chosen.items():
         t0 = time.perf_counter()
         attr, cost = fn(row)
         wall = time.perf_counter() - t0
@@ -277,6 +458,13 @@ def run_row(row: Row, log: Callable[[str], None]) -> list[dict[str, Any]]:
             rec["est_conservative"] = float(np.mean(attr.error >= err))
             # the certificate: every converged sample meets rtol as reported
             rec["exact"] = bool(np.all((attr.error[conv] <= 0.01) & (rd[conv] <= 0.01)))
+            rec["samples"] = {  # per series, for the record
+                "error": attr.error.tolist(),
+                "true_error": err.tolist(),
+                "relative_delta": rd.tolist(),
+                "status": [str(v) for v in attr.status],
+                "evaluations": np.asarray(cost).tolist(),
+            }
         out.append(rec)
         log(f"  {row.name:26s} {name:24s} done in {wall:6.2f} s")
     for rec in out:
@@ -329,6 +517,41 @@ def table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def certificate_table(records: list[dict[str, Any]]) -> str:
+    """One line per row: the default's certificate (issue 22's targets) next to GL 64 and
+    Captum's defaults. ``exact``: every converged sample meets ``error <= 0.01`` and
+    ``relative_delta <= 0.01`` as reported; ``lucky``: converged with a true vector error
+    above 2 %; ``est >= err``: share of samples whose estimate is at least the true error;
+    ``> 1 %``: samples whose completeness error exceeds 1 % (of how many)."""
+    by = {(r["row"], r["method"]): r for r in records}
+    head = (
+        "| row | series | exact | lucky | est >= err | not converged | evaluations mean | max "
+        "| / GL 64 | GL 64: > 1 % | GL 64: worst vector error | Captum GL 50: > 1 % "
+        "| Captum: worst vector error | default: worst vector error |"
+    )
+    lines = [head, "|" + "---|" * 14]
+    for (row, method), d in by.items():
+        if not method.startswith("default"):
+            continue
+        g, c = by.get((row, "GL 64")), by.get((row, "Captum (time, GL 50)"))
+        n = len(d["samples"]["error"])
+
+        def miss(r: dict[str, Any] | None, n: int = n) -> str:
+            return "-" if r is None else f"{round(r['over1'] * n)}/{n}"
+
+        def worst(r: dict[str, Any] | None) -> str:
+            return "-" if r is None else f"{100 * r['err_max']:.2g}%"
+
+        ratio = d["evals_mean"] / g["evals_mean"] if g else float("nan")
+        lines.append(
+            f"| {row} | {n} | {'yes' if d['exact'] else 'NO'} | {d['lucky']} "
+            f"| {d['est_conservative']:.0%} ({round(d['est_conservative'] * n)}/{n}) "
+            f"| {d['unconverged']} | {d['evals_mean']:.0f} | {d['evals_max']} | {ratio:.2f} "
+            f"| {miss(g)} | {worst(g)} | {miss(c)} | {worst(c)} | {worst(d)} |"
+        )
+    return "\n".join(lines)
+
+
 def summary(records: list[dict[str, Any]]) -> str:
     d = [r for r in records if r["method"].startswith("default")]
     g = {r["row"]: r for r in records if r["method"] == "GL 64"}
@@ -357,6 +580,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--rows", nargs="*", help="only the rows whose name contains one of these")
     p.add_argument(
+        "--methods", nargs="*",
+        help="only the methods whose name contains one of these (GL 64 always runs)",
+    )  # fmt: skip
+    p.add_argument("--json", type=Path, default=None, help="also write the records here")
+    p.add_argument(
         "--wall",
         type=int,
         default=0,
@@ -383,14 +611,19 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             print(json.dumps(records[-1]), flush=True)
             continue
         print(f"{row.name}: {len(row.x)} series", file=sys.stderr, flush=True)
-        records += run_row(row, lambda s: print(s, file=sys.stderr, flush=True))
-        for rec in records[-len(methods()) :]:  # as each row finishes
+        done = run_row(row, lambda s: print(s, file=sys.stderr, flush=True), args.methods)
+        records += done
+        for rec in done:  # as each row finishes
             print("  " + json.dumps(rec), file=sys.stderr, flush=True)
+        if args.json:
+            args.json.write_text(json.dumps(records, indent=1))
     if args.wall:
         return records
     print(table(records))
     print()
     print(summary(records))
+    print()
+    print(certificate_table(records))
     mode = args.adversarial or ("quick" if args.quick else "full")
     if mode != "none":
         import adversarial
