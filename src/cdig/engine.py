@@ -549,6 +549,7 @@ class CrossDomainIG:
         ends = torch.cat([x, *(p.time_baseline for p in passes)])
         owner = torch.arange(len(ends), device=x.device) % batch
         out = evaluate(call, ends, run.chunk_for(len(ends)), owner)
+        del ends  # input-sized: not held while the targets are integrated
         specs, axis = resolve_targets(spec, out[:batch])
         if run.progress is not None:
             steps = 0 if run.settings.auto else int(run.settings.n_steps)
@@ -983,7 +984,11 @@ def _integrate(
         ),
     )
     p.gradient, p.error_gradient = res.gradient, res.error_gradient
-    p.steps, p.converged, p.adaptive = res.steps, res.converged, res
+    # the pass keeps the loop's per-row numbers, not a second reference to its sums (the
+    # results free those as they are mapped: 4 input-sized float64 arrays for float32)
+    empty = res.gradient.new_empty(0)
+    p.steps, p.converged = res.steps, res.converged
+    p.adaptive = replace(res, gradient=empty, error_gradient=empty)
 
 
 def _baseline_mean(t: Tensor, n_base: int, batch: int) -> Tensor:
