@@ -563,10 +563,13 @@ def _integrate_group(
                 rr = r[lo:hi]
                 view = (-1,) + (1,) * len(shape)
                 st, dr = chunk_ends(r_np, lo, hi, rr)
-                pts = torch.addcmul(st, alphas[lo:hi].view(view), dr)
-                del st
-                if diff is None:  # formed again after the model's evaluation
+                if diff is None:  # formed for this chunk: the points overwrite it, and it
+                    # is formed again after the model (no second input-sized tensor)
+                    pts = torch.addcmul(st, alphas[lo:hi].view(view), dr, out=dr)
                     del dr
+                else:
+                    pts = torch.addcmul(st, alphas[lo:hi].view(view), dr)
+                del st
                 g, y = fn(pts, rows[rr])
                 del pts
                 if trim:  # the model's activations and the point: freed, handed back
@@ -588,6 +591,8 @@ def _integrate_group(
                 q = att.abs_().sum(dim=1)
                 del att
                 parts.append(torch.stack([y.reshape(-1).double(), p.double(), q.double()]))
+                if trim:  # each model call starts on a heap without freed pages
+                    _release_freed_memory()
         stats = torch.cat(parts, dim=1)
         steps[:] += np.bincount(point_rows, minlength=n_rows)
         if on_evaluations is not None:

@@ -40,6 +40,7 @@ from . import quadrature
 from ._adaptive import (
     LONG_ROW_BYTES,
     AdaptiveResult,
+    _release_freed_memory,
     attribution_norms,
     block_bytes,
     consistent_error,
@@ -1188,6 +1189,7 @@ def _channel_norms(
 
         out += attribution_norms(diff_of, g) ** 2
         del X, g, start, end_c, start_c
+        _release_freed_memory()  # each block's temporaries handed back before the next
     return out.sqrt(), n_coef
 
 
@@ -1241,5 +1243,6 @@ def _attributions(
             parts = torch.empty(shape, dtype=a.dtype, device=a.device)
         parts[:, c0:c1] = a
         del X, a, start
+        _release_freed_memory()  # each block's temporaries handed back before the next
     assert parts is not None
     return parts
