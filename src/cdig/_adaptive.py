@@ -527,16 +527,34 @@ def _integrate_group(
     whole_pass = r0 == 0 and r1 == start_all.shape[0]
     n_rows, shape = start.shape[0], start.shape[1:]
     dev = start.device
-    # the path difference in the input's own dtype: converted where it multiplies a sum
-    diff = end - start
-    diff_flat = diff.reshape(n_rows, -1)
-    d = diff_flat.shape[1]
+    end_flat, start_flat = end.reshape(n_rows, -1), start.reshape(n_rows, -1)
+    d = start_flat.shape[1]
     store_dtype = torch.promote_types(start.dtype, torch.float32)
     acc = accumulator_dtype(start)
     real = start.real.dtype if start.is_complex() else start.dtype
     acc_bytes = torch.empty((), dtype=acc).element_size()
+    # the path difference in the input's own dtype: converted where it multiplies a sum;
+    # a long row's is not held but formed where it is used, a block at a time (the same
+    # numbers: one subtraction)
+    diff = None if d * acc_bytes > LONG_ROW_BYTES else end - start
+    diff_flat = None if diff is None else diff.reshape(n_rows, -1)
+
+    def diff_of(sel: Tensor | None, c0: int, c1: int) -> Tensor:
+        """The path difference (n, c1 - c0) of local rows ``sel`` (``None``: all, in
+        order: views where it is held), coefficients ``[c0, c1)``."""
+        whole = c0 == 0 and c1 == d
+        if diff_flat is not None:
+            if sel is None:
+                return diff_flat if whole else diff_flat[:, c0:c1]
+            return diff_flat[sel] if whole else diff_flat[sel, c0:c1]
+        if sel is None:
+            return end_flat[:, c0:c1] - start_flat[:, c0:c1]
+        return end_flat[sel, c0:c1] - start_flat[sel, c0:c1]
+
     # the points' store (its file, if any, is closed when the mesh is dropped)
     mesh = _Mesh(_Store(d, store_dtype, dev, store_budget(d, acc_bytes)))
+    # input-sized temporaries: the memory they free is handed back to the system at once
+    trim = mesh.store.point_bytes >= _TRIM_POINT_BYTES
     item = torch.empty((), dtype=store_dtype).element_size()
     # the per-round sums are taken in the store's precision (that of the model's gradients,
     # at least float32) and accumulated in float64
@@ -563,11 +581,12 @@ def _integrate_group(
         u = pos[order] / _GRID
         alphas = torch.tensor(path_alpha(u), dtype=real, device=dev)
         speed = torch.as_tensor(path_speed(u), dtype=store_dtype, device=dev)
-        r = torch.as_tensor(point_rows[order], device=dev)
+        r_np = point_rows[order]
+        r = torch.as_tensor(r_np, device=dev)
         n_base = int(at_baseline.sum())
         chunk = max(1, chunk_for(n))
         # each chunk goes to the store as it comes: no (n, d) copy of the gradients
-        if mesh.store.point_bytes >= _TRIM_POINT_BYTES:
+        if trim:
             _release_freed_memory()
         slots = mesh.store.reserve(n)
         parts: list[Tensor] = []
@@ -577,21 +596,37 @@ def _integrate_group(
                 hi = min(lo + chunk, b)
                 rr = r[lo:hi]
                 view = (-1,) + (1,) * len(shape)
-                dr = diff[rr]
-                pts = torch.addcmul(start[rr], alphas[lo:hi].view(view), dr)
+                st, dr = chunk_ends(r_np, lo, hi, rr)
+                if diff is None:  # formed for this chunk: the points overwrite it, and it
+                    # is formed again after the model (no second input-sized tensor)
+                    pts = torch.addcmul(st, alphas[lo:hi].view(view), dr, out=dr)
+                    del dr
+                else:
+                    pts = torch.addcmul(st, alphas[lo:hi].view(view), dr)
+                del st
                 g, y = fn(pts, rows[rr])
                 del pts
+                if trim:  # the model's activations and the point: freed, handed back
+                    _release_freed_memory()
                 g = g.reshape(hi - lo, -1).to(store_dtype)
                 # the integrand in the mesh coordinate u: phi'(u) g(phi(u))
                 g = g * speed[lo:hi, None]
                 mesh.store.put(slots[order[lo:hi]], g)
-                att = _re_mul_work(dr.reshape(hi - lo, -1), g)
-                del g, dr
+                if diff is None:
+                    dr = chunk_ends(r_np, lo, hi, rr)[1]
+                flat = dr.reshape(hi - lo, -1)
+                if flat.dtype == g.dtype and not g.is_complex():
+                    att = g.mul_(flat)  # stored already: its product in place (the same bits)
+                else:
+                    att = _re_mul_work(flat, g)
+                del g, dr, flat
                 # a non-finite gradient makes its absolute sum non-finite (0 * inf is NaN)
                 p = att.sum(dim=1)
                 q = att.abs_().sum(dim=1)
                 del att
                 parts.append(torch.stack([y.reshape(-1).double(), p.double(), q.double()]))
+                if trim:  # each model call starts on a heap without freed pages
+                    _release_freed_memory()
         stats = torch.cat(parts, dim=1)
         steps[:] += np.bincount(point_rows, minlength=n_rows)
         if on_evaluations is not None:
@@ -600,6 +635,17 @@ def _integrate_group(
             singular = ~np.isfinite(stats[2, :n_base].cpu().numpy())
             slots[order[:n_base][singular]] = 0
         return slots, stats, order
+
+    def chunk_ends(r_np: np.ndarray, lo: int, hi: int, rr: Tensor) -> tuple[Tensor, Tensor]:
+        """The path start and difference of the rows ``rr`` of points ``[lo, hi)`` of an
+        evaluation (``r_np``: its points' local rows on the host): views for one point (a
+        long row's chunk), else gathered."""
+        if hi - lo == 1:
+            one = int(r_np[lo])
+            st = start[one : one + 1]
+            return st, end[one : one + 1] - st if diff is None else diff[one : one + 1]
+        st = start[rr]
+        return st, end[rr] - st if diff is None else diff[rr]
 
     def check_finite(point_rows: np.ndarray, pos: np.ndarray, finite: np.ndarray) -> None:
         bad = ~finite & (pos != 0)
@@ -651,7 +697,7 @@ def _integrate_group(
                 r_t = torch.as_tensor(lrows[sel], device=dev)
                 for t, j in zip((total, total_err), to_totals, strict=True):
                     t[:, c0:c1].index_add_(0, r_t, (outs[j] * hh).to(acc))
-                dr = diff_flat[r_t, c0:c1] if c1 - c0 < d else diff_flat[r_t]
+                dr = diff_of(r_t, c0, c1)
                 for i, j in enumerate(normed):
                     a = _re_mul_work(dr, outs[j])
                     norm = torch.linalg.vector_norm(a, dim=1).double()
@@ -761,7 +807,11 @@ def _integrate_group(
         act_t = torch.as_tensor(act, device=dev)
         tot = total if every else total[act_t]
         tot_err = total_err if every else total_err[act_t]
-        diff_act = diff_flat if every else diff_flat[act_t]
+        act_sel = None if every else act_t
+
+        def diff_act(c0: int, c1: int, sel: Tensor | None = act_sel) -> Tensor:
+            return diff_of(sel, c0, c1)
+
         dev_parts = [
             _attribution_stats(diff_act, tot, acc_bytes),
             _attribution_stats(diff_act, tot_err, acc_bytes, False)[::2],
@@ -780,6 +830,8 @@ def _integrate_group(
         if pending_noise is not None:
             dev_parts.append(pending_noise[1].reshape(1, -1))
         take = _Reader(torch.cat([t.reshape(-1) for t in dev_parts]).cpu().numpy())
+        if trim:
+            _release_freed_memory()
         na = len(act)
         sum_a, abs_a, norm_i = take(na), take(na), take(na)
         est_s, est_n = take(na), take(na)
@@ -987,6 +1039,8 @@ def _integrate_group(
         nine[:, ::2], nine[:, 1::2] = old, new_slots
         kinds = mesh.kind(parents)
         norms = sums_and_norms(nine, prow, kinds, half / _GRID, _BISECTION, (2, 3), (0, 1, 2))
+        if trim:
+            _release_freed_memory()
         # the halves replace their parents
         keep = ~sel
         n_par = len(parents)
@@ -1012,7 +1066,9 @@ def _integrate_group(
     # that stopped it
     gradient, error = total, total_err
     mesh.store.close()  # on an error, when the mesh is dropped
-    final = _attribution_stats(diff_flat, gradient, acc_bytes).cpu().numpy()
+    final = (
+        _attribution_stats(lambda c0, c1: diff_of(None, c0, c1), gradient, acc_bytes).cpu().numpy()
+    )
     abs_final, norm_int = final[1], final[2]
     floor = rounding_floor(real, scale + abs_final)
     rss = _rss(mesh.err, mesh.row, n_rows)
@@ -1156,9 +1212,12 @@ def _release_freed_memory() -> None:
         _TRIM[0](0)
 
 
-def _attribution_stats(diff: Tensor, sums: Tensor, item: int, with_abs: bool = True) -> Tensor:
+def _attribution_stats(
+    diff_of: Callable[[int, int], Tensor], sums: Tensor, item: int, with_abs: bool = True
+) -> Tensor:
     """Per row: sum, sum of absolute values (zeros unless ``with_abs``) and 2-norm of the
-    attributions ``Re[diff * conj(sums)]``, ``diff`` and ``sums`` of shape (R, d): a
+    attributions ``Re[diff * conj(sums)]``, ``sums`` of shape (R, d) and
+    ``diff_of(c0, c1)`` the path difference's coefficients ``[c0, c1)`` (R, c1 - c0): a
     (3, R) float64 tensor on their device (read with the round's other numbers).
 
     Taken in blocks of coefficients of at most :func:`block_bytes` of temporaries, never
@@ -1170,7 +1229,7 @@ def _attribution_stats(diff: Tensor, sums: Tensor, item: int, with_abs: bool = T
     blocks = list(_column_blocks(d, n, item))
     for c0, c1 in blocks:
         one = len(blocks) == 1
-        a = re_mul(diff if one else diff[:, c0:c1], sums if one else sums[:, c0:c1])
+        a = re_mul(diff_of(c0, c1), sums if one else sums[:, c0:c1])
         out[0] += a.sum(dim=1)
         if with_abs:
             out[1] += a.abs().sum(dim=1)

@@ -42,6 +42,7 @@ from . import quadrature
 from ._adaptive import (
     LONG_ROW_BYTES,
     AdaptiveResult,
+    _release_freed_memory,
     attribution_norms,
     block_bytes,
     consistent_error,
@@ -228,7 +229,9 @@ class _Pass:
     """One path integral shared by one or more domains."""
 
     kind: Literal["time", "coefficients"]
-    domains: list[tuple[str, Domain, Tensor]]  # (label, fitted domain, coefficient baseline)
+    # (label, fitted domain, coefficient baseline; None: forward(start), mapped a few
+    # channels at a time where used, for a long recording's time pass)
+    domains: list[tuple[str, Domain, Tensor | None]]
     start: Tensor  # (R, ...) path start (time baseline or coefficient baseline)
     end: Tensor  # (R, ...) path end
     time_baseline: Tensor  # (R, C, T)
@@ -584,6 +587,7 @@ class CrossDomainIG:
         ends = torch.cat([x, *(p.time_baseline for p in passes)])
         owner = torch.arange(len(ends), device=x.device) % batch
         out = evaluate(call, ends, run.chunk_for(len(ends)), owner)
+        del ends  # input-sized: not held while the targets are integrated
         specs, axis = resolve_targets(spec, out[:batch])
         if run.progress is not None:
             steps = 0 if run.settings.auto else int(run.settings.n_steps)
@@ -663,19 +667,30 @@ class CrossDomainIG:
         """Group domains into integration passes."""
         passes: list[_Pass] = []
         for label, dom in fitted:
-            X0 = dom.coefficient_baseline(xb_rows, rows_b).detach()
             # effective time baseline (S*B, C, T): T^-1(X0), which is xb itself when X0 is
             # the default forward(xb) (the round trip is exact; no need to compute it)
             default_start = type(dom).coefficient_baseline is Domain.coefficient_baseline
-            tb = xb_rows if default_start else dom.inverse(X0, rows_b).detach()
+            X0: Tensor | None = None
+            tb = xb_rows
+            if not default_start:
+                X0 = dom.coefficient_baseline(xb_rows, rows_b).detach()
+                tb = dom.inverse(X0, rows_b).detach()
             if dom.linear and self.linear_shortcut:
                 for p in passes:
                     if p.kind == "time" and (p.time_baseline is tb or _same(p.time_baseline, tb)):
-                        p.domains.append((label, dom, X0))
                         break
                 else:
-                    passes.append(_Pass("time", [(label, dom, X0)], tb, x_rows, tb))
+                    p = _Pass("time", [], tb, x_rows, tb)
+                    passes.append(p)
+                # a long recording's default X0 = forward(xb) is mapped where it is used, a
+                # few channels at a time (the same numbers: the transforms are per channel)
+                lazy = p.start is xb_rows and _channel_blocks(p, dom) is not None
+                if X0 is None and not lazy:
+                    X0 = dom.coefficient_baseline(xb_rows, rows_b).detach()
+                p.domains.append((label, dom, X0))
             else:
+                if X0 is None:
+                    X0 = dom.coefficient_baseline(xb_rows, rows_b).detach()
                 X = dom.forward(x_rows, rows_b).detach()
                 passes.append(_Pass("coefficients", [(label, dom, X0)], X0, X, tb))
         return passes
@@ -1059,7 +1074,11 @@ def _integrate(
         ),
     )
     p.gradient, p.error_gradient = res.gradient, res.error_gradient
-    p.steps, p.converged, p.adaptive = res.steps, res.converged, res
+    # the pass keeps the loop's per-row numbers, not a second reference to its sums (the
+    # results free those as they are mapped: 4 input-sized float64 arrays for float32)
+    empty = res.gradient.new_empty(0)
+    p.steps, p.converged = res.steps, res.converged
+    p.adaptive = replace(res, gradient=empty, error_gradient=empty)
 
 
 def _baseline_mean(t: Tensor, n_base: int, batch: int) -> Tensor:
@@ -1197,7 +1216,7 @@ def fixed_status(delta: np.ndarray, ok: np.ndarray) -> np.ndarray:
 
 
 def _measure_norms(
-    p: _Pass, dom: Domain, X0: Tensor, rows_b: Tensor
+    p: _Pass, dom: Domain, X0: Tensor | None, rows_b: Tensor
 ) -> Callable[[Tensor | None, Tensor], tuple[Tensor, int]]:
     """The adaptive loop's measure: 2-norms per row of :func:`_attributions`' values and
     the coefficients per row, without keeping them (in blocks of coefficients when the pass
@@ -1210,6 +1229,7 @@ def _measure_norms(
         every = rows is None  # every row of the pass, in order
         if channels is not None:  # a long recording: a few channels at a time, not kept
             return _channel_norms(p, dom, X0, rows_b, rows, gradient, channels)
+        assert X0 is not None  # only a long recording's channel blocks map it lazily
         if p.kind == "coefficients":
             end, start = p.end, p.start
         else:  # the sums transformed whole; their attributions' norms in blocks
@@ -1236,7 +1256,7 @@ def _measure_norms(
 def _channel_norms(
     p: _Pass,
     dom: Domain,
-    X0: Tensor,
+    X0: Tensor | None,
     rows_b: Tensor,
     rows: Tensor | None,
     gradient: Tensor,
@@ -1254,7 +1274,7 @@ def _channel_norms(
         end = p.end[:, c0:c1] if rows is None else p.end[rows, c0:c1]
         X = dom.forward(end, idx).detach()
         g = dom.inverse_vjp(X, gradient[:, c0:c1], idx)
-        start = X0[:, c0:c1] if rows is None else X0[rows, c0:c1]
+        start = _start_channels(p, dom, X0, idx, rows, c0, c1)
         g = g.reshape(n, -1)
         end_c, start_c = X.reshape(n, -1), start.reshape(n, -1)
         n_coef += g.shape[1]
@@ -1264,10 +1284,26 @@ def _channel_norms(
 
         out += attribution_norms(diff_of, g) ** 2
         del X, g, start, end_c, start_c
+        _release_freed_memory()  # each block's temporaries handed back before the next
     return out.sqrt(), n_coef
 
 
-def _attributions(p: _Pass, dom: Domain, X0: Tensor, rows_b: Tensor, gradient: Tensor) -> Tensor:
+def _start_channels(
+    p: _Pass, dom: Domain, X0: Tensor | None, idx: Tensor, rows: Tensor | None, c0: int, c1: int
+) -> Tensor:
+    """Channels ``[c0, c1)`` of the coefficient baseline of the pass's ``rows``
+    (``None``: all; ``idx``: their samples): of ``X0``, or for a lazy ``X0`` (``None``, a
+    long recording's default) ``dom.forward`` of those channels of the time baseline, the
+    same numbers as the whole transform's (the transforms are per channel)."""
+    if X0 is not None:
+        return X0[:, c0:c1] if rows is None else X0[rows, c0:c1]
+    start = p.start[:, c0:c1] if rows is None else p.start[rows, c0:c1]
+    return dom.forward(start, idx).detach()
+
+
+def _attributions(
+    p: _Pass, dom: Domain, X0: Tensor | None, rows_b: Tensor, gradient: Tensor
+) -> Tensor:
     """Per-row attributions (R, *coef) of ``dom`` from a path-gradient sum of the pass.
 
     ``gradient`` is ``p.gradient`` (the attributions) or ``p.error_gradient`` (their
@@ -1288,17 +1324,20 @@ def _attributions(p: _Pass, dom: Domain, X0: Tensor, rows_b: Tensor, gradient: T
         return out
     channels = _channel_blocks(p, dom)
     if channels is None:
+        assert X0 is not None  # only a long recording's channel blocks map it lazily
         X = dom.forward(p.end, rows_b).detach()
         return re_mul(X - X0, dom.inverse_vjp(X, gradient, rows_b))
     # a long recording: a few channels at a time (the same numbers, elementwise)
     parts: Tensor | None = None
     for c0, c1 in channels:
         X = dom.forward(p.end[:, c0:c1], rows_b).detach()
-        a = re_mul(X - X0[:, c0:c1], dom.inverse_vjp(X, gradient[:, c0:c1], rows_b))
+        start = _start_channels(p, dom, X0, rows_b, None, c0, c1)
+        a = re_mul(X - start, dom.inverse_vjp(X, gradient[:, c0:c1], rows_b))
         if parts is None:
             shape = (a.shape[0], p.end.shape[1], *a.shape[2:])
             parts = torch.empty(shape, dtype=a.dtype, device=a.device)
         parts[:, c0:c1] = a
-        del X, a
+        del X, a, start
+        _release_freed_memory()  # each block's temporaries handed back before the next
     assert parts is not None
     return parts
