@@ -90,6 +90,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -792,7 +793,7 @@ def _integrate_group(
             g = mesh.store.gather(minus[i0:i1]).to(acc)
             g.add_(mesh.store.gather(plus[i0:i1]).to(acc))
             g.sub_(mesh.store.gather(centre[i0:i1]).to(acc), alpha=2)
-            st = _attribution_stats(diff_flat[r_t], g, acc_bytes, False)
+            st = _attribution_stats(partial(diff_of, r_t), g, acc_bytes, False)
             out[0, i0:i1], out[1, i0:i1] = st[0], st[2]
             for j, measure in enumerate(measures):
                 out[2 + j, i0:i1] = measure(rows[r_t], g.reshape(-1, *shape))[0].double()
