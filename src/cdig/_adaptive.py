@@ -387,8 +387,10 @@ class _Store:
                 if len(sel) == len(values)
                 else values[torch.as_tensor(sel, device=values.device)]
             )
-            if b >= 0:
-                self._blocks[b][torch.as_tensor(index[sel], device=self.device)] = given
+            if b >= 0:  # h25-adapt: index_copy_, the same copy as ``[idx] = `` (faster)
+                self._blocks[b].index_copy_(
+                    0, torch.as_tensor(index[sel], device=self.device), given
+                )
                 continue
             host = given.cpu().contiguous()
             buf = memoryview(host.numpy().view(np.uint8).reshape(-1).data)
@@ -408,7 +410,9 @@ class _Store:
         kinds = np.unique(block)
         if len(kinds) == 1 and kinds[0] >= 0:  # all in one memory block: one gather
             src = self._blocks[kinds[0]]
-            return src[torch.as_tensor(index, device=self.device), c0:c1]
+            # h25-adapt: index_select, the same copy as advanced indexing (faster)
+            src = src if (c0 == 0 and c1 == self.d) else src[:, c0:c1]
+            return src.index_select(0, torch.as_tensor(index, device=self.device))
         out = torch.zeros((len(slots), c1 - c0), dtype=self.dtype, device=self.device)
         for b in kinds:
             sel = np.flatnonzero(block == b)
