@@ -1215,9 +1215,10 @@ def _measure_norms(
         else:  # the sums transformed whole; their attributions' norms in blocks
             if not ends:
                 ends.append(dom.forward(p.end, rows_b).detach())
-            end = ends[0] if rows is None else ends[0][rows]
+            # h25-adapt: index_select, the same rows as ``[rows]`` (faster)
+            end = ends[0] if rows is None else ends[0].index_select(0, rows)
             gradient = dom.inverse_vjp(end, gradient, rows_b if rows is None else rows_b[rows])
-            start = X0 if rows is None else X0[rows]
+            start = X0 if rows is None else X0.index_select(0, rows)
             every = True  # gathered already
         end = end.reshape(len(end), -1)
         start = start.reshape(len(start), -1)
@@ -1225,7 +1226,7 @@ def _measure_norms(
         def diff_of(c0: int, c1: int) -> Tensor:
             if every or rows is None:  # all rows, in order: views, no gathered copies
                 return end[:, c0:c1] - start[:, c0:c1]
-            return end[rows, c0:c1] - start[rows, c0:c1]
+            return end[:, c0:c1].index_select(0, rows) - start[:, c0:c1].index_select(0, rows)
 
         g = gradient.reshape(n, -1)
         return attribution_norms(diff_of, g), g.shape[1]
