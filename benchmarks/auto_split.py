@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from speed import floor_points, tiny
+from speed import GeluTransformer, floor_points, tiny, wide
 
 import cdig
 import cdig._adaptive
@@ -35,9 +35,17 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--internal-batch-size", type=int, default=None)
+    parser.add_argument(
+        "--as-speed",
+        action="store_true",
+        help="the net and input of speed.py's adaptive row (seed 0 after its five rows' nets)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(0)
+    if args.as_speed:
+        for make in (tiny, tiny, wide, wide, GeluTransformer):
+            make()
     model = tiny().eval()
     x = torch.randn(args.samples, 1, 256)
     inside = [0.0]
