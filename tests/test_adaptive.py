@@ -782,3 +782,38 @@ def test_a_tolerance_within_the_floor_but_above_it_is_refined_not_named_floor():
     assert np.all(0.01 * diff[attr.converged] > rounding[attr.converged])
     assert np.array_equal(more.status, attr.status)
     assert np.array_equal(more.values, attr.values)
+
+
+# --- h25-adapt: the store's gathers and puts by index_select / index_copy_ -----------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_store_gathers_across_blocks_file_and_zero_point_as_plain_indexing(dtype):
+    """Points put in three rounds (three memory blocks), the last partly in the file: any
+    gather (slots in any order, repeated, the zero point, a column range) equals plain
+    indexing of the points that were put, bit for bit."""
+    from cdig._adaptive import _Store
+
+    gen = torch.Generator().manual_seed(3)
+    d = 37
+    item = torch.empty((), dtype=dtype).element_size()
+    store = _Store(d, dtype, torch.device("cpu"), budget=9 * d * item)
+    reference = [torch.zeros(d, dtype=dtype)]  # slot 0: the zero point
+    for n in (4, 3, 6):  # 4 + 3 in memory (two blocks), then 2 in memory and 4 in the file
+        slots = store.reserve(n)
+        values = torch.randn(n, d, generator=gen, dtype=dtype)
+        order = np.random.default_rng(n).permutation(n)  # put out of order
+        store.put(slots[order], values[order])
+        reference += list(values)
+    assert store.file_bytes == 4 * d * item
+    ref = torch.stack(reference)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        slots = rng.integers(0, len(ref), size=int(rng.integers(1, 30)))
+        c0 = int(rng.integers(0, d))
+        c1 = int(rng.integers(c0 + 1, d + 1))
+        assert torch.equal(store.gather(slots), ref[torch.as_tensor(slots)])
+        assert torch.equal(store.gather(slots, c0, c1), ref[torch.as_tensor(slots), c0:c1])
+    one_block = np.arange(5, 8)  # the second block alone: its fast path
+    assert torch.equal(store.gather(one_block, 2, 9), ref[5:8, 2:9])
+    store.close()
