@@ -817,3 +817,22 @@ def test_store_gathers_across_blocks_file_and_zero_point_as_plain_indexing(dtype
     one_block = np.arange(5, 8)  # the second block alone: its fast path
     assert torch.equal(store.gather(one_block, 2, 9), ref[5:8, 2:9])
     store.close()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_non_finite_output_with_finite_gradient_inside_the_path_is_an_error(dtype):
+    """The adaptive path's guard reads the outputs too (a gradient alone would pass): an
+    output that is infinite at one path point, with a finite gradient there, is refused and
+    named (float32 and float64: the guard's numpy check on the CPU)."""
+    mid = float(path_alpha(np.array(0.5)))
+
+    class Spike(torch.nn.Module):  # <1, x>, plus +inf (a constant: no gradient) at alpha=mid
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            s = x.flatten(1).sum(1)
+            spike = torch.where((s - 5 * mid).abs() < 1e-3, torch.inf, 0.0).to(s.dtype)
+            return s + spike
+
+    x = torch.full((1, 1, 10), 0.5, dtype=dtype)
+    with pytest.raises(cdig.NonFiniteError, match=r"samples 0 \(alpha="):
+        cdig.explain(Spike(), x, "time")
+    assert np.isfinite(cdig.explain(Spike(), x, "time", n_steps=8).values).all()  # elsewhere
