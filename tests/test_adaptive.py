@@ -787,7 +787,7 @@ def test_a_tolerance_within_the_floor_but_above_it_is_refined_not_named_floor():
 # --- h25-adapt: the store's gathers and puts by index_select / index_copy_ -----------------
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.complex64])
 def test_store_gathers_across_blocks_file_and_zero_point_as_plain_indexing(dtype):
     """Points put in three rounds (three memory blocks), the last partly in the file: any
     gather (slots in any order, repeated, the zero point, a column range) equals plain
