@@ -807,3 +807,57 @@ def test_a_tolerance_within_the_floor_but_above_it_is_refined_not_named_floor():
     assert np.all(0.01 * diff[attr.converged] > rounding[attr.converged])
     assert np.array_equal(more.status, attr.status)
     assert np.array_equal(more.values, attr.values)
+
+
+# --- h25-adapt: the store's gathers and puts by index_select / index_copy_ -----------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.complex64])
+def test_store_gathers_across_blocks_file_and_zero_point_as_plain_indexing(dtype):
+    """Points put in three rounds (three memory blocks), the last partly in the file: any
+    gather (slots in any order, repeated, the zero point, a column range) equals plain
+    indexing of the points that were put, bit for bit."""
+    from cdig._adaptive import _Store
+
+    gen = torch.Generator().manual_seed(3)
+    d = 37
+    item = torch.empty((), dtype=dtype).element_size()
+    store = _Store(d, dtype, torch.device("cpu"), budget=9 * d * item)
+    reference = [torch.zeros(d, dtype=dtype)]  # slot 0: the zero point
+    for n in (4, 3, 6):  # 4 + 3 in memory (two blocks), then 2 in memory and 4 in the file
+        slots = store.reserve(n)
+        values = torch.randn(n, d, generator=gen, dtype=dtype)
+        order = np.random.default_rng(n).permutation(n)  # put out of order
+        store.put(slots[order], values[order])
+        reference += list(values)
+    assert store.file_bytes == 4 * d * item
+    ref = torch.stack(reference)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        slots = rng.integers(0, len(ref), size=int(rng.integers(1, 30)))
+        c0 = int(rng.integers(0, d))
+        c1 = int(rng.integers(c0 + 1, d + 1))
+        assert torch.equal(store.gather(slots), ref[torch.as_tensor(slots)])
+        assert torch.equal(store.gather(slots, c0, c1), ref[torch.as_tensor(slots), c0:c1])
+    one_block = np.arange(5, 8)  # the second block alone: its fast path
+    assert torch.equal(store.gather(one_block, 2, 9), ref[5:8, 2:9])
+    store.close()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_non_finite_output_with_finite_gradient_inside_the_path_is_an_error(dtype):
+    """The adaptive path's guard reads the outputs too (a gradient alone would pass): an
+    output that is infinite at one path point, with a finite gradient there, is refused and
+    named (float32 and float64: the guard's numpy check on the CPU)."""
+    mid = float(path_alpha(np.array(0.5)))
+
+    class Spike(torch.nn.Module):  # <1, x>, plus +inf (a constant: no gradient) at alpha=mid
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            s = x.flatten(1).sum(1)
+            spike = torch.where((s - 5 * mid).abs() < 1e-3, torch.inf, 0.0).to(s.dtype)
+            return s + spike
+
+    x = torch.full((1, 1, 10), 0.5, dtype=dtype)
+    with pytest.raises(cdig.NonFiniteError, match=r"samples 0 \(alpha="):
+        cdig.explain(Spike(), x, "time")
+    assert np.isfinite(cdig.explain(Spike(), x, "time", n_steps=8).values).all()  # elsewhere
