@@ -62,7 +62,7 @@ def gradient(
     Returns
     -------
     Attribution
-        ``values`` of shape (batch, *coefficient_shape), float64; ``peer.name``
+        ``values`` of shape ``(batch, *coefficient_shape)``, float64; ``peer.name``
         ``"gradient"`` or ``"gradient_x_input"``; ``outputs`` the target output at the
         input; ``n_evaluations`` 1 (one gradient) per sample.
 
@@ -132,7 +132,7 @@ def freqrise(
     Returns
     -------
     Attribution
-        ``values`` of shape (batch, *coefficient_shape), float64, non-negative for
+        ``values`` of shape ``(batch, *coefficient_shape)``, float64, non-negative for
         probabilities; ``peer.options`` ``n_masks``, ``n_cells``, ``probability``,
         ``score`` and ``seed``; ``outputs`` the score at the input (the target's softmax
         probability for ``score="probability"``); ``n_evaluations`` ``n_masks`` per sample.
@@ -232,7 +232,7 @@ def virtual_inspection(
     Returns
     -------
     Attribution
-        ``values`` of shape (batch, *coefficient_shape), float64; ``peer.options``
+        ``values`` of shape ``(batch, *coefficient_shape)``, float64; ``peer.options``
         ``eps`` and ``relevance`` (the explainer of an Attribution relevance, or
         ``"array"``). From an Attribution relevance it keeps the target, the target index,
         ``outputs`` and ``n_evaluations`` (the relevance's cost); from an array, whose model
