@@ -861,3 +861,36 @@ def test_non_finite_output_with_finite_gradient_inside_the_path_is_an_error(dtyp
     with pytest.raises(cdig.NonFiniteError, match=r"samples 0 \(alpha="):
         cdig.explain(Spike(), x, "time")
     assert np.isfinite(cdig.explain(Spike(), x, "time", n_steps=8).values).all()  # elsewhere
+
+
+def test_non_finite_output_at_a_point_of_a_later_round_is_an_error():
+    """The outputs' guard holds in every round, not only in those that evaluate baseline
+    points: an infinite output (finite gradient) at a point that only a later round
+    evaluates, inside a sub-interval (where the loop's own sums never read the output), is
+    refused and named. (Rounds without baseline points once ran unchecked: this row
+    converged with a finite error estimate.)"""
+    seen: list[torch.Tensor] = []
+
+    class Wave(torch.nn.Module):  # needs a few rounds; records the path points' sums
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            s = x.flatten(1).sum(1)
+            seen.append(s.detach().clone())
+            return torch.sin(3 * s)
+
+    x = torch.full((1, 1, 10), 0.5, dtype=torch.float64)
+    cdig.explain(Wave(), x, "time")
+    first = torch.cat(seen[:-1])  # the first mesh and its second level (alpha = s / 5)
+    late = seen[-1]
+    assert len(seen) >= 3 and len(late) >= 4  # a later round of bisections
+    s_bad = float(late[3])  # at 7/8 of a parent: inside a half, never an end of a leaf
+    assert (first - s_bad).abs().min() > 1e-6
+    assert cdig.explain(Wave(), x, "time").status[0] == "converged"
+
+    class Spike(torch.nn.Module):  # Wave plus +inf (a constant: no gradient) at that point
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            s = x.flatten(1).sum(1)
+            spike = torch.where((s - s_bad).abs() < 1e-9, torch.inf, 0.0).to(s.dtype)
+            return torch.sin(3 * s) + spike
+
+    with pytest.raises(cdig.NonFiniteError, match=r"samples 0 \(alpha=0\.\d"):
+        cdig.explain(Spike(), x, "time")

@@ -598,8 +598,10 @@ def _integrate_group(
             _release_freed_memory()
         slots = mesh.store.reserve(n)
         parts: list[Tensor] = []
-        for a, b in ((0, n_base), (n_base, n)):
-            fn = baseline_gradient_at if a == 0 else gradient_at
+        # h25-adapt: the baseline's range alone takes the unchecked callable (``a == 0``
+        # picked it for every point of a round without baseline points: their outputs'
+        # guard was skipped)
+        for a, b, fn in ((0, n_base, baseline_gradient_at), (n_base, n, gradient_at)):
             for lo in range(a, b, chunk):
                 hi = min(lo + chunk, b)
                 rr = r[lo:hi]
