@@ -313,6 +313,11 @@ class _Store:
     Slot 0 is a zero point: the unused first point of a sub-interval that starts at a
     baseline where the gradient is singular points there (slot 0 marks the open rule).
 
+    The first memory block is made for ``capacity`` points (within the budget) and later
+    reservations fill it in order, so that a round's gathers read one block and an
+    evaluation's chunk can be written into it in place (:meth:`window`); its pages that no
+    point reaches are never touched (not resident).
+
     Parameters
     ----------
     d : int
@@ -321,13 +326,20 @@ class _Store:
         Of the stored values (the model's precision, at least float32).
     budget : int
         Bytes of points kept in memory; ``0`` sends every point to the file.
+    capacity : int, optional
+        Points that the first memory block is made for (at most the budget's); default:
+        those of the first reservation.
     """
 
-    def __init__(self, d: int, dtype: torch.dtype, device: torch.device, budget: int) -> None:
+    def __init__(
+        self, d: int, dtype: torch.dtype, device: torch.device, budget: int, capacity: int = 0
+    ) -> None:
         self.d, self.dtype, self.device = d, dtype, device
         self.point_bytes = d * torch.empty((), dtype=dtype).element_size()
         self._room = max(0, budget) // max(1, self.point_bytes)  # points memory may still take
+        self._capacity = capacity  # h25-adapt: of the first block
         self._blocks: list[Tensor] = []
+        self._used: list[int] = []  # h25-adapt: rows of each block given to slots
         # slot -> block (-1: the file, -2: the zero point) and row in that block or the file
         self._block = np.full(1, -2, dtype=np.int64)
         self._index = np.zeros(1, dtype=np.int64)
@@ -340,7 +352,7 @@ class _Store:
     @property
     def memory_bytes(self) -> int:
         """Bytes of points held in memory."""
-        return sum(b.shape[0] for b in self._blocks) * self.point_bytes
+        return sum(self._used) * self.point_bytes
 
     @property
     def file_bytes(self) -> int:
@@ -350,14 +362,25 @@ class _Store:
     def reserve(self, n: int) -> np.ndarray:
         """Slots (n,) for ``n`` new points, to be filled with :meth:`put`."""
         first = len(self._block)
-        k = int(min(n, self._room))
         block = np.full(n, -1, dtype=np.int64)
         index = np.zeros(n, dtype=np.int64)
-        if k:
-            self._room -= k
-            block[:k] = len(self._blocks)
-            index[:k] = np.arange(k)
-            self._blocks.append(torch.empty((k, self.d), dtype=self.dtype, device=self.device))
+        # h25-adapt: the last block's free rows first, then a new block
+        k = 0
+        if self._blocks and self._used[-1] < len(self._blocks[-1]):
+            k = min(n, len(self._blocks[-1]) - self._used[-1])
+            block[:k] = len(self._blocks) - 1
+            index[:k] = self._used[-1] + np.arange(k)
+            self._used[-1] += k
+        new = int(min(n - k, self._room))
+        if new:
+            rows = int(min(self._room, max(new, self._capacity)))
+            self._room -= rows
+            self._capacity = 0  # later blocks: as large as their reservation
+            block[k : k + new] = len(self._blocks)
+            index[k : k + new] = np.arange(new)
+            self._blocks.append(torch.empty((rows, self.d), dtype=self.dtype, device=self.device))
+            self._used.append(new)
+        k += new
         if n > k:
             if self._file is None:
                 self._file = tempfile.TemporaryFile(prefix="cdig-store-")  # unlinked
@@ -376,6 +399,16 @@ class _Store:
         self._block = np.concatenate([self._block, block])
         self._index = np.concatenate([self._index, index])
         return np.arange(first, first + n)
+
+    def window(self, first: int, n: int) -> Tensor | None:
+        """The memory rows (n, d) of the ``n`` consecutive slots from ``first`` (as
+        :meth:`reserve` gives them) when they are consecutive rows of one block, to be
+        written in place (as :meth:`put` would); else None."""
+        last = first + n - 1
+        b, i0 = int(self._block[first]), int(self._index[first])
+        if b < 0 or self._block[last] != b or self._index[last] != i0 + n - 1:
+            return None
+        return self._blocks[b][i0 : i0 + n]
 
     def put(self, slots: np.ndarray, values: Tensor) -> None:
         """Store ``values`` (n, d) at ``slots`` (n,) given by :meth:`reserve`."""
@@ -414,7 +447,9 @@ class _Store:
             # h25-adapt: index_select, the same copy as advanced indexing (faster)
             src = src if (c0 == 0 and c1 == self.d) else src[:, c0:c1]
             return src.index_select(0, torch.as_tensor(index, device=self.device))
-        out = torch.zeros((len(slots), c1 - c0), dtype=self.dtype, device=self.device)
+        # h25-adapt: zeros only where the zero point is gathered (every other row is written)
+        new = torch.zeros if kinds[0] == -2 else torch.empty
+        out = new((len(slots), c1 - c0), dtype=self.dtype, device=self.device)
         for b in kinds:
             sel = np.flatnonzero(block == b)
             if b == -2:
@@ -560,7 +595,10 @@ def _integrate_group(
         return end_flat[sel, c0:c1] - start_flat[sel, c0:c1]
 
     # the points' store (its file, if any, is closed when the mesh is dropped)
-    mesh = _Mesh(_Store(d, store_dtype, dev, store_budget(d, acc_bytes)))
+    # (h25-adapt: its first block made for every point the rows may take, pages untouched
+    # until used: one block to gather from and to write chunks into)
+    budget = store_budget(d, acc_bytes)
+    mesh = _Mesh(_Store(d, store_dtype, dev, budget, capacity=n_rows * max_steps))
     # input-sized temporaries: the memory they free is handed back to the system at once
     trim = mesh.store.point_bytes >= _TRIM_POINT_BYTES
     item = torch.empty((), dtype=store_dtype).element_size()
@@ -591,19 +629,27 @@ def _integrate_group(
         speed = torch.as_tensor(path_speed(u), dtype=store_dtype, device=dev)
         r_np = point_rows[order]
         r = torch.as_tensor(r_np, device=dev)
+        r_model = r if r0 == 0 else r + r0  # h25-adapt: ``rows[r]`` (rows = r0, r0 + 1, ...)
         n_base = int(at_baseline.sum())
         chunk = max(1, chunk_for(n))
         # each chunk goes to the store as it comes: no (n, d) copy of the gradients
         if trim:
             _release_freed_memory()
-        slots = mesh.store.reserve(n)
-        parts: list[Tensor] = []
+        # h25-adapt: slots in the order of evaluation (a chunk's are consecutive: written
+        # in place where they are consecutive rows of a memory block); returned in the
+        # points' order
+        slots_e = mesh.store.reserve(n)
+        slots = np.empty(n, dtype=np.int64)
+        slots[order] = slots_e
+        stats = torch.empty(3, n, dtype=torch.float64, device=dev)
+        work: Tensor | None = None  # the attributions of a chunk written in place
         # h25-adapt: the baseline's range alone takes the unchecked callable (``a == 0``
         # picked it for every point of a round without baseline points: their outputs'
         # guard was skipped)
         for a, b, fn in ((0, n_base, baseline_gradient_at), (n_base, n, gradient_at)):
             for lo in range(a, b, chunk):
                 hi = min(lo + chunk, b)
+                m = hi - lo
                 rr = r[lo:hi]
                 view = (-1,) + (1,) * len(shape)
                 st, dr = chunk_ends(r_np, lo, hi, rr)
@@ -614,30 +660,40 @@ def _integrate_group(
                 else:
                     pts = torch.addcmul(st, alphas[lo:hi].view(view), dr)
                 del st
-                g, y = fn(pts, rows[rr])
+                g, y = fn(pts, r_model[lo:hi])
                 del pts
                 if trim:  # the model's activations and the point: freed, handed back
                     _release_freed_memory()
-                g = g.reshape(hi - lo, -1).to(store_dtype)
-                # the integrand in the mesh coordinate u: phi'(u) g(phi(u))
-                g = g * speed[lo:hi, None]
-                mesh.store.put(slots[order[lo:hi]], g)
+                g = g.reshape(m, -1).to(store_dtype)
+                # the integrand in the mesh coordinate u: phi'(u) g(phi(u)), written in
+                # the store's rows where it can be (the same product as into a new tensor)
+                dst = mesh.store.window(int(slots_e[lo]), m)
+                if dst is None:
+                    g = g * speed[lo:hi, None]
+                    mesh.store.put(slots_e[lo:hi], g)
+                else:
+                    g = torch.mul(g, speed[lo:hi, None], out=dst)
                 if diff is None:
                     dr = chunk_ends(r_np, lo, hi, rr)[1]
-                flat = dr.reshape(hi - lo, -1)
+                flat = dr.reshape(m, -1)
                 if flat.dtype == g.dtype and not g.is_complex():
-                    att = g.mul_(flat)  # stored already: its product in place (the same bits)
+                    if dst is None:
+                        att = g.mul_(flat)  # stored already: in place (the same bits)
+                    else:  # the store's rows stay: into a buffer (the same bits)
+                        if work is None:
+                            work = torch.empty(min(chunk, n), d, dtype=g.dtype, device=dev)
+                        att = torch.mul(g, flat, out=work[:m])
                 else:
                     att = _re_mul_work(flat, g)
-                del g, dr, flat
+                del g, dr, flat, dst
                 # a non-finite gradient makes its absolute sum non-finite (0 * inf is NaN)
-                p = att.sum(dim=1)
-                q = att.abs_().sum(dim=1)
+                stats[0, lo:hi] = y.reshape(-1)  # converted exactly, as by ``double()``
+                stats[1, lo:hi] = att.sum(dim=1)
+                stats[2, lo:hi] = att.abs_().sum(dim=1)
                 del att
-                parts.append(torch.stack([y.reshape(-1).double(), p.double(), q.double()]))
                 if trim:  # each model call starts on a heap without freed pages
                     _release_freed_memory()
-        stats = torch.cat(parts, dim=1)
+        del work
         steps[:] += np.bincount(point_rows, minlength=n_rows)
         if on_evaluations is not None:
             on_evaluations(n)
