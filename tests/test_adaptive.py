@@ -894,3 +894,37 @@ def test_non_finite_output_at_a_point_of_a_later_round_is_an_error():
 
     with pytest.raises(cdig.NonFiniteError, match=r"samples 0 \(alpha=0\.\d"):
         cdig.explain(Spike(), x, "time")
+
+
+def test_noise_per_row_is_that_of_one_row_at_a_time():
+    """``_store_noise`` takes all rows with the same number of sites at once: the same bits
+    as its rule applied to one row at a time (median of the norms' squares, rms of the sums
+    not below it, per-domain medians), sites out of order, non-finite values included."""
+    from cdig._adaptive import _store_noise
+
+    def one_at_a_time(s_rows, stats, sig_s, sig_i, sig_d):
+        for r in np.unique(s_rows):
+            at = stats[:, s_rows == r]
+            sig_i[r] = np.sqrt(np.median(at[1] ** 2) / 6)
+            sig_s[r] = max(np.sqrt(np.mean(at[0] ** 2) / 6), sig_i[r])
+            sig_d[r] = np.sqrt(np.median(at[2:] ** 2, axis=1) / 6) if len(at) > 2 else sig_i[r]
+
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        n_rows, n_dom = int(rng.integers(1, 12)), int(rng.integers(0, 3))
+        chosen = rng.choice(n_rows, size=int(rng.integers(1, n_rows + 1)), replace=False)
+        s_rows = np.concatenate([np.full(int(rng.integers(1, 4)), r) for r in chosen])
+        rng.shuffle(s_rows)
+        stats = rng.normal(size=(2 + n_dom, len(s_rows))) * 10.0 ** rng.integers(-20, 20)
+        if trial % 5 == 0:
+            bad = rng.choice([np.nan, np.inf, -np.inf])
+            stats[rng.integers(0, 2 + n_dom), rng.integers(0, len(s_rows))] = bad
+        got = []
+        for fn in (one_at_a_time, _store_noise):
+            out = (np.full(n_rows, np.nan), np.full(n_rows, np.nan))
+            out += (np.full((n_rows, max(1, n_dom)), np.nan),)
+            with np.errstate(invalid="ignore"):
+                fn(s_rows, stats, *out)
+            got.append(out)
+        for a, b in zip(*got, strict=True):
+            assert a.tobytes() == b.tobytes()

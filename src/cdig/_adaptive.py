@@ -1415,17 +1415,27 @@ def _store_noise(
     (2 + n_domains, n_sites): a second difference of uncorrelated noise has 6 times its
     variance. The norms' noise is the median over the sites (a site on a sharp feature is
     discounted); the sum's, the rms over the sites, at least the integration norm's.
-    Non-finite values leave the row unmeasured (NaN)."""
-    for r in np.unique(s_rows):
-        at = stats[:, s_rows == r]
-        sig_i[r] = np.sqrt(np.median(at[1] ** 2) / 6)
+    Non-finite values leave the row unmeasured (NaN).
+
+    (h25-adapt: all rows with the same number of sites at once, a row's sites in their
+    order, the same numbers as one row at a time.)"""
+    order = np.argsort(s_rows, kind="stable")  # by row, each row's sites in their order
+    r_sorted = s_rows[order]
+    starts = np.flatnonzero(np.r_[True, r_sorted[1:] != r_sorted[:-1]])
+    counts = np.diff(np.r_[starts, len(r_sorted)])
+    for c in np.unique(counts):
+        first = starts[counts == c]
+        r = r_sorted[first]
+        at = stats[:, order[first[:, None] + np.arange(c)]]  # (2 + n_domains, rows, c)
+        sig_i[r] = np.sqrt(np.median(at[1] ** 2, axis=1) / 6)
         # a sum of d uncorrelated noises has the variance of their norm: the sites' rms
-        # sum, a 3-sample estimate, is not let below that
-        sig_s[r] = max(np.sqrt(np.mean(at[0] ** 2) / 6), sig_i[r])
+        # sum, a 3-sample estimate, is not let below that (``max(rms, sig_i)``)
+        rms = np.sqrt(np.mean(at[0] ** 2, axis=1) / 6)
+        sig_s[r] = np.where(sig_i[r] > rms, sig_i[r], rms)
         if len(at) > 2:
-            sig_d[r] = np.sqrt(np.median(at[2:] ** 2, axis=1) / 6)
+            sig_d[r] = np.sqrt(np.median(at[2:] ** 2, axis=2) / 6).T
         else:
-            sig_d[r] = sig_i[r]
+            sig_d[r] = sig_i[r][:, None]
 
 
 def _noise_floor(
