@@ -1225,6 +1225,10 @@ def _measure_norms(
     is in the domain's own coefficients: no full-size float64 temporaries)."""
     ends: list[Tensor] = []  # the time pass: dom.forward(p.end), computed on first use
     channels = _channel_blocks(p, dom)
+    # h25-adapt: the rows' ends, starts and samples of the last call, reused while the
+    # same ``rows`` tensor comes again (a round measures two sums of the same rows); the
+    # tensor is kept, so its identity is not reused while cached
+    last: list[Any] = []
 
     def norms(rows: Tensor | None, gradient: Tensor) -> tuple[Tensor, int]:
         n = gradient.shape[0]
@@ -1237,10 +1241,15 @@ def _measure_norms(
         else:  # the sums transformed whole; their attributions' norms in blocks
             if not ends:
                 ends.append(dom.forward(p.end, rows_b).detach())
-            # h25-adapt: index_select, the same rows as ``[rows]`` (faster)
-            end = ends[0] if rows is None else ends[0].index_select(0, rows)
-            gradient = dom.inverse_vjp(end, gradient, rows_b if rows is None else rows_b[rows])
-            start = X0 if rows is None else X0.index_select(0, rows)
+            if last and last[0] is rows:
+                end, start, idx = last[1:]
+            else:
+                # h25-adapt: index_select, the same rows as ``[rows]`` (faster)
+                end = ends[0] if rows is None else ends[0].index_select(0, rows)
+                start = X0 if rows is None else X0.index_select(0, rows)
+                idx = rows_b if rows is None else rows_b[rows]
+                last[:] = [rows, end, start, idx]
+            gradient = dom.inverse_vjp(end, gradient, idx)
             every = True  # gathered already
         end = end.reshape(len(end), -1)
         start = start.reshape(len(start), -1)
