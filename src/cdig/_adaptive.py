@@ -657,7 +657,9 @@ def _integrate_group(
                     # is formed again after the model (no second input-sized tensor)
                     pts = torch.addcmul(st, alphas[lo:hi].view(view), dr, out=dr)
                     del dr
-                else:
+                elif m > 1:  # h25-adapt: into the gathered start (the same bits, no new tensor)
+                    pts = st.addcmul_(alphas[lo:hi].view(view), dr)
+                else:  # one point: ``st`` is a view of the path start
                     pts = torch.addcmul(st, alphas[lo:hi].view(view), dr)
                 del st
                 g, y = fn(pts, r_model[lo:hi])
