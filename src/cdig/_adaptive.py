@@ -214,6 +214,10 @@ GradientAt = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 #: order) in one domain, as a float64 tensor on the device, and that domain's number of
 #: coefficients per row; the vector test must hold in each.
 Measure = Callable[[Tensor | None, Tensor], tuple[Tensor, int]]
+#: ``non_finite(what, rows, alphas) -> error``: the error to raise for path points of the
+#: given rows (n,) at ``alphas`` (n,) whose ``what`` (``"explained output"`` or
+#: ``"gradient of the explained output"``) is not finite.
+NonFinite = Callable[[str, np.ndarray, np.ndarray], Exception]
 
 
 def integrate_adaptive(
@@ -230,6 +234,7 @@ def integrate_adaptive(
     on_evaluations: Callable[[int], None] | None = None,
     measures: Sequence[Measure] = (),
     baseline_gradient_at: GradientAt | None = None,
+    non_finite: NonFinite | None = None,
 ) -> AdaptiveResult:
     """Adaptive path integral of R rows.
 
@@ -261,6 +266,11 @@ def integrate_adaptive(
         ``gradient_at`` for the points at the baseline (``alpha = 0``), which may return
         non-finite gradients (then the open rule is used there); ``gradient_at`` may raise
         on non-finite values elsewhere. Default: ``gradient_at``.
+    non_finite : callable, optional
+        ``non_finite(what, rows, alphas)``: the error raised when a path point off the
+        baseline has a non-finite output or gradient (checked in each round's one read of
+        the device; the noise sites' points excepted, whose non-finite values leave their
+        row's noise unmeasured). Default: a ``ValueError`` naming the rows and alphas.
     """
     n_rows = start.shape[0]
     d = int(np.prod(start.shape[1:])) if start.dim() > 1 else 1
@@ -282,6 +292,7 @@ def integrate_adaptive(
             on_evaluations,
             measures,
             baseline_gradient_at or gradient_at,
+            non_finite,
         )
         for r0 in range(0, n_rows, group)
     ]
@@ -562,6 +573,7 @@ def _integrate_group(
     on_evaluations: Callable[[int], None] | None,
     measures: Sequence[Measure],
     baseline_gradient_at: GradientAt,
+    non_finite: NonFinite | None,
 ) -> AdaptiveResult:
     # the group's rows are consecutive: views, not copies
     r0, r1 = int(rows[0]), int(rows[-1]) + 1
@@ -715,16 +727,30 @@ def _integrate_group(
         st = start.index_select(0, rr)  # the rows of ``[rr]``, copied faster
         return st, end.index_select(0, rr) - st if diff is None else diff.index_select(0, rr)
 
-    def check_finite(point_rows: np.ndarray, pos: np.ndarray, finite: np.ndarray) -> None:
-        bad = ~finite & (pos != 0)
-        if bad.any():
-            u = pos[bad] / _GRID
+    def check_finite(
+        point_rows: np.ndarray, pos: np.ndarray, outputs: np.ndarray, abs_sums: np.ndarray
+    ) -> None:
+        """Raise where a point off the baseline has a non-finite output, or a non-finite
+        gradient (its attributions' absolute sum, which any NaN or infinity of the gradient
+        reaches: 0 * inf is NaN): the path guard, read with the round (h25-adapt)."""
+        inside = pos != 0
+        for what, values in (
+            ("explained output", outputs),
+            ("gradient of the explained output", abs_sums),
+        ):
+            bad = inside & ~np.isfinite(values)
+            if not bad.any():
+                continue
+            bad_rows = rows[torch.as_tensor(point_rows[bad], device=dev)].cpu().numpy()
+            bad_alphas = path_alpha(pos[bad] / _GRID)
+            if non_finite is not None:
+                raise non_finite(what, bad_rows, bad_alphas)
             raise ValueError(
-                f"the model's gradient is not finite (NaN or infinite) on the path of sample "
-                f"row(s) {sorted(set(rows[torch.as_tensor(point_rows[bad])].tolist()))[:10]} "
-                f"at alpha = {sorted(set(path_alpha(u).round(6).tolist()))[:5]} "
-                "(x' + alpha (x - x')); check the model for overflow, log/sqrt/division of "
-                "values that reach zero, or use another baseline."
+                f"the model's {what} is not finite (NaN or infinite) on the path of row(s) "
+                f"{sorted(set(bad_rows.tolist()))[:10]} at alpha = "
+                f"{sorted(set(bad_alphas.round(6).tolist()))[:5]} (x' + alpha (x - x')); "
+                "check the model for overflow, log/sqrt/division of values that reach zero, "
+                "or use another baseline."
             )
 
     def sums_and_norms(
@@ -919,7 +945,7 @@ def _integrate_group(
             pending_noise = None
         # --- the new points and leaves ---------------------------------------------------
         n_check = len(p_pos) - noise_skip  # the noise sites' points are not on the mesh
-        check_finite(p_rows[:n_check], p_pos[:n_check], np.isfinite(pt[2][:n_check]))
+        check_finite(p_rows[:n_check], p_pos[:n_check], pt[0][:n_check], pt[2][:n_check])
         grow = len(mesh.store) - len(mesh.p)
         if grow > 0:
             mesh.f, mesh.p, mesh.q = (
