@@ -609,8 +609,9 @@ def _integrate_group(
     # the points' store (its file, if any, is closed when the mesh is dropped)
     # (h25-adapt: its first block made for every point the rows may take, pages untouched
     # until used: one block to gather from and to write chunks into)
-    budget = store_budget(d, acc_bytes)
-    mesh = _Mesh(_Store(d, store_dtype, dev, budget, capacity=n_rows * max_steps))
+    mesh = _Mesh(
+        _Store(d, store_dtype, dev, store_budget(d, acc_bytes), capacity=n_rows * max_steps)
+    )
     # input-sized temporaries: the memory they free is handed back to the system at once
     trim = mesh.store.point_bytes >= _TRIM_POINT_BYTES
     item = torch.empty((), dtype=store_dtype).element_size()

@@ -1060,6 +1060,7 @@ def _integrate(
         # input-sized); a model may round one evaluation differently from a batch of them
         # (an FFT of one series), so results may differ from a larger chunk's in last bits
         chunk_for = _one
+
     def gradient_at(points: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
         # unchecked: the loop checks every point's output and gradient in its round's one
         # read of the device (``non_finite``), not each model call (h25-adapt)
