@@ -74,8 +74,10 @@ sub-interval that starts at the baseline uses the open Milne rule on its points 
 and 3/4 of its width instead (the two-point rule on 1/4 and 3/4 as the error estimate); its
 first halves keep the same rule. Whenever completeness fails, the sub-interval at the
 baseline is bisected first, since the stretch next to the baseline is the one part of the
-path where a jump hides. A non-finite gradient anywhere else raises an error naming the
-sample and ``alpha``.
+path where a jump hides. A non-finite gradient or output anywhere else raises an error
+naming the sample and ``alpha``: every point's output and the absolute sum of its
+attributions (which any NaN or infinity of the gradient reaches) come with the round's one
+read, and are checked there.
 
 Gradients of the current mesh's points are kept (in the model's precision, at least
 float32) until their row finishes: ``n`` evaluations of a row hold ``n`` input-sized
