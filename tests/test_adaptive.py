@@ -7,8 +7,10 @@ against counts (a model that records every path point it is given); speed is mea
 
 from __future__ import annotations
 
+import re
 import tracemalloc
 import warnings
+from functools import partial
 
 import numpy as np
 import pytest
@@ -928,3 +930,29 @@ def test_noise_per_row_is_that_of_one_row_at_a_time():
             got.append(out)
         for a, b in zip(*got, strict=True):
             assert a.tobytes() == b.tobytes()
+
+
+def test_integrator_alone_names_rows_and_alphas_of_non_finite_points():
+    """``integrate_adaptive`` without the engine's error factory raises a ValueError naming
+    the row and the exact alpha of a non-finite output, then of a non-finite gradient."""
+    from cdig._adaptive import integrate_adaptive
+
+    start, end = torch.zeros(2, 3, dtype=torch.float64), torch.ones(2, 3, dtype=torch.float64)
+    mid = float(path_alpha(np.array(0.5)))
+
+    def model(points: torch.Tensor, rows: torch.Tensor, bad: str):
+        a = points[:, 0]  # alpha on the path from 0 to 1
+        y, g = torch.sin(a), torch.cos(a)[:, None].expand_as(points).clone()
+        hit = (rows == 1) & ((a - mid).abs() < 1e-12)
+        if bad == "output":
+            y = torch.where(hit, torch.nan, y)
+        else:
+            g[hit] = torch.inf
+        return g, y
+
+    kw = dict(rtol=1e-3, atol=0.0, max_steps=64, chunk_for=lambda n: n)
+    diff = torch.sin(torch.ones(2, dtype=torch.float64))
+    at = re.escape(f"row(s) [1] at alpha = [{round(mid, 6)}]")
+    for bad, what in (("output", "explained output"), ("gradient", "gradient of the")):
+        with pytest.raises(ValueError, match=rf"^the {what}.* {at}"):
+            integrate_adaptive(partial(model, bad=bad), start, end, diff, diff.abs(), **kw)

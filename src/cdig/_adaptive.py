@@ -749,7 +749,7 @@ def _integrate_group(
             if non_finite is not None:
                 raise non_finite(what, bad_rows, bad_alphas)
             raise ValueError(
-                f"the model's {what} is not finite (NaN or infinite) on the path of row(s) "
+                f"the {what} is not finite (NaN or infinite) on the path of row(s) "
                 f"{sorted(set(bad_rows.tolist()))[:10]} at alpha = "
                 f"{sorted(set(bad_alphas.round(6).tolist()))[:5]} (x' + alpha (x - x')); "
                 "check the model for overflow, log/sqrt/division of values that reach zero, "
