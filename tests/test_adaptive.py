@@ -7,8 +7,10 @@ against counts (a model that records every path point it is given); speed is mea
 
 from __future__ import annotations
 
+import re
 import tracemalloc
 import warnings
+from functools import partial
 
 import numpy as np
 import pytest
@@ -861,3 +863,96 @@ def test_non_finite_output_with_finite_gradient_inside_the_path_is_an_error(dtyp
     with pytest.raises(cdig.NonFiniteError, match=r"samples 0 \(alpha="):
         cdig.explain(Spike(), x, "time")
     assert np.isfinite(cdig.explain(Spike(), x, "time", n_steps=8).values).all()  # elsewhere
+
+
+def test_non_finite_output_at_a_point_of_a_later_round_is_an_error():
+    """The outputs' guard holds in every round, not only in those that evaluate baseline
+    points: an infinite output (finite gradient) at a point that only a later round
+    evaluates, inside a sub-interval (where the loop's own sums never read the output), is
+    refused and named. (Rounds without baseline points once ran unchecked: this row
+    converged with a finite error estimate.)"""
+    seen: list[torch.Tensor] = []
+
+    class Wave(torch.nn.Module):  # needs a few rounds; records the path points' sums
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            s = x.flatten(1).sum(1)
+            seen.append(s.detach().clone())
+            return torch.sin(3 * s)
+
+    x = torch.full((1, 1, 10), 0.5, dtype=torch.float64)
+    cdig.explain(Wave(), x, "time")
+    first = torch.cat(seen[:-1])  # the first mesh and its second level (alpha = s / 5)
+    late = seen[-1]
+    assert len(seen) >= 3 and len(late) >= 4  # a later round of bisections
+    s_bad = float(late[3])  # at 7/8 of a parent: inside a half, never an end of a leaf
+    assert (first - s_bad).abs().min() > 1e-6
+    assert cdig.explain(Wave(), x, "time").status[0] == "converged"
+
+    class Spike(torch.nn.Module):  # Wave plus +inf (a constant: no gradient) at that point
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            s = x.flatten(1).sum(1)
+            spike = torch.where((s - s_bad).abs() < 1e-9, torch.inf, 0.0).to(s.dtype)
+            return torch.sin(3 * s) + spike
+
+    with pytest.raises(cdig.NonFiniteError, match=r"samples 0 \(alpha=0\.\d"):
+        cdig.explain(Spike(), x, "time")
+
+
+def test_noise_per_row_is_that_of_one_row_at_a_time():
+    """``_store_noise`` takes all rows with the same number of sites at once: the same bits
+    as its rule applied to one row at a time (median of the norms' squares, rms of the sums
+    not below it, per-domain medians), sites out of order, non-finite values included."""
+    from cdig._adaptive import _store_noise
+
+    def one_at_a_time(s_rows, stats, sig_s, sig_i, sig_d):
+        for r in np.unique(s_rows):
+            at = stats[:, s_rows == r]
+            sig_i[r] = np.sqrt(np.median(at[1] ** 2) / 6)
+            sig_s[r] = max(np.sqrt(np.mean(at[0] ** 2) / 6), sig_i[r])
+            sig_d[r] = np.sqrt(np.median(at[2:] ** 2, axis=1) / 6) if len(at) > 2 else sig_i[r]
+
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        n_rows, n_dom = int(rng.integers(1, 12)), int(rng.integers(0, 3))
+        chosen = rng.choice(n_rows, size=int(rng.integers(1, n_rows + 1)), replace=False)
+        s_rows = np.concatenate([np.full(int(rng.integers(1, 4)), r) for r in chosen])
+        rng.shuffle(s_rows)
+        stats = rng.normal(size=(2 + n_dom, len(s_rows))) * 10.0 ** rng.integers(-20, 20)
+        if trial % 5 == 0:
+            bad = rng.choice([np.nan, np.inf, -np.inf])
+            stats[rng.integers(0, 2 + n_dom), rng.integers(0, len(s_rows))] = bad
+        got = []
+        for fn in (one_at_a_time, _store_noise):
+            out = (np.full(n_rows, np.nan), np.full(n_rows, np.nan))
+            out += (np.full((n_rows, max(1, n_dom)), np.nan),)
+            with np.errstate(invalid="ignore"):
+                fn(s_rows, stats, *out)
+            got.append(out)
+        for a, b in zip(*got, strict=True):
+            assert a.tobytes() == b.tobytes()
+
+
+def test_integrator_alone_names_rows_and_alphas_of_non_finite_points():
+    """``integrate_adaptive`` without the engine's error factory raises a ValueError naming
+    the row and the exact alpha of a non-finite output, then of a non-finite gradient."""
+    from cdig._adaptive import integrate_adaptive
+
+    start, end = torch.zeros(2, 3, dtype=torch.float64), torch.ones(2, 3, dtype=torch.float64)
+    mid = float(path_alpha(np.array(0.5)))
+
+    def model(points: torch.Tensor, rows: torch.Tensor, bad: str):
+        a = points[:, 0]  # alpha on the path from 0 to 1
+        y, g = torch.sin(a), torch.cos(a)[:, None].expand_as(points).clone()
+        hit = (rows == 1) & ((a - mid).abs() < 1e-12)
+        if bad == "output":
+            y = torch.where(hit, torch.nan, y)
+        else:
+            g[hit] = torch.inf
+        return g, y
+
+    kw = dict(rtol=1e-3, atol=0.0, max_steps=64, chunk_for=lambda n: n)
+    diff = torch.sin(torch.ones(2, dtype=torch.float64))
+    at = re.escape(f"row(s) [1] at alpha = [{round(mid, 6)}]")
+    for bad, what in (("output", "explained output"), ("gradient", "gradient of the")):
+        with pytest.raises(ValueError, match=rf"^the {what}.* {at}"):
+            integrate_adaptive(partial(model, bad=bad), start, end, diff, diff.abs(), **kw)

@@ -74,8 +74,10 @@ sub-interval that starts at the baseline uses the open Milne rule on its points 
 and 3/4 of its width instead (the two-point rule on 1/4 and 3/4 as the error estimate); its
 first halves keep the same rule. Whenever completeness fails, the sub-interval at the
 baseline is bisected first, since the stretch next to the baseline is the one part of the
-path where a jump hides. A non-finite gradient anywhere else raises an error naming the
-sample and ``alpha``.
+path where a jump hides. A non-finite gradient or output anywhere else raises an error
+naming the sample and ``alpha``: every point's output and the absolute sum of its
+attributions (which any NaN or infinity of the gradient reaches) come with the round's one
+read, and are checked there.
 
 Gradients of the current mesh's points are kept (in the model's precision, at least
 float32) until their row finishes: ``n`` evaluations of a row hold ``n`` input-sized
@@ -214,6 +216,10 @@ GradientAt = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 #: order) in one domain, as a float64 tensor on the device, and that domain's number of
 #: coefficients per row; the vector test must hold in each.
 Measure = Callable[[Tensor | None, Tensor], tuple[Tensor, int]]
+#: ``non_finite(what, rows, alphas) -> error``: the error to raise for path points of the
+#: given rows (n,) at ``alphas`` (n,) whose ``what`` (``"explained output"`` or
+#: ``"gradient of the explained output"``) is not finite.
+NonFinite = Callable[[str, np.ndarray, np.ndarray], Exception]
 
 
 def integrate_adaptive(
@@ -230,6 +236,7 @@ def integrate_adaptive(
     on_evaluations: Callable[[int], None] | None = None,
     measures: Sequence[Measure] = (),
     baseline_gradient_at: GradientAt | None = None,
+    non_finite: NonFinite | None = None,
 ) -> AdaptiveResult:
     """Adaptive path integral of R rows.
 
@@ -261,6 +268,11 @@ def integrate_adaptive(
         ``gradient_at`` for the points at the baseline (``alpha = 0``), which may return
         non-finite gradients (then the open rule is used there); ``gradient_at`` may raise
         on non-finite values elsewhere. Default: ``gradient_at``.
+    non_finite : callable, optional
+        ``non_finite(what, rows, alphas)``: the error raised when a path point off the
+        baseline has a non-finite output or gradient (checked in each round's one read of
+        the device; the noise sites' points excepted, whose non-finite values leave their
+        row's noise unmeasured). Default: a ``ValueError`` naming the rows and alphas.
     """
     n_rows = start.shape[0]
     d = int(np.prod(start.shape[1:])) if start.dim() > 1 else 1
@@ -282,6 +294,7 @@ def integrate_adaptive(
             on_evaluations,
             measures,
             baseline_gradient_at or gradient_at,
+            non_finite,
         )
         for r0 in range(0, n_rows, group)
     ]
@@ -313,6 +326,11 @@ class _Store:
     Slot 0 is a zero point: the unused first point of a sub-interval that starts at a
     baseline where the gradient is singular points there (slot 0 marks the open rule).
 
+    The first memory block is made for ``capacity`` points (within the budget) and later
+    reservations fill it in order, so that a round's gathers read one block and an
+    evaluation's chunk can be written into it in place (:meth:`window`); its pages that no
+    point reaches are never touched (not resident).
+
     Parameters
     ----------
     d : int
@@ -321,13 +339,20 @@ class _Store:
         Of the stored values (the model's precision, at least float32).
     budget : int
         Bytes of points kept in memory; ``0`` sends every point to the file.
+    capacity : int, optional
+        Points that the first memory block is made for (at most the budget's); default:
+        those of the first reservation.
     """
 
-    def __init__(self, d: int, dtype: torch.dtype, device: torch.device, budget: int) -> None:
+    def __init__(
+        self, d: int, dtype: torch.dtype, device: torch.device, budget: int, capacity: int = 0
+    ) -> None:
         self.d, self.dtype, self.device = d, dtype, device
         self.point_bytes = d * torch.empty((), dtype=dtype).element_size()
         self._room = max(0, budget) // max(1, self.point_bytes)  # points memory may still take
+        self._capacity = capacity  # h25-adapt: of the first block
         self._blocks: list[Tensor] = []
+        self._used: list[int] = []  # h25-adapt: rows of each block given to slots
         # slot -> block (-1: the file, -2: the zero point) and row in that block or the file
         self._block = np.full(1, -2, dtype=np.int64)
         self._index = np.zeros(1, dtype=np.int64)
@@ -340,7 +365,7 @@ class _Store:
     @property
     def memory_bytes(self) -> int:
         """Bytes of points held in memory."""
-        return sum(b.shape[0] for b in self._blocks) * self.point_bytes
+        return sum(self._used) * self.point_bytes
 
     @property
     def file_bytes(self) -> int:
@@ -350,14 +375,25 @@ class _Store:
     def reserve(self, n: int) -> np.ndarray:
         """Slots (n,) for ``n`` new points, to be filled with :meth:`put`."""
         first = len(self._block)
-        k = int(min(n, self._room))
         block = np.full(n, -1, dtype=np.int64)
         index = np.zeros(n, dtype=np.int64)
-        if k:
-            self._room -= k
-            block[:k] = len(self._blocks)
-            index[:k] = np.arange(k)
-            self._blocks.append(torch.empty((k, self.d), dtype=self.dtype, device=self.device))
+        # h25-adapt: the last block's free rows first, then a new block
+        k = 0
+        if self._blocks and self._used[-1] < len(self._blocks[-1]):
+            k = min(n, len(self._blocks[-1]) - self._used[-1])
+            block[:k] = len(self._blocks) - 1
+            index[:k] = self._used[-1] + np.arange(k)
+            self._used[-1] += k
+        new = int(min(n - k, self._room))
+        if new:
+            rows = int(min(self._room, max(new, self._capacity)))
+            self._room -= rows
+            self._capacity = 0  # later blocks: as large as their reservation
+            block[k : k + new] = len(self._blocks)
+            index[k : k + new] = np.arange(new)
+            self._blocks.append(torch.empty((rows, self.d), dtype=self.dtype, device=self.device))
+            self._used.append(new)
+        k += new
         if n > k:
             if self._file is None:
                 self._file = tempfile.TemporaryFile(prefix="cdig-store-")  # unlinked
@@ -376,6 +412,16 @@ class _Store:
         self._block = np.concatenate([self._block, block])
         self._index = np.concatenate([self._index, index])
         return np.arange(first, first + n)
+
+    def window(self, first: int, n: int) -> Tensor | None:
+        """The memory rows (n, d) of the ``n`` consecutive slots from ``first`` (as
+        :meth:`reserve` gives them) when they are consecutive rows of one block, to be
+        written in place (as :meth:`put` would); else None."""
+        last = first + n - 1
+        b, i0 = int(self._block[first]), int(self._index[first])
+        if b < 0 or self._block[last] != b or self._index[last] != i0 + n - 1:
+            return None
+        return self._blocks[b][i0 : i0 + n]
 
     def put(self, slots: np.ndarray, values: Tensor) -> None:
         """Store ``values`` (n, d) at ``slots`` (n,) given by :meth:`reserve`."""
@@ -414,7 +460,9 @@ class _Store:
             # h25-adapt: index_select, the same copy as advanced indexing (faster)
             src = src if (c0 == 0 and c1 == self.d) else src[:, c0:c1]
             return src.index_select(0, torch.as_tensor(index, device=self.device))
-        out = torch.zeros((len(slots), c1 - c0), dtype=self.dtype, device=self.device)
+        # h25-adapt: zeros only where the zero point is gathered (every other row is written)
+        new = torch.zeros if kinds[0] == -2 else torch.empty
+        out = new((len(slots), c1 - c0), dtype=self.dtype, device=self.device)
         for b in kinds:
             sel = np.flatnonzero(block == b)
             if b == -2:
@@ -527,6 +575,7 @@ def _integrate_group(
     on_evaluations: Callable[[int], None] | None,
     measures: Sequence[Measure],
     baseline_gradient_at: GradientAt,
+    non_finite: NonFinite | None,
 ) -> AdaptiveResult:
     # the group's rows are consecutive: views, not copies
     r0, r1 = int(rows[0]), int(rows[-1]) + 1
@@ -560,7 +609,11 @@ def _integrate_group(
         return end_flat[sel, c0:c1] - start_flat[sel, c0:c1]
 
     # the points' store (its file, if any, is closed when the mesh is dropped)
-    mesh = _Mesh(_Store(d, store_dtype, dev, store_budget(d, acc_bytes)))
+    # (h25-adapt: its first block made for every point the rows may take, pages untouched
+    # until used: one block to gather from and to write chunks into)
+    mesh = _Mesh(
+        _Store(d, store_dtype, dev, store_budget(d, acc_bytes), capacity=n_rows * max_steps)
+    )
     # input-sized temporaries: the memory they free is handed back to the system at once
     trim = mesh.store.point_bytes >= _TRIM_POINT_BYTES
     item = torch.empty((), dtype=store_dtype).element_size()
@@ -591,17 +644,27 @@ def _integrate_group(
         speed = torch.as_tensor(path_speed(u), dtype=store_dtype, device=dev)
         r_np = point_rows[order]
         r = torch.as_tensor(r_np, device=dev)
+        r_model = r if r0 == 0 else r + r0  # h25-adapt: ``rows[r]`` (rows = r0, r0 + 1, ...)
         n_base = int(at_baseline.sum())
         chunk = max(1, chunk_for(n))
         # each chunk goes to the store as it comes: no (n, d) copy of the gradients
         if trim:
             _release_freed_memory()
-        slots = mesh.store.reserve(n)
-        parts: list[Tensor] = []
-        for a, b in ((0, n_base), (n_base, n)):
-            fn = baseline_gradient_at if a == 0 else gradient_at
+        # h25-adapt: slots in the order of evaluation (a chunk's are consecutive: written
+        # in place where they are consecutive rows of a memory block); returned in the
+        # points' order
+        slots_e = mesh.store.reserve(n)
+        slots = np.empty(n, dtype=np.int64)
+        slots[order] = slots_e
+        stats = torch.empty(3, n, dtype=torch.float64, device=dev)
+        work: Tensor | None = None  # the attributions of a chunk written in place
+        # h25-adapt: the baseline's range alone takes the unchecked callable (``a == 0``
+        # picked it for every point of a round without baseline points: their outputs'
+        # guard was skipped)
+        for a, b, fn in ((0, n_base, baseline_gradient_at), (n_base, n, gradient_at)):
             for lo in range(a, b, chunk):
                 hi = min(lo + chunk, b)
+                m = hi - lo
                 rr = r[lo:hi]
                 view = (-1,) + (1,) * len(shape)
                 st, dr = chunk_ends(r_np, lo, hi, rr)
@@ -609,33 +672,45 @@ def _integrate_group(
                     # is formed again after the model (no second input-sized tensor)
                     pts = torch.addcmul(st, alphas[lo:hi].view(view), dr, out=dr)
                     del dr
-                else:
+                elif m > 1:  # h25-adapt: into the gathered start (the same bits, no new tensor)
+                    pts = st.addcmul_(alphas[lo:hi].view(view), dr)
+                else:  # one point: ``st`` is a view of the path start
                     pts = torch.addcmul(st, alphas[lo:hi].view(view), dr)
                 del st
-                g, y = fn(pts, rows[rr])
+                g, y = fn(pts, r_model[lo:hi])
                 del pts
                 if trim:  # the model's activations and the point: freed, handed back
                     _release_freed_memory()
-                g = g.reshape(hi - lo, -1).to(store_dtype)
-                # the integrand in the mesh coordinate u: phi'(u) g(phi(u))
-                g = g * speed[lo:hi, None]
-                mesh.store.put(slots[order[lo:hi]], g)
+                g = g.reshape(m, -1).to(store_dtype)
+                # the integrand in the mesh coordinate u: phi'(u) g(phi(u)), written in
+                # the store's rows where it can be (the same product as into a new tensor)
+                dst = mesh.store.window(int(slots_e[lo]), m)
+                if dst is None:
+                    g = g * speed[lo:hi, None]
+                    mesh.store.put(slots_e[lo:hi], g)
+                else:
+                    g = torch.mul(g, speed[lo:hi, None], out=dst)
                 if diff is None:
                     dr = chunk_ends(r_np, lo, hi, rr)[1]
-                flat = dr.reshape(hi - lo, -1)
+                flat = dr.reshape(m, -1)
                 if flat.dtype == g.dtype and not g.is_complex():
-                    att = g.mul_(flat)  # stored already: its product in place (the same bits)
+                    if dst is None:
+                        att = g.mul_(flat)  # stored already: in place (the same bits)
+                    else:  # the store's rows stay: into a buffer (the same bits)
+                        if work is None:
+                            work = torch.empty(min(chunk, n), d, dtype=g.dtype, device=dev)
+                        att = torch.mul(g, flat, out=work[:m])
                 else:
                     att = _re_mul_work(flat, g)
-                del g, dr, flat
+                del g, dr, flat, dst
                 # a non-finite gradient makes its absolute sum non-finite (0 * inf is NaN)
-                p = att.sum(dim=1)
-                q = att.abs_().sum(dim=1)
+                stats[0, lo:hi] = y.reshape(-1)  # converted exactly, as by ``double()``
+                stats[1, lo:hi] = att.sum(dim=1)
+                stats[2, lo:hi] = att.abs_().sum(dim=1)
                 del att
-                parts.append(torch.stack([y.reshape(-1).double(), p.double(), q.double()]))
                 if trim:  # each model call starts on a heap without freed pages
                     _release_freed_memory()
-        stats = torch.cat(parts, dim=1)
+        del work
         steps[:] += np.bincount(point_rows, minlength=n_rows)
         if on_evaluations is not None:
             on_evaluations(n)
@@ -655,16 +730,30 @@ def _integrate_group(
         st = start.index_select(0, rr)  # the rows of ``[rr]``, copied faster
         return st, end.index_select(0, rr) - st if diff is None else diff.index_select(0, rr)
 
-    def check_finite(point_rows: np.ndarray, pos: np.ndarray, finite: np.ndarray) -> None:
-        bad = ~finite & (pos != 0)
-        if bad.any():
-            u = pos[bad] / _GRID
+    def check_finite(
+        point_rows: np.ndarray, pos: np.ndarray, outputs: np.ndarray, abs_sums: np.ndarray
+    ) -> None:
+        """Raise where a point off the baseline has a non-finite output, or a non-finite
+        gradient (its attributions' absolute sum, which any NaN or infinity of the gradient
+        reaches: 0 * inf is NaN): the path guard, read with the round (h25-adapt)."""
+        inside = pos != 0
+        for what, values in (
+            ("explained output", outputs),
+            ("gradient of the explained output", abs_sums),
+        ):
+            bad = inside & ~np.isfinite(values)
+            if not bad.any():
+                continue
+            bad_rows = rows[torch.as_tensor(point_rows[bad], device=dev)].cpu().numpy()
+            bad_alphas = path_alpha(pos[bad] / _GRID)
+            if non_finite is not None:
+                raise non_finite(what, bad_rows, bad_alphas)
             raise ValueError(
-                f"the model's gradient is not finite (NaN or infinite) on the path of sample "
-                f"row(s) {sorted(set(rows[torch.as_tensor(point_rows[bad])].tolist()))[:10]} "
-                f"at alpha = {sorted(set(path_alpha(u).round(6).tolist()))[:5]} "
-                "(x' + alpha (x - x')); check the model for overflow, log/sqrt/division of "
-                "values that reach zero, or use another baseline."
+                f"the {what} is not finite (NaN or infinite) on the path of row(s) "
+                f"{sorted(set(bad_rows.tolist()))[:10]} at alpha = "
+                f"{sorted(set(bad_alphas.round(6).tolist()))[:5]} (x' + alpha (x - x')); "
+                "check the model for overflow, log/sqrt/division of values that reach zero, "
+                "or use another baseline."
             )
 
     def sums_and_norms(
@@ -797,14 +886,18 @@ def _integrate_group(
         for i0 in range(0, n, step):
             i1 = min(i0 + step, n)
             r_t = torch.as_tensor(s_rows[i0:i1], device=dev)
-            g = mesh.store.gather(minus[i0:i1]).to(acc)
-            g.add_(mesh.store.gather(plus[i0:i1]).to(acc))
-            g.sub_(mesh.store.gather(centre[i0:i1]).to(acc), alpha=2)
+            # h25-adapt: the three points gathered and converted at once (the same values)
+            m = i1 - i0
+            three = np.concatenate([minus[i0:i1], plus[i0:i1], centre[i0:i1]])
+            pts = mesh.store.gather(three).to(acc)
+            g = pts[:m]
+            g.add_(pts[m : 2 * m])
+            g.sub_(pts[2 * m :], alpha=2)
             st = _attribution_stats(partial(diff_of, r_t), g, acc_bytes, False)
             out[0, i0:i1], out[1, i0:i1] = st[0], st[2]
             for j, measure in enumerate(measures):
                 out[2 + j, i0:i1] = measure(rows[r_t], g.reshape(-1, *shape))[0].double()
-            del g
+            del g, pts
         return out
 
     # --- end h22-floor ---------------------------------------------------------------
@@ -855,7 +948,7 @@ def _integrate_group(
             pending_noise = None
         # --- the new points and leaves ---------------------------------------------------
         n_check = len(p_pos) - noise_skip  # the noise sites' points are not on the mesh
-        check_finite(p_rows[:n_check], p_pos[:n_check], np.isfinite(pt[2][:n_check]))
+        check_finite(p_rows[:n_check], p_pos[:n_check], pt[0][:n_check], pt[2][:n_check])
         grow = len(mesh.store) - len(mesh.p)
         if grow > 0:
             mesh.f, mesh.p, mesh.q = (
@@ -1357,17 +1450,27 @@ def _store_noise(
     (2 + n_domains, n_sites): a second difference of uncorrelated noise has 6 times its
     variance. The norms' noise is the median over the sites (a site on a sharp feature is
     discounted); the sum's, the rms over the sites, at least the integration norm's.
-    Non-finite values leave the row unmeasured (NaN)."""
-    for r in np.unique(s_rows):
-        at = stats[:, s_rows == r]
-        sig_i[r] = np.sqrt(np.median(at[1] ** 2) / 6)
+    Non-finite values leave the row unmeasured (NaN).
+
+    (h25-adapt: all rows with the same number of sites at once, a row's sites in their
+    order, the same numbers as one row at a time.)"""
+    order = np.argsort(s_rows, kind="stable")  # by row, each row's sites in their order
+    r_sorted = s_rows[order]
+    starts = np.flatnonzero(np.r_[True, r_sorted[1:] != r_sorted[:-1]])
+    counts = np.diff(np.r_[starts, len(r_sorted)])
+    for c in np.unique(counts):
+        first = starts[counts == c]
+        r = r_sorted[first]
+        at = stats[:, order[first[:, None] + np.arange(c)]]  # (2 + n_domains, rows, c)
+        sig_i[r] = np.sqrt(np.median(at[1] ** 2, axis=1) / 6)
         # a sum of d uncorrelated noises has the variance of their norm: the sites' rms
-        # sum, a 3-sample estimate, is not let below that
-        sig_s[r] = max(np.sqrt(np.mean(at[0] ** 2) / 6), sig_i[r])
+        # sum, a 3-sample estimate, is not let below that (``max(rms, sig_i)``)
+        rms = np.sqrt(np.mean(at[0] ** 2, axis=1) / 6)
+        sig_s[r] = np.where(sig_i[r] > rms, sig_i[r], rms)
         if len(at) > 2:
-            sig_d[r] = np.sqrt(np.median(at[2:] ** 2, axis=1) / 6)
+            sig_d[r] = np.sqrt(np.median(at[2:] ** 2, axis=2) / 6).T
         else:
-            sig_d[r] = sig_i[r]
+            sig_d[r] = sig_i[r][:, None]
 
 
 def _noise_floor(

@@ -920,7 +920,8 @@ def _gradient_and_output(
     """:func:`_gradient` and the outputs ``func(points, rows)`` (n,), detached.
 
     The adaptive integrator uses the outputs for its local completeness test and turns
-    ``check`` off at the baseline only, where it replaces a singular point by an open rule.
+    ``check`` off: it checks every point's output and gradient (off the baseline, where it
+    replaces a singular point by an open rule) with its round's one read of the device.
     """
     y, _, g = _output_gradient(func, points, rows)
     if check:
@@ -1059,8 +1060,18 @@ def _integrate(
         # input-sized); a model may round one evaluation differently from a batch of them
         # (an FFT of one series), so results may differ from a larger chunk's in last bits
         chunk_for = _one
+
+    def gradient_at(points: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+        # unchecked: the loop checks every point's output and gradient in its round's one
+        # read of the device (``non_finite``), not each model call (h25-adapt)
+        return _gradient_and_output(func, points, rows, check=False)
+
+    def non_finite(what: str, rows: np.ndarray, alphas: np.ndarray) -> Exception:
+        samples = rows_b[torch.as_tensor(rows, device=rows_b.device)].tolist()
+        return path_error(what, samples, alphas.tolist(), "samples")
+
     res = integrate_adaptive(
-        lambda points, rows: _gradient_and_output(func, points, rows),
+        gradient_at,
         p.start,
         p.end,
         target_diff,
@@ -1071,9 +1082,7 @@ def _integrate(
         chunk_for=chunk_for,
         on_evaluations=None if bar is None else progress,
         measures=[_measure_norms(p, dom, X0, rows_b) for _, dom, X0 in p.domains],
-        baseline_gradient_at=lambda points, rows: _gradient_and_output(
-            func, points, rows, check=False
-        ),
+        non_finite=non_finite,
     )
     p.gradient, p.error_gradient = res.gradient, res.error_gradient
     # the pass keeps the loop's per-row numbers, not a second reference to its sums (the
@@ -1225,6 +1234,10 @@ def _measure_norms(
     is in the domain's own coefficients: no full-size float64 temporaries)."""
     ends: list[Tensor] = []  # the time pass: dom.forward(p.end), computed on first use
     channels = _channel_blocks(p, dom)
+    # h25-adapt: the rows' ends, starts and samples of the last call, reused while the
+    # same ``rows`` tensor comes again (a round measures two sums of the same rows); the
+    # tensor is kept, so its identity is not reused while cached
+    last: list[Any] = []
 
     def norms(rows: Tensor | None, gradient: Tensor) -> tuple[Tensor, int]:
         n = gradient.shape[0]
@@ -1237,10 +1250,15 @@ def _measure_norms(
         else:  # the sums transformed whole; their attributions' norms in blocks
             if not ends:
                 ends.append(dom.forward(p.end, rows_b).detach())
-            # h25-adapt: index_select, the same rows as ``[rows]`` (faster)
-            end = ends[0] if rows is None else ends[0].index_select(0, rows)
-            gradient = dom.inverse_vjp(end, gradient, rows_b if rows is None else rows_b[rows])
-            start = X0 if rows is None else X0.index_select(0, rows)
+            if last and last[0] is rows:
+                end, start, idx = last[1:]
+            else:
+                # h25-adapt: index_select, the same rows as ``[rows]`` (faster)
+                end = ends[0] if rows is None else ends[0].index_select(0, rows)
+                start = X0 if rows is None else X0.index_select(0, rows)
+                idx = rows_b if rows is None else rows_b[rows]
+                last[:] = [rows, end, start, idx]
+            gradient = dom.inverse_vjp(end, gradient, idx)
             every = True  # gathered already
         end = end.reshape(len(end), -1)
         start = start.reshape(len(start), -1)
