@@ -111,6 +111,7 @@ __all__ = [
     "rounding_floor",
     "integrate_adaptive",
     "path_alpha",
+    "richardson_gate",
 ]
 
 #: Sub-intervals of the first mesh (4 x 4 + 1 = 17 path points: alpha = 0, 1/16 ... 1).
@@ -544,6 +545,33 @@ def _richardson_rules() -> np.ndarray:
 _BISECTION_RICH = _richardson_rules()
 
 
+def richardson_gate(
+    e_left: Tensor,
+    e_right: Tensor,
+    change: Tensor,
+    null8: Tensor,
+    e_parent: Tensor,
+    seen: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """Whether a bisection's halves are smooth, and then each half's error estimate.
+
+    All arguments are norms (n,), float64, of the same kind of quantity in the same units:
+    the halves' Boole-minus-Simpson vectors, the change of Boole's sum from the parent to
+    the halves, the eighth difference of the nine points (:func:`_null8_rule`), the
+    parent's own Boole-minus-Simpson vector and the change when the parent itself was made
+    (NaN: the first mesh, never smooth). Smooth: ``e_left + e_right <= RICHARDSON_SIMPSON
+    e_parent``, ``change <= RICHARDSON_CHANGE (e_left + e_right)``, ``null8 <=
+    RICHARDSON_NULL8 change`` and ``change <= RICHARDSON_RATE seen``. Returns the mask and
+    ``RICHARDSON_SAFETY (change / 63 + RICHARDSON_NULL8_WEIGHT null8) / 2`` (n,)."""
+    e_sum = e_left + e_right
+    smooth = e_sum <= RICHARDSON_SIMPSON * e_parent
+    smooth &= change <= RICHARDSON_CHANGE * e_sum
+    smooth &= null8 <= RICHARDSON_NULL8 * change
+    smooth &= change <= RICHARDSON_RATE * seen
+    r = RICHARDSON_SAFETY * (change / 63 + RICHARDSON_NULL8_WEIGHT * null8) / 2
+    return smooth, r
+
+
 def _richardson_adjust(
     kinds: np.ndarray,
     h: np.ndarray,
@@ -581,13 +609,8 @@ def _richardson_adjust(
             e_l, e_r, change, null8 = (n * hh for n in norms)
             e_p = torch.as_tensor(e_parent[sel], dtype=torch.float64, device=dev)
             seen = torch.as_tensor(seen_parent[sel], dtype=torch.float64, device=dev)
-            e_sum = e_l + e_r
-            smooth = torch.as_tensor(possible[sel], device=dev)
-            smooth &= e_sum <= RICHARDSON_SIMPSON * e_p
-            smooth &= change <= RICHARDSON_CHANGE * e_sum
-            smooth &= null8 <= RICHARDSON_NULL8 * change
-            smooth &= change <= RICHARDSON_RATE * seen
-            r = RICHARDSON_SAFETY * (change / 63 + RICHARDSON_NULL8_WEIGHT * null8) / 2
+            smooth, r = richardson_gate(e_l, e_r, change, null8, e_p, seen)
+            smooth &= torch.as_tensor(possible[sel], device=dev)
             for i, e in enumerate((e_l, e_r)):
                 lam[i] = torch.where(smooth & (e > r), r / e, 1.0)
             record[0, sel_t], record[1, sel_t] = lam[0], lam[1]
