@@ -395,6 +395,20 @@ def test_the_model_is_never_evaluated_at_the_baseline():
     assert any(bool(torch.all(r == 0.5)) for r in counter.rows)
 
 
+def test_open_rule_at_the_baseline_in_several_domains():
+    """The baseline's open-rule sub-intervals and the interior ones are summed in separate
+    blocks, each measured in every domain of the pass (a second block once reused the
+    first's loop variable as its points per sub-interval). ``||x||`` has a constant
+    gradient direction along the path, so a rule that skips alpha = 0 is exact."""
+    x = torch.randn(3, 2, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    domains = ["time", "fourier", "dct"]
+    attr = cdig.explain(Norm(), x, domains, rtol=1e-8, max_steps=2048)
+    exact = cdig.explain(Norm(), x, domains, n_steps=4)
+    for dom in domains:
+        np.testing.assert_allclose(attr[dom].values, exact[dom].values, rtol=1e-8, atol=1e-12)
+        assert attr[dom].converged.all() and (attr[dom].error <= 1e-8).all()
+
+
 def test_non_finite_gradient_inside_the_path_is_an_error():
     # the mesh point u = 1/2 sits at alpha = path_alpha(1/2) (the warped mesh)
     mid = float(path_alpha(np.array(0.5)))

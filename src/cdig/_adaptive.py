@@ -900,8 +900,8 @@ def _integrate_group(
                     g_rows = rows[r_t]
                     for i, j in enumerate(measured):
                         g = outs[j].reshape(-1, *shape)
-                        for k, measure in enumerate(measures):
-                            sq_dom[i * n_dom + k, sel_t] = measure(g_rows, g)[0].double()
+                        for di, measure in enumerate(measures):
+                            sq_dom[i * n_dom + di, sel_t] = measure(g_rows, g)[0].double()
                 for t, j in zip((total, total_err), to_totals, strict=True):
                     t[:, c0:c1].index_add_(0, r_t, (outs[j] * hh).to(acc))
                 del outs, dr
