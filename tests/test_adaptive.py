@@ -398,12 +398,20 @@ def test_the_model_is_never_evaluated_at_the_baseline():
 def test_open_rule_at_the_baseline_in_several_domains():
     """The baseline's open-rule sub-intervals and the interior ones are summed in separate
     blocks, each measured in every domain of the pass (a second block once reused the
-    first's loop variable as its points per sub-interval). ``||x||`` has a constant
-    gradient direction along the path, so a rule that skips alpha = 0 is exact."""
+    first's loop variable as its points per sub-interval). ``sqrt(sum x**2)`` has a
+    gradient of NaN at a zero baseline (0 / 0 through the square root) and a constant
+    direction along the path, so a rule that skips alpha = 0 is exact."""
+
+    class Root(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.flatten(1).pow(2).sum(dim=1).sqrt()
+
     x = torch.randn(3, 2, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    z = torch.zeros_like(x[:1]).requires_grad_(True)
+    assert torch.isnan(torch.autograd.grad(Root()(z).sum(), z)[0]).all()  # singular there
     domains = ["time", "fourier", "dct"]
-    attr = cdig.explain(Norm(), x, domains, rtol=1e-8, max_steps=2048)
-    exact = cdig.explain(Norm(), x, domains, n_steps=4)
+    attr = cdig.explain(Root(), x, domains, rtol=1e-8, max_steps=2048)
+    exact = cdig.explain(Root(), x, domains, n_steps=4)
     for dom in domains:
         np.testing.assert_allclose(attr[dom].values, exact[dom].values, rtol=1e-8, atol=1e-12)
         assert attr[dom].converged.all() and (attr[dom].error <= 1e-8).all()
