@@ -1300,20 +1300,23 @@ def _integrate_group(
             mesh.lam[parents],
             pending_rich,
         )
+        # a long row's sums are taken in blocks of coefficients, where no norm is whole:
+        # neither Richardson's estimate nor the domains' norms, so not their rules either
+        n_own = 3 if diff is None else 4
         norms = sums_and_norms(
             nine,
             prow,
             kinds,
             half / _GRID,
-            _BISECTION_RICH,
+            _BISECTION if diff is None else _BISECTION_RICH,
             (2, 3),
-            (0, 1, 2, 4),
-            adjust,
+            (0, 1, 2) if diff is None else (0, 1, 2, 4),
+            None if diff is None else adjust,
             measured=(0, 1, 2),
         )
         if n_dom:  # h22-cost: the halves' and the change's norms per domain
-            pending_dom = torch.cat([norms[4 : 4 + n_dom], norms[4 + n_dom : 4 + 2 * n_dom],
-                                     norms[4 + 2 * n_dom : 4 + 3 * n_dom]], dim=1)  # fmt: skip
+            dom = norms[n_own:].reshape(3, n_dom, -1)
+            pending_dom = torch.cat([dom[0], dom[1], dom[2]], dim=1)
         if trim:
             _release_freed_memory()
         # the halves replace their parents
