@@ -1060,3 +1060,22 @@ def test_richardson_saves_evaluations_on_a_smooth_model(monkeypatch):
         assert attr.converged.all() and (true <= 1e-8).all() and (attr.error >= true).all()
         runs[name] = attr.n_evaluations.mean()
     assert runs["richardson"] <= 0.5 * runs["simpson"], runs
+
+
+def test_each_domain_is_certified_on_its_own_root_sum_square():
+    """The loop's root-sum-square is kept per domain of the pass; a domain's certificate
+    takes its own column, and the integration coordinates' where it was not measured (a
+    long row's blocks of coefficients: NaN)."""
+    from cdig._adaptive import AdaptiveResult
+
+    res = AdaptiveResult(
+        torch.zeros(2, 1), torch.zeros(2, 1), np.array([33, 33]), np.ones(2, bool),
+        np.array(["converged"] * 2), np.zeros(2), np.array([0.5, 0.25]),
+        rss_domains=np.array([[0.1, 0.2], [np.nan, 0.3]]),
+    )  # fmt: skip
+    np.testing.assert_array_equal(res.for_domain(0).rss, [0.1, 0.25])
+    np.testing.assert_array_equal(res.for_domain(1).rss, [0.2, 0.3])
+    assert res.for_domain(1).rss_domains is None
+    fields = ("gradient", "error_gradient", "steps", "converged", "status", "floor", "rss")
+    alone = AdaptiveResult(*(getattr(res, f) for f in fields))
+    assert alone.for_domain(0) is alone
