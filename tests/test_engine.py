@@ -628,3 +628,66 @@ def test_all_finite_agrees_with_torch():
     ]
     for t in cases:
         assert all_finite(t) == bool(torch.isfinite(t).all()), t
+
+
+# ---------------------------------------------------------------------- measured call size
+def test_fastest_calls_takes_a_faster_size_only_when_bitwise_the_same():
+    """The measured call size: a smaller call that is faster is taken; one that is not
+    faster, or whose outputs or gradients differ in any bit (a model whose rows depend on
+    the batch), never is."""
+    import time
+
+    from cdig.engine import _fastest_calls
+
+    points = torch.randn(64, 1, 16, dtype=torch.float64)
+    rows = torch.zeros(64, dtype=torch.long)
+
+    def rowwise(slow_from: int):
+        def f(xc, rows):
+            if len(xc) >= slow_from:  # a call of this size or more is slow
+                time.sleep(0.004)
+            return (xc**2).sum(dim=(1, 2))
+
+        return f
+
+    assert _fastest_calls(rowwise(64), points, rows, [64, 32, 16]) in (32, 16)
+    assert _fastest_calls(rowwise(10**9), points, rows, [64, 32, 16]) == 64  # none faster
+
+    def batchwise(xc, rows):  # each row's output depends on the others: never split
+        if len(xc) >= 64:
+            time.sleep(0.004)
+        return ((xc - xc.mean(dim=0)) ** 2).sum(dim=(1, 2))
+
+    assert _fastest_calls(batchwise, points, rows, [64, 32, 16]) == 64
+
+
+def test_measured_call_size_is_kept_with_the_model_and_changes_no_bit(monkeypatch):
+    """A small model's default call size is measured once per model and shape, kept with
+    the model for every explainer of it (cdig.explain builds one per call), and the results
+    are bitwise those of the unmeasured default."""
+    from cdig import engine
+
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(
+        torch.nn.Conv1d(1, 4, 5, padding=2), torch.nn.ReLU(), torch.nn.Flatten(),
+        torch.nn.Linear(4 * 64, 2),
+    )  # fmt: skip
+    x = torch.randn(2, 1, 64)
+    picked = []
+
+    def spy(func, points, rows, sizes, repeats=3):
+        picked.append(sizes)
+        return sizes[-1]  # as if the smallest were fastest: calls of 16
+
+    monkeypatch.setattr(engine, "_fastest_calls", spy)
+    measured = [cdig.explain(model, x, "fourier", target=0, n_steps=32, rtol=10) for _ in range(3)]
+    assert picked == [[64, 32, 16]]  # one block of 64 evaluations; measured once
+    monkeypatch.setattr(engine, "MEASURE_CALLS", False)
+    plain = cdig.explain(model, x, "fourier", target=0, n_steps=32, rtol=10)
+    for a in measured:
+        np.testing.assert_array_equal(a.values, plain.values)
+        np.testing.assert_array_equal(a.delta, plain.delta)
+    # a given internal_batch_size is never measured
+    monkeypatch.setattr(engine, "MEASURE_CALLS", True)
+    cdig.explain(model, x, "fourier", target=0, n_steps=32, rtol=10, internal_batch_size=64)
+    assert len(picked) == 1

@@ -29,6 +29,7 @@ from __future__ import annotations
 import cmath
 import functools
 import itertools
+import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -166,6 +167,100 @@ def _memory_chunk(eval_bytes: int, budget: int = CHUNK_BYTES) -> int:
 
 #: Fewest evaluations per default model call of the path (see :meth:`_Run.calls_for`).
 _CALL_MIN = 8
+#: Largest default model call (saved activations and input-sized tensors, bytes) whose size
+#: is measured (:func:`_fastest_calls`): below it a call's fixed cost and the allocator's
+#: handling of its activations decide, not the caches. glibc's default ``malloc`` returns a
+#: freed block of a few hundred KiB to the system and faults it in again on the next call:
+#: a tiny conv net's 64 evaluations cost 1.6x two calls of 32 with it, and 0.75x with
+#: freed memory kept (``benchmarks/README.md``, section 9). Which one a process sees
+#: depends on its allocator and its history, so it is measured, once per model and shape.
+MEASURE_BYTES = 4 * 2**20
+#: Whether the default call size of small models is measured (``False``: set by
+#: :data:`CALL_BYTES` alone).
+MEASURE_CALLS = True
+#: A smaller call is taken only when it is at least this much faster than the default.
+_MEASURE_MARGIN = 0.9
+
+#: What depends only on the model object (and the input's shape, dtype and device): the
+#: default chunk's activation bytes and the measured call size, kept per model by identity
+#: (``id`` and a weak reference, so that an entry goes with its model and is never another
+#: object's) for every explainer of it: :func:`cdig.explain` builds a new explainer per call.
+_MODEL_FACTS: dict[int, tuple[Any, dict[tuple[Any, ...], Any]]] = {}
+
+
+def _model_facts(model: Any) -> dict[tuple[Any, ...], Any] | None:
+    """The cache of ``model`` (see :data:`_MODEL_FACTS`); ``None`` when the model cannot be
+    weakly referenced (then nothing is kept beyond its explainer)."""
+    key = id(model)
+    hit = _MODEL_FACTS.get(key)
+    if hit is not None and hit[0]() is model:
+        return hit[1]
+    try:
+        ref = weakref.ref(model, lambda _, key=key: _drop_facts(key))
+    except TypeError:
+        return None
+    facts: dict[tuple[Any, ...], Any] = {}
+    _MODEL_FACTS[key] = (ref, facts)
+    return facts
+
+
+def _equal(a: tuple[Tensor, Tensor], b: tuple[Tensor, Tensor]) -> bool:
+    return torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def _drop_facts(key: int) -> None:
+    hit = _MODEL_FACTS.get(key)
+    if hit is not None and hit[0]() is None:  # not a new model that took the same id
+        del _MODEL_FACTS[key]
+
+
+def _fastest_calls(
+    func: Callable[[Tensor, Tensor], Tensor],
+    points: Tensor,
+    rows: Tensor,
+    sizes: Sequence[int],
+    repeats: int = 3,
+) -> int:
+    """The fastest of ``sizes`` (evaluations per model call; ``sizes[0] == len(points)``,
+    the default) at which the gradients and outputs of ``points`` (n, ...) are bitwise
+    those of one call of all of them.
+
+    Each size is timed ``repeats`` times, interleaved, on the same points (the best time
+    counts); a smaller size must be at least :data:`_MEASURE_MARGIN` times the default's.
+    A size whose outputs or gradients differ in any bit (a model whose rows depend on the
+    batch, or whose kernels round differently at another batch size) is never taken, so
+    the choice changes no result. The points' gradients are not used otherwise.
+    """
+    n = len(points)
+
+    def run(c: int) -> tuple[Tensor, Tensor]:
+        pieces = [
+            _output_gradient(func, points[lo : lo + c].detach(), rows[lo : lo + c])
+            for lo in range(0, n, c)
+        ]
+        return torch.cat([q[0].detach() for q in pieces]), torch.cat([q[2] for q in pieces])
+
+    y0, g0 = run(n)
+    same = [sizes[0]] + [c for c in sizes[1:] if _equal(run(c), (y0, g0))]
+    del y0, g0
+    if len(same) == 1:
+        return sizes[0]
+
+    def calls(c: int) -> None:  # as the path calls the model: each call's tensors freed
+        for lo in range(0, n, c):
+            _output_gradient(func, points[lo : lo + c].detach(), rows[lo : lo + c])
+
+    best = dict.fromkeys(same, float("inf"))
+    for _ in range(repeats):
+        for c in same:
+            # timed right after an untimed run of the same size: the allocator's state
+            # after calls of that size, as in a call that makes them one after another
+            calls(c)
+            t0 = time.perf_counter()
+            calls(c)
+            best[c] = min(best[c], time.perf_counter() - t0)
+    fastest = min(same, key=lambda c: best[c])
+    return fastest if best[fastest] < _MEASURE_MARGIN * best[sizes[0]] else sizes[0]
 
 
 def activation_bytes(call: Callable[[Tensor], Tensor], x: Tensor) -> int:
@@ -209,6 +304,10 @@ class _Run:
     progress: Any = None  # a tqdm bar, or None
     eval_bytes: int = 0  # saved activations per model evaluation (default chunk size)
     layout: InputLayout = field(default_factory=InputLayout)  # of the user's inputs
+    # the model's cache (_model_facts) and what, besides the points' shape, dtype and
+    # device, sets how the model is called (None: the call size is not measured)
+    facts: dict[tuple[Any, ...], Any] | None = None
+    call_key: tuple[Any, ...] | None = None
 
     def chunk_for(self, n_evaluations: int) -> int:
         """``internal_batch_size`` or the default for ``n_evaluations`` evaluations."""
@@ -222,6 +321,36 @@ class _Run:
         if self.settings.internal_batch_size:
             return chunk
         return min(chunk, max(_CALL_MIN, _memory_chunk(self.eval_bytes, CALL_BYTES)))
+
+    def chooser(self, calls: int) -> Callable[[Callable[..., Tensor], Tensor, Tensor], int] | None:
+        """How a time pass of default calls of ``calls`` evaluations picks its call size:
+        ``chooser(func, points, rows)`` measures it on the first ``calls`` points of the
+        path (:func:`_fastest_calls`, among ``calls``, ``calls / 2`` and ``calls / 4``, at
+        least :data:`_CALL_MIN`) once per model, point shape, dtype and device, and
+        returns the cached answer after; ``None`` when it is not measured (a chunk given,
+        a large model, a call with per-sample arguments, a model without a cache)."""
+        facts, call_key = self.facts, self.call_key
+        if (
+            not MEASURE_CALLS
+            or self.settings.internal_batch_size
+            or facts is None
+            or call_key is None
+            or calls < 2 * _CALL_MIN
+            or calls * self.eval_bytes > MEASURE_BYTES
+        ):
+            return None
+        assert facts is not None
+        sizes = [c for c in (calls, calls // 2, calls // 4) if c >= _CALL_MIN]
+
+        def choose(func: Callable[..., Tensor], points: Tensor, rows: Tensor) -> int:
+            key = ("calls", tuple(points.shape[1:]), points.dtype, points.device, *call_key)
+            key += (calls,)
+            hit = facts.get(key)
+            if hit is None:
+                hit = facts[key] = _fastest_calls(func, points[:calls], rows[:calls], sizes)
+            return int(hit)
+
+        return choose
 
 
 @dataclass
@@ -521,9 +650,13 @@ class CrossDomainIG:
         # the input's layout travels with the result (plots take x in it; values_in_input_layout)
         fs = None if self.fs is None else float(self.fs)
         where = InputLayout(layout.ndim, layout.time_axis, fs)
+        # how the model is called besides the points (None: per-sample arguments, whose
+        # model calls are not measured or shared between explainers)
+        call_key = None if extra is not None else (layout.ndim, layout.time_axis, low)
+        facts = _model_facts(self.model)
         with evaluation_bar(settings.progress) as bar, adapter.inference(), torch.enable_grad():
-            eval_bytes = 0 if settings.internal_batch_size else self._eval_bytes(probe, x)
-            run = _Run(settings, bar, eval_bytes, where)
+            eval_bytes = 0 if settings.internal_batch_size else self._eval_bytes(probe, x, call_key)
+            run = _Run(settings, bar, eval_bytes, where, facts, call_key)
             per_target, axis = self._run(call, x, xb, spec, fitted, run)
         every: list[dict[str, Attribution]] = []
         for results in per_target:  # judged per target, as one call each would be
@@ -544,10 +677,14 @@ class CrossDomainIG:
             return ordered[named[0][0]]
         return ordered
 
-    def _eval_bytes(self, call: Callable[[Tensor], Tensor], x: Tensor) -> int:
+    def _eval_bytes(
+        self, call: Callable[[Tensor], Tensor], x: Tensor, call_key: tuple[Any, ...] | None = None
+    ) -> int:
         """:func:`activation_bytes` of the model, cached per input shape, dtype and device.
 
         The cache belongs to the model object: replacing ``self.model`` starts a new one.
+        With ``call_key`` (how the model is called: layout, cast; see :meth:`run`) the answer
+        is also kept with the model (:data:`_MODEL_FACTS`), for every explainer of it.
         """
         key = (tuple(x.shape[1:]), x.dtype, str(x.device))
         owner, cache = self.__dict__.get("_eval_bytes_cache", (None, {}))
@@ -555,8 +692,15 @@ class CrossDomainIG:
             cache = {}
             self.__dict__["_eval_bytes_cache"] = (self.model, cache)
         if key not in cache:
-            sample = x[:1].numel() * x.element_size()
-            cache[key] = activation_bytes(call, x) + INPUT_COPIES * sample
+            facts = None if call_key is None else _model_facts(self.model)
+            shared = ("eval_bytes", *key, *call_key) if call_key is not None else ()
+            hit = None if facts is None else facts.get(shared)
+            if hit is None:
+                sample = x[:1].numel() * x.element_size()
+                hit = activation_bytes(call, x) + INPUT_COPIES * sample
+                if facts is not None:
+                    facts[shared] = hit
+            cache[key] = hit
         return cache[key]
 
     def _run(
@@ -802,6 +946,7 @@ def _path_gradient(
     chunk: int,
     bar: Any = None,
     calls: int | None = None,
+    choose: Callable[[Callable[..., Tensor], Tensor, Tensor], int] | None = None,
 ) -> Tensor:
     """``sum_k w_k * grad func(start + alpha_k (end - start))`` per row.
 
@@ -814,7 +959,9 @@ def _path_gradient(
     model is a few tensor operations per block. ``calls`` (default ``chunk``) bounds the
     evaluations per model call: a larger block is evaluated in several calls and its
     gradients summed as one block, so the sums are those of ``chunk`` (for a model whose
-    output for a row does not depend on the other rows of its batch).
+    output for a row does not depend on the other rows of its batch). ``choose`` (see
+    :meth:`_Run.chooser`) may lower ``calls`` from the first block's points, to a size
+    whose gradients are bitwise those of ``calls``.
 
     Raises :class:`_PathNonFinite` when an output or a gradient is NaN or infinite: the
     blocks' sums are read once at the end, and only if they are not finite are the blocks
@@ -854,6 +1001,8 @@ def _path_gradient(
     for r0, r1, k0, k1 in blocks:
         m, nk = r1 - r0, k1 - k0
         points, rows = block(r0, r1, k0, k1)
+        if choose is not None and len(points) >= calls:  # the first full call's points
+            calls, choose = choose(func, points, rows), None
         if len(points) <= calls:
             _, total, g = _output_gradient(func, points, rows)
         else:  # several model calls, one block of sums
@@ -1044,7 +1193,10 @@ def _integrate(
         alphas, weights = quadrature.rule(settings.rule, n_steps)
         chunk = run.chunk_for(n_rows * n_steps)
         calls = run.calls_for(n_rows * n_steps)
-        p.gradient = _path_gradient(func, p.start, p.end, alphas, weights, chunk, bar, calls)
+        choose = run.chooser(calls) if p.kind == "time" else None
+        p.gradient = _path_gradient(
+            func, p.start, p.end, alphas, weights, chunk, bar, calls, choose
+        )
         p.steps = np.full(n_rows, n_steps, dtype=np.int64)
         return
 
