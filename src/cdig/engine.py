@@ -371,6 +371,12 @@ class _Pass:
     converged: np.ndarray | None = None
     adaptive: AdaptiveResult | None = None  # status, floor and rss per row
 
+    def copy(self) -> _Pass:
+        """A shallow copy (as ``dataclasses.replace(self)``, without its ``__init__``)."""
+        new = object.__new__(_Pass)
+        new.__dict__.update(self.__dict__)
+        return new
+
 
 class CrossDomainIG:
     """Cross-domain Integrated Gradients for a model and one or more domains.
@@ -719,9 +725,7 @@ class CrossDomainIG:
         once; every target is integrated on fresh copies of the planned passes.
         """
         n_base, batch = xb.shape[0], x.shape[0]
-        rows_b = torch.arange(n_base * batch, device=x.device)  # row -> sample
-        if n_base > 1:
-            rows_b = rows_b % batch
+        rows_b = _samples_of(n_base * batch, batch, x.device)  # row -> sample
         xb_rows = xb.reshape(n_base * batch, *x.shape[1:])  # (S*B, C, T)
         # one baseline: the rows are the samples, so x itself (no input-sized copy)
         passes = self._plan(fitted, x if n_base == 1 else x[rows_b], xb_rows, rows_b)
@@ -729,7 +733,7 @@ class CrossDomainIG:
         # graphs. (Riding along in the first path chunk saves a model call but breaks its
         # power-of-two size, which costs more on CPUs than the call: benchmarks/README.md.)
         ends = torch.cat([x, *(p.time_baseline for p in passes)])
-        owner = torch.arange(len(ends), device=x.device) % batch
+        owner = _samples_of(len(ends), batch, x.device)
         out = evaluate(call, ends, run.chunk_for(len(ends)), owner)
         del ends  # input-sized: not held while the targets are integrated
         specs, axis = resolve_targets(spec, out[:batch])
@@ -758,7 +762,7 @@ class CrossDomainIG:
         (``owner``: the sample of each row); ``planned`` is not changed.
         """
         batch = len(rows_b) // n_base
-        passes = [replace(p) for p in planned]  # each target fills its own copies
+        passes = [p.copy() for p in planned]  # each target fills its own copies
         selected = select_target(spec, out, owner)
         fx, fbs = selected[:batch], selected[batch:].split(n_base * batch)
         if not all_finite(selected):  # one read for both ends; then which
@@ -766,16 +770,20 @@ class CrossDomainIG:
             check_outputs_finite(selected[batch:], owner[batch:], "baseline", 0.0)
 
         def f(xc: Tensor, rows: Tensor) -> Tensor:
-            samples = rows_b[rows]
+            samples = rows if n_base == 1 else rows_b[rows]  # one baseline: rows are samples
             return select_target(spec, call(xc, samples), samples)
 
-        fx_rows = fx[rows_b]  # (S*B,): f(x) of each row's sample
+        fx_rows = fx if n_base == 1 else fx[rows_b]  # (S*B,): f(x) of each row's sample
         results: dict[str, Attribution] = {}
         for i, p in enumerate(passes):
             func = f if p.kind == "time" else _through_inverse(f, p.domains[0][1], rows_b)
-            scale = fx_rows.double().abs() + fbs[i].double().abs()
+            # the adaptive loop's tolerances (a fixed rule uses neither)
+            target_diff = scale = None
+            if run.settings.auto:
+                target_diff = fx_rows - fbs[i]
+                scale = fx_rows.double().abs() + fbs[i].double().abs()
             try:
-                _integrate(p, func, fx_rows - fbs[i], scale, rows_b, run)
+                _integrate(p, func, target_diff, scale, rows_b, run)
             except _PathNonFinite as err:  # it carries the failing call's points and rows
                 raise err.on_path(err.points, err.rows, p.start, p.end, rows_b) from None
             gradient, error_gradient = p.gradient, p.error_gradient
@@ -857,11 +865,17 @@ class CrossDomainIG:
         def mean(t: Tensor) -> Tensor:  # over baselines
             return t.reshape(n_base, batch, *t.shape[1:]).mean(dim=0) if n_base > 1 else t
 
-        vals, fb_mean = mean(values), mean(fb.double())
-        fx64 = fx.detach().double()
-        diff_t = fx64 - fb_mean
-        delta = vals.reshape(batch, -1).sum(dim=1) - diff_t
-        delta_np = delta.cpu().numpy()
+        vals = mean(values)
+        # f(x) and f(x') in float64 on the host (the casts are exact and a difference of
+        # two float64 numbers is the same in numpy as in torch): one read each, no small
+        # device operations; the mean over several baselines stays torch's
+        fx_np = fx.detach().cpu().numpy().astype(np.float64)
+        if n_base == 1:
+            fb_np = fb.detach().cpu().numpy().astype(np.float64)
+        else:
+            fb_np = mean(fb.detach().double()).cpu().numpy()
+        diff = fx_np - fb_np
+        delta_np = vals.reshape(batch, -1).sum(dim=1).cpu().numpy() - diff
         # the values' non-finite guard, fused: a NaN or infinity among a sample's values
         # reaches its delta (read here anyway); only then are the values themselves checked
         # (finite values whose sum overflows keep their infinite delta, as before)
@@ -871,7 +885,6 @@ class CrossDomainIG:
                 "the model was finite on the path; rescale the inputs or the model."
             )
         steps = p.steps.reshape(n_base, batch)
-        diff = diff_t.cpu().numpy()
         if errors is None:  # a fixed rule: no error estimate, completeness is the only check
             error = np.full(batch, np.nan)
             converged = completeness_ok(delta_np, diff, settings.rtol, settings.atol)
@@ -890,15 +903,20 @@ class CrossDomainIG:
             )
             error = np.asarray(error_np, dtype=np.float64)
             converged = status == "converged"
+        dims, coords = dom.dims, dom.coords
+        if type(dom).coord_dims is Domain.coord_dims and all(name in dims for name in coords):
+            coord_dims = {name: (name,) for name in coords}  # what it gives, coords read once
+        else:
+            coord_dims = dom.coord_dims
         return Attribution(
             values=vals.to(p.time_baseline.dtype).cpu().numpy(),
             delta=delta_np,
-            dims=dom.dims,
-            coords=dom.coords,
+            dims=dims,
+            coords=coords,
             units=dom.units,
             layout=run.layout,
-            outputs=fx64.cpu().numpy(),
-            baseline_outputs=fb_mean.cpu().numpy(),
+            outputs=fx_np,
+            baseline_outputs=fb_np,
             n_steps=steps.max(axis=0),
             domain=dom,
             target=spec.describe(),
@@ -907,7 +925,7 @@ class CrossDomainIG:
             converged=np.asarray(converged, dtype=bool),
             n_evaluations=steps.sum(axis=0),
             status=status,
-            coord_dims=dom.coord_dims,
+            coord_dims=coord_dims,
             settings=Integration(
                 method=settings.rule,
                 n_steps="auto" if settings.auto else int(settings.n_steps),
@@ -1162,6 +1180,22 @@ def _rows_of(n_rows: int, n_k: int, device: torch.device) -> Tensor:
     return hit
 
 
+_SAMPLES_OF: dict[tuple[int, int, torch.device], Tensor] = {}
+
+
+def _samples_of(n: int, batch: int, device: torch.device) -> Tensor:
+    """``arange(n) % batch``: the sample of each of ``n`` rows laid out baseline-major,
+    cached (it is only read)."""
+    key = (n, batch, device)
+    hit = _SAMPLES_OF.get(key)
+    if hit is None:
+        if len(_SAMPLES_OF) > 64:
+            _SAMPLES_OF.clear()
+        hit = torch.arange(n, device=device)
+        _SAMPLES_OF[key] = hit = hit if n <= batch else hit % batch
+    return hit
+
+
 def _blocks(n_rows: int, n_k: int, chunk: int) -> Iterator[tuple[int, int, int, int]]:
     """(r0, r1, k0, k1) blocks of at most ``chunk`` evaluations, in row-major order."""
     if chunk >= n_k:
@@ -1177,15 +1211,16 @@ def _blocks(n_rows: int, n_k: int, chunk: int) -> Iterator[tuple[int, int, int, 
 def _integrate(
     p: _Pass,
     func: Callable[[Tensor, Tensor], Tensor],
-    target_diff: Tensor,
-    scale: Tensor,
+    target_diff: Tensor | None,
+    scale: Tensor | None,
     rows_b: Tensor,
     run: _Run,
 ) -> None:
     """Fill ``p.gradient`` and ``p.steps`` (with ``auto`` also the error and convergence).
 
     ``target_diff`` holds the (R,) differences f(x) - f(x'_t) that the attributions must sum
-    to, ``scale`` the (R,) ``|f(x)| + |f(x'_t)|`` (rounding floor of the tolerances).
+    to, ``scale`` the (R,) ``|f(x)| + |f(x'_t)|`` (rounding floor of the tolerances); both
+    are used by ``n_steps="auto"`` only (None for a fixed rule).
     """
     n_rows, bar, settings = p.start.shape[0], run.progress, run.settings
     if not settings.auto:
@@ -1211,6 +1246,7 @@ def _integrate(
         # input-sized); a model may round one evaluation differently from a batch of them
         # (an FFT of one series), so results may differ from a larger chunk's in last bits
         chunk_for = _one
+    assert target_diff is not None and scale is not None  # given for n_steps="auto"
     res = integrate_adaptive(
         lambda points, rows: _gradient_and_output(func, points, rows),
         p.start,
