@@ -691,3 +691,31 @@ def test_measured_call_size_is_kept_with_the_model_and_changes_no_bit(monkeypatc
     monkeypatch.setattr(engine, "MEASURE_CALLS", True)
     cdig.explain(model, x, "fourier", target=0, n_steps=32, rtol=10, internal_batch_size=64)
     assert len(picked) == 1
+
+
+def test_activation_probe_is_kept_with_the_model_across_explainers(monkeypatch):
+    """cdig.explain builds a new explainer per call; the model's activation probe runs once
+    per model and shape, and again for another model, shape or layout."""
+    from cdig import engine
+
+    probes = []
+    original = engine.activation_bytes
+
+    def counting(call, x):
+        probes.append(tuple(x.shape))
+        return original(call, x)
+
+    monkeypatch.setattr(engine, "activation_bytes", counting)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32, 2))
+    x = torch.randn(2, 1, 32)
+    for _ in range(3):
+        cdig.explain(model, x, "fourier", target=0, n_steps=8, rtol=10)
+    assert len(probes) == 1
+    cdig.explain(model, torch.randn(2, 2, 16), "fourier", target=0, n_steps=8, rtol=10)
+    assert len(probes) == 2  # another shape
+    cdig.explain(model, x.transpose(1, 2), "fourier", target=0, n_steps=8, rtol=10, time_axis=1)
+    assert len(probes) == 3  # another layout: the model is called on other tensors
+    other = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32, 2))
+    cdig.explain(other, x, "fourier", target=0, n_steps=8, rtol=10)
+    assert len(probes) == 4  # another model

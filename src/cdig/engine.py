@@ -219,7 +219,7 @@ def _fastest_calls(
     points: Tensor,
     rows: Tensor,
     sizes: Sequence[int],
-    repeats: int = 3,
+    repeats: int = 2,
 ) -> int:
     """The fastest of ``sizes`` (evaluations per model call; ``sizes[0] == len(points)``,
     the default) at which the gradients and outputs of ``points`` (n, ...) are bitwise
@@ -328,7 +328,9 @@ class _Run:
         path (:func:`_fastest_calls`, among ``calls``, ``calls / 2`` and ``calls / 4``, at
         least :data:`_CALL_MIN`) once per model, point shape, dtype and device, and
         returns the cached answer after; ``None`` when it is not measured (a chunk given,
-        a large model, a call with per-sample arguments, a model without a cache)."""
+        a large model, a call with per-sample arguments, a model without a cache; and
+        ``calls`` is kept on other devices than the CPU, where the allocator differs and a
+        timing would need device syncs)."""
         facts, call_key = self.facts, self.call_key
         if (
             not MEASURE_CALLS
@@ -343,6 +345,8 @@ class _Run:
         sizes = [c for c in (calls, calls // 2, calls // 4) if c >= _CALL_MIN]
 
         def choose(func: Callable[..., Tensor], points: Tensor, rows: Tensor) -> int:
+            if points.device.type != "cpu":  # timed without device syncs: CPU only
+                return calls
             key = ("calls", tuple(points.shape[1:]), points.dtype, points.device, *call_key)
             key += (calls,)
             hit = facts.get(key)
@@ -1001,13 +1005,21 @@ def _path_gradient(
     grad = None if one else torch.empty(start.shape, dtype=acc, device=dev)
     grad_flat = None if grad is None else grad.view(n_rows, -1)
     shape = start.shape[1:]
-    a_view = (1, -1) + (1,) * len(shape)
+    # (R, 1, ...), (1, K, 1...) and (R, 1, ...) views, sliced per block only where a block
+    # does not span them (one block of every row and step: no slices at all)
+    start_u, diff_u = start.unsqueeze(1), diff.unsqueeze(1)
+    a_v = a_t.view((1, -1) + (1,) * len(shape))
 
     def block(r0: int, r1: int, k0: int, k1: int) -> tuple[Tensor, Tensor]:
         m, nk = r1 - r0, k1 - k0
+        rows_all, steps_all = m == n_rows, nk == n_k
         points = torch.addcmul(
-            start[r0:r1].unsqueeze(1), a_t[k0:k1].view(a_view), diff[r0:r1].unsqueeze(1)
+            start_u if rows_all else start_u[r0:r1],
+            a_v if steps_all else a_v[:, k0:k1],
+            diff_u if rows_all else diff_u[r0:r1],
         ).reshape(m * nk, *shape)
+        if rows_all and steps_all:
+            return points, row_of
         return points, row_of[r0 * n_k + k0 : (r1 - 1) * n_k + k1]
 
     # the non-finite guard, fused: a NaN or infinity among a block's outputs reaches their
@@ -1031,7 +1043,8 @@ def _path_gradient(
             total = torch.stack([piece[1] for piece in pieces]).sum()
             g = torch.cat([piece[2] for piece in pieces])
             del pieces
-        part = torch.matmul(w_t[k0:k1], g.to(red).reshape(m, nk, -1))  # (m, D)
+        w_b = w_t if nk == n_k else w_t[k0:k1]
+        part = torch.matmul(w_b, (g if g.dtype == red else g.to(red)).reshape(m, nk, -1))
         del points, g  # input-sized: freed before the sum is accumulated
         probe = total + part.sum() if probe is None else probe + total + part.sum()
         if grad_flat is None:
@@ -1401,6 +1414,8 @@ def certify(
 def fixed_status(delta: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """Status of fixed-step results: ``"converged"`` (completeness within the tolerance),
     ``"floor"`` (not, but ``|delta|`` at most :data:`COMPLETENESS_FLOOR`) or ``"n_steps"``."""
+    if ok.all():  # the usual case: the same array, without the flags
+        return np.full(len(ok), "converged", dtype=STATUS_DTYPE)
     flagged = completeness_flagged(delta, ok)
     return np.where(ok, "converged", np.where(flagged, "n_steps", "floor")).astype(STATUS_DTYPE)
 
