@@ -196,7 +196,7 @@ def _model_facts(model: Any) -> dict[tuple[Any, ...], Any] | None:
     if hit is not None and hit[0]() is model:
         return hit[1]
     try:
-        ref = weakref.ref(model, lambda _, key=key: _drop_facts(key))
+        ref = weakref.ref(model, functools.partial(_drop_facts, key))
     except TypeError:
         return None
     facts: dict[tuple[Any, ...], Any] = {}
@@ -208,7 +208,7 @@ def _equal(a: tuple[Tensor, Tensor], b: tuple[Tensor, Tensor]) -> bool:
     return torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
-def _drop_facts(key: int) -> None:
+def _drop_facts(key: int, _ref: Any = None) -> None:
     hit = _MODEL_FACTS.get(key)
     if hit is not None and hit[0]() is None:  # not a new model that took the same id
         del _MODEL_FACTS[key]
@@ -908,6 +908,7 @@ class CrossDomainIG:
             error = np.asarray(error_np, dtype=np.float64)
             converged = status == "converged"
         dims, coords = dom.dims, dom.coords
+        coord_dims: Mapping[str, tuple[str, ...]]
         if type(dom).coord_dims is Domain.coord_dims and all(name in dims for name in coords):
             coord_dims = {name: (name,) for name in coords}  # what it gives, coords read once
         else:
