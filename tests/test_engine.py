@@ -660,6 +660,23 @@ def test_fastest_calls_takes_a_faster_size_only_when_bitwise_the_same():
 
     assert _fastest_calls(batchwise, points, rows, [64, 32, 16]) == 64
 
+    def whole_batches_only(xc, rows):  # fails on a smaller batch: never split
+        if len(xc) < 64:
+            raise RuntimeError("this model takes batches of 64")
+        time.sleep(0.004)
+        return (xc**2).sum(dim=(1, 2))
+
+    assert _fastest_calls(whole_batches_only, points, rows, [64, 32, 16]) == 64
+
+    def noisy(xc, rows):  # draws random numbers: outputs differ between calls
+        return (xc**2).sum(dim=(1, 2)) + torch.rand(len(xc), dtype=xc.dtype)
+
+    torch.manual_seed(5)
+    assert _fastest_calls(noisy, points, rows, [64, 32, 16]) == 64
+    after = torch.rand(3)
+    torch.manual_seed(5)
+    np.testing.assert_array_equal(after, torch.rand(3))  # the random state is restored
+
 
 def test_measured_call_size_is_kept_with_the_model_and_changes_no_bit(monkeypatch):
     """A small model's default call size is measured once per model and shape, kept with

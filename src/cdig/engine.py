@@ -229,7 +229,9 @@ def _fastest_calls(
     counts); a smaller size must be at least :data:`_MEASURE_MARGIN` times the default's.
     A size whose outputs or gradients differ in any bit (a model whose rows depend on the
     batch, or whose kernels round differently at another batch size) is never taken, so
-    the choice changes no result. The points' gradients are not used otherwise.
+    the choice changes no result; nor is a size at which the model raises. The points'
+    gradients are not used otherwise, and torch's random state is restored after (a
+    model that draws random numbers has outputs that differ between calls: never split).
     """
     n = len(points)
 
@@ -240,25 +242,34 @@ def _fastest_calls(
         ]
         return torch.cat([q[0].detach() for q in pieces]), torch.cat([q[2] for q in pieces])
 
-    y0, g0 = run(n)
-    same = [sizes[0]] + [c for c in sizes[1:] if _equal(run(c), (y0, g0))]
-    del y0, g0
-    if len(same) == 1:
-        return sizes[0]
-
     def calls(c: int) -> None:  # as the path calls the model: each call's tensors freed
         for lo in range(0, n, c):
             _output_gradient(func, points[lo : lo + c].detach(), rows[lo : lo + c])
 
-    best = dict.fromkeys(same, float("inf"))
-    for _ in range(repeats):
-        for c in same:
-            # timed right after an untimed run of the same size: the allocator's state
-            # after calls of that size, as in a call that makes them one after another
-            calls(c)
-            t0 = time.perf_counter()
-            calls(c)
-            best[c] = min(best[c], time.perf_counter() - t0)
+    state = torch.get_rng_state()  # a model that draws random numbers draws the same after
+    try:
+        y0, g0 = run(n)
+        same = [sizes[0]]
+        for c in sizes[1:]:
+            try:
+                if _equal(run(c), (y0, g0)):
+                    same.append(c)
+            except Exception:  # a model that takes only some batch sizes: not this one
+                continue
+        del y0, g0
+        if len(same) == 1:
+            return sizes[0]
+        best = dict.fromkeys(same, float("inf"))
+        for _ in range(repeats):
+            for c in same:
+                # timed right after an untimed run of the same size: the allocator's state
+                # after calls of that size, as in a call that makes them one after another
+                calls(c)
+                t0 = time.perf_counter()
+                calls(c)
+                best[c] = min(best[c], time.perf_counter() - t0)
+    finally:
+        torch.set_rng_state(state)
     fastest = min(same, key=lambda c: best[c])
     return fastest if best[fastest] < _MEASURE_MARGIN * best[sizes[0]] else sizes[0]
 
