@@ -782,7 +782,10 @@ class CrossDomainIG:
         passes = [p.copy() for p in planned]  # each target fills its own copies
         selected = select_target(spec, out, owner)
         fx, fbs = selected[:batch], selected[batch:].split(n_base * batch)
-        if not all_finite(selected):  # one read for both ends; then which
+        # both ends read to the host at once, in float64 (exact): the finite check reads
+        # them, and the results take f(x) and f(x') from them
+        host = selected.detach().to("cpu", torch.float64).numpy()
+        if not np.isfinite(host).all():  # one read for both ends; then which
             check_outputs_finite(fx, owner[:batch], "inputs", 1.0)
             check_outputs_finite(selected[batch:], owner[batch:], "baseline", 0.0)
 
@@ -824,8 +827,12 @@ class CrossDomainIG:
                 if last:
                     p.gradient = None
                     del gradient
+                if n_base == 1:  # f(x') of the pass from the host copy
+                    fb_np = host[batch * (i + 1) : batch * (i + 2)].copy()
+                else:  # the mean over baselines, as torch takes it
+                    fb_np = _baseline_mean(fbs[i].detach().double(), n_base, batch).cpu().numpy()
                 results[label] = self._result(
-                    label, values, errors, dom, fx, fbs[i], p, n_base, spec, run
+                    label, values, errors, dom, host[:batch].copy(), fb_np, p, n_base, spec, run
                 )
         return results
 
@@ -870,27 +877,23 @@ class CrossDomainIG:
         values: Tensor,
         errors: tuple[np.ndarray, np.ndarray, int] | None,
         dom: Domain,
-        fx: Tensor,
-        fb: Tensor,
+        fx_np: np.ndarray,
+        fb_np: np.ndarray,
         p: _Pass,
         n_base: int,
         spec: TargetSpec,
         run: _Run,
     ) -> Attribution:
-        batch, settings = fx.shape[0], run.settings
+        """One domain's result. ``fx_np`` (batch,) holds f(x) and ``fb_np`` (batch,) f(x')
+        (the mean over baselines), float64 arrays the result keeps."""
+        batch, settings = fx_np.shape[0], run.settings
 
         def mean(t: Tensor) -> Tensor:  # over baselines
             return t.reshape(n_base, batch, *t.shape[1:]).mean(dim=0) if n_base > 1 else t
 
         vals = mean(values)
-        # f(x) and f(x') in float64 on the host (the casts are exact and a difference of
-        # two float64 numbers is the same in numpy as in torch): one read each, no small
-        # device operations; the mean over several baselines stays torch's
-        fx_np = fx.detach().cpu().numpy().astype(np.float64)
-        if n_base == 1:
-            fb_np = fb.detach().cpu().numpy().astype(np.float64)
-        else:
-            fb_np = mean(fb.detach().double()).cpu().numpy()
+        # a difference of two float64 numbers is the same in numpy as in torch: no small
+        # device operations for f(x) - f(x')
         diff = fx_np - fb_np
         delta_np = vals.reshape(batch, -1).sum(dim=1).cpu().numpy() - diff
         # the values' non-finite guard, fused: a NaN or infinity among a sample's values
@@ -902,6 +905,8 @@ class CrossDomainIG:
                 "the model was finite on the path; rescale the inputs or the model."
             )
         steps = p.steps.reshape(n_base, batch)
+        # one baseline: the steps are the samples' (a copy each, as max / sum over it give)
+        one_row = n_base == 1 and p.steps.dtype == np.int64
         if errors is None:  # a fixed rule: no error estimate, completeness is the only check
             error = np.full(batch, np.nan)
             converged = completeness_ok(delta_np, diff, settings.rtol, settings.atol)
@@ -935,13 +940,13 @@ class CrossDomainIG:
             layout=run.layout,
             outputs=fx_np,
             baseline_outputs=fb_np,
-            n_steps=steps.max(axis=0),
+            n_steps=p.steps.copy() if one_row else steps.max(axis=0),
             domain=dom,
             target=spec.describe(),
             target_index=spec.indices(batch),
             error=error,
             converged=np.asarray(converged, dtype=bool),
-            n_evaluations=steps.sum(axis=0),
+            n_evaluations=p.steps.copy() if one_row else steps.sum(axis=0),
             status=status,
             coord_dims=coord_dims,
             settings=Integration(
