@@ -631,11 +631,19 @@ def test_all_finite_agrees_with_torch():
 
 
 # ---------------------------------------------------------------------- measured call size
+def _busy(seconds: float) -> None:
+    """Work (not sleep) for ``seconds``: a slow call on either of the measurement's clocks."""
+    import time
+
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        pass
+
+
 def test_fastest_calls_takes_a_faster_size_only_when_bitwise_the_same():
     """The measured call size: a smaller call that is faster is taken; one that is not
     faster, or whose outputs or gradients differ in any bit (a model whose rows depend on
     the batch), never is."""
-    import time
 
     from cdig.engine import _fastest_calls
 
@@ -645,7 +653,7 @@ def test_fastest_calls_takes_a_faster_size_only_when_bitwise_the_same():
     def rowwise(slow_from: int):
         def f(xc, rows):
             if len(xc) >= slow_from:  # a call of this size or more is slow
-                time.sleep(0.004)
+                _busy(0.004)
             return (xc**2).sum(dim=(1, 2))
 
         return f
@@ -655,7 +663,7 @@ def test_fastest_calls_takes_a_faster_size_only_when_bitwise_the_same():
 
     def batchwise(xc, rows):  # each row's output depends on the others: never split
         if len(xc) >= 64:
-            time.sleep(0.004)
+            _busy(0.004)
         return ((xc - xc.mean(dim=0)) ** 2).sum(dim=(1, 2))
 
     assert _fastest_calls(batchwise, points, rows, [64, 32, 16]) == 64
@@ -663,7 +671,7 @@ def test_fastest_calls_takes_a_faster_size_only_when_bitwise_the_same():
     def whole_batches_only(xc, rows):  # fails on a smaller batch: never split
         if len(xc) < 64:
             raise RuntimeError("this model takes batches of 64")
-        time.sleep(0.004)
+        _busy(0.004)
         return (xc**2).sum(dim=(1, 2))
 
     assert _fastest_calls(whole_batches_only, points, rows, [64, 32, 16]) == 64
@@ -676,6 +684,24 @@ def test_fastest_calls_takes_a_faster_size_only_when_bitwise_the_same():
     after = torch.rand(3)
     torch.manual_seed(5)
     np.testing.assert_array_equal(after, torch.rand(3))  # the random state is restored
+
+
+def test_measured_call_size_follows_the_calls_that_use_it():
+    """The kept call size moves to the size that is fastest now when the calls that use it
+    get slower (an allocator that changed its state), and not for a difference within the
+    margin."""
+    from cdig.engine import _CallSize
+
+    sized = _CallSize({64: 1.0, 32: 0.5})
+    assert sized.size == 32
+    sized.observe(32, 2.0)  # calls of 32 slowed down: 64 measured faster
+    assert sized.size == 64
+    sized.observe(64, 3.0)  # and 64 is slower still: back to 32
+    assert sized.size == 32
+    assert _CallSize({64: 1.0, 32: 0.95}).size == 64  # within the margin: the default
+    only = _CallSize({64: float("inf")})  # no other size is bitwise the same
+    only.observe(64, 1.0)
+    assert only.size == 64
 
 
 def test_measured_call_size_is_kept_with_the_model_and_changes_no_bit(monkeypatch):
@@ -692,11 +718,12 @@ def test_measured_call_size_is_kept_with_the_model_and_changes_no_bit(monkeypatc
     x = torch.randn(2, 1, 64)
     picked = []
 
-    def spy(func, points, rows, sizes, repeats=3):
+    def spy(func, points, rows, sizes, repeats=2):
         picked.append(sizes)
-        return sizes[-1]  # as if the smallest were fastest: calls of 16
+        # as if the smallest were fastest: calls of 16 (seconds per evaluation)
+        return engine._CallSize({c: 1.0 if c > 16 else 1e-9 for c in sizes})
 
-    monkeypatch.setattr(engine, "_fastest_calls", spy)
+    monkeypatch.setattr(engine, "_measure_calls", spy)
     measured = [cdig.explain(model, x, "fourier", target=0, n_steps=32, rtol=10) for _ in range(3)]
     assert picked == [[64, 32, 16]]  # one block of 64 evaluations; measured once
     monkeypatch.setattr(engine, "MEASURE_CALLS", False)

@@ -214,6 +214,51 @@ def _drop_facts(key: int, _ref: Any = None) -> None:
         del _MODEL_FACTS[key]
 
 
+class _CallSize:
+    """The measured call size of one model, point shape and default call.
+
+    ``times`` holds, for every size whose outputs and gradients are bitwise those of the
+    default (the first), the latest seconds per evaluation of its model calls: measured
+    by :func:`_measure_calls`, then the median of the last three calls of the path that
+    used it (:meth:`observe`). ``size`` is the fastest; another size replaces it only when
+    at least :data:`_MEASURE_MARGIN` times its time, so noise does not flip it, while a
+    process whose allocator changed its state (glibc moves its thresholds with the blocks
+    freed) moves to the size that is fastest now after a few calls.
+    """
+
+    def __init__(self, times: dict[int, float]) -> None:
+        self.times = times
+        self.recent: dict[int, list[float]] = {c: [] for c in times}
+        self.size = next(iter(times))  # the default
+        self._pick()
+
+    def _pick(self) -> None:
+        fastest = min(self.times, key=lambda c: self.times[c])
+        if self.times[fastest] < _MEASURE_MARGIN * self.times[self.size]:
+            self.size = fastest
+
+    def observe(self, size: int, seconds_per_evaluation: float) -> None:
+        """Record the model calls of one path at ``size``: seconds per evaluation."""
+        recent = self.recent.get(size)
+        if recent is None:
+            return
+        recent.append(seconds_per_evaluation)
+        del recent[:-3]
+        self.times[size] = float(np.median(recent))
+        self._pick()
+
+
+def _clock() -> Callable[[], float]:
+    """What times the model calls of a measured call size: this thread's CPU time when
+    torch computes on it alone (one thread: what the calls cost, whatever else the
+    machine runs), else wall time."""
+    return time.thread_time if torch.get_num_threads() == 1 else time.perf_counter
+
+
+#: ``choose(func, points, rows)``: the call size of a path (:meth:`_Run.chooser`).
+_Chooser = Callable[[Callable[..., Tensor], Tensor, Tensor], _CallSize]
+
+
 def _fastest_calls(
     func: Callable[[Tensor, Tensor], Tensor],
     points: Tensor,
@@ -221,9 +266,20 @@ def _fastest_calls(
     sizes: Sequence[int],
     repeats: int = 2,
 ) -> int:
-    """The fastest of ``sizes`` (evaluations per model call; ``sizes[0] == len(points)``,
+    """The size :func:`_measure_calls` picks."""
+    return _measure_calls(func, points, rows, sizes, repeats).size
+
+
+def _measure_calls(
+    func: Callable[[Tensor, Tensor], Tensor],
+    points: Tensor,
+    rows: Tensor,
+    sizes: Sequence[int],
+    repeats: int = 2,
+) -> _CallSize:
+    """The sizes among ``sizes`` (evaluations per model call; ``sizes[0] == len(points)``,
     the default) at which the gradients and outputs of ``points`` (n, ...) are bitwise
-    those of one call of all of them.
+    those of one call of all of them, each timed: a :class:`_CallSize`.
 
     Each size is timed ``repeats`` times, interleaved, on the same points (the best time
     counts); a smaller size must be at least :data:`_MEASURE_MARGIN` times the default's.
@@ -246,6 +302,7 @@ def _fastest_calls(
         for lo in range(0, n, c):
             _output_gradient(func, points[lo : lo + c].detach(), rows[lo : lo + c])
 
+    clock = _clock()
     state = torch.get_rng_state()  # a model that draws random numbers draws the same after
     try:
         y0, g0 = run(n)
@@ -257,21 +314,18 @@ def _fastest_calls(
             except Exception:  # a model that takes only some batch sizes: not this one
                 continue
         del y0, g0
-        if len(same) == 1:
-            return sizes[0]
         best = dict.fromkeys(same, float("inf"))
-        for _ in range(repeats):
+        for _ in range(repeats if len(same) > 1 else 0):
             for c in same:
                 # timed right after an untimed run of the same size: the allocator's state
                 # after calls of that size, as in a call that makes them one after another
                 calls(c)
-                t0 = time.perf_counter()
+                t0 = clock()
                 calls(c)
-                best[c] = min(best[c], time.perf_counter() - t0)
+                best[c] = min(best[c], clock() - t0)
     finally:
         torch.set_rng_state(state)
-    fastest = min(same, key=lambda c: best[c])
-    return fastest if best[fastest] < _MEASURE_MARGIN * best[sizes[0]] else sizes[0]
+    return _CallSize({c: t / n for c, t in best.items()})
 
 
 def activation_bytes(call: Callable[[Tensor], Tensor], x: Tensor) -> int:
@@ -333,15 +387,15 @@ class _Run:
             return chunk
         return min(chunk, max(_CALL_MIN, _memory_chunk(self.eval_bytes, CALL_BYTES)))
 
-    def chooser(self, calls: int) -> Callable[[Callable[..., Tensor], Tensor, Tensor], int] | None:
+    def chooser(self, calls: int) -> _Chooser | None:
         """How a time pass of default calls of ``calls`` evaluations picks its call size:
         ``chooser(func, points, rows)`` measures it on the first ``calls`` points of the
-        path (:func:`_fastest_calls`, among ``calls``, ``calls / 2`` and ``calls / 4``, at
-        least :data:`_CALL_MIN`) once per model, point shape, dtype and device, and
-        returns the cached answer after; ``None`` when it is not measured (a chunk given,
-        a large model, a call with per-sample arguments, a model without a cache; and
-        ``calls`` is kept on other devices than the CPU, where the allocator differs and a
-        timing would need device syncs)."""
+        path (:func:`_measure_calls`, among ``calls``, ``calls / 2`` and ``calls / 4``, at
+        least :data:`_CALL_MIN`) once per model, point shape, dtype, device and number of
+        threads, and returns the kept :class:`_CallSize` after (which the path's calls
+        update); ``None`` when it is not measured (a chunk given, a large model, a call with
+        per-sample arguments, a model without a cache; and on other devices than the CPU,
+        where the allocator differs and a timing would need device syncs)."""
         facts, call_key = self.facts, self.call_key
         if (
             not MEASURE_CALLS
@@ -355,17 +409,15 @@ class _Run:
         assert facts is not None
         sizes = [c for c in (calls, calls // 2, calls // 4) if c >= _CALL_MIN]
 
-        def choose(func: Callable[..., Tensor], points: Tensor, rows: Tensor) -> int:
-            if points.device.type != "cpu":  # timed without device syncs: CPU only
-                return calls
+        def choose(func: Callable[..., Tensor], points: Tensor, rows: Tensor) -> _CallSize:
             # torch's threads too: a kernel may split its work by batch size differently
             # with another number of them (then the bits are checked again)
             key = ("calls", tuple(points.shape[1:]), points.dtype, points.device, *call_key)
             key += (calls, torch.get_num_threads())
             hit = facts.get(key)
             if hit is None:
-                hit = facts[key] = _fastest_calls(func, points[:calls], rows[:calls], sizes)
-            return int(hit)
+                hit = facts[key] = _measure_calls(func, points[:calls], rows[:calls], sizes)
+            return hit
 
         return choose
 
@@ -987,7 +1039,7 @@ def _path_gradient(
     chunk: int,
     bar: Any = None,
     calls: int | None = None,
-    choose: Callable[[Callable[..., Tensor], Tensor, Tensor], int] | None = None,
+    choose: _Chooser | None = None,
 ) -> Tensor:
     """``sum_k w_k * grad func(start + alpha_k (end - start))`` per row.
 
@@ -1002,7 +1054,8 @@ def _path_gradient(
     gradients summed as one block, so the sums are those of ``chunk`` (for a model whose
     output for a row does not depend on the other rows of its batch). ``choose`` (see
     :meth:`_Run.chooser`) may lower ``calls`` from the first block's points, to a size
-    whose gradients are bitwise those of ``calls``.
+    whose gradients are bitwise those of ``calls``; the model calls' time is then reported
+    back to it (:meth:`_CallSize.observe`).
 
     Raises :class:`_PathNonFinite` when an output or a gradient is NaN or infinite: the
     blocks' sums are read once at the end, and only if they are not finite are the blocks
@@ -1047,11 +1100,16 @@ def _path_gradient(
     # sums of all blocks are added up on the device and read once per pass, not per block
     probe: Tensor | None = None
     calls = chunk if calls is None else max(1, min(calls, chunk))
+    sized: _CallSize | None = None  # a measured call size, told the model calls' time
+    clock = _clock()
+    timed, evaluated = 0.0, 0
     for r0, r1, k0, k1 in blocks:
         m, nk = r1 - r0, k1 - k0
         points, rows = block(r0, r1, k0, k1)
         if choose is not None and len(points) >= calls:  # the first full call's points
-            calls, choose = choose(func, points, rows), None
+            sized, choose = choose(func, points, rows), None
+            calls = sized.size
+        t0 = clock() if sized is not None else 0.0
         if len(points) <= calls:
             _, total, g = _output_gradient(func, points, rows)
         else:  # several model calls, one block of sums
@@ -1065,6 +1123,8 @@ def _path_gradient(
                 total = total + piece[1]
             g = torch.cat([piece[2] for piece in pieces])
             del pieces
+        if sized is not None:
+            timed, evaluated = timed + clock() - t0, evaluated + len(g)
         w_b = w_t if nk == n_k else w_t[k0:k1]
         part = torch.matmul(w_b, (g if g.dtype == red else g.to(red)).reshape(m, nk, -1))
         del points, g  # input-sized: freed before the sum is accumulated
@@ -1077,6 +1137,8 @@ def _path_gradient(
             grad_flat[r0:r1] += part
         if bar is not None:
             bar.update(m * nk)
+    if sized is not None and evaluated:
+        sized.observe(calls, timed / evaluated)
     if probe is not None and not cmath.isfinite(probe.item()):  # one read (a 0-d tensor)
         # something was NaN or infinite, or finite sums overflowed: redo the blocks with the
         # exact check, which names the first failing evaluations (or finds none: an overflow)
