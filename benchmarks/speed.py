@@ -150,7 +150,7 @@ def measured_calls(model: torch.nn.Module) -> int:
     """The evaluations per model call that cdig measured for ``model`` (its fixed-step
     path's default; 0 when none was measured: a model too large to measure)."""
     facts = cdig.engine._model_facts(model) or {}
-    sizes = [int(v) for k, v in facts.items() if k[0] == "calls"]
+    sizes = [int(v.size) for k, v in facts.items() if k[0] == "calls"]
     return sizes[-1] if sizes else 0
 
 
