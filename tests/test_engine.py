@@ -724,8 +724,13 @@ def test_measured_call_size_is_kept_with_the_model_and_changes_no_bit(monkeypatc
         return engine._CallSize({c: 1.0 if c > 16 else 1e-9 for c in sizes})
 
     monkeypatch.setattr(engine, "_measure_calls", spy)
+    # a model given as a new function per call is never measured (it would pay each time)
+    for _ in range(3):
+        cdig.explain(lambda t: model(t), x, "fourier", target=0, n_steps=32, rtol=10)
+    assert picked == []
     measured = [cdig.explain(model, x, "fourier", target=0, n_steps=32, rtol=10) for _ in range(3)]
-    assert picked == [[64, 32, 16]]  # one block of 64 evaluations; measured once
+    assert picked == [[64, 32, 16]]  # one block of 64 evaluations; measured once, from the
+    # second call on
     monkeypatch.setattr(engine, "MEASURE_CALLS", False)
     plain = cdig.explain(model, x, "fourier", target=0, n_steps=32, rtol=10)
     for a in measured:

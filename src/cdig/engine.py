@@ -168,7 +168,7 @@ def _memory_chunk(eval_bytes: int, budget: int = CHUNK_BYTES) -> int:
 #: Fewest evaluations per default model call of the path (see :meth:`_Run.calls_for`).
 _CALL_MIN = 8
 #: Largest default model call (saved activations and input-sized tensors, bytes) whose size
-#: is measured (:func:`_fastest_calls`): below it a call's fixed cost and the allocator's
+#: is measured (:func:`_measure_calls`): below it a call's fixed cost and the allocator's
 #: handling of its activations decide, not the caches. glibc's default ``malloc`` returns a
 #: freed block of a few hundred KiB to the system and faults it in again on the next call:
 #: a tiny conv net's 64 evaluations cost 1.6x two calls of 32 with it, and 0.75x with
@@ -220,10 +220,11 @@ class _CallSize:
     ``times`` holds, for every size whose outputs and gradients are bitwise those of the
     default (the first), the latest seconds per evaluation of its model calls: measured
     by :func:`_measure_calls`, then the median of the last three calls of the path that
-    used it (:meth:`observe`). ``size`` is the fastest; another size replaces it only when
-    at least :data:`_MEASURE_MARGIN` times its time, so noise does not flip it, while a
-    process whose allocator changed its state (glibc moves its thresholds with the blocks
-    freed) moves to the size that is fastest now after a few calls.
+    used it (:meth:`observe`). ``size`` is the size in use, the default at first; another
+    size replaces it only when its time is below :data:`_MEASURE_MARGIN` times that of
+    ``size``, so noise does not flip it, while a process whose allocator changed its state
+    (glibc moves its thresholds with the blocks freed) moves to the size that is fastest
+    now after a few calls.
     """
 
     def __init__(self, times: dict[int, float]) -> None:
@@ -258,7 +259,7 @@ def _clock() -> Callable[[], float]:
 
 
 #: ``choose(func, points, rows)``: the call size of a path (:meth:`_Run.chooser`).
-_Chooser = Callable[[Callable[..., Tensor], Tensor, Tensor], _CallSize]
+_Chooser = Callable[[Callable[..., Tensor], Tensor, Tensor], "_CallSize | None"]
 
 
 def _fastest_calls(
@@ -284,7 +285,8 @@ def _measure_calls(
     those of one call of all of them, each timed: a :class:`_CallSize`.
 
     Each size is timed ``repeats`` times, interleaved, on the same points (the best time
-    counts); a smaller size must be at least :data:`_MEASURE_MARGIN` times the default's.
+    counts); a smaller size is picked only when its time is below :data:`_MEASURE_MARGIN`
+    times the default's.
     A size whose outputs or gradients differ in any bit (a model whose rows depend on the
     batch, or whose kernels round differently at another batch size) is never taken, so
     the choice changes no result; nor is a size at which the model raises. The points'
@@ -394,8 +396,9 @@ class _Run:
         ``chooser(func, points, rows)`` measures it on the first ``calls`` points of the
         path (:func:`_measure_calls`, among ``calls``, ``calls / 2`` and ``calls / 4``, at
         least :data:`_CALL_MIN`) once per model, point shape, dtype, device and number of
-        threads, and returns the kept :class:`_CallSize` after (which the path's calls
-        update); ``None`` when it is not measured (a chunk given, a large model, a call with
+        threads, from the second such path on (the first returns None: ``calls``), and
+        returns the kept :class:`_CallSize` after (which the path's calls update); the
+        chooser is ``None`` when nothing is measured (a chunk given, a large model, a call with
         per-sample arguments, a model without a cache; and on other devices than the CPU,
         where the allocator differs and a timing would need device syncs)."""
         facts, call_key = self.facts, self.call_key
@@ -411,13 +414,19 @@ class _Run:
         assert facts is not None
         sizes = [c for c in (calls, calls // 2, calls // 4) if c >= _CALL_MIN]
 
-        def choose(func: Callable[..., Tensor], points: Tensor, rows: Tensor) -> _CallSize:
+        def choose(func: Callable[..., Tensor], points: Tensor, rows: Tensor) -> _CallSize | None:
             # torch's threads too: a kernel may split its work by batch size differently
             # with another number of them (then the bits are checked again)
             key = ("calls", tuple(points.shape[1:]), points.dtype, points.device, *call_key)
             key += (calls, torch.get_num_threads())
             hit = facts.get(key)
             if hit is None:
+                # measured from the second path of its kind on: a model explained once
+                # (a new lambda per call, a one-off) never pays for the measurement
+                seen = ("seen", *key)
+                if seen not in facts:
+                    facts[seen] = True
+                    return None
                 hit = facts[key] = _measure_calls(func, points[:calls], rows[:calls], sizes)
             return hit
 
@@ -1110,7 +1119,8 @@ def _path_gradient(
         points, rows = block(r0, r1, k0, k1)
         if choose is not None and len(points) >= calls:  # the first full call's points
             sized, choose = choose(func, points, rows), None
-            calls = sized.size
+            if sized is not None:
+                calls = sized.size
         t0 = clock() if sized is not None else 0.0
         if len(points) <= calls:
             _, total, g = _output_gradient(func, points, rows)
