@@ -2,9 +2,10 @@
 
 The *floor* is the fastest plain forward + backward of the same model over the same path
 points (the input repeated ``n_steps`` times), with gradients taken w.r.t. the input only,
-at the best chunk size found by searching 8 .. 4096 evaluations per call. Nothing that
-computes the same gradients can be much faster, so every method is reported as a multiple of
-it, in two regimes:
+at the best chunk size found by searching 8 .. 4096 evaluations per call (``chunk``). Nothing
+that computes the same gradients can be much faster, so every method is reported as a multiple
+of it, in two regimes (``calls``: the evaluations per model call that cdig measured for the
+row's model, 0 where it measured none):
 
 * overhead-bound: a tiny conv net, T = 256, 1 and 32 samples;
 * compute-bound: a width-32 conv net, T = 512 and 2048, 8 samples;
@@ -136,12 +137,21 @@ def measure(
     return {
         "floor_ms": 1e3 * float(np.median(t[floor])),
         "chunk": int(floor.split("@")[1]),
+        "calls": measured_calls(model),
         "rounds": len(t[floor]),
         "cdig": paired_ratio(t, "cdig", floor),
         "captum": paired_ratio(t, "captum", floor),
         "loop": paired_ratio(t, "loop", floor),
         "ends": paired_ratio(t, "ends", floor),
     }
+
+
+def measured_calls(model: torch.nn.Module) -> int:
+    """The evaluations per model call that cdig measured for ``model`` (its fixed-step
+    path's default; 0 when none was measured: a model too large to measure)."""
+    facts = cdig.engine._model_facts(model) or {}
+    sizes = [int(v.size) for k, v in facts.items() if k[0] == "calls"]
+    return sizes[-1] if sizes else 0
 
 
 def floor_points(model: torch.nn.Module, points: torch.Tensor, chunk: int) -> None:
@@ -230,7 +240,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     )
     print(
         f"{'regime':9} {'model':5} {'T':>5} {'B':>3} {'floor ms':>9} {'chunk':>5} "
-        f"{'cdig':>6} {'captum':>7} {'loop':>6} {'ends':>6}"
+        f"{'cdig':>6} {'captum':>7} {'loop':>6} {'ends':>6} {'calls':>5}"
     )
     rows = []
     for regime, name, model, n_times, batch in configs:
@@ -241,7 +251,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         print(
             f"{regime:9} {name:5} {n_times:>5} {batch:>3} {row['floor_ms']:>9.2f} "
             f"{row['chunk']:>5} {row['cdig']:>6.2f} {row['captum']:>7.2f} {row['loop']:>6.2f} "
-            f"{row['ends']:>6.2f}"
+            f"{row['ends']:>6.2f} {row['calls']:>5}"
         )
     auto = auto if args.regime in ("all", "overhead", "auto") else []
     print(

@@ -628,3 +628,143 @@ def test_all_finite_agrees_with_torch():
     ]
     for t in cases:
         assert all_finite(t) == bool(torch.isfinite(t).all()), t
+
+
+# ---------------------------------------------------------------------- measured call size
+def _busy(seconds: float) -> None:
+    """Work (not sleep) for ``seconds``: a slow call on either of the measurement's clocks."""
+    import time
+
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        pass
+
+
+def test_fastest_calls_takes_a_faster_size_only_when_bitwise_the_same():
+    """The measured call size: a smaller call that is faster is taken; one that is not
+    faster, or whose outputs or gradients differ in any bit (a model whose rows depend on
+    the batch), never is."""
+
+    from cdig.engine import _fastest_calls
+
+    points = torch.randn(64, 1, 16, dtype=torch.float64)
+    rows = torch.zeros(64, dtype=torch.long)
+
+    def rowwise(slow_from: int):
+        def f(xc, rows):
+            if len(xc) >= slow_from:  # a call of this size or more is slow
+                _busy(0.004)
+            return (xc**2).sum(dim=(1, 2))
+
+        return f
+
+    assert _fastest_calls(rowwise(64), points, rows, [64, 32, 16]) in (32, 16)
+    assert _fastest_calls(rowwise(10**9), points, rows, [64, 32, 16]) == 64  # none faster
+
+    def batchwise(xc, rows):  # each row's output depends on the others: never split
+        if len(xc) >= 64:
+            _busy(0.004)
+        return ((xc - xc.mean(dim=0)) ** 2).sum(dim=(1, 2))
+
+    assert _fastest_calls(batchwise, points, rows, [64, 32, 16]) == 64
+
+    def whole_batches_only(xc, rows):  # fails on a smaller batch: never split
+        if len(xc) < 64:
+            raise RuntimeError("this model takes batches of 64")
+        _busy(0.004)
+        return (xc**2).sum(dim=(1, 2))
+
+    assert _fastest_calls(whole_batches_only, points, rows, [64, 32, 16]) == 64
+
+    def noisy(xc, rows):  # draws random numbers: outputs differ between calls
+        return (xc**2).sum(dim=(1, 2)) + torch.rand(len(xc), dtype=xc.dtype)
+
+    torch.manual_seed(5)
+    assert _fastest_calls(noisy, points, rows, [64, 32, 16]) == 64
+    after = torch.rand(3)
+    torch.manual_seed(5)
+    np.testing.assert_array_equal(after, torch.rand(3))  # the random state is restored
+
+
+def test_measured_call_size_follows_the_calls_that_use_it():
+    """The kept call size moves to the size that is fastest now when the calls that use it
+    get slower (an allocator that changed its state), and not for a difference within the
+    margin."""
+    from cdig.engine import _CallSize
+
+    sized = _CallSize({64: 1.0, 32: 0.5})
+    assert sized.size == 32
+    sized.observe(32, 2.0)  # calls of 32 slowed down: 64 measured faster
+    assert sized.size == 64
+    sized.observe(64, 3.0)  # and 64 is slower still: back to 32
+    assert sized.size == 32
+    assert _CallSize({64: 1.0, 32: 0.95}).size == 64  # within the margin: the default
+    only = _CallSize({64: float("inf")})  # no other size is bitwise the same
+    only.observe(64, 1.0)
+    assert only.size == 64
+
+
+def test_measured_call_size_is_kept_with_the_model_and_changes_no_bit(monkeypatch):
+    """A small model's default call size is measured once per model and shape, kept with
+    the model for every explainer of it (cdig.explain builds one per call), and the results
+    are bitwise those of the unmeasured default."""
+    from cdig import engine
+
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(
+        torch.nn.Conv1d(1, 4, 5, padding=2), torch.nn.ReLU(), torch.nn.Flatten(),
+        torch.nn.Linear(4 * 64, 2),
+    )  # fmt: skip
+    x = torch.randn(2, 1, 64)
+    picked = []
+
+    def spy(func, points, rows, sizes, repeats=2):
+        picked.append(sizes)
+        # as if the smallest were fastest: calls of 16 (seconds per evaluation)
+        return engine._CallSize({c: 1.0 if c > 16 else 1e-9 for c in sizes})
+
+    monkeypatch.setattr(engine, "_measure_calls", spy)
+    # a model given as a new function per call is never measured (it would pay each time)
+    for _ in range(3):
+        cdig.explain(lambda t: model(t), x, "fourier", target=0, n_steps=32, rtol=10)
+    assert picked == []
+    measured = [cdig.explain(model, x, "fourier", target=0, n_steps=32, rtol=10) for _ in range(3)]
+    assert picked == [[64, 32, 16]]  # one block of 64 evaluations; measured once, from the
+    # second call on
+    monkeypatch.setattr(engine, "MEASURE_CALLS", False)
+    plain = cdig.explain(model, x, "fourier", target=0, n_steps=32, rtol=10)
+    for a in measured:
+        np.testing.assert_array_equal(a.values, plain.values)
+        np.testing.assert_array_equal(a.delta, plain.delta)
+    # a given internal_batch_size is never measured
+    monkeypatch.setattr(engine, "MEASURE_CALLS", True)
+    cdig.explain(model, x, "fourier", target=0, n_steps=32, rtol=10, internal_batch_size=64)
+    assert len(picked) == 1
+
+
+def test_activation_probe_is_kept_with_the_model_across_explainers(monkeypatch):
+    """cdig.explain builds a new explainer per call; the model's activation probe runs once
+    per model and shape, and again for another model, shape or layout."""
+    from cdig import engine
+
+    probes = []
+    original = engine.activation_bytes
+
+    def counting(call, x):
+        probes.append(tuple(x.shape))
+        return original(call, x)
+
+    monkeypatch.setattr(engine, "activation_bytes", counting)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32, 2))
+    x = torch.randn(2, 1, 32)
+    for _ in range(3):
+        cdig.explain(model, x, "fourier", target=0, n_steps=8, rtol=10)
+    assert len(probes) == 1
+    cdig.explain(model, torch.randn(2, 2, 16), "fourier", target=0, n_steps=8, rtol=10)
+    assert len(probes) == 2  # another shape
+    cdig.explain(model, x.transpose(1, 2), "fourier", target=0, n_steps=8, rtol=10, time_axis=1)
+    assert len(probes) == 3  # another layout: the model is called on other tensors
+    other = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32, 2))
+    cdig.explain(other, x, "fourier", target=0, n_steps=8, rtol=10)
+    assert len(probes) == 4  # another model

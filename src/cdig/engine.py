@@ -29,6 +29,7 @@ from __future__ import annotations
 import cmath
 import functools
 import itertools
+import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -166,6 +167,169 @@ def _memory_chunk(eval_bytes: int, budget: int = CHUNK_BYTES) -> int:
 
 #: Fewest evaluations per default model call of the path (see :meth:`_Run.calls_for`).
 _CALL_MIN = 8
+#: Largest default model call (saved activations and input-sized tensors, bytes) whose size
+#: is measured (:func:`_measure_calls`): below it a call's fixed cost and the allocator's
+#: handling of its activations decide, not the caches. glibc's default ``malloc`` returns a
+#: freed block of a few hundred KiB to the system and faults it in again on the next call:
+#: a tiny conv net's 64 evaluations cost 1.6x two calls of 32 with it, and 0.75x with
+#: freed memory kept (``benchmarks/README.md``, section 9). Which one a process sees
+#: depends on its allocator and its history, so it is measured, once per model and shape.
+MEASURE_BYTES = 4 * 2**20
+#: Whether the default call size of small models is measured (``False``: set by
+#: :data:`CALL_BYTES` alone).
+MEASURE_CALLS = True
+#: A smaller call is taken only when it is at least this much faster than the default.
+_MEASURE_MARGIN = 0.9
+
+#: What depends only on the model object (and the input's shape, dtype and device): the
+#: default chunk's activation bytes and the measured call size, kept per model by identity
+#: (``id`` and a weak reference, so that an entry goes with its model and is never another
+#: object's) for every explainer of it: :func:`cdig.explain` builds a new explainer per call.
+_MODEL_FACTS: dict[int, tuple[Any, dict[tuple[Any, ...], Any]]] = {}
+
+
+def _model_facts(model: Any) -> dict[tuple[Any, ...], Any] | None:
+    """The cache of ``model`` (see :data:`_MODEL_FACTS`); ``None`` when the model cannot be
+    weakly referenced (then nothing is kept beyond its explainer)."""
+    key = id(model)
+    hit = _MODEL_FACTS.get(key)
+    if hit is not None and hit[0]() is model:
+        return hit[1]
+    try:
+        ref = weakref.ref(model, functools.partial(_drop_facts, key))
+    except TypeError:
+        return None
+    facts: dict[tuple[Any, ...], Any] = {}
+    _MODEL_FACTS[key] = (ref, facts)
+    return facts
+
+
+def _equal(a: tuple[Tensor, Tensor], b: tuple[Tensor, Tensor]) -> bool:
+    return torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def _drop_facts(key: int, _ref: Any = None) -> None:
+    hit = _MODEL_FACTS.get(key)
+    if hit is not None and hit[0]() is None:  # not a new model that took the same id
+        del _MODEL_FACTS[key]
+
+
+class _CallSize:
+    """The measured call size of one model, point shape and default call.
+
+    ``times`` holds, for every size whose outputs and gradients are bitwise those of the
+    default (the first), the latest seconds per evaluation of its model calls: measured
+    by :func:`_measure_calls`, then the median of the last three calls of the path that
+    used it (:meth:`observe`). ``size`` is the size in use, the default at first; another
+    size replaces it only when its time is below :data:`_MEASURE_MARGIN` times that of
+    ``size``, so noise does not flip it, while a process whose allocator changed its state
+    (glibc moves its thresholds with the blocks freed) moves to the size that is fastest
+    now after a few calls.
+    """
+
+    def __init__(self, times: dict[int, float]) -> None:
+        self.times = times
+        self.recent: dict[int, list[float]] = {c: [] for c in times}
+        self.size = next(iter(times))  # the default
+        self._pick()
+
+    def _pick(self) -> None:
+        fastest = min(self.times, key=lambda c: self.times[c])
+        if self.times[fastest] < _MEASURE_MARGIN * self.times[self.size]:
+            self.size = fastest
+
+    def observe(self, size: int, seconds_per_evaluation: float) -> None:
+        """Record the model calls of one path at ``size``: seconds per evaluation."""
+        recent = self.recent.get(size)
+        if recent is None:
+            return
+        recent.append(seconds_per_evaluation)
+        del recent[:-3]
+        ordered = sorted(recent)  # the median of at most three, without numpy's overhead
+        half = len(ordered) // 2
+        self.times[size] = ordered[half] if len(ordered) % 2 else 0.5 * sum(ordered)
+        self._pick()
+
+
+def _clock() -> Callable[[], float]:
+    """What times the model calls of a measured call size: this thread's CPU time when
+    torch computes on it alone (one thread: what the calls cost, whatever else the
+    machine runs), else wall time."""
+    return time.thread_time if torch.get_num_threads() == 1 else time.perf_counter
+
+
+#: ``choose(func, points, rows)``: the call size of a path (:meth:`_Run.chooser`).
+_Chooser = Callable[[Callable[..., Tensor], Tensor, Tensor], "_CallSize | None"]
+
+
+def _fastest_calls(
+    func: Callable[[Tensor, Tensor], Tensor],
+    points: Tensor,
+    rows: Tensor,
+    sizes: Sequence[int],
+    repeats: int = 2,
+) -> int:
+    """The size :func:`_measure_calls` picks."""
+    return _measure_calls(func, points, rows, sizes, repeats).size
+
+
+def _measure_calls(
+    func: Callable[[Tensor, Tensor], Tensor],
+    points: Tensor,
+    rows: Tensor,
+    sizes: Sequence[int],
+    repeats: int = 2,
+) -> _CallSize:
+    """The sizes among ``sizes`` (evaluations per model call; ``sizes[0] == len(points)``,
+    the default) at which the gradients and outputs of ``points`` (n, ...) are bitwise
+    those of one call of all of them, each timed: a :class:`_CallSize`.
+
+    Each size is timed ``repeats`` times, interleaved, on the same points (the best time
+    counts); a smaller size is picked only when its time is below :data:`_MEASURE_MARGIN`
+    times the default's.
+    A size whose outputs or gradients differ in any bit (a model whose rows depend on the
+    batch, or whose kernels round differently at another batch size) is never taken, so
+    the choice changes no result; nor is a size at which the model raises. The points'
+    gradients are not used otherwise, and torch's random state is restored after (a
+    model that draws random numbers has outputs that differ between calls: never split).
+    """
+    n = len(points)
+
+    def run(c: int) -> tuple[Tensor, Tensor]:
+        pieces = [
+            _output_gradient(func, points[lo : lo + c].detach(), rows[lo : lo + c])
+            for lo in range(0, n, c)
+        ]
+        return torch.cat([q[0].detach() for q in pieces]), torch.cat([q[2] for q in pieces])
+
+    def calls(c: int) -> None:  # as the path calls the model: each call's tensors freed
+        for lo in range(0, n, c):
+            _output_gradient(func, points[lo : lo + c].detach(), rows[lo : lo + c])
+
+    clock = _clock()
+    state = torch.get_rng_state()  # a model that draws random numbers draws the same after
+    try:
+        y0, g0 = run(n)
+        same = [sizes[0]]
+        for c in sizes[1:]:
+            try:
+                if _equal(run(c), (y0, g0)):
+                    same.append(c)
+            except Exception:  # a model that takes only some batch sizes: not this one
+                continue
+        del y0, g0
+        best = dict.fromkeys(same, float("inf"))
+        for _ in range(repeats if len(same) > 1 else 0):
+            for c in same:
+                # timed right after an untimed run of the same size: the allocator's state
+                # after calls of that size, as in a call that makes them one after another
+                calls(c)
+                t0 = clock()
+                calls(c)
+                best[c] = min(best[c], clock() - t0)
+    finally:
+        torch.set_rng_state(state)
+    return _CallSize({c: t / n for c, t in best.items()})
 
 
 def activation_bytes(call: Callable[[Tensor], Tensor], x: Tensor) -> int:
@@ -209,6 +373,10 @@ class _Run:
     progress: Any = None  # a tqdm bar, or None
     eval_bytes: int = 0  # saved activations per model evaluation (default chunk size)
     layout: InputLayout = field(default_factory=InputLayout)  # of the user's inputs
+    # the model's cache (_model_facts) and what, besides the points' shape, dtype and
+    # device, sets how the model is called (None: the call size is not measured)
+    facts: dict[tuple[Any, ...], Any] | None = None
+    call_key: tuple[Any, ...] | None = None
 
     def chunk_for(self, n_evaluations: int) -> int:
         """``internal_batch_size`` or the default for ``n_evaluations`` evaluations."""
@@ -222,6 +390,47 @@ class _Run:
         if self.settings.internal_batch_size:
             return chunk
         return min(chunk, max(_CALL_MIN, _memory_chunk(self.eval_bytes, CALL_BYTES)))
+
+    def chooser(self, calls: int) -> _Chooser | None:
+        """How a time pass of default calls of ``calls`` evaluations picks its call size:
+        ``chooser(func, points, rows)`` measures it on the first ``calls`` points of the
+        path (:func:`_measure_calls`, among ``calls``, ``calls / 2`` and ``calls / 4``, at
+        least :data:`_CALL_MIN`) once per model, point shape, dtype, device and number of
+        threads, from the second such path on (the first returns None: ``calls``), and
+        returns the kept :class:`_CallSize` after (which the path's calls update); the
+        chooser is ``None`` when nothing is measured (a chunk given, a large model, a call with
+        per-sample arguments, a model without a cache; and on other devices than the CPU,
+        where the allocator differs and a timing would need device syncs)."""
+        facts, call_key = self.facts, self.call_key
+        if (
+            not MEASURE_CALLS
+            or self.settings.internal_batch_size
+            or facts is None
+            or call_key is None
+            or calls < 2 * _CALL_MIN
+            or calls * self.eval_bytes > MEASURE_BYTES
+        ):
+            return None
+        assert facts is not None
+        sizes = [c for c in (calls, calls // 2, calls // 4) if c >= _CALL_MIN]
+
+        def choose(func: Callable[..., Tensor], points: Tensor, rows: Tensor) -> _CallSize | None:
+            # torch's threads too: a kernel may split its work by batch size differently
+            # with another number of them (then the bits are checked again)
+            key = ("calls", tuple(points.shape[1:]), points.dtype, points.device, *call_key)
+            key += (calls, torch.get_num_threads())
+            hit = facts.get(key)
+            if hit is None:
+                # measured from the second path of its kind on: a model explained once
+                # (a new lambda per call, a one-off) never pays for the measurement
+                seen = ("seen", *key)
+                if seen not in facts:
+                    facts[seen] = True
+                    return None
+                hit = facts[key] = _measure_calls(func, points[:calls], rows[:calls], sizes)
+            return hit
+
+        return choose
 
 
 @dataclass
@@ -241,6 +450,12 @@ class _Pass:
     error_gradient: Tensor | None = None
     converged: np.ndarray | None = None
     adaptive: AdaptiveResult | None = None  # status, floor and rss per row
+
+    def copy(self) -> _Pass:
+        """A shallow copy (as ``dataclasses.replace(self)``, without its ``__init__``)."""
+        new = object.__new__(_Pass)
+        new.__dict__.update(self.__dict__)
+        return new
 
 
 class CrossDomainIG:
@@ -521,9 +736,13 @@ class CrossDomainIG:
         # the input's layout travels with the result (plots take x in it; values_in_input_layout)
         fs = None if self.fs is None else float(self.fs)
         where = InputLayout(layout.ndim, layout.time_axis, fs)
+        # how the model is called besides the points (None: per-sample arguments, whose
+        # model calls are not measured or shared between explainers)
+        call_key = None if extra is not None else (layout.ndim, layout.time_axis, low)
+        facts = _model_facts(self.model)
         with evaluation_bar(settings.progress) as bar, adapter.inference(), torch.enable_grad():
-            eval_bytes = 0 if settings.internal_batch_size else self._eval_bytes(probe, x)
-            run = _Run(settings, bar, eval_bytes, where)
+            eval_bytes = 0 if settings.internal_batch_size else self._eval_bytes(probe, x, call_key)
+            run = _Run(settings, bar, eval_bytes, where, facts, call_key)
             per_target, axis = self._run(call, x, xb, spec, fitted, run)
         every: list[dict[str, Attribution]] = []
         for results in per_target:  # judged per target, as one call each would be
@@ -544,10 +763,14 @@ class CrossDomainIG:
             return ordered[named[0][0]]
         return ordered
 
-    def _eval_bytes(self, call: Callable[[Tensor], Tensor], x: Tensor) -> int:
+    def _eval_bytes(
+        self, call: Callable[[Tensor], Tensor], x: Tensor, call_key: tuple[Any, ...] | None = None
+    ) -> int:
         """:func:`activation_bytes` of the model, cached per input shape, dtype and device.
 
         The cache belongs to the model object: replacing ``self.model`` starts a new one.
+        With ``call_key`` (how the model is called: layout, cast; see :meth:`run`) the answer
+        is also kept with the model (:data:`_MODEL_FACTS`), for every explainer of it.
         """
         key = (tuple(x.shape[1:]), x.dtype, str(x.device))
         owner, cache = self.__dict__.get("_eval_bytes_cache", (None, {}))
@@ -555,8 +778,15 @@ class CrossDomainIG:
             cache = {}
             self.__dict__["_eval_bytes_cache"] = (self.model, cache)
         if key not in cache:
-            sample = x[:1].numel() * x.element_size()
-            cache[key] = activation_bytes(call, x) + INPUT_COPIES * sample
+            facts = None if call_key is None else _model_facts(self.model)
+            shared = ("eval_bytes", *key, *call_key) if call_key is not None else ()
+            hit = None if facts is None else facts.get(shared)
+            if hit is None:
+                sample = x[:1].numel() * x.element_size()
+                hit = activation_bytes(call, x) + INPUT_COPIES * sample
+                if facts is not None:
+                    facts[shared] = hit
+            cache[key] = hit
         return cache[key]
 
     def _run(
@@ -575,9 +805,7 @@ class CrossDomainIG:
         once; every target is integrated on fresh copies of the planned passes.
         """
         n_base, batch = xb.shape[0], x.shape[0]
-        rows_b = torch.arange(n_base * batch, device=x.device)  # row -> sample
-        if n_base > 1:
-            rows_b = rows_b % batch
+        rows_b = _samples_of(n_base * batch, batch, x.device)  # row -> sample
         xb_rows = xb.reshape(n_base * batch, *x.shape[1:])  # (S*B, C, T)
         # one baseline: the rows are the samples, so x itself (no input-sized copy)
         passes = self._plan(fitted, x if n_base == 1 else x[rows_b], xb_rows, rows_b)
@@ -585,7 +813,7 @@ class CrossDomainIG:
         # graphs. (Riding along in the first path chunk saves a model call but breaks its
         # power-of-two size, which costs more on CPUs than the call: benchmarks/README.md.)
         ends = torch.cat([x, *(p.time_baseline for p in passes)])
-        owner = torch.arange(len(ends), device=x.device) % batch
+        owner = _samples_of(len(ends), batch, x.device)
         out = evaluate(call, ends, run.chunk_for(len(ends)), owner)
         del ends  # input-sized: not held while the targets are integrated
         specs, axis = resolve_targets(spec, out[:batch])
@@ -614,24 +842,31 @@ class CrossDomainIG:
         (``owner``: the sample of each row); ``planned`` is not changed.
         """
         batch = len(rows_b) // n_base
-        passes = [replace(p) for p in planned]  # each target fills its own copies
+        passes = [p.copy() for p in planned]  # each target fills its own copies
         selected = select_target(spec, out, owner)
         fx, fbs = selected[:batch], selected[batch:].split(n_base * batch)
-        if not all_finite(selected):  # one read for both ends; then which
+        # both ends read to the host at once, in float64 (exact): the finite check reads
+        # them, and the results take f(x) and f(x') from them
+        host = selected.detach().to("cpu", torch.float64).numpy()
+        if not np.isfinite(host).all():  # one read for both ends; then which
             check_outputs_finite(fx, owner[:batch], "inputs", 1.0)
             check_outputs_finite(selected[batch:], owner[batch:], "baseline", 0.0)
 
         def f(xc: Tensor, rows: Tensor) -> Tensor:
-            samples = rows_b[rows]
+            samples = rows if n_base == 1 else rows_b[rows]  # one baseline: rows are samples
             return select_target(spec, call(xc, samples), samples)
 
-        fx_rows = fx[rows_b]  # (S*B,): f(x) of each row's sample
+        fx_rows = fx if n_base == 1 else fx[rows_b]  # (S*B,): f(x) of each row's sample
         results: dict[str, Attribution] = {}
         for i, p in enumerate(passes):
             func = f if p.kind == "time" else _through_inverse(f, p.domains[0][1], rows_b)
-            scale = fx_rows.double().abs() + fbs[i].double().abs()
+            # the adaptive loop's tolerances (a fixed rule uses neither)
+            target_diff = scale = None
+            if run.settings.auto:
+                target_diff = fx_rows - fbs[i]
+                scale = fx_rows.double().abs() + fbs[i].double().abs()
             try:
-                _integrate(p, func, fx_rows - fbs[i], scale, rows_b, run)
+                _integrate(p, func, target_diff, scale, rows_b, run)
             except _PathNonFinite as err:  # it carries the failing call's points and rows
                 raise err.on_path(err.points, err.rows, p.start, p.end, rows_b) from None
             gradient, error_gradient = p.gradient, p.error_gradient
@@ -655,8 +890,12 @@ class CrossDomainIG:
                 if last:
                     p.gradient = None
                     del gradient
+                if n_base == 1:  # f(x') of the pass from the host copy
+                    fb_np = host[batch * (i + 1) : batch * (i + 2)].copy()
+                else:  # the mean over baselines, as torch takes it
+                    fb_np = _baseline_mean(fbs[i].detach().double(), n_base, batch).cpu().numpy()
                 results[label] = self._result(
-                    label, values, errors, dom, fx, fbs[i], p, n_base, spec, run
+                    label, values, errors, dom, host[:batch].copy(), fb_np, p, n_base, spec, run
                 )
         return results
 
@@ -701,23 +940,25 @@ class CrossDomainIG:
         values: Tensor,
         errors: tuple[np.ndarray, np.ndarray, int] | None,
         dom: Domain,
-        fx: Tensor,
-        fb: Tensor,
+        fx_np: np.ndarray,
+        fb_np: np.ndarray,
         p: _Pass,
         n_base: int,
         spec: TargetSpec,
         run: _Run,
     ) -> Attribution:
-        batch, settings = fx.shape[0], run.settings
+        """One domain's result. ``fx_np`` (batch,) holds f(x) and ``fb_np`` (batch,) f(x')
+        (the mean over baselines), float64 arrays the result keeps."""
+        batch, settings = fx_np.shape[0], run.settings
 
         def mean(t: Tensor) -> Tensor:  # over baselines
             return t.reshape(n_base, batch, *t.shape[1:]).mean(dim=0) if n_base > 1 else t
 
-        vals, fb_mean = mean(values), mean(fb.double())
-        fx64 = fx.detach().double()
-        diff_t = fx64 - fb_mean
-        delta = vals.reshape(batch, -1).sum(dim=1) - diff_t
-        delta_np = delta.cpu().numpy()
+        vals = mean(values)
+        # a difference of two float64 numbers is the same in numpy as in torch: no small
+        # device operations for f(x) - f(x')
+        diff = fx_np - fb_np
+        delta_np = vals.reshape(batch, -1).sum(dim=1).cpu().numpy() - diff
         # the values' non-finite guard, fused: a NaN or infinity among a sample's values
         # reaches its delta (read here anyway); only then are the values themselves checked
         # (finite values whose sum overflows keep their infinite delta, as before)
@@ -727,7 +968,8 @@ class CrossDomainIG:
                 "the model was finite on the path; rescale the inputs or the model."
             )
         steps = p.steps.reshape(n_base, batch)
-        diff = diff_t.cpu().numpy()
+        # one baseline: the steps are the samples' (a copy each, as max / sum over it give)
+        one_row = n_base == 1 and p.steps.dtype == np.int64
         if errors is None:  # a fixed rule: no error estimate, completeness is the only check
             error = np.full(batch, np.nan)
             converged = completeness_ok(delta_np, diff, settings.rtol, settings.atol)
@@ -748,24 +990,30 @@ class CrossDomainIG:
             )
             error = np.asarray(error_np, dtype=np.float64)
             converged = status == "converged"
+        dims, coords = dom.dims, dom.coords
+        coord_dims: Mapping[str, tuple[str, ...]]
+        if type(dom).coord_dims is Domain.coord_dims and all(name in dims for name in coords):
+            coord_dims = {name: (name,) for name in coords}  # what it gives, coords read once
+        else:
+            coord_dims = dom.coord_dims
         return Attribution(
             values=vals.to(p.time_baseline.dtype).cpu().numpy(),
             delta=delta_np,
-            dims=dom.dims,
-            coords=dom.coords,
+            dims=dims,
+            coords=coords,
             units=dom.units,
             layout=run.layout,
-            outputs=fx64.cpu().numpy(),
-            baseline_outputs=fb_mean.cpu().numpy(),
-            n_steps=steps.max(axis=0),
+            outputs=fx_np,
+            baseline_outputs=fb_np,
+            n_steps=p.steps.copy() if one_row else steps.max(axis=0),
             domain=dom,
             target=spec.describe(),
             target_index=spec.indices(batch),
             error=error,
             converged=np.asarray(converged, dtype=bool),
-            n_evaluations=steps.sum(axis=0),
+            n_evaluations=p.steps.copy() if one_row else steps.sum(axis=0),
             status=status,
-            coord_dims=dom.coord_dims,
+            coord_dims=coord_dims,
             settings=Integration(
                 method=settings.rule,
                 n_steps="auto" if settings.auto else int(settings.n_steps),
@@ -804,6 +1052,7 @@ def _path_gradient(
     chunk: int,
     bar: Any = None,
     calls: int | None = None,
+    choose: _Chooser | None = None,
 ) -> Tensor:
     """``sum_k w_k * grad func(start + alpha_k (end - start))`` per row.
 
@@ -816,7 +1065,10 @@ def _path_gradient(
     model is a few tensor operations per block. ``calls`` (default ``chunk``) bounds the
     evaluations per model call: a larger block is evaluated in several calls and its
     gradients summed as one block, so the sums are those of ``chunk`` (for a model whose
-    output for a row does not depend on the other rows of its batch).
+    output for a row does not depend on the other rows of its batch). ``choose`` (see
+    :meth:`_Run.chooser`) may lower ``calls`` from the first block's points, to a size
+    whose gradients are bitwise those of ``calls``; the model calls' time is then reported
+    back to it (:meth:`_CallSize.observe`).
 
     Raises :class:`_PathNonFinite` when an output or a gradient is NaN or infinite: the
     blocks' sums are read once at the end, and only if they are not finite are the blocks
@@ -838,13 +1090,21 @@ def _path_gradient(
     grad = None if one else torch.empty(start.shape, dtype=acc, device=dev)
     grad_flat = None if grad is None else grad.view(n_rows, -1)
     shape = start.shape[1:]
-    a_view = (1, -1) + (1,) * len(shape)
+    # (R, 1, ...), (1, K, 1...) and (R, 1, ...) views, sliced per block only where a block
+    # does not span them (one block of every row and step: no slices at all)
+    start_u, diff_u = start.unsqueeze(1), diff.unsqueeze(1)
+    a_v = a_t.view((1, -1) + (1,) * len(shape))
 
     def block(r0: int, r1: int, k0: int, k1: int) -> tuple[Tensor, Tensor]:
         m, nk = r1 - r0, k1 - k0
+        rows_all, steps_all = m == n_rows, nk == n_k
         points = torch.addcmul(
-            start[r0:r1].unsqueeze(1), a_t[k0:k1].view(a_view), diff[r0:r1].unsqueeze(1)
+            start_u if rows_all else start_u[r0:r1],
+            a_v if steps_all else a_v[:, k0:k1],
+            diff_u if rows_all else diff_u[r0:r1],
         ).reshape(m * nk, *shape)
+        if rows_all and steps_all:
+            return points, row_of
         return points, row_of[r0 * n_k + k0 : (r1 - 1) * n_k + k1]
 
     # the non-finite guard, fused: a NaN or infinity among a block's outputs reaches their
@@ -853,20 +1113,34 @@ def _path_gradient(
     # sums of all blocks are added up on the device and read once per pass, not per block
     probe: Tensor | None = None
     calls = chunk if calls is None else max(1, min(calls, chunk))
+    sized: _CallSize | None = None  # a measured call size, told the model calls' time
+    clock = _clock()
+    timed, evaluated = 0.0, 0
     for r0, r1, k0, k1 in blocks:
         m, nk = r1 - r0, k1 - k0
         points, rows = block(r0, r1, k0, k1)
+        if choose is not None and len(points) >= calls:  # the first full call's points
+            sized, choose = choose(func, points, rows), None
+            if sized is not None:
+                calls = sized.size
+        t0 = clock() if sized is not None else 0.0
         if len(points) <= calls:
             _, total, g = _output_gradient(func, points, rows)
         else:  # several model calls, one block of sums
-            pieces = [
-                _output_gradient(func, points[lo : lo + calls], rows[lo : lo + calls])
-                for lo in range(0, len(points), calls)
-            ]
-            total = torch.stack([piece[1] for piece in pieces]).sum()
+            pieces = []
+            for lo in range(0, len(points), calls):  # a loop: profiles name this caller
+                pieces.append(
+                    _output_gradient(func, points[lo : lo + calls], rows[lo : lo + calls])
+                )
+            total = pieces[0][1]
+            for piece in pieces[1:]:  # a 0-d sum for the guard (no stack)
+                total = total + piece[1]
             g = torch.cat([piece[2] for piece in pieces])
             del pieces
-        part = torch.matmul(w_t[k0:k1], g.to(red).reshape(m, nk, -1))  # (m, D)
+        if sized is not None:
+            timed, evaluated = timed + clock() - t0, evaluated + len(g)
+        w_b = w_t if nk == n_k else w_t[k0:k1]
+        part = torch.matmul(w_b, (g if g.dtype == red else g.to(red)).reshape(m, nk, -1))
         del points, g  # input-sized: freed before the sum is accumulated
         probe = total + part.sum() if probe is None else probe + total + part.sum()
         if grad_flat is None:
@@ -877,6 +1151,8 @@ def _path_gradient(
             grad_flat[r0:r1] += part
         if bar is not None:
             bar.update(m * nk)
+    if sized is not None and evaluated:
+        sized.observe(calls, timed / evaluated)
     if probe is not None and not cmath.isfinite(probe.item()):  # one read (a 0-d tensor)
         # something was NaN or infinite, or finite sums overflowed: redo the blocks with the
         # exact check, which names the first failing evaluations (or finds none: an overflow)
@@ -1016,6 +1292,22 @@ def _rows_of(n_rows: int, n_k: int, device: torch.device) -> Tensor:
     return hit
 
 
+_SAMPLES_OF: dict[tuple[int, int, torch.device], Tensor] = {}
+
+
+def _samples_of(n: int, batch: int, device: torch.device) -> Tensor:
+    """``arange(n) % batch``: the sample of each of ``n`` rows laid out baseline-major,
+    cached (it is only read)."""
+    key = (n, batch, device)
+    hit = _SAMPLES_OF.get(key)
+    if hit is None:
+        if len(_SAMPLES_OF) > 64:
+            _SAMPLES_OF.clear()
+        hit = torch.arange(n, device=device)
+        _SAMPLES_OF[key] = hit = hit if n <= batch else hit % batch
+    return hit
+
+
 def _blocks(n_rows: int, n_k: int, chunk: int) -> Iterator[tuple[int, int, int, int]]:
     """(r0, r1, k0, k1) blocks of at most ``chunk`` evaluations, in row-major order."""
     if chunk >= n_k:
@@ -1031,15 +1323,16 @@ def _blocks(n_rows: int, n_k: int, chunk: int) -> Iterator[tuple[int, int, int, 
 def _integrate(
     p: _Pass,
     func: Callable[[Tensor, Tensor], Tensor],
-    target_diff: Tensor,
-    scale: Tensor,
+    target_diff: Tensor | None,
+    scale: Tensor | None,
     rows_b: Tensor,
     run: _Run,
 ) -> None:
     """Fill ``p.gradient`` and ``p.steps`` (with ``auto`` also the error and convergence).
 
     ``target_diff`` holds the (R,) differences f(x) - f(x'_t) that the attributions must sum
-    to, ``scale`` the (R,) ``|f(x)| + |f(x'_t)|`` (rounding floor of the tolerances).
+    to, ``scale`` the (R,) ``|f(x)| + |f(x'_t)|`` (rounding floor of the tolerances); both
+    are used by ``n_steps="auto"`` only (None for a fixed rule).
     """
     n_rows, bar, settings = p.start.shape[0], run.progress, run.settings
     if not settings.auto:
@@ -1047,7 +1340,10 @@ def _integrate(
         alphas, weights = quadrature.rule(settings.rule, n_steps)
         chunk = run.chunk_for(n_rows * n_steps)
         calls = run.calls_for(n_rows * n_steps)
-        p.gradient = _path_gradient(func, p.start, p.end, alphas, weights, chunk, bar, calls)
+        choose = run.chooser(calls) if p.kind == "time" else None
+        p.gradient = _path_gradient(
+            func, p.start, p.end, alphas, weights, chunk, bar, calls, choose
+        )
         p.steps = np.full(n_rows, n_steps, dtype=np.int64)
         return
 
@@ -1062,6 +1358,7 @@ def _integrate(
         # input-sized); a model may round one evaluation differently from a batch of them
         # (an FFT of one series), so results may differ from a larger chunk's in last bits
         chunk_for = _one
+    assert target_diff is not None and scale is not None  # given for n_steps="auto"
 
     def gradient_at(points: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
         # unchecked: the loop checks every point's output and gradient in its round's one
@@ -1224,6 +1521,8 @@ def certify(
 def fixed_status(delta: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """Status of fixed-step results: ``"converged"`` (completeness within the tolerance),
     ``"floor"`` (not, but ``|delta|`` at most :data:`COMPLETENESS_FLOOR`) or ``"n_steps"``."""
+    if ok.all():  # the usual case: the same array, without the flags
+        return np.full(len(ok), "converged", dtype=STATUS_DTYPE)
     flagged = completeness_flagged(delta, ok)
     return np.where(ok, "converged", np.where(flagged, "n_steps", "floor")).astype(STATUS_DTYPE)
 
