@@ -84,8 +84,10 @@ def test_steps_quick_default_is_certified_and_about_as_dear_as_fixed_64():
     assert default["lucky"] == 0 and default["over1_named"] and default["exact"]
     assert default["err_max"] <= 0.02
     # an easy trained CNN: about the old default of 64 (the certificate's second level and
-    # checks cost 65 on these 4 series, 63 on 8), and fewer than old auto
-    assert default["evals_mean"] <= 1.1 * fixed["evals_mean"]
+    # checks cost 65 on these 4 series when the Fourier result was certified on its time
+    # coordinates' root-sum-square; 73 since each domain meets its own), and fewer than
+    # old auto
+    assert default["evals_mean"] <= 1.2 * fixed["evals_mean"]
     adversarial = [r for r in rows if r["method"] == "adversarial (auto)"]
     assert adversarial and sum(r["lucky"] for r in adversarial if r["resolvable"]) == 0
     assert default["evals_mean"] < by["old auto (GL doubling)"]["evals_mean"]
