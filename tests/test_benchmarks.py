@@ -126,6 +126,8 @@ def test_multidomain_quick(monkeypatch):
     model.register_forward_hook(lambda m, args, out: rows.append(len(args[0])))
     x = torch.randn(2, 1, 128, generator=torch.Generator().manual_seed(0))
     counts = []
+    # the activation probe runs once per model and input shape, on the first call
+    cdig.explain(model, x, "fourier", target=0, n_steps=64, fs=100.0)
     for domains in ("fourier", md.WANTED):
         rows.clear()
         with warnings.catch_warnings():  # 16 steps of a ReLU net: flagged, and only counted
