@@ -29,6 +29,7 @@ from __future__ import annotations
 import cmath
 import functools
 import itertools
+import math
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -643,11 +644,7 @@ class CrossDomainIG:
                 errors = (
                     None
                     if error_gradient is None
-                    else _row_stats(
-                        _baseline_mean(
-                            _attributions(p, dom, X0, rows_b, error_gradient), n_base, batch
-                        )
-                    )
+                    else _attribution_stats(p, dom, X0, rows_b, error_gradient, n_base, batch)
                 )
                 if last:
                     p.error_gradient = error_gradient = None
@@ -1105,6 +1102,82 @@ def _row_stats(t: Tensor) -> tuple[np.ndarray, np.ndarray, int]:
     return np.sqrt(squares), total, a.shape[1]
 
 
+#: Longest run that numpy's pairwise summation adds in one unrolled loop (``PW_BLOCKSIZE``).
+_PAIRWISE_BLOCK = 128
+
+
+class _RowStats:
+    """:func:`_row_stats` of a long row's values ``(batch, n)`` float64 given in
+    consecutive blocks of columns (:meth:`feed`), with the same bits and never the whole.
+
+    The sum follows numpy's pairwise summation of a row (halves rounded down to a multiple
+    of 8 down to runs of :data:`_PAIRWISE_BLOCK`): every node of that tree that one block
+    holds whole is summed by numpy, the few across a block's edge from their pieces (at
+    most a run of 128 columns is copied), and the nodes are added as numpy adds them. The
+    norm is the root of summed squares over the blocks of :func:`_row_stats` (one across
+    an edge is assembled first), added in the same order.
+    """
+
+    def __init__(self, batch: int, n: int) -> None:
+        self.n, self.done = n, 0
+        self.width = max(1, block_bytes(n, 8) // (2 * 8 * batch))
+        self.squares = np.zeros(batch)
+        self.sums: dict[tuple[int, int], np.ndarray] = {}  # (start, length) -> node's sum
+        self.runs: dict[int, list[np.ndarray]] = {}  # pieces of a run across an edge
+        self.norm_pieces: list[np.ndarray] = []  # the norm block across an edge
+
+    def feed(self, a: np.ndarray) -> None:
+        """The next ``a.shape[1]`` columns of the values, shape ``(batch, k)``."""
+        lo, hi = self.done, self.done + a.shape[1]
+        if hi > self.n:
+            raise ValueError(f"{hi} columns given for rows of {self.n}")
+        self._visit(a, lo, hi, 0, self.n)
+        c0 = lo - lo % self.width
+        while c0 < hi:
+            c1 = min(c0 + self.width, self.n)
+            if lo <= c0 and c1 <= hi:
+                self.squares += np.linalg.norm(a[:, c0 - lo : c1 - lo], axis=1) ** 2
+            else:
+                self.norm_pieces.append(a[:, max(c0, lo) - lo : min(c1, hi) - lo].copy())
+                if c1 <= hi:
+                    whole = np.concatenate(self.norm_pieces, axis=1)
+                    self.norm_pieces = []
+                    self.squares += np.linalg.norm(whole, axis=1) ** 2
+            c0 = c1
+        self.done = hi
+
+    def _visit(self, a: np.ndarray, lo: int, hi: int, s: int, length: int) -> None:
+        e = s + length
+        if e <= lo or s >= hi:
+            return
+        if lo <= s and e <= hi:  # the block holds the node whole
+            self.sums[s, length] = a[:, s - lo : e - lo].sum(axis=1)
+            return
+        if length <= _PAIRWISE_BLOCK:  # a run across the block's edge
+            self.runs.setdefault(s, []).append(a[:, max(s, lo) - lo : min(e, hi) - lo].copy())
+            if e <= hi:
+                self.sums[s, length] = np.concatenate(self.runs.pop(s), axis=1).sum(axis=1)
+            return
+        half = length // 2
+        half -= half % 8
+        self._visit(a, lo, hi, s, half)
+        self._visit(a, lo, hi, s + half, length - half)
+
+    def _total(self, s: int, length: int) -> np.ndarray:
+        hit = self.sums.pop((s, length), None)
+        if hit is not None:
+            return hit
+        half = length // 2
+        half -= half % 8
+        return self._total(s, half) + self._total(s + half, length - half)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """``(norm, sum, n)`` as :func:`_row_stats` gives them for the whole."""
+        if self.done != self.n:
+            raise ValueError(f"{self.done} of {self.n} columns given")
+        return np.sqrt(self.squares), 0.0 + self._total(0, self.n), self.n
+
+
 def _one(n: int) -> int:
     """One evaluation per model call (the adaptive loop's chunk for a long row)."""
     return 1
@@ -1304,6 +1377,50 @@ def _start_channels(
     return dom.forward(start, idx).detach()
 
 
+def _attribution_blocks(
+    p: _Pass, dom: Domain, X0: Tensor | None, rows_b: Tensor, gradient: Tensor
+) -> Iterator[tuple[tuple[int, ...], Tensor]]:
+    """:func:`_attributions` in blocks: ``(shape of the whole, block)`` pairs whose blocks,
+    each flattened to ``(R, k)``, are consecutive columns of the whole's ``(R, -1)`` view.
+
+    One block (the whole) unless the rows are long: then blocks of coefficients (a pass in
+    coefficients) or of channels (a time pass of a per-channel domain), each computed by
+    the same elementwise operations as the whole (the same numbers). A consumer drops its
+    reference to a block before asking for the next one, whose temporaries are then
+    handed back.
+    """
+    if p.kind == "coefficients":
+        if not _long_row(gradient):
+            yield tuple(gradient.shape), re_mul(p.end - p.start, gradient)
+            return
+        # a long recording: elementwise in blocks of coefficients (the same numbers)
+        n_rows = len(gradient)
+        g = gradient.reshape(n_rows, -1)
+        end, start = p.end.reshape(n_rows, -1), p.start.reshape(n_rows, -1)
+        item = torch.empty((), dtype=accumulator_dtype(gradient)).element_size()
+        width = max(1, block_bytes(g.shape[1], item) // (4 * n_rows * item))
+        for c0 in range(0, g.shape[1], width):
+            c1 = min(c0 + width, g.shape[1])
+            yield tuple(gradient.shape), re_mul(end[:, c0:c1] - start[:, c0:c1], g[:, c0:c1])
+        return
+    channels = _channel_blocks(p, dom)
+    if channels is None:
+        assert X0 is not None  # only a long recording's channel blocks map it lazily
+        X = dom.forward(p.end, rows_b).detach()
+        a = re_mul(X - X0, dom.inverse_vjp(X, gradient, rows_b))
+        yield tuple(a.shape), a
+        return
+    # a long recording: a few channels at a time (the same numbers, elementwise)
+    for c0, c1 in channels:
+        X = dom.forward(p.end[:, c0:c1], rows_b).detach()
+        start = _start_channels(p, dom, X0, rows_b, None, c0, c1)
+        a = re_mul(X - start, dom.inverse_vjp(X, gradient[:, c0:c1], rows_b))
+        del X, start
+        yield (a.shape[0], p.end.shape[1], *a.shape[2:]), a
+        del a
+        _release_freed_memory()  # each block's temporaries handed back before the next
+
+
 def _attributions(
     p: _Pass, dom: Domain, X0: Tensor | None, rows_b: Tensor, gradient: Tensor
 ) -> Tensor:
@@ -1312,35 +1429,49 @@ def _attributions(
     ``gradient`` is ``p.gradient`` (the attributions) or ``p.error_gradient`` (their
     estimated error): both map linearly. Float64.
     """
-    if p.kind == "coefficients":
-        if not _long_row(gradient):
-            return re_mul(p.end - p.start, gradient)
-        # a long recording: elementwise in blocks of coefficients (the same numbers)
-        out = torch.empty(gradient.shape, dtype=torch.float64, device=gradient.device)
-        flat, g = out.view(len(out), -1), gradient.reshape(len(out), -1)
-        end, start = p.end.reshape(len(out), -1), p.start.reshape(len(out), -1)
-        item = torch.empty((), dtype=accumulator_dtype(gradient)).element_size()
-        width = max(1, block_bytes(g.shape[1], item) // (4 * len(out) * item))
-        for c0 in range(0, g.shape[1], width):
-            c1 = min(c0 + width, g.shape[1])
-            flat[:, c0:c1] = re_mul(end[:, c0:c1] - start[:, c0:c1], g[:, c0:c1])
-        return out
-    channels = _channel_blocks(p, dom)
-    if channels is None:
-        assert X0 is not None  # only a long recording's channel blocks map it lazily
-        X = dom.forward(p.end, rows_b).detach()
-        return re_mul(X - X0, dom.inverse_vjp(X, gradient, rows_b))
-    # a long recording: a few channels at a time (the same numbers, elementwise)
-    parts: Tensor | None = None
-    for c0, c1 in channels:
-        X = dom.forward(p.end[:, c0:c1], rows_b).detach()
-        start = _start_channels(p, dom, X0, rows_b, None, c0, c1)
-        a = re_mul(X - start, dom.inverse_vjp(X, gradient[:, c0:c1], rows_b))
-        if parts is None:
-            shape = (a.shape[0], p.end.shape[1], *a.shape[2:])
-            parts = torch.empty(shape, dtype=a.dtype, device=a.device)
-        parts[:, c0:c1] = a
-        del X, a, start
-        _release_freed_memory()  # each block's temporaries handed back before the next
-    assert parts is not None
-    return parts
+    out: Tensor | None = None
+    col = 0
+    for shape, a in _attribution_blocks(p, dom, X0, rows_b, gradient):
+        if out is None and tuple(a.shape) == shape:
+            out = a  # one block: the whole
+            del a
+            continue
+        if out is None:
+            out = torch.empty(shape, dtype=a.dtype, device=a.device)
+        flat = a.reshape(len(a), -1)
+        out.view(len(out), -1)[:, col : col + flat.shape[1]] = flat
+        col += flat.shape[1]
+        del a, flat
+    assert out is not None
+    return out
+
+
+def _attribution_stats(
+    p: _Pass,
+    dom: Domain,
+    X0: Tensor | None,
+    rows_b: Tensor,
+    gradient: Tensor,
+    n_base: int,
+    batch: int,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """``_row_stats(_baseline_mean(_attributions(...)))``, the same bits, without the
+    whole attributions of a long row: their blocks are averaged over the baselines and
+    reduced as they come (:class:`_RowStats`)."""
+    stats: _RowStats | None = None
+    for shape, a in _attribution_blocks(p, dom, X0, rows_b, gradient):
+        n = math.prod(shape[1:])
+        if stats is None:
+            if tuple(a.shape) == shape:  # one block: the whole
+                return _row_stats(_baseline_mean(a, n_base, batch))
+            if n * 8 <= LONG_ROW_BYTES:  # blocks of a row that _row_stats takes whole
+                del a
+                return _row_stats(
+                    _baseline_mean(_attributions(p, dom, X0, rows_b, gradient), n_base, batch)
+                )
+            stats = _RowStats(batch, n)
+        m = _baseline_mean(a, n_base, batch)
+        stats.feed(m.reshape(batch, -1).cpu().numpy())
+        del a, m
+    assert stats is not None
+    return stats.result()
