@@ -508,7 +508,12 @@ class CrossDomainIG:
         extra = as_forward_args(
             additional_forward_args, x.shape[0], model_dtype, device, adapter.framework
         )
-        xb = as_baselines(baselines, x, layout)  # (S, B, C, T)
+        if baselines is None and x.numel() and _long_row(x):
+            # a long recording's default zeros: one zero seen everywhere (a stride-0 view,
+            # the same numbers), not an input-sized tensor held through the integral
+            xb = x.new_zeros(()).expand(1, *x.shape)
+        else:
+            xb = as_baselines(baselines, x, layout)  # (S, B, C, T)
         spec = as_target(target)
         named = resolve_domains(self.domain, self.fs)
         fitted = [(label, d.clone().fit(x)) for label, d in named]
