@@ -1415,14 +1415,24 @@ def _attribution_blocks(
         a = re_mul(X - X0, dom.inverse_vjp(X, gradient, rows_b))
         yield tuple(a.shape), a
         return
-    # a long recording: a few channels at a time (the same numbers, elementwise)
+    # a long recording: a few channels at a time, each product in blocks of coefficients
+    # (the same numbers, elementwise)
+    n_rows = p.end.shape[0]
+    item = torch.empty((), dtype=accumulator_dtype(gradient)).element_size()
     for c0, c1 in channels:
         X = dom.forward(p.end[:, c0:c1], rows_b).detach()
+        g = dom.inverse_vjp(X, gradient[:, c0:c1], rows_b)
         start = _start_channels(p, dom, X0, rows_b, None, c0, c1)
-        a = re_mul(X - start, dom.inverse_vjp(X, gradient[:, c0:c1], rows_b))
-        del X, start
-        yield (a.shape[0], p.end.shape[1], *a.shape[2:]), a
-        del a
+        shape = (n_rows, p.end.shape[1], *X.shape[2:])
+        X, g, start = (t.reshape(n_rows, -1) for t in (X, g, start))
+        d = X.shape[1]
+        width = max(1, block_bytes(d, item) // (4 * n_rows * 2 * item))
+        for k0 in range(0, d, width):
+            k1 = min(k0 + width, d)
+            a = re_mul(X[:, k0:k1] - start[:, k0:k1], g[:, k0:k1])
+            yield shape, a
+            del a
+        del X, g, start
         _release_freed_memory()  # each block's temporaries handed back before the next
 
 
