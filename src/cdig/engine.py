@@ -790,9 +790,19 @@ def _through_inverse(
     f: Callable[[Tensor, Tensor], Tensor], dom: Domain, rows_b: Tensor
 ) -> Callable[[Tensor, Tensor], Tensor]:
     def g(points: Tensor, rows: Tensor) -> Tensor:
-        return f(dom.inverse(points, rows_b[rows]), rows)
+        series = dom.inverse(points, rows_b[rows])
+        if series.requires_grad and _long_row(series):
+            # a long recording: what the model's backward pass freed is handed back before
+            # the inverse's backward allocates its own (the gradient is not changed)
+            series.register_hook(_hand_back)
+        return f(series, rows)
 
     return g
+
+
+def _hand_back(grad: Tensor) -> None:
+    """A gradient hook that hands the memory freed so far back to the system."""
+    _release_freed_memory()
 
 
 def _path_gradient(
