@@ -177,7 +177,12 @@ _RSS = textwrap.dedent(
 #: view, no memory); after it, the sums and the float64 attributions (twice the values:
 #: 4 X in the STFT, whose coefficients are about twice the input's values, complex), the
 #: error estimate reduced block by block, never whole.
-_K = {"time": 7, "fourier": 7, "stft": 9}
+#: The cepstrum's pass is in its coefficients: its state holds the end points' cepstra
+#: and the effective time baseline (3 X) besides the sums, and each evaluation goes
+#: through the inverse under autograd (its FFTs' backward: 12-18 X of temporaries and
+#: glibc's heap, not in the measured ``E``): measured 23.9 X (28.9 X before the linear
+#: phase in place and the hand-back between the model's and the inverse's backward).
+_K = {"time": 7, "fourier": 7, "stft": 9, "cepstrum": 23}
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/clear_refs")
