@@ -29,6 +29,7 @@ from __future__ import annotations
 import cmath
 import functools
 import itertools
+import math
 import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -722,7 +723,12 @@ class CrossDomainIG:
         extra = as_forward_args(
             additional_forward_args, x.shape[0], model_dtype, device, adapter.framework
         )
-        xb = as_baselines(baselines, x, layout)  # (S, B, C, T)
+        if baselines is None and x.numel() and _long_row(x):
+            # a long recording's default zeros: one zero seen everywhere (a stride-0 view,
+            # the same numbers), not an input-sized tensor held through the integral
+            xb = x.new_zeros(()).expand(1, *x.shape)
+        else:
+            xb = as_baselines(baselines, x, layout)  # (S, B, C, T)
         spec = as_target(target)
         named = resolve_domains(self.domain, self.fs)
         fitted = [(label, d.clone().fit(x)) for label, d in named]
@@ -816,6 +822,11 @@ class CrossDomainIG:
         owner = _samples_of(len(ends), batch, x.device)
         out = evaluate(call, ends, run.chunk_for(len(ends)), owner)
         del ends  # input-sized: not held while the targets are integrated
+        for p in passes:
+            if p.kind == "coefficients" and _long_row(p.time_baseline):
+                # a long recording: T^-1(X0) was needed for f(x') only (its dtype is read
+                # later), so an input-sized tensor is not held through the integral
+                p.time_baseline = p.time_baseline.new_empty(0)
         specs, axis = resolve_targets(spec, out[:batch])
         if run.progress is not None:
             steps = 0 if run.settings.auto else int(run.settings.n_steps)
@@ -878,11 +889,7 @@ class CrossDomainIG:
                 errors = (
                     None
                     if error_gradient is None
-                    else _row_stats(
-                        _baseline_mean(
-                            _attributions(p, dom, X0, rows_b, error_gradient), n_base, batch
-                        )
-                    )
+                    else _attribution_stats(p, dom, X0, rows_b, error_gradient, n_base, batch)
                 )
                 if last:
                     p.error_gradient = error_gradient = None
@@ -1038,9 +1045,19 @@ def _through_inverse(
     f: Callable[[Tensor, Tensor], Tensor], dom: Domain, rows_b: Tensor
 ) -> Callable[[Tensor, Tensor], Tensor]:
     def g(points: Tensor, rows: Tensor) -> Tensor:
-        return f(dom.inverse(points, rows_b[rows]), rows)
+        series = dom.inverse(points, rows_b[rows])
+        if series.requires_grad and _long_row(series):
+            # a long recording: what the model's backward pass freed is handed back before
+            # the inverse's backward allocates its own (the gradient is not changed)
+            series.register_hook(_hand_back)
+        return f(series, rows)
 
     return g
+
+
+def _hand_back(grad: Tensor) -> None:
+    """A gradient hook that hands the memory freed so far back to the system."""
+    _release_freed_memory()
 
 
 def _path_gradient(
@@ -1413,6 +1430,82 @@ def _row_stats(t: Tensor) -> tuple[np.ndarray, np.ndarray, int]:
     return np.sqrt(squares), total, a.shape[1]
 
 
+#: Longest run that numpy's pairwise summation adds in one unrolled loop (``PW_BLOCKSIZE``).
+_PAIRWISE_BLOCK = 128
+
+
+class _RowStats:
+    """:func:`_row_stats` of a long row's values ``(batch, n)`` float64 given in
+    consecutive blocks of columns (:meth:`feed`), with the same bits and never the whole.
+
+    The sum follows numpy's pairwise summation of a row (halves rounded down to a multiple
+    of 8 down to runs of :data:`_PAIRWISE_BLOCK`): every node of that tree that one block
+    holds whole is summed by numpy, the few across a block's edge from their pieces (at
+    most a run of 128 columns is copied), and the nodes are added as numpy adds them. The
+    norm is the root of summed squares over the blocks of :func:`_row_stats` (one across
+    an edge is assembled first), added in the same order.
+    """
+
+    def __init__(self, batch: int, n: int) -> None:
+        self.n, self.done = n, 0
+        self.width = max(1, block_bytes(n, 8) // (2 * 8 * batch))
+        self.squares = np.zeros(batch)
+        self.sums: dict[tuple[int, int], np.ndarray] = {}  # (start, length) -> node's sum
+        self.runs: dict[int, list[np.ndarray]] = {}  # pieces of a run across an edge
+        self.norm_pieces: list[np.ndarray] = []  # the norm block across an edge
+
+    def feed(self, a: np.ndarray) -> None:
+        """The next ``a.shape[1]`` columns of the values, shape ``(batch, k)``."""
+        lo, hi = self.done, self.done + a.shape[1]
+        if hi > self.n:
+            raise ValueError(f"{hi} columns given for rows of {self.n}")
+        self._visit(a, lo, hi, 0, self.n)
+        c0 = lo - lo % self.width
+        while c0 < hi:
+            c1 = min(c0 + self.width, self.n)
+            if lo <= c0 and c1 <= hi:
+                self.squares += np.linalg.norm(a[:, c0 - lo : c1 - lo], axis=1) ** 2
+            else:
+                self.norm_pieces.append(a[:, max(c0, lo) - lo : min(c1, hi) - lo].copy())
+                if c1 <= hi:
+                    whole = np.concatenate(self.norm_pieces, axis=1)
+                    self.norm_pieces = []
+                    self.squares += np.linalg.norm(whole, axis=1) ** 2
+            c0 = c1
+        self.done = hi
+
+    def _visit(self, a: np.ndarray, lo: int, hi: int, s: int, length: int) -> None:
+        e = s + length
+        if e <= lo or s >= hi:
+            return
+        if lo <= s and e <= hi:  # the block holds the node whole
+            self.sums[s, length] = a[:, s - lo : e - lo].sum(axis=1)
+            return
+        if length <= _PAIRWISE_BLOCK:  # a run across the block's edge
+            self.runs.setdefault(s, []).append(a[:, max(s, lo) - lo : min(e, hi) - lo].copy())
+            if e <= hi:
+                self.sums[s, length] = np.concatenate(self.runs.pop(s), axis=1).sum(axis=1)
+            return
+        half = length // 2
+        half -= half % 8
+        self._visit(a, lo, hi, s, half)
+        self._visit(a, lo, hi, s + half, length - half)
+
+    def _total(self, s: int, length: int) -> np.ndarray:
+        hit = self.sums.pop((s, length), None)
+        if hit is not None:
+            return hit
+        half = length // 2
+        half -= half % 8
+        return self._total(s, half) + self._total(s + half, length - half)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """``(norm, sum, n)`` as :func:`_row_stats` gives them for the whole."""
+        if self.done != self.n:
+            raise ValueError(f"{self.done} of {self.n} columns given")
+        return np.sqrt(self.squares), 0.0 + self._total(0, self.n), self.n
+
+
 def _one(n: int) -> int:
     """One evaluation per model call (the adaptive loop's chunk for a long row)."""
     return 1
@@ -1623,6 +1716,60 @@ def _start_channels(
     return dom.forward(start, idx).detach()
 
 
+def _attribution_blocks(
+    p: _Pass, dom: Domain, X0: Tensor | None, rows_b: Tensor, gradient: Tensor
+) -> Iterator[tuple[tuple[int, ...], Tensor]]:
+    """:func:`_attributions` in blocks: ``(shape of the whole, block)`` pairs whose blocks,
+    each flattened to ``(R, k)``, are consecutive columns of the whole's ``(R, -1)`` view.
+
+    One block (the whole) unless the rows are long: then blocks of coefficients (a pass in
+    coefficients) or of channels (a time pass of a per-channel domain), each computed by
+    the same elementwise operations as the whole (the same numbers). A consumer drops its
+    reference to a block before asking for the next one, whose temporaries are then
+    handed back.
+    """
+    if p.kind == "coefficients":
+        if not _long_row(gradient):
+            yield tuple(gradient.shape), re_mul(p.end - p.start, gradient)
+            return
+        # a long recording: elementwise in blocks of coefficients (the same numbers)
+        n_rows = len(gradient)
+        g = gradient.reshape(n_rows, -1)
+        end, start = p.end.reshape(n_rows, -1), p.start.reshape(n_rows, -1)
+        item = torch.empty((), dtype=accumulator_dtype(gradient)).element_size()
+        width = max(1, block_bytes(g.shape[1], item) // (4 * n_rows * item))
+        for c0 in range(0, g.shape[1], width):
+            c1 = min(c0 + width, g.shape[1])
+            yield tuple(gradient.shape), re_mul(end[:, c0:c1] - start[:, c0:c1], g[:, c0:c1])
+        return
+    channels = _channel_blocks(p, dom)
+    if channels is None:
+        assert X0 is not None  # only a long recording's channel blocks map it lazily
+        X = dom.forward(p.end, rows_b).detach()
+        a = re_mul(X - X0, dom.inverse_vjp(X, gradient, rows_b))
+        yield tuple(a.shape), a
+        return
+    # a long recording: a few channels at a time, each product in blocks of coefficients
+    # (the same numbers, elementwise)
+    n_rows = p.end.shape[0]
+    item = torch.empty((), dtype=accumulator_dtype(gradient)).element_size()
+    for c0, c1 in channels:
+        X = dom.forward(p.end[:, c0:c1], rows_b).detach()
+        g = dom.inverse_vjp(X, gradient[:, c0:c1], rows_b)
+        start = _start_channels(p, dom, X0, rows_b, None, c0, c1)
+        shape = (n_rows, p.end.shape[1], *X.shape[2:])
+        X, g, start = (t.reshape(n_rows, -1) for t in (X, g, start))
+        d = X.shape[1]
+        width = max(1, block_bytes(d, item) // (4 * n_rows * 2 * item))
+        for k0 in range(0, d, width):
+            k1 = min(k0 + width, d)
+            a = re_mul(X[:, k0:k1] - start[:, k0:k1], g[:, k0:k1])
+            yield shape, a
+            del a
+        del X, g, start
+        _release_freed_memory()  # each block's temporaries handed back before the next
+
+
 def _attributions(
     p: _Pass, dom: Domain, X0: Tensor | None, rows_b: Tensor, gradient: Tensor
 ) -> Tensor:
@@ -1631,35 +1778,49 @@ def _attributions(
     ``gradient`` is ``p.gradient`` (the attributions) or ``p.error_gradient`` (their
     estimated error): both map linearly. Float64.
     """
-    if p.kind == "coefficients":
-        if not _long_row(gradient):
-            return re_mul(p.end - p.start, gradient)
-        # a long recording: elementwise in blocks of coefficients (the same numbers)
-        out = torch.empty(gradient.shape, dtype=torch.float64, device=gradient.device)
-        flat, g = out.view(len(out), -1), gradient.reshape(len(out), -1)
-        end, start = p.end.reshape(len(out), -1), p.start.reshape(len(out), -1)
-        item = torch.empty((), dtype=accumulator_dtype(gradient)).element_size()
-        width = max(1, block_bytes(g.shape[1], item) // (4 * len(out) * item))
-        for c0 in range(0, g.shape[1], width):
-            c1 = min(c0 + width, g.shape[1])
-            flat[:, c0:c1] = re_mul(end[:, c0:c1] - start[:, c0:c1], g[:, c0:c1])
-        return out
-    channels = _channel_blocks(p, dom)
-    if channels is None:
-        assert X0 is not None  # only a long recording's channel blocks map it lazily
-        X = dom.forward(p.end, rows_b).detach()
-        return re_mul(X - X0, dom.inverse_vjp(X, gradient, rows_b))
-    # a long recording: a few channels at a time (the same numbers, elementwise)
-    parts: Tensor | None = None
-    for c0, c1 in channels:
-        X = dom.forward(p.end[:, c0:c1], rows_b).detach()
-        start = _start_channels(p, dom, X0, rows_b, None, c0, c1)
-        a = re_mul(X - start, dom.inverse_vjp(X, gradient[:, c0:c1], rows_b))
-        if parts is None:
-            shape = (a.shape[0], p.end.shape[1], *a.shape[2:])
-            parts = torch.empty(shape, dtype=a.dtype, device=a.device)
-        parts[:, c0:c1] = a
-        del X, a, start
-        _release_freed_memory()  # each block's temporaries handed back before the next
-    assert parts is not None
-    return parts
+    out: Tensor | None = None
+    col = 0
+    for shape, a in _attribution_blocks(p, dom, X0, rows_b, gradient):
+        if out is None and tuple(a.shape) == shape:
+            out = a  # one block: the whole
+            del a
+            continue
+        if out is None:
+            out = torch.empty(shape, dtype=a.dtype, device=a.device)
+        flat = a.reshape(len(a), -1)
+        out.view(len(out), -1)[:, col : col + flat.shape[1]] = flat
+        col += flat.shape[1]
+        del a, flat
+    assert out is not None
+    return out
+
+
+def _attribution_stats(
+    p: _Pass,
+    dom: Domain,
+    X0: Tensor | None,
+    rows_b: Tensor,
+    gradient: Tensor,
+    n_base: int,
+    batch: int,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """``_row_stats(_baseline_mean(_attributions(...)))``, the same bits, without the
+    whole attributions of a long row: their blocks are averaged over the baselines and
+    reduced as they come (:class:`_RowStats`)."""
+    stats: _RowStats | None = None
+    for shape, a in _attribution_blocks(p, dom, X0, rows_b, gradient):
+        n = math.prod(shape[1:])
+        if stats is None:
+            if tuple(a.shape) == shape:  # one block: the whole
+                return _row_stats(_baseline_mean(a, n_base, batch))
+            if n * 8 <= LONG_ROW_BYTES:  # blocks of a row that _row_stats takes whole
+                del a
+                return _row_stats(
+                    _baseline_mean(_attributions(p, dom, X0, rows_b, gradient), n_base, batch)
+                )
+            stats = _RowStats(batch, n)
+        m = _baseline_mean(a, n_base, batch)
+        stats.feed(m.reshape(batch, -1).cpu().numpy())
+        del a, m
+    assert stats is not None
+    return stats.result()

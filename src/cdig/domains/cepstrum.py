@@ -141,7 +141,10 @@ class Cepstrum(PerSampleDomain):
         """``pi*sigma + 2*pi*r*k/N`` per row and bin, shape (n, C, K)."""
         sign, delay = self._row_state(n, index)
         k = torch.arange(self.n_times_ // 2 + 1, dtype=torch.float64, device=delay.device)
-        phase = math.pi * sign.to(torch.float64) + 2 * math.pi * delay * k / self.n_times_
+        # pi*sigma + ((2*pi*r) * k) / N, in place: one float64 (n, C, K) temporary, the
+        # same numbers as the expression written out
+        phase = (2 * math.pi * delay) * k
+        phase.div_(self.n_times_).add_(math.pi * sign.to(torch.float64))
         return phase.to(dtype=like.dtype, device=like.device)
 
     # ------------------------------------------------------------------ transform
