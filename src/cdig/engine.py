@@ -1294,35 +1294,37 @@ def _constant(arr: np.ndarray, dtype: torch.dtype, device: torch.device) -> Tens
     return t
 
 
-_ROWS_OF: dict[tuple[int, int, torch.device], Tensor] = {}
+_INDEX_CACHE: dict[tuple[str, int, int, torch.device], Tensor] = {}
+
+
+def _cached_index(key: tuple[str, int, int, torch.device], make: Callable[[], Tensor]) -> Tensor:
+    """``make()``, cached under ``key`` (index tensors that are only read)."""
+    hit = _INDEX_CACHE.get(key)
+    if hit is None:
+        if len(_INDEX_CACHE) > 128:
+            _INDEX_CACHE.clear()
+        hit = _INDEX_CACHE[key] = make()
+    return hit
 
 
 def _rows_of(n_rows: int, n_k: int, device: torch.device) -> Tensor:
     """``arange(n_rows).repeat_interleave(n_k)``: the row of each evaluation (row-major),
     cached (it is only read)."""
-    key = (n_rows, n_k, device)
-    hit = _ROWS_OF.get(key)
-    if hit is None:
-        if len(_ROWS_OF) > 64:
-            _ROWS_OF.clear()
-        hit = _ROWS_OF[key] = torch.arange(n_rows, device=device).repeat_interleave(n_k)
-    return hit
-
-
-_SAMPLES_OF: dict[tuple[int, int, torch.device], Tensor] = {}
+    return _cached_index(
+        ("rows", n_rows, n_k, device),
+        lambda: torch.arange(n_rows, device=device).repeat_interleave(n_k),
+    )
 
 
 def _samples_of(n: int, batch: int, device: torch.device) -> Tensor:
     """``arange(n) % batch``: the sample of each of ``n`` rows laid out baseline-major,
     cached (it is only read)."""
-    key = (n, batch, device)
-    hit = _SAMPLES_OF.get(key)
-    if hit is None:
-        if len(_SAMPLES_OF) > 64:
-            _SAMPLES_OF.clear()
-        hit = torch.arange(n, device=device)
-        _SAMPLES_OF[key] = hit = hit if n <= batch else hit % batch
-    return hit
+
+    def make() -> Tensor:
+        t = torch.arange(n, device=device)
+        return t if n <= batch else t % batch
+
+    return _cached_index(("samples", n, batch, device), make)
 
 
 def _blocks(n_rows: int, n_k: int, chunk: int) -> Iterator[tuple[int, int, int, int]]:
