@@ -640,12 +640,12 @@ def _busy(seconds: float) -> None:
         pass
 
 
-def test_fastest_calls_takes_a_faster_size_only_when_bitwise_the_same():
+def test_measure_calls_takes_a_faster_size_only_when_bitwise_the_same():
     """The measured call size: a smaller call that is faster is taken; one that is not
     faster, or whose outputs or gradients differ in any bit (a model whose rows depend on
     the batch), never is."""
 
-    from cdig.engine import _fastest_calls
+    from cdig.engine import _measure_calls
 
     points = torch.randn(64, 1, 16, dtype=torch.float64)
     rows = torch.zeros(64, dtype=torch.long)
@@ -658,15 +658,15 @@ def test_fastest_calls_takes_a_faster_size_only_when_bitwise_the_same():
 
         return f
 
-    assert _fastest_calls(rowwise(64), points, rows, [64, 32, 16]) in (32, 16)
-    assert _fastest_calls(rowwise(10**9), points, rows, [64, 32, 16]) == 64  # none faster
+    assert _measure_calls(rowwise(64), points, rows, [64, 32, 16]).size in (32, 16)
+    assert _measure_calls(rowwise(10**9), points, rows, [64, 32, 16]).size == 64  # none faster
 
     def batchwise(xc, rows):  # each row's output depends on the others: never split
         if len(xc) >= 64:
             _busy(0.004)
         return ((xc - xc.mean(dim=0)) ** 2).sum(dim=(1, 2))
 
-    assert _fastest_calls(batchwise, points, rows, [64, 32, 16]) == 64
+    assert _measure_calls(batchwise, points, rows, [64, 32, 16]).size == 64
 
     def whole_batches_only(xc, rows):  # fails on a smaller batch: never split
         if len(xc) < 64:
@@ -674,13 +674,13 @@ def test_fastest_calls_takes_a_faster_size_only_when_bitwise_the_same():
         _busy(0.004)
         return (xc**2).sum(dim=(1, 2))
 
-    assert _fastest_calls(whole_batches_only, points, rows, [64, 32, 16]) == 64
+    assert _measure_calls(whole_batches_only, points, rows, [64, 32, 16]).size == 64
 
     def noisy(xc, rows):  # draws random numbers: outputs differ between calls
         return (xc**2).sum(dim=(1, 2)) + torch.rand(len(xc), dtype=xc.dtype)
 
     torch.manual_seed(5)
-    assert _fastest_calls(noisy, points, rows, [64, 32, 16]) == 64
+    assert _measure_calls(noisy, points, rows, [64, 32, 16]).size == 64
     after = torch.rand(3)
     torch.manual_seed(5)
     np.testing.assert_array_equal(after, torch.rand(3))  # the random state is restored

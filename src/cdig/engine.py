@@ -263,17 +263,6 @@ def _clock() -> Callable[[], float]:
 _Chooser = Callable[[Callable[..., Tensor], Tensor, Tensor], "_CallSize | None"]
 
 
-def _fastest_calls(
-    func: Callable[[Tensor, Tensor], Tensor],
-    points: Tensor,
-    rows: Tensor,
-    sizes: Sequence[int],
-    repeats: int = 2,
-) -> int:
-    """The size :func:`_measure_calls` picks."""
-    return _measure_calls(func, points, rows, sizes, repeats).size
-
-
 def _measure_calls(
     func: Callable[[Tensor, Tensor], Tensor],
     points: Tensor,
