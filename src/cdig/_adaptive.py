@@ -267,7 +267,6 @@ def integrate_adaptive(
     chunk_for: Callable[[int], int],
     on_evaluations: Callable[[int], None] | None = None,
     measures: Sequence[Measure] = (),
-    baseline_gradient_at: GradientAt | None = None,
     non_finite: NonFinite | None = None,
 ) -> AdaptiveResult:
     """Adaptive path integral of R rows.
@@ -276,7 +275,10 @@ def integrate_adaptive(
     ----------
     gradient_at : callable
         ``gradient_at(points, rows) -> (gradients, outputs)``: points of shape (n, ...) on
-        the path of the given rows (n,), gradients of the same shape, outputs (n,).
+        the path of the given rows (n,), gradients of the same shape, outputs (n,). It need
+        not check them: the loop checks every point's output and gradient itself (a
+        non-finite gradient at the baseline turns to the open rule there, one elsewhere
+        raises ``non_finite``'s error).
     start, end : Tensor of shape (R, ...)
         Path start and end in the integration coordinates.
     target_diff : Tensor of shape (R,)
@@ -296,10 +298,6 @@ def integrate_adaptive(
         The domains whose attributions the vector test checks (several linear domains
         share one time pass); default: the integration coordinates themselves,
         ``Re[(end - start) * conj(G)]``.
-    baseline_gradient_at : callable, optional
-        ``gradient_at`` for the points at the baseline (``alpha = 0``), which may return
-        non-finite gradients (then the open rule is used there); ``gradient_at`` may raise
-        on non-finite values elsewhere. Default: ``gradient_at``.
     non_finite : callable, optional
         ``non_finite(what, rows, alphas)``: the error raised when a path point off the
         baseline has a non-finite output or gradient (checked in each round's one read of
@@ -325,7 +323,6 @@ def integrate_adaptive(
             chunk_for,
             on_evaluations,
             measures,
-            baseline_gradient_at or gradient_at,
             non_finite,
         )
         for r0 in range(0, n_rows, group)
@@ -742,7 +739,6 @@ def _integrate_group(
     chunk_for: Callable[[int], int],
     on_evaluations: Callable[[int], None] | None,
     measures: Sequence[Measure],
-    baseline_gradient_at: GradientAt,
     non_finite: NonFinite | None,
 ) -> AdaptiveResult:
     # the group's rows are consecutive: views, not copies
@@ -826,10 +822,8 @@ def _integrate_group(
         slots[order] = slots_e
         stats = torch.empty(3, n, dtype=torch.float64, device=dev)
         work: Tensor | None = None  # the attributions of a chunk written in place
-        # h25-adapt: the baseline's range alone takes the unchecked callable (``a == 0``
-        # picked it for every point of a round without baseline points: their outputs'
-        # guard was skipped)
-        for a, b, fn in ((0, n_base, baseline_gradient_at), (n_base, n, gradient_at)):
+        # the baseline's points are evaluated in chunks of their own (they come first)
+        for a, b in ((0, n_base), (n_base, n)):
             for lo in range(a, b, chunk):
                 hi = min(lo + chunk, b)
                 m = hi - lo
@@ -845,7 +839,7 @@ def _integrate_group(
                 else:  # one point: ``st`` is a view of the path start
                     pts = torch.addcmul(st, alphas[lo:hi].view(view), dr)
                 del st
-                g, y = fn(pts, r_model[lo:hi])
+                g, y = gradient_at(pts, r_model[lo:hi])
                 del pts
                 if trim:  # the model's activations and the point: freed, handed back
                     _release_freed_memory()
