@@ -1005,6 +1005,42 @@ def test_stacked_sums_of_points_are_those_of_one_output_at_a_time(dtype):
     assert fused_matters
 
 
+def test_richardson_reads_only_the_rows_it_needs():
+    """A bisection's sums form the eighth difference and the parent's own error vector
+    only where Richardson's estimate reads them (``_richardson_rows``): where no parent may
+    be smooth and none was scaled it changes nothing, and where none was scaled the
+    parent's term (its vector times ``1 - lam = 0``) leaves the row's error sum bitwise
+    as it was, so the rules without that row give the same totals."""
+    from cdig._adaptive import _richardson_adjust, _richardson_rows
+
+    gen = torch.Generator().manual_seed(0)
+    n, c = 6, 33
+    kinds = np.array([0, 0, 1, 0, 0, 0])
+    h = np.full(n, 2.0**-6)
+    e_parent = np.abs(np.random.default_rng(0).normal(size=n))
+    first = np.full(n, np.nan)  # the first mesh's parents: never smooth
+    assert _richardson_rows(kinds, first, np.ones(n)) == (False, False)
+    assert _richardson_rows(kinds, first, np.r_[0.5, np.ones(n - 1)]) == (True, True)
+    seen = np.abs(np.random.default_rng(1).normal(size=n))
+    assert _richardson_rows(kinds, seen, np.ones(n)) == (True, False)
+    for seen_p in (first, seen):
+        outs = [torch.randn(n, c, generator=gen) for _ in range(6)]
+        outs[3][0, :4] = -0.0  # signed zeros: adding 0 * x may flip them, not the totals
+        norms = [torch.linalg.vector_norm(outs[j], dim=1).double() for j in (0, 1, 2, 4)]
+        totals = []
+        for rows in (6, 5):
+            mine = [o.clone() for o in outs[:rows]]
+            record = torch.ones(3, n, dtype=torch.float64)
+            adjust = _richardson_adjust(kinds, h, e_parent, seen_p, np.ones(n), record)
+            adjust(mine, np.arange(n), norms)
+            total = torch.zeros(2, c, dtype=torch.float64)
+            total.index_add_(0, torch.tensor([0, 1, 0, 1, 0, 1]), mine[3].double())
+            totals.append((total.numpy().tobytes(), record.numpy().tobytes()))
+        assert totals[0] == totals[1]
+        if np.isnan(seen_p).all():  # nothing read: nothing changed
+            assert torch.equal(mine[3], outs[3])
+
+
 def test_norms_of_stacked_groups_are_those_of_each_group_alone(monkeypatch):
     """``attribution_norms`` of several sums of the same rows stacked (the adaptive loop's
     measures of a round's sums in one call) gives each group's norms bitwise as its own

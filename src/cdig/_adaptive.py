@@ -681,10 +681,27 @@ def _richardson_adjust(
             record[0, sel_t], record[1, sel_t] = lam[0], lam[1]
             record[2, sel_t] = torch.where(smooth, r, torch.nan)
         real = outs[3].real.dtype if outs[3].is_complex() else outs[3].dtype
-        for j, scale in ((0, lam[0] - 1), (1, lam[1] - 1), (5, 1 - lam_p)):
+        terms = [(0, lam[0] - 1), (1, lam[1] - 1), (5, 1 - lam_p)]
+        if len(outs) == 5:  # h25-rest: no parent scaled (see _richardson_rows): its term is 0
+            assert (lam_parent[sel] == 1).all()
+            terms.pop()
+        for j, scale in terms:
             outs[3].add_(outs[j] * scale.to(real)[:, None])
 
     return adjust
+
+
+def _richardson_rows(
+    kinds: np.ndarray, seen_parent: np.ndarray, lam_parent: np.ndarray
+) -> tuple[bool, bool]:
+    """(h25-rest) Whether :func:`_richardson_adjust` of these parents reads anything (the
+    eighth difference's norm, row 4 of :data:`_BISECTION_RICH`: some parent may be smooth,
+    or some parent's vector was scaled), and whether it reads row 5 (the parent's own
+    error vector, added times ``1 - lam``: some parent was scaled). Where it reads
+    nothing it changes nothing; a row 5 times 0 changes no total (it adds zeros)."""
+    possible = (kinds == 0) & np.isfinite(seen_parent)
+    scaled = bool((lam_parent != 1).any())
+    return bool(possible.any()) or scaled, scaled
 
 
 # --- end h22-cost -------------------------------------------------------------------------
@@ -1128,22 +1145,29 @@ def _integrate_group(
         def diff_act(c0: int, c1: int, sel: Tensor | None = act_sel) -> Tensor:
             return diff_of(sel, c0, c1)
 
-        dev_parts = [
-            _attribution_stats(diff_act, tot, acc_bytes),
-            _attribution_stats(diff_act, tot_err, acc_bytes, False)[::2],
-        ]
+        # h25-rest: the two sums stacked where one block of coefficients holds them: their
+        # stats from one product (each row's reductions the same) and one measure call per
+        # domain (each sum's norms those of a call of its own); rows: the sums, |A|, norms
+        na = len(act)
+        one = len(list(_column_blocks(d, 2 * na, acc_bytes))) == 1
+        both = torch.cat([tot, tot_err]) if one else None
+        if both is not None:
+            prod = re_mul(diff_act(0, d), both.view(2, na, d))
+            row_stats = torch.zeros(5, na, dtype=torch.float64, device=dev)
+            row_stats[0:2] += prod.sum(dim=-1)  # as ``_attribution_stats``: 0 + sum
+            row_stats[2] += prod[0].abs().sum(dim=-1)
+            row_stats[3:5] = prod.norm(dim=-1)
+            del prod
+        else:
+            st_t = _attribution_stats(diff_act, tot, acc_bytes)
+            st_e = _attribution_stats(diff_act, tot_err, acc_bytes, False)
+            row_stats = torch.stack([st_t[0], st_e[0], st_t[1], st_t[2], st_e[2]])
+        dev_parts = [row_stats]
         m_rows = None if (every and whole_pass) else rows[act_t]
         n_coefs = []
-        # h25-rest: the two sums stacked, one measure call per domain (each sum's norms
-        # those of a call of its own), where they fit a block
-        both = (
-            torch.cat([tot, tot_err]).view(-1, *shape)
-            if measures and 2 * tot.numel() * acc_bytes <= BLOCK_BYTES
-            else None
-        )
         for measure in measures:
             if both is not None:
-                norms, n_coef = measure(m_rows, both)
+                norms, n_coef = measure(m_rows, both.view(-1, *shape))
                 dev_parts.append(norms.reshape(1, -1).double())
             else:
                 for s in (tot, tot_err):
@@ -1164,9 +1188,7 @@ def _integrate_group(
         take = _Reader(torch.cat([t.reshape(-1) for t in dev_parts]).cpu().numpy())
         if trim:
             _release_freed_memory()
-        na = len(act)
-        sum_a, abs_a, norm_i = take(na), take(na), take(na)
-        est_s, est_n = take(na), take(na)
+        sum_a, est_s, abs_a, norm_i, est_n = (take(na) for _ in range(5))
         m_norms = [(take(na), take(na)) for _ in measures]
         pt = np.empty((3, len(p_pos)))
         pt[:, p_order] = take(3 * len(p_pos)).reshape(3, -1)
@@ -1423,16 +1445,19 @@ def _integrate_group(
         )
         # a long row's sums are taken in blocks of coefficients, where no norm is whole:
         # neither Richardson's estimate nor the domains' norms, so not their rules either
-        n_own = 3 if diff is None else 4
+        # (h25-rest: and only the rows of its rules that Richardson's estimate reads)
+        reads, scaled = _richardson_rows(kinds, mesh.seen[parents], mesh.lam[parents])
+        reads &= diff is not None
+        n_own = 4 if reads else 3
         norms = sums_and_norms(
             nine,
             prow,
             kinds,
             half / _GRID,
-            _BISECTION if diff is None else _BISECTION_RICH,
+            _BISECTION_RICH[:, : 6 if scaled else 5] if reads else _BISECTION,
             (2, 3),
-            (0, 1, 2) if diff is None else (0, 1, 2, 4),
-            None if diff is None else adjust,
+            (0, 1, 2, 4) if reads else (0, 1, 2),
+            adjust if reads else None,
             measured=(0, 1, 2),
         )
         if n_dom:  # h22-cost: the halves' and the change's norms per domain
