@@ -161,22 +161,32 @@ def test_chunk_size_does_not_change_results(smooth_cnn, series):
 
 # ---------------------------------------------------------------------- layouts and dtypes
 @pytest.mark.parametrize("kind", ["time", "coefficients"])
-def test_adaptive_measure_of_stacked_sums_is_that_of_each_sum_alone(kind):
+@pytest.mark.parametrize("make", [Fourier, Time, cdig.domains.DCT])
+def test_adaptive_measure_of_stacked_sums_is_that_of_each_sum_alone(kind, make):
     """The adaptive loop measures several sums of the same rows in one call of a domain's
     measure (stacked): each sum's norms are bitwise those of a call of its own, for a
-    subset of the rows and for all of them, in a time pass (mapped through the domain) and
-    in a pass in the domain's coefficients."""
+    subset of the rows and for all of them, in a time pass (mapped through the domain: in
+    one call where the domain maps each row on its own, ``_rows_apart``, whose rows are
+    then bitwise those of one row at a time; else a call per sum) and in a pass in the
+    domain's coefficients."""
     from cdig.engine import _measure_norms, _Pass
 
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(6, 2, 50, generator=gen)
     xb = 0.1 * torch.randn(6, 2, 50, generator=gen)
-    dom = Fourier().fit(x)
+    dom = make().fit(x)
     X, X0 = dom.forward(x), dom.forward(xb)
+    if dom._rows_apart:
+        g = torch.randn(9, *x.shape[1:], generator=gen)
+        ends = torch.cat([X, X[:3]])
+        whole = dom.inverse_vjp(ends, g).numpy()
+        for i in range(9):
+            one = dom.inverse_vjp(ends[i : i + 1], g[i : i + 1]).numpy()
+            assert one.tobytes() == whole[i : i + 1].tobytes()
     p = (
-        _Pass("time", [("fourier", dom, X0)], xb, x, xb)
+        _Pass("time", [(dom.name, dom, X0)], xb, x, xb)
         if kind == "time"
-        else _Pass("coefficients", [("fourier", dom, X0)], X0, X, xb)
+        else _Pass("coefficients", [(dom.name, dom, X0)], X0, X, xb)
     )
     norms = _measure_norms(p, dom, X0, torch.arange(6))
     like = p.end

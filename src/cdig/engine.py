@@ -1651,16 +1651,18 @@ def _measure_norms(
                 start = X0 if rows is None else X0.index_select(0, rows)
                 idx = rows_b if rows is None else rows_b[rows]
                 last[:] = [rows, end, start, idx]
-            gradient = (
-                dom.inverse_vjp(end, gradient, idx)
-                if groups == 1  # each group mapped alone: the same shapes as one call's
-                else torch.cat(
+            if groups == 1:
+                gradient = dom.inverse_vjp(end, gradient, idx)
+            elif dom._rows_apart:  # each row mapped on its own: all groups in one call
+                many = end.expand(groups, *end.shape).reshape(n, *end.shape[1:])
+                gradient = dom.inverse_vjp(many, gradient, idx.repeat(groups))
+            else:  # each group mapped alone: the same shapes as one call's
+                gradient = torch.cat(
                     [
                         dom.inverse_vjp(end, gradient[i * m : (i + 1) * m], idx)
                         for i in range(groups)
                     ]
                 )
-            )
             every = True  # gathered already
         end = end.reshape(len(end), -1)
         start = start.reshape(len(start), -1)
