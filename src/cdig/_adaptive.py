@@ -1355,13 +1355,13 @@ def _integrate_group(
             key = np.zeros(len(mesh.row))
             share = np.full(n_rows, 2.0)  # every candidate (up to the budget)
         else:
-            key = np.where(np.isin(mesh.row, act[ok_v]), np.abs(mesh.gap), mesh.err)
+            key = np.where(_in_rows(mesh.row, act[ok_v], n_rows), np.abs(mesh.gap), mesh.err)
             if n_dom:  # h22-cost: a leaf's error against its row's tolerance, per domain
                 tol_all = np.full((n_rows, n_dom), np.nan)
                 tol_all[act] = tol_d
                 with np.errstate(divide="ignore", invalid="ignore"):
                     rel = (mesh.errd / tol_all[mesh.row]).max(axis=1)
-                measured = np.isfinite(rel) & ~np.isin(mesh.row, act[ok_v])
+                measured = np.isfinite(rel) & ~_in_rows(mesh.row, act[ok_v], n_rows)
                 key = np.where(measured, rel, key)
             share = np.zeros(n_rows)
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -1679,6 +1679,13 @@ def _re_mul_work(a: Tensor, b: Tensor) -> Tensor:
     return a * b
 
 
+def _in_rows(row: np.ndarray, rows: np.ndarray, n_rows: int) -> np.ndarray:
+    """``np.isin(row, rows)`` for local rows (all below ``n_rows``): a mask lookup (h25-rest)."""
+    mask = np.zeros(n_rows, dtype=bool)
+    mask[rows] = True
+    return mask[row]
+
+
 def _pick_all(
     cand: np.ndarray,
     row: np.ndarray,
@@ -1895,7 +1902,9 @@ def _noise_sites(
     is nearest the row's median (a sharp feature, whose second difference is not noise,
     has a large one), away from the baseline and wider than ``4 du``. Returns the sites'
     rows, their midpoints' slots and positions, or None."""
-    leaves = np.flatnonzero(np.isin(mesh.row, rows) & (mesh.lo > 0) & (mesh.width >= 4 * step))
+    leaves = np.flatnonzero(
+        _in_rows(mesh.row, rows, len(mesh.f_base)) & (mesh.lo > 0) & (mesh.width >= 4 * step)
+    )
     if len(leaves) == 0:
         return None
     key = mesh.err[leaves] / mesh.width[leaves]
