@@ -69,8 +69,9 @@ sub-intervals' error norms are concatenated and read together, and the tests and
 choice of sub-intervals run for all rows at once (:func:`_pick_all`). A bisection gathers
 its nine points once and forms, with one multiply-add per non-zero weight
 (:data:`_BISECTION`), its halves' error vectors and the changes of the row's Boole and
-error sums, in the gradients' precision; the changes are added to the rows in float64
-(``index_add_``). Everything is elementwise or a per-row index sum, so the bits do not
+error sums, in the gradients' precision (stacked: one torch call per point and run of
+outputs, :func:`_combine_plan`); the changes are added to the rows in float64
+(``index_add_``). Each domain measures a round's sums of the same rows in one call. Everything is elementwise or a per-row index sum, so the bits do not
 depend on the number of threads. The result is these running sums.
 
 Why a row stops is its **status**: ``"converged"`` (both tests), ``"floor"`` (a tolerance
@@ -247,7 +248,9 @@ GradientAt = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 #: ``measure(rows, G) -> (norms, n_coef)``: the 2-norms (n,) of the attributions of
 #: path-gradient sums ``G`` (n, ...) of the given rows (``None``: every row of the pass, in
 #: order) in one domain, as a float64 tensor on the device, and that domain's number of
-#: coefficients per row; the vector test must hold in each.
+#: coefficients per row; the vector test must hold in each. ``G`` may hold ``k`` sums of
+#: the same rows stacked, (k * n, ...): then the norms are (k * n,), each sum's bitwise
+#: those of a call of its own (h25-rest).
 Measure = Callable[[Tensor | None, Tensor], tuple[Tensor, int]]
 #: ``non_finite(what, rows, alphas) -> error``: the error to raise for path points of the
 #: given rows (n,) at ``alphas`` (n,) whose ``what`` (``"explained output"`` or
@@ -1825,7 +1828,7 @@ def attribution_norms(
     if len(blocks) == 1:
         if groups == 1:
             return re_mul(diff_of(0, d), sums).norm(dim=1)
-        stacked = sums.view(groups, n // groups, d)  # the difference broadcast to each group
+        stacked = sums.reshape(groups, n // groups, d)  # the difference broadcast to each group
         return re_mul(diff_of(0, d), stacked).norm(dim=-1).reshape(n)
     if groups > 1:
         m = n // groups
