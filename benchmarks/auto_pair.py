@@ -8,8 +8,13 @@ model and input: the tiny conv net of ``speed.py`` (T = 256, the net of its adap
 (forward, backward and guard, through the gradient callable handed to
 ``integrate_adaptive``). Both results are first checked to be bitwise the same.
 
+With ``--row NAME``: the first row of ``steps.py`` whose name holds ``NAME`` instead (its
+trained model from the cache, 16 series, its domain and target), and a fixed 64-step call
+of this tree timed in the same rounds (the three in a random order per round): the
+default against GL 64, as ``steps.py --wall`` reports it, for both versions.
+
 Run: ``PYTHONPATH=src .venv/bin/python benchmarks/auto_pair.py /path/to/reference/checkout
-[--samples 32] [--calls 30] [--domain fourier]``.
+[--samples 32] [--calls 30] [--domain fourier] [--row "hard attention"]``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +58,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--calls", type=int, default=30)
     parser.add_argument("--domain", default="fourier")
+    parser.add_argument("--row", default=None, help="a steps.py row instead of the tiny net")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="cdig-ref-"))
     shutil.copytree(args.reference / "src" / "cdig", tmp / "cdig_ref")
@@ -62,33 +70,58 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         sys.path.remove(str(tmp))
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    for make in (tiny, tiny, wide, wide, GeluTransformer):  # speed.py's adaptive row's net
-        make()
-    model = tiny().eval()
-    x = torch.randn(32, 1, 256)[: args.samples]
     inside = [0.0]
     _timed_engine(importlib.import_module("cdig.engine"), inside)
     _timed_engine(ref_engine, inside)
+    if args.row is not None:
+        import steps
+
+        row = next(steps.corpus(16, False, lambda name: args.row in name))
+        model, x, domain = row.model, torch.as_tensor(row.x), row.domain
+        kw: dict[str, Any] = {"target": row.target}
+        axis = row.time_axis
+        label = row.name
+    else:
+        for make in (tiny, tiny, wide, wide, GeluTransformer):  # speed.py's adaptive row's net
+            make()
+        model, domain = tiny().eval(), args.domain
+        x = torch.randn(32, 1, 256)[: args.samples]
+        kw = {"target": 0}
+        axis = -1
+        label = f"{args.samples} samples"
     igs = {
-        "new": cdig.CrossDomainIG(model, args.domain),
-        "ref": ref.CrossDomainIG(model, args.domain),
+        "new": cdig.CrossDomainIG(model, domain, time_axis=axis),
+        "ref": ref.CrossDomainIG(model, domain, time_axis=axis),
     }
-    first = {k: ig.explain(x, target=0) for k, ig in igs.items()}
-    for f in ("values", "error", "n_evaluations", "status", "delta"):
-        a, b = np.asarray(getattr(first["new"], f)), np.asarray(getattr(first["ref"], f))
-        assert a.tobytes() == b.tobytes(), f"{f} differs from the reference's"
-    for ig in igs.values():
-        ig.explain(x, target=0)
-    call: dict[str, list[float]] = {k: [] for k in igs}
-    rest: dict[str, list[float]] = {k: [] for k in igs}
-    for i in range(args.calls):
-        for k in ("new", "ref") if i % 2 == 0 else ("ref", "new"):
-            inside[0] = 0.0
-            t0 = time.thread_time()
-            igs[k].explain(x, target=0)
-            dt = time.thread_time() - t0
-            call[k].append(dt)
-            rest[k].append(dt - inside[0])
+    fns: dict[str, Callable[[], Any]] = {
+        "new": lambda: igs["new"].explain(x, **kw),
+        "ref": lambda: igs["ref"].explain(x, **kw),
+    }
+    if args.row is not None:
+        fns["gl64"] = lambda: igs["new"].explain(x, n_steps=64, **kw)
+    call: dict[str, list[float]] = {k: [] for k in fns}
+    rest: dict[str, list[float]] = {k: [] for k in fns}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = {k: fns[k]() for k in ("new", "ref")}
+        for f in ("values", "error", "n_evaluations", "status", "delta"):
+            a, b = np.asarray(getattr(first["new"], f)), np.asarray(getattr(first["ref"], f))
+            assert a.tobytes() == b.tobytes(), f"{f} differs from the reference's"
+        for fn in fns.values():
+            fn()
+        rng = np.random.default_rng(0)
+        for i in range(args.calls):
+            if args.row is not None:
+                order = [str(k) for k in rng.permutation(list(fns))]
+            else:
+                order = ["new", "ref"] if i % 2 == 0 else ["ref", "new"]
+            for k in order:
+                inside[0] = 0.0
+                t0 = time.thread_time()
+                fns[k]()
+                dt = time.thread_time() - t0
+                call[k].append(dt)
+                rest[k].append(dt - inside[0])
     shutil.rmtree(tmp, ignore_errors=True)
     c = {k: np.asarray(v) for k, v in call.items()}
     r = {k: np.asarray(v) for k, v in rest.items()}
@@ -102,13 +135,20 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "rest_ratio": float(np.median(r["new"] / r["ref"])),
     }
     load = open("/proc/loadavg").read().split()[0] if Path("/proc/loadavg").exists() else "?"
-    print(
-        f"{args.samples} samples, {args.domain}, {int(out['evaluations'])} evaluations, "
-        f"{args.calls} pairs, load {load}: call {out['call_new_ms']:.1f} ms (ref "
-        f"{out['call_ref_ms']:.1f}; paired ratio {out['call_ratio']:.3f}), rest "
-        f"{out['rest_new_ms']:.1f} ms (ref {out['rest_ref_ms']:.1f}; paired ratio "
-        f"{out['rest_ratio']:.3f})"
+    line = (
+        f"{label}, {domain}, {int(out['evaluations'])} evaluations, {args.calls} rounds, "
+        f"load {load}: call {out['call_new_ms']:.1f} ms (ref {out['call_ref_ms']:.1f}; "
+        f"paired ratio {out['call_ratio']:.3f}), rest {out['rest_new_ms']:.1f} ms (ref "
+        f"{out['rest_ref_ms']:.1f}; paired ratio {out['rest_ratio']:.3f})"
     )
+    if "gl64" in c:
+        out["new_over_gl64"] = float(np.median(c["new"] / c["gl64"]))
+        out["ref_over_gl64"] = float(np.median(c["ref"] / c["gl64"]))
+        line += (
+            f"; GL 64 {1e3 * float(np.median(c['gl64'])):.1f} ms: default / GL 64 "
+            f"{out['new_over_gl64']:.2f} (ref {out['ref_over_gl64']:.2f})"
+        )
+    print(line)
     return out
 
 
