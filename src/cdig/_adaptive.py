@@ -71,8 +71,9 @@ its nine points once and forms, with one multiply-add per non-zero weight
 (:data:`_BISECTION`), its halves' error vectors and the changes of the row's Boole and
 error sums, in the gradients' precision (stacked: one torch call per point and run of
 outputs, :func:`_combine_plan`); the changes are added to the rows in float64
-(``index_add_``). Each domain measures a round's sums of the same rows in one call. Everything is elementwise or a per-row index sum, so the bits do not
-depend on the number of threads. The result is these running sums.
+(``index_add_``). Each domain measures a round's sums of the same rows in one call.
+Everything is elementwise or a per-row index sum, so the bits do not depend on the number
+of threads. The result is these running sums.
 
 Why a row stops is its **status**: ``"converged"`` (both tests), ``"floor"`` (a tolerance
 lies at or below the rounding floor of the model's precision, :func:`rounding_floor` of
