@@ -37,7 +37,8 @@ from speed import GeluTransformer, tiny, wide
 import cdig
 
 
-def _timed_engine(engine: Any, inside: list[float]) -> None:
+def _timed_engine(engine: Any, inside: list[float]) -> Callable[..., Any]:
+    """Time ``engine``'s model calls into ``inside``; returns its original integrator."""
     original = engine.integrate_adaptive
 
     def integrate(gradient_at: Any, *a: Any, **k: Any) -> Any:
@@ -50,6 +51,7 @@ def _timed_engine(engine: Any, inside: list[float]) -> None:
         return original(timed, *a, **k)
 
     engine.integrate_adaptive = integrate
+    return original
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -61,6 +63,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--row", default=None, help="a steps.py row instead of the tiny net")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="cdig-ref-"))
+    try:
+        return _pair(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _pair(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
     shutil.copytree(args.reference / "src" / "cdig", tmp / "cdig_ref")
     sys.path.insert(0, str(tmp))
     try:
@@ -68,11 +77,21 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         ref_engine = importlib.import_module("cdig_ref.engine")
     finally:
         sys.path.remove(str(tmp))
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     torch.manual_seed(0)
     inside = [0.0]
-    _timed_engine(importlib.import_module("cdig.engine"), inside)
+    engine = importlib.import_module("cdig.engine")
+    original = _timed_engine(engine, inside)
     _timed_engine(ref_engine, inside)
+    try:
+        return _timed(args, ref, inside)
+    finally:  # this process's engine and threads as they were
+        engine.integrate_adaptive = original
+        torch.set_num_threads(threads)
+
+
+def _timed(args: argparse.Namespace, ref: Any, inside: list[float]) -> dict[str, float]:
     if args.row is not None:
         import steps
 
@@ -122,7 +141,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 dt = time.thread_time() - t0
                 call[k].append(dt)
                 rest[k].append(dt - inside[0])
-    shutil.rmtree(tmp, ignore_errors=True)
     c = {k: np.asarray(v) for k, v in call.items()}
     r = {k: np.asarray(v) for k, v in rest.items()}
     out = {
