@@ -954,6 +954,119 @@ def test_noise_per_row_is_that_of_one_row_at_a_time():
             assert a.tobytes() == b.tobytes()
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_stacked_sums_of_points_are_those_of_one_output_at_a_time(dtype):
+    """The loop's weighted sums of a sub-interval's points, stacked (``_combine_plan``: one
+    step per point and run of outputs, ``addcmul_`` with a weight per output), are bitwise
+    those of one output at a time (``_combine_rows``: a product, then ``add_`` with
+    ``alpha`` per further weight, each rounded once), for every rule of the loop, and the
+    normed and measured outputs lie in one slice in their order (one product and one norm
+    for all of them); the plan takes fewer steps than there are weights."""
+    from cdig._adaptive import (
+        _BISECTION,
+        _BISECTION_RICH,
+        _LEAF_RULES,
+        _combine_plan,
+        _combine_rows,
+        _plan_of,
+    )
+
+    gen = torch.Generator().manual_seed(0)
+    cases = [
+        (_LEAF_RULES, (1,), (1,)),
+        (_BISECTION, (0, 1, 2), (0, 1, 2)),
+        (_BISECTION_RICH, (0, 1, 2, 4), (0, 1, 2)),
+        (_BISECTION_RICH[:, :5], (0, 1, 2, 4), (0, 1, 2)),
+    ]
+    fused_matters = False
+    for rules, normed, measured in cases:
+        for kind in (0, 1):
+            w = rules[kind]
+            plan = _plan_of(w, normed, measured)
+            assert len(plan.steps) < np.count_nonzero(w)
+            for outs, span in ((normed, plan.normed), (measured, plan.measured)):
+                assert span == (plan.pos[outs[0]], plan.pos[outs[0]] + len(outs))
+            for n, c in ((1, 1), (3, 7), (17, 129), (40, 256)):
+                # values over many binades: the rounding of each step shows in the bits
+                scale = torch.exp(3 * torch.randn(w.shape[1], n, c, generator=gen))
+                pts = torch.randn(w.shape[1], n, c, generator=gen, dtype=dtype) * scale.to(dtype)
+                stack, got = _combine_plan(pts, plan)
+                want = _combine_rows(pts, w)
+                for j in range(len(w)):
+                    assert got[j].numpy().tobytes() == want[j].numpy().tobytes(), (kind, j)
+                    assert got[j].data_ptr() == stack[plan.pos[j]].data_ptr()
+                # rounded twice (a product, then a sum) the bits differ: the check can fail
+                j = int(np.flatnonzero(np.count_nonzero(w, axis=1) > 1)[0])
+                ks = np.flatnonzero(w[j])
+                twice = pts[ks[0]] * float(w[j, ks[0]])
+                for k in ks[1:]:
+                    twice = twice + pts[k] * float(w[j, k])
+                fused_matters |= not torch.equal(twice, want[j])
+    assert fused_matters
+
+
+def test_richardson_reads_only_the_rows_it_needs():
+    """A bisection's sums form the eighth difference and the parent's own error vector
+    only where Richardson's estimate reads them (``_richardson_rows``): where no parent may
+    be smooth and none was scaled it changes nothing, and where none was scaled the
+    parent's term (its vector times ``1 - lam = 0``) leaves the row's error sum bitwise
+    as it was, so the rules without that row give the same totals."""
+    from cdig._adaptive import _richardson_adjust, _richardson_rows
+
+    gen = torch.Generator().manual_seed(0)
+    n, c = 6, 33
+    kinds = np.array([0, 0, 1, 0, 0, 0])
+    h = np.full(n, 2.0**-6)
+    e_parent = np.abs(np.random.default_rng(0).normal(size=n))
+    first = np.full(n, np.nan)  # the first mesh's parents: never smooth
+    assert _richardson_rows(kinds, first, np.ones(n)) == (False, False)
+    assert _richardson_rows(kinds, first, np.r_[0.5, np.ones(n - 1)]) == (True, True)
+    seen = np.abs(np.random.default_rng(1).normal(size=n))
+    assert _richardson_rows(kinds, seen, np.ones(n)) == (True, False)
+    for seen_p in (first, seen):
+        outs = [torch.randn(n, c, generator=gen) for _ in range(6)]
+        outs[3][0, :4] = -0.0  # signed zeros: adding 0 * x may flip them, not the totals
+        norms = [torch.linalg.vector_norm(outs[j], dim=1).double() for j in (0, 1, 2, 4)]
+        totals = []
+        for rows in (6, 5):
+            mine = [o.clone() for o in outs[:rows]]
+            record = torch.ones(3, n, dtype=torch.float64)
+            adjust = _richardson_adjust(kinds, h, e_parent, seen_p, np.ones(n), record)
+            adjust(mine, np.arange(n), norms)
+            total = torch.zeros(2, c, dtype=torch.float64)
+            total.index_add_(0, torch.tensor([0, 1, 0, 1, 0, 1]), mine[3].double())
+            totals.append((total.numpy().tobytes(), record.numpy().tobytes()))
+        assert totals[0] == totals[1]
+        if np.isnan(seen_p).all():  # nothing read: nothing changed
+            assert torch.equal(mine[3], outs[3])
+
+
+def test_norms_of_stacked_groups_are_those_of_each_group_alone(monkeypatch):
+    """``attribution_norms`` of several sums of the same rows stacked (the adaptive loop's
+    measures of a round's sums in one call) gives each group's norms bitwise as its own
+    call does, with one block of coefficients and with several (then group by group)."""
+    from cdig import _adaptive
+    from cdig._adaptive import attribution_norms
+
+    gen = torch.Generator().manual_seed(3)
+    for dtype in (torch.float32, torch.float64, torch.complex64):
+        for m, d, groups in ((1, 5, 3), (7, 129, 2), (5, 300, 3)):
+            diff = torch.randn(m, d, generator=gen, dtype=dtype)
+            sums = torch.randn(groups * m, d, generator=gen, dtype=dtype)
+
+            def diff_of(c0, c1, diff=diff):
+                return diff[:, c0:c1]
+
+            for block in (_adaptive.BLOCK_BYTES, 4096):  # one block; then several
+                monkeypatch.setattr(_adaptive, "BLOCK_BYTES", block)
+                monkeypatch.setattr(_adaptive, "MIN_COLUMNS", 16)
+                got = attribution_norms(diff_of, sums, groups)
+                alone = [
+                    attribution_norms(diff_of, sums[i * m : (i + 1) * m]) for i in range(groups)
+                ]
+                assert got.numpy().tobytes() == torch.cat(alone).numpy().tobytes()
+
+
 def test_integrator_alone_names_rows_and_alphas_of_non_finite_points():
     """``integrate_adaptive`` without the engine's error factory raises a ValueError naming
     the row and the exact alpha of a non-finite output, then of a non-finite gradient."""

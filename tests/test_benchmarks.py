@@ -173,3 +173,16 @@ def test_cold_start_quick():
     assert res["import torch"]["ratio"] == 1.0
     for name in ("import cdig", "cdig --help"):
         assert res[name]["s"] > 0 and _sane(res[name]["ratio"]), (name, res[name])
+
+
+def test_auto_pair_against_this_tree_itself(capsys):
+    """``auto_pair.py`` loads a reference checkout's package beside this one and times
+    both in one process: against this very tree the results are bitwise the same (it
+    checks that itself) and every timing and paired ratio is a sane number."""
+    auto_pair = _module("auto_pair")
+    out = auto_pair.main([str(BENCH.parent), "--samples", "2", "--calls", "2"])
+    assert out["evaluations"] >= 2 * 33
+    for key in ("call_ratio", "rest_ratio"):
+        assert SANE[0] < out[key] < SANE[1], out
+    assert 0 < out["rest_new_ms"] < out["call_new_ms"]
+    assert "paired ratio" in capsys.readouterr().out

@@ -160,6 +160,45 @@ def test_chunk_size_does_not_change_results(smooth_cnn, series):
 
 
 # ---------------------------------------------------------------------- layouts and dtypes
+@pytest.mark.parametrize("kind", ["time", "coefficients"])
+@pytest.mark.parametrize("make", [Fourier, Time, cdig.domains.DCT])
+def test_adaptive_measure_of_stacked_sums_is_that_of_each_sum_alone(kind, make):
+    """The adaptive loop measures several sums of the same rows in one call of a domain's
+    measure (stacked): each sum's norms are bitwise those of a call of its own, for a
+    subset of the rows and for all of them, in a time pass (mapped through the domain: in
+    one call where the domain maps each row on its own, ``_rows_apart``, whose rows are
+    then bitwise those of one row at a time; else a call per sum) and in a pass in the
+    domain's coefficients."""
+    from cdig.engine import _measure_norms, _Pass
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 2, 50, generator=gen)
+    xb = 0.1 * torch.randn(6, 2, 50, generator=gen)
+    dom = make().fit(x)
+    X, X0 = dom.forward(x), dom.forward(xb)
+    if dom._rows_apart:
+        g = torch.randn(9, *x.shape[1:], generator=gen)
+        ends = torch.cat([X, X[:3]])
+        whole = dom.inverse_vjp(ends, g).numpy()
+        for i in range(9):
+            one = dom.inverse_vjp(ends[i : i + 1], g[i : i + 1]).numpy()
+            assert one.tobytes() == whole[i : i + 1].tobytes()
+    p = (
+        _Pass("time", [(dom.name, dom, X0)], xb, x, xb)
+        if kind == "time"
+        else _Pass("coefficients", [(dom.name, dom, X0)], X0, X, xb)
+    )
+    norms = _measure_norms(p, dom, X0, torch.arange(6))
+    like = p.end
+    for rows in (torch.tensor([4, 1, 3]), None):
+        n = 6 if rows is None else len(rows)
+        sums = [torch.randn(n, *like.shape[1:], generator=gen, dtype=like.dtype) for _ in range(3)]
+        stacked, n_coef = norms(rows, torch.cat(sums))
+        alone = [norms(rows, s) for s in sums]
+        assert n_coef == alone[0][1] == X[0].numel()
+        assert stacked.numpy().tobytes() == torch.cat([a for a, _ in alone]).numpy().tobytes()
+
+
 def test_time_axis_and_two_dimensional_inputs(series):
     model_ct = SmoothCNN(channels=2)
 

@@ -69,9 +69,11 @@ sub-intervals' error norms are concatenated and read together, and the tests and
 choice of sub-intervals run for all rows at once (:func:`_pick_all`). A bisection gathers
 its nine points once and forms, with one multiply-add per non-zero weight
 (:data:`_BISECTION`), its halves' error vectors and the changes of the row's Boole and
-error sums, in the gradients' precision; the changes are added to the rows in float64
-(``index_add_``). Everything is elementwise or a per-row index sum, so the bits do not
-depend on the number of threads. The result is these running sums.
+error sums, in the gradients' precision (stacked: one torch call per point and run of
+outputs, :func:`_combine_plan`); the changes are added to the rows in float64
+(``index_add_``). Each domain measures a round's sums of the same rows in one call.
+Everything is elementwise or a per-row index sum, so the bits do not depend on the number
+of threads. The result is these running sums.
 
 Why a row stops is its **status**: ``"converged"`` (both tests), ``"floor"`` (a tolerance
 lies at or below the rounding floor of the model's precision, :func:`rounding_floor` of
@@ -106,6 +108,7 @@ vectors, and rows are integrated in groups that keep this under :data:`STORE_BYT
 from __future__ import annotations
 
 import ctypes
+import itertools
 import math
 import os
 import sys
@@ -246,7 +249,9 @@ GradientAt = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 #: ``measure(rows, G) -> (norms, n_coef)``: the 2-norms (n,) of the attributions of
 #: path-gradient sums ``G`` (n, ...) of the given rows (``None``: every row of the pass, in
 #: order) in one domain, as a float64 tensor on the device, and that domain's number of
-#: coefficients per row; the vector test must hold in each.
+#: coefficients per row; the vector test must hold in each. ``G`` may hold ``k`` sums of
+#: the same rows stacked, (k * n, ...): then the norms are (k * n,), each sum's bitwise
+#: those of a call of its own (h25-rest).
 Measure = Callable[[Tensor | None, Tensor], tuple[Tensor, int]]
 #: ``non_finite(what, rows, alphas) -> error``: the error to raise for path points of the
 #: given rows (n,) at ``alphas`` (n,) whose ``what`` (``"explained output"`` or
@@ -680,10 +685,27 @@ def _richardson_adjust(
             record[0, sel_t], record[1, sel_t] = lam[0], lam[1]
             record[2, sel_t] = torch.where(smooth, r, torch.nan)
         real = outs[3].real.dtype if outs[3].is_complex() else outs[3].dtype
-        for j, scale in ((0, lam[0] - 1), (1, lam[1] - 1), (5, 1 - lam_p)):
+        terms = [(0, lam[0] - 1), (1, lam[1] - 1), (5, 1 - lam_p)]
+        if len(outs) == 5:  # h25-rest: no parent scaled (see _richardson_rows): its term is 0
+            assert (lam_parent[sel] == 1).all()
+            terms.pop()
+        for j, scale in terms:
             outs[3].add_(outs[j] * scale.to(real)[:, None])
 
     return adjust
+
+
+def _richardson_rows(
+    kinds: np.ndarray, seen_parent: np.ndarray, lam_parent: np.ndarray
+) -> tuple[bool, bool]:
+    """(h25-rest) Whether :func:`_richardson_adjust` of these parents reads anything (the
+    eighth difference's norm, row 4 of :data:`_BISECTION_RICH`: some parent may be smooth,
+    or some parent's vector was scaled), and whether it reads row 5 (the parent's own
+    error vector, added times ``1 - lam``: some parent was scaled). Where it reads
+    nothing it changes nothing; a row 5 times 0 changes no total (it adds zeros)."""
+    possible = (kinds == 0) & np.isfinite(seen_parent)
+    scaled = bool((lam_parent != 1).any())
+    return bool(possible.any()) or scaled, scaled
 
 
 # --- end h22-cost -------------------------------------------------------------------------
@@ -961,13 +983,28 @@ def _integrate_group(
                 # all sub-intervals at once (the usual case): slices, not gathers
                 sel_t: Tensor | slice = slice(None) if m == n else torch.as_tensor(sel, device=dev)
                 pts = mesh.store.gather(slots[sel].T.reshape(-1), c0, c1).view(k, m, c1 - c0)
-                outs = _combine(pts, rules[kd])
+                # h25-rest: the outputs stacked (:func:`_combine_plan`), the same bits
+                plan = None if pts.is_complex() else _plan_of(rules[kd], normed, measured)
+                if plan is None:
+                    stack, outs = None, _combine_rows(pts, rules[kd])
+                else:
+                    stack, outs = _combine_plan(pts, plan)
                 del pts
                 hh = h_work[sel_t, None]
                 r_t = torch.as_tensor(lrows[sel], device=dev)
                 dr = diff_of(r_t, c0, c1)
-                block_norms = []
-                for i, j in enumerate(normed):
+                block_norms: list[Tensor] = []
+                if stack is not None and plan is not None and plan.normed is not None:
+                    # one product and one norm for all (each row's reduction the same)
+                    a = _re_mul_work(dr, stack[plan.normed[0] : plan.normed[1]])
+                    norms = torch.linalg.vector_norm(a, dim=-1).double()
+                    del a
+                    if c1 - c0 == d:
+                        sq[:, sel_t] = norms
+                    else:
+                        sq[:, sel_t] += norms**2
+                    block_norms = list(norms.unbind(0))
+                for i, j in enumerate(normed if not block_norms else ()):
                     a = _re_mul_work(dr, outs[j])
                     norm = torch.linalg.vector_norm(a, dim=1).double()
                     if c1 - c0 == d:
@@ -981,13 +1018,19 @@ def _integrate_group(
                 del block_norms
                 if n_dom and c1 - c0 == d:  # h22-cost: the per-domain norms
                     g_rows = rows[r_t]
-                    for i, j in enumerate(measured):
-                        g = outs[j].reshape(-1, *shape)
-                        for di, measure in enumerate(measures):
-                            sq_dom[i * n_dom + di, sel_t] = measure(g_rows, g)[0].double()
+                    # h25-rest: the outputs stacked, one measure call per domain (each
+                    # output's norms those of a call of its own)
+                    if stack is not None and plan is not None and plan.measured is not None:
+                        g = stack[plan.measured[0] : plan.measured[1]]  # a view, in order
+                    else:
+                        g = torch.cat([outs[j] for j in measured])
+                    g = g.view(-1, *shape)
+                    dom_sq = sq_dom.view(len(measured), n_dom, n)
+                    for di, measure in enumerate(measures):
+                        dom_sq[:, di, sel_t] = measure(g_rows, g)[0].view(len(measured), m)
                 for t, j in zip((total, total_err), to_totals, strict=True):
                     t[:, c0:c1].index_add_(0, r_t, (outs[j] * hh).to(acc))
-                del outs, dr
+                del outs, dr, stack
         out = (sq.sqrt_() if split else sq) * h_t
         return torch.cat([out, sq_dom * h_t]) if n_dom else out
 
@@ -1106,17 +1149,36 @@ def _integrate_group(
         def diff_act(c0: int, c1: int, sel: Tensor | None = act_sel) -> Tensor:
             return diff_of(sel, c0, c1)
 
-        dev_parts = [
-            _attribution_stats(diff_act, tot, acc_bytes),
-            _attribution_stats(diff_act, tot_err, acc_bytes, False)[::2],
-        ]
+        # h25-rest: the two sums stacked where one block of coefficients holds them: their
+        # stats from one product (each row's reductions the same) and one measure call per
+        # domain (each sum's norms those of a call of its own); rows: the sums, |A|, norms
+        na = len(act)
+        one = len(list(_column_blocks(d, 2 * na, acc_bytes))) == 1
+        both = torch.cat([tot, tot_err]) if one else None
+        if both is not None:
+            prod = re_mul(diff_act(0, d), both.view(2, na, d))
+            row_stats = torch.zeros(5, na, dtype=torch.float64, device=dev)
+            row_stats[0:2] += prod.sum(dim=-1)  # as ``_attribution_stats``: 0 + sum
+            row_stats[2] += prod[0].abs().sum(dim=-1)
+            row_stats[3:5] = prod.norm(dim=-1)
+            del prod
+        else:
+            st_t = _attribution_stats(diff_act, tot, acc_bytes)
+            st_e = _attribution_stats(diff_act, tot_err, acc_bytes, False)
+            row_stats = torch.stack([st_t[0], st_e[0], st_t[1], st_t[2], st_e[2]])
+        dev_parts = [row_stats]
         m_rows = None if (every and whole_pass) else rows[act_t]
         n_coefs = []
         for measure in measures:
-            for s in (tot, tot_err):
-                norms, n_coef = measure(m_rows, s.reshape(-1, *shape))
+            if both is not None:
+                norms, n_coef = measure(m_rows, both.view(-1, *shape))
                 dev_parts.append(norms.reshape(1, -1).double())
+            else:
+                for s in (tot, tot_err):
+                    norms, n_coef = measure(m_rows, s.reshape(-1, *shape))
+                    dev_parts.append(norms.reshape(1, -1).double())
             n_coefs.append(n_coef)
+        del both
         p_slots, p_rows, p_pos, p_stats, p_order = pending_points
         dev_parts += [p_stats, pending_norms.reshape(1, -1)]
         if isinstance(pending_seen, Tensor):
@@ -1130,9 +1192,7 @@ def _integrate_group(
         take = _Reader(torch.cat([t.reshape(-1) for t in dev_parts]).cpu().numpy())
         if trim:
             _release_freed_memory()
-        na = len(act)
-        sum_a, abs_a, norm_i = take(na), take(na), take(na)
-        est_s, est_n = take(na), take(na)
+        sum_a, est_s, abs_a, norm_i, est_n = (take(na) for _ in range(5))
         m_norms = [(take(na), take(na)) for _ in measures]
         pt = np.empty((3, len(p_pos)))
         pt[:, p_order] = take(3 * len(p_pos)).reshape(3, -1)
@@ -1299,13 +1359,13 @@ def _integrate_group(
             key = np.zeros(len(mesh.row))
             share = np.full(n_rows, 2.0)  # every candidate (up to the budget)
         else:
-            key = np.where(np.isin(mesh.row, act[ok_v]), np.abs(mesh.gap), mesh.err)
+            key = np.where(_in_rows(mesh.row, act[ok_v], n_rows), np.abs(mesh.gap), mesh.err)
             if n_dom:  # h22-cost: a leaf's error against its row's tolerance, per domain
                 tol_all = np.full((n_rows, n_dom), np.nan)
                 tol_all[act] = tol_d
                 with np.errstate(divide="ignore", invalid="ignore"):
                     rel = (mesh.errd / tol_all[mesh.row]).max(axis=1)
-                measured = np.isfinite(rel) & ~np.isin(mesh.row, act[ok_v])
+                measured = np.isfinite(rel) & ~_in_rows(mesh.row, act[ok_v], n_rows)
                 key = np.where(measured, rel, key)
             share = np.zeros(n_rows)
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -1389,16 +1449,19 @@ def _integrate_group(
         )
         # a long row's sums are taken in blocks of coefficients, where no norm is whole:
         # neither Richardson's estimate nor the domains' norms, so not their rules either
-        n_own = 3 if diff is None else 4
+        # (h25-rest: and only the rows of its rules that Richardson's estimate reads)
+        reads, scaled = _richardson_rows(kinds, mesh.seen[parents], mesh.lam[parents])
+        reads &= diff is not None
+        n_own = 4 if reads else 3
         norms = sums_and_norms(
             nine,
             prow,
             kinds,
             half / _GRID,
-            _BISECTION if diff is None else _BISECTION_RICH,
+            _BISECTION_RICH[:, : 6 if scaled else 5] if reads else _BISECTION,
             (2, 3),
-            (0, 1, 2) if diff is None else (0, 1, 2, 4),
-            None if diff is None else adjust,
+            (0, 1, 2, 4) if reads else (0, 1, 2),
+            adjust if reads else None,
             measured=(0, 1, 2),
         )
         if n_dom:  # h22-cost: the halves' and the change's norms per domain
@@ -1473,7 +1536,18 @@ class _Reader:
 def _combine(points: Tensor, weights: np.ndarray) -> list[Tensor]:
     """``out[j] = sum_k weights[j, k] * points[k]`` for points (K, n, c) and weights (J, K):
     one multiply-add per non-zero weight, in ``k`` order, in the points' dtype (elementwise,
-    so the same bits whatever the number of threads)."""
+    so the same bits whatever the number of threads).
+
+    (h25-rest: real points through :func:`_combine_plan`'s stacked outputs, the same bits
+    with fewer operations.)"""
+    if points.is_complex():
+        return _combine_rows(points, weights)
+    return _combine_plan(points, _plan_of(weights, (), ()))[1]
+
+
+def _combine_rows(points: Tensor, weights: np.ndarray) -> list[Tensor]:
+    """:func:`_combine` one output at a time: the first non-zero weight's product, then an
+    ``add_`` with ``alpha`` per further weight."""
     out: list[Tensor] = []
     for w in weights:
         total: Tensor | None = None
@@ -1486,6 +1560,120 @@ def _combine(points: Tensor, weights: np.ndarray) -> list[Tensor]:
     return out
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """How :func:`_combine_plan` forms the outputs of weights (J, K) stacked in one (J, n, c)
+    tensor (h25-rest): ``order[i]`` is the output at position ``i``, ``pos[j]`` the position
+    of output ``j``; each step ``(k, a, b, first)`` forms positions ``[a, b)`` from point
+    ``k``: their first non-zero weight's product (``first``) or a multiply-add. ``normed``
+    and ``measured`` are the positions ``[a, b)`` of those outputs when they lie there in
+    their order (one product and one norm for all of them), else None."""
+
+    order: tuple[int, ...]
+    pos: tuple[int, ...]
+    steps: tuple[tuple[int, int, int, bool], ...]
+    weights: np.ndarray  # (J, K) in position order
+    normed: tuple[int, int] | None
+    measured: tuple[int, int] | None
+
+
+_PLANS: dict[Any, _Plan] = {}
+_PLAN_WEIGHTS: dict[Any, list[Tensor]] = {}
+
+
+def _plan_steps(w: np.ndarray) -> list[tuple[int, int, int, bool]]:
+    """The steps of weights ``w`` (J, K), rows in position order: for each point ``k``, one
+    step per run of consecutive rows whose first non-zero weight is at ``k``, and one per
+    run of rows that add ``k``."""
+    nz = w != 0
+    first = np.where(nz.any(axis=1), nz.argmax(axis=1), -1)
+    steps: list[tuple[int, int, int, bool]] = []
+    for k in range(w.shape[1]):
+        for is_first in (True, False):
+            rows = nz[:, k] & ((first == k) if is_first else (first != k))
+            i = 0
+            while i < len(rows):
+                if rows[i]:
+                    j = i
+                    while j < len(rows) and rows[j]:
+                        j += 1
+                    steps.append((k, i, j, is_first))
+                    i = j
+                else:
+                    i += 1
+    return steps
+
+
+def _span(pos: Sequence[int], outs: Sequence[int]) -> tuple[int, int] | None:
+    """Positions ``[a, b)`` of outputs ``outs`` when they are consecutive in their order."""
+    if not outs:
+        return None
+    a = pos[outs[0]]
+    return (a, a + len(outs)) if all(pos[j] == a + i for i, j in enumerate(outs)) else None
+
+
+def _plan_of(weights: np.ndarray, normed: Sequence[int], measured: Sequence[int]) -> _Plan:
+    """The order of the outputs of ``weights`` (J, K) with the fewest operations (steps,
+    and a product and norm per output of ``normed``, a copy for ``measured``, where they do
+    not lie consecutively), found once per rules and kept."""
+    key = (weights.shape, weights.tobytes(), tuple(normed), tuple(measured))
+    plan = _PLANS.get(key)
+    if plan is not None:
+        return plan
+    best: tuple[int, _Plan] | None = None
+    n_out = weights.shape[0]
+    perms = itertools.permutations(range(n_out)) if n_out <= 7 else [tuple(range(n_out))]
+    for order in perms:
+        pos = [0] * n_out
+        for i, j in enumerate(order):
+            pos[j] = i
+        w = weights[list(order)]
+        steps = _plan_steps(w)
+        normed_at, measured_at = _span(pos, normed), _span(pos, measured)
+        cost = len(steps)
+        cost += 0 if normed_at is not None or not normed else 4 * (len(normed) - 1)
+        cost += 0 if measured_at is not None or len(measured) < 2 else 1
+        if best is None or cost < best[0]:
+            best = (cost, _Plan(order, tuple(pos), tuple(steps), w, normed_at, measured_at))
+    assert best is not None
+    _PLANS[key] = best[1]
+    return best[1]
+
+
+def _combine_plan(points: Tensor, plan: _Plan) -> tuple[Tensor, list[Tensor]]:
+    """:func:`_combine` of real points (K, n, c) by ``plan``: the stacked outputs (J, n, c)
+    in position order and the list of outputs (views of it) in the weights' order.
+
+    A step forms several outputs from one point at once, with a weight per output: the
+    first product is ``points[k] * w`` and each further weight ``addcmul_`` (``out + w
+    points[k]``, rounded once like ``add_`` with ``alpha=w``): per element the same
+    operations in the same order as one output at a time, hence the same bits (a test
+    checks it against :func:`_combine_rows`)."""
+    key = (id(plan), points.dtype, points.device)
+    weights = _PLAN_WEIGHTS.get(key)
+    if weights is None:
+        weights = _PLAN_WEIGHTS[key] = [
+            torch.tensor(plan.weights[a:b, k], dtype=points.dtype, device=points.device).view(
+                -1, 1, 1
+            )
+            for k, a, b, _ in plan.steps
+        ]
+    _, n, c = points.shape
+    stack = torch.empty((len(plan.order), n, c), dtype=points.dtype, device=points.device)
+    pts = points.unbind(0)
+    done = np.zeros(len(plan.order), dtype=bool)
+    for (k, a, b, first), w in zip(plan.steps, weights, strict=True):
+        if first:
+            torch.mul(pts[k], w, out=stack[a:b])
+            done[a:b] = True
+        else:
+            stack[a:b].addcmul_(pts[k], w)
+    for i in np.flatnonzero(~done):  # no weight: zeros
+        stack[i].zero_()
+    rows = stack.unbind(0)
+    return stack, [rows[i] for i in plan.pos]
+
+
 def _re_mul_work(a: Tensor, b: Tensor) -> Tensor:
     """``Re[a * conj(b)]`` elementwise in the working precision of ``a`` and ``b`` (no
     float64 copies; reductions of it accumulate in float64)."""
@@ -1493,6 +1681,13 @@ def _re_mul_work(a: Tensor, b: Tensor) -> Tensor:
         t = torch.promote_types(torch.promote_types(a.dtype, b.dtype), torch.complex64)
         return (torch.view_as_real(a.to(t)) * torch.view_as_real(b.to(t))).sum(dim=-1)
     return a * b
+
+
+def _in_rows(row: np.ndarray, rows: np.ndarray, n_rows: int) -> np.ndarray:
+    """``np.isin(row, rows)`` for local rows (all below ``n_rows``): a mask lookup (h25-rest)."""
+    mask = np.zeros(n_rows, dtype=bool)
+    mask[rows] = True
+    return mask[row]
 
 
 def _pick_all(
@@ -1615,17 +1810,32 @@ def _attribution_stats(
     return out
 
 
-def attribution_norms(diff_of: Callable[[int, int], Tensor], sums: Tensor) -> Tensor:
+def attribution_norms(
+    diff_of: Callable[[int, int], Tensor], sums: Tensor, groups: int = 1
+) -> Tensor:
     """2-norm per row (R,) of the attributions ``Re[diff * conj(sums)]`` (float64, on the
     device), ``sums`` of shape (R, d) and ``diff_of(c0, c1)`` the path difference's
     coefficients ``[c0, c1)`` (R, c1 - c0) in any dtype, in blocks of coefficients of at
     most :func:`block_bytes` of temporaries: bitwise the norm of the whole product when
-    one block holds it, else the root of the blocks' summed squares."""
+    one block holds it, else the root of the blocks' summed squares.
+
+    ``groups`` > 1: ``sums`` is that many groups of the same R / groups rows stacked
+    (``diff_of`` gives those rows'), each group's norms bitwise those of its own call
+    (h25-rest: one product and one norm for all groups when one block holds them, each
+    row's reduction the same; else a call per group)."""
     n, d = sums.shape
     item = torch.empty((), dtype=accumulator_dtype(sums)).element_size()
     blocks = list(_column_blocks(d, n, item))
     if len(blocks) == 1:
-        return re_mul(diff_of(0, d), sums).norm(dim=1)
+        if groups == 1:
+            return re_mul(diff_of(0, d), sums).norm(dim=1)
+        stacked = sums.reshape(groups, n // groups, d)  # the difference broadcast to each group
+        return re_mul(diff_of(0, d), stacked).norm(dim=-1).reshape(n)
+    if groups > 1:
+        m = n // groups
+        return torch.cat(
+            [attribution_norms(diff_of, sums[i * m : (i + 1) * m]) for i in range(groups)]
+        )
     out = torch.zeros(n, dtype=torch.float64, device=sums.device)
     for c0, c1 in blocks:
         out += re_mul(diff_of(c0, c1), sums[:, c0:c1]).norm(dim=1) ** 2
@@ -1696,7 +1906,9 @@ def _noise_sites(
     is nearest the row's median (a sharp feature, whose second difference is not noise,
     has a large one), away from the baseline and wider than ``4 du``. Returns the sites'
     rows, their midpoints' slots and positions, or None."""
-    leaves = np.flatnonzero(np.isin(mesh.row, rows) & (mesh.lo > 0) & (mesh.width >= 4 * step))
+    leaves = np.flatnonzero(
+        _in_rows(mesh.row, rows, len(mesh.f_base)) & (mesh.lo > 0) & (mesh.width >= 4 * step)
+    )
     if len(leaves) == 0:
         return None
     key = mesh.err[leaves] / mesh.width[leaves]

@@ -1626,9 +1626,17 @@ def _measure_norms(
 
     def norms(rows: Tensor | None, gradient: Tensor) -> tuple[Tensor, int]:
         n = gradient.shape[0]
+        # h25-rest: ``groups`` sums of the same rows stacked (each group's norms those of a
+        # call of its own)
+        m = len(p.end) if rows is None else len(rows)
+        groups = n // m if m else 1
         every = rows is None  # every row of the pass, in order
         if channels is not None:  # a long recording: a few channels at a time, not kept
-            return _channel_norms(p, dom, X0, rows_b, rows, gradient, channels)
+            parts = [
+                _channel_norms(p, dom, X0, rows_b, rows, gradient[i * m : (i + 1) * m], channels)
+                for i in range(groups)
+            ]
+            return torch.cat([a for a, _ in parts]), parts[0][1]
         assert X0 is not None  # only a long recording's channel blocks map it lazily
         if p.kind == "coefficients":
             end, start = p.end, p.start
@@ -1643,7 +1651,18 @@ def _measure_norms(
                 start = X0 if rows is None else X0.index_select(0, rows)
                 idx = rows_b if rows is None else rows_b[rows]
                 last[:] = [rows, end, start, idx]
-            gradient = dom.inverse_vjp(end, gradient, idx)
+            if groups == 1:
+                gradient = dom.inverse_vjp(end, gradient, idx)
+            elif dom._rows_apart:  # each row mapped on its own: all groups in one call
+                many = end.expand(groups, *end.shape).reshape(n, *end.shape[1:])
+                gradient = dom.inverse_vjp(many, gradient, idx.repeat(groups))
+            else:  # each group mapped alone: the same shapes as one call's
+                gradient = torch.cat(
+                    [
+                        dom.inverse_vjp(end, gradient[i * m : (i + 1) * m], idx)
+                        for i in range(groups)
+                    ]
+                )
             every = True  # gathered already
         end = end.reshape(len(end), -1)
         start = start.reshape(len(start), -1)
@@ -1654,7 +1673,7 @@ def _measure_norms(
             return end[:, c0:c1].index_select(0, rows) - start[:, c0:c1].index_select(0, rows)
 
         g = gradient.reshape(n, -1)
-        return attribution_norms(diff_of, g), g.shape[1]
+        return attribution_norms(diff_of, g, groups), g.shape[1]
 
     return norms
 

@@ -80,6 +80,10 @@ class Domain:
     #: channels of the whole transform, bitwise. The engine then maps a long recording's
     #: sums a few channels at a time.
     per_channel: ClassVar[bool] = False
+    #: (h25-rest, private) ``True`` when ``inverse_vjp`` maps each row on its own and gives
+    #: it bitwise whatever the other rows of the call: the adaptive loop's measure then maps
+    #: several sums of the same rows in one call.
+    _rows_apart: ClassVar[bool] = False
     #: Attribute holding each ``__init__`` parameter stored under another name.
     _param_attributes: ClassVar[Mapping[str, str]] = {}
 

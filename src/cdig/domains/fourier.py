@@ -38,6 +38,7 @@ class Fourier(Domain):
     per_channel = True
     name = "fourier"
     is_complex = True
+    _rows_apart = True  # an FFT per row (h25-rest: bitwise against one row at a time, on CPU)
 
     def __init__(self, onesided: bool = True, fs: float | None = None) -> None:
         self.onesided = onesided

@@ -27,6 +27,7 @@ class Time(Domain):
 
     per_channel = True
     name = "time"
+    _rows_apart = True  # the identity (h25-rest)
 
     def __init__(self, fs: float | None = None) -> None:
         self.fs = fs
