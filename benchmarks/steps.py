@@ -584,6 +584,7 @@ def summary(records: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    global RTOL
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--samples", type=int, default=16, help="test series per row")
     p.add_argument("--quick", action="store_true", help="one row, 4 series (for the tests)")
@@ -612,7 +613,6 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         help="the closed-form adversarial suite (default: full; quick with --quick)",
     )  # fmt: skip
     args = p.parse_args(argv)
-    global RTOL
     RTOL = args.rtol
     if args.threads:
         torch.set_num_threads(args.threads)
