@@ -40,6 +40,15 @@ norm. Kinks, jumps (ReLU, max-pooling), narrow features, aliased oscillations, t
 baseline's open rule and a long row (whose norms are taken in blocks of coefficients)
 keep the estimates above (:func:`_richardson_adjust`).
 
+Where the gradient switches once inside a half of a bisection (a ReLU or max-pooling
+switch, a hard attention flip) and is otherwise nearly constant, both rules' error vectors
+are the switch's vector times numbers that depend only on where it falls: Boole minus
+Simpson has the error's direction but about twice its size. The half's exact completeness
+gap is the sum of its true error vector, so a half whose Boole-minus-Simpson vector is
+parallel to the parent's bisection change and whose sum does not cancel is scaled by
+``-gap / sum(B - S)`` (clipped; :data:`GAP_SCALE`, :func:`_gap_lambdas`), in the row's
+error sum and in its ``e_i``. Several switches in a half keep Boole minus Simpson.
+
 A row stops when both hold, on the numbers as they will be reported:
 
 * the **vector test**, in every domain that shares the pass: the estimated error of the
