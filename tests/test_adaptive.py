@@ -1286,3 +1286,78 @@ def test_each_domain_is_certified_on_its_own_root_sum_square():
     fields = ("gradient", "error_gradient", "steps", "converged", "status", "floor", "rss")
     alone = AdaptiveResult(*(getattr(res, f) for f in fields))
     assert alone.for_domain(0) is alone
+
+
+def test_gap_scaled_halves_carry_the_true_error_of_one_jump():
+    """Where the gradient jumps once in a half (a ReLU switching along the path), Boole's
+    and Simpson's error vectors are the jump's vector times numbers that depend only on
+    where it falls; scaled by ``-gap / sum(B - S)`` (the exact local completeness gap over
+    the estimate's sum), the Boole-minus-Simpson vector is the half's true error vector.
+    Checked against the closed form, the scale clipped to [GAP_LAM_MIN, GAP_LAM_MAX] in
+    magnitude, 1 for the open rule at the baseline; the sums' magnitudes come along."""
+    from cdig import _adaptive as ad
+
+    rng = np.random.default_rng(3)
+    rules = ad._LEAF_RULES[0]  # Boole, Boole - Simpson on five points
+    h = 2.0**-6  # the halves' width in u; the parent is [0, 2 h]
+    nodes = np.arange(9) * h / 4
+    inside = clipped = 0
+    for _ in range(200):
+        base, jump = rng.normal(size=6), rng.normal(size=6)  # vectors of 6 coefficients
+        t = rng.uniform(0, 2 * h)  # where the gradient jumps
+
+        def integral(a: float, b: float, base=base, jump=jump, t=t) -> np.ndarray:
+            return base * (b - a) + jump * max(0.0, b - max(a, t))
+
+        g = base + jump * (nodes[:, None] > t)  # (9, 6): the integrand with x - x' = 1
+        p = g.sum(axis=1)
+        f = np.array([integral(0.0, u).sum() for u in nodes])  # the output along the path
+        out = ad._gap_lambdas(
+            torch.tensor(f[::2]).view(1, 5),
+            torch.tensor(p[::2]).view(1, 5),
+            torch.tensor(f[1::2]).view(1, 4),
+            torch.tensor(p[1::2]).view(1, 4),
+            np.zeros(1, dtype=np.int64),
+            np.array([h]),
+        )[:, 0].numpy()
+        for i, sl in enumerate((slice(0, 5), slice(4, 9))):
+            est = h * (rules[1] @ g[sl])  # Boole minus Simpson, (6,)
+            true = h * (rules[0] @ g[sl]) - integral(nodes[sl][0], nodes[sl][-1])
+            assert out[2 + i] == pytest.approx(abs(est.sum()), rel=1e-9, abs=1e-15)
+            if np.abs(true).max() < 1e-12 * h:
+                continue  # the jump is in the other half: no error
+            raw = -(f[sl][-1] - f[sl][0] - h * (rules[0] @ p[sl])) / est.sum()
+            assert out[i] == pytest.approx(
+                np.sign(raw) * np.clip(abs(raw), ad.GAP_LAM_MIN, ad.GAP_LAM_MAX), rel=1e-9
+            )
+            if ad.GAP_LAM_MIN <= abs(raw) <= ad.GAP_LAM_MAX:
+                np.testing.assert_allclose(out[i] * est, true, rtol=1e-8, atol=1e-15)
+                inside += 1
+            else:
+                clipped += 1
+    assert inside >= 100 and clipped >= 10, (inside, clipped)
+    # the baseline's open rule keeps Boole minus Simpson on its left half
+    one = torch.ones(1, 5, dtype=torch.float64)
+    at0 = ad._gap_lambdas(one, one.cumsum(1), one[:, :4], one[:, :4], np.array([1]), [h])
+    assert at0[0, 0] == 1
+
+
+def test_gap_scaling_only_where_one_switch_is_seen(monkeypatch):
+    """The one-switch test of a half (see ``GAP_SCALE``). ``_aligned`` is the cosine of two
+    vectors (complex too; 0 where one is zero). Two opposite ridges with the same
+    64-period profile make a rank-one gradient whose coefficients sum to zero, parallel to
+    its change: only the sum test keeps its halves off the gap scaling, whose ``lam`` is
+    then a ratio of two roundings (without it, lucky stops; with it, none)."""
+    from cdig import _adaptive as ad
+
+    pair = ad._aligned(torch.tensor([[1.0, 2.0, -3.0]]), torch.tensor([[-2.0, -4.0, 6.0]]))
+    assert pair[0] == pytest.approx(1.0)
+    assert ad._aligned(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]]))[0] == 0
+    assert ad._aligned(torch.zeros(1, 3), torch.ones(1, 3))[0] == 0
+    z = torch.tensor([[1.0 + 1j, 2.0]])
+    assert ad._aligned(z, 3 * z)[0] == pytest.approx(1.0)
+    adv = _adversarial()
+    (case,) = [c for c in adv.cases(n=3, quick=True) if c.name == "oscillation 64"]
+    assert adv.run_case(case)["lucky"] == 0
+    monkeypatch.setattr(ad, "GAP_SUM", 0.0)
+    assert adv.run_case(case)["lucky"] > 0
