@@ -844,25 +844,30 @@ class CrossDomainIG:
         batch = len(rows_b) // n_base
         passes = [p.copy() for p in planned]  # each target fills its own copies
         selected = select_target(spec, out, owner)
-        fx, fbs = selected[:batch], selected[batch:].split(n_base * batch)
         # both ends read to the host at once, in float64 (exact): the finite check reads
         # them, and the results take f(x) and f(x') from them
         host = selected.detach().to("cpu", torch.float64).numpy()
         if not np.isfinite(host).all():  # one read for both ends; then which
-            check_outputs_finite(fx, owner[:batch], "inputs", 1.0)
+            check_outputs_finite(selected[:batch], owner[:batch], "inputs", 1.0)
             check_outputs_finite(selected[batch:], owner[batch:], "baseline", 0.0)
+        auto = run.settings.auto
+        # the ends on the device are read by the adaptive loop's tolerances and the mean
+        # over several baselines only (a fixed rule with one baseline takes the host copy)
+        fx = selected[:batch]
+        fbs = selected[batch:].split(n_base * batch) if auto or n_base > 1 else ()
 
         def f(xc: Tensor, rows: Tensor) -> Tensor:
             samples = rows if n_base == 1 else rows_b[rows]  # one baseline: rows are samples
             return select_target(spec, call(xc, samples), samples)
 
-        fx_rows = fx if n_base == 1 else fx[rows_b]  # (S*B,): f(x) of each row's sample
+        # (S*B,): f(x) of each row's sample, for the adaptive loop's tolerances
+        fx_rows = fx if n_base == 1 or not auto else fx[rows_b]
         results: dict[str, Attribution] = {}
         for i, p in enumerate(passes):
             func = f if p.kind == "time" else _through_inverse(f, p.domains[0][1], rows_b)
             # the adaptive loop's tolerances (a fixed rule uses neither)
             target_diff = scale = None
-            if run.settings.auto:
+            if auto:
                 target_diff = fx_rows - fbs[i]
                 scale = fx_rows.double().abs() + fbs[i].double().abs()
             try:
@@ -1505,7 +1510,8 @@ def _one(n: int) -> int:
 def _long_row(t: Tensor) -> bool:
     """Whether one row of ``t`` (R, ...) is long: its values in the accumulator's precision
     take more than :data:`~cdig._adaptive.LONG_ROW_BYTES`."""
-    return t[0].numel() * accumulator_dtype(t).itemsize > LONG_ROW_BYTES
+    # the size of a row from the shape (no view of row 0: a dispatch per call)
+    return math.prod(t.shape[1:]) * accumulator_dtype(t).itemsize > LONG_ROW_BYTES
 
 
 def _channel_blocks(p: _Pass, dom: Domain) -> list[tuple[int, int]] | None:

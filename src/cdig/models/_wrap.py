@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ._torch import ModelAdapter, TorchModel
@@ -39,7 +40,13 @@ def detect_framework(model: Any) -> str:
     also for plain Python callables: a function that calls TensorFlow or JAX internally
     cannot be recognized and needs ``wrap(fn, framework=...)``).
     """
-    found = [_ROOTS.get((c.__module__ or "").split(".")[0]) for c in type(model).__mro__]
+    return _framework_of(type(model))
+
+
+@functools.lru_cache(maxsize=256)
+def _framework_of(cls: type) -> str:
+    """:func:`detect_framework` of instances of ``cls`` (cached: read once per class)."""
+    found = [_ROOTS.get((c.__module__ or "").split(".")[0]) for c in cls.__mro__]
     for name in ("keras", "tensorflow", "jax"):  # Keras first: its classes extend tf's
         if name in found:
             return name
@@ -96,7 +103,7 @@ def wrap(model: Any, framework: str | None = None, **options: Any) -> ModelAdapt
             f"framework={framework!r} is not supported; use one of {', '.join(FRAMEWORKS)} "
             "or None to detect it."
         )
-    unknown = sorted(set(options) - set(_OPTIONS[name]))
+    unknown = sorted(set(options) - set(_OPTIONS[name])) if options else []
     if unknown:
         allowed = ", ".join(_OPTIONS[name]) or "none"
         raise TypeError(
