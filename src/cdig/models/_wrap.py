@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from ._torch import ModelAdapter, TorchModel
@@ -40,12 +39,20 @@ def detect_framework(model: Any) -> str:
     also for plain Python callables: a function that calls TensorFlow or JAX internally
     cannot be recognized and needs ``wrap(fn, framework=...)``).
     """
-    return _framework_of(type(model))
+    cls = type(model)
+    hit = _FRAMEWORK_OF.get(cls)
+    if hit is None:
+        if len(_FRAMEWORK_OF) > 256:
+            _FRAMEWORK_OF.clear()
+        hit = _FRAMEWORK_OF[cls] = _framework_of(cls)
+    return hit
 
 
-@functools.lru_cache(maxsize=256)
+#: :func:`detect_framework` by class (read once per class).
+_FRAMEWORK_OF: dict[type, str] = {}
+
+
 def _framework_of(cls: type) -> str:
-    """:func:`detect_framework` of instances of ``cls`` (cached: read once per class)."""
     found = [_ROOTS.get((c.__module__ or "").split(".")[0]) for c in cls.__mro__]
     for name in ("keras", "tensorflow", "jax"):  # Keras first: its classes extend tf's
         if name in found:
