@@ -768,3 +768,38 @@ def test_activation_probe_is_kept_with_the_model_across_explainers(monkeypatch):
     other = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32, 2))
     cdig.explain(other, x, "fourier", target=0, n_steps=8, rtol=10)
     assert len(probes) == 4  # another model
+
+
+def test_grad_of_sum_is_the_public_gradient_and_defers_to_overrides():
+    """The path's backward call: bitwise torch.autograd.grad's for plain tensors, and the
+    public function itself under a __torch_function__ mode (which must see it) and for a
+    complex sum (which it refuses)."""
+    from torch.overrides import TorchFunctionMode
+
+    from cdig.engine import _grad_of_sum
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv1d(1, 3, 5), torch.nn.Tanh(), torch.nn.Flatten())
+
+    def total_of(points: torch.Tensor) -> torch.Tensor:
+        return model(points).pow(2).sum()
+
+    points = torch.randn(8, 1, 32, requires_grad=True)
+    (want,) = torch.autograd.grad(total_of(points), points, allow_unused=True)
+    got = _grad_of_sum(total_of(points), points)
+    assert got is not None and torch.equal(got, want)
+
+    seen: list[object] = []
+
+    class Record(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            seen.append(func)
+            return func(*args, **(kwargs or {}))
+
+    with Record():
+        got = _grad_of_sum(total_of(points), points)
+    assert torch.autograd.grad in seen and got is not None and torch.equal(got, want)
+
+    z = torch.randn(4, dtype=torch.complex64, requires_grad=True)
+    with pytest.raises(RuntimeError, match="real scalar"):
+        _grad_of_sum((z * 2).sum(), z)

@@ -808,8 +808,9 @@ class CrossDomainIG:
         # graphs. (Riding along in the first path chunk saves a model call but breaks its
         # power-of-two size, which costs more on CPUs than the call: benchmarks/README.md.)
         ends = torch.cat([x, *(p.time_baseline for p in passes)])
-        owner = _samples_of(len(ends), batch, x.device)
-        out = evaluate(call, ends, run.chunk_for(len(ends)), owner)
+        n_ends = ends.shape[0]  # (len() of a tensor is a Python method of torch's)
+        owner = _samples_of(n_ends, batch, x.device)
+        out = evaluate(call, ends, run.chunk_for(n_ends), owner)
         del ends  # input-sized: not held while the targets are integrated
         for p in passes:
             if p.kind == "coefficients" and _long_row(p.time_baseline):
@@ -841,7 +842,7 @@ class CrossDomainIG:
         ``out`` holds the model's outputs at the inputs and at every pass's time baseline
         (``owner``: the sample of each row); ``planned`` is not changed.
         """
-        batch = len(rows_b) // n_base
+        batch = rows_b.shape[0] // n_base
         passes = [p.copy() for p in planned]  # each target fills its own copies
         selected = select_target(spec, out, owner)
         # both ends read to the host at once, in float64 (exact): the finite check reads
@@ -959,7 +960,7 @@ class CrossDomainIG:
         # a difference of two float64 numbers is the same in numpy as in torch: no small
         # device operations for f(x) - f(x')
         diff = fx_np - fb_np
-        delta_np = vals.reshape(batch, -1).sum(dim=1).cpu().numpy() - diff
+        delta_np = _host(vals.reshape(batch, -1).sum(dim=1)) - diff
         # the values' non-finite guard, fused: a NaN or infinity among a sample's values
         # reaches its delta (read here anyway); only then are the values themselves checked
         # (finite values whose sum overflows keep their infinite delta, as before)
@@ -968,11 +969,11 @@ class CrossDomainIG:
                 f"{label}: the attributions overflowed (NaN or infinite values) although "
                 "the model was finite on the path; rescale the inputs or the model."
             )
-        steps = p.steps.reshape(n_base, batch)
         # one baseline: the steps are the samples' (a copy each, as max / sum over it give)
         one_row = n_base == 1 and p.steps.dtype == np.int64
+        steps = p.steps if one_row else p.steps.reshape(n_base, batch)
         if errors is None:  # a fixed rule: no error estimate, completeness is the only check
-            error = np.full(batch, np.nan)
+            error = _filled(batch, np.nan, np.float64)
             converged = completeness_ok(delta_np, diff, settings.rtol, settings.atol)
             status = fixed_status(delta_np, converged)
         else:
@@ -998,7 +999,7 @@ class CrossDomainIG:
         else:
             coord_dims = dom.coord_dims
         return Attribution(
-            values=vals.to(p.time_baseline.dtype).cpu().numpy(),
+            values=_host(vals.to(p.time_baseline.dtype)),
             delta=delta_np,
             dims=dims,
             coords=coords,
@@ -1130,16 +1131,17 @@ def _path_gradient(
     for r0, r1, k0, k1 in blocks:
         m, nk = r1 - r0, k1 - k0
         points, rows = block(r0, r1, k0, k1)
-        if choose is not None and len(points) >= calls:  # the first full call's points
+        n_points = points.shape[0]
+        if choose is not None and n_points >= calls:  # the first full call's points
             sized, choose = choose(func, points, rows), None
             if sized is not None:
                 calls = sized.size
         t0 = clock() if sized is not None else 0.0
-        if len(points) <= calls:
+        if n_points <= calls:
             _, total, g = _output_gradient(func, points, rows)
         else:  # several model calls, one block of sums
             pieces = []
-            for lo in range(0, len(points), calls):  # a loop: profiles name this caller
+            for lo in range(0, n_points, calls):  # a loop: profiles name this caller
                 pieces.append(
                     _output_gradient(func, points[lo : lo + calls], rows[lo : lo + calls])
                 )
@@ -1149,7 +1151,7 @@ def _path_gradient(
             g = torch.cat([piece[2] for piece in pieces])
             del pieces
         if sized is not None:
-            timed, evaluated = timed + clock() - t0, evaluated + len(g)
+            timed, evaluated = timed + clock() - t0, evaluated + n_points
         w_b = w_t if nk == n_k else w_t[k0:k1]
         part = torch.matmul(w_b, (g if g.dtype == red else g.to(red)).reshape(m, nk, -1))
         del points, g  # input-sized: freed before the sum is accumulated
@@ -1186,10 +1188,35 @@ def _output_gradient(
             "numpy, or run under torch.no_grad()."
         )
     total = y.sum()
-    (g,) = torch.autograd.grad(total, points, allow_unused=True)
+    g = _grad_of_sum(total, points)
     if g is None:
         raise ValueError("the model's output does not depend on its input (no gradient).")
     return y, total.detach(), g
+
+
+def _grad_of_sum(total: Tensor, points: Tensor) -> Tensor | None:
+    """``torch.autograd.grad(total, points, allow_unused=True)[0]`` for a 0-d ``total``.
+
+    For a real floating ``total`` of plain tensors (no ``__torch_function__`` subclass or
+    mode), the autograd engine's call that :func:`torch.autograd.grad` makes, with the
+    gradient of ``total`` that it would create (a one), without its argument handling
+    (about 15 us per call on a CPU, 2-4 % of a one-sample call of a small model); the
+    public function otherwise, and on a torch without that call.
+    """
+    if (
+        _RUN_BACKWARD is None
+        or not total.dtype.is_floating_point
+        or torch.overrides.has_torch_function((total, points))
+    ):
+        return torch.autograd.grad(total, points, allow_unused=True)[0]
+    ones = (torch.ones_like(total),)
+    return _RUN_BACKWARD((total,), ones, False, False, (points,), True, accumulate_grad=False)[0]
+
+
+#: What :func:`torch.autograd.grad` calls (torch >= 2.3; None before: the public function).
+_RUN_BACKWARD: Callable[..., tuple[Tensor, ...]] | None = getattr(
+    torch.autograd.graph, "_engine_run_backward", None
+)
 
 
 def _gradient(
@@ -1357,7 +1384,7 @@ def _integrate(
         p.gradient = _path_gradient(
             func, p.start, p.end, alphas, weights, chunk, bar, calls, choose
         )
-        p.steps = np.full(n_rows, n_steps, dtype=np.int64)
+        p.steps = _filled(n_rows, n_steps, np.int64)
         return
 
     def progress(n: int) -> None:
@@ -1502,6 +1529,19 @@ class _RowStats:
         return np.sqrt(self.squares), 0.0 + self._total(0, self.n), self.n
 
 
+def _host(t: Tensor) -> np.ndarray:
+    """``t.cpu().numpy()``, without the call of ``cpu()`` for a tensor on the CPU (the same
+    array: ``cpu()`` returns the tensor itself there)."""
+    return t.numpy() if t.is_cpu else t.cpu().numpy()
+
+
+def _filled(n: int, value: Any, dtype: Any) -> np.ndarray:
+    """``np.full(n, value, dtype=dtype)`` (the same array) without its Python wrapper."""
+    a = np.empty(n, dtype=dtype)
+    a.fill(value)
+    return a
+
+
 def _one(n: int) -> int:
     """One evaluation per model call (the adaptive loop's chunk for a long row)."""
     return 1
@@ -1612,7 +1652,7 @@ def fixed_status(delta: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """Status of fixed-step results: ``"converged"`` (completeness within the tolerance),
     ``"floor"`` (not, but ``|delta|`` at most :data:`COMPLETENESS_FLOOR`) or ``"n_steps"``."""
     if ok.all():  # the usual case: the same array, without the flags
-        return np.full(len(ok), "converged", dtype=STATUS_DTYPE)
+        return _filled(len(ok), "converged", STATUS_DTYPE)
     flagged = completeness_flagged(delta, ok)
     return np.where(ok, "converged", np.where(flagged, "n_steps", "floor")).astype(STATUS_DTYPE)
 
