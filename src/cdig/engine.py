@@ -730,7 +730,7 @@ class CrossDomainIG:
 
         # the input's layout travels with the result (plots take x in it; values_in_input_layout)
         fs = None if self.fs is None else float(self.fs)
-        where = InputLayout(layout.ndim, layout.time_axis, fs)
+        where = layout if fs is None else InputLayout(layout.ndim, layout.time_axis, fs)
         # how the model is called besides the points (None: per-sample arguments, whose
         # model calls are not measured or shared between explainers)
         call_key = None if extra is not None else (layout.ndim, layout.time_axis, low)
@@ -847,14 +847,13 @@ class CrossDomainIG:
         selected = select_target(spec, out, owner)
         # both ends read to the host at once, in float64 (exact): the finite check reads
         # them, and the results take f(x) and f(x') from them
-        host = selected.detach().to("cpu", torch.float64).numpy()
+        host = _detached(selected).to("cpu", torch.float64).numpy()
         if not np.isfinite(host).all():  # one read for both ends; then which
             check_outputs_finite(selected[:batch], owner[:batch], "inputs", 1.0)
             check_outputs_finite(selected[batch:], owner[batch:], "baseline", 0.0)
         auto = run.settings.auto
         # the ends on the device are read by the adaptive loop's tolerances and the mean
         # over several baselines only (a fixed rule with one baseline takes the host copy)
-        fx = selected[:batch]
         fbs = selected[batch:].split(n_base * batch) if auto or n_base > 1 else ()
 
         def f(xc: Tensor, rows: Tensor) -> Tensor:
@@ -862,13 +861,15 @@ class CrossDomainIG:
             return select_target(spec, call(xc, samples), samples)
 
         # (S*B,): f(x) of each row's sample, for the adaptive loop's tolerances
-        fx_rows = fx if n_base == 1 or not auto else fx[rows_b]
+        fx_rows = None
+        if auto:
+            fx_rows = selected[:batch] if n_base == 1 else selected[:batch][rows_b]
         results: dict[str, Attribution] = {}
         for i, p in enumerate(passes):
             func = f if p.kind == "time" else _through_inverse(f, p.domains[0][1], rows_b)
             # the adaptive loop's tolerances (a fixed rule uses neither)
             target_diff = scale = None
-            if auto:
+            if fx_rows is not None:
                 target_diff = fx_rows - fbs[i]
                 scale = fx_rows.double().abs() + fbs[i].double().abs()
             try:
@@ -927,7 +928,7 @@ class CrossDomainIG:
                 # few channels at a time (the same numbers: the transforms are per channel)
                 lazy = p.start is xb_rows and _channel_blocks(p, dom) is not None
                 if X0 is None and not lazy:
-                    X0 = dom.coefficient_baseline(xb_rows, rows_b).detach()
+                    X0 = _detached(dom.coefficient_baseline(xb_rows, rows_b))
                 p.domains.append((label, dom, X0))
             else:
                 if X0 is None:
@@ -1094,7 +1095,6 @@ def _path_gradient(
     # each block's weighted sum runs in the model's precision (at least float32): one matmul,
     # no float64 copy of the gradients; blocks are accumulated in float64
     red = torch.promote_types(start.dtype, torch.float32)
-    a_t = _constant(alphas, real, dev)
     w_t = _constant(weights, red, dev)
     row_of = _rows_of(n_rows, n_k, dev)  # evaluation -> row
     blocks = list(_blocks(n_rows, n_k, chunk))
@@ -1105,7 +1105,7 @@ def _path_gradient(
     # (R, 1, ...), (1, K, 1...) and (R, 1, ...) views, sliced per block only where a block
     # does not span them (one block of every row and step: no slices at all)
     start_u, diff_u = start.unsqueeze(1), diff.unsqueeze(1)
-    a_v = a_t.view((1, -1) + (1,) * len(shape))
+    a_v = _constant(alphas, real, dev, (1, -1) + (1,) * len(shape))  # (1, K, 1...)
 
     def block(r0: int, r1: int, k0: int, k1: int) -> tuple[Tensor, Tensor]:
         m, nk = r1 - r0, k1 - k0
@@ -1299,18 +1299,23 @@ def _check_path_finite(y: Tensor, g: Tensor, rows: Tensor) -> None:
     raise _PathNonFinite(what, positions, rows)
 
 
-_CONSTANTS: dict[tuple[int, torch.dtype, torch.device], tuple[np.ndarray, Tensor]] = {}
+_CONSTANTS: dict[tuple[Any, ...], tuple[np.ndarray, Tensor]] = {}
 
 
-def _constant(arr: np.ndarray, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """``arr`` as a tensor, cached while ``arr`` (a cached quadrature rule) is alive."""
-    key = (id(arr), dtype, device)
+def _constant(
+    arr: np.ndarray, dtype: torch.dtype, device: torch.device, shape: tuple[int, ...] = ()
+) -> Tensor:
+    """``arr`` as a tensor (viewed as ``shape`` when given), cached while ``arr`` (a cached
+    quadrature rule) is alive; it is only read."""
+    key = (id(arr), dtype, device, shape)
     hit = _CONSTANTS.get(key)
     if hit is not None and hit[0] is arr:
         return hit[1]
     if len(_CONSTANTS) > 256:
         _CONSTANTS.clear()
     t = torch.tensor(arr, dtype=dtype, device=device)
+    if shape:
+        t = t.view(shape)
     _CONSTANTS[key] = (arr, t)
     return t
 
@@ -1527,6 +1532,11 @@ class _RowStats:
         if self.done != self.n:
             raise ValueError(f"{self.done} of {self.n} columns given")
         return np.sqrt(self.squares), 0.0 + self._total(0, self.n), self.n
+
+
+def _detached(t: Tensor) -> Tensor:
+    """``t.detach()``, or ``t`` itself when it is not part of a graph (no dispatch)."""
+    return t.detach() if t.requires_grad or t.grad_fn is not None else t
 
 
 def _host(t: Tensor) -> np.ndarray:
@@ -1782,7 +1792,7 @@ def _attribution_blocks(
     channels = _channel_blocks(p, dom)
     if channels is None:
         assert X0 is not None  # only a long recording's channel blocks map it lazily
-        X = dom.forward(p.end, rows_b).detach()
+        X = _detached(dom.forward(p.end, rows_b))
         a = re_mul(X - X0, dom.inverse_vjp(X, gradient, rows_b))
         yield tuple(a.shape), a
         return
