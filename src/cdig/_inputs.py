@@ -68,7 +68,7 @@ def _new_layout(ndim: int, time_axis: int) -> InputLayout:
 
 
 def _all_finite(t: Tensor) -> bool:
-    if t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64):
+    if t.is_cpu and t.dtype in (torch.float32, torch.float64):
         return bool(np.isfinite(t.numpy()).all())  # numpy: no dispatch cost on small inputs
     return bool(torch.isfinite(t).all())
 
@@ -179,13 +179,14 @@ def check_model_output(out: Tensor) -> None:
     Raises ``TypeError`` for boolean, integer or complex outputs (no gradient to integrate)
     and ``ValueError`` for an empty output such as shape ``(batch, 0)``.
     """
-    if out.is_complex():
+    kind = out.dtype  # (its flags: no calls of tensor methods for every model call)
+    if not kind.is_floating_point and kind.is_complex:
         raise TypeError(
             f"the model returned complex outputs (dtype {out.dtype}); integrated gradients "
             "need a real output. Explain a real function of it, e.g. its magnitude: "
             "cdig.explain(lambda x: model(x).abs(), ...)."
         )
-    if not out.is_floating_point():
+    if not kind.is_floating_point:
         raise TypeError(
             f"the model returned outputs of dtype {out.dtype}; a boolean or integer output has "
             "no gradient to integrate. Explain the scores before the threshold or arg-max "

@@ -64,7 +64,7 @@ def status_names(codes: np.ndarray, what: str = "status") -> np.ndarray:
 
 def accumulator_dtype(t: Tensor) -> torch.dtype:
     """float64 (complex128 for complex ``t``) where the device has it; MPS keeps ``t.dtype``."""
-    if t.device.type == "mps":
+    if t.is_mps:
         return t.dtype
     return torch.complex128 if t.is_complex() else torch.float64
 
