@@ -704,6 +704,29 @@ def test_measured_call_size_follows_the_calls_that_use_it():
     assert only.size == 64
 
 
+def test_measured_call_size_tries_the_other_sizes_again():
+    """Every _EXPLORE_EVERY-th path runs at another size, in turn, so that a size judged by
+    an unlucky time (or one from before the allocator changed its state) comes back when it
+    is faster again; the size in use runs the other paths."""
+    from cdig.engine import _EXPLORE_EVERY, _CallSize
+
+    sized = _CallSize({64: 1.0, 32: 0.5, 16: 0.8})
+    assert sized.size == 32
+    used = [sized.next_size() for _ in range(4 * _EXPLORE_EVERY)]
+    tried = [c for c in used if c != 32]
+    assert sorted(tried) == [16, 16, 64, 64] and used[_EXPLORE_EVERY - 1] != 32
+
+    sized = _CallSize({64: 1.0, 32: 0.5})
+    sized.observe(32, 5.0)  # one unlucky path at 32: 64 takes over
+    assert sized.size == 64
+    paths = 0
+    while sized.size == 64 and paths < 3 * _EXPLORE_EVERY:  # 64 costs 1.0 and 32 0.5 now
+        c = sized.next_size()
+        sized.observe(c, 1.0 if c == 64 else 0.5)
+        paths += 1
+    assert sized.size == 32 and paths <= 2 * _EXPLORE_EVERY
+
+
 def test_measured_call_size_is_kept_with_the_model_and_changes_no_bit(monkeypatch):
     """A small model's default call size is measured once per model and shape, kept with
     the model for every explainer of it (cdig.explain builds one per call), and the results
@@ -731,6 +754,13 @@ def test_measured_call_size_is_kept_with_the_model_and_changes_no_bit(monkeypatc
     measured = [cdig.explain(model, x, "fourier", target=0, n_steps=32, rtol=10) for _ in range(3)]
     assert picked == [[64, 32, 16]]  # one block of 64 evaluations; measured once, from the
     # second call on
+    # the paths that try the other sizes (every second path here) give the same bits
+    monkeypatch.setattr(engine, "_EXPLORE_EVERY", 2)
+    sized = next(v for k, v in engine._model_facts(model).items() if k[0] == "calls")
+    paths = sized._paths
+    measured += [cdig.explain(model, x, "fourier", target=0, n_steps=32, rtol=10) for _ in range(4)]
+    assert sized._paths == paths + 4 and sorted(sized.recent) == [16, 32, 64]
+    assert sized.recent[32] and sized.recent[64]  # both tried and timed
     monkeypatch.setattr(engine, "MEASURE_CALLS", False)
     plain = cdig.explain(model, x, "fourier", target=0, n_steps=32, rtol=10)
     for a in measured:

@@ -181,6 +181,9 @@ MEASURE_BYTES = 4 * 2**20
 MEASURE_CALLS = True
 #: A smaller call is taken only when it is at least this much faster than the default.
 _MEASURE_MARGIN = 0.9
+#: Every this many paths of a measured call size, one runs at another size that gives the
+#: same bits, which is timed again (:meth:`_CallSize.next_size`).
+_EXPLORE_EVERY = 8
 
 #: What depends only on the model object (and the input's shape, dtype and device): the
 #: default chunk's activation bytes and the measured call size, kept per model by identity
@@ -219,25 +222,42 @@ class _CallSize:
     """The measured call size of one model, point shape and default call.
 
     ``times`` holds, for every size whose outputs and gradients are bitwise those of the
-    default (the first), the latest seconds per evaluation of its model calls: measured
-    by :func:`_measure_calls`, then the median of the last three calls of the path that
-    used it (:meth:`observe`). ``size`` is the size in use, the default at first; another
-    size replaces it only when its time is below :data:`_MEASURE_MARGIN` times that of
-    ``size``, so noise does not flip it, while a process whose allocator changed its state
-    (glibc moves its thresholds with the blocks freed) moves to the size that is fastest
-    now after a few calls.
+    default (the first), the latest seconds per evaluation: of its model calls as
+    :func:`_measure_calls` timed them, then the median of the last three paths that used
+    it (:meth:`observe`; each block of the path timed whole, its points, sums and frees
+    included). ``size`` is the size in use, the default at first; another size replaces it
+    only when its time is below :data:`_MEASURE_MARGIN` times that of ``size``, so noise
+    does not flip it, while a process whose allocator changed its state (glibc moves its
+    thresholds with the blocks freed) moves to the size that is fastest now after a few
+    calls. Every :data:`_EXPLORE_EVERY`-th path runs at one of the other sizes
+    (:meth:`next_size`), so that a size is not judged by an old or unlucky time forever.
     """
 
     def __init__(self, times: dict[int, float]) -> None:
         self.times = times
         self.recent: dict[int, list[float]] = {c: [] for c in times}
         self.size = next(iter(times))  # the default
+        self._paths = 0  # paths so far, and the last path that ran at each size
+        self._used = dict.fromkeys(times, 0)
         self._pick()
 
     def _pick(self) -> None:
         fastest = min(self.times, key=lambda c: self.times[c])
         if self.times[fastest] < _MEASURE_MARGIN * self.times[self.size]:
             self.size = fastest
+
+    def next_size(self) -> int:
+        """The call size of the next path: :attr:`size`, and every :data:`_EXPLORE_EVERY`-th
+        path the other size that ran longest ago, so that its time is measured again (a size
+        whose calls were slow for a while, or whose first timing was unlucky, is tried
+        again: all give the same bits)."""
+        self._paths += 1
+        size = self.size
+        if len(self.times) > 1 and not self._paths % _EXPLORE_EVERY:
+            # the other size that ran longest ago
+            size = min((c for c in self.times if c != self.size), key=self._used.__getitem__)
+        self._used[size] = self._paths
+        return size
 
     def observe(self, size: int, seconds_per_evaluation: float) -> None:
         """Record the model calls of one path at ``size``: seconds per evaluation."""
@@ -1125,18 +1145,21 @@ def _path_gradient(
     # sums of all blocks are added up on the device and read once per pass, not per block
     probe: Tensor | None = None
     calls = chunk if calls is None else max(1, min(calls, chunk))
-    sized: _CallSize | None = None  # a measured call size, told the model calls' time
+    sized: _CallSize | None = None  # a measured call size, told the blocks' time
     clock = _clock()
     timed, evaluated = 0.0, 0
     for r0, r1, k0, k1 in blocks:
+        # a block is timed whole (its points, model calls, sums and frees): where the
+        # allocator's work lands depends on the call size, not only inside the model calls
+        t0 = clock()
         m, nk = r1 - r0, k1 - k0
         points, rows = block(r0, r1, k0, k1)
         n_points = points.shape[0]
         if choose is not None and n_points >= calls:  # the first full call's points
             sized, choose = choose(func, points, rows), None
             if sized is not None:
-                calls = sized.size
-        t0 = clock() if sized is not None else 0.0
+                calls = sized.next_size()
+                t0 = clock()  # (not the measurement)
         if n_points <= calls:
             _, total, g = _output_gradient(func, points, rows)
         else:  # several model calls, one block of sums
@@ -1150,8 +1173,6 @@ def _path_gradient(
                 total = total + piece[1]
             g = torch.cat([piece[2] for piece in pieces])
             del pieces
-        if sized is not None:
-            timed, evaluated = timed + clock() - t0, evaluated + n_points
         w_b = w_t if nk == n_k else w_t[k0:k1]
         part = torch.matmul(w_b, (g if g.dtype == red else g.to(red)).reshape(m, nk, -1))
         del points, g  # input-sized: freed before the sum is accumulated
@@ -1162,6 +1183,9 @@ def _path_gradient(
             grad_flat[r0:r1] = part
         else:
             grad_flat[r0:r1] += part
+        del part
+        if sized is not None:
+            timed, evaluated = timed + clock() - t0, evaluated + n_points
         if bar is not None:
             bar.update(m * nk)
     if sized is not None and evaluated:
