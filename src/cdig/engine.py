@@ -183,7 +183,7 @@ MEASURE_CALLS = True
 _MEASURE_MARGIN = 0.9
 #: Every this many paths of a measured call size, one runs at another size that gives the
 #: same bits, which is timed again (:meth:`_CallSize.next_size`).
-_EXPLORE_EVERY = 8
+_EXPLORE_EVERY = 32
 
 #: What depends only on the model object (and the input's shape, dtype and device): the
 #: default chunk's activation bytes and the measured call size, kept per model by identity
@@ -256,6 +256,7 @@ class _CallSize:
         if len(self.times) > 1 and not self._paths % _EXPLORE_EVERY:
             # the other size that ran longest ago
             size = min((c for c in self.times if c != self.size), key=self._used.__getitem__)
+            self.recent[size].clear()  # its old times are stale: judged by this path's
         self._used[size] = self._paths
         return size
 
