@@ -705,26 +705,38 @@ def test_measured_call_size_follows_the_calls_that_use_it():
 
 
 def test_measured_call_size_tries_the_other_sizes_again():
-    """Every _EXPLORE_EVERY-th path runs at another size, in turn, so that a size judged by
-    an unlucky time (or one from before the allocator changed its state) comes back when it
-    is faster again; the size in use runs the other paths."""
+    """Every _EXPLORE_EVERY-th path starts two paths at another size, in turn, so that a
+    size judged by an unlucky time (or one from before the allocator changed its state)
+    comes back when it is faster again; one lucky path alone moves nothing; the size in
+    use runs the other paths."""
     from cdig.engine import _EXPLORE_EVERY, _CallSize
 
+    every = _EXPLORE_EVERY
     sized = _CallSize({64: 1.0, 32: 0.5, 16: 0.8})
     assert sized.size == 32
-    used = [sized.next_size() for _ in range(4 * _EXPLORE_EVERY)]
-    tried = [c for c in used if c != 32]
-    assert sorted(tried) == [16, 16, 64, 64] and used[_EXPLORE_EVERY - 1] != 32
+    used = [sized.next_size() for _ in range(4 * every + 1)]
+    tried = [(i, c) for i, c in enumerate(used) if c != 32]
+    starts = [k * every - 1 for k in (1, 2, 3, 4)]  # (paths count from 1)
+    assert [i for i, _ in tried] == sorted(starts + [i + 1 for i in starts])
+    assert {c for _, c in tried} == {16, 64} and used[every - 1] == used[every]
+
+    sized = _CallSize({64: 1.0, 32: 0.5})
+    while sized.next_size() == 32:  # to the first path of a try of 64
+        sized.observe(32, 0.5)
+    sized.observe(64, 0.01)  # one lucky path at 64 moves nothing
+    assert sized.size == 32
+    sized.observe(sized.next_size(), 0.6)  # the try's second path: 64 is not faster
+    assert sized.size == 32
 
     sized = _CallSize({64: 1.0, 32: 0.5})
     sized.observe(32, 5.0)  # an unlucky path at 32: 64 takes over
     assert sized.size == 64
     paths = 0
-    while sized.size == 64 and paths < 3 * _EXPLORE_EVERY:  # 64 costs 1.0 and 32 0.5 now
+    while sized.size == 64 and paths < 3 * every:  # 64 costs 1.0 and 32 0.5 from now on
         c = sized.next_size()
         sized.observe(c, 1.0 if c == 64 else 0.5)
         paths += 1
-    assert sized.size == 32 and paths <= _EXPLORE_EVERY  # one try, its stale times dropped
+    assert sized.size == 32 and paths <= every + 1  # one try, its stale times dropped
 
 
 def test_measured_call_size_is_kept_with_the_model_and_changes_no_bit(monkeypatch):

@@ -224,13 +224,14 @@ class _CallSize:
     ``times`` holds, for every size whose outputs and gradients are bitwise those of the
     default (the first), the latest seconds per evaluation: of its model calls as
     :func:`_measure_calls` timed them, then the median of the last three paths that used
-    it (:meth:`observe`; each block of the path timed whole, its points, sums and frees
-    included). ``size`` is the size in use, the default at first; another size replaces it
-    only when its time is below :data:`_MEASURE_MARGIN` times that of ``size``, so noise
-    does not flip it, while a process whose allocator changed its state (glibc moves its
-    thresholds with the blocks freed) moves to the size that is fastest now after a few
-    calls. Every :data:`_EXPLORE_EVERY`-th path runs at one of the other sizes
-    (:meth:`next_size`), so that a size is not judged by an old or unlucky time forever.
+    it (of two, the slower; :meth:`observe`; each block of the path timed whole, its
+    points, sums and frees included). ``size`` is the size in use, the default at first;
+    another size replaces it only when its time is below :data:`_MEASURE_MARGIN` times that
+    of ``size``, so noise does not flip it, while a process whose allocator changed its
+    state (glibc moves its thresholds with the blocks freed) moves to the size that is
+    fastest now after a few calls. Every :data:`_EXPLORE_EVERY`-th path starts two paths
+    at one of the other sizes (:meth:`next_size`), so that a size is not judged by an old
+    or unlucky time forever.
     """
 
     def __init__(self, times: dict[int, float]) -> None:
@@ -239,6 +240,7 @@ class _CallSize:
         self.size = next(iter(times))  # the default
         self._paths = 0  # paths so far, and the last path that ran at each size
         self._used = dict.fromkeys(times, 0)
+        self._trying: int | None = None  # a size tried again, before its second path
         self._pick()
 
     def _pick(self) -> None:
@@ -247,16 +249,20 @@ class _CallSize:
             self.size = fastest
 
     def next_size(self) -> int:
-        """The call size of the next path: :attr:`size`, and every :data:`_EXPLORE_EVERY`-th
-        path the other size that ran longest ago, so that its time is measured again (a size
-        whose calls were slow for a while, or whose first timing was unlucky, is tried
-        again: all give the same bits)."""
+        """The call size of the next path: :attr:`size`, and from every
+        :data:`_EXPLORE_EVERY`-th path on, for two paths, the other size that ran longest
+        ago, so that its time is measured again (a size whose calls were slow for a while,
+        or whose first timing was unlucky, is tried again: all give the same bits)."""
         self._paths += 1
         size = self.size
-        if len(self.times) > 1 and not self._paths % _EXPLORE_EVERY:
-            # the other size that ran longest ago
+        if self._trying is not None:  # the second path of a try
+            size, self._trying = self._trying, None
+        elif len(self.times) > 1 and not self._paths % _EXPLORE_EVERY:
+            # the other size that ran longest ago, for two paths: its old times are stale,
+            # and it is judged by these two (one alone could be a lucky one)
             size = min((c for c in self.times if c != self.size), key=self._used.__getitem__)
-            self.recent[size].clear()  # its old times are stale: judged by this path's
+            self.recent[size].clear()
+            self._trying = size
         self._used[size] = self._paths
         return size
 
@@ -267,9 +273,11 @@ class _CallSize:
             return
         recent.append(seconds_per_evaluation)
         del recent[:-3]
+        if size == self._trying:  # the first of a try's two paths: judged after both
+            return
         ordered = sorted(recent)  # the median of at most three, without numpy's overhead
-        half = len(ordered) // 2
-        self.times[size] = ordered[half] if len(ordered) % 2 else 0.5 * sum(ordered)
+        # (of two, the slower: a try is judged by the slower of its paths)
+        self.times[size] = ordered[len(ordered) // 2] if len(ordered) % 2 else ordered[-1]
         self._pick()
 
 
