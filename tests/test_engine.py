@@ -743,6 +743,41 @@ def test_measured_call_size_follows_the_calls_that_use_it():
     assert only.size == 64
 
 
+def test_measured_call_size_tries_the_other_sizes_again():
+    """Every _EXPLORE_EVERY-th path starts two paths at another size, in turn, so that a
+    size judged by an unlucky time (or one from before the allocator changed its state)
+    comes back when it is faster again; one lucky path alone moves nothing; the size in
+    use runs the other paths."""
+    from cdig.engine import _EXPLORE_EVERY, _CallSize
+
+    every = _EXPLORE_EVERY
+    sized = _CallSize({64: 1.0, 32: 0.5, 16: 0.8})
+    assert sized.size == 32
+    used = [sized.next_size() for _ in range(4 * every + 1)]
+    tried = [(i, c) for i, c in enumerate(used) if c != 32]
+    starts = [k * every - 1 for k in (1, 2, 3, 4)]  # (paths count from 1)
+    assert [i for i, _ in tried] == sorted(starts + [i + 1 for i in starts])
+    assert {c for _, c in tried} == {16, 64} and used[every - 1] == used[every]
+
+    sized = _CallSize({64: 1.0, 32: 0.5})
+    while sized.next_size() == 32:  # to the first path of a try of 64
+        sized.observe(32, 0.5)
+    sized.observe(64, 0.01)  # one lucky path at 64 moves nothing
+    assert sized.size == 32
+    sized.observe(sized.next_size(), 0.6)  # the try's second path: 64 is not faster
+    assert sized.size == 32
+
+    sized = _CallSize({64: 1.0, 32: 0.5})
+    sized.observe(32, 5.0)  # an unlucky path at 32: 64 takes over
+    assert sized.size == 64
+    paths = 0
+    while sized.size == 64 and paths < 3 * every:  # 64 costs 1.0 and 32 0.5 from now on
+        c = sized.next_size()
+        sized.observe(c, 1.0 if c == 64 else 0.5)
+        paths += 1
+    assert sized.size == 32 and paths <= every + 1  # one try, its stale times dropped
+
+
 def test_measured_call_size_is_kept_with_the_model_and_changes_no_bit(monkeypatch):
     """A small model's default call size is measured once per model and shape, kept with
     the model for every explainer of it (cdig.explain builds one per call), and the results
@@ -770,6 +805,13 @@ def test_measured_call_size_is_kept_with_the_model_and_changes_no_bit(monkeypatc
     measured = [cdig.explain(model, x, "fourier", target=0, n_steps=32, rtol=10) for _ in range(3)]
     assert picked == [[64, 32, 16]]  # one block of 64 evaluations; measured once, from the
     # second call on
+    # the paths that try the other sizes (every second path here) give the same bits
+    monkeypatch.setattr(engine, "_EXPLORE_EVERY", 2)
+    sized = next(v for k, v in engine._model_facts(model).items() if k[0] == "calls")
+    paths = sized._paths
+    measured += [cdig.explain(model, x, "fourier", target=0, n_steps=32, rtol=10) for _ in range(4)]
+    assert sized._paths == paths + 4 and sorted(sized.recent) == [16, 32, 64]
+    assert sized.recent[32] and sized.recent[64]  # both tried and timed
     monkeypatch.setattr(engine, "MEASURE_CALLS", False)
     plain = cdig.explain(model, x, "fourier", target=0, n_steps=32, rtol=10)
     for a in measured:
@@ -807,3 +849,38 @@ def test_activation_probe_is_kept_with_the_model_across_explainers(monkeypatch):
     other = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32, 2))
     cdig.explain(other, x, "fourier", target=0, n_steps=8, rtol=10)
     assert len(probes) == 4  # another model
+
+
+def test_grad_of_sum_is_the_public_gradient_and_defers_to_overrides():
+    """The path's backward call: bitwise torch.autograd.grad's for plain tensors, and the
+    public function itself under a __torch_function__ mode (which must see it) and for a
+    complex sum (which it refuses)."""
+    from torch.overrides import TorchFunctionMode
+
+    from cdig.engine import _grad_of_sum
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv1d(1, 3, 5), torch.nn.Tanh(), torch.nn.Flatten())
+
+    def total_of(points: torch.Tensor) -> torch.Tensor:
+        return model(points).pow(2).sum()
+
+    points = torch.randn(8, 1, 32, requires_grad=True)
+    (want,) = torch.autograd.grad(total_of(points), points, allow_unused=True)
+    got = _grad_of_sum(total_of(points), points)
+    assert got is not None and torch.equal(got, want)
+
+    seen: list[object] = []
+
+    class Record(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            seen.append(func)
+            return func(*args, **(kwargs or {}))
+
+    with Record():
+        got = _grad_of_sum(total_of(points), points)
+    assert torch.autograd.grad in seen and got is not None and torch.equal(got, want)
+
+    z = torch.randn(4, dtype=torch.complex64, requires_grad=True)
+    with pytest.raises(RuntimeError, match="real scalar"):
+        _grad_of_sum((z * 2).sum(), z)

@@ -40,6 +40,8 @@ def evaluate(
     """
     size = max(1, int(chunk))
     with torch.no_grad():
+        if 0 < xs.shape[0] <= size:  # one call: no slices (the copy keeps the outputs its own)
+            return torch.cat([call(xs) if samples is None else call(xs, samples)])
         if samples is None:
             return torch.cat([call(xs[lo : lo + size]) for lo in range(0, xs.shape[0], size)])
         return torch.cat(

@@ -190,7 +190,7 @@ def all_finite(t: Tensor) -> bool:
     A float32 / float64 tensor on the CPU is checked by numpy (a few microseconds; torch's
     ``isfinite(t).all()`` dispatches several operators, about 15 us on a small tensor).
     """
-    if t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64):
+    if t.is_cpu and t.dtype in (torch.float32, torch.float64):
         return bool(np.isfinite(t.detach().resolve_neg().numpy()).all())
     return bool(torch.isfinite(t).all())
 

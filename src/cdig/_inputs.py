@@ -11,7 +11,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Union
 
 import numpy as np
 import torch
@@ -19,9 +19,7 @@ from torch import Tensor
 
 from ._layout import InputLayout
 from ._text import ArgumentError, ArgumentTypeError, Name
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .domains import Domain
+from .domains import Domain, get_domain
 
 __all__ = [
     "as_series",
@@ -33,7 +31,23 @@ __all__ = [
 ArrayLike = Union[np.ndarray, Tensor, Sequence[Any], float]
 
 
+#: The layouts built so far, by ``(ndim, time_axis)`` of plain ints (frozen: shared).
+_LAYOUTS: dict[tuple[int, int], InputLayout] = {}
+
+
 def _layout(ndim: int, time_axis: int) -> InputLayout:
+    plain = type(ndim) is int and type(time_axis) is int
+    if plain:
+        hit = _LAYOUTS.get((ndim, time_axis))
+        if hit is not None:  # checked when it was built
+            return hit
+    layout = _new_layout(ndim, time_axis)
+    if plain:
+        _LAYOUTS[ndim, time_axis] = layout
+    return layout
+
+
+def _new_layout(ndim: int, time_axis: int) -> InputLayout:
     if isinstance(time_axis, bool) or not isinstance(time_axis, numbers.Integral):
         raise ArgumentTypeError(Name("time_axis", time_axis), " must be an integer axis index.")
     if ndim not in (2, 3):
@@ -54,7 +68,7 @@ def _layout(ndim: int, time_axis: int) -> InputLayout:
 
 
 def _all_finite(t: Tensor) -> bool:
-    if t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64):
+    if t.is_cpu and t.dtype in (torch.float32, torch.float64):
         return bool(np.isfinite(t.numpy()).all())  # numpy: no dispatch cost on small inputs
     return bool(torch.isfinite(t).all())
 
@@ -91,7 +105,10 @@ def _to_tensor(value: Any, name: str, dtype: torch.dtype | None, device: Any) ->
             " is on the 'meta' device, which holds shapes but no values; there is "
             "nothing to explain. Pass real data (on 'cpu' or a GPU).",
         )
-    if device is not None and torch.device(device).type == "meta":
+    if (
+        device is not None
+        and (device if isinstance(device, torch.device) else torch.device(device)).type == "meta"
+    ):
         raise ValueError(
             "the model's weights are on the 'meta' device, which holds shapes but no values; "
             "load its weights (e.g. model.to_empty(device='cpu') then load_state_dict) before "
@@ -100,7 +117,8 @@ def _to_tensor(value: Any, name: str, dtype: torch.dtype | None, device: Any) ->
     if dtype is None:
         dtype = t.dtype if t.is_floating_point() else torch.get_default_dtype()
     given_finite = t.is_floating_point() and dtype != t.dtype and _all_finite(t)
-    t = t.to(dtype=dtype, device=device)
+    if dtype != t.dtype or (device is not None and t.device != torch.device(device)):
+        t = t.to(dtype=dtype, device=device)  # (the same tensor when nothing changes)
     if given_finite and not _all_finite(t):
         raise ArgumentError(
             Name(name),
@@ -161,13 +179,14 @@ def check_model_output(out: Tensor) -> None:
     Raises ``TypeError`` for boolean, integer or complex outputs (no gradient to integrate)
     and ``ValueError`` for an empty output such as shape ``(batch, 0)``.
     """
-    if out.is_complex():
+    kind = out.dtype  # (its flags: no calls of tensor methods for every model call)
+    if not kind.is_floating_point and kind.is_complex:
         raise TypeError(
             f"the model returned complex outputs (dtype {out.dtype}); integrated gradients "
             "need a real output. Explain a real function of it, e.g. its magnitude: "
             "cdig.explain(lambda x: model(x).abs(), ...)."
         )
-    if not out.is_floating_point():
+    if not kind.is_floating_point:
         raise TypeError(
             f"the model returned outputs of dtype {out.dtype}; a boolean or integer output has "
             "no gradient to integrate. Explain the scores before the threshold or arg-max "
@@ -288,8 +307,6 @@ def resolve_domains(domain: Any, fs: float | None) -> list[tuple[str, Domain]]:
     Names are built with ``fs``; labels are the names, the domains' names or the dict keys,
     and must be distinct.
     """
-    from .domains import Domain, get_domain
-
     if isinstance(domain, (str, Domain)):
         items: list[tuple[str | None, Any]] = [(None, domain)]
     elif isinstance(domain, Mapping):

@@ -64,7 +64,7 @@ def status_names(codes: np.ndarray, what: str = "status") -> np.ndarray:
 
 def accumulator_dtype(t: Tensor) -> torch.dtype:
     """float64 (complex128 for complex ``t``) where the device has it; MPS keeps ``t.dtype``."""
-    if t.device.type == "mps":
+    if t.is_mps:
         return t.dtype
     return torch.complex128 if t.is_complex() else torch.float64
 
@@ -73,8 +73,10 @@ def re_mul(a: Tensor, b: Tensor) -> Tensor:
     """Elementwise ``Re[a * conj(b)]`` in float64: the attribution of a coefficient change
     ``a`` with path gradient ``b`` (PyTorch's convention ``df/dRe + i df/dIm``)."""
     if a.is_complex() or b.is_complex():
-        ra = torch.view_as_real(a.to(torch.complex128))
-        rb = torch.view_as_real(b.to(torch.complex128))
+        # (no conversion where the dtype is complex128 already: the same tensor, one
+        # dispatch less)
+        ra = torch.view_as_real(a if a.dtype == torch.complex128 else a.to(torch.complex128))
+        rb = torch.view_as_real(b if b.dtype == torch.complex128 else b.to(torch.complex128))
         prod = ra * rb
         return prod[..., 0] + prod[..., 1]  # the same bits as .sum(dim=-1), faster
     return a.double() * b.double()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._numerics import completeness_flagged
 from ._text import KEYWORD, Name, Part, in_words, python_words
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -198,8 +199,6 @@ def warn_unconverged_results(results: Mapping[str, Attribution], settings: Setti
     ``n_steps``: those whose completeness test failed above the rounding floor
     (:class:`CompletenessWarning`).
     """
-    from ._numerics import completeness_flagged
-
     if settings.auto:
         _warn_auto(results, settings)
         return

@@ -23,6 +23,9 @@ __all__ = ["Attribution", "IGFacts", "InputLayout", "Integration", "PerTarget", 
 
 _MISSING = np.zeros(0)  # default of the convergence fields: filled in by __post_init__
 
+#: The statuses a result may hold (checked by :class:`Attribution`).
+_STATUS_SET = frozenset(STATUSES)
+
 
 @dataclass(frozen=True)
 class Integration:
@@ -365,7 +368,7 @@ class Attribution:
             object.__setattr__(self, "status", derived.astype(STATUS_DTYPE))
         else:
             raw = np.asarray(self.status)  # checked before the cast (which truncates)
-            unknown = sorted({str(v) for v in raw.ravel().tolist()} - set(STATUSES))
+            unknown = sorted({str(v) for v in raw.ravel().tolist()} - _STATUS_SET)
             status = raw.astype(STATUS_DTYPE) if not unknown else raw
             if status.shape != (self.batch_size,) or unknown:
                 raise ValueError(

@@ -181,6 +181,9 @@ MEASURE_BYTES = 4 * 2**20
 MEASURE_CALLS = True
 #: A smaller call is taken only when it is at least this much faster than the default.
 _MEASURE_MARGIN = 0.9
+#: Every this many paths of a measured call size, one runs at another size that gives the
+#: same bits, which is timed again (:meth:`_CallSize.next_size`).
+_EXPLORE_EVERY = 32
 
 #: What depends only on the model object (and the input's shape, dtype and device): the
 #: default chunk's activation bytes and the measured call size, kept per model by identity
@@ -219,25 +222,49 @@ class _CallSize:
     """The measured call size of one model, point shape and default call.
 
     ``times`` holds, for every size whose outputs and gradients are bitwise those of the
-    default (the first), the latest seconds per evaluation of its model calls: measured
-    by :func:`_measure_calls`, then the median of the last three calls of the path that
-    used it (:meth:`observe`). ``size`` is the size in use, the default at first; another
-    size replaces it only when its time is below :data:`_MEASURE_MARGIN` times that of
-    ``size``, so noise does not flip it, while a process whose allocator changed its state
-    (glibc moves its thresholds with the blocks freed) moves to the size that is fastest
-    now after a few calls.
+    default (the first), the latest seconds per evaluation: of its model calls as
+    :func:`_measure_calls` timed them, then the median of the last three paths that used
+    it (of two, the slower; :meth:`observe`; each block of the path timed whole, its
+    points, sums and frees included). ``size`` is the size in use, the default at first;
+    another size replaces it only when its time is below :data:`_MEASURE_MARGIN` times that
+    of ``size``, so noise does not flip it, while a process whose allocator changed its
+    state (glibc moves its thresholds with the blocks freed) moves to the size that is
+    fastest now after a few calls. Every :data:`_EXPLORE_EVERY`-th path starts two paths
+    at one of the other sizes (:meth:`next_size`), so that a size is not judged by an old
+    or unlucky time forever.
     """
 
     def __init__(self, times: dict[int, float]) -> None:
         self.times = times
         self.recent: dict[int, list[float]] = {c: [] for c in times}
         self.size = next(iter(times))  # the default
+        self._paths = 0  # paths so far, and the last path that ran at each size
+        self._used = dict.fromkeys(times, 0)
+        self._trying: int | None = None  # a size tried again, before its second path
         self._pick()
 
     def _pick(self) -> None:
         fastest = min(self.times, key=lambda c: self.times[c])
         if self.times[fastest] < _MEASURE_MARGIN * self.times[self.size]:
             self.size = fastest
+
+    def next_size(self) -> int:
+        """The call size of the next path: :attr:`size`, and from every
+        :data:`_EXPLORE_EVERY`-th path on, for two paths, the other size that ran longest
+        ago, so that its time is measured again (a size whose calls were slow for a while,
+        or whose first timing was unlucky, is tried again: all give the same bits)."""
+        self._paths += 1
+        size = self.size
+        if self._trying is not None:  # the second path of a try
+            size, self._trying = self._trying, None
+        elif len(self.times) > 1 and not self._paths % _EXPLORE_EVERY:
+            # the other size that ran longest ago, for two paths: its old times are stale,
+            # and it is judged by these two (one alone could be a lucky one)
+            size = min((c for c in self.times if c != self.size), key=self._used.__getitem__)
+            self.recent[size].clear()
+            self._trying = size
+        self._used[size] = self._paths
+        return size
 
     def observe(self, size: int, seconds_per_evaluation: float) -> None:
         """Record the model calls of one path at ``size``: seconds per evaluation."""
@@ -246,9 +273,11 @@ class _CallSize:
             return
         recent.append(seconds_per_evaluation)
         del recent[:-3]
+        if size == self._trying:  # the first of a try's two paths: judged after both
+            return
         ordered = sorted(recent)  # the median of at most three, without numpy's overhead
-        half = len(ordered) // 2
-        self.times[size] = ordered[half] if len(ordered) % 2 else 0.5 * sum(ordered)
+        # (of two, the slower: a try is judged by the slower of its paths)
+        self.times[size] = ordered[len(ordered) // 2] if len(ordered) % 2 else ordered[-1]
         self._pick()
 
 
@@ -730,7 +759,7 @@ class CrossDomainIG:
 
         # the input's layout travels with the result (plots take x in it; values_in_input_layout)
         fs = None if self.fs is None else float(self.fs)
-        where = InputLayout(layout.ndim, layout.time_axis, fs)
+        where = layout if fs is None else InputLayout(layout.ndim, layout.time_axis, fs)
         # how the model is called besides the points (None: per-sample arguments, whose
         # model calls are not measured or shared between explainers)
         call_key = None if extra is not None else (layout.ndim, layout.time_axis, low)
@@ -808,8 +837,9 @@ class CrossDomainIG:
         # graphs. (Riding along in the first path chunk saves a model call but breaks its
         # power-of-two size, which costs more on CPUs than the call: benchmarks/README.md.)
         ends = torch.cat([x, *(p.time_baseline for p in passes)])
-        owner = _samples_of(len(ends), batch, x.device)
-        out = evaluate(call, ends, run.chunk_for(len(ends)), owner)
+        n_ends = ends.shape[0]  # (len() of a tensor is a Python method of torch's)
+        owner = _samples_of(n_ends, batch, x.device)
+        out = evaluate(call, ends, run.chunk_for(n_ends), owner)
         del ends  # input-sized: not held while the targets are integrated
         for p in passes:
             if p.kind == "coefficients" and _long_row(p.time_baseline):
@@ -841,28 +871,34 @@ class CrossDomainIG:
         ``out`` holds the model's outputs at the inputs and at every pass's time baseline
         (``owner``: the sample of each row); ``planned`` is not changed.
         """
-        batch = len(rows_b) // n_base
+        batch = rows_b.shape[0] // n_base
         passes = [p.copy() for p in planned]  # each target fills its own copies
         selected = select_target(spec, out, owner)
-        fx, fbs = selected[:batch], selected[batch:].split(n_base * batch)
         # both ends read to the host at once, in float64 (exact): the finite check reads
         # them, and the results take f(x) and f(x') from them
-        host = selected.detach().to("cpu", torch.float64).numpy()
+        host = _detached(selected).to("cpu", torch.float64).numpy()
         if not np.isfinite(host).all():  # one read for both ends; then which
-            check_outputs_finite(fx, owner[:batch], "inputs", 1.0)
+            check_outputs_finite(selected[:batch], owner[:batch], "inputs", 1.0)
             check_outputs_finite(selected[batch:], owner[batch:], "baseline", 0.0)
+        auto = run.settings.auto
+        # the ends on the device are read by the adaptive loop's tolerances and the mean
+        # over several baselines only (a fixed rule with one baseline takes the host copy)
+        fbs = selected[batch:].split(n_base * batch) if auto or n_base > 1 else ()
 
         def f(xc: Tensor, rows: Tensor) -> Tensor:
             samples = rows if n_base == 1 else rows_b[rows]  # one baseline: rows are samples
             return select_target(spec, call(xc, samples), samples)
 
-        fx_rows = fx if n_base == 1 else fx[rows_b]  # (S*B,): f(x) of each row's sample
+        # (S*B,): f(x) of each row's sample, for the adaptive loop's tolerances
+        fx_rows = None
+        if auto:
+            fx_rows = selected[:batch] if n_base == 1 else selected[:batch][rows_b]
         results: dict[str, Attribution] = {}
         for i, p in enumerate(passes):
             func = f if p.kind == "time" else _through_inverse(f, p.domains[0][1], rows_b)
             # the adaptive loop's tolerances (a fixed rule uses neither)
             target_diff = scale = None
-            if run.settings.auto:
+            if fx_rows is not None:
                 target_diff = fx_rows - fbs[i]
                 scale = fx_rows.double().abs() + fbs[i].double().abs()
             try:
@@ -921,7 +957,7 @@ class CrossDomainIG:
                 # few channels at a time (the same numbers: the transforms are per channel)
                 lazy = p.start is xb_rows and _channel_blocks(p, dom) is not None
                 if X0 is None and not lazy:
-                    X0 = dom.coefficient_baseline(xb_rows, rows_b).detach()
+                    X0 = _detached(dom.coefficient_baseline(xb_rows, rows_b))
                 p.domains.append((label, dom, X0))
             else:
                 if X0 is None:
@@ -954,7 +990,7 @@ class CrossDomainIG:
         # a difference of two float64 numbers is the same in numpy as in torch: no small
         # device operations for f(x) - f(x')
         diff = fx_np - fb_np
-        delta_np = vals.reshape(batch, -1).sum(dim=1).cpu().numpy() - diff
+        delta_np = _host(vals.reshape(batch, -1).sum(dim=1)) - diff
         # the values' non-finite guard, fused: a NaN or infinity among a sample's values
         # reaches its delta (read here anyway); only then are the values themselves checked
         # (finite values whose sum overflows keep their infinite delta, as before)
@@ -963,11 +999,11 @@ class CrossDomainIG:
                 f"{label}: the attributions overflowed (NaN or infinite values) although "
                 "the model was finite on the path; rescale the inputs or the model."
             )
-        steps = p.steps.reshape(n_base, batch)
         # one baseline: the steps are the samples' (a copy each, as max / sum over it give)
         one_row = n_base == 1 and p.steps.dtype == np.int64
+        steps = p.steps if one_row else p.steps.reshape(n_base, batch)
         if errors is None:  # a fixed rule: no error estimate, completeness is the only check
-            error = np.full(batch, np.nan)
+            error = _filled(batch, np.nan, np.float64)
             converged = completeness_ok(delta_np, diff, settings.rtol, settings.atol)
             status = fixed_status(delta_np, converged)
         else:
@@ -993,7 +1029,7 @@ class CrossDomainIG:
         else:
             coord_dims = dom.coord_dims
         return Attribution(
-            values=vals.to(p.time_baseline.dtype).cpu().numpy(),
+            values=_host(vals.to(p.time_baseline.dtype)),
             delta=delta_np,
             dims=dims,
             coords=coords,
@@ -1088,7 +1124,6 @@ def _path_gradient(
     # each block's weighted sum runs in the model's precision (at least float32): one matmul,
     # no float64 copy of the gradients; blocks are accumulated in float64
     red = torch.promote_types(start.dtype, torch.float32)
-    a_t = _constant(alphas, real, dev)
     w_t = _constant(weights, red, dev)
     row_of = _rows_of(n_rows, n_k, dev)  # evaluation -> row
     blocks = list(_blocks(n_rows, n_k, chunk))
@@ -1099,7 +1134,7 @@ def _path_gradient(
     # (R, 1, ...), (1, K, 1...) and (R, 1, ...) views, sliced per block only where a block
     # does not span them (one block of every row and step: no slices at all)
     start_u, diff_u = start.unsqueeze(1), diff.unsqueeze(1)
-    a_v = a_t.view((1, -1) + (1,) * len(shape))
+    a_v = _constant(alphas, real, dev, (1, -1) + (1,) * len(shape))  # (1, K, 1...)
 
     def block(r0: int, r1: int, k0: int, k1: int) -> tuple[Tensor, Tensor]:
         m, nk = r1 - r0, k1 - k0
@@ -1119,22 +1154,26 @@ def _path_gradient(
     # sums of all blocks are added up on the device and read once per pass, not per block
     probe: Tensor | None = None
     calls = chunk if calls is None else max(1, min(calls, chunk))
-    sized: _CallSize | None = None  # a measured call size, told the model calls' time
+    sized: _CallSize | None = None  # a measured call size, told the blocks' time
     clock = _clock()
     timed, evaluated = 0.0, 0
     for r0, r1, k0, k1 in blocks:
+        # a block is timed whole (its points, model calls, sums and frees): where the
+        # allocator's work lands depends on the call size, not only inside the model calls
+        t0 = clock()
         m, nk = r1 - r0, k1 - k0
         points, rows = block(r0, r1, k0, k1)
-        if choose is not None and len(points) >= calls:  # the first full call's points
+        n_points = points.shape[0]
+        if choose is not None and n_points >= calls:  # the first full call's points
             sized, choose = choose(func, points, rows), None
             if sized is not None:
-                calls = sized.size
-        t0 = clock() if sized is not None else 0.0
-        if len(points) <= calls:
+                calls = sized.next_size()
+                t0 = clock()  # (not the measurement)
+        if n_points <= calls:
             _, total, g = _output_gradient(func, points, rows)
         else:  # several model calls, one block of sums
             pieces = []
-            for lo in range(0, len(points), calls):  # a loop: profiles name this caller
+            for lo in range(0, n_points, calls):  # a loop: profiles name this caller
                 pieces.append(
                     _output_gradient(func, points[lo : lo + calls], rows[lo : lo + calls])
                 )
@@ -1143,8 +1182,6 @@ def _path_gradient(
                 total = total + piece[1]
             g = torch.cat([piece[2] for piece in pieces])
             del pieces
-        if sized is not None:
-            timed, evaluated = timed + clock() - t0, evaluated + len(g)
         w_b = w_t if nk == n_k else w_t[k0:k1]
         part = torch.matmul(w_b, (g if g.dtype == red else g.to(red)).reshape(m, nk, -1))
         del points, g  # input-sized: freed before the sum is accumulated
@@ -1155,6 +1192,9 @@ def _path_gradient(
             grad_flat[r0:r1] = part
         else:
             grad_flat[r0:r1] += part
+        del part
+        if sized is not None:
+            timed, evaluated = timed + clock() - t0, evaluated + n_points
         if bar is not None:
             bar.update(m * nk)
     if sized is not None and evaluated:
@@ -1181,10 +1221,35 @@ def _output_gradient(
             "numpy, or run under torch.no_grad()."
         )
     total = y.sum()
-    (g,) = torch.autograd.grad(total, points, allow_unused=True)
+    g = _grad_of_sum(total, points)
     if g is None:
         raise ValueError("the model's output does not depend on its input (no gradient).")
     return y, total.detach(), g
+
+
+def _grad_of_sum(total: Tensor, points: Tensor) -> Tensor | None:
+    """``torch.autograd.grad(total, points, allow_unused=True)[0]`` for a 0-d ``total``.
+
+    For a real floating ``total`` of plain tensors (no ``__torch_function__`` subclass or
+    mode), the autograd engine's call that :func:`torch.autograd.grad` makes, with the
+    gradient of ``total`` that it would create (a one), without its argument handling
+    (about 15 us per call on a CPU, 2-4 % of a one-sample call of a small model); the
+    public function otherwise, and on a torch without that call.
+    """
+    if (
+        _RUN_BACKWARD is None
+        or not total.dtype.is_floating_point
+        or torch.overrides.has_torch_function((total, points))
+    ):
+        return torch.autograd.grad(total, points, allow_unused=True)[0]
+    ones = (torch.ones_like(total),)
+    return _RUN_BACKWARD((total,), ones, False, False, (points,), True, accumulate_grad=False)[0]
+
+
+#: What :func:`torch.autograd.grad` calls (torch >= 2.3; None before: the public function).
+_RUN_BACKWARD: Callable[..., tuple[Tensor, ...]] | None = getattr(
+    torch.autograd.graph, "_engine_run_backward", None
+)
 
 
 def _gradient(
@@ -1267,18 +1332,23 @@ def _check_path_finite(y: Tensor, g: Tensor, rows: Tensor) -> None:
     raise _PathNonFinite(what, positions, rows)
 
 
-_CONSTANTS: dict[tuple[int, torch.dtype, torch.device], tuple[np.ndarray, Tensor]] = {}
+_CONSTANTS: dict[tuple[Any, ...], tuple[np.ndarray, Tensor]] = {}
 
 
-def _constant(arr: np.ndarray, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """``arr`` as a tensor, cached while ``arr`` (a cached quadrature rule) is alive."""
-    key = (id(arr), dtype, device)
+def _constant(
+    arr: np.ndarray, dtype: torch.dtype, device: torch.device, shape: tuple[int, ...] = ()
+) -> Tensor:
+    """``arr`` as a tensor (viewed as ``shape`` when given), cached while ``arr`` (a cached
+    quadrature rule) is alive; it is only read."""
+    key = (id(arr), dtype, device, shape)
     hit = _CONSTANTS.get(key)
     if hit is not None and hit[0] is arr:
         return hit[1]
     if len(_CONSTANTS) > 256:
         _CONSTANTS.clear()
     t = torch.tensor(arr, dtype=dtype, device=device)
+    if shape:
+        t = t.view(shape)
     _CONSTANTS[key] = (arr, t)
     return t
 
@@ -1352,7 +1422,7 @@ def _integrate(
         p.gradient = _path_gradient(
             func, p.start, p.end, alphas, weights, chunk, bar, calls, choose
         )
-        p.steps = np.full(n_rows, n_steps, dtype=np.int64)
+        p.steps = _filled(n_rows, n_steps, np.int64)
         return
 
     def progress(n: int) -> None:
@@ -1497,6 +1567,24 @@ class _RowStats:
         return np.sqrt(self.squares), 0.0 + self._total(0, self.n), self.n
 
 
+def _detached(t: Tensor) -> Tensor:
+    """``t.detach()``, or ``t`` itself when it is not part of a graph (no dispatch)."""
+    return t.detach() if t.requires_grad or t.grad_fn is not None else t
+
+
+def _host(t: Tensor) -> np.ndarray:
+    """``t.cpu().numpy()``, without the call of ``cpu()`` for a tensor on the CPU (the same
+    array: ``cpu()`` returns the tensor itself there)."""
+    return t.numpy() if t.is_cpu else t.cpu().numpy()
+
+
+def _filled(n: int, value: Any, dtype: Any) -> np.ndarray:
+    """``np.full(n, value, dtype=dtype)`` (the same array) without its Python wrapper."""
+    a = np.empty(n, dtype=dtype)
+    a.fill(value)
+    return a
+
+
 def _one(n: int) -> int:
     """One evaluation per model call (the adaptive loop's chunk for a long row)."""
     return 1
@@ -1505,7 +1593,8 @@ def _one(n: int) -> int:
 def _long_row(t: Tensor) -> bool:
     """Whether one row of ``t`` (R, ...) is long: its values in the accumulator's precision
     take more than :data:`~cdig._adaptive.LONG_ROW_BYTES`."""
-    return t[0].numel() * accumulator_dtype(t).itemsize > LONG_ROW_BYTES
+    # the size of a row from the shape (no view of row 0: a dispatch per call)
+    return math.prod(t.shape[1:]) * accumulator_dtype(t).itemsize > LONG_ROW_BYTES
 
 
 def _channel_blocks(p: _Pass, dom: Domain) -> list[tuple[int, int]] | None:
@@ -1606,7 +1695,7 @@ def fixed_status(delta: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """Status of fixed-step results: ``"converged"`` (completeness within the tolerance),
     ``"floor"`` (not, but ``|delta|`` at most :data:`COMPLETENESS_FLOOR`) or ``"n_steps"``."""
     if ok.all():  # the usual case: the same array, without the flags
-        return np.full(len(ok), "converged", dtype=STATUS_DTYPE)
+        return _filled(len(ok), "converged", STATUS_DTYPE)
     flagged = completeness_flagged(delta, ok)
     return np.where(ok, "converged", np.where(flagged, "n_steps", "floor")).astype(STATUS_DTYPE)
 
@@ -1755,7 +1844,7 @@ def _attribution_blocks(
     channels = _channel_blocks(p, dom)
     if channels is None:
         assert X0 is not None  # only a long recording's channel blocks map it lazily
-        X = dom.forward(p.end, rows_b).detach()
+        X = _detached(dom.forward(p.end, rows_b))
         a = re_mul(X - X0, dom.inverse_vjp(X, gradient, rows_b))
         yield tuple(a.shape), a
         return

@@ -68,9 +68,9 @@ class Fourier(Domain):
         if not self.onesided:
             return torch.fft.fft(G, dim=-1) / n
         gX = torch.fft.rfft(G, dim=-1) * (2.0 / n)
-        gX.select(-1, 0).mul_(0.5)  # in place (no indexing and copy back: the same bits)
-        if n % 2 == 0:
-            gX.select(-1, -1).mul_(0.5)
+        # in place (no indexing and copy back: the same bits); for an even n DC and Nyquist
+        # are the first and last bins, n // 2 apart: one strided view of both
+        (gX[..., :: n // 2] if n % 2 == 0 else gX.select(-1, 0)).mul_(0.5)
         return gX
 
     @property

@@ -181,17 +181,21 @@ class TorchModel(ModelAdapter):
         """
         tops = self.modules
         with _MODES_LOCK:
-            walks = [list(top.modules()) for top in tops]  # one walk of each tree per call
-            subs = {id(m): m for walk in walks for m in walk}
+            walks = [_tree(top) for top in tops]  # one walk of each tree per call
+            subs = walks[0] if len(walks) == 1 else {k: m for w in walks for k, m in w.items()}
+            training = False
             for key, m in subs.items():
                 entry = _ACTIVE.get(key)
                 if entry is None:
                     _ACTIVE[key] = entry = [0, m, m.training]
                 entry[0] += 1
-            for top, walk in zip(tops, walks):
-                if any(m.training for m in walk):
-                    top.eval()
-            kept = {key for key, m in subs.items() if m.training}  # by the model's own eval()
+                training = training or m.training
+            if training:
+                for top, walk in zip(tops, walks):
+                    if any(m.training for m in walk.values()):
+                        top.eval()
+            # kept in training mode by the model's own eval()
+            kept = {key for key, m in subs.items() if m.training} if training else set()
         switched = False
         try:
             yield
@@ -214,3 +218,17 @@ class TorchModel(ModelAdapter):
                 "model while explaining it: explain a copy (copy.deepcopy(model)) or wait for "
                 "training to finish. The model's own mode has been restored."
             )
+
+
+def _tree(top: torch.nn.Module) -> dict[int, torch.nn.Module]:
+    """``top`` and its submodules by ``id``: the modules ``top.eval()`` and ``top.train()``
+    set (each module's ``_modules``, recursively; a module reached twice counts once), read
+    without :meth:`~torch.nn.Module.modules`' names."""
+    found = {id(top): top}
+    stack = [top]
+    while stack:
+        for child in stack.pop()._modules.values():
+            if child is not None and id(child) not in found:
+                found[id(child)] = child
+                stack.append(child)
+    return found

@@ -39,7 +39,21 @@ def detect_framework(model: Any) -> str:
     also for plain Python callables: a function that calls TensorFlow or JAX internally
     cannot be recognized and needs ``wrap(fn, framework=...)``).
     """
-    found = [_ROOTS.get((c.__module__ or "").split(".")[0]) for c in type(model).__mro__]
+    cls = type(model)
+    hit = _FRAMEWORK_OF.get(cls)
+    if hit is None:
+        if len(_FRAMEWORK_OF) > 256:
+            _FRAMEWORK_OF.clear()
+        hit = _FRAMEWORK_OF[cls] = _framework_of(cls)
+    return hit
+
+
+#: :func:`detect_framework` by class (read once per class).
+_FRAMEWORK_OF: dict[type, str] = {}
+
+
+def _framework_of(cls: type) -> str:
+    found = [_ROOTS.get((c.__module__ or "").split(".")[0]) for c in cls.__mro__]
     for name in ("keras", "tensorflow", "jax"):  # Keras first: its classes extend tf's
         if name in found:
             return name
@@ -96,7 +110,7 @@ def wrap(model: Any, framework: str | None = None, **options: Any) -> ModelAdapt
             f"framework={framework!r} is not supported; use one of {', '.join(FRAMEWORKS)} "
             "or None to detect it."
         )
-    unknown = sorted(set(options) - set(_OPTIONS[name]))
+    unknown = sorted(set(options) - set(_OPTIONS[name])) if options else []
     if unknown:
         allowed = ", ".join(_OPTIONS[name]) or "none"
         raise TypeError(
