@@ -186,3 +186,15 @@ def test_auto_pair_against_this_tree_itself(capsys):
         assert SANE[0] < out[key] < SANE[1], out
     assert 0 < out["rest_new_ms"] < out["call_new_ms"]
     assert "paired ratio" in capsys.readouterr().out
+
+
+def test_one_pair_against_this_tree_itself(capsys):
+    """``one_pair.py`` loads a reference checkout's package beside this one and times the
+    one-sample fixed call of both in one process: against this very tree the results are
+    bitwise the same (it checks that itself) and every timing and ratio is a sane number."""
+    one_pair = _module("one_pair")
+    out = one_pair.main([str(BENCH.parent), "--rounds", "3", "--model", "free"])
+    for key in ("new_over_ref", "new_over_floor_ends", "ref_over_floor_ends"):
+        assert SANE[0] < out[key] < SANE[1], out
+    assert 0 < out["floor_ms"] and 0 < out["ends_ms"]
+    assert "paired ratio" in capsys.readouterr().out

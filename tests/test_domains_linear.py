@@ -199,6 +199,10 @@ def test_names_are_registered():
     assert isinstance(dom, STFT) and dom.fs == 100.0
     assert isinstance(get_domain("wavelet", fs=8.0), Wavelet)
     assert isinstance(get_domain("cepstrum"), Cepstrum)
+    # the constructor's parameters are read once per class: later calls pass them the same
+    for _ in range(2):
+        assert get_domain("stft", fs=50.0).fs == 50.0
+        assert get_domain("pca", fs=50.0).n_components is None  # no fs: not passed
 
 
 # ---------------------------------------------------------------------- aggregated views

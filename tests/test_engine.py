@@ -726,16 +726,25 @@ def test_measure_calls_takes_a_faster_size_only_when_bitwise_the_same():
 
 
 def test_measured_call_size_follows_the_calls_that_use_it():
-    """The kept call size moves to the size that is fastest now when the calls that use it
-    get slower (an allocator that changed its state), and not for a difference within the
-    margin."""
-    from cdig.engine import _CallSize
+    """The measurement picks the first size; from then on sizes are judged by their paths
+    only (a path's blocks cost more per evaluation than calls in a row: never compared with
+    the measurement); the size in use by the fastest of its last _WINDOW paths, so it moves
+    when those get slower (an allocator that changed its state), not for a slow spell."""
+    from cdig.engine import _WINDOW, _CallSize
 
     sized = _CallSize({64: 1.0, 32: 0.5})
-    assert sized.size == 32
-    sized.observe(32, 2.0)  # calls of 32 slowed down: 64 measured faster
+    assert sized.size == 32 and sized.times == {}
+    sized.observe(32, 2.0)  # paths cost more than the measured calls: 64 is not compared
+    assert sized.size == 32 and sized.times == {32: 2.0}
+    sized.times[64] = 1.5  # as a try of 64 would leave it (see the next test)
+    sized.observe(32, 1.0)  # a faster path: the best recent one counts
+    assert sized.size == 32 and sized.times[32] == 1.0
+    for _ in range(_WINDOW - 1):  # a slow spell shorter than the window moves nothing
+        sized.observe(32, 9.0)
+    assert sized.size == 32 and sized.times[32] == 1.0
+    sized.observe(32, 9.0)  # the last fast path left the window: 64 is faster now
     assert sized.size == 64
-    sized.observe(64, 3.0)  # and 64 is slower still: back to 32
+    sized.observe(64, 20.0)  # and 64 is slower than 32's recent paths: back to 32
     assert sized.size == 32
     assert _CallSize({64: 1.0, 32: 0.95}).size == 64  # within the margin: the default
     only = _CallSize({64: float("inf")})  # no other size is bitwise the same
@@ -745,9 +754,10 @@ def test_measured_call_size_follows_the_calls_that_use_it():
 
 def test_measured_call_size_tries_the_other_sizes_again():
     """Every _EXPLORE_EVERY-th path starts two paths at another size, in turn, so that a
-    size judged by an unlucky time (or one from before the allocator changed its state)
-    comes back when it is faster again; one lucky path alone moves nothing; the size in
-    use runs the other paths."""
+    size not yet timed on a path (or one from before the allocator changed its state)
+    comes in when it is faster; it is judged by the slower of its two paths, against the
+    fastest recent path of the size in use (one lucky path or one slow spell of the size in
+    use moves nothing); the size in use runs the other paths."""
     from cdig.engine import _EXPLORE_EVERY, _CallSize
 
     every = _EXPLORE_EVERY
@@ -759,23 +769,35 @@ def test_measured_call_size_tries_the_other_sizes_again():
     assert [i for i, _ in tried] == sorted(starts + [i + 1 for i in starts])
     assert {c for _, c in tried} == {16, 64} and used[every - 1] == used[every]
 
-    sized = _CallSize({64: 1.0, 32: 0.5})
-    while sized.next_size() == 32:  # to the first path of a try of 64
-        sized.observe(32, 0.5)
-    sized.observe(64, 0.01)  # one lucky path at 64 moves nothing
-    assert sized.size == 32
-    sized.observe(sized.next_size(), 0.6)  # the try's second path: 64 is not faster
-    assert sized.size == 32
+    def to_try(sized, time_in_use):  # paths at the size in use, up to a try's first path
+        while (c := sized.next_size()) == sized.size:
+            sized.observe(c, time_in_use)
+        return c
 
     sized = _CallSize({64: 1.0, 32: 0.5})
-    sized.observe(32, 5.0)  # an unlucky path at 32: 64 takes over
-    assert sized.size == 64
-    paths = 0
-    while sized.size == 64 and paths < 3 * every:  # 64 costs 1.0 and 32 0.5 from now on
-        c = sized.next_size()
-        sized.observe(c, 1.0 if c == 64 else 0.5)
-        paths += 1
-    assert sized.size == 32 and paths <= every + 1  # one try, its stale times dropped
+    sized.observe(to_try(sized, 0.5), 0.01)  # one lucky path at 64 moves nothing
+    assert sized.size == 32
+    sized.observe(sized.next_size(), 0.6)  # the try's second path: 64 is not faster
+    assert sized.size == 32 and sized.times == {32: 0.5, 64: 0.6}
+
+    # a slow spell at 32 (as in a benchmark that runs other work between calls): a try of
+    # 64 slower than 32's best recent path does not take the call
+    sized = _CallSize({64: 1.0, 32: 0.5})
+    for i in range(every - 1):  # the last three paths before the try are slow
+        sized.observe(sized.next_size(), 5.0 if i >= every - 4 else 0.5)
+    assert sized.size == 32  # (the measurement's 1.0 for 64 is not compared with paths)
+    sized.observe(sized.next_size(), 0.52)
+    sized.observe(sized.next_size(), 0.52)
+    assert sized.size == 32
+
+    # the call began at a slow size (the measurement was unlucky): the try of a faster
+    # one takes over
+    sized = _CallSize({64: 1.0, 32: 0.5})
+    c = to_try(sized, 1.0)
+    assert c == 64
+    sized.observe(c, 0.4)
+    sized.observe(sized.next_size(), 0.42)
+    assert sized.size == 64 and sized.times[64] == 0.42
 
 
 def test_measured_call_size_is_kept_with_the_model_and_changes_no_bit(monkeypatch):

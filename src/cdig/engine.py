@@ -184,6 +184,8 @@ _MEASURE_MARGIN = 0.9
 #: Every this many paths of a measured call size, one runs at another size that gives the
 #: same bits, which is timed again (:meth:`_CallSize.next_size`).
 _EXPLORE_EVERY = 32
+#: The size in use is judged by the fastest of its last this many paths.
+_WINDOW = 8
 
 #: What depends only on the model object (and the input's shape, dtype and device): the
 #: default chunk's activation bytes and the measured call size, kept per model by identity
@@ -221,63 +223,73 @@ def _drop_facts(key: int, _ref: Any = None) -> None:
 class _CallSize:
     """The measured call size of one model, point shape and default call.
 
-    ``times`` holds, for every size whose outputs and gradients are bitwise those of the
-    default (the first), the latest seconds per evaluation: of its model calls as
-    :func:`_measure_calls` timed them, then the median of the last three paths that used
-    it (of two, the slower; :meth:`observe`; each block of the path timed whole, its
-    points, sums and frees included). ``size`` is the size in use, the default at first;
-    another size replaces it only when its time is below :data:`_MEASURE_MARGIN` times that
-    of ``size``, so noise does not flip it, while a process whose allocator changed its
-    state (glibc moves its thresholds with the blocks freed) moves to the size that is
-    fastest now after a few calls. Every :data:`_EXPLORE_EVERY`-th path starts two paths
-    at one of the other sizes (:meth:`next_size`), so that a size is not judged by an old
-    or unlucky time forever.
+    ``measured`` holds, for every size whose outputs and gradients are bitwise those of the
+    default (the first), the seconds per evaluation of its model calls as
+    :func:`_measure_calls` timed them, back to back: they pick the first :attr:`size` (the
+    fastest, when below :data:`_MEASURE_MARGIN` times the default's) and nothing after,
+    since a path's blocks, timed whole inside a call (points, sums and frees included,
+    after whatever the process ran in between), cost more per evaluation than calls in a
+    row: the two are not compared. ``times`` holds what sizes are judged by from then on,
+    for the sizes that ran on a path: of the size in use, the fastest of its last
+    :data:`_WINDOW` paths (noise only adds to a thread's CPU time, so the fastest of several
+    is what the size costs in this process's state, and rises within a window when that
+    state changes); of a size tried again, the slower of the try's two paths. Another size
+    replaces :attr:`size` only when its time is below :data:`_MEASURE_MARGIN` times that
+    of :attr:`size`: a size tried must beat the best recent path of the size in use on its
+    worse path, so one noisy spell does not move the call to a slower size, while a
+    process whose allocator changed its state (glibc moves its thresholds with the blocks
+    freed) moves to the size that is fastest now. Every :data:`_EXPLORE_EVERY`-th path
+    starts two paths at one of the other sizes (:meth:`next_size`).
     """
 
     def __init__(self, times: dict[int, float]) -> None:
-        self.times = times
+        self.measured = times
+        self.times: dict[int, float] = {}
         self.recent: dict[int, list[float]] = {c: [] for c in times}
-        self.size = next(iter(times))  # the default
+        default = next(iter(times))
+        fastest = min(times, key=lambda c: times[c])
+        self.size = fastest if times[fastest] < _MEASURE_MARGIN * times[default] else default
         self._paths = 0  # paths so far, and the last path that ran at each size
         self._used = dict.fromkeys(times, 0)
         self._trying: int | None = None  # a size tried again, before its second path
-        self._pick()
 
     def _pick(self) -> None:
+        now = self.times.get(self.size)
+        if now is None:
+            return
         fastest = min(self.times, key=lambda c: self.times[c])
-        if self.times[fastest] < _MEASURE_MARGIN * self.times[self.size]:
+        if self.times[fastest] < _MEASURE_MARGIN * now:
             self.size = fastest
 
     def next_size(self) -> int:
         """The call size of the next path: :attr:`size`, and from every
         :data:`_EXPLORE_EVERY`-th path on, for two paths, the other size that ran longest
         ago, so that its time is measured again (a size whose calls were slow for a while,
-        or whose first timing was unlucky, is tried again: all give the same bits)."""
+        or that never ran on a path, is tried again: all give the same bits)."""
         self._paths += 1
         size = self.size
         if self._trying is not None:  # the second path of a try
             size, self._trying = self._trying, None
-        elif len(self.times) > 1 and not self._paths % _EXPLORE_EVERY:
+        elif len(self.recent) > 1 and not self._paths % _EXPLORE_EVERY:
             # the other size that ran longest ago, for two paths: its old times are stale,
-            # and it is judged by these two (one alone could be a lucky one)
-            size = min((c for c in self.times if c != self.size), key=self._used.__getitem__)
+            # and it is judged by these two (the slower: one alone could be a lucky one)
+            size = min((c for c in self.recent if c != self.size), key=self._used.__getitem__)
             self.recent[size].clear()
             self._trying = size
         self._used[size] = self._paths
         return size
 
     def observe(self, size: int, seconds_per_evaluation: float) -> None:
-        """Record the model calls of one path at ``size``: seconds per evaluation."""
+        """Record the blocks of one path at ``size``: seconds per evaluation."""
         recent = self.recent.get(size)
         if recent is None:
             return
         recent.append(seconds_per_evaluation)
-        del recent[:-3]
+        del recent[:-_WINDOW]
         if size == self._trying:  # the first of a try's two paths: judged after both
             return
-        ordered = sorted(recent)  # the median of at most three, without numpy's overhead
-        # (of two, the slower: a try is judged by the slower of its paths)
-        self.times[size] = ordered[len(ordered) // 2] if len(ordered) % 2 else ordered[-1]
+        # the size in use: its fastest recent path; a try: the slower of its two paths
+        self.times[size] = min(recent) if size == self.size else max(recent)
         self._pick()
 
 

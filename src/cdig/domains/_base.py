@@ -33,7 +33,7 @@ import contextlib
 import inspect
 import math
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -361,6 +361,10 @@ def domain_class(name: str) -> type[Domain]:
     return _REGISTRY[key]
 
 
+#: The constructor's parameter names of each domain class that :func:`get_domain` built.
+_ACCEPTED: dict[type, frozenset[str]] = {}
+
+
 def get_domain(domain: str | Domain, **kwargs: Any) -> Domain:
     """Resolve a domain name or object to an (unfitted) domain object.
 
@@ -370,10 +374,12 @@ def get_domain(domain: str | Domain, **kwargs: Any) -> Domain:
     if isinstance(domain, Domain):
         return domain
     if isinstance(domain, str):
-        cls: Callable[..., Domain] = domain_class(domain)
-        import inspect
+        cls = domain_class(domain)
+        accepted = _ACCEPTED.get(cls)
+        if accepted is None:  # read once per class: ``inspect.signature`` is slow
+            import inspect
 
-        accepted = inspect.signature(cls).parameters
+            accepted = _ACCEPTED[cls] = frozenset(inspect.signature(cls).parameters)
         return cls(**{k: v for k, v in kwargs.items() if k in accepted and v is not None})
     raise TypeError(
         f"domain must be a domain name (str) or a cdig.domains.Domain; got {type(domain).__name__}."
