@@ -407,11 +407,12 @@ class _Store:
         # slot -> block (-1: the file, -2: the zero point) and row in that block or the file
         self._block = np.full(1, -2, dtype=np.int64)
         self._index = np.zeros(1, dtype=np.int64)
+        self._n = 1  # h25-rest2: slots given (the arrays above grow by doubling)
         self._file: Any = None
         self._file_rows = 0
 
     def __len__(self) -> int:
-        return len(self._block)
+        return self._n
 
     @property
     def memory_bytes(self) -> int:
@@ -425,9 +426,15 @@ class _Store:
 
     def reserve(self, n: int) -> np.ndarray:
         """Slots (n,) for ``n`` new points, to be filled with :meth:`put`."""
-        first = len(self._block)
-        block = np.full(n, -1, dtype=np.int64)
-        index = np.zeros(n, dtype=np.int64)
+        first = self._n
+        if first + n > len(self._block):  # h25-rest2: room for the new slots, doubled
+            cap = max(first + n, 2 * len(self._block))
+            self._block = np.concatenate([self._block[:first], np.empty(cap - first, np.int64)])
+            self._index = np.concatenate([self._index[:first], np.empty(cap - first, np.int64)])
+        block = self._block[first : first + n]
+        index = self._index[first : first + n]
+        block[:] = -1
+        index[:] = 0
         # h25-adapt: the last block's free rows first, then a new block
         k = 0
         if self._blocks and self._used[-1] < len(self._blocks[-1]):
@@ -460,8 +467,7 @@ class _Store:
                 )
             index[k:] = self._file_rows + np.arange(n - k)
             self._file_rows += n - k
-        self._block = np.concatenate([self._block, block])
-        self._index = np.concatenate([self._index, index])
+        self._n = first + n
         return np.arange(first, first + n)
 
     def window(self, first: int, n: int) -> Tensor | None:
@@ -924,7 +930,7 @@ def _integrate_group(
         # the baseline's points first, on their own calls (their gradient may be singular)
         order = np.argsort(~at_baseline, kind="stable")
         u = pos[order] / _GRID
-        alphas = torch.tensor(path_alpha(u), dtype=real, device=dev)
+        alphas = torch.as_tensor(path_alpha(u), dtype=real, device=dev)  # as torch.tensor
         speed = torch.as_tensor(path_speed(u), dtype=store_dtype, device=dev)
         r_np = point_rows[order]
         r = torch.as_tensor(r_np, device=dev)
