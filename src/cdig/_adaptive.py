@@ -700,30 +700,35 @@ def _richardson_adjust(
             return  # the first level, the baseline's open rule: Simpson's estimate
         sel_t = torch.as_tensor(sel, device=dev)
         lam_p = torch.as_tensor(lam_parent[sel], dtype=torch.float64, device=dev)
+        # h25-rest2: the two halves' elementwise steps at once, (2, n) (the same numbers;
+        # each reduction, ``_aligned``, stays a call per half)
         lam = torch.ones(2, len(sel), dtype=torch.float64, device=dev)
         if norms is not None:
             hh = torch.as_tensor(h[sel], dtype=torch.float64, device=dev)
-            e_l, e_r, change, null8 = (n * hh for n in norms)
+            four = torch.stack(norms) * hh  # e_l, e_r, change, null8
+            e_l, e_r, change, null8 = four.unbind(0)
             e_p = torch.as_tensor(e_parent[sel], dtype=torch.float64, device=dev)
             seen = torch.as_tensor(seen_parent[sel], dtype=torch.float64, device=dev)
             smooth, r = richardson_gate(e_l, e_r, change, null8, e_p, seen)
             smooth &= torch.as_tensor(possible[sel], device=dev)
-            for i, e in enumerate((e_l, e_r)):
-                other: Tensor | float = 1.0
-                if lam_gap is not None:  # h22-evals: one switch in the half (see GAP_SCALE)
-                    ok = _aligned(outs[i], outs[2]) >= GAP_COS
-                    ok &= lam_gap[2 + i, sel_t] >= GAP_SUM * e
-                    other = torch.where(ok, lam_gap[i, sel_t], 1.0)
-                lam[i] = torch.where(smooth & (e > r), r / e, other)
-            record[0, sel_t], record[1, sel_t] = lam[0], lam[1]
+            e = four[:2]
+            other: Tensor | float = 1.0
+            if lam_gap is not None:  # h22-evals: one switch in the half (see GAP_SCALE)
+                cos = torch.stack([_aligned(outs[0], outs[2]), _aligned(outs[1], outs[2])])
+                ok = cos >= GAP_COS
+                ok &= lam_gap[2:, sel_t] >= GAP_SUM * e
+                other = torch.where(ok, lam_gap[:2, sel_t], 1.0)
+            lam = torch.where(smooth & (e > r), r / e, other)
+            record[:2, sel_t] = lam
             record[2, sel_t] = torch.where(smooth, r, torch.nan)
         real = outs[3].real.dtype if outs[3].is_complex() else outs[3].dtype
-        terms = [(0, lam[0] - 1), (1, lam[1] - 1), (5, 1 - lam_p)]
+        halves = (lam - 1).to(real)
+        outs[3].add_(outs[0] * halves[0][:, None])
+        outs[3].add_(outs[1] * halves[1][:, None])
         if len(outs) == 5:  # h25-rest: no parent scaled (see _richardson_rows): its term is 0
             assert (lam_parent[sel] == 1).all()
-            terms.pop()
-        for j, scale in terms:
-            outs[3].add_(outs[j] * scale.to(real)[:, None])
+        else:
+            outs[3].add_(outs[5] * (1 - lam_p).to(real)[:, None])
 
     return adjust
 
