@@ -511,14 +511,16 @@ class _Store:
         """Values ``[c0, c1)`` of the points at ``slots`` (n,), shape (n, c1 - c0)."""
         c1 = self.d if c1 is None else c1
         block, index = self._block[slots], self._index[slots]
-        kinds = np.unique(block)
-        if len(kinds) == 1 and kinds[0] >= 0:  # all in one memory block: one gather
-            src = self._blocks[kinds[0]]
+        b0 = int(block[0]) if len(block) else -1
+        # h25-rest2: one memory block checked without sorting the slots' blocks
+        if b0 >= 0 and bool((block == b0).all()):  # all in one memory block: one gather
+            src = self._blocks[b0]
             # h25-adapt: index_select, the same copy as advanced indexing (faster)
             src = src if (c0 == 0 and c1 == self.d) else src[:, c0:c1]
             return src.index_select(0, torch.as_tensor(index, device=self.device))
+        kinds = np.unique(block)
         # h25-adapt: zeros only where the zero point is gathered (every other row is written)
-        new = torch.zeros if kinds[0] == -2 else torch.empty
+        new = torch.zeros if len(kinds) and kinds[0] == -2 else torch.empty
         out = new((len(slots), c1 - c0), dtype=self.dtype, device=self.device)
         for b in kinds:
             sel = np.flatnonzero(block == b)
@@ -806,13 +808,14 @@ def _gap_lambdas(
     hh = torch.as_tensor(h, dtype=torch.float64, device=dev)
     rules = torch.as_tensor(_LEAF_RULES[0].T, device=dev)  # (5, 2): Boole, Boole - Simpson
     out = torch.empty(4, n, dtype=torch.float64, device=dev)
-    for i, half in enumerate((p9[:, :5], p9[:, 4:])):
-        sums = hh[:, None] * (half @ rules)  # (n, 2): the half's sum, its error's sum
-        gap = f9[:, 4 * i + 4] - f9[:, 4 * i] - sums[:, 0]
-        lam = -gap / sums[:, 1]
-        size = lam.abs().clamp(GAP_LAM_MIN, GAP_LAM_MAX)
-        out[i] = torch.where(torch.isfinite(lam), torch.copysign(size, lam), GAP_LAM_MAX)
-        out[2 + i] = sums[:, 1].abs()
+    # (2, n, 2): each half's sum and its error's sum (a product per half, as before;
+    # h25-rest2: the elementwise steps for both halves at once, the same numbers)
+    sums = hh[:, None] * torch.stack([p9[:, :5] @ rules, p9[:, 4:] @ rules])
+    ends = f9[:, ::4].T  # (3, n): the outputs at the halves' ends
+    lam = -(ends[1:] - ends[:2] - sums[..., 0]) / sums[..., 1]  # -gap / sum(B - S)
+    size = lam.abs().clamp(GAP_LAM_MIN, GAP_LAM_MAX)
+    out[:2] = torch.where(torch.isfinite(lam), torch.copysign(size, lam), GAP_LAM_MAX)
+    out[2:] = sums[..., 1].abs()
     out[0, torch.as_tensor(kinds != 0, device=dev)] = 1.0  # the baseline's open rule
     return out
 
@@ -1472,13 +1475,14 @@ def _integrate_group(
             key = np.zeros(len(mesh.row))
             share = np.full(n_rows, 2.0)  # every candidate (up to the budget)
         else:
-            key = np.where(_in_rows(mesh.row, act[ok_v], n_rows), np.abs(mesh.gap), mesh.err)
+            in_ok = _in_rows(mesh.row, act[ok_v], n_rows)  # leaves of rows whose vector test passed
+            key = np.where(in_ok, np.abs(mesh.gap), mesh.err)
             if n_dom:  # h22-cost: a leaf's error against its row's tolerance, per domain
                 tol_all = np.full((n_rows, n_dom), np.nan)
                 tol_all[act] = tol_d
                 with np.errstate(divide="ignore", invalid="ignore"):
                     rel = (mesh.errd / tol_all[mesh.row]).max(axis=1)
-                measured = np.isfinite(rel) & ~_in_rows(mesh.row, act[ok_v], n_rows)
+                measured = np.isfinite(rel) & ~in_ok
                 key = np.where(measured, rel, key)
             share = np.zeros(n_rows)
             with np.errstate(divide="ignore", invalid="ignore"):
