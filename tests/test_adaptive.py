@@ -954,6 +954,23 @@ def test_noise_per_row_is_that_of_one_row_at_a_time():
             assert a.tobytes() == b.tobytes()
 
 
+def test_median_of_the_last_axis_is_numpys_bit_for_bit():
+    """``_median_last`` (one sort) gives ``np.median(v, axis=-1)``'s bits: odd and even
+    counts, NaN (the row's median is NaN), infinities, zeros and subnormals."""
+    from cdig._adaptive import _median_last
+
+    rng = np.random.default_rng(3)
+    for trial in range(2000):
+        shape = (int(rng.integers(1, 4)), int(rng.integers(1, 6)), int(rng.integers(1, 8)))
+        v = rng.normal(size=shape) ** 2 * 10.0 ** rng.integers(-300, 300)
+        if trial % 3 == 0:
+            for _ in range(int(rng.integers(1, 4))):
+                at = tuple(int(rng.integers(0, k)) for k in shape)
+                v[at] = rng.choice([np.nan, np.inf, 0.0, 5e-324])
+        with np.errstate(invalid="ignore"):
+            assert _median_last(v).tobytes() == np.median(v, axis=-1).tobytes()
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_stacked_sums_of_points_are_those_of_one_output_at_a_time(dtype):
     """The loop's weighted sums of a sub-interval's points, stacked (``_combine_plan``: one

@@ -175,6 +175,21 @@ def test_cold_start_quick():
         assert res[name]["s"] > 0 and _sane(res[name]["ratio"]), (name, res[name])
 
 
+def test_auto_sections_splits_the_rest_of_this_tree(capsys):
+    """``auto_sections.py`` finds every section marker of the adaptive loop in this tree
+    (it fails loudly where one is gone), and its sections with the part outside the loop
+    add up to the call: each a sane, non-negative time, the model calls inside the call."""
+    auto_sections = _module("auto_sections")
+    out = auto_sections.main(["--samples", "2", "--calls", "2"])
+    names = [name for _, name in auto_sections.MARKS if name is not None]
+    assert set(names) <= set(out), out
+    parts = [out[name] for name in names] + [out["outside the loop"]]
+    assert all(p > -0.5 for p in parts), out  # CPU-clock granularity only
+    assert sum(parts) + out["model_ms"] == pytest.approx(out["call_ms"], rel=1e-6, abs=1e-6)
+    assert 0 < out["model_ms"] < out["call_ms"]
+    assert "outside the loop" in capsys.readouterr().out
+
+
 def test_auto_pair_against_this_tree_itself(capsys):
     """``auto_pair.py`` loads a reference checkout's package beside this one and times
     both in one process: against this very tree the results are bitwise the same (it

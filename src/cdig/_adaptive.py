@@ -407,11 +407,12 @@ class _Store:
         # slot -> block (-1: the file, -2: the zero point) and row in that block or the file
         self._block = np.full(1, -2, dtype=np.int64)
         self._index = np.zeros(1, dtype=np.int64)
+        self._n = 1  # h25-rest2: slots given (the arrays above grow by doubling)
         self._file: Any = None
         self._file_rows = 0
 
     def __len__(self) -> int:
-        return len(self._block)
+        return self._n
 
     @property
     def memory_bytes(self) -> int:
@@ -425,9 +426,15 @@ class _Store:
 
     def reserve(self, n: int) -> np.ndarray:
         """Slots (n,) for ``n`` new points, to be filled with :meth:`put`."""
-        first = len(self._block)
-        block = np.full(n, -1, dtype=np.int64)
-        index = np.zeros(n, dtype=np.int64)
+        first = self._n
+        if first + n > len(self._block):  # h25-rest2: room for the new slots, doubled
+            cap = max(first + n, 2 * len(self._block))
+            self._block = np.concatenate([self._block[:first], np.empty(cap - first, np.int64)])
+            self._index = np.concatenate([self._index[:first], np.empty(cap - first, np.int64)])
+        block = self._block[first : first + n]
+        index = self._index[first : first + n]
+        block[:] = -1
+        index[:] = 0
         # h25-adapt: the last block's free rows first, then a new block
         k = 0
         if self._blocks and self._used[-1] < len(self._blocks[-1]):
@@ -460,8 +467,7 @@ class _Store:
                 )
             index[k:] = self._file_rows + np.arange(n - k)
             self._file_rows += n - k
-        self._block = np.concatenate([self._block, block])
-        self._index = np.concatenate([self._index, index])
+        self._n = first + n
         return np.arange(first, first + n)
 
     def window(self, first: int, n: int) -> Tensor | None:
@@ -505,14 +511,16 @@ class _Store:
         """Values ``[c0, c1)`` of the points at ``slots`` (n,), shape (n, c1 - c0)."""
         c1 = self.d if c1 is None else c1
         block, index = self._block[slots], self._index[slots]
-        kinds = np.unique(block)
-        if len(kinds) == 1 and kinds[0] >= 0:  # all in one memory block: one gather
-            src = self._blocks[kinds[0]]
+        b0 = int(block[0]) if len(block) else -1
+        # h25-rest2: one memory block checked without sorting the slots' blocks
+        if b0 >= 0 and bool((block == b0).all()):  # all in one memory block: one gather
+            src = self._blocks[b0]
             # h25-adapt: index_select, the same copy as advanced indexing (faster)
             src = src if (c0 == 0 and c1 == self.d) else src[:, c0:c1]
             return src.index_select(0, torch.as_tensor(index, device=self.device))
+        kinds = np.unique(block)
         # h25-adapt: zeros only where the zero point is gathered (every other row is written)
-        new = torch.zeros if kinds[0] == -2 else torch.empty
+        new = torch.zeros if len(kinds) and kinds[0] == -2 else torch.empty
         out = new((len(slots), c1 - c0), dtype=self.dtype, device=self.device)
         for b in kinds:
             sel = np.flatnonzero(block == b)
@@ -694,30 +702,35 @@ def _richardson_adjust(
             return  # the first level, the baseline's open rule: Simpson's estimate
         sel_t = torch.as_tensor(sel, device=dev)
         lam_p = torch.as_tensor(lam_parent[sel], dtype=torch.float64, device=dev)
+        # h25-rest2: the two halves' elementwise steps at once, (2, n) (the same numbers;
+        # each reduction, ``_aligned``, stays a call per half)
         lam = torch.ones(2, len(sel), dtype=torch.float64, device=dev)
         if norms is not None:
             hh = torch.as_tensor(h[sel], dtype=torch.float64, device=dev)
-            e_l, e_r, change, null8 = (n * hh for n in norms)
+            four = torch.stack(norms) * hh  # e_l, e_r, change, null8
+            e_l, e_r, change, null8 = four.unbind(0)
             e_p = torch.as_tensor(e_parent[sel], dtype=torch.float64, device=dev)
             seen = torch.as_tensor(seen_parent[sel], dtype=torch.float64, device=dev)
             smooth, r = richardson_gate(e_l, e_r, change, null8, e_p, seen)
             smooth &= torch.as_tensor(possible[sel], device=dev)
-            for i, e in enumerate((e_l, e_r)):
-                other: Tensor | float = 1.0
-                if lam_gap is not None:  # h22-evals: one switch in the half (see GAP_SCALE)
-                    ok = _aligned(outs[i], outs[2]) >= GAP_COS
-                    ok &= lam_gap[2 + i, sel_t] >= GAP_SUM * e
-                    other = torch.where(ok, lam_gap[i, sel_t], 1.0)
-                lam[i] = torch.where(smooth & (e > r), r / e, other)
-            record[0, sel_t], record[1, sel_t] = lam[0], lam[1]
+            e = four[:2]
+            other: Tensor | float = 1.0
+            if lam_gap is not None:  # h22-evals: one switch in the half (see GAP_SCALE)
+                cos = torch.stack([_aligned(outs[0], outs[2]), _aligned(outs[1], outs[2])])
+                ok = cos >= GAP_COS
+                ok &= lam_gap[2:, sel_t] >= GAP_SUM * e
+                other = torch.where(ok, lam_gap[:2, sel_t], 1.0)
+            lam = torch.where(smooth & (e > r), r / e, other)
+            record[:2, sel_t] = lam
             record[2, sel_t] = torch.where(smooth, r, torch.nan)
         real = outs[3].real.dtype if outs[3].is_complex() else outs[3].dtype
-        terms = [(0, lam[0] - 1), (1, lam[1] - 1), (5, 1 - lam_p)]
+        halves = (lam - 1).to(real)
+        outs[3].add_(outs[0] * halves[0][:, None])
+        outs[3].add_(outs[1] * halves[1][:, None])
         if len(outs) == 5:  # h25-rest: no parent scaled (see _richardson_rows): its term is 0
             assert (lam_parent[sel] == 1).all()
-            terms.pop()
-        for j, scale in terms:
-            outs[3].add_(outs[j] * scale.to(real)[:, None])
+        else:
+            outs[3].add_(outs[5] * (1 - lam_p).to(real)[:, None])
 
     return adjust
 
@@ -795,13 +808,14 @@ def _gap_lambdas(
     hh = torch.as_tensor(h, dtype=torch.float64, device=dev)
     rules = torch.as_tensor(_LEAF_RULES[0].T, device=dev)  # (5, 2): Boole, Boole - Simpson
     out = torch.empty(4, n, dtype=torch.float64, device=dev)
-    for i, half in enumerate((p9[:, :5], p9[:, 4:])):
-        sums = hh[:, None] * (half @ rules)  # (n, 2): the half's sum, its error's sum
-        gap = f9[:, 4 * i + 4] - f9[:, 4 * i] - sums[:, 0]
-        lam = -gap / sums[:, 1]
-        size = lam.abs().clamp(GAP_LAM_MIN, GAP_LAM_MAX)
-        out[i] = torch.where(torch.isfinite(lam), torch.copysign(size, lam), GAP_LAM_MAX)
-        out[2 + i] = sums[:, 1].abs()
+    # (2, n, 2): each half's sum and its error's sum (a product per half, as before;
+    # h25-rest2: the elementwise steps for both halves at once, the same numbers)
+    sums = hh[:, None] * torch.stack([p9[:, :5] @ rules, p9[:, 4:] @ rules])
+    ends = f9[:, ::4].T  # (3, n): the outputs at the halves' ends
+    lam = -(ends[1:] - ends[:2] - sums[..., 0]) / sums[..., 1]  # -gap / sum(B - S)
+    size = lam.abs().clamp(GAP_LAM_MIN, GAP_LAM_MAX)
+    out[:2] = torch.where(torch.isfinite(lam), torch.copysign(size, lam), GAP_LAM_MAX)
+    out[2:] = sums[..., 1].abs()
     out[0, torch.as_tensor(kinds != 0, device=dev)] = 1.0  # the baseline's open rule
     return out
 
@@ -924,7 +938,7 @@ def _integrate_group(
         # the baseline's points first, on their own calls (their gradient may be singular)
         order = np.argsort(~at_baseline, kind="stable")
         u = pos[order] / _GRID
-        alphas = torch.tensor(path_alpha(u), dtype=real, device=dev)
+        alphas = torch.as_tensor(path_alpha(u), dtype=real, device=dev)  # as torch.tensor
         speed = torch.as_tensor(path_speed(u), dtype=store_dtype, device=dev)
         r_np = point_rows[order]
         r = torch.as_tensor(r_np, device=dev)
@@ -1306,10 +1320,11 @@ def _integrate_group(
         # --- the new points and leaves ---------------------------------------------------
         n_check = len(p_pos) - noise_skip  # the noise sites' points are not on the mesh
         check_finite(p_rows[:n_check], p_pos[:n_check], pt[0][:n_check], pt[2][:n_check])
-        grow = len(mesh.store) - len(mesh.p)
-        if grow > 0:
+        # h25-rest2: grown by doubling (slots past the store's length are never read)
+        if len(mesh.store) > len(mesh.p):
+            cap = max(len(mesh.store), 2 * len(mesh.p))
             mesh.f, mesh.p, mesh.q = (
-                np.concatenate([v, np.zeros(grow)]) for v in (mesh.f, mesh.p, mesh.q)
+                np.concatenate([v, np.zeros(cap - len(v))]) for v in (mesh.f, mesh.p, mesh.q)
             )
         live = p_slots != 0
         mesh.f[p_slots[live]] = pt[0][live]
@@ -1446,15 +1461,13 @@ def _integrate_group(
         base[mesh.row[z]] = z
         can = mesh.width >= 8
         hb = np.where(base >= 0, base, 0)
-        singular = (
-            active
-            & ~row_ok_c
-            & (base >= 0)
-            & can[hb]
-            & (path_alpha(mesh.width[hb] / _GRID) <= SINGULAR_WIDTH)
-            & (np.abs(target) > 0)
-            & (np.abs(np.diff(mesh.f5(hb)[:, [0, 4]], axis=1)[:, 0]) > 0.5 * np.abs(target))
-        )
+        singular = active & ~row_ok_c & (base >= 0) & can[hb]
+        if singular.any():  # h25-rest2: the outputs' test only where it can decide
+            singular &= (
+                (path_alpha(mesh.width[hb] / _GRID) <= SINGULAR_WIDTH)
+                & (np.abs(target) > 0)
+                & (np.abs(np.diff(mesh.f5(hb)[:, [0, 4]], axis=1)[:, 0]) > 0.5 * np.abs(target))
+            )
         status[singular], active[singular] = "singular", False
         budget = (max_steps - steps) // 4
         cand = np.flatnonzero(active[mesh.row] & can)
@@ -1462,13 +1475,14 @@ def _integrate_group(
             key = np.zeros(len(mesh.row))
             share = np.full(n_rows, 2.0)  # every candidate (up to the budget)
         else:
-            key = np.where(_in_rows(mesh.row, act[ok_v], n_rows), np.abs(mesh.gap), mesh.err)
+            in_ok = _in_rows(mesh.row, act[ok_v], n_rows)  # leaves of rows whose vector test passed
+            key = np.where(in_ok, np.abs(mesh.gap), mesh.err)
             if n_dom:  # h22-cost: a leaf's error against its row's tolerance, per domain
                 tol_all = np.full((n_rows, n_dom), np.nan)
                 tol_all[act] = tol_d
                 with np.errstate(divide="ignore", invalid="ignore"):
                     rel = (mesh.errd / tol_all[mesh.row]).max(axis=1)
-                measured = np.isfinite(rel) & ~_in_rows(mesh.row, act[ok_v], n_rows)
+                measured = np.isfinite(rel) & ~in_ok
                 key = np.where(measured, rel, key)
             share = np.zeros(n_rows)
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -2067,15 +2081,29 @@ def _store_noise(
         first = starts[counts == c]
         r = r_sorted[first]
         at = stats[:, order[first[:, None] + np.arange(c)]]  # (2 + n_domains, rows, c)
-        sig_i[r] = np.sqrt(np.median(at[1] ** 2, axis=1) / 6)
+        # (h25-rest2: the medians of the norms' squares at once, by :func:`_median_last`)
+        med = _median_last(at[1:] ** 2) / 6
+        sig_i[r] = np.sqrt(med[0])
         # a sum of d uncorrelated noises has the variance of their norm: the sites' rms
-        # sum, a 3-sample estimate, is not let below that (``max(rms, sig_i)``)
-        rms = np.sqrt(np.mean(at[0] ** 2, axis=1) / 6)
+        # sum, a 3-sample estimate, is not let below that (``max(rms, sig_i)``); the mean
+        # as ``np.mean`` takes it (the sum, then divided by the count)
+        rms = np.sqrt(np.sum(at[0] ** 2, axis=1) / c / 6)
         sig_s[r] = np.where(sig_i[r] > rms, sig_i[r], rms)
         if len(at) > 2:
-            sig_d[r] = np.sqrt(np.median(at[2:] ** 2, axis=2) / 6).T
+            sig_d[r] = np.sqrt(med[1:]).T
         else:
             sig_d[r] = sig_i[r][:, None]
+
+
+def _median_last(v: np.ndarray) -> np.ndarray:
+    """``np.median(v, axis=-1)`` (h25-rest2: from one sort, without its Python overhead):
+    the middle value, or the mean of the two middle values (their sum over 2, as
+    ``np.mean`` takes it); NaN where the row holds a NaN (sorted last), as ``np.median``."""
+    n = v.shape[-1]
+    s = np.sort(v, axis=-1)
+    k = n // 2
+    med = s[..., k] if n % 2 else (s[..., k - 1] + s[..., k]) / 2
+    return np.where(np.isnan(s[..., -1]), np.nan, med)
 
 
 def _noise_floor(
@@ -2138,17 +2166,19 @@ def path_speed(u: np.ndarray) -> np.ndarray:
 
 
 def _rss(err: np.ndarray, row: np.ndarray, n_rows: int) -> np.ndarray:
-    """``sqrt(sum err**2)`` per row."""
-    out = np.zeros(n_rows)
-    np.add.at(out, row, err**2)
-    return np.sqrt(out)
+    """``sqrt(sum err**2)`` per row (h25-rest2: ``np.bincount``, which adds the leaves in
+    their order from 0.0 in float64 as ``np.add.at`` does: the same bits, faster)."""
+    return np.sqrt(np.bincount(row, weights=err**2, minlength=n_rows))
 
 
 def _rss_rows(err: np.ndarray, row: np.ndarray, n_rows: int) -> np.ndarray:
     """``sqrt(sum err**2)`` per row and column of ``err`` (n_leaves, k): (n_rows, k); NaN
-    where a leaf's is."""
+    where a leaf's is. (h25-rest2: one ``np.bincount`` per column, the sums of
+    ``np.add.at``.)"""
+    sq = err**2
     out = np.zeros((n_rows, err.shape[1]))
-    np.add.at(out, row, err**2)
+    for j in range(err.shape[1]):
+        out[:, j] = np.bincount(row, weights=sq[:, j], minlength=n_rows)
     return np.sqrt(out)
 
 
