@@ -1015,7 +1015,7 @@ class CrossDomainIG:
         one_row = n_base == 1 and p.steps.dtype == np.int64
         steps = p.steps if one_row else p.steps.reshape(n_base, batch)
         if errors is None:  # a fixed rule: no error estimate, completeness is the only check
-            error = _filled(batch, np.nan, np.float64)
+            error = np.full(batch, np.nan)
             converged = completeness_ok(delta_np, diff, settings.rtol, settings.atol)
             status = fixed_status(delta_np, converged)
         else:
@@ -1434,7 +1434,7 @@ def _integrate(
         p.gradient = _path_gradient(
             func, p.start, p.end, alphas, weights, chunk, bar, calls, choose
         )
-        p.steps = _filled(n_rows, n_steps, np.int64)
+        p.steps = np.full(n_rows, n_steps, dtype=np.int64)
         return
 
     def progress(n: int) -> None:
@@ -1590,13 +1590,6 @@ def _host(t: Tensor) -> np.ndarray:
     return t.numpy() if t.is_cpu else t.cpu().numpy()
 
 
-def _filled(n: int, value: Any, dtype: Any) -> np.ndarray:
-    """``np.full(n, value, dtype=dtype)`` (the same array) without its Python wrapper."""
-    a = np.empty(n, dtype=dtype)
-    a.fill(value)
-    return a
-
-
 def _one(n: int) -> int:
     """One evaluation per model call (the adaptive loop's chunk for a long row)."""
     return 1
@@ -1707,7 +1700,7 @@ def fixed_status(delta: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """Status of fixed-step results: ``"converged"`` (completeness within the tolerance),
     ``"floor"`` (not, but ``|delta|`` at most :data:`COMPLETENESS_FLOOR`) or ``"n_steps"``."""
     if ok.all():  # the usual case: the same array, without the flags
-        return _filled(len(ok), "converged", STATUS_DTYPE)
+        return np.full(len(ok), "converged", dtype=STATUS_DTYPE)
     flagged = completeness_flagged(delta, ok)
     return np.where(ok, "converged", np.where(flagged, "n_steps", "floor")).astype(STATUS_DTYPE)
 

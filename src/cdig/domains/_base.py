@@ -377,8 +377,6 @@ def get_domain(domain: str | Domain, **kwargs: Any) -> Domain:
         cls = domain_class(domain)
         accepted = _ACCEPTED.get(cls)
         if accepted is None:  # read once per class: ``inspect.signature`` is slow
-            import inspect
-
             accepted = _ACCEPTED[cls] = frozenset(inspect.signature(cls).parameters)
         return cls(**{k: v for k, v in kwargs.items() if k in accepted and v is not None})
     raise TypeError(
