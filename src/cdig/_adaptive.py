@@ -716,7 +716,9 @@ def _richardson_adjust(
             e = four[:2]
             other: Tensor | float = 1.0
             if lam_gap is not None:  # h22-evals: one switch in the half (see GAP_SCALE)
-                cos = torch.stack([_aligned(outs[0], outs[2]), _aligned(outs[1], outs[2])])
+                # (h25-loop5: the change's norm taken once for both halves)
+                nc = torch.linalg.vector_norm(outs[2], dim=1)
+                cos = torch.stack([_aligned(outs[0], outs[2], nc), _aligned(outs[1], outs[2], nc)])
                 ok = cos >= GAP_COS
                 ok &= lam_gap[2:, sel_t] >= GAP_SUM * e
                 other = torch.where(ok, lam_gap[:2, sel_t], 1.0)
@@ -778,11 +780,13 @@ GAP_LAM_MIN = 0.25
 GAP_LAM_MAX = 4.0
 
 
-def _aligned(a: Tensor, b: Tensor) -> Tensor:
+def _aligned(a: Tensor, b: Tensor, norm_b: Tensor | None = None) -> Tensor:
     """``|<a, b>| / (||a|| ||b||)`` per row of two (n, d) tensors (real part), float64; 0
-    where a norm is 0."""
+    where a norm is 0. ``norm_b``: ``vector_norm(b, dim=1)`` if already taken (h25-loop5)."""
     dot = (a * b.conj()).real.sum(dim=1) if a.is_complex() else (a * b).sum(dim=1)
-    na = torch.linalg.vector_norm(a, dim=1) * torch.linalg.vector_norm(b, dim=1)
+    if norm_b is None:
+        norm_b = torch.linalg.vector_norm(b, dim=1)
+    na = torch.linalg.vector_norm(a, dim=1) * norm_b
     return (dot.abs() / na).double().nan_to_num(0.0)
 
 
@@ -1077,10 +1081,12 @@ def _integrate_group(
         the coefficients: a long row's are not measured)."""
         n, k = slots.shape
         per = (k + rules.shape[1] + 3) * item + 2 * acc_bytes
-        sq = torch.zeros(len(normed), n, dtype=torch.float64, device=dev)  # norms or squares
         # h22-cost: the outputs ``measured``'s norms in each domain of the pass
         n_dom = len(measures) if measured else 0
-        sq_dom = torch.full((len(measured) * n_dom, n), torch.nan, dtype=torch.float64, device=dev)
+        # h25-loop5: both in one tensor, scaled in place at the end (no copy, one product)
+        both = torch.empty(len(normed) + len(measured) * n_dom, n, dtype=torch.float64, device=dev)
+        sq = both[: len(normed)].zero_()  # norms or squares
+        sq_dom = both[len(normed) :].fill_(torch.nan)
         h_t = torch.as_tensor(h, dtype=torch.float64, device=dev)
         h_work = h_t.to(work_real)  # powers of two: exact in any precision
         groups = [(kd, np.flatnonzero(kinds == kd)) for kd in (0, 1)]
@@ -1143,8 +1149,9 @@ def _integrate_group(
                 for t, j in zip((total, total_err), to_totals, strict=True):
                     t[:, c0:c1].index_add_(0, r_t, (outs[j] * hh).to(acc))
                 del outs, dr, stack
-        out = (sq.sqrt_() if split else sq) * h_t
-        return torch.cat([out, sq_dom * h_t]) if n_dom else out
+        if split:
+            sq.sqrt_()
+        return both.mul_(h_t)
 
     def leaf_scalars(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The exact completeness error of leaves ``idx`` (the change of the output across
