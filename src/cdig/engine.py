@@ -1728,9 +1728,9 @@ def _measure_norms(
     # the same ``rows`` tensor comes again (a round measures two sums of the same rows);
     # the tensor is kept, so its identity is not reused while cached
     last: list[Any] = []
-    # h25-loop5: every row's ends and samples repeated for ``groups`` sums (each round's
-    # read measures the rows' two sums with the same ``rows``)
-    repeated: dict[int, tuple[Tensor, Tensor]] = {}
+    # h25-loop5: every row's samples repeated for ``groups`` sums (each round's read
+    # measures the rows' two sums with the same ``rows``)
+    repeated: dict[int, Tensor] = {}
 
     def diff_all(end: Tensor, start: Tensor) -> Tensor:
         if not diffs:
@@ -1760,24 +1760,34 @@ def _measure_norms(
             if not ends:
                 ends.append(dom.forward(p.end, rows_b).detach())
             full = diff_all(ends[0], X0)
+            # h25-loop5: a linear domain's Jacobian is the same at every point (its
+            # ``inverse_vjp``'s X gives only the shape and dtype) and one that maps each
+            # row on its own (Fourier, Time: X is not read) is handed one end, expanded:
+            # no gathered or repeated copy of the rows' ends
+            any_end = dom.linear and dom._rows_apart
             if last and last[0] is rows:
                 end, idx = last[1], last[3]
             else:
                 # h25-adapt: index_select, the same rows as ``[rows]`` (faster)
-                end = ends[0] if rows is None else ends[0].index_select(0, rows)
+                end = ends[0] if rows is None or any_end else ends[0].index_select(0, rows)
                 idx = rows_b if rows is None else rows_b[rows]
                 last[:] = [rows, end, None, idx]
-            if groups == 1:
+            if any_end:
+                many_idx = idx
+                if groups > 1:
+                    if rows is None and groups in repeated:
+                        many_idx = repeated[groups]
+                    else:
+                        many_idx = idx.repeat(groups)
+                        if rows is None:
+                            repeated[groups] = many_idx
+                at = end[:1].expand(n, *end.shape[1:])
+                gradient = dom.inverse_vjp(at, gradient, many_idx)
+            elif groups == 1:
                 gradient = dom.inverse_vjp(end, gradient, idx)
             elif dom._rows_apart:  # each row mapped on its own: all groups in one call
-                if rows is None and groups in repeated:
-                    many, many_idx = repeated[groups]
-                else:
-                    many = end.expand(groups, *end.shape).reshape(n, *end.shape[1:])
-                    many_idx = idx.repeat(groups)
-                    if rows is None and many.nbytes <= _DIFF_CACHE_BYTES:
-                        repeated[groups] = (many, many_idx)
-                gradient = dom.inverse_vjp(many, gradient, many_idx)
+                many = end.expand(groups, *end.shape).reshape(n, *end.shape[1:])
+                gradient = dom.inverse_vjp(many, gradient, idx.repeat(groups))
             else:  # each group mapped alone: the same shapes as one call's
                 gradient = torch.cat(
                     [
