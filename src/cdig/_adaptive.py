@@ -673,7 +673,7 @@ def _richardson_adjust(
     lam_parent: np.ndarray,
     record: Tensor,
     lam_gap: Tensor | None = None,
-) -> Callable[[list[Tensor], np.ndarray, list[Tensor] | None], None]:
+) -> Callable[[list[Tensor], np.ndarray, Tensor | list[Tensor] | None], None]:
     """The ``adjust`` of a bisection's :func:`sums_and_norms` (rules
     :data:`_BISECTION_RICH`, norms of rows 0, 1, 2 and 4) for ``n`` parents: kinds, the
     halves' width ``h`` (in u), the parent's own Boole-minus-Simpson norm, its parent's
@@ -696,18 +696,21 @@ def _richardson_adjust(
     :data:`GAP_SCALE`), else 1."""
     possible = (kinds == 0) & np.isfinite(seen_parent)
 
-    def adjust(outs: list[Tensor], sel: np.ndarray, norms: list[Tensor] | None) -> None:
+    def adjust(outs: list[Tensor], sel: np.ndarray, norms: Tensor | list[Tensor] | None) -> None:
         dev = outs[0].device
         if lam_gap is None and not possible[sel].any() and (lam_parent[sel] == 1).all():
             return  # the first level, the baseline's open rule: Simpson's estimate
-        sel_t = torch.as_tensor(sel, device=dev)
-        lam_p = torch.as_tensor(lam_parent[sel], dtype=torch.float64, device=dev)
+        # h25-loop5: every parent (the usual block) as a slice, not an index
+        sel_t: Tensor | slice = (
+            slice(None) if len(sel) == record.shape[1] else torch.as_tensor(sel, device=dev)
+        )
         # h25-rest2: the two halves' elementwise steps at once, (2, n) (the same numbers;
         # each reduction, ``_aligned``, stays a call per half)
         lam = torch.ones(2, len(sel), dtype=torch.float64, device=dev)
         if norms is not None:
             hh = torch.as_tensor(h[sel], dtype=torch.float64, device=dev)
-            four = torch.stack(norms) * hh  # e_l, e_r, change, null8
+            # (h25-loop5: the norms' (4, n) tensor as it comes, not stacked again)
+            four = (norms if isinstance(norms, Tensor) else torch.stack(norms)) * hh
             e_l, e_r, change, null8 = four.unbind(0)
             e_p = torch.as_tensor(e_parent[sel], dtype=torch.float64, device=dev)
             seen = torch.as_tensor(seen_parent[sel], dtype=torch.float64, device=dev)
@@ -732,6 +735,7 @@ def _richardson_adjust(
         if len(outs) == 5:  # h25-rest: no parent scaled (see _richardson_rows): its term is 0
             assert (lam_parent[sel] == 1).all()
         else:
+            lam_p = torch.as_tensor(lam_parent[sel], dtype=torch.float64, device=dev)
             outs[3].add_(outs[5] * (1 - lam_p).to(real)[:, None])
 
     return adjust
@@ -1064,7 +1068,8 @@ def _integrate_group(
         rules: np.ndarray,
         to_totals: tuple[int, int],
         normed: Sequence[int],
-        adjust: Callable[[list[Tensor], np.ndarray, list[Tensor] | None], None] | None = None,
+        adjust: Callable[[list[Tensor], np.ndarray, Tensor | list[Tensor] | None], None]
+        | None = None,
         measured: Sequence[int] = (),
     ) -> Tensor:
         """For n sub-intervals (points ``slots`` (n, K), rows ``lrows``, kinds, widths
@@ -1111,7 +1116,7 @@ def _integrate_group(
                 hh = h_work[sel_t, None]
                 r_t = torch.as_tensor(lrows[sel], device=dev)
                 dr = diff_of(r_t, c0, c1)
-                block_norms: list[Tensor] = []
+                block_norms: Tensor | list[Tensor] = []
                 if stack is not None and plan is not None and plan.normed is not None:
                     # one product and one norm for all (each row's reduction the same)
                     a = _re_mul_work(dr, stack[plan.normed[0] : plan.normed[1]])
@@ -1121,15 +1126,17 @@ def _integrate_group(
                         sq[:, sel_t] = norms
                     else:
                         sq[:, sel_t] += norms**2
-                    block_norms = list(norms.unbind(0))
-                for i, j in enumerate(normed if not block_norms else ()):
+                    block_norms = norms  # (h25-loop5: the (J, m) tensor, not a list)
+                one_by_one: list[Tensor] = []
+                for i, j in enumerate(normed if isinstance(block_norms, list) else ()):
                     a = _re_mul_work(dr, outs[j])
                     norm = torch.linalg.vector_norm(a, dim=1).double()
                     if c1 - c0 == d:
                         sq[i, sel_t] = norm
                     else:
                         sq[i, sel_t] += norm**2
-                    block_norms.append(norm)
+                    one_by_one.append(norm)
+                    block_norms = one_by_one
                     del a
                 if adjust is not None:  # h22-cost: Richardson's estimate (see _richardson)
                     adjust(outs, sel, block_norms if c1 - c0 == d else None)
