@@ -125,7 +125,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -665,6 +665,19 @@ def richardson_gate(
     return smooth, r
 
 
+class _Adjust(Protocol):
+    """The ``adjust`` of :func:`_richardson_adjust`: outputs, sub-intervals, their norms
+    (None: not whole) and the halves' error vectors as one (2, n, c) slice, if they are."""
+
+    def __call__(
+        self,
+        outs: list[Tensor],
+        sel: np.ndarray,
+        norms: Tensor | list[Tensor] | None,
+        pair: Tensor | None = None,
+    ) -> None: ...
+
+
 def _richardson_adjust(
     kinds: np.ndarray,
     h: np.ndarray,
@@ -673,7 +686,7 @@ def _richardson_adjust(
     lam_parent: np.ndarray,
     record: Tensor,
     lam_gap: Tensor | None = None,
-) -> Callable[[list[Tensor], np.ndarray, Tensor | list[Tensor] | None], None]:
+) -> _Adjust:
     """The ``adjust`` of a bisection's :func:`sums_and_norms` (rules
     :data:`_BISECTION_RICH`, norms of rows 0, 1, 2 and 4) for ``n`` parents: kinds, the
     halves' width ``h`` (in u), the parent's own Boole-minus-Simpson norm, its parent's
@@ -696,7 +709,12 @@ def _richardson_adjust(
     :data:`GAP_SCALE`), else 1."""
     possible = (kinds == 0) & np.isfinite(seen_parent)
 
-    def adjust(outs: list[Tensor], sel: np.ndarray, norms: Tensor | list[Tensor] | None) -> None:
+    def adjust(
+        outs: list[Tensor],
+        sel: np.ndarray,
+        norms: Tensor | list[Tensor] | None,
+        pair: Tensor | None = None,
+    ) -> None:
         dev = outs[0].device
         if lam_gap is None and not possible[sel].any() and (lam_parent[sel] == 1).all():
             return  # the first level, the baseline's open rule: Simpson's estimate
@@ -721,7 +739,12 @@ def _richardson_adjust(
             if lam_gap is not None:  # h22-evals: one switch in the half (see GAP_SCALE)
                 # (h25-loop5: the change's norm taken once for both halves)
                 nc = torch.linalg.vector_norm(outs[2], dim=1)
-                cos = torch.stack([_aligned(outs[0], outs[2], nc), _aligned(outs[1], outs[2], nc)])
+                if pair is not None:  # both halves in one call of each step
+                    cos = _aligned(pair, outs[2], nc)
+                else:
+                    cos = torch.stack(
+                        [_aligned(outs[0], outs[2], nc), _aligned(outs[1], outs[2], nc)]
+                    )
                 ok = cos >= GAP_COS
                 ok &= lam_gap[2:, sel_t] >= GAP_SUM * e
                 other = torch.where(ok, lam_gap[:2, sel_t], 1.0)
@@ -730,8 +753,13 @@ def _richardson_adjust(
             record[2, sel_t] = torch.where(smooth, r, torch.nan)
         real = outs[3].real.dtype if outs[3].is_complex() else outs[3].dtype
         halves = (lam - 1).to(real)
-        outs[3].add_(outs[0] * halves[0][:, None])
-        outs[3].add_(outs[1] * halves[1][:, None])
+        if pair is not None:  # (h25-loop5: both products in one call, added in order)
+            scaled = pair * halves[:, :, None]
+            outs[3].add_(scaled[0])
+            outs[3].add_(scaled[1])
+        else:
+            outs[3].add_(outs[0] * halves[0][:, None])
+            outs[3].add_(outs[1] * halves[1][:, None])
         if len(outs) == 5:  # h25-rest: no parent scaled (see _richardson_rows): its term is 0
             assert (lam_parent[sel] == 1).all()
         else:
@@ -786,11 +814,13 @@ GAP_LAM_MAX = 4.0
 
 def _aligned(a: Tensor, b: Tensor, norm_b: Tensor | None = None) -> Tensor:
     """``|<a, b>| / (||a|| ||b||)`` per row of two (n, d) tensors (real part), float64; 0
-    where a norm is 0. ``norm_b``: ``vector_norm(b, dim=1)`` if already taken (h25-loop5)."""
-    dot = (a * b.conj()).real.sum(dim=1) if a.is_complex() else (a * b).sum(dim=1)
+    where a norm is 0. ``norm_b``: ``vector_norm(b, dim=1)`` if already taken; ``a`` may
+    be several (k, n, d) stacked, each row's reductions those of a call of its own (k, n)
+    (h25-loop5)."""
+    dot = (a * b.conj()).real.sum(dim=-1) if a.is_complex() else (a * b).sum(dim=-1)
     if norm_b is None:
-        norm_b = torch.linalg.vector_norm(b, dim=1)
-    na = torch.linalg.vector_norm(a, dim=1) * norm_b
+        norm_b = torch.linalg.vector_norm(b, dim=-1)
+    na = torch.linalg.vector_norm(a, dim=-1) * norm_b
     return (dot.abs() / na).double().nan_to_num(0.0)
 
 
@@ -1068,8 +1098,7 @@ def _integrate_group(
         rules: np.ndarray,
         to_totals: tuple[int, int],
         normed: Sequence[int],
-        adjust: Callable[[list[Tensor], np.ndarray, Tensor | list[Tensor] | None], None]
-        | None = None,
+        adjust: _Adjust | None = None,
         measured: Sequence[int] = (),
     ) -> Tensor:
         """For n sub-intervals (points ``slots`` (n, K), rows ``lrows``, kinds, widths
@@ -1139,7 +1168,12 @@ def _integrate_group(
                     block_norms = one_by_one
                     del a
                 if adjust is not None:  # h22-cost: Richardson's estimate (see _richardson)
-                    adjust(outs, sel, block_norms if c1 - c0 == d else None)
+                    # h25-loop5: the halves' error vectors as one (2, m, c) slice where the
+                    # plan put them next to each other
+                    pair = None
+                    if stack is not None and plan is not None and plan.pos[1] == plan.pos[0] + 1:
+                        pair = stack[plan.pos[0] : plan.pos[0] + 2]
+                    adjust(outs, sel, block_norms if c1 - c0 == d else None, pair)
                 del block_norms
                 if n_dom and c1 - c0 == d:  # h22-cost: the per-domain norms
                     g_rows = rows[r_t]
