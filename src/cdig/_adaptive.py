@@ -993,6 +993,10 @@ def _integrate_group(
         slots = np.empty(n, dtype=np.int64)
         slots[order] = slots_e
         stats = torch.empty(3, n, dtype=torch.float64, device=dev)
+        # h25-loop5: the views each chunk takes slices of, made once per evaluation
+        f_out, p_out, q_out = stats.unbind(0)
+        alphas = alphas.view((-1,) + (1,) * len(shape))
+        speed = speed[:, None]
         work: Tensor | None = None  # the attributions of a chunk written in place
         # the baseline's points are evaluated in chunks of their own (they come first)
         for a, b in ((0, n_base), (n_base, n)):
@@ -1000,16 +1004,15 @@ def _integrate_group(
                 hi = min(lo + chunk, b)
                 m = hi - lo
                 rr = r[lo:hi]
-                view = (-1,) + (1,) * len(shape)
                 st, dr = chunk_ends(r_np, lo, hi, rr)
                 if diff is None:  # formed for this chunk: the points overwrite it, and it
                     # is formed again after the model (no second input-sized tensor)
-                    pts = torch.addcmul(st, alphas[lo:hi].view(view), dr, out=dr)
+                    pts = torch.addcmul(st, alphas[lo:hi], dr, out=dr)
                     del dr
                 elif m > 1:  # h25-adapt: into the gathered start (the same bits, no new tensor)
-                    pts = st.addcmul_(alphas[lo:hi].view(view), dr)
+                    pts = st.addcmul_(alphas[lo:hi], dr)
                 else:  # one point: ``st`` is a view of the path start
-                    pts = torch.addcmul(st, alphas[lo:hi].view(view), dr)
+                    pts = torch.addcmul(st, alphas[lo:hi], dr)
                 del st
                 g, y = gradient_at(pts, r_model[lo:hi])
                 del pts
@@ -1020,10 +1023,10 @@ def _integrate_group(
                 # the store's rows where it can be (the same product as into a new tensor)
                 dst = mesh.store.window(int(slots_e[lo]), m)
                 if dst is None:
-                    g = g * speed[lo:hi, None]
+                    g = g * speed[lo:hi]
                     mesh.store.put(slots_e[lo:hi], g)
                 else:
-                    g = torch.mul(g, speed[lo:hi, None], out=dst)
+                    g = torch.mul(g, speed[lo:hi], out=dst)
                 if diff is None:
                     dr = chunk_ends(r_np, lo, hi, rr)[1]
                 flat = dr.reshape(m, -1)
@@ -1038,9 +1041,9 @@ def _integrate_group(
                     att = _re_mul_work(flat, g)
                 del g, dr, flat, dst
                 # a non-finite gradient makes its absolute sum non-finite (0 * inf is NaN)
-                stats[0, lo:hi] = y.reshape(-1)  # converted exactly, as by ``double()``
-                stats[1, lo:hi] = att.sum(dim=1)
-                stats[2, lo:hi] = att.abs_().sum(dim=1)
+                f_out[lo:hi] = y.reshape(-1)  # converted exactly, as by ``double()``
+                p_out[lo:hi] = att.sum(dim=1)
+                q_out[lo:hi] = att.abs_().sum(dim=1)
                 del att
                 if trim:  # each model call starts on a heap without freed pages
                     _release_freed_memory()
