@@ -1614,14 +1614,19 @@ def _integrate_group(
         # the second level, keep Boole minus Simpson)
         lam_gap = None
         if GAP_SCALE and diff is not None and not first_round:
-            col = np.empty(len(order), dtype=np.int64)
-            col[order] = np.arange(len(order))
-            c_t = torch.as_tensor(col[: len(new_pos)], device=dev)
+            n_new = len(new_pos)
+            if np.array_equal(order[:n_new], np.arange(n_new)):  # h25-loop5: in order (no
+                # baseline point came first, as after the first round): a slice, no gather
+                fp_new = point_stats[:2, :n_new]
+            else:
+                col = np.empty(len(order), dtype=np.int64)
+                col[order] = np.arange(len(order))
+                fp_new = point_stats[:2].index_select(1, torch.as_tensor(col[:n_new], device=dev))
             lam_gap = _gap_lambdas(
                 torch.as_tensor(mesh.f5(parents), device=dev),
                 torch.as_tensor(mesh.p[old], device=dev),
-                point_stats[0].index_select(0, c_t).reshape(-1, 4),
-                point_stats[1].index_select(0, c_t).reshape(-1, 4),
+                fp_new[0].reshape(-1, 4),
+                fp_new[1].reshape(-1, 4),
                 kinds,
                 half / _GRID,
             )
