@@ -1359,6 +1359,36 @@ def test_gap_scaled_halves_carry_the_true_error_of_one_jump():
     assert at0[0, 0] == 1
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.complex64])
+def test_alignment_of_both_halves_at_once_is_that_of_each_half_alone(dtype):
+    """(h25-loop5) ``_aligned`` of both halves' error vectors stacked (2, n, d), with the
+    change's norm taken once, is bitwise that of each half in a call of its own (each
+    row's dot product and norms the same reductions), at several sizes, one and two
+    threads; rows of zeros give 0 in both."""
+    from cdig._adaptive import _aligned
+
+    gen = torch.Generator().manual_seed(5)
+    threads = torch.get_num_threads()
+    try:
+        for n_threads in (1, 2):
+            torch.set_num_threads(n_threads)
+            for n, d in ((1, 1), (3, 7), (40, 129), (300, 256), (64, 4096)):
+                scale = torch.exp(3 * torch.randn(3, n, d, generator=gen))
+                v = (torch.randn(3, n, d, generator=gen) * scale).to(dtype)
+                if dtype.is_complex:
+                    v = v + 1j * torch.randn(3, n, d, generator=gen).to(dtype)
+                v[0, 0] = 0
+                pair, change = v[:2], v[2]
+                nc = torch.linalg.vector_norm(change, dim=1)
+                both = _aligned(pair, change, nc)
+                alone = torch.stack([_aligned(pair[0], change), _aligned(pair[1], change)])
+                assert both.dtype == torch.float64 and both.shape == (2, n)
+                assert both.numpy().tobytes() == alone.numpy().tobytes()
+                assert both[0, 0] == 0
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_gap_scaling_only_where_one_switch_is_seen(monkeypatch):
     """The one-switch test of a half (see ``GAP_SCALE``). ``_aligned`` is the cosine of two
     vectors (complex too; 0 where one is zero). Two opposite ridges with the same

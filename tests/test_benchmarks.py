@@ -190,6 +190,24 @@ def test_auto_sections_splits_the_rest_of_this_tree(capsys):
     assert "outside the loop" in capsys.readouterr().out
 
 
+def test_auto_traffic_counts_the_loops_operations_deterministically(capsys):
+    """``auto_traffic.py`` counts the adaptive loop's torch operations and bytes per section
+    of this tree (its markers found, as ``auto_sections.py``'s): the loop's sections are
+    there, each moves bytes, the total is their sum, and a second count of the same call
+    gives the same numbers (no timing in it)."""
+    auto_traffic = _module("auto_traffic")
+    first = auto_traffic.main(["--samples", "2", "--calls", "1"])
+    assert {"setup", "read", "bisect"} <= set(first), first
+    for name in ("setup", "read", "bisect"):
+        ops, read, written = first[name]
+        assert ops > 0 and read > 0 and written > 0, (name, first[name])
+    parts = [v for k, v in first.items() if k != "total"]
+    for i in range(3):
+        assert sum(p[i] for p in parts) == pytest.approx(first["total"][i], rel=1e-12)
+    assert auto_traffic.main(["--samples", "2", "--calls", "1"]) == first
+    assert "largest writers" in capsys.readouterr().out
+
+
 def test_auto_pair_against_this_tree_itself(capsys):
     """``auto_pair.py`` loads a reference checkout's package beside this one and times
     both in one process: against this very tree the results are bitwise the same (it

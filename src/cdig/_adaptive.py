@@ -125,7 +125,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -665,6 +665,19 @@ def richardson_gate(
     return smooth, r
 
 
+class _Adjust(Protocol):
+    """The ``adjust`` of :func:`_richardson_adjust`: outputs, sub-intervals, their norms
+    (None: not whole) and the halves' error vectors as one (2, n, c) slice, if they are."""
+
+    def __call__(
+        self,
+        outs: list[Tensor],
+        sel: np.ndarray,
+        norms: Tensor | list[Tensor] | None,
+        pair: Tensor | None = None,
+    ) -> None: ...
+
+
 def _richardson_adjust(
     kinds: np.ndarray,
     h: np.ndarray,
@@ -673,7 +686,7 @@ def _richardson_adjust(
     lam_parent: np.ndarray,
     record: Tensor,
     lam_gap: Tensor | None = None,
-) -> Callable[[list[Tensor], np.ndarray, list[Tensor] | None], None]:
+) -> _Adjust:
     """The ``adjust`` of a bisection's :func:`sums_and_norms` (rules
     :data:`_BISECTION_RICH`, norms of rows 0, 1, 2 and 4) for ``n`` parents: kinds, the
     halves' width ``h`` (in u), the parent's own Boole-minus-Simpson norm, its parent's
@@ -696,18 +709,26 @@ def _richardson_adjust(
     :data:`GAP_SCALE`), else 1."""
     possible = (kinds == 0) & np.isfinite(seen_parent)
 
-    def adjust(outs: list[Tensor], sel: np.ndarray, norms: list[Tensor] | None) -> None:
+    def adjust(
+        outs: list[Tensor],
+        sel: np.ndarray,
+        norms: Tensor | list[Tensor] | None,
+        pair: Tensor | None = None,
+    ) -> None:
         dev = outs[0].device
         if lam_gap is None and not possible[sel].any() and (lam_parent[sel] == 1).all():
             return  # the first level, the baseline's open rule: Simpson's estimate
-        sel_t = torch.as_tensor(sel, device=dev)
-        lam_p = torch.as_tensor(lam_parent[sel], dtype=torch.float64, device=dev)
+        # h25-loop5: every parent (the usual block) as a slice, not an index
+        sel_t: Tensor | slice = (
+            slice(None) if len(sel) == record.shape[1] else torch.as_tensor(sel, device=dev)
+        )
         # h25-rest2: the two halves' elementwise steps at once, (2, n) (the same numbers;
         # each reduction, ``_aligned``, stays a call per half)
         lam = torch.ones(2, len(sel), dtype=torch.float64, device=dev)
         if norms is not None:
             hh = torch.as_tensor(h[sel], dtype=torch.float64, device=dev)
-            four = torch.stack(norms) * hh  # e_l, e_r, change, null8
+            # (h25-loop5: the norms' (4, n) tensor as it comes, not stacked again)
+            four = (norms if isinstance(norms, Tensor) else torch.stack(norms)) * hh
             e_l, e_r, change, null8 = four.unbind(0)
             e_p = torch.as_tensor(e_parent[sel], dtype=torch.float64, device=dev)
             seen = torch.as_tensor(seen_parent[sel], dtype=torch.float64, device=dev)
@@ -716,7 +737,14 @@ def _richardson_adjust(
             e = four[:2]
             other: Tensor | float = 1.0
             if lam_gap is not None:  # h22-evals: one switch in the half (see GAP_SCALE)
-                cos = torch.stack([_aligned(outs[0], outs[2]), _aligned(outs[1], outs[2])])
+                # (h25-loop5: the change's norm taken once for both halves)
+                nc = torch.linalg.vector_norm(outs[2], dim=1)
+                if pair is not None:  # both halves in one call of each step
+                    cos = _aligned(pair, outs[2], nc)
+                else:
+                    cos = torch.stack(
+                        [_aligned(outs[0], outs[2], nc), _aligned(outs[1], outs[2], nc)]
+                    )
                 ok = cos >= GAP_COS
                 ok &= lam_gap[2:, sel_t] >= GAP_SUM * e
                 other = torch.where(ok, lam_gap[:2, sel_t], 1.0)
@@ -725,11 +753,17 @@ def _richardson_adjust(
             record[2, sel_t] = torch.where(smooth, r, torch.nan)
         real = outs[3].real.dtype if outs[3].is_complex() else outs[3].dtype
         halves = (lam - 1).to(real)
-        outs[3].add_(outs[0] * halves[0][:, None])
-        outs[3].add_(outs[1] * halves[1][:, None])
+        if pair is not None:  # (h25-loop5: both products in one call, added in order)
+            scaled = pair * halves[:, :, None]
+            outs[3].add_(scaled[0])
+            outs[3].add_(scaled[1])
+        else:
+            outs[3].add_(outs[0] * halves[0][:, None])
+            outs[3].add_(outs[1] * halves[1][:, None])
         if len(outs) == 5:  # h25-rest: no parent scaled (see _richardson_rows): its term is 0
             assert (lam_parent[sel] == 1).all()
         else:
+            lam_p = torch.as_tensor(lam_parent[sel], dtype=torch.float64, device=dev)
             outs[3].add_(outs[5] * (1 - lam_p).to(real)[:, None])
 
     return adjust
@@ -778,11 +812,15 @@ GAP_LAM_MIN = 0.25
 GAP_LAM_MAX = 4.0
 
 
-def _aligned(a: Tensor, b: Tensor) -> Tensor:
+def _aligned(a: Tensor, b: Tensor, norm_b: Tensor | None = None) -> Tensor:
     """``|<a, b>| / (||a|| ||b||)`` per row of two (n, d) tensors (real part), float64; 0
-    where a norm is 0."""
-    dot = (a * b.conj()).real.sum(dim=1) if a.is_complex() else (a * b).sum(dim=1)
-    na = torch.linalg.vector_norm(a, dim=1) * torch.linalg.vector_norm(b, dim=1)
+    where a norm is 0. ``norm_b``: ``vector_norm(b, dim=1)`` if already taken; ``a`` may
+    be several (k, n, d) stacked, each row's reductions those of a call of its own (k, n)
+    (h25-loop5)."""
+    dot = (a * b.conj()).real.sum(dim=-1) if a.is_complex() else (a * b).sum(dim=-1)
+    if norm_b is None:
+        norm_b = torch.linalg.vector_norm(b, dim=-1)
+    na = torch.linalg.vector_norm(a, dim=-1) * norm_b
     return (dot.abs() / na).double().nan_to_num(0.0)
 
 
@@ -955,6 +993,10 @@ def _integrate_group(
         slots = np.empty(n, dtype=np.int64)
         slots[order] = slots_e
         stats = torch.empty(3, n, dtype=torch.float64, device=dev)
+        # h25-loop5: the views each chunk takes slices of, made once per evaluation
+        f_out, p_out, q_out = stats.unbind(0)
+        alphas = alphas.view((-1,) + (1,) * len(shape))
+        speed = speed[:, None]
         work: Tensor | None = None  # the attributions of a chunk written in place
         # the baseline's points are evaluated in chunks of their own (they come first)
         for a, b in ((0, n_base), (n_base, n)):
@@ -962,16 +1004,15 @@ def _integrate_group(
                 hi = min(lo + chunk, b)
                 m = hi - lo
                 rr = r[lo:hi]
-                view = (-1,) + (1,) * len(shape)
                 st, dr = chunk_ends(r_np, lo, hi, rr)
                 if diff is None:  # formed for this chunk: the points overwrite it, and it
                     # is formed again after the model (no second input-sized tensor)
-                    pts = torch.addcmul(st, alphas[lo:hi].view(view), dr, out=dr)
+                    pts = torch.addcmul(st, alphas[lo:hi], dr, out=dr)
                     del dr
                 elif m > 1:  # h25-adapt: into the gathered start (the same bits, no new tensor)
-                    pts = st.addcmul_(alphas[lo:hi].view(view), dr)
+                    pts = st.addcmul_(alphas[lo:hi], dr)
                 else:  # one point: ``st`` is a view of the path start
-                    pts = torch.addcmul(st, alphas[lo:hi].view(view), dr)
+                    pts = torch.addcmul(st, alphas[lo:hi], dr)
                 del st
                 g, y = gradient_at(pts, r_model[lo:hi])
                 del pts
@@ -982,10 +1023,10 @@ def _integrate_group(
                 # the store's rows where it can be (the same product as into a new tensor)
                 dst = mesh.store.window(int(slots_e[lo]), m)
                 if dst is None:
-                    g = g * speed[lo:hi, None]
+                    g = g * speed[lo:hi]
                     mesh.store.put(slots_e[lo:hi], g)
                 else:
-                    g = torch.mul(g, speed[lo:hi, None], out=dst)
+                    g = torch.mul(g, speed[lo:hi], out=dst)
                 if diff is None:
                     dr = chunk_ends(r_np, lo, hi, rr)[1]
                 flat = dr.reshape(m, -1)
@@ -1000,9 +1041,9 @@ def _integrate_group(
                     att = _re_mul_work(flat, g)
                 del g, dr, flat, dst
                 # a non-finite gradient makes its absolute sum non-finite (0 * inf is NaN)
-                stats[0, lo:hi] = y.reshape(-1)  # converted exactly, as by ``double()``
-                stats[1, lo:hi] = att.sum(dim=1)
-                stats[2, lo:hi] = att.abs_().sum(dim=1)
+                f_out[lo:hi] = y.reshape(-1)  # converted exactly, as by ``double()``
+                p_out[lo:hi] = att.sum(dim=1)
+                q_out[lo:hi] = att.abs_().sum(dim=1)
                 del att
                 if trim:  # each model call starts on a heap without freed pages
                     _release_freed_memory()
@@ -1060,7 +1101,7 @@ def _integrate_group(
         rules: np.ndarray,
         to_totals: tuple[int, int],
         normed: Sequence[int],
-        adjust: Callable[[list[Tensor], np.ndarray, list[Tensor] | None], None] | None = None,
+        adjust: _Adjust | None = None,
         measured: Sequence[int] = (),
     ) -> Tensor:
         """For n sub-intervals (points ``slots`` (n, K), rows ``lrows``, kinds, widths
@@ -1077,10 +1118,12 @@ def _integrate_group(
         the coefficients: a long row's are not measured)."""
         n, k = slots.shape
         per = (k + rules.shape[1] + 3) * item + 2 * acc_bytes
-        sq = torch.zeros(len(normed), n, dtype=torch.float64, device=dev)  # norms or squares
         # h22-cost: the outputs ``measured``'s norms in each domain of the pass
         n_dom = len(measures) if measured else 0
-        sq_dom = torch.full((len(measured) * n_dom, n), torch.nan, dtype=torch.float64, device=dev)
+        # h25-loop5: both in one tensor, scaled in place at the end (no copy, one product)
+        both = torch.empty(len(normed) + len(measured) * n_dom, n, dtype=torch.float64, device=dev)
+        sq = both[: len(normed)].zero_()  # norms or squares
+        sq_dom = both[len(normed) :].fill_(torch.nan)
         h_t = torch.as_tensor(h, dtype=torch.float64, device=dev)
         h_work = h_t.to(work_real)  # powers of two: exact in any precision
         groups = [(kd, np.flatnonzero(kinds == kd)) for kd in (0, 1)]
@@ -1105,7 +1148,7 @@ def _integrate_group(
                 hh = h_work[sel_t, None]
                 r_t = torch.as_tensor(lrows[sel], device=dev)
                 dr = diff_of(r_t, c0, c1)
-                block_norms: list[Tensor] = []
+                block_norms: Tensor | list[Tensor] = []
                 if stack is not None and plan is not None and plan.normed is not None:
                     # one product and one norm for all (each row's reduction the same)
                     a = _re_mul_work(dr, stack[plan.normed[0] : plan.normed[1]])
@@ -1115,18 +1158,25 @@ def _integrate_group(
                         sq[:, sel_t] = norms
                     else:
                         sq[:, sel_t] += norms**2
-                    block_norms = list(norms.unbind(0))
-                for i, j in enumerate(normed if not block_norms else ()):
+                    block_norms = norms  # (h25-loop5: the (J, m) tensor, not a list)
+                one_by_one: list[Tensor] = []
+                for i, j in enumerate(normed if isinstance(block_norms, list) else ()):
                     a = _re_mul_work(dr, outs[j])
                     norm = torch.linalg.vector_norm(a, dim=1).double()
                     if c1 - c0 == d:
                         sq[i, sel_t] = norm
                     else:
                         sq[i, sel_t] += norm**2
-                    block_norms.append(norm)
+                    one_by_one.append(norm)
+                    block_norms = one_by_one
                     del a
                 if adjust is not None:  # h22-cost: Richardson's estimate (see _richardson)
-                    adjust(outs, sel, block_norms if c1 - c0 == d else None)
+                    # h25-loop5: the halves' error vectors as one (2, m, c) slice where the
+                    # plan put them next to each other
+                    pair = None
+                    if stack is not None and plan is not None and plan.pos[1] == plan.pos[0] + 1:
+                        pair = stack[plan.pos[0] : plan.pos[0] + 2]
+                    adjust(outs, sel, block_norms if c1 - c0 == d else None, pair)
                 del block_norms
                 if n_dom and c1 - c0 == d:  # h22-cost: the per-domain norms
                     g_rows = rows[r_t]
@@ -1143,8 +1193,9 @@ def _integrate_group(
                 for t, j in zip((total, total_err), to_totals, strict=True):
                     t[:, c0:c1].index_add_(0, r_t, (outs[j] * hh).to(acc))
                 del outs, dr, stack
-        out = (sq.sqrt_() if split else sq) * h_t
-        return torch.cat([out, sq_dom * h_t]) if n_dom else out
+        if split:
+            sq.sqrt_()
+        return both.mul_(h_t)
 
     def leaf_scalars(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The exact completeness error of leaves ``idx`` (the change of the output across
@@ -1563,14 +1614,19 @@ def _integrate_group(
         # the second level, keep Boole minus Simpson)
         lam_gap = None
         if GAP_SCALE and diff is not None and not first_round:
-            col = np.empty(len(order), dtype=np.int64)
-            col[order] = np.arange(len(order))
-            c_t = torch.as_tensor(col[: len(new_pos)], device=dev)
+            n_new = len(new_pos)
+            if np.array_equal(order[:n_new], np.arange(n_new)):  # h25-loop5: in order (no
+                # baseline point came first, as after the first round): a slice, no gather
+                fp_new = point_stats[:2, :n_new]
+            else:
+                col = np.empty(len(order), dtype=np.int64)
+                col[order] = np.arange(len(order))
+                fp_new = point_stats[:2].index_select(1, torch.as_tensor(col[:n_new], device=dev))
             lam_gap = _gap_lambdas(
                 torch.as_tensor(mesh.f5(parents), device=dev),
                 torch.as_tensor(mesh.p[old], device=dev),
-                point_stats[0].index_select(0, c_t).reshape(-1, 4),
-                point_stats[1].index_select(0, c_t).reshape(-1, 4),
+                fp_new[0].reshape(-1, 4),
+                fp_new[1].reshape(-1, 4),
                 kinds,
                 half / _GRID,
             )

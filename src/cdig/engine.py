@@ -1705,6 +1705,11 @@ def fixed_status(delta: np.ndarray, ok: np.ndarray) -> np.ndarray:
     return np.where(ok, "converged", np.where(flagged, "n_steps", "floor")).astype(STATUS_DTYPE)
 
 
+#: Bytes up to which the adaptive measure holds a pass's path difference in the precision
+#: of its products (float64 or complex128); in the input's own precision above (h25-loop5).
+_DIFF_CACHE_BYTES = 64 << 20
+
+
 def _measure_norms(
     p: _Pass, dom: Domain, X0: Tensor | None, rows_b: Tensor
 ) -> Callable[[Tensor | None, Tensor], tuple[Tensor, int]]:
@@ -1713,10 +1718,28 @@ def _measure_norms(
     is in the domain's own coefficients: no full-size float64 temporaries)."""
     ends: list[Tensor] = []  # the time pass: dom.forward(p.end), computed on first use
     channels = _channel_blocks(p, dom)
-    # h25-adapt: the rows' ends, starts and samples of the last call, reused while the
-    # same ``rows`` tensor comes again (a round measures two sums of the same rows); the
-    # tensor is kept, so its identity is not reused while cached
+    # h25-loop5: the path difference in the measured coefficients, every row of the pass,
+    # formed once (the same subtraction as per call) and held in the precision that
+    # ``re_mul`` takes it to (an exact conversion; in the input's own where that would
+    # take more than _DIFF_CACHE_BYTES): each call gathers its rows' once, instead of
+    # the ends' and the starts' and their difference (and its conversion) per call
+    diffs: list[Tensor] = []
+    # h25-adapt: the rows' ends, differences and samples of the last call, reused while
+    # the same ``rows`` tensor comes again (a round measures two sums of the same rows);
+    # the tensor is kept, so its identity is not reused while cached
     last: list[Any] = []
+    # h25-loop5: every row's samples repeated for ``groups`` sums (each round's read
+    # measures the rows' two sums with the same ``rows``)
+    repeated: dict[int, Tensor] = {}
+
+    def diff_all(end: Tensor, start: Tensor) -> Tensor:
+        if not diffs:
+            diff = end.reshape(len(end), -1) - start.reshape(len(start), -1)
+            wide = torch.complex128 if diff.is_complex() else torch.float64
+            if diff.numel() * torch.empty((), dtype=wide).element_size() <= _DIFF_CACHE_BYTES:
+                diff = diff.to(wide)
+            diffs.append(diff)
+        return diffs[0]
 
     def norms(rows: Tensor | None, gradient: Tensor) -> tuple[Tensor, int]:
         n = gradient.shape[0]
@@ -1724,7 +1747,6 @@ def _measure_norms(
         # call of its own)
         m = len(p.end) if rows is None else len(rows)
         groups = n // m if m else 1
-        every = rows is None  # every row of the pass, in order
         if channels is not None:  # a long recording: a few channels at a time, not kept
             parts = [
                 _channel_norms(p, dom, X0, rows_b, rows, gradient[i * m : (i + 1) * m], channels)
@@ -1733,19 +1755,35 @@ def _measure_norms(
             return torch.cat([a for a, _ in parts]), parts[0][1]
         assert X0 is not None  # only a long recording's channel blocks map it lazily
         if p.kind == "coefficients":
-            end, start = p.end, p.start
+            full = diff_all(p.end, p.start)
         else:  # the sums transformed whole; their attributions' norms in blocks
             if not ends:
                 ends.append(dom.forward(p.end, rows_b).detach())
+            full = diff_all(ends[0], X0)
+            # h25-loop5: a linear domain's Jacobian is the same at every point (its
+            # ``inverse_vjp``'s X gives only the shape and dtype) and one that maps each
+            # row on its own (Fourier, Time: X is not read) is handed one end, expanded:
+            # no gathered or repeated copy of the rows' ends
+            any_end = dom.linear and dom._rows_apart
             if last and last[0] is rows:
-                end, start, idx = last[1:]
+                end, idx = last[1], last[3]
             else:
                 # h25-adapt: index_select, the same rows as ``[rows]`` (faster)
-                end = ends[0] if rows is None else ends[0].index_select(0, rows)
-                start = X0 if rows is None else X0.index_select(0, rows)
+                end = ends[0] if rows is None or any_end else ends[0].index_select(0, rows)
                 idx = rows_b if rows is None else rows_b[rows]
-                last[:] = [rows, end, start, idx]
-            if groups == 1:
+                last[:] = [rows, end, None, idx]
+            if any_end:
+                many_idx = idx
+                if groups > 1:
+                    if rows is None and groups in repeated:
+                        many_idx = repeated[groups]
+                    else:
+                        many_idx = idx.repeat(groups)
+                        if rows is None:
+                            repeated[groups] = many_idx
+                at = end[:1].expand(n, *end.shape[1:])
+                gradient = dom.inverse_vjp(at, gradient, many_idx)
+            elif groups == 1:
                 gradient = dom.inverse_vjp(end, gradient, idx)
             elif dom._rows_apart:  # each row mapped on its own: all groups in one call
                 many = end.expand(groups, *end.shape).reshape(n, *end.shape[1:])
@@ -1757,14 +1795,17 @@ def _measure_norms(
                         for i in range(groups)
                     ]
                 )
-            every = True  # gathered already
-        end = end.reshape(len(end), -1)
-        start = start.reshape(len(start), -1)
+        if rows is None:  # all rows, in order: a view
+            diff = full
+        elif last and last[0] is rows and last[2] is not None:
+            diff = last[2]
+        else:
+            diff = full.index_select(0, rows)
+            if p.kind != "coefficients":
+                last[2] = diff
 
         def diff_of(c0: int, c1: int) -> Tensor:
-            if every or rows is None:  # all rows, in order: views, no gathered copies
-                return end[:, c0:c1] - start[:, c0:c1]
-            return end[:, c0:c1].index_select(0, rows) - start[:, c0:c1].index_select(0, rows)
+            return diff if c0 == 0 and c1 == diff.shape[1] else diff[:, c0:c1]
 
         g = gradient.reshape(n, -1)
         return attribution_norms(diff_of, g, groups), g.shape[1]
