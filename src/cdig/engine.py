@@ -27,6 +27,7 @@ model evaluations, so memory is bounded for any ``n_steps``.
 from __future__ import annotations
 
 import cmath
+import contextlib
 import functools
 import itertools
 import math
@@ -776,7 +777,10 @@ class CrossDomainIG:
         # model calls are not measured or shared between explainers)
         call_key = None if extra is not None else (layout.ndim, layout.time_axis, low)
         facts = _model_facts(self.model)
-        with evaluation_bar(settings.progress) as bar, adapter.inference(), torch.enable_grad():
+        # (no bar: no generator context of its own; grad already on: nothing to switch)
+        shown = evaluation_bar(True) if settings.progress else contextlib.nullcontext()
+        grad = contextlib.nullcontext() if torch.is_grad_enabled() else torch.enable_grad()
+        with shown as bar, adapter.inference(), grad:
             eval_bytes = 0 if settings.internal_batch_size else self._eval_bytes(probe, x, call_key)
             run = _Run(settings, bar, eval_bytes, where, facts, call_key)
             per_target, axis = self._run(call, x, xb, spec, fitted, run)
@@ -1136,7 +1140,6 @@ def _path_gradient(
     # each block's weighted sum runs in the model's precision (at least float32): one matmul,
     # no float64 copy of the gradients; blocks are accumulated in float64
     red = torch.promote_types(start.dtype, torch.float32)
-    w_t = _constant(weights, red, dev)
     row_of = _rows_of(n_rows, n_k, dev)  # evaluation -> row
     blocks = list(_blocks(n_rows, n_k, chunk))
     one = len(blocks) == 1  # then the block's sum is the result, converted (no buffer)
@@ -1144,9 +1147,17 @@ def _path_gradient(
     grad_flat = None if grad is None else grad.view(n_rows, -1)
     shape = start.shape[1:]
     # (R, 1, ...), (1, K, 1...) and (R, 1, ...) views, sliced per block only where a block
-    # does not span them (one block of every row and step: no slices at all)
-    start_u, diff_u = start.unsqueeze(1), diff.unsqueeze(1)
+    # does not span them (one block of every row and step: no slices at all); one row
+    # broadcasts as (1, ...) the same way (no views)
+    if n_rows == 1:
+        start_u, diff_u = start, diff
+    else:
+        start_u, diff_u = start.unsqueeze(1), diff.unsqueeze(1)
     a_v = _constant(alphas, real, dev, (1, -1) + (1,) * len(shape))  # (1, K, 1...)
+    # the weights as (1, 1, K): torch.matmul(w, g) of a (K,) w and an (m, K, n) g is this
+    # bmm of w expanded to (m, 1, K) (the same kernel and operands: the same bits), without
+    # matmul's views
+    w_3 = _constant(weights, red, dev, (1, 1, -1))
 
     def block(r0: int, r1: int, k0: int, k1: int) -> tuple[Tensor, Tensor]:
         m, nk = r1 - r0, k1 - k0
@@ -1194,8 +1205,11 @@ def _path_gradient(
                 total = total + piece[1]
             g = torch.cat([piece[2] for piece in pieces])
             del pieces
-        w_b = w_t if nk == n_k else w_t[k0:k1]
-        part = torch.matmul(w_b, (g if g.dtype == red else g.to(red)).reshape(m, nk, -1))
+        w_b = w_3 if nk == n_k else w_3[:, :, k0:k1]
+        if m > 1:
+            w_b = w_b.expand(m, 1, nk)
+        part = torch.bmm(w_b, (g if g.dtype == red else g.to(red)).reshape(m, nk, -1))
+        part = part.view(m, -1)  # (m, 1, n) -> (m, n)
         del points, g  # input-sized: freed before the sum is accumulated
         probe = total + part.sum() if probe is None else probe + total + part.sum()
         if grad_flat is None:

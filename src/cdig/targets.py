@@ -804,4 +804,6 @@ def select_target(spec: TargetSpec, outputs: Tensor, rows: Tensor | None) -> Ten
         return outputs.gather(1, idx[:, None]).squeeze(1)
     if outputs.ndim == 1:
         return outputs
+    if outputs.ndim == 2 and len(spec.value) == 1:  # outputs[:, i], without the index parsing
+        return outputs.select(1, spec.value[0])
     return outputs[(slice(None), *spec.value)]

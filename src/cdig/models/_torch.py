@@ -161,6 +161,10 @@ class TorchModel(ModelAdapter):
         cls = type(self)
         if cls.dtype is not TorchModel.dtype or cls.device is not TorchModel.device:
             return self.dtype, self.device  # a subclass answers in its own way
+        if isinstance(self.model, torch.nn.Module):
+            found = _first_weights(self.model)
+            if found is not None:
+                return found
         device = None
         for t in self._tensors():
             if device is None:
@@ -218,6 +222,59 @@ class TorchModel(ModelAdapter):
                 "model while explaining it: explain a copy (copy.deepcopy(model)) or wait for "
                 "training to finish. The model's own mode has been restored."
             )
+
+
+#: What :meth:`torch.nn.Module.parameters` and :meth:`~torch.nn.Module.buffers` walk through;
+#: a class that overrides one of them is walked by them (:func:`_first_weights`).
+_WALK = ("parameters", "named_parameters", "buffers", "named_buffers", "_named_members")
+_PLAIN = tuple(getattr(torch.nn.Module, name) for name in _WALK)
+
+
+def _first_weights(top: torch.nn.Module) -> tuple[torch.dtype | None, torch.device | None] | None:
+    """The dtype of the first floating tensor and the device of the first tensor among
+    ``top.parameters()`` and then ``top.buffers()``, as :meth:`TorchModel.dtype_and_device`
+    reads them, without their generators: each module's ``_parameters`` (then ``_buffers``)
+    in the order of :meth:`~torch.nn.Module.named_modules` (pre-order, a module once), up to
+    the first floating tensor. ``None`` (walk them) when a class changes that walk."""
+    if any(getattr(type(top), n) is not f for n, f in zip(_WALK, _PLAIN, strict=True)):
+        return None
+    named_modules = torch.nn.Module.named_modules
+    modules: list[torch.nn.Module] = []
+    device = None
+    for kind in ("_parameters", "_buffers"):
+        # the buffers' pass follows a whole pass over the parameters: every module listed
+        order = modules if kind == "_buffers" else _preorder(top, modules)
+        for m in order:
+            cls = type(m)
+            if cls.named_modules is not named_modules or cls.__hash__ is not object.__hash__:
+                return None  # a module that lists its submodules (or is told apart) its own way
+            members = m.__dict__.get(kind)
+            if not isinstance(members, dict):
+                return None
+            for t in members.values():
+                if t is None:
+                    continue
+                if device is None:
+                    device = t.device
+                if t.is_floating_point():
+                    return t.dtype, device
+    return None, device
+
+
+def _preorder(top: torch.nn.Module, seen: list[torch.nn.Module]) -> Iterator[torch.nn.Module]:
+    """``top`` and its submodules in :meth:`~torch.nn.Module.named_modules`' order (each
+    once), appended to ``seen`` as they are given."""
+    ids: set[int] = set()
+    stack = [top]
+    while stack:
+        m = stack.pop()
+        if id(m) in ids:
+            continue
+        ids.add(id(m))
+        seen.append(m)
+        yield m
+        children = [c for c in m._modules.values() if c is not None]
+        stack.extend(reversed(children))
 
 
 def _tree(top: torch.nn.Module) -> dict[int, torch.nn.Module]:
