@@ -1045,7 +1045,7 @@ class CrossDomainIG:
         else:
             coord_dims = dom.coord_dims
         return Attribution(
-            values=_host(vals.to(p.time_baseline.dtype)),
+            values=_host(vals.to(dtype=p.time_baseline.dtype)),
             delta=delta_np,
             dims=dims,
             coords=coords,
@@ -1141,7 +1141,10 @@ def _path_gradient(
     # no float64 copy of the gradients; blocks are accumulated in float64
     red = torch.promote_types(start.dtype, torch.float32)
     row_of = _rows_of(n_rows, n_k, dev)  # evaluation -> row
-    blocks = list(_blocks(n_rows, n_k, chunk))
+    # (one block of every row and step, the usual case, without the generator)
+    blocks = (
+        [(0, n_rows, 0, n_k)] if 0 < n_rows * n_k <= chunk else list(_blocks(n_rows, n_k, chunk))
+    )
     one = len(blocks) == 1  # then the block's sum is the result, converted (no buffer)
     grad = None if one else torch.empty(start.shape, dtype=acc, device=dev)
     grad_flat = None if grad is None else grad.view(n_rows, -1)
@@ -1208,12 +1211,12 @@ def _path_gradient(
         w_b = w_3 if nk == n_k else w_3[:, :, k0:k1]
         if m > 1:
             w_b = w_b.expand(m, 1, nk)
-        part = torch.bmm(w_b, (g if g.dtype == red else g.to(red)).reshape(m, nk, -1))
+        part = torch.bmm(w_b, (g if g.dtype == red else g.to(dtype=red)).reshape(m, nk, -1))
         part = part.view(m, -1)  # (m, 1, n) -> (m, n)
         del points, g  # input-sized: freed before the sum is accumulated
         probe = total + part.sum() if probe is None else probe + total + part.sum()
         if grad_flat is None:
-            grad = part.to(acc).reshape(start.shape)  # the same values as the copy below
+            grad = part.to(dtype=acc).reshape(start.shape)  # the same values as the copy below
         elif k0 == 0:
             grad_flat[r0:r1] = part
         else:
@@ -1896,6 +1899,12 @@ def _attributions(
     ``gradient`` is ``p.gradient`` (the attributions) or ``p.error_gradient`` (their
     estimated error): both map linearly. Float64.
     """
+    if not _long_row(gradient):  # one block, the whole (as _attribution_blocks gives it)
+        if p.kind == "coefficients":
+            return re_mul(p.end - p.start, gradient)
+        assert X0 is not None  # only a long recording's channel blocks map it lazily
+        X = _detached(dom.forward(p.end, rows_b))
+        return re_mul(X - X0, dom.inverse_vjp(X, gradient, rows_b))
     out: Tensor | None = None
     col = 0
     for shape, a in _attribution_blocks(p, dom, X0, rows_b, gradient):
