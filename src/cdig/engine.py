@@ -901,9 +901,15 @@ class CrossDomainIG:
         # over several baselines only (a fixed rule with one baseline takes the host copy)
         fbs = selected[batch:].split(n_base * batch) if auto or n_base > 1 else ()
 
+        # one output index of (n, K) outputs: outputs.select(1, i), as select_target takes it
+        index = spec.value[0] if spec.kind == "index" and len(spec.value) == 1 else None
+
         def f(xc: Tensor, rows: Tensor) -> Tensor:
             samples = rows if n_base == 1 else rows_b[rows]  # one baseline: rows are samples
-            return select_target(spec, call(xc, samples), samples)
+            out = call(xc, samples)
+            if index is not None and out.ndim == 2:
+                return out.select(1, index)
+            return select_target(spec, out, samples)
 
         # (S*B,): f(x) of each row's sample, for the adaptive loop's tolerances
         fx_rows = None
@@ -998,11 +1004,7 @@ class CrossDomainIG:
         """One domain's result. ``fx_np`` (batch,) holds f(x) and ``fb_np`` (batch,) f(x')
         (the mean over baselines), float64 arrays the result keeps."""
         batch, settings = fx_np.shape[0], run.settings
-
-        def mean(t: Tensor) -> Tensor:  # over baselines
-            return t.reshape(n_base, batch, *t.shape[1:]).mean(dim=0) if n_base > 1 else t
-
-        vals = mean(values)
+        vals = values if n_base == 1 else _baseline_mean(values, n_base, batch)
         # a difference of two float64 numbers is the same in numpy as in torch: no small
         # device operations for f(x) - f(x')
         diff = fx_np - fb_np

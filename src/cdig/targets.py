@@ -600,6 +600,8 @@ def as_target(target: Any, *, dataset: bool = False) -> TargetSpec:
     ``dataset=True`` (:func:`cdig.explain_dataset`): ``"label"`` is understood, and an array
     must hold one integer class per sample of the dataset.
     """
+    if type(target) is int:  # the usual case, as the Integral branch below takes it
+        return TargetSpec("index", (target,))
     if isinstance(target, TargetSpec):
         return target
     if target is None:
