@@ -433,8 +433,9 @@ class Attribution:
                 dims = (name,)
             dims = (dims,) if isinstance(dims, str) else tuple(dims)
             unknown = [d for d in dims if d not in sizes]
-            want = tuple(sizes.get(d, -1) for d in dims)
-            if unknown or np.shape(value) != want:
+            want = tuple([sizes.get(d, -1) for d in dims])
+            shape = value.shape if isinstance(value, np.ndarray) else np.shape(value)
+            if unknown or shape != want:
                 raise ValueError(
                     f"coordinate {name!r} of shape {np.shape(value)} cannot label the axes "
                     f"{dims} of sizes {want} (axes {sizes}); fix its coord_dims or its length."

@@ -892,8 +892,11 @@ class CrossDomainIG:
         selected = select_target(spec, out, owner)
         # both ends read to the host at once, in float64 (exact): the finite check reads
         # them, and the results take f(x) and f(x') from them
-        host = _detached(selected).to("cpu", torch.float64).numpy()
-        if not np.isfinite(host).all():  # one read for both ends; then which
+        host = _detached(selected).to(device="cpu", dtype=torch.float64).numpy()
+        # one read for both ends: a NaN or infinity reaches their sum (one numpy call, not
+        # two); then which (a sum that overflows from finite float64 outputs is found
+        # finite there, and passes)
+        if not math.isfinite(host.sum()):
             check_outputs_finite(selected[:batch], owner[:batch], "inputs", 1.0)
             check_outputs_finite(selected[batch:], owner[batch:], "baseline", 0.0)
         auto = run.settings.auto
@@ -1012,7 +1015,9 @@ class CrossDomainIG:
         # the values' non-finite guard, fused: a NaN or infinity among a sample's values
         # reaches its delta (read here anyway); only then are the values themselves checked
         # (finite values whose sum overflows keep their infinite delta, as before)
-        if not np.isfinite(delta_np).all() and not bool(torch.isfinite(values).all()):
+        # (through their sum: a NaN or infinity reaches it; a sum that overflows from finite
+        # deltas sends the values to their own check, which passes them)
+        if not math.isfinite(delta_np.sum()) and not bool(torch.isfinite(values).all()):
             raise NonFiniteError(
                 f"{label}: the attributions overflowed (NaN or infinite values) although "
                 "the model was finite on the path; rescale the inputs or the model."
