@@ -414,11 +414,13 @@ class _Run:
         """``internal_batch_size`` or the default for ``n_evaluations`` evaluations."""
         return self.settings.internal_batch_size or auto_batch_size(self.eval_bytes, n_evaluations)
 
-    def calls_for(self, n_evaluations: int) -> int:
+    def calls_for(self, n_evaluations: int, chunk: int | None = None) -> int:
         """Evaluations per model call: ``internal_batch_size`` when given, else the default
         chunk bounded by :data:`CALL_BYTES` (at least 8 evaluations: one alone can take
-        another code path in a model, rounding differently)."""
-        chunk = self.chunk_for(n_evaluations)
+        another code path in a model, rounding differently). ``chunk``: ``chunk_for`` of
+        the same evaluations, when known."""
+        if chunk is None:
+            chunk = self.chunk_for(n_evaluations)
         if self.settings.internal_batch_size:
             return chunk
         return min(chunk, max(_CALL_MIN, _memory_chunk(self.eval_bytes, CALL_BYTES)))
@@ -1453,7 +1455,7 @@ def _integrate(
         n_steps = int(settings.n_steps)
         alphas, weights = quadrature.rule(settings.rule, n_steps)
         chunk = run.chunk_for(n_rows * n_steps)
-        calls = run.calls_for(n_rows * n_steps)
+        calls = run.calls_for(n_rows * n_steps, chunk)
         choose = run.chooser(calls) if p.kind == "time" else None
         p.gradient = _path_gradient(
             func, p.start, p.end, alphas, weights, chunk, bar, calls, choose
