@@ -255,11 +255,12 @@ class _CallSize:
         self._trying: int | None = None  # a size tried again, before its second path
 
     def _pick(self) -> None:
-        now = self.times.get(self.size)
-        if now is None:
+        times = self.times
+        now = times.get(self.size)
+        if now is None or len(times) < 2:  # (no other size timed: nothing to pick)
             return
-        fastest = min(self.times, key=lambda c: self.times[c])
-        if self.times[fastest] < _MEASURE_MARGIN * now:
+        fastest = min(times, key=times.__getitem__)
+        if times[fastest] < _MEASURE_MARGIN * now:
             self.size = fastest
 
     def next_size(self) -> int:
@@ -467,6 +468,11 @@ class _Run:
         return choose
 
 
+#: The steps of a pass not integrated yet (shared, read-only: every pass replaces it).
+_NO_STEPS = np.zeros(0, dtype=np.int64)
+_NO_STEPS.setflags(write=False)
+
+
 @dataclass
 class _Pass:
     """One path integral shared by one or more domains."""
@@ -479,7 +485,7 @@ class _Pass:
     end: Tensor  # (R, ...) path end
     time_baseline: Tensor  # (R, C, T)
     gradient: Tensor | None = None  # (R, ...) weighted path-gradient sum
-    steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    steps: np.ndarray = field(default_factory=lambda: _NO_STEPS)  # (read-only; replaced)
     # n_steps="auto": Boole - Simpson per row (R, ...), and whether each row converged
     error_gradient: Tensor | None = None
     converged: np.ndarray | None = None

@@ -200,12 +200,14 @@ class _Inference:
             walks = [_tree(top) for top in tops]  # one walk of each tree per call
             subs = walks[0] if len(walks) == 1 else {k: m for w in walks for k, m in w.items()}
             training = False
+            active = _ACTIVE
             for key, m in subs.items():
-                entry = _ACTIVE.get(key)
+                entry = active.get(key)
                 if entry is None:
-                    _ACTIVE[key] = entry = [0, m, m.training]
+                    active[key] = entry = [0, m, m.training]
                 entry[0] += 1
-                training = training or m.training
+                if m.training:
+                    training = True
             self.subs = subs
             if training:
                 for top, walk in zip(tops, walks):
@@ -217,13 +219,15 @@ class _Inference:
     def __exit__(self, *exc: object) -> None:
         switched = False
         kept = self.kept
+        active = _ACTIVE
         with _MODES_LOCK:
             for key, m in self.subs.items():
-                switched = switched or (m.training and key not in kept)
-                entry = _ACTIVE[key]
+                if m.training and key not in kept:
+                    switched = True
+                entry = active[key]
                 entry[0] -= 1
                 if entry[0] == 0:  # the last call out: the user's mode (or the one
-                    del _ACTIVE[key]  # another thread set meanwhile)
+                    del active[key]  # another thread set meanwhile)
                     mode = entry[2] or m.training
                     if m.training != mode:  # (Module.__setattr__ is slow: only changes)
                         m.training = mode
