@@ -418,8 +418,8 @@ class Attribution:
         """Complete and check :attr:`coord_dims`: every coordinate bound to named axes."""
         sizes = dict(zip(self.dims, self.values.shape[1:]))
         given = dict(self.coord_dims)
-        extra = sorted(set(given) - set(self.coords))
-        if extra:
+        if not given.keys() <= set(self.coords):  # (the names sorted only for the message)
+            extra = sorted(set(given) - set(self.coords))
             raise ValueError(f"coord_dims names {extra}, which are not coordinates.")
         bound: dict[str, tuple[str, ...]] = {}
         for name, value in self.coords.items():
