@@ -820,7 +820,7 @@ class CrossDomainIG:
         With ``call_key`` (how the model is called: layout, cast; see :meth:`run`) the answer
         is also kept with the model (:data:`_MODEL_FACTS`), for every explainer of it.
         """
-        key = (tuple(x.shape[1:]), x.dtype, str(x.device))
+        key = (tuple(x.shape[1:]), x.dtype, x.device)  # (a device is hashable: no str())
         owner, cache = self.__dict__.get("_eval_bytes_cache", (None, {}))
         if owner is not self.model:
             cache = {}
