@@ -1192,8 +1192,13 @@ def _path_gradient(
     # the non-finite guard, fused: a NaN or infinity among a block's outputs reaches their
     # sum (which the backward pass needs anyway) and one among its gradients reaches the
     # weighted sum (every weight of a fixed rule is non-zero, and 0 * inf is NaN too); the
-    # sums of all blocks are added up on the device and read once per pass, not per block
+    # sums of all blocks are added up on the device and read once per pass, not per block;
+    # on the CPU, where a read is no device sync, each sum is read as it comes and added
+    # as a Python number (no 0-d tensors to add; float64, so it overflows less often:
+    # an overflow of finite sums only sends the blocks to the exact check, which passes)
     probe: Tensor | None = None
+    host_sums = dev.type == "cpu"
+    probe_h: complex = 0.0
     calls = chunk if calls is None else max(1, min(calls, chunk))
     sized: _CallSize | None = None  # a measured call size, told the blocks' time
     clock = _clock()
@@ -1212,15 +1217,14 @@ def _path_gradient(
                 t0 = clock()  # (not the measurement)
         if n_points <= calls:
             _, total, g = _output_gradient(func, points, rows)
+            totals = [total]
         else:  # several model calls, one block of sums
             pieces = []
             for lo in range(0, n_points, calls):  # a loop: profiles name this caller
                 pieces.append(
                     _output_gradient(func, points[lo : lo + calls], rows[lo : lo + calls])
                 )
-            total = pieces[0][1]
-            for piece in pieces[1:]:  # a 0-d sum for the guard (no stack)
-                total = total + piece[1]
+            totals = [piece[1] for piece in pieces]
             g = torch.cat([piece[2] for piece in pieces])
             del pieces
         w_b = w_3 if nk == n_k else w_3[:, :, k0:k1]
@@ -1229,7 +1233,16 @@ def _path_gradient(
         part = torch.bmm(w_b, (g if g.dtype == red else g.to(dtype=red)).reshape(m, nk, -1))
         part = part.view(m, -1)  # (m, 1, n) -> (m, n)
         del points, g  # input-sized: freed before the sum is accumulated
-        probe = total + part.sum() if probe is None else probe + total + part.sum()
+        if host_sums:
+            for total in totals:
+                probe_h += total.item()
+            probe_h += part.sum().item()
+        else:
+            total = totals[0].detach()
+            for t in totals[1:]:  # a 0-d sum for the guard (no stack)
+                total = total + t.detach()
+            probe = total + part.sum() if probe is None else probe + total + part.sum()
+        del totals
         if grad_flat is None:
             grad = part.to(dtype=acc).reshape(start.shape)  # the same values as the copy below
         elif k0 == 0:
@@ -1243,7 +1256,9 @@ def _path_gradient(
             bar.update(m * nk)
     if sized is not None and evaluated:
         sized.observe(calls, timed / evaluated)
-    if probe is not None and not cmath.isfinite(probe.item()):  # one read (a 0-d tensor)
+    if probe is not None:
+        probe_h = probe.item()  # one read (a 0-d tensor)
+    if not cmath.isfinite(probe_h):
         # something was NaN or infinite, or finite sums overflowed: redo the blocks with the
         # exact check, which names the first failing evaluations (or finds none: an overflow)
         for r0, r1, k0, k1 in blocks:
@@ -1255,7 +1270,8 @@ def _path_gradient(
 def _output_gradient(
     func: Callable[[Tensor, Tensor], Tensor], points: Tensor, rows: Tensor
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """``func(points, rows)`` (n,), its sum (detached) and the sum's gradient, unchecked."""
+    """``func(points, rows)`` (n,), its sum and the sum's gradient, unchecked (the sum is
+    the backward pass's root: detach it before computing with it)."""
     points.requires_grad_(True)
     y = func(points, rows)
     if not y.requires_grad:
@@ -1268,7 +1284,7 @@ def _output_gradient(
     g = _grad_of_sum(total, points)
     if g is None:
         raise ValueError("the model's output does not depend on its input (no gradient).")
-    return y, total.detach(), g
+    return y, total, g
 
 
 def _grad_of_sum(total: Tensor, points: Tensor) -> Tensor | None:
