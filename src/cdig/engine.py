@@ -1230,8 +1230,8 @@ def _path_gradient(
         w_b = w_3 if nk == n_k else w_3[:, :, k0:k1]
         if m > 1:
             w_b = w_b.expand(m, 1, nk)
+        # (m, 1, n): viewed as (m, n) where a buffer of several blocks takes it
         part = torch.bmm(w_b, (g if g.dtype == red else g.to(dtype=red)).reshape(m, nk, -1))
-        part = part.view(m, -1)  # (m, 1, n) -> (m, n)
         del points, g  # input-sized: freed before the sum is accumulated
         if host_sums:
             for total in totals:
@@ -1244,11 +1244,11 @@ def _path_gradient(
             probe = total + part.sum() if probe is None else probe + total + part.sum()
         del totals
         if grad_flat is None:
-            grad = part.to(dtype=acc).reshape(start.shape)  # the same values as the copy below
+            grad = part.to(dtype=acc).view(start.shape)  # the same values as the copy below
         elif k0 == 0:
-            grad_flat[r0:r1] = part
+            grad_flat[r0:r1] = part.view(m, -1)
         else:
-            grad_flat[r0:r1] += part
+            grad_flat[r0:r1] += part.view(m, -1)
         del part
         if sized is not None:
             timed, evaluated = timed + clock() - t0, evaluated + n_points
