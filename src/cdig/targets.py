@@ -536,8 +536,9 @@ class TargetSpec:
             return self.value.indices(batch)  # the forecast step (and channel / quantile)
         if self.kind != "index" or self.origin == "none" or not self.value:
             return None
-        index = np.asarray(self.value, dtype=np.int64)
-        return np.full(batch, index[0]) if index.size == 1 else np.tile(index, (batch, 1))
+        if len(self.value) == 1:  # (an int64 array of the one index, as np.full gives it)
+            return np.full(batch, self.value[0], dtype=np.int64)
+        return np.tile(np.asarray(self.value, dtype=np.int64), (batch, 1))
 
     def for_rows(self, start: int, outputs: Tensor, labels: Any = None) -> TargetSpec:
         """The target of dataset samples ``start .. start + len(outputs) - 1``.
