@@ -74,7 +74,7 @@ def _all_finite(t: Tensor) -> bool:
         # boolean array: a NaN or infinity reaches it), elementwise only when it is not
         # finite (then it may be an overflow of finite values)
         a = t.numpy()
-        return math.isfinite(a.sum()) or bool(np.isfinite(a).all())
+        return math.isfinite(np.add.reduce(a, axis=None)) or bool(np.isfinite(a).all())
     return bool(torch.isfinite(t).all())
 
 

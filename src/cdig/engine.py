@@ -904,7 +904,7 @@ class CrossDomainIG:
         # one read for both ends: a NaN or infinity reaches their sum (one numpy call, not
         # two); then which (a sum that overflows from finite float64 outputs is found
         # finite there, and passes)
-        if not math.isfinite(host.sum()):
+        if not math.isfinite(np.add.reduce(host)):  # (ndarray.sum without its wrapper)
             check_outputs_finite(selected[:batch], owner[:batch], "inputs", 1.0)
             check_outputs_finite(selected[batch:], owner[batch:], "baseline", 0.0)
         auto = run.settings.auto
@@ -1025,7 +1025,7 @@ class CrossDomainIG:
         # (finite values whose sum overflows keep their infinite delta, as before)
         # (through their sum: a NaN or infinity reaches it; a sum that overflows from finite
         # deltas sends the values to their own check, which passes them)
-        if not math.isfinite(delta_np.sum()) and not bool(torch.isfinite(values).all()):
+        if not math.isfinite(np.add.reduce(delta_np)) and not bool(torch.isfinite(values).all()):
             raise NonFiniteError(
                 f"{label}: the attributions overflowed (NaN or infinite values) although "
                 "the model was finite on the path; rescale the inputs or the model."
@@ -1482,7 +1482,7 @@ def _integrate(
         p.gradient = _path_gradient(
             func, p.start, p.end, alphas, weights, chunk, bar, calls, choose
         )
-        p.steps = np.full(n_rows, n_steps, dtype=np.int64)
+        p.steps = _fixed_steps(n_rows, n_steps)
         return
 
     def progress(n: int) -> None:
@@ -1527,6 +1527,21 @@ def _integrate(
     empty = res.gradient.new_empty(0)
     p.steps, p.converged = res.steps, res.converged
     p.adaptive = replace(res, gradient=empty, error_gradient=empty)
+
+
+_STEPS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _fixed_steps(n_rows: int, n_steps: int) -> np.ndarray:
+    """``np.full(n_rows, n_steps, dtype=np.int64)``, cached and read-only (a pass's steps are
+    only read: every result takes copies or reductions of them)."""
+    hit = _STEPS.get((n_rows, n_steps))
+    if hit is None:
+        if len(_STEPS) > 64:
+            _STEPS.clear()
+        hit = _STEPS[n_rows, n_steps] = np.full(n_rows, n_steps, dtype=np.int64)
+        hit.setflags(write=False)
+    return hit
 
 
 def _baseline_mean(t: Tensor, n_base: int, batch: int) -> Tensor:
@@ -1747,7 +1762,7 @@ def certify(
 def fixed_status(delta: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """Status of fixed-step results: ``"converged"`` (completeness within the tolerance),
     ``"floor"`` (not, but ``|delta|`` at most :data:`COMPLETENESS_FLOOR`) or ``"n_steps"``."""
-    if ok.all():  # the usual case: the same array, without the flags
+    if np.logical_and.reduce(ok, axis=None):  # the usual case (ok.all() without its wrapper)
         return np.full(len(ok), "converged", dtype=STATUS_DTYPE)
     flagged = completeness_flagged(delta, ok)
     return np.where(ok, "converged", np.where(flagged, "n_steps", "floor")).astype(STATUS_DTYPE)
