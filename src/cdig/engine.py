@@ -27,7 +27,6 @@ model evaluations, so memory is bounded for any ``n_steps``.
 from __future__ import annotations
 
 import cmath
-import contextlib
 import functools
 import itertools
 import math
@@ -785,13 +784,19 @@ class CrossDomainIG:
         # model calls are not measured or shared between explainers)
         call_key = None if extra is not None else (layout.ndim, layout.time_axis, low)
         facts = _model_facts(self.model)
-        # (no bar: no generator context of its own; grad already on: nothing to switch)
-        shown = evaluation_bar(True) if settings.progress else contextlib.nullcontext()
-        grad = contextlib.nullcontext() if torch.is_grad_enabled() else torch.enable_grad()
-        with shown as bar, adapter.inference(), grad:
+
+        def integrate(bar: Any) -> tuple[list[dict[str, Attribution]], TargetAxis | None]:
             eval_bytes = 0 if settings.internal_batch_size else self._eval_bytes(probe, x, call_key)
             run = _Run(settings, bar, eval_bytes, where, facts, call_key)
-            per_target, axis = self._run(call, x, xb, spec, fitted, run)
+            return self._run(call, x, xb, spec, fitted, run)
+
+        if settings.progress or not torch.is_grad_enabled():
+            with evaluation_bar(settings.progress) as bar, adapter.inference():
+                with torch.enable_grad():
+                    per_target, axis = integrate(bar)
+        else:  # no bar and grad on already: eval mode is the only context
+            with adapter.inference():
+                per_target, axis = integrate(None)
         every: list[dict[str, Attribution]] = []
         for results in per_target:  # judged per target, as one call each would be
             ordered = {label: results[label] for label, _ in named}
