@@ -283,7 +283,8 @@ def _first_weights(top: torch.nn.Module) -> tuple[torch.dtype | None, torch.devi
             m = stack.pop()
             if id(m) in ids:
                 continue
-            if not _plain(type(m)):
+            plain = _PLAIN.get(type(m))  # (the cached answer without a call)
+            if not (_plain(type(m)) if plain is None else plain):
                 return None
             ids.add(id(m))
             order.append(m)
