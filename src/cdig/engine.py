@@ -1026,10 +1026,9 @@ class CrossDomainIG:
         diff = fx_np - fb_np
         delta_np = _host(vals.reshape(batch, -1).sum(dim=1)) - diff
         # the values' non-finite guard, fused: a NaN or infinity among a sample's values
-        # reaches its delta (read here anyway); only then are the values themselves checked
-        # (finite values whose sum overflows keep their infinite delta, as before)
-        # (through their sum: a NaN or infinity reaches it; a sum that overflows from finite
-        # deltas sends the values to their own check, which passes them)
+        # reaches its delta (read here anyway), and the deltas' sum; only then are the
+        # values themselves checked (finite values whose sum overflows keep their infinite
+        # delta, as before; deltas whose sum overflows send finite values to that check)
         if not math.isfinite(np.add.reduce(delta_np)) and not bool(torch.isfinite(values).all()):
             raise NonFiniteError(
                 f"{label}: the attributions overflowed (NaN or infinite values) although "
