@@ -1154,12 +1154,7 @@ def _path_gradient(
     n_rows, n_k = start.shape[0], len(alphas)
     dev = start.device
     diff = end - start
-    real = start.real.dtype if start.is_complex() else start.dtype
-    acc = accumulator_dtype(start)
-    # each block's weighted sum runs in the model's precision (at least float32): one matmul,
-    # no float64 copy of the gradients; blocks are accumulated in float64
-    red = torch.promote_types(start.dtype, torch.float32)
-    row_of = _rows_of(n_rows, n_k, dev)  # evaluation -> row
+    acc, red, row_of, a_v, w_3 = _path_constants(alphas, weights, start)
     # (one block of every row and step, the usual case, without the generator)
     blocks = (
         [(0, n_rows, 0, n_k)] if 0 < n_rows * n_k <= chunk else list(_blocks(n_rows, n_k, chunk))
@@ -1175,11 +1170,6 @@ def _path_gradient(
         start_u, diff_u = start, diff
     else:
         start_u, diff_u = start.unsqueeze(1), diff.unsqueeze(1)
-    a_v = _constant(alphas, real, dev, (1, -1) + (1,) * len(shape))  # (1, K, 1...)
-    # the weights as (1, 1, K): torch.matmul(w, g) of a (K,) w and an (m, K, n) g is this
-    # bmm of w expanded to (m, 1, K) (the same kernel and operands: the same bits), without
-    # matmul's views
-    w_3 = _constant(weights, red, dev, (1, 1, -1))
 
     def block(r0: int, r1: int, k0: int, k1: int) -> tuple[Tensor, Tensor]:
         m, nk = r1 - r0, k1 - k0
@@ -1269,6 +1259,43 @@ def _path_gradient(
             _gradient(func, *block(r0, r1, k0, k1))
     assert grad is not None  # internal invariant: at least one block
     return grad
+
+
+#: (id(alphas), id(weights), dtype, device, rows, dims) -> (alphas, weights, constants)
+_PATH_CONSTANTS: dict[
+    tuple[Any, ...],
+    tuple[np.ndarray, np.ndarray, tuple[torch.dtype, torch.dtype, Tensor, Tensor, Tensor]],
+] = {}
+
+
+def _path_constants(
+    alphas: np.ndarray, weights: np.ndarray, start: Tensor
+) -> tuple[torch.dtype, torch.dtype, Tensor, Tensor, Tensor]:
+    """What :func:`_path_gradient` needs besides the path's ends, for ``start`` (R, ...):
+    the accumulator dtype, the dtype of a block's weighted sum, the row of each evaluation
+    (R * K,), the positions as (1, K, 1...) and the weights as (1, 1, K); cached while the
+    rule's arrays are alive (held here: an id is not reused while cached); only read."""
+    key = (id(alphas), id(weights), start.dtype, start.device, start.shape[0], start.dim())
+    hit = _PATH_CONSTANTS.get(key)
+    if hit is not None and hit[0] is alphas and hit[1] is weights:
+        return hit[2]
+    dev, n_rows, n_k = start.device, start.shape[0], len(alphas)
+    real = start.real.dtype if start.is_complex() else start.dtype
+    acc = accumulator_dtype(start)
+    # each block's weighted sum runs in the model's precision (at least float32): one matmul,
+    # no float64 copy of the gradients; blocks are accumulated in float64
+    red = torch.promote_types(start.dtype, torch.float32)
+    row_of = _rows_of(n_rows, n_k, dev)  # evaluation -> row
+    a_v = _constant(alphas, real, dev, (1, -1) + (1,) * (start.dim() - 1))  # (1, K, 1...)
+    # the weights as (1, 1, K): torch.matmul(w, g) of a (K,) w and an (m, K, n) g is this
+    # bmm of w expanded to (m, 1, K) (the same kernel and operands: the same bits), without
+    # matmul's views
+    w_3 = _constant(weights, red, dev, (1, 1, -1))
+    if len(_PATH_CONSTANTS) > 16:
+        _PATH_CONSTANTS.clear()
+    value = (acc, red, row_of, a_v, w_3)
+    _PATH_CONSTANTS[key] = (alphas, weights, value)
+    return value
 
 
 def _output_gradient(
