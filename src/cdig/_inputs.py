@@ -8,7 +8,6 @@ is always called in the user's own layout. The ``target`` argument is validated 
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -70,11 +69,9 @@ def _new_layout(ndim: int, time_axis: int) -> InputLayout:
 
 def _all_finite(t: Tensor) -> bool:
     if t.is_cpu and t.dtype in (torch.float32, torch.float64):
-        # numpy: no dispatch cost on small inputs; first through the sum (one pass, no
-        # boolean array: a NaN or infinity reaches it), elementwise only when it is not
-        # finite (then it may be an overflow of finite values)
-        a = t.numpy()
-        return math.isfinite(np.add.reduce(a, axis=None)) or bool(np.isfinite(a).all())
+        # numpy: no dispatch cost on small inputs (a reduction without ndarray.all()'s
+        # Python wrapper; elementwise: a sum would warn where finite values overflow)
+        return bool(np.logical_and.reduce(np.isfinite(t.numpy()), axis=None))
     return bool(torch.isfinite(t).all())
 
 

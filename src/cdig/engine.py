@@ -906,10 +906,8 @@ class CrossDomainIG:
         # both ends read to the host at once, in float64 (exact): the finite check reads
         # them, and the results take f(x) and f(x') from them
         host = _detached(selected).to(device="cpu", dtype=torch.float64).numpy()
-        # one read for both ends: a NaN or infinity reaches their sum (one numpy call, not
-        # two); then which (a sum that overflows from finite float64 outputs is found
-        # finite there, and passes)
-        if not math.isfinite(np.add.reduce(host)):  # (ndarray.sum without its wrapper)
+        # one read for both ends; then which
+        if not np.logical_and.reduce(np.isfinite(host)):  # (.all() without its wrapper)
             check_outputs_finite(selected[:batch], owner[:batch], "inputs", 1.0)
             check_outputs_finite(selected[batch:], owner[batch:], "baseline", 0.0)
         auto = run.settings.auto
@@ -1026,10 +1024,11 @@ class CrossDomainIG:
         diff = fx_np - fb_np
         delta_np = _host(vals.reshape(batch, -1).sum(dim=1)) - diff
         # the values' non-finite guard, fused: a NaN or infinity among a sample's values
-        # reaches its delta (read here anyway), and the deltas' sum; only then are the
-        # values themselves checked (finite values whose sum overflows keep their infinite
-        # delta, as before; deltas whose sum overflows send finite values to that check)
-        if not math.isfinite(np.add.reduce(delta_np)) and not bool(torch.isfinite(values).all()):
+        # reaches its delta (read here anyway); only then are the values themselves checked
+        # (finite values whose sum overflows keep their infinite delta, as before)
+        if not np.logical_and.reduce(np.isfinite(delta_np)) and not bool(
+            torch.isfinite(values).all()
+        ):
             raise NonFiniteError(
                 f"{label}: the attributions overflowed (NaN or infinite values) although "
                 "the model was finite on the path; rescale the inputs or the model."
