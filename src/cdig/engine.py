@@ -489,6 +489,18 @@ class _Pass:
     error_gradient: Tensor | None = None
     converged: np.ndarray | None = None
     adaptive: AdaptiveResult | None = None  # status, floor and rss per row
+    # default coefficient baselines not computed yet: index into ``domains`` -> (xb, rows)
+    # of ``dom.coefficient_baseline(xb, rows)``; filled on first use (:meth:`fill_baselines`)
+    deferred: dict[int, tuple[Tensor, Tensor]] = field(default_factory=dict)
+
+    def fill_baselines(self) -> None:
+        """Compute the deferred coefficient baselines into ``domains`` (once: the copies of
+        a planned pass share ``domains`` and ``deferred``, so every target reads them)."""
+        if self.deferred:
+            for j, (xb, rows) in self.deferred.items():
+                label, dom, _ = self.domains[j]
+                self.domains[j] = (label, dom, _detached(dom.coefficient_baseline(xb, rows)))
+            self.deferred.clear()
 
     def copy(self) -> _Pass:
         """A shallow copy (as ``dataclasses.replace(self)``, without its ``__init__``)."""
@@ -898,7 +910,8 @@ class CrossDomainIG:
         """Integrate one resolved target along the planned passes: one result per domain.
 
         ``out`` holds the model's outputs at the inputs and at every pass's time baseline
-        (``owner``: the sample of each row); ``planned`` is not changed.
+        (``owner``: the sample of each row); ``planned`` is not changed but for its
+        deferred coefficient baselines, filled in on first use (:meth:`_Pass.fill_baselines`).
         """
         batch = rows_b.shape[0] // n_base
         passes = [p.copy() for p in planned]  # each target fills its own copies
@@ -937,10 +950,13 @@ class CrossDomainIG:
             if fx_rows is not None:
                 target_diff = fx_rows - fbs[i]
                 scale = fx_rows.double().abs() + fbs[i].double().abs()
+            if auto:  # the adaptive loop's measures map its sums with them
+                p.fill_baselines()
             try:
                 _integrate(p, func, target_diff, scale, rows_b, run)
             except _PathNonFinite as err:  # it carries the failing call's points and rows
                 raise err.on_path(err.points, err.rows, p.start, p.end, rows_b) from None
+            p.fill_baselines()  # (a fixed rule's: after its model calls)
             gradient, error_gradient = p.gradient, p.error_gradient
             assert gradient is not None
             for j, (label, dom, X0) in enumerate(p.domains):
@@ -993,7 +1009,10 @@ class CrossDomainIG:
                 # few channels at a time (the same numbers: the transforms are per channel)
                 lazy = p.start is xb_rows and _channel_blocks(p, dom) is not None
                 if X0 is None and not lazy:
-                    X0 = _detached(dom.coefficient_baseline(xb_rows, rows_b))
+                    # the default X0 = forward(xb), computed where it is first used: after
+                    # the model calls of a fixed rule (the same numbers; the end points' and
+                    # the path's model calls follow one another without a transform between)
+                    p.deferred[len(p.domains)] = (xb_rows, rows_b)
                 p.domains.append((label, dom, X0))
             else:
                 if X0 is None:
