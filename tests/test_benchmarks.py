@@ -231,3 +231,26 @@ def test_one_pair_against_this_tree_itself(capsys):
         assert SANE[0] < out[key] < SANE[1], out
     assert 0 < out["floor_ms"] and 0 < out["ends_ms"]
     assert "paired ratio" in capsys.readouterr().out
+
+
+def test_one_phases_against_this_tree_itself(capsys):
+    """``one_phases.py`` times the one-sample call's phases in this tree and in a copy of a
+    reference beside it: against this very tree every phase ran in both, each phase takes
+    at most its caller's time, and the timers are gone afterwards."""
+    import cdig.engine
+    from cdig import _evaluate
+
+    before = (cdig.engine.evaluate, cdig.engine.CrossDomainIG._result, cdig.engine.as_series)
+    one_phases = _module("one_phases")
+    out = one_phases.main([str(BENCH.parent), "--calls", "3"])
+    for phase in ("call", "_path_gradient", "CrossDomainIG._result", "evaluate"):
+        assert out[phase][0] > 0 and out[phase][1] > 0, (phase, out[phase])
+    for tag in (0, 1):
+        assert out["_path_gradient"][tag] <= out["_integrate"][tag] <= out["call"][tag]
+    assert (
+        cdig.engine.evaluate,
+        cdig.engine.CrossDomainIG._result,
+        cdig.engine.as_series,
+    ) == before
+    assert cdig.engine.evaluate is _evaluate.evaluate
+    assert "saved" in capsys.readouterr().out

@@ -561,6 +561,22 @@ def test_run_refuses_settings_it_cannot_honour(smooth_cnn, series):
         ig.run(series, target=0, settings={"n_steps": 8})  # type: ignore[arg-type]
 
 
+# ---------------------------------------------------------------------- grad mode of the caller
+def test_a_call_under_no_grad_is_the_same_call_and_leaves_grad_off(smooth_cnn, series):
+    # the engine switches grad on only where the caller turned it off (and back after);
+    # a model in training mode is put in eval mode either way and restored
+    ig = cdig.CrossDomainIG(smooth_cnn, "fourier")
+    smooth_cnn.train()
+    ref = ig.explain(series, target=0, n_steps=8)
+    assert smooth_cnn.training
+    with torch.no_grad():
+        res = ig.explain(series, target=0, n_steps=8)
+        assert not torch.is_grad_enabled()
+    assert torch.is_grad_enabled() and smooth_cnn.training
+    np.testing.assert_array_equal(res.values, ref.values)
+    np.testing.assert_array_equal(res.delta, ref.delta)
+
+
 # ---------------------------------------------------------------------- the activation cache
 def test_activation_cache_belongs_to_the_model(smooth_cnn, series):
     from tests.conftest import SmoothCNN

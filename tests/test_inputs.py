@@ -3,6 +3,8 @@ names the argument and the fix."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -98,3 +100,20 @@ _LIN = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
 def test_boolean_baselines_are_refused(baselines):
     with pytest.raises(TypeError, match=r"baselines.* boolean; pass None"):
         cdig.explain(_LIN, torch.randn(4, 2, 32), target=0, baselines=baselines)
+
+
+def test_finite_inputs_whose_sum_overflows_are_accepted():
+    # the inputs' finite check is elementwise: finite values whose float32 sum overflows
+    # (16 x 3e38) pass it, without a numpy overflow warning
+    x = torch.full((1, 1, 16), 3e38, dtype=torch.float32)
+    assert not torch.isfinite(x.sum()) and torch.isfinite(x).all()
+
+    def model(z):
+        return torch.tanh(1e-38 * z[:, 0, :2])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        attr = cdig.explain(model, x, target=0, n_steps=8)
+    assert np.isfinite(attr.values).all() and np.isfinite(attr.delta).all()
+    with pytest.raises(ValueError, match="inputs contains 1 NaN or infinite"):
+        cdig.explain(model, torch.cat([x[..., :15], torch.full((1, 1, 1), np.inf)], -1), target=0)

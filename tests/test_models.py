@@ -95,3 +95,65 @@ def test_weights_of_a_function_give_the_input_dtype():
     x = np.random.default_rng(0).normal(size=(3, 1, 32)).astype(np.float32)
     attr = cdig.explain(make(), x, n_steps=1)  # float32 inputs, float64 closure weights
     np.testing.assert_allclose(attr.values[:, 0], x[:, 0].astype(np.float64) * w.numpy())
+
+
+# ---------------------------------------------------------------------- dtype and device
+class _BuffersFirst(torch.nn.Module):
+    """No parameters of its own; an integer buffer, then a float64 child."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("steps", torch.zeros(2, dtype=torch.int64))
+        self.child = torch.nn.Linear(2, 2).double()
+
+
+class _HalfBuffer(torch.nn.Module):
+    """No parameters at all: the dtype comes from the first floating buffer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("count", torch.zeros(1, dtype=torch.int32))
+        self.register_buffer("scale", torch.ones(1, dtype=torch.float16))
+
+
+class _OwnParameters(torch.nn.Module):
+    """A class that lists its parameters its own way (a bfloat16 one first)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = torch.nn.Linear(2, 2)
+        self.b = torch.nn.Linear(2, 2).to(torch.bfloat16)
+
+    def parameters(self, recurse: bool = True):  # type: ignore[override]
+        yield from self.b.parameters()
+        yield from self.a.parameters()
+
+
+def _models_for_the_walk() -> list[torch.nn.Module]:
+    shared = torch.nn.Linear(3, 3)
+    frozen = torch.nn.Linear(2, 2)
+    frozen.weight.requires_grad_(False)
+    return [
+        torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Conv1d(1, 4, 5), torch.nn.Linear(4, 2)),
+        torch.nn.Sequential(shared, torch.nn.Sequential(shared, torch.nn.BatchNorm1d(3).half())),
+        torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Sequential(torch.nn.Linear(1, 1).bfloat16())),
+        _BuffersFirst(),
+        _HalfBuffer(),
+        torch.nn.ReLU(),  # no tensors at all: (None, None)
+        frozen,
+        _OwnParameters(),
+        torch.jit.script(torch.nn.Sequential(torch.nn.Linear(2, 2).double())),
+    ]
+
+
+@pytest.mark.parametrize("index", range(9))
+def test_dtype_and_device_read_in_one_walk_are_the_properties(index):
+    # the one walk over each module's own parameters (then buffers) gives what the
+    # properties read through parameters() and buffers(): the first floating tensor's
+    # dtype and the first tensor's device, also for shared modules, buffers only, a class
+    # with its own parameters() (walked by it) and a scripted module
+    model = _models_for_the_walk()[index]
+    adapter = cdig.models.wrap(model)
+    assert adapter.dtype_and_device() == (adapter.dtype, adapter.device)
+    if isinstance(model, _OwnParameters):
+        assert adapter.dtype_and_device()[0] == torch.bfloat16

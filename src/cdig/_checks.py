@@ -120,7 +120,13 @@ def check_real(
     Booleans are refused; a non-number raises ``TypeError``, a value out of range or not
     finite ``ValueError``.
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    kind = type(value)
+    # (a float or an int passes as it is; other numbers through the abstract classes)
+    if (
+        kind is not float
+        and kind is not int
+        and (isinstance(value, bool) or not isinstance(value, numbers.Real))
+    ):
         raise ArgumentTypeError(
             Name(name, value), f" must be a real number; got {type(value).__name__}."
         )

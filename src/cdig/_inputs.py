@@ -69,7 +69,9 @@ def _new_layout(ndim: int, time_axis: int) -> InputLayout:
 
 def _all_finite(t: Tensor) -> bool:
     if t.is_cpu and t.dtype in (torch.float32, torch.float64):
-        return bool(np.isfinite(t.numpy()).all())  # numpy: no dispatch cost on small inputs
+        # numpy: no dispatch cost on small inputs (a reduction without ndarray.all()'s
+        # Python wrapper; elementwise: a sum would warn where finite values overflow)
+        return bool(np.logical_and.reduce(np.isfinite(t.numpy()), axis=None))
     return bool(torch.isfinite(t).all())
 
 
@@ -79,7 +81,8 @@ def _is_pandas(value: Any, kind: str) -> bool:
 
 def _to_tensor(value: Any, name: str, dtype: torch.dtype | None, device: Any) -> Tensor:
     if isinstance(value, Tensor):
-        t = value.detach()
+        # (a tensor outside any graph is used as it is: detach() would only alias it)
+        t = value.detach() if value.requires_grad or value.grad_fn is not None else value
     else:
         try:
             arr = np.asarray(value.to_numpy() if _is_pandas(value, "DataFrame") else value)
@@ -105,10 +108,9 @@ def _to_tensor(value: Any, name: str, dtype: torch.dtype | None, device: Any) ->
             " is on the 'meta' device, which holds shapes but no values; there is "
             "nothing to explain. Pass real data (on 'cpu' or a GPU).",
         )
-    if (
-        device is not None
-        and (device if isinstance(device, torch.device) else torch.device(device)).type == "meta"
-    ):
+    if device is not None and not isinstance(device, torch.device):
+        device = torch.device(device)
+    if device is not None and device.type == "meta":
         raise ValueError(
             "the model's weights are on the 'meta' device, which holds shapes but no values; "
             "load its weights (e.g. model.to_empty(device='cpu') then load_state_dict) before "
@@ -117,7 +119,7 @@ def _to_tensor(value: Any, name: str, dtype: torch.dtype | None, device: Any) ->
     if dtype is None:
         dtype = t.dtype if t.is_floating_point() else torch.get_default_dtype()
     given_finite = t.is_floating_point() and dtype != t.dtype and _all_finite(t)
-    if dtype != t.dtype or (device is not None and t.device != torch.device(device)):
+    if dtype != t.dtype or (device is not None and t.device != device):
         t = t.to(dtype=dtype, device=device)  # (the same tensor when nothing changes)
     if given_finite and not _all_finite(t):
         raise ArgumentError(
@@ -207,6 +209,8 @@ def as_baselines(baselines: Any, x: Tensor, layout: InputLayout) -> Tensor:
     several baselines, whose attributions are averaged.
     """
     if baselines is None:
+        if x.is_contiguous():  # the same zeros as zeros_like(x).unsqueeze(0), one operation
+            return x.new_zeros((1, *x.shape))
         return torch.zeros_like(x).unsqueeze(0)
     number = _baseline_number(baselines)
     if number is not None:

@@ -78,7 +78,10 @@ class Settings:
         )
         for name in ("rtol", "atol"):
             check_real(getattr(self, name), name, low=0.0)
-        if isinstance(self.time_axis, bool) or not isinstance(self.time_axis, numbers.Integral):
+        axis = self.time_axis  # (an int passes as it is: no abstract class asked)
+        if type(axis) is not int and (
+            isinstance(axis, bool) or not isinstance(axis, numbers.Integral)
+        ):
             raise ArgumentTypeError(
                 Name("time_axis", self.time_axis), " must be an integer axis index."
             )
@@ -92,10 +95,9 @@ class Settings:
                 Name("n_steps", self.n_steps), " must be 'auto' or an integer >= 1."
             )
         if (
-            isinstance(self.n_steps, bool)
-            or not isinstance(self.n_steps, numbers.Integral)
-            or self.n_steps < 1
-        ):
+            type(self.n_steps) is not int
+            and (isinstance(self.n_steps, bool) or not isinstance(self.n_steps, numbers.Integral))
+        ) or self.n_steps < 1:
             raise ArgumentError(
                 Name("n_steps", self.n_steps), " must be an integer >= 1 or 'auto'."
             )

@@ -130,7 +130,8 @@ def warn_constant_outputs(results: Mapping[str, Attribution]) -> None:
     """
     bad: dict[str, np.ndarray] = {}
     for label, attr in results.items():
-        if not np.any(attr.outputs == attr.baseline_outputs):
+        # (ndarray.any() and .all() without their Python wrappers)
+        if not np.logical_or.reduce(np.asarray(attr.outputs == attr.baseline_outputs), axis=None):
             continue  # the output moved for every sample
         flat = attr.values.reshape(attr.batch_size, -1)
         same = (attr.outputs == attr.baseline_outputs) & ~np.any(flat != 0, axis=1)
@@ -205,7 +206,7 @@ def warn_unconverged_results(results: Mapping[str, Attribution], settings: Setti
     bad: dict[str, np.ndarray] = {}
     for label, attr in results.items():
         assert attr.delta is not None and attr.converged is not None  # an IG result
-        if np.all(attr.converged):
+        if np.logical_and.reduce(np.asarray(attr.converged), axis=None):
             continue  # nothing failed, nothing to report
         idx = np.flatnonzero(completeness_flagged(attr.delta, attr.converged))
         if idx.size:

@@ -418,8 +418,8 @@ class Attribution:
         """Complete and check :attr:`coord_dims`: every coordinate bound to named axes."""
         sizes = dict(zip(self.dims, self.values.shape[1:]))
         given = dict(self.coord_dims)
-        extra = sorted(set(given) - set(self.coords))
-        if extra:
+        if not given.keys() <= set(self.coords):  # (the names sorted only for the message)
+            extra = sorted(set(given) - set(self.coords))
             raise ValueError(f"coord_dims names {extra}, which are not coordinates.")
         bound: dict[str, tuple[str, ...]] = {}
         for name, value in self.coords.items():
@@ -433,8 +433,9 @@ class Attribution:
                 dims = (name,)
             dims = (dims,) if isinstance(dims, str) else tuple(dims)
             unknown = [d for d in dims if d not in sizes]
-            want = tuple(sizes.get(d, -1) for d in dims)
-            if unknown or np.shape(value) != want:
+            want = tuple([sizes.get(d, -1) for d in dims])
+            shape = value.shape if isinstance(value, np.ndarray) else np.shape(value)
+            if unknown or shape != want:
                 raise ValueError(
                     f"coordinate {name!r} of shape {np.shape(value)} cannot label the axes "
                     f"{dims} of sizes {want} (axes {sizes}); fix its coord_dims or its length."

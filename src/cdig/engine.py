@@ -254,11 +254,12 @@ class _CallSize:
         self._trying: int | None = None  # a size tried again, before its second path
 
     def _pick(self) -> None:
-        now = self.times.get(self.size)
-        if now is None:
+        times = self.times
+        now = times.get(self.size)
+        if now is None or len(times) < 2:  # (no other size timed: nothing to pick)
             return
-        fastest = min(self.times, key=lambda c: self.times[c])
-        if self.times[fastest] < _MEASURE_MARGIN * now:
+        fastest = min(times, key=times.__getitem__)
+        if times[fastest] < _MEASURE_MARGIN * now:
             self.size = fastest
 
     def next_size(self) -> int:
@@ -413,11 +414,13 @@ class _Run:
         """``internal_batch_size`` or the default for ``n_evaluations`` evaluations."""
         return self.settings.internal_batch_size or auto_batch_size(self.eval_bytes, n_evaluations)
 
-    def calls_for(self, n_evaluations: int) -> int:
+    def calls_for(self, n_evaluations: int, chunk: int | None = None) -> int:
         """Evaluations per model call: ``internal_batch_size`` when given, else the default
         chunk bounded by :data:`CALL_BYTES` (at least 8 evaluations: one alone can take
-        another code path in a model, rounding differently)."""
-        chunk = self.chunk_for(n_evaluations)
+        another code path in a model, rounding differently). ``chunk``: ``chunk_for`` of
+        the same evaluations, when known."""
+        if chunk is None:
+            chunk = self.chunk_for(n_evaluations)
         if self.settings.internal_batch_size:
             return chunk
         return min(chunk, max(_CALL_MIN, _memory_chunk(self.eval_bytes, CALL_BYTES)))
@@ -464,6 +467,11 @@ class _Run:
         return choose
 
 
+#: The steps of a pass not integrated yet (shared, read-only: every pass replaces it).
+_NO_STEPS = np.zeros(0, dtype=np.int64)
+_NO_STEPS.setflags(write=False)
+
+
 @dataclass
 class _Pass:
     """One path integral shared by one or more domains."""
@@ -476,11 +484,23 @@ class _Pass:
     end: Tensor  # (R, ...) path end
     time_baseline: Tensor  # (R, C, T)
     gradient: Tensor | None = None  # (R, ...) weighted path-gradient sum
-    steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    steps: np.ndarray = field(default_factory=lambda: _NO_STEPS)  # (read-only; replaced)
     # n_steps="auto": Boole - Simpson per row (R, ...), and whether each row converged
     error_gradient: Tensor | None = None
     converged: np.ndarray | None = None
     adaptive: AdaptiveResult | None = None  # status, floor and rss per row
+    # default coefficient baselines not computed yet: index into ``domains`` -> (xb, rows)
+    # of ``dom.coefficient_baseline(xb, rows)``; filled on first use (:meth:`fill_baselines`)
+    deferred: dict[int, tuple[Tensor, Tensor]] = field(default_factory=dict)
+
+    def fill_baselines(self) -> None:
+        """Compute the deferred coefficient baselines into ``domains`` (once: the copies of
+        a planned pass share ``domains`` and ``deferred``, so every target reads them)."""
+        if self.deferred:
+            for j, (xb, rows) in self.deferred.items():
+                label, dom, _ = self.domains[j]
+                self.domains[j] = (label, dom, _detached(dom.coefficient_baseline(xb, rows)))
+            self.deferred.clear()
 
     def copy(self) -> _Pass:
         """A shallow copy (as ``dataclasses.replace(self)``, without its ``__init__``)."""
@@ -776,10 +796,19 @@ class CrossDomainIG:
         # model calls are not measured or shared between explainers)
         call_key = None if extra is not None else (layout.ndim, layout.time_axis, low)
         facts = _model_facts(self.model)
-        with evaluation_bar(settings.progress) as bar, adapter.inference(), torch.enable_grad():
+
+        def integrate(bar: Any) -> tuple[list[dict[str, Attribution]], TargetAxis | None]:
             eval_bytes = 0 if settings.internal_batch_size else self._eval_bytes(probe, x, call_key)
             run = _Run(settings, bar, eval_bytes, where, facts, call_key)
-            per_target, axis = self._run(call, x, xb, spec, fitted, run)
+            return self._run(call, x, xb, spec, fitted, run)
+
+        if settings.progress or not torch.is_grad_enabled():
+            with evaluation_bar(settings.progress) as bar, adapter.inference():
+                with torch.enable_grad():
+                    per_target, axis = integrate(bar)
+        else:  # no bar and grad on already: eval mode is the only context
+            with adapter.inference():
+                per_target, axis = integrate(None)
         every: list[dict[str, Attribution]] = []
         for results in per_target:  # judged per target, as one call each would be
             ordered = {label: results[label] for label, _ in named}
@@ -808,7 +837,7 @@ class CrossDomainIG:
         With ``call_key`` (how the model is called: layout, cast; see :meth:`run`) the answer
         is also kept with the model (:data:`_MODEL_FACTS`), for every explainer of it.
         """
-        key = (tuple(x.shape[1:]), x.dtype, str(x.device))
+        key = (tuple(x.shape[1:]), x.dtype, x.device)  # (a device is hashable: no str())
         owner, cache = self.__dict__.get("_eval_bytes_cache", (None, {}))
         if owner is not self.model:
             cache = {}
@@ -881,15 +910,17 @@ class CrossDomainIG:
         """Integrate one resolved target along the planned passes: one result per domain.
 
         ``out`` holds the model's outputs at the inputs and at every pass's time baseline
-        (``owner``: the sample of each row); ``planned`` is not changed.
+        (``owner``: the sample of each row); ``planned`` is not changed but for its
+        deferred coefficient baselines, filled in on first use (:meth:`_Pass.fill_baselines`).
         """
         batch = rows_b.shape[0] // n_base
         passes = [p.copy() for p in planned]  # each target fills its own copies
         selected = select_target(spec, out, owner)
         # both ends read to the host at once, in float64 (exact): the finite check reads
         # them, and the results take f(x) and f(x') from them
-        host = _detached(selected).to("cpu", torch.float64).numpy()
-        if not np.isfinite(host).all():  # one read for both ends; then which
+        host = _detached(selected).to(device="cpu", dtype=torch.float64).numpy()
+        # one read for both ends; then which
+        if not np.logical_and.reduce(np.isfinite(host)):  # (.all() without its wrapper)
             check_outputs_finite(selected[:batch], owner[:batch], "inputs", 1.0)
             check_outputs_finite(selected[batch:], owner[batch:], "baseline", 0.0)
         auto = run.settings.auto
@@ -897,9 +928,15 @@ class CrossDomainIG:
         # over several baselines only (a fixed rule with one baseline takes the host copy)
         fbs = selected[batch:].split(n_base * batch) if auto or n_base > 1 else ()
 
+        # one output index of (n, K) outputs: outputs.select(1, i), as select_target takes it
+        index = spec.value[0] if spec.kind == "index" and len(spec.value) == 1 else None
+
         def f(xc: Tensor, rows: Tensor) -> Tensor:
             samples = rows if n_base == 1 else rows_b[rows]  # one baseline: rows are samples
-            return select_target(spec, call(xc, samples), samples)
+            out = call(xc, samples)
+            if index is not None and out.ndim == 2:
+                return out.select(1, index)
+            return select_target(spec, out, samples)
 
         # (S*B,): f(x) of each row's sample, for the adaptive loop's tolerances
         fx_rows = None
@@ -913,10 +950,13 @@ class CrossDomainIG:
             if fx_rows is not None:
                 target_diff = fx_rows - fbs[i]
                 scale = fx_rows.double().abs() + fbs[i].double().abs()
+            if auto:  # the adaptive loop's measures map its sums with them
+                p.fill_baselines()
             try:
                 _integrate(p, func, target_diff, scale, rows_b, run)
             except _PathNonFinite as err:  # it carries the failing call's points and rows
                 raise err.on_path(err.points, err.rows, p.start, p.end, rows_b) from None
+            p.fill_baselines()  # (a fixed rule's: after its model calls)
             gradient, error_gradient = p.gradient, p.error_gradient
             assert gradient is not None
             for j, (label, dom, X0) in enumerate(p.domains):
@@ -969,7 +1009,10 @@ class CrossDomainIG:
                 # few channels at a time (the same numbers: the transforms are per channel)
                 lazy = p.start is xb_rows and _channel_blocks(p, dom) is not None
                 if X0 is None and not lazy:
-                    X0 = _detached(dom.coefficient_baseline(xb_rows, rows_b))
+                    # the default X0 = forward(xb), computed where it is first used: after
+                    # the model calls of a fixed rule (the same numbers; the end points' and
+                    # the path's model calls follow one another without a transform between)
+                    p.deferred[len(p.domains)] = (xb_rows, rows_b)
                 p.domains.append((label, dom, X0))
             else:
                 if X0 is None:
@@ -994,11 +1037,7 @@ class CrossDomainIG:
         """One domain's result. ``fx_np`` (batch,) holds f(x) and ``fb_np`` (batch,) f(x')
         (the mean over baselines), float64 arrays the result keeps."""
         batch, settings = fx_np.shape[0], run.settings
-
-        def mean(t: Tensor) -> Tensor:  # over baselines
-            return t.reshape(n_base, batch, *t.shape[1:]).mean(dim=0) if n_base > 1 else t
-
-        vals = mean(values)
+        vals = values if n_base == 1 else _baseline_mean(values, n_base, batch)
         # a difference of two float64 numbers is the same in numpy as in torch: no small
         # device operations for f(x) - f(x')
         diff = fx_np - fb_np
@@ -1006,7 +1045,9 @@ class CrossDomainIG:
         # the values' non-finite guard, fused: a NaN or infinity among a sample's values
         # reaches its delta (read here anyway); only then are the values themselves checked
         # (finite values whose sum overflows keep their infinite delta, as before)
-        if not np.isfinite(delta_np).all() and not bool(torch.isfinite(values).all()):
+        if not np.logical_and.reduce(np.isfinite(delta_np)) and not bool(
+            torch.isfinite(values).all()
+        ):
             raise NonFiniteError(
                 f"{label}: the attributions overflowed (NaN or infinite values) although "
                 "the model was finite on the path; rescale the inputs or the model."
@@ -1041,7 +1082,7 @@ class CrossDomainIG:
         else:
             coord_dims = dom.coord_dims
         return Attribution(
-            values=_host(vals.to(p.time_baseline.dtype)),
+            values=_host(vals.to(dtype=p.time_baseline.dtype)),
             delta=delta_np,
             dims=dims,
             coords=coords,
@@ -1131,22 +1172,22 @@ def _path_gradient(
     n_rows, n_k = start.shape[0], len(alphas)
     dev = start.device
     diff = end - start
-    real = start.real.dtype if start.is_complex() else start.dtype
-    acc = accumulator_dtype(start)
-    # each block's weighted sum runs in the model's precision (at least float32): one matmul,
-    # no float64 copy of the gradients; blocks are accumulated in float64
-    red = torch.promote_types(start.dtype, torch.float32)
-    w_t = _constant(weights, red, dev)
-    row_of = _rows_of(n_rows, n_k, dev)  # evaluation -> row
-    blocks = list(_blocks(n_rows, n_k, chunk))
+    acc, red, row_of, a_v, w_3 = _path_constants(alphas, weights, start)
+    # (one block of every row and step, the usual case, without the generator)
+    blocks = (
+        [(0, n_rows, 0, n_k)] if 0 < n_rows * n_k <= chunk else list(_blocks(n_rows, n_k, chunk))
+    )
     one = len(blocks) == 1  # then the block's sum is the result, converted (no buffer)
     grad = None if one else torch.empty(start.shape, dtype=acc, device=dev)
     grad_flat = None if grad is None else grad.view(n_rows, -1)
     shape = start.shape[1:]
     # (R, 1, ...), (1, K, 1...) and (R, 1, ...) views, sliced per block only where a block
-    # does not span them (one block of every row and step: no slices at all)
-    start_u, diff_u = start.unsqueeze(1), diff.unsqueeze(1)
-    a_v = _constant(alphas, real, dev, (1, -1) + (1,) * len(shape))  # (1, K, 1...)
+    # does not span them (one block of every row and step: no slices at all); one row
+    # broadcasts as (1, ...) the same way (no views)
+    if n_rows == 1:
+        start_u, diff_u = start, diff
+    else:
+        start_u, diff_u = start.unsqueeze(1), diff.unsqueeze(1)
 
     def block(r0: int, r1: int, k0: int, k1: int) -> tuple[Tensor, Tensor]:
         m, nk = r1 - r0, k1 - k0
@@ -1163,8 +1204,13 @@ def _path_gradient(
     # the non-finite guard, fused: a NaN or infinity among a block's outputs reaches their
     # sum (which the backward pass needs anyway) and one among its gradients reaches the
     # weighted sum (every weight of a fixed rule is non-zero, and 0 * inf is NaN too); the
-    # sums of all blocks are added up on the device and read once per pass, not per block
+    # sums of all blocks are added up on the device and read once per pass, not per block;
+    # on the CPU, where a read is no device sync, each sum is read as it comes and added
+    # as a Python number (no 0-d tensors to add; float64, so it overflows less often:
+    # an overflow of finite sums only sends the blocks to the exact check, which passes)
     probe: Tensor | None = None
+    host_sums = dev.type == "cpu"
+    probe_h: complex = 0.0
     calls = chunk if calls is None else max(1, min(calls, chunk))
     sized: _CallSize | None = None  # a measured call size, told the blocks' time
     clock = _clock()
@@ -1183,27 +1229,38 @@ def _path_gradient(
                 t0 = clock()  # (not the measurement)
         if n_points <= calls:
             _, total, g = _output_gradient(func, points, rows)
+            totals = [total]
         else:  # several model calls, one block of sums
             pieces = []
             for lo in range(0, n_points, calls):  # a loop: profiles name this caller
                 pieces.append(
                     _output_gradient(func, points[lo : lo + calls], rows[lo : lo + calls])
                 )
-            total = pieces[0][1]
-            for piece in pieces[1:]:  # a 0-d sum for the guard (no stack)
-                total = total + piece[1]
+            totals = [piece[1] for piece in pieces]
             g = torch.cat([piece[2] for piece in pieces])
             del pieces
-        w_b = w_t if nk == n_k else w_t[k0:k1]
-        part = torch.matmul(w_b, (g if g.dtype == red else g.to(red)).reshape(m, nk, -1))
+        w_b = w_3 if nk == n_k else w_3[:, :, k0:k1]
+        if m > 1:
+            w_b = w_b.expand(m, 1, nk)
+        # (m, 1, n): viewed as (m, n) where a buffer of several blocks takes it
+        part = torch.bmm(w_b, (g if g.dtype == red else g.to(dtype=red)).reshape(m, nk, -1))
         del points, g  # input-sized: freed before the sum is accumulated
-        probe = total + part.sum() if probe is None else probe + total + part.sum()
-        if grad_flat is None:
-            grad = part.to(acc).reshape(start.shape)  # the same values as the copy below
-        elif k0 == 0:
-            grad_flat[r0:r1] = part
+        if host_sums:
+            for total in totals:
+                probe_h += total.item()
+            probe_h += part.sum().item()
         else:
-            grad_flat[r0:r1] += part
+            total = totals[0].detach()
+            for t in totals[1:]:  # a 0-d sum for the guard (no stack)
+                total = total + t.detach()
+            probe = total + part.sum() if probe is None else probe + total + part.sum()
+        del totals
+        if grad_flat is None:
+            grad = part.to(dtype=acc).view(start.shape)  # the same values as the copy below
+        elif k0 == 0:
+            grad_flat[r0:r1] = part.view(m, -1)
+        else:
+            grad_flat[r0:r1] += part.view(m, -1)
         del part
         if sized is not None:
             timed, evaluated = timed + clock() - t0, evaluated + n_points
@@ -1211,7 +1268,9 @@ def _path_gradient(
             bar.update(m * nk)
     if sized is not None and evaluated:
         sized.observe(calls, timed / evaluated)
-    if probe is not None and not cmath.isfinite(probe.item()):  # one read (a 0-d tensor)
+    if probe is not None:
+        probe_h = probe.item()  # one read (a 0-d tensor)
+    if not cmath.isfinite(probe_h):
         # something was NaN or infinite, or finite sums overflowed: redo the blocks with the
         # exact check, which names the first failing evaluations (or finds none: an overflow)
         for r0, r1, k0, k1 in blocks:
@@ -1220,10 +1279,48 @@ def _path_gradient(
     return grad
 
 
+#: (id(alphas), id(weights), dtype, device, rows, dims) -> (alphas, weights, constants)
+_PATH_CONSTANTS: dict[
+    tuple[Any, ...],
+    tuple[np.ndarray, np.ndarray, tuple[torch.dtype, torch.dtype, Tensor, Tensor, Tensor]],
+] = {}
+
+
+def _path_constants(
+    alphas: np.ndarray, weights: np.ndarray, start: Tensor
+) -> tuple[torch.dtype, torch.dtype, Tensor, Tensor, Tensor]:
+    """What :func:`_path_gradient` needs besides the path's ends, for ``start`` (R, ...):
+    the accumulator dtype, the dtype of a block's weighted sum, the row of each evaluation
+    (R * K,), the positions as (1, K, 1...) and the weights as (1, 1, K); cached while the
+    rule's arrays are alive (held here: an id is not reused while cached); only read."""
+    key = (id(alphas), id(weights), start.dtype, start.device, start.shape[0], start.dim())
+    hit = _PATH_CONSTANTS.get(key)
+    if hit is not None and hit[0] is alphas and hit[1] is weights:
+        return hit[2]
+    dev, n_rows, n_k = start.device, start.shape[0], len(alphas)
+    real = start.real.dtype if start.is_complex() else start.dtype
+    acc = accumulator_dtype(start)
+    # each block's weighted sum runs in the model's precision (at least float32): one matmul,
+    # no float64 copy of the gradients; blocks are accumulated in float64
+    red = torch.promote_types(start.dtype, torch.float32)
+    row_of = _rows_of(n_rows, n_k, dev)  # evaluation -> row
+    a_v = _constant(alphas, real, dev, (1, -1) + (1,) * (start.dim() - 1))  # (1, K, 1...)
+    # the weights as (1, 1, K): torch.matmul(w, g) of a (K,) w and an (m, K, n) g is this
+    # bmm of w expanded to (m, 1, K) (the same kernel and operands: the same bits), without
+    # matmul's views
+    w_3 = _constant(weights, red, dev, (1, 1, -1))
+    if len(_PATH_CONSTANTS) > 16:
+        _PATH_CONSTANTS.clear()
+    value = (acc, red, row_of, a_v, w_3)
+    _PATH_CONSTANTS[key] = (alphas, weights, value)
+    return value
+
+
 def _output_gradient(
     func: Callable[[Tensor, Tensor], Tensor], points: Tensor, rows: Tensor
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """``func(points, rows)`` (n,), its sum (detached) and the sum's gradient, unchecked."""
+    """``func(points, rows)`` (n,), its sum and the sum's gradient, unchecked (the sum is
+    the backward pass's root: detach it before computing with it)."""
     points.requires_grad_(True)
     y = func(points, rows)
     if not y.requires_grad:
@@ -1236,7 +1333,7 @@ def _output_gradient(
     g = _grad_of_sum(total, points)
     if g is None:
         raise ValueError("the model's output does not depend on its input (no gradient).")
-    return y, total.detach(), g
+    return y, total, g
 
 
 def _grad_of_sum(total: Tensor, points: Tensor) -> Tensor | None:
@@ -1429,12 +1526,12 @@ def _integrate(
         n_steps = int(settings.n_steps)
         alphas, weights = quadrature.rule(settings.rule, n_steps)
         chunk = run.chunk_for(n_rows * n_steps)
-        calls = run.calls_for(n_rows * n_steps)
+        calls = run.calls_for(n_rows * n_steps, chunk)
         choose = run.chooser(calls) if p.kind == "time" else None
         p.gradient = _path_gradient(
             func, p.start, p.end, alphas, weights, chunk, bar, calls, choose
         )
-        p.steps = np.full(n_rows, n_steps, dtype=np.int64)
+        p.steps = _fixed_steps(n_rows, n_steps)
         return
 
     def progress(n: int) -> None:
@@ -1479,6 +1576,21 @@ def _integrate(
     empty = res.gradient.new_empty(0)
     p.steps, p.converged = res.steps, res.converged
     p.adaptive = replace(res, gradient=empty, error_gradient=empty)
+
+
+_STEPS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _fixed_steps(n_rows: int, n_steps: int) -> np.ndarray:
+    """``np.full(n_rows, n_steps, dtype=np.int64)``, cached and read-only (a pass's steps are
+    only read: every result takes copies or reductions of them)."""
+    hit = _STEPS.get((n_rows, n_steps))
+    if hit is None:
+        if len(_STEPS) > 64:
+            _STEPS.clear()
+        hit = _STEPS[n_rows, n_steps] = np.full(n_rows, n_steps, dtype=np.int64)
+        hit.setflags(write=False)
+    return hit
 
 
 def _baseline_mean(t: Tensor, n_base: int, batch: int) -> Tensor:
@@ -1699,7 +1811,7 @@ def certify(
 def fixed_status(delta: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """Status of fixed-step results: ``"converged"`` (completeness within the tolerance),
     ``"floor"`` (not, but ``|delta|`` at most :data:`COMPLETENESS_FLOOR`) or ``"n_steps"``."""
-    if ok.all():  # the usual case: the same array, without the flags
+    if np.logical_and.reduce(ok, axis=None):  # the usual case (ok.all() without its wrapper)
         return np.full(len(ok), "converged", dtype=STATUS_DTYPE)
     flagged = completeness_flagged(delta, ok)
     return np.where(ok, "converged", np.where(flagged, "n_steps", "floor")).astype(STATUS_DTYPE)
@@ -1923,6 +2035,12 @@ def _attributions(
     ``gradient`` is ``p.gradient`` (the attributions) or ``p.error_gradient`` (their
     estimated error): both map linearly. Float64.
     """
+    if not _long_row(gradient):  # one block, the whole (as _attribution_blocks gives it)
+        if p.kind == "coefficients":
+            return re_mul(p.end - p.start, gradient)
+        assert X0 is not None  # only a long recording's channel blocks map it lazily
+        X = _detached(dom.forward(p.end, rows_b))
+        return re_mul(X - X0, dom.inverse_vjp(X, gradient, rows_b))
     out: Tensor | None = None
     col = 0
     for shape, a in _attribution_blocks(p, dom, X0, rows_b, gradient):

@@ -536,8 +536,9 @@ class TargetSpec:
             return self.value.indices(batch)  # the forecast step (and channel / quantile)
         if self.kind != "index" or self.origin == "none" or not self.value:
             return None
-        index = np.asarray(self.value, dtype=np.int64)
-        return np.full(batch, index[0]) if index.size == 1 else np.tile(index, (batch, 1))
+        if len(self.value) == 1:  # (an int64 array of the one index, as np.full gives it)
+            return np.full(batch, self.value[0], dtype=np.int64)
+        return np.tile(np.asarray(self.value, dtype=np.int64), (batch, 1))
 
     def for_rows(self, start: int, outputs: Tensor, labels: Any = None) -> TargetSpec:
         """The target of dataset samples ``start .. start + len(outputs) - 1``.
@@ -600,6 +601,8 @@ def as_target(target: Any, *, dataset: bool = False) -> TargetSpec:
     ``dataset=True`` (:func:`cdig.explain_dataset`): ``"label"`` is understood, and an array
     must hold one integer class per sample of the dataset.
     """
+    if type(target) is int:  # the usual case, as the Integral branch below takes it
+        return TargetSpec("index", (target,))
     if isinstance(target, TargetSpec):
         return target
     if target is None:
@@ -804,4 +807,6 @@ def select_target(spec: TargetSpec, outputs: Tensor, rows: Tensor | None) -> Ten
         return outputs.gather(1, idx[:, None]).squeeze(1)
     if outputs.ndim == 1:
         return outputs
+    if outputs.ndim == 2 and len(spec.value) == 1:  # outputs[:, i], without the index parsing
+        return outputs.select(1, spec.value[0])
     return outputs[(slice(None), *spec.value)]

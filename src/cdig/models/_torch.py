@@ -73,10 +73,9 @@ class ModelAdapter:
         adapter can do both at once)."""
         return self.dtype, self.device
 
-    @contextlib.contextmanager
-    def inference(self) -> Iterator[None]:
+    def inference(self) -> contextlib.AbstractContextManager[None]:
         """Context in which the model runs in inference mode; restores the model after."""
-        yield
+        return contextlib.nullcontext()
 
 
 #: Modes saved by the calls in progress: id(submodule) -> [calls, submodule, user's mode].
@@ -161,6 +160,10 @@ class TorchModel(ModelAdapter):
         cls = type(self)
         if cls.dtype is not TorchModel.dtype or cls.device is not TorchModel.device:
             return self.dtype, self.device  # a subclass answers in its own way
+        if isinstance(self.model, torch.nn.Module):
+            found = _first_weights(self.model)
+            if found is not None:
+                return found
         device = None
         for t in self._tensors():
             if device is None:
@@ -169,8 +172,7 @@ class TorchModel(ModelAdapter):
                 return t.dtype, device
         return None, device
 
-    @contextlib.contextmanager
-    def inference(self) -> Iterator[None]:
+    def inference(self) -> contextlib.AbstractContextManager[None]:
         """Eval mode for the call; the user's mode back when the last concurrent call ends.
 
         Calls in several threads on one model share the switch: each submodule's mode is
@@ -179,37 +181,56 @@ class TorchModel(ModelAdapter):
         it in. A model put back in training mode during the call (``model.train()`` in
         another thread) makes the call fail: its outputs would mix training-mode passes.
         """
-        tops = self.modules
+        return _Inference(self.modules)
+
+
+class _Inference:
+    """The context of :meth:`TorchModel.inference` (a class: no generator per call)."""
+
+    __slots__ = ("kept", "subs", "tops")
+
+    def __init__(self, tops: list[torch.nn.Module]) -> None:
+        self.tops = tops
+        self.subs: dict[int, torch.nn.Module] = {}
+        self.kept: set[int] = set()
+
+    def __enter__(self) -> None:
+        tops = self.tops
         with _MODES_LOCK:
             walks = [_tree(top) for top in tops]  # one walk of each tree per call
             subs = walks[0] if len(walks) == 1 else {k: m for w in walks for k, m in w.items()}
             training = False
+            active = _ACTIVE
             for key, m in subs.items():
-                entry = _ACTIVE.get(key)
+                entry = active.get(key)
                 if entry is None:
-                    _ACTIVE[key] = entry = [0, m, m.training]
+                    active[key] = entry = [0, m, m.training]
                 entry[0] += 1
-                training = training or m.training
+                if m.training:
+                    training = True
+            self.subs = subs
             if training:
                 for top, walk in zip(tops, walks):
                     if any(m.training for m in walk.values()):
                         top.eval()
-            # kept in training mode by the model's own eval()
-            kept = {key for key, m in subs.items() if m.training} if training else set()
+                # kept in training mode by the model's own eval()
+                self.kept = {key for key, m in subs.items() if m.training}
+
+    def __exit__(self, *exc: object) -> None:
         switched = False
-        try:
-            yield
-        finally:
-            with _MODES_LOCK:
-                for key, m in subs.items():
-                    switched = switched or (m.training and key not in kept)
-                    entry = _ACTIVE[key]
-                    entry[0] -= 1
-                    if entry[0] == 0:  # the last call out: the user's mode (or the one
-                        del _ACTIVE[key]  # another thread set meanwhile)
-                        mode = entry[2] or m.training
-                        if m.training != mode:  # (Module.__setattr__ is slow: only changes)
-                            m.training = mode
+        kept = self.kept
+        active = _ACTIVE
+        with _MODES_LOCK:
+            for key, m in self.subs.items():
+                if m.training and key not in kept:
+                    switched = True
+                entry = active[key]
+                entry[0] -= 1
+                if entry[0] == 0:  # the last call out: the user's mode (or the one
+                    del active[key]  # another thread set meanwhile)
+                    mode = entry[2] or m.training
+                    if m.training != mode:  # (Module.__setattr__ is slow: only changes)
+                        m.training = mode
         if switched:
             raise RuntimeError(
                 "the model was put in training mode (model.train()) while cdig was explaining "
@@ -218,6 +239,73 @@ class TorchModel(ModelAdapter):
                 "model while explaining it: explain a copy (copy.deepcopy(model)) or wait for "
                 "training to finish. The model's own mode has been restored."
             )
+
+
+#: What :meth:`torch.nn.Module.parameters` and :meth:`~torch.nn.Module.buffers` walk through
+#: (with ``named_modules``, and the modules' hashes for its memo): a class that overrides one
+#: of them is walked by them (:func:`_first_weights`).
+_WALK = (
+    "parameters",
+    "named_parameters",
+    "buffers",
+    "named_buffers",
+    "_named_members",
+    "named_modules",
+)
+_PLAIN_WALK = tuple(getattr(torch.nn.Module, name) for name in _WALK)
+#: Module class -> whether it walks its weights as :class:`torch.nn.Module` does.
+_PLAIN: dict[type, bool] = {}
+
+
+def _plain(cls: type) -> bool:
+    hit = _PLAIN.get(cls)
+    if hit is None:
+        if len(_PLAIN) > 1024:
+            _PLAIN.clear()
+        hit = _PLAIN[cls] = cls.__hash__ is object.__hash__ and all(
+            getattr(cls, name) is f for name, f in zip(_WALK, _PLAIN_WALK, strict=True)
+        )
+    return hit
+
+
+def _first_weights(top: torch.nn.Module) -> tuple[torch.dtype | None, torch.device | None] | None:
+    """The dtype of the first floating tensor and the device of the first tensor among
+    ``top.parameters()`` and then ``top.buffers()``, as :meth:`TorchModel.dtype_and_device`
+    reads them, without their generators: each module's ``_parameters`` (then ``_buffers``)
+    in the order of :meth:`~torch.nn.Module.named_modules` (pre-order, each module once), up
+    to the first floating tensor. ``None`` (walk them) when a class changes that walk."""
+    device = None
+    order: list[torch.nn.Module] = []
+    ids: set[int] = set()
+    stack = [top]
+    try:
+        while stack:  # pre-order: each module's parameters, then its submodules'
+            m = stack.pop()
+            if id(m) in ids:
+                continue
+            plain = _PLAIN.get(type(m))  # (the cached answer without a call)
+            if not (_plain(type(m)) if plain is None else plain):
+                return None
+            ids.add(id(m))
+            order.append(m)
+            for t in m._parameters.values():
+                if t is not None:
+                    if device is None:
+                        device = t.device
+                    if t.is_floating_point():
+                        return t.dtype, device
+            if m._modules:
+                stack.extend(reversed([c for c in m._modules.values() if c is not None]))
+        for m in order:  # then the buffers, in the same order
+            for b in m._buffers.values():
+                if b is not None:
+                    if device is None:
+                        device = b.device
+                    if b.is_floating_point():
+                        return b.dtype, device
+    except AttributeError:  # a module without its dicts (no Module.__init__): walk them
+        return None
+    return None, device
 
 
 def _tree(top: torch.nn.Module) -> dict[int, torch.nn.Module]:
