@@ -60,9 +60,11 @@ def _LAP(name):
 """
 
 
-def _instrumented(tmp: Path) -> Any:
-    src = Path(__file__).resolve().parents[1] / "src" / "cdig"
-    shutil.copytree(src, tmp / "cdig_laps")
+def _instrumented(tmp: Path, tree: Path | None = None) -> Any:
+    """``tree``'s (default: this checkout's) ``src/cdig`` copied to ``tmp`` as ``cdig_laps``,
+    with a lap timer at each of ``MARKS``, imported."""
+    tree = Path(__file__).resolve().parents[1] if tree is None else tree
+    shutil.copytree(tree / "src" / "cdig", tmp / "cdig_laps")
     path = tmp / "cdig_laps" / "_adaptive.py"
     text = path.read_text()
     for mark, name in MARKS:

@@ -21,14 +21,13 @@ import argparse
 import collections
 import importlib
 import shutil
-import sys
 import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
-from auto_sections import LAP, MARKS
+from auto_sections import _instrumented
 from speed import GeluTransformer, tiny, wide
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -66,23 +65,6 @@ MOVE_NOTHING = {
 }
 
 
-def _instrumented(tree: Path, tmp: Path) -> Any:
-    shutil.copytree(tree / "src" / "cdig", tmp / "cdig_laps")
-    path = tmp / "cdig_laps" / "_adaptive.py"
-    text = path.read_text()
-    for mark, name in MARKS:
-        if text.count(mark) != 1:
-            raise SystemExit(f"marker not found once in _adaptive.py: {mark.strip()!r}")
-        indent = mark[: len(mark) - len(mark.lstrip())]
-        text = text.replace(mark, f"{indent}_LAP({name!r})\n{mark}")
-    path.write_text(text + LAP)
-    sys.path.insert(0, str(tmp))
-    try:
-        return importlib.import_module("cdig_laps")
-    finally:
-        sys.path.remove(str(tmp))
-
-
 def _nbytes(t: Any) -> int:
     return t.numel() * t.element_size() if isinstance(t, torch.Tensor) else 0
 
@@ -98,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _count(args, _instrumented(args.tree.resolve(), tmp))
+        return _count(args, _instrumented(tmp, args.tree.resolve()))
     finally:
         torch.set_num_threads(threads)
         shutil.rmtree(tmp, ignore_errors=True)
