@@ -82,3 +82,19 @@ def test_a_model_put_in_training_mode_meanwhile_fails_the_call():
     t.join()
     model.hook = None
     assert model.training  # the trainer's choice is kept
+
+
+def test_an_error_of_the_call_itself_is_not_replaced_by_the_training_mode_error():
+    # the model is put in training mode and the call then fails on its own: the user sees
+    # the call's error (the mode check must not mask it), and the mode set meanwhile stays
+    model = Slow().eval()
+
+    def in_forward() -> None:
+        model.train()
+        raise ValueError("the model's own failure")
+
+    model.hook = in_forward
+    with pytest.raises(ValueError, match="the model's own failure"):
+        cdig.explain(model, _x(), target=0, n_steps=8)
+    model.hook = None
+    assert model.training

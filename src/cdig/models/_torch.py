@@ -231,7 +231,7 @@ class _Inference:
                     mode = entry[2] or m.training
                     if m.training != mode:  # (Module.__setattr__ is slow: only changes)
                         m.training = mode
-        if switched:
+        if switched and exc[0] is None:  # (an error of the call itself goes on as it is)
             raise RuntimeError(
                 "the model was put in training mode (model.train()) while cdig was explaining "
                 "it, probably by another thread; the outputs would mix training-mode passes "
