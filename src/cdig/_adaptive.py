@@ -1148,7 +1148,7 @@ def _integrate_group(
                 hh = h_work[sel_t, None]
                 r_t = torch.as_tensor(lrows[sel], device=dev)
                 dr = diff_of(r_t, c0, c1)
-                block_norms: Tensor | list[Tensor] = []
+                block_norms: Tensor | list[Tensor]
                 if stack is not None and plan is not None and plan.normed is not None:
                     # one product and one norm for all (each row's reduction the same)
                     a = _re_mul_work(dr, stack[plan.normed[0] : plan.normed[1]])
@@ -1159,17 +1159,17 @@ def _integrate_group(
                     else:
                         sq[:, sel_t] += norms**2
                     block_norms = norms  # (h25-loop5: the (J, m) tensor, not a list)
-                one_by_one: list[Tensor] = []
-                for i, j in enumerate(normed if isinstance(block_norms, list) else ()):
-                    a = _re_mul_work(dr, outs[j])
-                    norm = torch.linalg.vector_norm(a, dim=1).double()
-                    if c1 - c0 == d:
-                        sq[i, sel_t] = norm
-                    else:
-                        sq[i, sel_t] += norm**2
-                    one_by_one.append(norm)
-                    block_norms = one_by_one
-                    del a
+                else:
+                    block_norms = []
+                    for i, j in enumerate(normed):
+                        a = _re_mul_work(dr, outs[j])
+                        norm = torch.linalg.vector_norm(a, dim=1).double()
+                        if c1 - c0 == d:
+                            sq[i, sel_t] = norm
+                        else:
+                            sq[i, sel_t] += norm**2
+                        block_norms.append(norm)
+                        del a
                 if adjust is not None:  # h22-cost: Richardson's estimate (see _richardson)
                     # h25-loop5: the halves' error vectors as one (2, m, c) slice where the
                     # plan put them next to each other

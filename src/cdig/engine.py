@@ -1973,6 +1973,20 @@ def _start_channels(
     return dom.forward(start, idx).detach()
 
 
+def _whole_attributions(
+    p: _Pass, dom: Domain, X0: Tensor | None, rows_b: Tensor, gradient: Tensor
+) -> Tensor | None:
+    """:func:`_attributions` in one block, or ``None`` where the rows are long and are
+    mapped in blocks (:func:`_attribution_blocks`)."""
+    if p.kind == "coefficients":
+        return None if _long_row(gradient) else re_mul(p.end - p.start, gradient)
+    if _channel_blocks(p, dom) is not None:
+        return None
+    assert X0 is not None  # only a long recording's channel blocks map it lazily
+    X = _detached(dom.forward(p.end, rows_b))
+    return re_mul(X - X0, dom.inverse_vjp(X, gradient, rows_b))
+
+
 def _attribution_blocks(
     p: _Pass, dom: Domain, X0: Tensor | None, rows_b: Tensor, gradient: Tensor
 ) -> Iterator[tuple[tuple[int, ...], Tensor]]:
@@ -1985,10 +1999,11 @@ def _attribution_blocks(
     reference to a block before asking for the next one, whose temporaries are then
     handed back.
     """
+    whole = _whole_attributions(p, dom, X0, rows_b, gradient)
+    if whole is not None:
+        yield tuple(whole.shape), whole
+        return
     if p.kind == "coefficients":
-        if not _long_row(gradient):
-            yield tuple(gradient.shape), re_mul(p.end - p.start, gradient)
-            return
         # a long recording: elementwise in blocks of coefficients (the same numbers)
         n_rows = len(gradient)
         g = gradient.reshape(n_rows, -1)
@@ -2000,12 +2015,7 @@ def _attribution_blocks(
             yield tuple(gradient.shape), re_mul(end[:, c0:c1] - start[:, c0:c1], g[:, c0:c1])
         return
     channels = _channel_blocks(p, dom)
-    if channels is None:
-        assert X0 is not None  # only a long recording's channel blocks map it lazily
-        X = _detached(dom.forward(p.end, rows_b))
-        a = re_mul(X - X0, dom.inverse_vjp(X, gradient, rows_b))
-        yield tuple(a.shape), a
-        return
+    assert channels is not None  # (None: the whole, above)
     # a long recording: a few channels at a time, each product in blocks of coefficients
     # (the same numbers, elementwise)
     n_rows = p.end.shape[0]
@@ -2035,12 +2045,9 @@ def _attributions(
     ``gradient`` is ``p.gradient`` (the attributions) or ``p.error_gradient`` (their
     estimated error): both map linearly. Float64.
     """
-    if not _long_row(gradient):  # one block, the whole (as _attribution_blocks gives it)
-        if p.kind == "coefficients":
-            return re_mul(p.end - p.start, gradient)
-        assert X0 is not None  # only a long recording's channel blocks map it lazily
-        X = _detached(dom.forward(p.end, rows_b))
-        return re_mul(X - X0, dom.inverse_vjp(X, gradient, rows_b))
+    whole = _whole_attributions(p, dom, X0, rows_b, gradient)
+    if whole is not None:  # (the usual case: without the blocks' generator)
+        return whole
     out: Tensor | None = None
     col = 0
     for shape, a in _attribution_blocks(p, dom, X0, rows_b, gradient):
